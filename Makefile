@@ -1,0 +1,27 @@
+# Tarifa: the two commands of the quick start.
+#   make run   - set up .venv, migrate the embedded SQLite database, load demo data once, serve
+#   make test  - set up .venv and run the whole suite on SQLite and on a real PostgreSQL
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tarifa migrate
+	$(BIN)/tarifa demo --if-empty
+	@$(BIN)/tarifa createadmin
+	@echo "Open http://127.0.0.1:8080/admin/ and log in with the line above."
+	$(BIN)/tarifa serve
+
+test: $(STAMP)
+	scripts/test.sh
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,3 @@
+"""Tarifa: VoIP billing, rating and routing."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""The REST API (django-ninja, OpenAPI at /api/v1/docs)."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from django.db.migrations.loader import MigrationLoader
+from ninja import NinjaAPI, Schema, Status
+
+import tarifa
+
+api = NinjaAPI(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
+
+
+class Health(Schema):
+    status: str
+    database: str
+    migrations: str
+    pending_migrations: int
+    version: str
+
+
+@api.get("/health", response={200: Health, 503: Health}, tags=["system"])
+def health(request):  # type: ignore[no-untyped-def]
+    """Database reachable, migrations applied, version. 503 when either check fails."""
+    database = "ok"
+    pending = -1
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        loader = MigrationLoader(connection)
+        pending = len(set(loader.graph.nodes) - set(loader.applied_migrations))
+    except DatabaseError as exc:
+        database = f"error: {exc.__class__.__name__}"
+    migrations = "applied" if pending == 0 else ("unknown" if pending < 0 else "pending")
+    ok = database == "ok" and pending == 0
+    body = Health(
+        status="ok" if ok else "degraded",
+        database=database,
+        migrations=migrations,
+        pending_migrations=max(pending, 0),
+        version=tarifa.__version__,
+    )
+    return Status(200 if ok else 503, body)

@@ -1,0 +1,162 @@
+"""Service plans, the append-only Transaction ledger, and Invoices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tarifa.billing.choices import ChargePeriod, InvoiceStatus, TransactionKind
+from tarifa.customers import validators as v
+from tarifa.customers.models import LabeledUniqueMixin
+from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+
+
+class ServicePlan(LabeledUniqueMixin, TimestampedModel):
+    """Recurring charges, one-time fees and included-minute pools (seed 000 "Service Plans")."""
+
+    name = LabeledCharField("name", max_length=100, unique=True)
+    recurring_fee = money_field("Recurring fee", minimum=0)
+    period = choice_field("Charge period", ChargePeriod, default=ChargePeriod.MONTHLY)
+    setup_fee = money_field("One-time setup fee", minimum=0)
+    billing_day = int_field("Billing day of month", 1, 28, default=1)
+    description = LabeledCharField("description", max_length=200, blank=True)
+    active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IncludedMinutes(TimestampedModel):
+    """A pool of minutes to a group of destinations, consumed before money."""
+
+    plan = models.ForeignKey(ServicePlan, on_delete=models.CASCADE, related_name="included_minutes")
+    name = LabeledCharField("destination group", max_length=100)
+    prefixes = models.JSONField("prefixes", default=list, help_text='E.164 prefixes, e.g. ["1"] for NANP.')
+    minutes = int_field("Minutes per period", 1, None, default=1000)
+
+    class Meta:
+        verbose_name_plural = "included minutes"
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min {self.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not isinstance(self.prefixes, list) or not self.prefixes:
+            raise ValidationError({"prefixes": v.refuse("Prefixes", self.prefixes, "must be a non-empty list of digit prefixes")})
+        for prefix in self.prefixes:
+            try:
+                v.Digits("Prefix", 1, 15)(str(prefix))
+            except ValidationError as exc:
+                raise ValidationError({"prefixes": exc}) from None
+
+
+class AppendOnly(models.Model):
+    """Rows that are written once and never changed or deleted: corrections are new rows."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be deleted")
+
+
+class Transaction(AppendOnly):
+    """An append-only money movement on a balance. Positive amounts raise the balance."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="transactions")
+    account = models.ForeignKey(
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
+        help_text="Set when the account keeps its own balance.",
+    )
+    kind = choice_field("Kind", TransactionKind, max_length=20)
+    amount = money_field("Amount")
+    balance_after = money_field("Balance after")
+    currency = LabeledCharField("currency", max_length=3, default="USD")
+    description = LabeledCharField("description", max_length=200, blank=True)
+    reference = models.CharField(
+        "reference", max_length=100, blank=True, null=True, unique=True,
+        help_text="Idempotency key of the source (CDR, invoice, payment id); empty for manual entries.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency}"
+
+
+class Invoice(TimestampedModel):
+    """The charges of one billing period of one customer; immutable once issued."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    number = LabeledCharField("number", max_length=32, unique=True)
+    period_start = models.DateField("period start")
+    period_end = models.DateField("period end")
+    issued_at = models.DateTimeField("issued at", null=True, blank=True)
+    due_date = models.DateField("due date", null=True, blank=True)
+    status = choice_field("Status", InvoiceStatus, default=InvoiceStatus.DRAFT)
+    currency = LabeledCharField("currency", max_length=3, default="USD")
+    subtotal = money_field("Subtotal")
+    discount = money_field("Discount")
+    penalty = money_field("Penalty")
+    tax = money_field("Tax")
+    total = money_field("Total")
+
+    class Meta:
+        ordering = ["-period_start", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "period_start", "period_end"], name="invoice_unique_period")
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def clean(self) -> None:
+        super().clean()
+        if self.period_start and self.period_end and self.period_start > self.period_end:
+            raise ValidationError({"period_end": v.refuse("Period end", str(self.period_end), "must not be before the period start")})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored in (InvoiceStatus.ISSUED, InvoiceStatus.PAID, InvoiceStatus.VOID) and not _status_only_change(self):
+                raise ValidationError(f"Invoice {self.number} is {stored} and can no longer be changed")
+        super().save(*args, **kwargs)
+
+
+def _status_only_change(invoice: Invoice) -> bool:
+    """An issued invoice may still move issued -> paid/void; nothing else about it changes."""
+    stored = Invoice.objects.get(pk=invoice.pk)
+    fields = [f.attname for f in Invoice._meta.concrete_fields if f.attname not in ("status", "updated_at")]
+    return all(getattr(stored, name) == getattr(invoice, name) for name in fields)
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = LabeledCharField("description", max_length=200)
+    quantity = models.DecimalField("quantity", max_digits=20, decimal_places=4, default=1)
+    unit_price = money_field("Unit price")
+    amount = money_field("Amount")
+
+    class Meta:
+        ordering = ["invoice", "id"]
+
+    def __str__(self) -> str:
+        return self.description

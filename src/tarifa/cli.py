@@ -1,0 +1,126 @@
+"""The ``tarifa`` command: serve, worker-free set-up (migrate, demo, createadmin) and Django passthrough."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tarifa: VoIP billing, rating and routing.")
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
+    import django
+
+    django.setup()
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Listen address (default from TARIFA_LISTEN, else 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Listen port (default from TARIFA_LISTEN, else 8080)."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes (default TARIFA_WORKERS, else 2)."),
+) -> None:
+    """Serve the back office, the portal and the API with gunicorn (several workers)."""
+    from tarifa import config
+
+    listen = config.listen()
+    bind = f"{host or listen.host}:{port or listen.port}"
+    count = workers or config.workers()
+    typer.echo(f"Tarifa serving on http://{bind}/ ({count} workers); admin at http://{bind}/admin/", err=True)
+    args = [
+        sys.executable, "-m", "gunicorn", "tarifa.wsgi:application",
+        "--bind", bind, "--workers", str(count), "--worker-class", "gthread", "--threads", "4",
+        "--access-logfile", "-", "--graceful-timeout", "5", "--timeout", "60",
+    ]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
+    os.execv(sys.executable, args)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Django migrations)."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1)
+
+
+@app.command()
+def demo(
+    if_empty: bool = typer.Option(False, "--if-empty", help="Only when the database has no customers yet."),
+) -> None:
+    """Load the demo data set; running it again changes nothing."""
+    _django()
+    from tarifa.customers.models import Customer
+    from tarifa.demo import load_demo
+
+    if if_empty and Customer.objects.exists():
+        typer.echo("Customers exist already: demo data not loaded.", err=True)
+        return
+
+    summary = load_demo(echo=lambda text: typer.echo(text, err=True))
+    for name, count in summary.items():
+        typer.echo(f"{name}: {count}")
+
+
+@app.command()
+def createadmin(
+    username: str = typer.Option("admin", help="User name of the operator administrator."),
+    email: str = typer.Option("admin@localhost", help="E-mail address."),
+    password: Optional[str] = typer.Option(
+        None, help="Password; default: TARIFA_ADMIN_PASSWORD, else generated and kept in var/admin-password."
+    ),
+) -> None:
+    """Create the operator administrator, or reset its password when one is given."""
+    _django()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from tarifa import config
+
+    password = password or os.environ.get("TARIFA_ADMIN_PASSWORD")
+    stored = config.var_dir() / "admin-password"
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if password is None and user is not None:
+        typer.echo(f"Administrator {username!r} exists; password unchanged.")
+        if stored.exists():
+            typer.echo(f"Login: {username} / {stored.read_text().strip()}")
+        return
+    if password is None:
+        password = secrets.token_urlsafe(12) + "A1!"
+        stored.write_text(password + "\n")
+        stored.chmod(0o600)
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        typer.echo("; ".join(exc.messages), err=True)
+        raise typer.Exit(2) from None
+    user = user or User(username=username, email=email)
+    user.is_staff = user.is_superuser = True
+    user.set_password(password)
+    user.save()
+    typer.echo(f"Login: {username} / {password}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def manage(ctx: typer.Context) -> None:
+    """Run a Django management command, e.g. ``tarifa manage check``."""
+    _django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["tarifa manage", *ctx.args])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Configuration from ``TARIFA_*`` environment variables, each with a safe embedded default.
+
+Kept apart from Django's settings module so the CLI can read the listen address and the
+data directory without configuring Django.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"TARIFA_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "")
+    if raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def var_dir() -> Path:
+    """Directory for the embedded database, the generated secret key and other state."""
+    path = Path(_env("VAR_DIR", "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    return _env("DATABASE_URL", f"sqlite:///{var_dir() / 'tarifa.sqlite3'}")
+
+
+def secret_key() -> str:
+    """The secret key: from the environment, else generated once and kept in ``var/``."""
+    key = _env("SECRET_KEY")
+    if key:
+        return key
+    path = var_dir() / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+
+def listen() -> Listen:
+    """``TARIFA_LISTEN`` as ``host:port`` (default ``127.0.0.1:8080``)."""
+    raw = _env("LISTEN", "127.0.0.1:8080")
+    host, _, port = raw.rpartition(":")
+    return Listen(host or "127.0.0.1", int(port or 8080))
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    user: str
+    password: str
+    use_tls: bool
+    use_ssl: bool
+    from_address: str
+
+
+def smtp() -> Smtp:
+    return Smtp(
+        host=_env("SMTP_HOST", "127.0.0.1"),
+        port=int(_env("SMTP_PORT", "25")),
+        user=_env("SMTP_USER"),
+        password=_env("SMTP_PASSWORD"),
+        use_tls=_env_bool("SMTP_TLS", False),
+        use_ssl=_env_bool("SMTP_SSL", False),
+        from_address=_env("MAIL_FROM", "tarifa@localhost"),
+    )
+
+
+def allowed_hosts() -> list[str]:
+    raw = _env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+    return [h.strip() for h in raw.split(",") if h.strip()]
+
+
+def debug() -> bool:
+    return _env_bool("DEBUG", False)
+
+
+def workers() -> int:
+    return int(_env("WORKERS", "2"))

@@ -1,0 +1,103 @@
+"""Every enumeration of the customers app (seed 003 and seed 001)."""
+
+from django.db import models
+
+
+class CustomerKind(models.TextChoices):
+    OPERATOR = "operator", "Operator"
+    RESELLER = "reseller", "Reseller"
+    CUSTOMER = "customer", "Customer"
+    PARTNER = "partner", "Termination partner"
+
+
+class CustomerType(models.TextChoices):
+    LIVE = "LIVE", "Live"
+    DEMO = "DEMO", "Demo"
+
+
+class BillingType(models.TextChoices):
+    PREPAID = "prepaid", "Prepaid"
+    POSTPAID = "postpaid", "Postpaid"
+
+
+class TaxFlag(models.TextChoices):
+    NONE = "NONE", "None"
+    VAT = "VAT", "VAT"
+    TAX = "TAX", "Tax"
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+class AccountKind(models.TextChoices):
+    SIP_USER = "sip_user", "SIP user"
+    DEVICE = "device", "Device"
+    TRUNK = "trunk", "Trunk"
+    IP = "ip", "IP address"
+    EXTENSION = "extension", "PBX extension"
+    DID = "did", "DID"
+
+
+class BalanceMode(models.TextChoices):
+    SHARED = "shared", "Shares the customer's balance"
+    OWN = "own", "Own balance"
+
+
+class RouteChoice(models.TextChoices):
+    VALUE = "value", "Value"
+    PREMIUM = "premium", "Premium"
+
+
+class TollFreeCarrier(models.TextChoices):
+    SERVER_DEFAULT = "default", "Server default"
+    AMERICAN = "us", "American carrier"
+    CANADIAN = "ca", "Canadian carrier"
+
+
+class DialingMode(models.TextChoices):
+    NORTH_AMERICA = "nanp", "North America"
+    E164 = "e164", "E.164"
+
+
+class DtmfMode(models.TextChoices):
+    AUTO = "auto", "Auto (RFC 2833, falls back to in-band)"
+    RFC2833 = "rfc2833", "RFC 2833"
+    INBAND = "inband", "In-band"
+    INFO = "info", "SIP INFO"
+
+
+class InboundProtocol(models.TextChoices):
+    SIP = "SIP", "SIP"
+    IAX2 = "IAX2", "IAX2"
+
+
+class DeviceType(models.TextChoices):
+    ATA = "ata", "ATA"
+    IP_PHONE = "ip_phone", "IP phone"
+    SOFTPHONE = "softphone", "Softphone"
+    PBX = "pbx", "PBX / soft switch"
+    OTHER = "other", "Other"
+
+
+class MusicOnHold(models.TextChoices):
+    BLEEP = "bleep", "No music, intermittent bleep"
+    TROPICS = "tropics", "Away in the Tropics"
+    COFFEE_SUNRISE = "coffee_sunrise", "Coffee and Sunrise"
+    COFFEE_SHOP = "coffee_shop", "Coffee Shop Acoustic"
+    EASY = "easy", "Easy Listening"
+    GUITAR = "guitar", "Guitar Alchemy"
+    HAPPY = "happy", "Happy Endings"
+    LIGHT = "light", "Light and Casual"
+    ORCHESTRAL = "orchestral", "Orchestral Moods"
+    PIANO = "piano", "Piano Mix"
+    ROCK = "rock", "Rock Me Easy"
+    SPA = "spa", "Spa Sounds"
+
+
+class TranslationKind(models.TextChoices):
+    SOURCE = "source", "Source number"
+    DESTINATION = "destination", "Destination number"
+    DID_SOURCE = "did_source", "DID calls: source number"
+    DID_DESTINATION = "did_destination", "DID calls: destination number"

@@ -1,0 +1,399 @@
+"""Customers (a tree: operator -> resellers -> customers), their Accounts and the seed 003 children
+of a customer: IP devices, SIP devices, dialing routes and number translation rules."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django_countries.fields import CountryField
+
+from tarifa.customers import choices as c
+from tarifa.customers import validators as v
+from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+
+_CODE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def new_code(prefix: str) -> str:
+    """A system generated, never-updated code such as ``C7K2Q9XZ`` (seed 003 "Account Code")."""
+    return prefix + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(7))
+
+
+class LabeledUniqueMixin:
+    """Unique-constraint refusals that name the field and the value, like every other rule."""
+
+    def unique_error_message(self, model_class: Any, unique_check: tuple[str, ...]) -> ValidationError:
+        if len(unique_check) == 1:
+            field = self._meta.get_field(unique_check[0])
+            value = getattr(self, field.attname)
+            return v.refuse(str(field.verbose_name).capitalize(), value, "already in use", "unique")
+        return super().unique_error_message(model_class, unique_check)  # type: ignore[misc]
+
+
+class Customer(LabeledUniqueMixin, TimestampedModel):
+    parent = models.ForeignKey(
+        "self", verbose_name="parent (reseller or operator)", null=True, blank=True,
+        on_delete=models.PROTECT, related_name="children",
+    )
+    kind = choice_field("Kind", c.CustomerKind, default=c.CustomerKind.CUSTOMER)
+    path = models.CharField(max_length=400, editable=False, db_index=True, default="")
+    account_code = models.CharField("account code", max_length=12, unique=True, editable=False)
+    customer_type = choice_field("Customer type", c.CustomerType, default=c.CustomerType.LIVE)
+    name = LabeledCharField("name", max_length=100)
+    company = LabeledCharField("company", max_length=100)
+    web_username = LabeledCharField(
+        "web access user name", max_length=30, unique=True,
+        validators=[v.Alphanumeric("Web access user name")],
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="customer", editable=False,
+    )
+    tariff = models.ForeignKey(
+        "rating.Tariff", verbose_name="customer tariff", on_delete=models.PROTECT,
+        related_name="customers", error_messages={"null": "Customer tariff is required"},
+    )
+    billing_type = choice_field("Billing type", c.BillingType, default=c.BillingType.PREPAID)
+    currency = LabeledCharField("currency", max_length=3, default="USD")
+    payment_term_days = int_field("Payment term", 1, 30, "days", default=30)
+    credit_limit = money_field("Max credit limit", minimum=0)
+    billing_decimals = int_field("Billing decimals", 0, 6, default=4)
+    tax_flag = choice_field("VAT/Tax flag", c.TaxFlag, default=c.TaxFlag.NONE)
+    tax_rate = models.DecimalField(
+        "tax rate (%)", max_digits=7, decimal_places=4, default=0,
+        validators=[v.Between("Tax rate", 0, 100, "%")],
+    )
+    max_call_sessions = int_field("Maximum call sessions", 1, None, default=10)
+    calls_per_second = int_field("Call sessions per second", 1, None, default=5)
+    codec_checking = models.BooleanField("codec checking", default=False)
+    codecs = models.JSONField("codec list", default=list, blank=True, validators=[])
+    call_with_media = models.BooleanField("call with media", default=True)
+    deny_loss_routes = models.BooleanField("don't allow calls with loss route", default=False)
+    max_call_duration = int_field("Maximum call duration", 1, 86400, "seconds", default=7200)
+    daily_spending_limit = money_field("Daily spending limit", minimum=0, null=True, blank=True, default=None)
+    monthly_spending_limit = money_field("Monthly spending limit", minimum=0, null=True, blank=True, default=None)
+    email = LabeledCharField("email address", max_length=30, validators=[v.Email("Email address", 30)])
+    address = LabeledCharField("address", max_length=200, blank=True)
+    phone = LabeledCharField("phone number", max_length=32)
+    country = CountryField(
+        "country", error_messages={"invalid_choice": "Country %(value)r is refused: must be an ISO 3166 country code"},
+    )
+    pin = LabeledCharField("PIN / postal code", max_length=10, blank=True, validators=[v.PostalCode("PIN / postal code")])
+    status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
+    balance = money_field("Balance", editable=False)
+
+    class Meta:
+        ordering = ["company", "name"]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["company"])]
+
+    def __str__(self) -> str:
+        return f"{self.company} ({self.account_code})"
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, list[ValidationError]] = {}
+        try:
+            v.validate_phone("Phone number", self.phone, str(self.country) if self.country else None)
+        except ValidationError as exc:
+            errors.setdefault("phone", []).append(exc)
+        if self.codecs:
+            try:
+                v.CodecList("Codec list")(self.codecs)
+            except ValidationError as exc:
+                errors.setdefault("codecs", []).append(exc)
+        if self.kind == c.CustomerKind.OPERATOR and self.parent_id:
+            errors.setdefault("parent", []).append(
+                v.refuse("Parent", str(self.parent), "an operator is the root of the tree and has no parent")
+            )
+        if self.kind != c.CustomerKind.OPERATOR and not self.parent_id:
+            errors.setdefault("parent", []).append(
+                v.refuse("Parent", None, f"a {self.kind} must belong to an operator or a reseller")
+            )
+        if self.parent_id and self.parent.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER):
+            errors.setdefault("parent", []).append(
+                v.refuse("Parent", str(self.parent), "only an operator or a reseller can own customers")
+            )
+        if self.pk and self.parent_id and self.parent.path.startswith(self.path or "\0"):
+            errors.setdefault("parent", []).append(
+                v.refuse("Parent", str(self.parent), "a customer cannot be placed under its own subtree")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.account_code:
+            self.account_code = new_code("C")
+        self.path = (self.parent.path if self.parent_id else "/") + self.account_code + "/"
+        super().save(*args, **kwargs)
+
+    def subtree(self) -> models.QuerySet[Customer]:
+        """This customer and everything below it (what a reseller may see)."""
+        return Customer.objects.filter(path__startswith=self.path)
+
+
+class Account(LabeledUniqueMixin, TimestampedModel):
+    """An end point that places or receives calls, with its seed 001 settings."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts")
+    account_code = models.CharField("account code", max_length=12, unique=True, editable=False)
+    name = LabeledCharField("name", max_length=100)
+    kind = choice_field("Kind", c.AccountKind, default=c.AccountKind.SIP_USER)
+    identifier = LabeledCharField(
+        "identifier", max_length=64, blank=True,
+        help_text="Trunk name or PBX extension the switch reports for this account.",
+    )
+    tariff = models.ForeignKey(
+        "rating.Tariff", verbose_name="tariff (empty: the customer's)", null=True, blank=True,
+        on_delete=models.PROTECT, related_name="accounts",
+    )
+    service_plan = models.ForeignKey(
+        "billing.ServicePlan", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
+    activation_date = models.DateField("activation date", null=True, blank=True)
+    balance_mode = choice_field("Balance mode", c.BalanceMode, default=c.BalanceMode.SHARED)
+    balance = money_field("Balance", editable=False)
+    max_channels = int_field("Maximum channels", 1, None, null=True, blank=True)
+    status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
+
+    # Account routing (seed 001)
+    domestic_route = choice_field("Domestic routing", c.RouteChoice, default=c.RouteChoice.VALUE)
+    international_route = choice_field("International routing", c.RouteChoice, default=c.RouteChoice.VALUE)
+    tollfree_route = choice_field("Toll-free routing", c.RouteChoice, default=c.RouteChoice.VALUE)
+    tollfree_carrier = choice_field("Toll-free carrier", c.TollFreeCarrier, default=c.TollFreeCarrier.SERVER_DEFAULT)
+
+    # Restrictions (seed 001)
+    allow_411 = models.BooleanField("allow 411 dialing", default=False)
+    allow_international = models.BooleanField("allow international calls", default=False)
+    max_call_time_domestic = int_field(
+        "Max call time for domestic calls", 1, 86400, "seconds", null=True, blank=True
+    )
+    max_call_time_international = int_field(
+        "Max call time for international calls", 1, 86400, "seconds", null=True, blank=True
+    )
+    international_rate_cap = money_field(
+        "International per-minute rate cap", minimum=0, null=True, blank=True, default=None
+    )
+    allowed_countries = models.JSONField(
+        "allowed countries", default=list, blank=True,
+        help_text="ISO 3166 codes; empty allows every country (international calls still need the switch above).",
+        validators=[v.CountryList("Allowed countries")],
+    )
+
+    # General (seed 001)
+    e911_caller_id = LabeledCharField("e911 default caller ID", max_length=20, blank=True)
+    dialing_mode = choice_field("Dialing mode", c.DialingMode, default=c.DialingMode.NORTH_AMERICA)
+    caller_id_number = LabeledCharField("caller ID number", max_length=20, blank=True)
+    voicemail_enabled = models.BooleanField("voicemail", default=False)
+    music_on_hold = choice_field("Music on hold", c.MusicOnHold, default=c.MusicOnHold.BLEEP)
+
+    # Security (seed 001)
+    sip_password = LabeledCharField("main SIP/IAX password", max_length=64, blank=True)
+    ip_restriction = models.JSONField(
+        "IP restriction", default=list, blank=True,
+        help_text="Addresses or CIDR ranges calls may come from; empty: any.",
+        validators=[v.IpNetworkList("IP restriction")],
+    )
+    pop_restriction = models.ManyToManyField(
+        "routing.Pop", verbose_name="POP restriction", blank=True, related_name="restricted_accounts",
+        help_text="POPs calls may come from; none selected: any.",
+    )
+
+    # Inbound (seed 001)
+    inbound_protocol = choice_field("Protocol for inbound DIDs", c.InboundProtocol, default=c.InboundProtocol.SIP)
+    device_type = choice_field("Device type", c.DeviceType, default=c.DeviceType.IP_PHONE)
+
+    # Notifications (seed 001)
+    balance_threshold = models.DecimalField(
+        "balance threshold", max_digits=7, decimal_places=2, null=True, blank=True,
+        help_text="Between 1 and 200; empty disables the low-balance e-mail.",
+        validators=[v.Between("Balance threshold", 1, 200)],
+    )
+    notification_emails = LabeledCharField(
+        "notification e-mails", max_length=500, blank=True, validators=[v.EmailList("Notification e-mails")]
+    )
+
+    # Default DID routing (seed 001)
+    default_did_plan = models.ForeignKey(
+        "dids.DidPlan", verbose_name="default DID plan", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    cnam_lookup = models.BooleanField("caller ID name lookup", default=False)
+    did_pop = models.ForeignKey(
+        "routing.Pop", verbose_name="DID POP", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # Advanced (seed 001)
+    nat = models.BooleanField("NAT", default=True)
+    dtmf_mode = choice_field("DTMF mode", c.DtmfMode, default=c.DtmfMode.AUTO)
+    allowed_codecs = models.JSONField(
+        "allowed codecs", default=list, blank=True, help_text="Empty: allow all.",
+    )
+    encrypted_sip = models.BooleanField("encrypted SIP traffic (TLS/SRTP)", default=False)
+    max_expiry = int_field("Max expiry", 60, 3600, "seconds", default=3600)
+    rtp_timeout = int_field("RTP time-out", 1, 3600, "seconds", default=60)
+    rtp_hold_timeout = int_field("RTP hold time-out", 1, 3600, "seconds", default=600)
+
+    class Meta:
+        ordering = ["customer", "name"]
+        indexes = [models.Index(fields=["kind", "identifier"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_code})"
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, list[ValidationError]] = {}
+        if self.allowed_codecs:
+            try:
+                v.CodecList("Allowed codecs")(self.allowed_codecs)
+            except ValidationError as exc:
+                errors.setdefault("allowed_codecs", []).append(exc)
+        if (
+            self.rtp_timeout is not None
+            and self.rtp_hold_timeout is not None
+            and self.rtp_timeout > self.rtp_hold_timeout
+        ):
+            errors.setdefault("rtp_timeout", []).append(
+                v.refuse(
+                    "RTP time-out", self.rtp_timeout,
+                    f"must be equal to or lower than the RTP hold time-out ({self.rtp_hold_timeout})",
+                    "rtp_order",
+                )
+            )
+        for name, label in (("e911_caller_id", "e911 default caller ID"), ("caller_id_number", "Caller ID number")):
+            value = getattr(self, name)
+            if value:
+                try:
+                    v.Digits(label, 3, 15)(value.lstrip("+"))
+                except ValidationError as exc:
+                    errors.setdefault(name, []).append(exc)
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.account_code:
+            self.account_code = new_code("A")
+        super().save(*args, **kwargs)
+
+
+class AccountChild(TimestampedModel):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="%(class)ss")
+    max_call_sessions = int_field("Maximum call sessions", 1, None, null=True, blank=True)
+    calls_per_second = int_field("Call sessions per second", 1, None, null=True, blank=True)
+    status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
+
+    class Meta:
+        abstract = True
+
+
+class IpDevice(AccountChild):
+    """Seed 003 "Customer IP's Devices": traffic from this address is billed to the account."""
+
+    address = models.GenericIPAddressField(
+        "IP address", unique=True,
+        error_messages={"invalid": "IP address %(value)r is refused: must be an IPv4 or IPv6 address"},
+    )
+    description = LabeledCharField("description", max_length=200, blank=True)
+    dial_prefix = LabeledCharField(
+        "dial prefix", max_length=15, blank=True, help_text="Tech prefix the customer dials before numbers."
+    )
+
+    class Meta:
+        verbose_name = "IP device"
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class SipDevice(LabeledUniqueMixin, AccountChild):
+    """Seed 003 "Customer SIP Users Devices"."""
+
+    login = LabeledCharField("SIP device login", max_length=64, unique=True)
+    secret = LabeledCharField("SIP device secret", max_length=64)
+    extension = LabeledCharField("extension", max_length=20, blank=True)
+    voicemail = models.BooleanField("voicemail", default=False)
+    voicemail_email = LabeledCharField(
+        "e-mail address for voicemail", max_length=254, blank=True, validators=[v.Email("E-mail address for voicemail")]
+    )
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "SIP device"
+        ordering = ["login"]
+
+    def __str__(self) -> str:
+        return self.login
+
+
+class DialingRoute(TimestampedModel):
+    """Seed 003 "Dialing Routes": a dialing pattern of the customer sent to a routing group."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="dialing_routes")
+    routing_group = models.ForeignKey("routing.RoutingGroup", verbose_name="route", on_delete=models.PROTECT)
+    dialing_pattern = LabeledCharField(
+        "dialing pattern", max_length=100, validators=[v.Regex("Dialing pattern")],
+        help_text="Regular expression on the normalised number, e.g. ^44.",
+    )
+    priority = int_field("Priority", 0, 1000, default=100)
+
+    class Meta:
+        ordering = ["customer", "priority"]
+
+    def __str__(self) -> str:
+        return f"{self.dialing_pattern} -> {self.routing_group}"
+
+
+class TranslationRule(TimestampedModel):
+    """Ordered regular-expression rewrite of a source or destination number (seed 003).
+
+    A rule belongs to a customer (applied on the way in) or to a connection (on the way out).
+    ``dst_prefix`` makes the rule conditional on the destination prefix ("change CLI based on
+    DST prefix").
+    """
+
+    kind = choice_field("Kind", c.TranslationKind, max_length=20)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="translation_rules"
+    )
+    connection = models.ForeignKey(
+        "routing.Connection", null=True, blank=True, on_delete=models.CASCADE, related_name="translation_rules"
+    )
+    priority = int_field("Priority", 0, 1000, default=100)
+    match = LabeledCharField("match (regular expression)", max_length=200, validators=[v.Regex("Match")])
+    replace = LabeledCharField("replace with", max_length=200, blank=True, help_text=r"May use \1 groups.")
+    dst_prefix = LabeledCharField("only for destination prefix", max_length=15, blank=True)
+    description = LabeledCharField("description", max_length=200, blank=True)
+    active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["kind", "priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                name="translation_rule_has_one_owner",
+                condition=(
+                    models.Q(customer__isnull=False, connection__isnull=True)
+                    | models.Q(customer__isnull=True, connection__isnull=False)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: s/{self.match}/{self.replace}/"
+
+    def clean(self) -> None:
+        super().clean()
+        if bool(self.customer_id) == bool(self.connection_id):
+            raise ValidationError(
+                {"customer": v.refuse("Owner", None, "a rule belongs to exactly one customer or one connection")}
+            )
+        if self.dst_prefix:
+            try:
+                v.Digits("Only for destination prefix", 1, 15)(self.dst_prefix)
+            except ValidationError as exc:
+                raise ValidationError({"dst_prefix": exc}) from None

@@ -1,0 +1,322 @@
+"""The demo data set (``tarifa demo``): idempotent, every row keyed by a natural key.
+
+An operator, 2 resellers, 10 customers, 30 accounts of every kind, a world tariff derived from
+libphonenumber metadata (one rate per calling code plus mobile prefixes), 3 vendors with
+connections and destination sets, routing groups, plans, 20 DIDs and 1,000 rated CDRs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import phonenumbers
+from django.db import transaction
+from django.db.models import Sum
+
+from tarifa.billing.choices import TransactionKind
+from tarifa.billing.models import IncludedMinutes, ServicePlan, Transaction
+from tarifa.cdrs.choices import Disposition, RatingStatus
+from tarifa.cdrs.models import Cdr
+from tarifa.core import worlddeck
+from tarifa.core.rating import RateEntry, RateTable, RateTerms, rate_call
+from tarifa.customers.choices import AccountKind, BalanceMode, BillingType, CustomerKind, DialingMode
+from tarifa.customers.forms import set_web_access
+from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
+from tarifa.dids.choices import DidStatus
+from tarifa.dids.models import Did, DidPlan, VirtualNumber
+from tarifa.rating.models import Rate, Tariff
+from tarifa.routing.choices import RoutingPolicy
+from tarifa.routing.models import Connection, DestinationRate, DestinationSet, Pop, RoutingEntry, RoutingGroup, Vendor
+
+DEMO_PASSWORD = "Demo-pass1"
+SWITCH = "demo-switch"
+CDR_COUNT = 1000
+# Fixed so that re-running the demo produces the same CDRs (the idempotency key includes the call id).
+CDR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+VENDORS = (
+    ("Atlas Carrier", "vendor-atlas", Decimal("0.80")),
+    ("Borealis Telecom", "vendor-borealis", Decimal("0.88")),
+    ("Cygnus Voice", "vendor-cygnus", Decimal("0.95")),
+)
+
+CUSTOMERS = (
+    # (web user name, company, country, billing type, parent index: None = operator, 0/1 = reseller)
+    ("acmecorp", "Acme Corp", "US", BillingType.POSTPAID, None),
+    ("globexltd", "Globex Ltd", "GB", BillingType.PREPAID, None),
+    ("initech", "Initech GmbH", "DE", BillingType.POSTPAID, None),
+    ("umbrella", "Umbrella SARL", "FR", BillingType.PREPAID, None),
+    ("hooli", "Hooli Inc", "US", BillingType.PREPAID, 0),
+    ("piedpiper", "Pied Piper", "US", BillingType.POSTPAID, 0),
+    ("vandelay", "Vandelay Industries", "CA", BillingType.PREPAID, 0),
+    ("wonka", "Wonka Sweets", "GB", BillingType.PREPAID, 1),
+    ("stark", "Stark Solutions", "ES", BillingType.POSTPAID, 1),
+    ("wayne", "Wayne Enterprises", "IT", BillingType.PREPAID, 1),
+)
+
+ACCOUNT_KINDS = (
+    AccountKind.SIP_USER, AccountKind.TRUNK, AccountKind.IP, AccountKind.EXTENSION, AccountKind.DEVICE,
+    AccountKind.DID,
+)
+
+
+def _h(*parts: object) -> int:
+    """A stable pseudo-random integer: the demo never depends on ``random`` state."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def _phone(region: str) -> str:
+    example = phonenumbers.example_number(region)
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _rate_rows(seed: str, markdown: Decimal | None) -> list[dict]:
+    rows = []
+    for dest in worlddeck.world_destinations():
+        price = worlddeck.price_for(dest, seed=seed, markdown=markdown)
+        rows.append({"prefix": dest.prefix, "destination": dest.name, **price})
+    return rows
+
+
+def _load_rates(model: type, owner_field: str, owner: object, rows: list[dict]) -> int:
+    objs = [model(**{owner_field: owner}, **row) for row in rows]
+    model.objects.bulk_create(objs, batch_size=2000, ignore_conflicts=True)
+    return model.objects.filter(**{owner_field: owner}).count()
+
+
+def _customer(username: str, company: str, country: str, billing: str, parent: Customer, tariff: Tariff,
+              kind: str = CustomerKind.CUSTOMER) -> Customer:
+    customer = Customer.objects.filter(web_username=username).first()
+    if customer is None:
+        customer = Customer(
+            web_username=username, company=company, name=f"{company.split()[0]} Admin", kind=kind,
+            parent=parent, tariff=tariff, billing_type=billing, country=country, phone=_phone(country),
+            email=f"billing@{username}.example"[:30], address=f"{_h(username) % 200 + 1} Demo Street",
+            credit_limit=Decimal("100") if billing == BillingType.POSTPAID else Decimal("0"),
+            billing_decimals=4, codecs=["PCMU", "PCMA", "G729"],
+        )
+        customer.full_clean()
+        customer.save()
+        set_web_access(customer, DEMO_PASSWORD)
+    return customer
+
+
+def _post(customer: Customer, kind: str, amount: Decimal, reference: str, description: str) -> None:
+    """Append a Transaction and move the balance with it, once per reference."""
+    if Transaction.objects.filter(reference=reference).exists():
+        return
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    locked.balance += amount
+    Customer.objects.filter(pk=locked.pk).update(balance=locked.balance)
+    Transaction.objects.create(
+        customer=locked, kind=kind, amount=amount, balance_after=locked.balance, currency=locked.currency,
+        reference=reference, description=description,
+    )
+
+
+@transaction.atomic
+def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int]:
+    echo("World tariff from libphonenumber metadata ...")
+    world, _ = Tariff.objects.get_or_create(
+        name="World retail", defaults={"description": "One rate per calling code plus mobile prefixes."}
+    )
+    _load_rates(Rate, "tariff", world, _rate_rows("sell", None))
+    overrides, _ = Tariff.objects.get_or_create(
+        name="Acme overrides", defaults={"base": world, "description": "Customer-specific prices over World retail."}
+    )
+    for prefix, price in (("44", "0.0090"), ("447", "0.0350"), ("49", "0.0110")):
+        Rate.objects.get_or_create(
+            tariff=overrides, prefix=prefix,
+            defaults={"destination": f"Override {prefix}", "price_1": Decimal(price), "price_n": Decimal(price)},
+        )
+
+    echo("Vendors, connections and destination sets ...")
+    pops = [Pop.objects.get_or_create(name=name, defaults={"address": addr})[0]
+            for name, addr in (("pop-nyc", "127.0.0.1:5060"), ("pop-lon", "127.0.0.1:5062"))]
+    value, _ = RoutingGroup.objects.get_or_create(
+        name="Value", defaults={"policy": RoutingPolicy.LEAST_COST, "tariff": world}
+    )
+    premium, _ = RoutingGroup.objects.get_or_create(
+        name="Premium", defaults={"policy": RoutingPolicy.PRIORITY, "tariff": world}
+    )
+    vendor_tables: list[tuple[Connection, RateTable]] = []
+    for index, (name, seed, markdown) in enumerate(VENDORS):
+        vendor, _ = Vendor.objects.get_or_create(name=name, defaults={"contact_email": f"noc@{seed}.example"})
+        connections = [
+            Connection.objects.get_or_create(
+                vendor=vendor, name=f"{seed}-{n}",
+                defaults={"host": f"127.0.{index + 1}.{n}", "max_channels": 100 * n, "max_cps": 10 * n},
+            )[0]
+            for n in (1, 2)
+        ]
+        dset, _ = DestinationSet.objects.get_or_create(name=f"{name} A-Z", defaults={"vendor": vendor})
+        rows = _rate_rows(seed, markdown)
+        _load_rates(DestinationRate, "destination_set", dset, rows)
+        for n, conn in enumerate(connections):
+            RoutingEntry.objects.get_or_create(
+                group=value, connection=conn, destination_set=dset, defaults={"priority": 10 * (index + 1) + n}
+            )
+        RoutingEntry.objects.get_or_create(
+            group=premium, connection=connections[0], destination_set=dset,
+            defaults={"priority": 10 * (len(VENDORS) - index)},
+        )
+        vendor_tables.append((connections[0], _table(rows)))
+    TranslationRule.objects.get_or_create(
+        connection=vendor_tables[0][0], kind="destination", match=r"^(\d+)$",
+        defaults={"replace": r"00\1", "description": "Atlas wants international 00 format"},
+    )
+
+    echo("Plans ...")
+    business, _ = ServicePlan.objects.get_or_create(
+        name="Business Premium", defaults={"recurring_fee": Decimal("29.99"), "setup_fee": Decimal("10")}
+    )
+    IncludedMinutes.objects.get_or_create(plan=business, name="US & Canada", defaults={"prefixes": ["1"], "minutes": 1000})
+    ServicePlan.objects.get_or_create(name="Basic", defaults={"recurring_fee": Decimal("4.99")})
+    did_plan, _ = DidPlan.objects.get_or_create(
+        name="US local", defaults={"monthly_fee": Decimal("1.50"), "included_minutes": 200, "inbound_rate": Decimal("0.0060")}
+    )
+
+    echo("Customers and accounts ...")
+    operator = Customer.objects.filter(kind=CustomerKind.OPERATOR).first() or _customer(
+        "operator", "Tarifa Telecom", "US", BillingType.POSTPAID, None, world, CustomerKind.OPERATOR  # type: ignore[arg-type]
+    )
+    resellers = [
+        _customer(user, company, country, BillingType.PREPAID, operator, world, CustomerKind.RESELLER)
+        for user, company, country in (("voicenet", "VoiceNet Resellers", "GB"), ("callwave", "Callwave Partners", "US"))
+    ]
+    customers = [
+        _customer(user, company, country, billing, operator if parent is None else resellers[parent],
+                  overrides if user == "acmecorp" else world)
+        for user, company, country, billing, parent in CUSTOMERS
+    ]
+    accounts: list[Account] = []
+    for c_index, customer in enumerate(customers):
+        for a_index in range(3):
+            kind = ACCOUNT_KINDS[(c_index * 3 + a_index) % len(ACCOUNT_KINDS)]
+            account, created = Account.objects.get_or_create(
+                customer=customer, name=f"{customer.web_username}-{kind}-{a_index + 1}",
+                defaults={
+                    "kind": kind,
+                    "identifier": f"{1000 + a_index}" if kind == AccountKind.EXTENSION else (
+                        f"trunk-{customer.web_username}" if kind == AccountKind.TRUNK else ""),
+                    "max_channels": 30 if kind == AccountKind.TRUNK else None,
+                    "dialing_mode": DialingMode.NORTH_AMERICA if customer.country in ("US", "CA") else DialingMode.E164,
+                    "allow_international": a_index != 2,
+                    "balance_mode": BalanceMode.SHARED,
+                    "service_plan": business if a_index == 0 else None,
+                    "activation_date": date(2026, 1, 1),
+                    "sip_password": f"Sip{_h(customer.pk, a_index) % 10**8:08d}!",
+                },
+            )
+            if created:
+                account.full_clean()
+                account.pop_restriction.set(pops[: 1 + a_index % 2])
+            accounts.append(account)
+            if kind in (AccountKind.SIP_USER, AccountKind.DEVICE):
+                SipDevice.objects.get_or_create(
+                    login=f"{customer.web_username}{a_index + 1}",
+                    defaults={"account": account, "secret": f"S{_h('sip', account.pk) % 10**10:010d}x",
+                              "extension": f"{100 + a_index}"},
+                )
+            if kind in (AccountKind.IP, AccountKind.TRUNK):
+                IpDevice.objects.get_or_create(
+                    address=f"198.51.100.{c_index * 3 + a_index + 1}",
+                    defaults={"account": account, "description": f"{customer.company} gateway"},
+                )
+
+    echo("DIDs ...")
+    did_accounts = [a for a in accounts if a.kind in (AccountKind.DID, AccountKind.SIP_USER)]
+    for n in range(20):
+        number = f"1201555{n:04d}"
+        assigned = did_accounts[n % len(did_accounts)] if n < 12 else None
+        Did.objects.get_or_create(
+            number=number,
+            defaults={
+                "vendor": Vendor.objects.order_by("name").first(), "monthly_cost": Decimal("0.35"),
+                "status": DidStatus.ASSIGNED if assigned else DidStatus.AVAILABLE, "account": assigned,
+                "plan": did_plan if assigned else None, "activation_date": date(2026, 1, 1) if assigned else None,
+            },
+        )
+    primary = Did.objects.get(number="12015550000")
+    for n in range(3):
+        VirtualNumber.objects.get_or_create(
+            number=f"{200 + n}", defaults={"primary_did": primary, "account": primary.account}
+        )
+
+    echo("Payments and historical CDRs ...")
+    for customer in [*resellers, *customers]:
+        _post(customer, TransactionKind.PAYMENT, Decimal("50.00"), f"demo-payment-{customer.web_username}",
+              "Opening payment")
+    _load_cdrs(accounts, world, vendor_tables)
+
+    return {
+        "customers": Customer.objects.count(),
+        "accounts": Account.objects.count(),
+        "tariffs": Tariff.objects.count(),
+        "rates": Rate.objects.count(),
+        "vendors": Vendor.objects.count(),
+        "destination rates": DestinationRate.objects.count(),
+        "dids": Did.objects.count(),
+        "cdrs": Cdr.objects.count(),
+        "transactions": Transaction.objects.count(),
+    }
+
+
+def _table(rows: list[dict]) -> RateTable:
+    return RateTable(
+        [
+            RateEntry(
+                prefix=row["prefix"], destination=row["destination"],
+                terms=RateTerms(
+                    price_1=row["price_1"], price_n=row["price_n"], interval_1=row["interval_1"],
+                    interval_n=row["interval_n"], connect_fee=row["connect_fee"],
+                ),
+            )
+            for row in rows
+        ]
+    )
+
+
+def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple[Connection, RateTable]]) -> None:
+    if Cdr.objects.filter(switch=SWITCH).count() >= CDR_COUNT:
+        return
+    sell = _table(list(Rate.objects.filter(tariff=world).values(
+        "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee")))
+    destinations = worlddeck.world_destinations()
+    rows: list[Cdr] = []
+    for n in range(CDR_COUNT):
+        account = accounts[_h("acct", n) % len(accounts)]
+        dest = destinations[_h("dest", n) % len(destinations)]
+        tail = f"{_h('tail', n) % 10**9:09d}"
+        number = (dest.prefix + tail)[: max(len(dest.prefix) + 4, 11)]
+        start = CDR_EPOCH + timedelta(seconds=_h("start", n) % (30 * 86400))
+        answered = _h("answered", n) % 5 != 0
+        duration = _h("duration", n) % 900 if answered else 0
+        connection, vendor_table = vendor_tables[_h("vendor", n) % len(vendor_tables)]
+        customer = account.customer
+        price = rate_call(sell, number, start, duration, customer.billing_decimals, world.rounding)
+        cost = rate_call(vendor_table, number, start, duration, 6, "half_up")
+        rated = price.status == "rated"
+        rows.append(Cdr(
+            switch=SWITCH, call_id=f"demo-{n:05d}", leg="a", account=account, customer=customer,
+            caller=f"1201555{n % 10000:04d}", callee=number, number=number,
+            start_time=start, connect_time=start + timedelta(seconds=3) if answered else None,
+            end_time=start + timedelta(seconds=3 + duration), duration=duration,
+            disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
+            sip_code=200 if answered else 487, connection=connection,
+            prefix=price.prefix or "", destination=price.destination or "", billed_seconds=price.billed_seconds,
+            price=price.cost or Decimal(0), cost=cost.cost or Decimal(0),
+            margin=(price.cost or Decimal(0)) - (cost.cost or Decimal(0)),
+            rating_status=RatingStatus.RATED if rated else RatingStatus.UNRATED,
+            unrated_reason="" if rated else str(price.reason or ""), rated_at=start + timedelta(seconds=duration + 5),
+        ))
+    Cdr.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    charges: dict[int, Decimal] = {}
+    for row in Cdr.objects.filter(switch=SWITCH, rating_status=RatingStatus.RATED).values("customer").annotate(total=Sum("price")):
+        charges[row["customer"]] = row["total"] or Decimal(0)
+    for customer in Customer.objects.filter(pk__in=charges):
+        _post(customer, TransactionKind.CALL_CHARGE, -charges[customer.pk], f"demo-calls-{customer.web_username}",
+              "Demo call charges (January 2026)")

@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class DidStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    RESERVED = "reserved", "Reserved"
+    ASSIGNED = "assigned", "Assigned"
+    DISABLED = "disabled", "Disabled"
+
+
+class DidDestination(models.TextChoices):
+    ACCOUNT = "account", "The account's registered device"
+    SIP_DEVICE = "sip_device", "A SIP device"
+    FORWARD = "forward", "Forward to a number"

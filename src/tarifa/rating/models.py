@@ -1,0 +1,140 @@
+"""Tariffs and their Rates (selling side). ``RateFields`` is shared with the vendor side's
+Destination Set rates, so one definition of a rate's terms serves both (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tarifa.core.periods import parse_period
+from tarifa.customers import validators as v
+from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+from tarifa.rating.choices import Rounding
+
+
+SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def since_ever() -> datetime:
+    """Default ``effective_from``: a fixed past instant, so uniqueness works on every database."""
+    return SINCE_EVER
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise v.refuse("Time zone", value, "must be an IANA time zone such as Europe/London", "time_zone")
+
+
+class PricedList(TimestampedModel):
+    """What a tariff and a destination set have in common: a named list of rates."""
+
+    name = LabeledCharField("name", max_length=100, unique=True)
+    currency = LabeledCharField("currency", max_length=3, default="USD")
+    time_zone = LabeledCharField(
+        "time zone", max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="Time periods of the rates are evaluated in this zone.",
+    )
+    rounding = choice_field("Rounding", Rounding, default=Rounding.HALF_UP)
+    description = LabeledCharField("description", max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tariff(PricedList):
+    owner = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="own_tariffs",
+        help_text="Reseller that owns this tariff; empty: the operator's.",
+    )
+    base = models.ForeignKey(
+        "self", verbose_name="base tariff", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="overrides",
+        help_text="This tariff's rates override the base tariff's for their prefixes.",
+    )
+
+    def clean(self) -> None:
+        super().clean()
+        seen = {self.pk}
+        node = self.base
+        while node is not None:
+            if node.pk in seen:
+                raise ValidationError({"base": v.refuse("Base tariff", str(self.base), "would make a cycle of base tariffs")})
+            seen.add(node.pk)
+            node = node.base
+
+
+class RateFields(TimestampedModel):
+    """The terms of one destination prefix (DESIGN.md §3)."""
+
+    prefix = LabeledCharField("prefix", max_length=15, validators=[v.Digits("Prefix", 1, 15)])
+    destination = LabeledCharField("destination", max_length=100, blank=True)
+    price_1 = money_field("Price first interval (per minute)", minimum=0)
+    price_n = money_field("Price next intervals (per minute)", minimum=0)
+    interval_1 = int_field("First interval", 1, 86400, "seconds", default=60)
+    interval_n = int_field("Next interval", 1, 86400, "seconds", default=60)
+    connect_fee = money_field("Connect fee", minimum=0)
+    free_seconds = int_field("Free seconds", 0, 86400, default=0)
+    grace_period = int_field("Grace period", 0, 86400, "seconds", default=0)
+    post_call_surcharge = models.DecimalField(
+        "post-call surcharge (%)", max_digits=9, decimal_places=4, default=0,
+        validators=[v.Between("Post-call surcharge", 0, 10000, "%")],
+    )
+    min_charge = money_field("Minimum charge", minimum=0)
+    effective_from = models.DateTimeField(
+        "effective from", default=since_ever, help_text="1970-01-01 means: since ever."
+    )
+    effective_to = models.DateTimeField("effective to (exclusive)", null=True, blank=True)
+    period = LabeledCharField(
+        "time period", max_length=100, blank=True, help_text="e.g. mon-fri 08:00-18:00; empty: always."
+    )
+    forbidden = models.BooleanField("forbidden", default=False)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.destination}".strip()
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, ValidationError] = {}
+        if self.effective_from and self.effective_to and self.effective_from >= self.effective_to:
+            errors.update(
+                {"effective_to": v.refuse(
+                    "Effective to", self.effective_to.isoformat(),
+                    f"must be later than effective from ({self.effective_from.isoformat()})", "effective_order",
+                )}
+            )
+        if self.period:
+            try:
+                parse_period(self.period)
+            except ValueError as exc:
+                errors["period"] = v.refuse("Time period", self.period, str(exc), "period")
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.price_n is None:
+            self.price_n = self.price_1
+        super().save(*args, **kwargs)
+
+
+class Rate(RateFields):
+    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="rates")
+
+    class Meta:
+        ordering = ["tariff", "prefix", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tariff", "prefix", "period", "effective_from"], name="rate_unique_version",
+            )
+        ]
+        indexes = [models.Index(fields=["tariff", "prefix"])]

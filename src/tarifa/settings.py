@@ -1,0 +1,138 @@
+"""Django settings for Tarifa. Every deployment knob comes from ``tarifa.config`` (TARIFA_* env)."""
+
+from __future__ import annotations
+
+import dj_database_url
+from import_export.formats.base_formats import CSV, XLS, XLSX
+
+from tarifa import config
+from tarifa.exports import TXT
+
+SECRET_KEY = config.secret_key()
+DEBUG = config.debug()
+ALLOWED_HOSTS = config.allowed_hosts()
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.import_export",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_countries",
+    "import_export",
+    "tarifa.customers",
+    "tarifa.rating",
+    "tarifa.routing",
+    "tarifa.dids",
+    "tarifa.billing",
+    "tarifa.cdrs",
+    "tarifa.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tarifa.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "tarifa.wsgi.application"
+
+
+def _database() -> dict:
+    db = dj_database_url.parse(config.database_url(), conn_max_age=60, conn_health_checks=True)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            # WAL lets readers work while one writer writes; IMMEDIATE takes the write lock at
+            # BEGIN so two writers queue on busy_timeout instead of failing mid-transaction.
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "tarifa.customers.validators.WebPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Serve the apps' static files straight from the installed packages: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+_smtp = config.smtp()
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = _smtp.host
+EMAIL_PORT = _smtp.port
+EMAIL_HOST_USER = _smtp.user
+EMAIL_HOST_PASSWORD = _smtp.password
+EMAIL_USE_TLS = _smtp.use_tls
+EMAIL_USE_SSL = _smtp.use_ssl
+DEFAULT_FROM_EMAIL = _smtp.from_address
+SERVER_EMAIL = _smtp.from_address
+
+LOGIN_URL = "admin:login"
+
+UNFOLD = {
+    "SITE_TITLE": "Tarifa",
+    "SITE_HEADER": "Tarifa",
+    "SITE_SYMBOL": "call",
+    "SHOW_HISTORY": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+}
+
+# Seed 003: any listing exports as CSV, TXT, XLSX and XLS.
+EXPORT_FORMATS = [CSV, TXT, XLSX, XLS]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

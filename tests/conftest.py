@@ -1,0 +1,76 @@
+"""Shared fixtures. Tests run on SQLite by default and on PostgreSQL when TARIFA_DATABASE_URL says so."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# Keep generated state (secret key, SQLite file) of test runs out of the working tree.
+os.environ.setdefault("TARIFA_VAR_DIR", tempfile.mkdtemp(prefix="tarifa-test-var-"))
+
+
+@pytest.fixture
+def tariff(db):  # type: ignore[no-untyped-def]
+    from tarifa.rating.models import Rate, Tariff
+
+    tariff = Tariff.objects.create(name="Test tariff")
+    Rate.objects.create(tariff=tariff, prefix="44", destination="United Kingdom", price_1=Decimal("0.02"), price_n=Decimal("0.02"))
+    return tariff
+
+
+@pytest.fixture
+def operator(tariff):  # type: ignore[no-untyped-def]
+    from tarifa.customers.models import Customer
+
+    return Customer.objects.create(
+        kind="operator", name="Op", company="Operator Co", web_username="operator", tariff=tariff,
+        email="op@example.com", phone="+12015550123", country="US",
+    )
+
+
+def customer_data(the_tariff: Any, the_parent: Any, /, **overrides: Any) -> dict[str, Any]:
+    """A complete, valid add-customer form (seed 003); tests change one field at a time."""
+    data: dict[str, Any] = {
+        "kind": "customer",
+        "parent": the_parent.pk,
+        "customer_type": "LIVE",
+        "status": "active",
+        "name": "Jane Doe",
+        "company": "Doe Ltd",
+        "web_username": "janedoe1",
+        "web_password": "Secret-pass1",
+        "tariff": the_tariff.pk,
+        "billing_type": "prepaid",
+        "currency": "USD",
+        "payment_term_days": 15,
+        "credit_limit": "0",
+        "billing_decimals": 4,
+        "tax_flag": "NONE",
+        "tax_rate": "0",
+        "max_call_sessions": 10,
+        "calls_per_second": 5,
+        "codecs": '["PCMU"]',
+        "call_with_media": "on",
+        "max_call_duration": 3600,
+        "email": "jane@doe.example",
+        "address": "1 High Street",
+        "phone": "020 7946 0958",
+        "country": "GB",
+        "pin": "SW1A 1AA",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def customer_form_data(tariff, operator):  # type: ignore[no-untyped-def]
+    return lambda **overrides: customer_data(tariff, operator, **overrides)

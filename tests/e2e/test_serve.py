@@ -1,0 +1,65 @@
+"""Smoke test: ``tarifa serve`` as a subprocess answers the health endpoint and the admin login."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
+    from django.db import connection
+
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path))
+    if connection.vendor == "sqlite":
+        env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+        subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, check=True, capture_output=True)
+    else:
+        s = connection.settings_dict
+        env["TARIFA_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = 0
+        while time.monotonic() < deadline:
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/api/v1/health")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200, body
+        assert b'"migrations":"applied"' in body.replace(b" ", b"")
+        status, body = _get(f"http://127.0.0.1:{port}/admin/login/")
+        assert status == 200 and b"csrfmiddlewaretoken" in body
+        status, _css = _get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
+        assert status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=15)[0].decode(errors="replace")
+    assert "gunicorn" in output.lower() or "Booting worker" in output

@@ -118,7 +118,17 @@ def manage(ctx: typer.Context) -> None:
     execute_from_command_line(["tarifa manage", *ctx.args])
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (kept out of this file so it stays small)."""
+    from tarifa import batchrate
+    from tarifa.rating import commands as deck_commands
+
+    batchrate.register(app)
+    deck_commands.register(app)
+
+
 def main() -> None:
+    _register_commands()
     app()
 
 

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
@@ -62,15 +64,94 @@ def choice_field(label: str, choices: Any, **kwargs: Any) -> LabeledCharField:
     )
 
 
-def money_field(label: str, *, minimum: int | str | None = None, **kwargs: Any) -> models.DecimalField:
+class ExactDecimalField(models.BigIntegerField):
+    """``Decimal`` in Python, an integer count of ``10**-places`` units in the database.
+
+    SQLite gives ``DECIMAL`` columns NUMERIC affinity and keeps such values as binary floats;
+    integer units are exact on every database, and SQL ``SUM`` stays exact too. Values with
+    more than ``places`` decimals are refused, never rounded silently.
+
+    Careful with expressions: combine with ``Value(x, output_field=ExactDecimalField(...))``
+    (see ``tarifa.billing.ledger``), never with a bare ``Decimal``.
+    """
+
+    def __init__(self, *args: Any, places: int = MONEY_PLACES, **kwargs: Any) -> None:
+        self.places = places
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["places"] = self.places
+        return name, path, args, kwargs
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(int(value)).scaleb(-self.places)
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, float):
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value})
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = models.Field.get_prep_value(self, value)
+        number = self.to_python(value)
+        if number is None:
+            return None
+        if not number.is_finite():
+            raise ValueError(f"{self.verbose_name} {number} is refused: must be a finite number")
+        units = number.scaleb(self.places)
+        if units != units.to_integral_value():
+            raise ValueError(f"{self.verbose_name} {number} is refused: at most {self.places} decimal places")
+        return int(units)
+
+    def validate(self, value: Any, model_instance: Any) -> None:
+        super().validate(value, model_instance)
+        if value is not None:
+            units = Decimal(value).scaleb(self.places)
+            if not units.is_finite() or units != units.to_integral_value():
+                raise ValidationError(
+                    f"{str(self.verbose_name).capitalize()} {value} is refused: at most {self.places} decimal places",
+                    code="decimal_places",
+                )
+
+    def formfield(self, **kwargs: Any) -> forms.Field:
+        defaults = {
+            "form_class": forms.DecimalField,
+            "max_digits": MONEY_DIGITS,
+            "decimal_places": self.places,
+            "required": not self.blank,
+            "label": str(self.verbose_name).capitalize(),
+            "help_text": self.help_text,
+        }
+        if self.has_default():
+            defaults["initial"] = self.get_default()
+        defaults.update(kwargs)
+        form_class = defaults.pop("form_class")
+        return form_class(**defaults)
+
+    @property
+    def validators(self) -> list:  # type: ignore[override]
+        # Integer range validators of BigIntegerField speak of units, not of the Decimal value.
+        return list(self._validators)
+
+
+def money_field(label: str, *, minimum: int | str | None = None, places: int = MONEY_PLACES, **kwargs: Any) -> ExactDecimalField:
     validators = list(kwargs.pop("validators", []))
     if minimum is not None:
         validators.append(Between(label, minimum, None))
-    kwargs.setdefault("default", 0)
-    return models.DecimalField(
+    kwargs.setdefault("default", Decimal(0))
+    return ExactDecimalField(
         label,
-        max_digits=MONEY_DIGITS,
-        decimal_places=MONEY_PLACES,
+        places=places,
         validators=validators,
         error_messages={
             "invalid": f"{label} %(value)r is refused: must be a decimal number",

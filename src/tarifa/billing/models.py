@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -151,7 +152,7 @@ def _status_only_change(invoice: Invoice) -> bool:
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     description = LabeledCharField("description", max_length=200)
-    quantity = models.DecimalField("quantity", max_digits=20, decimal_places=4, default=1)
+    quantity = money_field("Quantity", places=4, default=Decimal(1))
     unit_price = money_field("Unit price")
     amount = money_field("Amount")
 

@@ -64,10 +64,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel):
     credit_limit = money_field("Max credit limit", minimum=0)
     billing_decimals = int_field("Billing decimals", 0, 6, default=4)
     tax_flag = choice_field("VAT/Tax flag", c.TaxFlag, default=c.TaxFlag.NONE)
-    tax_rate = models.DecimalField(
-        "tax rate (%)", max_digits=7, decimal_places=4, default=0,
-        validators=[v.Between("Tax rate", 0, 100, "%")],
-    )
+    tax_rate = money_field("Tax rate (%)", places=4, validators=[v.Between("Tax rate", 0, 100, "%")])
     max_call_sessions = int_field("Maximum call sessions", 1, None, default=10)
     calls_per_second = int_field("Call sessions per second", 1, None, default=5)
     codec_checking = models.BooleanField("codec checking", default=False)
@@ -208,8 +205,8 @@ class Account(LabeledUniqueMixin, TimestampedModel):
     device_type = choice_field("Device type", c.DeviceType, default=c.DeviceType.IP_PHONE)
 
     # Notifications (seed 001)
-    balance_threshold = models.DecimalField(
-        "balance threshold", max_digits=7, decimal_places=2, null=True, blank=True,
+    balance_threshold = money_field(
+        "Balance threshold", null=True, blank=True, default=None, places=2,
         help_text="Between 1 and 200; empty disables the low-balance e-mail.",
         validators=[v.Between("Balance threshold", 1, 200)],
     )

@@ -1,13 +1,13 @@
 from django.contrib import admin
-from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from tarifa.admin_base import TarifaAdmin, text_filter
+from tarifa.rating.admin_decks import DeckAdminMixin
 from tarifa.rating.models import Rate, Tariff
 
 
 @admin.register(Tariff)
-class TariffAdmin(TarifaAdmin):
+class TariffAdmin(DeckAdminMixin, TarifaAdmin):
     list_display = ("name", "currency", "time_zone", "rounding", "base", "owner")
     search_fields = ("name", "description")
     list_filter = (("rounding", ChoicesDropdownFilter), "currency")

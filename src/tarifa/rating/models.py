@@ -83,9 +83,8 @@ class RateFields(TimestampedModel):
     connect_fee = money_field("Connect fee", minimum=0)
     free_seconds = int_field("Free seconds", 0, 86400, default=0)
     grace_period = int_field("Grace period", 0, 86400, "seconds", default=0)
-    post_call_surcharge = models.DecimalField(
-        "post-call surcharge (%)", max_digits=9, decimal_places=4, default=0,
-        validators=[v.Between("Post-call surcharge", 0, 10000, "%")],
+    post_call_surcharge = money_field(
+        "Post-call surcharge (%)", places=4, validators=[v.Between("Post-call surcharge", 0, 10000, "%")],
     )
     min_charge = money_field("Minimum charge", minimum=0)
     effective_from = models.DateTimeField(

@@ -3,6 +3,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from tarifa.admin_base import TarifaAdmin, text_filter
+from tarifa.rating.admin_decks import DeckAdminMixin
 from tarifa.routing.models import Connection, DestinationRate, DestinationSet, Pop, RoutingEntry, RoutingGroup, Vendor
 
 
@@ -28,7 +29,7 @@ class ConnectionAdmin(TarifaAdmin):
 
 
 @admin.register(DestinationSet)
-class DestinationSetAdmin(TarifaAdmin):
+class DestinationSetAdmin(DeckAdminMixin, TarifaAdmin):
     list_display = ("name", "vendor", "currency", "time_zone", "rounding")
     search_fields = ("name", "vendor__name")
     list_filter = ("vendor",)

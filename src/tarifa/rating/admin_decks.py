@@ -1,0 +1,106 @@
+"""Back-office pages for rate decks on a Tariff or a Destination Set: import, export, diff.
+
+The pages call the same services as ``tarifa deck``; a refused deck shows every bad row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from unfold.decorators import action
+
+from tarifa.rating import decks
+
+
+class DeckUploadForm(forms.Form):
+    file = forms.FileField(label="Deck file (CSV or XLSX)")
+    mode = forms.ChoiceField(
+        choices=[("add", "Add / update (keep history)"), ("replace", "Replace at date (end-date absent rates)")],
+        initial="add",
+    )
+    at = forms.DateTimeField(
+        label="Effective date (replace mode, or the moment a diff compares)", required=False,
+        help_text="ISO 8601, e.g. 2026-12-01 00:00; empty: now. Times are UTC.",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith((".csv", ".xlsx", ".txt")):
+            raise forms.ValidationError(f"File {upload.name!r} is refused: must be a .csv or .xlsx deck")
+        return upload
+
+    def moment(self) -> datetime | None:
+        value = self.cleaned_data.get("at")
+        return value.astimezone(UTC) if value else None
+
+
+class DeckAdminMixin:
+    """Adds "Import deck", "Export CSV", "Export XLSX" and "Compare with file" to a change page."""
+
+    actions_detail = ["deck_import", "deck_diff", "deck_export_csv", "deck_export_xlsx"]
+
+    def _page(self, request: HttpRequest, target: Any, title: str, form: forms.Form, **extra: Any) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"{title}: {target}",
+            "target": target,
+            "form": form,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            **extra,
+        }
+        return TemplateResponse(request, "rating/deck_page.html", context)
+
+    def _target(self, object_id: str) -> Any:
+        return get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+
+    @action(description="Import deck", url_path="deck-import", permissions=["change"])
+    def deck_import(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        target = self._target(object_id)
+        form = DeckUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = decks.import_file(target, upload.read(), upload.name, form.cleaned_data["mode"], form.moment())
+            except decks.DeckRejected as exc:
+                return self._page(request, target, "Import deck", form, errors=exc.errors)
+            messages.success(request, f"Deck {upload.name} imported into {target}: {result}.")
+            return redirect(request.path)
+        return self._page(request, target, "Import deck", form, submit="Import")
+
+    @action(description="Compare with file", url_path="deck-diff", permissions=["view"])
+    def deck_diff(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        target = self._target(object_id)
+        form = DeckUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                rows = decks.parse_file(upload.read(), upload.name, target.time_zone)
+            except decks.DeckRejected as exc:
+                return self._page(request, target, "Compare with file", form, errors=exc.errors)
+            diff = decks.diff_deck(target, rows, form.moment())
+            changed = [(new, decks.describe_change(old, new, names)) for old, new, names in diff.changed]
+            return self._page(request, target, "Compare with file", form, diff=diff, changed=changed, submit="Compare")
+        return self._page(request, target, "Compare with file", form, submit="Compare")
+
+    def _export(self, object_id: str, fmt: str) -> HttpResponse:
+        target = self._target(object_id)
+        data = decks.export_deck(target, fmt)  # type: ignore[arg-type]
+        kind = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = HttpResponse(data, content_type=kind)
+        safe = "".join(ch if ch.isalnum() else "-" for ch in str(target)).strip("-") or "deck"
+        response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
+        return response
+
+    @action(description="Export CSV", url_path="deck-export-csv", permissions=["view"])
+    def deck_export_csv(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._export(object_id, "csv")
+
+    @action(description="Export XLSX", url_path="deck-export-xlsx", permissions=["view"])
+    def deck_export_xlsx(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._export(object_id, "xlsx")

@@ -1,0 +1,112 @@
+"""``tarifa deck import|export|diff``: rate decks from the command line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+deck_app = typer.Typer(no_args_is_help=True, help="Import, export and compare rate decks.")
+
+TariffOpt = typer.Option(None, "--tariff", help="Name of the tariff (selling side).")
+SetOpt = typer.Option(None, "--destination-set", help="Name of the destination set (vendor side).")
+
+
+def _at(value: Optional[str]) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or date-time", param_hint="--at") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _target(tariff: Optional[str], destination_set: Optional[str]):  # type: ignore[no-untyped-def]
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.rating.decks import find_target
+
+    try:
+        return find_target(tariff, destination_set)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _rejected(exc) -> None:  # type: ignore[no-untyped-def]
+    for error in exc.errors:
+        typer.echo(str(error), err=True)
+    typer.echo(f"{len(exc.errors)} error(s); nothing was imported.", err=True)
+    raise typer.Exit(2)
+
+
+@deck_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck."),
+    tariff: Optional[str] = TariffOpt,
+    destination_set: Optional[str] = SetOpt,
+    mode: str = typer.Option("add", help="add (add/update versions, keep history) or replace (end-date absent rates)."),
+    at: Optional[str] = typer.Option(None, help="replace: the date the new deck takes effect (default now)."),
+) -> None:
+    """Import a deck; a deck with any error imports nothing and lists every bad row."""
+    target = _target(tariff, destination_set)
+    from tarifa.rating.decks import DeckRejected, import_file
+
+    if mode not in ("add", "replace"):
+        raise typer.BadParameter(f"{mode!r} must be add or replace", param_hint="--mode")
+    try:
+        result = import_file(target, file.read_bytes(), file.name, mode, _at(at))  # type: ignore[arg-type]
+    except DeckRejected as exc:
+        _rejected(exc)
+    typer.echo(f"{target}: {result}")
+
+
+@deck_app.command("export")
+def export(
+    out: Path = typer.Argument(..., dir_okay=False, help="Output file, .csv or .xlsx."),
+    tariff: Optional[str] = TariffOpt,
+    destination_set: Optional[str] = SetOpt,
+) -> None:
+    """Export every rate version in the import layout."""
+    target = _target(tariff, destination_set)
+    from tarifa.rating.decks import export_deck
+
+    fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
+    out.write_bytes(export_deck(target, fmt))
+    typer.echo(f"{target}: written to {out}")
+
+
+@deck_app.command("diff")
+def diff(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck to compare."),
+    tariff: Optional[str] = TariffOpt,
+    destination_set: Optional[str] = SetOpt,
+    at: Optional[str] = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
+) -> None:
+    """Added, removed and changed prefixes between the stored deck and a file."""
+    target = _target(tariff, destination_set)
+    from tarifa.rating.decks import DeckRejected, describe_change, diff_deck, parse_file
+
+    try:
+        rows = parse_file(file.read_bytes(), file.name, target.time_zone)
+    except DeckRejected as exc:
+        _rejected(exc)
+    result = diff_deck(target, rows, _at(at))
+    for row in result.added:
+        typer.echo(f"+ {row.prefix} {row.period} {row.destination} price_1={row.price_1}".replace("  ", " "))
+    for old in result.removed:
+        typer.echo(f"- {old['prefix']} {old['period']} {old['destination']}".replace("  ", " "))
+    for old, new, names in result.changed:
+        typer.echo(f"~ {new.prefix} {new.period} {describe_change(old, new, names)}".replace("  ", " "))
+    typer.echo(
+        f"{len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} changed, "
+        f"{result.unchanged} unchanged"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(deck_app, name="deck")

@@ -1,0 +1,236 @@
+"""Rate decks: import modes with history, all-or-nothing validation, exact round trips, diff, overrides."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tarifa.rating.decks import DeckRejected, diff_deck, export_deck, import_file, parse_file
+from tarifa.rating.models import SINCE_EVER, Rate, Tariff
+from tarifa.rating.services import tariff_table
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "prefix,destination,price_1,price_n,interval_1,interval_n,connect_fee,free_seconds,grace_period,post_call_surcharge,min_charge,effective_from,effective_to,period,forbidden\n"
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
+FEB = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def deck_tariff():  # type: ignore[no-untyped-def]
+    return Tariff.objects.create(name="Deck test", time_zone="Europe/London")
+
+
+def csv_bytes(*lines: str, header: str = "prefix,destination,price_1\n") -> bytes:
+    return (header + "".join(line + "\n" for line in lines)).encode()
+
+
+def test_add_mode_adds_updates_and_keeps_history(deck_tariff) -> None:
+    header = "prefix,destination,price_1,effective_from\n"
+    first = import_file(deck_tariff, csv_bytes("44,UK,0.02,", "447,UK mobile,0.10,", header=header), "a.csv")
+    assert (first.added, first.updated, first.unchanged) == (2, 0, 0)
+    # Same versions again: nothing changes (re-import is idempotent).
+    again = import_file(deck_tariff, csv_bytes("44,UK,0.02,", "447,UK mobile,0.10,", header=header), "a.csv")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    # A new price from February is a new version; the old one stays for January calls.
+    later = import_file(deck_tariff, csv_bytes("44,UK,0.03,2026-02-01T00:00:00+00:00", "447,UK mobile,0.12,", header=header), "b.csv")
+    assert (later.added, later.updated, later.unchanged) == (1, 1, 0)
+    assert Rate.objects.filter(tariff=deck_tariff, prefix="44").count() == 2
+    table = tariff_table(deck_tariff)
+    assert table.find("4420", JAN + timedelta(days=3)).terms.price_1 == Decimal("0.02")
+    assert table.find("4420", FEB + timedelta(days=3)).terms.price_1 == Decimal("0.03")
+    assert table.find("4477", FEB).terms.price_1 == Decimal("0.12")
+
+
+def test_defaults_of_optional_columns(deck_tariff) -> None:
+    import_file(deck_tariff, csv_bytes("49,Germany,0.015"), "d.csv")
+    rate = Rate.objects.get(tariff=deck_tariff, prefix="49")
+    assert rate.price_n == Decimal("0.015") and (rate.interval_1, rate.interval_n) == (60, 60)
+    assert rate.connect_fee == 0 and rate.free_seconds == 0 and rate.grace_period == 0 and not rate.forbidden
+    assert rate.effective_from == SINCE_EVER and rate.effective_to is None and rate.period == ""
+
+
+def test_replace_at_date_end_dates_absent_rates(deck_tariff) -> None:
+    import_file(deck_tariff, csv_bytes("44,UK,0.02", "33,France,0.02", "49,Germany,0.02"), "old.csv")
+    result = import_file(deck_tariff, csv_bytes("44,UK,0.025", "49,Germany,0.02"), "new.csv", mode="replace", at=FEB)
+    assert result.added == 2 and result.end_dated == 1
+    france = Rate.objects.get(tariff=deck_tariff, prefix="33")
+    assert france.effective_to == FEB
+    table = tariff_table(deck_tariff)
+    assert table.find("3312", JAN).terms.price_1 == Decimal("0.02")  # history: January calls still rated
+    assert table.find("3312", FEB) is None  # gone from the date on
+    assert table.find("4412", FEB).terms.price_1 == Decimal("0.025")
+    assert table.find("4412", FEB - timedelta(seconds=1)).terms.price_1 == Decimal("0.02")
+
+
+def test_a_deck_with_errors_imports_nothing_and_reports_every_bad_row(deck_tariff) -> None:
+    import_file(deck_tariff, csv_bytes("44,UK,0.02"), "ok.csv")
+    bad = (HEADER
+           + "44,UK,0.03,,,,,,,,,,,,\n"
+           + "4x,Bad,0.01,,,,,,,,,,,,\n"
+           + "45,Denmark,-0.01,,0,,,,,,,,,,\n"
+           + "46,Sweden,0.01,,,,,,,,,2026-03-01,2026-02-01,,\n"
+           + "47,Norway,0.01,,,,,,,,,,,,maybe\n"
+           + "48,Poland,0.01,,,,,,,,,,,,\n"
+           + "48,Poland again,0.02,,,,,,,,,,,,\n").encode()
+    with pytest.raises(DeckRejected) as exc:
+        import_file(deck_tariff, bad, "bad.csv")
+    found = {(e.line, e.field, e.value) for e in exc.value.errors}
+    assert (3, "prefix", "4x") in found
+    assert (4, "price_1", "-0.01") in found
+    assert (4, "interval_1", "0") in found
+    assert (5, "effective_to", "2026-02-01") in found
+    assert (6, "forbidden", "maybe") in found
+    assert (8, "prefix", "48") in found
+    assert all(e.rule for e in exc.value.errors)
+    assert "same prefix, period and effective_from as line 7" in str(next(e for e in exc.value.errors if e.line == 8))
+    # Nothing of the file was stored, not even its good rows.
+    assert list(Rate.objects.filter(tariff=deck_tariff).values_list("prefix", "price_1")) == [("44", Decimal("0.02"))]
+
+
+def test_header_errors(deck_tariff) -> None:
+    with pytest.raises(DeckRejected) as exc:
+        import_file(deck_tariff, b"prefx,price\n44,0.1\n", "h.csv")
+    rules = [str(e) for e in exc.value.errors]
+    assert any("unknown column" in r and "prefx" in r for r in rules)
+    assert any("'price_1' is refused: required column is missing" in r for r in rules)
+
+
+def _full_deck() -> bytes:
+    return (HEADER
+            + "1,USA,0.0085,0.0085,1,1,0,0,0,0,0,,,,0\n"
+            + "44,UK peak,0.021234,0.018,30,6,0.05,5,3,12.5,0.1,2026-01-01T00:00:00+00:00,2026-06-01T00:00:00+00:00,mon-fri 08:00-18:00,0\n"
+            + "44,UK off-peak,0.011,0.011,60,60,0,0,0,0,0,2026-01-01T00:00:00+00:00,,,0\n"
+            + "882,Satellite,0,0,60,60,0,0,0,0,0,,,,1\n").encode()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_round_trips_exactly(deck_tariff, fmt: str) -> None:
+    import_file(deck_tariff, _full_deck(), "full.csv")
+    exported = export_deck(deck_tariff, fmt)
+    copy = Tariff.objects.create(name=f"Copy {fmt}", time_zone="Europe/London")
+    result = import_file(copy, exported, f"export.{fmt}")
+    assert result.added == 4
+    fields = ["prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
+              "grace_period", "post_call_surcharge", "min_charge", "effective_from", "effective_to", "period", "forbidden"]
+    original = list(Rate.objects.filter(tariff=deck_tariff).order_by("prefix", "period").values(*fields))
+    copied = list(Rate.objects.filter(tariff=copy).order_by("prefix", "period").values(*fields))
+    assert original == copied
+    assert export_deck(copy, "csv") == export_deck(deck_tariff, "csv")
+    # And importing the export into its own tariff changes nothing.
+    assert import_file(deck_tariff, exported, f"export.{fmt}").unchanged == 4
+
+
+def test_xlsx_deck_with_numeric_cells(deck_tariff) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["prefix", "destination", "price_1", "interval_1"])
+    sheet.append([44, "UK", 0.0125, 30])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    import_file(deck_tariff, buffer.getvalue(), "numeric.xlsx")
+    rate = Rate.objects.get(tariff=deck_tariff)
+    assert (rate.prefix, rate.price_1, rate.interval_1) == ("44", Decimal("0.0125"), 30)
+
+
+def test_diff_shows_added_removed_and_changed(deck_tariff) -> None:
+    import_file(deck_tariff, csv_bytes("44,UK,0.02", "33,France,0.02", "49,Germany,0.02"), "old.csv")
+    rows = parse_file(csv_bytes("44,UK,0.025", "49,Germany,0.02", "39,Italy,0.03"), "new.csv")
+    diff = diff_deck(deck_tariff, rows)
+    assert [r.prefix for r in diff.added] == ["39"]
+    assert [r["prefix"] for r in diff.removed] == ["33"]
+    assert [(old["prefix"], names) for old, _new, names in diff.changed] == [("44", ["price_1", "price_n"])]
+    assert diff.unchanged == 1
+
+
+def test_override_wins_for_its_prefix(deck_tariff) -> None:
+    import_file(deck_tariff, csv_bytes("44,UK,0.02", "447,UK mobile,0.10", "49,Germany,0.02"), "base.csv")
+    custom = Tariff.objects.create(name="Customer X", base=deck_tariff)
+    import_file(custom, csv_bytes("447,UK mobile special,0.05"), "override.csv")
+    table = tariff_table(custom)
+    assert table.find("447700900123", FEB).terms.price_1 == Decimal("0.05")
+    assert table.find("442079460958", FEB).terms.price_1 == Decimal("0.02")  # base for other prefixes
+    assert table.find("4915112345678", FEB).destination == "Germany"
+    assert tariff_table(deck_tariff).find("447700900123", FEB).terms.price_1 == Decimal("0.10")
+
+
+def test_tariff_base_cycle_is_refused(deck_tariff) -> None:
+    from django.core.exceptions import ValidationError
+
+    child = Tariff.objects.create(name="Child", base=deck_tariff)
+    deck_tariff.base = child
+    with pytest.raises(ValidationError) as exc:
+        deck_tariff.full_clean()
+    assert "cycle" in str(exc.value)
+
+
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deck_cli_end_to_end(tmp_path: Path) -> None:
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+
+    def tarifa(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert tarifa("migrate").returncode == 0
+    script = "from tarifa.rating.models import Tariff; Tariff.objects.create(name='CLI')"
+    assert tarifa("manage", "shell", "-c", script).returncode == 0
+    good = tmp_path / "deck.csv"
+    good.write_bytes(csv_bytes("44,UK,0.02", "49,Germany,0.02"))
+    done = tarifa("deck", "import", str(good), "--tariff", "CLI")
+    assert done.returncode == 0 and "2 added" in done.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes("44,UK,zero", "4a,X,0.1"))
+    done = tarifa("deck", "import", str(bad), "--tariff", "CLI")
+    assert done.returncode == 2
+    assert "line 2: price_1 'zero' is refused" in done.stderr and "line 3: prefix '4a' is refused" in done.stderr
+    assert "nothing was imported" in done.stderr
+    out = tmp_path / "out.xlsx"
+    assert tarifa("deck", "export", str(out), "--tariff", "CLI").returncode == 0
+    assert openpyxl.load_workbook(out).active.max_row == 3
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes(csv_bytes("44,UK,0.03", "33,France,0.02"))
+    done = tarifa("deck", "diff", str(changed), "--tariff", "CLI")
+    assert done.returncode == 0
+    assert "+ 33" in done.stdout and "- 49" in done.stdout and "~ 44 price_1 0.02 -> 0.03" in done.stdout
+    assert "1 added, 1 removed, 1 changed, 0 unchanged" in done.stdout
+    missing = tarifa("deck", "import", str(good), "--tariff", "Nope")
+    assert missing.returncode == 2 and "tariff 'Nope' does not exist" in missing.stderr
+
+
+@pytest.fixture
+def staff(client):  # type: ignore[no-untyped-def]
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    return client
+
+
+def test_admin_deck_pages(staff, deck_tariff) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("admin:rating_tariff_deck_import", args=[deck_tariff.pk])
+    assert staff.get(url).status_code == 200
+    bad = SimpleUploadedFile("bad.csv", csv_bytes("44,UK,-1", "4a,X,0.1"), content_type="text/csv")
+    page = staff.post(url, {"file": bad, "mode": "add"}).content.decode()
+    assert "2 errors — nothing was imported" in page and "must be 1 to 15 digits" in page and "must be &gt;= 0" in page
+    good = SimpleUploadedFile("good.csv", csv_bytes("44,UK,0.02"), content_type="text/csv")
+    response = staff.post(url, {"file": good, "mode": "add"})
+    assert response.status_code == 302 and Rate.objects.filter(tariff=deck_tariff).count() == 1
+    export = staff.get(reverse("admin:rating_tariff_deck_export_csv", args=[deck_tariff.pk]))
+    assert export.status_code == 200 and export.content.startswith(b"prefix,destination,price_1")
+    diff_url = reverse("admin:rating_tariff_deck_diff", args=[deck_tariff.pk])
+    other = SimpleUploadedFile("other.csv", csv_bytes("44,UK,0.04", "39,Italy,0.1"), content_type="text/csv")
+    page = staff.post(diff_url, {"file": other, "mode": "add"}).content.decode()
+    assert "1 added, 0 removed, 1 changed, 0 unchanged" in page and "price_1 0.02 -&gt; 0.04" in page
+    change = staff.get(reverse("admin:rating_tariff_change", args=[deck_tariff.pk])).content.decode()
+    assert "Import deck" in change and "Compare with file" in change

@@ -109,6 +109,21 @@ def createadmin(
     typer.echo(f"Login: {username} / {password}")
 
 
+@app.command()
+def token(
+    name: str = typer.Argument(..., help="A name for the token, e.g. the switch host."),
+    switch: str = typer.Option(..., "--switch", help="POP / switch the token belongs to (created if missing)."),
+) -> None:
+    """Issue an API token for a switch (call authorisation, CDR push). Shown once."""
+    _django()
+    from tarifa.api.models import ApiToken
+    from tarifa.routing.models import Pop
+
+    pop, _ = Pop.objects.get_or_create(name=switch)
+    _token, raw = ApiToken.issue(name, switch=pop)
+    typer.echo(raw)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
     """Run a Django management command, e.g. ``tarifa manage check``."""
@@ -121,10 +136,12 @@ def manage(ctx: typer.Context) -> None:
 def _register_commands() -> None:
     """Commands that live in their own modules (kept out of this file so it stays small)."""
     from tarifa import batchrate
+    from tarifa.cdrs import commands as cdr_commands
     from tarifa.rating import commands as deck_commands
 
     batchrate.register(app)
     deck_commands.register(app)
+    cdr_commands.register(app)
 
 
 def main() -> None:

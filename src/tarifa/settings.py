@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "tarifa.dids",
     "tarifa.billing",
     "tarifa.cdrs",
+    "tarifa.calls",
     "tarifa.api",
 ]
 

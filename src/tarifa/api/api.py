@@ -7,8 +7,10 @@ from django.db.migrations.loader import MigrationLoader
 from ninja import NinjaAPI, Schema, Status
 
 import tarifa
+from tarifa.api import problems
 
 api = NinjaAPI(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
+problems.install(api)
 
 
 class Health(Schema):
@@ -41,3 +43,12 @@ def health(request):  # type: ignore[no-untyped-def]
         version=tarifa.__version__,
     )
     return Status(200 if ok else 503, body)
+
+
+def _mount() -> None:
+    from tarifa.api.cdrs import router as cdrs_router
+
+    api.add_router("", cdrs_router)
+
+
+_mount()

@@ -7,7 +7,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus
-from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, ServicePlan, Transaction
+from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
 
 
 class IncludedMinutesInline(TabularInline):
@@ -59,3 +59,10 @@ class InvoiceAdmin(TarifaAdmin):
         if obj is not None and obj.status != InvoiceStatus.DRAFT:
             return [f.name for f in Invoice._meta.fields if f.name != "status"]
         return super().get_readonly_fields(request, obj)
+
+
+@admin.register(MinutePoolUsage)
+class MinutePoolUsageAdmin(ReadOnlyAdmin):
+    list_display = ("account", "pool_key", "period_start", "seconds_used")
+    search_fields = ("account__name", "account__account_code", "pool_key")
+    list_filter = ("period_start",)

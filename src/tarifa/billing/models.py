@@ -90,6 +90,9 @@ class Transaction(AppendOnly):
         "reference", max_length=100, blank=True, null=True, unique=True,
         help_text="Idempotency key of the source (CDR, invoice, payment id); empty for manual entries.",
     )
+    cdr = models.ForeignKey(
+        "cdrs.Cdr", verbose_name="CDR", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
     created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -161,3 +164,21 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class MinutePoolUsage(models.Model):
+    """Seconds of an included-minutes pool used by an account in one period (calendar month)."""
+
+    account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="pool_usage")
+    pool_key = models.CharField("pool", max_length=40)
+    period_start = models.DateField("period start")
+    seconds_used = models.PositiveIntegerField("seconds used", default=0)
+
+    class Meta:
+        verbose_name_plural = "minute pool usage"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "pool_key", "period_start"], name="pool_usage_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.pool_key} {self.period_start}: {self.seconds_used}s"

@@ -23,6 +23,13 @@ class Cdr(models.Model):
     callee = LabeledCharField("callee (as dialled)", max_length=64)
     number = LabeledCharField("normalised number", max_length=15, blank=True)
     source_ip = models.GenericIPAddressField("source IP", null=True, blank=True)
+    # Identity data as the switch sent it, kept so an unratable call can be matched again later.
+    sip_user = LabeledCharField("SIP user", max_length=64, blank=True)
+    trunk = LabeledCharField("trunk", max_length=64, blank=True)
+    did = LabeledCharField("DID", max_length=20, blank=True)
+    extension = LabeledCharField("extension", max_length=20, blank=True)
+    account_code = LabeledCharField("account code (switch)", max_length=64, blank=True)
+    connection_name = LabeledCharField("connection (switch)", max_length=100, blank=True)
     start_time = models.DateTimeField("start time")
     connect_time = models.DateTimeField("connect time", null=True, blank=True)
     end_time = models.DateTimeField("end time", null=True, blank=True)
@@ -42,6 +49,16 @@ class Cdr(models.Model):
     unrated_reason = LabeledCharField("unratable reason", max_length=64, blank=True)
     rated_at = models.DateTimeField("rated at", null=True, blank=True)
     received_at = models.DateTimeField("received at", auto_now_add=True)
+    pool_key = LabeledCharField("included-minutes pool", max_length=40, blank=True)
+    pool_seconds = models.PositiveIntegerField("seconds from included minutes", default=0)
+    batch = models.CharField("ingest batch", max_length=32, blank=True, db_index=True, editable=False)
+    ingest_run = models.ForeignKey(
+        "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False
+    )
+    rerate_run = models.ForeignKey(
+        "RerateRun", verbose_name="last re-rating", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="cdrs", editable=False,
+    )
 
     class Meta:
         verbose_name = "CDR"
@@ -58,3 +75,46 @@ class Cdr(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id} {self.caller} -> {self.callee}"
+
+
+class IngestRun(models.Model):
+    """One import of CDRs (a file or an API batch): what came in and what became of it."""
+
+    source = LabeledCharField("source", max_length=255)
+    switch = LabeledCharField("switch", max_length=64, blank=True)
+    format = LabeledCharField("format", max_length=32)
+    started_at = models.DateTimeField("started at", auto_now_add=True)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    received = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    unrated = models.PositiveIntegerField(default=0)
+    charged = money_field("Charged")
+    started_by = LabeledCharField("started by", max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.started_at:%Y-%m-%d %H:%M})"
+
+
+class RerateRun(models.Model):
+    """A re-rating: who did it, why, over what, and the money it moved."""
+
+    started_by = LabeledCharField("re-rated by", max_length=150)
+    reason = LabeledCharField("reason", max_length=500)
+    criteria = LabeledCharField("criteria", max_length=500)
+    started_at = models.DateTimeField("started at", auto_now_add=True)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    examined = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    still_unrated = models.PositiveIntegerField(default=0)
+    adjustment_total = money_field("Adjustment total")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} by {self.started_by}: {self.reason}"

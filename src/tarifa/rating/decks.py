@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.db import connection, transaction
-from django.db.models import DateTimeField, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from tarifa.fields import ExactDecimalField
+from tarifa.db import bulk_insert, bulk_update
 from tarifa.core.deck import COLUMNS, DeckError, DeckRow, format_money, parse_deck, row_cells
 from tarifa.rating.models import SINCE_EVER, RateFields, Tariff
 from tarifa.routing.models import DestinationSet
@@ -200,57 +200,17 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     return result
 
 
-def _adapter(field: Any) -> Any:
-    """Python value -> database parameter, the cheap way for the few field types of a rate."""
-    if isinstance(field, ExactDecimalField):
-        return field.get_prep_value
-    if isinstance(field, DateTimeField):
-        return connection.ops.adapt_datetimefield_value
-    return lambda value: value
-
-
-def _executemany(sql: str, params: list[list[Any]]) -> None:
-    with connection.cursor() as cursor:
-        for start in range(0, len(params), 5000):
-            cursor.executemany(sql, params[start:start + 5000])
-
-
 def _bulk_insert(model: type[RateFields], owner: str, target: Target, rows: list[dict[str, Any]]) -> None:
-    """One prepared INSERT per row via executemany: a 60,000-row deck in a few seconds."""
     if not rows:
         return
-    meta = model._meta
-    names = [*rows[0].keys(), "created_at", "updated_at"]
-    fields = [meta.get_field(n) for n in names]
-    adapters = [_adapter(f) for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    owner_column = connection.ops.quote_name(meta.get_field(owner).column)
-    placeholders = ", ".join(["%s"] * (len(fields) + 1))
-    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}, {owner_column}) VALUES ({placeholders})"
     now = timezone.now()
-    params = [
-        [adapt(value) for adapt, value in zip(adapters, [*row.values(), now, now])] + [target.pk]
-        for row in rows
-    ]
-    _executemany(sql, params)
+    names = [*rows[0].keys(), "created_at", "updated_at", owner]
+    bulk_insert(model, names, [[*row.values(), now, now, target.pk] for row in rows])
 
 
 def _bulk_update(model: type[RateFields], updates: list[dict[str, Any]]) -> None:
-    """One prepared UPDATE per row via executemany: much faster than CASE-based bulk_update."""
-    if not updates:
-        return
-    meta = model._meta
-    names = [*TERM_FIELDS, "updated_at"]
-    fields = [meta.get_field(n) for n in names]
-    adapters = [_adapter(f) for f in fields]
-    columns = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {columns} WHERE id = %s"
     now = timezone.now()
-    params = [
-        [adapt(item[n] if n != "updated_at" else now) for adapt, n in zip(adapters, names)] + [item["id"]]
-        for item in updates
-    ]
-    _executemany(sql, params)
+    bulk_update(model, [*TERM_FIELDS, "updated_at"], [[*(u[n] for n in TERM_FIELDS), now, u["id"]] for u in updates])
 
 
 def import_file(target: Target, data: bytes, filename: str, mode: Mode = "add", at: datetime | None = None) -> ImportResult:

@@ -1,0 +1,62 @@
+"""``POST /api/v1/cdrs``: switches push CDRs as calls end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from tarifa.api.auth import SwitchToken
+from tarifa.api.problems import Problem
+
+router = Router(tags=["cdrs"])
+MAX_BATCH = 10_000
+
+
+class Rejected(Schema):
+    index: int
+    reason: str
+
+
+class CdrBatchResult(Schema):
+    received: int
+    stored: int
+    duplicates: int
+    unrated: int
+    charged: str
+    rejected: list[Rejected]
+
+
+@router.post("/cdrs", auth=SwitchToken(), response=CdrBatchResult, summary="Push a batch of CDRs")
+def post_cdrs(request: HttpRequest) -> dict[str, Any]:
+    """Body: a JSON array of canonical CDRs (or ``{"cdrs": [...]}``), fields as in docs/cdr-formats.md.
+
+    Each CDR is stored, rated and posted exactly once per (switch, call_id, leg); the switch is
+    the token's. A refused CDR is listed with its 1-based index and the reason; the others are kept.
+    """
+    from tarifa.cdrs.formats.registry import parse
+    from tarifa.cdrs.ingest import ingest
+
+    try:
+        body = json.loads(request.body or b"null")
+    except json.JSONDecodeError as exc:
+        raise Problem(400, "Malformed JSON", f"line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    items = body.get("cdrs") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise Problem(400, "Bad request", "the body must be a JSON array of CDR objects, or {\"cdrs\": [...]}")
+    if len(items) > MAX_BATCH:
+        raise Problem(413, "Batch too large", f"{len(items)} CDRs sent; at most {MAX_BATCH} per request")
+    switch = request.auth.switch.name  # type: ignore[attr-defined]
+    for item in items:
+        if isinstance(item, dict):
+            item["switch"] = switch  # a switch can only write its own records
+    lines = "\n".join(json.dumps(item) if isinstance(item, dict) else "[not an object]" for item in items)
+    report = ingest(parse("tarifa-json", lines, switch=switch, tz="UTC"), source="api", fmt="api", switch=switch,
+                    started_by=request.auth.name)  # type: ignore[attr-defined]
+    return {
+        "received": report.received, "stored": report.stored, "duplicates": report.duplicates,
+        "unrated": report.unrated, "charged": str(report.charged),
+        "rejected": [{"index": e.line, "reason": e.reason} for e in report.rejected],
+    }

@@ -1,0 +1,89 @@
+"""The one way money moves: append Transactions and update balances in the caller's database
+transaction (DESIGN.md §6). Balance rows are locked first, so concurrent posters serialise."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from tarifa.billing.models import Transaction
+from tarifa.customers.models import Account, Customer
+from tarifa.db import bulk_insert, bulk_update
+
+TRANSACTION_COLUMNS = (
+    "customer", "account", "kind", "amount", "balance_after", "currency", "description", "reference", "cdr",
+    "created_at", "created_by",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One money movement. ``amount`` raises the balance when positive (a charge is negative).
+
+    ``account_id`` is set when the account keeps its own balance; that balance moves instead
+    of the customer's.
+    """
+
+    customer_id: int
+    amount: Decimal
+    kind: str
+    reference: str | None
+    description: str = ""
+    account_id: int | None = None
+    cdr_id: int | None = None
+    created_by_id: int | None = None
+
+
+def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
+    """Append the postings in order and return the new balance of every balance touched."""
+    items = [p for p in postings if p.amount != 0]
+    if not items:
+        return {}
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger.post must run inside a database transaction")
+    by_owner: dict[tuple[str, int], list[Posting]] = defaultdict(list)
+    for p in items:
+        owner = ("account", p.account_id) if p.account_id else ("customer", p.customer_id)
+        by_owner[owner].append(p)
+    customer_ids = sorted(pk for kind, pk in by_owner if kind == "customer")
+    account_ids = sorted(pk for kind, pk in by_owner if kind == "account")
+    # Lock in a fixed order (customers, then accounts, by id) so two posters never deadlock.
+    balances: dict[tuple[str, int], Decimal] = {}
+    currencies: dict[int, str] = {}
+    for pk, balance, currency in Customer.objects.select_for_update().filter(
+        pk__in={p.customer_id for p in items}
+    ).order_by("pk").values_list("pk", "balance", "currency"):
+        currencies[pk] = currency
+        if pk in customer_ids:
+            balances[("customer", pk)] = balance
+    for pk, balance in Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list(
+        "pk", "balance"
+    ):
+        balances[("account", pk)] = balance
+    now = timezone.now()
+    rows = []
+    for owner, owned in by_owner.items():
+        running = balances[owner]
+        for p in owned:
+            running += p.amount
+            rows.append([
+                p.customer_id, p.account_id, p.kind, p.amount, running, currencies[p.customer_id], p.description[:200],
+                p.reference, p.cdr_id, now, p.created_by_id,
+            ])
+        balances[owner] = running
+    bulk_insert(Transaction, TRANSACTION_COLUMNS, rows)
+    bulk_update(Customer, ["balance"], [[balances[("customer", pk)], pk] for pk in customer_ids])
+    bulk_update(Account, ["balance"], [[balances[("account", pk)], pk] for pk in account_ids])
+    return balances
+
+
+def post_one(posting: Posting) -> Decimal:
+    with transaction.atomic():
+        balances = post([posting])
+    owner = ("account", posting.account_id) if posting.account_id else ("customer", posting.customer_id)
+    return balances[owner]

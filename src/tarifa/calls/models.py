@@ -1,0 +1,32 @@
+"""State of calls in progress, kept in the database so every app process sees the same:
+balance reservations (DESIGN.md §6) and the concurrent-call / CPS counters."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from tarifa.fields import LabeledCharField, money_field
+
+
+class Reservation(models.Model):
+    """A call in progress holds its maximum possible cost until its CDR is posted or it expires."""
+
+    switch = LabeledCharField("switch", max_length=64)
+    call_id = LabeledCharField("call id", max_length=255)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="reservations")
+    account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="reservations")
+    own_balance = models.BooleanField("on the account's own balance", default=False)
+    connection = models.ForeignKey(
+        "routing.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations"
+    )
+    amount = money_field("Reserved amount")
+    max_duration = models.PositiveIntegerField("max duration (s)")
+    created_at = models.DateTimeField("created at")
+    expires_at = models.DateTimeField("expires at", db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["switch", "call_id"], name="reservation_unique_call")]
+        indexes = [models.Index(fields=["customer"]), models.Index(fields=["account"])]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} {self.amount}"

@@ -1,0 +1,113 @@
+"""``tarifa cdr import`` and ``tarifa cdr rerate``."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+cdr_app = typer.Typer(no_args_is_help=True, help="Import and re-rate call detail records.")
+
+EXIT_REJECTED = 3
+
+
+def _progress(total: int):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        transient=True, disable=not sys.stderr.isatty(),
+    )
+
+
+@cdr_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    format: str = typer.Option(..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"),
+    switch: str = typer.Option("", "--switch", help="Name of the switch that wrote the file (part of the idempotency key)."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
+    batch_size: int = typer.Option(2000, "--batch-size", min=1, max=50000),
+) -> None:
+    """Store, rate and post every CDR of a file exactly once; bad lines go to a reject file."""
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.cdrs.formats.registry import parse
+    from tarifa.cdrs.ingest import ingest
+
+    text = file.read_text(encoding="utf-8-sig", errors="replace")
+    try:
+        records = parse(format, text, switch=switch or file.stem, tz=tz)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    total = text.count("\n") or 1
+    started = datetime.now(UTC)
+    with _progress(total) as bar:
+        task = bar.add_task(f"Importing {file.name}", total=total)
+        report = ingest(
+            records, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
+            progress=lambda n: bar.advance(task, n), batch_size=batch_size,
+        )
+    seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
+    typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
+    if report.rejected:
+        target = rejects or file.with_name(file.name + ".rejects.csv")
+        with target.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason", "text"])
+            for error in report.rejected:
+                writer.writerow([error.line, error.reason, error.text])
+        for error in report.rejected[:20]:
+            typer.echo(str(error), err=True)
+        typer.echo(f"{len(report.rejected)} line(s) refused, written to {target}", err=True)
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _day(value: Optional[str], name: str) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or date-time", param_hint=name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cdr_app.command("rerate")
+def rerate(
+    unrated: bool = typer.Option(False, "--unrated", help="Re-rate every unratable CDR."),
+    start: Optional[str] = typer.Option(None, "--from", help="Calls started at or after (ISO 8601)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Calls started before (ISO 8601)."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="Account code or web user name of the customer."),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded with every adjustment."),
+    by: str = typer.Option("", "--by", help="Who re-rates (default: the login name)."),
+) -> None:
+    """Re-rate CDRs after a tariff fix; only the difference is posted, as adjustments."""
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.cdrs.rerate import Criteria, rerate as run
+
+    if not unrated and not (start or end or customer):
+        raise typer.BadParameter("say what to re-rate: --unrated, or --from/--to and/or --customer")
+    criteria = Criteria(unrated_only=unrated, start=_day(start, "--from"), end=_day(end, "--to"), customer=customer)
+    try:
+        result = run(criteria, reason=reason, by=by or getpass.getuser())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{result.examined} examined, {result.changed} changed, {result.still_unrated} still unratable, "
+        f"adjustments {result.adjustment_total}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cdr_app, name="cdr")

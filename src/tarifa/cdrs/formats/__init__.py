@@ -1,0 +1,1 @@
+"""Switch CDR formats -> CanonicalCdr. One module per format, each with ``parse(text, *, switch, tz)``."""

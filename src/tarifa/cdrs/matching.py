@@ -1,0 +1,187 @@
+"""Which account a CDR belongs to, and with which prices and pools it is rated (seed 002).
+
+Loaded once per import run into dictionaries, so matching a CDR costs a few lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.rating import RateEntry, RateTable, RateTerms
+from tarifa.customers.models import Account, IpDevice, SipDevice
+from tarifa.dids.models import Did, VirtualNumber
+from tarifa.rating.models import Tariff
+from tarifa.rating.services import rate_entry, tariff_table
+from tarifa.routing.models import Connection, RoutingEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """An included-minutes allowance, per calendar month."""
+
+    key: str
+    seconds: int
+    prefixes: tuple[str, ...] = ()  # empty: every call of this pricing
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    account_id: int
+    customer_id: int
+    own_balance: bool
+    dialing_mode: str
+    tariff_id: int
+    decimals: int
+    pools: tuple[Pool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The account a CDR is charged to and how it is priced."""
+
+    account: AccountInfo
+    inbound_terms: RateTerms | None = None  # DID inbound rate; None: outbound, priced by tariff
+    pools: tuple[Pool, ...] = ()
+    tariff_id: int | None = None  # outbound pricing tariff (a virtual number uses its primary DID's)
+
+
+class Directory:
+    """Identity data -> account, for one run. Built from the database in a handful of queries."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[int, AccountInfo] = {}
+        accounts = Account.objects.filter(status="active").select_related("customer", "service_plan")
+        plan_pools: dict[int, tuple[Pool, ...]] = {}
+        from tarifa.billing.models import IncludedMinutes
+
+        for pool in IncludedMinutes.objects.all():
+            plan_pools.setdefault(pool.plan_id, ())
+            plan_pools[pool.plan_id] += (Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes)),)
+        self.by_code: dict[str, int] = {}
+        self.by_trunk: dict[str, int] = {}
+        self.by_extension: dict[tuple[str, str], int] = {}
+        for a in accounts:
+            customer = a.customer
+            if customer.status != "active":
+                continue
+            self.accounts[a.pk] = AccountInfo(
+                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == "own",
+                dialing_mode=a.dialing_mode, tariff_id=a.tariff_id or customer.tariff_id,
+                decimals=customer.billing_decimals,
+                pools=plan_pools.get(a.service_plan_id, ()) if a.service_plan_id else (),
+            )
+            self.by_code[a.account_code] = a.pk
+            if a.kind == "trunk" and a.identifier:
+                self.by_trunk[a.identifier] = a.pk
+            if a.kind == "extension" and a.identifier:
+                self.by_extension[(customer.account_code, a.identifier)] = a.pk
+                self.by_extension.setdefault(("", a.identifier), a.pk)
+        self.by_sip = {login: acc for login, acc in SipDevice.objects.filter(status="active").values_list("login", "account")}
+        self.by_ip = {ip: acc for ip, acc in IpDevice.objects.filter(status="active").values_list("address", "account")}
+        self.dids: dict[str, Did] = {
+            d.number: d for d in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan")
+        }
+        self.virtual: dict[str, VirtualNumber] = {
+            v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
+        }
+
+    def _info(self, account_id: int | None) -> AccountInfo | None:
+        return self.accounts.get(account_id) if account_id is not None else None
+
+    def _did_match(self, number: str) -> Match | None:
+        did = self.dids.get(number.lstrip("+"))
+        if did is None:
+            return None
+        info = self._info(did.account_id)
+        if info is None:
+            return None
+        plan = did.plan
+        if plan is None:
+            return Match(info, inbound_terms=RateTerms(price_1=Decimal(0), price_n=Decimal(0)))
+        terms = RateTerms(price_1=plan.inbound_rate, price_n=plan.inbound_rate,
+                          interval_1=plan.inbound_interval_1, interval_n=plan.inbound_interval_n)
+        pools = (Pool(f"did:{did.pk}", plan.included_minutes * 60),) if plan.included_minutes else ()
+        return Match(info, inbound_terms=terms, pools=pools)
+
+    def match(self, cdr: CanonicalCdr) -> Match | None:
+        """First identity that names an active account wins, in the order the switch data is most precise."""
+        if cdr.direction == "inbound":
+            for number in (cdr.did, cdr.callee):
+                if number:
+                    found = self._did_match(number)
+                    if found:
+                        return found
+            virtual = self.virtual.get(cdr.callee) or self.virtual.get(cdr.extension)
+            if virtual is not None:
+                return self._virtual_match(virtual, inbound=True)
+            return None
+        if cdr.extension and cdr.extension in self.virtual:
+            return self._virtual_match(self.virtual[cdr.extension], inbound=False)
+        candidates = (
+            self.by_sip.get(cdr.sip_user) if cdr.sip_user else None,
+            self.by_trunk.get(cdr.trunk) if cdr.trunk else None,
+            self.by_extension.get((cdr.account_code, cdr.extension)) if cdr.extension else None,
+            self.by_extension.get(("", cdr.extension)) if cdr.extension else None,
+            self.by_code.get(cdr.account_code) if cdr.account_code else None,
+            self.by_ip.get(cdr.source_ip) if cdr.source_ip else None,
+        )
+        for account_id in candidates:
+            info = self._info(account_id)
+            if info is not None:
+                return Match(info, pools=info.pools, tariff_id=info.tariff_id)
+        return None
+
+    def _virtual_match(self, virtual: VirtualNumber, inbound: bool) -> Match | None:
+        """A virtual number is charged to its own account, priced as its primary DID (seed 002)."""
+        info = self._info(virtual.account_id)
+        primary = virtual.primary_did
+        if info is None:
+            return None
+        if inbound:
+            did_match = self._did_match(primary.number)
+            if did_match is None:
+                return None
+            return Match(info, inbound_terms=did_match.inbound_terms, pools=did_match.pools)
+        owner = self._info(primary.account_id) if primary.account_id else None
+        pricing = owner or info
+        return Match(info, pools=pricing.pools, tariff_id=pricing.tariff_id)
+
+
+class Tables:
+    """Rate tables by tariff and by connection (vendor side), built on first use in a run."""
+
+    def __init__(self) -> None:
+        self._tariffs: dict[int, tuple[RateTable, str]] = {}
+        self._vendor: dict[str, tuple[int, RateTable, int, str] | None] = {}
+        self._connections = {c.name: c for c in Connection.objects.all()}
+        self._connections.update({c.host: c for c in Connection.objects.all() if c.host not in self._connections})
+
+    def tariff(self, tariff_id: int) -> tuple[RateTable, str]:
+        """(table with overrides applied, rounding)."""
+        if tariff_id not in self._tariffs:
+            tariff = Tariff.objects.get(pk=tariff_id)
+            self._tariffs[tariff_id] = (tariff_table(tariff), tariff.rounding)
+        return self._tariffs[tariff_id]
+
+    def vendor(self, connection: str) -> tuple[int, RateTable, int, str] | None:
+        """(connection id, destination set table, decimals, rounding) for the connection a call used."""
+        if not connection:
+            return None
+        if connection not in self._vendor:
+            conn = self._connections.get(connection)
+            entry = (
+                RoutingEntry.objects.filter(connection=conn).select_related("destination_set").order_by("priority").first()
+                if conn else None
+            )
+            if entry is None:
+                self._vendor[connection] = (conn.pk, RateTable([]), 6, "half_up") if conn else None
+            else:
+                dset = entry.destination_set
+                table = RateTable([rate_entry(r) for r in dset.rates.all()], dset.time_zone)
+                self._vendor[connection] = (conn.pk, table, dset.billing_decimals, dset.rounding)
+        return self._vendor[connection]
+
+
+__all__ = ["AccountInfo", "Directory", "Match", "Pool", "RateEntry", "Tables"]

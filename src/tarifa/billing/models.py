@@ -76,31 +76,41 @@ class AppendOnly(models.Model):
 class Transaction(AppendOnly):
     """An append-only money movement on a balance. Positive amounts raise the balance."""
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="transactions")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )  # indexed with created_at below
     account = models.ForeignKey(
         "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
-        help_text="Set when the account keeps its own balance.",
-    )
+        help_text="Set when the account keeps its own balance.", db_index=False,
+    )  # partial index below: most transactions move the customer's balance
     kind = choice_field("Kind", TransactionKind, max_length=20)
     amount = money_field("Amount")
     balance_after = money_field("Balance after")
     currency = LabeledCharField("currency", max_length=3, default="USD")
     description = LabeledCharField("description", max_length=200, blank=True)
     reference = models.CharField(
-        "reference", max_length=100, blank=True, null=True, unique=True,
-        help_text="Idempotency key of the source (CDR, invoice, payment id); empty for manual entries.",
+        "reference", max_length=100, blank=True, null=True,
+        help_text="Idempotency key of the source (re-rating, invoice, payment id); unique when set.",
     )
     cdr = models.ForeignKey(
         "cdrs.Cdr", verbose_name="CDR", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
     )
     created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["customer", "created_at"])]
+        indexes = [
+            models.Index(fields=["customer", "created_at"]),
+            models.Index(fields=["account", "created_at"], condition=models.Q(account__isnull=False),
+                         name="transaction_own_balance"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["reference"], condition=models.Q(reference__isnull=False),
+                                    name="transaction_unique_reference"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from tarifa.calls.models import Reservation
+from tarifa.db import any_of
 
 
 def release_calls(calls: list[tuple[str, str]]) -> int:
     """Delete the reservations of these (switch, call id) pairs; runs in the caller's transaction."""
+    by_switch: dict[str, list[str]] = {}
+    for switch, call_id in calls:
+        by_switch.setdefault(switch, []).append(call_id)
+    table = connection.ops.quote_name(Reservation._meta.db_table)
     released = 0
-    for start in range(0, len(calls), 400):
-        chunk = calls[start:start + 400]
-        query = Q()
-        by_switch: dict[str, list[str]] = {}
-        for switch, call_id in chunk:
-            by_switch.setdefault(switch, []).append(call_id)
+    with connection.cursor() as cursor:
         for switch, ids in by_switch.items():
-            query |= Q(switch=switch, call_id__in=ids)
-        released += Reservation.objects.filter(query).delete()[0]
+            for start in range(0, len(ids), 5000):
+                condition, params = any_of("call_id", ids[start:start + 5000])
+                cursor.execute(f"DELETE FROM {table} WHERE switch = %s AND {condition}", [switch, *params])
+                released += cursor.rowcount
     return released
 
 

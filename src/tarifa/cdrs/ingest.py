@@ -11,14 +11,14 @@ batch is rolled back and retried, so a call is never charged twice nor skipped.
 from __future__ import annotations
 
 import time
-import uuid
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from tarifa.billing import ledger
@@ -30,7 +30,7 @@ from tarifa.core.cdr import CanonicalCdr, LineError
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.pools import price_with_pool
 from tarifa.core.rating import RatingStatus, rate_call
-from tarifa.db import bulk_insert
+from tarifa.db import any_of, bulk_insert
 
 CDR_COLUMNS = (
     "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number", "source_ip",
@@ -70,10 +70,14 @@ def _month(moment: datetime) -> date:
 
 
 def _check(cdr: CanonicalCdr) -> str | None:
-    for name, limit in LIMITS.items():
-        value = getattr(cdr, name)
-        if len(value) > limit:
-            return f"{name} is longer than {limit} characters"
+    if len(cdr.call_id) > 255 or max(
+        len(cdr.switch), len(cdr.leg), len(cdr.caller), len(cdr.callee), len(cdr.sip_user), len(cdr.trunk),
+        len(cdr.did), len(cdr.extension), len(cdr.account_code),
+    ) > 16:
+        for name, limit in LIMITS.items():
+            value = getattr(cdr, name)
+            if len(value) > limit:
+                return f"{name} is longer than {limit} characters"
     if cdr.duration > 7 * 86400:
         return f"duration {cdr.duration} is more than a week"
     return None
@@ -215,12 +219,33 @@ class Ingestor:
         by_switch: dict[str, list[str]] = {}
         for c in cdrs:
             by_switch.setdefault(c.switch or self.switch, []).append(c.call_id)
-        for switch, ids in by_switch.items():
-            for start in range(0, len(ids), 900):
-                found.update(
-                    Cdr.objects.filter(switch=switch, call_id__in=ids[start:start + 900]).values_list("switch", "call_id", "leg")
-                )
+        table = connection.ops.quote_name(Cdr._meta.db_table)
+        with connection.cursor() as cursor:
+            for switch, ids in by_switch.items():
+                for start in range(0, len(ids), 5000):
+                    condition, params = any_of("call_id", ids[start:start + 5000])
+                    cursor.execute(f"SELECT switch, call_id, leg FROM {table} WHERE switch = %s AND {condition}",
+                                   [switch, *params])
+                    found.update(cursor.fetchall())
         return found
+
+    def _inserted(self, new: list[CanonicalCdr], token: int) -> dict[tuple[str, str, str], int]:
+        """Ids of the rows this batch inserted: looked up by the unique key, kept if they carry our token."""
+        by_switch: dict[str, list[str]] = {}
+        for c in new:
+            by_switch.setdefault(c.switch or self.switch, []).append(c.call_id)
+        table = connection.ops.quote_name(Cdr._meta.db_table)
+        ids: dict[tuple[str, str, str], int] = {}
+        with connection.cursor() as cursor:
+            for switch, call_ids in by_switch.items():
+                for start in range(0, len(call_ids), 5000):
+                    condition, params = any_of("call_id", call_ids[start:start + 5000])
+                    cursor.execute(
+                        f"SELECT id, switch, call_id, leg FROM {table} WHERE switch = %s AND {condition} AND batch = %s",
+                        [switch, *params, token],
+                    )
+                    ids.update({(s, c, leg): pk for pk, s, c, leg in cursor.fetchall()})
+        return ids
 
     def _post_once(self, cdrs: list[CanonicalCdr]) -> tuple[int, int, int, Decimal]:
         self.rater.begin()
@@ -228,7 +253,7 @@ class Ingestor:
         new = [c for c in cdrs if (c.switch or self.switch, c.call_id, c.leg) not in existing]
         if not new:
             return 0, len(cdrs), 0, ZERO
-        token = uuid.uuid4().hex
+        token = secrets.randbits(62)
         now = timezone.now()
         rated = [self.rater.rate(c) for c in new]
         rows = []
@@ -245,9 +270,7 @@ class Ingestor:
                 now, v["pool_key"], v["pool_seconds"], token, self.run.pk,
             ])
         bulk_insert(Cdr, CDR_COLUMNS, rows, ignore_conflicts=True)
-        ids = {
-            (s, c, leg): pk for pk, s, c, leg in Cdr.objects.filter(batch=token).values_list("id", "switch", "call_id", "leg")
-        }
+        ids = self._inserted(new, token)
         if len(ids) != len(new):
             raise _Raced()
         postings = []

@@ -13,11 +13,12 @@ class Cdr(models.Model):
     call_id = LabeledCharField("call id", max_length=255)
     leg = LabeledCharField("leg", max_length=16, default="a")
     direction = choice_field("Direction", Direction, default=Direction.OUTBOUND)
+    # Indexed together with start_time below; no separate single-column indexes (faster inserts).
     account = models.ForeignKey(
-        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
     )
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
     )
     caller = LabeledCharField("caller", max_length=64, blank=True)
     callee = LabeledCharField("callee (as dialled)", max_length=64)
@@ -37,7 +38,7 @@ class Cdr(models.Model):
     disposition = choice_field("Disposition", Disposition, default=Disposition.ANSWERED)
     sip_code = models.PositiveSmallIntegerField("SIP code", null=True, blank=True)
     connection = models.ForeignKey(
-        "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
     )
     prefix = LabeledCharField("matched prefix", max_length=15, blank=True)
     destination = LabeledCharField("destination", max_length=100, blank=True)
@@ -51,13 +52,14 @@ class Cdr(models.Model):
     received_at = models.DateTimeField("received at", auto_now_add=True)
     pool_key = LabeledCharField("included-minutes pool", max_length=40, blank=True)
     pool_seconds = models.PositiveIntegerField("seconds from included minutes", default=0)
-    batch = models.CharField("ingest batch", max_length=32, blank=True, db_index=True, editable=False)
+    batch = models.BigIntegerField("ingest batch", null=True, blank=True, editable=False)
     ingest_run = models.ForeignKey(
-        "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False
+        "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False,
+        db_index=False,
     )
     rerate_run = models.ForeignKey(
         "RerateRun", verbose_name="last re-rating", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="cdrs", editable=False,
+        related_name="cdrs", editable=False, db_index=False,
     )
 
     class Meta:
@@ -69,7 +71,8 @@ class Cdr(models.Model):
         indexes = [
             models.Index(fields=["customer", "start_time"]),
             models.Index(fields=["account", "start_time"]),
-            models.Index(fields=["rating_status"]),
+            # Only the few calls that need attention are indexed by status (the unratable queue).
+            models.Index(fields=["rating_status"], condition=~models.Q(rating_status="rated"), name="cdr_needs_attention"),
             models.Index(fields=["start_time"]),
         ]
 

@@ -1,0 +1,107 @@
+"""CDR ingestion throughput with balance posting: 1,000,000 canonical CDRs for 1,000 accounts.
+
+Runs on a fresh SQLite file and, when TARIFA_BENCH_PG is set (a postgres:// URL of a server
+this user may create databases on), on PostgreSQL too. Prints CDR/s for each.
+
+    .venv/bin/python bench/ingest.py [--cdrs 1000000] [--accounts 1000] [--pg postgres://postgres@127.0.0.1:55432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+CHILD = r'''
+import json, os, sys, time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+call_command("migrate", verbosity=0)
+from tarifa.core.cdr import CanonicalCdr
+from tarifa.core import worlddeck
+from tarifa.customers.models import Account, Customer, SipDevice
+from tarifa.rating.models import Rate, Tariff
+from tarifa.cdrs.ingest import ingest
+from tarifa.cdrs.models import Cdr
+from tarifa.billing.models import Transaction
+from django.db.models import Sum
+
+n_cdrs, n_accounts = int(sys.argv[1]), int(sys.argv[2])
+tariff = Tariff.objects.create(name="World")
+Rate.objects.bulk_create([Rate(tariff=tariff, prefix=d.prefix, destination=d.name, **worlddeck.price_for(d))
+                          for d in worlddeck.world_destinations()])
+operator = Customer.objects.create(kind="operator", name="Op", company="Op", web_username="op", tariff=tariff,
+                                   email="o@o.example", phone="+12015550123", country="US")
+customers = Customer.objects.bulk_create([
+    Customer(parent=operator, name=f"C{n}", company=f"C{n}", web_username=f"c{n}", tariff=tariff, account_code=f"C{n:07d}",
+             path=f"{operator.path}C{n:07d}/", email="c@c.example", phone="+12015550123", country="US")
+    for n in range(n_accounts // 2)])
+accounts = Account.objects.bulk_create([
+    Account(customer=customers[n % len(customers)], name=f"a{n}", account_code=f"A{n:07d}", dialing_mode="e164")
+    for n in range(n_accounts)])
+SipDevice.objects.bulk_create([SipDevice(account=a, login=f"u{n}", secret="s") for n, a in enumerate(accounts)])
+prefixes = [d.prefix for d in worlddeck.world_destinations()]
+t0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+def cdrs():
+    for n in range(n_cdrs):
+        p = prefixes[(n * 7919) % len(prefixes)]
+        yield CanonicalCdr(call_id=f"bench-{n}", callee=(p + "123456789012")[:12], start_time=t0 + timedelta(seconds=n % 2_500_000),
+                           duration=(n * 37) % 3600, switch="bench", sip_user=f"u{n % n_accounts}")
+
+start = time.perf_counter()
+report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=5000)
+took = time.perf_counter() - start
+balance = Customer.objects.aggregate(s=Sum("balance"))["s"]
+ledger = Transaction.objects.aggregate(s=Sum("amount"))["s"]
+print(json.dumps({"vendor": connection.vendor, "cdrs": report.stored, "seconds": round(took, 2),
+                  "cdr_per_s": round(report.stored / took), "transactions": Transaction.objects.count(),
+                  "balances_equal_ledger": balance == ledger}))
+'''
+
+
+def run(url: str, cdrs: int, accounts: int, var: str) -> dict:
+    env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cdrs", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--pg", default=os.environ.get("TARIFA_BENCH_PG", ""))
+    args = parser.parse_args()
+    var = tempfile.mkdtemp(prefix="tarifa-bench-")
+    print(f"ingest bench: {args.cdrs:,} CDRs, {args.accounts:,} accounts, {os.cpu_count()} cores")
+    results = [run(f"sqlite:///{var}/ingest.sqlite3", args.cdrs, args.accounts, var)]
+    if args.pg:
+        import psycopg
+
+        name = f"tarifa_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var))
+        finally:
+            with psycopg.connect(args.pg, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for r in results:
+        print(f"{r['vendor']:>10}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
+              f"({r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")
+
+
+if __name__ == "__main__":
+    main()

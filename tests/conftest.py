@@ -74,3 +74,33 @@ def customer_data(the_tariff: Any, the_parent: Any, /, **overrides: Any) -> dict
 @pytest.fixture
 def customer_form_data(tariff, operator):  # type: ignore[no-untyped-def]
     return lambda **overrides: customer_data(tariff, operator, **overrides)
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path):  # type: ignore[no-untyped-def]
+    """A new empty database of the kind under test, for subprocesses (CLI, servers) to migrate and use."""
+    import uuid
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    import psycopg
+
+    settings = connection.settings_dict
+    name = f"tarifa_fresh_{uuid.uuid4().hex[:8]}"
+    dsn = f"host={settings['HOST']} port={settings['PORT']} user={settings['USER']} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{name}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_tarifa(env: dict, *args: str, timeout: int = 600):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)

@@ -68,6 +68,8 @@ __all__ = [
     "InputError",
     "RateSummary",
     "check_cdr_header",
+    "connect_times",
+    "durations",
     "fast_deck_for_window",
     "format_units",
     "format_units_expr",
@@ -283,8 +285,9 @@ def parse_connect_time(text: str | None) -> int | str:
         return "connect_time is missing"
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return f"connect_time {text!r} is not an ISO 8601 date-time"
+    except ValueError as exc:
+        why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
+        return f"connect_time {text!r} is not an ISO 8601 date-time{why}"
     if moment.tzinfo is None or moment.utcoffset() is None:
         return f"connect_time {text!r} has no UTC offset (write e.g. 2026-01-31T08:00:00+00:00 or ...Z)"
     return (moment - _EPOCH) // _MICROSECOND
@@ -491,6 +494,50 @@ def _read_slow(
     return frame, errors
 
 
+def connect_times(raw: pl.Series) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
+    """UTC microseconds of each connect time and the errors by row index (value 0 there).
+
+    Vectorised for the usual ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; anything else is
+    decided by :func:`parse_connect_time`, the reference.
+    """
+    import numpy as np
+
+    fast = _fast_times(raw)["us"]
+    values = fast.fill_null(0).to_numpy().astype(np.int64, copy=True)
+    errors: dict[int, str] = {}
+    slow = np.flatnonzero(fast.is_null().to_numpy())
+    if slow.size:
+        for i, text in zip(slow.tolist(), raw.gather(slow).to_list(), strict=True):
+            value = parse_connect_time(text)
+            if isinstance(value, str):
+                errors[i] = value
+            else:
+                values[i] = value
+    return values, errors
+
+
+def durations(raw: pl.Series) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
+    """Whole seconds of each duration (rounded up) and the errors by row index.
+
+    Vectorised for plain decimals (``75``, ``12.5``); anything else is decided by
+    :func:`parse_duration`, the reference.
+    """
+    import numpy as np
+
+    fast = _fast_durations(raw)
+    values = fast.fill_null(0).to_numpy().astype(np.int64, copy=True)
+    errors: dict[int, str] = {}
+    slow = np.flatnonzero(fast.is_null().to_numpy())
+    if slow.size:
+        for i, text in zip(slow.tolist(), raw.gather(slow).to_list(), strict=True):
+            value = parse_duration(text)
+            if isinstance(value, str):
+                errors[i] = value
+            else:
+                values[i] = value
+    return values, errors
+
+
 def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[str]]]:
     """Vectorised validation and conversion; returns the batch and errors by row index."""
     import numpy as np
@@ -499,35 +546,17 @@ def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[s
     missing_id = frame.select(
         pl.col("call_id").is_null() | (pl.col("call_id").str.strip_chars() == "")
     ).to_series()
-    durations = _fast_durations(frame["duration"])
-    times = _fast_times(frame["connect_time"])["us"]
-    numbers = normalize_numbers(frame["callee"], mode).cast(pl.Int64).fill_null(0)
-    connect_us = times.fill_null(0).to_numpy().astype(np.int64, copy=True)
-    secs = durations.fill_null(0).to_numpy().astype(np.int64, copy=True)
     errors: dict[int, list[str]] = {}
     for i in np.flatnonzero(missing_id.to_numpy()).tolist():
-        errors.setdefault(i, []).append("call_id is missing")
-    # The few values the vectorised forms do not cover: the reference parsers decide.
-    slow_times = np.flatnonzero(times.is_null().to_numpy())
-    if slow_times.size:
-        texts = frame["connect_time"].gather(slow_times).to_list()
-        for i, text in zip(slow_times.tolist(), texts, strict=True):
-            value = parse_connect_time(text)
-            if isinstance(value, str):
-                errors.setdefault(i, []).append(value)
-            else:
-                connect_us[i] = value
-    slow_durations = np.flatnonzero(durations.is_null().to_numpy())
-    if slow_durations.size:
-        texts = frame["duration"].gather(slow_durations).to_list()
-        for i, text in zip(slow_durations.tolist(), texts, strict=True):
-            value = parse_duration(text)
-            if isinstance(value, str):
-                errors.setdefault(i, []).append(value)
-            else:
-                secs[i] = value
+        errors[i] = ["call_id is missing"]
+    times, time_errors = connect_times(frame["connect_time"])
+    seconds, duration_errors = durations(frame["duration"])
+    for found in (time_errors, duration_errors):
+        for i, message in found.items():
+            errors.setdefault(i, []).append(message)
+    numbers = normalize_numbers(frame["callee"], mode).cast(pl.Int64).fill_null(0)
     batch = CdrBatch(
-        call_id=frame["call_id"], callee=frame["callee"], connect_us=connect_us, seconds=secs,
+        call_id=frame["call_id"], callee=frame["callee"], connect_us=times, seconds=seconds,
         numbers=numbers.to_numpy().astype(np.int64, copy=False),
     )
     return batch, errors

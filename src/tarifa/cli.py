@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tarifa: VoIP billing, rating and routing.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Tarifa: VoIP billing, rating and routing.")
 
 
 def _django() -> None:

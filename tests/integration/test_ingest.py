@@ -85,6 +85,9 @@ def test_rated_on_both_sides_and_posted_once(world) -> None:
 def test_duplicates_inside_one_batch(world) -> None:
     report = ingest([cdr("d1"), cdr("d1"), cdr("d1", leg="b")], source="t", fmt="test")
     assert (report.stored, report.duplicates) == (2, 1)
+    b_leg = Cdr.objects.get(call_id="d1", leg="b")
+    assert b_leg.price == 0 and b_leg.cost == Decimal("0.015000")  # vendor cost kept, customer not charged twice
+    assert Transaction.objects.count() == 1
 
 
 def test_unanswered_calls_cost_nothing(world) -> None:

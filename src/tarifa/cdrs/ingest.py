@@ -189,6 +189,10 @@ class Rater:
                     self.pool_change((account.account_id, pool.key, _month(at)), used)
                     values.update(pool_key=pool.key, pool_seconds=used)
                     break
+        if cdr.leg != "a":
+            # A switch's B leg (e.g. FreeSWITCH log-b-leg) is the same call towards the carrier:
+            # kept for its vendor cost, never charged to the customer a second time.
+            price = ZERO
         values["price"] = price
         vendor = self.tables.vendor(cdr.connection)
         if vendor is not None:

@@ -194,3 +194,18 @@ def test_callflow_as_a_single_object() -> None:
     doc["callflow"] = doc["callflow"][0]
     [cdr] = parse(jsonl(doc))
     assert cdr.callee == "0044207946000"
+
+
+def test_unclosed_array_keeps_the_complete_elements() -> None:
+    text = "[\n" + json.dumps(document("u1")) + ",\n" + json.dumps(document("u2"))
+    first, second, error = parse(text)
+    assert (first.call_id, second.call_id) == ("u1", "u2")
+    assert isinstance(error, LineError) and error.line == 1
+    assert "not closed" in error.reason
+
+
+def test_documents_written_one_after_the_other() -> None:
+    # What `cat *.cdr.json` gives: compact documents, not separated by new lines.
+    text = json.dumps(document("u1")) + json.dumps(document("u2")) + "\n" + json.dumps(document("u3"))
+    items = parse(text)
+    assert [c.call_id for c in items] == ["u1", "u2", "u3"]

@@ -181,3 +181,14 @@ def test_acc_table_csv_with_a_bad_header_is_one_error() -> None:
     assert len(items) == 1
     assert items[0].line == 1
     assert "missing required column 'time'" in items[0].reason
+
+
+def test_acc_table_csv_with_unix_timestamps_and_microseconds() -> None:
+    text = "\n".join([
+        "method,from_tag,to_tag,call_id,code,reason,timestamp,time_exten,src_user,dst_user",
+        f"INVITE,f,t,e1,200,OK,{T0},500000,alice,100",
+        f"BYE,f,t,e1,200,OK,{T0 + 9},600000,alice,100",
+    ])
+    [cdr] = parse(text, tz="Asia/Tokyo")  # epochs are UTC: tz is not used
+    assert cdr.start_time == datetime(2024, 3, 1, 10, 0, 0, 500_000, tzinfo=UTC)
+    assert cdr.duration == 10  # 9.1 s

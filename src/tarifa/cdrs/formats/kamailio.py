@@ -65,8 +65,6 @@ FAILED_DISPOSITIONS: Final = {486: "busy", 600: "busy", 487: "cancelled", 408: "
 COLUMN_ALIASES: Final = {"callid": "call_id", "sip_code": "code", "sip_reason": "reason"}
 _CORE_COLUMNS: Final = ("id", "method", "from_tag", "to_tag", "callid", "call_id", "sip_code", "code",
                         "sip_reason", "reason", "time", "timestamp", "time_attr", "time_exten")
-CANONICAL_EXTRAS: Final = ("caller", "callee", "sip_user", "source_ip", "trunk", "did", "extension",
-                           "account_code", "connection")
 
 _MARKER: Final = "ACC:"
 _SECONDS_FRACTION: Final = re.compile(r"\d+\.\d+")
@@ -165,8 +163,8 @@ def _csv_records(text: str, zone: tzinfo) -> Iterator[_Record | LineError]:
             yield LineError(number, f"bad header: {row}", raw)
             return
         names = [cell.strip().lower() for cell in row]
-        known = tuple(dict.fromkeys([*_CORE_COLUMNS, *(n for n in names if n and n not in _CORE_COLUMNS)]))
-        problem = header_problem(names, known, ("method",))
+        # Any db_extra column is welcome: only empty, repeated or missing columns are refused.
+        problem = header_problem(names, tuple(dict.fromkeys([*_CORE_COLUMNS, *names])), ("method",))
         if problem is None and not {"time", "timestamp"} & set(names):
             problem = "bad header: missing required column 'time' (or 'timestamp')"
         if problem is None and not {"sip_code", "code"} & set(names):

@@ -67,7 +67,7 @@ def _json_guess(text: str) -> str | None:
     first_line = head.splitlines()[0]
     try:
         document = json.loads(first_line)
-    except ValueError:
+    except (ValueError, RecursionError):
         # A pretty-printed or long document: look for the markers instead of parsing it.
         return "freeswitch-json" if '"variables"' in text[:200_000] else None
     if isinstance(document, list):

@@ -1,0 +1,69 @@
+"""POST /api/v1/cdrs: switch token, per-item rejects, duplicates, problem details."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from tarifa.api.models import ApiToken
+from tarifa.cdrs.models import Cdr
+from tarifa.routing.models import Pop
+from tests.integration.test_ingest import world  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def switch_token(world):  # type: ignore[no-untyped-def]  # noqa: F811
+    _token, raw = ApiToken.issue("kamailio-1", switch=Pop.objects.create(name="pop-a"))
+    return raw
+
+
+def post(client, token: str | None, body) -> tuple[int, dict, str]:  # type: ignore[no-untyped-def]
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    response = client.post("/api/v1/cdrs", data=json.dumps(body) if not isinstance(body, str) else body,
+                           content_type="application/json", **headers)
+    return response.status_code, response.json(), response["Content-Type"]
+
+
+CDR = {"call_id": "api-1", "callee": "442079460958", "start_time": "2026-03-02T10:00:00+00:00", "duration": 61,
+       "sip_user": "alice", "connection": "carrier-1"}
+
+
+def test_push_stores_rates_and_reports(client, switch_token) -> None:
+    bad = {**CDR, "call_id": "api-2", "duration": -5}
+    status, body, _ = post(client, switch_token, [CDR, bad, {**CDR, "call_id": "api-3"}])
+    assert status == 200
+    assert (body["received"], body["stored"], body["duplicates"]) == (3, 2, 0)
+    assert body["rejected"][0]["index"] == 2 and "duration" in body["rejected"][0]["reason"]
+    assert body["charged"] == "0.0800"
+    row = Cdr.objects.get(call_id="api-1")
+    assert row.switch == "pop-a" and row.price == Decimal("0.04")
+    status, body, _ = post(client, switch_token, {"cdrs": [CDR]})
+    assert (body["stored"], body["duplicates"]) == (0, 1)
+
+
+def test_the_switch_is_the_tokens(client, switch_token) -> None:
+    post(client, switch_token, [{**CDR, "switch": "someone-else"}])
+    assert Cdr.objects.get().switch == "pop-a"
+
+
+def test_auth_and_body_problems(client, switch_token) -> None:
+    status, body, kind = post(client, None, [CDR])
+    assert status == 401 and kind == "application/problem+json" and body["title"] == "Unauthorized"
+    status, body, _ = post(client, "trf_wrong", [CDR])
+    assert status == 401
+    status, body, kind = post(client, switch_token, "{not json")
+    assert status == 400 and kind == "application/problem+json" and "line 1" in body["detail"]
+    status, body, _ = post(client, switch_token, {"calls": []})
+    assert status == 400 and "JSON array" in body["detail"]
+    status, body, _ = post(client, switch_token, [CDR] * 10_001)
+    assert status == 413
+
+
+def test_customer_token_cannot_push(client, world) -> None:  # noqa: F811
+    _t, raw = ApiToken.issue("portal", customer=world["customer"])
+    status, _body, _ = post(client, raw, [CDR])
+    assert status == 401

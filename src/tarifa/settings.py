@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dj_database_url
 from import_export.formats.base_formats import CSV, XLS, XLSX
 
@@ -32,6 +34,7 @@ INSTALLED_APPS = [
     "tarifa.cdrs",
     "tarifa.calls",
     "tarifa.api",
+    "tarifa.reports",
 ]
 
 MIDDLEWARE = [
@@ -50,7 +53,8 @@ ROOT_URLCONF = "tarifa.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates first: they override the theme's (e.g. the dashboard on admin/index.html).
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -126,6 +130,7 @@ UNFOLD = {
     "SITE_SYMBOL": "call",
     "SHOW_HISTORY": True,
     "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "DASHBOARD_CALLBACK": "tarifa.reports.dashboard.dashboard_callback",
 }
 
 # Seed 003: any listing exports as CSV, TXT, XLSX and XLS.

@@ -67,3 +67,17 @@ def test_customer_token_cannot_push(client, world) -> None:  # noqa: F811
     _t, raw = ApiToken.issue("portal", customer=world["customer"])
     status, _body, _ = post(client, raw, [CDR])
     assert status == 401
+
+
+def test_customer_sees_its_calls_as_soon_as_pushed(client, world, switch_token) -> None:  # noqa: F811
+    from tarifa.customers.models import Customer
+
+    _t, raw = ApiToken.issue("portal", customer=world["customer"])
+    other = Customer.objects.create(parent=world["customer"].parent, name="X", company="X", web_username="x1",
+                                    tariff=world["tariff"], email="x@x.example", phone="+12015550123", country="US")
+    _t2, other_raw = ApiToken.issue("other", customer=other)
+    post(client, switch_token, [CDR])
+    mine = client.get("/api/v1/cdrs", HTTP_AUTHORIZATION=f"Bearer {raw}").json()
+    assert [c["call_id"] for c in mine] == ["api-1"] and mine[0]["price"] == "0.040000"
+    assert client.get("/api/v1/cdrs", HTTP_AUTHORIZATION=f"Bearer {other_raw}").json() == []
+    assert client.get("/api/v1/cdrs", {"limit": 0}, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 422

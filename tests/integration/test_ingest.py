@@ -215,3 +215,16 @@ def test_rerate_posts_only_the_difference(world) -> None:
     assert world["customer"].balance == Decimal("-0.0750")
     # Re-rating again changes nothing.
     assert rerate(Criteria(customer="cust1"), reason="again", by="ops").changed == 0
+
+
+def test_dashboard_counts_unratable_cdrs(world, client) -> None:
+    from django.contrib.auth import get_user_model
+
+    ingest([cdr("z1", sip_user="ghost"), cdr("z2", sip_user="ghost"), cdr("z3")], source="t", fmt="test")
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    page = client.get("/admin/").content.decode()
+    start = page.index('id="unratable-count"')
+    assert ">2<" in page[start:start + 600].replace(" ", "").replace("\n", "")
+    assert "no_account</a>: 2" in page
+    listing = client.get("/admin/cdrs/cdr/", {"rating_status__exact": "unrated", "unrated_reason": "no_account"})
+    assert {c.call_id for c in listing.context["cl"].queryset} == {"z1", "z2"}

@@ -19,3 +19,13 @@ class SwitchToken(HttpBearer):
         if found.last_used_at is None or (timezone.now() - found.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
         return found
+
+
+class CustomerToken(HttpBearer):
+    """A token issued to a customer: sees that customer's subtree only."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = ApiToken.find(token)
+        if found is None or found.customer_id is None:
+            return None
+        return found

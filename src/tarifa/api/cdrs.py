@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 
-from tarifa.api.auth import SwitchToken
+from datetime import datetime
+
+from tarifa.api.auth import CustomerToken, SwitchToken
 from tarifa.api.problems import Problem
 
 router = Router(tags=["cdrs"])
@@ -60,3 +62,49 @@ def post_cdrs(request: HttpRequest) -> dict[str, Any]:
         "unrated": report.unrated, "charged": str(report.charged),
         "rejected": [{"index": e.line, "reason": e.reason} for e in report.rejected],
     }
+
+
+class CdrOut(Schema):
+    id: int
+    call_id: str
+    account: str | None
+    caller: str
+    callee: str
+    start_time: datetime
+    duration: int
+    billed_seconds: int
+    destination: str
+    price: str
+    disposition: str
+    rating_status: str
+    unrated_reason: str
+
+
+class CdrFilter(Schema):
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+
+@router.get("/cdrs", auth=CustomerToken(), response=list[CdrOut], summary="A customer's call history")
+def list_cdrs(request: HttpRequest, filters: Query[CdrFilter]) -> list[dict[str, Any]]:
+    """The token customer's calls (its whole subtree for a reseller), newest first, as soon as stored."""
+    from tarifa.cdrs.models import Cdr
+
+    if not 1 <= filters.limit <= 1000:
+        raise Problem(422, "Unprocessable request", f"limit {filters.limit} is refused: must be between 1 and 1000")
+    customer = request.auth.customer  # type: ignore[attr-defined]
+    rows = Cdr.objects.filter(customer__path__startswith=customer.path).select_related("account")
+    if filters.since:
+        rows = rows.filter(start_time__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(start_time__lt=filters.until)
+    return [
+        {
+            "id": r.pk, "call_id": r.call_id, "account": r.account.name if r.account else None, "caller": r.caller,
+            "callee": r.callee, "start_time": r.start_time, "duration": r.duration, "billed_seconds": r.billed_seconds,
+            "destination": r.destination, "price": str(r.price), "disposition": r.disposition,
+            "rating_status": r.rating_status, "unrated_reason": r.unrated_reason,
+        }
+        for r in rows.order_by("-start_time", "-id")[: filters.limit]
+    ]

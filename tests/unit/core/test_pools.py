@@ -27,4 +27,4 @@ def test_partial_cover_prices_the_rest_like_a_call_of_its_own() -> None:
                       connect_fee=Decimal("0.05"))
     cost, billed, used = price_with_pool(terms, 100, 4, "half_up", 40)
     assert (billed, used) == (102, 40)
-    assert cost == call_cost(terms, 62, 4, "half_up")
+    assert cost == call_cost(terms, 62, 4, "half_up") == Decimal("0.1600")

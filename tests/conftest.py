@@ -104,3 +104,13 @@ def run_tarifa(env: dict, *args: str, timeout: int = 600):  # type: ignore[no-un
 
     return subprocess.run([sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_call_cache():  # type: ignore[no-untyped-def]
+    """Each test starts with no cached snapshot (on_commit bumps do not run inside test transactions)."""
+    from tarifa.calls import cache
+
+    cache.reset()
+    yield
+    cache.reset()

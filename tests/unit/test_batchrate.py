@@ -186,7 +186,8 @@ def test_durations_equal_reference() -> None:
     values += [f"{rng.randint(0, 4000)}.{rng.randint(0, 10**rng.randint(1, 8))}" for _ in range(2000)]
     values += ["0", "0.0", "0.000", "0.001", "1.", ".5", "+5", "-0", "-1", "-0.5", "1e3", "1E-2", "nan",
                "inf", "", " 7 ", "1_000", "abc", "999999999999", "999999999999.1", "1000000000001",
-               "99999999999999999999", "１２", "3.0000000001", "60.0"]
+               "99999999999999999999", "１２", "3.0000000001", "60.0", "1e999999999", "-inf", "sNaN",
+               "1000000000000", "1000000000000.5", "0.000000000000000000001"]
     got, errors = durations(pl.Series(values))
     for i, text in enumerate(values):
         expected = parse_duration(text)

@@ -46,9 +46,11 @@ def health(request):  # type: ignore[no-untyped-def]
 
 
 def _mount() -> None:
+    from tarifa.api.calls import router as calls_router
     from tarifa.api.cdrs import router as cdrs_router
 
     api.add_router("", cdrs_router)
+    api.add_router("", calls_router)
 
 
 _mount()

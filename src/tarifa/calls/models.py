@@ -17,8 +17,10 @@ class Reservation(models.Model):
     account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="reservations")
     own_balance = models.BooleanField("on the account's own balance", default=False)
     connection = models.ForeignKey(
-        "routing.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations"
+        "routing.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations",
+        db_index=False,
     )
+    device = models.CharField("device", max_length=24, blank=True, help_text="sip:<id> or ip:<id> of the device.")
     amount = money_field("Reserved amount")
     max_duration = models.PositiveIntegerField("max duration (s)")
     created_at = models.DateTimeField("created at")
@@ -26,7 +28,44 @@ class Reservation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["switch", "call_id"], name="reservation_unique_call")]
-        indexes = [models.Index(fields=["customer"]), models.Index(fields=["account"])]
+        indexes = [
+            models.Index(fields=["customer"]), models.Index(fields=["account"]), models.Index(fields=["connection"]),
+            models.Index(fields=["device"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.call_id} {self.amount}"
+
+
+class CallRate(models.Model):
+    """Calls admitted in one second for one scope (customer, account, device, connection): CPS limits."""
+
+    scope = models.CharField(max_length=40)
+    second = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "second"], name="call_rate_unique")]
+
+
+class Refusal(models.Model):
+    """Refused call attempts per day, customer and reason: the dashboards' numbers."""
+
+    day = models.DateField()
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE)
+    reason = models.CharField(max_length=32)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "customer", "reason"], name="refusal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason}: {self.count}"
+
+
+class ConfigVersion(models.Model):
+    """Bumped whenever tariffs, routes or accounts change: app processes drop their caches."""
+
+    version = models.BigIntegerField(default=0)

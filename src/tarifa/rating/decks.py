@@ -187,6 +187,9 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     result.added = len(creates)
     _bulk_update(model, updates)
     result.updated = len(updates)
+    from tarifa.calls.cache import bump
+
+    bump()  # raw bulk writes send no signals: tell every process its rate tables are stale
     if mode == "replace":
         present = {(row.prefix, row.period) for row in rows}
         open_at = model.objects.filter(**{owner: target}, effective_from__lt=when).filter(

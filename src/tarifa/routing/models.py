@@ -119,3 +119,30 @@ class RoutingEntry(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.group}: {self.connection} @ {self.destination_set}"
+
+
+class RouteOffer(TimestampedModel):
+    """What an account's routing choice means (seed 001): for a destination class and a choice
+    (value or premium; for toll-free also the carrier), the routing group — and through the
+    group's tariff, the selling price — used."""
+
+    destination_class = LabeledCharField(
+        "destination class", max_length=16,
+        choices=[("domestic", "Domestic"), ("international", "International"), ("tollfree", "Toll-free"),
+                 ("directory", "Directory (411)"), ("emergency", "Emergency")],
+    )
+    choice = LabeledCharField("choice", max_length=16, choices=[("value", "Value"), ("premium", "Premium")])
+    tollfree_carrier = LabeledCharField(
+        "toll-free carrier", max_length=16, blank=True,
+        choices=[("", "Any"), ("default", "Server default"), ("us", "American carrier"), ("ca", "Canadian carrier")],
+    )
+    routing_group = models.ForeignKey(RoutingGroup, on_delete=models.PROTECT, related_name="offers")
+
+    class Meta:
+        ordering = ["destination_class", "choice"]
+        constraints = [
+            models.UniqueConstraint(fields=["destination_class", "choice", "tollfree_carrier"], name="route_offer_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destination_class}/{self.choice}: {self.routing_group}"

@@ -1,0 +1,87 @@
+"""Call authorisation for softswitches: ``POST /api/v1/calls/authorize`` and ``.../{call_id}/end``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from tarifa.api.auth import SwitchToken
+
+router = Router(tags=["calls"])
+
+
+class AuthorizeIn(Schema):
+    call_id: str = Field(..., min_length=1, max_length=255)
+    callee: str = Field(..., min_length=1, max_length=64)
+    caller: str = Field("", max_length=64)
+    source_ip: str = Field("", max_length=45)
+    sip_user: str = Field("", max_length=64)
+    trunk: str = Field("", max_length=64)
+    did: str = Field("", max_length=20)
+    account_code: str = Field("", max_length=64)
+    trace: bool = False
+
+
+class RouteOut(Schema):
+    connection: str | None = None
+    vendor: str | None = None
+    address: str | None = None
+    transport: str | None = None
+    number: str | None = None
+    vendor_price: str | None = None
+    type: str | None = None
+    login: str | None = None
+
+
+class AuthorizeOut(Schema):
+    allowed: bool
+    reason: str
+    sip_code: int
+    call_id: str
+    account: str
+    customer: str
+    number: str
+    destination_class: str
+    country: str
+    max_duration: int
+    caller_id: str
+    rate: dict[str, Any] | None
+    media: dict[str, Any] | None
+    routes: list[RouteOut]
+    reservation_id: int | None
+    reserved: str
+    trace: list[str] | None = None
+
+
+@router.post("/calls/authorize", auth=SwitchToken(), response=AuthorizeOut, summary="May this call go, where, how long?")
+def authorize(request: HttpRequest, body: AuthorizeIn) -> dict[str, Any]:
+    """Identify the account, apply restrictions and limits, price the call, reserve its maximum
+    cost and return the ordered routes. A refusal has ``allowed: false``, a SIP status code and a
+    machine-readable ``reason``. Ask for ``trace: true`` to get each decision step."""
+    from tarifa.calls.authorize import CallRequest, authorize_call
+
+    pop = request.auth.switch.name  # type: ignore[attr-defined]
+    decision = authorize_call(CallRequest(
+        call_id=body.call_id, callee=body.callee, caller=body.caller, source_ip=body.source_ip,
+        sip_user=body.sip_user, trunk=body.trunk, did=body.did, account_code=body.account_code,
+        switch=pop, pop=pop,
+    ))
+    out = asdict(decision)
+    if not body.trace:
+        out["trace"] = None
+    return out
+
+
+class EndOut(Schema):
+    released: bool
+
+
+@router.post("/calls/{call_id}/end", auth=SwitchToken(), response=EndOut, summary="The call ended")
+def end(request: HttpRequest, call_id: str) -> dict[str, bool]:
+    """Release the call's reservation now (its CDR would release it too)."""
+    from tarifa.calls.authorize import end_call
+
+    return {"released": end_call(request.auth.switch.name, call_id)}  # type: ignore[attr-defined]

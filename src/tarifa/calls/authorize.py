@@ -1,0 +1,548 @@
+"""Real-time call authorisation and least-cost routing (DESIGN.md §4-§6, seed 001 and 003).
+
+``authorize_call`` answers a softswitch: may this call go, through which routes, with which
+number, for how long. Read-mostly data comes from the process snapshot (``calls.cache``); the
+per-call state — balance, reservations, concurrent calls, calls per second — is read and written
+in one database transaction that locks the customer's balance row (and any limited connection),
+so several processes on several machines stay exact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
+
+from tarifa.calls import cache
+from tarifa.calls.models import Reservation
+from tarifa.core import classify as cls
+from tarifa.core.deck import format_money as money
+from tarifa.core.numbering import InvalidNumber, normalize
+from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
+from tarifa.core.routes import Candidate, order
+from tarifa.core.translate import apply as translate
+
+SYSTEM_CAP = int(os.environ.get("TARIFA_MAX_CALL_SECONDS", "14400"))
+RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max duration
+
+# reason -> SIP status the switch answers with
+SIP_CODES = {
+    "unknown_account": 403, "account_disabled": 403, "ip_not_allowed": 403, "pop_not_allowed": 403,
+    "invalid_number": 484, "insufficient_funds": 402, "destination_forbidden": 403, "international_disabled": 403,
+    "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404, "concurrent_limit": 486, "cps_limit": 503,
+    "no_route": 503, "loss_route": 503,
+}
+FREE = RateTerms(price_1=Decimal(0), price_n=Decimal(0))
+
+
+@dataclass
+class CallRequest:
+    call_id: str
+    callee: str
+    caller: str = ""
+    source_ip: str = ""
+    sip_user: str = ""
+    trunk: str = ""
+    did: str = ""
+    account_code: str = ""
+    switch: str = ""
+    pop: str = ""
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    reason: str = ""
+    sip_code: int = 200
+    call_id: str = ""
+    account: str = ""
+    customer: str = ""
+    number: str = ""
+    destination_class: str = ""
+    country: str = ""
+    max_duration: int = 0
+    caller_id: str = ""
+    rate: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    reservation_id: int | None = None
+    reserved: str = "0"
+    trace: list[str] = field(default_factory=list)
+
+    def refuse(self, reason: str, why: str) -> Decision:
+        self.allowed, self.reason, self.sip_code = False, reason, SIP_CODES[reason]
+        self.trace.append(f"REFUSED {reason} (SIP {self.sip_code}): {why}")
+        return self
+
+
+@dataclass
+class _Plan:
+    """What the checks decided before the database transaction."""
+
+    account: Any
+    device: cache.Device | None
+    terms: RateTerms
+    decimals: int
+    rounding: str
+    cap: int
+    entry: RateEntry | None
+    group: cache.Group | None
+    candidates: list[tuple[cache.RouteEntry, Decimal]]
+    free: bool
+    emergency: bool
+
+
+def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any, cache.Device | None, Any]:
+    """(account, device, inbound DID) by the most precise identity the switch gave."""
+    if req.did and req.did.lstrip("+") in snap.dids:
+        did = snap.dids[req.did.lstrip("+")]
+        d.trace.append(f"inbound call to DID {did.number}")
+        return snap.accounts.get(did.account_id), None, did
+    if req.sip_user:
+        dev = snap.by_sip.get(req.sip_user)
+        d.trace.append(f"SIP user {req.sip_user!r}: {'device ' + dev.key if dev else 'unknown'}")
+        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
+    if req.trunk:
+        account_id = snap.by_trunk.get(req.trunk)
+        d.trace.append(f"trunk {req.trunk!r}: {'found' if account_id else 'unknown'}")
+        return snap.accounts.get(account_id) if account_id else None, None, None
+    if req.account_code:
+        account_id = snap.by_code.get(req.account_code)
+        d.trace.append(f"account code {req.account_code!r}: {'found' if account_id else 'unknown'}")
+        return snap.accounts.get(account_id) if account_id else None, None, None
+    if not req.sip_user and req.callee.lstrip("+") in snap.dids and not req.source_ip:
+        did = snap.dids[req.callee.lstrip("+")]
+        d.trace.append(f"inbound call to DID {did.number}")
+        return snap.accounts.get(did.account_id), None, did
+    if req.source_ip:
+        dev = snap.by_ip.get(req.source_ip)
+        d.trace.append(f"source IP {req.source_ip}: {'device ' + dev.key if dev else 'unknown'}")
+        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
+    d.trace.append("no identity in the request")
+    return None, None, None
+
+
+def _ip_allowed(snap: cache.Snapshot, account: Any, source_ip: str) -> bool:
+    networks = snap.networks.get(account.pk) or []
+    if not networks:
+        return True
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+def _routing_group(snap: cache.Snapshot, account: Any, number: str, dclass: str) -> cache.Group | None:
+    for pattern, group_id in snap.dialing_routes.get(account.customer_id, []):
+        if re.search(pattern, number):
+            return snap.groups.get(group_id)
+    choice = {"domestic": account.domestic_route, "international": account.international_route,
+              "tollfree": account.tollfree_route}.get(dclass, "value")
+    carrier = account.tollfree_carrier if dclass == "tollfree" else ""
+    for key in ((dclass, choice, carrier), (dclass, choice, ""), (dclass, "value", ""), ("international", choice, "")):
+        group_id = snap.offers.get(key)
+        if group_id is not None:
+            return snap.groups.get(group_id)
+    return next(iter(snap.groups.values()), None) if len(snap.groups) == 1 else None
+
+
+def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) -> _Plan | None:
+    account, device, did = _identify(snap, req, d)
+    if account is None:
+        d.refuse("unknown_account", "no account matches the identity sent by the switch")
+        return None
+    customer = account.customer
+    d.account, d.customer = account.account_code, customer.account_code
+    if account.status != "active" or customer.status != "active":
+        d.refuse("account_disabled", f"account {account.status}, customer {customer.status}")
+        return None
+    if req.source_ip and not _ip_allowed(snap, account, req.source_ip) or (not req.source_ip and snap.networks.get(account.pk)):
+        d.refuse("ip_not_allowed", f"{req.source_ip or 'no address'} is outside the account's IP restriction")
+        return None
+    pops = snap.pops.get(account.pk)
+    if pops and req.pop not in pops:
+        d.refuse("pop_not_allowed", f"POP {req.pop!r} is not among {sorted(pops)}")
+        return None
+    d.trace.append(f"account {account.name} ({account.account_code}) of {customer.company}: active, IP and POP allowed")
+    media = {
+        "codecs": account.allowed_codecs or (customer.codecs if customer.codec_checking else []),
+        "with_media": customer.call_with_media, "rtp_timeout": account.rtp_timeout,
+        "rtp_hold_timeout": account.rtp_hold_timeout, "dtmf_mode": account.dtmf_mode,
+    }
+    d.media = media
+    cap = min(SYSTEM_CAP, customer.max_call_duration)
+    if did is not None:
+        return _plan_inbound(snap, req, d, account, did, cap)
+
+    rules = snap.customer_rules.get(customer.pk, [])
+    dialled = translate(rules, "destination", req.callee, req.callee)
+    d.caller_id = req.caller
+    if dialled != req.callee:
+        d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
+    home = str(customer.country or "US")
+    if cls.is_emergency(dialled, home):
+        return _plan_emergency(snap, req, d, account, dialled, cap)
+    try:
+        number = normalize(dialled, account.dialing_mode)
+    except InvalidNumber as exc:
+        d.refuse("invalid_number", f"{dialled!r}: {exc.reason}")
+        return None
+    d.number = number
+    d.caller_id = translate(rules, "source", req.caller, number)
+    if d.caller_id != req.caller:
+        d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
+    dest = cls.classify(dialled, number, home)
+    d.destination_class, d.country = dest.number_class, dest.region
+    d.trace.append(f"number {number}: {dest.number_class}, country {dest.region or '?'}, type {dest.number_type}")
+    if dest.number_class == cls.DIRECTORY and not account.allow_411:
+        d.refuse("destination_forbidden", "411 directory assistance is not allowed for this account")
+        return None
+    if dest.number_class == cls.INTERNATIONAL:
+        if not account.allow_international:
+            d.refuse("international_disabled", "international calls are off for this account")
+            return None
+        if account.allowed_countries and dest.region not in account.allowed_countries:
+            d.refuse("country_not_allowed", f"{dest.region or 'unknown country'} is not in {account.allowed_countries}")
+            return None
+    class_cap = {cls.DOMESTIC: account.max_call_time_domestic, cls.TOLL_FREE: account.max_call_time_domestic,
+                 cls.INTERNATIONAL: account.max_call_time_international}.get(dest.number_class)
+    if class_cap:
+        cap = min(cap, class_cap)
+    group = _routing_group(snap, account, number, dest.number_class)
+    tariff_id = (group.tariff_id if group and group.tariff_id else None) or account.tariff_id or customer.tariff_id
+    table, rounding = snap.tariff(tariff_id)
+    entry = table.find(number, now)
+    if entry is None:
+        d.refuse("no_rate", f"tariff {tariff_id} has no rate for {number}")
+        return None
+    d.rate = {"prefix": entry.prefix, "destination": entry.destination, "price_1": money(entry.terms.price_1),
+              "price_n": money(entry.terms.price_n), "interval_1": entry.terms.interval_1,
+              "interval_n": entry.terms.interval_n, "connect_fee": money(entry.terms.connect_fee)}
+    d.trace.append(f"rate {entry.prefix} {entry.destination}: {entry.terms.price_1}/min "
+                   f"{entry.terms.interval_1}/{entry.terms.interval_n} (tariff {tariff_id})")
+    if entry.terms.forbidden:
+        d.refuse("destination_forbidden", f"prefix {entry.prefix} is forbidden in the tariff")
+        return None
+    if dest.number_class == cls.INTERNATIONAL and account.international_rate_cap is not None \
+            and entry.terms.price_1 > account.international_rate_cap:
+        d.refuse("rate_above_cap", f"{entry.terms.price_1}/min is above the cap {account.international_rate_cap}/min")
+        return None
+    if group is None:
+        d.refuse("no_route", f"no routing group for {dest.number_class} calls")
+        return None
+    candidates = []
+    for route in group.entries:
+        vendor_entry = snap.destination_set(route.destination_set_id).find(number, now)
+        if vendor_entry is None or vendor_entry.terms.forbidden:
+            continue
+        candidates.append((route, vendor_entry.terms.price_1))
+    if not candidates:
+        d.refuse("no_route", f"no connection of group {group.name!r} has a price for {number}")
+        return None
+    if customer.deny_loss_routes:
+        kept = [(r, p) for r, p in candidates if p <= entry.terms.price_1]
+        if not kept:
+            d.refuse("loss_route", f"every route costs more than the customer's {entry.terms.price_1}/min")
+            return None
+        if len(kept) < len(candidates):
+            d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
+        candidates = kept
+    free = entry.terms.price_1 == 0 and entry.terms.price_n == 0 and entry.terms.connect_fee == 0 \
+        and entry.terms.min_charge == 0
+    return _Plan(account, device, entry.terms, customer.billing_decimals, rounding, cap, entry, group, candidates,
+                 free, False)
+
+
+def _plan_inbound(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, did: Any, cap: int) -> _Plan:
+    plan = did.plan
+    terms = FREE if plan is None else RateTerms(
+        price_1=plan.inbound_rate, price_n=plan.inbound_rate, interval_1=plan.inbound_interval_1,
+        interval_n=plan.inbound_interval_n,
+    )
+    d.number, d.destination_class = did.number, "inbound"
+    if did.destination == "forward":
+        d.routes = [{"type": "forward", "number": did.forward_number}]
+    elif did.destination == "sip_device" and did.sip_device:
+        d.routes = [{"type": "sip_device", "login": did.sip_device.login}]
+    else:
+        d.routes = [{"type": "sip_device", "login": login} for login, dev in snap.by_sip.items()
+                    if dev.account_id == account.pk]
+    d.rate = {"prefix": did.number, "destination": "DID inbound", "price_1": money(terms.price_1),
+              "price_n": money(terms.price_n), "interval_1": terms.interval_1, "interval_n": terms.interval_n,
+              "connect_fee": "0"}
+    d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
+    free = terms.price_1 == 0 and terms.price_n == 0
+    return _Plan(account, None, terms, account.customer.billing_decimals, "half_up", cap, None, None, [], free, False)
+
+
+def _plan_emergency(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, dialled: str, cap: int) -> _Plan:
+    """Emergency calls always go, whatever the balance and restrictions (seed 001 e911 rule)."""
+    d.number, d.destination_class = dialled.lstrip("+"), cls.EMERGENCY
+    own = snap.account_dids.get(account.pk, set())
+    caller = (d.caller_id or req.caller).lstrip("+")
+    if caller not in own and account.e911_caller_id:
+        d.caller_id = account.e911_caller_id
+        d.trace.append(f"emergency: caller ID {caller!r} is not one of the account's DIDs, using e911 caller ID")
+    else:
+        d.trace.append("emergency: always allowed")
+    group = _routing_group(snap, account, d.number, cls.EMERGENCY)
+    candidates = [(route, Decimal(0)) for route in (group.entries if group else [])]
+    return _Plan(account, None, FREE, account.customer.billing_decimals, "half_up", SYSTEM_CAP, None, group,
+                 candidates, True, True)
+
+
+# --- the transaction --------------------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
+    """Lock and read (balance, credit limit, billing type) of the balance this call draws on."""
+    from tarifa.customers.models import Account, Customer
+
+    customer = account.customer
+    row = Customer.objects.select_for_update().filter(pk=customer.pk).values_list(
+        "balance", "credit_limit", "billing_type").get()
+    if account.balance_mode == "own":
+        own = Account.objects.select_for_update().filter(pk=account.pk).values_list("balance", flat=True).get()
+        return own, row[1], row[2]
+    return row
+
+
+def _state(account: Any, device: cache.Device | None, now: datetime) -> dict[str, Any]:
+    table = _q(Reservation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(amount), 0), "
+            f"COALESCE(SUM(CASE WHEN account_id = %s THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN account_id = %s THEN amount ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN device = %s THEN 1 ELSE 0 END), 0) "
+            f"FROM {table} WHERE customer_id = %s AND expires_at >= %s",
+            [account.pk, account.pk, device.key if device else "", account.customer_id, _dt(now)],
+        )
+        calls, reserved_units, account_calls, account_units, device_calls = cursor.fetchone()
+    units = Reservation._meta.get_field("amount")
+    return {
+        "customer_calls": calls, "account_calls": account_calls, "device_calls": device_calls,
+        "reserved": units.from_db_value(reserved_units, None, connection),
+        "account_reserved": units.from_db_value(account_units, None, connection),
+    }
+
+
+def _dt(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _cps(scopes: list[str], second: int) -> dict[str, int]:
+    from tarifa.calls.models import CallRate
+
+    rows = CallRate.objects.filter(scope__in=scopes, second=second).values_list("scope", "count")
+    return dict(rows)
+
+
+def _count_cps(scopes: list[str], second: int) -> None:
+    from tarifa.calls.models import CallRate
+
+    table = _q(CallRate._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (scope, second, count) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (scope, second) DO UPDATE SET count = {table}.count + 1",
+            [[scope, second] for scope in scopes],
+        )
+
+
+def _spent_today(customer_id: int, now: datetime, since: datetime) -> Decimal:
+    from django.db.models import Sum
+
+    from tarifa.billing.models import Transaction
+
+    total = Transaction.objects.filter(customer_id=customer_id, kind__in=("call_charge", "adjustment"),
+                                       created_at__gte=since).aggregate(s=Sum("amount"))["s"]
+    return -(total or Decimal(0))
+
+
+def _available(account: Any, balance: tuple[Decimal, Decimal, str], st: dict[str, Any], now: datetime,
+               d: Decision) -> Decimal:
+    amount, credit_limit, billing = balance
+    reserved = st["account_reserved"] if account.balance_mode == "own" else st["reserved"]
+    available = amount - reserved + (credit_limit if billing == "postpaid" else 0)
+    d.trace.append(f"{billing}: balance {amount}, credit limit {credit_limit if billing == 'postpaid' else 0}, "
+                   f"reserved {reserved} -> available {available}")
+    customer = account.customer
+    for limit, since, label in (
+        (customer.daily_spending_limit, now.replace(hour=0, minute=0, second=0, microsecond=0), "daily"),
+        (customer.monthly_spending_limit, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), "monthly"),
+    ):
+        if limit is not None:
+            room = limit - _spent_today(customer.pk, now, since) - st["reserved"]
+            d.trace.append(f"{label} spending limit {limit}: {room} left")
+            available = min(available, room)
+    return available
+
+
+def _limits(account: Any, device: cache.Device | None, st: dict[str, Any], cps: dict[str, int], second: int,
+            d: Decision) -> bool:
+    customer = account.customer
+    checks = [
+        (st["customer_calls"], customer.max_call_sessions, "customer", "concurrent_limit"),
+        (st["account_calls"], account.max_channels, "account", "concurrent_limit"),
+        (st["device_calls"], device.max_sessions if device else None, "device", "concurrent_limit"),
+        (cps.get(f"c:{customer.pk}", 0), customer.calls_per_second, "customer", "cps_limit"),
+        (cps.get(f"d:{device.key}", 0) if device else 0, device.cps if device else None, "device", "cps_limit"),
+    ]
+    for used, limit, scope, reason in checks:
+        if limit is not None and used >= limit:
+            what = "calls in progress" if reason == "concurrent_limit" else "calls this second"
+            d.refuse(reason, f"{scope} has {used} {what}, limit {limit}")
+            return False
+    d.trace.append(f"limits: {st['customer_calls']} customer / {st['account_calls']} account calls in progress, "
+                   f"{cps.get(f'c:{customer.pk}', 0)} this second")
+    return True
+
+
+def _usable_routes(plan: _Plan, now: datetime, second: int, d: Decision) -> list[cache.RouteEntry]:
+    """Lock limited connections in id order, drop those at capacity, order the rest by policy."""
+    from tarifa.routing.models import Connection
+
+    limited = sorted({r.connection_id for r, _p in plan.candidates if r.max_channels or r.max_cps})
+    busy: dict[int, int] = {}
+    cps: dict[str, int] = {}
+    if limited:
+        list(Connection.objects.select_for_update().filter(pk__in=limited).order_by("pk").values_list("pk", flat=True))
+        rows = Reservation.objects.filter(connection_id__in=limited, expires_at__gte=now).values_list("connection_id")
+        for (cid,) in rows:
+            busy[cid] = busy.get(cid, 0) + 1
+        cps = _cps([f"n:{cid}" for cid in limited], second)
+    kept = []
+    for route, price in plan.candidates:
+        if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
+            d.trace.append(f"connection {route.connection_name} at capacity ({route.max_channels} channels)")
+            continue
+        if route.max_cps is not None and cps.get(f"n:{route.connection_id}", 0) >= route.max_cps:
+            d.trace.append(f"connection {route.connection_name} at its CPS limit ({route.max_cps})")
+            continue
+        kept.append(Candidate(route.connection_id, price, route.priority, route.weight))
+    by_id = {r.connection_id: r for r, _p in plan.candidates}
+    policy = plan.group.policy if plan.group else "priority"
+    return [by_id[c.connection_id] for c in order(kept, policy, d.call_id)]
+
+
+def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> list[dict[str, Any]]:
+    prices = {r.connection_id: p for r, p in plan.candidates}
+    out = []
+    for route in routes:
+        number = translate(route.rules, "destination", d.number, d.number)
+        out.append({
+            "connection": route.connection_name, "vendor": route.vendor, "address": route.address,
+            "transport": route.transport, "number": route.tech_prefix + number,
+            "vendor_price": money(prices[route.connection_id]),
+        })
+    return out
+
+
+def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool) -> Decision:
+    account, device = plan.account, plan.device
+    second = int(now.timestamp())
+    balance = _lock_balance(account)
+    st = _state(account, device, now)
+    if not plan.emergency:
+        cps_scopes = [f"c:{account.customer_id}"] + ([f"d:{device.key}"] if device else [])
+        if not _limits(account, device, st, _cps(cps_scopes, second), second, d):
+            return d
+        available = _available(account, balance, st, now, d)
+        if plan.free:
+            duration = plan.cap
+        else:
+            duration = max_duration(plan.terms, available, plan.decimals, plan.rounding, plan.cap)
+        if duration <= 0:
+            first = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding)
+            return d.refuse("insufficient_funds", f"available {available} does not pay the first interval ({first})")
+    else:
+        cps_scopes, duration = [], plan.cap
+    if plan.group is not None:
+        routes = _usable_routes(plan, now, second, d)
+        if not routes and not plan.emergency:
+            return d.refuse("no_route", "every connection of the routing group is at capacity")
+        d.routes = _route_dicts(plan, routes, d)
+    amount = Decimal(0) if plan.free else call_cost(plan.terms, duration, plan.decimals, plan.rounding)
+    d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
+    d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
+    if reserve:
+        first_connection = None
+        if d.routes and "connection" in d.routes[0]:
+            first_connection = next(r.connection_id for r, _p in plan.candidates
+                                    if r.connection_name == d.routes[0]["connection"])
+        reservation = Reservation.objects.create(
+            switch=req.switch, call_id=req.call_id, customer_id=account.customer_id, account=account,
+            own_balance=account.balance_mode == "own", connection_id=first_connection,
+            device=device.key if device else "", amount=amount, max_duration=duration, created_at=now,
+            expires_at=now + timedelta(seconds=duration + RESERVATION_MARGIN),
+        )
+        d.reservation_id = reservation.pk
+        scopes = cps_scopes + ([f"n:{first_connection}"] if first_connection else [])
+        _count_cps(scopes, second)
+    return d
+
+
+def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | None = None) -> Decision:
+    """Decide on one call attempt; with ``reserve`` the call's maximum cost is held until it ends."""
+    now = now or datetime.now(UTC)
+    d = Decision(allowed=False, call_id=req.call_id)
+    snap = cache.snapshot()
+    plan = _plan(snap, req, d, now)
+    if plan is not None:
+        for attempt in range(10):
+            try:
+                with transaction.atomic():
+                    d = _decide_in_transaction(plan, req, d, now, reserve)
+                    if not reserve:
+                        transaction.set_rollback(True)
+                break
+            except IntegrityError:
+                # The same call id authorised twice: answer with the reservation already held.
+                held = Reservation.objects.filter(switch=req.switch, call_id=req.call_id).first()
+                if held is not None:
+                    d.reservation_id, d.max_duration = held.pk, held.max_duration
+                break
+            except OperationalError as exc:  # SQLite busy under heavy write load: try again
+                if "locked" not in str(exc) or attempt == 9:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+    if not d.allowed:
+        account_id = snap.by_code.get(d.account) if d.account else None
+        count_refusal(snap.accounts[account_id].customer_id if account_id else None, d.reason, now)
+    return d
+
+
+def count_refusal(customer_id: int | None, reason: str, now: datetime) -> None:
+    """Count a refused attempt per day, customer and reason (dashboards)."""
+    from tarifa.calls.models import Refusal
+
+    lookup = {"day": now.date(), "customer_id": customer_id, "reason": reason}
+    for _attempt in range(3):
+        if Refusal.objects.filter(**lookup).update(count=F("count") + 1):
+            return
+        try:
+            with transaction.atomic():
+                Refusal.objects.create(**lookup, count=1)
+            return
+        except IntegrityError:
+            continue
+
+
+def end_call(switch: str, call_id: str) -> bool:
+    """The switch reports the end of a call: its reservation is released (the CDR does it too)."""
+    return Reservation.objects.filter(switch=switch, call_id=call_id).delete()[0] > 0

@@ -1,0 +1,328 @@
+"""Call authorisation: every refusal reason, funds and max duration, routing, reservations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tarifa.billing import ledger
+from tarifa.calls import cache
+from tarifa.calls.authorize import CallRequest, authorize_call, end_call
+from tarifa.calls.models import Refusal, Reservation
+from tarifa.core.rating import RateTerms, call_cost, max_duration
+from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
+from tarifa.dids.models import Did, DidPlan
+from tarifa.rating.models import Rate, Tariff
+from tarifa.routing.models import (
+    Connection,
+    DestinationRate,
+    DestinationSet,
+    Pop,
+    RouteOffer,
+    RoutingEntry,
+    RoutingGroup,
+    Vendor,
+)
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+UK = "442079460958"
+
+
+@pytest.fixture
+def net(operator):  # type: ignore[no-untyped-def]
+    tariff = Tariff.objects.create(name="Sell")
+    for prefix, price, extra in (
+        ("44", "0.0200", {}), ("4470", "0.3048", {}), ("1", "0.0100", {}), ("33", "0.0300", {}),
+        ("882", "1.0000", {"forbidden": True}), ("49", "0.0100", {}), ("1800", "0", {}), ("1411", "0.99", {}),
+    ):
+        Rate.objects.create(tariff=tariff, prefix=prefix, destination=f"D{prefix}", price_1=Decimal(price),
+                            price_n=Decimal(price), **extra)
+    customer = Customer.objects.create(
+        parent=operator, name="C", company="C Ltd", web_username="cust", tariff=tariff, billing_decimals=4,
+        email="c@c.example", phone="+12015550123", country="US", max_call_sessions=100, calls_per_second=100,
+    )
+    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("10"), kind="payment", reference="p1"))
+    alice = Account.objects.create(customer=customer, name="alice", dialing_mode="nanp", allow_international=True,
+                                   e911_caller_id="12015550199")
+    SipDevice.objects.create(account=alice, login="alice", secret="x")
+    pbx = Account.objects.create(customer=customer, name="pbx", kind="ip", dialing_mode="e164", allow_international=True)
+    IpDevice.objects.create(account=pbx, address="198.51.100.9")
+    vendors = []
+    for name, prices, extra in (("Cheap", ("0.0100", "0.2000", "0.0050", "0.0200", "0.0050"), {"tech_prefix": "99#"}),
+                                ("Dear", ("0.0150", "0.2500", "0.0060", "0.0400", "0.0060"), {})):
+        vendor = Vendor.objects.create(name=name)
+        conn = Connection.objects.create(vendor=vendor, name=name.lower(), host=f"gw.{name.lower()}.example", **extra)
+        dset = DestinationSet.objects.create(name=f"{name} set", vendor=vendor)
+        for prefix, price in zip(("44", "4470", "1", "33", "49"), prices):
+            DestinationRate.objects.create(destination_set=dset, prefix=prefix, price_1=Decimal(price), price_n=Decimal(price))
+        vendors.append((conn, dset))
+    group = RoutingGroup.objects.create(name="Value", policy="least_cost")
+    for n, (conn, dset) in enumerate(reversed(vendors)):
+        RoutingEntry.objects.create(group=group, connection=conn, destination_set=dset, priority=n)
+    for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
+        RouteOffer.objects.create(destination_class=dclass, choice="value", routing_group=group)
+    cache.reset()
+    return {"tariff": tariff, "customer": customer, "alice": alice, "pbx": pbx, "group": group,
+            "cheap": vendors[0][0], "dear": vendors[1][0]}
+
+
+def ask(callee: str = "011" + UK, **kw) -> object:  # type: ignore[no-untyped-def]
+    kw.setdefault("sip_user", "alice")
+    kw.setdefault("call_id", f"call-{callee}-{len(Reservation.objects.all())}")
+    kw.setdefault("switch", "sw")
+    return authorize_call(CallRequest(callee=callee, **kw), now=kw.pop("now", NOW) if "now" in kw else NOW)
+
+
+def test_allowed_call_with_routes_duration_and_reservation(net) -> None:
+    d = ask()
+    assert d.allowed and d.reason == "" and d.sip_code == 200
+    assert d.number == UK and d.destination_class == "international" and d.country == "GB"
+    assert d.rate["prefix"] == "44" and d.rate["price_1"] == "0.02"
+    # least cost first; the tech prefix of the cheap connection is in front of the number
+    assert [r["connection"] for r in d.routes] == ["cheap", "dear"]
+    assert d.routes[0]["number"] == "99#" + UK and d.routes[0]["vendor_price"] == "0.01"
+    terms = RateTerms(price_1=Decimal("0.02"), price_n=Decimal("0.02"))
+    expected = max_duration(terms, Decimal("10"), 4, "half_up", 7200)
+    assert d.max_duration == expected == 7200  # capped by the customer's max call duration
+    held = Reservation.objects.get(pk=d.reservation_id)
+    assert held.amount == call_cost(terms, expected, 4, "half_up") and held.connection == net["cheap"]
+    assert d.media["rtp_timeout"] == 60 and d.media["rtp_hold_timeout"] == 600
+
+
+def test_reservations_reduce_available_funds(net) -> None:
+    Customer.objects.filter(pk=net["customer"].pk).update(max_call_duration=86400)
+    first = ask()
+    second = ask()
+    terms = RateTerms(price_1=Decimal("0.02"), price_n=Decimal("0.02"))
+    left = Decimal("10") - Decimal(first.reserved)
+    assert second.max_duration == max_duration(terms, left, 4, "half_up", 14400)
+    assert Decimal(first.reserved) + Decimal(second.reserved) <= Decimal("10")
+
+
+def test_end_call_releases_the_reservation(net) -> None:
+    d = ask(call_id="e1")
+    assert Reservation.objects.filter(call_id="e1").exists()
+    assert end_call("sw", "e1") is True
+    assert not Reservation.objects.filter(call_id="e1").exists()
+    assert end_call("sw", "e1") is False
+
+
+def test_unknown_account(net) -> None:
+    d = ask(sip_user="mallory")
+    assert (d.allowed, d.reason, d.sip_code) == (False, "unknown_account", 403)
+
+
+def test_account_disabled(net) -> None:
+    Account.objects.filter(pk=net["alice"].pk).update(status="inactive")
+    cache.reset()
+    assert ask().reason == "account_disabled"
+
+
+def test_ip_not_allowed(net) -> None:
+    net["alice"].ip_restriction = ["192.0.2.0/24"]
+    net["alice"].save()
+    cache.reset()
+    assert ask(source_ip="203.0.113.5").reason == "ip_not_allowed"
+    assert ask(source_ip="192.0.2.77").allowed
+
+
+def test_pop_not_allowed(net) -> None:
+    net["alice"].pop_restriction.set([Pop.objects.create(name="pop-lon")])
+    cache.reset()
+    assert ask(pop="pop-nyc").reason == "pop_not_allowed"
+    assert ask(pop="pop-lon").allowed
+
+
+def test_invalid_number(net) -> None:
+    d = ask(callee="12ab")
+    assert (d.reason, d.sip_code) == ("invalid_number", 484)
+
+
+def test_insufficient_funds(net) -> None:
+    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x"))
+    d = ask()
+    assert (d.reason, d.sip_code) == ("insufficient_funds", 402)
+
+
+def test_postpaid_credit_limit_counts(net) -> None:
+    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x"))
+    Customer.objects.filter(pk=net["customer"].pk).update(billing_type="postpaid", credit_limit=Decimal("1.00"))
+    cache.reset()
+    d = ask()
+    assert d.allowed and d.max_duration == 3000  # 1.00 at 0.02/min = 50 minutes
+
+
+def test_daily_spending_limit(net) -> None:
+    Customer.objects.filter(pk=net["customer"].pk).update(daily_spending_limit=Decimal("0.10"))
+    cache.reset()
+    d = ask()
+    assert d.allowed and d.max_duration == 300  # 0.10 at 0.02/min
+
+
+def test_destination_forbidden_and_411(net) -> None:
+    assert ask(callee="011882123456").reason == "destination_forbidden"
+    assert ask(callee="411").reason == "destination_forbidden"
+    Account.objects.filter(pk=net["alice"].pk).update(allow_411=True)
+    cache.reset()
+    d = ask(callee="411")
+    assert d.allowed and d.destination_class == "directory" and d.rate["price_1"] == "0.99"
+
+
+def test_international_disabled_by_default_for_new_accounts(net) -> None:
+    fresh = Account.objects.create(customer=net["customer"], name="new", dialing_mode="nanp")
+    SipDevice.objects.create(account=fresh, login="newbie", secret="x")
+    cache.reset()
+    d = ask(sip_user="newbie")
+    assert (d.reason, d.sip_code) == ("international_disabled", 403)
+    assert ask(sip_user="newbie", callee="2125550100").allowed  # domestic still goes
+
+
+def test_country_not_allowed(net) -> None:
+    Account.objects.filter(pk=net["alice"].pk).update(allowed_countries=["FR", "DE"])
+    cache.reset()
+    assert ask().reason == "country_not_allowed"
+    assert ask(callee="01133142685300").allowed
+
+
+def test_rate_above_cap_seed_example(net) -> None:
+    # seed 001: cap 0.150/min, UK mobile 4470 at 0.3048/min -> refused
+    Account.objects.filter(pk=net["alice"].pk).update(international_rate_cap=Decimal("0.150"))
+    cache.reset()
+    d = ask(callee="011447012345678")
+    assert (d.reason, d.rate["price_1"]) == ("rate_above_cap", "0.3048")
+    assert ask().allowed  # UK landline at 0.02 is under the cap
+
+
+def test_max_call_time_per_class(net) -> None:
+    Account.objects.filter(pk=net["alice"].pk).update(max_call_time_international=600, max_call_time_domestic=120)
+    cache.reset()
+    assert ask().max_duration == 600
+    assert ask(callee="2125550100").max_duration == 120
+
+
+def test_no_rate(net) -> None:
+    assert ask(callee="01161212345678").reason == "no_rate"
+
+
+def test_concurrent_limit(net) -> None:
+    Account.objects.filter(pk=net["alice"].pk).update(max_channels=2)
+    cache.reset()
+    assert ask().allowed and ask().allowed
+    d = ask()
+    assert (d.reason, d.sip_code) == ("concurrent_limit", 486)
+    Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1)
+    cache.reset()
+    assert ask(sip_user="", source_ip="198.51.100.9", callee=UK).reason == "concurrent_limit"
+
+
+def test_cps_limit(net) -> None:
+    Customer.objects.filter(pk=net["customer"].pk).update(calls_per_second=3)
+    cache.reset()
+    results = [ask().reason for _ in range(5)]
+    assert results == ["", "", "", "cps_limit", "cps_limit"]
+    later = authorize_call(
+        CallRequest(call_id="next-second", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW + timedelta(seconds=1))
+    assert later.allowed
+
+
+def test_no_route(net) -> None:
+    RoutingEntry.objects.all().delete()
+    cache.reset()
+    assert ask().reason == "no_route"
+
+
+def test_connection_at_capacity_is_dropped(net) -> None:
+    Connection.objects.filter(pk=net["cheap"].pk).update(max_channels=1)
+    cache.reset()
+    assert [r["connection"] for r in ask().routes] == ["cheap", "dear"]
+    assert [r["connection"] for r in ask().routes] == ["dear"]
+
+
+def test_loss_route(net) -> None:
+    Customer.objects.filter(pk=net["customer"].pk).update(deny_loss_routes=True)
+    cache.reset()
+    d = ask(callee="0114915112345678")  # sell 0.01, vendors 0.005 and 0.006: both kept
+    assert [r["connection"] for r in d.routes] == ["cheap", "dear"]
+    Rate.objects.filter(tariff=net["tariff"], prefix="33").update(price_1=Decimal("0.025"), price_n=Decimal("0.025"))
+    cache.reset()
+    d = ask(callee="01133142685300")  # sell 0.025, vendors 0.02 and 0.04: the dear one is a loss
+    assert [r["connection"] for r in d.routes] == ["cheap"]
+    Rate.objects.filter(tariff=net["tariff"], prefix="33").update(price_1=Decimal("0.01"), price_n=Decimal("0.01"))
+    cache.reset()
+    assert ask(callee="01133142685300").reason == "loss_route"
+
+
+def test_emergency_always_goes_with_e911_caller_id(net) -> None:
+    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-50"), kind="adjustment", reference="x"))
+    Account.objects.filter(pk=net["alice"].pk).update(allow_international=False, status="active")
+    cache.reset()
+    d = ask(callee="911", caller="5555")
+    assert d.allowed and d.destination_class == "emergency" and d.caller_id == "12015550199"
+    assert d.routes and d.reserved == "0"
+
+
+def test_translation_rules_change_cli_by_destination_prefix(net) -> None:
+    TranslationRule.objects.create(customer=net["customer"], kind="source", match=r"^.*$", replace="441234567890",
+                                   dst_prefix="44")
+    TranslationRule.objects.create(customer=net["customer"], kind="destination", match=r"^9(\d+)$", replace=r"\1")
+    cache.reset()
+    d = ask(callee="9011" + UK, caller="12015550100")
+    assert d.allowed and d.number == UK and d.caller_id == "441234567890"
+    assert ask(callee="92125550100", caller="12015550100").caller_id == "12015550100"
+
+
+def test_connection_translation_on_the_way_out(net) -> None:
+    TranslationRule.objects.create(connection=net["dear"], kind="destination", match=r"^(\d+)$", replace=r"00\1")
+    cache.reset()
+    routes = {r["connection"]: r["number"] for r in ask().routes}
+    assert routes == {"cheap": "99#" + UK, "dear": "00" + UK}
+
+
+def test_priority_and_weighted_policies(net) -> None:
+    RoutingGroup.objects.filter(pk=net["group"].pk).update(policy="priority")
+    cache.reset()
+    assert [r["connection"] for r in ask().routes] == ["dear", "cheap"]  # dear has priority 0
+    RoutingGroup.objects.filter(pk=net["group"].pk).update(policy="weighted")
+    RoutingEntry.objects.filter(connection=net["cheap"]).update(weight=1000)
+    RoutingEntry.objects.filter(connection=net["dear"]).update(weight=1)
+    cache.reset()
+    firsts = []
+    for n in range(20):
+        d = authorize_call(CallRequest(call_id=f"w{n}", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW)
+        firsts.append(d.routes[0]["connection"])
+        end_call("sw", f"w{n}")
+    assert firsts.count("cheap") >= 17
+
+
+def test_inbound_did(net) -> None:
+    plan = DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006"))
+    Did.objects.create(number="12015550100", status="assigned", account=net["alice"], plan=plan)
+    cache.reset()
+    d = authorize_call(CallRequest(call_id="in1", callee="12015550100", did="12015550100", switch="sw"), now=NOW)
+    assert d.allowed and d.destination_class == "inbound" and d.routes == [{"type": "sip_device", "login": "alice"}]
+    assert d.max_duration == 7200 and Reservation.objects.filter(call_id="in1").exists()
+
+
+def test_refusals_are_counted_per_reason_and_customer(net) -> None:
+    ask(sip_user="mallory")
+    ask(callee="011882123456")
+    ask(callee="011882123456")
+    counts = {(r.customer_id, r.reason): r.count for r in Refusal.objects.all()}
+    assert counts == {(None, "unknown_account"): 1, (net["customer"].pk, "destination_forbidden"): 2}
+
+
+def test_cache_follows_rate_changes(net) -> None:
+    assert ask().rate["price_1"] == "0.02"
+    Rate.objects.filter(tariff=net["tariff"], prefix="44").update(price_1=Decimal("0.03"))
+    cache.reset()
+    assert ask().rate["price_1"] == "0.03"
+
+
+def test_simulation_reserves_nothing_and_explains(net) -> None:
+    d = authorize_call(CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"), reserve=False, now=NOW)
+    assert d.allowed and d.reservation_id is None and not Reservation.objects.exists()
+    text = "\n".join(d.trace)
+    assert "SIP user 'alice'" in text and "rate 44" in text and "ALLOWED" in text and "simulation" in text

@@ -136,12 +136,14 @@ def manage(ctx: typer.Context) -> None:
 def _register_commands() -> None:
     """Commands that live in their own modules (kept out of this file so it stays small)."""
     from tarifa import batchrate
+    from tarifa.calls import commands as call_commands
     from tarifa.cdrs import commands as cdr_commands
     from tarifa.rating import commands as deck_commands
 
     batchrate.register(app)
     deck_commands.register(app)
     cdr_commands.register(app)
+    call_commands.register(app)
 
 
 def main() -> None:

@@ -29,7 +29,16 @@ from tarifa.dids.choices import DidStatus
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.choices import RoutingPolicy
-from tarifa.routing.models import Connection, DestinationRate, DestinationSet, Pop, RoutingEntry, RoutingGroup, Vendor
+from tarifa.routing.models import (
+    Connection,
+    DestinationRate,
+    DestinationSet,
+    Pop,
+    RouteOffer,
+    RoutingEntry,
+    RoutingGroup,
+    Vendor,
+)
 
 DEMO_PASSWORD = "Demo-pass1"
 SWITCH = "demo-switch"
@@ -136,11 +145,13 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     echo("Vendors, connections and destination sets ...")
     pops = [Pop.objects.get_or_create(name=name, defaults={"address": addr})[0]
             for name, addr in (("pop-nyc", "127.0.0.1:5060"), ("pop-lon", "127.0.0.1:5062"))]
-    value, _ = RoutingGroup.objects.get_or_create(
-        name="Value", defaults={"policy": RoutingPolicy.LEAST_COST, "tariff": world}
+    premium_tariff, _ = Tariff.objects.get_or_create(
+        name="World premium", defaults={"description": "Premium routes: better quality, caller ID guaranteed."}
     )
+    _load_rates(Rate, "tariff", premium_tariff, _rate_rows("premium", Decimal("1.25")))
+    value, _ = RoutingGroup.objects.get_or_create(name="Value", defaults={"policy": RoutingPolicy.LEAST_COST})
     premium, _ = RoutingGroup.objects.get_or_create(
-        name="Premium", defaults={"policy": RoutingPolicy.PRIORITY, "tariff": world}
+        name="Premium", defaults={"policy": RoutingPolicy.PRIORITY, "tariff": premium_tariff}
     )
     vendor_tables: list[tuple[Connection, RateTable]] = []
     for index, (name, seed, markdown) in enumerate(VENDORS):
@@ -164,6 +175,9 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
             defaults={"priority": 10 * (len(VENDORS) - index)},
         )
         vendor_tables.append((connections[0], _table(rows)))
+    for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
+        RouteOffer.objects.get_or_create(destination_class=dclass, choice="value", defaults={"routing_group": value})
+        RouteOffer.objects.get_or_create(destination_class=dclass, choice="premium", defaults={"routing_group": premium})
     TranslationRule.objects.get_or_create(
         connection=vendor_tables[0][0], kind="destination", match=r"^(\d+)$",
         defaults={"replace": r"00\1", "description": "Atlas wants international 00 format"},

@@ -326,3 +326,35 @@ def test_simulation_reserves_nothing_and_explains(net) -> None:
     assert d.allowed and d.reservation_id is None and not Reservation.objects.exists()
     text = "\n".join(d.trace)
     assert "SIP user 'alice'" in text and "rate 44" in text and "ALLOWED" in text and "simulation" in text
+
+
+def test_premium_route_choice_is_priced_by_its_group_tariff(net) -> None:
+    premium_tariff = Tariff.objects.create(name="Premium")
+    Rate.objects.create(tariff=premium_tariff, prefix="44", price_1=Decimal("0.05"), price_n=Decimal("0.05"))
+    premium = RoutingGroup.objects.create(name="Premium", policy="priority", tariff=premium_tariff)
+    RoutingEntry.objects.create(group=premium, connection=net["dear"], destination_set=DestinationSet.objects.get(name="Dear set"))
+    RouteOffer.objects.create(destination_class="international", choice="premium", routing_group=premium)
+    cache.reset()
+    assert ask().rate["price_1"] == "0.02"  # value route: the customer's tariff
+    Account.objects.filter(pk=net["alice"].pk).update(international_route="premium")
+    cache.reset()
+    d = ask()
+    assert d.rate["price_1"] == "0.05" and [r["connection"] for r in d.routes] == ["dear"]
+
+
+def test_worker_expires_reservations_of_calls_that_never_ended(net) -> None:
+    from tarifa.calls.models import CallRate
+    from tarifa.calls.reservations import sweep
+
+    Account.objects.filter(pk=net["alice"].pk).update(max_channels=1)
+    cache.reset()
+    first = ask(call_id="lost")
+    assert first.allowed and ask().reason == "concurrent_limit"
+    held = Reservation.objects.get(call_id="lost")
+    later = held.expires_at + timedelta(seconds=1)
+    # Past its expiry the stale reservation no longer counts, even before the sweep ...
+    assert authorize_call(CallRequest(call_id="after", callee="011" + UK, sip_user="alice", switch="sw"), now=later).allowed
+    # ... and the worker removes it and old CPS counters.
+    expired, purged = sweep(later + timedelta(hours=3))
+    assert expired >= 1 and purged >= 1
+    assert not Reservation.objects.filter(call_id="lost").exists() and not CallRate.objects.exists()

@@ -156,6 +156,19 @@ def _routing_group(snap: cache.Snapshot, account: Any, number: str, dclass: str)
     return next(iter(snap.groups.values()), None) if len(snap.groups) == 1 else None
 
 
+def _pricing_tariff(account: Any, group: cache.Group | None, dclass: str) -> int:
+    """Which tariff prices the call: the account's own tariff; else, when the account chose the
+    premium route for this class and that route's group has a tariff, the group's (premium price
+    list); else the customer's tariff (with its overrides)."""
+    if account.tariff_id:
+        return account.tariff_id
+    choice = {"domestic": account.domestic_route, "international": account.international_route,
+              "tollfree": account.tollfree_route}.get(dclass, "value")
+    if choice == "premium" and group is not None and group.tariff_id:
+        return group.tariff_id
+    return account.customer.tariff_id
+
+
 def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) -> _Plan | None:
     account, device, did = _identify(snap, req, d)
     if account is None:
@@ -219,7 +232,7 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if class_cap:
         cap = min(cap, class_cap)
     group = _routing_group(snap, account, number, dest.number_class)
-    tariff_id = (group.tariff_id if group and group.tariff_id else None) or account.tariff_id or customer.tariff_id
+    tariff_id = _pricing_tariff(account, group, dest.number_class)
     table, rounding = snap.tariff(tariff_id)
     entry = table.find(number, now)
     if entry is None:
@@ -228,7 +241,7 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     d.rate = {"prefix": entry.prefix, "destination": entry.destination, "price_1": money(entry.terms.price_1),
               "price_n": money(entry.terms.price_n), "interval_1": entry.terms.interval_1,
               "interval_n": entry.terms.interval_n, "connect_fee": money(entry.terms.connect_fee)}
-    d.trace.append(f"rate {entry.prefix} {entry.destination}: {entry.terms.price_1}/min "
+    d.trace.append(f"rate {entry.prefix} {entry.destination}: {money(entry.terms.price_1)}/min "
                    f"{entry.terms.interval_1}/{entry.terms.interval_n} (tariff {tariff_id})")
     if entry.terms.forbidden:
         d.refuse("destination_forbidden", f"prefix {entry.prefix} is forbidden in the tariff")
@@ -546,3 +559,32 @@ def count_refusal(customer_id: int | None, reason: str, now: datetime) -> None:
 def end_call(switch: str, call_id: str) -> bool:
     """The switch reports the end of a call: its reservation is released (the CDR does it too)."""
     return Reservation.objects.filter(switch=switch, call_id=call_id).delete()[0] > 0
+
+
+def find_account(identity: str) -> Any:
+    """An account by code, SIP user, trunk name or name, for operator tools."""
+    from tarifa.customers.models import Account
+
+    found = (
+        Account.objects.filter(account_code=identity).first()
+        or Account.objects.filter(sipdevices__login=identity).first()
+        or Account.objects.filter(kind="trunk", identifier=identity).first()
+        or Account.objects.filter(name=identity).first()
+    )
+    if found is None:
+        raise LookupError(f"no account with code, SIP user, trunk or name {identity!r}")
+    return found
+
+
+def simulate_for(identity: str, callee: str, *, caller: str = "", source_ip: str = "", pop: str = "") -> Decision:
+    """The decision for a call from this account, reserving nothing (``tarifa call simulate``, admin)."""
+    account = find_account(identity)
+    device = account.sipdevices.filter(status="active").first()
+    request = CallRequest(
+        call_id=f"simulation-{time.time_ns()}", callee=callee, caller=caller, switch="simulation",
+        source_ip=source_ip, pop=pop,
+        sip_user=device.login if device else "",
+        trunk=account.identifier if account.kind == "trunk" and not device else "",
+        account_code="" if device or account.kind == "trunk" else account.account_code,
+    )
+    return authorize_call(request, reserve=False)

@@ -28,3 +28,13 @@ def release_calls(calls: list[tuple[str, str]]) -> int:
 def expire(now=None) -> int:  # type: ignore[no-untyped-def]
     """Drop reservations of calls that never reported back (past max duration + margin)."""
     return Reservation.objects.filter(expires_at__lt=now or timezone.now()).delete()[0]
+
+
+def sweep(now=None) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """One pass of the worker: (reservations expired, CPS counter rows purged)."""
+    from tarifa.calls.models import CallRate
+
+    now = now or timezone.now()
+    expired = expire(now)
+    purged = CallRate.objects.filter(second__lt=int(now.timestamp()) - 60).delete()[0]
+    return expired, purged

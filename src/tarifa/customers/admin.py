@@ -3,6 +3,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from tarifa.admin_base import TarifaAdmin, text_filter
+from tarifa.calls.admin_simulate import SimulateCallMixin
 from tarifa.customers.forms import CustomerForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 
@@ -77,7 +78,8 @@ class SipDeviceInline(TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(TarifaAdmin):
+class AccountAdmin(SimulateCallMixin, TarifaAdmin):
+    actions_detail = ["simulate_call"]
     list_display = ("account_code", "name", "customer", "kind", "identifier", "balance_mode", "dialing_mode", "status")
     search_fields = ("account_code", "name", "identifier", "customer__company", "sipdevices__login", "ipdevices__address")
     list_filter = (

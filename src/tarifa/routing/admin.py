@@ -4,7 +4,16 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from tarifa.admin_base import TarifaAdmin, text_filter
 from tarifa.rating.admin_decks import DeckAdminMixin
-from tarifa.routing.models import Connection, DestinationRate, DestinationSet, Pop, RoutingEntry, RoutingGroup, Vendor
+from tarifa.routing.models import (
+    Connection,
+    DestinationRate,
+    DestinationSet,
+    Pop,
+    RouteOffer,
+    RoutingEntry,
+    RoutingGroup,
+    Vendor,
+)
 
 
 class ConnectionInline(TabularInline):
@@ -66,3 +75,9 @@ class RoutingEntryAdmin(TarifaAdmin):
 class PopAdmin(TarifaAdmin):
     list_display = ("name", "address", "description")
     search_fields = ("name", "address")
+
+
+@admin.register(RouteOffer)
+class RouteOfferAdmin(TarifaAdmin):
+    list_display = ("destination_class", "choice", "tollfree_carrier", "routing_group")
+    list_filter = ("destination_class", "choice")

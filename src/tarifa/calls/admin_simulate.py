@@ -1,0 +1,36 @@
+"""Back-office form "Simulate a call": the same decision trace as ``tarifa call simulate``."""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from unfold.decorators import action
+
+
+class SimulateForm(forms.Form):
+    callee = forms.CharField(label="Number dialled", max_length=64)
+    caller = forms.CharField(label="Caller ID", max_length=64, required=False)
+    source_ip = forms.GenericIPAddressField(label="Source IP", required=False)
+    pop = forms.CharField(label="POP", max_length=64, required=False)
+
+
+class SimulateCallMixin:
+    @action(description="Simulate a call", url_path="simulate-call", permissions=["view"])
+    def simulate_call(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from tarifa.calls.authorize import simulate_for
+
+        account = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        form = SimulateForm(request.POST or None)
+        decision = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            decision = simulate_for(account.account_code, data["callee"], caller=data["caller"],
+                                    source_ip=data["source_ip"] or "", pop=data["pop"])
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"Simulate a call: {account}", "target": account, "form": form, "decision": decision,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+        }
+        return TemplateResponse(request, "calls/simulate.html", context)

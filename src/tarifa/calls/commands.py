@@ -1,0 +1,71 @@
+"""``tarifa call simulate`` (the decision trace operators need when "my call fails") and
+``tarifa worker`` (expires reservations of calls that never reported back, purges counters)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Optional
+
+import typer
+
+call_app = typer.Typer(no_args_is_help=True, help="Call authorisation tools.")
+
+
+@call_app.command("simulate")
+def simulate(
+    account: str = typer.Option(..., "--account", help="Account code, SIP user, trunk name or name of the account."),
+    callee: str = typer.Option(..., "--callee", help="The number as the customer dials it."),
+    caller: str = typer.Option("", "--caller"),
+    source_ip: str = typer.Option("", "--source-ip"),
+    pop: str = typer.Option("", "--pop", help="POP the call arrives at."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole decision as JSON."),
+) -> None:
+    """Run the full authorisation decision without reserving anything and print each step."""
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.calls.authorize import simulate_for
+
+    try:
+        decision = simulate_for(account, callee, caller=caller, source_ip=source_ip, pop=pop)
+    except LookupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps(asdict(decision), indent=2))
+        return
+    for n, step in enumerate(decision.trace, start=1):
+        typer.echo(f"{n:>2}. {step}")
+    if decision.allowed:
+        typer.echo(f"=> ALLOWED, max duration {decision.max_duration} s, {len(decision.routes)} route(s):")
+        for route in decision.routes:
+            typer.echo("   " + ", ".join(f"{k}={v}" for k, v in route.items()))
+    else:
+        typer.echo(f"=> REFUSED: {decision.reason} (SIP {decision.sip_code})")
+
+
+def worker(
+    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),
+    once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
+) -> None:
+    """Background jobs: expire stale reservations, purge old CPS counters."""
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.calls.reservations import sweep
+
+    while True:
+        expired, purged = sweep()
+        if expired or purged or once:
+            typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
+        if once:
+            return
+        time.sleep(interval)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(call_app, name="call")
+    app.command("worker")(worker)

@@ -103,7 +103,7 @@ def test_reservations_reduce_available_funds(net) -> None:
 
 
 def test_end_call_releases_the_reservation(net) -> None:
-    d = ask(call_id="e1")
+    ask(call_id="e1")
     assert Reservation.objects.filter(call_id="e1").exists()
     assert end_call("sw", "e1") is True
     assert not Reservation.objects.filter(call_id="e1").exists()

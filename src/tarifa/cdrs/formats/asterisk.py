@@ -24,7 +24,7 @@ from tarifa.cdrs.formats.tarifa import (
     RecordError,
     build,
     ceil_seconds,
-    csv_rows,
+    csv_records,
     load_zone,
     optional_time,
     parse_time,
@@ -57,13 +57,7 @@ def parse(text: str, *, switch: str, tz: str = "UTC") -> Iterator[CanonicalCdr |
 
 
 def _parse(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:
-    for number, row, raw in csv_rows(text):
-        try:
-            if isinstance(row, RecordError):
-                raise row
-            yield _record(row, switch, zone)
-        except RecordError as exc:
-            yield LineError(number, str(exc), raw)
+    return csv_records(text, lambda row: _record(row, switch, zone))
 
 
 def sip_user_of(channel: str) -> str:

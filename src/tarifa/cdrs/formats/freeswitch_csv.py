@@ -24,7 +24,7 @@ from tarifa.cdrs.formats.tarifa import (
     RecordError,
     build,
     ceil_seconds,
-    csv_rows,
+    csv_records,
     load_zone,
     optional_time,
     parse_time,
@@ -87,13 +87,7 @@ def parse(text: str, *, switch: str, tz: str = "UTC") -> Iterator[CanonicalCdr |
 
 
 def _parse(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:
-    for number, row, raw in csv_rows(text):
-        try:
-            if isinstance(row, RecordError):
-                raise row
-            yield _record(row, switch, zone)
-        except RecordError as exc:
-            yield LineError(number, str(exc), raw)
+    return csv_records(text, lambda row: _record(row, switch, zone))
 
 
 def _record(row: list[str], switch: str, zone: tzinfo) -> CanonicalCdr:

@@ -22,7 +22,7 @@ import io
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
@@ -68,6 +68,17 @@ def physical_lines(text: str) -> list[str]:
 def snippet(raw: str) -> str:
     """The record text kept in a LineError (long JSON documents are cut)."""
     return raw if len(raw) <= _SNIPPET else raw[:_SNIPPET] + "..."
+
+
+def csv_records(text: str, record: Callable[[list[str]], CanonicalCdr]) -> Iterator[Item]:
+    """One CanonicalCdr (built by ``record``) or LineError per CSV record of a header-less file."""
+    for number, row, raw in csv_rows(text):
+        try:
+            if isinstance(row, RecordError):
+                raise row
+            yield record(row)
+        except RecordError as exc:
+            yield LineError(number, str(exc), raw)
 
 
 def csv_rows(text: str) -> Iterator[tuple[int, list[str] | RecordError, str]]:

@@ -226,7 +226,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
 
     _t, raw = ApiToken.issue("bench-profile", switch=Pop.objects.get(name="bench-switch"))
     numbers = Path(numbers_path).read_text().split()
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_HOST="127.0.0.1")
     rng = random.Random(3)
 
     def call(tag: str, n: int) -> bool:
@@ -286,7 +286,7 @@ def _child(env: dict, *args: str, tag: str, timeout: int = 1800) -> tuple[dict, 
     if done.returncode != 0:
         raise SystemExit(f"bench child {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
     for line in done.stdout.splitlines():
-        if line.startswith(tag + " "):
+        if line.startswith(tag + " ") and line[len(tag) + 1:].startswith("{"):
             return json.loads(line[len(tag) + 1:]), done.stdout
     return {}, done.stdout
 

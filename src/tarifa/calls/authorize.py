@@ -28,6 +28,7 @@ from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
 from tarifa.core.routes import Candidate, order
 from tarifa.core.translate import apply as translate
+from tarifa.db import any_of
 
 SYSTEM_CAP = int(os.environ.get("TARIFA_MAX_CALL_SECONDS", "14400"))
 RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max duration
@@ -334,24 +335,34 @@ def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
     return row
 
 
-def _state(account: Any, device: cache.Device | None, now: datetime) -> dict[str, Any]:
+def _state(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int
+           ) -> tuple[dict[str, Any], dict[str, int]]:
+    """Reservations of the customer (calls and amounts, also per account and device) and the CPS
+    counters of ``scopes``, in one statement. Runs after the balance row is locked."""
+    from tarifa.calls.models import CallRate
+
     table = _q(Reservation._meta.db_table)
+    rates = _q(CallRate._meta.db_table)
+    condition, scope_params = any_of("scope", scopes or [""])
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT COUNT(*), COALESCE(SUM(amount), 0), "
             f"COALESCE(SUM(CASE WHEN account_id = %s THEN 1 ELSE 0 END), 0), "
             f"COALESCE(SUM(CASE WHEN account_id = %s THEN amount ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN device = %s THEN 1 ELSE 0 END), 0) "
-            f"FROM {table} WHERE customer_id = %s AND expires_at >= %s",
-            [account.pk, account.pk, device.key if device else "", account.customer_id, _dt(now)],
+            f"COALESCE(SUM(CASE WHEN device = %s THEN 1 ELSE 0 END), 0), 'calls', 0 "
+            f"FROM {table} WHERE customer_id = %s AND expires_at >= %s "
+            f"UNION ALL SELECT 0, 0, 0, 0, 0, scope, count FROM {rates} WHERE {condition} AND second = %s",
+            [account.pk, account.pk, device.key if device else "", account.customer_id, _dt(now), *scope_params, second],
         )
-        calls, reserved_units, account_calls, account_units, device_calls = cursor.fetchone()
+        rows = cursor.fetchall()
+    calls, reserved_units, account_calls, account_units, device_calls, _label, _n = rows[0]
     units = Reservation._meta.get_field("amount")
-    return {
+    state = {
         "customer_calls": calls, "account_calls": account_calls, "device_calls": device_calls,
         "reserved": units.from_db_value(reserved_units, None, connection),
         "account_reserved": units.from_db_value(account_units, None, connection),
     }
+    return state, {row[5]: row[6] for row in rows[1:]}
 
 
 def _dt(value: datetime) -> Any:
@@ -365,16 +376,40 @@ def _cps(scopes: list[str], second: int) -> dict[str, int]:
     return dict(rows)
 
 
-def _count_cps(scopes: list[str], second: int) -> None:
+_RESERVATION_COLUMNS = ("switch", "call_id", "customer_id", "account_id", "own_balance", "connection_id", "device",
+                        "amount", "max_duration", "created_at", "expires_at")
+
+
+def _reserve(req: CallRequest, account: Any, device: cache.Device | None, connection_id: int | None, amount: Decimal,
+             duration: int, now: datetime, scopes: list[str], second: int) -> int:
+    """Insert the reservation and count the call in its CPS scopes (one statement on PostgreSQL)."""
     from tarifa.calls.models import CallRate
 
-    table = _q(CallRate._meta.db_table)
+    table, rates = _q(Reservation._meta.db_table), _q(CallRate._meta.db_table)
+    units = Reservation._meta.get_field("amount").get_prep_value(amount)
+    values = [req.switch, req.call_id, account.customer_id, account.pk, account.balance_mode == "own", connection_id,
+              device.key if device else "", units, duration, _dt(now),
+              _dt(now + timedelta(seconds=duration + RESERVATION_MARGIN))]
+    columns = ", ".join(_RESERVATION_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(values))
+    upsert = (f"INSERT INTO {rates} (scope, second, count) SELECT s, %s, 1 FROM unnest(%s::text[]) AS s "
+              f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1")
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH counted AS ({upsert} RETURNING 1), "
+                f"held AS (INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id) "
+                f"SELECT id FROM held", [second, scopes, *values],
+            )
+            return cursor.fetchone()[0]
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
+        reservation_id = cursor.fetchone()[0]
         cursor.executemany(
-            f"INSERT INTO {table} (scope, second, count) VALUES (%s, %s, 1) "
-            f"ON CONFLICT (scope, second) DO UPDATE SET count = {table}.count + 1",
+            f"INSERT INTO {rates} (scope, second, count) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1",
             [[scope, second] for scope in scopes],
         )
+        return reservation_id
 
 
 def _spent_today(customer_id: int, now: datetime, since: datetime) -> Decimal:
@@ -435,10 +470,22 @@ def _usable_routes(plan: _Plan, now: datetime, second: int, d: Decision) -> list
     cps: dict[str, int] = {}
     if limited:
         list(Connection.objects.select_for_update().filter(pk__in=limited).order_by("pk").values_list("pk", flat=True))
-        rows = Reservation.objects.filter(connection_id__in=limited, expires_at__gte=now).values_list("connection_id")
-        for (cid,) in rows:
-            busy[cid] = busy.get(cid, 0) + 1
-        cps = _cps([f"n:{cid}" for cid in limited], second)
+        from tarifa.calls.models import CallRate
+
+        in_ids, id_params = any_of("connection_id", limited)
+        in_scopes, scope_params = any_of("scope", [f"n:{cid}" for cid in limited])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT connection_id, COUNT(*), '' FROM {_q(Reservation._meta.db_table)} "
+                f"WHERE {in_ids} AND expires_at >= %s GROUP BY connection_id "
+                f"UNION ALL SELECT 0, count, scope FROM {_q(CallRate._meta.db_table)} WHERE {in_scopes} AND second = %s",
+                [*id_params, _dt(now), *scope_params, second],
+            )
+            for cid, count, scope in cursor.fetchall():
+                if scope:
+                    cps[scope] = count
+                else:
+                    busy[cid] = count
     kept = []
     for route, price in plan.candidates:
         if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
@@ -470,10 +517,10 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
     account, device = plan.account, plan.device
     second = int(now.timestamp())
     balance = _lock_balance(account)
-    st = _state(account, device, now)
+    cps_scopes = [] if plan.emergency else [f"c:{account.customer_id}"] + ([f"d:{device.key}"] if device else [])
+    st, cps_now = _state(account, device, now, cps_scopes, second)
     if not plan.emergency:
-        cps_scopes = [f"c:{account.customer_id}"] + ([f"d:{device.key}"] if device else [])
-        if not _limits(account, device, st, _cps(cps_scopes, second), second, d):
+        if not _limits(account, device, st, cps_now, second, d):
             return d
         available = _available(account, balance, st, now, d)
         if plan.free:
@@ -484,7 +531,7 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
             first = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding)
             return d.refuse("insufficient_funds", f"available {available} does not pay the first interval ({first})")
     else:
-        cps_scopes, duration = [], plan.cap
+        duration = plan.cap
     if plan.group is not None:
         routes = _usable_routes(plan, now, second, d)
         if not routes and not plan.emergency:
@@ -498,15 +545,8 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
         if d.routes and "connection" in d.routes[0]:
             first_connection = next(r.connection_id for r, _p in plan.candidates
                                     if r.connection_name == d.routes[0]["connection"])
-        reservation = Reservation.objects.create(
-            switch=req.switch, call_id=req.call_id, customer_id=account.customer_id, account=account,
-            own_balance=account.balance_mode == "own", connection_id=first_connection,
-            device=device.key if device else "", amount=amount, max_duration=duration, created_at=now,
-            expires_at=now + timedelta(seconds=duration + RESERVATION_MARGIN),
-        )
-        d.reservation_id = reservation.pk
         scopes = cps_scopes + ([f"n:{first_connection}"] if first_connection else [])
-        _count_cps(scopes, second)
+        d.reservation_id = _reserve(req, account, device, first_connection, amount, duration, now, scopes, second)
     return d
 
 

@@ -7,5 +7,5 @@ def create_row(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("calls", "0002_callrate_configversion_refusal_reservation_device_and_more")]
+    dependencies = [("calls", "0002_initial")]
     operations = [migrations.RunPython(create_row, migrations.RunPython.noop)]

@@ -35,7 +35,7 @@ from tarifa.cdrs.models import Cdr
 from tarifa.billing.models import Transaction
 from django.db.models import Sum
 
-n_cdrs, n_accounts = int(sys.argv[1]), int(sys.argv[2])
+n_cdrs, n_accounts, from_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "file"
 tariff = Tariff.objects.create(name="World")
 Rate.objects.bulk_create([Rate(tariff=tariff, prefix=d.prefix, destination=d.name, **worlddeck.price_for(d))
                           for d in worlddeck.world_destinations()])
@@ -58,20 +58,34 @@ def cdrs():
         yield CanonicalCdr(call_id=f"bench-{n}", callee=(p + "123456789012")[:12], start_time=t0 + timedelta(seconds=n % 2_500_000),
                            duration=(n * 37) % 3600, switch="bench", sip_user=f"u{n % n_accounts}")
 
-start = time.perf_counter()
-report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=5000)
+if from_file:
+    # The whole path of `tarifa cdr import --format tarifa`: canonical CSV text -> parse -> ingest.
+    import tempfile
+    from tarifa.cdrs.formats.registry import parse
+    path = os.path.join(tempfile.mkdtemp(), "cdrs.csv")
+    with open(path, "w") as out:
+        out.write("call_id,callee,start_time,duration,sip_user\n")
+        for c in cdrs():
+            out.write(f"{c.call_id},{c.callee},{c.start_time.isoformat()},{c.duration},{c.sip_user}\n")
+    start = time.perf_counter()
+    text = open(path).read()
+    report = ingest(parse("tarifa", text, switch="bench"), source=path, fmt="tarifa", switch="bench", batch_size=5000)
+else:
+    start = time.perf_counter()
+    report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=5000)
 took = time.perf_counter() - start
 balance = Customer.objects.aggregate(s=Sum("balance"))["s"]
 ledger = Transaction.objects.aggregate(s=Sum("amount"))["s"]
-print(json.dumps({"vendor": connection.vendor, "cdrs": report.stored, "seconds": round(took, 2),
+print(json.dumps({"vendor": connection.vendor + (" (from CSV file)" if from_file else " (in memory)"), "cdrs": report.stored, "seconds": round(took, 2),
                   "cdr_per_s": round(report.stored / took), "transactions": Transaction.objects.count(),
                   "balances_equal_ledger": balance == ledger}))
 '''
 
 
-def run(url: str, cdrs: int, accounts: int, var: str) -> dict:
+def run(url: str, cdrs: int, accounts: int, var: str, mode: str) -> dict:
     env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts)], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts), mode], env=env, capture_output=True,
+                          text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -85,20 +99,23 @@ def main() -> None:
     args = parser.parse_args()
     var = tempfile.mkdtemp(prefix="tarifa-bench-")
     print(f"ingest bench: {args.cdrs:,} CDRs, {args.accounts:,} accounts, {os.cpu_count()} cores")
-    results = [run(f"sqlite:///{var}/ingest.sqlite3", args.cdrs, args.accounts, var)]
+    results = []
+    for mode in ("memory", "file"):
+        results.append(run(f"sqlite:///{var}/ingest-{mode}.sqlite3", args.cdrs, args.accounts, var, mode))
     if args.pg:
         import psycopg
 
-        name = f"tarifa_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var))
-        finally:
+        for mode in ("memory", "file"):
+            name = f"tarifa_bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode))
+            finally:
+                with psycopg.connect(args.pg, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for r in results:
-        print(f"{r['vendor']:>10}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
+        print(f"{r['vendor']:>30}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
               f"({r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")
 
 

@@ -33,13 +33,19 @@ def _units(field: ExactDecimalField) -> Adapter:
     return adapt
 
 
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    """What Django stores in SQLite for an aware datetime (naive UTC text), without its overhead."""
-    if value is None:
-        return None
+def _sqlite_datetime(value: datetime | str | None) -> str | None:
+    """What Django stores in SQLite for an aware datetime (naive UTC text), without its overhead.
+    A string is taken as already prepared (see :func:`prepared_datetime`)."""
+    if value is None or type(value) is str:
+        return value  # type: ignore[return-value]
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value} cannot be stored; times are aware UTC")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def prepared_datetime(value: datetime) -> Any:
+    """A datetime prepared once for many rows of a bulk write (e.g. the batch's ``now``)."""
+    return _sqlite_datetime(value) if connection.vendor == "sqlite" else value
 
 
 def adapter(field: models.Field) -> Adapter:

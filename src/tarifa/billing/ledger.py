@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tarifa.billing.models import Transaction
 from tarifa.customers.models import Account, Customer
-from tarifa.db import bulk_insert, bulk_update
+from tarifa.db import bulk_insert, bulk_update, prepared_datetime
 
 TRANSACTION_COLUMNS = (
     "customer", "account", "kind", "amount", "balance_after", "currency", "description", "reference", "cdr",
@@ -65,7 +65,7 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
         "pk", "balance"
     ):
         balances[("account", pk)] = balance
-    now = timezone.now()
+    now = prepared_datetime(timezone.now())
     rows = []
     for owner, owned in by_owner.items():
         running = balances[owner]

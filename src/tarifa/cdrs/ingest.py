@@ -30,7 +30,7 @@ from tarifa.core.cdr import CanonicalCdr, LineError
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.pools import price_with_pool
 from tarifa.core.rating import RatingStatus, rate_call
-from tarifa.db import any_of, bulk_insert
+from tarifa.db import any_of, bulk_insert, prepared_datetime
 
 CDR_COLUMNS = (
     "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number", "source_ip",
@@ -258,7 +258,7 @@ class Ingestor:
         if not new:
             return 0, len(cdrs), 0, ZERO
         token = secrets.randbits(62)
-        now = timezone.now()
+        now = prepared_datetime(timezone.now())
         rated = [self.rater.rate(c) for c in new]
         rows = []
         for cdr, r in zip(new, rated):

@@ -18,14 +18,25 @@ Load: wrk (Debian package ``wrk``, installed with apt-get when missing and allow
 ``bench/authorize.lua``: every request a unique call id, a random account of the 10,000 and a
 random number of 20,000 (60 % US, 30 % international, 10 % toll-free). When wrk cannot be had
 an asyncio client of the standard library does the same (it needs CPU of its own, so its
-numbers are lower). Each server configuration is warmed up (every worker loads its snapshot and
-the 240,000 rates) until two consecutive 3-s rounds agree, then measured for ``--seconds``.
+numbers are lower). Each server configuration is warmed up in 3-s rounds (one connection per
+worker, then the highest measured concurrency) until no request waits a second and two
+consecutive rounds agree within 10 % -- every worker has built its snapshot and loaded the
+240,000 rates, which takes 1.5-5 minutes here -- then measured for ``--seconds`` at each
+connection count.
 
-Options: --seconds (default 30), --workers (default 2,4), --connections (default 2x the
-server's threads), --only sqlite|pg, --pg URL of a server where a database may be created
-(default: a throwaway cluster started with scripts/postgres.sh on a free port), --client
-auto|wrk|python, --profile N (cProfile N authorisations in one process through Django's WSGI
-handler, print the top costs), --keep (keep the temporary directory).
+Options: --seconds (default 30), --workers (default 2,4), --connections (default: workers,
+4 x workers, 8 x workers: one request per process, one per server thread, two per server
+thread), --warmup (most seconds of warm-up, 300), --only sqlite|pg, --pg URL of a server where
+a database may be created (default: a throwaway cluster started with scripts/postgres.sh on a
+free port), --client auto|wrk|python, --accounts, --prefixes, --profile N (in one process:
+time N authorisations through Django's WSGI handler, by phase, with their SQL and a cProfile
+top list), --keep (keep the temporary directory).
+
+Each row reports authorisations/s, latency percentiles, the share of answers that allowed the
+call, the reservations held (a check: requests answered plus those in flight at the end), and
+the CPU time per authorisation of the app processes, of PostgreSQL and of the whole machine
+(client and kernel included): on 2 cores, 2,000 authorisations/s needs at most 1 ms of machine
+CPU per authorisation.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -134,7 +146,15 @@ def child_load(accounts: int, prefixes: int, numbers_path: str) -> None:
     from tarifa.customers.models import Account, Customer, SipDevice
     from tarifa.rating.decks import import_file
     from tarifa.rating.models import Tariff
-    from tarifa.routing.models import Connection, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor
+    from tarifa.routing.models import (
+        Connection,
+        DestinationSet,
+        Pop,
+        RouteOffer,
+        RoutingEntry,
+        RoutingGroup,
+        Vendor,
+    )
 
     started = time.perf_counter()
     deck = _deck(prefixes)
@@ -214,14 +234,24 @@ def child_stats() -> None:
 
 
 def child_profile(count: int, numbers_path: str, accounts: int) -> None:
-    """cProfile ``count`` authorisations through Django's full request handling in this process."""
+    """Where one worker's time goes: ``count`` authorisations through Django's full request
+    handling (middleware, auth, ninja, the service) in this process, one thread, no HTTP server.
+
+    Prints the time per request without any instrumentation, then a breakdown by phase (timers
+    around the service's functions and around every SQL statement), the SQL of one request and
+    the top functions of a cProfile run."""
     import cProfile
+    import functools
     import io
     import pstats
 
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
+    from tarifa.api import auth
     from tarifa.api.models import ApiToken
+    from tarifa.calls import authorize, cache
     from tarifa.routing.models import Pop
 
     _t, raw = ApiToken.issue("bench-profile", switch=Pop.objects.get(name="bench-switch"))
@@ -237,27 +267,95 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     started = time.perf_counter()
     call("cold", 0)
     cold = time.perf_counter() - started
-    for n in range(200):
+    for n in range(300):
         call("warm", n)
+    started = time.perf_counter()
+    allowed = sum(call("plain", n) for n in range(count))
+    plain = (time.perf_counter() - started) / count
+    print(f"PROFILE first request (builds the snapshot, loads 4 x 60,000 rates): {cold:.2f} s")
+    print(f"PROFILE {count} warm requests in one thread: {plain * 1000:.2f} ms each = {1 / plain:.0f}/s per core "
+          f"(allowed {allowed}/{count}); the test client skips HTTP parsing and gunicorn")
+
+    # Phases: timers around the service's steps and around each SQL statement.
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+
+    def timed(label: str, fn):  # type: ignore[no-untyped-def]
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+                calls[label] = calls.get(label, 0) + 1
+        return wrapper
+
+    def sql_timer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent["  SQL round trips (inside the phases above)"] = spent.get(
+                "  SQL round trips (inside the phases above)", 0.0) + time.perf_counter() - t0
+            calls["  SQL round trips (inside the phases above)"] = calls.get(
+                "  SQL round trips (inside the phases above)", 0) + 1
+
+    patches = [
+        (auth.SwitchToken, "authenticate", "token check (ApiToken.find + select_related)"),
+        (authorize, "authorize_call", "authorize_call (whole service)"),
+        (cache, "snapshot", "  snapshot() version check"),
+        (authorize, "_plan", "  _plan (identify, classify, rate, routes)"),
+        (authorize, "_decide_in_transaction", "  transaction body"),
+        (authorize, "_lock_balance", "    _lock_balance (SELECT ... FOR UPDATE)"),
+        (authorize, "_state", "    _state (reservation sums)"),
+        (authorize, "_cps", "    _cps reads"),
+        (authorize, "_usable_routes", "    _usable_routes"),
+        (authorize, "_reserve", "    _reserve (reservation + CPS count)"),
+        (authorize, "_count_cps", "    _count_cps (upsert)"),
+        (authorize.Reservation.objects, "create", "    Reservation.objects.create"),
+        (authorize, "count_refusal", "  count_refusal"),
+        (authorize.cls, "classify", "    classify (phonenumbers)"),
+    ]
+    # The service changes: time the steps it has today.
+    patches = [(owner, name, label) for owner, name, label in patches if hasattr(owner, name)]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _label in patches]
+    for owner, name, label in patches:
+        setattr(owner, name, timed(label, getattr(owner, name)))
+    try:
+        with connection.execute_wrapper(sql_timer):
+            started = time.perf_counter()
+            for n in range(count):
+                call("phase", n)
+            total = time.perf_counter() - started
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    print(f"PROFILE breakdown per request ({total / count * 1000:.2f} ms with timers):")
+    for label in [label for _o, _n, label in patches] + ["  SQL round trips (inside the phases above)"]:
+        if label in spent:
+            print(f"    {label:<55} {spent[label] / count * 1000:7.3f} ms  ({calls[label] / count:.1f} calls)")
+    inside = (spent.get("token check (ApiToken.find + select_related)", 0)
+              + spent.get("authorize_call (whole service)", 0))
+    print(f"    {'rest: middleware, ninja parsing/validation, asdict + response':<55} "
+          f"{(total - inside) / count * 1000:7.3f} ms")
+
+    with CaptureQueriesContext(connection) as queries:
+        call("sql", 0)
+    print(f"PROFILE SQL of one allowed request ({len(queries.captured_queries)} statements):")
+    for q in queries.captured_queries:
+        print(f"    {q['time']:>6}s  {q['sql'][:150]}")
+
     profile = cProfile.Profile()
-    started = time.perf_counter()
     profile.enable()
-    allowed = sum(call("prof", n) for n in range(count))
-    profile.disable()
-    took = time.perf_counter() - started
-    # The same again without the profiler: the real cost per request in one thread.
-    started = time.perf_counter()
     for n in range(count):
-        call("plain", n)
-    plain = time.perf_counter() - started
+        call("prof", n)
+    profile.disable()
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
-    stats.sort_stats("tottime").print_stats(30)
-    stats.sort_stats("cumulative").print_stats(45)
-    print(f"PROFILE first request (snapshot + rate tables) {cold:.2f} s; {count} requests: {plain / count * 1000:.2f} ms "
-          f"each without profiler ({count / plain:.0f}/s in one thread), {took / count * 1000:.2f} ms with; "
-          f"allowed {allowed}/{count}")
-    print(out.getvalue())
+    stats.sort_stats("tottime").print_stats(25)
+    print("PROFILE cProfile, by own time:")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
 
 
 def child_main(argv: list[str]) -> None:
@@ -282,7 +380,7 @@ def _env(url: str, var: str) -> dict:
 
 def _child(env: dict, *args: str, tag: str, timeout: int = 1800) -> tuple[dict, str]:
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "_child", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise SystemExit(f"bench child {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
     for line in done.stdout.splitlines():
@@ -308,8 +406,9 @@ def _find_wrk(allow_install: bool) -> str | None:
     print("installing wrk (Debian package) ...", file=sys.stderr)
     for update in (False, True):
         if update:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        done = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, text=True)
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
+        done = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, text=True,
+                              check=False)
         if done.returncode == 0 and shutil.which("wrk"):
             return shutil.which("wrk")
     print("could not install wrk; using the Python client", file=sys.stderr)
@@ -352,11 +451,14 @@ def _run_wrk(wrk: str, port: int, token: str, numbers: Path, accounts: int, conn
              tag: str) -> dict:
     args = [wrk, "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
             "-s", str(LUA), f"http://127.0.0.1:{port}", "--", token, str(numbers), str(accounts), tag]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             result = json.loads(line[7:])
             result["seconds"] = result.pop("duration_us") / 1e6
+            result["client_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             return result
     raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
@@ -411,15 +513,16 @@ async def _python_client(port: int, token: str, numbers: list[str], accounts: in
         finally:
             writer.close()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker(w) for w in range(connections)))
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
     latencies.sort()
 
     def pct(p: float) -> int:
         return int(latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] * 1e6) if latencies else 0
 
-    return {"requests": len(latencies), "seconds": took, **counts, "p50_us": pct(50), "p90_us": pct(90),
+    return {"requests": len(latencies), "seconds": took, "client_cpu": cpu, **counts, "p50_us": pct(50),
+            "p90_us": pct(90),
             "p99_us": pct(99), "p999_us": pct(99.9), "max_us": pct(100),
             "mean_us": statistics.fmean(latencies) * 1e6 if latencies else 0, "reasons": reasons}
 
@@ -435,19 +538,62 @@ def _drive(wrk: str | None, port: int, token: str, numbers: Path, accounts: int,
     return result
 
 
-def _warm_up(wrk: str | None, port: int, token: str, numbers: Path, accounts: int, connections: int,
+def _warm_up(wrk: str | None, port: int, token: str, numbers: Path, accounts: int, concurrency: list[int],
              limit: float) -> tuple[int, float]:
-    """3-s rounds until two consecutive rounds agree within 10 % (every worker has its tables)."""
+    """3-s rounds until no request waits a second (every worker has built its snapshot and loaded
+    the 240,000 rates) and two consecutive rounds agree within 10 %: first with one connection
+    per worker (so that few threads of a worker load the same tables at once), then at the
+    highest measured concurrency."""
     started = time.monotonic()
-    rates: list[float] = []
     rounds = 0
-    while time.monotonic() - started < limit:
-        rounds += 1
-        r = _drive(wrk, port, token, numbers, accounts, connections, 3, f"warm{rounds}-{uuid.uuid4().hex[:6]}")
-        rates.append(r["rate"])
-        if len(rates) >= 3 and rates[-2] > 0 and abs(rates[-1] - rates[-2]) / rates[-2] < 0.10:
-            break
+    for connections in (concurrency[0], concurrency[-1]):
+        rates: list[float] = []
+        while time.monotonic() - started < limit:
+            rounds += 1
+            r = _drive(wrk, port, token, numbers, accounts, connections, 3, f"warm{rounds}-{uuid.uuid4().hex[:6]}")
+            rates.append(r["rate"] if r["max_us"] < 1_000_000 and not r["socket_errors"] else 0.0)
+            if len(rates) >= 2 and rates[-2] > 0 and abs(rates[-1] - rates[-2]) / rates[-2] < 0.10:
+                break
     return rounds, time.monotonic() - started
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes (and their reaped children), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, rest = (entry / "stat").read_text().rsplit(")", 1)
+                out.append((int(entry.name), int(rest.split()[1]), head.split("(", 1)[1]))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _cpu_split(server_pid: int) -> dict[str, float]:
+    procs = _processes()
+    app = [server_pid] + [pid for pid, ppid, _name in procs if ppid == server_pid]
+    pg = [pid for pid, _ppid, name in procs if name == "postgres"]
+    return {"app": _cpu_seconds(app), "postgres": _cpu_seconds(pg), "total": _total_cpu()}
+
+
+def _total_cpu() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for n, v in enumerate(fields) if n not in (3, 4))  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _machine() -> str:
@@ -468,7 +614,7 @@ def _pg_cluster(var: Path) -> tuple[str, Path]:
     port = _free_port()
     where = Path(tempfile.mkdtemp(prefix="tarifa-bench-pg-"))
     done = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start", str(where), str(port)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"could not start PostgreSQL: {done.stderr}")
     return f"postgres://postgres@127.0.0.1:{port}/postgres", where
@@ -484,7 +630,7 @@ def _pg_version(url: str) -> str:
 def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk: str | None) -> list[dict]:
     env = _env(url, str(var))
     migrated = subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
-                              text=True)
+                              text=True, check=False)
     if migrated.returncode != 0:
         raise SystemExit(migrated.stderr)
     numbers = var / f"numbers-{kind}.txt"
@@ -499,26 +645,34 @@ def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk
         _child(env, "reset", tag="RESET")
     results = []
     for workers in args.workers:
-        connections = args.connections or 2 * THREADS_PER_WORKER * workers
         server = Server(env, workers, var / f"serve-{kind}-{workers}.log")
         try:
-            rounds, warm = _warm_up(wrk, server.port, world["token"], numbers, args.accounts, connections, args.warmup)
-            _child(env, "reset", tag="RESET")
-            r = _drive(wrk, server.port, world["token"], numbers, args.accounts, connections, args.seconds,
-                       f"run{workers}-{uuid.uuid4().hex[:6]}")
+            concurrency = args.connections or [workers, THREADS_PER_WORKER * workers, 2 * THREADS_PER_WORKER * workers]
+            rounds, warm = _warm_up(wrk, server.port, world["token"], numbers, args.accounts, concurrency, args.warmup)
+            print(f"[{kind}] {workers} workers warm after {warm:.0f} s ({rounds} rounds of 3 s)", flush=True)
+            for connections in concurrency:
+                _child(env, "reset", tag="RESET")
+                before = _cpu_split(server.proc.pid)
+                r = _drive(wrk, server.port, world["token"], numbers, args.accounts, connections, args.seconds,
+                           f"run{workers}x{connections}-{uuid.uuid4().hex[:6]}")
+                after = _cpu_split(server.proc.pid)
+                stats, _out = _child(env, "stats", tag="STATS")
+                done = max(1, r["requests"])
+                r.update(db=kind, workers=workers, connections=connections, warmup_rounds=rounds, warmup_seconds=warm,
+                         reservations=stats.get("reservations"), db_refusals=stats.get("refusals"),
+                         cpu_ms={**{k: (after[k] - before[k]) * 1000 / done for k in after},
+                                 "client": r["client_cpu"] * 1000 / done})
+                results.append(r)
+                _print_row(r)
         finally:
             server.stop()
-        stats, _out = _child(env, "stats", tag="STATS")
-        r.update(db=kind, workers=workers, connections=connections, warmup_rounds=rounds, warmup_seconds=warm,
-                 reservations=stats.get("reservations"), db_refusals=stats.get("refusals"))
-        results.append(r)
-        _print_row(r)
         _child(env, "reset", tag="RESET")
     return results
 
 
 HEADER = (f"{'database':<10} {'workers':>7} {'conns':>5} {'auth/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-          f"{'p99.9 ms':>8} {'allowed':>8} {'requests':>9} {'reserved':>9} {'errors':>6}")
+          f"{'p99.9 ms':>8} {'allowed':>8} {'requests':>9} {'reserved':>9} {'errors':>6}  "
+          f"CPU ms per authorisation: app / postgres / client / machine")
 
 
 def _print_row(r: dict) -> None:
@@ -526,7 +680,9 @@ def _print_row(r: dict) -> None:
     ratio = 100.0 * r["allowed"] / answered if answered else 0.0
     print(f"{r['db']:<10} {r['workers']:>7} {r['connections']:>5} {r['rate']:>8.0f} {r['p50_us'] / 1000:>7.2f} "
           f"{r['p90_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['p999_us'] / 1000:>8.2f} {ratio:>7.2f}% "
-          f"{r['requests']:>9,} {r['reservations']:>9,} {r['non_200'] + r['socket_errors']:>6}"
+          f"{r['requests']:>9,} {r['reservations']:>9,} {r['non_200'] + r['socket_errors']:>6}  "
+          f"{r['cpu_ms']['app']:5.2f} / {r['cpu_ms']['postgres']:4.2f} / {r['cpu_ms']['client']:4.2f} / "
+          f"{r['cpu_ms']['total']:5.2f}"
           + (f"   refusals: {r['reasons']}" if r["reasons"] else ""), flush=True)
 
 
@@ -537,8 +693,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per configuration (30)")
     parser.add_argument("--workers", default="2,4", help="comma-separated worker counts to try (2,4)")
-    parser.add_argument("--connections", type=int, default=0, help="client connections (default 2 x server threads)")
-    parser.add_argument("--warmup", type=float, default=60.0, help="at most this many seconds of warm-up (60)")
+    parser.add_argument("--connections", default="",
+                        help="comma-separated client connection counts (default: workers, 4 x workers, 8 x workers: "
+                             "one request per process, one per server thread, two per server thread)")
+    parser.add_argument("--warmup", type=float, default=300.0, help="at most this many seconds of warm-up (300)")
     parser.add_argument("--only", choices=("sqlite", "pg"), help="one database kind only")
     parser.add_argument("--pg", default=os.environ.get("TARIFA_BENCH_PG", ""),
                         help="postgres:// URL of a server where a database may be created "
@@ -550,6 +708,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",") if w]
+    args.connections = [int(c) for c in args.connections.split(",") if c]
 
     var = Path(tempfile.mkdtemp(prefix="tarifa-bench-auth-"))
     wrk = None if args.client == "python" else _find_wrk(allow_install=True)
@@ -557,7 +716,7 @@ def main() -> None:
         raise SystemExit("wrk is not available")
     wrk_version = ""
     if wrk:
-        done = subprocess.run([wrk, "--version"], capture_output=True, text=True)
+        done = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
         wrk_version = (done.stdout or done.stderr).split("[")[0].strip()
     print(f"authorize bench: {args.seconds:g} s per configuration, workers {args.workers}, client "
           f"{wrk_version or 'python asyncio (wrk unavailable)'}")
@@ -585,7 +744,8 @@ def main() -> None:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         if cluster is not None:
-            subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", str(cluster)], capture_output=True)
+            subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", str(cluster)], capture_output=True,
+                           check=False)
         if not args.keep:
             shutil.rmtree(var, ignore_errors=True)
         else:
@@ -597,7 +757,8 @@ def main() -> None:
         _print_row(r)
     pg = [r for r in results if r["db"] == "postgresql"]
     if pg:
-        best = max(pg, key=lambda r: r["rate"] if r["p99_us"] <= TARGET_P99_MS * 1000 else -1)
+        fast = [r for r in pg if r["p99_us"] <= TARGET_P99_MS * 1000]
+        best = max(fast or pg, key=lambda r: r["rate"])
         met = best["rate"] >= TARGET_RATE and best["p99_us"] <= TARGET_P99_MS * 1000
         print(f"target on PostgreSQL (>= {TARGET_RATE:,} authorisations/s with p99 <= {TARGET_P99_MS:g} ms): "
               f"{'MET' if met else 'NOT MET'} (best: {best['rate']:.0f}/s, p99 {best['p99_us'] / 1000:.2f} ms, "

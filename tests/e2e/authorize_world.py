@@ -92,12 +92,12 @@ def reservations() -> None:
     out = {}
     for login in SCENARIOS:
         customer = Customer.objects.get(name=login, kind="customer")
-        amounts = list(Reservation.objects.filter(customer=customer).order_by("id").values_list("amount", flat=True))
+        held = list(Reservation.objects.filter(customer=customer).order_by("id").values_list("amount", "call_id"))
         out[login] = {
-            "count": len(amounts),
-            "sum": str(sum(amounts, Decimal(0))),
-            "amounts": [str(a) for a in amounts],
-            "call_ids": list(Reservation.objects.filter(customer=customer).order_by("id").values_list("call_id", flat=True)),
+            "count": len(held),
+            "sum": str(sum((amount for amount, _call in held), Decimal(0))),
+            "amounts": [str(amount) for amount, _call in held],
+            "call_ids": [call for _amount, call in held],
             "balance": str(customer.balance),
         }
     print(json.dumps(out))

@@ -33,10 +33,12 @@ def serve(
     count = workers or config.workers()
     typer.echo(f"Tarifa serving on http://{bind}/ ({count} workers); admin at http://{bind}/admin/", err=True)
     args = [
-        sys.executable, "-m", "gunicorn", "tarifa.wsgi:application",
-        "--bind", bind, "--workers", str(count), "--worker-class", "gthread", "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "5", "--timeout", "60",
+        sys.executable, "-m", "gunicorn", "tarifa.wsgi:application", "--config", "python:tarifa.gunicorn_conf",
+        "--bind", bind, "--workers", str(count), "--worker-class", "gthread", "--threads", str(config.threads()),
+        "--graceful-timeout", "5", "--timeout", "120",
     ]
+    if config.access_log():
+        args += ["--access-logfile", "-"]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     os.execv(sys.executable, args)
 

@@ -93,3 +93,13 @@ def debug() -> bool:
 
 def workers() -> int:
     return int(_env("WORKERS", "2"))
+
+
+def threads() -> int:
+    """Threads per worker process (TARIFA_THREADS, default 2: more adds GIL contention)."""
+    return int(_env("THREADS", "2"))
+
+
+def access_log() -> bool:
+    """Log every request (TARIFA_ACCESS_LOG, default on)."""
+    return _env_bool("ACCESS_LOG", True)

@@ -70,7 +70,9 @@ WSGI_APPLICATION = "tarifa.wsgi.application"
 
 
 def _database() -> dict:
-    db = dj_database_url.parse(config.database_url(), conn_max_age=60, conn_health_checks=True)
+    # Persistent connections; no health-check query per request (it cost a round trip on every
+    # call authorisation). A broken connection fails one request and is replaced on the next.
+    db = dj_database_url.parse(config.database_url(), conn_max_age=60, conn_health_checks=False)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         db["CONN_MAX_AGE"] = 0
         db["OPTIONS"] = {

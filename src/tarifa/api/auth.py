@@ -6,19 +6,46 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
 
-from tarifa.api.models import ApiToken
+import time
+from dataclasses import dataclass
+
+from tarifa.api.models import ApiToken, hash_token
+
+
+@dataclass(frozen=True)
+class SwitchIdentity:
+    """Who is calling: the token's id and name and its switch (POP) name."""
+
+    token_id: int
+    name: str
+    switch_name: str
+
+
+# Token hash -> (identity, when looked up). Switches call on every call attempt; a revoked or
+# deactivated token stops working within TOKEN_CACHE_SECONDS.
+_known: dict[str, tuple[SwitchIdentity, float]] = {}
+TOKEN_CACHE_SECONDS = 10.0
 
 
 class SwitchToken(HttpBearer):
     """A token issued to a switch (POP): call authorisation and CDR push."""
 
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        found = ApiToken.find(token)
-        if found is None or found.switch_id is None:
+    def authenticate(self, request: HttpRequest, token: str) -> SwitchIdentity | None:
+        digest = hash_token(token)
+        now = time.monotonic()
+        held = _known.get(digest)
+        if held is not None and now - held[1] < TOKEN_CACHE_SECONDS:
+            return held[0]
+        row = (ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
+               .values_list("pk", "name", "switch__name", "last_used_at").first())
+        if row is None:
+            _known.pop(digest, None)
             return None
-        if found.last_used_at is None or (timezone.now() - found.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
-        return found
+        if row[3] is None or (timezone.now() - row[3]).total_seconds() > 60:
+            ApiToken.objects.filter(pk=row[0]).update(last_used_at=timezone.now())
+        identity = SwitchIdentity(row[0], row[1], row[2])
+        _known[digest] = (identity, now)
+        return identity
 
 
 class CustomerToken(HttpBearer):

@@ -50,7 +50,7 @@ def post_cdrs(request: HttpRequest) -> dict[str, Any]:
         raise Problem(400, "Bad request", "the body must be a JSON array of CDR objects, or {\"cdrs\": [...]}")
     if len(items) > MAX_BATCH:
         raise Problem(413, "Batch too large", f"{len(items)} CDRs sent; at most {MAX_BATCH} per request")
-    switch = request.auth.switch.name  # type: ignore[attr-defined]
+    switch = request.auth.switch_name  # type: ignore[attr-defined]
     for item in items:
         if isinstance(item, dict):
             item["switch"] = switch  # a switch can only write its own records

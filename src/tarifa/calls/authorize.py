@@ -326,13 +326,16 @@ def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
     """Lock and read (balance, credit limit, billing type) of the balance this call draws on."""
     from tarifa.customers.models import Account, Customer
 
-    customer = account.customer
-    row = Customer.objects.select_for_update().filter(pk=customer.pk).values_list(
-        "balance", "credit_limit", "billing_type").get()
-    if account.balance_mode == "own":
-        own = Account.objects.select_for_update().filter(pk=account.pk).values_list("balance", flat=True).get()
-        return own, row[1], row[2]
-    return row
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    units = Customer._meta.get_field("balance")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} WHERE id = %s{lock}",
+                       [account.customer_id])
+        balance, credit, billing = cursor.fetchone()
+        if account.balance_mode == "own":
+            cursor.execute(f"SELECT balance FROM {_q(Account._meta.db_table)} WHERE id = %s{lock}", [account.pk])
+            balance = cursor.fetchone()[0]
+    return (units.from_db_value(balance, None, connection), units.from_db_value(credit, None, connection), billing)
 
 
 def _state(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int

@@ -103,21 +103,58 @@ class Snapshot:
 
     def tariff(self, tariff_id: int) -> tuple[RateTable, str]:
         if tariff_id not in self._tariffs:
-            from tarifa.rating.models import Tariff
-            from tarifa.rating.services import tariff_table
-
-            tariff = Tariff.objects.get(pk=tariff_id)
-            self._tariffs[tariff_id] = (tariff_table(tariff), tariff.rounding)
+            self._tariffs[tariff_id] = _table(("tariff", tariff_id))
         return self._tariffs[tariff_id]
 
     def destination_set(self, set_id: int) -> RateTable:
         if set_id not in self._sets:
-            from tarifa.rating.services import rate_entry
-            from tarifa.routing.models import DestinationSet
-
-            dset = DestinationSet.objects.get(pk=set_id)
-            self._sets[set_id] = RateTable([rate_entry(r) for r in dset.rates.all()], dset.time_zone)
+            self._sets[set_id] = _table(("set", set_id))[0]
         return self._sets[set_id]
+
+
+# Rate tables outlive snapshots: rebuilt only when their own rates changed (a cheap aggregate
+# tells), so editing an account does not make every worker reload 60,000 rates. One lock per
+# table: the threads of a worker wait for one load instead of all loading the same table.
+_tables: dict[tuple[str, int], tuple[tuple, tuple[RateTable, str]]] = {}
+_table_locks: dict[tuple[str, int], threading.Lock] = {}
+
+
+def _table(key: tuple[str, int]) -> tuple[RateTable, str]:
+    from tarifa.rating.models import Tariff
+    from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
+    from tarifa.routing.models import DestinationSet
+
+    with _lock:
+        lock = _table_locks.setdefault(key, threading.Lock())
+    with lock:
+        kind, pk = key
+        if kind == "tariff":
+            tariff = Tariff.objects.get(pk=pk)
+            signature = tariff_signature(tariff)
+            held = _tables.get(key)
+            if held is None or held[0] != signature:
+                held = (signature, (tariff_table(tariff), tariff.rounding))
+                _tables[key] = held
+        else:
+            dset = DestinationSet.objects.get(pk=pk)
+            signature = (dset.time_zone, dset.rounding, rates_signature(dset.rates.all()))
+            held = _tables.get(key)
+            if held is None or held[0] != signature:
+                held = (signature, (RateTable(load_entries(dset.rates.all()), dset.time_zone), dset.rounding))
+                _tables[key] = held
+        return held[1]
+
+
+def warm_up() -> None:
+    """Load the snapshot and every rate table now (a worker's start), not on the first call."""
+    from tarifa.rating.models import Tariff
+    from tarifa.routing.models import DestinationSet
+
+    snap = snapshot()
+    for tariff_id in Tariff.objects.values_list("pk", flat=True):
+        snap.tariff(tariff_id)
+    for set_id in DestinationSet.objects.values_list("pk", flat=True):
+        snap.destination_set(set_id)
 
 
 def _build(version: int) -> Snapshot:
@@ -186,8 +223,9 @@ def snapshot() -> Snapshot:
 
 
 def reset() -> None:
-    """Forget the snapshot (tests)."""
+    """Forget the snapshot and the rate tables (tests)."""
     _state.update(version=None, checked=0.0, snapshot=None)
+    _tables.clear()
 
 
 def _changed(sender: Any, **kwargs: Any) -> None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tarifa.core.cdr import CanonicalCdr
-from tarifa.core.rating import RateEntry, RateTable, RateTerms
+from tarifa.core.rating import RateTable, RateTerms
 from tarifa.customers.models import Account, IpDevice, SipDevice
 from tarifa.dids.models import Did, VirtualNumber
 from tarifa.rating.models import Tariff
-from tarifa.rating.services import rate_entry, tariff_table
+from tarifa.rating.services import load_entries, tariff_table
 from tarifa.routing.models import Connection, RoutingEntry
 
 
@@ -179,9 +179,9 @@ class Tables:
                 self._vendor[connection] = (conn.pk, RateTable([]), 6, "half_up") if conn else None
             else:
                 dset = entry.destination_set
-                table = RateTable([rate_entry(r) for r in dset.rates.all()], dset.time_zone)
+                table = RateTable(load_entries(dset.rates.all()), dset.time_zone)
                 self._vendor[connection] = (conn.pk, table, dset.billing_decimals, dset.rounding)
         return self._vendor[connection]
 
 
-__all__ = ["AccountInfo", "Directory", "Match", "Pool", "RateEntry", "Tables"]
+__all__ = ["AccountInfo", "Directory", "Match", "Pool", "Tables"]

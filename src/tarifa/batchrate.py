@@ -637,7 +637,7 @@ class RateSummary:
     forbidden: int = 0
     total_units: int = 0
     decimals: int = 4
-    seconds: float = 0.0
+    seconds: float = 0.0  # float-ok: elapsed wall time, not money
     fast_path: bool = True
     fallback_reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)

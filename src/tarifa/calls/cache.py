@@ -23,7 +23,7 @@ from tarifa.core.translate import Rule
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
-CHECK_SECONDS = float(os.environ.get("TARIFA_CACHE_CHECK_SECONDS", "1"))
+CHECK_SECONDS = float(os.environ.get("TARIFA_CACHE_CHECK_SECONDS", "1"))  # float-ok: seconds
 
 
 def current_version() -> int:

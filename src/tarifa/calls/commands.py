@@ -47,7 +47,7 @@ def simulate(
 
 
 def worker(
-    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),
+    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),  # float-ok: seconds
     once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
 ) -> None:
     """Background jobs: expire stale reservations, purge old CPS counters."""

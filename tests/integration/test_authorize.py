@@ -358,3 +358,17 @@ def test_worker_expires_reservations_of_calls_that_never_ended(net) -> None:
     expired, purged = sweep(later + timedelta(hours=3))
     assert expired >= 1 and purged >= 1
     assert not Reservation.objects.filter(call_id="lost").exists() and not CallRate.objects.exists()
+
+
+def test_own_balance_reservations_do_not_use_the_customer_balance(net) -> None:
+    own = Account.objects.create(customer=net["customer"], name="own", dialing_mode="nanp", allow_international=True,
+                                 balance_mode="own")
+    SipDevice.objects.create(account=own, login="ownie", secret="x")
+    Account.objects.filter(pk=own.pk).update(balance=Decimal("100"))
+    Customer.objects.filter(pk=net["customer"].pk).update(max_call_duration=86400)
+    cache.reset()
+    sibling = ask(sip_user="ownie")
+    assert sibling.allowed and Decimal(sibling.reserved) > Decimal("2")
+    shared = ask()  # still sees the customer's whole 10.00
+    terms = RateTerms(price_1=Decimal("0.02"), price_n=Decimal("0.02"))
+    assert shared.max_duration == max_duration(terms, Decimal("10"), 4, "half_up", 14400)

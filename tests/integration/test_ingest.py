@@ -228,3 +228,15 @@ def test_dashboard_counts_unratable_cdrs(world, client) -> None:
     assert "no_account</a>: 2" in page
     listing = client.get("/admin/cdrs/cdr/", {"rating_status__exact": "unrated", "unrated_reason": "no_account"})
     assert {c.call_id for c in listing.context["cl"].queryset} == {"z1", "z2"}
+
+
+def test_b_legs_use_no_included_minutes_and_long_fields_are_refused_per_line(world) -> None:
+    plan = ServicePlan.objects.create(name="Biz2")
+    IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=10)
+    world["alice"].service_plan = plan
+    world["alice"].save()
+    report = ingest([cdr("b1", duration=300), cdr("b1", duration=300, leg="b"), cdr("b2", connection="c" * 101)],
+                    source="t", fmt="test")
+    assert report.stored == 2 and len(report.rejected) == 1 and "connection is longer than 100" in report.rejected[0].reason
+    assert MinutePoolUsage.objects.get(account=world["alice"]).seconds_used == 300
+    assert Cdr.objects.get(call_id="b1", leg="b").pool_seconds == 0

@@ -352,20 +352,22 @@ def _state(account: Any, device: cache.Device | None, now: datetime, scopes: lis
             f"SELECT COUNT(*), COALESCE(SUM(amount), 0), "
             f"COALESCE(SUM(CASE WHEN account_id = %s THEN 1 ELSE 0 END), 0), "
             f"COALESCE(SUM(CASE WHEN account_id = %s THEN amount ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN device = %s THEN 1 ELSE 0 END), 0), 'calls', 0 "
+            f"COALESCE(SUM(CASE WHEN device = %s THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN own_balance THEN 0 ELSE amount END), 0), 'calls', 0 "
             f"FROM {table} WHERE customer_id = %s AND expires_at >= %s "
-            f"UNION ALL SELECT 0, 0, 0, 0, 0, scope, count FROM {rates} WHERE {condition} AND second = %s",
+            f"UNION ALL SELECT 0, 0, 0, 0, 0, 0, scope, count FROM {rates} WHERE {condition} AND second = %s",
             [account.pk, account.pk, device.key if device else "", account.customer_id, _dt(now), *scope_params, second],
         )
         rows = cursor.fetchall()
-    calls, reserved_units, account_calls, account_units, device_calls, _label, _n = rows[0]
+    calls, reserved_units, account_calls, account_units, device_calls, shared_units, _label, _n = rows[0]
     units = Reservation._meta.get_field("amount")
     state = {
         "customer_calls": calls, "account_calls": account_calls, "device_calls": device_calls,
-        "reserved": units.from_db_value(reserved_units, None, connection),
+        "reserved": units.from_db_value(reserved_units, None, connection),  # whole customer (spending limits)
+        "shared_reserved": units.from_db_value(shared_units, None, connection),  # on the customer's balance
         "account_reserved": units.from_db_value(account_units, None, connection),
     }
-    return state, {row[5]: row[6] for row in rows[1:]}
+    return state, {row[6]: row[7] for row in rows[1:]}
 
 
 def _dt(value: datetime) -> Any:
@@ -428,7 +430,7 @@ def _spent_today(customer_id: int, now: datetime, since: datetime) -> Decimal:
 def _available(account: Any, balance: tuple[Decimal, Decimal, str], st: dict[str, Any], now: datetime,
                d: Decision) -> Decimal:
     amount, credit_limit, billing = balance
-    reserved = st["account_reserved"] if account.balance_mode == "own" else st["reserved"]
+    reserved = st["account_reserved"] if account.balance_mode == "own" else st["shared_reserved"]
     available = amount - reserved + (credit_limit if billing == "postpaid" else 0)
     d.trace.append(f"{billing}: balance {amount}, credit limit {credit_limit if billing == 'postpaid' else 0}, "
                    f"reserved {reserved} -> available {available}")
@@ -568,11 +570,16 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
                         transaction.set_rollback(True)
                 break
             except IntegrityError:
-                # The same call id authorised twice: answer with the reservation already held.
+                # The same call id authorised twice: answer with the reservation already held;
+                # if it was released meanwhile, decide again (a new reservation can be made).
                 held = Reservation.objects.filter(switch=req.switch, call_id=req.call_id).first()
                 if held is not None:
-                    d.reservation_id, d.max_duration = held.pk, held.max_duration
-                break
+                    d.reservation_id, d.max_duration, d.reserved = held.pk, held.max_duration, money(held.amount)
+                    break
+                d = Decision(allowed=False, call_id=req.call_id)
+                plan = _plan(snap, req, d, now)
+                if plan is None:
+                    break
             except OperationalError as exc:  # SQLite busy under heavy write load: try again
                 if "locked" not in str(exc) or attempt == 9:
                     raise

@@ -72,7 +72,7 @@ def _month(moment: datetime) -> date:
 def _check(cdr: CanonicalCdr) -> str | None:
     if len(cdr.call_id) > 255 or max(
         len(cdr.switch), len(cdr.leg), len(cdr.caller), len(cdr.callee), len(cdr.sip_user), len(cdr.trunk),
-        len(cdr.did), len(cdr.extension), len(cdr.account_code),
+        len(cdr.did), len(cdr.extension), len(cdr.account_code), len(cdr.connection),
     ) > 16:
         for name, limit in LIMITS.items():
             value = getattr(cdr, name)
@@ -108,13 +108,17 @@ class Rater:
     def _pool_load(self, slot: tuple[int, str, date]) -> int:
         if slot not in self._pool_used:
             account_id, key, period = slot
-            used = (
+            # Make sure the row exists before locking it: a missing row cannot be locked, and two
+            # writers would both start from 0 for the month's first calls.
+            MinutePoolUsage.objects.get_or_create(
+                account_id=account_id, pool_key=key, period_start=period, defaults={"seconds_used": 0}
+            )
+            self._pool_used[slot] = (
                 MinutePoolUsage.objects.select_for_update()
                 .filter(account_id=account_id, pool_key=key, period_start=period)
                 .values_list("seconds_used", flat=True)
-                .first()
+                .get()
             )
-            self._pool_used[slot] = used or 0
         return self._pool_used[slot]
 
     def _pool_remaining(self, account_id: int, key: str, period: date, allowance: int) -> int:
@@ -146,11 +150,14 @@ class Rater:
             values.update(rating_status=RatingStatus.UNRATED, unrated_reason="no_account")
             return Rated(values, None)
         account = match.account
+        # A switch's B leg (e.g. FreeSWITCH log-b-leg) is the same call towards the carrier: kept
+        # for its vendor cost, never charged nor counted against included minutes a second time.
+        charged = cdr.leg == "a"
         answered = cdr.disposition == "answered" and cdr.duration > 0
         if match.inbound_terms is not None:
             values["number"] = cdr.callee.lstrip("+")[:15]
             values["destination"] = "DID inbound"
-            if answered:
+            if answered and charged:
                 pool = match.pools[0] if match.pools else None
                 remaining = self._pool_remaining(account.account_id, pool.key, _month(at), pool.seconds) if pool else 0
                 price, billed, used = price_with_pool(match.inbound_terms, cdr.duration, account.decimals, "half_up", remaining)
@@ -177,7 +184,7 @@ class Rater:
             return Rated(values, match)
         price = result.cost or ZERO
         values["billed_seconds"] = result.billed_seconds if answered else 0
-        if not answered:
+        if not answered or not charged:
             price = ZERO
         elif match.pools and result.entry is not None:
             for pool in match.pools:
@@ -189,10 +196,6 @@ class Rater:
                     self.pool_change((account.account_id, pool.key, _month(at)), used)
                     values.update(pool_key=pool.key, pool_seconds=used)
                     break
-        if cdr.leg != "a":
-            # A switch's B leg (e.g. FreeSWITCH log-b-leg) is the same call towards the carrier:
-            # kept for its vendor cost, never charged to the customer a second time.
-            price = ZERO
         values["price"] = price
         vendor = self.tables.vendor(cdr.connection)
         if vendor is not None:

@@ -498,26 +498,33 @@ def _read_slow(
     return frame, errors
 
 
+def _with_reference(
+    fast: pl.Series, raw: pl.Series, reference: Callable[[str | None], int | str]
+) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
+    """The vectorised values, with every row the fast form left null decided by ``reference``
+    (which returns the value, or the error text)."""
+    import numpy as np
+
+    values = fast.fill_null(0).to_numpy().astype(np.int64, copy=True)
+    errors: dict[int, str] = {}
+    slow = np.flatnonzero(fast.is_null().to_numpy())
+    for i, text in zip(slow.tolist(), raw.gather(slow).to_list(), strict=True):
+        value = reference(text)
+        if isinstance(value, str):
+            errors[i] = value
+        else:
+            values[i] = value
+    return values, errors
+
+
 def connect_times(raw: pl.Series) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
     """UTC microseconds of each connect time and the errors by row index (value 0 there).
 
     Vectorised for the usual ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; anything else is
     decided by :func:`parse_connect_time`, the reference.
     """
-    import numpy as np
 
-    fast = _fast_times(raw)["us"]
-    values = fast.fill_null(0).to_numpy().astype(np.int64, copy=True)
-    errors: dict[int, str] = {}
-    slow = np.flatnonzero(fast.is_null().to_numpy())
-    if slow.size:
-        for i, text in zip(slow.tolist(), raw.gather(slow).to_list(), strict=True):
-            value = parse_connect_time(text)
-            if isinstance(value, str):
-                errors[i] = value
-            else:
-                values[i] = value
-    return values, errors
+    return _with_reference(_fast_times(raw)["us"], raw, parse_connect_time)
 
 
 def durations(raw: pl.Series) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
@@ -526,20 +533,8 @@ def durations(raw: pl.Series) -> tuple[npt.NDArray[np.int64], dict[int, str]]:
     Vectorised for plain decimals (``75``, ``12.5``); anything else is decided by
     :func:`parse_duration`, the reference.
     """
-    import numpy as np
 
-    fast = _fast_durations(raw)
-    values = fast.fill_null(0).to_numpy().astype(np.int64, copy=True)
-    errors: dict[int, str] = {}
-    slow = np.flatnonzero(fast.is_null().to_numpy())
-    if slow.size:
-        for i, text in zip(slow.tolist(), raw.gather(slow).to_list(), strict=True):
-            value = parse_duration(text)
-            if isinstance(value, str):
-                errors[i] = value
-            else:
-                values[i] = value
-    return values, errors
+    return _with_reference(_fast_durations(raw), raw, parse_duration)
 
 
 def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[str]]]:

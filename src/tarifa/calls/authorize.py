@@ -102,30 +102,32 @@ class _Plan:
 
 def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any, cache.Device | None, Any]:
     """(account, device, inbound DID) by the most precise identity the switch gave."""
+
+    def by_did(number: str) -> tuple[Any, None, Any]:
+        did = snap.dids[number.lstrip("+")]
+        d.trace.append(f"inbound call to DID {did.number}")
+        return snap.accounts.get(did.account_id), None, did
+
+    def by_device(label: str, dev: cache.Device | None) -> tuple[Any, cache.Device | None, None]:
+        d.trace.append(f"{label}: {'device ' + dev.key if dev else 'unknown'}")
+        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
+
+    def by_account(label: str, account_id: int | None) -> tuple[Any, None, None]:
+        d.trace.append(f"{label}: {'found' if account_id else 'unknown'}")
+        return (snap.accounts.get(account_id) if account_id else None), None, None
+
     if req.did and req.did.lstrip("+") in snap.dids:
-        did = snap.dids[req.did.lstrip("+")]
-        d.trace.append(f"inbound call to DID {did.number}")
-        return snap.accounts.get(did.account_id), None, did
+        return by_did(req.did)
     if req.sip_user:
-        dev = snap.by_sip.get(req.sip_user)
-        d.trace.append(f"SIP user {req.sip_user!r}: {'device ' + dev.key if dev else 'unknown'}")
-        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
+        return by_device(f"SIP user {req.sip_user!r}", snap.by_sip.get(req.sip_user))
     if req.trunk:
-        account_id = snap.by_trunk.get(req.trunk)
-        d.trace.append(f"trunk {req.trunk!r}: {'found' if account_id else 'unknown'}")
-        return snap.accounts.get(account_id) if account_id else None, None, None
+        return by_account(f"trunk {req.trunk!r}", snap.by_trunk.get(req.trunk))
     if req.account_code:
-        account_id = snap.by_code.get(req.account_code)
-        d.trace.append(f"account code {req.account_code!r}: {'found' if account_id else 'unknown'}")
-        return snap.accounts.get(account_id) if account_id else None, None, None
-    if not req.sip_user and req.callee.lstrip("+") in snap.dids and not req.source_ip:
-        did = snap.dids[req.callee.lstrip("+")]
-        d.trace.append(f"inbound call to DID {did.number}")
-        return snap.accounts.get(did.account_id), None, did
+        return by_account(f"account code {req.account_code!r}", snap.by_code.get(req.account_code))
+    if not req.source_ip and req.callee.lstrip("+") in snap.dids:
+        return by_did(req.callee)
     if req.source_ip:
-        dev = snap.by_ip.get(req.source_ip)
-        d.trace.append(f"source IP {req.source_ip}: {'device ' + dev.key if dev else 'unknown'}")
-        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
+        return by_device(f"source IP {req.source_ip}", snap.by_ip.get(req.source_ip))
     d.trace.append("no identity in the request")
     return None, None, None
 

@@ -35,7 +35,7 @@ from tarifa.cdrs.models import Cdr
 from tarifa.billing.models import Transaction
 from django.db.models import Sum
 
-n_cdrs, n_accounts, from_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "file"
+n_cdrs, n_accounts, from_file, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "file", int(sys.argv[4])
 tariff = Tariff.objects.create(name="World")
 Rate.objects.bulk_create([Rate(tariff=tariff, prefix=d.prefix, destination=d.name, **worlddeck.price_for(d))
                           for d in worlddeck.world_destinations()])
@@ -58,33 +58,43 @@ def cdrs():
         yield CanonicalCdr(call_id=f"bench-{n}", callee=(p + "123456789012")[:12], start_time=t0 + timedelta(seconds=n % 2_500_000),
                            duration=(n * 37) % 3600, switch="bench", sip_user=f"u{n % n_accounts}")
 
+profile = None
+if os.environ.get("BENCH_PROFILE"):  # a file name: cProfile statistics of the timed part go there
+    import cProfile
+    profile = cProfile.Profile()
+    profile.enable()
 if from_file:
     # The whole path of `tarifa cdr import --format tarifa`: canonical CSV text -> parse -> ingest.
     import tempfile
-    from tarifa.cdrs.formats.registry import parse
     path = os.path.join(tempfile.mkdtemp(), "cdrs.csv")
     with open(path, "w") as out:
         out.write("call_id,callee,start_time,duration,sip_user\n")
         for c in cdrs():
             out.write(f"{c.call_id},{c.callee},{c.start_time.isoformat()},{c.duration},{c.sip_user}\n")
-    start = time.perf_counter()
+    from tarifa.cdrs.columns import read_canonical_csv
+    from tarifa.cdrs.ingest import ingest_frames
+    start, cpu = time.perf_counter(), time.process_time()
     text = open(path).read()
-    report = ingest(parse("tarifa", text, switch="bench"), source=path, fmt="tarifa", switch="bench", batch_size=5000)
+    report = ingest_frames(read_canonical_csv(text, switch="bench", chunk_lines=batch), source=path, fmt="tarifa",
+                           switch="bench")
 else:
-    start = time.perf_counter()
-    report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=5000)
-took = time.perf_counter() - start
+    start, cpu = time.perf_counter(), time.process_time()
+    report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=batch)
+took, cpu = time.perf_counter() - start, time.process_time() - cpu
+if profile:
+    profile.disable()
+    profile.dump_stats(os.environ["BENCH_PROFILE"])
 balance = Customer.objects.aggregate(s=Sum("balance"))["s"]
 ledger = Transaction.objects.aggregate(s=Sum("amount"))["s"]
-print(json.dumps({"vendor": connection.vendor + (" (from CSV file)" if from_file else " (in memory)"), "cdrs": report.stored, "seconds": round(took, 2),
+print(json.dumps({"vendor": connection.vendor + (" (from CSV file)" if from_file else " (in memory)"), "cdrs": report.stored, "seconds": round(took, 2), "cpu_seconds": round(cpu, 2),
                   "cdr_per_s": round(report.stored / took), "transactions": Transaction.objects.count(),
                   "balances_equal_ledger": balance == ledger}))
 '''
 
 
-def run(url: str, cdrs: int, accounts: int, var: str, mode: str) -> dict:
+def run(url: str, cdrs: int, accounts: int, var: str, mode: str, batch: int) -> dict:
     env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts), mode], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts), mode, str(batch)], env=env, capture_output=True,
                           text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
@@ -96,13 +106,15 @@ def main() -> None:
     parser.add_argument("--cdrs", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=1_000)
     parser.add_argument("--pg", default=os.environ.get("TARIFA_BENCH_PG", ""))
+    parser.add_argument("--batch", type=int, default=20_000, help="CDRs per database transaction")
+    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
     args = parser.parse_args()
     var = tempfile.mkdtemp(prefix="tarifa-bench-")
     print(f"ingest bench: {args.cdrs:,} CDRs, {args.accounts:,} accounts, {os.cpu_count()} cores")
     results = []
-    for mode in ("memory", "file"):
-        results.append(run(f"sqlite:///{var}/ingest-{mode}.sqlite3", args.cdrs, args.accounts, var, mode))
-    if args.pg:
+    for mode in ("memory", "file") if args.only != "pg" else ():
+        results.append(run(f"sqlite:///{var}/ingest-{mode}.sqlite3", args.cdrs, args.accounts, var, mode, args.batch))
+    if args.pg and args.only != "sqlite":
         import psycopg
 
         for mode in ("memory", "file"):
@@ -110,13 +122,16 @@ def main() -> None:
             with psycopg.connect(args.pg, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}"')
             try:
-                results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode))
+                results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode, args.batch))
             finally:
+                if os.environ.get("BENCH_KEEP_DB"):
+                    print(f"kept database {name}")
+                    continue
                 with psycopg.connect(args.pg, autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for r in results:
         print(f"{r['vendor']:>30}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
-              f"({r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")
+              f"(importer CPU {r['cpu_seconds']} s; {r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")
 
 
 if __name__ == "__main__":

@@ -164,3 +164,112 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
         sql = f"UPDATE {table} SET {assignments} WHERE id = %s"
         for start in range(0, len(prepared), 5000):
             cursor.executemany(sql, prepared[start:start + 5000])
+
+
+# ---------------------------------------------------------------------------------------------
+# Column-wise writes (polars frames), for bulk ingestion
+
+
+def datetime_text(us: Any) -> Any:
+    """polars expression: UTC microseconds since 1970 -> the text the database column takes.
+
+    SQLite: Django's own format (naive UTC, ``YYYY-MM-DD HH:MM:SS[.ffffff]``), so that its
+    text comparisons keep working; PostgreSQL: ISO 8601 with ``+00``.
+    """
+    import polars as pl
+
+    moment = pl.from_epoch(us, time_unit="us")
+    if connection.vendor == "sqlite":
+        return (
+            pl.when(us % 1_000_000 == 0)
+            .then(moment.dt.strftime("%Y-%m-%d %H:%M:%S"))
+            .otherwise(moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f"))
+        )
+    return moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+
+
+def _next_ids(model: type[models.Model], count: int) -> Any:
+    """``count`` fresh primary keys for ``model``, taken in one statement."""
+    import polars as pl
+
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return pl.Series("id", [row[0] for row in cursor.fetchall()], dtype=pl.Int64)
+        # SQLite has one writer at a time and the caller's transaction holds the write lock
+        # (IMMEDIATE), so the next ids are those after the largest ever used.
+        cursor.execute(
+            f"SELECT max(coalesce((SELECT max(id) FROM {connection.ops.quote_name(table)}), 0), "
+            f"coalesce((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
+            [table],
+        )
+        first = cursor.fetchone()[0] + 1
+        return pl.int_range(first, first + count, eager=True, dtype=pl.Int64).alias("id")
+
+
+def _write(table: str, column_list: str, frame: Any, conflict: str = "") -> None:
+    """Rows of ``frame`` into ``table``: COPY on PostgreSQL, executemany on SQLite."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            data = frame.write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
+            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
+                copy.write(data)
+        else:
+            placeholders = ", ".join(["%s"] * frame.width)
+            cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders}){conflict}", frame.rows())
+
+
+def insert_frame(model: type[models.Model], frame: Any, *, skip_conflicts: bool = False) -> Any:
+    """Insert a polars frame whose columns are ``model`` field names holding database values
+    (money as integer units, times as :func:`datetime_text`); COPY on PostgreSQL.
+
+    With ``skip_conflicts`` rows that break a unique constraint (a call already stored) are
+    skipped, and the result is the new ids aligned with the frame's rows (null where skipped).
+    Runs in the caller's transaction.
+    """
+    import polars as pl
+
+    if frame.height == 0:
+        return pl.Series("id", [], dtype=pl.Int64)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    if not skip_conflicts:
+        _write(table, ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns), frame)
+        return None
+    ids = _next_ids(model, frame.height)
+    frame = frame.insert_column(0, ids)
+    column_list = ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns)
+    if connection.vendor == "sqlite":
+        _write(table, column_list, frame, " ON CONFLICT DO NOTHING")
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {table} WHERE id >= %s AND id <= %s", [ids.min(), ids.max()])
+            stored = [row[0] for row in cursor.fetchall()]
+    else:
+        import psycopg
+
+        from django.db import transaction
+
+        try:  # the common case, nothing stored yet: straight COPY, no staging
+            with transaction.atomic():
+                _write(table, column_list, frame)
+            return ids
+        except psycopg.errors.UniqueViolation:
+            pass
+        stage = quote(f"frame_{model._meta.db_table}_{zlib.crc32(column_list.encode())}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                f"SELECT {column_list} FROM {table} WITH NO DATA"
+            )
+            _write(stage, column_list, frame)
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING RETURNING id"
+            )
+            stored = [row[0] for row in cursor.fetchall()]
+            cursor.execute(f"TRUNCATE {stage}")
+    if len(stored) == frame.height:
+        return ids
+    return ids.set(~ids.is_in(pl.Series(stored, dtype=pl.Int64).implode()), None)

@@ -76,12 +76,17 @@ class AppendOnly(models.Model):
 class Transaction(AppendOnly):
     """An append-only money movement on a balance. Positive amounts raise the balance."""
 
+    # No database-level foreign keys on customer, account and cdr (db_constraint=False): every
+    # Transaction is written by billing.ledger, which holds the customer's and account's balance
+    # rows locked (FOR UPDATE) in the same database transaction, and CDRs are never deleted
+    # (PROTECT in the ORM); a per-row referential check would double the cost of posting CDRs.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="transactions", db_index=False
+        "customers.Customer", on_delete=models.PROTECT, related_name="transactions", db_index=False,
+        db_constraint=False,
     )  # indexed with created_at below
     account = models.ForeignKey(
         "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
-        help_text="Set when the account keeps its own balance.", db_index=False,
+        help_text="Set when the account keeps its own balance.", db_index=False, db_constraint=False,
     )  # partial index below: most transactions move the customer's balance
     kind = choice_field("Kind", TransactionKind, max_length=20)
     amount = money_field("Amount")
@@ -93,7 +98,8 @@ class Transaction(AppendOnly):
         help_text="Idempotency key of the source (re-rating, invoice, payment id); unique when set.",
     )
     cdr = models.ForeignKey(
-        "cdrs.Cdr", verbose_name="CDR", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+        "cdrs.Cdr", verbose_name="CDR", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
+        db_constraint=False,
     )
     created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
     created_by = models.ForeignKey(

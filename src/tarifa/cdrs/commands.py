@@ -32,18 +32,22 @@ def import_(
     switch: str = typer.Option("", "--switch", help="Name of the switch that wrote the file (part of the idempotency key)."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
-    batch_size: int = typer.Option(2000, "--batch-size", min=1, max=50000),
+    batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),
 ) -> None:
     """Store, rate and post every CDR of a file exactly once; bad lines go to a reject file."""
     from tarifa.cli import _django
 
     _django()
+    from tarifa.cdrs.columns import read_canonical_csv
     from tarifa.cdrs.formats.registry import parse
-    from tarifa.cdrs.ingest import ingest
+    from tarifa.cdrs.ingest import ingest, ingest_frames
 
     text = file.read_text(encoding="utf-8-sig", errors="replace")
     try:
-        records = parse(format, text, switch=switch or file.stem, tz=tz)
+        if format == "tarifa":  # read straight into columns (the bulk path)
+            chunks = read_canonical_csv(text, switch=switch or file.stem, tz=tz, chunk_lines=batch_size)
+        else:
+            records = parse(format, text, switch=switch or file.stem, tz=tz)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -51,10 +55,16 @@ def import_(
     started = datetime.now(UTC)
     with _progress(total) as bar:
         task = bar.add_task(f"Importing {file.name}", total=total)
-        report = ingest(
-            records, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
-            progress=lambda n: bar.advance(task, n), batch_size=batch_size,
-        )
+        if format == "tarifa":
+            report = ingest_frames(
+                chunks, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
+                progress=lambda n: bar.advance(task, n),
+            )
+        else:
+            report = ingest(
+                records, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
+                progress=lambda n: bar.advance(task, n), batch_size=batch_size,
+            )
     seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
     typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
     if report.rejected:

@@ -10,27 +10,32 @@ batch is rolled back and retried, so a call is never charged twice nor skipped.
 
 from __future__ import annotations
 
-import time
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from tarifa.billing import ledger
 from tarifa.billing.models import MinutePoolUsage
 from tarifa.calls.reservations import release_calls
+from tarifa.cdrs.bulk import FrameRater
+from tarifa.cdrs.columns import EPOCH, from_cdrs, to_cdrs
 from tarifa.cdrs.matching import Directory, Match, Tables
 from tarifa.cdrs.models import Cdr, IngestRun
 from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.customers.models import Account, Customer
+from tarifa.routing.models import Connection as RoutingConnection
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.pools import price_with_pool
 from tarifa.core.rating import RatingStatus, rate_call
-from tarifa.db import any_of, bulk_insert, prepared_datetime
+from tarifa.db import any_of, bulk_insert, datetime_text, insert_frame, prepared_datetime
 
 CDR_COLUMNS = (
     "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number", "source_ip",
@@ -44,10 +49,36 @@ LIMITS = {
     "trunk": 64, "did": 20, "extension": 20, "account_code": 64,
 }
 ZERO = Decimal(0)
+BATCH_SIZE = 20_000  # CDRs per database transaction
 
 
 class _Raced(Exception):
     """Another writer stored one of this batch's calls meanwhile: roll back and retry."""
+
+
+class _Stale(Exception):
+    """An account, customer or connection this run loaded is gone: reload and retry."""
+
+
+def _hold_references(accounts: Iterable[int | None], customers: Iterable[int | None],
+                     connections: Iterable[int | None]) -> None:
+    """Make sure the rows a batch's CDRs refer to exist until it commits.
+
+    The CDR table has no database-level foreign keys (a per-row check would cost more than the
+    insert itself): instead each referenced row is locked once per batch, ``FOR KEY SHARE`` on
+    PostgreSQL (no one can delete it until we commit; SQLite's writer lock does the same).
+    """
+    for model, ids in ((Account, accounts), (Customer, customers), (RoutingConnection, connections)):
+        wanted = sorted({pk for pk in ids if pk is not None})
+        if not wanted:
+            continue
+        table = connection.ops.quote_name(model._meta.db_table)
+        condition, params = any_of("id", wanted)
+        lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM (SELECT id FROM {table} WHERE {condition}{lock}) AS held", params)
+            if cursor.fetchone()[0] != len(wanted):
+                raise _Stale()
 
 
 @dataclass
@@ -212,10 +243,12 @@ class Rater:
 class Ingestor:
     """One import run: call :meth:`feed` with records, then :meth:`finish`."""
 
-    def __init__(self, *, source: str, fmt: str, switch: str = "", started_by: str = "", batch_size: int = 2000) -> None:
+    def __init__(self, *, source: str, fmt: str, switch: str = "", started_by: str = "", batch_size: int = BATCH_SIZE) -> None:
         self.switch = switch
         self.batch_size = batch_size
         self.rater = Rater()
+        self._frame_rater: FrameRater | None = None
+        self._reload = False
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
 
@@ -276,6 +309,7 @@ class Ingestor:
                 v["rating_status"], v["unrated_reason"], now if v["rating_status"] == RatingStatus.RATED else None,
                 now, v["pool_key"], v["pool_seconds"], token, self.run.pk,
             ])
+        _hold_references((row[4] for row in rows), (row[5] for row in rows), (row[22] for row in rows))
         bulk_insert(Cdr, CDR_COLUMNS, rows, ignore_conflicts=True)
         ids = self._inserted(new, token)
         if len(ids) != len(new):
@@ -299,50 +333,133 @@ class Ingestor:
         charged = sum((r.values["price"] for r in rated), ZERO)
         return len(new), len(cdrs) - len(new), unrated, charged
 
-    def _post(self, cdrs: list[CanonicalCdr]) -> None:
+    # --- the bulk path: a CDR frame per batch ----------------------------------------------
+
+    def _checked(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Refuse rows with over-long fields or absurd durations (reported with their line)."""
+        col = pl.col
+        suspect = (col("call_id").str.len_chars() > 16) | (col("duration") > 7 * 86400)
+        for name in ("switch", "leg", "caller", "callee", "sip_user", "trunk", "did", "extension", "account_code",
+                     "connection"):
+            suspect = suspect | (col(name).str.len_chars() > 16)
+        flagged = frame.with_row_index("_n").filter(suspect)
+        if flagged.height == 0:
+            return frame
+        keep = [True] * frame.height
+        for n, line, cdr in zip(flagged["_n"].to_list(), flagged["line"].to_list(), to_cdrs(flagged.drop("_n"))):
+            problem = _check(cdr)
+            if problem:
+                self.report.rejected.append(LineError(line, f"call {cdr.call_id[:60]!r}: {problem}"))
+                keep[n] = False
+        return frame.filter(pl.Series(keep))
+
+    def _frames(self) -> FrameRater:
+        if self._frame_rater is None:
+            self._frame_rater = FrameRater(self.rater.directory, self.rater.tables)
+        return self._frame_rater
+
+    def _post_fast(self, fast: pl.DataFrame) -> tuple[int, int, int, Decimal]:
+        """Store the vectorised rows (skipping calls already stored) and post their charges."""
+        if fast.height == 0:
+            return 0, 0, 0, ZERO
+        col = pl.col
+        now_us = _us(timezone.now())
+        now = datetime_text(pl.lit(now_us, pl.Int64))
+        rows = fast.select(
+            "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number",
+            source_ip=pl.when(col("source_ip") != "").then(col("source_ip")),
+            sip_user="sip_user", trunk="trunk", did="did", extension="extension", account_code="account_code",
+            connection_name="connection",
+            start_time=datetime_text(col("start_us")), connect_time=datetime_text(col("connect_us")),
+            end_time=datetime_text(col("end_us")), duration="duration", disposition="disposition",
+            sip_code="sip_code", connection=col("connection_id"), prefix="prefix", destination="destination",
+            billed_seconds="billed_seconds", price="price", cost="cost", margin=col("price") - col("cost"),
+            rating_status="rating_status", unrated_reason="unrated_reason",
+            rated_at=pl.when(col("rating_status") == "rated").then(now), received_at=now,
+            pool_key=pl.lit(""), pool_seconds=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
+            ingest_run=pl.lit(self.run.pk, pl.Int64),
+        )
+        _hold_references(*(rows[name].unique().to_list() for name in ("account", "customer", "connection")))
+        ids = insert_frame(Cdr, rows, skip_conflicts=True)
+        new = fast.with_columns(cdr_id=ids).filter(pl.col("cdr_id").is_not_null())
+        ledger.post_frame(new.filter(col("price") != 0).sort("cdr_id").select(
+            customer_id="customer",
+            account_id=pl.when(col("own_balance")).then(col("account")),
+            amount=-col("price"),
+            description=pl.format("Call to {} ({} s)", "callee", "billed_seconds"),
+            cdr_id="cdr_id",
+        ), "call_charge")
+        release_calls(new.select("switch", "call_id").rows())
+        unrated = new.filter(col("rating_status") != "rated").height
+        places = int(new["price_decimals"].max() or 0)  # as a sum of the Decimal prices would show
+        charged = Decimal(int(new["price"].sum())).scaleb(-6).quantize(Decimal(1).scaleb(-places))
+        return new.height, fast.height - new.height, unrated, charged
+
+    def _post_frame(self, frame: pl.DataFrame) -> None:
+        """One batch: dedupe, split into vectorised and row-by-row rows, store both in one transaction."""
+        frame = self._checked(frame)
+        first = frame.select(pl.struct("switch", "call_id", "leg").is_first_distinct()).to_series()
+        self.report.duplicates += frame.height - int(first.sum())
+        frame = frame.filter(first)
+        if frame.height == 0:
+            return
+        fast, slow = self._frames().split(frame)
+        slow_cdrs = to_cdrs(slow)
         for attempt in range(20):
+            if attempt and self._reload:  # what this run loaded changed under it: match again
+                self.rater, self._frame_rater, self._reload = Rater(), None, False
+                fast, slow = self._frames().split(frame)
+                slow_cdrs = to_cdrs(slow)
             try:
                 with transaction.atomic():
-                    stored, duplicates, unrated, charged = self._post_once(cdrs)
+                    s_stored, s_dups, s_unrated, s_charged = (
+                        self._post_once(slow_cdrs) if slow_cdrs else (0, 0, 0, ZERO)
+                    )
+                    f_stored, f_dups, f_unrated, f_charged = self._post_fast(fast)
                 break
             except (_Raced, IntegrityError):
                 time.sleep(0.05 * (attempt + 1))
-            except OperationalError as exc:  # SQLite "database is locked" under a long writer
-                if "locked" not in str(exc) or attempt == 19:
+            except _Stale:
+                self._reload = True
+            except OperationalError as exc:  # SQLite "database is locked"; PostgreSQL deadlock
+                if not ("locked" in str(exc) or "deadlock" in str(exc)) or attempt == 19:
                     raise
                 time.sleep(0.1 * (attempt + 1))
         else:
             raise RuntimeError("could not store a CDR batch after 20 attempts")
-        self.report.stored += stored
-        self.report.duplicates += duplicates
-        self.report.unrated += unrated
-        self.report.charged += charged
+        self.report.stored += s_stored + f_stored
+        self.report.duplicates += s_dups + f_dups
+        self.report.unrated += s_unrated + f_unrated
+        self.report.charged += s_charged + f_charged
+
+    def feed_frames(self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]],
+                    progress: Callable[[int], None] | None = None) -> IngestReport:
+        """Ingest CDR frames (e.g. :func:`tarifa.cdrs.columns.read_canonical_csv`), one batch each."""
+        for frame, refused in chunks:
+            self.report.received += frame.height + len(refused)
+            self.report.rejected.extend(refused)
+            self._post_frame(frame)
+            if progress:
+                progress(frame.height + len(refused))
+        self.report.rejected.sort(key=lambda e: e.line)
+        return self.report
 
     def feed(self, items: Iterable[CanonicalCdr | LineError], progress: Callable[[int], None] | None = None) -> IngestReport:
+        """Ingest CDR objects (and the refusals of their parser), ``batch_size`` per transaction."""
         batch: list[CanonicalCdr] = []
-        keys: set[tuple[str, str, str]] = set()
         for item in items:
             self.report.received += 1
             if isinstance(item, LineError):
                 self.report.rejected.append(item)
                 continue
-            problem = _check(item)
-            if problem:
-                self.report.rejected.append(LineError(0, f"call {item.call_id[:60]!r}: {problem}"))
-                continue
-            key = (item.switch or self.switch, item.call_id, item.leg)
-            if key in keys:  # the same call twice in one batch: the second is a duplicate
-                self.report.duplicates += 1
-                continue
-            keys.add(key)
             batch.append(item)
             if len(batch) >= self.batch_size:
-                self._post(batch)
+                self._post_frame(from_cdrs(batch))
                 if progress:
                     progress(len(batch))
-                batch, keys = [], set()
+                batch = []
         if batch:
-            self._post(batch)
+            self._post_frame(from_cdrs(batch))
             if progress:
                 progress(len(batch))
         return self.report
@@ -357,8 +474,23 @@ class Ingestor:
 
 
 def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, switch: str = "",
-           started_by: str = "", progress: Callable[[int], None] | None = None, batch_size: int = 2000) -> IngestReport:
+           started_by: str = "", progress: Callable[[int], None] | None = None,
+           batch_size: int = BATCH_SIZE) -> IngestReport:
+    """Ingest CDR objects (any adapter's output, the API's records)."""
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, batch_size=batch_size)
     ingestor.feed(items, progress)
     return ingestor.finish()
+
+
+def ingest_frames(chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], *, source: str, fmt: str,
+                  switch: str = "", started_by: str = "",
+                  progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Ingest CDR frames, one batch (one database transaction) per frame."""
+    ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by)
+    ingestor.feed_frames(chunks, progress)
+    return ingestor.finish()
+
+
+def _us(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
 

@@ -14,11 +14,17 @@ class Cdr(models.Model):
     leg = LabeledCharField("leg", max_length=16, default="a")
     direction = choice_field("Direction", Direction, default=Direction.OUTBOUND)
     # Indexed together with start_time below; no separate single-column indexes (faster inserts).
+    # No database-level foreign keys on this table (db_constraint=False): a per-row referential
+    # check costs more than the rest of the insert; ingestion locks (FOR KEY SHARE) each account,
+    # customer and connection a batch refers to instead, once per batch, and deletes are refused
+    # by the ORM (PROTECT) as before. See docs/cdr-ingestion.md.
     account = models.ForeignKey(
-        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        db_constraint=False,
     )
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
+        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        db_constraint=False,
     )
     caller = LabeledCharField("caller", max_length=64, blank=True)
     callee = LabeledCharField("callee (as dialled)", max_length=64)
@@ -38,7 +44,8 @@ class Cdr(models.Model):
     disposition = choice_field("Disposition", Disposition, default=Disposition.ANSWERED)
     sip_code = models.PositiveSmallIntegerField("SIP code", null=True, blank=True)
     connection = models.ForeignKey(
-        "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
+        "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        db_constraint=False,
     )
     prefix = LabeledCharField("matched prefix", max_length=15, blank=True)
     destination = LabeledCharField("destination", max_length=100, blank=True)
@@ -55,11 +62,11 @@ class Cdr(models.Model):
     batch = models.BigIntegerField("ingest batch", null=True, blank=True, editable=False)
     ingest_run = models.ForeignKey(
         "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False,
-        db_index=False,
+        db_index=False, db_constraint=False,
     )
     rerate_run = models.ForeignKey(
         "RerateRun", verbose_name="last re-rating", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="cdrs", editable=False, db_index=False,
+        related_name="cdrs", editable=False, db_index=False, db_constraint=False,
     )
 
     class Meta:

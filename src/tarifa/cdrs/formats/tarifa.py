@@ -91,12 +91,15 @@ def csv_rows(text: str) -> Iterator[tuple[int, list[str] | RecordError, str]]:
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
-        try:
-            row = next(csv.reader([raw], strict=True, skipinitialspace=True))
-        except csv.Error as exc:
-            yield number, RecordError(f"malformed CSV line: {exc}"), raw
-        else:
-            yield number, row, raw
+        yield number, csv_cells(raw), raw
+
+
+def csv_cells(raw: str) -> list[str] | RecordError:
+    """The cells of one CSV line (without its line ending), or the CSV error."""
+    try:
+        return next(csv.reader([raw], strict=True, skipinitialspace=True))
+    except csv.Error as exc:
+        return RecordError(f"malformed CSV line: {exc}")
 
 
 def decimal_of(value: object, field: str) -> Decimal:
@@ -247,29 +250,42 @@ def header_problem(names: list[str], known: tuple[str, ...], required: tuple[str
     return "bad header: " + "; ".join(problems) if problems else None
 
 
+def csv_header(number: int, row: list[str] | RecordError, raw: str) -> list[str] | LineError:
+    """The column names of a canonical CSV header line, or why it is refused."""
+    if isinstance(row, RecordError):
+        return LineError(number, f"bad header: {row}", raw)
+    names = [cell.strip().lower() for cell in row]
+    problem = header_problem(names, FIELDS, REQUIRED)
+    if problem:
+        return LineError(number, problem, raw)
+    return names
+
+
+def csv_record(number: int, row: list[str] | RecordError, raw: str, names: list[str], switch: str,
+               zone: tzinfo) -> Item:
+    """One canonical CSV line (cells as :func:`csv_rows` gives them) -> CanonicalCdr / LineError."""
+    try:
+        if isinstance(row, RecordError):
+            raise row
+        if len(row) != len(names):
+            raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
+        return from_mapping(dict(zip(names, row)), switch, zone)
+    except RecordError as exc:
+        return LineError(number, str(exc), raw)
+
+
 def _parse_csv(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:
     rows = csv_rows(text)
     for number, row, raw in rows:
-        if isinstance(row, RecordError):
-            yield LineError(number, f"bad header: {row}", raw)
-            return
-        names = [cell.strip().lower() for cell in row]
-        problem = header_problem(names, FIELDS, REQUIRED)
-        if problem:
-            yield LineError(number, problem, raw)
+        names = csv_header(number, row, raw)
+        if isinstance(names, LineError):
+            yield names
             return
         break
     else:
         return
     for number, row, raw in rows:
-        try:
-            if isinstance(row, RecordError):
-                raise row
-            if len(row) != len(names):
-                raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
-            yield from_mapping(dict(zip(names, row)), switch, zone)
-        except RecordError as exc:
-            yield LineError(number, str(exc), raw)
+        yield csv_record(number, row, raw, names, switch, zone)
 
 
 def _parse_jsonl(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:

@@ -10,11 +10,22 @@ from tarifa.db import any_of
 
 
 def release_calls(calls: list[tuple[str, str]]) -> int:
-    """Delete the reservations of these (switch, call id) pairs; runs in the caller's transaction."""
+    """Delete the reservations of these (switch, call id) pairs; runs in the caller's transaction.
+
+    Reservations are few (the calls in progress) and CDR batches large: for a large batch the
+    live reservations of its switches are read first and only those the batch ends are deleted.
+    """
+    table = connection.ops.quote_name(Reservation._meta.db_table)
+    if len(calls) > 100:
+        switches = sorted({switch for switch, _ in calls})
+        condition, params = any_of("switch", switches)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT switch, call_id FROM {table} WHERE {condition}", params)
+            live = set(cursor.fetchall())
+        calls = [call for call in calls if call in live] if live else []
     by_switch: dict[str, list[str]] = {}
     for switch, call_id in calls:
         by_switch.setdefault(switch, []).append(call_id)
-    table = connection.ops.quote_name(Reservation._meta.db_table)
     released = 0
     with connection.cursor() as cursor:
         for switch, ids in by_switch.items():

@@ -20,6 +20,7 @@ ingests the same calls both ways and compares every row.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import numpy as np
@@ -63,24 +64,38 @@ class FrameRater:
             schema={"account": pl.Int64, "customer": pl.Int64, "own_balance": pl.Boolean, "mode": pl.String,
                     "tariff": pl.Int64, "decimals": pl.Int64, "has_pools": pl.Boolean},
         )
-        self._static: dict[tuple[str, Any], FastDeck | None] = {}
+        self._static: dict[tuple[tuple[str, Any], int], FastDeck | None] = {}
+        self._changes: dict[tuple[str, Any], list[Any]] = {}
         self._names: dict[int, tuple[FastDeck, np.ndarray, np.ndarray]] = {}
 
     # --- decks ------------------------------------------------------------------------------
 
     def _deck(self, key: tuple[str, Any], table: RateTable, start_us: int, end_us: int) -> FastDeck | None:
-        """The FastDeck for calls connected in [start, end], or None (row by row)."""
-        if key in self._static:
-            return self._static[key]
+        """The FastDeck for calls connected in [start, end], or None (row by row).
+
+        A deck is valid between two consecutive instants where some rate version starts or
+        ends, so it is built once per such stretch of time and kept for the run.
+        """
         from tarifa.cdrs.columns import moment
 
-        undated = all(e.effective_from is None and e.effective_to is None for e in table.entries)
+        if key not in self._changes:
+            self._changes[key] = sorted(
+                {e.effective_from for e in table.entries if e.effective_from is not None}
+                | {e.effective_to for e in table.entries if e.effective_to is not None}
+            )
+        changes = self._changes[key]
+        start, end = moment(start_us), moment(end_us + 1)
+        stretch = bisect.bisect_right(changes, start)  # type: ignore[arg-type]
+        if stretch < len(changes) and changes[stretch] < end:  # type: ignore[operator]
+            stretch = -1  # the batch spans a change: build for this window only
+        elif (key, stretch) in self._static:
+            return self._static[(key, stretch)]
         try:
-            deck: FastDeck | None = FastDeck.for_window(table, moment(start_us), moment(end_us + 1))  # type: ignore[arg-type]
+            deck: FastDeck | None = FastDeck.for_window(table, start, end)  # type: ignore[arg-type]
         except FastPathUnsupported:
             deck = None
-        if undated:  # valid for any window: keep it for the run
-            self._static[key] = deck
+        if stretch >= 0:
+            self._static[(key, stretch)] = deck
         return deck
 
     def _labels(self, deck: FastDeck) -> tuple[np.ndarray, np.ndarray]:
@@ -189,10 +204,12 @@ class FrameRater:
         return pl.DataFrame({
             "i": group["i"],
             "status": pl.Series(result.status, dtype=pl.Int8),
-            "prefix": pl.Series(np.where(known, prefixes[safe], None) if len(prefixes) else [None] * len(label),
+            "prefix": pl.Series(np.where(known, prefixes[safe], None).tolist() if len(prefixes) else [None] * len(label),
                                 dtype=pl.String),
-            "destination": pl.Series(np.where(known, destinations[safe], None) if len(prefixes) else [None] * len(label),
-                                     dtype=pl.String),
+            "destination": pl.Series(
+                np.where(known, destinations[safe], None).tolist() if len(prefixes) else [None] * len(label),
+                dtype=pl.String,
+            ),
             "billed": pl.Series(result.billed_seconds, dtype=pl.Int64),
             "units": pl.Series(result.cost_units, dtype=pl.Int64),
         })

@@ -188,7 +188,7 @@ def datetime_text(us: Any) -> Any:
     return moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
 
 
-def _next_ids(model: type[models.Model], count: int) -> Any:
+def next_ids(model: type[models.Model], count: int) -> Any:
     """``count`` fresh primary keys for ``model``, taken in one statement."""
     import polars as pl
 
@@ -239,7 +239,7 @@ def insert_frame(model: type[models.Model], frame: Any, *, skip_conflicts: bool 
     if not skip_conflicts:
         _write(table, ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns), frame)
         return None
-    ids = _next_ids(model, frame.height)
+    ids = next_ids(model, frame.height)
     frame = frame.insert_column(0, ids)
     column_list = ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns)
     if connection.vendor == "sqlite":

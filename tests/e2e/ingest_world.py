@@ -37,7 +37,12 @@ def check() -> None:
     from tarifa.customers.models import Account, Customer
 
     charged = Cdr.objects.filter(price__gt=0)
-    twice = Transaction.objects.values("cdr").annotate(n=Count("id")).filter(n__gt=1).count()
+    charges = Transaction.objects.filter(kind="call_charge")
+    # every charge accounts exactly for the calls that point to it
+    mismatched = sum(
+        1 for t in charges.annotate(calls_total=Sum("calls__price"), calls_n=Count("calls"))
+        if t.calls_n == 0 or -t.amount != t.calls_total
+    )
     customers_ok = all(
         c.balance == (Transaction.objects.filter(customer=c, account__isnull=True).aggregate(s=Sum("amount"))["s"] or 0)
         for c in Customer.objects.all()
@@ -50,8 +55,9 @@ def check() -> None:
         "cdrs": Cdr.objects.count(),
         "distinct_calls": Cdr.objects.values("switch", "call_id", "leg").distinct().count(),
         "charged_cdrs": charged.count(),
-        "charge_transactions": Transaction.objects.filter(kind="call_charge").count(),
-        "cdrs_charged_twice": twice,
+        "charged_cdrs_without_charge": charged.filter(transaction__isnull=True).count(),
+        "charges_not_matching_their_calls": mismatched,
+        "charge_transactions": charges.count(),
         "price_total": str(charged.aggregate(s=Sum("price"))["s"] or 0),
         "ledger_total": str(-(Transaction.objects.aggregate(s=Sum("amount"))["s"] or 0)),
         "balances_equal_ledger": customers_ok and accounts_ok,

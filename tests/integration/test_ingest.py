@@ -73,12 +73,13 @@ def test_rated_on_both_sides_and_posted_once(world) -> None:
     assert (row.prefix, row.billed_seconds) == ("44", 120)
     assert row.price == Decimal("0.0400") and row.cost == Decimal("0.030000") and row.margin == Decimal("0.0100")
     assert row.connection == world["conn"]
-    tx = Transaction.objects.get(cdr=row)
-    assert tx.amount == Decimal("-0.0400") and tx.kind == "call_charge"
+    tx = row.transaction
+    assert tx.amount == Decimal("-0.0400") and tx.kind == "call_charge" and list(tx.calls.all()) == [row]
     assert balance_matches_ledger(world["customer"]) and world["customer"].balance == Decimal("-0.0400")
     again = ingest([cdr("c1", duration=90), cdr("c2")], source="t", fmt="test")
     assert (again.stored, again.duplicates) == (1, 1)
-    assert Transaction.objects.filter(cdr__call_id="c1").count() == 1
+    assert Cdr.objects.get(call_id="c1").transaction == tx and Transaction.objects.count() == 2
+    assert Cdr.objects.get(call_id="c2").transaction.amount == Decimal("-0.0200")
     assert balance_matches_ledger(world["customer"])
 
 

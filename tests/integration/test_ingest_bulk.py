@@ -33,12 +33,11 @@ class _Rollback(Exception):
 def _snapshot() -> dict:
     fields = [f.attname for f in Cdr._meta.concrete_fields if f.name not in SKIP]
     cdrs = {(r["call_id"], r["leg"]): r for r in Cdr.objects.values(*fields, "rated_at")}
+    charge = {t.pk: (t.customer_id, t.account_id, t.amount, t.description, t.kind) for t in Transaction.objects.all()}
     for row in cdrs.values():
         row["rated_at"] = row["rated_at"] is not None
-    txs = sorted(
-        (t.cdr.call_id, t.cdr.leg, t.amount, t.description, t.customer_id, t.account_id, t.kind)
-        for t in Transaction.objects.select_related("cdr")
-    )
+        row["transaction_id"] = charge.get(row["transaction_id"])  # ids differ between runs: compare the charge
+    txs = sorted(charge.values(), key=repr)
     running_ok = True
     for owner in {(t.customer_id, t.account_id) for t in Transaction.objects.all()}:
         total = None
@@ -149,5 +148,6 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
             ("forbidden", "forbidden")} <= statuses
     assert any(r["pool_seconds"] for r in rows["cdrs"].values())
     assert any(r["direction"] == "inbound" and r["price"] for r in rows["cdrs"].values())
-    assert len(fast["transactions"]) > 100
+    assert len(fast["transactions"]) >= 3  # one charge per balance and batch
+    assert all(r["transaction_id"] for r in fast["cdrs"].values() if r["price"])
     assert rows["vectorised"] == 0 and fast["vectorised"] > len(calls) // 2

@@ -10,9 +10,12 @@ batch is rolled back and retried, so a call is never charged twice nor skipped.
 
 from __future__ import annotations
 
+import os
+import queue
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +30,7 @@ from tarifa.billing.models import MinutePoolUsage
 from tarifa.calls.reservations import release_calls
 from tarifa.cdrs.bulk import FrameRater
 from tarifa.cdrs.columns import EPOCH, from_cdrs, to_cdrs
-from tarifa.cdrs.matching import Directory, Match, Tables
+from tarifa.cdrs.matching import AccountInfo, Directory, Match, Tables
 from tarifa.cdrs.models import Cdr, IngestRun
 from tarifa.core.cdr import CanonicalCdr, LineError
 from tarifa.customers.models import Account, Customer
@@ -42,7 +45,7 @@ CDR_COLUMNS = (
     "sip_user", "trunk", "did", "extension", "account_code", "connection_name",
     "start_time", "connect_time", "end_time", "duration", "disposition", "sip_code", "connection", "prefix",
     "destination", "billed_seconds", "price", "cost", "margin", "rating_status", "unrated_reason", "rated_at",
-    "received_at", "pool_key", "pool_seconds", "batch", "ingest_run",
+    "received_at", "pool_key", "pool_seconds", "batch", "ingest_run", "transaction",
 )
 LIMITS = {
     "switch": 64, "call_id": 255, "leg": 16, "caller": 64, "callee": 64, "connection": 100, "sip_user": 64,
@@ -50,6 +53,7 @@ LIMITS = {
 }
 ZERO = Decimal(0)
 BATCH_SIZE = 20_000  # CDRs per database transaction
+WRITERS = max(1, int(os.environ.get("TARIFA_INGEST_WRITERS", "2")))  # parallel batch writers (PostgreSQL)
 
 
 class _Raced(Exception):
@@ -113,6 +117,41 @@ def _check(cdr: CanonicalCdr) -> str | None:
     if cdr.duration > 7 * 86400:
         return f"duration {cdr.duration} is more than a week"
     return None
+
+
+@dataclass
+class Charges:
+    """The call charges of one database transaction, per balance: posted as one Transaction each
+    (kind ``call_charge``), whose id the charged CDRs carry (``Cdr.transaction``)."""
+
+    ids: ledger.NextIds = field(default_factory=ledger.NextIds)
+    # owner ("c", customer id) / ("a", own-balance account id) -> [customer id, micro-units, calls, first, last]
+    totals: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+
+    def add(self, owner: tuple[str, int], customer_id: int, micro: int, calls: int, first_us: int, last_us: int) -> None:
+        total = self.totals.setdefault(owner, [customer_id, 0, 0, first_us, last_us])
+        total[1] += micro
+        total[2] += calls
+        total[3] = min(total[3], first_us)
+        total[4] = max(total[4], last_us)
+
+    def post(self) -> None:
+        postings = []
+        for owner, (customer_id, micro, calls, first_us, last_us) in sorted(self.totals.items()):
+            if micro == 0:
+                continue
+            first, last = EPOCH + timedelta(microseconds=first_us), EPOCH + timedelta(microseconds=last_us)
+            postings.append(ledger.Posting(
+                id=self.ids[owner], customer_id=customer_id, account_id=owner[1] if owner[0] == "a" else None,
+                amount=-Decimal(micro).scaleb(-6), kind="call_charge", reference=None,
+                description=f"{calls} call{'s' if calls != 1 else ''} started {first:%Y-%m-%d %H:%M:%S}"
+                            f" to {last:%Y-%m-%d %H:%M:%S} UTC",
+            ))
+        ledger.post(postings)
+
+
+def _owner(info: AccountInfo) -> tuple[str, int]:
+    return ("a", info.account_id) if info.own_balance else ("c", info.customer_id)
 
 
 @dataclass
@@ -248,9 +287,8 @@ class Ingestor:
                  vectorised: bool = True) -> None:
         self.switch = switch
         self.batch_size = batch_size
-        self.rater = Rater()
-        self._frame_rater: FrameRater | None = None
-        self._reload = False
+        self._local = threading.local()  # a Rater per writer thread: it holds per-transaction state
+        self._lock = threading.Lock()
         self.vectorised = vectorised  # False: every CDR row by row (the reference the tests compare with)
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
@@ -290,7 +328,8 @@ class Ingestor:
                     ids.update({(s, c, leg): pk for pk, s, c, leg in cursor.fetchall()})
         return ids
 
-    def _post_once(self, cdrs: list[CanonicalCdr]) -> tuple[int, int, int, Decimal]:
+    def _post_once(self, cdrs: list[CanonicalCdr], charges: Charges) -> tuple[int, int, int, Decimal]:
+        """Row by row: store the calls not stored yet and add their charges to ``charges``."""
         self.rater.begin()
         existing = self._existing(cdrs)
         new = [c for c in cdrs if (c.switch or self.switch, c.call_id, c.leg) not in existing]
@@ -299,8 +338,10 @@ class Ingestor:
         token = secrets.randbits(62)
         now = prepared_datetime(timezone.now())
         rated = [self.rater.rate(c) for c in new]
+        charged_by = [_owner(r.match.account) if r.match and r.values["price"] else None for r in rated]
+        charges.ids.prepare(owner for owner in charged_by if owner)
         rows = []
-        for cdr, r in zip(new, rated):
+        for cdr, r, owner in zip(new, rated, charged_by):
             v = r.values
             info = r.match.account if r.match else None
             rows.append([
@@ -310,26 +351,17 @@ class Ingestor:
                 cdr.start_time, cdr.connect_time, cdr.end_time, cdr.duration, cdr.disposition, cdr.sip_code,
                 v["connection"], v["prefix"], v["destination"], v["billed_seconds"], v["price"], v["cost"], v["margin"],
                 v["rating_status"], v["unrated_reason"], now if v["rating_status"] == RatingStatus.RATED else None,
-                now, v["pool_key"], v["pool_seconds"], token, self.run.pk,
+                now, v["pool_key"], v["pool_seconds"], token, self.run.pk, charges.ids[owner] if owner else None,
             ])
         _hold_references((row[4] for row in rows), (row[5] for row in rows), (row[22] for row in rows))
         bulk_insert(Cdr, CDR_COLUMNS, rows, ignore_conflicts=True)
         ids = self._inserted(new, token)
         if len(ids) != len(new):
             raise _Raced()
-        postings = []
-        for cdr, r in zip(new, rated):
-            price = r.values["price"]
-            if r.match is None or price == 0:
-                continue
-            info = r.match.account
-            postings.append(ledger.Posting(
-                customer_id=info.customer_id, account_id=info.account_id if info.own_balance else None,
-                amount=-price, kind="call_charge", reference=None,
-                description=f"Call to {cdr.callee} ({r.values['billed_seconds']} s)"[:200],
-                cdr_id=ids[(cdr.switch or self.switch, cdr.call_id, cdr.leg)],
-            ))
-        ledger.post(postings)
+        for cdr, r, owner in zip(new, rated, charged_by):
+            if owner:
+                at = _us(cdr.start_time)
+                charges.add(owner, r.match.account.customer_id, int(r.values["price"].scaleb(6)), 1, at, at)  # type: ignore[union-attr]
         self.rater.flush_pools()
         release_calls([(cdr.switch or self.switch, cdr.call_id) for cdr in new])
         unrated = sum(1 for r in rated if r.values["rating_status"] != RatingStatus.RATED)
@@ -352,27 +384,44 @@ class Ingestor:
         for n, line, cdr in zip(flagged["_n"].to_list(), flagged["line"].to_list(), to_cdrs(flagged.drop("_n"))):
             problem = _check(cdr)
             if problem:
-                self.report.rejected.append(LineError(line, f"call {cdr.call_id[:60]!r}: {problem}"))
+                with self._lock:
+                    self.report.rejected.append(LineError(line, f"call {cdr.call_id[:60]!r}: {problem}"))
                 keep[n] = False
         return frame.filter(pl.Series(keep))
 
+    @property
+    def rater(self) -> Rater:
+        if getattr(self._local, "rater", None) is None:
+            self._local.rater = Rater()
+        return self._local.rater  # type: ignore[no-any-return]
+
     def _frames(self) -> FrameRater:
-        if self._frame_rater is None:
-            self._frame_rater = FrameRater(self.rater.directory, self.rater.tables)
-        return self._frame_rater
+        if getattr(self._local, "frames", None) is None:
+            self._local.frames = FrameRater(self.rater.directory, self.rater.tables)
+        return self._local.frames  # type: ignore[no-any-return]
 
     def _split(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         if not self.vectorised:
             return frame.head(0), frame
         return self._frames().split(frame)
 
-    def _post_fast(self, fast: pl.DataFrame) -> tuple[int, int, int, Decimal]:
-        """Store the vectorised rows (skipping calls already stored) and post their charges."""
+    def _post_fast(self, fast: pl.DataFrame, charges: Charges) -> tuple[int, int, int, Decimal]:
+        """Store the vectorised rows (skipping calls already stored) and add their charges."""
         if fast.height == 0:
             return 0, 0, 0, ZERO
         col = pl.col
-        now_us = _us(timezone.now())
-        now = datetime_text(pl.lit(now_us, pl.Int64))
+        fast = fast.with_columns(
+            o_kind=pl.when(col("price") == 0).then(None).when(col("own_balance")).then(pl.lit("a")).otherwise(pl.lit("c")),
+            o_id=pl.when(col("own_balance")).then(col("account")).otherwise(col("customer")),
+        )
+        owners = fast.filter(col("o_kind").is_not_null()).select("o_kind", "o_id").unique().rows()
+        charges.ids.prepare(owners)
+        known = pl.DataFrame(
+            [(kind, pk, tx) for (kind, pk), tx in charges.ids.items()],
+            schema={"o_kind": pl.String, "o_id": pl.Int64, "transaction": pl.Int64}, orient="row",
+        )
+        fast = fast.join(known, on=["o_kind", "o_id"], how="left", maintain_order="left")
+        now = datetime_text(pl.lit(_us(timezone.now()), pl.Int64))
         rows = fast.select(
             "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number",
             source_ip=pl.when(col("source_ip") != "").then(col("source_ip")),
@@ -385,18 +434,17 @@ class Ingestor:
             rating_status="rating_status", unrated_reason="unrated_reason",
             rated_at=pl.when(col("rating_status") == "rated").then(now), received_at=now,
             pool_key=pl.lit(""), pool_seconds=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
-            ingest_run=pl.lit(self.run.pk, pl.Int64),
+            ingest_run=pl.lit(self.run.pk, pl.Int64), transaction="transaction",
         )
         _hold_references(*(rows[name].unique().to_list() for name in ("account", "customer", "connection")))
         ids = insert_frame(Cdr, rows, skip_conflicts=True)
-        new = fast.with_columns(cdr_id=ids).filter(pl.col("cdr_id").is_not_null())
-        ledger.post_frame(new.filter(col("price") != 0).sort("cdr_id").select(
-            customer_id="customer",
-            account_id=pl.when(col("own_balance")).then(col("account")),
-            amount=-col("price"),
-            description=pl.format("Call to {} ({} s)", "callee", "billed_seconds"),
-            cdr_id="cdr_id",
-        ), "call_charge")
+        new = fast.with_columns(cdr_id=ids).filter(col("cdr_id").is_not_null())
+        totals = new.filter(col("o_kind").is_not_null()).group_by("o_kind", "o_id").agg(
+            col("customer").first(), col("price").sum(), pl.len().alias("calls"),
+            col("start_us").min().alias("first"), col("start_us").max().alias("last"),
+        )
+        for kind, pk, customer_id, micro, calls, first, last in totals.iter_rows():
+            charges.add((kind, pk), customer_id, micro, calls, first, last)
         release_calls(new.select("switch", "call_id").rows())
         unrated = new.filter(col("rating_status") != "rated").height
         places = int(new["price_decimals"].max() or 0)  # as a sum of the Decimal prices would show
@@ -407,51 +455,114 @@ class Ingestor:
         """One batch: dedupe, split into vectorised and row-by-row rows, store both in one transaction."""
         frame = self._checked(frame)
         first = frame.select(pl.struct("switch", "call_id", "leg").is_first_distinct()).to_series()
-        self.report.duplicates += frame.height - int(first.sum())
+        with self._lock:
+            self.report.duplicates += frame.height - int(first.sum())
         frame = frame.filter(first)
         if frame.height == 0:
             return
         fast, slow = self._split(frame)
         slow_cdrs = to_cdrs(slow)
+        reload = False
         for attempt in range(20):
-            if attempt and self._reload:  # what this run loaded changed under it: match again
-                self.rater, self._frame_rater, self._reload = Rater(), None, False
+            if reload:  # what this run loaded changed under it: match again
+                self._local.rater = self._local.frames = None
+                reload = False
                 fast, slow = self._split(frame)
                 slow_cdrs = to_cdrs(slow)
             try:
                 with transaction.atomic():
+                    charges = Charges()
                     s_stored, s_dups, s_unrated, s_charged = (
-                        self._post_once(slow_cdrs) if slow_cdrs else (0, 0, 0, ZERO)
+                        self._post_once(slow_cdrs, charges) if slow_cdrs else (0, 0, 0, ZERO)
                     )
-                    f_stored, f_dups, f_unrated, f_charged = self._post_fast(fast)
+                    f_stored, f_dups, f_unrated, f_charged = self._post_fast(fast, charges)
+                    charges.post()
                 break
             except (_Raced, IntegrityError):
                 time.sleep(0.05 * (attempt + 1))
             except _Stale:
-                self._reload = True
+                reload = True
             except OperationalError as exc:  # SQLite "database is locked"; PostgreSQL deadlock
                 if not ("locked" in str(exc) or "deadlock" in str(exc)) or attempt == 19:
                     raise
                 time.sleep(0.1 * (attempt + 1))
         else:
             raise RuntimeError("could not store a CDR batch after 20 attempts")
-        self.report.vectorised += fast.height
-        self.report.stored += s_stored + f_stored
-        self.report.duplicates += s_dups + f_dups
-        self.report.unrated += s_unrated + f_unrated
-        self.report.charged += s_charged + f_charged
+        with self._lock:
+            self.report.vectorised += fast.height
+            self.report.stored += s_stored + f_stored
+            self.report.duplicates += s_dups + f_dups
+            self.report.unrated += s_unrated + f_unrated
+            self.report.charged += s_charged + f_charged
 
     def feed_frames(self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]],
                     progress: Callable[[int], None] | None = None) -> IngestReport:
-        """Ingest CDR frames (e.g. :func:`tarifa.cdrs.columns.read_canonical_csv`), one batch each."""
-        for frame, refused in chunks:
-            self.report.received += frame.height + len(refused)
-            self.report.rejected.extend(refused)
-            self._post_frame(frame)
-            if progress:
-                progress(frame.height + len(refused))
+        """Ingest CDR frames (e.g. :func:`tarifa.cdrs.columns.read_canonical_csv`), one batch each.
+
+        ``chunks`` is read in a second thread, a couple of frames ahead, while batches are
+        written: it must not use the database itself. On PostgreSQL, outside a caller's
+        transaction, :data:`WRITERS` batches are written at once, each in its own connection and
+        database transaction (the unique key and the balance locks keep them exact).
+        """
+        parallel = connection.vendor == "postgresql" and not connection.in_atomic_block and WRITERS > 1
+        frames = self._received(_read_ahead(chunks))
+        try:
+            if parallel:
+                self._write_in_parallel(frames, progress)
+            else:
+                for frame in frames:
+                    self._post_frame(frame)
+                    if progress:
+                        progress(frame.height)
+        finally:
+            frames.close()  # stops the reader thread when leaving early
         self.report.rejected.sort(key=lambda e: e.line)
         return self.report
+
+    def _received(self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]]) -> Iterator[pl.DataFrame]:
+        for frame, refused in chunks:
+            with self._lock:
+                self.report.received += frame.height + len(refused)
+                self.report.rejected.extend(refused)
+            yield frame
+
+    def _write_in_parallel(self, frames: Iterable[pl.DataFrame], progress: Callable[[int], None] | None) -> None:
+        from django.db import connections
+
+        work: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=WRITERS)
+        failures: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                while (frame := work.get()) is not None:
+                    if failures:
+                        continue
+                    try:
+                        self._post_frame(frame)
+                    except BaseException as exc:  # handed to the caller below
+                        failures.append(exc)
+                        continue
+                    if progress:
+                        with self._lock:
+                            progress(frame.height)
+            finally:
+                connections.close_all()  # this thread's connections
+
+        threads = [threading.Thread(target=writer, name=f"cdr-writer-{n}", daemon=True) for n in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        try:
+            for frame in frames:
+                if failures:
+                    break
+                work.put(frame)
+        finally:
+            for _ in threads:
+                work.put(None)
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
 
     def feed(self, items: Iterable[CanonicalCdr | LineError], progress: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest CDR objects (and the refusals of their parser), ``batch_size`` per transaction."""
@@ -499,6 +610,45 @@ def ingest_frames(chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], *, sou
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by)
     ingestor.feed_frames(chunks, progress)
     return ingestor.finish()
+
+
+def _read_ahead(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """The items of ``items``, produced by a second thread up to ``depth`` ahead of the consumer.
+
+    Parsing (polars, which releases the GIL) then overlaps with the database writes. An
+    exception in the producer is raised here; leaving early stops the producer.
+    """
+    pending: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        pending.put((True, item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pending.put((True, done))
+        except BaseException as exc:  # handed to the consumer
+            pending.put((False, exc))
+
+    worker = threading.Thread(target=produce, name="cdr-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = pending.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _us(moment: datetime) -> int:

@@ -59,6 +59,13 @@ class Cdr(models.Model):
     received_at = models.DateTimeField("received at", auto_now_add=True)
     pool_key = LabeledCharField("included-minutes pool", max_length=40, blank=True)
     pool_seconds = models.PositiveIntegerField("seconds from included minutes", default=0)
+    # The call_charge Transaction that charged this call: one per balance and ingest batch, its
+    # amount the sum of the prices of the calls pointing to it (docs/cdr-ingestion.md). Not
+    # indexed: nothing searches CDRs by it on the hot path; a charge lists its calls rarely.
+    transaction = models.ForeignKey(
+        "billing.Transaction", verbose_name="charged by", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="calls", editable=False, db_index=False, db_constraint=False,
+    )
     batch = models.BigIntegerField("ingest batch", null=True, blank=True, editable=False)
     ingest_run = models.ForeignKey(
         "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False,

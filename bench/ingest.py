@@ -79,7 +79,7 @@ if from_file:
                            switch="bench")
 else:
     start, cpu = time.perf_counter(), time.process_time()
-    report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=batch)
+    report = ingest(cdrs(), source="bench", fmt="bench", switch="bench", batch_size=batch, parallel=True)
 took, cpu = time.perf_counter() - start, time.process_time() - cpu
 if profile:
     profile.disable()

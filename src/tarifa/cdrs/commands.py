@@ -63,7 +63,7 @@ def import_(
         else:
             report = ingest(
                 records, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
-                progress=lambda n: bar.advance(task, n), batch_size=batch_size,
+                progress=lambda n: bar.advance(task, n), batch_size=batch_size, parallel=True,
             )
     seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
     typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")

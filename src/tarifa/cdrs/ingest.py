@@ -284,12 +284,13 @@ class Ingestor:
     """One import run: call :meth:`feed` with records, then :meth:`finish`."""
 
     def __init__(self, *, source: str, fmt: str, switch: str = "", started_by: str = "", batch_size: int = BATCH_SIZE,
-                 vectorised: bool = True) -> None:
+                 vectorised: bool = True, parallel: bool = False) -> None:
         self.switch = switch
         self.batch_size = batch_size
         self._local = threading.local()  # a Rater per writer thread: it holds per-transaction state
         self._lock = threading.Lock()
         self.vectorised = vectorised  # False: every CDR row by row (the reference the tests compare with)
+        self.parallel = parallel  # several batches at once (PostgreSQL; large imports, not API calls)
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
 
@@ -500,12 +501,18 @@ class Ingestor:
         """Ingest CDR frames (e.g. :func:`tarifa.cdrs.columns.read_canonical_csv`), one batch each.
 
         ``chunks`` is read in a second thread, a couple of frames ahead, while batches are
-        written: it must not use the database itself. On PostgreSQL, outside a caller's
-        transaction, :data:`WRITERS` batches are written at once, each in its own connection and
-        database transaction (the unique key and the balance locks keep them exact).
+        written: it must not use the database itself. With ``parallel``, on PostgreSQL and outside
+        a caller's transaction, :data:`WRITERS` batches are written at once, each in its own
+        connection and database transaction (the unique key and the balance locks keep them exact).
         """
-        parallel = connection.vendor == "postgresql" and not connection.in_atomic_block and WRITERS > 1
-        frames = self._received(_read_ahead(chunks))
+        self._write(self._received(_read_ahead(chunks)), progress)
+        self.report.rejected.sort(key=lambda e: e.line)
+        return self.report
+
+    def _write(self, frames: Iterator[pl.DataFrame], progress: Callable[[int], None] | None) -> None:
+        """Post each frame as a batch: in parallel on PostgreSQL outside a caller's transaction."""
+        parallel = (self.parallel and connection.vendor == "postgresql" and not connection.in_atomic_block
+                    and WRITERS > 1)
         try:
             if parallel:
                 self._write_in_parallel(frames, progress)
@@ -515,9 +522,8 @@ class Ingestor:
                     if progress:
                         progress(frame.height)
         finally:
-            frames.close()  # stops the reader thread when leaving early
-        self.report.rejected.sort(key=lambda e: e.line)
-        return self.report
+            if hasattr(frames, "close"):
+                frames.close()  # stops a reader thread when leaving early
 
     def _received(self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]]) -> Iterator[pl.DataFrame]:
         for frame, refused in chunks:
@@ -566,23 +572,23 @@ class Ingestor:
 
     def feed(self, items: Iterable[CanonicalCdr | LineError], progress: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest CDR objects (and the refusals of their parser), ``batch_size`` per transaction."""
+        self._write(self._batches(items), progress)
+        return self.report
+
+    def _batches(self, items: Iterable[CanonicalCdr | LineError]) -> Iterator[pl.DataFrame]:
         batch: list[CanonicalCdr] = []
         for item in items:
-            self.report.received += 1
-            if isinstance(item, LineError):
-                self.report.rejected.append(item)
-                continue
+            with self._lock:
+                self.report.received += 1
+                if isinstance(item, LineError):
+                    self.report.rejected.append(item)
+                    continue
             batch.append(item)
             if len(batch) >= self.batch_size:
-                self._post_frame(from_cdrs(batch))
-                if progress:
-                    progress(len(batch))
+                yield from_cdrs(batch)
                 batch = []
         if batch:
-            self._post_frame(from_cdrs(batch))
-            if progress:
-                progress(len(batch))
-        return self.report
+            yield from_cdrs(batch)
 
     def finish(self) -> IngestReport:
         IngestRun.objects.filter(pk=self.run.pk).update(
@@ -595,10 +601,10 @@ class Ingestor:
 
 def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, switch: str = "",
            started_by: str = "", progress: Callable[[int], None] | None = None,
-           batch_size: int = BATCH_SIZE, vectorised: bool = True) -> IngestReport:
-    """Ingest CDR objects (any adapter's output, the API's records)."""
+           batch_size: int = BATCH_SIZE, vectorised: bool = True, parallel: bool = False) -> IngestReport:
+    """Ingest CDR objects (any adapter's output, the API's records); ``parallel`` for large imports."""
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, batch_size=batch_size,
-                        vectorised=vectorised)
+                        vectorised=vectorised, parallel=parallel)
     ingestor.feed(items, progress)
     return ingestor.finish()
 
@@ -606,8 +612,8 @@ def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, 
 def ingest_frames(chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], *, source: str, fmt: str,
                   switch: str = "", started_by: str = "",
                   progress: Callable[[int], None] | None = None) -> IngestReport:
-    """Ingest CDR frames, one batch (one database transaction) per frame."""
-    ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by)
+    """Ingest CDR frames (a file), one batch (one database transaction) per frame, in parallel."""
+    ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, parallel=True)
     ingestor.feed_frames(chunks, progress)
     return ingestor.finish()
 

@@ -291,6 +291,8 @@ class Ingestor:
         self._lock = threading.Lock()
         self.vectorised = vectorised  # False: every CDR row by row (the reference the tests compare with)
         self.parallel = parallel  # several batches at once (PostgreSQL; large imports, not API calls)
+        # A handful of calls (an API push) is quicker row by row than through the column machinery.
+        self.row_by_row_below = 50 if vectorised else 0
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
 
@@ -402,7 +404,7 @@ class Ingestor:
         return self._local.frames  # type: ignore[no-any-return]
 
     def _split(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        if not self.vectorised:
+        if not self.vectorised or frame.height < self.row_by_row_below:
             return frame.head(0), frame
         return self._frames().split(frame)
 

@@ -241,3 +241,18 @@ def test_b_legs_use_no_included_minutes_and_long_fields_are_refused_per_line(wor
     assert report.stored == 2 and len(report.rejected) == 1 and "connection is longer than 100" in report.rejected[0].reason
     assert MinutePoolUsage.objects.get(account=world["alice"]).seconds_used == 300
     assert Cdr.objects.get(call_id="b1", leg="b").pool_seconds == 0
+
+
+def test_a_charge_lists_its_calls_in_the_back_office(world, admin_client) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    ingest([cdr("l1"), cdr("l2", duration=120), cdr("l3", sip_user="", source_ip="198.51.100.7")], source="t", fmt="test")
+    charge = Transaction.objects.get(customer=world["customer"], account__isnull=True)
+    assert charge.amount == Decimal("-0.0600") and charge.description.startswith("2 calls started 2026-03-02 10:00:00")
+    listing = admin_client.get(reverse("admin:billing_transaction_changelist")).content.decode()
+    assert f"?transaction__id__exact={charge.pk}" in listing
+    calls = admin_client.get(reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={charge.pk}")
+    assert calls.status_code == 200
+    page = calls.content.decode()
+    assert "0.0400" in page and "0.0200" in page
+    assert calls.context["cl"].result_count == 2

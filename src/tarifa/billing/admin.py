@@ -2,6 +2,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
@@ -31,7 +33,16 @@ class IncludedMinutesAdmin(TarifaAdmin):
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "customer", "account", "kind", "amount", "balance_after", "currency", "description")
+    list_display = ("created_at", "customer", "account", "kind", "amount", "balance_after", "currency", "description",
+                    "calls_link")
+
+    @admin.display(description="Calls")
+    def calls_link(self, obj: Transaction) -> str:
+        """A call charge lists the CDRs it charged (CDR listing filtered by this Transaction)."""
+        if obj.kind != "call_charge" or obj.cdr_id:
+            return ""
+        url = reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={obj.pk}"
+        return format_html('<a href="{}">calls</a>', url)
     search_fields = ("customer__company", "customer__account_code", "description", "reference")
     list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
     date_hierarchy = "created_at"

@@ -324,6 +324,35 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _lock_and_read(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int
+                   ) -> tuple[tuple[Decimal, Decimal, str], dict[str, Any], dict[str, int]]:
+    """Lock the balance row, then read reservations and CPS counters: (balance, state, cps).
+
+    On PostgreSQL one call of ``tarifa_call_state`` (migration calls 0004) does it in one round
+    trip, each of its statements with a fresh snapshot taken after the lock; elsewhere
+    ``_lock_balance`` then ``_state``."""
+    if connection.vendor != "postgresql":
+        balance = _lock_balance(account)
+        return (balance, *_state(account, device, now, scopes, second))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM tarifa_call_state(%s, %s, %s, %s, %s, %s::text[], %s)",
+                       [account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "",
+                        now, scopes, second])
+        (amount, credit, billing, calls, reserved, account_calls, account_units, device_calls, shared_units,
+         cps_scopes, cps_counts) = cursor.fetchone()
+    if billing is None:  # as the plain statements: no customer row is an error, not an empty balance
+        raise LookupError(f"customer {account.customer_id} not found")
+    units = Reservation._meta.get_field("amount")
+    state = {
+        "customer_calls": calls, "account_calls": account_calls, "device_calls": device_calls,
+        "reserved": units.from_db_value(reserved, None, connection),
+        "shared_reserved": units.from_db_value(shared_units, None, connection),
+        "account_reserved": units.from_db_value(account_units, None, connection),
+    }
+    return ((units.from_db_value(amount, None, connection), units.from_db_value(credit, None, connection), billing),
+            state, dict(zip(cps_scopes or [], cps_counts or [])))
+
+
 def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
     """Lock and read (balance, credit limit, billing type) of the balance this call draws on."""
     from tarifa.customers.models import Account, Customer
@@ -389,7 +418,7 @@ _RESERVATION_COLUMNS = ("switch", "call_id", "customer_id", "account_id", "own_b
 
 def _reserve(req: CallRequest, account: Any, device: cache.Device | None, connection_id: int | None, amount: Decimal,
              duration: int, now: datetime, scopes: list[str], second: int) -> int:
-    """Insert the reservation and count the call in its CPS scopes (one statement on PostgreSQL)."""
+    """Insert the reservation and count the call in its CPS scopes (one function call on PostgreSQL)."""
     from tarifa.calls.models import CallRate
 
     table, rates = _q(Reservation._meta.db_table), _q(CallRate._meta.db_table)
@@ -399,15 +428,10 @@ def _reserve(req: CallRequest, account: Any, device: cache.Device | None, connec
               _dt(now + timedelta(seconds=duration + RESERVATION_MARGIN))]
     columns = ", ".join(_RESERVATION_COLUMNS)
     placeholders = ", ".join(["%s"] * len(values))
-    upsert = (f"INSERT INTO {rates} (scope, second, count) SELECT s, %s, 1 FROM unnest(%s::text[]) AS s "
-              f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1")
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH counted AS ({upsert} RETURNING 1), "
-                f"held AS (INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id) "
-                f"SELECT id FROM held", [second, scopes, *values],
-            )
+        if connection.vendor == "postgresql":  # one statement: tarifa_call_reserve (migration calls 0004)
+            cursor.execute("SELECT tarifa_call_reserve(%s::text[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                           [scopes, second, *values])
             return cursor.fetchone()[0]
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
         reservation_id = cursor.fetchone()[0]
@@ -523,9 +547,8 @@ def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> li
 def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool) -> Decision:
     account, device = plan.account, plan.device
     second = int(now.timestamp())
-    balance = _lock_balance(account)
     cps_scopes = [] if plan.emergency else [f"c:{account.customer_id}"] + ([f"d:{device.key}"] if device else [])
-    st, cps_now = _state(account, device, now, cps_scopes, second)
+    balance, st, cps_now = _lock_and_read(account, device, now, cps_scopes, second)
     if not plan.emergency:
         if not _limits(account, device, st, cps_now, second, d):
             return d

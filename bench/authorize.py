@@ -249,7 +249,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from tarifa.api import auth
+    from tarifa.api import lean
     from tarifa.api.models import ApiToken
     from tarifa.calls import authorize, cache
     from tarifa.routing.models import Pop
@@ -302,11 +302,12 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
                 "  SQL round trips (inside the phases above)", 0) + 1
 
     patches = [
-        (auth.SwitchToken, "authenticate", "token check (ApiToken.find + select_related)"),
+        (lean, "switch_identity", "token check (cached switch identity)"),
         (authorize, "authorize_call", "authorize_call (whole service)"),
         (cache, "snapshot", "  snapshot() version check"),
         (authorize, "_plan", "  _plan (identify, classify, rate, routes)"),
         (authorize, "_decide_in_transaction", "  transaction body"),
+        (authorize, "_lock_and_read", "    _lock_and_read (lock + reservations + CPS)"),
         (authorize, "_lock_balance", "    _lock_balance (SELECT ... FOR UPDATE)"),
         (authorize, "_state", "    _state (reservation sums)"),
         (authorize, "_cps", "    _cps reads"),
@@ -335,9 +336,9 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     for label in [label for _o, _n, label in patches] + ["  SQL round trips (inside the phases above)"]:
         if label in spent:
             print(f"    {label:<55} {spent[label] / count * 1000:7.3f} ms  ({calls[label] / count:.1f} calls)")
-    inside = (spent.get("token check (ApiToken.find + select_related)", 0)
+    inside = (spent.get("token check (cached switch identity)", 0)
               + spent.get("authorize_call (whole service)", 0))
-    print(f"    {'rest: middleware, ninja parsing/validation, asdict + response':<55} "
+    print(f"    {'rest: middleware (test client), JSON + validation, response':<55} "
           f"{(total - inside) / count * 1000:7.3f} ms")
 
     with CaptureQueriesContext(connection) as queries:

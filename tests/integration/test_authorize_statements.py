@@ -146,3 +146,32 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
     assert _idle() and not Reservation.objects.filter(call_id="broken").exists()
     monkeypatch.undo()
     assert ask(call_id="after").allowed and _idle()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> None:  # noqa: F811
+    """Ingestion holds FOR KEY SHARE on the customers, accounts and connections of its batch:
+    the authorisation's FOR NO KEY UPDATE does not wait for it (FOR UPDATE would, until the lock
+    timeout below turns the wait into an error)."""
+    import psycopg
+
+    Connection.objects.filter(pk__in=[net["cheap"].pk, net["dear"].pk]).update(max_channels=10)
+    cache.reset()
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        other.execute("SELECT 1 FROM customers_customer WHERE id = %s FOR KEY SHARE", [net["customer"].pk])
+        other.execute("SELECT 1 FROM customers_account WHERE id = %s FOR KEY SHARE", [net["alice"].pk])
+        other.execute("SELECT 1 FROM routing_connection WHERE id IN (%s, %s) FOR KEY SHARE",
+                      [net["cheap"].pk, net["dear"].pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            d = ask(call_id="during-ingestion")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        assert d.allowed and [r["connection"] for r in d.routes] == ["cheap", "dear"]
+    finally:
+        other.rollback()
+        other.close()

@@ -34,8 +34,9 @@ top list), --keep (keep the temporary directory).
 
 Each row reports authorisations/s, latency percentiles, the share of answers that allowed the
 call, the reservations held (a check: requests answered plus those in flight at the end), and
-the CPU time per authorisation of the app processes, of PostgreSQL and of the whole machine
-(client and kernel included): on 2 cores, 2,000 authorisations/s needs at most 1 ms of machine
+the CPU time per authorisation of the app processes, of PostgreSQL (the cluster under test only:
+its server process and children, when it runs on this machine) and of the whole machine
+(client, kernel and anything else running included): on 2 cores, 2,000 authorisations/s needs at most 1 ms of machine
 CPU per authorisation.
 """
 
@@ -249,7 +250,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from tarifa.api import auth
+    from tarifa.api import lean
     from tarifa.api.models import ApiToken
     from tarifa.calls import authorize, cache
     from tarifa.routing.models import Pop
@@ -302,11 +303,12 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
                 "  SQL round trips (inside the phases above)", 0) + 1
 
     patches = [
-        (auth.SwitchToken, "authenticate", "token check (ApiToken.find + select_related)"),
+        (lean, "switch_identity", "token check (cached switch identity)"),
         (authorize, "authorize_call", "authorize_call (whole service)"),
         (cache, "snapshot", "  snapshot() version check"),
         (authorize, "_plan", "  _plan (identify, classify, rate, routes)"),
         (authorize, "_decide_in_transaction", "  transaction body"),
+        (authorize, "_lock_and_read", "    _lock_and_read (lock + reservations + CPS)"),
         (authorize, "_lock_balance", "    _lock_balance (SELECT ... FOR UPDATE)"),
         (authorize, "_state", "    _state (reservation sums)"),
         (authorize, "_cps", "    _cps reads"),
@@ -335,9 +337,9 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     for label in [label for _o, _n, label in patches] + ["  SQL round trips (inside the phases above)"]:
         if label in spent:
             print(f"    {label:<55} {spent[label] / count * 1000:7.3f} ms  ({calls[label] / count:.1f} calls)")
-    inside = (spent.get("token check (ApiToken.find + select_related)", 0)
+    inside = (spent.get("token check (cached switch identity)", 0)
               + spent.get("authorize_call (whole service)", 0))
-    print(f"    {'rest: middleware, ninja parsing/validation, asdict + response':<55} "
+    print(f"    {'rest: middleware (test client), JSON + validation, response':<55} "
           f"{(total - inside) / count * 1000:7.3f} ms")
 
     with CaptureQueriesContext(connection) as queries:
@@ -583,10 +585,27 @@ def _processes() -> list[tuple[int, int, str]]:
     return out
 
 
-def _cpu_split(server_pid: int) -> dict[str, float]:
+def _postmaster(url: str) -> int | None:
+    """The process id of the PostgreSQL server at ``url`` when it runs on this machine (the parent
+    of a backend), so that the CPU of other clusters on the machine is not counted; else None."""
+    try:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except Exception:
+        return None
+    return parent if Path(f"/proc/{parent}").exists() else None
+
+
+def _cpu_split(server_pid: int, postmaster: int | None = None) -> dict[str, float]:
     procs = _processes()
     app = [server_pid] + [pid for pid, ppid, _name in procs if ppid == server_pid]
-    pg = [pid for pid, _ppid, name in procs if name == "postgres"]
+    if postmaster is not None:  # this cluster only: the postmaster and its children (backends, writers)
+        pg = [postmaster] + [pid for pid, ppid, _name in procs if ppid == postmaster]
+    else:
+        pg = [pid for pid, _ppid, name in procs if name == "postgres"]
     return {"app": _cpu_seconds(app), "postgres": _cpu_seconds(pg), "total": _total_cpu()}
 
 
@@ -629,6 +648,7 @@ def _pg_version(url: str) -> str:
 
 def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk: str | None) -> list[dict]:
     env = _env(url, str(var))
+    postmaster = _postmaster(url) if url.startswith("postgres") else None
     migrated = subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
                               text=True, check=False)
     if migrated.returncode != 0:
@@ -652,10 +672,10 @@ def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk
             print(f"[{kind}] {workers} workers warm after {warm:.0f} s ({rounds} rounds of 3 s)", flush=True)
             for connections in concurrency:
                 _child(env, "reset", tag="RESET")
-                before = _cpu_split(server.proc.pid)
+                before = _cpu_split(server.proc.pid, postmaster)
                 r = _drive(wrk, server.port, world["token"], numbers, args.accounts, connections, args.seconds,
                            f"run{workers}x{connections}-{uuid.uuid4().hex[:6]}")
-                after = _cpu_split(server.proc.pid)
+                after = _cpu_split(server.proc.pid, postmaster)
                 stats, _out = _child(env, "stats", tag="STATS")
                 done = max(1, r["requests"])
                 r.update(db=kind, workers=workers, connections=connections, warmup_rounds=rounds, warmup_seconds=warm,

@@ -2,10 +2,14 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from tarifa.api import lean
 from tarifa.api.api import api
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    # The switch endpoints (hot path), before the ninja API that documents them.
+    path("api/v1/calls/authorize", lean.authorize_view),
+    path("api/v1/calls/<call_id>/end", lean.end_view),
     path("api/v1/", api.urls),
 ]

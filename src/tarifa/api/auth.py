@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
-
-import time
-from dataclasses import dataclass
 
 from tarifa.api.models import ApiToken, hash_token
 
@@ -27,25 +29,43 @@ _known: dict[str, tuple[SwitchIdentity, float]] = {}
 TOKEN_CACHE_SECONDS = 10.0
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, parsed as django-ninja's
+    ``HttpBearer`` does (scheme case-insensitive, everything after the first space is the token)."""
+    if not header:
+        return None
+    parts = header.split(" ")
+    if parts[0].lower() != "bearer":
+        if settings.DEBUG:
+            logging.getLogger("django").error(f"Unexpected auth - '{header}'")
+        return None
+    return " ".join(parts[1:])
+
+
+def switch_identity(token: str) -> SwitchIdentity | None:
+    """The switch a token was issued to, or None; looked up at most every TOKEN_CACHE_SECONDS."""
+    digest = hash_token(token)
+    now = time.monotonic()
+    held = _known.get(digest)
+    if held is not None and now - held[1] < TOKEN_CACHE_SECONDS:
+        return held[0]
+    row = (ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
+           .values_list("pk", "name", "switch__name", "last_used_at").first())
+    if row is None:
+        _known.pop(digest, None)
+        return None
+    if row[3] is None or (timezone.now() - row[3]).total_seconds() > 60:
+        ApiToken.objects.filter(pk=row[0]).update(last_used_at=timezone.now())
+    identity = SwitchIdentity(row[0], row[1], row[2])
+    _known[digest] = (identity, now)
+    return identity
+
+
 class SwitchToken(HttpBearer):
     """A token issued to a switch (POP): call authorisation and CDR push."""
 
     def authenticate(self, request: HttpRequest, token: str) -> SwitchIdentity | None:
-        digest = hash_token(token)
-        now = time.monotonic()
-        held = _known.get(digest)
-        if held is not None and now - held[1] < TOKEN_CACHE_SECONDS:
-            return held[0]
-        row = (ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
-               .values_list("pk", "name", "switch__name", "last_used_at").first())
-        if row is None:
-            _known.pop(digest, None)
-            return None
-        if row[3] is None or (timezone.now() - row[3]).total_seconds() > 60:
-            ApiToken.objects.filter(pk=row[0]).update(last_used_at=timezone.now())
-        identity = SwitchIdentity(row[0], row[1], row[2])
-        _known[digest] = (identity, now)
-        return identity
+        return switch_identity(token)
 
 
 class CustomerToken(HttpBearer):

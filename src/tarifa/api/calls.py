@@ -1,4 +1,11 @@
-"""Call authorisation for softswitches: ``POST /api/v1/calls/authorize`` and ``.../{call_id}/end``."""
+"""Call authorisation for softswitches: ``POST /api/v1/calls/authorize`` and ``.../{call_id}/end``.
+
+The schemas here define the endpoints: ``AuthorizeIn`` validates every request and the fields
+of ``AuthorizeOut``/``RouteOut`` are exactly those of every answer. The endpoints themselves are
+served by ``tarifa.api.lean`` (no middleware stack, no ninja request handling: they are the hot
+path); the ninja operations below only declare them for the OpenAPI document, and ``tarifa.urls``
+routes the two paths to the lean views before the ninja API.
+"""
 
 from __future__ import annotations
 
@@ -56,22 +63,13 @@ class AuthorizeOut(Schema):
 
 
 @router.post("/calls/authorize", auth=SwitchToken(), response=AuthorizeOut, summary="May this call go, where, how long?")
-def authorize(request: HttpRequest, body: AuthorizeIn) -> dict[str, Any]:
+def authorize(request: HttpRequest, body: AuthorizeIn) -> Any:
     """Identify the account, apply restrictions and limits, price the call, reserve its maximum
     cost and return the ordered routes. A refusal has ``allowed: false``, a SIP status code and a
     machine-readable ``reason``. Ask for ``trace: true`` to get each decision step."""
-    from tarifa.calls.authorize import CallRequest, authorize_call
+    from tarifa.api.lean import authorize_view
 
-    pop = request.auth.switch_name  # type: ignore[attr-defined]
-    decision = authorize_call(CallRequest(
-        call_id=body.call_id, callee=body.callee, caller=body.caller, source_ip=body.source_ip,
-        sip_user=body.sip_user, trunk=body.trunk, did=body.did, account_code=body.account_code,
-        switch=pop, pop=pop,
-    ))
-    out = dict(vars(decision))  # flat dataclass: no deep copy needed
-    if not body.trace:
-        out["trace"] = None
-    return out
+    return authorize_view(request)  # documentation only: tarifa.urls serves this path by api.lean
 
 
 class EndOut(Schema):
@@ -79,8 +77,8 @@ class EndOut(Schema):
 
 
 @router.post("/calls/{call_id}/end", auth=SwitchToken(), response=EndOut, summary="The call ended")
-def end(request: HttpRequest, call_id: str) -> dict[str, bool]:
+def end(request: HttpRequest, call_id: str) -> Any:
     """Release the call's reservation now (its CDR would release it too)."""
-    from tarifa.calls.authorize import end_call
+    from tarifa.api.lean import end_view
 
-    return {"released": end_call(request.auth.switch_name, call_id)}  # type: ignore[attr-defined]
+    return end_view(request, call_id)  # documentation only: tarifa.urls serves this path by api.lean

@@ -9,6 +9,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 CONTENT_TYPE = "application/problem+json"
+UNAUTHORIZED = ("Unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+UNPROCESSABLE = ("Unprocessable request", "Some fields were refused.")
 
 
 class Problem(Exception):
@@ -19,14 +21,29 @@ class Problem(Exception):
         self.status, self.title, self.detail, self.errors = status, title, detail, errors or []
 
 
+def body(path: str, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None
+         ) -> dict[str, Any]:
+    """The problem document (also written by ``api.lean`` for the switch endpoints)."""
+    doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": path}
+    if detail:
+        doc["detail"] = detail
+    if errors:
+        doc["errors"] = errors
+    return doc
+
+
+def field_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """pydantic errors as ``{"field", "reason"}``, the field named without ninja's "body"/"payload"."""
+    return [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "payload")),
+         "reason": e.get("msg", "invalid")}
+        for e in errors
+    ]
+
+
 def problem(api: NinjaAPI, request: HttpRequest, status: int, title: str, detail: str = "",
             errors: list[dict[str, Any]] | None = None) -> HttpResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": request.path}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = errors
-    response = api.create_response(request, body, status=status)
+    response = api.create_response(request, body(request.path, status, title, detail, errors), status=status)
     response["Content-Type"] = CONTENT_TYPE
     return response
 
@@ -38,18 +55,13 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def _auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        response = problem(api, request, 401, "Unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+        response = problem(api, request, 401, *UNAUTHORIZED)
         response["WWW-Authenticate"] = "Bearer"
         return response
 
     @api.exception_handler(ValidationError)
     def _validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "payload")),
-             "reason": e.get("msg", "invalid")}
-            for e in exc.errors
-        ]
-        return problem(api, request, 422, "Unprocessable request", "Some fields were refused.", errors)
+        return problem(api, request, 422, *UNPROCESSABLE, field_errors(exc.errors))
 
     @api.exception_handler(HttpError)
     def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -324,11 +326,102 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+class _Trip:
+    """The transaction of one authorisation on PostgreSQL in autocommit mode (a server's request):
+    ``BEGIN`` travels with the first statement and ``COMMIT`` with the reservation, so an allowed
+    call costs two round trips (each a simple query of two statements)."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = False
+
+
+def _one_trip() -> bool:
+    """Whether this authorisation may run as a ``_Trip``: PostgreSQL with client-side binding
+    (several statements in one query), in autocommit mode, outside any caller's transaction."""
+    return (connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+            and connection.get_autocommit() and not connection.in_atomic_block)
+
+
+@contextmanager
+def _transaction(reserve: bool) -> Iterator[_Trip | None]:
+    """The decision's transaction: a ``_Trip`` when possible, else Django's atomic block (SQLite,
+    or inside a caller's transaction: a savepoint). A simulation (no ``reserve``) rolls back."""
+    if not _one_trip():
+        with transaction.atomic():
+            yield None
+            if not reserve:
+                transaction.set_rollback(True)
+        return
+    trip = _Trip()
+    try:
+        yield trip
+    except BaseException:
+        if trip.open:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("ROLLBACK")
+            except Exception:
+                connection.close()  # state unknown: never reuse it
+        raise
+    if trip.open:  # refused, or a simulation: nothing to keep
+        with connection.cursor() as cursor:
+            cursor.execute("COMMIT" if reserve else "ROLLBACK")
+
+
+def _lock_and_read(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int,
+                   limited: list[int], trip: _Trip | None
+                   ) -> tuple[tuple[Decimal, Decimal, str], dict[str, Any], dict[str, int], dict[int, int]]:
+    """Lock the balance row, then the limited connections (id order), then read reservations and
+    CPS counters: (balance, state, cps by scope, live reservations by limited connection).
+
+    On PostgreSQL one call of ``tarifa_call_state`` (migration calls 0005) does it in one round
+    trip, each of its statements with a fresh snapshot taken after the locks; elsewhere
+    ``_lock_balance``, ``_state`` and ``_lock_connections``."""
+    if connection.vendor != "postgresql":
+        balance = _lock_balance(account)
+        st, cps = _state(account, device, now, scopes, second)
+        busy: dict[int, int] = {}
+        if limited:
+            busy, connection_cps = _lock_connections(limited, now, second)
+            cps.update(connection_cps)
+        return balance, st, cps, busy
+    with connection.cursor() as cursor:
+        sql = "SELECT * FROM tarifa_call_state(%s, %s, %s, %s, %s, %s::text[], %s, %s::bigint[])"
+        params = [account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "", now,
+                  scopes + [f"n:{cid}" for cid in limited], second, limited]
+        if trip is not None:
+            trip.open = True
+            cursor.execute("BEGIN; " + sql, params)
+            cursor.nextset()
+        else:
+            cursor.execute(sql, params)
+        (amount, credit, billing, calls, reserved, account_calls, account_units, device_calls, shared_units,
+         cps_scopes, cps_counts, connection_ids, connection_calls) = cursor.fetchone()
+    if billing is None:  # as the plain statements: no customer row is an error, not an empty balance
+        raise LookupError(f"customer {account.customer_id} not found")
+    units = Reservation._meta.get_field("amount")
+    state = {
+        "customer_calls": calls, "account_calls": account_calls, "device_calls": device_calls,
+        "reserved": units.from_db_value(reserved, None, connection),
+        "shared_reserved": units.from_db_value(shared_units, None, connection),
+        "account_reserved": units.from_db_value(account_units, None, connection),
+    }
+    return ((units.from_db_value(amount, None, connection), units.from_db_value(credit, None, connection), billing),
+            state, dict(zip(cps_scopes or [], cps_counts or [])), dict(zip(connection_ids or [], connection_calls or [])))
+
+
 def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
-    """Lock and read (balance, credit limit, billing type) of the balance this call draws on."""
+    """Lock and read (balance, credit limit, billing type) of the balance this call draws on.
+
+    ``FOR NO KEY UPDATE``: lockers of the row still queue one after the other, but CDR ingestion's
+    ``FOR KEY SHARE`` on the same customers and accounts does not make them wait."""
     from tarifa.customers.models import Account, Customer
 
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else " FOR UPDATE"
     units = Customer._meta.get_field("balance")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} WHERE id = %s{lock}",
@@ -338,6 +431,32 @@ def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
             cursor.execute(f"SELECT balance FROM {_q(Account._meta.db_table)} WHERE id = %s{lock}", [account.pk])
             balance = cursor.fetchone()[0]
     return (units.from_db_value(balance, None, connection), units.from_db_value(credit, None, connection), billing)
+
+
+def _lock_connections(limited: list[int], now: datetime, second: int) -> tuple[dict[int, int], dict[str, int]]:
+    """Lock the limited connections in id order, then read their live reservations and CPS counters."""
+    from tarifa.calls.models import CallRate
+    from tarifa.routing.models import Connection
+
+    list(Connection.objects.select_for_update(no_key=True).filter(pk__in=limited).order_by("pk")
+         .values_list("pk", flat=True))
+    busy: dict[int, int] = {}
+    cps: dict[str, int] = {}
+    in_ids, id_params = any_of("connection_id", limited)
+    in_scopes, scope_params = any_of("scope", [f"n:{cid}" for cid in limited])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT connection_id, COUNT(*), '' FROM {_q(Reservation._meta.db_table)} "
+            f"WHERE {in_ids} AND expires_at >= %s GROUP BY connection_id "
+            f"UNION ALL SELECT 0, count, scope FROM {_q(CallRate._meta.db_table)} WHERE {in_scopes} AND second = %s",
+            [*id_params, _dt(now), *scope_params, second],
+        )
+        for cid, count, scope in cursor.fetchall():
+            if scope:
+                cps[scope] = count
+            else:
+                busy[cid] = count
+    return busy, cps
 
 
 def _state(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int
@@ -376,20 +495,14 @@ def _dt(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _cps(scopes: list[str], second: int) -> dict[str, int]:
-    from tarifa.calls.models import CallRate
-
-    rows = CallRate.objects.filter(scope__in=scopes, second=second).values_list("scope", "count")
-    return dict(rows)
-
-
 _RESERVATION_COLUMNS = ("switch", "call_id", "customer_id", "account_id", "own_balance", "connection_id", "device",
                         "amount", "max_duration", "created_at", "expires_at")
 
 
 def _reserve(req: CallRequest, account: Any, device: cache.Device | None, connection_id: int | None, amount: Decimal,
-             duration: int, now: datetime, scopes: list[str], second: int) -> int:
-    """Insert the reservation and count the call in its CPS scopes (one statement on PostgreSQL)."""
+             duration: int, now: datetime, scopes: list[str], second: int, trip: _Trip | None) -> int:
+    """Insert the reservation and count the call in its CPS scopes (one function call on
+    PostgreSQL, with the ``COMMIT`` of a ``_Trip``)."""
     from tarifa.calls.models import CallRate
 
     table, rates = _q(Reservation._meta.db_table), _q(CallRate._meta.db_table)
@@ -399,23 +512,22 @@ def _reserve(req: CallRequest, account: Any, device: cache.Device | None, connec
               _dt(now + timedelta(seconds=duration + RESERVATION_MARGIN))]
     columns = ", ".join(_RESERVATION_COLUMNS)
     placeholders = ", ".join(["%s"] * len(values))
-    upsert = (f"INSERT INTO {rates} (scope, second, count) SELECT s, %s, 1 FROM unnest(%s::text[]) AS s "
-              f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1")
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH counted AS ({upsert} RETURNING 1), "
-                f"held AS (INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id) "
-                f"SELECT id FROM held", [second, scopes, *values],
-            )
-            return cursor.fetchone()[0]
+        if connection.vendor == "postgresql":  # one statement: tarifa_call_reserve (migration calls 0004)
+            sql = "SELECT tarifa_call_reserve(%s::text[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            cursor.execute(sql if trip is None else sql + "; COMMIT", [scopes, second, *values])
+            reservation_id = cursor.fetchone()[0]
+            if trip is not None:
+                trip.open = False
+            return reservation_id
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
         reservation_id = cursor.fetchone()[0]
-        cursor.executemany(
-            f"INSERT INTO {rates} (scope, second, count) VALUES (%s, %s, 1) "
-            f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1",
-            [[scope, second] for scope in scopes],
-        )
+        if scopes:
+            cursor.executemany(
+                f"INSERT INTO {rates} (scope, second, count) VALUES (%s, %s, 1) "
+                f"ON CONFLICT (scope, second) DO UPDATE SET count = {rates}.count + 1",
+                [[scope, second] for scope in scopes],
+            )
         return reservation_id
 
 
@@ -468,31 +580,14 @@ def _limits(account: Any, device: cache.Device | None, st: dict[str, Any], cps: 
     return True
 
 
-def _usable_routes(plan: _Plan, now: datetime, second: int, d: Decision) -> list[cache.RouteEntry]:
-    """Lock limited connections in id order, drop those at capacity, order the rest by policy."""
-    from tarifa.routing.models import Connection
+def _limited(plan: _Plan) -> list[int]:
+    """Ids of the candidate connections with a channel or CPS limit, ascending (the lock order)."""
+    return sorted({r.connection_id for r, _p in plan.candidates if r.max_channels or r.max_cps})
 
-    limited = sorted({r.connection_id for r, _p in plan.candidates if r.max_channels or r.max_cps})
-    busy: dict[int, int] = {}
-    cps: dict[str, int] = {}
-    if limited:
-        list(Connection.objects.select_for_update().filter(pk__in=limited).order_by("pk").values_list("pk", flat=True))
-        from tarifa.calls.models import CallRate
 
-        in_ids, id_params = any_of("connection_id", limited)
-        in_scopes, scope_params = any_of("scope", [f"n:{cid}" for cid in limited])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT connection_id, COUNT(*), '' FROM {_q(Reservation._meta.db_table)} "
-                f"WHERE {in_ids} AND expires_at >= %s GROUP BY connection_id "
-                f"UNION ALL SELECT 0, count, scope FROM {_q(CallRate._meta.db_table)} WHERE {in_scopes} AND second = %s",
-                [*id_params, _dt(now), *scope_params, second],
-            )
-            for cid, count, scope in cursor.fetchall():
-                if scope:
-                    cps[scope] = count
-                else:
-                    busy[cid] = count
+def _usable_routes(plan: _Plan, busy: dict[int, int], cps: dict[str, int], d: Decision) -> list[cache.RouteEntry]:
+    """Drop the connections at capacity (``busy`` and ``cps`` were read under their locks), order
+    the rest by policy."""
     kept = []
     for route, price in plan.candidates:
         if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
@@ -520,12 +615,25 @@ def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> li
     return out
 
 
-def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool) -> Decision:
+def _cps_scopes(plan: _Plan) -> list[str]:
+    """The CPS counters the call is checked against and counted in: only scopes with a limit
+    (an unlimited scope's counter would be written by every call and read by none)."""
+    if plan.emergency:
+        return []
+    account, device = plan.account, plan.device
+    scopes = [f"c:{account.customer_id}"] if account.customer.calls_per_second is not None else []
+    if device is not None and device.cps is not None:
+        scopes.append(f"d:{device.key}")
+    return scopes
+
+
+def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool,
+                           trip: _Trip | None = None) -> Decision:
     account, device = plan.account, plan.device
     second = int(now.timestamp())
-    balance = _lock_balance(account)
-    cps_scopes = [] if plan.emergency else [f"c:{account.customer_id}"] + ([f"d:{device.key}"] if device else [])
-    st, cps_now = _state(account, device, now, cps_scopes, second)
+    cps_scopes = _cps_scopes(plan)
+    limited = _limited(plan) if plan.group is not None else []
+    balance, st, cps_now, busy = _lock_and_read(account, device, now, cps_scopes, second, limited, trip)
     if not plan.emergency:
         if not _limits(account, device, st, cps_now, second, d):
             return d
@@ -540,7 +648,7 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
     else:
         duration = plan.cap
     if plan.group is not None:
-        routes = _usable_routes(plan, now, second, d)
+        routes = _usable_routes(plan, busy, cps_now, d)
         if not routes and not plan.emergency:
             return d.refuse("no_route", "every connection of the routing group is at capacity")
         d.routes = _route_dicts(plan, routes, d)
@@ -548,12 +656,12 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
     d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
     d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
     if reserve:
-        first_connection = None
+        first = None
         if d.routes and "connection" in d.routes[0]:
-            first_connection = next(r.connection_id for r, _p in plan.candidates
-                                    if r.connection_name == d.routes[0]["connection"])
-        scopes = cps_scopes + ([f"n:{first_connection}"] if first_connection else [])
-        d.reservation_id = _reserve(req, account, device, first_connection, amount, duration, now, scopes, second)
+            first = next(r for r, _p in plan.candidates if r.connection_name == d.routes[0]["connection"])
+        scopes = cps_scopes + ([f"n:{first.connection_id}"] if first is not None and first.max_cps is not None else [])
+        d.reservation_id = _reserve(req, account, device, first.connection_id if first is not None else None, amount,
+                                    duration, now, scopes, second, trip)
     return d
 
 
@@ -566,10 +674,8 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
     if plan is not None:
         for attempt in range(10):
             try:
-                with transaction.atomic():
-                    d = _decide_in_transaction(plan, req, d, now, reserve)
-                    if not reserve:
-                        transaction.set_rollback(True)
+                with _transaction(reserve) as trip:
+                    d = _decide_in_transaction(plan, req, d, now, reserve, trip)
                 break
             except IntegrityError:
                 # The same call id authorised twice: answer with the reservation already held;

@@ -16,9 +16,12 @@ class Reservation(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="reservations")
     account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="reservations")
     own_balance = models.BooleanField("on the account's own balance", default=False)
+    # No database constraint: its check at commit would share-lock the connection row, and every
+    # concurrent authorisation routed through the same connection would queue on that one row
+    # (migration calls 0005). Deleting a connection still nulls its reservations (Django's SET_NULL).
     connection = models.ForeignKey(
         "routing.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations",
-        db_index=False,
+        db_index=False, db_constraint=False,
     )
     device = models.CharField("device", max_length=24, blank=True, help_text="sip:<id> or ip:<id> of the device.")
     amount = money_field("Reserved amount")
@@ -28,10 +31,8 @@ class Reservation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["switch", "call_id"], name="reservation_unique_call")]
-        indexes = [
-            models.Index(fields=["customer"]), models.Index(fields=["account"]), models.Index(fields=["connection"]),
-            models.Index(fields=["device"]),
-        ]
+        # customer and account are indexed by their foreign keys
+        indexes = [models.Index(fields=["connection"]), models.Index(fields=["device"])]
 
     def __str__(self) -> str:
         return f"{self.call_id} {self.amount}"

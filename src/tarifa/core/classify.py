@@ -21,6 +21,11 @@ CLASSES: Final = (EMERGENCY, DIRECTORY, TOLL_FREE, DOMESTIC, INTERNATIONAL)
 _NANP_DOMESTIC: Final = frozenset({"US", "CA"})
 _TYPE_NAMES: Final = {v: k.lower() for k, v in vars(phonenumbers.PhoneNumberType).items() if k.isupper()}
 
+# Keep libphonenumber's compiled metadata patterns (a bounded set) instead of letting them drop
+# out of the re module's 512-entry cache and be compiled again: classifying a number nobody
+# dialled before costs about half as much. Same patterns, same results.
+phonenumbers.enable_pattern_cache()
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:

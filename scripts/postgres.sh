@@ -2,6 +2,8 @@
 # Start or stop a throwaway PostgreSQL cluster on a loopback port for the test suite.
 #   scripts/postgres.sh start DIR PORT   -> prints nothing; server listens on 127.0.0.1:PORT
 #   scripts/postgres.sh stop DIR         -> stops it and removes DIR
+# The tests' cluster trades durability for speed (fsync, synchronous_commit and full_page_writes
+# off); DURABLE=1 keeps PostgreSQL's defaults, for benchmarks that should match production.
 # Installs Debian's postgresql package when no server binaries are present. As root the
 # server runs as the 'postgres' user (PostgreSQL refuses to run as root).
 set -euo pipefail
@@ -35,7 +37,9 @@ start)
     fi
     as_pg "mkdir -p '$dir/data' '$dir/run' && chmod 700 '$dir/data'"
     as_pg "'$bindir/initdb' -D '$dir/data' -U postgres -A trust -E UTF8 --no-locale >'$dir/run/initdb.log'"
-    as_pg "'$bindir/pg_ctl' -D '$dir/data' -l '$dir/run/pg.log' -w -o \"-p $port -k '$dir/run' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200\" start >/dev/null"
+    unsafe="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${DURABLE:-0}" = 1 ]; then unsafe=""; fi
+    as_pg "'$bindir/pg_ctl' -D '$dir/data' -l '$dir/run/pg.log' -w -o \"-p $port -k '$dir/run' -c listen_addresses=127.0.0.1 $unsafe -c max_connections=200\" start >/dev/null"
     ;;
 stop)
     bindir="$(find_bindir)"

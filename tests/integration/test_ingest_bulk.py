@@ -151,3 +151,14 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
     assert len(fast["transactions"]) >= 3  # one charge per balance and batch
     assert all(r["transaction_id"] for r in fast["cdrs"].values() if r["price"])
     assert rows["vectorised"] == 0 and fast["vectorised"] > len(calls) // 3
+
+
+@pytest.mark.parametrize("count", [10, 60])  # row by row, vectorised
+def test_records_without_a_switch_take_the_runs(world, count: int) -> None:  # noqa: F811
+    calls = [CanonicalCdr(call_id=f"ns{k}", callee="442079460958", start_time=T0, duration=60, sip_user="alice")
+             for k in range(count)]
+    first = ingest(calls, source="t", fmt="test", switch="pbx1")
+    again = ingest(calls, source="t", fmt="test", switch="pbx1")
+    assert (first.stored, again.stored, again.duplicates) == (count, 0, count)
+    assert set(Cdr.objects.values_list("switch", flat=True)) == {"pbx1"}
+    assert Transaction.objects.count() == 1

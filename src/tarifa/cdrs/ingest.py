@@ -53,7 +53,14 @@ LIMITS = {
 }
 ZERO = Decimal(0)
 BATCH_SIZE = 20_000  # CDRs per database transaction
-WRITERS = max(1, int(os.environ.get("TARIFA_INGEST_WRITERS", "2")))  # parallel batch writers (PostgreSQL)
+
+
+def _writers() -> int:
+    """Batches written at once by a file import on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
+    value = os.environ.get("TARIFA_INGEST_WRITERS", "2").strip()
+    if not value.isdigit() or not 1 <= int(value) <= 16:
+        raise ValueError(f"TARIFA_INGEST_WRITERS {value!r} is refused: a whole number from 1 to 16")
+    return int(value)
 
 
 class _Raced(Exception):
@@ -62,6 +69,18 @@ class _Raced(Exception):
 
 class _Stale(Exception):
     """An account, customer or connection this run loaded is gone: reload and retry."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A conflict with another writer that a retry of the batch resolves."""
+    if isinstance(exc, OperationalError):
+        return "locked" in str(exc) or "deadlock" in str(exc)
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # COPY runs on psycopg's own cursor: its errors come unwrapped.
+        return isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+    return False
 
 
 def _hold_references(accounts: Iterable[int | None], customers: Iterable[int | None],
@@ -456,6 +475,10 @@ class Ingestor:
 
     def _post_frame(self, frame: pl.DataFrame) -> None:
         """One batch: dedupe, split into vectorised and row-by-row rows, store both in one transaction."""
+        if self.switch:  # a record without its own switch belongs to the run's (part of the key)
+            frame = frame.with_columns(
+                switch=pl.when(pl.col("switch") == "").then(pl.lit(self.switch)).otherwise(pl.col("switch"))
+            )
         frame = self._checked(frame)
         first = frame.select(pl.struct("switch", "call_id", "leg").is_first_distinct()).to_series()
         with self._lock:
@@ -485,8 +508,8 @@ class Ingestor:
                 time.sleep(0.05 * (attempt + 1))
             except _Stale:
                 reload = True
-            except OperationalError as exc:  # SQLite "database is locked"; PostgreSQL deadlock
-                if not ("locked" in str(exc) or "deadlock" in str(exc)) or attempt == 19:
+            except Exception as exc:  # SQLite "database is locked"; a PostgreSQL deadlock (also from COPY)
+                if not _retryable(exc) or attempt == 19:
                     raise
                 time.sleep(0.1 * (attempt + 1))
         else:
@@ -504,7 +527,7 @@ class Ingestor:
 
         ``chunks`` is read in a second thread, a couple of frames ahead, while batches are
         written: it must not use the database itself. With ``parallel``, on PostgreSQL and outside
-        a caller's transaction, :data:`WRITERS` batches are written at once, each in its own
+        a caller's transaction, ``TARIFA_INGEST_WRITERS`` batches are written at once, each in its own
         connection and database transaction (the unique key and the balance locks keep them exact).
         """
         self._write(self._received(_read_ahead(chunks)), progress)
@@ -513,8 +536,9 @@ class Ingestor:
 
     def _write(self, frames: Iterator[pl.DataFrame], progress: Callable[[int], None] | None) -> None:
         """Post each frame as a batch: in parallel on PostgreSQL outside a caller's transaction."""
+        # Included minutes are used in call order: with pools in play, batches go one after the other.
         parallel = (self.parallel and connection.vendor == "postgresql" and not connection.in_atomic_block
-                    and WRITERS > 1)
+                    and _writers() > 1 and not self.rater.directory.has_pools)
         try:
             if parallel:
                 self._write_in_parallel(frames, progress)
@@ -537,7 +561,8 @@ class Ingestor:
     def _write_in_parallel(self, frames: Iterable[pl.DataFrame], progress: Callable[[int], None] | None) -> None:
         from django.db import connections
 
-        work: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=WRITERS)
+        writers = _writers()
+        work: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=writers)
         failures: list[BaseException] = []
 
         def writer() -> None:
@@ -556,7 +581,7 @@ class Ingestor:
             finally:
                 connections.close_all()  # this thread's connections
 
-        threads = [threading.Thread(target=writer, name=f"cdr-writer-{n}", daemon=True) for n in range(WRITERS)]
+        threads = [threading.Thread(target=writer, name=f"cdr-writer-{n}", daemon=True) for n in range(writers)]
         for thread in threads:
             thread.start()
         try:
@@ -630,20 +655,24 @@ def _read_ahead(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
     stop = threading.Event()
     done = object()
 
+    def hand_over(entry: tuple[bool, Any]) -> bool:
+        """Queue ``entry`` unless the consumer has left; False when it has."""
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        pending.put((True, item), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((True, item)):
                     return
-            pending.put((True, done))
+            hand_over((True, done))
         except BaseException as exc:  # handed to the consumer
-            pending.put((False, exc))
+            hand_over((False, exc))
 
     worker = threading.Thread(target=produce, name="cdr-reader", daemon=True)
     worker.start()

@@ -175,3 +175,37 @@ class TimestampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class LockedDeleteQuerySet(models.QuerySet):
+    """``delete()`` takes the rows' write lock before Django checks what still refers to them."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        from django.db import transaction
+
+        with transaction.atomic(using=self.db):
+            # FOR UPDATE waits for CDR batches holding FOR KEY SHARE on these rows (the CDR and
+            # Transaction tables have no database foreign keys); the PROTECT check that follows
+            # then sees the calls those batches stored.
+            list(self.select_for_update().values_list("pk", flat=True))
+            return super().delete()
+
+
+class LockedDeleteModel(models.Model):
+    """Rows CDRs and Transactions refer to without a database constraint (customers, accounts,
+    connections): deleting one waits for the ingest batches that use it, then is refused by
+    ``on_delete=PROTECT`` if any of their calls refer to it."""
+
+    objects = LockedDeleteQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        from django.db import router, transaction
+
+        db = using or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=db):
+            list(type(self)._base_manager.using(db).select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            return super().delete(using=using, keep_parents=keep_parents)
+

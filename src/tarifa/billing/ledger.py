@@ -92,7 +92,12 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
 
 class NextIds:
     """Transaction ids handed out before their Transactions are posted (within one database
-    transaction), so that the rows a Transaction accounts for can point to it when written."""
+    transaction), so that the rows a Transaction accounts for can point to it when written.
+
+    Such an id is taken before the balance lock, so another poster may get a higher id and an
+    earlier place in the balance: running balances (``balance_after``) follow ``created_at``,
+    which is set under the lock, not the id.
+    """
 
     def __init__(self) -> None:
         self._ids: dict[Any, int] = {}

@@ -14,7 +14,7 @@ from django_countries.fields import CountryField
 
 from tarifa.customers import choices as c
 from tarifa.customers import validators as v
-from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field, money_field
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -35,7 +35,7 @@ class LabeledUniqueMixin:
         return super().unique_error_message(model_class, unique_check)  # type: ignore[misc]
 
 
-class Customer(LabeledUniqueMixin, TimestampedModel):
+class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     parent = models.ForeignKey(
         "self", verbose_name="parent (reseller or operator)", null=True, blank=True,
         on_delete=models.PROTECT, related_name="children",
@@ -133,7 +133,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel):
         return Customer.objects.filter(path__startswith=self.path)
 
 
-class Account(LabeledUniqueMixin, TimestampedModel):
+class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     """An end point that places or receives calls, with its seed 001 settings."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts")

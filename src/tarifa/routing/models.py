@@ -7,7 +7,7 @@ from django.db import models
 from tarifa.customers import validators as v
 from tarifa.customers.choices import Status
 from tarifa.customers.models import LabeledUniqueMixin
-from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field
+from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field
 from tarifa.rating.models import PricedList, RateFields
 from tarifa.routing.choices import RoutingPolicy, Transport
 
@@ -43,7 +43,7 @@ class Vendor(LabeledUniqueMixin, TimestampedModel):
         return self.name
 
 
-class Connection(TimestampedModel):
+class Connection(TimestampedModel, LockedDeleteModel):
     """A vendor gateway calls are sent to."""
 
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="connections")

@@ -54,6 +54,7 @@ def customer_data(the_tariff: Any, the_parent: Any, /, **overrides: Any) -> dict
         "payment_term_days": 15,
         "credit_limit": "0",
         "billing_decimals": 4,
+        "time_zone": "UTC",
         "tax_flag": "NONE",
         "tax_rate": "0",
         "max_call_sessions": 10,

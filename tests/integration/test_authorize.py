@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tarifa.billing import ledger
+from tarifa.billing.models import Transaction
 from tarifa.calls import cache
 from tarifa.calls.authorize import CallRequest, authorize_call, end_call
 from tarifa.calls.models import Refusal, Reservation
@@ -372,3 +373,23 @@ def test_own_balance_reservations_do_not_use_the_customer_balance(net) -> None:
     shared = ask()  # still sees the customer's whole 10.00
     terms = RateTerms(price_1=Decimal("0.02"), price_n=Decimal("0.02"))
     assert shared.max_duration == max_duration(terms, Decimal("10"), 4, "half_up", 14400)
+
+
+def test_spending_limit_days_begin_at_the_customers_midnight(net) -> None:
+    """A charge at 03:00 UTC on NOW's date is yesterday evening in New York: it counts against
+    today's limit of a UTC customer, not of a New York one."""
+    charge = ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-0.05"),
+                                            kind="call_charge", reference="evening"))
+    assert charge is not None
+    Transaction.objects.filter(reference="evening").update(created_at=NOW.replace(hour=3))
+    Customer.objects.filter(pk=net["customer"].pk).update(daily_spending_limit=Decimal("0.10"), time_zone="UTC")
+    cache.reset()
+    utc = authorize_call(CallRequest(callee="011" + UK, sip_user="alice", call_id="tz-1", switch="sw"), now=NOW)
+    assert utc.allowed and utc.max_duration == 120 and Decimal(utc.reserved) == Decimal("0.04")  # 0.05 left: 2 minutes
+    Customer.objects.filter(pk=net["customer"].pk).update(time_zone="America/New_York")
+    cache.reset()
+    ny = authorize_call(CallRequest(callee="011" + UK, sip_user="alice", call_id="tz-2", switch="sw"),
+                        now=NOW, reserve=False)
+    # New York's day began at 04:00 UTC: the evening charge is yesterday's; tz-1's reservation counts
+    assert ny.allowed and ny.max_duration == 180  # 0.10 - 0.04 reserved = 0.06: 3 minutes
+    assert any("since 2026-05-04 04:00 UTC" in line for line in ny.trace)

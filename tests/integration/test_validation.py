@@ -44,6 +44,7 @@ CUSTOMER_RULES = [
     ("country", "DE", "XX", ["XX", "valid choice"]),
     ("status", "inactive", "paused", ["Status", "'paused'", "active, inactive"]),
     ("pin", "10115", "!!", ["PIN / postal code", "'!!'", "letters, digits"]),
+    ("time_zone", "America/New_York", "Mars/Olympus", ["Time zone", "'Mars/Olympus'", "IANA time zone"]),
     ("name", "Jo", "", ["required"]),
     ("company", "Jo Ltd", "", ["required"]),
 ]

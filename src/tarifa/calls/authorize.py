@@ -27,6 +27,7 @@ from tarifa.calls.models import Reservation
 from tarifa.core import classify as cls
 from tarifa.core.deck import format_money as money
 from tarifa.core.numbering import InvalidNumber, normalize
+from tarifa.core.periods import day_start, month_start
 from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
 from tarifa.core.routes import Candidate, order
 from tarifa.core.translate import apply as translate
@@ -549,13 +550,15 @@ def _available(account: Any, balance: tuple[Decimal, Decimal, str], st: dict[str
     d.trace.append(f"{billing}: balance {amount}, credit limit {credit_limit if billing == 'postpaid' else 0}, "
                    f"reserved {reserved} -> available {available}")
     customer = account.customer
-    for limit, since, label in (
-        (customer.daily_spending_limit, now.replace(hour=0, minute=0, second=0, microsecond=0), "daily"),
-        (customer.monthly_spending_limit, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), "monthly"),
+    for limit, start, label in (
+        (customer.daily_spending_limit, day_start, "daily"),
+        (customer.monthly_spending_limit, month_start, "monthly"),
     ):
         if limit is not None:
+            # the customer's day and month, in the customer's time zone
+            since = start(now, customer.time_zone)
             room = limit - _spent_today(customer.pk, now, since) - st["reserved"]
-            d.trace.append(f"{label} spending limit {limit}: {room} left")
+            d.trace.append(f"{label} spending limit {limit} since {since:%Y-%m-%d %H:%M} UTC: {room} left")
             available = min(available, room)
     return available
 

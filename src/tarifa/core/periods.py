@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -333,3 +333,23 @@ def local_time(at: datetime, tz_name: str) -> datetime:
     if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
         raise ValueError(f"time must be timezone-aware, got naive {at.isoformat()}")
     return at.astimezone(zone(tz_name))
+
+
+def day_start(at: datetime, tz_name: str) -> datetime:
+    """The instant (UTC) the local day containing ``at`` began in ``tz_name``.
+
+    Where midnight does not exist (clocks moved forward at 00:00) the day begins when the
+    clocks jump.
+    """
+    return _local_midnight(local_time(at, tz_name).date(), tz_name)
+
+
+def month_start(at: datetime, tz_name: str) -> datetime:
+    """The instant (UTC) the local calendar month containing ``at`` began in ``tz_name``."""
+    return _local_midnight(local_time(at, tz_name).date().replace(day=1), tz_name)
+
+
+def _local_midnight(day: date, tz_name: str) -> datetime:
+    # fold=0 reads a wall time skipped by a clock change with the offset before the change:
+    # that is the instant of the change, when the day actually began.
+    return datetime.combine(day, time(0), tzinfo=zone(tz_name)).astimezone(timezone.utc)

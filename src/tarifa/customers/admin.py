@@ -57,7 +57,7 @@ class CustomerAdmin(TarifaAdmin):
         ("Web access", {"fields": ("web_username", "web_password")}),
         ("Billing", {"fields": (
             "tariff", "billing_type", "currency", "payment_term_days", "credit_limit", "billing_decimals",
-            "tax_flag", "tax_rate", "daily_spending_limit", "monthly_spending_limit", "balance",
+            "tax_flag", "tax_rate", "daily_spending_limit", "monthly_spending_limit", "time_zone", "balance",
         )}),
         ("Calls", {"fields": (
             "max_call_sessions", "calls_per_second", "codec_checking", "codecs", "call_with_media",

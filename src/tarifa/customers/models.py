@@ -74,6 +74,10 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     max_call_duration = int_field("Maximum call duration", 1, 86400, "seconds", default=7200)
     daily_spending_limit = money_field("Daily spending limit", minimum=0, null=True, blank=True, default=None)
     monthly_spending_limit = money_field("Monthly spending limit", minimum=0, null=True, blank=True, default=None)
+    time_zone = LabeledCharField(
+        "time zone", max_length=64, default="UTC", validators=[v.validate_time_zone],
+        help_text="The customer's days and months (daily and monthly spending limits) begin at midnight here.",
+    )
     email = LabeledCharField("email address", max_length=30, validators=[v.Email("Email address", 30)])
     address = LabeledCharField("address", max_length=200, blank=True)
     phone = LabeledCharField("phone number", max_length=32)

@@ -34,6 +34,14 @@ def refuse(label: str, value: Any, rule: str, code: str = "invalid") -> Validati
     )
 
 
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name (tariffs, destination sets, customers)."""
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise refuse("Time zone", value, "must be an IANA time zone such as Europe/London", "time_zone")
+
+
 @deconstructible
 class Labeled:
     """Base: a validator that knows the label of its field."""

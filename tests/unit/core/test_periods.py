@@ -182,3 +182,28 @@ def test_bitmap_agrees_with_rules(text: str, minute_of_week: int) -> None:
     period = parse_period(text)
     assert period.contains(moment) == _reference_contains(text, moment)
     assert parse_period(str(period)) == period  # canonical text round-trips
+
+
+@pytest.mark.parametrize(
+    ("at", "tz", "day", "month"),
+    [
+        # New York in summer time (UTC-4): the day began at 04:00 UTC
+        ("2026-05-04T12:00:00+00:00", "America/New_York", "2026-05-04T04:00:00+00:00", "2026-05-01T04:00:00+00:00"),
+        # 03:00 UTC is still the evening before in New York
+        ("2026-05-04T03:00:00+00:00", "America/New_York", "2026-05-03T04:00:00+00:00", "2026-05-01T04:00:00+00:00"),
+        # Tokyo is ahead: 20:00 UTC is already the next day there
+        ("2026-05-31T20:00:00+00:00", "Asia/Tokyo", "2026-05-31T15:00:00+00:00", "2026-05-31T15:00:00+00:00"),
+        ("2026-03-15T10:30:00+00:00", "UTC", "2026-03-15T00:00:00+00:00", "2026-03-01T00:00:00+00:00"),
+        # Santiago moved its clocks forward at midnight: the day began when they jumped (04:00 UTC)
+        ("2025-09-07T12:00:00+00:00", "America/Santiago", "2025-09-07T04:00:00+00:00", "2025-09-01T04:00:00+00:00"),
+    ],
+)
+def test_local_day_and_month_start(at: str, tz: str, day: str, month: str) -> None:
+    from datetime import datetime
+
+    from tarifa.core.periods import day_start, month_start
+
+    moment = datetime.fromisoformat(at)
+    assert day_start(moment, tz) == datetime.fromisoformat(day)
+    assert month_start(moment, tz) == datetime.fromisoformat(month)
+    assert day_start(moment, tz) <= moment and day_start(moment, tz).utcoffset().total_seconds() == 0

@@ -82,6 +82,19 @@ def _preparer(fields: list[models.Field], adapters: list[Adapter]) -> Callable[[
     return prepare
 
 
+def _stage_table(model: type[models.Model], column_list: str) -> str:
+    """A session-private PostgreSQL table with ``column_list`` of ``model``'s table, emptied at
+    commit: rows are copied there, then inserted with ``ON CONFLICT DO NOTHING``."""
+    quote = connection.ops.quote_name
+    stage = quote(f"stage_{model._meta.db_table}_{zlib.crc32(column_list.encode())}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {column_list} FROM {quote(model._meta.db_table)} WITH NO DATA"
+        )
+    return stage
+
+
 def any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     """``column IN (...)`` as one array parameter on PostgreSQL, a placeholder list elsewhere."""
     if connection.vendor == "postgresql":
@@ -110,15 +123,7 @@ def bulk_insert(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             raw = cursor.cursor
-            if ignore_conflicts:
-                stage = quote(f"stage_{model._meta.db_table}_{zlib.crc32(column_list.encode())}")
-                raw.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                    f"SELECT {column_list} FROM {table} WITH NO DATA"
-                )
-                target = stage
-            else:
-                target = table
+            target = _stage_table(model, column_list) if ignore_conflicts else table
             with raw.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy:
                 for row in prepared:
                     copy.write_row(row)
@@ -258,12 +263,8 @@ def insert_frame(model: type[models.Model], frame: Any, *, skip_conflicts: bool 
             return ids
         except psycopg.errors.UniqueViolation:
             pass
-        stage = quote(f"frame_{model._meta.db_table}_{zlib.crc32(column_list.encode())}")
+        stage = _stage_table(model, column_list)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                f"SELECT {column_list} FROM {table} WITH NO DATA"
-            )
             _write(stage, column_list, frame)
             cursor.execute(
                 f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING RETURNING id"

@@ -56,7 +56,8 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA)
 
 
-def _us(moment: datetime | None) -> int | None:
+def micros(moment: datetime | None) -> int | None:
+    """UTC microseconds since 1970 of an aware datetime (None stays None)."""
     return None if moment is None else (moment - EPOCH) // _US
 
 
@@ -71,9 +72,9 @@ def from_cdrs(cdrs: Sequence[CanonicalCdr], lines: Sequence[int] | None = None) 
         return empty()
     data: dict[str, list] = {name: [getattr(c, name) for c in cdrs] for name in TEXT_FIELDS}
     data["line"] = list(lines) if lines is not None else [0] * len(cdrs)
-    data["start_us"] = [_us(c.start_time) for c in cdrs]
-    data["connect_us"] = [_us(c.connect_time) for c in cdrs]
-    data["end_us"] = [_us(c.end_time) for c in cdrs]
+    data["start_us"] = [micros(c.start_time) for c in cdrs]
+    data["connect_us"] = [micros(c.connect_time) for c in cdrs]
+    data["end_us"] = [micros(c.end_time) for c in cdrs]
     data["duration"] = [c.duration for c in cdrs]
     data["sip_code"] = [c.sip_code for c in cdrs]
     return pl.DataFrame(data, schema=SCHEMA)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,10 +26,10 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from tarifa.billing import ledger
-from tarifa.billing.models import MinutePoolUsage
+from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
 from tarifa.cdrs.bulk import FrameRater
-from tarifa.cdrs.columns import EPOCH, from_cdrs, to_cdrs
+from tarifa.cdrs.columns import from_cdrs, micros, moment, to_cdrs
 from tarifa.cdrs.matching import AccountInfo, Directory, Match, Tables
 from tarifa.cdrs.models import Cdr, IngestRun
 from tarifa.core.cdr import CanonicalCdr, LineError
@@ -69,6 +69,13 @@ class _Raced(Exception):
 
 class _Stale(Exception):
     """An account, customer or connection this run loaded is gone: reload and retry."""
+
+
+def _pools_in_play() -> bool:
+    """Whether any plan includes minutes (two small queries; no need to load the directory)."""
+    from tarifa.dids.models import DidPlan
+
+    return IncludedMinutes.objects.exists() or DidPlan.objects.filter(included_minutes__gt=0).exists()
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -120,8 +127,8 @@ class IngestReport:
                 f"{len(self.rejected)} rejected, {self.unrated} unratable, {self.charged} charged")
 
 
-def _month(moment: datetime) -> date:
-    return date(moment.year, moment.month, 1)
+def _month(at: datetime) -> date:
+    return date(at.year, at.month, 1)
 
 
 def _check(cdr: CanonicalCdr) -> str | None:
@@ -159,7 +166,7 @@ class Charges:
         for owner, (customer_id, micro, calls, first_us, last_us) in sorted(self.totals.items()):
             if micro == 0:
                 continue
-            first, last = EPOCH + timedelta(microseconds=first_us), EPOCH + timedelta(microseconds=last_us)
+            first, last = moment(first_us), moment(last_us)
             postings.append(ledger.Posting(
                 id=self.ids[owner], customer_id=customer_id, account_id=owner[1] if owner[0] == "a" else None,
                 amount=-Decimal(micro).scaleb(-6), kind="call_charge", reference=None,
@@ -382,7 +389,7 @@ class Ingestor:
             raise _Raced()
         for cdr, r, owner in zip(new, rated, charged_by):
             if owner:
-                at = _us(cdr.start_time)
+                at = micros(cdr.start_time)
                 charges.add(owner, r.match.account.customer_id, int(r.values["price"].scaleb(6)), 1, at, at)  # type: ignore[union-attr]
         self.rater.flush_pools()
         release_calls([(cdr.switch or self.switch, cdr.call_id) for cdr in new])
@@ -443,7 +450,7 @@ class Ingestor:
             schema={"o_kind": pl.String, "o_id": pl.Int64, "transaction": pl.Int64}, orient="row",
         )
         fast = fast.join(known, on=["o_kind", "o_id"], how="left", maintain_order="left")
-        now = datetime_text(pl.lit(_us(timezone.now()), pl.Int64))
+        now = datetime_text(pl.lit(micros(timezone.now()), pl.Int64))
         rows = fast.select(
             "switch", "call_id", "leg", "direction", "account", "customer", "caller", "callee", "number",
             source_ip=pl.when(col("source_ip") != "").then(col("source_ip")),
@@ -538,7 +545,7 @@ class Ingestor:
         """Post each frame as a batch: in parallel on PostgreSQL outside a caller's transaction."""
         # Included minutes are used in call order: with pools in play, batches go one after the other.
         parallel = (self.parallel and connection.vendor == "postgresql" and not connection.in_atomic_block
-                    and _writers() > 1 and not self.rater.directory.has_pools)
+                    and _writers() > 1 and not _pools_in_play())
         try:
             if parallel:
                 self._write_in_parallel(frames, progress)
@@ -686,8 +693,3 @@ def _read_ahead(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
             yield item
     finally:
         stop.set()
-
-
-def _us(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
-

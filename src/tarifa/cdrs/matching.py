@@ -87,13 +87,6 @@ class Directory:
             v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
         }
 
-    @property
-    def has_pools(self) -> bool:
-        """Whether any call could use included minutes (a service plan's or a DID plan's)."""
-        return any(info.pools for info in self.accounts.values()) or any(
-            d.plan is not None and d.plan.included_minutes for d in self.dids.values()
-        )
-
     def _info(self, account_id: int | None) -> AccountInfo | None:
         return self.accounts.get(account_id) if account_id is not None else None
 

@@ -62,3 +62,13 @@ def test_simulate_cli_and_admin(client, net, tmp_path) -> None:  # noqa: F811
     assert "Refused: destination_forbidden (SIP 403)" in page and "forbidden in the tariff" in page
     page = client.post(url, {"callee": "011" + UK}).content.decode()
     assert "Allowed for" in page and "cheap" in page
+
+
+def test_a_nul_character_is_refused_naming_the_field(client, token) -> None:
+    """PostgreSQL text cannot hold NUL: refused before anything reaches the database."""
+    response = call(client, token, call_id="n\u00001", callee="011" + UK, sip_user="alice")
+    assert response.status_code == 422
+    assert [(e["field"], "NUL" in e["reason"]) for e in response.json()["errors"]] == [("call_id", True)]
+    assert not Reservation.objects.exists()
+    end = client.post("/api/v1/calls/n%001/end", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert end.status_code == 200 and end.json() == {"released": False}

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from pydantic import field_validator
 
 from tarifa.api.auth import SwitchToken
 
@@ -29,6 +30,13 @@ class AuthorizeIn(Schema):
     did: str = Field("", max_length=20)
     account_code: str = Field("", max_length=64)
     trace: bool = False
+
+    @field_validator("call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")  # no database text column can hold one
+        return value
 
 
 class RouteOut(Schema):

@@ -719,6 +719,8 @@ def count_refusal(customer_id: int | None, reason: str, now: datetime) -> None:
 
 def end_call(switch: str, call_id: str) -> bool:
     """The switch reports the end of a call: its reservation is released (the CDR does it too)."""
+    if not call_id or len(call_id) > 255 or "\x00" in call_id:
+        return False  # no call can have this id: nothing to look up
     return Reservation.objects.filter(switch=switch, call_id=call_id).delete()[0] > 0
 
 

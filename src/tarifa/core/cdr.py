@@ -15,6 +15,10 @@ DISPOSITIONS: Final = ("answered", "busy", "no_answer", "failed", "cancelled")
 DIRECTIONS: Final = ("outbound", "inbound")
 
 
+_TEXT: Final = ("call_id", "callee", "switch", "leg", "caller", "source_ip", "sip_user", "trunk", "did",
+                "extension", "account_code", "connection")
+
+
 @dataclass(frozen=True, slots=True)
 class CanonicalCdr:
     """One call leg as a switch reported it, before matching and rating.
@@ -47,6 +51,9 @@ class CanonicalCdr:
     def __post_init__(self) -> None:
         if not self.call_id:
             raise ValueError("call_id is missing")
+        if "\x00" in "".join([getattr(self, name) for name in _TEXT]):
+            bad = next(name for name in _TEXT if "\x00" in getattr(self, name))
+            raise ValueError(f"{bad} contains a NUL character")  # no database text column can hold one
         if self.duration < 0:
             raise ValueError(f"duration {self.duration} is negative")
         if self.start_time.tzinfo is None:

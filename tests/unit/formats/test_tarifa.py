@@ -155,3 +155,11 @@ def test_bom_and_crlf() -> None:
     assert isinstance(first, CanonicalCdr)
     assert isinstance(error, LineError) and error.line == 3 and error.reason == "callee is missing"
     assert error.text == "c-2,,2024-03-01T10:00:00Z,5"
+
+
+def test_a_nul_character_is_refused_for_its_line() -> None:
+    """PostgreSQL text cannot hold NUL: the record is refused, its neighbours are kept."""
+    good = {"call_id": "n1", "callee": "4420", "start_time": "2026-03-01T10:00:00Z", "duration": 5}
+    items = parse_json("\n".join(json.dumps(r) for r in (good, {**good, "call_id": "n\u00002"}, {**good, "call_id": "n3"})))
+    assert [type(i).__name__ for i in items] == ["CanonicalCdr", "LineError", "CanonicalCdr"]
+    assert items[1].line == 2 and "call_id contains a NUL character" in items[1].reason

@@ -25,7 +25,7 @@ consecutive rounds agree within 10 % -- every worker has built its snapshot and 
 connection count.
 
 Options: --seconds (default 30), --workers (default 2,4), --connections (default: workers,
-4 x workers, 8 x workers: one request per process, one per server thread, two per server
+2 x workers, 4 x workers: one request per process, one per server thread, two per server
 thread), --warmup (most seconds of warm-up, 300), --only sqlite|pg, --pg URL of a server where
 a database may be created (default: a throwaway cluster started with scripts/postgres.sh on a
 free port), --client auto|wrk|python, --accounts, --prefixes, --profile N (in one process:
@@ -62,7 +62,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "authorize.lua"
-THREADS_PER_WORKER = 4  # tarifa serve: gunicorn gthread with 4 threads
+THREADS_PER_WORKER = 2  # tarifa serve: TARIFA_THREADS default
 TARGET_RATE, TARGET_P99_MS = 2000, 10.0
 
 
@@ -275,7 +275,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     plain = (time.perf_counter() - started) / count
     print(f"PROFILE first request (builds the snapshot, loads 4 x 60,000 rates): {cold:.2f} s")
     print(f"PROFILE {count} warm requests in one thread: {plain * 1000:.2f} ms each = {1 / plain:.0f}/s per core "
-          f"(allowed {allowed}/{count}); the test client skips HTTP parsing and gunicorn")
+          f"(allowed {allowed}/{count}); the test client skips HTTP parsing and the server")
 
     # Phases: timers around the service's steps and around each SQL statement.
     spent: dict[str, float] = {}
@@ -714,7 +714,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per configuration (30)")
     parser.add_argument("--workers", default="2,4", help="comma-separated worker counts to try (2,4)")
     parser.add_argument("--connections", default="",
-                        help="comma-separated client connection counts (default: workers, 4 x workers, 8 x workers: "
+                        help="comma-separated client connection counts (default: workers, 2 x workers, 4 x workers: "
                              "one request per process, one per server thread, two per server thread)")
     parser.add_argument("--warmup", type=float, default=300.0, help="at most this many seconds of warm-up (300)")
     parser.add_argument("--only", choices=("sqlite", "pg"), help="one database kind only")

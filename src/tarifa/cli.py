@@ -25,21 +25,26 @@ def serve(
     port: Optional[int] = typer.Option(None, help="Listen port (default from TARIFA_LISTEN, else 8080)."),
     workers: Optional[int] = typer.Option(None, help="Worker processes (default TARIFA_WORKERS, else 2)."),
 ) -> None:
-    """Serve the back office, the portal and the API with gunicorn (several workers)."""
+    """Serve the back office, the portal and the API with granian (several worker processes)."""
     from tarifa import config
 
     listen = config.listen()
-    bind = f"{host or listen.host}:{port or listen.port}"
+    bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
-    typer.echo(f"Tarifa serving on http://{bind}/ ({count} workers); admin at http://{bind}/admin/", err=True)
+    typer.echo(f"Tarifa serving on http://{bind_host}:{bind_port}/ ({count} workers); "
+               f"admin at http://{bind_host}:{bind_port}/admin/", err=True)
+    # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;
+    # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
     args = [
-        sys.executable, "-m", "gunicorn", "tarifa.wsgi:application", "--config", "python:tarifa.gunicorn_conf",
-        "--bind", bind, "--workers", str(count), "--worker-class", "gthread", "--threads", str(config.threads()),
-        "--graceful-timeout", "5", "--timeout", "120",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
+        "--workers", str(count), "--blocking-threads", str(config.threads()), "--no-ws",
+        "--respawn-failed-workers", "--workers-kill-timeout", "5",
     ]
     if config.access_log():
-        args += ["--access-logfile", "-"]
+        args += ["--access-log"]
+    args.append("tarifa.wsgi:application")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
+    os.environ["TARIFA_WARM_UP"] = "1"
     os.execv(sys.executable, args)
 
 

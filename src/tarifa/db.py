@@ -95,6 +95,38 @@ def _stage_table(model: type[models.Model], column_list: str) -> str:
     return stage
 
 
+def call_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Run one statement on Django's PostgreSQL connection as a prepared statement and return its
+    first row.
+
+    Django's cursors bind parameters on the client side, so a statement travels as text and is
+    parsed and planned on every call; this one is prepared once per connection and then sent
+    with its parameters only (psycopg's server-side binding, ``prepare=True``). Database errors
+    come out as Django's; ``connection.execute_wrapper`` hooks and the debug query log
+    (``CaptureQueriesContext``) see it as any other statement."""
+    import functools
+    import time
+
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+
+        def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+
+        executor: Callable[..., Any] = execute
+        for wrapper in reversed(connection.execute_wrappers):
+            executor = functools.partial(wrapper, executor)
+        started = time.monotonic()
+        row = executor(sql, params, False, {"connection": connection, "cursor": cursor})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": f"{sql} -- {list(params)!r}",
+                                           "time": f"{time.monotonic() - started:.3f}"})
+    return row
+
+
 def any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     """``column IN (...)`` as one array parameter on PostgreSQL, a placeholder list elsewhere."""
     if connection.vendor == "postgresql":

@@ -10,3 +10,24 @@ from tarifa.api import lean  # noqa: E402  (needs the settings loaded above)
 # POST /api/v1/calls/authorize and /api/v1/calls/{call_id}/end are answered without the middleware
 # stack (api/lean.py); every other request goes to Django.
 application = lean.wsgi(django_application)
+
+
+def _warm_up() -> None:
+    """Load the call-authorisation caches (snapshot and rate tables) before the first request,
+    so no call waits for a cold cache: ``tarifa serve`` asks for it in each worker."""
+    import logging
+
+    from django.db import connections
+
+    from tarifa.calls import cache
+
+    try:
+        cache.warm_up()
+    except Exception:  # an empty or not yet migrated database must not stop the server
+        logging.getLogger("tarifa").exception("cache warm-up failed; caches will load on first use")
+    finally:
+        connections.close_all()
+
+
+if os.environ.get("TARIFA_WARM_UP") == "1":
+    _warm_up()

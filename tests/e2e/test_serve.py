@@ -1,4 +1,5 @@
-"""Smoke test: ``tarifa serve`` as a subprocess answers the health endpoint and the admin login."""
+"""Smoke test: ``tarifa serve`` (granian) as a subprocess answers the health endpoint, the admin login
+and a static file."""
 
 from __future__ import annotations
 
@@ -62,4 +63,4 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=15)[0].decode(errors="replace")
-    assert "gunicorn" in output.lower() or "Booting worker" in output
+    assert "granian" in output.lower() and "Started worker" in output

@@ -1,5 +1,5 @@
-"""The switch endpoints as served by ``tarifa.api.lean``: through the WSGI application that gunicorn
-serves (no middleware stack) and through Django (test client) they answer alike, with the same
+"""The switch endpoints as served by ``tarifa.api.lean``: through the WSGI application that ``tarifa serve``
+runs (no middleware stack) and through Django (test client) they answer alike, with the same
 status codes, problem documents and field-named errors as the rest of the API."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ APP = lean.wsgi(WSGIHandler())
 
 def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None, content_type: str = "application/json",
              **extra: str) -> tuple[int, dict[str, str], bytes]:
-    """One request through the WSGI application gunicorn serves (tarifa.wsgi), in this test's transaction."""
+    """One request through the WSGI application tarifa serve runs (tarifa.wsgi), in this test's transaction."""
     if auth is not None:
         extra["HTTP_AUTHORIZATION"] = auth
     environ = RequestFactory().generic(method, path, body, content_type=content_type, **extra).environ

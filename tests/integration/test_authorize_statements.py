@@ -1,10 +1,14 @@
-"""How many statements one authorisation costs: on PostgreSQL the transaction is the two
-functions of migrations calls 0004/0005 (lock + read, then reserve); elsewhere plain statements.
-A server's request (autocommit) sends BEGIN with the first and COMMIT with the second."""
+"""How many statements one authorisation costs. In a server's request on PostgreSQL (autocommit)
+a call with room for its longest allowed duration is one statement, ``tarifa_call_authorize``
+(migration calls 0006), and so is a refusal; otherwise, and inside a caller's transaction, the
+transaction is the two functions of migrations calls 0004/0005 (lock + read, then reserve), with
+BEGIN sent with the first and COMMIT with the second in autocommit. Elsewhere plain statements.
+The one-statement path and the transaction must decide alike: the last test compares them."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -88,19 +92,41 @@ def _idle() -> bool:
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_an_allowed_call_is_two_round_trips_and_commits(net) -> None:  # noqa: F811
+def test_in_autocommit_an_allowed_call_is_one_statement(net) -> None:  # noqa: F811
     assert connection.get_autocommit() and not connection.in_atomic_block
     ask(call_id="warm")
     request = CallRequest(call_id="trip", callee="011" + UK, sip_user="alice", switch="sw")
     with CaptureQueriesContext(connection) as queries:
         d = authorize_call(request, now=NOW)
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) == 2, statements
-    assert statements[0].startswith("BEGIN; SELECT * FROM tarifa_call_state(")
-    assert "tarifa_call_reserve(" in statements[1] and statements[1].endswith("; COMMIT")
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("SELECT * FROM tarifa_call_authorize(")
     assert _idle()
-    assert d.allowed and Reservation.objects.get(call_id="trip").pk == d.reservation_id
+    held = Reservation.objects.get(call_id="trip")
+    assert d.allowed and held.pk == d.reservation_id and held.max_duration == d.max_duration == 7200
+    assert held.connection_id == net["cheap"].pk and str(held.amount.normalize()) == d.reserved
     assert dict(CallRate.objects.values_list("scope", "count")) == {f"c:{net['customer'].pk}": 2}
+    assert d.trace[-1].endswith("(one round trip)")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_funds_for_a_shorter_call_are_decided_in_the_transaction(net) -> None:  # noqa: F811
+    from tarifa.customers.models import Customer
+
+    # 0.50 pays 25 minutes at 0.02/min: less than the 7,200-s cap, so the one statement writes nothing
+    Customer.objects.filter(pk=net["customer"].pk).update(balance=Decimal("0.50"))
+    cache.reset()
+    request = CallRequest(call_id="short", callee="011" + UK, sip_user="alice", switch="sw")
+    with CaptureQueriesContext(connection) as queries:
+        d = authorize_call(request, now=NOW)
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert [sql.split("(")[0] for sql in statements if "tarifa_call_" in sql] == [
+        "SELECT * FROM tarifa_call_authorize", "BEGIN; SELECT * FROM tarifa_call_state", "SELECT tarifa_call_reserve"]
+    assert d.allowed and d.max_duration == 1500 and d.reserved == "0.5" and _idle()
+    assert Reservation.objects.get(call_id="short").max_duration == 1500
+    assert sum("ALLOWED" in step for step in d.trace) == 1  # the first reading left no trace
+    assert dict(CallRate.objects.values_list("scope", "count")) == {f"c:{net['customer'].pk}": 1}
 
 
 @postgresql_only
@@ -115,13 +141,17 @@ def test_in_autocommit_refusals_and_simulations_end_their_transaction(net) -> No
         refused = ask(call_id="second")
     assert refused.reason == "concurrent_limit" and _idle()
     statements = [q["sql"] for q in queries.captured_queries]
-    begun = next(n for n, sql in enumerate(statements) if sql.startswith("BEGIN; SELECT * FROM tarifa_call_state("))
-    assert statements[begun + 1] == "COMMIT", statements
+    # one statement decides (it writes nothing); the rest count the refusal for the dashboards
+    assert statements[1].startswith("SELECT * FROM tarifa_call_authorize("), statements
+    assert not any("tarifa_call_state" in sql for sql in statements), statements
     Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=100)
     cache.reset()
-    simulated = authorize_call(CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"),
-                               reserve=False, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        simulated = authorize_call(CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"),
+                                   reserve=False, now=NOW)
     assert simulated.allowed and simulated.reservation_id is None and _idle()
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert statements[-2].startswith("BEGIN; SELECT * FROM tarifa_call_state(") and statements[-1] == "ROLLBACK"
     assert set(Reservation.objects.values_list("call_id", flat=True)) == {"first"}
 
 
@@ -146,6 +176,26 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
     assert _idle() and not Reservation.objects.filter(call_id="broken").exists()
     monkeypatch.undo()
     assert ask(call_id="after").allowed and _idle()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net, monkeypatch, caplog) -> None:  # noqa: F811
+    """Should the statement and the application's decision ever differ, the statement's
+    reservation is deleted and the transaction decides."""
+    real = authorize._available
+
+    def less(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return min(real(*args, **kwargs), Decimal("0.50"))  # the application sees less than the statement
+
+    monkeypatch.setattr(authorize, "_available", less)
+    with CaptureQueriesContext(connection) as queries:
+        d = ask(call_id="differs")
+    assert d.allowed and d.max_duration == 1500 and _idle()
+    assert list(Reservation.objects.values_list("call_id", "max_duration")) == [("differs", 1500)]
+    assert any("differs from the decision" in r.getMessage() for r in caplog.records)
+    assert [sql.split("(")[0] for sql in (q["sql"] for q in queries.captured_queries) if "tarifa_call_" in sql] == [
+        "SELECT * FROM tarifa_call_authorize", "BEGIN; SELECT * FROM tarifa_call_state", "SELECT tarifa_call_reserve"]
 
 
 @postgresql_only
@@ -175,3 +225,110 @@ def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> 
     finally:
         other.rollback()
         other.close()
+
+
+# --- the one statement and the transaction decide alike --------------------------------------------
+
+
+def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
+    from tarifa.customers.models import Account, Customer
+    from tarifa.dids.models import Did, DidPlan
+    from tarifa.routing.models import RoutingGroup
+
+    customer, alice = Customer.objects.filter(pk=net["customer"].pk), Account.objects.filter(pk=net["alice"].pk)
+    cheap, both = Connection.objects.filter(pk=net["cheap"].pk), Connection.objects.filter(pk__in=[net["cheap"].pk,
+                                                                                                  net["dear"].pk])
+    {
+        "plain": lambda: None,
+        "customer_sessions": lambda: customer.update(max_call_sessions=2),
+        "account_channels": lambda: alice.update(max_channels=1),
+        "device_sessions": lambda: SipDevice.objects.filter(login="alice").update(max_call_sessions=1),
+        "customer_cps": lambda: customer.update(calls_per_second=2),
+        "device_cps": lambda: SipDevice.objects.filter(login="alice").update(calls_per_second=1),
+        "connection_channels": lambda: cheap.update(max_channels=1),
+        "connection_cps": lambda: cheap.update(max_cps=1),
+        "all_connections_full": lambda: both.update(max_channels=1),
+        "weighted_with_a_full_connection": lambda: (
+            RoutingGroup.objects.filter(pk=net["group"].pk).update(policy="weighted"), cheap.update(max_channels=1)),
+        "funds_for_a_shorter_call": lambda: customer.update(balance=Decimal("0.50")),
+        "no_funds": lambda: customer.update(balance=Decimal("0.0001")),
+        "postpaid_credit": lambda: customer.update(billing_type="postpaid", balance=Decimal("-9.80"),
+                                                   credit_limit=Decimal("10.30")),
+        "own_balance": lambda: (alice.update(balance_mode="own"), Account.objects.filter(pk=net["alice"].pk)
+                                .update(balance=Decimal("3"))),
+        "inbound_did": lambda: Did.objects.create(number="12015550100", status="assigned", account=net["alice"],
+                                                  plan=DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006"))),
+    }[name]()
+    cache.reset()
+
+
+def _calls(name: str, net: dict) -> list[CallRequest]:  # type: ignore[type-arg]
+    if name == "inbound_did":
+        return [CallRequest(call_id=f"in{n}", callee="12015550100", did="12015550100", switch="sw") for n in range(3)]
+    callees = ["011" + UK, "12125551234", "18005551234"]  # international, domestic, toll-free (free)
+    ids = [f"{name}-{n}" for n in range(3)]
+    if name == "weighted_with_a_full_connection":  # a first call whose weighted order puts cheap first
+        from tarifa.core.routes import Candidate, order
+
+        both = [Candidate(net[k].pk, Decimal(0), 0, 1) for k in ("cheap", "dear")]
+        ids[0] = next(f"w{n}" for n in range(100) if order(both, "weighted", f"w{n}")[0].connection_id == net["cheap"].pk)
+    return [CallRequest(call_id=ids[n], callee=callees[n % 3], sip_user="alice", switch="sw") for n in range(3)]
+
+
+def _outcome(decisions: list) -> tuple:  # type: ignore[type-arg]
+    answers = [(d.allowed, d.reason, d.sip_code, d.max_duration, d.reserved, d.routes, d.rate, d.trace[:-1])
+               for d in decisions]
+    held = sorted(Reservation.objects.values_list("call_id", "amount", "max_duration", "connection_id", "device",
+                                                  "own_balance", "customer_id", "account_id", "expires_at"))
+    return answers, held, sorted(CallRate.objects.values_list("scope", "second", "count"))
+
+
+SCENARIOS = ["plain", "customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps",
+             "connection_channels", "connection_cps", "all_connections_full", "weighted_with_a_full_connection",
+             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_one_statement_and_transaction_decide_alike(net, monkeypatch, name) -> None:  # noqa: F811
+    _setup(name, net)
+    statements: list[str] = []
+
+    def run() -> tuple:  # type: ignore[type-arg]
+        Reservation.objects.all().delete()
+        CallRate.objects.all().delete()
+        with CaptureQueriesContext(connection) as queries:
+            decisions = [authorize_call(request, now=NOW) for request in _calls(name, net)]
+        statements[:] = [q["sql"] for q in queries.captured_queries]
+        return _outcome(decisions)
+
+    one_trip = run()
+    assert any("tarifa_call_authorize" in sql for sql in statements)
+    monkeypatch.setattr(authorize, "_may_go_in_one_trip", lambda plan, reserve: False)
+    in_transaction = run()
+    assert not any("tarifa_call_authorize" in sql for sql in statements)
+    assert one_trip == in_transaction
+    # and the scenario did what it is named for: (reason or "", first route) of each call
+    got = [(a[1], a[5][0].get("connection") if a[5] else None) for a in one_trip[0]]
+    assert got == EXPECTED[name]
+
+
+OK, CHEAP, DEAR = "", "cheap", "dear"
+EXPECTED = {
+    "plain": [(OK, CHEAP)] * 3,
+    "customer_sessions": [(OK, CHEAP), (OK, CHEAP), ("concurrent_limit", None)],
+    "account_channels": [(OK, CHEAP), ("concurrent_limit", None), ("concurrent_limit", None)],
+    "device_sessions": [(OK, CHEAP), ("concurrent_limit", None), ("concurrent_limit", None)],
+    "customer_cps": [(OK, CHEAP), (OK, CHEAP), ("cps_limit", None)],
+    "device_cps": [(OK, CHEAP), ("cps_limit", None), ("cps_limit", None)],
+    "connection_channels": [(OK, CHEAP), (OK, DEAR), (OK, DEAR)],
+    "connection_cps": [(OK, CHEAP), (OK, DEAR), (OK, DEAR)],
+    "all_connections_full": [(OK, CHEAP), (OK, DEAR), ("no_route", None)],
+    "weighted_with_a_full_connection": [(OK, CHEAP), (OK, DEAR), (OK, DEAR)],  # cheap's one channel is taken
+    "funds_for_a_shorter_call": [(OK, CHEAP), ("insufficient_funds", None), (OK, CHEAP)],
+    "no_funds": [("insufficient_funds", None), ("insufficient_funds", None), (OK, CHEAP)],
+    "postpaid_credit": [(OK, CHEAP), ("insufficient_funds", None), (OK, CHEAP)],
+    "own_balance": [(OK, CHEAP)] * 3,
+    "inbound_did": [(OK, None)] * 3,
+}

@@ -9,7 +9,7 @@ platform. This module is their only implementation:
   the way django-ninja does, validate with the same pydantic schema that documents the endpoint
   (``calls.AuthorizeIn``), and answer with the fields of ``calls.AuthorizeOut`` or an RFC 9457
   problem document (``problems.body``) identical to the rest of the API.
-* ``wsgi`` wraps the Django WSGI application (``tarifa.wsgi``, what gunicorn serves): a POST to
+* ``wsgi`` wraps the Django WSGI application (``tarifa.wsgi``, what ``tarifa serve`` runs): a POST to
   one of the two paths is answered here directly; every other request, and any request this
   module would not handle exactly as Django would (a host outside ALLOWED_HOSTS, a body above
   DATA_UPLOAD_MAX_MEMORY_SIZE, a SCRIPT_NAME), goes to Django.

@@ -9,6 +9,7 @@ so several processes on several machines stay exact.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -31,7 +32,9 @@ from tarifa.core.periods import day_start, month_start
 from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
 from tarifa.core.routes import Candidate, order
 from tarifa.core.translate import apply as translate
-from tarifa.db import any_of
+from tarifa.db import any_of, call_prepared
+
+logger = logging.getLogger("tarifa.calls")
 
 SYSTEM_CAP = int(os.environ.get("TARIFA_MAX_CALL_SECONDS", "14400"))
 RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max duration
@@ -398,8 +401,16 @@ def _lock_and_read(account: Any, device: cache.Device | None, now: datetime, sco
             cursor.nextset()
         else:
             cursor.execute(sql, params)
-        (amount, credit, billing, calls, reserved, account_calls, account_units, device_calls, shared_units,
-         cps_scopes, cps_counts, connection_ids, connection_calls) = cursor.fetchone()
+        row = cursor.fetchone()
+    return _read_state(account, row)
+
+
+def _read_state(account: Any, row: tuple[Any, ...]
+                ) -> tuple[tuple[Decimal, Decimal, str], dict[str, Any], dict[str, int], dict[int, int]]:
+    """The first 13 columns of ``tarifa_call_state`` (and ``tarifa_call_authorize``), as
+    ``_lock_and_read`` returns them."""
+    (amount, credit, billing, calls, reserved, account_calls, account_units, device_calls, shared_units,
+     cps_scopes, cps_counts, connection_ids, connection_calls) = row[:13]
     if billing is None:  # as the plain statements: no customer row is an error, not an empty balance
         raise LookupError(f"customer {account.customer_id} not found")
     units = Reservation._meta.get_field("amount")
@@ -618,16 +629,57 @@ def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> li
     return out
 
 
-def _cps_scopes(plan: _Plan) -> list[str]:
-    """The CPS counters the call is checked against and counted in: only scopes with a limit
-    (an unlimited scope's counter would be written by every call and read by none)."""
+def _cps_limits(plan: _Plan) -> list[tuple[str, int]]:
+    """The CPS counters the call is checked against and counted in, with their limits: only
+    scopes with a limit (an unlimited scope's counter would be written by every call and read by
+    none). A connection's counter is added for the route the call takes."""
     if plan.emergency:
         return []
     account, device = plan.account, plan.device
-    scopes = [f"c:{account.customer_id}"] if account.customer.calls_per_second is not None else []
+    limits = []
+    if account.customer.calls_per_second is not None:
+        limits.append((f"c:{account.customer_id}", account.customer.calls_per_second))
     if device is not None and device.cps is not None:
-        scopes.append(f"d:{device.key}")
-    return scopes
+        limits.append((f"d:{device.key}", device.cps))
+    return limits
+
+
+def _cps_scopes(plan: _Plan) -> list[str]:
+    return [scope for scope, _limit in _cps_limits(plan)]
+
+
+def _judge(plan: _Plan, d: Decision, balance: tuple[Decimal, Decimal, str], st: dict[str, Any],
+           cps_now: dict[str, int], busy: dict[int, int], now: datetime, second: int
+           ) -> tuple[int, Decimal, cache.RouteEntry | None] | None:
+    """The decision on a state read under the locks: refused (None, ``d`` says why) or allowed,
+    (max duration, amount to reserve, the first route's entry) with ``d`` filled in."""
+    account, device = plan.account, plan.device
+    if not plan.emergency:
+        if not _limits(account, device, st, cps_now, second, d):
+            return None
+        available = _available(account, balance, st, now, d)
+        if plan.free:
+            duration = plan.cap
+        else:
+            duration = max_duration(plan.terms, available, plan.decimals, plan.rounding, plan.cap)
+        if duration <= 0:
+            first = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding)
+            d.refuse("insufficient_funds", f"available {available} does not pay the first interval ({first})")
+            return None
+    else:
+        duration = plan.cap
+    if plan.group is not None:
+        routes = _usable_routes(plan, busy, cps_now, d)
+        if not routes and not plan.emergency:
+            d.refuse("no_route", "every connection of the routing group is at capacity")
+            return None
+        d.routes = _route_dicts(plan, routes, d)
+    amount = Decimal(0) if plan.free else call_cost(plan.terms, duration, plan.decimals, plan.rounding)
+    d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
+    first = None
+    if d.routes and "connection" in d.routes[0]:
+        first = next(r for r, _p in plan.candidates if r.connection_name == d.routes[0]["connection"])
+    return duration, amount, first
 
 
 def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool,
@@ -637,35 +689,95 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
     cps_scopes = _cps_scopes(plan)
     limited = _limited(plan) if plan.group is not None else []
     balance, st, cps_now, busy = _lock_and_read(account, device, now, cps_scopes, second, limited, trip)
-    if not plan.emergency:
-        if not _limits(account, device, st, cps_now, second, d):
-            return d
-        available = _available(account, balance, st, now, d)
-        if plan.free:
-            duration = plan.cap
-        else:
-            duration = max_duration(plan.terms, available, plan.decimals, plan.rounding, plan.cap)
-        if duration <= 0:
-            first = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding)
-            return d.refuse("insufficient_funds", f"available {available} does not pay the first interval ({first})")
-    else:
-        duration = plan.cap
-    if plan.group is not None:
-        routes = _usable_routes(plan, busy, cps_now, d)
-        if not routes and not plan.emergency:
-            return d.refuse("no_route", "every connection of the routing group is at capacity")
-        d.routes = _route_dicts(plan, routes, d)
-    amount = Decimal(0) if plan.free else call_cost(plan.terms, duration, plan.decimals, plan.rounding)
-    d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
+    verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
+    if verdict is None:
+        return d
+    duration, amount, first = verdict
     d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
     if reserve:
-        first = None
-        if d.routes and "connection" in d.routes[0]:
-            first = next(r for r, _p in plan.candidates if r.connection_name == d.routes[0]["connection"])
         scopes = cps_scopes + ([f"n:{first.connection_id}"] if first is not None and first.max_cps is not None else [])
         d.reservation_id = _reserve(req, account, device, first.connection_id if first is not None else None, amount,
                                     duration, now, scopes, second, trip)
     return d
+
+
+# --- one round trip -------------------------------------------------------------------------------------
+
+_AUTHORIZE_SQL = (
+    "SELECT * FROM tarifa_call_authorize(%s::bigint, %s::bigint, %s::boolean, %s::text, %s::timestamptz, "
+    "%s::text[], %s::bigint, %s::bigint[], %s::integer[], %s::integer[], %s::bigint, %s::bigint[], "
+    "%s::integer[], %s::integer[], %s::text, %s::text, %s::integer, %s::timestamptz)"
+)
+
+
+def _may_go_in_one_trip(plan: _Plan, reserve: bool) -> bool:
+    """Whether ``_decide_in_one_trip`` may try the call: PostgreSQL in autocommit mode outside any
+    transaction (a server's request), a call that reserves, and no part of the decision that
+    needs more than the state (emergency calls, spending limits: their transactions)."""
+    customer = plan.account.customer
+    return (reserve and not plan.emergency and plan.cap > 0 and connection.vendor == "postgresql"
+            and customer.daily_spending_limit is None and customer.monthly_spending_limit is None
+            and connection.get_autocommit() and not connection.in_atomic_block)
+
+
+def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetime) -> bool:
+    """One statement (``tarifa_call_authorize``, migration calls 0006): lock and read the state as
+    ``_lock_and_read`` does and, when it leaves room for the longest call the plan allows, reserve
+    it. The decision is then taken from that state by ``_judge``, as in the transaction; it must be
+    the one the database acted on. True when ``d`` is final; False when the state allows a call
+    other than the planned one (funds for a shorter call): nothing was written, and the caller
+    decides again in a transaction."""
+    account, device = plan.account, plan.device
+    customer = account.customer
+    second = int(now.timestamp())
+    cps = _cps_limits(plan)
+    limited = _limited(plan) if plan.group is not None else []
+    planned = None if plan.free else call_cost(plan.terms, plan.cap, plan.decimals, plan.rounding)
+    units = Reservation._meta.get_field("amount")
+    by_id = {r.connection_id: r for r, _p in plan.candidates}
+    ranked = [by_id[c.connection_id] for c in order(
+        [Candidate(r.connection_id, p, r.priority, r.weight) for r, p in plan.candidates],
+        plan.group.policy if plan.group else "priority", d.call_id)]
+    params = [
+        account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "", now,
+        [scope for scope, _n in cps] + [f"n:{cid}" for cid in limited], second, limited,
+        [customer.max_call_sessions, account.max_channels, device.max_sessions if device else None],
+        [n for _scope, n in cps], None if planned is None else units.get_prep_value(planned),
+        [r.connection_id for r in ranked], [r.max_channels for r in ranked], [r.max_cps for r in ranked],
+        req.switch, req.call_id, plan.cap, now + timedelta(seconds=plan.cap + RESERVATION_MARGIN),
+    ]
+    try:
+        row = call_prepared(_AUTHORIZE_SQL, params)
+    except IntegrityError:
+        return False  # this call id holds a reservation already: the transaction answers with it
+    assert row is not None
+    reservation_id, connection_id = row[13], row[14]
+    mark, routes = len(d.trace), d.routes
+    try:
+        balance, st, cps_now, busy = _read_state(account, row)
+        verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
+    except BaseException:
+        if reservation_id is not None:  # no decision stands behind the hold: release it
+            Reservation.objects.filter(pk=reservation_id).delete()
+        raise
+    if reservation_id is None:
+        if verdict is None:
+            return True  # refused on the locked state: nothing to write
+        d.allowed, d.max_duration, d.reserved, d.routes = False, 0, "0", routes
+        del d.trace[mark:]
+        return False
+    duration, amount, first = verdict if verdict is not None else (0, None, None)
+    if (duration, amount, first.connection_id if first else None) != (plan.cap, planned or Decimal(0), connection_id):
+        # Never keep a hold the decision does not stand behind; decide again in a transaction.
+        Reservation.objects.filter(pk=reservation_id).delete()
+        logger.error("call %s: the one-trip reservation (%s s, connection %s) differs from the decision "
+                     "(%s); deciding again", req.call_id, plan.cap, connection_id, verdict)
+        d.allowed, d.max_duration, d.reserved, d.routes, d.reason, d.sip_code = False, 0, "0", routes, "", 200
+        del d.trace[mark:]
+        return False
+    d.trace.append(f"ALLOWED for {duration} s, reserving {amount} (one round trip)")
+    d.reservation_id = reservation_id
+    return True
 
 
 def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | None = None) -> Decision:
@@ -677,6 +789,8 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
     if plan is not None:
         for attempt in range(10):
             try:
+                if _may_go_in_one_trip(plan, reserve) and _decide_in_one_trip(plan, req, d, now):
+                    break
                 with _transaction(reserve) as trip:
                     d = _decide_in_transaction(plan, req, d, now, reserve, trip)
                 break

@@ -710,6 +710,13 @@ _AUTHORIZE_SQL = (
 )
 
 
+def _array(values: list[Any]) -> str:
+    """A PostgreSQL array literal of integers and CPS scope names (``c:12``, ``d:sip:3``,
+    ``n:7``; none needs quoting), NULL for None: sent as one text parameter, which costs the
+    driver far less than a Python list it must inspect element by element on every call."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
 def _may_go_in_one_trip(plan: _Plan, reserve: bool) -> bool:
     """Whether ``_decide_in_one_trip`` may try the call: PostgreSQL in autocommit mode outside any
     transaction (a server's request), a call that reserves, and no part of the decision that
@@ -740,10 +747,11 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
         plan.group.policy if plan.group else "priority", d.call_id)]
     params = [
         account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "", now,
-        [scope for scope, _n in cps] + [f"n:{cid}" for cid in limited], second, limited,
-        [customer.max_call_sessions, account.max_channels, device.max_sessions if device else None],
-        [n for _scope, n in cps], None if planned is None else units.get_prep_value(planned),
-        [r.connection_id for r in ranked], [r.max_channels for r in ranked], [r.max_cps for r in ranked],
+        _array([scope for scope, _n in cps] + [f"n:{cid}" for cid in limited]), second, _array(limited),
+        _array([customer.max_call_sessions, account.max_channels, device.max_sessions if device else None]),
+        _array([n for _scope, n in cps]), None if planned is None else units.get_prep_value(planned),
+        _array([r.connection_id for r in ranked]), _array([r.max_channels for r in ranked]),
+        _array([r.max_cps for r in ranked]),
         req.switch, req.call_id, plan.cap, now + timedelta(seconds=plan.cap + RESERVATION_MARGIN),
     ]
     try:

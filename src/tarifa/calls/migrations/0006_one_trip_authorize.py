@@ -15,8 +15,9 @@ docs/authorization.md "The serving path").
   progress, not money; a server crash loses at most the last few hundred milliseconds of holds.
 * ``calls_reservation`` loses the database constraints of ``customer_id`` and ``account_id`` (their
   checks at commit read both rows again for every call) and the indexes of ``account_id`` and
-  ``device`` (counted within the customer's reservations, which stay indexed). Deleting a
-  customer or an account still deletes its reservations (Django's ``CASCADE``).
+  ``device`` (counted within the customer's reservations, which stay indexed) and of
+  ``expires_at`` (only the worker's sweep reads by expiry, over the calls in progress). Deleting
+  a customer or an account still deletes its reservations (Django's ``CASCADE``).
 """
 
 import importlib
@@ -153,6 +154,11 @@ class Migration(migrations.Migration):
             model_name='reservation',
             name='customer',
             field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='reservations', to='customers.customer'),
+        ),
+        migrations.AlterField(
+            model_name='reservation',
+            name='expires_at',
+            field=models.DateTimeField(verbose_name='expires at'),
         ),
         migrations.RunPython(create, restore),
     ]

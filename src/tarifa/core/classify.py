@@ -34,8 +34,10 @@ class Destination:
     number_type: str  # libphonenumber's type name: fixed_line, mobile, toll_free, ...
 
 
+@lru_cache(maxsize=65536)
 def is_emergency(dialled: str, home_region: str) -> bool:
-    """911, 112, 999, ... as the caller's country defines them (short-number metadata)."""
+    """911, 112, 999, ... as the caller's country defines them (short-number metadata; results
+    cached per number and country, as ``_region_and_type``)."""
     digits = dialled.lstrip("+")
     return bool(digits) and digits.isdigit() and shortnumberinfo.is_emergency_number(digits, home_region or "US")
 

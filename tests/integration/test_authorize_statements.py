@@ -199,6 +199,22 @@ def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net
 
 
 @postgresql_only
+def test_the_state_is_read_by_index_whatever_the_plan_cache_saw() -> None:
+    """Plans of a session made while the reservations were empty must not scan the table on
+    every later call (migration calls 0006)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'tarifa_call_state'")
+        assert cursor.fetchone()[0] == ["enable_seqscan=off"]
+        # what the function's reads then plan on an empty table: the indexes
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN SELECT COUNT(*) FROM calls_reservation r WHERE r.customer_id = 1 AND r.expires_at >= now()")
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("EXPLAIN SELECT count FROM calls_callrate WHERE scope = ANY('{c:1}') AND second = 5")
+        plan += " ".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" not in plan and "calls_reservation_customer_id" in plan and "call_rate_unique" in plan, plan
+
+
+@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> None:  # noqa: F811
     """Ingestion holds FOR KEY SHARE on the customers, accounts and connections of its batch:

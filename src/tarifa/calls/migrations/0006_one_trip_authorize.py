@@ -13,6 +13,8 @@ docs/authorization.md "The serving path").
 * Both reservation functions commit without waiting for the WAL flush
   (``synchronous_commit = off`` for their transaction only): a reservation is a hold on a call in
   progress, not money; a server crash loses at most the last few hundred milliseconds of holds.
+* ``tarifa_call_state`` reads by index always (``enable_seqscan = off`` for the function): a
+  session's plans made while the tables were empty scanned them whole on every later call.
 * ``calls_reservation`` loses the database constraints of ``customer_id`` and ``account_id`` (their
   checks at commit read both rows again for every call) and the indexes of ``account_id`` and
   ``device`` (counted within the customer's reservations, which stay indexed) and of
@@ -113,6 +115,19 @@ END
 $fn$;
 """
 
+# The reads of tarifa_call_state always by index. Its plans are kept per database session; planned
+# while the reservations and CPS counters were empty (a quiet night, a fresh start), they scanned
+# the whole table on every call for as long as the session lived, which doubled the database's
+# CPU per authorisation once the calls in progress were counted in thousands.
+STATE_BY_INDEX = """
+ALTER FUNCTION tarifa_call_state(bigint, bigint, boolean, text, timestamptz, text[], bigint, bigint[])
+    SET enable_seqscan = off;
+"""
+STATE_DEFAULT = """
+ALTER FUNCTION tarifa_call_state(bigint, bigint, boolean, text, timestamptz, text[], bigint, bigint[])
+    RESET enable_seqscan;
+"""
+
 DROP = """
 DROP FUNCTION IF EXISTS tarifa_call_authorize(bigint, bigint, boolean, text, timestamptz, text[], bigint, bigint[],
     integer[], integer[], bigint, bigint[], integer[], integer[], text, text, integer, timestamptz);
@@ -123,10 +138,12 @@ def create(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(RESERVE, params=None)
         schema_editor.execute(AUTHORIZE, params=None)
+        schema_editor.execute(STATE_BY_INDEX, params=None)
 
 
 def restore(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(STATE_DEFAULT, params=None)
         schema_editor.execute(DROP, params=None)
         previous = importlib.import_module("tarifa.calls.migrations.0004_authorize_functions")
         reserve = previous.FUNCTIONS[previous.FUNCTIONS.index("CREATE OR REPLACE FUNCTION tarifa_call_reserve"):]

@@ -30,7 +30,8 @@ thread), --warmup (most seconds of warm-up, 300), --only sqlite|pg, --pg URL of 
 a database may be created (default: a throwaway cluster started with scripts/postgres.sh on a
 free port), --client auto|wrk|python, --accounts, --prefixes, --profile N (in one process:
 time N authorisations through Django's WSGI handler, by phase, with their SQL and a cProfile
-top list), --keep (keep the temporary directory).
+top list), --threads N (threads per server worker, TARIFA_THREADS; default tarifa serve's 2),
+--keep (keep the temporary directory).
 
 Each row reports authorisations/s, latency percentiles, the share of answers that allowed the
 call, the reservations held (a check: requests answered plus those in flight at the end), and
@@ -381,9 +382,12 @@ def child_main(argv: list[str]) -> None:
 
 # --- the driver -------------------------------------------------------------------------------------
 
-def _env(url: str, var: str) -> dict:
-    return dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var, DJANGO_SETTINGS_MODULE="tarifa.settings",
-                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p))
+def _env(url: str, var: str, threads: int = 0) -> dict:
+    env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var, DJANGO_SETTINGS_MODULE="tarifa.settings",
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p))
+    if threads:
+        env["TARIFA_THREADS"] = str(threads)
+    return env
 
 
 def _child(env: dict, *args: str, tag: str, timeout: int = 1800) -> tuple[dict, str]:
@@ -653,7 +657,7 @@ def _pg_version(url: str) -> str:
 
 
 def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk: str | None) -> list[dict]:
-    env = _env(url, str(var))
+    env = _env(url, str(var), args.threads)
     postmaster = _postmaster(url) if url.startswith("postgres") else None
     migrated = subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
                               text=True, check=False)
@@ -673,7 +677,8 @@ def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk
     for workers in args.workers:
         server = Server(env, workers, var / f"serve-{kind}-{workers}.log")
         try:
-            concurrency = args.connections or [workers, THREADS_PER_WORKER * workers, 2 * THREADS_PER_WORKER * workers]
+            threads = args.threads or THREADS_PER_WORKER
+            concurrency = args.connections or [workers, threads * workers, 2 * threads * workers]
             rounds, warm = _warm_up(wrk, server.port, world["token"], numbers, args.accounts, concurrency, args.warmup)
             print(f"[{kind}] {workers} workers warm after {warm:.0f} s ({rounds} rounds of 3 s)", flush=True)
             for connections in concurrency:
@@ -731,6 +736,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--prefixes", type=int, default=60_000)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile N in-process authorisations")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads per server worker (TARIFA_THREADS; default: tarifa serve's, 2)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",") if w]
@@ -744,7 +751,8 @@ def main() -> None:
     if wrk:
         done = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
         wrk_version = (done.stdout or done.stderr).split("[")[0].strip()
-    print(f"authorize bench: {args.seconds:g} s per configuration, workers {args.workers}, client "
+    print(f"authorize bench: {args.seconds:g} s per configuration, workers {args.workers}, "
+          f"{args.threads or THREADS_PER_WORKER} threads each, client "
           f"{wrk_version or 'python asyncio (wrk unavailable)'}")
     print(f"machine: {_machine()}", flush=True)
     results: list[dict] = []

@@ -108,22 +108,23 @@ def call_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     import time
 
     import psycopg
+    from django.db import DEFAULT_DB_ALIAS, connections
 
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
 
         def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
             cursor.execute(sql, params, prepare=True)
             return cursor.fetchone()
 
         executor: Callable[..., Any] = execute
-        for wrapper in reversed(connection.execute_wrappers):
+        for wrapper in reversed(db.execute_wrappers):
             executor = functools.partial(wrapper, executor)
         started = time.monotonic()
-        row = executor(sql, params, False, {"connection": connection, "cursor": cursor})
-        if connection.queries_logged:
-            connection.queries_log.append({"sql": f"{sql} -- {list(params)!r}",
-                                           "time": f"{time.monotonic() - started:.3f}"})
+        row = executor(sql, params, False, {"connection": db, "cursor": cursor})
+        if db.queries_logged:
+            db.queries_log.append({"sql": f"{sql} -- {list(params)!r}", "time": f"{time.monotonic() - started:.3f}"})
     return row
 
 

@@ -24,3 +24,48 @@ def test_migrations_apply_from_zero_on_a_fresh_database(tmp_path: Path, fresh_da
     assert "Applying customers.0001_initial... OK" in done.stdout
     check = run_tarifa(env, "manage", "migrate", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.django_db
+def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(tmp_path: Path,
+                                                                              fresh_database_url: str) -> None:
+    """calls 0006 (one-statement authorisation, reservation constraints and indexes) reverses and
+    applies again on an existing database, and a reservation held meanwhile stays."""
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
+    assert run_tarifa(env, "migrate").returncode == 0
+    hold = (
+        "from datetime import UTC, datetime; from decimal import Decimal; "
+        "from tarifa.customers.models import Account, Customer; from tarifa.calls.models import Reservation; "
+        "from tarifa.rating.models import Tariff; "
+        "c = Customer.objects.create(name='M', company='M Ltd', web_username='m', email='m@m.example', "
+        "tariff=Tariff.objects.create(name='T')); "
+        "a = Account.objects.create(customer=c, name='m'); now = datetime.now(UTC); "
+        "Reservation.objects.create(switch='sw', call_id='kept', customer=c, account=a, amount=Decimal('1.5'), "
+        "max_duration=60, created_at=now, expires_at=now)"
+    )
+    done = run_tarifa(env, "manage", "shell", "-c", hold)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def functions() -> set[str]:
+        probe = run_tarifa(env, "manage", "shell", "-c", (
+            "from django.db import connection\n"
+            "if connection.vendor == 'postgresql':\n"
+            "    c = connection.cursor(); c.execute(\"SELECT proname FROM pg_proc WHERE proname LIKE 'tarifa_call_%'\")\n"
+            "    print(sorted(r[0] for r in c.fetchall()))\n"
+            "from tarifa.calls.models import Reservation\n"
+            "print(list(Reservation.objects.values_list('call_id', 'amount')))"))
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        return set(probe.stdout.split("\n")[:-1])
+
+    forward = functions()
+    back = run_tarifa(env, "manage", "migrate", "calls", "0005")
+    assert back.returncode == 0, back.stdout + back.stderr
+    backward = functions()
+    again = run_tarifa(env, "manage", "migrate", "calls")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert functions() == forward
+    kept = "[('kept', Decimal('1.500000'))]"
+    assert kept in forward and kept in backward, (forward, backward)
+    if any("tarifa_call_" in line for line in forward):  # PostgreSQL: the function comes and goes
+        assert "['tarifa_call_authorize', 'tarifa_call_reserve', 'tarifa_call_state']" in forward
+        assert "['tarifa_call_reserve', 'tarifa_call_state']" in backward

@@ -39,6 +39,8 @@ def serve(
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
         "--workers", str(count), "--blocking-threads", str(config.threads()), "--no-ws",
         "--respawn-failed-workers", "--workers-kill-timeout", "5",
+        # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
+        "--blocking-threads-idle-timeout", "600",
     ]
     if config.access_log():
         args += ["--access-log"]

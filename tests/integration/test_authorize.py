@@ -361,6 +361,23 @@ def test_worker_expires_reservations_of_calls_that_never_ended(net) -> None:
     assert not Reservation.objects.filter(call_id="lost").exists() and not CallRate.objects.exists()
 
 
+def test_worker_drops_reservations_of_an_account_deleted_meanwhile(net) -> None:
+    """Reservations have no database constraint: an account deleted while one of its calls was
+    being authorised leaves a reservation naming it, which the worker's sweep removes."""
+    from django.db import connection
+
+    from tarifa.calls.reservations import sweep
+
+    kept = ask(call_id="kept")
+    pbx = ask(call_id="pbx", source_ip="198.51.100.9", sip_user="")
+    assert kept.allowed and pbx.allowed
+    with connection.cursor() as cursor:  # as if the account's row went between the listing and the insert
+        cursor.execute("UPDATE calls_reservation SET account_id = %s WHERE call_id = 'pbx'", [net["pbx"].pk + 10_000])
+    expired, _purged = sweep(NOW)
+    assert expired == 1
+    assert list(Reservation.objects.values_list("call_id", flat=True)) == ["kept"]
+
+
 def test_own_balance_reservations_do_not_use_the_customer_balance(net) -> None:
     own = Account.objects.create(customer=net["customer"], name="own", dialing_mode="nanp", allow_international=True,
                                  balance_mode="own")

@@ -174,8 +174,10 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
     with pytest.raises(RuntimeError):
         ask(call_id="broken")
     assert _idle() and not Reservation.objects.filter(call_id="broken").exists()
+    assert sum(CallRate.objects.values_list("count", flat=True)) == 0  # the broken call is not counted
     monkeypatch.undo()
     assert ask(call_id="after").allowed and _idle()
+    assert list(CallRate.objects.values_list("scope", "count")) == [(f"c:{net['customer'].pk}", 1)]
 
 
 @postgresql_only
@@ -193,6 +195,8 @@ def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net
         d = ask(call_id="differs")
     assert d.allowed and d.max_duration == 1500 and _idle()
     assert list(Reservation.objects.values_list("call_id", "max_duration")) == [("differs", 1500)]
+    # counted once in its CPS scope: the released statement's count went with its reservation
+    assert list(CallRate.objects.values_list("scope", "count")) == [(f"c:{net['customer'].pk}", 1)]
     assert any("differs from the decision" in r.getMessage() for r in caplog.records)
     assert [sql.split("(")[0] for sql in (q["sql"] for q in queries.captured_queries) if "tarifa_call_" in sql] == [
         "SELECT * FROM tarifa_call_authorize", "BEGIN; SELECT * FROM tarifa_call_state", "SELECT tarifa_call_reserve"]

@@ -717,6 +717,20 @@ def _array(values: list[Any]) -> str:
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
+def _release(reservation_id: int, scopes: list[str], second: int) -> None:
+    """Undo what ``tarifa_call_authorize`` wrote for one call, in one statement: its reservation
+    and its count in the CPS counters of ``scopes`` for ``second``."""
+    from tarifa.calls.models import CallRate
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {_q(Reservation._meta.db_table)} WHERE id = %s RETURNING id) "
+            f"UPDATE {_q(CallRate._meta.db_table)} SET count = count - 1 "
+            f"WHERE scope = ANY(%s) AND second = %s AND count > 0 AND EXISTS (SELECT 1 FROM gone)",
+            [reservation_id, scopes, second],
+        )
+
+
 def _may_go_in_one_trip(plan: _Plan, reserve: bool) -> bool:
     """Whether ``_decide_in_one_trip`` may try the call: PostgreSQL in autocommit mode outside any
     transaction (a server's request), a call that reserves, and no part of the decision that
@@ -761,12 +775,16 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     assert row is not None
     reservation_id, connection_id = row[13], row[14]
     mark, routes = len(d.trace), d.routes
+    # what the statement counted when it reserved: the limited scopes and the route's connection
+    counted = [scope for scope, _n in cps]
+    if connection_id is not None and by_id[connection_id].max_cps is not None:
+        counted.append(f"n:{connection_id}")
     try:
         balance, st, cps_now, busy = _read_state(account, row)
         verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
     except BaseException:
         if reservation_id is not None:  # no decision stands behind the hold: release it
-            Reservation.objects.filter(pk=reservation_id).delete()
+            _release(reservation_id, counted, second)
         raise
     if reservation_id is None:
         if verdict is None:
@@ -777,7 +795,7 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     duration, amount, first = verdict if verdict is not None else (0, None, None)
     if (duration, amount, first.connection_id if first else None) != (plan.cap, planned or Decimal(0), connection_id):
         # Never keep a hold the decision does not stand behind; decide again in a transaction.
-        Reservation.objects.filter(pk=reservation_id).delete()
+        _release(reservation_id, counted, second)
         logger.error("call %s: the one-trip reservation (%s s, connection %s) differs from the decision "
                      "(%s); deciding again", req.call_id, plan.cap, connection_id, verdict)
         d.allowed, d.max_duration, d.reserved, d.routes, d.reason, d.sip_code = False, 0, "0", routes, "", 200

@@ -37,8 +37,16 @@ def release_calls(calls: list[tuple[str, str]]) -> int:
 
 
 def expire(now=None) -> int:  # type: ignore[no-untyped-def]
-    """Drop reservations of calls that never reported back (past max duration + margin)."""
-    return Reservation.objects.filter(expires_at__lt=now or timezone.now()).delete()[0]
+    """Drop reservations of calls that never reported back (past max duration + margin), and
+    those of an account or customer deleted while the call was being authorised (reservations
+    have no database constraints: migration calls 0006)."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from tarifa.customers.models import Account, Customer
+
+    gone = ~Exists(Account.objects.filter(pk=OuterRef("account_id"))) | ~Exists(
+        Customer.objects.filter(pk=OuterRef("customer_id")))
+    return Reservation.objects.filter(Q(expires_at__lt=now or timezone.now()) | gone).delete()[0]
 
 
 def sweep(now=None) -> tuple[int, int]:  # type: ignore[no-untyped-def]

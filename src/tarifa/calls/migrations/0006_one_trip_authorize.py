@@ -47,8 +47,8 @@ BEGIN
     SELECT * INTO balance, credit_limit, billing_type, calls, reserved, account_calls, account_reserved,
                   device_calls, shared_reserved, scopes, counts, connections, busy
         FROM tarifa_call_state(p_customer, p_account, p_own, p_device, p_now, p_scopes, p_second, p_connections);
-    IF billing_type IS NULL THEN
-        RETURN;
+    IF billing_type IS NULL OR balance IS NULL THEN
+        RETURN;  -- no such customer (or own-balance account): the application decides
     END IF;
     -- Room for the call as planned? Any "no" leaves the decision to the application.
     IF (p_limits[1] IS NOT NULL AND calls >= p_limits[1])
@@ -150,6 +150,15 @@ def restore(apps, schema_editor):  # type: ignore[no-untyped-def]
         schema_editor.execute(reserve, params=None)
 
 
+def drop_orphans(apps, schema_editor):  # type: ignore[no-untyped-def]
+    from django.db.models import Exists, OuterRef
+
+    reservation = apps.get_model("calls", "Reservation")
+    account, customer = apps.get_model("customers", "Account"), apps.get_model("customers", "Customer")
+    reservation.objects.filter(~Exists(account.objects.filter(pk=OuterRef("account_id")))
+                               | ~Exists(customer.objects.filter(pk=OuterRef("customer_id")))).delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -172,6 +181,8 @@ class Migration(migrations.Migration):
             name='customer',
             field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='reservations', to='customers.customer'),
         ),
+        # backwards: reservations of deleted accounts or customers go before the constraints return
+        migrations.RunPython(migrations.RunPython.noop, drop_orphans),
         migrations.AlterField(
             model_name='reservation',
             name='expires_at',

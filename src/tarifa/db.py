@@ -6,13 +6,15 @@ Used where rows come by the tens of thousands (rate decks, CDRs, their Transacti
 
 from __future__ import annotations
 
+import functools
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from tarifa.fields import ExactDecimalField
 
@@ -104,11 +106,7 @@ def call_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with its parameters only (psycopg's server-side binding, ``prepare=True``). Database errors
     come out as Django's; ``connection.execute_wrapper`` hooks and the debug query log
     (``CaptureQueriesContext``) see it as any other statement."""
-    import functools
-    import time
-
-    import psycopg
-    from django.db import DEFAULT_DB_ALIAS, connections
+    import psycopg  # (PostgreSQL only, as below)
 
     db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
     db.ensure_connection()

@@ -101,7 +101,7 @@ class _Plan:
     cap: int
     entry: RateEntry | None
     group: cache.Group | None
-    candidates: list[tuple[cache.RouteEntry, Decimal]]
+    candidates: list[tuple[cache.RouteEntry, Decimal]]  # (route, vendor price), in the group's policy order
     free: bool
     emergency: bool
 
@@ -281,8 +281,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
         candidates = kept
     free = entry.terms.price_1 == 0 and entry.terms.price_n == 0 and entry.terms.connect_fee == 0 \
         and entry.terms.min_charge == 0
-    return _Plan(account, device, entry.terms, customer.billing_decimals, rounding, cap, entry, group, candidates,
-                 free, False)
+    return _Plan(account, device, entry.terms, customer.billing_decimals, rounding, cap, entry, group,
+                 _ranked(candidates, group, d.call_id), free, False)
 
 
 def _plan_inbound(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, did: Any, cap: int) -> _Plan:
@@ -320,7 +320,18 @@ def _plan_emergency(snap: cache.Snapshot, req: CallRequest, d: Decision, account
     group = _routing_group(snap, account, d.number, cls.EMERGENCY)
     candidates = [(route, Decimal(0)) for route in (group.entries if group else [])]
     return _Plan(account, None, FREE, account.customer.billing_decimals, "half_up", SYSTEM_CAP, None, group,
-                 candidates, True, True)
+                 _ranked(candidates, group, d.call_id), True, True)
+
+
+def _ranked(candidates: list[tuple[cache.RouteEntry, Decimal]], group: cache.Group | None, call_id: str
+            ) -> list[tuple[cache.RouteEntry, Decimal]]:
+    """The candidates in the routing group's policy order. Each policy ranks a connection by its
+    own key (price, priority, or a weight drawn from the call id), so dropping the connections at
+    capacity later keeps the rest in this order: the ranking is done once, before any state."""
+    by_id = {route.connection_id: (route, price) for route, price in candidates}
+    ranking = order([Candidate(r.connection_id, p, r.priority, r.weight) for r, p in candidates],
+                    group.policy if group else "priority", call_id)
+    return [by_id[c.connection_id] for c in ranking]
 
 
 # --- the transaction --------------------------------------------------------------------------------
@@ -600,20 +611,18 @@ def _limited(plan: _Plan) -> list[int]:
 
 
 def _usable_routes(plan: _Plan, busy: dict[int, int], cps: dict[str, int], d: Decision) -> list[cache.RouteEntry]:
-    """Drop the connections at capacity (``busy`` and ``cps`` were read under their locks), order
-    the rest by policy."""
+    """The plan's ranked routes less the connections at capacity (``busy`` and ``cps`` were read
+    under their locks)."""
     kept = []
-    for route, price in plan.candidates:
+    for route, _price in plan.candidates:
         if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
             d.trace.append(f"connection {route.connection_name} at capacity ({route.max_channels} channels)")
             continue
         if route.max_cps is not None and cps.get(f"n:{route.connection_id}", 0) >= route.max_cps:
             d.trace.append(f"connection {route.connection_name} at its CPS limit ({route.max_cps})")
             continue
-        kept.append(Candidate(route.connection_id, price, route.priority, route.weight))
-    by_id = {r.connection_id: r for r, _p in plan.candidates}
-    policy = plan.group.policy if plan.group else "priority"
-    return [by_id[c.connection_id] for c in order(kept, policy, d.call_id)]
+        kept.append(route)
+    return kept
 
 
 def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> list[dict[str, Any]]:
@@ -668,17 +677,16 @@ def _judge(plan: _Plan, d: Decision, balance: tuple[Decimal, Decimal, str], st: 
             return None
     else:
         duration = plan.cap
+    first = None
     if plan.group is not None:
         routes = _usable_routes(plan, busy, cps_now, d)
         if not routes and not plan.emergency:
             d.refuse("no_route", "every connection of the routing group is at capacity")
             return None
         d.routes = _route_dicts(plan, routes, d)
+        first = routes[0] if routes else None
     amount = Decimal(0) if plan.free else call_cost(plan.terms, duration, plan.decimals, plan.rounding)
     d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
-    first = None
-    if d.routes and "connection" in d.routes[0]:
-        first = next(r for r, _p in plan.candidates if r.connection_name == d.routes[0]["connection"])
     return duration, amount, first
 
 
@@ -755,10 +763,8 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     limited = _limited(plan) if plan.group is not None else []
     planned = None if plan.free else call_cost(plan.terms, plan.cap, plan.decimals, plan.rounding)
     units = Reservation._meta.get_field("amount")
-    by_id = {r.connection_id: r for r, _p in plan.candidates}
-    ranked = [by_id[c.connection_id] for c in order(
-        [Candidate(r.connection_id, p, r.priority, r.weight) for r, p in plan.candidates],
-        plan.group.policy if plan.group else "priority", d.call_id)]
+    ranked = [route for route, _price in plan.candidates]
+    by_id = {route.connection_id: route for route in ranked}
     params = [
         account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "", now,
         _array([scope for scope, _n in cps] + [f"n:{cid}" for cid in limited]), second, _array(limited),

@@ -98,7 +98,6 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 _FAST_TIME: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
-_FAST_DURATION: Final = r"^[0-9]{1,12}(\.[0-9]*)?$"
 _SEPARATORS: Final = r"[ \t\-.()]"  # what core.numbering.normalize ignores
 _MAX_RAW_NUMBER: Final = 64  # core.numbering._MAX_RAW_LENGTH
 
@@ -403,14 +402,9 @@ def _fast_durations(raw: pl.Series) -> pl.Series:
     plus 1 if any fractional digit is not 0; decided on the digits, so 0.1 is exactly 0.1."""
     import polars as pl
 
-    s = pl.col("s")
-    df = pl.DataFrame({"s": raw.cast(pl.String).fill_null("")})
-    return df.select(
-        pl.when(s.str.contains(_FAST_DURATION)).then(
-            s.str.extract(r"^([0-9]+)", 1).cast(pl.Int64, strict=False)
-            + s.str.contains(r"\.[0-9]*[1-9]").cast(pl.Int64)
-        )
-    ).to_series()
+    from tarifa.cdrs.columns import whole_seconds
+
+    return pl.DataFrame({"s": raw.cast(pl.String).fill_null("")}).select(whole_seconds(pl.col("s"))).to_series()
 
 
 # ---------------------------------------------------------------------------------------

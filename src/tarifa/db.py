@@ -258,13 +258,12 @@ def _write(table: str, column_list: str, frame: Any, conflict: str = "") -> None
             cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders}){conflict}", frame.rows())
 
 
-def insert_frame(model: type[models.Model], frame: Any, *, skip_conflicts: bool = False) -> Any:
+def insert_frame(model: type[models.Model], frame: Any) -> Any:
     """Insert a polars frame whose columns are ``model`` field names holding database values
     (money as integer units, times as :func:`datetime_text`); COPY on PostgreSQL.
 
-    With ``skip_conflicts`` rows that break a unique constraint (a call already stored) are
-    skipped, and the result is the new ids aligned with the frame's rows (null where skipped).
-    Runs in the caller's transaction.
+    Rows that break a unique constraint (a call already stored) are skipped; the result is the
+    new ids aligned with the frame's rows (null where skipped). Runs in the caller's transaction.
     """
     import polars as pl
 
@@ -272,9 +271,6 @@ def insert_frame(model: type[models.Model], frame: Any, *, skip_conflicts: bool 
         return pl.Series("id", [], dtype=pl.Int64)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    if not skip_conflicts:
-        _write(table, ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns), frame)
-        return None
     ids = next_ids(model, frame.height)
     frame = frame.insert_column(0, ids)
     column_list = ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns)

@@ -70,21 +70,18 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
     ):
         balances[("account", pk)] = balance
     now = prepared_datetime(timezone.now())
+    with_ids = all(p.id is not None for p in items)  # ids handed out ahead (NextIds): written as given
     rows = []
     for owner, owned in by_owner.items():
         running = balances[owner]
         for p in owned:
             running += p.amount
             rows.append([
-                p.customer_id, p.account_id, p.kind, p.amount, running, currencies[p.customer_id], p.description[:200],
-                p.reference, p.cdr_id, now, p.created_by_id,
+                *([p.id] if with_ids else []), p.customer_id, p.account_id, p.kind, p.amount, running,
+                currencies[p.customer_id], p.description[:200], p.reference, p.cdr_id, now, p.created_by_id,
             ])
         balances[owner] = running
-    if all(p.id is not None for owned in by_owner.values() for p in owned):
-        ordered = [p for owned in by_owner.values() for p in owned]
-        bulk_insert(Transaction, ("id", *TRANSACTION_COLUMNS), [[p.id, *row] for p, row in zip(ordered, rows)])
-    else:
-        bulk_insert(Transaction, TRANSACTION_COLUMNS, rows)
+    bulk_insert(Transaction, ("id", *TRANSACTION_COLUMNS) if with_ids else TRANSACTION_COLUMNS, rows)
     bulk_update(Customer, ["balance"], [[balances[("customer", pk)], pk] for pk in customer_ids])
     bulk_update(Account, ["balance"], [[balances[("account", pk)], pk] for pk in account_ids])
     return balances

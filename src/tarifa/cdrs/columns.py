@@ -136,6 +136,16 @@ def _choice(cell: pl.Expr, allowed: tuple[str, ...], default: str) -> tuple[pl.E
     return value, value.is_in(list(allowed))
 
 
+def whole_seconds(text: pl.Expr) -> pl.Expr:
+    """A duration in whole seconds, null where the vectorised form does not apply: the integer
+    part, plus 1 if any fractional digit is not 0; decided on the digits, so 0.1 is exactly 0.1
+    (the reference parsers decide the other values). Also used by ``tarifa rate``."""
+    return pl.when(text.str.contains(_DURATION)).then(
+        text.str.extract(r"^([0-9]+)", 1).cast(pl.Int64, strict=False)
+        + text.str.contains(r"\.[0-9]*[1-9]").cast(pl.Int64)
+    )
+
+
 def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) -> pl.DataFrame:
     """Convert the plain lines (columns ``line`` and ``raw``); column ``ok`` marks the rows the
     vectorised forms decided, the others go to the reference parser."""
@@ -153,7 +163,6 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
     direction, direction_ok = _choice(get("direction"), DIRECTIONS, "outbound")
     sip = get("sip_code")
     sip_value = sip.cast(pl.Int64, strict=False)
-    duration = get("duration")
     out = split.with_columns(
         switch=pl.when(get("switch") == "").then(pl.lit(switch)).otherwise(get("switch")),
         call_id=get("call_id"),
@@ -172,23 +181,23 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
         start_us=_time_us(get("start_time"), naive_ok),
         connect_us=_time_us(get("connect_time"), naive_ok),
         end_us=_time_us(get("end_time"), naive_ok),
-        duration=pl.when(duration.str.contains(_DURATION)).then(
-            duration.str.extract(r"^([0-9]+)", 1).cast(pl.Int64, strict=False)
-            + duration.str.contains(r"\.[0-9]*[1-9]").cast(pl.Int64)
-        ),
+        duration=whole_seconds(get("duration")),
         sip_code=pl.when(sip != "").then(sip_value),
         _ok=(
             (get("call_id") != "") & (get("callee") != "")
             & disposition_ok & direction_ok
             & ((sip == "") | (sip.str.contains(r"^[0-9]{1,3}$") & (sip_value >= 100) & (sip_value <= 699)))
             & ((get("source_ip") == "") | get("source_ip").str.contains(_IPV4))
-            & ((get("connect_time") == "") | _time_us(get("connect_time"), naive_ok).is_not_null())
-            & ((get("end_time") == "") | _time_us(get("end_time"), naive_ok).is_not_null())
         ),
+        _no_connect=get("connect_time") == "",
+        _no_end=get("end_time") == "",
     )
     out = out.with_columns(
         ok=(
             pl.col("_ok") & pl.col("start_us").is_not_null() & pl.col("duration").is_not_null()
+            # a connect or end time given must have been read (each parsed once, above)
+            & (pl.col("_no_connect") | pl.col("connect_us").is_not_null())
+            & (pl.col("_no_end") | pl.col("end_us").is_not_null())
             & (pl.col("connect_us").is_null() | (pl.col("connect_us") >= pl.col("start_us")))
             & (pl.col("end_us").is_null() | (pl.col("end_us") >= pl.coalesce("connect_us", "start_us")))
         )
@@ -234,8 +243,7 @@ def _chunks(text: str, switch: str, zone: tzinfo, chunk_lines: int) -> Iterator[
             plain=pl.col("raw").str.contains(_PLAIN)
             & (pl.col("raw").str.count_matches(",", literal=True) == len(names) - 1)
         )
-        blank = pl.col("raw").str.strip_chars(" ") == ""
-        plain = df.filter(pl.col("plain") & ~blank)
+        plain = df.filter(pl.col("plain"))  # (never blank: a plain line has all its commas)
         fast = _fast_rows(plain.select("line", "raw"), names, switch, naive_ok) if len(plain) else None
         slow_lines = df.filter(~pl.col("plain")).select("line", "raw")
         if fast is not None:

@@ -47,6 +47,8 @@ CDR_COLUMNS = (
     "destination", "billed_seconds", "price", "cost", "margin", "rating_status", "unrated_reason", "rated_at",
     "received_at", "pool_key", "pool_seconds", "batch", "ingest_run", "transaction",
 )
+# where a CDR row (in CDR_COLUMNS order) holds the rows it refers to
+_ACCOUNT, _CUSTOMER, _CONNECTION = (CDR_COLUMNS.index(name) for name in ("account", "customer", "connection"))
 LIMITS = {
     "switch": 64, "call_id": 255, "leg": 16, "caller": 64, "callee": 64, "connection": 100, "sip_user": 64,
     "trunk": 64, "did": 20, "extension": 20, "account_code": 64,
@@ -382,7 +384,8 @@ class Ingestor:
                 v["rating_status"], v["unrated_reason"], now if v["rating_status"] == RatingStatus.RATED else None,
                 now, v["pool_key"], v["pool_seconds"], token, self.run.pk, charges.ids[owner] if owner else None,
             ])
-        _hold_references((row[4] for row in rows), (row[5] for row in rows), (row[22] for row in rows))
+        _hold_references((row[_ACCOUNT] for row in rows), (row[_CUSTOMER] for row in rows),
+                         (row[_CONNECTION] for row in rows))
         bulk_insert(Cdr, CDR_COLUMNS, rows, ignore_conflicts=True)
         ids = self._inserted(new, token)
         if len(ids) != len(new):

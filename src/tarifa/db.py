@@ -103,14 +103,25 @@ def call_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 
     Django's cursors bind parameters on the client side, so a statement travels as text and is
     parsed and planned on every call; this one is prepared once per connection and then sent
-    with its parameters only (psycopg's server-side binding, ``prepare=True``). Database errors
+    with its parameters only (psycopg's server-side binding, ``prepare=True``), through one
+    cursor kept per database connection (its type adapters stay resolved). Database errors
     come out as Django's; ``connection.execute_wrapper`` hooks and the debug query log
     (``CaptureQueriesContext``) see it as any other statement."""
-    import psycopg  # (PostgreSQL only, as below)
-
     db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
-    db.ensure_connection()
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+    raw = db.connection
+    if raw is None or raw.closed:
+        db.ensure_connection()
+        raw = db.connection
+    kept = db.__dict__.get("_tarifa_cursor")
+    if kept is None or kept[0] is not raw:
+        import psycopg  # (PostgreSQL only)
+
+        kept = db.__dict__["_tarifa_cursor"] = (raw, psycopg.Cursor(raw))
+    cursor = kept[1]
+    with db.wrap_database_errors:
+        if not db.execute_wrappers and not db.queries_logged:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
 
         def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
             cursor.execute(sql, params, prepare=True)

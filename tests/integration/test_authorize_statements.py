@@ -203,27 +203,86 @@ def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net
 
 
 @postgresql_only
-def test_the_state_is_read_by_index_whatever_the_plan_cache_saw() -> None:
-    """Plans of a session made while the reservations were empty must not scan the table on
-    every later call (migration calls 0006)."""
+def test_the_state_is_read_by_index_with_plans_made_once_per_session() -> None:
+    """``tarifa_call_state`` plans its reads once per session (a custom plan per call cost more
+    database CPU than the rest of the authorisation) and by index, so plans made while the
+    reservations were empty do not scan the table on every later call (migration calls 0007)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'tarifa_call_state'")
-        assert cursor.fetchone()[0] == ["enable_seqscan=off"]
-        # what the function's reads then plan on an empty table: the indexes
+        assert cursor.fetchone()[0] == ["plan_cache_mode=force_generic_plan", "enable_seqscan=off"]
+        # what the function's reads then plan on an empty table, with no parameter known: the indexes
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN SELECT COUNT(*) FROM calls_reservation r WHERE r.customer_id = 1 AND r.expires_at >= now()")
-        plan = " ".join(row[0] for row in cursor.fetchall())
-        cursor.execute("EXPLAIN SELECT count FROM calls_callrate WHERE scope = ANY('{c:1}') AND second = 5")
-        plan += " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE reads(bigint, timestamptz, text[], bigint) AS SELECT COUNT(*) FROM calls_reservation r "
+                       "WHERE r.customer_id = $1 AND r.expires_at >= $2 UNION ALL SELECT count FROM calls_callrate "
+                       "WHERE scope = ANY($3) AND second = $4")
+        try:
+            cursor.execute("EXPLAIN EXECUTE reads(1, now(), '{c:1}', 5)")
+            plan = " ".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE reads")
+    assert "$1" in plan, plan  # the generic plan
     assert "Seq Scan" not in plan and "calls_reservation_customer_id" in plan and "call_rate_unique" in plan, plan
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) -> None:  # noqa: F811
+    """Calls of one customer queue on an advisory lock, not on the customer's row: a charge being
+    posted (its transaction still open) does not hold them up, and they read the balance and the
+    reservations as of one moment: here, before the charge."""
+    import psycopg
+
+    from tarifa.customers.models import Customer
+
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        other.execute("UPDATE customers_customer SET balance = 0 WHERE id = %s", [net["customer"].pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            d = ask(call_id="during-charge")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        assert d.allowed and d.max_duration == 7200
+    finally:
+        other.rollback()
+        other.close()
+    assert Customer.objects.get(pk=net["customer"].pk).balance > 0
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:  # noqa: F811
+    """While another transaction holds the customer's authorisation lock, a call of that customer
+    waits (here until the lock timeout turns the wait into an error); another customer's would not."""
+    import psycopg
+    from django.db import OperationalError
+
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        other.execute("SELECT pg_advisory_xact_lock(1952543329, %s)", [net["customer"].pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        try:
+            with pytest.raises(OperationalError, match="lock timeout"):
+                ask(call_id="queued")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        other.rollback()
+        other.close()
+    assert ask(call_id="after").allowed
 
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> None:  # noqa: F811
     """Ingestion holds FOR KEY SHARE on the customers, accounts and connections of its batch:
-    the authorisation's FOR NO KEY UPDATE does not wait for it (FOR UPDATE would, until the lock
-    timeout below turns the wait into an error)."""
+    the authorisation (advisory locks since migration calls 0007) does not wait for it (a row
+    lock FOR UPDATE would, until the lock timeout below turns the wait into an error)."""
     import psycopg
 
     Connection.objects.filter(pk__in=[net["cheap"].pk, net["dear"].pk]).update(max_channels=10)

@@ -435,6 +435,19 @@ def _read_state(account: Any, row: tuple[Any, ...]
             state, dict(zip(cps_scopes or [], cps_counts or [])), dict(zip(connection_ids or [], connection_calls or [])))
 
 
+def _read_packed(account: Any, row: tuple[Any, ...]
+                 ) -> tuple[tuple[Decimal, Decimal, str], dict[str, Any], dict[str, int], dict[int, int]]:
+    """The state of ``tarifa_call_authorize`` (its ``bigint[]``, billing type and CPS scopes, laid
+    out as migration calls 0007 describes), as ``_lock_and_read`` returns it."""
+    state, billing, scopes = row
+    scopes = scopes or []
+    (amount, credit, calls, reserved, account_calls, account_units, device_calls, shared_units) = state[:8]
+    counts = state[10:10 + len(scopes)]
+    pairs = state[10 + len(scopes):]
+    return _read_state(account, (amount, credit, billing, calls, reserved, account_calls, account_units,
+                                 device_calls, shared_units, scopes, counts, pairs[0::2], pairs[1::2]))
+
+
 def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
     """Lock and read (balance, credit limit, billing type) of the balance this call draws on.
 
@@ -711,11 +724,14 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
 
 # --- one round trip -------------------------------------------------------------------------------------
 
-_AUTHORIZE_SQL = (
-    "SELECT * FROM tarifa_call_authorize(%s::bigint, %s::bigint, %s::boolean, %s::text, %s::timestamptz, "
-    "%s::text[], %s::bigint, %s::bigint[], %s::integer[], %s::integer[], %s::bigint, %s::bigint[], "
-    "%s::integer[], %s::integer[], %s::text, %s::text, %s::integer, %s::timestamptz)"
-)
+_AUTHORIZE_SQL = "SELECT * FROM tarifa_call_authorize(%s::bigint[], %s::text[], %s::text, %s::text, %s::text)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (``tarifa_call_authorize`` takes its times so)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _array(values: list[Any]) -> str:
@@ -750,7 +766,7 @@ def _may_go_in_one_trip(plan: _Plan, reserve: bool) -> bool:
 
 
 def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetime) -> bool:
-    """One statement (``tarifa_call_authorize``, migration calls 0006): lock and read the state as
+    """One statement (``tarifa_call_authorize``, migration calls 0007): lock and read the state as
     ``_lock_and_read`` does and, when it leaves room for the longest call the plan allows, reserve
     it. The decision is then taken from that state by ``_judge``, as in the transaction; it must be
     the one the database acted on. True when ``d`` is final; False when the state allows a call
@@ -765,28 +781,32 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     units = Reservation._meta.get_field("amount")
     ranked = [route for route, _price in plan.candidates]
     by_id = {route.connection_id: route for route in ranked}
-    params = [
-        account.customer_id, account.pk, account.balance_mode == "own", device.key if device else "", now,
-        _array([scope for scope, _n in cps] + [f"n:{cid}" for cid in limited]), second, _array(limited),
-        _array([customer.max_call_sessions, account.max_channels, device.max_sessions if device else None]),
-        _array([n for _scope, n in cps]), None if planned is None else units.get_prep_value(planned),
-        _array([r.connection_id for r in ranked]), _array([r.max_channels for r in ranked]),
-        _array([r.max_cps for r in ranked]),
-        req.switch, req.call_id, plan.cap, now + timedelta(seconds=plan.cap + RESERVATION_MARGIN),
+    # the numbers, laid out as migration calls 0007 describes
+    numbers = [
+        account.customer_id, account.pk, 1 if account.balance_mode == "own" else 0, _micros(now), second,
+        None if planned is None else units.get_prep_value(planned), plan.cap,
+        _micros(now + timedelta(seconds=plan.cap + RESERVATION_MARGIN)),
+        customer.max_call_sessions, account.max_channels, device.max_sessions if device else None,
+        len(cps), *[n for _scope, n in cps], len(limited), *limited,
     ]
+    for route in ranked:
+        numbers += (route.connection_id, route.max_channels, route.max_cps)
+    params = [_array(numbers), _array([scope for scope, _n in cps] + [f"n:{cid}" for cid in limited]),
+              req.switch, req.call_id, device.key if device else ""]
     try:
         row = call_prepared(_AUTHORIZE_SQL, params)
     except IntegrityError:
         return False  # this call id holds a reservation already: the transaction answers with it
     assert row is not None
-    reservation_id, connection_id = row[13], row[14]
+    state = row[0]
+    reservation_id, connection_id = state[8], state[9]
     mark, routes = len(d.trace), d.routes
     # what the statement counted when it reserved: the limited scopes and the route's connection
     counted = [scope for scope, _n in cps]
     if connection_id is not None and by_id[connection_id].max_cps is not None:
         counted.append(f"n:{connection_id}")
     try:
-        balance, st, cps_now, busy = _read_state(account, row)
+        balance, st, cps_now, busy = _read_packed(account, row)
         verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
     except BaseException:
         if reservation_id is not None:  # no decision stands behind the hold: release it

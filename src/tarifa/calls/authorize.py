@@ -82,6 +82,7 @@ class Decision:
     reservation_id: int | None = None
     reserved: str = "0"
     trace: list[str] = field(default_factory=list)
+    tracing: bool = True  # False: the steps are not written down (the switch did not ask for them)
 
     def refuse(self, reason: str, why: str) -> Decision:
         self.allowed, self.reason, self.sip_code = False, reason, SIP_CODES[reason]
@@ -104,6 +105,17 @@ class _Plan:
     candidates: list[tuple[cache.RouteEntry, Decimal]]  # (route, vendor price), in the group's policy order
     free: bool
     emergency: bool
+    cap_cost: Decimal | None = None  # the cost of a call of ``cap`` seconds, once computed
+
+    def cost(self, seconds: int) -> Decimal:
+        """What a call of ``seconds`` costs at the plan's terms."""
+        if self.free:
+            return Decimal(0)
+        if seconds != self.cap:
+            return call_cost(self.terms, seconds, self.decimals, self.rounding)
+        if self.cap_cost is None:
+            self.cap_cost = call_cost(self.terms, self.cap, self.decimals, self.rounding)
+        return self.cap_cost
 
 
 def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any, cache.Device | None, Any]:
@@ -111,15 +123,18 @@ def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any,
 
     def by_did(number: str) -> tuple[Any, None, Any]:
         did = snap.dids[number.lstrip("+")]
-        d.trace.append(f"inbound call to DID {did.number}")
+        if d.tracing:
+            d.trace.append(f"inbound call to DID {did.number}")
         return snap.accounts.get(did.account_id), None, did
 
     def by_device(label: str, dev: cache.Device | None) -> tuple[Any, cache.Device | None, None]:
-        d.trace.append(f"{label}: {'device ' + dev.key if dev else 'unknown'}")
+        if d.tracing:
+            d.trace.append(f"{label}: {'device ' + dev.key if dev else 'unknown'}")
         return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
 
     def by_account(label: str, account_id: int | None) -> tuple[Any, None, None]:
-        d.trace.append(f"{label}: {'found' if account_id else 'unknown'}")
+        if d.tracing:
+            d.trace.append(f"{label}: {'found' if account_id else 'unknown'}")
         return (snap.accounts.get(account_id) if account_id else None), None, None
 
     if req.did and req.did.lstrip("+") in snap.dids:
@@ -134,7 +149,8 @@ def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any,
         return by_did(req.callee)
     if req.source_ip:
         return by_device(f"source IP {req.source_ip}", snap.by_ip.get(req.source_ip))
-    d.trace.append("no identity in the request")
+    if d.tracing:
+        d.trace.append("no identity in the request")
     return None, None, None
 
 
@@ -195,7 +211,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if pops and req.pop not in pops:
         d.refuse("pop_not_allowed", f"POP {req.pop!r} is not among {sorted(pops)}")
         return None
-    d.trace.append(f"account {account.name} ({account.account_code}) of {customer.company}: active, IP and POP allowed")
+    if d.tracing:
+        d.trace.append(f"account {account.name} ({account.account_code}) of {customer.company}: active, IP and POP allowed")
     media = {
         "codecs": account.allowed_codecs or (customer.codecs if customer.codec_checking else []),
         "with_media": customer.call_with_media, "rtp_timeout": account.rtp_timeout,
@@ -210,7 +227,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     dialled = translate(rules, "destination", req.callee, req.callee)
     d.caller_id = req.caller
     if dialled != req.callee:
-        d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
+        if d.tracing:
+            d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
     home = str(customer.country or "US")
     if cls.is_emergency(dialled, home):
         return _plan_emergency(snap, req, d, account, dialled, cap)
@@ -222,10 +240,12 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     d.number = number
     d.caller_id = translate(rules, "source", req.caller, number)
     if d.caller_id != req.caller:
-        d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
+        if d.tracing:
+            d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled, number, home)
     d.destination_class, d.country = dest.number_class, dest.region
-    d.trace.append(f"number {number}: {dest.number_class}, country {dest.region or '?'}, type {dest.number_type}")
+    if d.tracing:
+        d.trace.append(f"number {number}: {dest.number_class}, country {dest.region or '?'}, type {dest.number_type}")
     if dest.number_class == cls.DIRECTORY and not account.allow_411:
         d.refuse("destination_forbidden", "411 directory assistance is not allowed for this account")
         return None
@@ -250,8 +270,9 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     d.rate = {"prefix": entry.prefix, "destination": entry.destination, "price_1": money(entry.terms.price_1),
               "price_n": money(entry.terms.price_n), "interval_1": entry.terms.interval_1,
               "interval_n": entry.terms.interval_n, "connect_fee": money(entry.terms.connect_fee)}
-    d.trace.append(f"rate {entry.prefix} {entry.destination}: {money(entry.terms.price_1)}/min "
-                   f"{entry.terms.interval_1}/{entry.terms.interval_n} (tariff {tariff_id})")
+    if d.tracing:
+        d.trace.append(f"rate {entry.prefix} {entry.destination}: {money(entry.terms.price_1)}/min "
+                       f"{entry.terms.interval_1}/{entry.terms.interval_n} (tariff {tariff_id})")
     if entry.terms.forbidden:
         d.refuse("destination_forbidden", f"prefix {entry.prefix} is forbidden in the tariff")
         return None
@@ -277,7 +298,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
             d.refuse("loss_route", f"every route costs more than the customer's {entry.terms.price_1}/min")
             return None
         if len(kept) < len(candidates):
-            d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
+            if d.tracing:
+                d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
         candidates = kept
     free = entry.terms.price_1 == 0 and entry.terms.price_n == 0 and entry.terms.connect_fee == 0 \
         and entry.terms.min_charge == 0
@@ -302,7 +324,8 @@ def _plan_inbound(snap: cache.Snapshot, req: CallRequest, d: Decision, account: 
     d.rate = {"prefix": did.number, "destination": "DID inbound", "price_1": money(terms.price_1),
               "price_n": money(terms.price_n), "interval_1": terms.interval_1, "interval_n": terms.interval_n,
               "connect_fee": "0"}
-    d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
+    if d.tracing:
+        d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
     free = terms.price_1 == 0 and terms.price_n == 0
     return _Plan(account, None, terms, account.customer.billing_decimals, "half_up", cap, None, None, [], free, False)
 
@@ -314,9 +337,11 @@ def _plan_emergency(snap: cache.Snapshot, req: CallRequest, d: Decision, account
     caller = (d.caller_id or req.caller).lstrip("+")
     if caller not in own and account.e911_caller_id:
         d.caller_id = account.e911_caller_id
-        d.trace.append(f"emergency: caller ID {caller!r} is not one of the account's DIDs, using e911 caller ID")
+        if d.tracing:
+            d.trace.append(f"emergency: caller ID {caller!r} is not one of the account's DIDs, using e911 caller ID")
     else:
-        d.trace.append("emergency: always allowed")
+        if d.tracing:
+            d.trace.append("emergency: always allowed")
     group = _routing_group(snap, account, d.number, cls.EMERGENCY)
     candidates = [(route, Decimal(0)) for route in (group.entries if group else [])]
     return _Plan(account, None, FREE, account.customer.billing_decimals, "half_up", SYSTEM_CAP, None, group,
@@ -582,8 +607,9 @@ def _available(account: Any, balance: tuple[Decimal, Decimal, str], st: dict[str
     amount, credit_limit, billing = balance
     reserved = st["account_reserved"] if account.balance_mode == "own" else st["shared_reserved"]
     available = amount - reserved + (credit_limit if billing == "postpaid" else 0)
-    d.trace.append(f"{billing}: balance {amount}, credit limit {credit_limit if billing == 'postpaid' else 0}, "
-                   f"reserved {reserved} -> available {available}")
+    if d.tracing:
+        d.trace.append(f"{billing}: balance {amount}, credit limit {credit_limit if billing == 'postpaid' else 0}, "
+                       f"reserved {reserved} -> available {available}")
     customer = account.customer
     for limit, start, label in (
         (customer.daily_spending_limit, day_start, "daily"),
@@ -593,7 +619,8 @@ def _available(account: Any, balance: tuple[Decimal, Decimal, str], st: dict[str
             # the customer's day and month, in the customer's time zone
             since = start(now, customer.time_zone)
             room = limit - _spent_today(customer.pk, now, since) - st["reserved"]
-            d.trace.append(f"{label} spending limit {limit} since {since:%Y-%m-%d %H:%M} UTC: {room} left")
+            if d.tracing:
+                d.trace.append(f"{label} spending limit {limit} since {since:%Y-%m-%d %H:%M} UTC: {room} left")
             available = min(available, room)
     return available
 
@@ -613,8 +640,9 @@ def _limits(account: Any, device: cache.Device | None, st: dict[str, Any], cps: 
             what = "calls in progress" if reason == "concurrent_limit" else "calls this second"
             d.refuse(reason, f"{scope} has {used} {what}, limit {limit}")
             return False
-    d.trace.append(f"limits: {st['customer_calls']} customer / {st['account_calls']} account calls in progress, "
-                   f"{cps.get(f'c:{customer.pk}', 0)} this second")
+    if d.tracing:
+        d.trace.append(f"limits: {st['customer_calls']} customer / {st['account_calls']} account calls in progress, "
+                       f"{cps.get(f'c:{customer.pk}', 0)} this second")
     return True
 
 
@@ -629,10 +657,12 @@ def _usable_routes(plan: _Plan, busy: dict[int, int], cps: dict[str, int], d: De
     kept = []
     for route, _price in plan.candidates:
         if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
-            d.trace.append(f"connection {route.connection_name} at capacity ({route.max_channels} channels)")
+            if d.tracing:
+                d.trace.append(f"connection {route.connection_name} at capacity ({route.max_channels} channels)")
             continue
         if route.max_cps is not None and cps.get(f"n:{route.connection_id}", 0) >= route.max_cps:
-            d.trace.append(f"connection {route.connection_name} at its CPS limit ({route.max_cps})")
+            if d.tracing:
+                d.trace.append(f"connection {route.connection_name} at its CPS limit ({route.max_cps})")
             continue
         kept.append(route)
     return kept
@@ -698,7 +728,7 @@ def _judge(plan: _Plan, d: Decision, balance: tuple[Decimal, Decimal, str], st: 
             return None
         d.routes = _route_dicts(plan, routes, d)
         first = routes[0] if routes else None
-    amount = Decimal(0) if plan.free else call_cost(plan.terms, duration, plan.decimals, plan.rounding)
+    amount = plan.cost(duration)
     d.allowed, d.max_duration, d.reserved = True, duration, money(amount)
     return duration, amount, first
 
@@ -714,7 +744,8 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
     if verdict is None:
         return d
     duration, amount, first = verdict
-    d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
+    if d.tracing:
+        d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
     if reserve:
         scopes = cps_scopes + ([f"n:{first.connection_id}"] if first is not None and first.max_cps is not None else [])
         d.reservation_id = _reserve(req, account, device, first.connection_id if first is not None else None, amount,
@@ -777,7 +808,7 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     second = int(now.timestamp())
     cps = _cps_limits(plan)
     limited = _limited(plan) if plan.group is not None else []
-    planned = None if plan.free else call_cost(plan.terms, plan.cap, plan.decimals, plan.rounding)
+    planned = None if plan.free else plan.cost(plan.cap)
     units = Reservation._meta.get_field("amount")
     ranked = [route for route, _price in plan.candidates]
     by_id = {route.connection_id: route for route in ranked}
@@ -827,15 +858,18 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
         d.allowed, d.max_duration, d.reserved, d.routes, d.reason, d.sip_code = False, 0, "0", routes, "", 200
         del d.trace[mark:]
         return False
-    d.trace.append(f"ALLOWED for {duration} s, reserving {amount} (one round trip)")
+    if d.tracing:
+        d.trace.append(f"ALLOWED for {duration} s, reserving {amount} (one round trip)")
     d.reservation_id = reservation_id
     return True
 
 
-def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | None = None) -> Decision:
-    """Decide on one call attempt; with ``reserve`` the call's maximum cost is held until it ends."""
+def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | None = None,
+                   trace: bool = True) -> Decision:
+    """Decide on one call attempt; with ``reserve`` the call's maximum cost is held until it ends.
+    Without ``trace`` the decision's steps are not written down (refusals keep their reason)."""
     now = now or datetime.now(UTC)
-    d = Decision(allowed=False, call_id=req.call_id)
+    d = Decision(allowed=False, call_id=req.call_id, tracing=trace)
     snap = cache.snapshot()
     plan = _plan(snap, req, d, now)
     if plan is not None:
@@ -853,7 +887,7 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
                 if held is not None:
                     d.reservation_id, d.max_duration, d.reserved = held.pk, held.max_duration, money(held.amount)
                     break
-                d = Decision(allowed=False, call_id=req.call_id)
+                d = Decision(allowed=False, call_id=req.call_id, tracing=trace)
                 plan = _plan(snap, req, d, now)
                 if plan is None:
                     break

@@ -34,7 +34,9 @@ def simulate(
     if as_json:
         from dataclasses import asdict
 
-        typer.echo(json.dumps(asdict(decision), indent=2))
+        document = asdict(decision)
+        del document["tracing"]  # how the decision was taken, not part of it
+        typer.echo(json.dumps(document, indent=2))
         return
     for n, step in enumerate(decision.trace, start=1):
         typer.echo(f"{n:>2}. {step}")

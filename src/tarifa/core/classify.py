@@ -34,12 +34,25 @@ class Destination:
     number_type: str  # libphonenumber's type name: fixed_line, mobile, toll_free, ...
 
 
+@lru_cache(maxsize=512)
+def _longest_emergency_number(region: str) -> int:
+    """How many digits the longest emergency number of ``region`` has (its short-number metadata;
+    no region has one longer than 6)."""
+    metadata = phonenumbers.PhoneMetadata.short_metadata_for_region(region.upper(), None)
+    if metadata is None or metadata.emergency is None:
+        return 0
+    return max(metadata.emergency.possible_length or (0,))
+
+
 @lru_cache(maxsize=65536)
 def is_emergency(dialled: str, home_region: str) -> bool:
     """911, 112, 999, ... as the caller's country defines them (short-number metadata; results
-    cached per number and country, as ``_region_and_type``)."""
+    cached per number and country, as ``_region_and_type``). A number longer than the country's
+    longest emergency number is not one: no metadata look-up for it."""
     digits = dialled.lstrip("+")
-    return bool(digits) and digits.isdigit() and shortnumberinfo.is_emergency_number(digits, home_region or "US")
+    region = home_region or "US"
+    return (bool(digits) and len(digits) <= _longest_emergency_number(region) and digits.isdigit()
+            and shortnumberinfo.is_emergency_number(digits, region))
 
 
 def is_directory(dialled: str, digits: str) -> bool:

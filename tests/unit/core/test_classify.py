@@ -40,3 +40,30 @@ def test_same_answers_after_numbers_of_every_country() -> None:
                 example.country_code)
     cls._region_and_type.cache_clear()
     assert [cls.classify(*args) for args, _expected in CASES] == first
+
+
+def test_no_emergency_number_is_longer_than_its_country_says() -> None:
+    """``is_emergency`` skips the metadata for numbers longer than the country's longest
+    emergency number: every country's emergency pattern matches nothing longer, and its
+    example emergency number is still found."""
+    import re._parser as sre_parse
+
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.shortnumberinfo import SUPPORTED_SHORT_REGIONS
+
+    from tarifa.core.classify import _longest_emergency_number, is_emergency
+
+    checked = 0
+    for region in sorted(SUPPORTED_SHORT_REGIONS):
+        metadata = PhoneMetadata.short_metadata_for_region(region, None)
+        if metadata is None or metadata.emergency is None:
+            assert _longest_emergency_number(region) == 0
+            continue
+        widest = sre_parse.parse(metadata.emergency.national_number_pattern).getwidth()[1]
+        assert widest <= _longest_emergency_number(region) <= 6, region
+        example = metadata.emergency.example_number
+        if example:
+            assert is_emergency(example, region), (region, example)
+            checked += 1
+    assert checked > 200
+    assert is_emergency("911", "US") and is_emergency("112", "DE") and not is_emergency("14155550123", "US")

@@ -97,44 +97,85 @@ def _stage_table(model: type[models.Model], column_list: str) -> str:
     return stage
 
 
-def call_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+class _Prepared:
+    """The statements ``call_prepared`` prepared on one database connection, and the psycopg
+    loader that turns their results into Python values."""
+
+    __slots__ = ("raw", "names", "loader")
+
+    def __init__(self, raw: Any) -> None:
+        from psycopg.adapt import Transformer
+
+        self.raw = raw
+        self.names: dict[str, bytes] = {}
+        self.loader = Transformer(raw)
+
+
+def call_prepared(sql: str, params: Sequence[str | None]) -> tuple[Any, ...] | None:
     """Run one statement on Django's PostgreSQL connection as a prepared statement and return its
     first row.
 
     Django's cursors bind parameters on the client side, so a statement travels as text and is
     parsed and planned on every call; this one is prepared once per connection and then sent
-    with its parameters only (psycopg's server-side binding, ``prepare=True``), through one
-    cursor kept per database connection (its type adapters stay resolved). Database errors
-    come out as Django's; ``connection.execute_wrapper`` hooks and the debug query log
+    with its parameters only. ``sql`` has ``%s`` placeholders, each cast to its type in the SQL
+    (``%s::bigint[]``); ``params`` are their values as text (or None). The statement goes to
+    libpq directly (psycopg's ``pgconn``: the interpreter lock is released while it waits),
+    without a cursor's adaptation and wait loop: on the switches' hot path they cost more than
+    the round trip itself. The result is loaded by psycopg's loaders. Database errors come out as
+    Django's; ``connection.execute_wrapper`` hooks and the debug query log
     (``CaptureQueriesContext``) see it as any other statement."""
     db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
     raw = db.connection
     if raw is None or raw.closed:
         db.ensure_connection()
         raw = db.connection
-    kept = db.__dict__.get("_tarifa_cursor")
-    if kept is None or kept[0] is not raw:
-        import psycopg  # (PostgreSQL only)
-
-        kept = db.__dict__["_tarifa_cursor"] = (raw, psycopg.Cursor(raw))
-    cursor = kept[1]
+    kept = db.__dict__.get("_tarifa_prepared")
+    if kept is None or kept.raw is not raw:
+        kept = db.__dict__["_tarifa_prepared"] = _Prepared(raw)
     with db.wrap_database_errors:
         if not db.execute_wrappers and not db.queries_logged:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
+            return _run_prepared(kept, sql, params)
 
         def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
+            return _run_prepared(kept, sql, params)
 
         executor: Callable[..., Any] = execute
         for wrapper in reversed(db.execute_wrappers):
             executor = functools.partial(wrapper, executor)
         started = time.monotonic()
-        row = executor(sql, params, False, {"connection": db, "cursor": cursor})
+        row = executor(sql, params, False, {"connection": db, "cursor": None})
         if db.queries_logged:
             db.queries_log.append({"sql": f"{sql} -- {list(params)!r}", "time": f"{time.monotonic() - started:.3f}"})
     return row
+
+
+def _run_prepared(kept: _Prepared, sql: str, params: Sequence[str | None]) -> tuple[Any, ...] | None:
+    from psycopg import errors
+    from psycopg.pq import ExecStatus
+
+    pgconn = kept.raw.pgconn
+    name = kept.names.get(sql)
+    if name is None:
+        name = f"tarifa_{zlib.crc32(sql.encode()):08x}_{len(kept.names)}".encode()
+        _check(pgconn.prepare(name, _numbered(sql).encode()), kept, errors, ExecStatus.COMMAND_OK)
+        kept.names[sql] = name
+    result = pgconn.exec_prepared(name, [None if p is None else p.encode() for p in params])
+    _check(result, kept, errors, ExecStatus.TUPLES_OK)
+    if result.ntuples == 0:
+        return None
+    kept.loader.set_pgresult(result)
+    return kept.loader.load_row(0, tuple)
+
+
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as PostgreSQL's ``$1``, ``$2``, ..."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+def _check(result: Any, kept: _Prepared, errors: Any, expected: Any) -> None:
+    if result.status != expected:
+        raise errors.error_from_result(result, encoding=kept.raw.info.encoding)
 
 
 def any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

@@ -229,7 +229,7 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if dialled != req.callee:
         if d.tracing:
             d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
-    home = str(customer.country or "US")
+    home = snap.homes[customer.pk]
     if cls.is_emergency(dialled, home):
         return _plan_emergency(snap, req, d, account, dialled, cap)
     try:

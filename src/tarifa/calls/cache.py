@@ -88,6 +88,7 @@ class Snapshot:
     accounts: dict[int, Any] = field(default_factory=dict)  # Account with customer loaded
     pops: dict[int, set[str]] = field(default_factory=dict)  # account id -> allowed POP names
     networks: dict[int, list[Any]] = field(default_factory=dict)  # account id -> ip networks
+    homes: dict[int, str] = field(default_factory=dict)  # customer id -> home country (ISO code, US if none)
     by_sip: dict[str, Device] = field(default_factory=dict)
     by_ip: dict[str, Device] = field(default_factory=dict)
     by_trunk: dict[str, int] = field(default_factory=dict)
@@ -170,6 +171,7 @@ def _build(version: int) -> Snapshot:
             snap.by_trunk[account.identifier] = account.pk
         snap.pops[account.pk] = {p.name for p in account.pop_restriction.all()}
         snap.networks[account.pk] = [ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or []]
+        snap.homes[account.customer_id] = str(account.customer.country or "US")
     for dev in SipDevice.objects.filter(status="active"):
         snap.by_sip[dev.login] = Device(f"sip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
     for dev in IpDevice.objects.filter(status="active"):

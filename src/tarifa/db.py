@@ -101,7 +101,7 @@ class _Prepared:
     """The statements ``call_prepared`` prepared on one database connection, and the psycopg
     loader that turns their results into Python values."""
 
-    __slots__ = ("raw", "names", "loader")
+    __slots__ = ("loader", "names", "raw")
 
     def __init__(self, raw: Any) -> None:
         from psycopg.adapt import Transformer

@@ -7,6 +7,8 @@ The one-statement path and the transaction must decide alike: the last test comp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -225,30 +227,40 @@ def test_the_state_is_read_by_index_with_plans_made_once_per_session() -> None:
     assert "Seq Scan" not in plan and "calls_reservation_customer_id" in plan and "call_rate_unique" in plan, plan
 
 
+@contextmanager
+def _while_another_transaction(statements: list[tuple[str, list]], lock_timeout: str) -> Iterator[None]:  # type: ignore[type-arg]
+    """Run ``statements`` in another connection's open transaction; meanwhile this connection
+    waits for a lock at most ``lock_timeout``. The other transaction is rolled back after."""
+    import psycopg
+
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        for sql, params in statements:
+            other.execute(sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{lock_timeout}'")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        other.rollback()
+        other.close()
+
+
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) -> None:  # noqa: F811
     """Calls of one customer queue on an advisory lock, not on the customer's row: a charge being
     posted (its transaction still open) does not hold them up, and they read the balance and the
     reservations as of one moment: here, before the charge."""
-    import psycopg
-
     from tarifa.customers.models import Customer
 
-    other = psycopg.connect(**connection.get_connection_params())
-    try:
-        other.execute("UPDATE customers_customer SET balance = 0 WHERE id = %s", [net["customer"].pk])
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '5s'")
-        try:
-            d = ask(call_id="during-charge")
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET lock_timeout")
-        assert d.allowed and d.max_duration == 7200
-    finally:
-        other.rollback()
-        other.close()
+    with _while_another_transaction([("UPDATE customers_customer SET balance = 0 WHERE id = %s",
+                                      [net["customer"].pk])], "5s"):
+        d = ask(call_id="during-charge")
+    assert d.allowed and d.max_duration == 7200
     assert Customer.objects.get(pk=net["customer"].pk).balance > 0
 
 
@@ -256,24 +268,12 @@ def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) ->
 @pytest.mark.django_db(transaction=True)
 def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:  # noqa: F811
     """While another transaction holds the customer's authorisation lock, a call of that customer
-    waits (here until the lock timeout turns the wait into an error); another customer's would not."""
-    import psycopg
+    waits (here until the lock timeout turns the wait into an error)."""
     from django.db import OperationalError
 
-    other = psycopg.connect(**connection.get_connection_params())
-    try:
-        other.execute("SELECT pg_advisory_xact_lock(1952543329, %s)", [net["customer"].pk])
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-        try:
-            with pytest.raises(OperationalError, match="lock timeout"):
-                ask(call_id="queued")
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET lock_timeout")
-    finally:
-        other.rollback()
-        other.close()
+    with _while_another_transaction([("SELECT pg_advisory_xact_lock(1952543329, %s)", [net["customer"].pk])],
+                                    "200ms"), pytest.raises(OperationalError, match="lock timeout"):
+        ask(call_id="queued")
     assert ask(call_id="after").allowed
 
 
@@ -283,27 +283,15 @@ def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> 
     """Ingestion holds FOR KEY SHARE on the customers, accounts and connections of its batch:
     the authorisation (advisory locks since migration calls 0007) does not wait for it (a row
     lock FOR UPDATE would, until the lock timeout below turns the wait into an error)."""
-    import psycopg
-
     Connection.objects.filter(pk__in=[net["cheap"].pk, net["dear"].pk]).update(max_channels=10)
     cache.reset()
-    other = psycopg.connect(**connection.get_connection_params())
-    try:
-        other.execute("SELECT 1 FROM customers_customer WHERE id = %s FOR KEY SHARE", [net["customer"].pk])
-        other.execute("SELECT 1 FROM customers_account WHERE id = %s FOR KEY SHARE", [net["alice"].pk])
-        other.execute("SELECT 1 FROM routing_connection WHERE id IN (%s, %s) FOR KEY SHARE",
-                      [net["cheap"].pk, net["dear"].pk])
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '5s'")
-        try:
-            d = ask(call_id="during-ingestion")
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET lock_timeout")
-        assert d.allowed and [r["connection"] for r in d.routes] == ["cheap", "dear"]
-    finally:
-        other.rollback()
-        other.close()
+    with _while_another_transaction([
+        ("SELECT 1 FROM customers_customer WHERE id = %s FOR KEY SHARE", [net["customer"].pk]),
+        ("SELECT 1 FROM customers_account WHERE id = %s FOR KEY SHARE", [net["alice"].pk]),
+        ("SELECT 1 FROM routing_connection WHERE id IN (%s, %s) FOR KEY SHARE", [net["cheap"].pk, net["dear"].pk]),
+    ], "5s"):
+        d = ask(call_id="during-ingestion")
+    assert d.allowed and [r["connection"] for r in d.routes] == ["cheap", "dear"]
 
 
 # --- the one statement and the transaction decide alike --------------------------------------------

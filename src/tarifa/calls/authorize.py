@@ -226,9 +226,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     rules = snap.customer_rules.get(customer.pk, [])
     dialled = translate(rules, "destination", req.callee, req.callee)
     d.caller_id = req.caller
-    if dialled != req.callee:
-        if d.tracing:
-            d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
+    if d.tracing and dialled != req.callee:
+        d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
     home = snap.homes[customer.pk]
     if cls.is_emergency(dialled, home):
         return _plan_emergency(snap, req, d, account, dialled, cap)
@@ -239,9 +238,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
         return None
     d.number = number
     d.caller_id = translate(rules, "source", req.caller, number)
-    if d.caller_id != req.caller:
-        if d.tracing:
-            d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
+    if d.tracing and d.caller_id != req.caller:
+        d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled, number, home)
     d.destination_class, d.country = dest.number_class, dest.region
     if d.tracing:
@@ -297,9 +295,8 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
         if not kept:
             d.refuse("loss_route", f"every route costs more than the customer's {entry.terms.price_1}/min")
             return None
-        if len(kept) < len(candidates):
-            if d.tracing:
-                d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
+        if d.tracing and len(kept) < len(candidates):
+            d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
         candidates = kept
     free = entry.terms.price_1 == 0 and entry.terms.price_n == 0 and entry.terms.connect_fee == 0 \
         and entry.terms.min_charge == 0

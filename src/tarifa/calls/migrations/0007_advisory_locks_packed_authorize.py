@@ -149,30 +149,6 @@ END
 $fn$;
 """
 
-RESERVE = """
-CREATE OR REPLACE FUNCTION tarifa_call_reserve(
-    p_scopes text[], p_second bigint, p_switch text, p_call_id text, p_customer bigint, p_account bigint,
-    p_own boolean, p_connection bigint, p_device text, p_amount bigint, p_max_duration integer,
-    p_created timestamptz, p_expires timestamptz
-) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE
-    held bigint;
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    IF cardinality(p_scopes) > 0 THEN
-        INSERT INTO calls_callrate (scope, second, count) SELECT s, p_second, 1 FROM unnest(p_scopes) AS s
-            ON CONFLICT (scope, second) DO UPDATE SET count = calls_callrate.count + 1;
-    END IF;
-    INSERT INTO calls_reservation (switch, call_id, customer_id, account_id, own_balance, connection_id, device,
-                                   amount, max_duration, created_at, expires_at)
-        VALUES (p_switch, p_call_id, p_customer, p_account, p_own, p_connection, p_device, p_amount,
-                p_max_duration, p_created, p_expires)
-        RETURNING id INTO held;
-    RETURN held;
-END
-$fn$;
-"""
-
 DROP = "DROP FUNCTION IF EXISTS tarifa_call_authorize(bigint[], text[], text, text, text);"
 
 
@@ -183,7 +159,7 @@ def _previous(name: str):  # type: ignore[no-untyped-def]
 def create(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(_previous("0006_one_trip_authorize").DROP, params=None)
-        for sql in (STATE, RESERVE, AUTHORIZE):
+        for sql in (STATE, AUTHORIZE):  # tarifa_call_reserve stays as migration 0006 made it
             schema_editor.execute(sql, params=None)
 
 
@@ -193,7 +169,7 @@ def restore(apps, schema_editor):  # type: ignore[no-untyped-def]
         schema_editor.execute(DROP, params=None)
         before = _previous("0006_one_trip_authorize")
         schema_editor.execute(_previous("0005_reservation_indexes_and_functions").STATE, params=None)
-        for sql in (before.STATE_BY_INDEX, before.RESERVE, before.AUTHORIZE):
+        for sql in (before.STATE_BY_INDEX, before.AUTHORIZE):
             schema_editor.execute(sql, params=None)
 
 

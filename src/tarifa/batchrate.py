@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import typer
 
 from tarifa.core.deck import DeckError, DeckRow, parse_deck
+from tarifa.core.periods import EPOCH, micros, moment
 from tarifa.core.rating import MAX_DECIMALS, RateTable, Rounding, duration_from_seconds, rate_call
 
 if TYPE_CHECKING:  # numpy and polars are imported when the command runs, not with the CLI
@@ -91,7 +92,6 @@ OUTPUT_COLUMNS: Final = (
 #: broken record, and the limit keeps every duration an int64).
 MAX_DURATION: Final = 10**12
 _CHUNK: Final = 1 << 17  # rows per rate_batch call
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 # Vectorised forms (Rust regex: \d would be any Unicode digit, so [0-9] is spelled out).
@@ -284,13 +284,13 @@ def parse_connect_time(text: str | None) -> int | str:
     if not raw:
         return "connect_time is missing"
     try:
-        moment = datetime.fromisoformat(raw)
+        at = datetime.fromisoformat(raw)
     except ValueError as exc:
         why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
         return f"connect_time {text!r} is not an ISO 8601 date-time{why}"
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if at.tzinfo is None or at.utcoffset() is None:
         return f"connect_time {text!r} has no UTC offset (write e.g. 2026-01-31T08:00:00+00:00 or ...Z)"
-    return (moment - _EPOCH) // _MICROSECOND
+    return micros(at)
 
 
 def parse_duration(text: str | None) -> int | str:
@@ -793,7 +793,7 @@ def _rate_reference(
     status: list[str] = [""] * n
     reason: list[str | None] = [None] * n
     summary = RateSummary(rows=n, decimals=decimals)
-    epoch = _EPOCH
+    epoch = EPOCH
     total = 0
     callees = batch.callee.to_list()
     moments = batch.connect_us.tolist()
@@ -847,7 +847,7 @@ def _compile(
     from tarifa.core.fastrate import FastPathUnsupported
 
     if window is None:  # an undated deck: any window gives the same deck
-        window = (_EPOCH, _EPOCH + _MICROSECOND)
+        window = (EPOCH, EPOCH + _MICROSECOND)
     try:
         return fast_deck_for_window(rows, *window), ""
     except FastPathUnsupported as exc:
@@ -917,8 +917,8 @@ def rate_file(
         if len(batch) and not fallback_reason:
             if fast is None:
                 bar.stage("compiling the deck")
-                start = _EPOCH + timedelta(microseconds=int(batch.connect_us.min()))
-                end = _EPOCH + timedelta(microseconds=int(batch.connect_us.max()) + 1)
+                start = moment(int(batch.connect_us.min()))
+                end = moment(int(batch.connect_us.max()) + 1)
                 fast, fallback_reason = _compile(deck_rows, (start, end))
                 timings["compiled"] = time.perf_counter() - started
             if fast is not None:

@@ -150,17 +150,16 @@ def call_prepared(sql: str, params: Sequence[str | None]) -> tuple[Any, ...] | N
 
 
 def _run_prepared(kept: _Prepared, sql: str, params: Sequence[str | None]) -> tuple[Any, ...] | None:
-    from psycopg import errors
     from psycopg.pq import ExecStatus
 
     pgconn = kept.raw.pgconn
     name = kept.names.get(sql)
     if name is None:
         name = f"tarifa_{zlib.crc32(sql.encode()):08x}_{len(kept.names)}".encode()
-        _check(pgconn.prepare(name, _numbered(sql).encode()), kept, errors, ExecStatus.COMMAND_OK)
+        _check(kept, pgconn.prepare(name, _numbered(sql).encode()), ExecStatus.COMMAND_OK)
         kept.names[sql] = name
     result = pgconn.exec_prepared(name, [None if p is None else p.encode() for p in params])
-    _check(result, kept, errors, ExecStatus.TUPLES_OK)
+    _check(kept, result, ExecStatus.TUPLES_OK)
     if result.ntuples == 0:
         return None
     kept.loader.set_pgresult(result)
@@ -173,8 +172,11 @@ def _numbered(sql: str) -> str:
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
-def _check(result: Any, kept: _Prepared, errors: Any, expected: Any) -> None:
+def _check(kept: _Prepared, result: Any, expected: int) -> None:
+    """Raise the server's error (psycopg's class for its SQLSTATE) unless ``result`` is ``expected``."""
     if result.status != expected:
+        from psycopg import errors
+
         raise errors.error_from_result(result, encoding=kept.raw.info.encoding)
 
 

@@ -28,7 +28,7 @@ from tarifa.calls.models import Reservation
 from tarifa.core import classify as cls
 from tarifa.core.deck import format_money as money
 from tarifa.core.numbering import InvalidNumber, normalize
-from tarifa.core.periods import day_start, month_start
+from tarifa.core.periods import day_start, micros, month_start
 from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
 from tarifa.core.routes import Candidate, order
 from tarifa.core.translate import apply as translate
@@ -374,11 +374,15 @@ class _Trip:
         self.open = False
 
 
+def _autocommit_postgresql() -> bool:
+    """PostgreSQL in autocommit mode outside any caller's transaction: a server's request."""
+    return connection.vendor == "postgresql" and connection.get_autocommit() and not connection.in_atomic_block
+
+
 def _one_trip() -> bool:
-    """Whether this authorisation may run as a ``_Trip``: PostgreSQL with client-side binding
-    (several statements in one query), in autocommit mode, outside any caller's transaction."""
-    return (connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
-            and connection.get_autocommit() and not connection.in_atomic_block)
+    """Whether this authorisation may run as a ``_Trip``: a server's request on PostgreSQL with
+    client-side binding (several statements in one query)."""
+    return _autocommit_postgresql() and not connection.settings_dict["OPTIONS"].get("server_side_binding")
 
 
 @contextmanager
@@ -410,18 +414,19 @@ def _transaction(reserve: bool) -> Iterator[_Trip | None]:
 def _lock_and_read(account: Any, device: cache.Device | None, now: datetime, scopes: list[str], second: int,
                    limited: list[int], trip: _Trip | None
                    ) -> tuple[tuple[Decimal, Decimal, str], dict[str, Any], dict[str, int], dict[int, int]]:
-    """Lock the balance row, then the limited connections (id order), then read reservations and
-    CPS counters: (balance, state, cps by scope, live reservations by limited connection).
+    """Take the call's locks, then read its balance, reservations and CPS counters: (balance, state,
+    cps by scope, live reservations by limited connection).
 
-    On PostgreSQL one call of ``tarifa_call_state`` (migration calls 0005) does it in one round
-    trip, each of its statements with a fresh snapshot taken after the locks; elsewhere
-    ``_lock_balance``, ``_state`` and ``_lock_connections``."""
+    On PostgreSQL one call of ``tarifa_call_state`` (migration calls 0007): the customer's and the
+    limited connections' advisory locks, then one statement whose snapshot is taken after them.
+    On SQLite the transaction (``BEGIN IMMEDIATE``) already holds the database's one write lock:
+    ``_read_balance``, ``_state`` and ``_connection_state`` read."""
     if connection.vendor != "postgresql":
-        balance = _lock_balance(account)
+        balance = _read_balance(account)
         st, cps = _state(account, device, now, scopes, second)
         busy: dict[int, int] = {}
         if limited:
-            busy, connection_cps = _lock_connections(limited, now, second)
+            busy, connection_cps = _connection_state(limited, now, second)
             cps.update(connection_cps)
         return balance, st, cps, busy
     with connection.cursor() as cursor:
@@ -470,34 +475,27 @@ def _read_packed(account: Any, row: tuple[Any, ...]
                                  device_calls, shared_units, scopes, counts, pairs[0::2], pairs[1::2]))
 
 
-def _lock_balance(account: Any) -> tuple[Decimal, Decimal, str]:
-    """Lock and read (balance, credit limit, billing type) of the balance this call draws on.
-
-    ``FOR NO KEY UPDATE``: lockers of the row still queue one after the other, but CDR ingestion's
-    ``FOR KEY SHARE`` on the same customers and accounts does not make them wait."""
+def _read_balance(account: Any) -> tuple[Decimal, Decimal, str]:
+    """(balance, credit limit, billing type) of the balance this call draws on (SQLite, inside
+    the transaction that holds the write lock)."""
     from tarifa.customers.models import Account, Customer
 
-    lock = ""
-    if connection.features.has_select_for_update:
-        lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else " FOR UPDATE"
     units = Customer._meta.get_field("balance")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} WHERE id = %s{lock}",
+        cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} WHERE id = %s",
                        [account.customer_id])
         balance, credit, billing = cursor.fetchone()
         if account.balance_mode == "own":
-            cursor.execute(f"SELECT balance FROM {_q(Account._meta.db_table)} WHERE id = %s{lock}", [account.pk])
+            cursor.execute(f"SELECT balance FROM {_q(Account._meta.db_table)} WHERE id = %s", [account.pk])
             balance = cursor.fetchone()[0]
     return (units.from_db_value(balance, None, connection), units.from_db_value(credit, None, connection), billing)
 
 
-def _lock_connections(limited: list[int], now: datetime, second: int) -> tuple[dict[int, int], dict[str, int]]:
-    """Lock the limited connections in id order, then read their live reservations and CPS counters."""
+def _connection_state(limited: list[int], now: datetime, second: int) -> tuple[dict[int, int], dict[str, int]]:
+    """The live reservations and CPS counters of the limited connections (SQLite, inside the
+    transaction that holds the write lock)."""
     from tarifa.calls.models import CallRate
-    from tarifa.routing.models import Connection
 
-    list(Connection.objects.select_for_update(no_key=True).filter(pk__in=limited).order_by("pk")
-         .values_list("pk", flat=True))
     busy: dict[int, int] = {}
     cps: dict[str, int] = {}
     in_ids, id_params = any_of("connection_id", limited)
@@ -753,15 +751,6 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
 # --- one round trip -------------------------------------------------------------------------------------
 
 _AUTHORIZE_SQL = "SELECT * FROM tarifa_call_authorize(%s::bigint[], %s::text[], %s::text, %s::text, %s::text)"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (``tarifa_call_authorize`` takes its times so)."""
-    delta = moment - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def _array(values: list[Any]) -> str:
     """A PostgreSQL array literal of integers and CPS scope names (``c:12``, ``d:sip:3``,
     ``n:7``; none needs quoting), NULL for None: sent as one text parameter, which costs the
@@ -788,9 +777,9 @@ def _may_go_in_one_trip(plan: _Plan, reserve: bool) -> bool:
     transaction (a server's request), a call that reserves, and no part of the decision that
     needs more than the state (emergency calls, spending limits: their transactions)."""
     customer = plan.account.customer
-    return (reserve and not plan.emergency and plan.cap > 0 and connection.vendor == "postgresql"
+    return (reserve and not plan.emergency and plan.cap > 0
             and customer.daily_spending_limit is None and customer.monthly_spending_limit is None
-            and connection.get_autocommit() and not connection.in_atomic_block)
+            and _autocommit_postgresql())
 
 
 def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetime) -> bool:
@@ -808,12 +797,11 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     planned = None if plan.free else plan.cost(plan.cap)
     units = Reservation._meta.get_field("amount")
     ranked = [route for route, _price in plan.candidates]
-    by_id = {route.connection_id: route for route in ranked}
     # the numbers, laid out as migration calls 0007 describes
     numbers = [
-        account.customer_id, account.pk, 1 if account.balance_mode == "own" else 0, _micros(now), second,
+        account.customer_id, account.pk, 1 if account.balance_mode == "own" else 0, micros(now), second,
         None if planned is None else units.get_prep_value(planned), plan.cap,
-        _micros(now + timedelta(seconds=plan.cap + RESERVATION_MARGIN)),
+        micros(now + timedelta(seconds=plan.cap + RESERVATION_MARGIN)),
         customer.max_call_sessions, account.max_channels, device.max_sessions if device else None,
         len(cps), *[n for _scope, n in cps], len(limited), *limited,
     ]
@@ -831,7 +819,7 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
     mark, routes = len(d.trace), d.routes
     # what the statement counted when it reserved: the limited scopes and the route's connection
     counted = [scope for scope, _n in cps]
-    if connection_id is not None and by_id[connection_id].max_cps is not None:
+    if any(route.connection_id == connection_id and route.max_cps is not None for route in ranked):
         counted.append(f"n:{connection_id}")
     try:
         balance, st, cps_now, busy = _read_packed(account, row)

@@ -76,7 +76,7 @@ class FrameRater:
         A deck is valid between two consecutive instants where some rate version starts or
         ends, so it is built once per such stretch of time and kept for the run.
         """
-        from tarifa.cdrs.columns import moment
+        from tarifa.core.periods import moment
 
         if key not in self._changes:
             self._changes[key] = sorted(

@@ -19,13 +19,14 @@ Pure: polars and the format module only, no Django, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import timezone, tzinfo
 from typing import Final
 
 import polars as pl
 
 from tarifa.cdrs.formats.tarifa import csv_cells, csv_header, csv_record, load_zone, physical_lines
 from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, CanonicalCdr, LineError
+from tarifa.core.periods import micros, moment
 
 TEXT_FIELDS: Final = (
     "switch", "call_id", "leg", "direction", "caller", "callee", "source_ip", "sip_user", "trunk", "did",
@@ -40,8 +41,6 @@ SCHEMA: Final = {
     "duration": pl.Int64,
     "sip_code": pl.Int64,
 }
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_US: Final = timedelta(microseconds=1)
 
 # Lines the vectorised reader takes: printable ASCII without a double quote (no CSV quoting).
 _PLAIN: Final = r'^[ !#-~]*$'
@@ -54,16 +53,6 @@ _IPV4: Final = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2
 
 def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA)
-
-
-def micros(moment: datetime | None) -> int | None:
-    """UTC microseconds since 1970 of an aware datetime (None stays None)."""
-    return None if moment is None else (moment - EPOCH) // _US
-
-
-def moment(us: int | None) -> datetime | None:
-    """UTC datetime of a microsecond count (None stays None)."""
-    return None if us is None else EPOCH + timedelta(microseconds=us)
 
 
 def from_cdrs(cdrs: Sequence[CanonicalCdr], lines: Sequence[int] | None = None) -> pl.DataFrame:

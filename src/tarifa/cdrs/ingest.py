@@ -29,10 +29,11 @@ from tarifa.billing import ledger
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
 from tarifa.cdrs.bulk import FrameRater
-from tarifa.cdrs.columns import from_cdrs, micros, moment, to_cdrs
+from tarifa.cdrs.columns import from_cdrs, to_cdrs
 from tarifa.cdrs.matching import AccountInfo, Directory, Match, Tables
 from tarifa.cdrs.models import Cdr, IngestRun
 from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.periods import micros, moment
 from tarifa.customers.models import Account, Customer
 from tarifa.routing.models import Connection as RoutingConnection
 from tarifa.core.numbering import InvalidNumber, normalize

@@ -31,18 +31,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = [
     "ALWAYS",
+    "EPOCH",
     "Period",
     "PeriodSyntaxError",
     "local_time",
+    "micros",
+    "moment",
     "parse_period",
     "zone",
 ]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime | None) -> int | None:
+    """UTC microseconds since 1970 of an aware datetime, exactly (None stays None)."""
+    return None if moment is None else (moment - EPOCH) // _MICROSECOND
+
+
+def moment(us: int | None) -> datetime | None:
+    """UTC datetime of a microsecond count (None stays None)."""
+    return None if us is None else EPOCH + timedelta(microseconds=us)
+
 
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY

@@ -23,5 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/test.sh
 
+bench: $(STAMP)
+	$(BIN)/python bench/rating.py
+	$(BIN)/python bench/deck_import.py
+	$(BIN)/python bench/ingest.py
+	TARIFA_ACCESS_LOG=0 $(BIN)/python bench/authorize.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -141,7 +141,8 @@ def part_core(deck: Path, cdrs: Path, _sample: int) -> dict[str, object]:
     import tracemalloc
     from datetime import timedelta
 
-    from tarifa.batchrate import _EPOCH, fast_deck_for_window, load_cdrs, load_deck
+    from tarifa.batchrate import fast_deck_for_window, load_cdrs, load_deck
+    from tarifa.core.periods import EPOCH as _EPOCH
     from tarifa.core.fastrate import rate_batch
 
     rows, errors = load_deck(deck)

@@ -1,0 +1,66 @@
+"""Every benchmark script runs at a tiny size, so that a change that breaks one fails the suite.
+
+These check that each script still runs to the end and that its own correctness checks hold
+(costs equal to the reference, balances equal to the ledger, no failed request); the speed
+figures they print are not judged here (speed targets live in bench/, DESIGN conventions).
+`make bench` runs them at full size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _bench(script: str, *args: str, timeout: int = 300) -> str:
+    env = dict(os.environ)
+    env.pop("TARIFA_DATABASE_URL", None)  # each script makes its own fresh database
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert done.returncode == 0, f"{script} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_rating_bench_runs_and_agrees_with_the_reference() -> None:
+    out = _bench("rating.py", "--cdrs", "2000", "--prefixes", "200", "--sql-sample", "100", "--ref-sample", "500")
+    assert re.search(r"SQL costs vs tarifa rate output on 100 rows: 0 differ", out), out
+    assert re.search(r"reference costs vs tarifa rate output on 500 rows: 0 differ", out), out
+    assert re.search(r"\(b\) tarifa rate end to end .*: 2,000 CDRs", out), out
+
+
+def test_deck_import_bench_runs() -> None:
+    out = _bench("deck_import.py", "--rows", "300")
+    assert "first import:" in out and "300 added" in out, out
+    assert "300 updated" in out, out
+
+
+def test_ingest_bench_runs_and_balances_equal_the_ledger() -> None:
+    out = _bench("ingest.py", "--cdrs", "2000", "--accounts", "20", "--batch", "500", "--only", "sqlite")
+    lines = [line for line in out.splitlines() if "CDRs in" in line]
+    assert len(lines) == 2, out
+    assert all("balances equal ledger: True" in line for line in lines), out
+
+
+def test_authorize_bench_runs_without_errors() -> None:
+    out = _bench(
+        "authorize.py", "--seconds", "2", "--workers", "1", "--connections", "1", "--warmup", "10",
+        "--only", "sqlite", "--client", "python", "--accounts", "20", "--prefixes", "200",
+    )
+    rows = [line.split() for line in out.splitlines() if line.startswith("sqlite ")]
+    assert rows, out
+    # columns: database workers conns auth/s p50 p90 p99 p99.9 allowed requests reserved errors ...
+    for row in rows:
+        assert int(row[3].replace(",", "")) > 0, out
+        assert row[8] == "100.00%", out
+        assert row[11] == "0", out

@@ -323,6 +323,8 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
                                                    credit_limit=Decimal("10.30")),
         "own_balance": lambda: (alice.update(balance_mode="own"), Account.objects.filter(pk=net["alice"].pk)
                                 .update(balance=Decimal("3"))),
+        "retry_at_the_limit": lambda: customer.update(max_call_sessions=1),
+        "retry_with_a_full_connection": lambda: cheap.update(max_channels=1, max_cps=5),
         "inbound_did": lambda: Did.objects.create(number="12015550100", status="assigned", account=net["alice"],
                                                   plan=DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006"))),
     }[name]()
@@ -332,6 +334,8 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
 def _calls(name: str, net: dict) -> list[CallRequest]:  # type: ignore[type-arg]
     if name == "inbound_did":
         return [CallRequest(call_id=f"in{n}", callee="12015550100", did="12015550100", switch="sw") for n in range(3)]
+    if name.startswith("retry"):  # the switch asks three times for one call
+        return [CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw") for _n in range(3)]
     callees = ["011" + UK, "12125551234", "18005551234"]  # international, domestic, toll-free (free)
     ids = [f"{name}-{n}" for n in range(3)]
     if name == "weighted_with_a_full_connection":  # a first call whose weighted order puts cheap first
@@ -352,7 +356,8 @@ def _outcome(decisions: list) -> tuple:  # type: ignore[type-arg]
 
 SCENARIOS = ["plain", "customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps",
              "connection_channels", "connection_cps", "all_connections_full", "weighted_with_a_full_connection",
-             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did"]
+             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did",
+             "retry_at_the_limit", "retry_with_a_full_connection"]
 
 
 @postgresql_only
@@ -379,6 +384,8 @@ def test_one_statement_and_transaction_decide_alike(net, monkeypatch, name) -> N
     # and the scenario did what it is named for: (reason or "", first route) of each call
     got = [(a[1], a[5][0].get("connection") if a[5] else None) for a in one_trip[0]]
     assert got == EXPECTED[name]
+    if name.startswith("retry"):  # one reservation, counted once in each CPS scope
+        assert len(one_trip[1]) == 1 and {count for _scope, _second, count in one_trip[2]} == {1}
 
 
 OK, CHEAP, DEAR = "", "cheap", "dear"
@@ -398,4 +405,6 @@ EXPECTED = {
     "postpaid_credit": [(OK, CHEAP), ("insufficient_funds", None), (OK, CHEAP)],
     "own_balance": [(OK, CHEAP)] * 3,
     "inbound_did": [(OK, None)] * 3,
+    "retry_at_the_limit": [(OK, CHEAP)] * 3,  # the same answer each time, one reservation
+    "retry_with_a_full_connection": [(OK, CHEAP)] * 3,  # cheap's one channel is the call's own
 }

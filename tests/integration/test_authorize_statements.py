@@ -168,6 +168,26 @@ def test_in_autocommit_the_same_call_id_twice_answers_with_the_held_reservation(
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_retry_at_the_limit_is_the_statement_and_one_look_up(net) -> None:  # noqa: F811
+    from tarifa.calls.models import Refusal
+    from tarifa.customers.models import Customer
+
+    Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1)
+    cache.reset()
+    first = authorize_call(CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        retry = authorize_call(CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW)
+    assert retry.allowed and retry.reservation_id == first.reservation_id and _idle()
+    assert (retry.max_duration, retry.reserved, retry.routes) == (first.max_duration, first.reserved, first.routes)
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2 and statements[0].startswith("SELECT * FROM tarifa_call_authorize("), statements
+    assert "calls_reservation" in statements[1] and "again" in statements[1], statements
+    assert not Refusal.objects.exists() and Reservation.objects.count() == 1
+    assert list(CallRate.objects.values_list("count", flat=True)) == [1]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypatch) -> None:  # noqa: F811
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("decision failed")

@@ -777,7 +777,9 @@ def _judge(plan: _Plan, d: Decision, balance: tuple[Decimal, Decimal, str], st: 
 
 
 def _held(req: CallRequest) -> Reservation | None:
-    """The reservation this call id holds already: the switch asked again (a time-out, a retry)."""
+    """The reservation this call id holds already: the switch asked again (a time-out, a retry).
+    Looked for only when the call would be refused on a state with calls in progress (its own
+    reservation among them) or its reservation's insert met the one already there."""
     return Reservation.objects.filter(switch=req.switch, call_id=req.call_id).first()
 
 
@@ -821,7 +823,7 @@ def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: date
             return _allow(plan, req, d, now, reserve, trip, verdict, cps_scopes, second)
         if not reserve:
             return d  # a simulation holds nothing
-        held = _held(req)  # refused on the state: unless the state holds this very call already
+        held = _held(req) if st["customer_calls"] else None  # refused, unless the state holds this very call
         if held is None:
             return d
     return _answer_held(plan, req, d, held, busy, cps_now, mark)
@@ -921,7 +923,7 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
         raise
     if reservation_id is None:
         if verdict is None:  # refused on the locked state (nothing written) unless it holds this very call
-            held = _held(req)
+            held = _held(req) if st["customer_calls"] else None
             if held is not None:
                 _answer_held(plan, req, d, held, busy, cps_now, mark)
             return True

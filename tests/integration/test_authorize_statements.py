@@ -168,6 +168,26 @@ def test_in_autocommit_the_same_call_id_twice_answers_with_the_held_reservation(
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_retry_at_the_limit_is_the_statement_and_one_look_up(net) -> None:  # noqa: F811
+    from tarifa.calls.models import Refusal
+    from tarifa.customers.models import Customer
+
+    Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1)
+    cache.reset()
+    first = authorize_call(CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        retry = authorize_call(CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW)
+    assert retry.allowed and retry.reservation_id == first.reservation_id and _idle()
+    assert (retry.max_duration, retry.reserved, retry.routes) == (first.max_duration, first.reserved, first.routes)
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2 and statements[0].startswith("SELECT * FROM tarifa_call_authorize("), statements
+    assert "calls_reservation" in statements[1] and "again" in statements[1], statements
+    assert not Refusal.objects.exists() and Reservation.objects.count() == 1
+    assert list(CallRate.objects.values_list("count", flat=True)) == [1]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypatch) -> None:  # noqa: F811
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("decision failed")
@@ -323,6 +343,8 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
                                                    credit_limit=Decimal("10.30")),
         "own_balance": lambda: (alice.update(balance_mode="own"), Account.objects.filter(pk=net["alice"].pk)
                                 .update(balance=Decimal("3"))),
+        "retry_at_the_limit": lambda: customer.update(max_call_sessions=1),
+        "retry_with_a_full_connection": lambda: cheap.update(max_channels=1, max_cps=5),
         "inbound_did": lambda: Did.objects.create(number="12015550100", status="assigned", account=net["alice"],
                                                   plan=DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006"))),
     }[name]()
@@ -332,6 +354,8 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
 def _calls(name: str, net: dict) -> list[CallRequest]:  # type: ignore[type-arg]
     if name == "inbound_did":
         return [CallRequest(call_id=f"in{n}", callee="12015550100", did="12015550100", switch="sw") for n in range(3)]
+    if name.startswith("retry"):  # the switch asks three times for one call
+        return [CallRequest(call_id="again", callee="011" + UK, sip_user="alice", switch="sw") for _n in range(3)]
     callees = ["011" + UK, "12125551234", "18005551234"]  # international, domestic, toll-free (free)
     ids = [f"{name}-{n}" for n in range(3)]
     if name == "weighted_with_a_full_connection":  # a first call whose weighted order puts cheap first
@@ -352,7 +376,8 @@ def _outcome(decisions: list) -> tuple:  # type: ignore[type-arg]
 
 SCENARIOS = ["plain", "customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps",
              "connection_channels", "connection_cps", "all_connections_full", "weighted_with_a_full_connection",
-             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did"]
+             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did",
+             "retry_at_the_limit", "retry_with_a_full_connection"]
 
 
 @postgresql_only
@@ -379,6 +404,8 @@ def test_one_statement_and_transaction_decide_alike(net, monkeypatch, name) -> N
     # and the scenario did what it is named for: (reason or "", first route) of each call
     got = [(a[1], a[5][0].get("connection") if a[5] else None) for a in one_trip[0]]
     assert got == EXPECTED[name]
+    if name.startswith("retry"):  # one reservation, counted once in each CPS scope
+        assert len(one_trip[1]) == 1 and {count for _scope, _second, count in one_trip[2]} == {1}
 
 
 OK, CHEAP, DEAR = "", "cheap", "dear"
@@ -398,4 +425,6 @@ EXPECTED = {
     "postpaid_credit": [(OK, CHEAP), ("insufficient_funds", None), (OK, CHEAP)],
     "own_balance": [(OK, CHEAP)] * 3,
     "inbound_did": [(OK, None)] * 3,
+    "retry_at_the_limit": [(OK, CHEAP)] * 3,  # the same answer each time, one reservation
+    "retry_with_a_full_connection": [(OK, CHEAP)] * 3,  # cheap's one channel is the call's own
 }

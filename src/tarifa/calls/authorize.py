@@ -44,7 +44,7 @@ SIP_CODES = {
     "unknown_account": 403, "account_disabled": 403, "ip_not_allowed": 403, "pop_not_allowed": 403,
     "invalid_number": 484, "insufficient_funds": 402, "destination_forbidden": 403, "international_disabled": 403,
     "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404, "concurrent_limit": 486, "cps_limit": 503,
-    "no_route": 503, "loss_route": 503,
+    "no_route": 503, "loss_route": 503, "premium_rate_disabled": 403, "directory_411_only": 403,
 }
 FREE = RateTerms(price_1=Decimal(0), price_n=Decimal(0))
 
@@ -204,15 +204,21 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if account.status != "active" or customer.status != "active":
         d.refuse("account_disabled", f"account {account.status}, customer {customer.status}")
         return None
-    if req.source_ip and not _ip_allowed(snap, account, req.source_ip) or (not req.source_ip and snap.networks.get(account.pk)):
+    home = snap.homes[customer.pk]
+    rules = snap.customer_rules.get(customer.pk, [])
+    dialled, emergency = _dialled(rules, req.callee, home) if did is None else (req.callee, False)
+    restricted = not emergency  # POP and IP restrictions guard money; an emergency call costs none (docs)
+    if restricted and (req.source_ip and not _ip_allowed(snap, account, req.source_ip)
+                       or (not req.source_ip and snap.networks.get(account.pk))):
         d.refuse("ip_not_allowed", f"{req.source_ip or 'no address'} is outside the account's IP restriction")
         return None
     pops = snap.pops.get(account.pk)
-    if pops and req.pop not in pops:
+    if restricted and pops and req.pop not in pops:
         d.refuse("pop_not_allowed", f"POP {req.pop!r} is not among {sorted(pops)}")
         return None
     if d.tracing:
-        d.trace.append(f"account {account.name} ({account.account_code}) of {customer.company}: active, IP and POP allowed")
+        d.trace.append(f"account {account.name} ({account.account_code}) of {customer.company}: active, "
+                       + ("IP and POP allowed" if restricted else "IP and POP restrictions do not apply to emergency calls"))
     media = {
         "codecs": account.allowed_codecs or (customer.codecs if customer.codec_checking else []),
         "with_media": customer.call_with_media, "rtp_timeout": account.rtp_timeout,
@@ -223,43 +229,36 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if did is not None:
         return _plan_inbound(snap, req, d, account, did, cap)
 
-    rules = snap.customer_rules.get(customer.pk, [])
-    dialled = translate(rules, "destination", req.callee, req.callee)
-    d.caller_id = req.caller
+    caller = req.caller or account.caller_id_number  # seed 001: the account's caller ID when the device sends none
+    d.caller_id = caller
+    if d.tracing and caller != req.caller:
+        d.trace.append(f"caller ID: the account's {caller!r} (the switch sent none)")
     if d.tracing and dialled != req.callee:
         d.trace.append(f"translation: callee {req.callee!r} -> {dialled!r}")
-    home = snap.homes[customer.pk]
-    if cls.is_emergency(dialled, home):
-        return _plan_emergency(snap, req, d, account, dialled, cap)
+    if emergency:
+        return _plan_emergency(snap, req, d, account, dialled, home)
     try:
         number = normalize(dialled, account.dialing_mode)
     except InvalidNumber as exc:
         d.refuse("invalid_number", f"{dialled!r}: {exc.reason}")
         return None
     d.number = number
-    d.caller_id = translate(rules, "source", req.caller, number)
-    if d.tracing and d.caller_id != req.caller:
-        d.trace.append(f"translation: caller {req.caller!r} -> {d.caller_id!r} (destination {number})")
+    d.caller_id = translate(rules, "source", caller, number)
+    if d.tracing and d.caller_id != caller:
+        d.trace.append(f"translation: caller {caller!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled, number, home)
     d.destination_class, d.country = dest.number_class, dest.region
     if d.tracing:
-        d.trace.append(f"number {number}: {dest.number_class}, country {dest.region or '?'}, type {dest.number_type}")
-    if dest.number_class == cls.DIRECTORY and not account.allow_411:
-        d.refuse("destination_forbidden", "411 directory assistance is not allowed for this account")
+        d.trace.append(f"number {number}: {dest.number_class}{' (abroad)' if dest.abroad else ''}, "
+                       f"country {dest.region or '?'}, type {dest.number_type}")
+    if not _restrictions_allow(account, dest, number, d):
         return None
-    if dest.number_class == cls.INTERNATIONAL:
-        if not account.allow_international:
-            d.refuse("international_disabled", "international calls are off for this account")
-            return None
-        if account.allowed_countries and dest.region not in account.allowed_countries:
-            d.refuse("country_not_allowed", f"{dest.region or 'unknown country'} is not in {account.allowed_countries}")
-            return None
-    class_cap = {cls.DOMESTIC: account.max_call_time_domestic, cls.TOLL_FREE: account.max_call_time_domestic,
-                 cls.INTERNATIONAL: account.max_call_time_international}.get(dest.number_class)
-    if class_cap:
+    class_cap = account.max_call_time_international if dest.abroad else account.max_call_time_domestic
+    if class_cap and dest.number_class != cls.DIRECTORY:
         cap = min(cap, class_cap)
-    group = _routing_group(snap, account, number, dest.number_class)
-    tariff_id = _pricing_tariff(account, group, dest.number_class)
+    route_class = dest.route_class
+    group = _routing_group(snap, account, number, route_class)
+    tariff_id = _pricing_tariff(account, group, route_class)
     table, rounding = snap.tariff(tariff_id)
     entry = table.find(number, now)
     if entry is None:
@@ -274,12 +273,12 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
     if entry.terms.forbidden:
         d.refuse("destination_forbidden", f"prefix {entry.prefix} is forbidden in the tariff")
         return None
-    if dest.number_class == cls.INTERNATIONAL and account.international_rate_cap is not None \
+    if dest.abroad and account.international_rate_cap is not None \
             and entry.terms.price_1 > account.international_rate_cap:
         d.refuse("rate_above_cap", f"{entry.terms.price_1}/min is above the cap {account.international_rate_cap}/min")
         return None
     if group is None:
-        d.refuse("no_route", f"no routing group for {dest.number_class} calls")
+        d.refuse("no_route", f"no routing group for {route_class} calls")
         return None
     candidates = []
     for route in group.entries:
@@ -302,6 +301,45 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
         and entry.terms.min_charge == 0
     return _Plan(account, device, entry.terms, customer.billing_decimals, rounding, cap, entry, group,
                  _ranked(candidates, group, d.call_id), free, False)
+
+
+def _dialled(rules: list[Any], callee: str, home: str) -> tuple[str, bool]:
+    """(the number after the customer's destination rules, whether it is an emergency number).
+    An emergency number dialled as such stays what it is, whatever the rules would make of it
+    (a generic rewrite never applies to 911); one the rules make (a PBX's outside-line 9 + 911)
+    counts too."""
+    if cls.is_emergency(callee, home):
+        return callee.lstrip("+"), True
+    dialled = translate(rules, "destination", callee, callee)
+    return dialled, dialled != callee and cls.is_emergency(dialled, home)
+
+
+def _restrictions_allow(account: Any, dest: cls.Destination, number: str, d: Decision) -> bool:
+    """The account's restrictions on the destination (seed 001); False: ``d`` says why."""
+    if dest.number_class == cls.DIRECTORY:
+        if dest.number_type == cls.DIRECTORY_555:
+            d.refuse("directory_411_only", f"{number} (NPA-555-1212) is not offered: dial 411 for directory assistance")
+            return False
+        if not account.allow_411:
+            d.refuse("destination_forbidden", "411 directory assistance is not allowed for this account")
+            return False
+    if dest.number_class == cls.PREMIUM_RATE:
+        if not account.allow_premium_rate:
+            d.refuse("premium_rate_disabled", f"{number} is a premium-rate number ({dest.region or 'unknown country'}); "
+                                              "premium-rate calls are off for this account")
+            return False
+        if d.tracing:
+            d.trace.append("premium-rate calls allowed for this account")
+    if dest.abroad:
+        if not account.allow_international:
+            why = {cls.PREMIUM_RATE: " (a premium-rate number abroad)",
+                   cls.UNKNOWN: " (a number that may be abroad: its country is unknown)"}.get(dest.number_class, "")
+            d.refuse("international_disabled", f"international calls are off for this account{why}")
+            return False
+        if account.allowed_countries and dest.region not in account.allowed_countries:
+            d.refuse("country_not_allowed", f"{dest.region or 'unknown country'} is not in {account.allowed_countries}")
+            return False
+    return True
 
 
 def _plan_inbound(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, did: Any, cap: int) -> _Plan:
@@ -327,9 +365,11 @@ def _plan_inbound(snap: cache.Snapshot, req: CallRequest, d: Decision, account: 
     return _Plan(account, None, terms, account.customer.billing_decimals, "half_up", cap, None, None, [], free, False)
 
 
-def _plan_emergency(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, dialled: str, cap: int) -> _Plan:
-    """Emergency calls always go, whatever the balance and restrictions (seed 001 e911 rule)."""
-    d.number, d.destination_class = dialled.lstrip("+"), cls.EMERGENCY
+def _plan_emergency(snap: cache.Snapshot, req: CallRequest, d: Decision, account: Any, dialled: str,
+                    home: str) -> _Plan:
+    """Emergency calls always go, whatever the balance and restrictions (seed 001 e911 rule), and
+    reach each vendor as the emergency number (``_route_dicts``)."""
+    d.number, d.destination_class, d.country = dialled.lstrip("+"), cls.EMERGENCY, home
     own = snap.account_dids.get(account.pk, set())
     caller = (d.caller_id or req.caller).lstrip("+")
     if caller not in own and account.e911_caller_id:
@@ -646,11 +686,15 @@ def _limited(plan: _Plan) -> list[int]:
     return sorted({r.connection_id for r, _p in plan.candidates if r.max_channels or r.max_cps})
 
 
-def _usable_routes(plan: _Plan, busy: dict[int, int], cps: dict[str, int], d: Decision) -> list[cache.RouteEntry]:
+def _usable_routes(plan: _Plan, busy: dict[int, int], cps: dict[str, int], d: Decision,
+                   held: int | None = None) -> list[cache.RouteEntry]:
     """The plan's ranked routes less the connections at capacity (``busy`` and ``cps`` were read
-    under their locks)."""
+    under their locks). A retried call's ``held`` connection comes first: its channel is the call's."""
     kept = []
     for route, _price in plan.candidates:
+        if route.connection_id == held:
+            kept.insert(0, route)
+            continue
         if route.max_channels is not None and busy.get(route.connection_id, 0) >= route.max_channels:
             if d.tracing:
                 d.trace.append(f"connection {route.connection_name} at capacity ({route.max_channels} channels)")
@@ -667,10 +711,14 @@ def _route_dicts(plan: _Plan, routes: list[cache.RouteEntry], d: Decision) -> li
     prices = {r.connection_id: p for r, p in plan.candidates}
     out = []
     for route in routes:
-        number = translate(route.rules, "destination", d.number, d.number)
+        if plan.emergency:  # as the connection wants emergency numbers; its translation rules never apply
+            sent = route.emergency_format.replace("{number}", d.number) if route.emergency_format \
+                else route.tech_prefix + d.number
+        else:
+            sent = route.tech_prefix + translate(route.rules, "destination", d.number, d.number)
         out.append({
             "connection": route.connection_name, "vendor": route.vendor, "address": route.address,
-            "transport": route.transport, "number": route.tech_prefix + number,
+            "transport": route.transport, "number": sent,
             "vendor_price": money(prices[route.connection_id]),
         })
     return out
@@ -728,16 +776,63 @@ def _judge(plan: _Plan, d: Decision, balance: tuple[Decimal, Decimal, str], st: 
     return duration, amount, first
 
 
+def _held(req: CallRequest) -> Reservation | None:
+    """The reservation this call id holds already: the switch asked again (a time-out, a retry).
+    Looked for only when the call would be refused on a state with calls in progress (its own
+    reservation among them) or its reservation's insert met the one already there."""
+    return Reservation.objects.filter(switch=req.switch, call_id=req.call_id).first()
+
+
+def _answer_held(plan: _Plan, req: CallRequest, d: Decision, held: Reservation, busy: dict[int, int],
+                 cps: dict[str, int], mark: int) -> Decision:
+    """Answer a retried call id with what it holds: the same reservation, max duration and amount,
+    its connection first (then the others with room now). Nothing is reserved or counted again, and
+    the limits the call itself fills do not refuse it."""
+    del d.trace[mark:]
+    d.allowed, d.reason, d.sip_code = True, "", 200
+    d.max_duration, d.reserved, d.reservation_id = held.max_duration, money(held.amount), held.pk
+    if plan.group is not None:
+        d.routes = _route_dicts(plan, _usable_routes(plan, busy, cps, d, held.connection_id), d)
+    if d.tracing:
+        d.trace.append(f"call id {req.call_id!r} already holds reservation {held.pk}: the same answer, "
+                       f"{held.max_duration} s, {money(held.amount)} reserved (a retry is counted once)")
+    return d
+
+
+def _undo_judgement(d: Decision, mark: int, routes: list[dict[str, Any]]) -> None:
+    """Forget a decision taken on the state (before deciding again): ``d`` as the plan left it."""
+    d.allowed, d.reason, d.sip_code, d.max_duration, d.reserved, d.reservation_id = False, "", 200, 0, "0", None
+    d.routes = routes
+    del d.trace[mark:]
+
+
 def _decide_in_transaction(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool,
-                           trip: _Trip | None = None) -> Decision:
+                           trip: _Trip | None = None, held: Reservation | None = None) -> Decision:
+    """Lock and read the call's state, decide, and reserve. A call id that already holds a
+    reservation (``held``, or found when the state would refuse the call: the call's own
+    reservation fills the limit) is answered with it."""
     account, device = plan.account, plan.device
     second = int(now.timestamp())
     cps_scopes = _cps_scopes(plan)
     limited = _limited(plan) if plan.group is not None else []
+    mark = len(d.trace)
     balance, st, cps_now, busy = _lock_and_read(account, device, now, cps_scopes, second, limited, trip)
-    verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
-    if verdict is None:
-        return d
+    if held is None:
+        verdict = _judge(plan, d, balance, st, cps_now, busy, now, second)
+        if verdict is not None:
+            return _allow(plan, req, d, now, reserve, trip, verdict, cps_scopes, second)
+        if not reserve:
+            return d  # a simulation holds nothing
+        held = _held(req) if st["customer_calls"] else None  # refused, unless the state holds this very call
+        if held is None:
+            return d
+    return _answer_held(plan, req, d, held, busy, cps_now, mark)
+
+
+def _allow(plan: _Plan, req: CallRequest, d: Decision, now: datetime, reserve: bool, trip: _Trip | None,
+           verdict: tuple[int, Decimal, cache.RouteEntry | None], cps_scopes: list[str], second: int) -> Decision:
+    """The allowed call's reservation and CPS counts (none for a simulation)."""
+    account, device = plan.account, plan.device
     duration, amount, first = verdict
     if d.tracing:
         d.trace.append(f"ALLOWED for {duration} s, reserving {amount}" + ("" if reserve else " (simulation: nothing reserved)"))
@@ -809,10 +904,8 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
         numbers += (route.connection_id, route.max_channels, route.max_cps)
     params = [_array(numbers), _array([scope for scope, _n in cps] + [f"n:{cid}" for cid in limited]),
               req.switch, req.call_id, device.key if device else ""]
-    try:
-        row = call_prepared(_AUTHORIZE_SQL, params)
-    except IntegrityError:
-        return False  # this call id holds a reservation already: the transaction answers with it
+    # (an IntegrityError: this call id holds a reservation already; ``authorize_call`` answers with it)
+    row = call_prepared(_AUTHORIZE_SQL, params)
     assert row is not None
     state = row[0]
     reservation_id, connection_id = state[8], state[9]
@@ -829,10 +922,12 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
             _release(reservation_id, counted, second)
         raise
     if reservation_id is None:
-        if verdict is None:
-            return True  # refused on the locked state: nothing to write
-        d.allowed, d.max_duration, d.reserved, d.routes = False, 0, "0", routes
-        del d.trace[mark:]
+        if verdict is None:  # refused on the locked state (nothing written) unless it holds this very call
+            held = _held(req) if st["customer_calls"] else None
+            if held is not None:
+                _answer_held(plan, req, d, held, busy, cps_now, mark)
+            return True
+        _undo_judgement(d, mark, routes)
         return False
     duration, amount, first = verdict if verdict is not None else (0, None, None)
     if (duration, amount, first.connection_id if first else None) != (plan.cap, planned or Decimal(0), connection_id):
@@ -840,8 +935,7 @@ def _decide_in_one_trip(plan: _Plan, req: CallRequest, d: Decision, now: datetim
         _release(reservation_id, counted, second)
         logger.error("call %s: the one-trip reservation (%s s, connection %s) differs from the decision "
                      "(%s); deciding again", req.call_id, plan.cap, connection_id, verdict)
-        d.allowed, d.max_duration, d.reserved, d.routes, d.reason, d.sip_code = False, 0, "0", routes, "", 200
-        del d.trace[mark:]
+        _undo_judgement(d, mark, routes)
         return False
     if d.tracing:
         d.trace.append(f"ALLOWED for {duration} s, reserving {amount} (one round trip)")
@@ -858,29 +952,33 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
     snap = cache.snapshot()
     plan = _plan(snap, req, d, now)
     if plan is not None:
+        mark, planned_routes = len(d.trace), list(d.routes)
+        held = None
         for attempt in range(10):
             try:
-                if _may_go_in_one_trip(plan, reserve) and _decide_in_one_trip(plan, req, d, now):
+                if held is None and _may_go_in_one_trip(plan, reserve) and _decide_in_one_trip(plan, req, d, now):
                     break
                 with _transaction(reserve) as trip:
-                    d = _decide_in_transaction(plan, req, d, now, reserve, trip)
+                    d = _decide_in_transaction(plan, req, d, now, reserve, trip, held)
                 break
             except IntegrityError:
-                # The same call id authorised twice: answer with the reservation already held;
-                # if it was released meanwhile, decide again (a new reservation can be made).
-                held = Reservation.objects.filter(switch=req.switch, call_id=req.call_id).first()
+                # The same call id authorised twice (a switch's retry): the transaction answers with
+                # the reservation it holds, on a fresh reading of the state (for its routes); if the
+                # reservation was released meanwhile, decide again (a new reservation can be made).
+                held = _held(req)
                 if held is not None:
-                    d.reservation_id, d.max_duration, d.reserved = held.pk, held.max_duration, money(held.amount)
-                    break
+                    _undo_judgement(d, mark, planned_routes)
+                    continue
                 d = Decision(allowed=False, call_id=req.call_id, tracing=trace)
                 plan = _plan(snap, req, d, now)
                 if plan is None:
                     break
+                mark, planned_routes = len(d.trace), list(d.routes)
             except OperationalError as exc:  # SQLite busy under heavy write load: try again
                 if "locked" not in str(exc) or attempt == 9:
                     raise
                 time.sleep(0.01 * (attempt + 1))
-    if not d.allowed:
+    if not d.allowed and reserve:  # a simulation changes nothing, not even the dashboard's counts
         account_id = snap.by_code.get(d.account) if d.account else None
         count_refusal(snap.accounts[account_id].customer_id if account_id else None, d.reason, now)
     return d

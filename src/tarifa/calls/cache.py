@@ -71,6 +71,7 @@ class RouteEntry:
     priority: int
     weight: int
     rules: list[Rule]
+    emergency_format: str = ""  # "" : tech prefix + the emergency number; else "{number}" in it
 
 
 @dataclass
@@ -202,6 +203,7 @@ def _build(version: int) -> Snapshot:
             address=f"{conn.host}:{conn.port}", transport=conn.transport, tech_prefix=conn.tech_prefix,
             max_channels=conn.max_channels, max_cps=conn.max_cps, destination_set_id=entry.destination_set_id,
             priority=entry.priority, weight=entry.weight, rules=conn_rules.get(conn.pk, []),
+            emergency_format=conn.emergency_format,
         ))
     return snap
 

@@ -1,4 +1,15 @@
-"""Destination classes for restrictions and routing choice (seed 001), from libphonenumber data."""
+"""Destination classes for restrictions and routing choice (seed 001), from libphonenumber data.
+
+What libphonenumber knows is used, nothing more: a number it does not recognise keeps its
+country only when its calling code (or its leading digits) names one country, and its class is
+``unknown`` when that country could be home or abroad (an unassigned NANP area code may be
+US, Canada or the Caribbean); the rate deck prices such numbers by prefix. Premium-rate numbers
+(libphonenumber's PREMIUM_RATE: US 1-900, UK 09...) are a class of their own because they are where
+toll fraud goes; shared-cost, UAN, personal and VoIP numbers stay in their country's class (their
+prices are regulated near ordinary ones and the rate deck prices them; abroad, the international
+restrictions and rate cap apply). Toll-free is a class only at home (US and Canada dial each
+other's free): a freephone number abroad is not free from here and is international.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +25,12 @@ DIRECTORY: Final = "directory"
 TOLL_FREE: Final = "tollfree"
 DOMESTIC: Final = "domestic"
 INTERNATIONAL: Final = "international"
-CLASSES: Final = (EMERGENCY, DIRECTORY, TOLL_FREE, DOMESTIC, INTERNATIONAL)
+PREMIUM_RATE: Final = "premium_rate"
+UNKNOWN: Final = "unknown"
+CLASSES: Final = (EMERGENCY, DIRECTORY, TOLL_FREE, DOMESTIC, INTERNATIONAL, PREMIUM_RATE, UNKNOWN)
+# The number type of NANP NPA-555-1212 (class directory): seed 001 offers directory assistance
+# through 411 only, so the call is refused.
+DIRECTORY_555: Final = "directory_555_1212"
 
 # US and Canada dial each other as one domestic zone (seed 001: "US48/Canadian calls"); the
 # other NANP countries (Caribbean) are international although they share calling code 1.
@@ -32,6 +48,17 @@ class Destination:
     number_class: str
     region: str  # ISO 3166 alpha-2, "" when unknown or non-geographic
     number_type: str  # libphonenumber's type name: fixed_line, mobile, toll_free, ...
+    # Not known to be in the caller's domestic zone (international, unknown, premium-rate abroad):
+    # the international restrictions, rate cap and max call time apply.
+    abroad: bool = False
+
+    @property
+    def route_class(self) -> str:
+        """The class whose routes and route choice (value/premium) carry the call: premium-rate
+        and unknown numbers travel as the domestic or international calls they are."""
+        if self.number_class in (PREMIUM_RATE, UNKNOWN):
+            return INTERNATIONAL if self.abroad else DOMESTIC
+        return self.number_class
 
 
 @lru_cache(maxsize=512)
@@ -56,22 +83,46 @@ def is_emergency(dialled: str, home_region: str) -> bool:
 
 
 def is_directory(dialled: str, digits: str) -> bool:
-    """Directory assistance 411 (seed 001; XXX-555-1212 is not offered)."""
+    """Directory assistance 411 (seed 001)."""
     return dialled.lstrip("+") in ("411", "1411") or digits == "1411"
 
 
+def is_nanp_directory_555(digits: str) -> bool:
+    """NANP directory assistance NPA-555-1212 (E.164 digits ``1NPA5551212``, any area code), which
+    seed 001 does not offer: "the only way to reach directory assistance is 411"."""
+    return len(digits) == 11 and digits.startswith("1") and digits[1] in "23456789" and digits.endswith("5551212")
+
+
 @lru_cache(maxsize=65536)
-def _region_and_type(digits: str) -> tuple[str, str]:
+def _region_and_type(digits: str) -> tuple[str, str, tuple[str, ...]]:
+    """(region, type, the regions of the calling code) as libphonenumber knows them: the region
+    of a number it does not recognise only when the calling code or the leading digits name one
+    (+33 is France; +1 876 is Jamaica; an unassigned +1 999 is not the US, nor +44 1632 GB)."""
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
-        return "", "unknown"
-    # An unassigned range still belongs to its country: fall back to the calling code's main region.
-    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+        return "", "unknown", ()
+    region = phonenumbers.region_code_for_number(parsed)
     if region in (None, "", "001", "ZZ"):
         region = ""
     kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
-    return region, kind
+    regions = tuple(r for r in phonenumbers.region_codes_for_country_code(parsed.country_code) if r not in ("001", "ZZ"))
+    return region, kind, regions
+
+
+def _zone(region: str, regions: tuple[str, ...], home: str) -> str:
+    """DOMESTIC, INTERNATIONAL or UNKNOWN: whether the number is in the caller's domestic zone
+    (its own country; US and Canada together). A number of unknown region is domestic or
+    international only when every region of its calling code says the same."""
+    zone = _NANP_DOMESTIC if home in _NANP_DOMESTIC else frozenset({home})
+    if region:
+        return DOMESTIC if region in zone else INTERNATIONAL
+    inside = {r in zone for r in regions}
+    if inside == {True}:
+        return DOMESTIC
+    if inside == {False} or not inside:  # abroad, or a non-geographic code (+882, +883, ...)
+        return INTERNATIONAL
+    return UNKNOWN
 
 
 def classify(dialled: str, digits: str, home_region: str) -> Destination:
@@ -80,12 +131,13 @@ def classify(dialled: str, digits: str, home_region: str) -> Destination:
         return Destination(EMERGENCY, home_region, "emergency")
     if is_directory(dialled, digits):
         return Destination(DIRECTORY, home_region, "directory")
-    region, kind = _region_and_type(digits)
-    if kind == "toll_free":
+    region, kind, regions = _region_and_type(digits)
+    if is_nanp_directory_555(digits):
+        return Destination(DIRECTORY, region, DIRECTORY_555)
+    zone = _zone(region, regions, home_region.upper())
+    abroad = zone != DOMESTIC
+    if kind == "premium_rate":
+        return Destination(PREMIUM_RATE, region, kind, abroad)
+    if kind == "toll_free" and not abroad:
         return Destination(TOLL_FREE, region, kind)
-    home = home_region.upper()
-    if region and (region == home or (region in _NANP_DOMESTIC and home in _NANP_DOMESTIC)):
-        return Destination(DOMESTIC, region, kind)
-    if not region and digits.startswith("1") and home in _NANP_DOMESTIC:
-        return Destination(DOMESTIC, region, kind)
-    return Destination(INTERNATIONAL, region, kind)
+    return Destination(zone, region, kind, abroad)

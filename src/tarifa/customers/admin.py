@@ -99,8 +99,8 @@ class AccountAdmin(SimulateCallMixin, TarifaAdmin):
         )}),
         ("Routing", {"fields": ("domestic_route", "international_route", "tollfree_route", "tollfree_carrier")}),
         ("Restrictions", {"fields": (
-            "allow_411", "allow_international", "max_call_time_domestic", "max_call_time_international",
-            "international_rate_cap", "allowed_countries",
+            "allow_411", "allow_international", "allow_premium_rate", "max_call_time_domestic",
+            "max_call_time_international", "international_rate_cap", "allowed_countries",
         )}),
         ("General", {"fields": ("e911_caller_id", "dialing_mode", "caller_id_number", "voicemail_enabled", "music_on_hold")}),
         ("Security", {"fields": ("sip_password", "ip_restriction", "pop_restriction")}),

@@ -170,6 +170,11 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     # Restrictions (seed 001)
     allow_411 = models.BooleanField("allow 411 dialing", default=False)
     allow_international = models.BooleanField("allow international calls", default=False)
+    allow_premium_rate = models.BooleanField(
+        "allow premium-rate calls", default=False,
+        help_text="Premium-rate numbers (US 1-900, UK 09, ...: where toll fraud goes). Off for new accounts; "
+                  "abroad, the international restrictions apply as well.",
+    )
     max_call_time_domestic = int_field(
         "Max call time for domestic calls", 1, 86400, "seconds", null=True, blank=True
     )

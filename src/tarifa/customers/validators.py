@@ -200,6 +200,17 @@ class Regex(Labeled):
 
 
 @deconstructible
+class EmergencyFormat(Labeled):
+    """How a connection wants emergency numbers: ``{number}`` once, with dial characters
+    (digits, ``*``, ``#``, ``+``) around it."""
+
+    def __call__(self, value: str) -> None:
+        if value and (value.count("{number}") != 1 or not re.fullmatch(r"[0-9*#+]*", value.replace("{number}", ""))):
+            raise refuse(self.label, value, "must contain {number} once and otherwise only digits, * # and +",
+                         "emergency_format")
+
+
+@deconstructible
 class PostalCode(Labeled):
     def __call__(self, value: str) -> None:
         if value and not re.match(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$", value):

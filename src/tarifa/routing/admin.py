@@ -18,7 +18,7 @@ from tarifa.routing.models import (
 
 class ConnectionInline(TabularInline):
     model = Connection
-    fields = ("name", "host", "port", "transport", "tech_prefix", "max_channels", "max_cps", "enabled")
+    fields = ("name", "host", "port", "transport", "tech_prefix", "emergency_format", "max_channels", "max_cps", "enabled")
     extra = 0
 
 

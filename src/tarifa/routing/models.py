@@ -52,6 +52,12 @@ class Connection(TimestampedModel, LockedDeleteModel):
     port = int_field("Port", 1, 65535, default=5060)
     transport = choice_field("Transport", Transport, default=Transport.UDP)
     tech_prefix = LabeledCharField("tech prefix", max_length=15, blank=True)
+    emergency_format = LabeledCharField(
+        "emergency format", max_length=32, blank=True, validators=[v.EmergencyFormat("Emergency format")],
+        help_text="How this connection wants emergency numbers (911, 112, ...): {number} is the number as dialled, "
+                  "e.g. *1{number}. Empty: the tech prefix, then the number. The connection's translation rules "
+                  "never apply to emergency numbers.",
+    )
     max_channels = int_field("Maximum channels", 1, None, null=True, blank=True)
     max_cps = int_field("Maximum calls per second", 1, None, null=True, blank=True)
     with_media = models.BooleanField("with media", default=False)

@@ -9,7 +9,8 @@ from tarifa.core import classify as cls
 
 CASES = [
     (("011442079460958", "442079460958", "US"), ("international", "GB", "fixed_line")),
-    (("18005551212", "18005551212", "US"), ("tollfree", "US", "toll_free")),
+    (("18005550123", "18005550123", "US"), ("tollfree", "US", "toll_free")),
+    (("18005551212", "18005551212", "US"), ("directory", "US", "directory_555_1212")),  # XXX-555-1212, any NPA
     (("12015550123", "12015550123", "US"), ("domestic", "US", "fixed_line_or_mobile")),
     (("14165550123", "14165550123", "US"), ("domestic", "CA", "fixed_line_or_mobile")),  # US and Canada: one zone
     (("18765550123", "18765550123", "US"), ("international", "JM", "mobile")),  # NANP but not domestic
@@ -18,7 +19,42 @@ CASES = [
     (("911", "911", "US"), ("emergency", "US", "emergency")),
     (("999", "999", "GB"), ("emergency", "GB", "emergency")),
     (("411", "1411", "US"), ("directory", "US", "directory")),
+    # premium-rate numbers are a class of their own, at home and abroad
+    (("19005551234", "19005551234", "US"), ("premium_rate", "US", "premium_rate")),
+    (("011449098790000", "449098790000", "US"), ("premium_rate", "GB", "premium_rate")),
+    # a freephone number abroad is not free from here
+    (("011448001234567", "448001234567", "US"), ("international", "GB", "toll_free")),
+    # what libphonenumber does not recognise keeps only what is known
+    (("19995550100", "19995550100", "US"), ("unknown", "", "unknown")),  # NANP: US, Canada or Caribbean
+    (("011441632960000", "441632960000", "US"), ("international", "", "unknown")),  # GB, GG, IM or JE: abroad
+    (("441632960000", "441632960000", "GB"), ("unknown", "", "unknown")),  # home, or a Crown dependency
+    (("01133999", "33999", "US"), ("international", "FR", "unknown")),  # +33 is France's alone
+    (("33999", "33999", "FR"), ("domestic", "FR", "unknown")),
+    # NPA-555-1212 directory assistance (refused: 411 only, seed 001)
+    (("2125551212", "12125551212", "US"), ("directory", "US", "directory_555_1212")),
+    (("2125551213", "12125551213", "US"), ("domestic", "US", "fixed_line_or_mobile")),
 ]
+
+
+def test_abroad_and_route_class() -> None:
+    """Premium-rate and unknown numbers are routed as the domestic or international calls they
+    are; only numbers known to be at home escape the international restrictions."""
+    home = cls.classify("19005551234", "19005551234", "US")
+    abroad = cls.classify("011449098790000", "449098790000", "US")
+    unknown = cls.classify("19995550100", "19995550100", "US")
+    assert (home.abroad, home.route_class) == (False, "domestic")
+    assert (abroad.abroad, abroad.route_class) == (True, "international")
+    assert (unknown.abroad, unknown.route_class) == (True, "international")
+    assert not cls.classify("12015550123", "12015550123", "US").abroad
+    assert cls.classify("011442079460958", "442079460958", "US").abroad
+
+
+@pytest.mark.parametrize(("digits", "expected"), [
+    ("12125551212", True), ("18765551212", True), ("12125551213", False), ("11125551212", False),
+    ("5551212", False), ("442075551212", False), ("121255512120", False),
+])
+def test_nanp_directory_555(digits: str, expected: bool) -> None:
+    assert cls.is_nanp_directory_555(digits) is expected
 
 
 @pytest.mark.parametrize(("args", "expected"), CASES)

@@ -34,7 +34,7 @@ class IncludedMinutesAdmin(TarifaAdmin):
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "customer", "account", "kind", "amount", "balance_after", "currency", "description",
-                    "calls_link")
+                    "reference", "actor", "calls_link")
 
     @admin.display(description="Calls")
     def calls_link(self, obj: Transaction) -> str:
@@ -43,7 +43,7 @@ class TransactionAdmin(ReadOnlyAdmin):
             return ""
         url = reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={obj.pk}"
         return format_html('<a href="{}">calls</a>', url)
-    search_fields = ("customer__company", "customer__account_code", "description", "reference")
+    search_fields = ("customer__company", "customer__account_code", "description", "reference", "actor")
     list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
     date_hierarchy = "created_at"
 

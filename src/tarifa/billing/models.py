@@ -105,9 +105,14 @@ class Transaction(AppendOnly):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    actor = models.CharField(
+        "done by", max_length=150, blank=True, default="", db_default="",
+        help_text='Who posted it by hand: the staff user name or "cli:<os user>"; empty for the system.',
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("add_payment", "Can add payments, credits, refunds and adjustments")]
         indexes = [
             models.Index(fields=["customer", "created_at"]),
             models.Index(fields=["account", "created_at"], condition=models.Q(account__isnull=False),

@@ -149,3 +149,29 @@ def test_back_office_refusals_name_field_value_and_rule(cashier, customer, data:
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Transaction.objects.exists()
+
+
+def test_an_account_with_its_own_balance_is_credited_alone(customer, cashier) -> None:
+    from tarifa.customers.models import Account
+
+    own = Account.objects.create(customer=customer, name="payer-own", balance_mode="own")
+    shared = Account.objects.create(customer=customer, name="payer-shared")
+    done = _cli("payment", "add", "payer1", "15", "--account", own.account_code, "--reference", "OWN-1")
+    assert done.exit_code == 0, done.output
+    own.refresh_from_db()
+    customer.refresh_from_db()
+    assert (own.balance, customer.balance) == (Decimal(15), Decimal(0))
+    assert Transaction.objects.get(reference="OWN-1").account_id == own.pk
+    done = _cli("payment", "add", "payer1", "15", "--account", shared.name, "--reference", "OWN-2")
+    assert done.exit_code == 2 and "Account 'payer-shared' is refused: shares the customer's balance" in done.output
+    # the refund limit is the account's own: 15 paid to it, none to the customer
+    with pytest.raises(Refused, match="payments not yet refunded"):
+        add_money(customer, MoneyRequest("refund", Decimal(1), "R-C", "x"), actor="t")
+    add_money(customer, MoneyRequest("refund", Decimal(5), "R-A", "x"), actor="t", account=own)
+    response = cashier.post(reverse("admin:customers_customer_add_money", args=[customer.pk]),
+                            {"kind": "payment", "amount": "1", "reference": "OWN-3", "account": str(own.pk)})
+    assert response.status_code == 302
+    own.refresh_from_db()
+    assert own.balance == Decimal(11)
+    total = Transaction.objects.filter(account=own).aggregate(t=Sum("amount"))["t"]
+    assert total == own.balance

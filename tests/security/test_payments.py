@@ -86,3 +86,22 @@ def test_the_transaction_add_page_stays_closed(client, customer) -> None:
     }).status_code == 403
     _nothing_posted(customer)
     assert Decimal(0) == customer.balance
+
+
+def test_another_customers_account_cannot_be_credited_from_this_customers_page(client, customer, tariff,
+                                                                                operator) -> None:
+    from tarifa.customers.models import Account
+
+    other = Customer.objects.create(
+        parent=operator, name="Ot Her", company="Other Ltd", web_username="other1", tariff=tariff,
+        email="other@x.example", phone="+12015550123", country="US",
+    )
+    theirs = Account.objects.create(customer=other, name="other-own", balance_mode="own")
+    Account.objects.create(customer=customer, name="victim-own", balance_mode="own")  # the field is shown
+    staff = _staff(client, "view_customer", "add_payment")
+    response = staff.post(reverse("admin:customers_customer_add_money", args=[customer.pk]),
+                          {**PAYMENT, "account": str(theirs.pk)})
+    assert response.status_code == 200
+    assert f"Balance &#x27;{theirs.pk}&#x27; is refused" in response.content.decode()
+    theirs.refresh_from_db()
+    assert theirs.balance == 0 and not Transaction.objects.exists()

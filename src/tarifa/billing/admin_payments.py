@@ -14,6 +14,7 @@ from unfold.decorators import action
 
 from tarifa.billing.choices import TransactionKind
 from tarifa.core import payments as rule
+from tarifa.customers.choices import BalanceMode
 
 PERMISSION = "billing.add_payment"
 
@@ -31,6 +32,17 @@ class MoneyForm(forms.Form):
                                 help_text="Receipt, bank or ticket reference; unique.")
     reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), required=False,
                              help_text="Required for credits, refunds and adjustments.")
+    account = forms.ChoiceField(label="Balance", required=False,
+                                help_text="The customer's balance, or that of one of its accounts with its own.")
+
+    def __init__(self, *args: object, accounts: list[tuple[str, str]] = (), **kwargs: object) -> None:  # type: ignore[assignment]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if accounts:
+            self.fields["account"].choices = [("", "The customer's balance"), *accounts]
+            self.fields["account"].error_messages["invalid_choice"] = (
+                "Balance %(value)r is refused: must be the customer's or one of its own-balance accounts")
+        else:
+            del self.fields["account"]
 
 
 class AddMoneyMixin:
@@ -43,14 +55,17 @@ class AddMoneyMixin:
         if not request.user.has_perm(PERMISSION):  # the decorator checks too; never rely on one gate
             raise PermissionDenied
         customer = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
-        form = MoneyForm(request.POST or None)
+        own = {str(a.pk): a for a in customer.accounts.filter(balance_mode=BalanceMode.OWN).order_by("name")}
+        form = MoneyForm(request.POST or None,
+                         accounts=[(pk, f"{a} (balance {a.balance})") for pk, a in own.items()])
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
                 posted = add_money(customer, rule.MoneyRequest(
                     kind=data["kind"], amount=rule.parse_amount(data["amount"]), reference=data["reference"],
                     reason=data["reason"],
-                ), actor=request.user.get_username(), user_id=request.user.pk)
+                ), actor=request.user.get_username(), user_id=request.user.pk,
+                    account=own.get(data.get("account") or ""))
             except Refused as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:

@@ -22,23 +22,26 @@ def add(
     reference: str = typer.Option(..., "--reference", help="Receipt, bank or ticket reference; unique."),
     reason: str = typer.Option("", "--reason", help="Why (stored with the Transaction)."),
     currency: Optional[str] = typer.Option(None, "--currency", help="Checked against the customer's currency."),
+    account: Optional[str] = typer.Option(
+        None, "--account", help="Account code or name of one of the customer's accounts that keeps its own balance."),
 ) -> None:
     """Post a payment, credit, refund or adjustment on a customer's balance (through the ledger)."""
     from tarifa.cli import _django
 
     _django()
-    from tarifa.billing.payments import Refused, add_money, cli_actor, find_customer
+    from tarifa.billing.payments import Refused, add_money, cli_actor, find_customer, find_own_balance_account
     from tarifa.core.payments import MoneyRequest, parse_amount
 
     try:
         target = find_customer(customer)
+        own = find_own_balance_account(target, account) if account is not None else None
         request = MoneyRequest(kind=kind, amount=parse_amount(amount), reference=reference, reason=reason,
                                currency=currency)
-        posted = add_money(target, request, actor=cli_actor())
+        posted = add_money(target, request, actor=cli_actor(), account=own)
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{posted.kind} {posted.amount:+} {posted.currency} posted to {target} as transaction {posted.pk} "
+    typer.echo(f"{posted.kind} {posted.amount:+} {posted.currency} posted to {own or target} as transaction {posted.pk} "
                f"(reference {posted.reference}); balance now {posted.balance_after}")
 
 

@@ -175,3 +175,37 @@ def test_an_account_with_its_own_balance_is_credited_alone(customer, cashier) ->
     assert own.balance == Decimal(11)
     total = Transaction.objects.filter(account=own).aggregate(t=Sum("amount"))["t"]
     assert total == own.balance
+
+
+@pytest.mark.skipif(__import__("django.db").db.connection.vendor != "postgresql",
+                    reason="row locks between sessions: SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refunds_never_exceed_what_was_paid(customer) -> None:
+    """The refund limit is read under the balance lock: two refunds of 60 against 100 paid at the
+    same moment give one refund and one refusal, never a balance of -20."""
+    import threading
+
+    from django.db import connections
+
+    add_money(customer, MoneyRequest("payment", Decimal(100), "PAID"), actor="t")
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def refund(n: int) -> None:
+        try:
+            start.wait(10)
+            add_money(customer.pk, MoneyRequest("refund", Decimal(60), f"REFUND-{n}", "race"), actor="t")
+            outcomes.append("posted")
+        except Refused:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=refund, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["posted", "refused"]
+    _ledger_is_whole(customer)
+    assert customer.balance == Decimal(40)

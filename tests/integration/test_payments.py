@@ -209,3 +209,26 @@ def test_concurrent_refunds_never_exceed_what_was_paid(customer) -> None:
     assert sorted(outcomes) == ["posted", "refused"]
     _ledger_is_whole(customer)
     assert customer.balance == Decimal(40)
+
+
+def test_the_ledger_backdates_a_posting_but_never_into_the_future(customer) -> None:
+    """The demo's history needs postings at their own dates; a future one would distort today's
+    spending limits, a naive one has no time zone."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tarifa.billing import ledger
+
+    then = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal(3), kind="payment", reference="OLD",
+                                   created_at=then, actor="history"))
+    posted = Transaction.objects.get(reference="OLD")
+    assert (posted.created_at, posted.actor, posted.balance_after) == (then, "history", Decimal(3))
+    for bad in (timezone.now() + timedelta(hours=1), datetime(2026, 1, 5, 12, 0)):
+        with pytest.raises(ValueError, match="Posting time"), transaction.atomic():
+            ledger.post([ledger.Posting(customer_id=customer.pk, amount=Decimal(1), kind="payment",
+                                        reference="BAD", created_at=bad)])
+    assert not Transaction.objects.filter(reference="BAD").exists()
+    _ledger_is_whole(customer)

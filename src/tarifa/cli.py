@@ -145,6 +145,7 @@ def manage(ctx: typer.Context) -> None:
 def _register_commands() -> None:
     """Commands that live in their own modules (kept out of this file so it stays small)."""
     from tarifa import batchrate
+    from tarifa.billing import commands as payment_commands
     from tarifa.calls import commands as call_commands
     from tarifa.cdrs import commands as cdr_commands
     from tarifa.rating import commands as deck_commands
@@ -153,6 +154,7 @@ def _register_commands() -> None:
     deck_commands.register(app)
     cdr_commands.register(app)
     call_commands.register(app)
+    payment_commands.register(app)
 
 
 def main() -> None:

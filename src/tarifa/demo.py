@@ -3,19 +3,23 @@
 An operator, 2 resellers, 10 customers, 30 accounts of every kind, a world tariff derived from
 libphonenumber metadata (one rate per calling code plus mobile prefixes), 3 vendors with
 connections and destination sets, routing groups, plans, 20 DIDs and 1,000 rated CDRs.
+
+The money history is posted through the ledger at the dates it describes: an opening payment on
+1 January 2026, then each customer's calls of each day of January charged at the end of that day
+(the day's CDRs point to their charge), so balances stay positive and today's spending is zero.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import phonenumbers
 from django.db import transaction
-from django.db.models import Sum
 
+from tarifa.billing import ledger
 from tarifa.billing.choices import TransactionKind
 from tarifa.billing.models import IncludedMinutes, ServicePlan, Transaction
 from tarifa.cdrs.choices import Disposition, RatingStatus
@@ -45,6 +49,15 @@ SWITCH = "demo-switch"
 CDR_COUNT = 1000
 # Fixed so that re-running the demo produces the same CDRs (the idempotency key includes the call id).
 CDR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+CDR_DAYS = 30
+#: Every customer's opening payment, posted at CDR_EPOCH: more than any demo customer's January
+#: calls cost, so prepaid customers still have money and can place calls.
+OPENING_PAYMENT = Decimal("200.00")
+ACTOR = "tarifa demo"
+#: Directory assistance: $0.99 per call (seed 001), not a per-minute price. N11 codes are
+#: normalised to 1 + code (core.numbering), so 411 is priced under prefix 1411.
+DIRECTORY_RATE = {"prefix": "1411", "destination": "Directory assistance 411", "price_1": Decimal(0),
+                  "price_n": Decimal(0), "connect_fee": Decimal("0.99")}
 
 VENDORS = (
     ("Atlas Carrier", "vendor-atlas", Decimal("0.80")),
@@ -96,6 +109,14 @@ def _load_rates(model: type, owner_field: str, owner: object, rows: list[dict]) 
     return model.objects.filter(**{owner_field: owner}).count()
 
 
+def _directory_rate(tariff: Tariff) -> None:
+    """411 at a price per call (added once; an operator's later change is left alone)."""
+    if not Rate.objects.filter(tariff=tariff, prefix=DIRECTORY_RATE["prefix"]).exists():
+        rate = Rate(tariff=tariff, **DIRECTORY_RATE)
+        rate.full_clean()
+        rate.save()
+
+
 def _customer(username: str, company: str, country: str, billing: str, parent: Customer, tariff: Tariff,
               kind: str = CustomerKind.CUSTOMER) -> Customer:
     customer = Customer.objects.filter(web_username=username).first()
@@ -113,17 +134,12 @@ def _customer(username: str, company: str, country: str, billing: str, parent: C
     return customer
 
 
-def _post(customer: Customer, kind: str, amount: Decimal, reference: str, description: str) -> None:
-    """Append a Transaction and move the balance with it, once per reference."""
+def _post(customer: Customer, kind: str, amount: Decimal, reference: str, description: str, at: datetime) -> None:
+    """Post through the ledger once per reference, at the time the history describes."""
     if Transaction.objects.filter(reference=reference).exists():
         return
-    locked = Customer.objects.select_for_update().get(pk=customer.pk)
-    locked.balance += amount
-    Customer.objects.filter(pk=locked.pk).update(balance=locked.balance)
-    Transaction.objects.create(
-        customer=locked, kind=kind, amount=amount, balance_after=locked.balance, currency=locked.currency,
-        reference=reference, description=description,
-    )
+    ledger.post([ledger.Posting(customer_id=customer.pk, amount=amount, kind=kind, reference=reference,
+                                description=description, actor=ACTOR, created_at=at)])
 
 
 @transaction.atomic
@@ -133,6 +149,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         name="World retail", defaults={"description": "One rate per calling code plus mobile prefixes."}
     )
     _load_rates(Rate, "tariff", world, _rate_rows("sell", None))
+    _directory_rate(world)
     overrides, _ = Tariff.objects.get_or_create(
         name="Acme overrides", defaults={"base": world, "description": "Customer-specific prices over World retail."}
     )
@@ -149,6 +166,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         name="World premium", defaults={"description": "Premium routes: better quality, caller ID guaranteed."}
     )
     _load_rates(Rate, "tariff", premium_tariff, _rate_rows("premium", Decimal("1.25")))
+    _directory_rate(premium_tariff)
     value, _ = RoutingGroup.objects.get_or_create(name="Value", defaults={"policy": RoutingPolicy.LEAST_COST})
     premium, _ = RoutingGroup.objects.get_or_create(
         name="Premium", defaults={"policy": RoutingPolicy.PRIORITY, "tariff": premium_tariff}
@@ -262,8 +280,8 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
 
     echo("Payments and historical CDRs ...")
     for customer in [*resellers, *customers]:
-        _post(customer, TransactionKind.PAYMENT, Decimal("50.00"), f"demo-payment-{customer.web_username}",
-              "Opening payment")
+        _post(customer, TransactionKind.PAYMENT, OPENING_PAYMENT, f"demo-payment-{customer.web_username}",
+              "Opening payment", CDR_EPOCH)
     _load_cdrs(accounts, world, vendor_tables)
 
     return {
@@ -306,7 +324,7 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
         dest = destinations[_h("dest", n) % len(destinations)]
         tail = f"{_h('tail', n) % 10**9:09d}"
         number = (dest.prefix + tail)[: max(len(dest.prefix) + 4, 11)]
-        start = CDR_EPOCH + timedelta(seconds=_h("start", n) % (30 * 86400))
+        start = CDR_EPOCH + timedelta(seconds=_h("start", n) % (CDR_DAYS * 86400))
         answered = _h("answered", n) % 5 != 0
         duration = _h("duration", n) % 900 if answered else 0
         connection, vendor_table = vendor_tables[_h("vendor", n) % len(vendor_tables)]
@@ -327,10 +345,25 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
             rating_status=RatingStatus.RATED if rated else RatingStatus.UNRATED,
             unrated_reason="" if rated else str(price.reason or ""), rated_at=start + timedelta(seconds=duration + 5),
         ))
+    # One call_charge per customer and day, posted at the end of that day and pointed to by the
+    # day's calls, as CDR ingestion would have posted them (docs/cdr-ingestion.md).
+    days: dict[tuple[int, date], list[Cdr]] = {}
+    for row in rows:
+        if row.rating_status == RatingStatus.RATED and row.price:
+            days.setdefault((row.customer_id, row.start_time.date()), []).append(row)
+    ids = ledger.NextIds()
+    ids.prepare(sorted(days))
+    for key, calls in days.items():
+        for row in calls:
+            row.transaction_id = ids[key]
     Cdr.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    charges: dict[int, Decimal] = {}
-    for row in Cdr.objects.filter(switch=SWITCH, rating_status=RatingStatus.RATED).values("customer").annotate(total=Sum("price")):
-        charges[row["customer"]] = row["total"] or Decimal(0)
-    for customer in Customer.objects.filter(pk__in=charges):
-        _post(customer, TransactionKind.CALL_CHARGE, -charges[customer.pk], f"demo-calls-{customer.web_username}",
-              "Demo call charges (January 2026)")
+    users = dict(Customer.objects.filter(pk__in={c for c, _ in days}).values_list("pk", "web_username"))
+    ledger.post([
+        ledger.Posting(
+            id=ids[key], customer_id=key[0], amount=-sum((row.price for row in calls), Decimal(0)),
+            kind=TransactionKind.CALL_CHARGE, reference=f"demo-calls-{users[key[0]]}-{key[1]:%Y-%m-%d}",
+            description=f"{len(calls)} demo call{'s' if len(calls) != 1 else ''} on {key[1]:%Y-%m-%d}",
+            actor=ACTOR, created_at=datetime.combine(key[1], time(23, 59, 59), tzinfo=UTC),
+        )
+        for key, calls in sorted(days.items(), key=lambda item: (item[0][1], item[0][0]))
+    ])

@@ -74,3 +74,81 @@ def test_demo_data_is_coherent() -> None:
     resellers = Customer.objects.filter(kind="reseller")
     assert resellers.count() == 2
     assert sum(r.subtree().count() - 1 for r in resellers) == 6
+
+
+def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
+    """Issue 11 item 6: the January 2026 history is dated January 2026 (not "now", which used up
+    today's spending limit), every balance is the sum of its Transactions, each running balance
+    follows the posting order, and each day's call charge is the sum of the calls it charged."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django.db.models import Count, Sum
+
+    from tarifa.billing.models import Transaction
+    from tarifa.cdrs.models import Cdr
+    from tarifa.customers.models import Customer
+    from tarifa.demo import load_demo
+
+    load_demo()
+    demo = Transaction.objects.filter(reference__startswith="demo-")
+    assert demo.exists()
+    assert not demo.filter(created_at__gte=datetime(2026, 2, 1, tzinfo=UTC)).exists()
+    assert not demo.filter(created_at__lt=datetime(2026, 1, 1, tzinfo=UTC)).exists()
+    for customer in Customer.objects.all():
+        running = Decimal(0)
+        for amount, after in Transaction.objects.filter(customer=customer).order_by("created_at", "id").values_list(
+            "amount", "balance_after"
+        ):
+            running += amount
+            assert after == running, customer
+        assert customer.balance == running, customer
+    charges = demo.filter(kind="call_charge").annotate(calls_total=Sum("calls__price"), n=Count("calls"))
+    assert charges.count() > 30
+    for charge in charges:
+        assert charge.n > 0 and charge.amount == -charge.calls_total, charge.reference
+        assert charge.created_at.date() == Cdr.objects.filter(transaction=charge).first().start_time.date()
+    assert not Cdr.objects.filter(switch="demo-switch", rating_status="rated", price__gt=0,
+                                  transaction__isnull=True).exists()
+
+
+def test_demo_prepaid_customers_stay_in_credit_and_can_place_calls() -> None:
+    """Issue 11 item 6: 8 of the 10 prepaid demo customers were below zero and refused."""
+    from decimal import Decimal
+
+    from tarifa.billing.models import Transaction
+    from tarifa.calls.authorize import simulate_for
+    from tarifa.customers.models import Customer
+    from tarifa.demo import load_demo
+
+    load_demo()
+    prepaid = Customer.objects.filter(billing_type="prepaid", kind="customer")
+    assert prepaid.count() >= 5
+    for customer in prepaid:
+        assert customer.balance > Decimal(10), customer
+        assert not Transaction.objects.filter(customer=customer, balance_after__lt=0).exists(), customer
+        account = customer.accounts.filter(allow_international=True).order_by("pk").first()
+        callee = "011442079460958" if account.dialing_mode == "nanp" else "442079460958"
+        decision = simulate_for(account.account_code, callee, pop="pop-nyc")
+        assert decision.allowed, (customer.web_username, decision.reason, decision.trace)
+
+
+def test_demo_411_is_priced_per_call() -> None:
+    """Issue 11 item 19: the seed's 411 costs $0.99 per call, not a price per minute."""
+    from decimal import Decimal
+
+    from tarifa.calls.authorize import simulate_for
+    from tarifa.customers.models import Account
+    from tarifa.demo import load_demo
+    from tarifa.rating.models import Rate
+
+    load_demo()
+    for tariff in ("World retail", "World premium"):
+        rate = Rate.objects.get(tariff__name=tariff, prefix="1411")
+        assert (rate.connect_fee, rate.price_1, rate.price_n) == (Decimal("0.99"), 0, 0)
+    account = Account.objects.filter(customer__web_username="hooli").order_by("pk").first()
+    Account.objects.filter(pk=account.pk).update(allow_411=True)
+    decision = simulate_for(account.account_code, "411", pop="pop-nyc")
+    assert decision.allowed, decision.trace
+    assert decision.destination_class == "directory" and decision.rate["prefix"] == "1411"
+    assert Decimal(decision.reserved) == Decimal("0.99")  # the whole call, however long

@@ -1,6 +1,8 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -10,6 +12,8 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus
 from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
+from tarifa.core import invoices
+from tarifa.customers.validators import refuse
 
 
 class IncludedMinutesInline(TabularInline):
@@ -34,7 +38,7 @@ class IncludedMinutesAdmin(TarifaAdmin):
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "customer", "account", "kind", "amount", "balance_after", "currency", "description",
-                    "calls_link")
+                    "reference", "actor", "calls_link")
 
     @admin.display(description="Calls")
     def calls_link(self, obj: Transaction) -> str:
@@ -43,17 +47,41 @@ class TransactionAdmin(ReadOnlyAdmin):
             return ""
         url = reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={obj.pk}"
         return format_html('<a href="{}">calls</a>', url)
-    search_fields = ("customer__company", "customer__account_code", "description", "reference")
+    search_fields = ("customer__company", "customer__account_code", "description", "reference", "actor")
     list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
     date_hierarchy = "created_at"
 
 
+def _stored_status(invoice: Invoice) -> str | None:
+    """The status in the database: after a refused POST the form has already written the wanted
+    status onto the instance the admin renders again."""
+    if invoice.pk is None:
+        return InvoiceStatus.DRAFT
+    return Invoice.objects.filter(pk=invoice.pk).values_list("status", flat=True).first()
+
+
+class InvoiceLineFormSet(BaseInlineFormSet):
+    """The lines of the invoice being saved: their amounts add up to its subtotal (core.invoices)."""
+
+    def clean(self) -> None:
+        super().clean()
+        amounts = [
+            form.cleaned_data["amount"] for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("amount") is not None
+        ]
+        problems = invoices.check_lines_sum(self.instance.subtotal, amounts)
+        if problems:
+            p = problems[0]
+            raise ValidationError(refuse(p.label, p.value, p.rule, p.code))
+
+
 class InvoiceLineInline(TabularInline):
     model = InvoiceLine
+    formset = InvoiceLineFormSet
     extra = 0
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or obj.status == InvoiceStatus.DRAFT
+        return obj is None or _stored_status(obj) == InvoiceStatus.DRAFT
 
     has_add_permission = has_change_permission  # type: ignore[assignment]
     has_delete_permission = has_change_permission
@@ -66,9 +94,20 @@ class InvoiceAdmin(TarifaAdmin):
     list_filter = (("status", ChoicesDropdownFilter), ("period_start", RangeDateFilter))
     inlines = [InvoiceLineInline]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Only a draft is deleted; an issued invoice is voided (it stays on record)."""
+        return super().has_delete_permission(request, obj) and (
+            obj is None or _stored_status(obj) == InvoiceStatus.DRAFT)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        kept = list(queryset.exclude(status=InvoiceStatus.DRAFT).values_list("number", flat=True))
+        if kept:  # before anything is deleted: all or nothing
+            raise PermissionDenied(f"Invoices {', '.join(kept)} are refused: only draft invoices can be deleted")
+        super().delete_queryset(request, queryset)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is not None and obj.status != InvoiceStatus.DRAFT:
-            return [f.name for f in Invoice._meta.fields if f.name != "status"]
+        if obj is not None and _stored_status(obj) != InvoiceStatus.DRAFT:
+            return [f.name for f in Invoice._meta.fields if f.name not in ("id", "status")]
         return super().get_readonly_fields(request, obj)
 
 

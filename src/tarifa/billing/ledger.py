@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from tarifa.db import bulk_insert, bulk_update, prepared_datetime
 
 TRANSACTION_COLUMNS = (
     "customer", "account", "kind", "amount", "balance_after", "currency", "description", "reference", "cdr",
-    "created_at", "created_by",
+    "created_at", "created_by", "actor",
 )
 
 
@@ -27,7 +28,10 @@ class Posting:
     """One money movement. ``amount`` raises the balance when positive (a charge is negative).
 
     ``account_id`` is set when the account keeps its own balance; that balance moves instead
-    of the customer's.
+    of the customer's. ``actor`` says who did it (a staff user name, ``cli:<os user>``; empty
+    for the system). ``created_at`` backdates the posting (loading history, e.g. the demo's
+    January calls); None is now. A backdated posting still lands at the end of the balance's
+    running total: balance = sum of Transactions holds whatever their times.
     """
 
     customer_id: int
@@ -39,6 +43,8 @@ class Posting:
     cdr_id: int | None = None
     created_by_id: int | None = None
     id: int | None = None  # a Transaction id taken beforehand with next_ids (rows already point to it)
+    actor: str = ""
+    created_at: datetime | None = None
 
 
 def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
@@ -69,7 +75,11 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
         "pk", "balance"
     ):
         balances[("account", pk)] = balance
-    now = prepared_datetime(timezone.now())
+    moment = timezone.now()
+    now = prepared_datetime(moment)
+    for p in items:
+        if p.created_at is not None and (timezone.is_naive(p.created_at) or p.created_at > moment):
+            raise ValueError(f"Posting time {p.created_at} is refused: must be timezone-aware and not in the future")
     with_ids = all(p.id is not None for p in items)  # ids handed out ahead (NextIds): written as given
     rows = []
     for owner, owned in by_owner.items():
@@ -78,7 +88,8 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
             running += p.amount
             rows.append([
                 *([p.id] if with_ids else []), p.customer_id, p.account_id, p.kind, p.amount, running,
-                currencies[p.customer_id], p.description[:200], p.reference, p.cdr_id, now, p.created_by_id,
+                currencies[p.customer_id], p.description[:200], p.reference, p.cdr_id,
+                now if p.created_at is None else prepared_datetime(p.created_at), p.created_by_id, p.actor[:150],
             ])
         balances[owner] = running
     bulk_insert(Transaction, ("id", *TRANSACTION_COLUMNS) if with_ids else TRANSACTION_COLUMNS, rows)

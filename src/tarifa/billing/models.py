@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa.billing.choices import ChargePeriod, InvoiceStatus, TransactionKind
+from tarifa.core import invoices
 from tarifa.customers import validators as v
-from tarifa.customers.models import LabeledUniqueMixin
+from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 
 
@@ -105,9 +106,14 @@ class Transaction(AppendOnly):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    actor = models.CharField(
+        "done by", max_length=150, blank=True, default="", db_default="",
+        help_text='Who posted it by hand: the staff user name or "cli:<os user>"; empty for the system.',
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("add_payment", "Can add payments, credits, refunds and adjustments")]
         indexes = [
             models.Index(fields=["customer", "created_at"]),
             models.Index(fields=["account", "created_at"], condition=models.Q(account__isnull=False),
@@ -150,22 +156,54 @@ class Invoice(TimestampedModel):
 
     def clean(self) -> None:
         super().clean()
-        if self.period_start and self.period_end and self.period_start > self.period_end:
-            raise ValidationError({"period_end": v.refuse("Period end", str(self.period_end), "must not be before the period start")})
+        customer_currency = None
+        if self.customer_id:
+            customer_currency = Customer.objects.filter(pk=self.customer_id).values_list("currency", flat=True).first()
+        problems = invoices.check_invoice(invoices.InvoiceFigures(
+            period_start=self.period_start, period_end=self.period_end, currency=self.currency,
+            customer_currency=customer_currency, subtotal=self.subtotal, discount=self.discount,
+            penalty=self.penalty, tax=self.tax, total=self.total,
+        ))
+        problems += self._status_problems()
+        raise_problems(problems)
+
+    def _status_problems(self) -> list[invoices.Problem]:
+        """Against the stored row: only a draft changes; an issued invoice only moves its status on."""
+        if self.pk is None or self._state.adding:
+            return []
+        stored = Invoice.objects.filter(pk=self.pk).first()
+        if stored is None:
+            return []
+        changed = {
+            f.attname: getattr(self, f.attname) for f in Invoice._meta.concrete_fields
+            if f.attname not in ("id", "status", "created_at", "updated_at")
+            and getattr(stored, f.attname) != getattr(self, f.attname)
+        }
+        return invoices.check_status_change(stored.status, self.status, changed)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in (InvoiceStatus.ISSUED, InvoiceStatus.PAID, InvoiceStatus.VOID) and not _status_only_change(self):
-                raise ValidationError(f"Invoice {self.number} is {stored} and can no longer be changed")
+        problems = self._status_problems()
+        if problems:  # callers that skip full_clean() are refused here (admin and API call it first)
+            raise_problems(problems)
         super().save(*args, **kwargs)
 
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+        if stored not in (None, InvoiceStatus.DRAFT):
+            raise ValidationError(f"Invoice {self.number} is {stored} and cannot be deleted; void it instead")
+        return super().delete(*args, **kwargs)
 
-def _status_only_change(invoice: Invoice) -> bool:
-    """An issued invoice may still move issued -> paid/void; nothing else about it changes."""
-    stored = Invoice.objects.get(pk=invoice.pk)
-    fields = [f.attname for f in Invoice._meta.concrete_fields if f.attname not in ("status", "updated_at")]
-    return all(getattr(stored, name) == getattr(invoice, name) for name in fields)
+
+def raise_problems(problems: list[invoices.Problem]) -> None:
+    """Problems of :mod:`tarifa.core.invoices` as one ValidationError, each on its field. Each keeps
+    its own code: a ModelForm replaces a message whose code is its field's ``invalid`` (that is how
+    "period end before start" became "Enter a valid date.")."""
+    if not problems:
+        return
+    errors: dict[str, list[ValidationError]] = {}
+    for p in problems:
+        errors.setdefault(p.field, []).append(v.refuse(p.label, p.value, p.rule, p.code))
+    raise ValidationError(errors)
 
 
 class InvoiceLine(models.Model):
@@ -180,6 +218,31 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    def clean(self) -> None:
+        super().clean()
+        decimals = invoices.MONEY_PLACES
+        if self.invoice_id:
+            decimals = Invoice.objects.filter(pk=self.invoice_id).values_list(
+                "customer__billing_decimals", flat=True).first() or decimals
+        problems = invoices.check_line(self.quantity, self.unit_price, self.amount, decimals)
+        problems += self._frozen_problems()
+        raise_problems(problems)
+
+    def _frozen_problems(self) -> list[invoices.Problem]:
+        status = Invoice.objects.filter(pk=self.invoice_id).values_list("status", flat=True).first()
+        if status in (None, InvoiceStatus.DRAFT):
+            return []
+        return [invoices.Problem("description", "Line", self.description, f"the invoice is {status}: its lines "
+                                 "can no longer be added, changed or deleted", "immutable")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise_problems(self._frozen_problems())
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise_problems(self._frozen_problems())
+        return super().delete(*args, **kwargs)
 
 
 class MinutePoolUsage(models.Model):

@@ -3,6 +3,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
 from tarifa.admin_base import TarifaAdmin, text_filter
+from tarifa.billing.admin_payments import AddMoneyMixin
 from tarifa.calls.admin_simulate import SimulateCallMixin
 from tarifa.customers.forms import CustomerForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
@@ -28,8 +29,9 @@ class TranslationRuleInline(TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(TarifaAdmin):
+class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     form = CustomerForm
+    actions_detail = ["add_money"]
     list_display = (
         "account_code", "company", "name", "web_username", "kind", "billing_type", "balance", "credit_limit", "status",
     )

@@ -1,0 +1,83 @@
+"""Back-office form "Add payment / credit / refund / adjustment" on the customer's page: the
+same service and rule as ``tarifa payment add`` (:mod:`tarifa.billing.payments`)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from unfold.decorators import action
+
+from tarifa.billing.choices import TransactionKind
+from tarifa.core import payments as rule
+from tarifa.customers.choices import BalanceMode
+
+PERMISSION = "billing.add_payment"
+
+
+class MoneyForm(forms.Form):
+    """Plain text fields: the refusals come from :mod:`tarifa.core.payments`, naming field,
+    value and rule, rather than a form field's generic "Enter a number."."""
+
+    kind = forms.ChoiceField(label="Kind", choices=[(k, TransactionKind(k).label) for k in rule.KINDS],
+                             error_messages={"invalid_choice": "Kind %(value)r is refused: must be one of "
+                                                               + ", ".join(rule.KINDS)})
+    amount = forms.CharField(label="Amount", required=False,
+                             help_text="Positive; an adjustment may be negative (its sign is the direction).")
+    reference = forms.CharField(label="Reference", required=False, strip=False,
+                                help_text="Receipt, bank or ticket reference; unique.")
+    reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                             help_text="Required for credits, refunds and adjustments.")
+    account = forms.ChoiceField(label="Balance", required=False,
+                                help_text="The customer's balance, or that of one of its accounts with its own.")
+
+    def __init__(self, *args: object, accounts: list[tuple[str, str]] = (), **kwargs: object) -> None:  # type: ignore[assignment]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if accounts:
+            self.fields["account"].choices = [("", "The customer's balance"), *accounts]
+            self.fields["account"].error_messages["invalid_choice"] = (
+                "Balance %(value)r is refused: must be the customer's or one of its own-balance accounts")
+        else:
+            del self.fields["account"]
+
+
+class AddMoneyMixin:
+    """Adds the "Add payment" detail action to a Customer admin."""
+
+    @action(description="Add payment / credit / refund", url_path="add-money", permissions=[PERMISSION, "view"])
+    def add_money(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from tarifa.billing.payments import Refused, add_money
+
+        if not request.user.has_perm(PERMISSION):  # the decorator checks too; never rely on one gate
+            raise PermissionDenied
+        customer = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        own = {str(a.pk): a for a in customer.accounts.filter(balance_mode=BalanceMode.OWN).order_by("name")}
+        form = MoneyForm(request.POST or None,
+                         accounts=[(pk, f"{a} (balance {a.balance})") for pk, a in own.items()])
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                posted = add_money(customer, rule.MoneyRequest(
+                    kind=data["kind"], amount=rule.parse_amount(data["amount"]), reference=data["reference"],
+                    reason=data["reason"],
+                ), actor=request.user.get_username(), user_id=request.user.pk,
+                    account=own.get(data.get("account") or ""))
+            except Refused as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                messages.success(request, f"{posted.get_kind_display()} {posted.amount:+} {posted.currency} posted "
+                                          f"(transaction {posted.pk}, reference {posted.reference}); "
+                                          f"balance now {posted.balance_after}")
+                opts = self.model._meta  # type: ignore[attr-defined]
+                return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change",
+                                                    args=[customer.pk]))
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"Add payment, credit, refund or adjustment: {customer}", "target": customer, "form": form,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+        }
+        return TemplateResponse(request, "billing/add_money.html", context)

@@ -1,0 +1,145 @@
+"""The arithmetic and life cycle an invoice must obey, whoever types or computes it (the back
+office today, a billing cycle later).
+
+* a line: ``amount = quantity × unit price``, rounded half-up to the money columns' 6 decimal
+  places, or to the customer's billing decimals (the way call prices are rounded);
+* the invoice: ``total = subtotal - discount + penalty + tax``; discount, penalty and tax are not
+  negative; when it has lines, ``subtotal`` is the sum of their amounts; the period ends on or
+  after its start; its currency is the customer's;
+* status: ``draft -> issued | void``, ``issued -> paid | void``; paid and void are final. Only a
+  draft changes; an issued invoice changes its status only (DESIGN.md: immutable once issued).
+
+Each check returns :class:`Problem` values (field, value, rule) rather than raising, so a form can
+show all of them at once next to their fields. Pure: no Django, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final
+
+__all__ = [
+    "DRAFT",
+    "ISSUED",
+    "PAID",
+    "TRANSITIONS",
+    "VOID",
+    "InvoiceFigures",
+    "Problem",
+    "check_invoice",
+    "check_line",
+    "check_lines_sum",
+    "check_status_change",
+    "line_amount",
+]
+
+MONEY_PLACES: Final = 6
+DRAFT: Final = "draft"
+ISSUED: Final = "issued"
+PAID: Final = "paid"
+VOID: Final = "void"
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    DRAFT: frozenset({DRAFT, ISSUED, VOID}),
+    ISSUED: frozenset({ISSUED, PAID, VOID}),
+    PAID: frozenset({PAID}),
+    VOID: frozenset({VOID}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: ``<label> <value> is refused: <rule>`` on ``field``."""
+
+    field: str
+    label: str
+    value: object
+    rule: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFigures:
+    period_start: date | None
+    period_end: date | None
+    currency: str
+    customer_currency: str | None
+    subtotal: Decimal
+    discount: Decimal
+    penalty: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+def _round(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
+    """``quantity × unit price`` at the money columns' precision (half-up)."""
+    return _round(quantity * unit_price, MONEY_PLACES)
+
+
+def check_line(quantity: Decimal | None, unit_price: Decimal | None, amount: Decimal | None,
+               billing_decimals: int = MONEY_PLACES) -> list[Problem]:
+    if quantity is None or unit_price is None or amount is None:
+        return []  # a missing value is refused by its field
+    exact = line_amount(quantity, unit_price)
+    if amount in (exact, _round(exact, billing_decimals)):
+        return []
+    shown = exact if billing_decimals >= MONEY_PLACES else f"{exact}, or {_round(exact, billing_decimals)}"
+    return [Problem("amount", "Amount", amount, f"must be quantity × unit price: {quantity} × {unit_price} = {shown}",
+                    "line_amount")]
+
+
+def check_invoice(figures: InvoiceFigures) -> list[Problem]:
+    f = figures
+    problems: list[Problem] = []
+    if f.period_start and f.period_end and f.period_end < f.period_start:
+        problems.append(Problem("period_end", "Period end", str(f.period_end),
+                                f"must not be before the period start {f.period_start}", "period_order"))
+    if f.customer_currency and f.currency != f.customer_currency:
+        problems.append(Problem("currency", "Currency", f.currency,
+                                f"must be the customer's currency {f.customer_currency}", "currency"))
+    for field, label, value in (("discount", "Discount", f.discount), ("penalty", "Penalty", f.penalty),
+                                ("tax", "Tax", f.tax)):
+        if value is not None and value < 0:
+            problems.append(Problem(field, label, value, "must not be negative", "negative"))
+    parts = (f.subtotal, f.discount, f.penalty, f.tax, f.total)
+    if all(part is not None for part in parts):
+        expected = f.subtotal - f.discount + f.penalty + f.tax
+        if f.total != expected:
+            problems.append(Problem(
+                "total", "Total", f.total,
+                f"must be subtotal - discount + penalty + tax: {f.subtotal} - {f.discount} + {f.penalty} + {f.tax} "
+                f"= {expected}", "total"))
+    return problems
+
+
+def check_lines_sum(subtotal: Decimal | None, amounts: Iterable[Decimal]) -> list[Problem]:
+    """With lines, the subtotal is their sum (no lines: a subtotal typed by hand stands)."""
+    amounts = list(amounts)
+    if not amounts or subtotal is None:
+        return []
+    total = sum(amounts, Decimal(0))
+    if subtotal == total:
+        return []
+    return [Problem("subtotal", "Subtotal", subtotal, f"must be the sum of the line amounts ({total})", "subtotal")]
+
+
+def check_status_change(stored: str, wanted: str, other_changes: dict[str, object]) -> list[Problem]:
+    """An invoice out of draft changes only its status, and only along :data:`TRANSITIONS`.
+    ``other_changes``: field name -> new value of every other field that differs from the stored row."""
+    problems: list[Problem] = []
+    if wanted not in TRANSITIONS.get(stored, frozenset({stored})):
+        allowed = sorted(TRANSITIONS.get(stored, frozenset()) - {stored})
+        rule = f"an invoice that is {stored} may become {' or '.join(allowed)}" if allowed else (
+            f"an invoice that is {stored} is final")
+        problems.append(Problem("status", "Status", wanted, rule, "status"))
+    if stored != DRAFT:
+        for field, value in other_changes.items():
+            problems.append(Problem(field, field.replace("_", " ").capitalize(), value,
+                                    f"the invoice is {stored} and can no longer be changed", "immutable"))
+    return problems

@@ -31,7 +31,7 @@ CUSTOMER_RULES = [
     ("payment_term_days", "1", "0", ["Payment term", "0", "between 1 and 30 days"]),
     ("payment_term_days", "30", "31", ["Payment term", "31", "between 1 and 30 days"]),
     ("credit_limit", "0", "-5", ["Max credit limit", "-5", "at least 0"]),
-    ("credit_limit", "1500.50", "lots", ["Enter a number"]),
+    ("credit_limit", "1500.50", "lots", ["Max credit limit", "'lots'", "must be a number"]),
     ("billing_decimals", "6", "7", ["Billing decimals", "7", "between 0 and 6"]),
     ("billing_decimals", "0", "-1", ["Billing decimals", "-1", "between 0 and 6"]),
     ("tax_flag", "VAT", "GST", ["VAT/Tax flag", "'GST'", "NONE, VAT, TAX"]),
@@ -41,12 +41,12 @@ CUSTOMER_RULES = [
     ("email", "x" * 20 + "@abc.co.uk", "x" * 21 + "@abcd.co.uk", ["Email address", "at most 30 characters"]),
     ("address", "a" * 200, "a" * 201, ["Address", "at most 200 characters"]),
     ("phone", "+44 20 7946 0958", "12345", ["Phone number", "'12345'", "valid phone number"]),
-    ("country", "DE", "XX", ["XX", "valid choice"]),
+    ("country", "DE", "XX", ["Country", "'XX'", "available choices"]),
     ("status", "inactive", "paused", ["Status", "'paused'", "active, inactive"]),
     ("pin", "10115", "!!", ["PIN / postal code", "'!!'", "letters, digits"]),
     ("time_zone", "America/New_York", "Mars/Olympus", ["Time zone", "'Mars/Olympus'", "IANA time zone"]),
-    ("name", "Jo", "", ["required"]),
-    ("company", "Jo Ltd", "", ["required"]),
+    ("name", "Jo", "", ["Name is required"]),
+    ("company", "Jo Ltd", "", ["Company is required"]),
 ]
 
 
@@ -137,7 +137,7 @@ def test_customer_tree_rules(tariff, operator) -> None:
 
 @pytest.fixture
 def account(operator):  # type: ignore[no-untyped-def]
-    return Account.objects.create(customer=operator, name="main")
+    return Account.objects.create(customer=operator, name="main", sip_password="Main-pass1")
 
 
 def account_errors(account: Account, **fields: Any) -> dict[str, list[str]]:

@@ -251,6 +251,10 @@ def test_staff_passwords_follow_the_seed_rule() -> None:
         assert rule in " ".join(exc.value.messages) and weak not in " ".join(exc.value.messages)
     validate_password("correct Horse battery staple 42 and then some more words!", staff)  # 57 characters
     validate_password("Ábcdefg1!", staff)  # a capital is a capital, in any alphabet
+    named = User.objects.create_user("margaret.hamilton", is_staff=True)
+    for guessable, user in (("Password1!", staff), ("Margaret.Hamilton1", named)):  # common; the user's own name
+        with pytest.raises(ValidationError):
+            validate_password(guessable, user)
 
 
 def test_customer_login_keeps_the_seed_limit_of_30() -> None:

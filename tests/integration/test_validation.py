@@ -346,3 +346,16 @@ def test_allowed_codecs_as_check_boxes(account) -> None:
     form = account_form(account, allowed_codecs=["PCMU", "MP3"])
     assert not form.is_valid()
     assert form.errors["allowed_codecs"][0].startswith("Allowed codecs 'MP3' is refused: must be one of PCMU")
+
+
+def test_back_office_plain_forms_name_field_and_value() -> None:
+    from tarifa.calls.admin_simulate import SimulateForm
+    from tarifa.rating.admin_decks import DeckUploadForm
+
+    form = SimulateForm(data={"callee": "", "source_ip": "10.0.0.300"})
+    assert not form.is_valid()
+    assert form.errors["callee"] == ["Number dialled is required"]
+    assert form.errors["source_ip"] == ["Source IP '10.0.0.300' is refused: must be an IPv4 or IPv6 address"]
+    form = DeckUploadForm(data={"mode": "merge"})
+    assert not form.is_valid()
+    assert form.errors["mode"][0].startswith("Mode 'merge' is refused: must be one of add, replace")

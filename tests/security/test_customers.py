@@ -382,3 +382,31 @@ def test_vendor_currency_is_iso_4217() -> None:
 
     assert "Currency 'ZZZ' is refused" in " ".join(refusals(Vendor(name="V", currency="ZZZ"))["currency"])
     assert refusals(Vendor(name="V", currency="GBP")) == {}
+
+
+def test_the_migration_repairs_paths_left_behind_by_earlier_moves(operator) -> None:
+    """Databases where an earlier release moved a reseller keep stale child paths: the customers
+    migration recomputes every path from the parent links."""
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    import tarifa.customers.migrations as migrations
+
+    voicenet, callwave = _reseller(operator, "voicenet"), _reseller(operator, "callwave")
+    shop = Customer.objects.create(parent=callwave, name="Shop", company="Shop", web_username="shop1",
+                                   tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    stale = voicenet.path + callwave.account_code + "/" + shop.account_code + "/"
+    Customer.objects.filter(pk=shop.pk).update(path=stale)  # what the old single-row move left
+    assert shop in voicenet.subtree()
+    source = next(p for p in Path(migrations.__file__).parent.glob("0*.py") if "def repair_paths" in p.read_text())
+    spec = importlib.util.spec_from_file_location("repair", source)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module.repair_paths(apps, SimpleNamespace(connection=connection))
+    shop.refresh_from_db()
+    assert shop.path == callwave.path + shop.account_code + "/"
+    assert shop not in voicenet.subtree() and shop in callwave.subtree()

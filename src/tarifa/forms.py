@@ -47,6 +47,8 @@ def _rule(field: forms.Field, error: ValidationError) -> str | None:
         if 0 < len(choices) <= 12:
             return "must be one of " + ", ".join(choices)
         return "must be one of the available choices"
+    if code == "unique":
+        return "already in use"
     if code == "invalid_list":
         return "must be a list of values"
     if code == "max_value":
@@ -67,7 +69,10 @@ def _rule(field: forms.Field, error: ValidationError) -> str | None:
 
 
 def _sentence(text: str) -> str:
+    """Django's message as the rule part of ours: no final stop, no capital (unless an acronym)."""
     text = text.strip().rstrip(".")
+    if len(text) > 1 and text[1].isupper():
+        return text
     return text[:1].lower() + text[1:]
 
 

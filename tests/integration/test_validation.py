@@ -359,3 +359,21 @@ def test_back_office_plain_forms_name_field_and_value() -> None:
     form = DeckUploadForm(data={"mode": "merge"})
     assert not form.is_valid()
     assert form.errors["mode"][0].startswith("Mode 'merge' is refused: must be one of add, replace")
+
+
+def test_unique_refusal_from_any_model_names_field_and_value(operator) -> None:
+    from tarifa.customers.models import IpDevice
+    from tarifa.forms import LabeledModelForm, labelled
+
+    account = Account.objects.create(customer=operator, name="pbx", kind="ip")
+    IpDevice.objects.create(account=account, address="192.0.2.1")
+
+    class IpDeviceForm(LabeledModelForm):
+        class Meta:
+            model = IpDevice
+            fields = ["account", "address", "status"]
+
+    form = IpDeviceForm(data={"account": account.pk, "address": "192.0.2.1", "status": "active"})
+    assert not form.is_valid()
+    assert form.errors["address"] == ["IP address '192.0.2.1' is refused: already in use"]
+    assert labelled(IpDeviceForm) is IpDeviceForm

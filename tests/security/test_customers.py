@@ -410,3 +410,16 @@ def test_the_migration_repairs_paths_left_behind_by_earlier_moves(operator) -> N
     shop.refresh_from_db()
     assert shop.path == callwave.path + shop.account_code + "/"
     assert shop not in voicenet.subtree() and shop in callwave.subtree()
+
+
+def test_tariff_currency_is_iso_4217_and_follows_its_customers(tariff, operator) -> None:
+    from tarifa.rating.models import Tariff
+    from tarifa.routing.models import DestinationSet, Vendor
+
+    assert "Currency 'ZZZ' is refused" in " ".join(refusals(Tariff(name="Z", currency="ZZZ"))["currency"])
+    set_ = DestinationSet(name="D", vendor=Vendor.objects.create(name="V"), currency="eur")
+    assert "Currency 'eur' is refused: must be written in capitals (EUR)" in " ".join(refusals(set_)["currency"])
+    tariff.currency = "EUR"  # the operator (USD) sells with it
+    assert refusals(tariff)["currency"] == [
+        "Currency 'EUR' is refused: customer 'Operator Co' uses this tariff in USD"
+    ]

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from unfold.widgets import UnfoldAdminPasswordWidget
 
 from tarifa.customers import validators as v
 from tarifa.customers.models import Account, Customer, SipDevice
@@ -29,7 +30,7 @@ class KeepSecretsMixin:
             field = self.fields.get(name)  # type: ignore[attr-defined]
             if field is None:
                 continue
-            field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+            field.widget = UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"})
             if self.instance.pk:  # type: ignore[attr-defined]
                 field.required = False
                 field.help_text = ((field.help_text or "") + " Leave empty to keep the current one.").strip()
@@ -49,7 +50,7 @@ class KeepSecretsMixin:
 class CustomerForm(LabeledModelForm):
     web_password = forms.CharField(
         label="Web access password", required=False, strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=f"8 to {v.WEB_PASSWORD_MAX} characters with at least one capital letter, one digit and one "
         "special character. Leave empty to keep the current password.",
     )

@@ -14,6 +14,11 @@ from typing import Any
 
 from django import forms
 from django_countries import countries
+from unfold.widgets import (
+    INPUT_CLASSES,
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminTextareaWidget,
+)
 
 from tarifa.customers.validators import CODECS, refuse
 
@@ -65,6 +70,7 @@ class CountryPicker(forms.CheckboxSelectMultiple):
             for group, options, _index in context["widget"]["optgroups"]
         ]
         context["widget"]["selected_total"] = sum(r["selected"] for r in context["widget"]["regions"])
+        context["widget"]["search_classes"] = " ".join(INPUT_CLASSES)
         return context
 
 
@@ -91,7 +97,7 @@ class CountryListField(forms.MultipleChoiceField):
 class CodecListField(forms.MultipleChoiceField):
     """Codecs as check boxes, in the order of ``CODECS``; the refusal names the unknown codec."""
 
-    widget = forms.CheckboxSelectMultiple
+    widget = UnfoldAdminCheckboxSelectMultipleWidget
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
@@ -118,7 +124,7 @@ class LineListField(forms.CharField):
     ``item_validator`` is called with each item and raises a refusal that names it.
     """
 
-    widget = forms.Textarea(attrs={"rows": 4})
+    widget = UnfoldAdminTextareaWidget(attrs={"rows": 4})
 
     def __init__(self, *, item_validator: Callable[[str], None], **kwargs: Any) -> None:
         kwargs.setdefault("required", False)

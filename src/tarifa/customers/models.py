@@ -180,8 +180,10 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                 manager.select_for_update().filter(pk=self.pk).values_list("path", flat=True).first()
                 if self.pk else None
             )
+            # The new parent's path read under its row lock: it cannot be moved meanwhile.
             parent_path = (
-                manager.filter(pk=self.parent_id).values_list("path", flat=True).get() if self.parent_id else "/"
+                manager.select_for_update().filter(pk=self.parent_id).values_list("path", flat=True).get()
+                if self.parent_id else "/"
             )
             if old_path and parent_path.startswith(old_path):
                 raise ValidationError({"parent": v.refuse(

@@ -59,7 +59,7 @@ def customer_data(the_tariff: Any, the_parent: Any, /, **overrides: Any) -> dict
         "tax_rate": "0",
         "max_call_sessions": 10,
         "calls_per_second": 5,
-        "codecs": '["PCMU"]',
+        "codecs": ["PCMU"],
         "call_with_media": "on",
         "max_call_duration": 3600,
         "email": "jane@doe.example",

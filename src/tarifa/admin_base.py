@@ -13,12 +13,24 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import TextFilter
 from unfold.contrib.import_export.forms import ExportForm
 
+from tarifa.forms import LabeledModelForm, labelled
+
 
 class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
     export_form_class = ExportForm
     list_filter_submit = True
     list_per_page = 50
     show_full_result_count = False
+    form = LabeledModelForm
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        # Every refusal names field and value (tarifa.forms), whatever form an admin declares.
+        return labelled(super().get_form(request, obj, change, **kwargs))
+
+    def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            formset.form = labelled(formset.form)
+            yield formset, inline
 
 
 class ReadOnlyAdmin(TarifaAdmin):

@@ -97,8 +97,12 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The seed 003 rule for every password (staff without its 30-character cap), plus Django's
+# checks against the user's own name and e-mail and against the 20,000 most common passwords.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "tarifa.customers.validators.WebPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"

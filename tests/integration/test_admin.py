@@ -144,3 +144,19 @@ def test_add_customer_through_admin_applies_the_same_rules(staff_client, custome
     assert response.status_code == 302, response.content.decode()[:3000]
     created = Customer.objects.get(web_username="janedoe1")
     assert created.user.check_password("Secret-pass1")
+
+
+def test_account_page_shows_list_widgets_and_masks_the_password(staff_client, operator) -> None:
+    account = Account.objects.create(customer=operator, name="main", sip_password="Main-pass1",
+                                     allowed_countries=["GB"], ip_restriction=["192.0.2.0/24"], allowed_codecs=["PCMU"])
+    response = staff_client.get(reverse("admin:customers_account_change", args=[account.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "data-country-picker" in page and "data-country-search" in page and "customers/country-picker.js" in page
+    assert 'value="GB"' in page and "checked" in page
+    assert "192.0.2.0/24</textarea>" in page
+    assert 'name="allowed_codecs" value="PCMU"' in page
+    assert "Main-pass1" not in page
+    assert "Enter a valid JSON" not in page and "[&quot;GB&quot;]" not in page
+    script = staff_client.get("/static/customers/country-picker.js")
+    assert script.status_code == 200

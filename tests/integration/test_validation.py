@@ -31,7 +31,7 @@ CUSTOMER_RULES = [
     ("payment_term_days", "1", "0", ["Payment term", "0", "between 1 and 30 days"]),
     ("payment_term_days", "30", "31", ["Payment term", "31", "between 1 and 30 days"]),
     ("credit_limit", "0", "-5", ["Max credit limit", "-5", "at least 0"]),
-    ("credit_limit", "1500.50", "lots", ["Enter a number"]),
+    ("credit_limit", "1500.50", "lots", ["Max credit limit", "'lots'", "must be a number"]),
     ("billing_decimals", "6", "7", ["Billing decimals", "7", "between 0 and 6"]),
     ("billing_decimals", "0", "-1", ["Billing decimals", "-1", "between 0 and 6"]),
     ("tax_flag", "VAT", "GST", ["VAT/Tax flag", "'GST'", "NONE, VAT, TAX"]),
@@ -41,12 +41,12 @@ CUSTOMER_RULES = [
     ("email", "x" * 20 + "@abc.co.uk", "x" * 21 + "@abcd.co.uk", ["Email address", "at most 30 characters"]),
     ("address", "a" * 200, "a" * 201, ["Address", "at most 200 characters"]),
     ("phone", "+44 20 7946 0958", "12345", ["Phone number", "'12345'", "valid phone number"]),
-    ("country", "DE", "XX", ["XX", "valid choice"]),
+    ("country", "DE", "XX", ["Country", "'XX'", "available choices"]),
     ("status", "inactive", "paused", ["Status", "'paused'", "active, inactive"]),
     ("pin", "10115", "!!", ["PIN / postal code", "'!!'", "letters, digits"]),
     ("time_zone", "America/New_York", "Mars/Olympus", ["Time zone", "'Mars/Olympus'", "IANA time zone"]),
-    ("name", "Jo", "", ["required"]),
-    ("company", "Jo Ltd", "", ["required"]),
+    ("name", "Jo", "", ["Name is required"]),
+    ("company", "Jo Ltd", "", ["Company is required"]),
 ]
 
 
@@ -137,7 +137,7 @@ def test_customer_tree_rules(tariff, operator) -> None:
 
 @pytest.fixture
 def account(operator):  # type: ignore[no-untyped-def]
-    return Account.objects.create(customer=operator, name="main")
+    return Account.objects.create(customer=operator, name="main", sip_password="Main-pass1")
 
 
 def account_errors(account: Account, **fields: Any) -> dict[str, list[str]]:
@@ -225,3 +225,155 @@ def test_rate_rules(tariff) -> None:
     assert any("First interval 0 is refused" in m for m in errors["interval_1"])
     assert any("Time period 'someday'" in m for m in errors["period"])
     assert any("must be later than effective from" in m for m in errors["effective_to"])
+
+
+# --- issue 11 item 14: every form message names the field (and the value) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "expected"),
+    [
+        ("max_call_sessions", "abc", "Maximum call sessions 'abc' is refused: must be a whole number"),
+        ("credit_limit", "1e", "Max credit limit '1e' is refused: must be a number"),
+        ("name", "", "Name is required"),
+        ("tariff", "999999", "Customer tariff '999999' is refused: must be one of the available choices"),
+        ("codecs", ["PCMU", "MP3"], "Codec list 'MP3' is refused: must be one of PCMU, PCMA"),
+    ],
+)
+def test_generic_messages_name_field_and_value(customer_form_data, field: str, bad: Any, expected: str) -> None:
+    errors = form_errors(customer_form_data(**{field: bad}))
+    assert any(message.startswith(expected) for message in errors[field]), errors[field]
+
+
+def test_unicode_capital_counts(customer_form_data) -> None:
+    assert form_errors(customer_form_data(web_password="Ábcdefg1!")) == {}
+    errors = form_errors(customer_form_data(web_password="ábcdefg1!"))
+    assert "must contain one capital letter" in errors["web_password"][0]
+
+
+def test_admin_forms_of_every_app_name_field_and_value(client, operator) -> None:
+    """The mechanism is the admin's (tarifa.forms via TarifaAdmin), not one model's."""
+    import html
+
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    from tarifa.billing.models import ServicePlan
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    plan = ServicePlan.objects.create(name="Plan")
+    response = client.post(reverse("admin:billing_includedminutes_add"),
+                           {"plan": plan.pk, "name": "UK", "prefixes": "GB", "minutes": "x"})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200
+    assert "Prefixes 'GB' is refused: must be valid JSON" in page
+    assert "Minutes per period 'x' is refused: must be a whole number" in page
+    account = Account.objects.create(customer=operator, name="pbx", kind="ip")
+    response = client.post(reverse("admin:customers_ipdevice_add"),
+                           {"account": account.pk, "address": "999.1.1.1", "status": "active"})
+    page = html.unescape(response.content.decode())
+    assert "IP address '999.1.1.1' is refused: must be an IPv4 or IPv6 address" in page
+    assert "Enter a valid" not in page and "This field is required" not in page
+
+
+# --- issue 11 items 14 and 15: the account form (seed 001) ------------------------------------------
+
+
+def account_form(account: Account, **changes: Any):  # type: ignore[no-untyped-def]
+    from tarifa.customers.forms import AccountForm
+    from tests.security.test_customers import page_values
+
+    data = page_values(AccountForm(instance=account))
+    data.update(changes)
+    return AccountForm(data=data, instance=account)
+
+
+def test_empty_rtp_time_outs_take_the_seed_defaults(account) -> None:
+    account.rtp_timeout, account.rtp_hold_timeout, account.max_expiry = 30, 300, 600
+    account.save()
+    form = account_form(account, rtp_timeout="", rtp_hold_timeout="", max_expiry="")
+    assert form.is_valid(), form.errors
+    saved = form.save()
+    assert (saved.rtp_timeout, saved.rtp_hold_timeout, saved.max_expiry) == (60, 600, 3600)
+    form = account_form(account, rtp_timeout="soon")
+    assert not form.is_valid()
+    assert form.errors["rtp_timeout"] == ["RTP time-out 'soon' is refused: must be a whole number"]
+
+
+def test_allowed_countries_picker(account) -> None:
+    form = account_form(account, allowed_countries=["GB", "DE"])
+    assert form.is_valid(), form.errors
+    assert form.save().allowed_countries == ["DE", "GB"]
+    form = account_form(account, allowed_countries=["GB", "UK"])
+    assert not form.is_valid()
+    assert form.errors["allowed_countries"] == [
+        "Allowed countries 'UK' is refused: must be an ISO 3166 alpha-2 country code such as GB"
+    ]
+    html = str(account_form(account)["allowed_countries"])
+    assert "data-country-search" in html and "data-select-all" in html
+    for region in ("Africa", "Americas", "Asia", "Europe", "Oceania"):
+        assert f"{region}</label>" in html, region
+
+
+def test_every_country_has_a_region() -> None:
+    from django_countries import countries
+
+    from tarifa.customers.widgets import countries_by_region, country_regions
+
+    regions = country_regions()
+    assert (regions["GB"], regions["US"], regions["JP"], regions["AU"], regions["ZA"], regions["BR"]) == (
+        "Europe", "Americas", "Asia", "Oceania", "Africa", "Americas")
+    grouped = [code for _region, items in countries_by_region() for code, _name in items]
+    assert sorted(grouped) == sorted(code for code, _name in countries)
+
+
+def test_ip_restriction_one_per_line(account) -> None:
+    form = account_form(account, ip_restriction="192.0.2.0/24\r\n2001:db8::1\n")
+    assert form.is_valid(), form.errors
+    assert form.save().ip_restriction == ["192.0.2.0/24", "2001:db8::1"]
+    assert "192.0.2.0/24\n2001:db8::1" in str(account_form(account)["ip_restriction"])
+    form = account_form(account, ip_restriction="192.0.2.0/24\nGB")
+    assert not form.is_valid()
+    assert form.errors["ip_restriction"] == [
+        "IP restriction 'GB' is refused: must be an IP address or CIDR range such as 192.0.2.0/24"
+    ]
+
+
+def test_allowed_codecs_as_check_boxes(account) -> None:
+    form = account_form(account, allowed_codecs=["G722", "PCMU"])
+    assert form.is_valid(), form.errors
+    assert form.save().allowed_codecs == ["PCMU", "G722"]
+    form = account_form(account, allowed_codecs=["PCMU", "MP3"])
+    assert not form.is_valid()
+    assert form.errors["allowed_codecs"][0].startswith("Allowed codecs 'MP3' is refused: must be one of PCMU")
+
+
+def test_back_office_plain_forms_name_field_and_value() -> None:
+    from tarifa.calls.admin_simulate import SimulateForm
+    from tarifa.rating.admin_decks import DeckUploadForm
+
+    form = SimulateForm(data={"callee": "", "source_ip": "10.0.0.300"})
+    assert not form.is_valid()
+    assert form.errors["callee"] == ["Number dialled is required"]
+    assert form.errors["source_ip"] == ["Source IP '10.0.0.300' is refused: must be an IPv4 or IPv6 address"]
+    form = DeckUploadForm(data={"mode": "merge"})
+    assert not form.is_valid()
+    assert form.errors["mode"][0].startswith("Mode 'merge' is refused: must be one of add, replace")
+
+
+def test_unique_refusal_from_any_model_names_field_and_value(operator) -> None:
+    from tarifa.customers.models import IpDevice
+    from tarifa.forms import LabeledModelForm, labelled
+
+    account = Account.objects.create(customer=operator, name="pbx", kind="ip")
+    IpDevice.objects.create(account=account, address="192.0.2.1")
+
+    class IpDeviceForm(LabeledModelForm):
+        class Meta:
+            model = IpDevice
+            fields = ["account", "address", "status"]
+
+    form = IpDeviceForm(data={"account": account.pk, "address": "192.0.2.1", "status": "active"})
+    assert not form.is_valid()
+    assert form.errors["address"] == ["IP address '192.0.2.1' is refused: already in use"]
+    assert labelled(IpDeviceForm) is IpDeviceForm

@@ -8,8 +8,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from unfold.decorators import action
 
+from tarifa.forms import LabeledForm
 
-class SimulateForm(forms.Form):
+
+class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     callee = forms.CharField(label="Number dialled", max_length=64)
     caller = forms.CharField(label="Caller ID", max_length=64, required=False)
     source_ip = forms.GenericIPAddressField(label="Source IP", required=False)

@@ -5,7 +5,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from tarifa.admin_base import TarifaAdmin, text_filter
 from tarifa.billing.admin_payments import AddMoneyMixin
 from tarifa.calls.admin_simulate import SimulateCallMixin
-from tarifa.customers.forms import CustomerForm
+from tarifa.customers.forms import AccountForm, CustomerForm, SipDeviceForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 
 
@@ -76,11 +76,13 @@ class IpDeviceInline(TabularInline):
 
 class SipDeviceInline(TabularInline):
     model = SipDevice
+    form = SipDeviceForm
     extra = 0
 
 
 @admin.register(Account)
 class AccountAdmin(SimulateCallMixin, TarifaAdmin):
+    form = AccountForm
     actions_detail = ["simulate_call"]
     list_display = ("account_code", "name", "customer", "kind", "identifier", "balance_mode", "dialing_mode", "status")
     search_fields = ("account_code", "name", "identifier", "customer__company", "sipdevices__login", "ipdevices__address")
@@ -125,6 +127,7 @@ class IpDeviceAdmin(TarifaAdmin):
 
 @admin.register(SipDevice)
 class SipDeviceAdmin(TarifaAdmin):
+    form = SipDeviceForm
     list_display = ("login", "account", "extension", "voicemail", "ip_address", "status")
     search_fields = ("login", "extension", "account__name", "account__account_code")
     list_filter = (("status", ChoicesDropdownFilter), "voicemail")

@@ -9,7 +9,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router, transaction
+from django.db.models.functions import Concat, Substr
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django_countries.fields import CountryField
 
 from tarifa.customers import choices as c
@@ -59,7 +62,10 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         related_name="customers", error_messages={"null": "Customer tariff is required"},
     )
     billing_type = choice_field("Billing type", c.BillingType, default=c.BillingType.PREPAID)
-    currency = LabeledCharField("currency", max_length=3, default="USD")
+    currency = LabeledCharField(
+        "currency", max_length=3, default="USD", validators=[v.Currency("Currency")],
+        help_text="ISO 4217 code in capitals; must be the customer tariff's currency.",
+    )
     payment_term_days = int_field("Payment term", 1, 30, "days", default=30)
     credit_limit = money_field("Max credit limit", minimum=0)
     billing_decimals = int_field("Billing decimals", 0, 6, default=4)
@@ -119,18 +125,79 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             errors.setdefault("parent", []).append(
                 v.refuse("Parent", str(self.parent), "only an operator or a reseller can own customers")
             )
-        if self.pk and self.parent_id and self.parent.path.startswith(self.path or "\0"):
+        if self.pk and self.parent_id and self._under_own_subtree(self.parent.path):
             errors.setdefault("parent", []).append(
-                v.refuse("Parent", str(self.parent), "a customer cannot be placed under its own subtree")
+                v.refuse("Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree")
             )
+        if (
+            self.pk and self.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER)
+            and Customer.objects.filter(parent_id=self.pk).exists()
+        ):
+            errors.setdefault("kind", []).append(
+                v.refuse("Kind", self.kind, "a customer that owns customers must stay an operator or a reseller")
+            )
+        if self.tariff_id and self.currency and self.tariff.currency != self.currency:
+            errors.setdefault("currency", []).append(
+                v.refuse(
+                    "Currency", self.currency,
+                    f"must be the customer tariff's currency: tariff {self.tariff.name!r} is in {self.tariff.currency}",
+                    "currency_mismatch",
+                )
+            )
+        if self.pk and self.currency:
+            other = Account.objects.filter(customer_id=self.pk, tariff__isnull=False).exclude(
+                tariff__currency=self.currency
+            ).select_related("tariff").first()
+            if other is not None:
+                errors.setdefault("currency", []).append(
+                    v.refuse(
+                        "Currency", self.currency,
+                        f"account {other.name!r} has tariff {other.tariff.name!r} in {other.tariff.currency}",
+                        "currency_mismatch",
+                    )
+                )
         if errors:
             raise ValidationError(errors)
 
+    def _under_own_subtree(self, parent_path: str) -> bool:
+        stored = Customer._base_manager.filter(pk=self.pk).values_list("path", flat=True).first() if self.pk else None
+        return bool(stored) and parent_path.startswith(stored)
+
     def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saves the row and, when it moved, rewrites the paths of its whole subtree in the same
+        transaction (one UPDATE): a reseller's subtree query (``path LIKE 'path%'``) must never
+        keep a customer that moved away, nor miss one that moved in."""
         if not self.account_code:
             self.account_code = new_code("C")
-        self.path = (self.parent.path if self.parent_id else "/") + self.account_code + "/"
-        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "parent" not in update_fields and "path" not in update_fields:
+            super().save(*args, **kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(Customer, instance=self)
+        with transaction.atomic(using=using):
+            manager = Customer._base_manager.using(using)
+            old_path = (
+                manager.select_for_update().filter(pk=self.pk).values_list("path", flat=True).first()
+                if self.pk else None
+            )
+            # The new parent's path read under its row lock: it cannot be moved meanwhile.
+            parent_path = (
+                manager.select_for_update().filter(pk=self.parent_id).values_list("path", flat=True).get()
+                if self.parent_id else "/"
+            )
+            if old_path and parent_path.startswith(old_path):
+                raise ValidationError({"parent": v.refuse(
+                    "Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree"
+                )})
+            self.path = parent_path + self.account_code + "/"
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "path"}
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                manager.filter(path__startswith=old_path).exclude(pk=self.pk).update(
+                    path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1),
+                                output_field=models.CharField())
+                )
 
     def subtree(self) -> models.QuerySet[Customer]:
         """This customer and everything below it (what a reseller may see)."""
@@ -198,7 +265,11 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     music_on_hold = choice_field("Music on hold", c.MusicOnHold, default=c.MusicOnHold.BLEEP)
 
     # Security (seed 001)
-    sip_password = LabeledCharField("main SIP/IAX password", max_length=64, blank=True)
+    sip_password = LabeledCharField(
+        "main SIP/IAX password", max_length=64, blank=True, validators=[v.SipPassword("Main SIP/IAX password")],
+        help_text="8 to 64 characters with a capital letter, a digit and a special character; required for SIP "
+        "user and device accounts.",
+    )
     ip_restriction = models.JSONField(
         "IP restriction", default=list, blank=True,
         help_text="Addresses or CIDR ranges calls may come from; empty: any.",
@@ -271,6 +342,21 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     "rtp_order",
                 )
             )
+        if self.kind in REGISTERING_KINDS and not self.sip_password:
+            errors.setdefault("sip_password", []).append(
+                ValidationError(
+                    "Main SIP/IAX password is required for a %(kind)s account", code="required",
+                    params={"kind": self.get_kind_display()},
+                )
+            )
+        if self.tariff_id and self.customer_id and self.tariff.currency != self.customer.currency:
+            errors.setdefault("tariff", []).append(
+                v.refuse(
+                    "Tariff", self.tariff.name,
+                    f"must be in the customer's currency {self.customer.currency} (the tariff is in {self.tariff.currency})",
+                    "currency_mismatch",
+                )
+            )
         for name, label in (("e911_caller_id", "e911 default caller ID"), ("caller_id_number", "Caller ID number")):
             value = getattr(self, name)
             if value:
@@ -285,6 +371,22 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if not self.account_code:
             self.account_code = new_code("A")
         super().save(*args, **kwargs)
+
+
+#: Account kinds that register with a password (the others are recognised by address, trunk or number).
+REGISTERING_KINDS = (c.AccountKind.SIP_USER, c.AccountKind.DEVICE)
+
+
+@receiver(post_delete, sender=Customer, dispatch_uid="customers.delete_login")
+def _delete_login(sender: type[Customer], instance: Customer, **kwargs: Any) -> None:
+    """A deleted customer takes its portal log-in along (in the same transaction): a login left
+    behind still holds the web user name and could still sign in. Staff users are never removed."""
+    if instance.user_id:
+        from django.contrib.auth import get_user_model
+
+        get_user_model()._base_manager.using(kwargs.get("using")).filter(
+            pk=instance.user_id, is_staff=False, is_superuser=False
+        ).delete()
 
 
 class AccountChild(TimestampedModel):
@@ -306,7 +408,8 @@ class IpDevice(AccountChild):
     )
     description = LabeledCharField("description", max_length=200, blank=True)
     dial_prefix = LabeledCharField(
-        "dial prefix", max_length=15, blank=True, help_text="Tech prefix the customer dials before numbers."
+        "dial prefix", max_length=15, blank=True, validators=[v.DialString("Dial prefix")],
+        help_text="Tech prefix the customer dials before numbers: digits, * and #.",
     )
 
     class Meta:
@@ -320,14 +423,23 @@ class IpDevice(AccountChild):
 class SipDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer SIP Users Devices"."""
 
-    login = LabeledCharField("SIP device login", max_length=64, unique=True)
-    secret = LabeledCharField("SIP device secret", max_length=64)
+    login = LabeledCharField(
+        "SIP device login", max_length=64, unique=True, validators=[v.Alphanumeric("SIP device login")],
+        help_text="Letters and digits (seed 003).",
+    )
+    secret = LabeledCharField(
+        "SIP device secret", max_length=64, validators=[v.SipSecret("SIP device secret")],
+        help_text=f"{v.SIP_SECRET_MIN} to 64 characters with a capital letter, a small letter and a digit.",
+    )
     extension = LabeledCharField("extension", max_length=20, blank=True)
     voicemail = models.BooleanField("voicemail", default=False)
     voicemail_email = LabeledCharField(
         "e-mail address for voicemail", max_length=254, blank=True, validators=[v.Email("E-mail address for voicemail")]
     )
-    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    ip_address = models.GenericIPAddressField(
+        "IP address", null=True, blank=True,
+        error_messages={"invalid": "IP address %(value)r is refused: must be an IPv4 or IPv6 address"},
+    )
 
     class Meta:
         verbose_name = "SIP device"

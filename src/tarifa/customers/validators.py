@@ -21,7 +21,6 @@ CODECS = ("PCMU", "PCMA", "G722", "G729", "G723", "GSM", "iLBC", "OPUS", "SPEEX"
 
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 _DIGITS = re.compile(r"^[0-9]+$")
-_SPECIAL = re.compile(r"[^A-Za-z0-9]")
 
 
 def refuse(label: str, value: Any, rule: str, code: str = "invalid") -> ValidationError:
@@ -164,10 +163,13 @@ class IpNetworkList(Labeled):
         if not isinstance(value, list):
             raise refuse(self.label, value, "must be a list of IP addresses or CIDR ranges", "list")
         for item in value:
-            try:
-                ipaddress.ip_network(str(item), strict=False)
-            except ValueError:
-                raise refuse(self.label, item, "must be an IP address or CIDR range such as 192.0.2.0/24", "ip") from None
+            self.check_item(item)
+
+    def check_item(self, item: Any) -> None:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise refuse(self.label, item, "must be an IP address or CIDR range such as 192.0.2.0/24", "ip") from None
 
 
 @deconstructible
@@ -230,26 +232,195 @@ def validate_phone(label: str, value: str, country: str | None) -> None:
         raise refuse(label, value, f"is not a valid phone number{where}", "phone")
 
 
-def validate_web_password(value: str, label: str = "Web access password") -> None:
-    """Seed 003: 8-30 characters with at least one capital letter, one digit, one special character."""
-    if not 8 <= len(value) <= 30:
-        raise refuse(label, "*" * len(value), "must be 8 to 30 characters long", "password_length")
+WEB_PASSWORD_MAX = 30
+"""Seed 003's literal limit for the customer's web access password ("max length 30")."""
+
+STAFF_PASSWORD_MAX = 1024
+"""Staff passphrases may be long (issue 12); the bound only keeps hashing a request cheap."""
+
+
+def password_rule_problems(value: str) -> list[str]:
+    """What the seed 003 password rule still misses in ``value`` (empty: nothing).
+
+    Unicode-aware: ``Á`` is a capital letter, ``é`` is a letter and not a special character.
+    """
     missing = []
-    if not re.search(r"[A-Z]", value):
+    if not any(ch.isupper() for ch in value):
         missing.append("one capital letter")
-    if not re.search(r"[0-9]", value):
+    if not any(ch.isdigit() for ch in value):
         missing.append("one digit")
-    if not _SPECIAL.search(value):
+    if not any(not ch.isalnum() for ch in value):
         missing.append("one special character")
+    return missing
+
+
+def validate_web_password(
+    value: str, label: str = "Web access password", max_length: int | None = WEB_PASSWORD_MAX
+) -> None:
+    """Seed 003: at least 8 characters (at most 30 for the web access password) with at least one
+    capital letter, one digit and one special character. The value is shown masked."""
+    masked = "*" * min(len(value), 40)
+    if len(value) < 8 or (max_length is not None and len(value) > max_length):
+        rule = f"must be 8 to {max_length} characters long" if max_length else "must be at least 8 characters long"
+        raise refuse(label, masked, rule, "password_length")
+    missing = password_rule_problems(value)
     if missing:
-        raise refuse(label, "*" * len(value), "must contain " + ", ".join(missing), "password_strength")
+        raise refuse(label, masked, "must contain " + ", ".join(missing), "password_strength")
+
+
+_SIP_CHARS = re.compile(r"^[\x21-\x7e]+$")
+
+
+def validate_sip_password(value: str, label: str = "Main SIP/IAX password") -> None:
+    """The main account's SIP/IAX password: seed 001 makes it the portal password by default, so
+    it follows the same seed 003 rule (8+ characters, one capital, one digit, one special), in
+    printable ASCII without spaces because SIP devices and digest authentication need that."""
+    masked = "*" * min(len(value), 40)
+    if not _SIP_CHARS.match(value or ""):
+        raise refuse(label, masked, "must be printable ASCII characters without spaces", "sip_password")
+    validate_web_password(value, label, max_length=64)
+
+
+SIP_SECRET_MIN = 12
+
+
+def validate_sip_secret(value: str, label: str = "SIP device secret") -> None:
+    """A SIP device secret (seed 003 gives no rule beyond "alphanumeric"). SIP registrars are
+    scanned and brute-forced around the clock, so: 12 to 64 printable ASCII characters without
+    spaces, with at least one capital letter, one small letter and one digit."""
+    masked = "*" * min(len(value), 40)
+    if not _SIP_CHARS.match(value or ""):
+        raise refuse(label, masked, "must be printable ASCII characters without spaces", "sip_secret")
+    if not SIP_SECRET_MIN <= len(value) <= 64:
+        raise refuse(label, masked, f"must be {SIP_SECRET_MIN} to 64 characters long", "sip_secret_length")
+    missing = [
+        rule for rule, ok in (
+            ("one capital letter", any(ch.isupper() for ch in value)),
+            ("one small letter", any(ch.islower() for ch in value)),
+            ("one digit", any(ch.isdigit() for ch in value)),
+        ) if not ok
+    ]
+    if missing:
+        raise refuse(label, masked, "must contain " + ", ".join(missing), "sip_secret_strength")
+
+
+@deconstructible
+class SipSecret(Labeled):
+    def __call__(self, value: str) -> None:
+        if value:
+            validate_sip_secret(value, self.label)
+
+
+@deconstructible
+class SipPassword(Labeled):
+    def __call__(self, value: str) -> None:
+        if value:
+            validate_sip_password(value, self.label)
 
 
 class WebPasswordValidator:
-    """Django password-validator adapter so every password form applies the seed 003 rule."""
+    """Django password validator (AUTH_PASSWORD_VALIDATORS): every password form applies the seed
+    003 rule. A customer's portal login keeps the seed's 30-character limit; staff and
+    superusers may use long passphrases."""
 
     def validate(self, password: str, user: Any = None) -> None:
-        validate_web_password(password, "Password")
+        is_customer = user is not None and getattr(user, "pk", None) is not None and _has_customer(user)
+        validate_web_password(password, "Password", WEB_PASSWORD_MAX if is_customer else STAFF_PASSWORD_MAX)
 
     def get_help_text(self) -> str:
-        return "8 to 30 characters with at least one capital letter, one digit and one special character."
+        return "At least 8 characters with at least one capital letter, one digit and one special character."
+
+
+def _has_customer(user: Any) -> bool:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        return user.customer is not None
+    except ObjectDoesNotExist:
+        return False
+
+
+# --- currencies, hosts, hardware addresses, dial strings -------------------------------------
+
+_NOT_CURRENCIES = {"XXX", "XTS"}  # ISO 4217's "no currency" and "testing" codes: nothing can be billed in them
+
+
+def iso_currencies() -> frozenset[str]:
+    """Active ISO 4217 alphabetic codes, from pycountry's copy of the ISO data (Debian iso-codes)."""
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies) - _NOT_CURRENCIES
+
+
+@deconstructible
+class Currency(Labeled):
+    """An active ISO 4217 currency code, in capitals (USD, EUR, GBP)."""
+
+    def __call__(self, value: str) -> None:
+        if value is None or value == "":
+            return
+        if value in iso_currencies():
+            return
+        if value.upper() in iso_currencies():
+            raise refuse(self.label, value, f"must be written in capitals ({value.upper()})", "currency_case")
+        raise refuse(self.label, value, "must be an ISO 4217 currency code such as USD, EUR or GBP", "currency")
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@deconstructible
+class Host(Labeled):
+    """A host name (RFC 1123 labels: letters, digits, inner hyphens; 253 characters at most) or
+    an IPv4/IPv6 address."""
+
+    def __call__(self, value: str) -> None:
+        if not value:
+            return
+        try:
+            ipaddress.ip_address(value)
+            return
+        except ValueError:
+            pass
+        name = value[:-1] if value.endswith(".") else value
+        labels = name.split(".")
+        if (
+            len(name) > 253
+            or not all(_HOST_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()  # 1.2.3.999 is a bad address, not a host name
+        ):
+            raise refuse(
+                self.label, value,
+                "must be a host name (letters, digits, hyphens and dots) or an IPv4/IPv6 address", "host",
+            )
+
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
+
+
+@deconstructible
+class MacAddress(Labeled):
+    """A 48-bit MAC address: six hexadecimal pairs separated by ``:`` or ``-`` (or none)."""
+
+    def __call__(self, value: str) -> None:
+        if value and not _MAC.match(value):
+            raise refuse(self.label, value, "must be six hexadecimal pairs such as 00:1A:2B:3C:4D:5E", "mac")
+
+
+_DIAL_STRING = re.compile(r"^[0-9*#]+$")
+
+
+@deconstructible
+class DialString(Labeled):
+    """What can be dialled on a keypad: digits, ``*`` and ``#`` (tech and dial prefixes)."""
+
+    def __init__(self, label: str, max_length: int = 15) -> None:
+        super().__init__(label)
+        self.max_length = max_length
+
+    def __call__(self, value: str) -> None:
+        if value and (not _DIAL_STRING.match(value) or len(value) > self.max_length):
+            raise refuse(
+                self.label, value, f"must be 1 to {self.max_length} keypad characters: digits 0-9, * and #",
+                "dial_string",
+            )

@@ -47,7 +47,10 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     activation_date = models.DateField("activation date", null=True, blank=True)
     cost_center = LabeledCharField("location / cost center", max_length=100, blank=True)
     out_payment_rate = money_field("Out-payment rate (per minute)", minimum=0)
-    mac_address = LabeledCharField("MAC address", max_length=17, blank=True)
+    mac_address = LabeledCharField(
+        "MAC address", max_length=17, blank=True, validators=[v.MacAddress("MAC address")],
+        help_text="Six hexadecimal pairs, e.g. 00:1A:2B:3C:4D:5E.",
+    )
     destination = choice_field("Route calls to", DidDestination, default=DidDestination.ACCOUNT)
     sip_device = models.ForeignKey(
         "customers.SipDevice", null=True, blank=True, on_delete=models.SET_NULL, related_name="dids"

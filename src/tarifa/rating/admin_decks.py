@@ -15,10 +15,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from unfold.decorators import action
 
+from tarifa.forms import LabeledForm
 from tarifa.rating import decks
 
 
-class DeckUploadForm(forms.Form):
+class DeckUploadForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     file = forms.FileField(label="Deck file (CSV or XLSX)")
     mode = forms.ChoiceField(
         choices=[("add", "Add / update (keep history)"), ("replace", "Replace at date (end-date absent rates)")],

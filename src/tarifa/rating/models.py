@@ -30,7 +30,7 @@ class PricedList(TimestampedModel):
     """What a tariff and a destination set have in common: a named list of rates."""
 
     name = LabeledCharField("name", max_length=100, unique=True)
-    currency = LabeledCharField("currency", max_length=3, default="USD")
+    currency = LabeledCharField("currency", max_length=3, default="USD", validators=[v.Currency("Currency")])
     time_zone = LabeledCharField(
         "time zone", max_length=64, default="UTC", validators=[validate_time_zone],
         help_text="Time periods of the rates are evaluated in this zone.",
@@ -66,6 +66,17 @@ class Tariff(PricedList):
                 raise ValidationError({"base": v.refuse("Base tariff", str(self.base), "would make a cycle of base tariffs")})
             seen.add(node.pk)
             node = node.base
+        if self.pk and self.currency:
+            # The customers and accounts selling with this tariff bill in its currency.
+            user = self.customers.exclude(currency=self.currency).first() or next(
+                (a.customer for a in self.accounts.exclude(customer__currency=self.currency).select_related("customer")[:1]),
+                None,
+            )
+            if user is not None:
+                raise ValidationError({"currency": v.refuse(
+                    "Currency", self.currency, f"customer {user.company!r} uses this tariff in {user.currency}",
+                    "currency_mismatch",
+                )})
 
 
 class RateFields(TimestampedModel):

@@ -29,7 +29,7 @@ class Pop(LabeledUniqueMixin, TimestampedModel):
 
 class Vendor(LabeledUniqueMixin, TimestampedModel):
     name = LabeledCharField("name", max_length=100, unique=True)
-    currency = LabeledCharField("currency", max_length=3, default="USD")
+    currency = LabeledCharField("currency", max_length=3, default="USD", validators=[v.Currency("Currency")])
     contact_email = LabeledCharField(
         "contact e-mail", max_length=254, blank=True, validators=[v.Email("Contact e-mail")]
     )
@@ -48,7 +48,7 @@ class Connection(TimestampedModel, LockedDeleteModel):
 
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="connections")
     name = LabeledCharField("name", max_length=100)
-    host = LabeledCharField("host", max_length=253)
+    host = LabeledCharField("host", max_length=253, validators=[v.Host("Host")])
     port = int_field("Port", 1, 65535, default=5060)
     transport = choice_field("Transport", Transport, default=Transport.UDP)
     tech_prefix = LabeledCharField("tech prefix", max_length=15, blank=True)

@@ -1,0 +1,140 @@
+"""The back office's one form mechanism: every refusal names the field and the value.
+
+Django's own messages ("This field is required.", "Enter a number.", "Enter a valid JSON.") say
+neither which field nor which value; our validators already do (``customers.validators.refuse``).
+``LabeledErrorsMixin`` rewrites the others at the one point every form error passes through,
+``Form.add_error`` (field cleaning, ``clean()`` and the model's ``full_clean()`` all end there),
+so a form only has to inherit it — and ``TarifaAdmin`` mixes it into every admin form and inline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms.utils import pretty_name
+
+from tarifa.customers.validators import refuse
+
+_SHOWN_MAX = 80
+
+
+def _rule(field: forms.Field, error: ValidationError) -> str | None:
+    """A rule sentence for Django's generic error codes, or None to keep Django's wording."""
+    code, params = error.code, error.params or {}
+    if code == "invalid":
+        for kind, rule in (
+            (forms.DecimalField, "must be a number"),  # before IntegerField: its subclass
+            (forms.FloatField, "must be a number"),
+            (forms.IntegerField, "must be a whole number"),
+            (forms.JSONField, "must be valid JSON"),
+            (forms.GenericIPAddressField, "must be an IPv4 or IPv6 address"),
+            (forms.DateTimeField, "must be a date and time such as 2026-01-31 13:45"),
+            (forms.DateField, "must be a date such as 2026-01-31"),
+            (forms.TimeField, "must be a time such as 13:45"),
+            (forms.EmailField, "must be a valid e-mail address (name@domain)"),
+            (forms.URLField, "must be a valid URL"),
+            (forms.UUIDField, "must be a UUID"),
+        ):
+            if isinstance(field, kind):
+                return rule
+        return None
+    if code == "invalid_choice":
+        if isinstance(field, forms.ModelChoiceField):
+            return "must be one of the available choices"
+        choices = [str(value) for value, _label in getattr(field, "choices", []) if value not in ("", None)]
+        if 0 < len(choices) <= 12:
+            return "must be one of " + ", ".join(choices)
+        return "must be one of the available choices"
+    if code == "unique":
+        return "already in use"
+    if code == "invalid_list":
+        return "must be a list of values"
+    if code == "max_value":
+        return f"must be at most {params.get('limit_value')}"
+    if code == "min_value":
+        return f"must be at least {params.get('limit_value')}"
+    if code == "max_length":
+        return f"at most {params.get('limit_value')} characters (it has {params.get('show_value')})"
+    if code == "min_length":
+        return f"at least {params.get('limit_value')} characters (it has {params.get('show_value')})"
+    if code == "max_digits":
+        return f"at most {params.get('max')} digits in total"
+    if code == "max_decimal_places":
+        return f"at most {params.get('max')} decimal places"
+    if code == "max_whole_digits":
+        return f"at most {params.get('max')} digits before the decimal point"
+    return None
+
+
+def _sentence(text: str) -> str:
+    """Django's message as the rule part of ours: no final stop, no capital (unless an acronym)."""
+    text = text.strip().rstrip(".")
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+class LabeledErrorsMixin:
+    """Rewrites generic field errors as "<Label> <value> is refused: <rule>" (or "<Label> is
+    required"); messages that already name their field are kept as they are."""
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        if not isinstance(error, ValidationError):
+            error = ValidationError(error)
+        if hasattr(error, "error_dict"):
+            if field is not None:
+                super().add_error(field, error)  # type: ignore[misc]  # Django's own TypeError
+                return
+            mapping = error.error_dict
+        else:
+            mapping = {field or NON_FIELD_ERRORS: error.error_list}
+        rewritten = {name: [self._labelled(name, e) for e in errors] for name, errors in mapping.items()}
+        super().add_error(None, ValidationError(rewritten))  # type: ignore[misc]
+
+    def _labelled(self, name: str, error: ValidationError) -> ValidationError:
+        field = self.fields.get(name)  # type: ignore[attr-defined]
+        if field is None:
+            return error
+        label = str(field.label or pretty_name(name))
+        text = " ".join(error.messages)
+        if " is refused: " in text or text.lower().startswith(label.lower()):
+            return error
+        if error.code in ("required", "blank", "null"):
+            return ValidationError(f"{label} is required", code="required")
+        rule = _rule(field, error) or _sentence(text)
+        return refuse(label, self._shown_value(name, field), rule, error.code or "invalid")
+
+    def _shown_value(self, name: str, field: forms.Field) -> Any:
+        """The value as typed: masked for passwords, shortened when long."""
+        try:
+            value = self[name].data  # type: ignore[index]
+        except Exception:  # noqa: BLE001 - a value we cannot read is shown as empty, never a 500
+            return None
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        if value in (None, ""):
+            return None
+        if isinstance(field.widget, forms.PasswordInput):
+            return "*" * min(len(str(value)), 40)
+        value = value if isinstance(value, str) else str(getattr(value, "name", value))
+        return value if len(value) <= _SHOWN_MAX else value[: _SHOWN_MAX - 1] + "…"
+
+
+class LabeledForm(LabeledErrorsMixin, forms.Form):
+    """A plain form with labelled refusals."""
+
+
+class LabeledModelForm(LabeledErrorsMixin, forms.ModelForm):
+    """A model form with labelled refusals (the admin's default form)."""
+
+
+def labelled(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:
+    """``form_class`` with labelled refusals (itself if it has them already)."""
+    if issubclass(form_class, LabeledErrorsMixin):
+        return form_class
+    return type(form_class)(form_class.__name__, (LabeledErrorsMixin, form_class), {"__module__": form_class.__module__})
+
+
+__all__ = ["LabeledErrorsMixin", "LabeledForm", "LabeledModelForm", "labelled"]

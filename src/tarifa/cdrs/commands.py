@@ -42,7 +42,9 @@ def import_(
     from tarifa.cdrs.formats.registry import parse
     from tarifa.cdrs.ingest import ingest, ingest_frames
 
-    text = file.read_text(encoding="utf-8-sig", errors="replace")
+    # Invalid UTF-8 bytes become lone surrogates: the lines holding them are refused (and
+    # written back byte for byte to the rejects file), the others are read.
+    text = file.read_bytes().decode("utf-8-sig", errors="surrogateescape")
     try:
         if format == "tarifa":  # read straight into columns (the bulk path)
             chunks = read_canonical_csv(text, switch=switch or file.stem, tz=tz, chunk_lines=batch_size)
@@ -69,7 +71,7 @@ def import_(
     typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
     if report.rejected:
         target = rejects or file.with_name(file.name + ".rejects.csv")
-        with target.open("w", newline="") as out:
+        with target.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
             writer = csv.writer(out)
             writer.writerow(["line", "reason", "text"])
             for error in report.rejected:

@@ -187,3 +187,16 @@ def test_cli_import_refuses_each_bad_line_and_reads_on(world, tmp_path, fmt: str
     # the rejected line is written back as it was, invalid bytes included
     raw = (tmp_path / (path.name + ".rejects.csv")).read_bytes()
     assert b"\xff" in raw
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00", "0001-01-01T00:00:00Z"])
+def test_a_time_at_the_ends_of_the_calendar_is_refused_alone(client, token, when: str) -> None:
+    """A datetime overflow (converting to UTC) or year 1 must not fail the batch either."""
+    bad = json.dumps({**CDR, "call_id": "bad", "start_time": when})
+    assert_only_the_bad_one_refused(push(client, token, around(bad)), ("start_time", "out of range"))
+
+
+def test_an_empty_body_is_a_json_problem(client, token) -> None:
+    response = push(client, token, b"")
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert "empty" in response.json()["detail"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 DISPOSITIONS: Final = ("answered", "busy", "no_answer", "failed", "cancelled")
@@ -18,6 +18,10 @@ DIRECTIONS: Final = ("outbound", "inbound")
 #: Longest billable duration of a call, in seconds: a week. Anything longer is a broken record
 #: (a switch's counter gone wrong, an integer beyond 64 bits) and is refused with its reason.
 MAX_DURATION: Final = 7 * 86400
+#: The times a call can have. Far wider than any real call, and far enough from the ends of
+#: ``datetime`` (years 1 and 9999) that time arithmetic on a record never overflows.
+EARLIEST: Final = datetime(1800, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
 
 #: Longest value of each text field, in characters (the database columns' lengths).
 FIELD_LIMITS: Final = {
@@ -122,6 +126,11 @@ class CanonicalCdr:
             raise ValueError(f"duration {shown(self.duration)} is more than a week ({MAX_DURATION} seconds)")
         if self.start_time.tzinfo is None:
             raise ValueError("start_time must be timezone-aware")
+        for name in ("start_time", "connect_time", "end_time"):
+            moment = getattr(self, name)
+            if moment is not None and not EARLIEST <= moment < LATEST:
+                raise ValueError(f"{name} {moment.isoformat()} is out of range (years {EARLIEST.year} to"
+                                 f" {LATEST.year - 1})")
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition {self.disposition!r} must be one of {', '.join(DISPOSITIONS)}")
         if self.direction not in DIRECTIONS:

@@ -166,9 +166,12 @@ def parse_time(value: str, zone: tzinfo, field: str, *, not_before: datetime | N
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise RecordError(f"{field} {text!r} is not a date and time (expected YYYY-MM-DD HH:MM:SS)") from None
-    if parsed.tzinfo is None:
-        parsed = _localize(parsed, zone, field, text, not_before)
-    return parsed.astimezone(timezone.utc)
+    try:
+        if parsed.tzinfo is None:
+            parsed = _localize(parsed, zone, field, text, not_before)
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is after the last day a datetime holds
+        raise RecordError(f"{field} {shown(text)} is out of range") from None
 
 
 def _localize(naive: datetime, zone: tzinfo, field: str, text: str, not_before: datetime | None) -> datetime:
@@ -360,6 +363,9 @@ def parse_batch(body: bytes, *, switch: str, tz: str = "UTC") -> list[Item]:
     """
     zone = load_zone(tz)
     text = body.decode("utf-8", "surrogateescape").lstrip("\ufeff")
+    if not text.strip():
+        raise BatchError('the body is empty: it must be a JSON array of CDR objects, or {"cdrs": [...]}',
+                         malformed=False)
     try:
         document = json.loads(text, parse_float=Decimal, parse_int=_json_int)
     except (ValueError, RecursionError) as exc:

@@ -200,3 +200,16 @@ def test_an_empty_body_is_a_json_problem(client, token) -> None:
     response = push(client, token, b"")
     assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
     assert "empty" in response.json()["detail"]
+
+
+def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> None:  # noqa: F811
+    path = tmp_path / "cdrs\udcff.jsonl".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    Path(path).write_text(json.dumps(CDR) + "\n")
+    result = _import(path, "--format", "tarifa-json")
+    assert result.exit_code == 2 and "switch contains" in result.output and "file's name" in result.output
+    result = _import(path, "--format", "tarifa-json", "--switch", "pbx\x01")
+    assert result.exit_code == 2 and "U+0001" in result.output
+    assert not Cdr.objects.exists() and not IngestRun.objects.exists()
+    result = _import(path, "--format", "tarifa-json", "--switch", "pop-a")
+    assert result.exit_code == 0, result.output
+    assert IngestRun.objects.get().source.endswith("cdrs\\udcff.jsonl")

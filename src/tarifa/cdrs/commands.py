@@ -41,6 +41,15 @@ def import_(
     from tarifa.cdrs.columns import read_canonical_csv
     from tarifa.cdrs.formats.registry import parse
     from tarifa.cdrs.ingest import ingest, ingest_frames
+    from tarifa.core.cdr import FIELD_LIMITS, text_problem, too_long
+
+    name = switch or file.stem
+    problem = text_problem("switch", name) or (
+        too_long("switch", name, FIELD_LIMITS["switch"]) if len(name) > FIELD_LIMITS["switch"] else None)
+    if problem:  # part of every record's key: refused once, before anything is read
+        hint = "" if switch else " (without --switch, the switch is the file's name)"
+        typer.echo(f"error: {problem}{hint}", err=True)
+        raise typer.Exit(2)
 
     # Invalid UTF-8 bytes become lone surrogates: the lines holding them are refused (and
     # written back byte for byte to the rejects file), the others are read.
@@ -56,7 +65,7 @@ def import_(
     total = text.count("\n") or 1
     started = datetime.now(UTC)
     with _progress(total) as bar:
-        task = bar.add_task(f"Importing {file.name}", total=total)
+        task = bar.add_task(f"Importing {_printable(file.name)}", total=total)
         if format == "tarifa":
             report = ingest_frames(
                 chunks, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
@@ -68,7 +77,7 @@ def import_(
                 progress=lambda n: bar.advance(task, n), batch_size=batch_size, parallel=True,
             )
     seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
-    typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
+    typer.echo(f"{_printable(file.name)}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
     if report.rejected:
         target = rejects or file.with_name(file.name + ".rejects.csv")
         with target.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
@@ -78,8 +87,13 @@ def import_(
                 writer.writerow([error.line, error.reason, error.text])
         for error in report.rejected[:20]:
             typer.echo(str(error), err=True)
-        typer.echo(f"{len(report.rejected)} line(s) refused, written to {target}", err=True)
+        typer.echo(f"{len(report.rejected)} line(s) refused, written to {_printable(str(target))}", err=True)
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _printable(name: str) -> str:
+    """A file name as printed: invalid UTF-8 bytes (which Linux names may hold) escaped."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _day(value: Optional[str], name: str) -> Optional[datetime]:

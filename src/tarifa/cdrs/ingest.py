@@ -322,6 +322,8 @@ class Ingestor:
         self.parallel = parallel  # several batches at once (PostgreSQL; large imports, not API calls)
         # A handful of calls (an API push) is quicker row by row than through the column machinery.
         self.row_by_row_below = 50 if vectorised else 0
+        # a file name with invalid UTF-8 (Linux allows it) must not stop the import: shown escaped
+        source = source.encode("utf-8", "backslashreplace").decode("utf-8")
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
 

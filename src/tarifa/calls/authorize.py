@@ -126,9 +126,10 @@ _IDENTITY_LABELS = {"sip_user": "SIP user", "trunk": "trunk", "extension": "PBX 
 
 def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any, cache.Device | None, Any]:
     """(account, device, inbound DID): the DID the switch names; else the identities in the one
-    matching order of :mod:`tarifa.core.identity` (shared with CDR rating); else the callee as
-    a DID. An identity naming several accounts that the others do not settle is refused as
-    ``ambiguous_account`` here (the account is then None and ``d`` says why)."""
+    matching order of :mod:`tarifa.core.identity` (shared with CDR rating); else, when the
+    request carries no identity at all, the callee as a DID. An identity naming several accounts
+    that the others do not settle is refused as ``ambiguous_account`` here (the account is then
+    None and ``d`` says why)."""
 
     def by_did(number: str) -> tuple[Any, None, Any]:
         did = snap.dids[number.lstrip("+")]
@@ -157,10 +158,10 @@ def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any,
         d.refuse(AMBIGUOUS, f"{label} names {len(found.candidates)} accounts ({codes}); "
                             "the request's other identities do not tell which")
         return None, None, None
-    if not req.source_ip and req.callee.lstrip("+") in snap.dids:
+    given = any(getattr(identity, kind) for kind in ORDER)
+    if not given and req.callee.lstrip("+") in snap.dids:  # no caller identity: a call to one of our DIDs
         return by_did(req.callee)
     if d.tracing:
-        given = any(getattr(identity, kind) for kind in ORDER)
         d.trace.append("no account matches the identities in the request" if given else "no identity in the request")
     return None, None, None
 

@@ -51,7 +51,6 @@ CDR_COLUMNS = (
 )
 # where a CDR row (in CDR_COLUMNS order) holds the rows it refers to
 _ACCOUNT, _CUSTOMER, _CONNECTION = (CDR_COLUMNS.index(name) for name in ("account", "customer", "connection"))
-LIMITS = FIELD_LIMITS
 ZERO = Decimal(0)
 BATCH_SIZE = 20_000  # CDRs per database transaction
 
@@ -135,7 +134,7 @@ def _month(at: datetime) -> date:
 def _check(row: dict[str, Any]) -> str | None:
     """Why a record (a CDR frame's row) cannot be stored: a field longer than its column, or a
     duration over :data:`MAX_DURATION` (the vectorised CSV reader reads up to 12 digits)."""
-    for name, limit in LIMITS.items():
+    for name, limit in FIELD_LIMITS.items():
         if len(row[name]) > limit:
             return too_long(name, row[name], limit)
     if row["duration"] > MAX_DURATION:
@@ -408,8 +407,8 @@ class Ingestor:
     def _checked(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Refuse rows with over-long fields or absurd durations (reported with their line)."""
         col = pl.col
-        shortest = min(LIMITS.values())  # a cheap pre-filter: _check decides
-        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in LIMITS]) \
+        shortest = min(FIELD_LIMITS.values())  # a cheap pre-filter: _check decides
+        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in FIELD_LIMITS]) \
             | (col("duration") > MAX_DURATION)
         flagged = frame.with_row_index("_n").filter(suspect)
         if flagged.height == 0:

@@ -29,7 +29,7 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
     format: str = typer.Option(..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"),
-    switch: str = typer.Option("", "--switch", help="Name of the switch that wrote the file (part of the idempotency key)."),
+    switch: str = typer.Option("", "--switch", help="Name of the switch (POP) that wrote the file: part of the idempotency key, and checked against the accounts' POP restrictions (default: the file's name)."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
     batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),

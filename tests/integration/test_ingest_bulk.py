@@ -19,6 +19,7 @@ from tarifa.cdrs.models import Cdr
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.rating.models import Rate, Tariff
+from tarifa.routing.models import Pop
 
 from .test_ingest import T0, world  # noqa: F401  (fixture)
 
@@ -91,6 +92,11 @@ def richer(world):  # type: ignore[no-untyped-def]
                         effective_from=T0 + timedelta(hours=1))
     carol = Account.objects.create(customer=coarse, name="carol", dialing_mode="e164", tariff=dated)
     SipDevice.objects.create(account=carol, login="carol", secret="x")
+    # POP restrictions: bob may not call through sw1 (pop_not_allowed), carol may
+    bob.pop_restriction.set([Pop.objects.create(name="elsewhere")])
+    carol.pop_restriction.set([Pop.objects.create(name="sw1")])
+    # a trunk name of two customers: ambiguous unless a SIP login decides (core.identity)
+    Account.objects.create(customer=coarse, name="coarse-trunk", kind="trunk", identifier="tr-1", dialing_mode="e164")
     return world
 
 
@@ -145,7 +151,7 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
     # the comparison covers every kind of outcome
     statuses = {(r["rating_status"], r["unrated_reason"]) for r in rows["cdrs"].values()}
     assert {("rated", ""), ("unrated", "no_account"), ("unrated", "no_rate"), ("unrated", "invalid_number"),
-            ("forbidden", "forbidden")} <= statuses
+            ("forbidden", "forbidden"), ("unrated", "ambiguous_account"), ("unrated", "pop_not_allowed")} <= statuses
     assert any(r["pool_seconds"] for r in rows["cdrs"].values())
     assert any(r["direction"] == "inbound" and r["price"] for r in rows["cdrs"].values())
     assert len(fast["transactions"]) >= 3  # one charge per balance and batch

@@ -29,9 +29,11 @@ class AuthorizeIn(BaseModel):  # a plain pydantic model: validating it costs a t
     trunk: str = Field("", max_length=64)
     did: str = Field("", max_length=20)
     account_code: str = Field("", max_length=64)
+    extension: str = Field("", max_length=20)
     trace: bool = False
 
-    @field_validator("call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code")
+    @field_validator("call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code",
+                     "extension")
     @classmethod
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:

@@ -126,7 +126,7 @@ def _authorize(authorization: str | None, body: bytes, path: str) -> Answer:
     decision = authorize_call(CallRequest(
         call_id=request.call_id, callee=request.callee, caller=request.caller, source_ip=request.source_ip,
         sip_user=request.sip_user, trunk=request.trunk, did=request.did, account_code=request.account_code,
-        switch=pop, pop=pop,
+        extension=request.extension, switch=pop, pop=pop,
     ), trace=request.trace)
     return _json(200, payload(decision, request.trace))
 

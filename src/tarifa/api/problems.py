@@ -66,3 +66,14 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return problem(api, request, exc.status_code, str(exc) or "Error")
+
+    @api.exception_handler(Exception)
+    def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        """A defect, not a refusal: logged with its traceback; the client gets a problem
+        document without internals (never Django's HTML error page). Http404 and the others
+        django-ninja knows keep their own handlers (the most specific class wins)."""
+        import logging
+
+        logging.getLogger("django.request").error("Internal Server Error: %s", request.path, exc_info=exc)
+        return problem(api, request, 500, "Internal error",
+                       "The request could not be completed; the error is logged on the server.")

@@ -27,6 +27,7 @@ from tarifa.calls import cache
 from tarifa.calls.models import Reservation
 from tarifa.core import classify as cls
 from tarifa.core.deck import format_money as money
+from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, Identity
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.periods import day_start, micros, month_start
 from tarifa.core.rating import RateEntry, RateTerms, call_cost, max_duration
@@ -41,7 +42,7 @@ RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max durati
 
 # reason -> SIP status the switch answers with
 SIP_CODES = {
-    "unknown_account": 403, "account_disabled": 403, "ip_not_allowed": 403, "pop_not_allowed": 403,
+    "unknown_account": 403, AMBIGUOUS: 403, "account_disabled": 403, "ip_not_allowed": 403, "pop_not_allowed": 403,
     "invalid_number": 484, "insufficient_funds": 402, "destination_forbidden": 403, "international_disabled": 403,
     "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404, "concurrent_limit": 486, "cps_limit": 503,
     "no_route": 503, "loss_route": 503, "premium_rate_disabled": 403, "directory_411_only": 403,
@@ -59,6 +60,7 @@ class CallRequest:
     trunk: str = ""
     did: str = ""
     account_code: str = ""
+    extension: str = ""  # a PBX extension (with account_code as its tenant, core.identity)
     switch: str = ""
     pop: str = ""
 
@@ -118,8 +120,16 @@ class _Plan:
         return self.cap_cost
 
 
+_IDENTITY_LABELS = {"sip_user": "SIP user", "trunk": "trunk", "extension": "PBX extension",
+                    "account_code": "account code", "source_ip": "source IP"}
+
+
 def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any, cache.Device | None, Any]:
-    """(account, device, inbound DID) by the most precise identity the switch gave."""
+    """(account, device, inbound DID): the DID the switch names; else the identities in the one
+    matching order of :mod:`tarifa.core.identity` (shared with CDR rating); else, when the
+    request carries no identity at all, the callee as a DID. An identity naming several accounts
+    that the others do not settle is refused as ``ambiguous_account`` here (the account is then
+    None and ``d`` says why)."""
 
     def by_did(number: str) -> tuple[Any, None, Any]:
         did = snap.dids[number.lstrip("+")]
@@ -127,30 +137,32 @@ def _identify(snap: cache.Snapshot, req: CallRequest, d: Decision) -> tuple[Any,
             d.trace.append(f"inbound call to DID {did.number}")
         return snap.accounts.get(did.account_id), None, did
 
-    def by_device(label: str, dev: cache.Device | None) -> tuple[Any, cache.Device | None, None]:
-        if d.tracing:
-            d.trace.append(f"{label}: {'device ' + dev.key if dev else 'unknown'}")
-        return (snap.accounts.get(dev.account_id), dev, None) if dev else (None, None, None)
-
-    def by_account(label: str, account_id: int | None) -> tuple[Any, None, None]:
-        if d.tracing:
-            d.trace.append(f"{label}: {'found' if account_id else 'unknown'}")
-        return (snap.accounts.get(account_id) if account_id else None), None, None
-
     if req.did and req.did.lstrip("+") in snap.dids:
         return by_did(req.did)
-    if req.sip_user:
-        return by_device(f"SIP user {req.sip_user!r}", snap.by_sip.get(req.sip_user))
-    if req.trunk:
-        return by_account(f"trunk {req.trunk!r}", snap.by_trunk.get(req.trunk))
-    if req.account_code:
-        return by_account(f"account code {req.account_code!r}", snap.by_code.get(req.account_code))
-    if not req.source_ip and req.callee.lstrip("+") in snap.dids:
+    identity = Identity(sip_user=req.sip_user, trunk=req.trunk, extension=req.extension,
+                        account_code=req.account_code, source_ip=req.source_ip)
+    found = snap.index.resolve(identity)
+    if found.reason == NO_ACCOUNT:
+        found = snap.index_all.resolve(identity)  # a disabled account: refused as disabled below
+    label = f"{_IDENTITY_LABELS.get(found.via, found.via)} {getattr(req, found.via, '')!r}" if found.via else ""
+    if found.account_id is not None:
+        account = snap.accounts[found.account_id]
+        device = {"sip_user": snap.by_sip, "source_ip": snap.by_ip}.get(found.via, {}).get(getattr(req, found.via))
+        if device is not None and device.account_id != account.pk:
+            device = None
+        if d.tracing:
+            d.trace.append(f"{label}: account {account.account_code}" + (f", device {device.key}" if device else ""))
+        return account, device, None
+    if found.reason == AMBIGUOUS:
+        codes = ", ".join(snap.accounts[a].account_code for a in found.candidates)
+        d.refuse(AMBIGUOUS, f"{label} names {len(found.candidates)} accounts ({codes}); "
+                            "the request's other identities do not tell which")
+        return None, None, None
+    given = any(getattr(identity, kind) for kind in ORDER)
+    if not given and req.callee.lstrip("+") in snap.dids:  # no caller identity: a call to one of our DIDs
         return by_did(req.callee)
-    if req.source_ip:
-        return by_device(f"source IP {req.source_ip}", snap.by_ip.get(req.source_ip))
     if d.tracing:
-        d.trace.append("no identity in the request")
+        d.trace.append("no account matches the identities in the request" if given else "no identity in the request")
     return None, None, None
 
 
@@ -197,7 +209,8 @@ def _pricing_tariff(account: Any, group: cache.Group | None, dclass: str) -> int
 def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) -> _Plan | None:
     account, device, did = _identify(snap, req, d)
     if account is None:
-        d.refuse("unknown_account", "no account matches the identity sent by the switch")
+        if d.reason != AMBIGUOUS:
+            d.refuse("unknown_account", "no account matches the identity sent by the switch")
         return None
     customer = account.customer
     d.account, d.customer = account.account_code, customer.account_code

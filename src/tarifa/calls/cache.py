@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from tarifa.core.identity import AccountIndex
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 
@@ -94,6 +95,10 @@ class Snapshot:
     by_ip: dict[str, Device] = field(default_factory=dict)
     by_trunk: dict[str, int] = field(default_factory=dict)
     by_code: dict[str, int] = field(default_factory=dict)
+    # identities -> account in the one matching order (core.identity): active accounts of active
+    # customers, and every account (a disabled one is then refused as disabled, not unknown)
+    index: AccountIndex = field(default_factory=AccountIndex)
+    index_all: AccountIndex = field(default_factory=AccountIndex)
     dids: dict[str, Any] = field(default_factory=dict)
     account_dids: dict[int, set[str]] = field(default_factory=dict)
     customer_rules: dict[int, list[Rule]] = field(default_factory=dict)
@@ -173,10 +178,20 @@ def _build(version: int) -> Snapshot:
         snap.pops[account.pk] = {p.name for p in account.pop_restriction.all()}
         snap.networks[account.pk] = [ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or []]
         snap.homes[account.customer_id] = str(account.customer.country or "US")
+        active = account.status == "active" and account.customer.status == "active"
+        for index in (snap.index, snap.index_all) if active else (snap.index_all,):
+            index.account(account.pk, account.customer_id, code=account.account_code,
+                          trunk=account.identifier if account.kind == "trunk" else "",
+                          extension=account.identifier if account.kind == "extension" else "")
+            index.tenant(account.customer.account_code, account.customer_id)
     for dev in SipDevice.objects.filter(status="active"):
         snap.by_sip[dev.login] = Device(f"sip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
+        snap.index.device("sip_user", dev.login, dev.account_id)
+        snap.index_all.device("sip_user", dev.login, dev.account_id)
     for dev in IpDevice.objects.filter(status="active"):
         snap.by_ip[dev.address] = Device(f"ip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
+        snap.index.device("source_ip", dev.address, dev.account_id)
+        snap.index_all.device("source_ip", dev.address, dev.account_id)
     for did in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan", "sip_device"):
         snap.dids[did.number] = did
         snap.account_dids.setdefault(did.account_id, set()).add(did.number)

@@ -5,9 +5,11 @@ rated, with their database values, and the rows it leaves to the row-by-row
 :class:`~tarifa.cdrs.ingest.Rater`. It covers what most traffic is:
 
 * outbound calls without a PBX extension (extensions and virtual numbers, inbound DID calls
-  go row by row), matched by SIP user, trunk, account code or source IP in the same order
-  of precedence as :meth:`tarifa.cdrs.matching.Directory.match`; calls matching no account
-  are stored unratable (``no_account``) here too;
+  go row by row), matched by SIP user, trunk, account code or source IP in the one matching
+  order of :mod:`tarifa.core.identity`; a call with an identity that names several accounts
+  goes row by row (where the other identities may settle it); calls matching no account are
+  stored unratable (``no_account``) here too, and calls through a POP their account may not
+  use (``pop_not_allowed``) with their account but no price;
 * accounts without included minutes (their pools are used in call order, row by row);
 * numbers that normalise in the account's dialing mode;
 * tariffs and vendor destination sets that compile to a :class:`~tarifa.core.fastrate.FastDeck`
@@ -27,7 +29,8 @@ import numpy as np
 import polars as pl
 
 from tarifa.batchrate import normalize_numbers
-from tarifa.cdrs.matching import Directory, Tables
+from tarifa.cdrs.matching import POP_NOT_ALLOWED, Directory, Tables
+from tarifa.core.identity import NO_ACCOUNT, ORDER
 from tarifa.core.fastrate import FORBIDDEN, NO_RATE, RATED, FastDeck, FastPathUnsupported, rate_batch
 from tarifa.core.rating import RateTable
 
@@ -46,13 +49,22 @@ class FrameRater:
     def __init__(self, directory: Directory, tables: Tables) -> None:
         self.tables = tables
         valid = directory.accounts
+        # The identities in the one matching order (core.identity), as lookups of the values that
+        # name exactly one account. Rows with an extension go row by row; so does a row with any
+        # value naming several accounts (the row path narrows by the other identities).
+        index = directory.index
         self._maps: list[tuple[str, dict[str, int]]] = [
-            (column, {key: acc for key, acc in mapping.items() if acc in valid})
-            for column, mapping in (
-                ("sip_user", directory.by_sip), ("trunk", directory.by_trunk),
-                ("account_code", directory.by_code), ("source_ip", directory.by_ip),
-            )
+            (column, index.unique(column)) for column in ORDER if column != "extension"
         ]
+        self._ambiguous: list[tuple[str, list[str]]] = [
+            (column, sorted(keys)) for column, _ in self._maps if (keys := index.ambiguous(column))
+        ]
+        # POP restriction: (account, allowed POP) pairs of the accounts that have one
+        self._restricted = sorted(a.account_id for a in valid.values() if a.pops)
+        self._allowed_pops = pl.DataFrame(
+            [(a.account_id, pop) for a in valid.values() for pop in sorted(a.pops)],
+            schema={"account": pl.Int64, "switch": pl.String}, orient="row",
+        ).with_columns(_pop_ok=pl.lit(True))
         infos = list(valid.values())
         self._accounts = pl.DataFrame(
             {
@@ -121,14 +133,24 @@ class FrameRater:
                     )
                 )
         account = pl.coalesce(candidates) if candidates else pl.lit(None, pl.Int64)
-        matched = frame.with_row_index("i").with_columns(account=account)
-        return matched.join(self._accounts, on="account", how="left", maintain_order="left")
+        ambiguous = pl.any_horizontal(
+            [pl.col(column).is_in(keys) for column, keys in self._ambiguous] or [pl.lit(False)]
+        )
+        matched = frame.with_row_index("i").with_columns(account=account, _ambiguous=ambiguous)
+        matched = matched.join(self._accounts, on="account", how="left", maintain_order="left")
+        if self._restricted:  # a call through a POP its account may not use: kept, never charged
+            matched = matched.join(self._allowed_pops, on=["account", "switch"], how="left", maintain_order="left")
+            return matched.with_columns(
+                _pop_refused=pl.col("account").is_in(self._restricted) & pl.col("_pop_ok").is_null()
+            ).drop("_pop_ok")
+        return matched.with_columns(_pop_refused=pl.lit(False))
 
     def split(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(rows rated here: the frame's columns plus :data:`OUT_SCHEMA`, rows for the Rater)."""
         f = self._match(frame)
         col = pl.col
-        row_by_row = (col("direction") != "outbound") | (col("extension") != "") | col("has_pools").fill_null(False)
+        row_by_row = (col("direction") != "outbound") | (col("extension") != "") | col("has_pools").fill_null(False) \
+            | col("_ambiguous")
         numbers = [
             pl.when(col("mode") == mode).then(normalize_numbers(f["callee"], mode))
             for mode in f["mode"].drop_nulls().unique().to_list()
@@ -141,7 +163,7 @@ class FrameRater:
         f = f.with_columns(_slow=row_by_row.fill_null(False))
         results: list[pl.DataFrame] = []
         slow_rows: list[np.ndarray] = []
-        rateable = f.filter(~col("_slow") & col("account").is_not_null())
+        rateable = f.filter(~col("_slow") & col("account").is_not_null() & ~col("_pop_refused"))
         for (tariff_id, decimals), group in rateable.group_by(["tariff", "decimals"]):
             part = self._rate_customer(group, int(tariff_id), int(decimals))
             if part is None:
@@ -163,8 +185,9 @@ class FrameRater:
         fast = fast.join(rated if rated is not None else empty_rating, on="i", how="left", maintain_order="left")
         answered = (col("disposition") == "answered") & (col("duration") > 0)
         is_rated = col("status") == RATED
+        refused = col("_pop_refused")
         out = fast.with_columns(
-            number=col("number").fill_null(""),
+            number=pl.when(refused).then(pl.lit("")).otherwise(col("number").fill_null("")),
             prefix=col("prefix").fill_null(""),
             destination=col("destination").fill_null(""),
             billed_seconds=pl.when(is_rated & answered).then(col("billed")).otherwise(0),
@@ -174,11 +197,12 @@ class FrameRater:
             price_decimals=pl.when(is_rated & answered & (col("leg") == "a")).then(col("decimals")).otherwise(0),
             cost=pl.when(is_rated & answered).then(col("vcost")).otherwise(0).fill_null(0),
             connection_id=pl.when(is_rated).then(col("connection_id")),
-            rating_status=pl.when(col("account").is_null()).then(pl.lit("unrated"))
+            rating_status=pl.when(col("account").is_null() | refused).then(pl.lit("unrated"))
             .when(col("status") == FORBIDDEN).then(pl.lit("forbidden"))
             .when(col("status") == NO_RATE).then(pl.lit("unrated"))
             .otherwise(pl.lit("rated")),
-            unrated_reason=pl.when(col("account").is_null()).then(pl.lit("no_account"))
+            unrated_reason=pl.when(col("account").is_null()).then(pl.lit(NO_ACCOUNT))
+            .when(refused).then(pl.lit(POP_NOT_ALLOWED))
             .when(col("status") == FORBIDDEN).then(pl.lit("forbidden"))
             .when(col("status") == NO_RATE).then(pl.lit("no_rate"))
             .otherwise(pl.lit("")),

@@ -18,6 +18,7 @@ Pure: polars and the format module only, no Django, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import timezone, tzinfo
 from typing import Final
@@ -25,7 +26,7 @@ from typing import Final
 import polars as pl
 
 from tarifa.cdrs.formats.tarifa import csv_cells, csv_header, csv_record, load_zone, physical_lines
-from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, CanonicalCdr, LineError
+from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError
 from tarifa.core.periods import micros, moment
 
 TEXT_FIELDS: Final = (
@@ -42,6 +43,7 @@ SCHEMA: Final = {
     "sip_code": pl.Int64,
 }
 
+_UNFIT: Final = re.compile(r"[\ud800-\udfff]")  # lone surrogates (invalid UTF-8 read with surrogateescape)
 # Lines the vectorised reader takes: printable ASCII without a double quote (no CSV quoting).
 _PLAIN: Final = r'^[ !#-~]*$'
 _TIME: Final = (
@@ -177,6 +179,9 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
             & disposition_ok & direction_ok
             & ((sip == "") | (sip.str.contains(r"^[0-9]{1,3}$") & (sip_value >= 100) & (sip_value <= 699)))
             & ((get("source_ip") == "") | get("source_ip").str.contains(_IPV4))
+            # the reference refuses over-long fields (core.cdr.FIELD_LIMITS): it decides those
+            & pl.all_horizontal([get(name).str.len_chars() <= limit for name, limit in FIELD_LIMITS.items()
+                                 if name in names])
         ),
         _no_connect=get("connect_time") == "",
         _no_end=get("end_time") == "",
@@ -184,6 +189,7 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
     out = out.with_columns(
         ok=(
             pl.col("_ok") & pl.col("start_us").is_not_null() & pl.col("duration").is_not_null()
+            & (pl.col("duration") <= MAX_DURATION)
             # a connect or end time given must have been read (each parsed once, above)
             & (pl.col("_no_connect") | pl.col("connect_us").is_not_null())
             & (pl.col("_no_end") | pl.col("end_us").is_not_null())
@@ -222,8 +228,15 @@ def _chunks(text: str, switch: str, zone: tzinfo, chunk_lines: int) -> Iterator[
         break
     if names is None:
         return
+    unfit = _UNFIT.search(text) is not None  # invalid UTF-8 read as lone surrogates: polars cannot hold them
     for start in range(first, len(lines), chunk_lines):
         part = lines[start:start + chunk_lines]
+        early: list[tuple[int, str]] = []  # lines the reference parser reads before any frame
+        if unfit:
+            for k, line in enumerate(part):
+                if _UNFIT.search(line):
+                    early.append((start + 1 + k, line.rstrip("\r\n")))
+                    part[k] = "\n"  # a blank line: skipped below
         df = pl.DataFrame({
             "line": pl.int_range(start + 1, start + 1 + len(part), eager=True, dtype=pl.Int64),
             "raw": pl.Series(part, dtype=pl.String).str.strip_chars_end("\r\n"),
@@ -241,7 +254,7 @@ def _chunks(text: str, switch: str, zone: tzinfo, chunk_lines: int) -> Iterator[
         errors: list[LineError] = []
         cdrs: list[CanonicalCdr] = []
         cdr_lines: list[int] = []
-        for number, raw in slow_lines.sort("line").iter_rows():
+        for number, raw in sorted([*slow_lines.iter_rows(), *early]):
             if not raw.strip():
                 continue
             item = csv_record(number, csv_cells(raw), raw, names, switch, zone)

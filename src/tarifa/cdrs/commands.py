@@ -29,7 +29,7 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
     format: str = typer.Option(..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"),
-    switch: str = typer.Option("", "--switch", help="Name of the switch that wrote the file (part of the idempotency key)."),
+    switch: str = typer.Option("", "--switch", help="Name of the switch (POP) that wrote the file: part of the idempotency key, and checked against the accounts' POP restrictions (default: the file's name)."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
     batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),
@@ -41,8 +41,19 @@ def import_(
     from tarifa.cdrs.columns import read_canonical_csv
     from tarifa.cdrs.formats.registry import parse
     from tarifa.cdrs.ingest import ingest, ingest_frames
+    from tarifa.core.cdr import FIELD_LIMITS, text_problem, too_long
 
-    text = file.read_text(encoding="utf-8-sig", errors="replace")
+    name = switch or file.stem
+    problem = text_problem("switch", name) or (
+        too_long("switch", name, FIELD_LIMITS["switch"]) if len(name) > FIELD_LIMITS["switch"] else None)
+    if problem:  # part of every record's key: refused once, before anything is read
+        hint = "" if switch else " (without --switch, the switch is the file's name)"
+        typer.echo(f"error: {problem}{hint}", err=True)
+        raise typer.Exit(2)
+
+    # Invalid UTF-8 bytes become lone surrogates: the lines holding them are refused (and
+    # written back byte for byte to the rejects file), the others are read.
+    text = file.read_bytes().decode("utf-8-sig", errors="surrogateescape")
     try:
         if format == "tarifa":  # read straight into columns (the bulk path)
             chunks = read_canonical_csv(text, switch=switch or file.stem, tz=tz, chunk_lines=batch_size)
@@ -54,7 +65,7 @@ def import_(
     total = text.count("\n") or 1
     started = datetime.now(UTC)
     with _progress(total) as bar:
-        task = bar.add_task(f"Importing {file.name}", total=total)
+        task = bar.add_task(f"Importing {_printable(file.name)}", total=total)
         if format == "tarifa":
             report = ingest_frames(
                 chunks, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
@@ -66,18 +77,23 @@ def import_(
                 progress=lambda n: bar.advance(task, n), batch_size=batch_size, parallel=True,
             )
     seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
-    typer.echo(f"{file.name}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
+    typer.echo(f"{_printable(file.name)}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
     if report.rejected:
         target = rejects or file.with_name(file.name + ".rejects.csv")
-        with target.open("w", newline="") as out:
+        with target.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
             writer = csv.writer(out)
             writer.writerow(["line", "reason", "text"])
             for error in report.rejected:
                 writer.writerow([error.line, error.reason, error.text])
         for error in report.rejected[:20]:
             typer.echo(str(error), err=True)
-        typer.echo(f"{len(report.rejected)} line(s) refused, written to {target}", err=True)
+        typer.echo(f"{len(report.rejected)} line(s) refused, written to {_printable(str(target))}", err=True)
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _printable(name: str) -> str:
+    """A file name as printed: invalid UTF-8 bytes (which Linux names may hold) escaped."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _day(value: Optional[str], name: str) -> Optional[datetime]:

@@ -10,6 +10,7 @@ batch is rolled back and retried, so a call is never charged twice nor skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import secrets
@@ -30,9 +31,9 @@ from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
 from tarifa.cdrs.bulk import FrameRater
 from tarifa.cdrs.columns import from_cdrs, to_cdrs
-from tarifa.cdrs.matching import AccountInfo, Directory, Match, Tables
+from tarifa.cdrs.matching import POP_NOT_ALLOWED, AccountInfo, Directory, Match, Tables, Unmatched, pop_allowed
 from tarifa.cdrs.models import Cdr, IngestRun
-from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.cdr import FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError, too_long
 from tarifa.core.periods import micros, moment
 from tarifa.customers.models import Account, Customer
 from tarifa.routing.models import Connection as RoutingConnection
@@ -50,10 +51,6 @@ CDR_COLUMNS = (
 )
 # where a CDR row (in CDR_COLUMNS order) holds the rows it refers to
 _ACCOUNT, _CUSTOMER, _CONNECTION = (CDR_COLUMNS.index(name) for name in ("account", "customer", "connection"))
-LIMITS = {
-    "switch": 64, "call_id": 255, "leg": 16, "caller": 64, "callee": 64, "connection": 100, "sip_user": 64,
-    "trunk": 64, "did": 20, "extension": 20, "account_code": 64,
-}
 ZERO = Decimal(0)
 BATCH_SIZE = 20_000  # CDRs per database transaction
 
@@ -134,17 +131,14 @@ def _month(at: datetime) -> date:
     return date(at.year, at.month, 1)
 
 
-def _check(cdr: CanonicalCdr) -> str | None:
-    if len(cdr.call_id) > 255 or max(
-        len(cdr.switch), len(cdr.leg), len(cdr.caller), len(cdr.callee), len(cdr.sip_user), len(cdr.trunk),
-        len(cdr.did), len(cdr.extension), len(cdr.account_code), len(cdr.connection),
-    ) > 16:
-        for name, limit in LIMITS.items():
-            value = getattr(cdr, name)
-            if len(value) > limit:
-                return f"{name} is longer than {limit} characters"
-    if cdr.duration > 7 * 86400:
-        return f"duration {cdr.duration} is more than a week"
+def _check(row: dict[str, Any]) -> str | None:
+    """Why a record (a CDR frame's row) cannot be stored: a field longer than its column, or a
+    duration over :data:`MAX_DURATION` (the vectorised CSV reader reads up to 12 digits)."""
+    for name, limit in FIELD_LIMITS.items():
+        if len(row[name]) > limit:
+            return too_long(name, row[name], limit)
+    if row["duration"] > MAX_DURATION:
+        return f"duration {row['duration']} is more than a week ({MAX_DURATION} seconds)"
     return None
 
 
@@ -246,10 +240,15 @@ class Rater:
             "rating_status": RatingStatus.RATED, "unrated_reason": "", "pool_key": "", "pool_seconds": 0,
             "number": "", "connection": None,
         }
-        if match is None:
-            values.update(rating_status=RatingStatus.UNRATED, unrated_reason="no_account")
+        if match is None or isinstance(match, Unmatched):
+            values.update(rating_status=RatingStatus.UNRATED,
+                          unrated_reason=match.reason if match is not None else "no_account")
             return Rated(values, None)
         account = match.account
+        if not pop_allowed(account, cdr.switch):
+            # kept with its account, never charged: the account may not call through this POP
+            values.update(rating_status=RatingStatus.UNRATED, unrated_reason=POP_NOT_ALLOWED)
+            return Rated(values, match)
         # A switch's B leg (e.g. FreeSWITCH log-b-leg) is the same call towards the carrier: kept
         # for its vendor cost, never charged nor counted against included minutes a second time.
         charged = cdr.leg == "a"
@@ -322,6 +321,8 @@ class Ingestor:
         self.parallel = parallel  # several batches at once (PostgreSQL; large imports, not API calls)
         # A handful of calls (an API push) is quicker row by row than through the column machinery.
         self.row_by_row_below = 50 if vectorised else 0
+        # a file name with invalid UTF-8 (Linux allows it) must not stop the import: shown escaped
+        source = source.encode("utf-8", "backslashreplace").decode("utf-8")
         self.run = IngestRun.objects.create(source=source[:255], format=fmt, switch=switch, started_by=started_by[:150])
         self.report = IngestReport(run_id=self.run.pk)
 
@@ -406,19 +407,19 @@ class Ingestor:
     def _checked(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Refuse rows with over-long fields or absurd durations (reported with their line)."""
         col = pl.col
-        shortest = min(LIMITS.values())  # a cheap pre-filter: _check decides
-        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in LIMITS]) \
-            | (col("duration") > 7 * 86400)
+        shortest = min(FIELD_LIMITS.values())  # a cheap pre-filter: _check decides
+        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in FIELD_LIMITS]) \
+            | (col("duration") > MAX_DURATION)
         flagged = frame.with_row_index("_n").filter(suspect)
         if flagged.height == 0:
             return frame
         keep = [True] * frame.height
-        for n, line, cdr in zip(flagged["_n"].to_list(), flagged["line"].to_list(), to_cdrs(flagged.drop("_n"))):
-            problem = _check(cdr)
+        for row in flagged.iter_rows(named=True):
+            problem = _check(row)
             if problem:
                 with self._lock:
-                    self.report.rejected.append(LineError(line, f"call {cdr.call_id[:60]!r}: {problem}"))
-                keep[n] = False
+                    self.report.rejected.append(LineError(row["line"], f"call {row['call_id'][:60]!r}: {problem}"))
+                keep[row["_n"]] = False
         return frame.filter(pl.Series(keep))
 
     @property
@@ -613,19 +614,23 @@ class Ingestor:
         return self.report
 
     def _batches(self, items: Iterable[CanonicalCdr | LineError]) -> Iterator[pl.DataFrame]:
+        """Frames of ``batch_size`` records; each record's ``line`` is its 1-based position among
+        ``items`` (an API batch's index), the line a refusal found later is reported with."""
         batch: list[CanonicalCdr] = []
-        for item in items:
+        lines: list[int] = []
+        for position, item in enumerate(items, start=1):
             with self._lock:
                 self.report.received += 1
                 if isinstance(item, LineError):
                     self.report.rejected.append(item)
                     continue
             batch.append(item)
+            lines.append(position)
             if len(batch) >= self.batch_size:
-                yield from_cdrs(batch)
-                batch = []
+                yield from_cdrs(batch, lines)
+                batch, lines = [], []
         if batch:
-            yield from_cdrs(batch)
+            yield from_cdrs(batch, lines)
 
     def finish(self) -> IngestReport:
         IngestRun.objects.filter(pk=self.run.pk).update(
@@ -636,13 +641,26 @@ class Ingestor:
         return self.report
 
 
+def _finish_anyway(ingestor: Ingestor) -> None:
+    """The run records what its committed batches stored, even when something stopped it
+    (the error that did is what the caller sees)."""
+    try:
+        ingestor.finish()
+    except Exception:
+        logging.getLogger("tarifa.cdrs").exception("ingest run %s: could not record its end", ingestor.run.pk)
+
+
 def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, switch: str = "",
            started_by: str = "", progress: Callable[[int], None] | None = None,
            batch_size: int = BATCH_SIZE, vectorised: bool = True, parallel: bool = False) -> IngestReport:
     """Ingest CDR objects (any adapter's output, the API's records); ``parallel`` for large imports."""
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, batch_size=batch_size,
                         vectorised=vectorised, parallel=parallel)
-    ingestor.feed(items, progress)
+    try:
+        ingestor.feed(items, progress)
+    except BaseException:
+        _finish_anyway(ingestor)
+        raise
     return ingestor.finish()
 
 
@@ -651,7 +669,11 @@ def ingest_frames(chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], *, sou
                   progress: Callable[[int], None] | None = None) -> IngestReport:
     """Ingest CDR frames (a file), one batch (one database transaction) per frame, in parallel."""
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, parallel=True)
-    ingestor.feed_frames(chunks, progress)
+    try:
+        ingestor.feed_frames(chunks, progress)
+    except BaseException:
+        _finish_anyway(ingestor)
+        raise
     return ingestor.finish()
 
 

@@ -1,6 +1,8 @@
 """Which account a CDR belongs to, and with which prices and pools it is rated (seed 002).
 
-Loaded once per import run into dictionaries, so matching a CDR costs a few lookups.
+Loaded once per import run into dictionaries, so matching a CDR costs a few lookups. The order
+in which a CDR's identities are tried, and what an identity naming several accounts means, is
+:mod:`tarifa.core.identity` (shared with call authorisation and the vectorised path).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.identity import AccountIndex, Identity
 from tarifa.core.rating import RateTable, RateTerms
 from tarifa.customers.models import Account, IpDevice, SipDevice
 from tarifa.dids.models import Did, VirtualNumber
@@ -35,6 +38,17 @@ class AccountInfo:
     tariff_id: int
     decimals: int
     pools: tuple[Pool, ...]
+    pops: frozenset[str] = frozenset()  # POPs calls may come from (the POP restriction); empty: any
+
+
+POP_NOT_ALLOWED = "pop_not_allowed"
+
+
+def pop_allowed(info: AccountInfo, switch: str) -> bool:
+    """Whether a call the switch (POP) ``switch`` reported may be charged to the account: the
+    POP restriction checked at authorisation holds for its CDR too (a CDR is charged only if
+    its call could have been authorised)."""
+    return not info.pops or switch in info.pops
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +59,13 @@ class Match:
     inbound_terms: RateTerms | None = None  # DID inbound rate; None: outbound, priced by tariff
     pools: tuple[Pool, ...] = ()
     tariff_id: int | None = None  # outbound pricing tariff (a virtual number uses its primary DID's)
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """Why a CDR has no account: ``no_account`` or ``ambiguous_account`` (core.identity)."""
+
+    reason: str
 
 
 class Directory:
@@ -59,9 +80,10 @@ class Directory:
         for pool in IncludedMinutes.objects.all():
             plan_pools.setdefault(pool.plan_id, ())
             plan_pools[pool.plan_id] += (Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes)),)
-        self.by_code: dict[str, int] = {}
-        self.by_trunk: dict[str, int] = {}
-        self.by_extension: dict[tuple[str, str], int] = {}
+        pops: dict[int, frozenset[str]] = {}
+        for account_id, pop in Account.pop_restriction.through.objects.values_list("account_id", "pop__name"):
+            pops[account_id] = pops.get(account_id, frozenset()) | {pop}
+        self.index = AccountIndex()
         for a in accounts:
             customer = a.customer
             if customer.status != "active":
@@ -71,15 +93,16 @@ class Directory:
                 dialing_mode=a.dialing_mode, tariff_id=a.tariff_id or customer.tariff_id,
                 decimals=customer.billing_decimals,
                 pools=plan_pools.get(a.service_plan_id, ()) if a.service_plan_id else (),
+                pops=pops.get(a.pk, frozenset()),
             )
-            self.by_code[a.account_code] = a.pk
-            if a.kind == "trunk" and a.identifier:
-                self.by_trunk[a.identifier] = a.pk
-            if a.kind == "extension" and a.identifier:
-                self.by_extension[(customer.account_code, a.identifier)] = a.pk
-                self.by_extension.setdefault(("", a.identifier), a.pk)
-        self.by_sip = {login: acc for login, acc in SipDevice.objects.filter(status="active").values_list("login", "account")}
-        self.by_ip = {ip: acc for ip, acc in IpDevice.objects.filter(status="active").values_list("address", "account")}
+            self.index.account(a.pk, customer.pk, code=a.account_code,
+                               trunk=a.identifier if a.kind == "trunk" else "",
+                               extension=a.identifier if a.kind == "extension" else "")
+            self.index.tenant(customer.account_code, customer.pk)
+        for login, account_id in SipDevice.objects.filter(status="active").values_list("login", "account"):
+            self.index.device("sip_user", login, account_id)
+        for address, account_id in IpDevice.objects.filter(status="active").values_list("address", "account"):
+            self.index.device("source_ip", address, account_id)
         self.dids: dict[str, Did] = {
             d.number: d for d in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan")
         }
@@ -105,8 +128,10 @@ class Directory:
         pools = (Pool(f"did:{did.pk}", plan.included_minutes * 60),) if plan.included_minutes else ()
         return Match(info, inbound_terms=terms, pools=pools)
 
-    def match(self, cdr: CanonicalCdr) -> Match | None:
-        """First identity that names an active account wins, in the order the switch data is most precise."""
+    def match(self, cdr: CanonicalCdr) -> Match | Unmatched | None:
+        """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by a
+        virtual number in ``extension``, then by :meth:`AccountIndex.resolve` (core.identity).
+        None: an inbound call to no number we hold."""
         if cdr.direction == "inbound":
             for number in (cdr.did, cdr.callee):
                 if number:
@@ -119,19 +144,12 @@ class Directory:
             return None
         if cdr.extension and cdr.extension in self.virtual:
             return self._virtual_match(self.virtual[cdr.extension], inbound=False)
-        candidates = (
-            self.by_sip.get(cdr.sip_user) if cdr.sip_user else None,
-            self.by_trunk.get(cdr.trunk) if cdr.trunk else None,
-            self.by_extension.get((cdr.account_code, cdr.extension)) if cdr.extension else None,
-            self.by_extension.get(("", cdr.extension)) if cdr.extension else None,
-            self.by_code.get(cdr.account_code) if cdr.account_code else None,
-            self.by_ip.get(cdr.source_ip) if cdr.source_ip else None,
-        )
-        for account_id in candidates:
-            info = self._info(account_id)
-            if info is not None:
-                return Match(info, pools=info.pools, tariff_id=info.tariff_id)
-        return None
+        found = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
+                                            account_code=cdr.account_code, source_ip=cdr.source_ip))
+        if found.account_id is None:
+            return Unmatched(found.reason)
+        info = self.accounts[found.account_id]
+        return Match(info, pools=info.pools, tariff_id=info.tariff_id)
 
     def _virtual_match(self, virtual: VirtualNumber, inbound: bool) -> Match | None:
         """A virtual number is charged to its own account, priced as its primary DID (seed 002)."""
@@ -184,4 +202,4 @@ class Tables:
         return self._vendor[connection]
 
 
-__all__ = ["AccountInfo", "Directory", "Match", "Pool", "Tables"]
+__all__ = ["POP_NOT_ALLOWED", "AccountInfo", "Directory", "Match", "Pool", "Tables", "Unmatched", "pop_allowed"]

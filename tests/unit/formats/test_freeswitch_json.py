@@ -209,3 +209,16 @@ def test_documents_written_one_after_the_other() -> None:
     text = json.dumps(document("u1")) + json.dumps(document("u2")) + "\n" + json.dumps(document("u3"))
     items = parse(text)
     assert [c.call_id for c in items] == ["u1", "u2", "u3"]
+
+
+def test_values_no_switch_should_send_are_refused_per_document() -> None:
+    """An integer of 5,000 digits (beyond int()'s text limit), billsec beyond 64 bits, a control
+    character: each document refused with its line, the next one read (issue 12 item 6)."""
+    huge = json.dumps(document("u1")).replace('"uuid": "u1"', '"uuid": "u1", "n": ' + "9" * 5000)
+    items = parse("\n".join([huge, json.dumps(document("u2", billsec=str(10**20))),
+                             json.dumps(document("u3", caller_id_number="12%0145")), json.dumps(document("u4"))]))
+    assert [(type(i).__name__, i.line if isinstance(i, LineError) else i.call_id) for i in items] == [
+        ("LineError", 1), ("LineError", 2), ("LineError", 3), ("CanonicalCdr", "u4")]
+    assert "not valid JSON" in items[0].reason and "digits" in items[0].reason
+    assert "billsec" in items[1].reason and "week" in items[1].reason
+    assert "caller contains the control character U+0001" in items[2].reason

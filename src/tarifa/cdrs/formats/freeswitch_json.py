@@ -120,6 +120,8 @@ def _decode(source: _Text, pos: int) -> tuple[Any, int]:
         raise RecordError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise RecordError("not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (int()'s limit on text)
+        raise RecordError(f"not valid JSON: {str(exc)[:120]}") from None
 
 
 def _sequence(source: _Text, pos: int) -> Iterator[tuple[int, Any, str]]:

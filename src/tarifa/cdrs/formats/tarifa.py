@@ -29,7 +29,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, CanonicalCdr, LineError
+from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, MAX_DURATION, CanonicalCdr, LineError, shown, text_problems
 
 Item = CanonicalCdr | LineError
 
@@ -122,7 +122,9 @@ def ceil_seconds(value: object, field: str) -> int:
     """Whole seconds, a fraction rounded up (exactly: ``12.001`` is 13); negative is refused."""
     dec = decimal_of(value, field)
     if dec < 0:
-        raise RecordError(f"{field} {str(value).strip()!r} is negative")
+        raise RecordError(f"{field} {shown(str(value).strip())} is negative")
+    if dec > MAX_DURATION:  # before int(): 1e999999999 must not become an integer
+        raise RecordError(f"{field} {shown(str(value).strip())} is more than a week ({MAX_DURATION} seconds)")
     return int(dec.to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -164,9 +166,12 @@ def parse_time(value: str, zone: tzinfo, field: str, *, not_before: datetime | N
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise RecordError(f"{field} {text!r} is not a date and time (expected YYYY-MM-DD HH:MM:SS)") from None
-    if parsed.tzinfo is None:
-        parsed = _localize(parsed, zone, field, text, not_before)
-    return parsed.astimezone(timezone.utc)
+    try:
+        if parsed.tzinfo is None:
+            parsed = _localize(parsed, zone, field, text, not_before)
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is after the last day a datetime holds
+        raise RecordError(f"{field} {shown(text)} is out of range") from None
 
 
 def _localize(naive: datetime, zone: tzinfo, field: str, text: str, not_before: datetime | None) -> datetime:
@@ -202,7 +207,11 @@ def _iso(moment: datetime) -> str:
 
 
 def build(**values: Any) -> CanonicalCdr:
-    """A CanonicalCdr, after checking the times are in order; any refusal is a RecordError."""
+    """A CanonicalCdr, after checking its text and that the times are in order; any refusal is
+    a RecordError. Every adapter builds its records here: the door every CDR comes through."""
+    problem = text_problems(values)
+    if problem:
+        raise RecordError(problem)
     start: datetime = values["start_time"]
     connect: datetime | None = values.get("connect_time")
     end: datetime | None = values.get("end_time")
@@ -293,21 +302,127 @@ def _parse_jsonl(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
+        yield _json_record(number, raw, switch, zone)
+
+
+def _json_record(number: int, raw: str, switch: str, zone: tzinfo, *, force_switch: bool = False) -> Item:
+    """One JSON text -> CanonicalCdr / LineError numbered ``number`` (the record's line or index).
+    With ``force_switch`` the record's own ``switch`` is replaced by ``switch``."""
+    try:
         try:
-            try:
-                record = json.loads(raw, parse_float=Decimal)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
-            except RecursionError:
-                raise RecordError("not valid JSON: nested too deeply") from None
-            if not isinstance(record, dict):
-                raise RecordError(f"expected a JSON object, got {type(record).__name__}")
-            unknown = [key for key in record if key not in FIELDS]
-            if unknown:
-                raise RecordError(f"unknown key {', '.join(map(repr, unknown))} (known: {', '.join(FIELDS)})")
-            yield from_mapping(record, switch, zone)
-        except RecordError as exc:
-            yield LineError(number, str(exc), snippet(raw))
+            record = json.loads(raw, parse_float=Decimal, parse_int=_json_int)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:
+            raise RecordError("not valid JSON: nested too deeply") from None
+        if not isinstance(record, dict):
+            raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+        return _object_record(number, record, switch, zone, snippet(raw), force_switch=force_switch)
+    except RecordError as exc:
+        return LineError(number, str(exc), snippet(raw))
+
+
+def _json_int(text: str) -> int | Decimal:
+    """A JSON integer; beyond what ``int()`` converts from text (4,300 digits), a Decimal, so
+    that the record is refused for its value and not the whole document for a ValueError."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
+def _object_record(number: int, record: dict[str, Any], switch: str, zone: tzinfo, raw: str = "", *,
+                   force_switch: bool = False) -> Item:
+    try:
+        unknown = [key for key in record if key not in FIELDS]
+        if unknown:
+            raise RecordError(f"unknown key {', '.join(shown(k) for k in unknown[:5])} (known: {', '.join(FIELDS)})")
+        if force_switch:
+            record = {**record, "switch": switch}
+        return from_mapping(record, switch, zone)
+    except RecordError as exc:
+        return LineError(number, str(exc), raw)
+
+
+class BatchError(ValueError):
+    """A pushed body that is not a JSON array of records as a whole (nothing of it is read);
+    ``malformed``: not JSON at all (else JSON of another shape)."""
+
+    def __init__(self, reason: str, *, malformed: bool = True) -> None:
+        super().__init__(reason)
+        self.malformed = malformed
+
+
+def parse_batch(body: bytes, *, switch: str, tz: str = "UTC") -> list[Item]:
+    """A batch a switch pushed (``POST /api/v1/cdrs``): a JSON array of canonical CDR objects, or
+    ``{"cdrs": [...]}`` -> one CanonicalCdr or LineError per element, numbered by its 1-based index.
+
+    Every record is the switch's: its own ``switch`` key is replaced by ``switch``. One bad
+    element never spoils the others: invalid UTF-8 inside a string becomes lone surrogates
+    (``surrogateescape``) that the record's check refuses with the field's name; an element that
+    is not valid JSON, is nested too deeply for the parser or holds an integer of thousands of
+    digits is refused with its index. :class:`BatchError` when the body as a whole is not such an
+    array (the text names where and why).
+    """
+    zone = load_zone(tz)
+    text = body.decode("utf-8", "surrogateescape").lstrip("\ufeff")
+    if not text.strip():
+        raise BatchError('the body is empty: it must be a JSON array of CDR objects, or {"cdrs": [...]}',
+                         malformed=False)
+    try:
+        document = json.loads(text, parse_float=Decimal, parse_int=_json_int)
+    except (ValueError, RecursionError) as exc:
+        return [_json_record(n, raw, switch, zone, force_switch=True)
+                for n, raw in enumerate(_elements(text, exc), start=1)]
+    items = document.get("cdrs") if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        raise BatchError('the body must be a JSON array of CDR objects, or {"cdrs": [...]}', malformed=False)
+    out: list[Item] = []
+    for n, record in enumerate(items, start=1):
+        if isinstance(record, dict):
+            out.append(_object_record(n, record, switch, zone, force_switch=True))
+        else:
+            out.append(LineError(n, f"expected a JSON object, got {type(record).__name__}"))
+    return out
+
+
+# A string (unrolled for speed), an unterminated quote, or a structural character.
+_TOKENS: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]')
+
+
+def _elements(text: str, error: BaseException) -> list[str]:
+    """The element texts of the record array of a body ``json.loads`` refused (``error``), so
+    that each can be parsed and refused on its own; BatchError (with ``error``'s words) when
+    the structure around them is broken. Depth is counted, never recursed into."""
+    if isinstance(error, json.JSONDecodeError):
+        why = f"line {error.lineno} column {error.colno}: {error.msg}"
+    elif isinstance(error, RecursionError):
+        why = "nested too deeply"
+    else:
+        why = str(error)[:200]
+    head = text.lstrip()
+    wrapped = head.startswith("{")
+    if not head.startswith("[") and not (wrapped and re.match(r'\{\s*"cdrs"\s*:\s*\[', head)):
+        raise BatchError(why)
+    opening = text.index("[")
+    depth, start, parts = 0, opening + 1, []
+    for token in _TOKENS.finditer(text, opening):
+        kind = token.group()
+        if kind == '"':
+            raise BatchError(why)  # an unterminated string: the rest of the body is in it
+        if kind in "[{":
+            depth += 1
+        elif kind in "]}":
+            depth -= 1
+            if depth == 0:  # the record array closes
+                parts.append(text[start:token.start()])
+                rest = text[token.end():].strip()
+                if rest != ("}" if wrapped else ""):
+                    raise BatchError(why)
+                if len(parts) == 1 and not parts[0].strip():
+                    return []  # an empty array
+                return [part.strip() for part in parts]
+        elif kind == "," and depth == 1:
+            parts.append(text[start:token.start()])
+            start = token.end()
+    raise BatchError(why)
 
 
 def _text(values: Mapping[str, Any], name: str) -> str:
@@ -318,7 +433,7 @@ def _text(values: Mapping[str, Any], name: str) -> str:
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise RecordError(f"{name} must be text, got {value!r}")
+    raise RecordError(f"{name} must be text, got {shown(value)}")
 
 
 def _choice(values: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:

@@ -1,0 +1,100 @@
+"""Attacks on the back office: exports without permission, secrets in exports, NUL in searches,
+log-in brute force, the database file readable by other local users."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+# Values no export may contain, one per kind of secret we store.
+ACCOUNT_SIP_PASSWORD = "Acc-Sip-Pw-7f3k"
+DEVICE_SECRET = "Dev-Secret-9q2z"
+
+
+def _export_urls() -> list[tuple[type, str]]:
+    urls = []
+    for model, model_admin in admin.site._registry.items():
+        if hasattr(model_admin, "export_action"):
+            urls.append((model, reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_export")))
+    return urls
+
+
+@pytest.fixture
+def secrets_stored(operator):  # type: ignore[no-untyped-def]
+    """A customer whose account and SIP device hold known secrets, and an API token."""
+    from tarifa.api.models import ApiToken
+    from tarifa.customers.models import Account, Customer, SipDevice
+
+    customer = Customer.objects.create(
+        parent=operator, name="Eve", company="Secrets Co", web_username="secretsco", tariff=operator.tariff,
+        email="s@x.example", phone="+12015550123", country="US",
+    )
+    account = Account.objects.create(customer=customer, name="secret-main", sip_password=ACCOUNT_SIP_PASSWORD)
+    SipDevice.objects.create(account=account, login="secretdev", secret=DEVICE_SECRET)
+    token, raw = ApiToken.issue("switch-token", customer=customer)
+    return {"token_hash": token.key_hash, "raw_token": raw}
+
+
+def _staff(username: str, *codenames: str):  # type: ignore[no-untyped-def]
+    user = get_user_model().objects.create_user(username, f"{username}@x.example", "Staff-pass-1234", is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+def test_every_export_refuses_a_staff_user_without_permissions(client, secrets_stored) -> None:
+    client.force_login(_staff("nobody"))
+    urls = _export_urls()
+    assert len(urls) >= 20
+    for _model, url in urls:
+        assert client.get(url).status_code == 403, url
+        assert client.post(url, {"format": "0", "resource": "0"}).status_code == 403, url
+
+
+def test_the_export_action_of_the_listing_is_refused_too(client, secrets_stored) -> None:
+    from tarifa.customers.models import SipDevice
+
+    client.force_login(_staff("nobody"))
+    url = reverse("admin:customers_sipdevice_changelist")
+    pks = [str(pk) for pk in SipDevice.objects.values_list("pk", flat=True)]
+    response = client.post(url, {"action": "export_admin_action", "_selected_action": pks})
+    assert response.status_code == 403
+    assert DEVICE_SECRET.encode() not in response.content
+
+
+def test_view_permission_of_the_model_allows_its_export_only(client, secrets_stored) -> None:
+    client.force_login(_staff("viewer", "view_sipdevice"))
+    response = client.post(reverse("admin:customers_sipdevice_export"), {"format": "0", "resource": "0"})
+    assert response.status_code == 200
+    assert b"secretdev" in _body(response)
+    assert client.get(reverse("admin:customers_account_export")).status_code == 403
+
+
+def _body(response) -> bytes:  # type: ignore[no-untyped-def]
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_no_export_of_any_model_contains_a_secret(client, secrets_stored) -> None:
+    from tarifa.sensitive import is_sensitive
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    secrets = [ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, secrets_stored["token_hash"], secrets_stored["raw_token"]]
+    exported = 0
+    for model, url in _export_urls():
+        response = client.post(url, {"format": "0", "resource": "0"})  # CSV
+        assert response.status_code == 200, url
+        text = _body(response).decode("utf-8-sig")
+        header = text.splitlines()[0].split(",") if text else []
+        assert not [h for h in header if is_sensitive(model._meta.app_label, model._meta.model_name, h)], url
+        for secret in secrets:
+            assert secret not in text, (url, secret)
+        exported += 1
+    assert exported >= 20
+    # The rows themselves are exported (the secrets are left out, not the records).
+    text = _body(client.post(reverse("admin:customers_sipdevice_export"), {"format": "0", "resource": "0"})).decode()
+    assert "secretdev" in text

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
 from import_export.admin import ExportActionModelAdmin
 from import_export.resources import Resource
 from unfold.admin import ModelAdmin
@@ -30,25 +30,6 @@ class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
 
     def get_export_resource_classes(self, request: HttpRequest) -> list[type[Resource]]:
         return [_without_secrets(cls) for cls in super().get_export_resource_classes(request)]
-
-    # --- bad input in the listing's query string (issue 12 item 11) -------------------------
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        refused = _refused_query(request)
-        if refused is not None:
-            return refused
-        return super().changelist_view(request, extra_context)
-
-    def export_action(self, request: HttpRequest) -> HttpResponse:
-        refused = _refused_query(request)
-        if refused is not None:
-            return refused
-        return super().export_action(request)
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        # Autocomplete widgets reach here without the listing: PostgreSQL refuses NUL in text.
-        if "\x00" in search_term:
-            return queryset.none(), False
-        return super().get_search_results(request, queryset, search_term)
 
 
 class ReadOnlyAdmin(TarifaAdmin):
@@ -80,21 +61,6 @@ def _without_secrets(resource_class: type[Resource]) -> type[Resource]:
 
     WithoutSecrets.__name__ = WithoutSecrets.__qualname__ = resource_class.__name__
     return WithoutSecrets
-
-
-def _refused_query(request: HttpRequest) -> HttpResponse | None:
-    """Refuse a listing query whose name or value carries a NUL (PostgreSQL cannot compare text
-    with one and would answer a 500): say which, and show the listing without those parameters."""
-    bad = [(key, value) for key, values in request.GET.lists() for value in values if "\x00" in key or "\x00" in value]
-    if not bad:
-        return None
-    for key, value in bad:
-        messages.error(request, f"{key} {value!r} is refused: a search or filter may not contain a NUL character")
-    kept = request.GET.copy()
-    for key, _value in bad:
-        kept.pop(key, None)
-    query = kept.urlencode()
-    return HttpResponseRedirect(request.path + (f"?{query}" if query else ""))
 
 
 def text_filter(title: str, parameter: str, lookup: str, op: str = "icontains") -> type[TextFilter]:

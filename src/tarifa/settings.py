@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tarifa.middleware.RefuseNulInBackOfficeQuery",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

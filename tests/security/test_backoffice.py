@@ -3,6 +3,8 @@ log-in brute force, the database file readable by other local users."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -98,3 +100,53 @@ def test_no_export_of_any_model_contains_a_secret(client, secrets_stored) -> Non
     # The rows themselves are exported (the secrets are left out, not the records).
     text = _body(client.post(reverse("admin:customers_sipdevice_export"), {"format": "0", "resource": "0"})).decode()
     assert "secretdev" in text
+
+
+@pytest.fixture
+def boss(client):  # type: ignore[no-untyped-def]
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    return client
+
+
+def test_a_nul_in_any_listing_search_or_filter_is_refused_not_a_500(boss, secrets_stored) -> None:
+    """PostgreSQL cannot compare text with a NUL: every listing's search and text filter (and the
+    export that follows the listing) refuses it by name instead of answering a 500."""
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        url = reverse("admin:{}_{}_changelist".format(*info))
+        queries = [{"q": "ab\x00c"}]
+        for list_filter in model_admin.list_filter:
+            parameter = getattr(list_filter, "parameter_name", None)
+            if parameter:
+                queries.append({parameter: "x\x00"})
+        for query in queries:
+            response = boss.get(url, query)
+            assert response.status_code == 302, (url, query, response.status_code)
+            assert "\x00" not in response["Location"] and "%00" not in response["Location"]
+            shown = boss.get(response["Location"])
+            assert shown.status_code == 200
+            name = next(iter(query))
+            assert html.escape(f"{name} {query[name]!r} is refused") in shown.content.decode(), (url, query)
+        if hasattr(model_admin, "export_action"):
+            export = boss.get(reverse("admin:{}_{}_export".format(*info)), {"q": "\x00"})
+            assert export.status_code == 302, url
+
+
+def test_a_nul_in_an_autocomplete_search_finds_nothing(boss, secrets_stored) -> None:
+    response = boss.get(
+        reverse("admin:autocomplete"),
+        {"term": "Sec\x00", "app_label": "customers", "model_name": "account", "field_name": "customer"},
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    found = boss.get(
+        reverse("admin:autocomplete"),
+        {"term": "Sec", "app_label": "customers", "model_name": "account", "field_name": "customer"},
+    )
+    assert [r["text"] for r in found.json()["results"]] != []
+
+
+def test_other_filter_values_with_a_nul_are_refused(boss, secrets_stored) -> None:
+    response = boss.get(reverse("admin:customers_customer_changelist"), {"status__exact": "\x00", "company": "Sec"})
+    assert response.status_code == 302
+    assert response["Location"].endswith("?company=Sec")

@@ -9,6 +9,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +151,22 @@ def test_other_filter_values_with_a_nul_are_refused(boss, secrets_stored) -> Non
     response = boss.get(reverse("admin:customers_customer_changelist"), {"status__exact": "\x00", "company": "Sec"})
     assert response.status_code == 302
     assert response["Location"].endswith("?company=Sec")
+
+
+@pytest.mark.parametrize("object_id", ["abc", "1.5", "-", "99999999999999999999999", "%00"])
+def test_simulate_call_page_with_a_bad_account_id_is_not_a_500(boss, object_id: str) -> None:
+    url = reverse("admin:customers_account_simulate_call", args=["X"]).replace("/X/", f"/{object_id}/")
+    for response in (boss.get(url), boss.post(url, {"callee": "441234567890"})):
+        assert response.status_code in (302, 404), (object_id, response.status_code)
+        if response.status_code == 302:
+            said = [str(m) for m in get_messages(response.wsgi_request)]
+            assert any("doesn’t exist" in m for m in said), said
+
+
+def test_simulate_call_page_needs_the_view_permission_of_accounts(client, secrets_stored) -> None:
+    from tarifa.customers.models import Account
+
+    account = Account.objects.get(name="secret-main")
+    client.force_login(_staff("nobody"))
+    url = reverse("admin:customers_account_simulate_call", args=[account.pk])
+    assert client.get(url).status_code == 403

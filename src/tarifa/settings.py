@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "import_export",
+    # ninja's own templates and static files: the API docs load Swagger UI from here, not a CDN.
+    "ninja",
     "tarifa.customers",
     "tarifa.rating",
     "tarifa.routing",
@@ -35,6 +37,7 @@ INSTALLED_APPS = [
     "tarifa.calls",
     "tarifa.api",
     "tarifa.reports",
+    "tarifa.throttle",
 ]
 
 MIDDLEWARE = [
@@ -129,6 +132,8 @@ DEFAULT_FROM_EMAIL = _smtp.from_address
 SERVER_EMAIL = _smtp.from_address
 
 LOGIN_URL = "admin:login"
+# Unfold's log-in form posts no "next": without this, Django sends people to /accounts/profile/ (a 404).
+LOGIN_REDIRECT_URL = "admin:index"
 
 UNFOLD = {
     "SITE_TITLE": "Tarifa",

@@ -4,6 +4,10 @@ from django.views.generic import RedirectView
 
 from tarifa.api import lean
 from tarifa.api.api import api
+from tarifa.throttle.forms import AdminLoginForm
+
+# Log-ins are throttled per user name and per client address (tarifa.throttle).
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

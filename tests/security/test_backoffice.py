@@ -170,3 +170,96 @@ def test_simulate_call_page_needs_the_view_permission_of_accounts(client, secret
     client.force_login(_staff("nobody"))
     url = reverse("admin:customers_account_simulate_call", args=[account.pk])
     assert client.get(url).status_code == 403
+
+
+# --- log-in throttling (issue 12 item 8) ---------------------------------------------------------
+
+ADMIN_PASSWORD = "Right-pass-1234"
+
+
+@pytest.fixture
+def admin_user(db):  # type: ignore[no-untyped-def]
+    return get_user_model().objects.create_superuser("admin", "admin@x.example", ADMIN_PASSWORD)
+
+
+def _login(client, username: str, password: str, address: str = "203.0.113.5", **extra: str):  # type: ignore[no-untyped-def]
+    return client.post(reverse("admin:login"), {"username": username, "password": password}, REMOTE_ADDR=address, **extra)
+
+
+def _logged_in(client) -> bool:  # type: ignore[no-untyped-def]
+    return "_auth_user_id" in client.session
+
+
+def _age_failures(seconds: int) -> None:
+    """Move every recorded failure into the past, as if that much time had gone by."""
+    from datetime import timedelta
+
+    from tarifa.throttle.models import LoginFailure
+
+    for failure in LoginFailure.objects.all():
+        failure.at -= timedelta(seconds=seconds)
+        failure.save(update_fields=["at"])
+
+
+def test_wrong_passwords_lock_the_user_name_with_the_time_it_ends(client, admin_user) -> None:
+    from tarifa.throttle.models import LoginFailure
+
+    for _ in range(5):
+        response = _login(client, "admin", "wrong-guess")
+        assert response.status_code == 200 and not _logged_in(client)
+    # The right password now is refused too, with when the lock-out ends.
+    response = _login(client, "admin", ADMIN_PASSWORD)
+    text = html.unescape(response.content.decode())
+    assert response.status_code == 200 and not _logged_in(client)
+    assert "Too many failed log-ins for user name 'admin': log-in is locked until " in text
+    assert "UTC (in 15 minutes)" in text
+    # The state is in the database (every process of the system sees it).
+    assert LoginFailure.objects.filter(scope="user", key="admin").count() == 5
+    # From another address too: the user name is locked, not only the address.
+    assert not _logged_in(client) and _login(client, "admin", ADMIN_PASSWORD, "198.51.100.77").status_code == 200
+    # Once the lock-out has passed, the right password works and the user's failures are forgotten.
+    _age_failures(901)
+    response = _login(client, "admin", ADMIN_PASSWORD)
+    assert response.status_code == 302 and _logged_in(client)
+    assert not LoginFailure.objects.filter(scope="user", key="admin").exists()
+
+
+def test_attempts_while_locked_do_not_extend_the_lock(client, admin_user) -> None:
+    for _ in range(5):
+        _login(client, "admin", "wrong-guess")
+    _age_failures(600)
+    for _ in range(10):
+        _login(client, "admin", "wrong-guess")
+    _age_failures(301)
+    assert _login(client, "admin", ADMIN_PASSWORD).status_code == 302
+
+
+def test_many_user_names_from_one_address_lock_the_address(client, admin_user) -> None:
+    for n in range(20):
+        _login(client, f"guess{n}", "wrong-guess", "203.0.113.9")
+    response = _login(client, "admin", ADMIN_PASSWORD, "203.0.113.9")
+    assert not _logged_in(client)
+    assert "Too many failed log-ins from address 203.0.113.9" in html.unescape(response.content.decode())
+    assert _login(client, "admin", ADMIN_PASSWORD, "203.0.113.10").status_code == 302
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(client, admin_user, monkeypatch) -> None:
+    monkeypatch.setenv("TARIFA_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("TARIFA_LOGIN_FAILURES_PER_ADDRESS", "3")
+    for n in range(3):
+        # The client writes a different left-hand address each time; the proxy appends the real one.
+        _login(client, f"guess{n}", "x", "10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.50")
+    response = _login(client, "admin", ADMIN_PASSWORD, "10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.50")
+    assert "from address 203.0.113.50" in html.unescape(response.content.decode())
+    assert _login(client, "admin", ADMIN_PASSWORD, "10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.51").status_code == 302
+
+
+def test_the_limits_come_from_the_configuration(client, admin_user, monkeypatch) -> None:
+    monkeypatch.setenv("TARIFA_LOGIN_FAILURES_PER_USER", "2")
+    monkeypatch.setenv("TARIFA_LOGIN_LOCKOUT", "60")
+    _login(client, "admin", "x")
+    _login(client, "admin", "x")
+    response = _login(client, "admin", ADMIN_PASSWORD)
+    assert "(in 1 minute)" in html.unescape(response.content.decode()) and not _logged_in(client)
+    _age_failures(61)
+    assert _login(client, "admin", ADMIN_PASSWORD).status_code == 302

@@ -73,11 +73,13 @@ TEMPLATES = [
 WSGI_APPLICATION = "tarifa.wsgi.application"
 
 
-def _database() -> dict:
+def _database(url: str | None = None) -> dict:
     # Persistent connections; no health-check query per request (it cost a round trip on every
     # call authorisation). A broken connection fails one request and is replaced on the next.
-    db = dj_database_url.parse(config.database_url(), conn_max_age=60, conn_health_checks=False)
+    db = dj_database_url.parse(url or config.database_url(), conn_max_age=60, conn_health_checks=False)
     if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend, with the database and its WAL/SHM files readable by their owner only.
+        db["ENGINE"] = "tarifa.sqlite_backend"
         db["CONN_MAX_AGE"] = 0
         db["OPTIONS"] = {
             # WAL lets readers work while one writer writes; IMMEDIATE takes the write lock at

@@ -263,3 +263,86 @@ def test_the_limits_come_from_the_configuration(client, admin_user, monkeypatch)
     assert "(in 1 minute)" in html.unescape(response.content.decode()) and not _logged_in(client)
     _age_failures(61)
     assert _login(client, "admin", ADMIN_PASSWORD).status_code == 302
+
+
+# --- the SQLite files are private (issue 12 item 4) ----------------------------------------------
+
+
+def _mode(path) -> int:  # type: ignore[no-untyped-def]
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask():  # type: ignore[no-untyped-def]
+    """The usual umask (022), under which SQLite alone would create files readable by everyone."""
+    import os
+
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _sqlite_connection(path):  # type: ignore[no-untyped-def]
+    from django.db.utils import ConnectionHandler
+
+    from tarifa.settings import _database
+
+    return ConnectionHandler({"default": _database(f"sqlite:///{path}")})["default"]
+
+
+def test_a_new_sqlite_database_and_its_wal_and_shm_files_are_private(tmp_path, open_umask) -> None:
+    path = tmp_path / "new.sqlite3"
+    connection = _sqlite_connection(path)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE t (x INTEGER)")
+            cursor.execute("INSERT INTO t VALUES (1)")
+        files = {p.name: _mode(p) for p in tmp_path.iterdir()}
+    finally:
+        connection.close()
+    assert files == {"new.sqlite3": 0o600, "new.sqlite3-wal": 0o600, "new.sqlite3-shm": 0o600}
+
+
+def test_an_existing_readable_database_is_made_private_and_its_later_wal_too(tmp_path, open_umask) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE t (x INTEGER)").connection.close()
+    path.chmod(0o644)
+    connection = _sqlite_connection(path)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+        assert _mode(path) == 0o600
+        assert _mode(tmp_path / "old.sqlite3-wal") == 0o600
+        assert _mode(tmp_path / "old.sqlite3-shm") == 0o600
+    finally:
+        connection.close()
+
+
+def test_tarifa_migrate_makes_a_private_var_directory(tmp_path, open_umask) -> None:
+    import os
+
+    from tests.conftest import run_tarifa
+
+    var = tmp_path / "var"
+    env = {**os.environ, "TARIFA_VAR_DIR": str(var), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    env.pop("TARIFA_DATABASE_URL", None)
+    result = run_tarifa(env, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert _mode(var) == 0o700
+    assert _mode(var / "tarifa.sqlite3") == 0o600
+    assert _mode(var / "secret_key") == 0o600
+
+
+def test_an_existing_open_var_directory_is_tightened(tmp_path, open_umask, monkeypatch) -> None:
+    from tarifa import config
+
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    var.chmod(0o755)
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(var))
+    assert config.var_dir() == var
+    assert _mode(var) == 0o700

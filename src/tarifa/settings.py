@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tarifa.middleware.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,6 +133,18 @@ EMAIL_USE_TLS = _smtp.use_tls
 EMAIL_USE_SSL = _smtp.use_ssl
 DEFAULT_FROM_EMAIL = _smtp.from_address
 SERVER_EMAIL = _smtp.from_address
+
+# Behind HTTPS (docs/deployment.md): TARIFA_HTTPS and the variables that refine it.
+_https = config.https()
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https.secure_cookies
+SECURE_SSL_REDIRECT = _https.ssl_redirect
+# Switches and API clients do not follow a redirect of a POST: the API is never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^api/"]
+SECURE_HSTS_SECONDS = _https.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https.hsts_include_subdomains
+SECURE_HSTS_PRELOAD = _https.hsts_preload
+SECURE_PROXY_SSL_HEADER = _https.proxy_ssl_header
+CSRF_TRUSTED_ORIGINS = _https.csrf_trusted_origins
 
 LOGIN_URL = "admin:login"
 # Unfold's log-in form posts no "next": without this, Django sends people to /accounts/profile/ (a 404).

@@ -17,3 +17,186 @@ def test_logging_in_without_next_lands_on_the_dashboard(client) -> None:
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:index")
     assert client.get(response["Location"]).status_code == 200
+
+
+def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_works(fresh_database_url, tmp_path) -> None:
+    import os
+
+    from tests.conftest import run_tarifa
+
+    env = {**os.environ, "TARIFA_DATABASE_URL": fresh_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var"),
+           "TARIFA_LISTEN": "127.0.0.2:9123"}
+    env.pop("TARIFA_ADMIN_PASSWORD", None)
+    assert run_tarifa(env, "migrate").returncode == 0
+    first = run_tarifa(env, "createadmin")
+    assert first.returncode == 0, first.stderr
+    password = (tmp_path / "var" / "admin-password").read_text().strip()
+    assert f"Login: admin / {password}" in first.stdout
+    assert "http://127.0.0.2:9123/admin/" in first.stdout
+    assert "127.0.0.1:8080" not in first.stdout
+
+    again = run_tarifa(env, "createadmin")
+    assert f"Login: admin / {password}" in again.stdout
+
+    # The administrator changes the password in the back office: the old one is no longer shown.
+    changed = run_tarifa(env, "manage", "shell", "-c",
+                         "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); "
+                         "u.set_password('Changed-pass-1234'); u.save()")
+    assert changed.returncode == 0, changed.stderr
+    after = run_tarifa(env, "createadmin")
+    assert password not in after.stdout
+    assert "tarifa createadmin --username admin --password NEW" in after.stdout
+    assert "http://127.0.0.2:9123/admin/" in after.stdout
+
+
+def test_a_bad_configuration_value_is_named_without_a_traceback(tmp_path) -> None:
+    import os
+
+    from tests.conftest import run_tarifa
+
+    env = {**os.environ, "TARIFA_VAR_DIR": str(tmp_path / "var"), "TARIFA_LISTEN": "127.0.0.1:http"}
+    result = run_tarifa(env, "serve")
+    assert result.returncode == 2
+    assert "TARIFA_LISTEN '127.0.0.1:http' is refused: must be host:port" in result.stderr
+    assert "Traceback" not in result.stderr
+    env = {**os.environ, "TARIFA_VAR_DIR": str(tmp_path / "var"), "TARIFA_HTTPS": "maybe"}
+    result = run_tarifa(env, "migrate")
+    assert result.returncode == 2 and "TARIFA_HTTPS 'maybe' is refused: must be on or off" in result.stderr
+
+
+# --- pages load only their own scripts, under the Content-Security-Policy ------------------------
+
+class _Assets:
+    """What a browser would fetch or run from a page: script/style/image URLs, inline scripts, on* handlers."""
+
+    def __init__(self, text: str) -> None:
+        from html.parser import HTMLParser
+
+        self.urls: list[str] = []
+        self.inline_scripts: list[str] = []
+        self.handlers: list[str] = []
+        outer = self
+
+        class Parser(HTMLParser):
+            script_type: str | None = None
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                found = dict(attrs)
+                outer.handlers += [f"{tag} {name}" for name, _ in attrs if name.startswith("on")]
+                if tag == "script":
+                    if found.get("src"):
+                        outer.urls.append(str(found["src"]))
+                        self.script_type = None
+                    else:
+                        self.script_type = found.get("type") or "text/javascript"
+                elif tag == "link" and found.get("href") and "stylesheet" in (found.get("rel") or ""):
+                    outer.urls.append(str(found["href"]))
+                elif tag == "img" and found.get("src") and not str(found["src"]).startswith("data:"):
+                    outer.urls.append(str(found["src"]))
+
+            def handle_data(self, data: str) -> None:
+                if self.script_type and data.strip():
+                    outer.inline_scripts.append(self.script_type)
+
+            def handle_endtag(self, tag: str) -> None:
+                if tag == "script":
+                    self.script_type = None
+
+        Parser().feed(text)
+
+
+def _check_page(client, url: str) -> _Assets:  # type: ignore[no-untyped-def]
+    from tarifa.middleware import CONTENT_SECURITY_POLICY
+
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assets = _Assets(response.content.decode())
+    # Every script and style is Tarifa's own, and is there.
+    for asset in assets.urls:
+        assert asset.startswith("/") and not asset.startswith("//"), (url, asset)
+        fetched = client.get(asset)
+        assert fetched.status_code == 200, (url, asset)
+        if hasattr(fetched, "close"):
+            fetched.close()
+    # The policy allows no inline script: only data blocks (JSON), never code, and no on* handlers.
+    assert all(kind in ("application/json", "text/template") for kind in assets.inline_scripts), (url, assets.inline_scripts)
+    assert assets.handlers == [], (url, assets.handlers)
+    return assets
+
+
+def test_the_api_docs_load_swagger_from_tarifa_itself(client) -> None:
+    assets = _check_page(client, "/api/v1/docs")
+    assert any(url.endswith("swagger-ui-bundle.js") for url in assets.urls)
+    assert any(url.endswith("swagger-ui-init.js") for url in assets.urls)
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_back_office_pages_run_only_same_origin_scripts(client, operator) -> None:
+    from tarifa.customers.models import Account
+
+    account = Account.objects.create(customer=operator, name="op-main")
+    _check_page(client, reverse("admin:login"))
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    for url in [
+        reverse("admin:index"),
+        reverse("admin:customers_customer_changelist"),
+        reverse("admin:customers_customer_add"),
+        reverse("admin:customers_customer_change", args=[operator.pk]),
+        reverse("admin:customers_account_change", args=[account.pk]),
+        reverse("admin:customers_account_simulate_call", args=[account.pk]),
+        reverse("admin:customers_customer_export"),
+        reverse("admin:cdrs_cdr_changelist"),
+    ]:
+        assets = _check_page(client, url)
+        assert any("alpine" in asset for asset in assets.urls), url  # the theme's scripts are there
+
+
+def test_check_deploy_is_clean_in_the_documented_production_configuration(tmp_path) -> None:
+    import os
+
+    from tests.conftest import run_tarifa
+
+    base = {**os.environ, "TARIFA_VAR_DIR": str(tmp_path / "var")}
+    # The configuration of docs/deployment.md.
+    production = {
+        **base,
+        "TARIFA_HTTPS": "on",
+        "TARIFA_ALLOWED_HOSTS": "billing.example.com",
+        "TARIFA_CSRF_TRUSTED_ORIGINS": "https://billing.example.com",
+        "TARIFA_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "TARIFA_HSTS_PRELOAD": "on",
+    }
+    result = run_tarifa(production, "manage", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+    # Without it, the same check names what is missing.
+    result = run_tarifa(base, "manage", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr + result.stdout
+
+
+def test_https_settings_come_from_the_environment(tmp_path) -> None:
+    import json
+    import os
+
+    from tests.conftest import run_tarifa
+
+    env = {
+        **os.environ, "TARIFA_VAR_DIR": str(tmp_path / "var"), "TARIFA_HTTPS": "on", "TARIFA_HSTS_SECONDS": "3600",
+        "TARIFA_PROXY_SSL_HEADER": "X-Forwarded-Proto", "TARIFA_CSRF_TRUSTED_ORIGINS": "https://a.example,https://b.example:8443",
+        "TARIFA_SECURE_COOKIES": "on",
+    }
+    code = ("import json; from django.conf import settings as s; print(json.dumps([s.SESSION_COOKIE_SECURE, "
+            "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
+            "s.SECURE_PROXY_SSL_HEADER, s.CSRF_TRUSTED_ORIGINS]))")
+    result = run_tarifa(env, "manage", "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        True, True, True, 3600, True, ["HTTP_X_FORWARDED_PROTO", "https"], ["https://a.example", "https://b.example:8443"],
+    ]
+    env["TARIFA_CSRF_TRUSTED_ORIGINS"] = "billing.example.com"
+    result = run_tarifa(env, "manage", "check")
+    assert result.returncode == 2
+    assert "TARIFA_CSRF_TRUSTED_ORIGINS 'billing.example.com' is refused: each origin must be scheme://host[:port]" in result.stderr

@@ -3,10 +3,11 @@ CSV, TXT, XLSX and XLS (django-import-export / tablib), respecting the listing's
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from import_export.admin import ExportActionModelAdmin
 from import_export.resources import Resource
@@ -30,6 +31,18 @@ class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
 
     def get_export_resource_classes(self, request: HttpRequest) -> list[type[Resource]]:
         return [_without_secrets(cls) for cls in super().get_export_resource_classes(request)]
+
+    # --- a whole IP address is searched as itself (issue 11 item 20) -------------------------
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """``198.51.100.2`` finds that address, not ``198.51.100.20``-``29``: a search for a whole
+        IP address matches every search field exactly; other searches stay substring matches."""
+        address = ip_address_or_none(search_term)
+        if address is None:
+            return super().get_search_results(request, queryset, search_term)
+        match = Q()
+        for field in self.get_search_fields(request):
+            match |= Q(**{f"{field.lstrip('^=@')}__iexact": address})
+        return queryset.filter(match), True
 
 
 class ReadOnlyAdmin(TarifaAdmin):
@@ -63,6 +76,14 @@ def _without_secrets(resource_class: type[Resource]) -> type[Resource]:
     return WithoutSecrets
 
 
+def ip_address_or_none(text: str) -> str | None:
+    """The address as stored (IPv6 compressed) when ``text`` is one whole IP address, else None."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
 def text_filter(title: str, parameter: str, lookup: str, op: str = "icontains") -> type[TextFilter]:
     """A free-text listing filter on any lookup path, e.g. ``accounts__sipdevices__login``."""
 
@@ -70,6 +91,9 @@ def text_filter(title: str, parameter: str, lookup: str, op: str = "icontains") 
         value = self.value()
         if value in (None, ""):
             return queryset
+        address = ip_address_or_none(value)
+        if address is not None and op == "icontains":
+            return queryset.filter(**{f"{lookup}__iexact": address}).distinct()
         return queryset.filter(**{f"{lookup}__{op}": value.strip()}).distinct()
 
     return type(

@@ -200,3 +200,72 @@ def test_https_settings_come_from_the_environment(tmp_path) -> None:
     result = run_tarifa(env, "manage", "check")
     assert result.returncode == 2
     assert "TARIFA_CSRF_TRUSTED_ORIGINS 'billing.example.com' is refused: each origin must be scheme://host[:port]" in result.stderr
+
+
+# --- readable listings (issue 11 item 20) -----------------------------------------------------------
+
+@pytest.fixture
+def boss(client):  # type: ignore[no-untyped-def]
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    return client
+
+
+@pytest.fixture
+def neighbours(operator):  # type: ignore[no-untyped-def]
+    """Three customers whose IP devices share a prefix: .2, .20 and .25 (and one IPv6)."""
+    from tarifa.customers.models import Account, Customer, IpDevice
+
+    made = {}
+    for n, address in enumerate(["198.51.100.2", "198.51.100.20", "198.51.100.25", "2001:db8::1"]):
+        customer = Customer.objects.create(
+            parent=operator, name=f"N{n}", company=f"Neighbour {n}", web_username=f"neighbour{n}", tariff=operator.tariff,
+            email=f"n{n}@x.example", phone="+12015550123", country="US",
+        )
+        account = Account.objects.create(customer=customer, name=f"neighbour{n}-main")
+        IpDevice.objects.create(account=account, address=address)
+        made[address] = customer
+    return made
+
+
+def _label(obj) -> str:  # type: ignore[no-untyped-def]
+    """Customers by user name, accounts by name, devices by address."""
+    from tarifa.customers.models import Account, Customer
+
+    if isinstance(obj, Customer):
+        return obj.web_username
+    return obj.name if isinstance(obj, Account) else str(obj)
+
+
+@pytest.mark.parametrize(
+    ("url_name", "query", "expected"),
+    [
+        ("admin:customers_ipdevice_changelist", {"q": "198.51.100.2"}, ["198.51.100.2"]),
+        ("admin:customers_ipdevice_changelist", {"q": " 198.51.100.2 "}, ["198.51.100.2"]),
+        ("admin:customers_ipdevice_changelist", {"q": "2001:DB8:0::1"}, ["2001:db8::1"]),
+        ("admin:customers_ipdevice_changelist", {"q": "198.51.100"},
+         ["198.51.100.2", "198.51.100.20", "198.51.100.25"]),
+        ("admin:customers_customer_changelist", {"q": "198.51.100.2"}, ["neighbour0"]),
+        ("admin:customers_customer_changelist", {"ip_address": "198.51.100.2"}, ["neighbour0"]),
+        ("admin:customers_account_changelist", {"q": "198.51.100.2"}, ["neighbour0-main"]),
+    ],
+)
+def test_a_whole_ip_address_is_searched_exactly(boss, neighbours, url_name: str, query: dict, expected: list) -> None:
+    response = boss.get(reverse(url_name), query)
+    assert response.status_code == 200
+    shown = sorted(_label(o) for o in response.context["cl"].queryset)
+    assert shown == sorted(expected)
+
+
+def test_call_rates_show_the_scope_by_name_and_the_second_in_utc(boss, neighbours) -> None:
+    from tarifa.calls.models import CallRate
+
+    customer = neighbours["198.51.100.2"]
+    CallRate.objects.create(scope=f"c:{customer.pk}", second=1767225600, count=3)
+    device = customer.accounts.get().ipdevices.get()
+    CallRate.objects.create(scope=f"d:ip:{device.pk}", second=1767225601, count=1)
+    CallRate.objects.create(scope="n:999999", second=1767225602, count=1)
+    text = boss.get(reverse("admin:calls_callrate_changelist")).content.decode()
+    assert f"Customer {customer}" in text
+    assert "IP device 198.51.100.2" in text
+    assert "Connection #999999 (deleted)" in text
+    assert "2026-01-01 00:00:00 UTC" in text and "1767225600" not in text

@@ -269,3 +269,14 @@ def test_call_rates_show_the_scope_by_name_and_the_second_in_utc(boss, neighbour
     assert "IP device 198.51.100.2" in text
     assert "Connection #999999 (deleted)" in text
     assert "2026-01-01 00:00:00 UTC" in text and "1767225600" not in text
+
+
+def test_with_ssl_redirect_pages_go_to_https_but_the_api_is_not_redirected(settings) -> None:
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 301 and response["Location"].startswith("https://")
+    assert client.get("/api/v1/health").status_code == 200
+    assert client.post("/api/v1/calls/authorize", "{}", content_type="application/json").status_code != 301

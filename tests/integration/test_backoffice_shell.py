@@ -117,8 +117,8 @@ def _check_page(client, url: str) -> _Assets:  # type: ignore[no-untyped-def]
         assert asset.startswith("/") and not asset.startswith("//"), (url, asset)
         fetched = client.get(asset)
         assert fetched.status_code == 200, (url, asset)
-        if hasattr(fetched, "close"):
-            fetched.close()
+        body = b"".join(fetched.streaming_content) if fetched.streaming else fetched.content
+        assert body, (url, asset)
     # The policy allows no inline script: only data blocks (JSON), never code, and no on* handlers.
     assert all(kind in ("application/json", "text/template") for kind in assets.inline_scripts), (url, assets.inline_scripts)
     assert assets.handlers == [], (url, assets.handlers)

@@ -59,6 +59,19 @@ def test_every_export_refuses_a_staff_user_without_permissions(client, secrets_s
         assert client.post(url, {"format": "0", "resource": "0"}).status_code == 403, url
 
 
+def test_every_detail_page_action_refuses_a_staff_user_without_permissions(client, secrets_stored) -> None:
+    """Deck export/import/compare, simulate a call, ...: each is refused like the model's own pages."""
+    client.force_login(_staff("nobody"))
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        obj = model._default_manager.first()
+        for name in getattr(model_admin, "actions_detail", None) or []:
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{name}", args=[obj.pk if obj else 1])
+            assert client.get(url).status_code == 403, url
+            checked += 1
+    assert checked >= 3
+
+
 def test_the_export_action_of_the_listing_is_refused_too(client, secrets_stored) -> None:
     from tarifa.customers.models import SipDevice
 
@@ -346,3 +359,22 @@ def test_an_existing_open_var_directory_is_tightened(tmp_path, open_umask, monke
     monkeypatch.setenv("TARIFA_VAR_DIR", str(var))
     assert config.var_dir() == var
     assert _mode(var) == 0o700
+
+
+def test_a_lock_out_recorded_by_one_process_holds_in_another(fresh_database_url, tmp_path) -> None:
+    """Several processes serve one system: failures one process records lock the user name in the next."""
+    import os
+
+    from tests.conftest import run_tarifa
+
+    env = {**os.environ, "TARIFA_DATABASE_URL": fresh_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var")}
+    assert run_tarifa(env, "migrate").returncode == 0
+    record = ("from tarifa.throttle import service\n"
+              "for _ in range(5): service.record_failure('admin', '203.0.113.5')")
+    assert run_tarifa(env, "manage", "shell", "-c", record).returncode == 0
+    check = ("from tarifa.throttle import service\n"
+             "lock = service.lock_for('admin', '198.51.100.1')\n"
+             "print(lock.message() if lock else 'not locked')")
+    result = run_tarifa(env, "manage", "shell", "-c", check)
+    assert result.returncode == 0, result.stderr
+    assert "Too many failed log-ins for user name 'admin'" in result.stdout

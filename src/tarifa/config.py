@@ -232,3 +232,28 @@ def https() -> Https:
         proxy_ssl_header=header,
         csrf_trusted_origins=[o.rstrip("/") for o in origins],
     )
+
+
+# --- knobs read by one module each, validated here like the rest ----------------------------------
+
+
+def max_call_seconds() -> int:
+    """System cap on one call's duration in seconds (TARIFA_MAX_CALL_SECONDS, default 4 hours)."""
+    return _env_int("MAX_CALL_SECONDS", 14400, 1, 86400)
+
+
+def cache_check_seconds() -> float:
+    """How often a process checks whether its rate and route caches are stale (TARIFA_CACHE_CHECK_SECONDS)."""
+    raw = _env("CACHE_CHECK_SECONDS", "1")
+    try:
+        value = float(raw)  # float-ok: seconds
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise _refuse("CACHE_CHECK_SECONDS", raw, "must be a number of seconds from 0 to 3600")
+    return value
+
+
+def ingest_writers() -> int:
+    """Batches a file import writes at once on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
+    return _env_int("INGEST_WRITERS", 2, 1, 16)

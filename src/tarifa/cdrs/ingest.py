@@ -10,7 +10,6 @@ batch is rolled back and retried, so a call is never charged twice nor skipped.
 
 from __future__ import annotations
 
-import os
 import queue
 import secrets
 import threading
@@ -25,6 +24,7 @@ import polars as pl
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from tarifa import config
 from tarifa.billing import ledger
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
@@ -60,10 +60,7 @@ BATCH_SIZE = 20_000  # CDRs per database transaction
 
 def _writers() -> int:
     """Batches written at once by a file import on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
-    value = os.environ.get("TARIFA_INGEST_WRITERS", "2").strip()
-    if not value.isdigit() or not 1 <= int(value) <= 16:
-        raise ValueError(f"TARIFA_INGEST_WRITERS {value!r} is refused: a whole number from 1 to 16")
-    return int(value)
+    return config.ingest_writers()
 
 
 class _Raced(Exception):

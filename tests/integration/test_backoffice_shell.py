@@ -147,6 +147,7 @@ def test_back_office_pages_run_only_same_origin_scripts(client, operator) -> Non
         reverse("admin:customers_account_simulate_call", args=[account.pk]),
         reverse("admin:customers_customer_export"),
         reverse("admin:cdrs_cdr_changelist"),
+        reverse("admin:password_change"),
     ]:
         assets = _check_page(client, url)
         assert any("alpine" in asset for asset in assets.urls), url  # the theme's scripts are there

@@ -378,3 +378,23 @@ def test_a_lock_out_recorded_by_one_process_holds_in_another(fresh_database_url,
     result = run_tarifa(env, "manage", "shell", "-c", check)
     assert result.returncode == 0, result.stderr
     assert "Too many failed log-ins for user name 'admin'" in result.stdout
+
+
+def test_guessing_the_old_password_on_the_change_password_page_is_throttled(client, admin_user) -> None:
+    client.force_login(admin_user)
+    url = reverse("admin:password_change")
+    assert client.get(url).status_code == 200
+    new = {"new_password1": "Brand-new-pass-5678", "new_password2": "Brand-new-pass-5678"}
+    for _ in range(5):
+        response = client.post(url, {"old_password": "wrong-guess", **new}, REMOTE_ADDR="203.0.113.5")
+        assert response.status_code == 200
+    response = client.post(url, {"old_password": ADMIN_PASSWORD, **new}, REMOTE_ADDR="203.0.113.5")
+    assert response.status_code == 200
+    assert "Too many failed log-ins for user name 'admin'" in html.unescape(response.content.decode())
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(ADMIN_PASSWORD)
+    _age_failures(901)
+    response = client.post(url, {"old_password": ADMIN_PASSWORD, **new}, REMOTE_ADDR="203.0.113.5")
+    assert response.status_code == 302 and response["Location"] == reverse("admin:password_change_done")
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("Brand-new-pass-5678")

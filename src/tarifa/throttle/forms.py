@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.admin import forms as admin_forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 
 from tarifa.throttle import service
@@ -42,3 +43,29 @@ class ThrottledLoginMixin:
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The back office's log-in form, throttled."""
+
+
+class ThrottledOldPasswordMixin:
+    """The same throttle on a password-change form's "old password": with someone else's open
+    session, that field would otherwise let a person guess the password without limit.
+
+    The view sets ``form.request`` (``PasswordChangeForm`` takes no request)."""
+
+    request: Any
+    user: Any
+
+    def clean_old_password(self) -> str:
+        username = self.user.get_username()
+        address = service.client_address(self.request)
+        lock = service.lock_for(username, address)
+        if lock is not None:
+            raise forms.ValidationError(lock.message(), code="throttled")
+        try:
+            return super().clean_old_password()  # type: ignore[misc,no-any-return]
+        except forms.ValidationError:
+            service.record_failure(username, address)
+            raise
+
+
+class AdminPasswordChangeForm(ThrottledOldPasswordMixin, admin_forms.AdminPasswordChangeForm):
+    """The back office's "change password" form, throttled."""

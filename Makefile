@@ -17,7 +17,6 @@ run: $(STAMP)
 	$(BIN)/tarifa migrate
 	$(BIN)/tarifa demo --if-empty
 	@$(BIN)/tarifa createadmin
-	@echo "Open http://127.0.0.1:8080/admin/ and log in with the line above."
 	$(BIN)/tarifa serve
 
 test: $(STAMP)

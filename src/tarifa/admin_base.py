@@ -3,17 +3,20 @@ CSV, TXT, XLSX and XLS (django-import-export / tablib), respecting the listing's
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from import_export.admin import ExportActionModelAdmin
+from import_export.resources import Resource
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import TextFilter
 from unfold.contrib.import_export.forms import ExportForm
 
 from tarifa.forms import LabeledModelForm, labelled
+from tarifa.sensitive import is_sensitive
 
 
 class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
@@ -32,6 +35,26 @@ class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
             formset.form = labelled(formset.form)
             yield formset, inline
 
+    # --- who may export what (issue 12 item 2) ---------------------------------------------
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        """An export shows every row of the listing: it needs what the listing needs (view or change)."""
+        return self.has_view_permission(request)
+
+    def get_export_resource_classes(self, request: HttpRequest) -> list[type[Resource]]:
+        return [_without_secrets(cls) for cls in super().get_export_resource_classes(request)]
+
+    # --- a whole IP address is searched as itself (issue 11 item 20) -------------------------
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """``198.51.100.2`` finds that address, not ``198.51.100.20``-``29``: a search for a whole
+        IP address matches every search field exactly; other searches stay substring matches."""
+        address = ip_address_or_none(search_term)
+        if address is None:
+            return super().get_search_results(request, queryset, search_term)
+        match = Q()
+        for field in self.get_search_fields(request):
+            match |= Q(**{f"{field.lstrip('^=@')}__iexact": address})
+        return queryset.filter(match), True
+
 
 class ReadOnlyAdmin(TarifaAdmin):
     """For append-only records: visible and exportable, never edited or deleted here."""
@@ -46,6 +69,32 @@ class ReadOnlyAdmin(TarifaAdmin):
         return False
 
 
+def _without_secrets(resource_class: type[Resource]) -> type[Resource]:
+    """The resource minus every field ``tarifa.sensitive`` calls a secret (by name or attribute)."""
+
+    class WithoutSecrets(resource_class):  # type: ignore[valid-type,misc]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            model = self._meta.model
+            for name, field in list(self.fields.items()):
+                paths = {name, field.attribute or "", field.column_name or ""}
+                if model is not None and any(
+                    is_sensitive(model._meta.app_label, model._meta.model_name, p) for p in paths if p
+                ):
+                    del self.fields[name]
+
+    WithoutSecrets.__name__ = WithoutSecrets.__qualname__ = resource_class.__name__
+    return WithoutSecrets
+
+
+def ip_address_or_none(text: str) -> str | None:
+    """The address as stored (IPv6 compressed) when ``text`` is one whole IP address, else None."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
 def text_filter(title: str, parameter: str, lookup: str, op: str = "icontains") -> type[TextFilter]:
     """A free-text listing filter on any lookup path, e.g. ``accounts__sipdevices__login``."""
 
@@ -53,6 +102,9 @@ def text_filter(title: str, parameter: str, lookup: str, op: str = "icontains") 
         value = self.value()
         if value in (None, ""):
             return queryset
+        address = ip_address_or_none(value)
+        if address is not None and op == "icontains":
+            return queryset.filter(**{f"{lookup}__iexact": address}).distinct()
         return queryset.filter(**{f"{lookup}__{op}": value.strip()}).distinct()
 
     return type(

@@ -31,8 +31,8 @@ def serve(
     listen = config.listen()
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
-    typer.echo(f"Tarifa serving on http://{bind_host}:{bind_port}/ ({count} workers); "
-               f"admin at http://{bind_host}:{bind_port}/admin/", err=True)
+    url = config.base_url(bind_host, bind_port)
+    typer.echo(f"Tarifa serving on {url}/ ({count} workers); admin at {url}/admin/", err=True)
     # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;
     # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
     args = [
@@ -99,8 +99,16 @@ def createadmin(
     user = User.objects.filter(username=username).first()
     if password is None and user is not None:
         typer.echo(f"Administrator {username!r} exists; password unchanged.")
-        if stored.exists():
-            typer.echo(f"Login: {username} / {stored.read_text().strip()}")
+        first = stored.read_text().strip() if stored.exists() else ""
+        # The generated password is shown only while it still opens the back office.
+        if first and user.check_password(first):
+            typer.echo(f"Login: {username} / {first}")
+        else:
+            typer.echo(
+                f"Log in with the password you set. To set a new one: tarifa createadmin --username {username} "
+                f"--password NEW (or tarifa manage changepassword {username})."
+            )
+        typer.echo(f"Back office: {config.base_url()}/admin/")
         return
     if password is None:
         password = secrets.token_urlsafe(12) + "A1!"
@@ -115,7 +123,10 @@ def createadmin(
     user.is_staff = user.is_superuser = True
     user.set_password(password)
     user.save()
+    if stored.exists() and stored.read_text().strip() != password:
+        stored.unlink()  # a generated password that no longer works is not kept
     typer.echo(f"Login: {username} / {password}")
+    typer.echo(f"Back office: {config.base_url()}/admin/")
 
 
 @app.command()
@@ -158,8 +169,14 @@ def _register_commands() -> None:
 
 
 def main() -> None:
+    from tarifa.config import ConfigError
+
     _register_commands()
-    app()
+    try:
+        app()
+    except ConfigError as error:  # a TARIFA_* variable Tarifa cannot use: say which, no traceback
+        typer.echo(str(error), err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

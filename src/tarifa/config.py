@@ -7,26 +7,69 @@ data directory without configuring Django.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A TARIFA_* variable with a value Tarifa cannot use; the message names it, the value and the rule."""
 
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"TARIFA_{name}", default)
 
 
+def _refuse(name: str, raw: str, rule: str) -> ConfigError:
+    return ConfigError(f"TARIFA_{name} {raw!r} is refused: {rule}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name, "")
-    if raw == "":
+    if raw.strip() == "":
         return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _refuse(name, raw, "must be on or off (1/0, true/false, yes/no)")
+
+
+def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = _env(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _refuse(name, raw, f"must be a whole number from {minimum} to {maximum}") from None
+    if not minimum <= value <= maximum:
+        raise _refuse(name, raw, f"must be a whole number from {minimum} to {maximum}")
+    return value
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in _env(name, default).split(",") if item.strip()]
 
 
 def var_dir() -> Path:
-    """Directory for the embedded database, the generated secret key and other state."""
+    """Directory for the embedded database, the generated secret key and other state.
+
+    Created 700, and tightened to 700 when it is ours and open to others: it holds the session
+    table and the secret key, which other local users must not read (issue 12 item 4).
+    """
     path = Path(_env("VAR_DIR", "var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -53,10 +96,23 @@ class Listen:
 
 
 def listen() -> Listen:
-    """``TARIFA_LISTEN`` as ``host:port`` (default ``127.0.0.1:8080``)."""
+    """``TARIFA_LISTEN`` as ``host:port`` (default ``127.0.0.1:8080``; ``[::1]:8080`` for IPv6)."""
     raw = _env("LISTEN", "127.0.0.1:8080")
-    host, _, port = raw.rpartition(":")
-    return Listen(host or "127.0.0.1", int(port or 8080))
+    host, _, port = raw.strip().rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _refuse("LISTEN", raw, "must be host:port with a port from 1 to 65535, e.g. 127.0.0.1:8080")
+    return Listen(host.strip("[]") or "127.0.0.1", int(port))
+
+
+def base_url(host: str | None = None, port: int | None = None) -> str:
+    """The address people open, from the listen address: a wildcard host means this machine."""
+    bind = listen()
+    host, port = host or bind.host, port or bind.port
+    if host in {"0.0.0.0", "::", ""}:
+        host = "127.0.0.1" if host != "::" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +129,7 @@ class Smtp:
 def smtp() -> Smtp:
     return Smtp(
         host=_env("SMTP_HOST", "127.0.0.1"),
-        port=int(_env("SMTP_PORT", "25")),
+        port=_env_int("SMTP_PORT", 25, 1, 65535),
         user=_env("SMTP_USER"),
         password=_env("SMTP_PASSWORD"),
         use_tls=_env_bool("SMTP_TLS", False),
@@ -92,14 +148,112 @@ def debug() -> bool:
 
 
 def workers() -> int:
-    return int(_env("WORKERS", "2"))
+    return _env_int("WORKERS", 2, 1, 256)
 
 
 def threads() -> int:
     """Threads per worker process (TARIFA_THREADS, default 2: more adds GIL contention)."""
-    return int(_env("THREADS", "2"))
+    return _env_int("THREADS", 2, 1, 256)
 
 
 def access_log() -> bool:
     """Log every request (TARIFA_ACCESS_LOG, default on)."""
     return _env_bool("ACCESS_LOG", True)
+
+
+# --- log-in throttling (issue 12 item 8) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """Failed log-ins allowed per user name and per client address within ``window_seconds``,
+    and how long a key stays locked once it reaches its limit."""
+
+    per_user: int
+    per_address: int
+    window_seconds: int
+    lockout_seconds: int
+
+
+def login_throttle() -> LoginThrottle:
+    return LoginThrottle(
+        per_user=_env_int("LOGIN_FAILURES_PER_USER", 5, 1, 1000),
+        per_address=_env_int("LOGIN_FAILURES_PER_ADDRESS", 20, 1, 10000),
+        window_seconds=_env_int("LOGIN_WINDOW", 900, 1, 86400 * 7),
+        lockout_seconds=_env_int("LOGIN_LOCKOUT", 900, 1, 86400 * 7),
+    )
+
+
+def trusted_proxies() -> int:
+    """How many reverse proxies stand in front (TARIFA_TRUSTED_PROXIES, default 0): the client
+    address is then taken that many hops from the right of X-Forwarded-For, never from the left
+    (which the client writes)."""
+    return _env_int("TRUSTED_PROXIES", 0, 0, 10)
+
+
+# --- HTTPS (issue 12 item 9) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Https:
+    secure_cookies: bool
+    ssl_redirect: bool
+    hsts_seconds: int
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+    proxy_ssl_header: tuple[str, str] | None
+    csrf_trusted_origins: list[str]
+
+
+_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def https() -> Https:
+    """Settings for running behind HTTPS; TARIFA_HTTPS=on turns on the safe defaults at once."""
+    on = _env_bool("HTTPS", False)
+    header_raw = _env("PROXY_SSL_HEADER").strip()
+    header = None
+    if header_raw:
+        if not _HEADER.match(header_raw):
+            raise _refuse("PROXY_SSL_HEADER", header_raw, "must be a header name such as X-Forwarded-Proto")
+        header = ("HTTP_" + header_raw.upper().replace("-", "_"), "https")
+    origins = _env_list("CSRF_TRUSTED_ORIGINS", "")
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+            raise _refuse("CSRF_TRUSTED_ORIGINS", origin, "each origin must be scheme://host[:port], e.g. https://billing.example.com")
+    hsts = _env_int("HSTS_SECONDS", 31536000 if on else 0, 0, 63072000)
+    return Https(
+        secure_cookies=_env_bool("SECURE_COOKIES", on),
+        ssl_redirect=_env_bool("SSL_REDIRECT", on),
+        hsts_seconds=hsts,
+        hsts_include_subdomains=_env_bool("HSTS_INCLUDE_SUBDOMAINS", hsts > 0),
+        hsts_preload=_env_bool("HSTS_PRELOAD", False),
+        proxy_ssl_header=header,
+        csrf_trusted_origins=[o.rstrip("/") for o in origins],
+    )
+
+
+# --- knobs read by one module each, validated here like the rest ----------------------------------
+
+
+def max_call_seconds() -> int:
+    """System cap on one call's duration in seconds (TARIFA_MAX_CALL_SECONDS, default 4 hours)."""
+    return _env_int("MAX_CALL_SECONDS", 14400, 1, 86400)
+
+
+def cache_check_seconds() -> float:
+    """How often a process checks whether its rate and route caches are stale (TARIFA_CACHE_CHECK_SECONDS)."""
+    raw = _env("CACHE_CHECK_SECONDS", "1")
+    try:
+        value = float(raw)  # float-ok: seconds
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise _refuse("CACHE_CHECK_SECONDS", raw, "must be a number of seconds from 0 to 3600")
+    return value
+
+
+def ingest_writers() -> int:
+    """Batches a file import writes at once on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
+    return _env_int("INGEST_WRITERS", 2, 1, 16)

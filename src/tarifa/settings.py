@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "import_export",
+    # ninja's own templates and static files: the API docs load Swagger UI from here, not a CDN.
+    "ninja",
     "tarifa.customers",
     "tarifa.rating",
     "tarifa.routing",
@@ -35,16 +37,19 @@ INSTALLED_APPS = [
     "tarifa.calls",
     "tarifa.api",
     "tarifa.reports",
+    "tarifa.throttle",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tarifa.middleware.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tarifa.middleware.RefuseNulInBackOfficeQuery",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -69,11 +74,13 @@ TEMPLATES = [
 WSGI_APPLICATION = "tarifa.wsgi.application"
 
 
-def _database() -> dict:
+def _database(url: str | None = None) -> dict:
     # Persistent connections; no health-check query per request (it cost a round trip on every
     # call authorisation). A broken connection fails one request and is replaced on the next.
-    db = dj_database_url.parse(config.database_url(), conn_max_age=60, conn_health_checks=False)
+    db = dj_database_url.parse(url or config.database_url(), conn_max_age=60, conn_health_checks=False)
     if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend, with the database and its WAL/SHM files readable by their owner only.
+        db["ENGINE"] = "tarifa.sqlite_backend"
         db["CONN_MAX_AGE"] = 0
         db["OPTIONS"] = {
             # WAL lets readers work while one writer writes; IMMEDIATE takes the write lock at
@@ -131,7 +138,21 @@ EMAIL_USE_SSL = _smtp.use_ssl
 DEFAULT_FROM_EMAIL = _smtp.from_address
 SERVER_EMAIL = _smtp.from_address
 
+# Behind HTTPS (docs/deployment.md): TARIFA_HTTPS and the variables that refine it.
+_https = config.https()
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https.secure_cookies
+SECURE_SSL_REDIRECT = _https.ssl_redirect
+# Switches and API clients do not follow a redirect of a POST: the API is never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^api/"]
+SECURE_HSTS_SECONDS = _https.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https.hsts_include_subdomains
+SECURE_HSTS_PRELOAD = _https.hsts_preload
+SECURE_PROXY_SSL_HEADER = _https.proxy_ssl_header
+CSRF_TRUSTED_ORIGINS = _https.csrf_trusted_origins
+
 LOGIN_URL = "admin:login"
+# Unfold's log-in form posts no "next": without this, Django sends people to /accounts/profile/ (a 404).
+LOGIN_REDIRECT_URL = "admin:index"
 
 UNFOLD = {
     "SITE_TITLE": "Tarifa",

@@ -4,9 +4,16 @@ from django.views.generic import RedirectView
 
 from tarifa.api import lean
 from tarifa.api.api import api
+from tarifa.throttle.forms import AdminLoginForm
+from tarifa.throttle.views import admin_password_change
+
+# Log-ins are throttled per user name and per client address (tarifa.throttle).
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Before the admin's own: the same page with the old password throttled like a log-in.
+    path("admin/password_change/", admin_password_change),
     path("admin/", admin.site.urls),
     # The switch endpoints (hot path), before the ninja API that documents them.
     path("api/v1/calls/authorize", lean.authorize_view),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from unfold.decorators import action
 
@@ -23,7 +22,10 @@ class SimulateCallMixin:
     def simulate_call(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.calls.authorize import simulate_for
 
-        account = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        # The admin's own lookup: a malformed or unknown id is "doesn't exist", never a 500.
+        account = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
         form = SimulateForm(request.POST or None)
         decision = None
         if request.method == "POST" and form.is_valid():

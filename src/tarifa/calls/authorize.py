@@ -10,7 +10,6 @@ so several processes on several machines stay exact.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 
+from tarifa import config
 from tarifa.calls import cache
 from tarifa.calls.models import Reservation
 from tarifa.core import classify as cls
@@ -37,7 +37,7 @@ from tarifa.db import any_of, call_prepared
 
 logger = logging.getLogger("tarifa.calls")
 
-SYSTEM_CAP = int(os.environ.get("TARIFA_MAX_CALL_SECONDS", "14400"))
+SYSTEM_CAP = config.max_call_seconds()
 RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max duration
 
 # reason -> SIP status the switch answers with

@@ -9,7 +9,6 @@ machine notices within ``TARIFA_CACHE_CHECK_SECONDS`` (default 1 s; 0 = check on
 from __future__ import annotations
 
 import ipaddress
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,13 +17,14 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from tarifa import config
 from tarifa.core.identity import AccountIndex
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
-CHECK_SECONDS = float(os.environ.get("TARIFA_CACHE_CHECK_SECONDS", "1"))  # float-ok: seconds
+CHECK_SECONDS = config.cache_check_seconds()
 
 
 def current_version() -> int:

@@ -26,6 +26,7 @@ import polars as pl
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from tarifa import config
 from tarifa.billing import ledger
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
@@ -57,10 +58,7 @@ BATCH_SIZE = 20_000  # CDRs per database transaction
 
 def _writers() -> int:
     """Batches written at once by a file import on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
-    value = os.environ.get("TARIFA_INGEST_WRITERS", "2").strip()
-    if not value.isdigit() or not 1 <= int(value) <= 16:
-        raise ValueError(f"TARIFA_INGEST_WRITERS {value!r} is refused: a whole number from 1 to 16")
-    return int(value)
+    return config.ingest_writers()
 
 
 class _Raced(Exception):

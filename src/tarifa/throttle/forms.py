@@ -1,0 +1,71 @@
+"""The throttle as a form mixin: put it first in the bases of any log-in or password-reset form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.admin import forms as admin_forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from tarifa.throttle import service
+
+
+class ThrottledLoginMixin:
+    """Refuse a locked user name or address before the password is looked at; count failures.
+
+    Works with any ``AuthenticationForm`` (it needs ``self.request`` and a ``username`` field). A
+    password-reset form can use ``service.lock_for`` / ``service.record_failure`` the same way.
+    """
+
+    request: Any
+    cleaned_data: dict[str, Any]
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.cleaned_data.get("username") or "")
+        address = service.client_address(self.request)
+        lock = service.lock_for(username, address)
+        if lock is not None:
+            raise forms.ValidationError(lock.message(), code="throttled")
+        try:
+            cleaned = super().clean()  # type: ignore[misc]
+        except forms.ValidationError as error:
+            if getattr(error, "code", None) == "invalid_login":
+                service.record_failure(username, address)
+                lock = service.lock_for(username, address)
+                if lock is not None:
+                    raise forms.ValidationError([error, forms.ValidationError(lock.message(), code="throttled")]) from None
+            raise
+        if getattr(self, "user_cache", None) is not None:
+            service.record_success(username)
+        return cleaned
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The back office's log-in form, throttled."""
+
+
+class ThrottledOldPasswordMixin:
+    """The same throttle on a password-change form's "old password": with someone else's open
+    session, that field would otherwise let a person guess the password without limit.
+
+    The view sets ``form.request`` (``PasswordChangeForm`` takes no request)."""
+
+    request: Any
+    user: Any
+
+    def clean_old_password(self) -> str:
+        username = self.user.get_username()
+        address = service.client_address(self.request)
+        lock = service.lock_for(username, address)
+        if lock is not None:
+            raise forms.ValidationError(lock.message(), code="throttled")
+        try:
+            return super().clean_old_password()  # type: ignore[misc,no-any-return]
+        except forms.ValidationError:
+            service.record_failure(username, address)
+            raise
+
+
+class AdminPasswordChangeForm(ThrottledOldPasswordMixin, admin_forms.AdminPasswordChangeForm):
+    """The back office's "change password" form, throttled."""

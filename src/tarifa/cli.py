@@ -35,9 +35,12 @@ def serve(
                f"admin at http://{bind_host}:{bind_port}/admin/", err=True)
     # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;
     # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
+    # granian gives a request to a thread as soon as its headers are in: the threads beyond
+    # TARIFA_THREADS may wait (boundedly, api/bodies.py) for slow bodies while TARIFA_THREADS of them
+    # run the application (api/lean.py's gate), so slow clients do not stop health or authorisation.
     args = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
-        "--workers", str(count), "--blocking-threads", str(config.threads()), "--no-ws",
+        "--workers", str(count), "--blocking-threads", str(config.threads() + config.waiting_threads()), "--no-ws",
         "--respawn-failed-workers", "--workers-kill-timeout", "5",
         # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
         "--blocking-threads-idle-timeout", "600",

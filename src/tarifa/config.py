@@ -100,6 +100,20 @@ def threads() -> int:
     return int(_env("THREADS", "2"))
 
 
+def waiting_threads() -> int:
+    """Threads per worker process beyond TARIFA_THREADS that may wait for slow clients' request bodies
+    (TARIFA_WAITING_THREADS, default 8; half for the switch endpoints, half for the rest): a request
+    whose body would need one more is answered 503, so health and call authorisation always find a
+    thread. Only TARIFA_THREADS of a worker's threads run the application at once."""
+    return int(_env("WAITING_THREADS", "8"))
+
+
+def body_max_bytes() -> int:
+    """Largest request body accepted on any path (TARIFA_BODY_MAX_BYTES, default 64 MiB; the switch
+    endpoints accept 64 KiB): larger ones are answered 413 unread."""
+    return int(_env("BODY_MAX_BYTES", str(64 * 1024 * 1024)))
+
+
 def access_log() -> bool:
     """Log every request (TARIFA_ACCESS_LOG, default on)."""
     return _env_bool("ACCESS_LOG", True)

@@ -23,11 +23,21 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def var_path() -> Path:
+    """Where the state directory is (TARIFA_VAR_DIR, default ``./var``), without creating it."""
+    return Path(_env("VAR_DIR", "var")).resolve()
+
+
 def var_dir() -> Path:
-    """Directory for the embedded database, the generated secret key and other state."""
-    path = Path(_env("VAR_DIR", "var")).resolve()
+    """Directory for the embedded database, the generated secret key and other state (created)."""
+    path = var_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def embedded_database() -> Path | None:
+    """The SQLite file used when TARIFA_DATABASE_URL is not set, else None."""
+    return None if _env("DATABASE_URL") else var_path() / "tarifa.sqlite3"
 
 
 def database_url() -> str:

@@ -202,7 +202,7 @@ def _response(answer: Answer) -> HttpResponse:
     status, headers, body = answer
     response = HttpResponse(body, status=status)
     for name, value in headers:
-        if name != "Content-Length":
+        if name not in ("Content-Length", "Connection"):  # a WSGI application may not set hop-by-hop headers
             response[name] = value
     return response
 

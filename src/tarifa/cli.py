@@ -12,11 +12,49 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Tarifa: VoIP billing, rating and routing.")
 
 
-def _django() -> None:
+def _django(database: bool = True) -> None:
+    """Configure Django. With ``database`` (every command but ``migrate`` and ``manage``), first make
+    sure the database exists and is migrated, and say where it was looked for when it is not --
+    without creating an empty ``./var`` on the way."""
+    from tarifa import config
+
+    embedded = config.embedded_database()
+    if database and embedded is not None and not embedded.exists():
+        _no_database(f"No database at {embedded}.")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     import django
 
     django.setup()
+    if database:
+        _check_migrated()
+
+
+def _where() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"the database at {s['NAME']}"
+    return f"the database {s['NAME']!r} on {s.get('HOST') or 'localhost'}:{s.get('PORT') or 5432}"
+
+
+def _no_database(problem: str) -> None:
+    typer.echo(f"{problem} Run `tarifa migrate` to create it, or point TARIFA_DATABASE_URL (or TARIFA_VAR_DIR, "
+               f"now {os.environ.get('TARIFA_VAR_DIR', 'var')!r} from {os.getcwd()}) at the existing one.", err=True)
+    raise typer.Exit(2)
+
+
+def _check_migrated() -> None:
+    from django.db import DatabaseError, connection
+    from django.db.migrations.loader import MigrationLoader
+
+    try:
+        loader = MigrationLoader(connection)
+        pending = len(set(loader.graph.nodes) - set(loader.applied_migrations))
+    except DatabaseError as exc:
+        _no_database(f"Cannot read {_where()}: {exc}.")
+    if pending:
+        _no_database(f"{_where()[0].upper()}{_where()[1:]} is not migrated ({pending} migrations pending).")
 
 
 @app.command()
@@ -35,9 +73,12 @@ def serve(
     typer.echo(f"Tarifa serving on {url}/ ({count} workers); admin at {url}/admin/", err=True)
     # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;
     # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
+    # granian gives a request to a thread as soon as its headers are in: the threads beyond
+    # TARIFA_THREADS may wait (boundedly, api/bodies.py) for slow bodies while TARIFA_THREADS of them
+    # run the application (api/lean.py's gate), so slow clients do not stop health or authorisation.
     args = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
-        "--workers", str(count), "--blocking-threads", str(config.threads()), "--no-ws",
+        "--workers", str(count), "--blocking-threads", str(config.threads() + config.waiting_threads()), "--no-ws",
         "--respawn-failed-workers", "--workers-kill-timeout", "5",
         # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
         "--blocking-threads-idle-timeout", "600",
@@ -53,7 +94,7 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (Django migrations)."""
-    _django()
+    _django(database=False)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=1)
@@ -132,14 +173,23 @@ def createadmin(
 @app.command()
 def token(
     name: str = typer.Argument(..., help="A name for the token, e.g. the switch host."),
-    switch: str = typer.Option(..., "--switch", help="POP / switch the token belongs to (created if missing)."),
+    switch: str = typer.Option(..., "--switch", help="POP / switch the token belongs to (must exist)."),
+    create_pop: bool = typer.Option(False, "--create-pop", help="Create the POP when none has that name."),
 ) -> None:
     """Issue an API token for a switch (call authorisation, CDR push). Shown once."""
     _django()
     from tarifa.api.models import ApiToken
     from tarifa.routing.models import Pop
 
-    pop, _ = Pop.objects.get_or_create(name=switch)
+    pop = Pop.objects.filter(name=switch).first()
+    if pop is None and not create_pop:
+        known = ", ".join(repr(n) for n in Pop.objects.order_by("name").values_list("name", flat=True)) or "none yet"
+        typer.echo(f"POP {switch!r} is refused: no POP has that name (known: {known}). "
+                   "Give an existing POP, or add --create-pop to create it.", err=True)
+        raise typer.Exit(2)
+    if pop is None:
+        pop = Pop.objects.create(name=switch)
+        typer.echo(f"POP {switch!r} created.", err=True)
     _token, raw = ApiToken.issue(name, switch=pop)
     typer.echo(raw)
 
@@ -147,7 +197,7 @@ def token(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
     """Run a Django management command, e.g. ``tarifa manage check``."""
-    _django()
+    _django(database=False)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["tarifa manage", *ctx.args])

@@ -59,18 +59,28 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in _env(name, default).split(",") if item.strip()]
 
 
+def var_path() -> Path:
+    """Where the state directory is (TARIFA_VAR_DIR, default ``./var``), without creating it."""
+    return Path(_env("VAR_DIR", "var")).resolve()
+
+
 def var_dir() -> Path:
     """Directory for the embedded database, the generated secret key and other state.
 
     Created 700, and tightened to 700 when it is ours and open to others: it holds the session
     table and the secret key, which other local users must not read (issue 12 item 4).
     """
-    path = Path(_env("VAR_DIR", "var")).resolve()
+    path = var_path()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if info.st_uid == os.getuid() and info.st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+def embedded_database() -> Path | None:
+    """The SQLite file used when TARIFA_DATABASE_URL is not set, else None."""
+    return None if _env("DATABASE_URL") else var_path() / "tarifa.sqlite3"
 
 
 def database_url() -> str:
@@ -154,6 +164,20 @@ def workers() -> int:
 def threads() -> int:
     """Threads per worker process (TARIFA_THREADS, default 2: more adds GIL contention)."""
     return _env_int("THREADS", 2, 1, 256)
+
+
+def waiting_threads() -> int:
+    """Threads per worker process beyond TARIFA_THREADS that may wait for slow clients' request bodies
+    (TARIFA_WAITING_THREADS, default 8; half for the switch endpoints, half for the rest): a request
+    whose body would need one more is answered 503, so health and call authorisation always find a
+    thread. Only TARIFA_THREADS of a worker's threads run the application at once."""
+    return _env_int("WAITING_THREADS", 8, 2, 256)
+
+
+def body_max_bytes() -> int:
+    """Largest request body accepted on any path (TARIFA_BODY_MAX_BYTES, default 64 MiB; the switch
+    endpoints accept 64 KiB): larger ones are answered 413 unread."""
+    return _env_int("BODY_MAX_BYTES", 64 * 1024 * 1024, 65536, 2**40)
 
 
 def access_log() -> bool:

@@ -68,7 +68,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 class ContentSecurityPolicy:
-    """Send the Content-Security-Policy header on every answer that does not set its own.
+    """Send the Content-Security-Policy header on every page that does not set its own.
+
+    JSON answers (the API, problem details) get none: a browser renders no script from them, and
+    the switch endpoints answered without Django (api/lean.py) must read the same either way.
 
     Scripts, styles, images and fonts come only from Tarifa itself (its static files): an injected
     ``<script>`` — inline or from elsewhere — does not run, and no page may be framed.
@@ -79,5 +82,6 @@ class ContentSecurityPolicy:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if "json" not in response.headers.get("Content-Type", ""):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response

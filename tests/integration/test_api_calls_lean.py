@@ -31,6 +31,7 @@ def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None,
     """One request through the WSGI application tarifa serve runs (tarifa.wsgi), in this test's transaction."""
     if auth is not None:
         extra["HTTP_AUTHORIZATION"] = auth
+    extra.setdefault("HTTP_HOST", "testserver")  # as a client sends it (without one the request goes to Django)
     environ = RequestFactory().generic(method, path, body, content_type=content_type, **extra).environ
     started: dict[str, Any] = {}
 
@@ -68,14 +69,21 @@ def problem(status: int, title: str, detail: str = "", errors: list | None = Non
 UNAUTHORIZED = problem(401, "Unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
 
 
+def unparsable(reason: str) -> dict:
+    return problem(400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}])
+
+
 def refused(status: int, errors: list) -> dict:
     return problem(status, "Unprocessable request", "Some fields were refused.", errors)
 
 
 CASES = [
     # (name, body, expected status, expected problem document or None for a decision)
-    ("bad JSON", b'{"call_id":', 400, problem(400, "Cannot parse request body")),
-    ("not UTF-8", b'{"call_id": "\xff", "callee": "1"}', 400, problem(400, "Cannot parse request body")),
+    ("bad JSON", b'{"call_id":', 400, unparsable("not valid JSON: Expecting value at line 1 column 12 (character 11)")),
+    ("not UTF-8", b'{"call_id": "\xff", "callee": "1"}', 400,
+     unparsable("not UTF-8, UTF-16 or UTF-32 text: invalid start byte at byte 13")),
+    ("too deeply nested", b"[" * 20_000 + b"]" * 20_000, 400,
+     unparsable("nested too deeply to be a request document")),
     ("empty body", b"", 422, refused(422, [{"field": "", "reason": "Field required"}])),
     ("a list", b"[]", 422, refused(422, [{"field": "", "reason": "Input should be a JSON object"}])),
     ("null", b"null", 422, refused(422, [{"field": "", "reason": "Input should be a JSON object"}])),
@@ -89,7 +97,11 @@ CASES = [
                    {"field": "did", "reason": "String should have at most 20 characters"}])),
     ("null caller", b'{"call_id": "x", "callee": "1", "caller": null}', 422,
      refused(422, [{"field": "caller", "reason": "Input should be a valid string"}])),
-    ("lax bool, unknown field ignored", b'{"call_id": "x", "callee": "1", "trace": "yes", "other": 1}', 200, None),
+    ("trace as a string", b'{"call_id": "x", "callee": "1", "trace": "yes"}', 422,
+     refused(422, [{"field": "trace", "reason": "Input should be a valid boolean"}])),
+    ("trace as a number", b'{"call_id": "x", "callee": "1", "trace": 1}', 422,
+     refused(422, [{"field": "trace", "reason": "Input should be a valid boolean"}])),
+    ("trace false, unknown field ignored", b'{"call_id": "x", "callee": "1", "trace": false, "other": 1}', 200, None),
     ("UTF-16", '{"call_id": "x\u00e9", "callee": "1"}'.encode("utf-16"), 200, None),
 ]
 

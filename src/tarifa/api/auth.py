@@ -72,7 +72,13 @@ class CustomerToken(HttpBearer):
     """A token issued to a customer: sees that customer's subtree only."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        from tarifa.api.problems import Problem
+        from tarifa.customers.choices import Status
+
         found = ApiToken.find(token)
         if found is None or found.customer_id is None:
             return None
+        if found.customer.status != Status.ACTIVE:  # type: ignore[union-attr]
+            raise Problem(403, "Forbidden", f"The token's customer {found.customer.account_code} is "  # type: ignore[union-attr]
+                                            f"{found.customer.status}: its tokens are refused until it is active again.")  # type: ignore[union-attr]
         return found

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, StrictBool, field_validator
 
 from tarifa.api.auth import SwitchToken
 
@@ -30,7 +30,7 @@ class AuthorizeIn(BaseModel):  # a plain pydantic model: validating it costs a t
     did: str = Field("", max_length=20)
     account_code: str = Field("", max_length=64)
     extension: str = Field("", max_length=20)
-    trace: bool = False
+    trace: StrictBool = False  # JSON true or false only: "yes", 1 or "false" are refused, not guessed
 
     @field_validator("call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code",
                      "extension")

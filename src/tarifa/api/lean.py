@@ -11,8 +11,11 @@ platform. This module is their only implementation:
   problem document (``problems.body``) identical to the rest of the API.
 * ``wsgi`` wraps the Django WSGI application (``tarifa.wsgi``, what ``tarifa serve`` runs): a POST to
   one of the two paths is answered here directly; every other request, and any request this
-  module would not handle exactly as Django would (a host outside ALLOWED_HOSTS, a body above
-  DATA_UPLOAD_MAX_MEMORY_SIZE, a SCRIPT_NAME), goes to Django.
+  module would not handle exactly as Django would (a host outside ALLOWED_HOSTS, a SCRIPT_NAME),
+  goes to Django. Every request body, on any path, is read within a size bound and by a bounded
+  number of threads (``api/bodies.py``) before the application sees it -- on the switch paths only
+  after the token was found valid -- so slow clients cannot hold the threads that answer health and
+  authorisation; and only TARIFA_THREADS requests per worker run the application at once.
 * ``authorize_view`` and ``end_view`` are the same endpoints as Django views (listed in
   ``tarifa.urls`` before the ninja API), for the Django test client and any server that runs
   the Django application itself.
@@ -23,6 +26,7 @@ The django-ninja operations in ``api/calls.py`` stay declared for the OpenAPI do
 from __future__ import annotations
 
 import json
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from http.client import responses
@@ -34,13 +38,14 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja.responses import NinjaJSONEncoder
 from pydantic import ValidationError
 
-from tarifa.api import problems
-from tarifa.api.auth import bearer_token, switch_identity
+from tarifa.api import bodies, problems
+from tarifa.api.auth import SwitchIdentity, bearer_token, switch_identity
 from tarifa.api.calls import AuthorizeIn, AuthorizeOut, RouteOut
 
 AUTHORIZE_PATH = "/api/v1/calls/authorize"
 END_PREFIX, END_SUFFIX = "/api/v1/calls/", "/end"
 JSON = "application/json; charset=utf-8"
+SWITCH_BODY_MAX = 64 * 1024  # an authorisation request is under 2 KB; anything much larger is refused unread
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
@@ -103,21 +108,41 @@ def payload(decision: Any, trace: bool) -> dict[str, Any]:
     return out
 
 
-def _authorize(authorization: str | None, body: bytes, path: str) -> Answer:
-    from tarifa.calls.authorize import CallRequest, authorize_call
-
+def identify(authorization: str | None) -> SwitchIdentity | None:
+    """The switch an ``Authorization`` header value names, or None (checked before any body is read)."""
     token = bearer_token(authorization)
-    identity = switch_identity(token) if token is not None else None
-    if identity is None:
-        return _unauthorized(path)
+    return switch_identity(token) if token is not None else None
+
+
+def _parse(body: bytes, path: str) -> dict[str, Any] | Answer:
+    """The request document, or the problem that refuses it (naming what is wrong and where)."""
     if not body:
         return _problem(path, 422, *problems.UNPROCESSABLE, [{"field": "", "reason": "Field required"}])
     try:
         data = json.loads(body)
-    except Exception as exc:  # as django-ninja: any parse failure is a 400
-        return _problem(path, 400, "Cannot parse request body" + (f" ({exc})" if settings.DEBUG else ""))
+    except json.JSONDecodeError as exc:
+        reason = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (character {exc.pos})"
+        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
+                        [{"field": "", "reason": reason}])
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8, UTF-16 or UTF-32 text: {exc.reason} at byte {exc.start}"
+        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
+                        [{"field": "", "reason": reason}])
+    except RecursionError:
+        reason = "nested too deeply to be a request document"
+        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
+                        [{"field": "", "reason": reason}])
     if not isinstance(data, dict):
         return _problem(path, 422, *problems.UNPROCESSABLE, [{"field": "", "reason": "Input should be a JSON object"}])
+    return data
+
+
+def _decide(identity: SwitchIdentity, body: bytes, path: str) -> Answer:
+    from tarifa.calls.authorize import CallRequest, authorize_call
+
+    data = _parse(body, path)
+    if not isinstance(data, dict):
+        return data
     try:
         request = AuthorizeIn.model_validate(data)
     except ValidationError as exc:
@@ -131,14 +156,24 @@ def _authorize(authorization: str | None, body: bytes, path: str) -> Answer:
     return _json(200, payload(decision, request.trace))
 
 
-def _end(authorization: str | None, call_id: str, path: str) -> Answer:
-    from tarifa.calls.authorize import end_call
-
-    token = bearer_token(authorization)
-    identity = switch_identity(token) if token is not None else None
+def _authorize(authorization: str | None, body: bytes, path: str) -> Answer:
+    identity = identify(authorization)
     if identity is None:
         return _unauthorized(path)
+    return _decide(identity, body, path)
+
+
+def _released(identity: SwitchIdentity, call_id: str) -> Answer:
+    from tarifa.calls.authorize import end_call
+
     return _json(200, {"released": end_call(identity.switch_name, call_id)})
+
+
+def _end(authorization: str | None, call_id: str, path: str) -> Answer:
+    identity = identify(authorization)
+    if identity is None:
+        return _unauthorized(path)
+    return _released(identity, call_id)
 
 
 def authorize(authorization: str | None, body: bytes, path: str = AUTHORIZE_PATH) -> Answer:
@@ -151,6 +186,15 @@ def end(authorization: str | None, call_id: str, path: str) -> Answer:
     return _guard(_end, authorization, call_id, path)
 
 
+def _refused(path: str, refusal: bodies.Refusal) -> Answer:
+    """A body not read (too large, cut off, no reader free): the connection is closed after the
+    answer, since what is left of the body on it is unknown."""
+    extra = [("Connection", "close")]
+    if refusal.status == 503:
+        extra.append(("Retry-After", "1"))
+    return _problem(path, refusal.status, refusal.title, refusal.detail, extra=extra)
+
+
 # --- as Django views ---------------------------------------------------------------------------------
 
 
@@ -158,7 +202,7 @@ def _response(answer: Answer) -> HttpResponse:
     status, headers, body = answer
     response = HttpResponse(body, status=status)
     for name, value in headers:
-        if name != "Content-Length":
+        if name not in ("Content-Length", "Connection"):  # a WSGI application may not set hop-by-hop headers
             response[name] = value
     return response
 
@@ -171,7 +215,18 @@ def _not_allowed() -> HttpResponse:
 def authorize_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _not_allowed()
-    return _response(authorize(request.headers.get("Authorization"), request.body, request.path))
+    return _response(_guard(_authorize_request, request))
+
+
+def _authorize_request(request: HttpRequest) -> Answer:
+    """As the WSGI path: the token first, then the announced size, then the body."""
+    identity = identify(request.headers.get("Authorization"))
+    if identity is None:
+        return _unauthorized(request.path)
+    length = bodies.announced(request.META)
+    if length is not None and length > SWITCH_BODY_MAX:
+        return _refused(request.path, bodies.too_large(length, SWITCH_BODY_MAX))
+    return _decide(identity, request.body, request.path)
 
 
 @csrf_exempt
@@ -221,23 +276,43 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
                 hosts[raw] = known
         return known
 
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    from tarifa import config
+
+    # Only TARIFA_THREADS of the worker's threads run the application at once (more would contend for
+    # the GIL and the database); the others (TARIFA_WAITING_THREADS, see tarifa serve) may wait for
+    # slow clients' bodies -- at most that many at once (api/bodies.py) -- while health and
+    # authorisation still find a thread.
+    gate = threading.Semaphore(config.threads())
+    waiting = config.waiting_threads()
+    switch_slots, other_slots = bodies.Slots(max(1, waiting // 2)), bodies.Slots(max(1, waiting - waiting // 2))
+    body_max = config.body_max_bytes()
+
+    def answer(start_response: Callable[..., Any], status: int, headers: list[tuple[str, str]],
+               content: bytes) -> list[bytes]:
+        start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
+        return [content]
+
+    def to_django(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Django, with the request body (if any) already read within its bounds."""
+        if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
+            got = bodies.read(environ, other_slots, body_max)
+            if isinstance(got, bodies.Refusal):
+                return answer(start_response, *_refused(get_path_info(environ), got))
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = got[0], str(got[1])
+        with gate:
+            return django_app(environ, start_response)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("SCRIPT_NAME"):
-            return django_app(environ, start_response)
+            return to_django(environ, start_response)
         path = get_path_info(environ)
         call_id = None
         if path != AUTHORIZE_PATH:
             call_id = _end_call_id(path)
             if call_id is None:
-                return django_app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except (ValueError, TypeError):
-            length = 0
-        if (limit is not None and length > limit) or not host_allowed(environ):
-            return django_app(environ, start_response)
+                return to_django(environ, start_response)
+        if not host_allowed(environ):
+            return to_django(environ, start_response)
 
         # Django's per-request housekeeping (its request_started / request_finished receivers),
         # done here directly at a fraction of the signals' cost: the query log starts empty, and a
@@ -250,13 +325,22 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
         if not db.in_atomic_block:
             db.close_if_unusable_or_obsolete()
         try:
-            authorization = environ.get("HTTP_AUTHORIZATION")
             try:
-                if call_id is None:
-                    body = environ["wsgi.input"].read(length) if length > 0 else b""
-                    status, headers, content = authorize(authorization, body, path)
+                # The token first (cached; no body is read for a caller without one), then the body
+                # within its bounds, then the decision inside the gate.
+                identity = identify(environ.get("HTTP_AUTHORIZATION"))
+                if identity is None:
+                    status, headers, content = _unauthorized(path)
+                elif call_id is not None:  # the body of an end request is not used, and not read
+                    with gate:
+                        status, headers, content = _guard(_released, identity, call_id)
                 else:
-                    status, headers, content = end(authorization, call_id, path)
+                    got = bodies.read(environ, switch_slots, SWITCH_BODY_MAX)
+                    if isinstance(got, bodies.Refusal):
+                        status, headers, content = _refused(path, got)
+                    else:
+                        with gate:
+                            status, headers, content = _guard(_decide, identity, got[0].read(), path)
             except Exception as exc:  # Django's own answer: got_request_exception, log, handler500
                 response = response_for_exception(WSGIRequest(environ), exc)
                 status, content = response.status_code, response.content
@@ -265,7 +349,6 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             if not db.in_atomic_block:
                 db.close_if_unusable_or_obsolete()
-        start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
-        return [content]
+        return answer(start_response, status, headers, content)
 
     return application

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
+from tarifa.customers import validators as v
 from tarifa.fields import LabeledCharField
 
 
@@ -37,6 +40,25 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = "API token"
         ordering = ["name"]
+        constraints = [
+            # A token speaks for exactly one party: a switch (authorisation, CDR push) or a customer (its
+            # subtree's data). Both would mix the two scopes; neither would be a token for nothing.
+            models.CheckConstraint(
+                condition=Q(switch__isnull=False, customer__isnull=True) | Q(switch__isnull=True, customer__isnull=False),
+                name="api_token_switch_or_customer",
+                violation_error_message="An API token belongs to a switch (POP) or to a customer: exactly one of them.",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.switch_id is not None and self.customer_id is not None:
+            raise ValidationError({"customer": v.refuse(
+                "Customer", str(self.customer), "a token of a switch (POP) cannot also belong to a customer; "
+                "issue one token for each")})
+        if self.switch_id is None and self.customer_id is None:
+            raise ValidationError({"switch": v.refuse(
+                "Switch (POP)", None, "a token belongs to a switch (POP) or to a customer: choose one")})
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,374 @@
+"""Attacks on the switch-facing endpoints (``POST /api/v1/calls/authorize`` and ``.../end``) and on the
+server that carries them.
+
+The slow-body attack (issue 12, item 1) runs against a real ``tarifa serve`` (granian) on loopback:
+connections that announce a body and then send a few bytes and hold on must not stop health,
+authorisation or the back office. The rest runs through the WSGI application ``tarifa serve`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_tarifa
+from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
+from tests.integration.test_authorize import net  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+WORLD = ROOT / "tests" / "e2e" / "authorize_world.py"
+PATH = "/api/v1/calls/authorize"
+UK = "442079460958"
+HOLD = 25.0  # the longest the attackers hold their connections (each test releases them sooner)
+PROMPT = 2.0  # an answer that needs no body read comes well within this
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    token: str
+    log: Path
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+                timeout: float = HOLD, chunked: bool = False) -> tuple[int, dict[str, str], bytes]:
+        conn = HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if chunked:
+                conn.request(method, path, body=iter([body or b""]), headers=headers or {}, encode_chunked=True)
+            else:
+                conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def authorize(self, body: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        return self.request("POST", PATH, raw, headers, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world."""
+    tmp = tmp_path_factory.mktemp("switch-api")
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+               TARIFA_ACCESS_LOG="0",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    migrated = run_tarifa(env, "migrate", timeout=300)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    made = subprocess.run([sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    port = _free_port()
+    log = tmp / "server.log"
+    process = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
+                               env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        s = Server(port, token, log)
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if s.request("GET", "/api/v1/health", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        for n in range(8):  # every worker has loaded Django and its caches
+            assert s.authorize({"call_id": f"warm-{n}", "callee": UK, "sip_user": "warm"})[0] == 200
+        yield s
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class SlowClient:
+    """A connection that sends a request's headers announcing ``length`` bytes of body, then a few
+    bytes of it, and then nothing; it keeps what the server answers."""
+
+    def __init__(self, port: int, path: str, length: int, token: str | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=HOLD)
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        self.sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n"
+                          f"Content-Length: {length}\r\n\r\n{{\"call".encode())
+        self.answer = b""
+        self.answered_after: float | None = None
+        self.error: OSError | None = None
+        self._started = time.monotonic()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return
+                if not self.answer:
+                    self.answered_after = time.monotonic() - self._started
+                self.answer += chunk
+                head, _, body = self.answer.partition(b"\r\n\r\n")
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    return
+        except OSError as exc:
+            self.error = exc
+            return
+
+    def status(self) -> int | None:
+        return int(self.answer.split(b" ")[1]) if self.answer else None
+
+    def document(self) -> dict[str, Any]:
+        return json.loads(self.answer.partition(b"\r\n\r\n")[2])
+
+    def wait(self, seconds: float) -> None:
+        self._reader.join(timeout=seconds)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_slow_bodies_do_not_stop_health_authorisation_or_the_back_office(server: Server) -> None:
+    """8 connections without a token (as in the issue: Content-Length 100000, a few bytes, held), 2 with
+    the switch's token and 2 to the back-office log-in hold their bodies back; health, an
+    authorisation and the log-in page still answer, correctly, long before the attackers let go."""
+    attackers = [SlowClient(server.port, PATH, 100_000) for _ in range(8)]
+    attackers += [SlowClient(server.port, PATH, 1000, server.token) for _ in range(2)]
+    attackers += [SlowClient(server.port, "/admin/login/", 1000) for _ in range(2)]
+    released = time.monotonic() + HOLD
+    try:
+        time.sleep(0.5)  # every attacker's request is with the server
+        for round_ in range(3):  # again and again while they hold on
+            started = time.monotonic()
+            status, _h, body = server.request("GET", "/api/v1/health", timeout=HOLD)
+            assert status == 200 and json.loads(body)["status"] == "ok"
+            call = {"call_id": f"during-{round_}-{uuid.uuid4().hex[:8]}", "callee": UK, "sip_user": "warm"}
+            status, _h, body = server.authorize(call, timeout=HOLD)
+            decision = json.loads(body)
+            assert status == 200 and decision["allowed"] is True and decision["call_id"] == call["call_id"]
+            status, _h, body = server.request("GET", "/admin/login/", timeout=HOLD)
+            assert status == 200 and b"csrfmiddlewaretoken" in body
+            answered = time.monotonic()
+            assert answered < released
+            print(f"round {round_}: health, authorisation and log-in answered in {answered - started:.3f} s")
+        # without a token: 401 at once, the body never read
+        for a in attackers[:8]:
+            a.wait(PROMPT)
+            assert a.status() == 401 and a.document()["title"] == "Unauthorized", a.answer[:300]
+            assert a.answered_after is not None and a.answered_after < PROMPT
+        # the others are still waited for (no answer yet), and no request of theirs was lost
+        assert all(a.status() is None for a in attackers[8:])
+    finally:
+        for a in attackers:
+            a.close()
+    # once they are gone, the server is as before
+    assert server.request("GET", "/api/v1/health", timeout=HOLD)[0] == 200
+
+
+def test_a_body_larger_than_the_limit_is_refused_unread(server: Server) -> None:
+    slow = SlowClient(server.port, PATH, 100_000, server.token)
+    try:
+        slow.wait(HOLD)
+        assert slow.status() == 413 and slow.answered_after is not None and slow.answered_after < PROMPT
+        document = slow.document()
+        assert document["title"] == "Request body too large"
+        assert document["detail"] == "Content-Length 100000 is refused: the body must be at most 65536 bytes"
+    finally:
+        slow.close()
+
+
+def test_a_chunked_authorisation_is_read(server: Server) -> None:
+    call = {"call_id": f"chunked-{uuid.uuid4().hex[:8]}", "callee": UK, "sip_user": "warm"}
+    status, _h, body = server.authorize(json.dumps(call).encode(), chunked=True)
+    decision = json.loads(body)
+    assert status == 200 and decision["allowed"] is True and decision["call_id"] == call["call_id"]
+    # a chunked body above the limit is refused, not cut to size
+    status, _h, body = server.authorize(b" " * 70_000 + json.dumps(call).encode(), chunked=True)
+    assert status == 413 and "at most 65536 bytes" in json.loads(body)["detail"]
+
+
+def test_malformed_json_is_refused_with_its_position(server: Server) -> None:
+    status, headers, body = server.authorize(b'{"call_id": "x", "callee": }')
+    assert status == 400 and headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["errors"] == [
+        {"field": "", "reason": "not valid JSON: Expecting value at line 1 column 28 (character 27)"}]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", 0, None])
+def test_trace_must_be_a_json_boolean(server: Server, value: object) -> None:
+    status, _h, body = server.authorize({"call_id": "t", "callee": UK, "sip_user": "warm", "trace": value})
+    assert status == 422
+    assert json.loads(body)["errors"] == [{"field": "trace", "reason": "Input should be a valid boolean"}]
+
+
+# --- the same defences through the WSGI application, in this process -----------------------------------
+
+
+class _NeverRead:
+    """A request body that must not be read."""
+
+    def read(self, *_args: Any) -> bytes:
+        raise AssertionError("the body was read")
+
+
+class _Held:
+    """A request body that arrives only when released (then ends early)."""
+
+    def __init__(self) -> None:
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, *_args: Any) -> bytes:
+        self.reading.set()
+        assert self.release.wait(30)
+        return b""
+
+
+def _call(app: Any, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    from django.core import signals
+    from django.db import close_old_connections
+
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        started["status"], started["headers"] = int(status.split()[0]), dict(headers)
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        content = b"".join(app(environ, start_response))
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return started["status"], started["headers"], content
+
+
+def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:
+    from django.test import RequestFactory
+
+    environ = RequestFactory().generic("POST", path, b"", content_type="application/json").environ
+    environ.pop("CONTENT_LENGTH", None)
+    environ["HTTP_HOST"] = "testserver"  # RequestFactory sets none: without it the request would go to Django
+    if body is not None:
+        environ["wsgi.input"] = body
+    if token is not None:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    environ.update(extra)
+    return environ
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The WSGI application of tarifa serve with 2 waiting threads (one body reader per side) and
+    a 100 kB limit on bodies outside the switch endpoints."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from tarifa.api import lean
+
+    monkeypatch.setenv("TARIFA_WAITING_THREADS", "2")
+    monkeypatch.setenv("TARIFA_BODY_MAX_BYTES", "100000")
+    return lean.wsgi(WSGIHandler())
+
+
+pytestmark_db = pytest.mark.django_db
+
+
+@pytestmark_db
+def test_no_token_no_body_read(app: Any) -> None:
+    for auth in (None, "Bearer nope", "Basic x"):
+        environ = _environ(body=_NeverRead(), CONTENT_LENGTH="100000")
+        if auth:
+            environ["HTTP_AUTHORIZATION"] = auth
+        status, headers, body = _call(app, environ)
+        assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+        assert json.loads(body)["title"] == "Unauthorized"
+
+
+@pytestmark_db
+def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None:  # noqa: F811
+    status, headers, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="65537"))
+    assert status == 413 and headers["Connection"] == "close"
+    assert json.loads(body) == {
+        "type": "about:blank", "title": "Request body too large", "status": 413, "instance": PATH,
+        "detail": "Content-Length 65537 is refused: the body must be at most 65536 bytes"}
+    status, _h, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="12x"))
+    assert status == 400 and json.loads(body)["detail"] == "Content-Length '12x' is refused: must be a whole number of bytes"
+    # elsewhere, the configured limit (TARIFA_BODY_MAX_BYTES)
+    status, _h, body = _call(app, _environ("/admin/login/", body=_NeverRead(), CONTENT_LENGTH="100001"))
+    assert status == 413 and "at most 100000 bytes" in json.loads(body)["detail"]
+
+
+@pytestmark_db
+def test_a_chunked_body_is_read_within_the_limit(app: Any, token: str) -> None:  # noqa: F811
+    import io
+
+    from tests.integration.test_authorize import UK as UK_NUMBER
+
+    call = json.dumps({"call_id": "chunk-1", "callee": "011" + UK_NUMBER, "sip_user": "alice"}).encode()
+    status, _h, body = _call(app, _environ(body=io.BytesIO(call), token=token, HTTP_TRANSFER_ENCODING="chunked"))
+    decision = json.loads(body)
+    assert status == 200 and decision["allowed"] is True and decision["call_id"] == "chunk-1"
+    big = io.BytesIO(b" " * 65_537)
+    status, _h, body = _call(app, _environ(body=big, token=token, HTTP_TRANSFER_ENCODING="chunked"))
+    assert status == 413 and json.loads(body)["detail"] == "The chunked body is refused: it must be at most 65536 bytes"
+
+
+@pytestmark_db
+def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:  # noqa: F811
+    """With one reader per side, a second slow switch body is answered 503 at once instead of taking
+    a thread; a back-office body still has its own reader; and a request without a body is not held."""
+    from tarifa.api.auth import switch_identity
+
+    assert switch_identity(token) is not None  # cached: the other thread needs no database
+    held = _Held()
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    slow = threading.Thread(target=lambda: answers.append(_call(app, _environ(body=held, token=token,
+                                                                              CONTENT_LENGTH="500"))))
+    slow.start()
+    try:
+        assert held.reading.wait(10)
+        status, headers, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="50"))
+        assert status == 503 and headers["Retry-After"] == "1" and headers["Connection"] == "close"
+        assert json.loads(body)["title"] == "Server busy"
+        # a back-office form has its own reader (it reaches Django, which answers the log-in form)
+        import io
+
+        status, _h, _b = _call(app, _environ("/admin/login/", body=io.BytesIO(b"username=x"), CONTENT_LENGTH="10",
+                                             CONTENT_TYPE="application/x-www-form-urlencoded"))
+        assert status in (200, 403)  # the log-in form again, or Django's CSRF refusal: not 503
+        status, _h, _b = _call(app, _environ("/api/v1/calls/abc/end", body=_NeverRead(), token=token,
+                                             CONTENT_LENGTH="10"))
+        assert status == 200  # the end of a call reads no body
+    finally:
+        held.release.set()
+        slow.join(30)
+    status, _h, body = answers[0]
+    assert status == 400 and json.loads(body)["detail"] == (
+        "The request body ended after 0 of the 500 bytes its Content-Length announced.")

@@ -214,6 +214,22 @@ def test_deck_cli_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "+ 33" in done.stdout and "- 49" in done.stdout and "~ 44 price_1 0.02 -> 0.03" in done.stdout
     assert "1 added, 1 removed, 1 changed, 0 unchanged" in done.stdout
+    # A price change from --at: the summary says what was added, changed, ended and kept.
+    repriced = tmp_path / "repriced.csv"
+    repriced.write_bytes(csv_bytes("44,UK,0.03", "49,Germany,0.02"))
+    done = tarifa("deck", "import", str(repriced), "--tariff", "CLI", "--at", "2026-03-01T00:00:00Z")
+    assert done.returncode == 0, done.stderr
+    assert ("CLI: 0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck); "
+            "rows without effective_from take effect at 2026-03-01T00:00:00+00:00") in done.stdout
+    assert ("  44: price_1 0.02 -> 0.03, price_n 0.02 -> 0.03 from 2026-03-01T00:00:00+00:00; "
+            "version from since ever end-dated at 2026-03-01T00:00:00+00:00") in done.stdout
+    # Amounts beyond their limits: named with line, column, value and limit; no traceback.
+    huge = tmp_path / "huge.csv"
+    huge.write_bytes(csv_bytes("44,UK,99999999999999,20000", header="prefix,destination,price_1,post_call_surcharge\n"))
+    done = tarifa("deck", "import", str(huge), "--tariff", "CLI")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "line 2: price_1 '99999999999999' is refused: must be between 0 and 9223372036854.775807" in done.stderr
+    assert "line 2: post_call_surcharge '20000' is refused: must be between 0 and 10000 %" in done.stderr
     missing = tarifa("deck", "import", str(good), "--tariff", "Nope")
     assert missing.returncode == 2 and "tariff 'Nope' does not exist" in missing.stderr
 

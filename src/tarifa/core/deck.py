@@ -130,11 +130,7 @@ class _Row:
 
     def text(self, name: str) -> str:
         value = self.values.get(name)
-        text = "" if value is None else str(value).strip()
-        rule = control_character(text)
-        if rule:
-            self.refuse(name, text, rule)
-        return text
+        return "" if value is None else str(value).strip()  # control characters: see parse_row
 
     def refuse(self, name: str, value: str, rule: str) -> None:
         if name not in self.refused:
@@ -214,8 +210,8 @@ class _Row:
 
 def parse_row(line: int, values: dict[str, str], tz: ZoneInfo, errors: list[DeckError]) -> DeckRow:
     row = _Row(line, values, tz, errors)
-    for name, raw in values.items():  # every cell, also of columns read later or not at all
-        rule = control_character(raw)
+    for name, raw in values.items():  # every cell; leading and trailing white space is dropped anyway
+        rule = control_character(raw.strip())
         if rule:
             row.refuse(name, raw.strip(), rule)
     prefix = row.text("prefix")

@@ -26,10 +26,11 @@ Pure: plain dataclasses in, a plan out; ``tarifa.rating.decks`` applies it in on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Final, Literal
 
 from tarifa.core.deck import SINCE_EVER, DeckError, DeckRow, format_money
@@ -62,7 +63,7 @@ class _Version:
 
     id: int | None
     row: DeckRow
-    touched: bool = False
+    touched: Literal["", "end", "terms"] = ""  # what an update of a stored version changes
 
     @property
     def start(self) -> datetime:
@@ -79,7 +80,8 @@ class ImportPlan:
 
     at: datetime
     inserts: list[DeckRow] = field(default_factory=list)
-    updates: list[tuple[int, DeckRow]] = field(default_factory=list)
+    updates: list[tuple[int, DeckRow]] = field(default_factory=list)  # stored versions with new terms
+    ends: list[tuple[int, datetime | None]] = field(default_factory=list)  # stored versions with a new end
     added: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -89,9 +91,10 @@ class ImportPlan:
     more: int = 0
     errors: list[DeckError] = field(default_factory=list)
 
-    def note(self, text: str) -> None:
+    def note(self, text: Callable[[], str]) -> None:
+        """Add a line to the summary; built only while the list is short (a 60,000-row deck)."""
         if len(self.details) < DETAIL_MAX:
-            self.details.append(text)
+            self.details.append(text())
         else:
             self.more += 1
 
@@ -114,15 +117,17 @@ def _label(key: Key) -> str:
     return f"{prefix} ({period})" if period else prefix
 
 
+_prices = attrgetter(*PRICE_FIELDS)
+
+
 def _same_price(a: DeckRow, b: DeckRow) -> bool:
-    for name in PRICE_FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, Decimal) or isinstance(y, Decimal):
-            if Decimal(x) != Decimal(y):
-                return False
-        elif x != y:
-            return False
-    return True
+    """Same terms (``Decimal`` compares by value: 0.02 == 0.020000)."""
+    return bool(_prices(a) == _prices(b))
+
+
+def _ended(version: _Version, end: datetime) -> _Version:
+    """``version`` end-dated at ``end`` (an update of its terms, if pending, is kept)."""
+    return _Version(version.id, replace(version.row, effective_to=end), touched=version.touched or "end")
 
 
 def _in_force(versions: Sequence[_Version], t: datetime) -> _Version | None:
@@ -220,7 +225,7 @@ def plan_import(
                         "a row without effective_from takes effect at --at, default now)",
                     ))
                     continue
-            resolved.append((start, replace(row, effective_from=start)))
+            resolved.append((start, row if row.effective_from == start else replace(row, effective_from=start)))
         resolved.sort(key=lambda pair: pair[0])
         seen: dict[datetime, int] = {}
         for start, row in resolved:
@@ -241,14 +246,16 @@ def plan_import(
             for version in versions:
                 if version.start < at and (version.end is None or version.end > at):
                     version.row = replace(version.row, effective_to=at)
-                    version.touched = True
+                    version.touched = version.touched or "end"
                     plan.ended += 1
-                    plan.note(f"{_label(key)}: ended at {when(at)} (not in the deck)")
+                    plan.note(lambda: f"{_label(key)}: ended at {when(at)} (not in the deck)")
 
     for versions in by_key.values():
         for version in versions:
             if version.id is None:
                 plan.inserts.append(version.row)
+            elif version.touched == "end":
+                plan.ends.append((version.id, version.end))
             elif version.touched:
                 plan.updates.append((version.id, version.row))
     if plan.more:
@@ -262,16 +269,32 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
     if not versions:  # fast path: a key without history gets its first version
         versions.append(_Version(None, row))
         plan.added += 1
-        plan.note(f"{_label(key)}: added from {when(start)} until {when(row.effective_to)}")
+        plan.note(lambda: f"{_label(key)}: added from {when(start)} until {when(row.effective_to)}")
         return
     exact = next((v for v in versions if v.start == start), None)
     if exact is not None and exact.end == row.effective_to and _same_price(exact.row, row):
         plan.unchanged += 1  # fast path: the very version that is stored
         return
+    if len(versions) == 1 and exact is None and row.effective_to is None:
+        # Fast path, the common case: one open version before the row's start, the row open too.
+        only = versions[0]
+        if only.start < start and only.end is None:
+            if _same_price(only.row, row):
+                plan.unchanged += 1
+                return
+            if start >= at:
+                versions[:] = [_ended(only, start), _Version(None, row)]
+                plan.changed += 1
+                plan.superseded += 1
+                plan.note(lambda: (
+                    f"{_label(key)}: {_describe(only.row, row)} from {when(start)}; "
+                    f"version from {when(only.start)} end-dated at {when(start)}"
+                ))
+                return
     current = exact or _in_force(versions, start)
     ended = False
     if exact is not None:
-        after = [v if v is not exact else _Version(v.id, row, touched=True) for v in versions]
+        after = [v if v is not exact else _Version(v.id, row, touched="terms") for v in versions]
     else:
         candidate = _Version(None, row)
         after = [*versions, candidate]
@@ -279,7 +302,7 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
             # End the version in force at the start where that changes no price (it is superseded
             # from there); a row with an end date may leave it to price the calls after that end.
             shortened = [
-                v if v is not current else _Version(v.id, replace(v.row, effective_to=start), touched=True)
+                v if v is not current else _ended(v, start)
                 for v in versions
             ]
             if _first_difference([*shortened, candidate], after, None) is None:
@@ -300,14 +323,13 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
     versions[:] = after
     if exact is not None:
         plan.changed += 1
-        plan.note(f"{_label(key)}: version from {when(start)} corrected in place ({_describe(exact.row, row)})")
+        plan.note(lambda: f"{_label(key)}: version from {when(start)} corrected in place ({_describe(exact.row, row)})")
     elif current is None:
         plan.added += 1
-        plan.note(f"{_label(key)}: added from {when(start)} until {when(row.effective_to)}")
+        plan.note(lambda: f"{_label(key)}: added from {when(start)} until {when(row.effective_to)}")
     else:
         plan.changed += 1
-        text = f"{_label(key)}: {_describe(current.row, row)} from {when(start)}"
         if ended:
             plan.superseded += 1
-            text += f"; version from {when(current.start)} end-dated at {when(start)}"
-        plan.note(text)
+        ended_text = f"; version from {when(current.start)} end-dated at {when(start)}" if ended else ""
+        plan.note(lambda: f"{_label(key)}: {_describe(current.row, row)} from {when(start)}{ended_text}")

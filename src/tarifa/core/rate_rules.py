@@ -17,7 +17,7 @@ Pure: no Django, no I/O.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -46,6 +46,9 @@ UNITS_MAX: Final = 2**63 - 1
 #: A prefix is 1 to 15 digits (E.164 numbers have at most 15).
 PREFIX_DIGITS: Final = (1, 15)
 _DAY: Final = 86400
+#: Unicode category Cc (C0 controls, DEL, C1 controls) and Cs (surrogates), as one regex: fast
+#: enough to run over every cell of a 60,000-row deck.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def column_max(places: int) -> Decimal:
@@ -69,10 +72,10 @@ def control_character(value: str) -> str | None:
     Control characters (C0, DEL, C1) and lone surrogates have no meaning in a destination name
     or a period, make XLSX exports fail (XML cannot hold them) and PostgreSQL refuses NUL.
     """
-    for position, char in enumerate(value, start=1):
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            return f"must not contain control characters (U+{ord(char):04X} at position {position})"
-    return None
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return f"must not contain control characters (U+{ord(found.group()):04X} at position {found.start() + 1})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,11 +192,10 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
         raise DeckRejected(plan.errors)
     _bulk_insert(model, owner, target, [_values(row) for row in plan.inserts])
     now = timezone.now()
-    bulk_update(
-        model, [*TERM_FIELDS, "updated_at"],
-        [[*(_values(row)[n] for n in TERM_FIELDS), now, pk] for pk, row in plan.updates],
-    )
-    if plan.inserts or plan.updates:
+    updates = [(pk, _values(row)) for pk, row in plan.updates]
+    bulk_update(model, [*TERM_FIELDS, "updated_at"], [[*(v[n] for n in TERM_FIELDS), now, pk] for pk, v in updates])
+    bulk_update(model, ["effective_to", "updated_at"], [[end, now, pk] for pk, end in plan.ends])
+    if plan.inserts or plan.updates or plan.ends:
         from tarifa.calls.cache import bump
 
         bump()  # raw bulk writes send no signals: tell every process its rate tables are stale

@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.urls import reverse
 
 from tarifa.rating.decks import DeckRejected, diff_deck, export_deck, import_file, parse_file
@@ -355,3 +356,34 @@ def test_a_promotion_with_an_end_date_leaves_the_regular_price_to_return(deck_ta
         Decimal("0.02"), Decimal("0.01"), Decimal("0.02"),
     ]
     assert import_file(deck_target, promo, "promo.csv", at=FEB).unchanged == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks between sessions: SQLite has one writer at a time (and the test database is in memory)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_into_one_tariff_at_once_run_one_after_the_other() -> None:
+    import threading
+
+    tariff = Tariff.objects.create(name="Race")
+    deck = csv_bytes(*(f"{prefix},Dest {prefix},0.0{prefix[-1]}" for prefix in (str(n) for n in range(31, 91))))
+    results: list[object] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            start.wait()
+            results.append(import_file(tariff, deck, "race.csv"))
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted((r.added, r.unchanged) for r in results) == [(0, 60), (60, 0)], results  # type: ignore[attr-defined]
+    assert Rate.objects.filter(tariff=tariff).count() == 60

@@ -26,7 +26,7 @@ Pure: plain dataclasses in, a plan out; ``tarifa.rating.decks`` applies it in on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -35,7 +35,7 @@ from typing import Final, Literal
 
 from tarifa.core.deck import SINCE_EVER, DeckError, DeckRow, format_money
 
-__all__ = ["PRICE_FIELDS", "ImportPlan", "Mode", "StoredVersion", "plan_import"]
+__all__ = ["PRICE_FIELDS", "ImportPlan", "Mode", "StoredVersion", "in_force", "plan_import"]
 
 Mode = Literal["add", "replace"]
 #: What a version prices: everything but its window.
@@ -130,8 +130,14 @@ def _ended(version: _Version, end: datetime) -> _Version:
     return _Version(version.id, replace(version.row, effective_to=end), touched=version.touched or "end")
 
 
+def in_force(rows: Iterable[DeckRow], t: datetime) -> DeckRow | None:
+    """The version of one (prefix, period) that prices calls at ``t``: the latest start <= t
+    among the windows holding t (an empty ``effective_from`` is "since ever")."""
+    found = _in_force([_Version(None, row) for row in rows], t)
+    return found.row if found else None
+
+
 def _in_force(versions: Sequence[_Version], t: datetime) -> _Version | None:
-    """The version pricing calls at ``t``: the latest start <= t among windows holding t."""
     chosen: _Version | None = None
     for v in versions:
         if v.start <= t and (v.end is None or t < v.end) and (chosen is None or v.start > chosen.start):

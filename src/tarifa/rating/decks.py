@@ -1,4 +1,4 @@
-"""Rate decks in and out of the database: import (add/update or replace at a date), export, diff.
+"""Rate decks in and out of the database: import (add or replace, history kept), export, diff.
 
 A deck targets a Tariff (selling) or a Destination Set (buying); both hold ``RateFields`` rows,
 so one implementation serves both. Validation is :mod:`tarifa.core.deck`'s: a deck with any
@@ -19,12 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from tarifa.core.deck import COLUMNS, SINCE_EVER, DeckError, DeckRow, format_money, parse_deck, row_cells
+from tarifa.core.deckplan import ImportPlan, Mode, StoredVersion, in_force, plan_import
 from tarifa.core.rate_rules import control_character
-from tarifa.spreadsheets import guarded_rows, unguard, write_xlsx
-from tarifa.core.deckplan import ImportPlan, Mode, StoredVersion, plan_import
 from tarifa.db import bulk_insert, bulk_update
 from tarifa.rating.models import RateFields, Tariff
 from tarifa.routing.models import DestinationSet
+from tarifa.spreadsheets import guarded_rows, unguard, write_xlsx
 
 Target = Tariff | DestinationSet
 TERM_FIELDS = (
@@ -182,10 +182,12 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     model, owner = _owner(target)
     when = (at or timezone.now()).astimezone(UTC)
     fields = ["id", "prefix", *TERM_FIELDS, "effective_from", "period"]
-    # FOR UPDATE: two imports into one target plan against the same stored versions one at a time.
+    # Two imports into one target run one after the other (PostgreSQL: the target's row lock;
+    # SQLite: one writer at a time), each planning against the versions the other stored.
+    list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
     stored = [
         StoredVersion(r.pop("id"), DeckRow(line=0, **r))
-        for r in model.objects.select_for_update().filter(**{owner: target}).values(*fields)
+        for r in model.objects.filter(**{owner: target}).values(*fields)
     ]
     plan = plan_import(stored, rows, mode, when, at_given=at is not None)
     if plan.errors:
@@ -253,24 +255,18 @@ def export_deck(target: Target, fmt: Literal["csv", "xlsx"] = "csv") -> bytes:
 
 
 def _in_force(rows: list[DeckRow], at: datetime) -> dict[tuple[str, str], DeckRow]:
-    """For each (prefix, period), the version in force at ``at`` (latest effective_from wins)."""
-    chosen: dict[tuple[str, str], DeckRow] = {}
+    """For each (prefix, period), the version in force at ``at`` (:func:`~tarifa.core.deckplan.in_force`)."""
+    by_key: dict[tuple[str, str], list[DeckRow]] = {}
     for row in rows:
-        start = row.effective_from or SINCE_EVER
-        if start > at or (row.effective_to is not None and row.effective_to <= at):
-            continue
-        key = (row.prefix, row.period)
-        held = chosen.get(key)
-        if held is None or (held.effective_from or SINCE_EVER) < start:
-            chosen[key] = row
-    return chosen
+        by_key.setdefault((row.prefix, row.period), []).append(row)
+    return {key: found for key, group in by_key.items() if (found := in_force(group, at)) is not None}
 
 
 def diff_deck(target: Target, rows: list[DeckRow], at: datetime | None = None) -> DeckDiff:
     """What would change for calls at ``at`` (default now) if the file replaced the stored deck."""
     when = (at or timezone.now()).astimezone(UTC)
     old = _in_force(stored_rows(target), when)
-    new = _in_force([r if r.effective_from else _with_start(r, SINCE_EVER) for r in rows], when)
+    new = _in_force(rows, when)
     result = DeckDiff()
     for key, row in sorted(new.items()):
         before = old.get(key)
@@ -284,12 +280,6 @@ def diff_deck(target: Target, rows: list[DeckRow], at: datetime | None = None) -
             result.unchanged += 1
     result.removed = [_as_dict(row) for key, row in sorted(old.items()) if key not in new]
     return result
-
-
-def _with_start(row: DeckRow, start: datetime) -> DeckRow:
-    from dataclasses import replace
-
-    return replace(row, effective_from=start)
 
 
 def _as_dict(row: DeckRow) -> dict[str, Any]:

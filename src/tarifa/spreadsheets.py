@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime, time
 from typing import Any, Final
 
 __all__ = ["FORMULA_START", "guard", "guarded_rows", "unguard", "write_xlsx"]
@@ -69,7 +70,13 @@ def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str 
     def cells(values: Sequence[Any]) -> list[Any]:
         out = []
         for value in values:
-            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, (datetime, time)) and value.tzinfo is not None:
+                value = str(value)  # Excel has no time zones: the ISO text keeps the offset
+            try:
+                cell = WriteOnlyCell(sheet, value=value)
+            except (TypeError, ValueError):  # a type no cell holds (a list, an aware time): its text
+                value = str(value)
+                cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"  # openpyxl would make "=..." a formula
             out.append(cell)

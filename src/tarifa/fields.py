@@ -161,11 +161,20 @@ class ExactDecimalField(models.BigIntegerField):
         if value is not None and value not in self.empty_values and not self._fits(Decimal(value)):
             raise refuse(str(self.verbose_name).capitalize(), value, self.column_rule, "column_range")
 
+    def _form_check(self, value: Any) -> None:
+        if value is not None:
+            self.validate(value, None)
+            self.run_validators(value)
+
     def formfield(self, **kwargs: Any) -> forms.Field:
         defaults = {
             "form_class": forms.DecimalField,
-            "max_digits": MONEY_DIGITS,
-            "decimal_places": self.places,
+            # No generic digit limits on the form: the field's own checks (decimal places, its
+            # validators, the column's range) refuse with its label, the value and the limit,
+            # on any form built from it, model form or not.
+            "max_digits": None,
+            "decimal_places": None,
+            "validators": [self._form_check],
             "required": not self.blank,
             "label": str(self.verbose_name).capitalize(),
             "help_text": self.help_text,

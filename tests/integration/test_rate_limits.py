@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 
+from tarifa.core.rate_rules import AMOUNTS, WHOLES
 from tarifa.rating.decks import DeckRejected, import_file
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import DestinationRate, DestinationSet, Vendor
@@ -88,6 +89,10 @@ def test_every_door_gives_the_same_verdict(owners, name: str, value: str) -> Non
     assert form.is_valid() is (deck_rule is None), (deck_rule, form.errors)
     if deck_rule is not None:
         assert list(form.errors) == [name]
+        if name in (*AMOUNTS, *WHOLES) and not deck_rule.startswith(("must be a decimal", "must be a whole")):
+            # A numeric limit: the form says it in the same words as the deck. (Text fields keep
+            # Django's form-level checks, e.g. "Null characters are not allowed.", which run first.)
+            assert any(f"is refused: {deck_rule}" in m for m in form.errors[name]), (deck_rule, form.errors)
 
 
 def test_a_price_beyond_the_column_never_reaches_the_database(owners) -> None:
@@ -104,3 +109,18 @@ def test_a_price_beyond_the_column_never_reaches_the_database(owners) -> None:
     field.clean(Decimal("-9223372036854.775807"), None)
     with pytest.raises(ValueError, match="must be between -9223372036854.775807 and 9223372036854.775807"):
         field.get_prep_value(Decimal("9223372036854.775808"))
+
+
+def test_a_money_form_field_refuses_with_label_value_and_limit_on_any_form(db) -> None:
+    """A plain form built from a money field (a payment form, say) checks what the column can hold."""
+    from tarifa.billing.models import Transaction
+
+    field = Transaction._meta.get_field("amount").formfield()
+    for value, rule in (
+        ("99999999999999", "must be between -9223372036854.775807 and 9223372036854.775807"),
+        ("0.0000001", "at most 6 decimal places"),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            field.clean(value)
+        assert exc.value.messages == [f"Amount {Decimal(value)} is refused: {rule}"]
+    assert field.clean("-12.5") == Decimal("-12.5")

@@ -387,3 +387,17 @@ def test_two_imports_into_one_tariff_at_once_run_one_after_the_other() -> None:
         thread.join(60)
     assert sorted((r.added, r.unchanged) for r in results) == [(0, 60), (60, 0)], results  # type: ignore[attr-defined]
     assert Rate.objects.filter(tariff=tariff).count() == 60
+
+
+def test_admin_deck_import_keeps_history_and_says_what_changed(staff, deck_tariff) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("admin:rating_tariff_deck_import", args=[deck_tariff.pk])
+    staff.post(url, {"file": SimpleUploadedFile("v1.csv", csv_bytes("44,UK,0.02", "49,Germany,0.02")), "mode": "add"})
+    v2 = SimpleUploadedFile("v2.csv", csv_bytes("44,UK,0.03", "49,Germany,0.02"))
+    page = staff.post(url, {"file": v2, "mode": "replace", "at": "2026-02-01 00:00"}, follow=True).content.decode()
+    assert "0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck)" in page
+    assert "44: price_1 0.02 -&gt; 0.03" in page
+    assert list(Rate.objects.filter(tariff=deck_tariff, prefix="44").order_by("effective_from").values_list(
+        "price_1", "effective_to")) == [(Decimal("0.02"), FEB), (Decimal("0.03"), None)]
+    assert Rate.objects.filter(tariff=deck_tariff, prefix="49").count() == 1

@@ -124,3 +124,15 @@ def test_a_money_form_field_refuses_with_label_value_and_limit_on_any_form(db) -
             field.clean(value)
         assert exc.value.messages == [f"Amount {Decimal(value)} is refused: {rule}"]
     assert field.clean("-12.5") == Decimal("-12.5")
+
+
+def test_a_bulk_write_beyond_the_column_names_the_field_not_an_overflow(owners) -> None:
+    from django.utils import timezone
+
+    from tarifa.db import bulk_insert
+
+    _deck_door, tariff, _dset = owners
+    now = timezone.now()
+    with pytest.raises(ValueError, match="Price first interval .per minute. 99999999999999 is refused: must be between"):
+        bulk_insert(Rate, ["tariff", "prefix", "price_1", "created_at", "updated_at", "effective_from"],
+                    [[tariff.pk, "44", Decimal("99999999999999"), now, now, now]])

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
+from tarifa.core.rate_rules import UNITS_MAX
 from tarifa.fields import ExactDecimalField
 
 Adapter = Callable[[Any], Any]
@@ -28,8 +29,10 @@ def _units(field: ExactDecimalField) -> Adapter:
         if type(value) is Decimal:
             units = value.scaleb(places)
             whole = int(units)
-            if whole == units:
+            if whole == units and -UNITS_MAX <= whole <= UNITS_MAX:
                 return whole
+        # Anything else, e.g. beyond the column: a ValueError naming field, value and limit,
+        # never the driver's OverflowError.
         return field.get_prep_value(value)
 
     return adapt

@@ -14,11 +14,29 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.utils.deconstruct import deconstructible
 
-from tarifa.customers.validators import Between, MaxLength
+from tarifa.core.rate_rules import MONEY_PLACES, column_max, control_character, range_rule
+from tarifa.customers.validators import Between, MaxLength, refuse
 
 MONEY_DIGITS = 20
-MONEY_PLACES = 6
+
+
+@deconstructible
+class NoControlCharacters:
+    """Refuses control characters (C0, DEL, C1) and lone surrogates in free text: they break
+    XLSX exports, PostgreSQL refuses NUL, and no name or label needs them."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoControlCharacters) and other.label == self.label
+
+    def __call__(self, value: Any) -> None:
+        rule = control_character(value) if isinstance(value, str) else None
+        if rule:
+            raise refuse(self.label, value, rule, "control_character")
 
 
 def _labelled_max_length(validators: list, label: str, limit: int) -> list:
@@ -101,6 +119,16 @@ class ExactDecimalField(models.BigIntegerField):
         except InvalidOperation:
             raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
 
+    @property
+    def column_rule(self) -> str:
+        """The range the column can store, in the words of every other range refusal."""
+        limit = column_max(self.places)
+        return range_rule(-limit, limit)
+
+    def _fits(self, number: Decimal) -> bool:
+        limit = column_max(self.places)
+        return -limit <= number <= limit
+
     def get_prep_value(self, value: Any) -> int | None:
         value = models.Field.get_prep_value(self, value)
         number = self.to_python(value)
@@ -108,6 +136,9 @@ class ExactDecimalField(models.BigIntegerField):
             return None
         if not number.is_finite():
             raise ValueError(f"{self.verbose_name} {number} is refused: must be a finite number")
+        if not self._fits(number):
+            # Never hand the driver an integer it cannot store (OverflowError on SQLite).
+            raise ValueError(f"{self.verbose_name} {number} is refused: {self.column_rule}")
         units = number.scaleb(self.places)
         if units != units.to_integral_value():
             raise ValueError(f"{self.verbose_name} {number} is refused: at most {self.places} decimal places")
@@ -123,11 +154,27 @@ class ExactDecimalField(models.BigIntegerField):
                     code="decimal_places",
                 )
 
+    def run_validators(self, value: Any) -> None:
+        # The field's own validators first (a rate's tighter limits speak first), then the
+        # column's range, which every money field has whatever its validators say.
+        super().run_validators(value)
+        if value is not None and value not in self.empty_values and not self._fits(Decimal(value)):
+            raise refuse(str(self.verbose_name).capitalize(), value, self.column_rule, "column_range")
+
+    def _form_check(self, value: Any) -> None:
+        if value is not None:
+            self.validate(value, None)
+            self.run_validators(value)
+
     def formfield(self, **kwargs: Any) -> forms.Field:
         defaults = {
             "form_class": forms.DecimalField,
-            "max_digits": MONEY_DIGITS,
-            "decimal_places": self.places,
+            # No generic digit limits on the form: the field's own checks (decimal places, its
+            # validators, the column's range) refuse with its label, the value and the limit,
+            # on any form built from it, model form or not.
+            "max_digits": None,
+            "decimal_places": None,
+            "validators": [self._form_check],
             "required": not self.blank,
             "label": str(self.verbose_name).capitalize(),
             "help_text": self.help_text,
@@ -144,10 +191,13 @@ class ExactDecimalField(models.BigIntegerField):
         return list(self._validators)
 
 
-def money_field(label: str, *, minimum: int | str | None = None, places: int = MONEY_PLACES, **kwargs: Any) -> ExactDecimalField:
+def money_field(
+    label: str, *, minimum: int | str | Decimal | None = None, maximum: int | str | Decimal | None = None,
+    places: int = MONEY_PLACES, **kwargs: Any,
+) -> ExactDecimalField:
     validators = list(kwargs.pop("validators", []))
-    if minimum is not None:
-        validators.append(Between(label, minimum, None))
+    if minimum is not None or maximum is not None:
+        validators.append(Between(label, minimum, maximum))
     kwargs.setdefault("default", Decimal(0))
     return ExactDecimalField(
         label,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from import_export.formats.base_formats import CSV, XLS, XLSX
 
 from tarifa import config
-from tarifa.exports import TXT
+from tarifa.exports import TXT, SafeCSV, SafeXLS, SafeXLSX
 
 SECRET_KEY = config.secret_key()
 DEBUG = config.debug()
@@ -163,8 +162,8 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "tarifa.reports.dashboard.dashboard_callback",
 }
 
-# Seed 003: any listing exports as CSV, TXT, XLSX and XLS.
-EXPORT_FORMATS = [CSV, TXT, XLSX, XLS]
+# Seed 003: any listing exports as CSV, TXT, XLSX and XLS; no cell runs as a formula (tarifa.exports).
+EXPORT_FORMATS = [SafeCSV, TXT, SafeXLSX, SafeXLS]
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,9 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from tarifa.core.periods import PeriodSyntaxError, parse_period
+from tarifa.core.rate_rules import (
+    AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES, control_character,
+)
 from tarifa.core.rating import RateEntry, RateTerms
 
 COLUMNS: Final = (
@@ -24,11 +27,14 @@ COLUMNS: Final = (
     "effective_to", "period", "forbidden",
 )
 REQUIRED: Final = ("prefix", "price_1")
-MONEY_PLACES: Final = 6
-PERCENT_PLACES: Final = 4
+#: The moment a version without ``effective_from`` starts: "since ever", a fixed past instant so
+#: that (prefix, period, effective_from) is a unique key on every database.
+SINCE_EVER: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: Longest value a refusal repeats; a 128 KiB cell is named by its start.
+SHOWN_MAX: Final = 80
 
-_PREFIX = re.compile(r"^[0-9]{1,15}$")
-_INT = re.compile(r"^[0-9]+$")
+_PREFIX = re.compile(rf"^[0-9]{{{PREFIX_DIGITS[0]},{PREFIX_DIGITS[1]}}}$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
 _TRUE = {"1", "true", "yes", "y", "t", "x"}
 _FALSE = {"", "0", "false", "no", "n", "f"}
 
@@ -42,8 +48,15 @@ class DeckError:
     value: str
     rule: str
 
+    @property
+    def shown(self) -> str:
+        """The value as a message repeats it: cut after :data:`SHOWN_MAX` characters."""
+        if len(self.value) <= SHOWN_MAX:
+            return self.value
+        return f"{self.value[:SHOWN_MAX]}... ({len(self.value)} characters)"
+
     def __str__(self) -> str:
-        return f"line {self.line}: {self.field} {self.value!r} is refused: {self.rule}"
+        return f"line {self.line}: {self.field} {self.shown!r} is refused: {self.rule}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,23 +116,35 @@ def check_header(header: Sequence[str]) -> list[DeckError]:
 
 
 class _Row:
-    """Reads one raw row field by field, collecting errors instead of raising."""
+    """Reads one raw row field by field, collecting errors instead of raising.
+
+    A field is refused at most once: the first broken rule is the one reported.
+    """
 
     def __init__(self, line: int, values: dict[str, str], tz: ZoneInfo, errors: list[DeckError]) -> None:
         self.line = line
         self.values = values
         self.tz = tz
         self.errors = errors
+        self.refused: set[str] = set()
 
     def text(self, name: str) -> str:
         value = self.values.get(name)
-        return "" if value is None else str(value).strip()
+        return "" if value is None else str(value).strip()  # control characters: see parse_row
 
     def refuse(self, name: str, value: str, rule: str) -> None:
-        self.errors.append(DeckError(self.line, name, value, rule))
+        if name not in self.refused:
+            self.refused.add(name)
+            self.errors.append(DeckError(self.line, name, value, rule))
 
-    def money(self, name: str, default: Decimal | None, places: int = MONEY_PLACES) -> Decimal:
+    def ok(self, name: str) -> bool:
+        return name not in self.refused
+
+    def money(self, name: str, default: Decimal | None) -> Decimal:
+        """An amount of :data:`~tarifa.core.rate_rules.AMOUNTS`, checked against its limits."""
         raw = self.text(name)
+        if not self.ok(name):
+            return Decimal(0)
         if raw == "":
             if default is None:
                 self.refuse(name, raw, "is required")
@@ -128,35 +153,33 @@ class _Row:
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            self.refuse(name, raw, "must be a decimal number such as 0.0125")
+            self.refuse(name, raw, "must be a decimal number")
             return Decimal(0)
-        if not value.is_finite():
-            self.refuse(name, raw, "must be a finite decimal number")
+        rule = AMOUNTS[name].check(value)
+        if rule:
+            self.refuse(name, raw, rule)
             return Decimal(0)
-        if value < 0:
-            self.refuse(name, raw, "must be >= 0")
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > places:
-            self.refuse(name, raw, f"at most {places} decimal places")
         return value
 
-    def whole(self, name: str, default: int, minimum: int) -> int:
+    def whole(self, name: str) -> int:
+        """A number of seconds of :data:`~tarifa.core.rate_rules.WHOLES`, checked against its limits."""
+        spec = WHOLES[name]
         raw = self.text(name)
-        if raw == "":
-            return default
+        if raw == "" or not self.ok(name):
+            return spec.default
         if not _INT.match(raw):
-            self.refuse(name, raw, f"must be a whole number >= {minimum}")
-            return default
+            self.refuse(name, raw, "must be a whole number")
+            return spec.default
         value = int(raw)
-        if value < minimum:
-            self.refuse(name, raw, f"must be >= {minimum}")
-        if value > 86400:
-            self.refuse(name, raw, "must be at most 86400 seconds")
+        rule = spec.check(value)
+        if rule:
+            self.refuse(name, raw, rule)
+            return spec.default
         return value
 
     def moment(self, name: str) -> datetime | None:
         raw = self.text(name)
-        if raw == "":
+        if raw == "" or not self.ok(name):
             return None
         try:
             if len(raw) == 10:
@@ -168,43 +191,59 @@ class _Row:
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.tz)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            self.refuse(name, raw, "must be a date between 0001 and 9999")
+            return None
 
     def flag(self, name: str) -> bool:
-        raw = self.text(name).lower()
-        if raw in _TRUE:
+        raw = self.text(name)
+        if not self.ok(name):
+            return False
+        if raw.lower() in _TRUE:
             return True
-        if raw not in _FALSE:
-            self.refuse(name, self.text(name), "must be one of 1/0, true/false, yes/no or empty")
+        if raw.lower() not in _FALSE:
+            self.refuse(name, raw, "must be one of 1/0, true/false, yes/no or empty")
         return False
 
 
 def parse_row(line: int, values: dict[str, str], tz: ZoneInfo, errors: list[DeckError]) -> DeckRow:
     row = _Row(line, values, tz, errors)
+    for name, raw in values.items():  # every cell; leading and trailing white space is dropped anyway
+        rule = control_character(raw.strip())
+        if rule:
+            row.refuse(name, raw.strip(), rule)
     prefix = row.text("prefix")
-    if not _PREFIX.match(prefix):
-        row.refuse("prefix", prefix, "must be 1 to 15 digits 0-9")
+    if row.ok("prefix") and not _PREFIX.match(prefix):
+        row.refuse("prefix", prefix, f"must be {PREFIX_DIGITS[0]} to {PREFIX_DIGITS[1]} digits 0-9")
     price_1 = row.money("price_1", None)
     period = row.text("period")
-    if period:
-        try:
-            period = parse_period(period).canonical()
-        except PeriodSyntaxError as exc:
-            row.refuse("period", period, str(exc))
+    if period and row.ok("period"):
+        rule = PERIOD.check(period)
+        if rule:
+            row.refuse("period", period, rule)
+        else:
+            try:
+                period = parse_period(period).canonical()
+            except PeriodSyntaxError as exc:
+                row.refuse("period", period, str(exc))
     effective_from = row.moment("effective_from")
     effective_to = row.moment("effective_to")
     if effective_from and effective_to and effective_from >= effective_to:
         row.refuse("effective_to", row.text("effective_to"), "must be later than effective_from")
     destination = row.text("destination")
-    if len(destination) > 100:
-        row.refuse("destination", destination, "at most 100 characters")
+    if row.ok("destination"):
+        rule = DESTINATION.check(destination)
+        if rule:
+            row.refuse("destination", destination, rule)
     return DeckRow(
         line=line, prefix=prefix, destination=destination, price_1=price_1,
         price_n=row.money("price_n", price_1),
-        interval_1=row.whole("interval_1", 60, 1), interval_n=row.whole("interval_n", 60, 1),
-        connect_fee=row.money("connect_fee", Decimal(0)), free_seconds=row.whole("free_seconds", 0, 0),
-        grace_period=row.whole("grace_period", 0, 0),
-        post_call_surcharge=row.money("post_call_surcharge", Decimal(0), PERCENT_PLACES),
+        interval_1=row.whole("interval_1"), interval_n=row.whole("interval_n"),
+        connect_fee=row.money("connect_fee", Decimal(0)), free_seconds=row.whole("free_seconds"),
+        grace_period=row.whole("grace_period"),
+        post_call_surcharge=row.money("post_call_surcharge", Decimal(0)),
         min_charge=row.money("min_charge", Decimal(0)),
         effective_from=effective_from, effective_to=effective_to, period=period,
         forbidden=row.flag("forbidden"),

@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.template.response import TemplateResponse
 from unfold.decorators import action
 
@@ -22,12 +23,12 @@ from tarifa.rating import decks
 class DeckUploadForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     file = forms.FileField(label="Deck file (CSV or XLSX)")
     mode = forms.ChoiceField(
-        choices=[("add", "Add / update (keep history)"), ("replace", "Replace at date (end-date absent rates)")],
+        choices=[("add", "Add (new versions, keep history)"), ("replace", "Replace at date (also end-date absent rates)")],
         initial="add",
     )
     at = forms.DateTimeField(
-        label="Effective date (replace mode, or the moment a diff compares)", required=False,
-        help_text="ISO 8601, e.g. 2026-12-01 00:00; empty: now. Times are UTC.",
+        label="Effective date (when rows without a date take effect, or the moment a diff compares)", required=False,
+        help_text="ISO 8601, e.g. 2026-12-01 00:00; empty: now. Times are UTC. No price before it ever changes.",
     )
 
     def clean_file(self) -> Any:
@@ -57,12 +58,19 @@ class DeckAdminMixin:
         }
         return TemplateResponse(request, "rating/deck_page.html", context)
 
-    def _target(self, object_id: str) -> Any:
-        return get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+    def _target(self, request: HttpRequest, object_id: str) -> Any:
+        """The tariff or destination set, or ``None`` for an id that is not one (``abc``, a
+        deleted row, one outside this user's queryset): the caller answers as the change page does."""
+        return self.get_object(request, object_id)  # type: ignore[attr-defined]
+
+    def _missing(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
 
     @action(description="Import deck", url_path="deck-import", permissions=["change"])
     def deck_import(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        target = self._target(object_id)
+        target = self._target(request, object_id)
+        if target is None:
+            return self._missing(request, object_id)
         form = DeckUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -71,12 +79,16 @@ class DeckAdminMixin:
             except decks.DeckRejected as exc:
                 return self._page(request, target, "Import deck", form, errors=exc.errors)
             messages.success(request, f"Deck {upload.name} imported into {target}: {result}.")
+            if result.details:
+                messages.info(request, "; ".join(result.details))
             return redirect(request.path)
         return self._page(request, target, "Import deck", form, submit="Import")
 
     @action(description="Compare with file", url_path="deck-diff", permissions=["view"])
     def deck_diff(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        target = self._target(object_id)
+        target = self._target(request, object_id)
+        if target is None:
+            return self._missing(request, object_id)
         form = DeckUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -89,9 +101,15 @@ class DeckAdminMixin:
             return self._page(request, target, "Compare with file", form, diff=diff, changed=changed, submit="Compare")
         return self._page(request, target, "Compare with file", form, submit="Compare")
 
-    def _export(self, object_id: str, fmt: str) -> HttpResponse:
-        target = self._target(object_id)
-        data = decks.export_deck(target, fmt)  # type: ignore[arg-type]
+    def _export(self, request: HttpRequest, object_id: str, fmt: str) -> HttpResponse:
+        target = self._target(request, object_id)
+        if target is None:
+            return self._missing(request, object_id)
+        try:
+            data = decks.export_deck(target, fmt)  # type: ignore[arg-type]
+        except ValueError as exc:  # a stored value no spreadsheet can hold, named with its rate
+            messages.error(request, str(exc))
+            return redirect(reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk]))
         kind = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         response = HttpResponse(data, content_type=kind)
         safe = "".join(ch if ch.isalnum() else "-" for ch in str(target)).strip("-") or "deck"
@@ -100,8 +118,8 @@ class DeckAdminMixin:
 
     @action(description="Export CSV", url_path="deck-export-csv", permissions=["view"])
     def deck_export_csv(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._export(object_id, "csv")
+        return self._export(request, object_id, "csv")
 
     @action(description="Export XLSX", url_path="deck-export-xlsx", permissions=["view"])
     def deck_export_xlsx(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._export(object_id, "xlsx")
+        return self._export(request, object_id, "xlsx")

@@ -49,10 +49,18 @@ def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck."),
     tariff: Optional[str] = TariffOpt,
     destination_set: Optional[str] = SetOpt,
-    mode: str = typer.Option("add", help="add (add/update versions, keep history) or replace (end-date absent rates)."),
-    at: Optional[str] = typer.Option(None, help="replace: the date the new deck takes effect (default now)."),
+    mode: str = typer.Option(
+        "add", help="add (add versions, keep history) or replace (also end-date the rates the deck lacks)."
+    ),
+    at: Optional[str] = typer.Option(
+        None, help="When rows without effective_from take effect (default now); no price before it ever changes.",
+    ),
 ) -> None:
-    """Import a deck; a deck with any error imports nothing and lists every bad row."""
+    """Import a deck; a deck with any error imports nothing and lists every bad row.
+
+    A price change ends the version in force at --at and adds the new one from then, so calls
+    before --at keep their price; an unchanged row changes nothing.
+    """
     target = _target(tariff, destination_set)
     from tarifa.rating.decks import DeckRejected, import_file
 
@@ -63,6 +71,8 @@ def import_(
     except DeckRejected as exc:
         _rejected(exc)
     typer.echo(f"{target}: {result}")
+    for line in result.details:
+        typer.echo(f"  {line}")
 
 
 @deck_app.command("export")
@@ -76,7 +86,12 @@ def export(
     from tarifa.rating.decks import export_deck
 
     fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
-    out.write_bytes(export_deck(target, fmt))
+    try:
+        data = export_deck(target, fmt)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    out.write_bytes(data)
     typer.echo(f"{target}: written to {out}")
 
 

@@ -1,4 +1,4 @@
-"""Rate decks in and out of the database: import (add/update or replace at a date), export, diff.
+"""Rate decks in and out of the database: import (add or replace, history kept), export, diff.
 
 A deck targets a Tariff (selling) or a Destination Set (buying); both hold ``RateFields`` rows,
 so one implementation serves both. Validation is :mod:`tarifa.core.deck`'s: a deck with any
@@ -16,16 +16,17 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from tarifa.core.deck import COLUMNS, SINCE_EVER, DeckError, DeckRow, format_money, parse_deck, row_cells
+from tarifa.core.deckplan import ImportPlan, Mode, StoredVersion, in_force, plan_import
+from tarifa.core.rate_rules import control_character
 from tarifa.db import bulk_insert, bulk_update
-from tarifa.core.deck import COLUMNS, DeckError, DeckRow, format_money, parse_deck, row_cells
-from tarifa.rating.models import SINCE_EVER, RateFields, Tariff
+from tarifa.rating.models import RateFields, Tariff
 from tarifa.routing.models import DestinationSet
+from tarifa.spreadsheets import guarded_rows, unguard, write_xlsx
 
 Target = Tariff | DestinationSet
-Mode = Literal["add", "replace"]
 TERM_FIELDS = (
     "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
     "grace_period", "post_call_surcharge", "min_charge", "effective_to", "forbidden",
@@ -40,16 +41,7 @@ class DeckRejected(Exception):
         self.errors = errors
 
 
-@dataclass
-class ImportResult:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    end_dated: int = 0
-
-    def __str__(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.end_dated} end-dated")
+ImportResult = ImportPlan  # what an import did: counts, one line per change, the moment
 
 
 @dataclass
@@ -63,8 +55,18 @@ class DeckDiff:
 # --- reading files ------------------------------------------------------------------------------
 
 
+#: The largest cell a deck may hold: every field's own limit is far below it (a destination is
+#: at most 100 characters); Python's csv module stops at the same size.
+CELL_MAX = 128 * 1024
+
+
 def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[int, Sequence[str]]]]:
-    """Header and (line, cells) rows of a CSV or XLSX file, by its extension."""
+    """Header and (line, cells) rows of a CSV or XLSX file, by its extension.
+
+    A broken file, a workbook without a worksheet or a cell over :data:`CELL_MAX` characters is
+    refused with :class:`DeckRejected` (raised while the rows are read), never an exception of
+    the reading library. CSV cells lose the formula guard an export adds (``'=x`` -> ``=x``).
+    """
     if filename.lower().endswith((".xlsx", ".xlsm")):
         import openpyxl
 
@@ -72,27 +74,53 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a broken file
             raise DeckRejected([DeckError(0, "file", filename, f"is not a readable XLSX workbook ({exc})")]) from None
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(c or "").strip() for c in next(rows, ())]
+        if not book.worksheets:
+            raise DeckRejected([DeckError(0, "file", filename, "has no worksheet: the rates are read from the first one")])
+        rows = book.worksheets[0].iter_rows(values_only=True)
 
         def cells() -> Iterator[tuple[int, Sequence[str]]]:
-            for line, row in enumerate(rows, start=2):
-                yield line, [_xlsx_cell(c) for c in row]
+            line = 1
+            try:
+                header = next(rows, ())
+                yield 1, [_xlsx_cell(c) for c in header]
+                for line, row in enumerate(rows, start=2):
+                    yield line, [_checked(line, _xlsx_cell(c)) for c in row]
+            except DeckRejected:
+                raise
+            except Exception as exc:  # a broken sheet inside a readable zip
+                raise DeckRejected([DeckError(line, "file", filename, f"is not a readable XLSX worksheet ({exc})")]) from None
 
-        return header, cells()
+        table = cells()
+        _, first = next(table)
+        return [str(c).strip() for c in first], table
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DeckRejected([DeckError(0, "file", filename, f"is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, [])
 
     def csv_cells() -> Iterator[tuple[int, Sequence[str]]]:
-        for row in reader:
-            yield reader.line_num, row
+        try:
+            for row in reader:
+                yield reader.line_num, [unguard(cell) for cell in row]
+        except csv.Error as exc:
+            raise DeckRejected([DeckError(reader.line_num + 1, "file", filename, _csv_problem(exc))]) from None
 
-    return header, csv_cells()
+    table = csv_cells()
+    _, header = next(table, (1, []))
+    return list(header), table
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"has a cell over {CELL_MAX} characters (128 KiB); no deck field is that long"
+    return f"is not a readable CSV file ({exc})"
+
+
+def _checked(line: int, value: str) -> str:
+    if len(value) > CELL_MAX:
+        raise DeckRejected([DeckError(line, "file", value[:80], f"has a cell over {CELL_MAX} characters (128 KiB); no deck field is that long")])
+    return value
 
 
 def _xlsx_cell(value: Any) -> str:
@@ -130,77 +158,50 @@ def _owner(target: Target) -> tuple[type[RateFields], str]:
     return DestinationRate, "destination_set"
 
 
-def _values(row: DeckRow, effective_from: datetime) -> dict[str, Any]:
+def _values(row: DeckRow) -> dict[str, Any]:
     return {
         "prefix": row.prefix, "destination": row.destination, "price_1": row.price_1, "price_n": row.price_n,
         "interval_1": row.interval_1, "interval_n": row.interval_n, "connect_fee": row.connect_fee,
         "free_seconds": row.free_seconds, "grace_period": row.grace_period,
         "post_call_surcharge": row.post_call_surcharge, "min_charge": row.min_charge,
-        "effective_from": effective_from, "effective_to": row.effective_to, "period": row.period,
+        "effective_from": row.effective_from or SINCE_EVER, "effective_to": row.effective_to, "period": row.period,
         "forbidden": row.forbidden,
     }
 
 
-def _same(stored: dict[str, Any], new: dict[str, Any]) -> bool:
-    for name in TERM_FIELDS:
-        a, b = stored[name], new[name]
-        if isinstance(a, Decimal) or isinstance(b, Decimal):
-            if Decimal(a) != Decimal(b):
-                return False
-        elif a != b:
-            return False
-    return True
-
-
 @transaction.atomic
 def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: datetime | None = None) -> ImportResult:
-    """Apply validated rows in one transaction.
+    """Apply validated rows in one transaction, keeping history (:mod:`tarifa.core.deckplan`).
 
-    *add*: each row is a rate version keyed by (prefix, period, effective_from); an existing
-    version with that key is updated, any other is added, older versions stay (history).
-    Rows without ``effective_from`` are versions "since ever".
-    *replace*: rows without ``effective_from`` take effect at ``at``; every version open at
-    ``at`` whose (prefix, period) is absent from the deck is end-dated at ``at``.
+    A price change ends the version in force and adds one from ``at`` (default now); an unchanged
+    row changes nothing in either mode; *replace* also ends, at ``at``, the rates the deck lacks.
+    Raises :class:`DeckRejected` (nothing written) when a row would rewrite a price before ``at``.
     """
     if mode not in ("add", "replace"):
         raise ValueError(f"mode {mode!r} is refused: must be add or replace")
     model, owner = _owner(target)
     when = (at or timezone.now()).astimezone(UTC)
-    default_start = when if mode == "replace" else SINCE_EVER
-    existing = {
-        (r["prefix"], r["period"], r["effective_from"]): r
-        for r in model.objects.filter(**{owner: target}).values("id", *TERM_FIELDS, "prefix", "period", "effective_from")
-    }
-    result = ImportResult()
-    creates: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for row in rows:
-        values = _values(row, row.effective_from or default_start)
-        stored = existing.get((row.prefix, row.period, values["effective_from"]))
-        if stored is None:
-            creates.append(values)
-        elif _same(stored, values):
-            result.unchanged += 1
-        else:
-            updates.append({"id": stored["id"], **values})
-    _bulk_insert(model, owner, target, creates)
-    result.added = len(creates)
-    _bulk_update(model, updates)
-    result.updated = len(updates)
-    from tarifa.calls.cache import bump
+    fields = ["id", "prefix", *TERM_FIELDS, "effective_from", "period"]
+    # Two imports into one target run one after the other (PostgreSQL: the target's row lock;
+    # SQLite: one writer at a time), each planning against the versions the other stored.
+    list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
+    stored = [
+        StoredVersion(r.pop("id"), DeckRow(line=0, **r))
+        for r in model.objects.filter(**{owner: target}).values(*fields)
+    ]
+    plan = plan_import(stored, rows, mode, when, at_given=at is not None)
+    if plan.errors:
+        raise DeckRejected(plan.errors)
+    _bulk_insert(model, owner, target, [_values(row) for row in plan.inserts])
+    now = timezone.now()
+    updates = [(pk, _values(row)) for pk, row in plan.updates]
+    bulk_update(model, [*TERM_FIELDS, "updated_at"], [[*(v[n] for n in TERM_FIELDS), now, pk] for pk, v in updates])
+    bulk_update(model, ["effective_to", "updated_at"], [[end, now, pk] for pk, end in plan.ends])
+    if plan.inserts or plan.updates or plan.ends:
+        from tarifa.calls.cache import bump
 
-    bump()  # raw bulk writes send no signals: tell every process its rate tables are stale
-    if mode == "replace":
-        present = {(row.prefix, row.period) for row in rows}
-        open_at = model.objects.filter(**{owner: target}, effective_from__lt=when).filter(
-            Q(effective_to__isnull=True) | Q(effective_to__gt=when)
-        ).values_list("id", "prefix", "period")
-        to_close = [pk for pk, prefix, period in open_at if (prefix, period) not in present]
-        for start in range(0, len(to_close), 500):
-            result.end_dated += model.objects.filter(id__in=to_close[start:start + 500]).update(
-                effective_to=when, updated_at=timezone.now()
-            )
-    return result
+        bump()  # raw bulk writes send no signals: tell every process its rate tables are stale
+    return plan
 
 
 def _bulk_insert(model: type[RateFields], owner: str, target: Target, rows: list[dict[str, Any]]) -> None:
@@ -209,11 +210,6 @@ def _bulk_insert(model: type[RateFields], owner: str, target: Target, rows: list
     now = timezone.now()
     names = [*rows[0].keys(), "created_at", "updated_at", owner]
     bulk_insert(model, names, [[*row.values(), now, now, target.pk] for row in rows])
-
-
-def _bulk_update(model: type[RateFields], updates: list[dict[str, Any]]) -> None:
-    now = timezone.now()
-    bulk_update(model, [*TERM_FIELDS, "updated_at"], [[*(u[n] for n in TERM_FIELDS), now, u["id"]] for u in updates])
 
 
 def import_file(target: Target, data: bytes, filename: str, mode: Mode = "add", at: datetime | None = None) -> ImportResult:
@@ -230,47 +226,47 @@ def stored_rows(target: Target) -> list[DeckRow]:
 
 
 def export_deck(target: Target, fmt: Literal["csv", "xlsx"] = "csv") -> bytes:
-    """Every version of every rate, in the import layout: importing it back changes nothing."""
-    rows = [row_cells(row, SINCE_EVER) for row in stored_rows(target)]
+    """Every version of every rate, in the import layout: importing it back changes nothing.
+
+    No cell runs as a formula (:mod:`tarifa.spreadsheets`): XLSX cells are strings, kept exactly;
+    in CSV a destination such as ``=cmd`` is written ``'=cmd`` and :func:`read_table` removes that
+    guard again. Raises ``ValueError`` naming the rate when a stored value holds a control
+    character (refused at import since; older rows are fixed in the back office).
+    """
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError(f"format {fmt!r} is refused: must be csv or xlsx")
+    stored = stored_rows(target)
+    for row in stored:
+        for name in ("destination", "period"):
+            rule = control_character(getattr(row, name))
+            if rule:
+                raise ValueError(
+                    f"rate {row.prefix} from {row.effective_from.isoformat() if row.effective_from else 'since ever'}: "
+                    f"{name} {getattr(row, name)!r} is refused: {rule}; correct it before exporting"
+                )
+    rows = [row_cells(row, SINCE_EVER) for row in stored]
     if fmt == "csv":
         out = io.StringIO(newline="")
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(COLUMNS)
-        writer.writerows(rows)
+        writer.writerows(guarded_rows(rows))
         return out.getvalue().encode()
-    if fmt == "xlsx":
-        import openpyxl
-
-        book = openpyxl.Workbook(write_only=True)
-        sheet = book.create_sheet("rates")
-        sheet.append(list(COLUMNS))
-        for cells in rows:
-            sheet.append(cells)  # text cells: amounts keep every decimal exactly
-        buffer = io.BytesIO()
-        book.save(buffer)
-        return buffer.getvalue()
-    raise ValueError(f"format {fmt!r} is refused: must be csv or xlsx")
+    return write_xlsx(COLUMNS, rows, "rates")  # text cells: amounts keep every decimal exactly
 
 
 def _in_force(rows: list[DeckRow], at: datetime) -> dict[tuple[str, str], DeckRow]:
-    """For each (prefix, period), the version in force at ``at`` (latest effective_from wins)."""
-    chosen: dict[tuple[str, str], DeckRow] = {}
+    """For each (prefix, period), the version in force at ``at`` (:func:`~tarifa.core.deckplan.in_force`)."""
+    by_key: dict[tuple[str, str], list[DeckRow]] = {}
     for row in rows:
-        start = row.effective_from or SINCE_EVER
-        if start > at or (row.effective_to is not None and row.effective_to <= at):
-            continue
-        key = (row.prefix, row.period)
-        held = chosen.get(key)
-        if held is None or (held.effective_from or SINCE_EVER) < start:
-            chosen[key] = row
-    return chosen
+        by_key.setdefault((row.prefix, row.period), []).append(row)
+    return {key: found for key, group in by_key.items() if (found := in_force(group, at)) is not None}
 
 
 def diff_deck(target: Target, rows: list[DeckRow], at: datetime | None = None) -> DeckDiff:
     """What would change for calls at ``at`` (default now) if the file replaced the stored deck."""
     when = (at or timezone.now()).astimezone(UTC)
     old = _in_force(stored_rows(target), when)
-    new = _in_force([r if r.effective_from else _with_start(r, SINCE_EVER) for r in rows], when)
+    new = _in_force(rows, when)
     result = DeckDiff()
     for key, row in sorted(new.items()):
         before = old.get(key)
@@ -284,12 +280,6 @@ def diff_deck(target: Target, rows: list[DeckRow], at: datetime | None = None) -
             result.unchanged += 1
     result.removed = [_as_dict(row) for key, row in sorted(old.items()) if key not in new]
     return result
-
-
-def _with_start(row: DeckRow, start: datetime) -> DeckRow:
-    from dataclasses import replace
-
-    return replace(row, effective_from=start)
 
 
 def _as_dict(row: DeckRow) -> dict[str, Any]:

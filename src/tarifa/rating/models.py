@@ -3,19 +3,22 @@ Destination Set rates, so one definition of a rate's terms serves both (DESIGN.m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tarifa.core.deck import SINCE_EVER
 from tarifa.core.periods import parse_period
+from tarifa.core.rate_rules import AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES
 from tarifa.customers import validators as v
-from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+from tarifa.fields import (
+    ExactDecimalField, LabeledCharField, NoControlCharacters, TimestampedModel, choice_field, int_field, money_field,
+)
 from tarifa.rating.choices import Rounding
 
-
-SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["SINCE_EVER", "PricedList", "Rate", "RateFields", "Tariff", "since_ever"]
 
 
 def since_ever() -> datetime:
@@ -79,28 +82,41 @@ class Tariff(PricedList):
                 )})
 
 
+def _amount(name: str) -> ExactDecimalField:
+    spec = AMOUNTS[name]
+    return money_field(spec.label, places=spec.places, validators=[v.Between(spec.label, spec.low, spec.high, spec.unit)])
+
+
+def _whole(name: str, default: int) -> models.IntegerField:
+    spec = WHOLES[name]
+    return int_field(spec.label, spec.low, spec.high, spec.unit, default=default)
+
+
 class RateFields(TimestampedModel):
     """The terms of one destination prefix (DESIGN.md §3)."""
 
-    prefix = LabeledCharField("prefix", max_length=15, validators=[v.Digits("Prefix", 1, 15)])
-    destination = LabeledCharField("destination", max_length=100, blank=True)
-    price_1 = money_field("Price first interval (per minute)", minimum=0)
-    price_n = money_field("Price next intervals (per minute)", minimum=0)
-    interval_1 = int_field("First interval", 1, 86400, "seconds", default=60)
-    interval_n = int_field("Next interval", 1, 86400, "seconds", default=60)
-    connect_fee = money_field("Connect fee", minimum=0)
-    free_seconds = int_field("Free seconds", 0, 86400, default=0)
-    grace_period = int_field("Grace period", 0, 86400, "seconds", default=0)
-    post_call_surcharge = money_field(
-        "Post-call surcharge (%)", places=4, validators=[v.Between("Post-call surcharge", 0, 10000, "%")],
+    # Limits from tarifa.core.rate_rules, the table the deck parser reads too.
+    prefix = LabeledCharField("prefix", max_length=PREFIX_DIGITS[1], validators=[v.Digits("Prefix", *PREFIX_DIGITS)])
+    destination = LabeledCharField(
+        DESTINATION.label, max_length=DESTINATION.max_length, blank=True,
+        validators=[NoControlCharacters(DESTINATION.label.capitalize())],
     )
-    min_charge = money_field("Minimum charge", minimum=0)
+    price_1 = _amount("price_1")
+    price_n = _amount("price_n")
+    interval_1 = _whole("interval_1", default=60)
+    interval_n = _whole("interval_n", default=60)
+    connect_fee = _amount("connect_fee")
+    free_seconds = _whole("free_seconds", default=0)
+    grace_period = _whole("grace_period", default=0)
+    post_call_surcharge = _amount("post_call_surcharge")
+    min_charge = _amount("min_charge")
     effective_from = models.DateTimeField(
         "effective from", default=since_ever, help_text="1970-01-01 means: since ever."
     )
     effective_to = models.DateTimeField("effective to (exclusive)", null=True, blank=True)
     period = LabeledCharField(
-        "time period", max_length=100, blank=True, help_text="e.g. mon-fri 08:00-18:00; empty: always."
+        PERIOD.label, max_length=PERIOD.max_length, blank=True, help_text="e.g. mon-fri 08:00-18:00; empty: always.",
+        validators=[NoControlCharacters(PERIOD.label.capitalize())],
     )
     forbidden = models.BooleanField("forbidden", default=False)
 

@@ -142,8 +142,8 @@ def part_core(deck: Path, cdrs: Path, _sample: int) -> dict[str, object]:
     from datetime import timedelta
 
     from tarifa.batchrate import fast_deck_for_window, load_cdrs, load_deck
-    from tarifa.core.periods import EPOCH as _EPOCH
     from tarifa.core.fastrate import rate_batch
+    from tarifa.core.periods import EPOCH as _EPOCH
 
     rows, errors = load_deck(deck)
     assert not errors, errors[:5]

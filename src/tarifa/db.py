@@ -338,7 +338,6 @@ def insert_frame(model: type[models.Model], frame: Any) -> Any:
             stored = [row[0] for row in cursor.fetchall()]
     else:
         import psycopg
-
         from django.db import transaction
 
         try:  # the common case, nothing stored yet: straight COPY, no staging

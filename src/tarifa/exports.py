@@ -18,7 +18,7 @@ from import_export.formats.base_formats import CSV, TSV, XLS, XLSX
 
 from tarifa.spreadsheets import guarded_rows, write_xlsx
 
-__all__ = ["SafeCSV", "SafeXLS", "SafeXLSX", "TXT"]
+__all__ = ["TXT", "SafeCSV", "SafeXLS", "SafeXLSX"]
 
 
 def _guarded(dataset: tablib.Dataset) -> tablib.Dataset:

@@ -112,7 +112,7 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
         slots.give_back()
     if got > limit:
         return Refusal(413, "Request body too large", f"The chunked body is refused: it must be at most {limit} bytes")
-    if 0 < length and got < length:
+    if length > 0 and got < length:
         return Refusal(400, "Bad request", f"The request body ended after {got} of the {length} bytes "
                                            "its Content-Length announced.")
     sink.seek(0)

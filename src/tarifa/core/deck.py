@@ -17,7 +17,12 @@ from zoneinfo import ZoneInfo
 
 from tarifa.core.periods import PeriodSyntaxError, parse_period
 from tarifa.core.rate_rules import (
-    AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES, control_character,
+    AMOUNTS,
+    DESTINATION,
+    PERIOD,
+    PREFIX_DIGITS,
+    WHOLES,
+    control_character,
 )
 from tarifa.core.rating import RateEntry, RateTerms
 

@@ -218,9 +218,7 @@ def plan_import(
             start = row.effective_from
             if start is None:
                 since_ever = next((v for v in versions if v.start == SINCE_EVER and v.id is not None), None)
-                if since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to:
-                    start = SINCE_EVER
-                elif not versions and mode == "add" and not at_given:
+                if (since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to) or (not versions and mode == "add" and not at_given):
                     start = SINCE_EVER
                 else:
                     start = at

@@ -37,10 +37,10 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberType
 
 __all__ = [
+    "KINDS",
     "KIND_FIXED",
     "KIND_MOBILE",
     "KIND_NONGEO",
-    "KINDS",
     "Destination",
     "country_code_of",
     "price_for",
@@ -128,7 +128,7 @@ def _locale_data() -> dict:
     return mod.LOCALE_DATA
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def region_name(region: str, lang: str = LANG) -> str:
     """Display name of an ISO region code, as ``phonenumbers.geocoder`` gives it.
 
@@ -186,7 +186,7 @@ def _nongeo_name(cc: int) -> str:
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
@@ -216,7 +216,7 @@ def _can_complete(md, attr: str, national: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _region_for(cc: str, national: str) -> str:
     """Region a (mobile) prefix belongs to; mirrors libphonenumber's lookup."""
     regions = COUNTRY_CODE_TO_REGION_CODE[int(cc)]

@@ -153,4 +153,4 @@ class LineListField(forms.CharField):
         return
 
 
-__all__ = ["CountryListField", "CountryPicker", "CodecListField", "LineListField", "countries_by_region", "country_regions"]
+__all__ = ["CodecListField", "CountryListField", "CountryPicker", "LineListField", "countries_by_region", "country_regions"]

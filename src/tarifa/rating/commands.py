@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ TariffOpt = typer.Option(None, "--tariff", help="Name of the tariff (selling sid
 SetOpt = typer.Option(None, "--destination-set", help="Name of the destination set (vendor side).")
 
 
-def _at(value: Optional[str]) -> Optional[datetime]:
+def _at(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -24,7 +23,7 @@ def _at(value: Optional[str]) -> Optional[datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _target(tariff: Optional[str], destination_set: Optional[str]):  # type: ignore[no-untyped-def]
+def _target(tariff: str | None, destination_set: str | None):  # type: ignore[no-untyped-def]
     from tarifa.cli import _django
 
     _django()
@@ -47,12 +46,12 @@ def _rejected(exc) -> None:  # type: ignore[no-untyped-def]
 @deck_app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
     mode: str = typer.Option(
         "add", help="add (add versions, keep history) or replace (also end-date the rates the deck lacks)."
     ),
-    at: Optional[str] = typer.Option(
+    at: str | None = typer.Option(
         None, help="When rows without effective_from take effect (default now); no price before it ever changes.",
     ),
 ) -> None:
@@ -78,8 +77,8 @@ def import_(
 @deck_app.command("export")
 def export(
     out: Path = typer.Argument(..., dir_okay=False, help="Output file, .csv or .xlsx."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
 ) -> None:
     """Export every rate version in the import layout."""
     target = _target(tariff, destination_set)
@@ -98,9 +97,9 @@ def export(
 @deck_app.command("diff")
 def diff(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck to compare."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
-    at: Optional[str] = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
+    at: str | None = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
 ) -> None:
     """Added, removed and changed prefixes between the stored deck and a file."""
     target = _target(tariff, destination_set)

@@ -264,7 +264,7 @@ def _run(args: list[str]) -> tuple[float, int, str, str, int]:
 
 
 def _part(name: str, deck: Path, cdrs: Path, sample: int) -> tuple[dict[str, object], int]:
-    elapsed, rss, out, err, code = _run(
+    _elapsed, rss, out, err, code = _run(
         [sys.executable, __file__, "--part", name, "--deck-file", str(deck), "--cdr-file", str(cdrs),
          "--sample", str(sample)]
     )

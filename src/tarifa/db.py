@@ -74,7 +74,7 @@ def columns(model: type[models.Model], names: Sequence[str]) -> tuple[list[model
 def _preparer(fields: list[models.Field], adapters: list[Adapter]) -> Callable[[Sequence[Any]], list[Any]]:
     """Adapt only the columns that need it (money, times): most values pass through as they are."""
     special = [
-        (i, adapt) for i, (f, adapt) in enumerate(zip(fields, adapters))
+        (i, adapt) for i, (f, adapt) in enumerate(zip(fields, adapters, strict=True))
         if isinstance(f, (ExactDecimalField, models.DateTimeField, models.DateField, models.GenericIPAddressField))
     ]
 
@@ -235,7 +235,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     prepare = _preparer(fields, adapters)
-    prepared = [prepare(row[:-1]) + [row[-1]] for row in rows]
+    prepared = [[*prepare(row[:-1]), row[-1]] for row in rows]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(prepared) > 1:
             # One statement for the whole set: UPDATE ... FROM (VALUES ...).

@@ -22,7 +22,7 @@ __all__ = ["TXT", "SafeCSV", "SafeXLS", "SafeXLSX"]
 
 
 def _guarded(dataset: tablib.Dataset) -> tablib.Dataset:
-    safe = tablib.Dataset(*guarded_rows(dataset), headers=list(guarded_rows([dataset.headers or []]))[0] or None)
+    safe = tablib.Dataset(*guarded_rows(dataset), headers=next(iter(guarded_rows([dataset.headers or []]))) or None)
     safe.title = dataset.title
     return safe
 

@@ -276,7 +276,7 @@ def parse_deck(
         if len(cells) > len(names):
             errors.append(DeckError(line, "row", f"{len(cells)} cells", f"the header has {len(names)} columns"))
             continue
-        values = dict(zip(names, ("" if c is None else str(c) for c in cells)))
+        values = dict(zip(names, ("" if c is None else str(c) for c in cells), strict=False))
         row = parse_row(line, values, tz, errors)
         key = row.version_key
         if key in first_line:

@@ -164,7 +164,7 @@ def _first_difference(
 ) -> tuple[datetime, bool] | None:
     """The first moment (before ``until`` if given) whose price differs, and whether it had one."""
     moments = _moments(before, after)
-    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments)):
+    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments), strict=True):
         if until is not None and t >= until:
             return None
         if (old is None) != (new is None) or (old is not None and new is not None and not _same_price(old, new)):
@@ -175,7 +175,7 @@ def _first_difference(
 def _rewrites_past(before: Sequence[_Version], after: Sequence[_Version], at: datetime) -> datetime | None:
     """The first moment before ``at`` whose existing price ``after`` would change (gaps may fill)."""
     moments = [t for t in _moments(before, after) if t < at]
-    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments)):
+    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments), strict=True):
         if old is not None and (new is None or not _same_price(old, new)):
             return t
     return None
@@ -252,7 +252,7 @@ def plan_import(
                     version.row = replace(version.row, effective_to=at)
                     version.touched = version.touched or "end"
                     plan.ended += 1
-                    plan.note(lambda: f"{_label(key)}: ended at {when(at)} (not in the deck)")
+                    plan.note(lambda key=key: f"{_label(key)}: ended at {when(at)} (not in the deck)")
 
     for versions in by_key.values():
         for version in versions:

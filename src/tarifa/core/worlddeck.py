@@ -303,7 +303,7 @@ def _expand_leading_digits(pattern: str) -> list[str] | None:
 def _fixed_entries() -> dict[str, Destination]:
     """One entry per calling code plus dependent regions sharing a code."""
     out: dict[str, Destination] = {}
-    for cc, regions in sorted(COUNTRY_CODE_TO_REGION_CODE.items()):
+    for cc in sorted(COUNTRY_CODE_TO_REGION_CODE):
         prefix = str(cc)
         main = phonenumbers.region_code_for_country_code(cc)
         if main == NONGEO_REGION:
@@ -362,7 +362,7 @@ def _mobile_labels(fixed: dict[str, Destination]) -> dict[str, tuple[str, str]]:
             cut = [raw[: max(length, floor + 1)] for raw, _, _, floor in items]
             if len(set(cut)) <= MAX_MOBILE_PREFIXES_PER_REGION:
                 break
-        for short, (_, region, carrier, _) in zip(cut, items):
+        for short, (_, region, carrier, _) in zip(cut, items, strict=True):
             votes[cc][short][(region, carrier)] += 1
 
     labels: dict[str, tuple[str, str]] = {}

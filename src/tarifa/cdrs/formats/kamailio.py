@@ -181,7 +181,7 @@ def _csv_records(text: str, zone: tzinfo) -> Iterator[_Record | LineError]:
                 raise row
             if len(row) != len(names):
                 raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
-            attrs = {COLUMN_ALIASES.get(name, name): cell for name, cell in zip(names, row)}
+            attrs = {COLUMN_ALIASES.get(name, name): cell for name, cell in zip(names, row, strict=True)}
             if "timestamp" in attrs:
                 seconds = attrs["timestamp"].strip()
                 if not seconds.isdigit():

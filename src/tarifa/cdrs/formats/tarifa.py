@@ -278,7 +278,7 @@ def csv_record(number: int, row: list[str] | RecordError, raw: str, names: list[
             raise row
         if len(row) != len(names):
             raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
-        return from_mapping(dict(zip(names, row)), switch, zone)
+        return from_mapping(dict(zip(names, row, strict=True)), switch, zone)
     except RecordError as exc:
         return LineError(number, str(exc), raw)
 

@@ -100,7 +100,7 @@ class DeckRow:
         return RateEntry(
             prefix=self.prefix, destination=self.destination, terms=self.terms(),
             effective_from=self.effective_from, effective_to=self.effective_to,
-            period=self.period or None,
+            period=parse_period(self.period) if self.period else None,
         )
 
 

@@ -205,8 +205,8 @@ def plan_import(
         raise ValueError(f"mode {mode!r} is refused: must be add or replace")
     plan = ImportPlan(at=at)
     by_key: dict[Key, list[_Version]] = {}
-    for version in stored:
-        by_key.setdefault((version.row.prefix, version.row.period), []).append(_Version(version.id, version.row))
+    for kept in stored:
+        by_key.setdefault((kept.row.prefix, kept.row.period), []).append(_Version(kept.id, kept.row))
     deck_keys: dict[Key, list[DeckRow]] = {}
     for row in rows:
         deck_keys.setdefault((row.prefix, row.period), []).append(row)
@@ -252,7 +252,7 @@ def plan_import(
                     version.row = replace(version.row, effective_to=at)
                     version.touched = version.touched or "end"
                     plan.ended += 1
-                    plan.note(lambda key=key: f"{_label(key)}: ended at {when(at)} (not in the deck)")
+                    plan.note(lambda: f"{_label(key)}: ended at {when(at)} (not in the deck)")  # noqa: B023 (called at once)
 
     for versions in by_key.values():
         for version in versions:

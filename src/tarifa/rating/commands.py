@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from tarifa.rating.decks import DeckRejected, Target
 
 deck_app = typer.Typer(no_args_is_help=True, help="Import, export and compare rate decks.")
 
@@ -23,7 +27,7 @@ def _at(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _target(tariff: str | None, destination_set: str | None):  # type: ignore[no-untyped-def]
+def _target(tariff: str | None, destination_set: str | None) -> Target:
     from tarifa.cli import _django
 
     _django()
@@ -36,7 +40,7 @@ def _target(tariff: str | None, destination_set: str | None):  # type: ignore[no
         raise typer.Exit(2) from None
 
 
-def _rejected(exc) -> None:  # type: ignore[no-untyped-def]
+def _rejected(exc: DeckRejected) -> NoReturn:
     for error in exc.errors:
         typer.echo(str(error), err=True)
     typer.echo(f"{len(exc.errors)} error(s); nothing was imported.", err=True)
@@ -84,7 +88,7 @@ def export(
     target = _target(tariff, destination_set)
     from tarifa.rating.decks import export_deck
 
-    fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
+    fmt: Literal["csv", "xlsx"] = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
     try:
         data = export_deck(target, fmt)
     except ValueError as exc:

@@ -187,7 +187,7 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
     stored = [
         StoredVersion(r.pop("id"), DeckRow(line=0, **r))
-        for r in model.objects.filter(**{owner: target}).values(*fields)
+        for r in model._default_manager.filter(**{owner: target}).values(*fields)
     ]
     plan = plan_import(stored, rows, mode, when, at_given=at is not None)
     if plan.errors:
@@ -221,7 +221,7 @@ def stored_rows(target: Target) -> list[DeckRow]:
     fields = ["prefix", *TERM_FIELDS, "effective_from", "period"]
     return [
         DeckRow(line=0, **{name: r[name] for name in fields})
-        for r in model.objects.filter(**{owner: target}).order_by("prefix", "period", "effective_from").values(*fields)
+        for r in model._default_manager.filter(**{owner: target}).order_by("prefix", "period", "effective_from").values(*fields)
     ]
 
 

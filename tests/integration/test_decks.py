@@ -375,7 +375,7 @@ def test_two_imports_into_one_tariff_at_once_run_one_after_the_other() -> None:
         try:
             start.wait()
             results.append(import_file(tariff, deck, "race.csv"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
             results.append(exc)
         finally:
             connection.close()

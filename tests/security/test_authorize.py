@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from tarifa.billing import ledger
 from tarifa.calls import cache
 from tarifa.calls.authorize import SIP_CODES
 from tarifa.customers.models import Account, SipDevice, TranslationRule

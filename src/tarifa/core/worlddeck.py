@@ -132,7 +132,7 @@ def _load_locale_module() -> ModuleType:
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)  # not registered in sys.modules on purpose
         return mod
-    except Exception:  # pragma: no cover - layout changed upstream
+    except Exception:  # noqa: BLE001  # pragma: no cover - layout changed upstream
         from phonenumbers.geodata import locale
 
         return locale

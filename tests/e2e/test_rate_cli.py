@@ -15,7 +15,6 @@ import pytest
 from tarifa.core.deck import parse_deck
 from tarifa.core.rating import RateTable, rate_call
 
-UTC = UTC
 OUTPUT_HEADER = ["call_id", "callee", "prefix", "destination", "billed_seconds", "cost", "status", "reason"]
 DECK_HEADER = (
     "prefix,destination,price_1,price_n,interval_1,interval_n,connect_fee,free_seconds,grace_period,"

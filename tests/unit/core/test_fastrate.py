@@ -31,7 +31,6 @@ from tarifa.core.rating import (
     rate_call,
 )
 
-UTC = UTC
 T0 = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)
 D = Decimal
 

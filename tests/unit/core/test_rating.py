@@ -29,7 +29,6 @@ from tarifa.core.rating import (
 )
 
 D = Decimal
-UTC = UTC
 T0 = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 
 

@@ -9,8 +9,6 @@ import pytest
 from tarifa.cdrs.formats import asterisk
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = UTC
-
 # cdr_csv quotes text fields (a quote doubled), writes duration/billsec bare and an
 # unanswered call's answer time as nothing at all.
 ANSWERED = (

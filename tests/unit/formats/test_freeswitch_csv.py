@@ -9,8 +9,6 @@ import pytest
 from tarifa.cdrs.formats import freeswitch_csv
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = UTC
-
 
 def line(*, cause: str = "NORMAL_CLEARING", answer: str = "2024-03-01 10:00:04", billsec: str = "60",
          uuid: str = "a5c9f6c0-e752-11e3-8bfb-65b6c3cdac7d", dest: str = "0044207946000",

@@ -9,7 +9,6 @@ from typing import Any
 from tarifa.cdrs.formats import freeswitch_json
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = UTC
 START = 1709287200  # 2024-03-01 10:00:00 UTC
 
 

@@ -10,8 +10,6 @@ import pytest
 from tarifa.cdrs.formats import tarifa
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = UTC
-
 HEADER = "call_id,caller,callee,start_time,connect_time,end_time,duration,disposition,sip_user,source_ip,account_code"
 
 

@@ -124,11 +124,12 @@ def main() -> None:
             try:
                 results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode, args.batch))
             finally:
+                # No `continue` here: in a `finally` it would swallow the run's exception.
                 if os.environ.get("BENCH_KEEP_DB"):
                     print(f"kept database {name}")
-                    continue
-                with psycopg.connect(args.pg, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                else:
+                    with psycopg.connect(args.pg, autocommit=True) as admin:
+                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for r in results:
         print(f"{r['vendor']:>30}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
               f"(importer CPU {r['cpu_seconds']} s; {r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")

@@ -142,8 +142,8 @@ def part_core(deck: Path, cdrs: Path, _sample: int) -> dict[str, object]:
     from datetime import timedelta
 
     from tarifa.batchrate import fast_deck_for_window, load_cdrs, load_deck
-    from tarifa.core.periods import EPOCH as _EPOCH
     from tarifa.core.fastrate import rate_batch
+    from tarifa.core.periods import EPOCH as _EPOCH
 
     rows, errors = load_deck(deck)
     assert not errors, errors[:5]
@@ -264,7 +264,7 @@ def _run(args: list[str]) -> tuple[float, int, str, str, int]:
 
 
 def _part(name: str, deck: Path, cdrs: Path, sample: int) -> tuple[dict[str, object], int]:
-    elapsed, rss, out, err, code = _run(
+    _elapsed, rss, out, err, code = _run(
         [sys.executable, __file__, "--part", name, "--deck-file", str(deck), "--cdr-file", str(cdrs),
          "--sample", str(sample)]
     )

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# The whole suite twice: on the embedded SQLite default, then on a real PostgreSQL server
-# started here on a loopback port and removed afterwards. Extra arguments go to pytest.
+# The static checks (ruff lint, mypy with django-stubs; configuration in pyproject.toml), then the
+# whole suite twice: on the embedded SQLite default, then on a real PostgreSQL server started here
+# on a loopback port and removed afterwards. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export TARIFA_VAR_DIR="${TARIFA_VAR_DIR:-$(mktemp -d /tmp/tarifa-var.XXXXXX)}"
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 status=0
+
+echo "=== Checks: ruff, mypy"
+"$BIN/ruff" check src tests bench || status=1
+# The mypy cache lives in .mypy_cache (git-ignored) so that a second run checks only what changed.
+# django-stubs' plugin imports the settings: from this checkout's src, whatever .venv points at.
+PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" "$BIN/mypy" || status=1
 
 echo "=== Test suite on SQLite"
 TARIFA_DATABASE_URL="sqlite:///$TARIFA_VAR_DIR/tarifa.sqlite3" "$BIN/python" -m pytest "$@" || status=1

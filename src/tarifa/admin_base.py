@@ -72,7 +72,7 @@ class ReadOnlyAdmin(TarifaAdmin):
 def _without_secrets(resource_class: type[Resource]) -> type[Resource]:
     """The resource minus every field ``tarifa.sensitive`` calls a secret (by name or attribute)."""
 
-    class WithoutSecrets(resource_class):  # type: ignore[valid-type,misc]
+    class WithoutSecrets(resource_class):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             model = self._meta.model

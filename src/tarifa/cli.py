@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from typing import Optional
 
 import typer
 
@@ -59,9 +58,9 @@ def _check_migrated() -> None:
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, help="Listen address (default from TARIFA_LISTEN, else 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, help="Listen port (default from TARIFA_LISTEN, else 8080)."),
-    workers: Optional[int] = typer.Option(None, help="Worker processes (default TARIFA_WORKERS, else 2)."),
+    host: str | None = typer.Option(None, help="Listen address (default from TARIFA_LISTEN, else 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Listen port (default from TARIFA_LISTEN, else 8080)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default TARIFA_WORKERS, else 2)."),
 ) -> None:
     """Serve the back office, the portal and the API with granian (several worker processes)."""
     from tarifa import config
@@ -122,7 +121,7 @@ def demo(
 def createadmin(
     username: str = typer.Option("admin", help="User name of the operator administrator."),
     email: str = typer.Option("admin@localhost", help="E-mail address."),
-    password: Optional[str] = typer.Option(
+    password: str | None = typer.Option(
         None, help="Password; default: TARIFA_ADMIN_PASSWORD, else generated and kept in var/admin-password."
     ),
 ) -> None:

@@ -41,8 +41,8 @@ def _units(field: ExactDecimalField) -> Adapter:
 def _sqlite_datetime(value: datetime | str | None) -> str | None:
     """What Django stores in SQLite for an aware datetime (naive UTC text), without its overhead.
     A string is taken as already prepared (see :func:`prepared_datetime`)."""
-    if value is None or type(value) is str:
-        return value  # type: ignore[return-value]
+    if value is None or isinstance(value, str):
+        return value
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value} cannot be stored; times are aware UTC")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
@@ -67,14 +67,27 @@ def adapter(field: models.Field) -> Adapter:
 
 
 def columns(model: type[models.Model], names: Sequence[str]) -> tuple[list[models.Field], list[Adapter]]:
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [_concrete(model, name) for name in names]
     return fields, [adapter(f) for f in fields]
+
+
+def _concrete(model: type[models.Model], name: str) -> models.Field:
+    """The field of ``model`` called ``name`` that has a column (a reverse relation has none)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} has no column of its own")
+    return field
+
+
+def _column(field: models.Field) -> str:
+    """The column name of a concrete field (checked by :func:`_concrete`)."""
+    return field.column or field.get_attname()
 
 
 def _preparer(fields: list[models.Field], adapters: list[Adapter]) -> Callable[[Sequence[Any]], list[Any]]:
     """Adapt only the columns that need it (money, times): most values pass through as they are."""
     special = [
-        (i, adapt) for i, (f, adapt) in enumerate(zip(fields, adapters))
+        (i, adapt) for i, (f, adapt) in enumerate(zip(fields, adapters, strict=True))
         if isinstance(f, (ExactDecimalField, models.DateTimeField, models.DateField, models.GenericIPAddressField))
     ]
 
@@ -204,7 +217,7 @@ def bulk_insert(
     fields, adapters = columns(model, names)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    column_list = ", ".join(quote(f.column) for f in fields)
+    column_list = ", ".join(quote(_column(f)) for f in fields)
     prepare = _preparer(fields, adapters)
     prepared = [prepare(row) for row in rows]
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
@@ -235,7 +248,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     prepare = _preparer(fields, adapters)
-    prepared = [prepare(row[:-1]) + [row[-1]] for row in rows]
+    prepared = [[*prepare(row[:-1]), row[-1]] for row in rows]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(prepared) > 1:
             # One statement for the whole set: UPDATE ... FROM (VALUES ...).
@@ -245,7 +258,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
                 values = ", ".join(
                     "(" + ", ".join(["%s::bigint"] + [f"%s::{cast}" for cast in casts]) + ")" for _ in chunk
                 )
-                assignments = ", ".join(f"{quote(f.column)} = v.c{i}" for i, f in enumerate(fields))
+                assignments = ", ".join(f"{quote(_column(f))} = v.c{i}" for i, f in enumerate(fields))
                 names_sql = ", ".join(["id"] + [f"c{i}" for i in range(len(fields))])
                 params = [value for row in chunk for value in [row[-1], *row[:-1]]]
                 cursor.execute(
@@ -253,7 +266,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
                     params,
                 )
             return
-        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
         sql = f"UPDATE {table} SET {assignments} WHERE id = %s"
         for start in range(0, len(prepared), 5000):
             cursor.executemany(sql, prepared[start:start + 5000])
@@ -330,7 +343,7 @@ def insert_frame(model: type[models.Model], frame: Any) -> Any:
     table = quote(model._meta.db_table)
     ids = next_ids(model, frame.height)
     frame = frame.insert_column(0, ids)
-    column_list = ", ".join(quote(model._meta.get_field(n).column) for n in frame.columns)
+    column_list = ", ".join(quote(_column(_concrete(model, n))) for n in frame.columns)
     if connection.vendor == "sqlite":
         _write(table, column_list, frame, " ON CONFLICT DO NOTHING")
         with connection.cursor() as cursor:
@@ -338,7 +351,6 @@ def insert_frame(model: type[models.Model], frame: Any) -> Any:
             stored = [row[0] for row in cursor.fetchall()]
     else:
         import psycopg
-
         from django.db import transaction
 
         try:  # the common case, nothing stored yet: straight COPY, no staging

@@ -12,9 +12,10 @@ The money history is posted through the ledger at the dates it describes: an ope
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 from django.db import transaction
@@ -31,7 +32,7 @@ from tarifa.customers.forms import set_web_access
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.choices import DidStatus
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
-from tarifa.rating.models import Rate, Tariff
+from tarifa.rating.models import Rate, RateFields, Tariff
 from tarifa.routing.choices import RoutingPolicy
 from tarifa.routing.models import (
     Connection,
@@ -92,6 +93,8 @@ def _h(*parts: object) -> int:
 
 def _phone(region: str) -> str:
     example = phonenumbers.example_number(region)
+    if example is None:
+        raise ValueError(f"phonenumbers has no example number for region {region}")
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -103,10 +106,10 @@ def _rate_rows(seed: str, markdown: Decimal | None) -> list[dict]:
     return rows
 
 
-def _load_rates(model: type, owner_field: str, owner: object, rows: list[dict]) -> int:
+def _load_rates(model: type[RateFields], owner_field: str, owner: object, rows: list[dict[str, Any]]) -> int:
     objs = [model(**{owner_field: owner}, **row) for row in rows]
-    model.objects.bulk_create(objs, batch_size=2000, ignore_conflicts=True)
-    return model.objects.filter(**{owner_field: owner}).count()
+    model._default_manager.bulk_create(objs, batch_size=2000, ignore_conflicts=True)
+    return model._default_manager.filter(**{owner_field: owner}).count()
 
 
 def _directory_rate(tariff: Tariff) -> None:
@@ -273,6 +276,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
             },
         )
     primary = Did.objects.get(number="12015550000")
+    assert primary.account is not None  # assigned just above
     for n in range(3):
         VirtualNumber.objects.get_or_create(
             number=f"{200 + n}", defaults={"primary_did": primary, "account": primary.account}
@@ -297,7 +301,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     }
 
 
-def _table(rows: list[dict]) -> RateTable:
+def _table(rows: Iterable[Mapping[str, Any]]) -> RateTable:
     return RateTable(
         [
             RateEntry(
@@ -349,7 +353,7 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
     # day's calls, as CDR ingestion would have posted them (docs/cdr-ingestion.md).
     days: dict[tuple[int, date], list[Cdr]] = {}
     for row in rows:
-        if row.rating_status == RatingStatus.RATED and row.price:
+        if row.rating_status == RatingStatus.RATED and row.price and row.customer_id is not None:
             days.setdefault((row.customer_id, row.start_time.date()), []).append(row)
     ids = ledger.NextIds()
     ids.prepare(sorted(days))

@@ -18,11 +18,11 @@ from import_export.formats.base_formats import CSV, TSV, XLS, XLSX
 
 from tarifa.spreadsheets import guarded_rows, write_xlsx
 
-__all__ = ["SafeCSV", "SafeXLS", "SafeXLSX", "TXT"]
+__all__ = ["TXT", "SafeCSV", "SafeXLS", "SafeXLSX"]
 
 
 def _guarded(dataset: tablib.Dataset) -> tablib.Dataset:
-    safe = tablib.Dataset(*guarded_rows(dataset), headers=list(guarded_rows([dataset.headers or []]))[0] or None)
+    safe = tablib.Dataset(*guarded_rows(dataset), headers=next(iter(guarded_rows([dataset.headers or []]))) or None)
     safe.title = dataset.title
     return safe
 

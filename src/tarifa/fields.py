@@ -57,11 +57,11 @@ class LabeledCharField(models.CharField):
         if self.max_length is not None:
             self.validators[:] = _labelled_max_length(self.validators, label, self.max_length)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         if self.choices and "invalid_choice" in self._error_messages_override:
             kwargs.setdefault("error_messages", {"invalid_choice": self._error_messages_override["invalid_choice"]})
         field = super().formfield(**kwargs)
-        if self.max_length is not None and not self.choices:
+        if field is not None and self.max_length is not None and not self.choices:
             field.validators[:] = _labelled_max_length(
                 field.validators, str(self.verbose_name).capitalize(), self.max_length
             )
@@ -167,7 +167,7 @@ class ExactDecimalField(models.BigIntegerField):
             self.run_validators(value)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
-        defaults = {
+        defaults: dict[str, Any] = {
             "form_class": forms.DecimalField,
             # No generic digit limits on the form: the field's own checks (decimal places, its
             # validators, the column's range) refuse with its label, the value and the limit,
@@ -186,9 +186,10 @@ class ExactDecimalField(models.BigIntegerField):
         return form_class(**defaults)
 
     @property
-    def validators(self) -> list:  # type: ignore[override]
+    def validators(self) -> list[Any]:
         # Integer range validators of BigIntegerField speak of units, not of the Decimal value.
-        return list(self._validators)
+        # (``_validators`` is Django's list of the field's own validators; the stubs omit it.)
+        return list(self._validators)  # type: ignore[attr-defined]
 
 
 def money_field(

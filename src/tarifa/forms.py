@@ -134,7 +134,8 @@ def labelled(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:
     """``form_class`` with labelled refusals (itself if it has them already)."""
     if issubclass(form_class, LabeledErrorsMixin):
         return form_class
-    return type(form_class)(form_class.__name__, (LabeledErrorsMixin, form_class), {"__module__": form_class.__module__})
+    metaclass: type[Any] = type(form_class)  # the form's own metaclass (it collects the declared fields)
+    return metaclass(form_class.__name__, (LabeledErrorsMixin, form_class), {"__module__": form_class.__module__})
 
 
 __all__ = ["LabeledErrorsMixin", "LabeledForm", "LabeledModelForm", "labelled"]

@@ -73,7 +73,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "tarifa.wsgi.application"
 
 
-def _database(url: str | None = None) -> dict:
+def _database(url: str | None = None) -> dj_database_url.DBConfig:
     # Persistent connections; no health-check query per request (it cost a round trip on every
     # call authorisation). A broken connection fails one request and is replaced on the next.
     db = dj_database_url.parse(url or config.database_url(), conn_max_age=60, conn_health_checks=False)

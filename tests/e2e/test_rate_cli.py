@@ -6,7 +6,7 @@ import csv
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +15,6 @@ import pytest
 from tarifa.core.deck import parse_deck
 from tarifa.core.rating import RateTable, rate_call
 
-UTC = timezone.utc
 OUTPUT_HEADER = ["call_id", "callee", "prefix", "destination", "billed_seconds", "cost", "status", "reason"]
 DECK_HEADER = (
     "prefix,destination,price_1,price_n,interval_1,interval_n,connect_fee,free_seconds,grace_period,"

@@ -140,7 +140,7 @@ def test_scheme_is_case_insensitive(token) -> None:  # noqa: F811
 
 def test_authorize_and_end_through_wsgi(client, token) -> None:  # noqa: F811
     body = json.dumps({"call_id": "w1", "callee": "011" + UK, "sip_user": "alice", "trace": True}).encode()
-    status, headers, content = via_wsgi("POST", PATH, body, f"Bearer {token}")
+    status, _headers, content = via_wsgi("POST", PATH, body, f"Bearer {token}")
     decision = json.loads(content)
     assert status == 200 and decision["allowed"] is True and decision["reservation_id"]
     assert any("ALLOWED" in step for step in decision["trace"])

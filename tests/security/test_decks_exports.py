@@ -89,7 +89,7 @@ def test_cdr_listing_text_exports_guard_formula_like_callers(boss, evil_cdrs, ti
     header = rows[0]
     callers = sorted(row[header.index("caller")] for row in rows[1:])
     assert callers == sorted("'" + caller for caller in FORMULAS)
-    assert all(not cell[:1] in ("=", "+", "@") for row in rows for cell in row)
+    assert all(cell[:1] not in ("=", "+", "@") for row in rows for cell in row)
     # A negative amount in a numeric column is a number, not a formula: left as it is.
     assert {row[header.index("margin")] for row in rows[1:]} == {"-0.500000"}
 
@@ -132,7 +132,7 @@ def test_deck_csv_export_guards_destinations_and_round_trips(evil_deck) -> None:
     assert written["440"] == "'" + EVIL and written["441"] == "'+44 mobile" and written["443"] == "'@home"
     assert written["444"] == "''=quoted formula" and written["446"] == "'s-Hertogenbosch"  # not formula-like
     assert written["447"] == "-5"  # a number is no formula
-    assert all(not row[1][:1] in ("=", "+", "-", "@") or row[1] == "-5" for row in rows[1:])
+    assert all(row[1][:1] not in ("=", "+", "-", "@") or row[1] == "-5" for row in rows[1:])
     copy = Tariff.objects.create(name="Copy")
     assert import_file(copy, data, "deck.csv").added == len(DESTINATIONS)
     assert sorted(copy.rates.values_list("destination", flat=True)) == sorted(DESTINATIONS)

@@ -80,13 +80,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     made = subprocess.run([sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert made.returncode == 0, made.stderr
-    token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    api_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
     port = _free_port()
     log = tmp / "server.log"
     process = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
                                env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        s = Server(port, token, log)
+        s = Server(port, api_token, log)
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
@@ -113,7 +113,7 @@ class SlowClient:
     """A connection that sends a request's headers announcing ``length`` bytes of body, then a few
     bytes of it, and then nothing; it keeps what the server answers."""
 
-    def __init__(self, port: int, path: str, length: int, token: str | None = None) -> None:
+    def __init__(self, port: int, path: str, length: int, token: str | None = None) -> None:  # noqa: F811 (not the fixture)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=HOLD)
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n"
@@ -270,7 +270,7 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes
     return started["status"], started["headers"], content
 
 
-def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:
+def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:  # noqa: F811 (not the fixture)
     from django.test import RequestFactory
 
     environ = RequestFactory().generic("POST", path, b"", content_type="application/json").environ

@@ -96,7 +96,7 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
         return Refusal(503, "Server busy", f"All {slots.count} readers of request bodies are waiting for slow "
                                            "clients; try again in a moment.")
     want = length if length > 0 else limit + 1
-    sink: IO[bytes] = io.BytesIO() if want <= IN_MEMORY else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
+    sink: IO[bytes] = io.BytesIO() if want <= IN_MEMORY else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115 (the caller closes it)
     got = 0
     stream = environ["wsgi.input"]
     try:
@@ -112,7 +112,7 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
         slots.give_back()
     if got > limit:
         return Refusal(413, "Request body too large", f"The chunked body is refused: it must be at most {limit} bytes")
-    if 0 < length and got < length:
+    if length > 0 and got < length:
         return Refusal(400, "Bad request", f"The request body ended after {got} of the {length} bytes "
                                            "its Content-Length announced.")
     sink.seek(0)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-
-from datetime import datetime
 
 from tarifa.api.auth import CustomerToken, SwitchToken
 from tarifa.api.problems import Problem

@@ -341,7 +341,7 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
                     else:
                         with gate:
                             status, headers, content = _guard(_decide, identity, got[0].read(), path)
-            except Exception as exc:  # Django's own answer: got_request_exception, log, handler500
+            except Exception as exc:  # noqa: BLE001 - Django's own answer: got_request_exception, log, handler500
                 response = response_for_exception(WSGIRequest(environ), exc)
                 status, content = response.status_code, response.content
                 headers = [*response.items(), ("Content-Length", str(len(content)))]

@@ -3,6 +3,8 @@ same service and rule as ``tarifa payment add`` (:mod:`tarifa.billing.payments`)
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -38,7 +40,7 @@ class MoneyForm(forms.Form):
     def __init__(self, *args: object, accounts: list[tuple[str, str]] = (), **kwargs: object) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if accounts:
-            self.fields["account"].choices = [("", "The customer's balance"), *accounts]
+            cast(forms.ChoiceField, self.fields["account"]).choices = [("", "The customer's balance"), *accounts]
             self.fields["account"].error_messages["invalid_choice"] = (
                 "Balance %(value)r is refused: must be the customer's or one of its own-balance accounts")
         else:

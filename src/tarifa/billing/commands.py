@@ -3,8 +3,6 @@ through the same service and rule as the back office (:mod:`tarifa.billing.payme
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 payment_app = typer.Typer(no_args_is_help=True, help="Money an operator adds to or takes from a balance.")
@@ -21,8 +19,8 @@ def add(
     kind: str = typer.Option("payment", "--kind", help=KIND_HELP),
     reference: str = typer.Option(..., "--reference", help="Receipt, bank or ticket reference; unique."),
     reason: str = typer.Option("", "--reason", help="Why (stored with the Transaction)."),
-    currency: Optional[str] = typer.Option(None, "--currency", help="Checked against the customer's currency."),
-    account: Optional[str] = typer.Option(
+    currency: str | None = typer.Option(None, "--currency", help="Checked against the customer's currency."),
+    account: str | None = typer.Option(
         None, "--account", help="Account code or name of one of the customer's accounts that keeps its own balance."),
 ) -> None:
     """Post a payment, credit, refund or adjustment on a customer's balance (through the ledger)."""

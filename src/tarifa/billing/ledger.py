@@ -120,13 +120,13 @@ class NextIds:
         if connection.vendor == "postgresql":
             from tarifa.db import next_ids
 
-            self._ids.update(zip(missing, next_ids(Transaction, len(missing)).to_list()))
+            self._ids.update(zip(missing, next_ids(Transaction, len(missing)).to_list(), strict=True))
             return
         if self._next is None:
             from tarifa.db import next_ids
 
             self._next = int(next_ids(Transaction, 1)[0])
-        self._ids.update(zip(missing, range(self._next, self._next + len(missing))))
+        self._ids.update(zip(missing, range(self._next, self._next + len(missing)), strict=True))
         self._next += len(missing)
 
     def __getitem__(self, key: Any) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
 from django.utils import timezone
 
@@ -36,7 +38,7 @@ def release_calls(calls: list[tuple[str, str]]) -> int:
     return released
 
 
-def expire(now=None) -> int:  # type: ignore[no-untyped-def]
+def expire(now: datetime | None = None) -> int:
     """Drop reservations of calls that never reported back (past max duration + margin), and
     those of an account or customer deleted while the call was being authorised (reservations
     have no database constraints: migration calls 0006)."""
@@ -49,7 +51,7 @@ def expire(now=None) -> int:  # type: ignore[no-untyped-def]
     return Reservation.objects.filter(Q(expires_at__lt=now or timezone.now()) | gone).delete()[0]
 
 
-def sweep(now=None) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def sweep(now: datetime | None = None) -> tuple[int, int]:
     """One pass of the worker: (reservations expired, CPS counter rows purged)."""
     from tarifa.calls.models import CallRate
 

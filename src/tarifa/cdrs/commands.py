@@ -7,16 +7,19 @@ import getpass
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 cdr_app = typer.Typer(no_args_is_help=True, help="Import and re-rate call detail records.")
 
 EXIT_REJECTED = 3
 
 
-def _progress(total: int):  # type: ignore[no-untyped-def]
+def _progress(total: int) -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -31,7 +34,7 @@ def import_(
     format: str = typer.Option(..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"),
     switch: str = typer.Option("", "--switch", help="Name of the switch (POP) that wrote the file: part of the idempotency key, and checked against the accounts' POP restrictions (default: the file's name)."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
-    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
+    rejects: Path | None = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
     batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),
 ) -> None:
     """Store, rate and post every CDR of a file exactly once; bad lines go to a reject file."""
@@ -96,7 +99,7 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _day(value: Optional[str], name: str) -> Optional[datetime]:
+def _day(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
     try:
@@ -109,9 +112,9 @@ def _day(value: Optional[str], name: str) -> Optional[datetime]:
 @cdr_app.command("rerate")
 def rerate(
     unrated: bool = typer.Option(False, "--unrated", help="Re-rate every unratable CDR."),
-    start: Optional[str] = typer.Option(None, "--from", help="Calls started at or after (ISO 8601)."),
-    end: Optional[str] = typer.Option(None, "--to", help="Calls started before (ISO 8601)."),
-    customer: Optional[str] = typer.Option(None, "--customer", help="Account code or web user name of the customer."),
+    start: str | None = typer.Option(None, "--from", help="Calls started at or after (ISO 8601)."),
+    end: str | None = typer.Option(None, "--to", help="Calls started before (ISO 8601)."),
+    customer: str | None = typer.Option(None, "--customer", help="Account code or web user name of the customer."),
     reason: str = typer.Option(..., "--reason", help="Why: recorded with every adjustment."),
     by: str = typer.Option("", "--by", help="Who re-rates (default: the login name)."),
 ) -> None:
@@ -119,7 +122,8 @@ def rerate(
     from tarifa.cli import _django
 
     _django()
-    from tarifa.cdrs.rerate import Criteria, rerate as run
+    from tarifa.cdrs.rerate import Criteria
+    from tarifa.cdrs.rerate import rerate as run
 
     if not unrated and not (start or end or customer):
         raise typer.BadParameter("say what to re-rate: --unrated, or --from/--to and/or --customer")

@@ -122,19 +122,20 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
         totals["changed"] += 1
         text = f"Re-rating of call {row.call_id}: {reason}"[:200]
         reference = f"cdr:{row.pk}:rerate:{run.pk}"
-        was_charged = row.price != 0 and row.customer_id is not None
-        if was_charged and new_customer == row.customer_id and new_account == row.account_id:
+        charged_to = row.customer_id if row.price != 0 else None  # the customer who paid for the call
+        was_charged = charged_to is not None
+        if charged_to is not None and new_customer == charged_to and new_account == row.account_id:
             diff = v["price"] - row.price
             postings.append(ledger.Posting(
-                customer_id=row.customer_id, account_id=row.account_id if row.account_id in own else None,
+                customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
                 amount=-diff, kind="adjustment", reference=reference, description=text, cdr_id=row.pk,
                 created_by_id=user_id,
             ))
             totals["adjustment_total"] += diff
         else:
-            if was_charged:
+            if charged_to is not None:
                 postings.append(ledger.Posting(
-                    customer_id=row.customer_id, account_id=row.account_id if row.account_id in own else None,
+                    customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
                     amount=row.price, kind="adjustment", reference=reference + ":refund", description=text,
                     cdr_id=row.pk, created_by_id=user_id,
                 ))

@@ -106,7 +106,8 @@ def _region_and_type(digits: str) -> tuple[str, str, tuple[str, ...]]:
     if region in (None, "", "001", "ZZ"):
         region = ""
     kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
-    regions = tuple(r for r in phonenumbers.region_codes_for_country_code(parsed.country_code) if r not in ("001", "ZZ"))
+    codes = phonenumbers.region_codes_for_country_code(parsed.country_code) if parsed.country_code else ()
+    regions = tuple(r for r in codes if r not in ("001", "ZZ"))
     return region, kind, regions
 
 

@@ -17,7 +17,12 @@ from zoneinfo import ZoneInfo
 
 from tarifa.core.periods import PeriodSyntaxError, parse_period
 from tarifa.core.rate_rules import (
-    AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES, control_character,
+    AMOUNTS,
+    DESTINATION,
+    PERIOD,
+    PREFIX_DIGITS,
+    WHOLES,
+    control_character,
 )
 from tarifa.core.rating import RateEntry, RateTerms
 
@@ -95,7 +100,7 @@ class DeckRow:
         return RateEntry(
             prefix=self.prefix, destination=self.destination, terms=self.terms(),
             effective_from=self.effective_from, effective_to=self.effective_to,
-            period=self.period or None,
+            period=parse_period(self.period) if self.period else None,
         )
 
 
@@ -271,7 +276,7 @@ def parse_deck(
         if len(cells) > len(names):
             errors.append(DeckError(line, "row", f"{len(cells)} cells", f"the header has {len(names)} columns"))
             continue
-        values = dict(zip(names, ("" if c is None else str(c) for c in cells)))
+        values = dict(zip(names, ("" if c is None else str(c) for c in cells), strict=False))
         row = parse_row(line, values, tz, errors)
         key = row.version_key
         if key in first_line:

@@ -164,7 +164,7 @@ def _first_difference(
 ) -> tuple[datetime, bool] | None:
     """The first moment (before ``until`` if given) whose price differs, and whether it had one."""
     moments = _moments(before, after)
-    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments)):
+    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments), strict=True):
         if until is not None and t >= until:
             return None
         if (old is None) != (new is None) or (old is not None and new is not None and not _same_price(old, new)):
@@ -175,7 +175,7 @@ def _first_difference(
 def _rewrites_past(before: Sequence[_Version], after: Sequence[_Version], at: datetime) -> datetime | None:
     """The first moment before ``at`` whose existing price ``after`` would change (gaps may fill)."""
     moments = [t for t in _moments(before, after) if t < at]
-    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments)):
+    for t, old, new in zip(moments, _timeline(before, moments), _timeline(after, moments), strict=True):
         if old is not None and (new is None or not _same_price(old, new)):
             return t
     return None
@@ -205,8 +205,8 @@ def plan_import(
         raise ValueError(f"mode {mode!r} is refused: must be add or replace")
     plan = ImportPlan(at=at)
     by_key: dict[Key, list[_Version]] = {}
-    for version in stored:
-        by_key.setdefault((version.row.prefix, version.row.period), []).append(_Version(version.id, version.row))
+    for kept in stored:
+        by_key.setdefault((kept.row.prefix, kept.row.period), []).append(_Version(kept.id, kept.row))
     deck_keys: dict[Key, list[DeckRow]] = {}
     for row in rows:
         deck_keys.setdefault((row.prefix, row.period), []).append(row)
@@ -218,9 +218,7 @@ def plan_import(
             start = row.effective_from
             if start is None:
                 since_ever = next((v for v in versions if v.start == SINCE_EVER and v.id is not None), None)
-                if since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to:
-                    start = SINCE_EVER
-                elif not versions and mode == "add" and not at_given:
+                if (since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to) or (not versions and mode == "add" and not at_given):
                     start = SINCE_EVER
                 else:
                     start = at
@@ -254,7 +252,7 @@ def plan_import(
                     version.row = replace(version.row, effective_to=at)
                     version.touched = version.touched or "end"
                     plan.ended += 1
-                    plan.note(lambda: f"{_label(key)}: ended at {when(at)} (not in the deck)")
+                    plan.note(lambda: f"{_label(key)}: ended at {when(at)} (not in the deck)")  # noqa: B023 (called at once)
 
     for versions in by_key.values():
         for version in versions:

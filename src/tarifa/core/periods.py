@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -369,4 +369,4 @@ def month_start(at: datetime, tz_name: str) -> datetime:
 def _local_midnight(day: date, tz_name: str) -> datetime:
     # fold=0 reads a wall time skipped by a clock change with the offset before the change:
     # that is the instant of the change, when the day actually began.
-    return datetime.combine(day, time(0), tzinfo=zone(tz_name)).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=zone(tz_name)).astimezone(UTC)

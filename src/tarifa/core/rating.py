@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final, NamedTuple
@@ -321,7 +321,7 @@ def max_duration(terms: RateTerms, available: Decimal, decimals: int, rounding: 
 # ---------------------------------------------------------------------------------------
 # Rate selection
 
-_BEGINNING_OF_TIME: Final = datetime.min.replace(tzinfo=timezone.utc)
+_BEGINNING_OF_TIME: Final = datetime.min.replace(tzinfo=UTC)
 
 
 def _aware(name: str, value: datetime | None) -> None:

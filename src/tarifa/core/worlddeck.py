@@ -32,15 +32,17 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
+from types import ModuleType
+from typing import TypedDict
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberType
 
 __all__ = [
+    "KINDS",
     "KIND_FIXED",
     "KIND_MOBILE",
     "KIND_NONGEO",
-    "KINDS",
     "Destination",
     "country_code_of",
     "price_for",
@@ -106,7 +108,7 @@ def country_code_of(prefix: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _locale_data() -> dict:
+def _locale_data() -> dict[str, dict[str, str]]:
     """``phonenumbers.geodata.locale.LOCALE_DATA`` without the geocode tables.
 
     Importing ``phonenumbers.geodata.locale`` the normal way first executes
@@ -116,19 +118,27 @@ def _locale_data() -> dict:
     """
     mod = sys.modules.get("phonenumbers.geodata.locale")
     if mod is None:
-        try:
-            path = Path(phonenumbers.__file__).resolve().parent / "geodata" / "locale.py"
-            spec = importlib.util.spec_from_file_location("phonenumbers.geodata.locale", path)
-            if spec is None or spec.loader is None:
-                raise ImportError(path)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)  # not registered in sys.modules on purpose
-        except Exception:  # pragma: no cover - layout changed upstream
-            from phonenumbers.geodata import locale as mod
-    return mod.LOCALE_DATA
+        mod = _load_locale_module()
+    table: dict[str, dict[str, str]] = mod.LOCALE_DATA
+    return table
 
 
-@functools.lru_cache(maxsize=None)
+def _load_locale_module() -> ModuleType:
+    try:
+        path = Path(phonenumbers.__file__).resolve().parent / "geodata" / "locale.py"
+        spec = importlib.util.spec_from_file_location("phonenumbers.geodata.locale", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)  # not registered in sys.modules on purpose
+        return mod
+    except Exception:  # noqa: BLE001  # pragma: no cover - layout changed upstream
+        from phonenumbers.geodata import locale
+
+        return locale
+
+
+@functools.cache
 def region_name(region: str, lang: str = LANG) -> str:
     """Display name of an ISO region code, as ``phonenumbers.geocoder`` gives it.
 
@@ -186,12 +196,12 @@ def _nongeo_name(cc: int) -> str:
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(pattern: str) -> re.Pattern:
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _can_complete(md, attr: str, national: str) -> bool:
+def _can_complete(md: PhoneMetadata, attr: str, national: str) -> bool:
     """Could ``national`` + some digits be a number of type ``attr`` in ``md``?
 
     Tries uniform digit fills up to every possible length; good enough to
@@ -216,7 +226,7 @@ def _can_complete(md, attr: str, national: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _region_for(cc: str, national: str) -> str:
     """Region a (mobile) prefix belongs to; mirrors libphonenumber's lookup."""
     regions = COUNTRY_CODE_TO_REGION_CODE[int(cc)]
@@ -303,7 +313,7 @@ def _expand_leading_digits(pattern: str) -> list[str] | None:
 def _fixed_entries() -> dict[str, Destination]:
     """One entry per calling code plus dependent regions sharing a code."""
     out: dict[str, Destination] = {}
-    for cc, regions in sorted(COUNTRY_CODE_TO_REGION_CODE.items()):
+    for cc in sorted(COUNTRY_CODE_TO_REGION_CODE):
         prefix = str(cc)
         main = phonenumbers.region_code_for_country_code(cc)
         if main == NONGEO_REGION:
@@ -356,13 +366,13 @@ def _mobile_labels(fixed: dict[str, Destination]) -> dict[str, tuple[str, str]]:
 
     # Truncate each bucket to the longest length that keeps it small enough;
     # never to or above the fixed entry the prefix falls under.
-    votes: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    votes: dict[str, dict[str, Counter[tuple[str, str]]]] = defaultdict(lambda: defaultdict(Counter))
     for (cc, _region), items in sorted(buckets.items()):
         for length in range(MAX_MOBILE_PREFIX_LEN, len(cc), -1):
             cut = [raw[: max(length, floor + 1)] for raw, _, _, floor in items]
             if len(set(cut)) <= MAX_MOBILE_PREFIXES_PER_REGION:
                 break
-        for short, (_, region, carrier, _) in zip(cut, items):
+        for short, (_, region, carrier, _) in zip(cut, items, strict=True):
             votes[cc][short][(region, carrier)] += 1
 
     labels: dict[str, tuple[str, str]] = {}
@@ -374,7 +384,7 @@ def _mobile_labels(fixed: dict[str, Destination]) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def _collapse(entries: dict[str, tuple], cc: str, floors: set[str]) -> dict[str, tuple]:
+def _collapse(entries: dict[str, tuple[str, str]], cc: str, floors: set[str]) -> dict[str, tuple[str, str]]:
     """Merge sibling prefixes that share one label into their parent.
 
     A parent is never a fixed entry nor a proper prefix of one (that would
@@ -408,6 +418,16 @@ def _collapse(entries: dict[str, tuple], cc: str, floors: set[str]) -> dict[str,
     return entries
 
 
+class Price(TypedDict):
+    """The rate terms :func:`price_for` gives: the keyword arguments of a rate."""
+
+    price_1: Decimal
+    price_n: Decimal
+    interval_1: int
+    interval_n: int
+    connect_fee: Decimal
+
+
 @functools.lru_cache(maxsize=1)
 def _world_destinations() -> tuple[Destination, ...]:
     fixed = _fixed_entries()
@@ -419,6 +439,8 @@ def _world_destinations() -> tuple[Destination, ...]:
             name, kind = f"{region_name(region)} Mobile - {carrier}", KIND_MOBILE
         else:
             cc = country_code_of(prefix)
+            if cc is None:  # pragma: no cover - every prefix here starts with a calling code
+                raise ValueError(f"prefix {prefix} starts with no calling code")
             name, kind = f"{deck[cc].name} - {carrier}", KIND_NONGEO
         deck[prefix] = Destination(prefix, name, region, kind)
     return tuple(deck[p] for p in sorted(deck))
@@ -512,7 +534,7 @@ def _connect_fee(dest: Destination, seed: str) -> Decimal:
     return fee.quantize(_Q4, rounding=ROUND_HALF_UP)
 
 
-def price_for(dest: Destination, *, seed: str = "sell", markdown: Decimal | None = None) -> dict:
+def price_for(dest: Destination, *, seed: str = "sell", markdown: Decimal | None = None) -> Price:
     """Deterministic pseudo-prices for ``dest``.
 
     Returns ``{"price_1", "price_n"}`` (per minute, Decimal, 4 decimals,

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from tarifa.customers import validators as v
@@ -82,12 +83,20 @@ class CustomerForm(LabeledModelForm):
     def _save_m2m(self) -> None:
         # Runs after the customer row is saved, both for ``save()`` and for the admin's
         # ``save(commit=False)`` + ``save_m2m()``: the one place the portal login is kept in step.
-        super()._save_m2m()
+        super()._save_m2m()  # type: ignore[misc]  # Django's private hook; the stubs omit it
         set_web_access(self.instance, self.cleaned_data.get("web_password") or None)
 
 
 #: Seed 001 "Advanced": left empty, these take their default (RTP time-out 60 s, hold 600 s, 3600 s).
 EMPTY_MEANS_DEFAULT = ("max_expiry", "rtp_timeout", "rtp_hold_timeout")
+
+
+def _default_of(name: str) -> Any:
+    """The model default of one of the account's own columns."""
+    field = Account._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{name} is a relation, not a column of the account")
+    return field.get_default()
 
 
 class AccountForm(KeepSecretsMixin, LabeledModelForm):
@@ -113,15 +122,15 @@ class AccountForm(KeepSecretsMixin, LabeledModelForm):
         for name in EMPTY_MEANS_DEFAULT:
             field = self.fields.get(name)
             if field is not None:
-                default = Account._meta.get_field(name).get_default()
+                default = _default_of(name)
                 field.required = False
                 field.help_text = f"Empty: {default} seconds."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         for name in EMPTY_MEANS_DEFAULT:
             if name in self.fields and name not in self.errors and cleaned.get(name) is None:
-                cleaned[name] = Account._meta.get_field(name).get_default()
+                cleaned[name] = _default_of(name)
         return cleaned
 
 

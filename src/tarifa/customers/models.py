@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +15,9 @@ from django.db.models.functions import Concat, Substr
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django_countries.fields import CountryField
+
+if TYPE_CHECKING:
+    from django.db.models.options import Options
 
 from tarifa.customers import choices as c
 from tarifa.customers import validators as v
@@ -30,9 +34,12 @@ def new_code(prefix: str) -> str:
 class LabeledUniqueMixin:
     """Unique-constraint refusals that name the field and the value, like every other rule."""
 
-    def unique_error_message(self, model_class: Any, unique_check: tuple[str, ...]) -> ValidationError:
-        if len(unique_check) == 1:
-            field = self._meta.get_field(unique_check[0])
+    if TYPE_CHECKING:
+        _meta: Options[Any]  # given by the model this is mixed into
+
+    def unique_error_message(self, model_class: type[models.Model], unique_check: Sequence[str]) -> ValidationError:
+        field = self._meta.get_field(unique_check[0]) if len(unique_check) == 1 else None
+        if isinstance(field, models.Field):
             value = getattr(self, field.attname)
             return v.refuse(str(field.verbose_name).capitalize(), value, "already in use", "unique")
         return super().unique_error_message(model_class, unique_check)  # type: ignore[misc]
@@ -121,11 +128,12 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             errors.setdefault("parent", []).append(
                 v.refuse("Parent", None, f"a {self.kind} must belong to an operator or a reseller")
             )
-        if self.parent_id and self.parent.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER):
+        parent = self.parent
+        if parent is not None and parent.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER):
             errors.setdefault("parent", []).append(
                 v.refuse("Parent", str(self.parent), "only an operator or a reseller can own customers")
             )
-        if self.pk and self.parent_id and self._under_own_subtree(self.parent.path):
+        if self.pk and parent is not None and self._under_own_subtree(parent.path):
             errors.setdefault("parent", []).append(
                 v.refuse("Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree")
             )
@@ -148,7 +156,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             other = Account.objects.filter(customer_id=self.pk, tariff__isnull=False).exclude(
                 tariff__currency=self.currency
             ).select_related("tariff").first()
-            if other is not None:
+            if other is not None and other.tariff is not None:
                 errors.setdefault("currency", []).append(
                     v.refuse(
                         "Currency", self.currency,
@@ -161,7 +169,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
 
     def _under_own_subtree(self, parent_path: str) -> bool:
         stored = Customer._base_manager.filter(pk=self.pk).values_list("path", flat=True).first() if self.pk else None
-        return bool(stored) and parent_path.startswith(stored)
+        return bool(stored) and parent_path.startswith(stored or "")
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Saves the row and, when it moved, rewrites the paths of its whole subtree in the same
@@ -349,11 +357,12 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     params={"kind": self.get_kind_display()},
                 )
             )
-        if self.tariff_id and self.customer_id and self.tariff.currency != self.customer.currency:
+        tariff = self.tariff if self.tariff_id else None
+        if tariff is not None and self.customer_id and tariff.currency != self.customer.currency:
             errors.setdefault("tariff", []).append(
                 v.refuse(
-                    "Tariff", self.tariff.name,
-                    f"must be in the customer's currency {self.customer.currency} (the tariff is in {self.tariff.currency})",
+                    "Tariff", tariff.name,
+                    f"must be in the customer's currency {self.customer.currency} (the tariff is in {tariff.currency})",
                     "currency_mismatch",
                 )
             )

@@ -88,7 +88,9 @@ class Digits(Labeled):
 class Between(Labeled):
     """Inclusive numeric range; ``None`` passes (use ``blank=False`` to require a value)."""
 
-    def __init__(self, label: str, low: int | str | None, high: int | str | None, unit: str = "") -> None:
+    def __init__(
+        self, label: str, low: int | str | Decimal | None, high: int | str | Decimal | None, unit: str = ""
+    ) -> None:
         super().__init__(label)
         self.low = low
         self.high = high

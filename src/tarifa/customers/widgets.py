@@ -142,7 +142,7 @@ class LineListField(forms.CharField):
         text = super().to_python(value)
         return [item for item in _SEPARATORS.split(text) if item] if text else []
 
-    def validate(self, value: list[str]) -> None:  # type: ignore[override]
+    def validate(self, value: list[str]) -> None:
         if self.required and not value:
             raise forms.ValidationError(f"{self.label} is required", code="required")
         for item in value:
@@ -153,4 +153,4 @@ class LineListField(forms.CharField):
         return
 
 
-__all__ = ["CountryListField", "CountryPicker", "CodecListField", "LineListField", "countries_by_region", "country_regions"]
+__all__ = ["CodecListField", "CountryListField", "CountryPicker", "LineListField", "countries_by_region", "country_regions"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from tarifa.rating.decks import DeckRejected, Target
 
 deck_app = typer.Typer(no_args_is_help=True, help="Import, export and compare rate decks.")
 
@@ -14,7 +17,7 @@ TariffOpt = typer.Option(None, "--tariff", help="Name of the tariff (selling sid
 SetOpt = typer.Option(None, "--destination-set", help="Name of the destination set (vendor side).")
 
 
-def _at(value: Optional[str]) -> Optional[datetime]:
+def _at(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -24,7 +27,7 @@ def _at(value: Optional[str]) -> Optional[datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _target(tariff: Optional[str], destination_set: Optional[str]):  # type: ignore[no-untyped-def]
+def _target(tariff: str | None, destination_set: str | None) -> Target:
     from tarifa.cli import _django
 
     _django()
@@ -37,7 +40,7 @@ def _target(tariff: Optional[str], destination_set: Optional[str]):  # type: ign
         raise typer.Exit(2) from None
 
 
-def _rejected(exc) -> None:  # type: ignore[no-untyped-def]
+def _rejected(exc: DeckRejected) -> NoReturn:
     for error in exc.errors:
         typer.echo(str(error), err=True)
     typer.echo(f"{len(exc.errors)} error(s); nothing was imported.", err=True)
@@ -47,12 +50,12 @@ def _rejected(exc) -> None:  # type: ignore[no-untyped-def]
 @deck_app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
     mode: str = typer.Option(
         "add", help="add (add versions, keep history) or replace (also end-date the rates the deck lacks)."
     ),
-    at: Optional[str] = typer.Option(
+    at: str | None = typer.Option(
         None, help="When rows without effective_from take effect (default now); no price before it ever changes.",
     ),
 ) -> None:
@@ -78,14 +81,14 @@ def import_(
 @deck_app.command("export")
 def export(
     out: Path = typer.Argument(..., dir_okay=False, help="Output file, .csv or .xlsx."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
 ) -> None:
     """Export every rate version in the import layout."""
     target = _target(tariff, destination_set)
     from tarifa.rating.decks import export_deck
 
-    fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
+    fmt: Literal["csv", "xlsx"] = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"
     try:
         data = export_deck(target, fmt)
     except ValueError as exc:
@@ -98,9 +101,9 @@ def export(
 @deck_app.command("diff")
 def diff(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX deck to compare."),
-    tariff: Optional[str] = TariffOpt,
-    destination_set: Optional[str] = SetOpt,
-    at: Optional[str] = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
+    tariff: str | None = TariffOpt,
+    destination_set: str | None = SetOpt,
+    at: str | None = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
 ) -> None:
     """Added, removed and changed prefixes between the stored deck and a file."""
     target = _target(tariff, destination_set)

@@ -72,7 +72,7 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
 
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a broken file
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
             raise DeckRejected([DeckError(0, "file", filename, f"is not a readable XLSX workbook ({exc})")]) from None
         if not book.worksheets:
             raise DeckRejected([DeckError(0, "file", filename, "has no worksheet: the rates are read from the first one")])
@@ -87,7 +87,7 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
                     yield line, [_checked(line, _xlsx_cell(c)) for c in row]
             except DeckRejected:
                 raise
-            except Exception as exc:  # a broken sheet inside a readable zip
+            except Exception as exc:  # noqa: BLE001 - a broken sheet inside a readable zip
                 raise DeckRejected([DeckError(line, "file", filename, f"is not a readable XLSX worksheet ({exc})")]) from None
 
         table = cells()
@@ -187,7 +187,7 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
     stored = [
         StoredVersion(r.pop("id"), DeckRow(line=0, **r))
-        for r in model.objects.filter(**{owner: target}).values(*fields)
+        for r in model._default_manager.filter(**{owner: target}).values(*fields)
     ]
     plan = plan_import(stored, rows, mode, when, at_given=at is not None)
     if plan.errors:
@@ -221,7 +221,7 @@ def stored_rows(target: Target) -> list[DeckRow]:
     fields = ["prefix", *TERM_FIELDS, "effective_from", "period"]
     return [
         DeckRow(line=0, **{name: r[name] for name in fields})
-        for r in model.objects.filter(**{owner: target}).order_by("prefix", "period", "effective_from").values(*fields)
+        for r in model._default_manager.filter(**{owner: target}).order_by("prefix", "period", "effective_from").values(*fields)
     ]
 
 

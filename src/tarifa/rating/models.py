@@ -14,7 +14,13 @@ from tarifa.core.periods import parse_period
 from tarifa.core.rate_rules import AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES
 from tarifa.customers import validators as v
 from tarifa.fields import (
-    ExactDecimalField, LabeledCharField, NoControlCharacters, TimestampedModel, choice_field, int_field, money_field,
+    ExactDecimalField,
+    LabeledCharField,
+    NoControlCharacters,
+    TimestampedModel,
+    choice_field,
+    int_field,
+    money_field,
 )
 from tarifa.rating.choices import Rounding
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from tarifa.core.periods import parse_period
 from tarifa.core.rating import RateEntry, RateTable, RateTerms
 from tarifa.rating.models import RateFields, Tariff
 
@@ -19,7 +20,7 @@ def rate_entry(rate: RateFields) -> RateEntry:
         ),
         effective_from=rate.effective_from,
         effective_to=rate.effective_to,
-        period=rate.period or None,
+        period=parse_period(rate.period) if rate.period else None,
     )
 
 

@@ -61,7 +61,7 @@ class ThrottledOldPasswordMixin:
         if lock is not None:
             raise forms.ValidationError(lock.message(), code="throttled")
         try:
-            return super().clean_old_password()  # type: ignore[misc,no-any-return]
+            return super().clean_old_password()  # type: ignore[misc]  # the form class mixed into supplies it
         except forms.ValidationError:
             service.record_failure(username, address)
             raise

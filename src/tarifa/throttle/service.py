@@ -59,7 +59,7 @@ def _user_key(username: str) -> str:
 
 
 def _keys(username: str, address: str) -> list[tuple[str, str]]:
-    keys = [(Scope.ADDRESS, address)]
+    keys: list[tuple[str, str]] = [(Scope.ADDRESS, address)]
     if username.strip():
         keys.insert(0, (Scope.USER, _user_key(username)))
     return keys

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.views import PasswordChangeView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from tarifa.throttle.forms import AdminPasswordChangeForm
@@ -16,12 +17,12 @@ class _PasswordChange(PasswordChangeView):
     form_class = AdminPasswordChangeForm
 
     def get_form(self, form_class: Any = None) -> Any:
-        form = super().get_form(form_class)
+        form: Any = super().get_form(form_class)
         form.request = self.request
         return form
 
 
-def _password_change(request: HttpRequest) -> HttpResponse:
+def _password_change(request: HttpRequest) -> HttpResponseBase:
     """What ``AdminSite.password_change`` does, with the throttled form."""
     site = admin.site
     request.current_app = site.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -31,7 +31,6 @@ from tarifa.core.rating import (
     rate_call,
 )
 
-UTC = timezone.utc
 T0 = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)
 D = Decimal
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -124,11 +124,11 @@ def test_syntax_errors_name_text_and_column(text: str, column: int, fragment: st
 def test_time_zone_helper() -> None:
     p = parse_period("mon-fri 08:00-18:00")
     # 13:00 UTC on a Monday is 08:00 in New York in winter (EST) ...
-    winter = datetime(2024, 3, 4, 13, 0, tzinfo=timezone.utc)
+    winter = datetime(2024, 3, 4, 13, 0, tzinfo=UTC)
     assert p.contains_at(winter, "America/New_York")
     assert not p.contains_at(winter - timedelta(minutes=1), "America/New_York")
     # ... and 12:00 UTC is 08:00 after the DST change (EDT, UTC-4).
-    summer = datetime(2024, 3, 11, 12, 0, tzinfo=timezone.utc)
+    summer = datetime(2024, 3, 11, 12, 0, tzinfo=UTC)
     assert local_time(summer, "America/New_York").hour == 8
     assert p.contains_at(summer, "America/New_York")
     # An instant in another offset converts correctly.
@@ -140,7 +140,7 @@ def test_naive_and_unknown_zone_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         local_time(datetime(2024, 1, 1), "UTC")
     with pytest.raises(ValueError, match="unknown time zone"):
-        local_time(datetime(2024, 1, 1, tzinfo=timezone.utc), "Mars/Olympus")
+        local_time(datetime(2024, 1, 1, tzinfo=UTC), "Mars/Olympus")
 
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -212,10 +212,10 @@ def test_prices_are_small_non_negative_decimals(which, sell, vendor):
 
 
 def test_price_ranges(deck, sell):
-    nanp = [p["price_1"] for d, p in zip(deck, sell) if d.region in ("US", "CA")]
+    nanp = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.region in ("US", "CA")]
     assert nanp and all(Decimal("0.005") <= x <= Decimal("0.025") for x in nanp)
-    fixed = [p["price_1"] for d, p in zip(deck, sell) if d.kind == "fixed" and d.region not in ("US", "CA")]
-    mobile = [p["price_1"] for d, p in zip(deck, sell) if d.kind == "mobile" and d.region not in ("US", "CA")]
+    fixed = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "fixed" and d.region not in ("US", "CA")]
+    mobile = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "mobile" and d.region not in ("US", "CA")]
     in_fixed = sum(Decimal("0.0045") <= x <= Decimal("0.085") for x in fixed)
     in_mobile = sum(Decimal("0.018") <= x <= Decimal("0.37") for x in mobile)
     assert in_fixed >= 0.9 * len(fixed)
@@ -225,7 +225,7 @@ def test_price_ranges(deck, sell):
 
 def test_intervals_and_connect_fees(deck, sell):
     assert sell[[d.prefix for d in deck].index("1")]["interval_1"] == 1
-    for d, p in zip(deck, sell):
+    for d, p in zip(deck, sell, strict=True):
         if d.prefix.startswith("1"):
             assert (p["interval_1"], p["interval_n"]) == (1, 1)
     kinds = [(p["interval_1"], p["interval_n"]) for p in sell]
@@ -241,7 +241,7 @@ def test_prices_deterministic(deck, sell):
 
 
 def test_vendor_prices_mostly_cheaper_with_some_loss_routes(deck, sell, vendor):
-    pairs = [(s["price_1"], v["price_1"]) for s, v in zip(sell, vendor)]
+    pairs = [(s["price_1"], v["price_1"]) for s, v in zip(sell, vendor, strict=True)]
     cheaper = sum(v < s for s, v in pairs)
     loss = sum(v > s for s, v in pairs)
     differ = sum(v != s for s, v in pairs)
@@ -262,7 +262,7 @@ def test_markdown_lowers_price_for_same_seed(deck):
 def test_vendors_differ_from_each_other(deck):
     a = [price_for(d, **VENDOR)["price_1"] for d in deck[:200]]
     b = [price_for(d, seed="vendor-B", markdown=Decimal("0.85"))["price_1"] for d in deck[:200]]
-    assert sum(x != y for x, y in zip(a, b)) > 150
+    assert sum(x != y for x, y in zip(a, b, strict=True)) > 150
 
 
 def test_markdown_rejects_float(by_prefix):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tarifa.cdrs.formats import asterisk
 from tarifa.core.cdr import CanonicalCdr, LineError
-
-UTC = timezone.utc
 
 # cdr_csv quotes text fields (a quote doubled), writes duration/billsec bare and an
 # unanswered call's answer time as nothing at all.

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tarifa.cdrs.formats import freeswitch_csv
 from tarifa.core.cdr import CanonicalCdr, LineError
-
-UTC = timezone.utc
 
 
 def line(*, cause: str = "NORMAL_CLEARING", answer: str = "2024-03-01 10:00:04", billsec: str = "60",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tarifa.cdrs.formats import freeswitch_json
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = timezone.utc
 START = 1709287200  # 2024-03-01 10:00:00 UTC
 
 

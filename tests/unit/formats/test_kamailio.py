@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tarifa.cdrs.formats import kamailio
 from tarifa.core.cdr import CanonicalCdr, LineError
 
-UTC = timezone.utc
 T0 = 1709287200  # 2024-03-01 10:00:00 UTC
 PREFIX = "Mar  1 10:00:00 sip1 /usr/sbin/kamailio[2143]: NOTICE: acc [acc.c:279]: acc_log_request(): "
 EXTRA = ("src_user=alice;src_domain=example.com;src_ip=192.0.2.10;"

@@ -26,14 +26,14 @@ FREESWITCH_JSON = json.dumps({"variables": {"uuid": "u1", "sip_to_user": "100", 
 
 
 def test_formats_by_name() -> None:
-    assert registry.FORMATS == {
+    assert {
         "asterisk": asterisk.parse,
         "freeswitch-csv": freeswitch_csv.parse,
         "freeswitch-json": freeswitch_json.parse,
         "kamailio": kamailio.parse,
         "tarifa": tarifa.parse,
         "tarifa-json": tarifa.parse_json,
-    }
+    } == registry.FORMATS
 
 
 @pytest.mark.parametrize(

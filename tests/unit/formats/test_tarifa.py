@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tarifa.cdrs.formats import tarifa
 from tarifa.core.cdr import CanonicalCdr, LineError
-
-UTC = timezone.utc
 
 HEADER = "call_id,caller,callee,start_time,connect_time,end_time,duration,disposition,sip_user,source_ip,account_code"
 

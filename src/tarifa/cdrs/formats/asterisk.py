@@ -75,7 +75,7 @@ def call_id_of(row: list[str]) -> str:
 def _record(row: list[str], switch: str, zone: tzinfo) -> CanonicalCdr:
     if len(row) not in (16, 17, 18):
         raise RecordError(f"expected 16, 17 or 18 columns (Asterisk Master.csv), got {len(row)}")
-    cells = dict(zip(COLUMNS + OPTIONAL_COLUMNS, (cell.strip() for cell in row)))
+    cells = dict(zip(COLUMNS + OPTIONAL_COLUMNS, (cell.strip() for cell in row), strict=False))
     disposition = DISPOSITIONS.get(cells["disposition"].upper())
     if disposition is None:
         raise RecordError(

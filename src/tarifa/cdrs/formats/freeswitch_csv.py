@@ -93,7 +93,7 @@ def _parse(text: str, switch: str, zone: tzinfo) -> Iterator[Item]:
 def _record(row: list[str], switch: str, zone: tzinfo) -> CanonicalCdr:
     if len(row) not in (13, 15):
         raise RecordError(f"expected 15 columns (or the 13 of the built-in template), got {len(row)}")
-    cells = dict(zip(COLUMNS, (cell.strip() for cell in row)))
+    cells = dict(zip(COLUMNS, (cell.strip() for cell in row), strict=False))
     call_id = cells["uuid"]
     if not call_id:
         raise RecordError("uuid (the call id) is empty")

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
 from tarifa.cdrs.formats.tarifa import (
@@ -148,7 +148,7 @@ def _syslog_records(text: str, zone: tzinfo) -> Iterator[_Record | LineError]:
             seconds = attrs.get("timestamp", "").strip()
             if not seconds.isdigit():
                 raise RecordError(f"timestamp {seconds!r} is not a Unix time in seconds")
-            base = from_epoch(seconds, "timestamp") or datetime(1970, 1, 1, tzinfo=timezone.utc)
+            base = from_epoch(seconds, "timestamp") or datetime(1970, 1, 1, tzinfo=UTC)
             yield _make(number, raw, attrs, _precise(base, attrs))
         except RecordError as exc:
             yield LineError(number, str(exc), raw)
@@ -181,12 +181,12 @@ def _csv_records(text: str, zone: tzinfo) -> Iterator[_Record | LineError]:
                 raise row
             if len(row) != len(names):
                 raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
-            attrs = {COLUMN_ALIASES.get(name, name): cell for name, cell in zip(names, row)}
+            attrs = {COLUMN_ALIASES.get(name, name): cell for name, cell in zip(names, row, strict=True)}
             if "timestamp" in attrs:
                 seconds = attrs["timestamp"].strip()
                 if not seconds.isdigit():
                     raise RecordError(f"timestamp {seconds!r} is not a Unix time in seconds")
-                base = from_epoch(seconds, "timestamp") or datetime(1970, 1, 1, tzinfo=timezone.utc)
+                base = from_epoch(seconds, "timestamp") or datetime(1970, 1, 1, tzinfo=UTC)
             else:
                 base = parse_time(attrs["time"], zone, "time")
             yield _make(number, raw, attrs, _precise(base, attrs))

@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +35,7 @@ Item = CanonicalCdr | LineError
 
 FIELDS: Final = tuple(f.name for f in fields(CanonicalCdr))
 REQUIRED: Final = ("call_id", "callee", "start_time", "duration")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SNIPPET: Final = 2000
 
 
@@ -51,7 +51,7 @@ class RecordError(ValueError):
 def load_zone(tz: str) -> tzinfo:
     """The zone named ``tz`` (IANA name); a ValueError that says so for an unknown name."""
     if tz in ("UTC", "utc", "Z", "Etc/UTC"):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -169,7 +169,7 @@ def parse_time(value: str, zone: tzinfo, field: str, *, not_before: datetime | N
     try:
         if parsed.tzinfo is None:
             parsed = _localize(parsed, zone, field, text, not_before)
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:00:00-05:00 is after the last day a datetime holds
         raise RecordError(f"{field} {shown(text)} is out of range") from None
 
@@ -179,7 +179,7 @@ def _localize(naive: datetime, zone: tzinfo, field: str, text: str, not_before: 
     second = naive.replace(tzinfo=zone, fold=1)
     if first.utcoffset() == second.utcoffset():
         return first
-    if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         raise RecordError(f"{field} {text!r} does not exist in time zone {zone} (the clocks went forward)")
     if not_before is not None and first < not_before <= second:
         return second
@@ -278,7 +278,7 @@ def csv_record(number: int, row: list[str] | RecordError, raw: str, names: list[
             raise row
         if len(row) != len(names):
             raise RecordError(f"expected {len(names)} columns as in the header, got {len(row)}")
-        return from_mapping(dict(zip(names, row)), switch, zone)
+        return from_mapping(dict(zip(names, row, strict=True)), switch, zone)
     except RecordError as exc:
         return LineError(number, str(exc), raw)
 

@@ -324,7 +324,8 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
         (authorize, "_count_cps", "    _count_cps (upsert)"),
         (authorize.Reservation.objects, "create", "    Reservation.objects.create"),
         (authorize, "count_refusal", "  count_refusal"),
-        (authorize.cls, "classify", "    classify (phonenumbers)"),
+        (authorize, "plan", "  plan (identify, classify, rate, routes)"),
+        (authorize, "judge", "    judge (limits, funds, routes)"),
     ]
     # The service changes: time the steps it has today.
     patches = [(owner, name, label) for owner, name, label in patches if hasattr(owner, name)]

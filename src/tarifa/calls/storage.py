@@ -356,7 +356,7 @@ class PostgresStore(_Common):
                 try:
                     with connection.cursor() as cursor:
                         cursor.execute("ROLLBACK")
-                except Exception:
+                except Exception:  # noqa: BLE001  (any failure: the connection is closed below)
                     connection.close()  # state unknown: never reuse it
             raise
         finally:

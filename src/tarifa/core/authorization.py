@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Final, Protocol
+from typing import Final, Protocol, Self
 
 from tarifa.core import classify as cls
 from tarifa.core.deck import format_money as money
@@ -44,7 +45,7 @@ class Refusal(StrEnum):
 
     sip_code: int
 
-    def __new__(cls, value: str, sip_code: int) -> Refusal:
+    def __new__(cls, value: str, sip_code: int) -> Self:
         member = str.__new__(cls, value)
         member._value_ = value
         member.sip_code = sip_code
@@ -237,7 +238,7 @@ class Catalogue(Protocol):
     @property
     def dids(self) -> Mapping[str, DidView]: ...
     @property
-    def account_dids(self) -> Mapping[int, Set[str]]: ...
+    def account_dids(self) -> Mapping[int, AbstractSet[str]]: ...
     @property
     def customer_rules(self) -> Mapping[int, Sequence[Rule]]: ...
     @property
@@ -512,8 +513,9 @@ def restriction(account: AccountView, dest: cls.Destination, number: str, d: Dec
             return Refusal.DESTINATION_FORBIDDEN, "411 directory assistance is not allowed for this account"
     if dest.number_class == cls.PREMIUM_RATE:
         if not account.allow_premium_rate:
-            return (Refusal.PREMIUM_RATE_DISABLED, f"{number} is a premium-rate number "
-                    f"({dest.region or 'unknown country'}); premium-rate calls are off for this account")
+            why = (f"{number} is a premium-rate number ({dest.region or 'unknown country'}); "
+                   "premium-rate calls are off for this account")
+            return Refusal.PREMIUM_RATE_DISABLED, why
         d.note("premium-rate calls allowed for this account")
     if dest.abroad:
         if not account.allow_international:
@@ -856,8 +858,9 @@ def judge(plan: Plan, state: CallState, tracing: bool = True) -> Verdict:
         else:
             duration = max_duration(plan.terms, available, plan.decimals, plan.rounding, plan.cap)
         if duration <= 0:
-            first = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding)
-            return Refused(Refusal.INSUFFICIENT_FUNDS, f"available {available} does not pay the first interval ({first})",
+            interval = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals,
+                                 plan.rounding)
+            return Refused(Refusal.INSUFFICIENT_FUNDS, f"available {available} does not pay the first interval ({interval})",
                            tuple(trace or ()))
     first: RouteEntry | None = None
     answers: tuple[RouteAnswer, ...] | None = None

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -24,6 +24,9 @@ from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 from tarifa.customers.choices import AccountKind, BalanceMode, Status
 from tarifa.dids.choices import DidDestination, DidStatus
+
+if TYPE_CHECKING:
+    from tarifa.customers.models import Account, Customer
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -138,7 +141,7 @@ def warm_up() -> None:
         snap.destination_set(set_id)
 
 
-def _customer_view(customer: Any) -> authz.CustomerView:
+def _customer_view(customer: Customer) -> authz.CustomerView:
     return authz.CustomerView(
         id=customer.pk, code=customer.account_code, company=customer.company, status=customer.status,
         active=customer.status == Status.ACTIVE, tariff_id=customer.tariff_id, home=str(customer.country or "US"),
@@ -151,7 +154,7 @@ def _customer_view(customer: Any) -> authz.CustomerView:
     )
 
 
-def _account_view(account: Any, customer: authz.CustomerView) -> authz.AccountView:
+def _account_view(account: Account, customer: authz.CustomerView) -> authz.AccountView:
     return authz.AccountView(
         id=account.pk, customer=customer, code=account.account_code, name=account.name, status=account.status,
         active=account.status == Status.ACTIVE, tariff_id=account.tariff_id,

@@ -175,12 +175,13 @@ def end_call(switch: str, call_id: str) -> bool:
 
 def find_account(identity: str) -> Account:
     """An account by code, SIP user, trunk name or name, for operator tools."""
+    from tarifa.customers.choices import AccountKind
     from tarifa.customers.models import Account
 
     found = (
         Account.objects.filter(account_code=identity).first()
         or Account.objects.filter(sipdevices__login=identity).first()
-        or Account.objects.filter(kind="trunk", identifier=identity).first()
+        or Account.objects.filter(kind=AccountKind.TRUNK, identifier=identity).first()
         or Account.objects.filter(name=identity).first()
     )
     if found is None:
@@ -190,13 +191,15 @@ def find_account(identity: str) -> Account:
 
 def simulate_for(identity: str, callee: str, *, caller: str = "", source_ip: str = "", pop: str = "") -> Decision:
     """The decision for a call from this account, reserving nothing (``tarifa call simulate``, admin)."""
+    from tarifa.customers.choices import AccountKind, Status
+
     account = find_account(identity)
-    device = account.sipdevices.filter(status="active").first()
+    device = account.sipdevices.filter(status=Status.ACTIVE).first()
     request = CallRequest(
         call_id=f"simulation-{time.time_ns()}", callee=callee, caller=caller, switch="simulation",
         source_ip=source_ip, pop=pop,
         sip_user=device.login if device else "",
-        trunk=account.identifier if account.kind == "trunk" and not device else "",
-        account_code="" if device or account.kind == "trunk" else account.account_code,
+        trunk=account.identifier if account.kind == AccountKind.TRUNK and not device else "",
+        account_code="" if device or account.kind == AccountKind.TRUNK else account.account_code,
     )
     return authorize_call(request, reserve=False)

@@ -226,7 +226,7 @@ def _build(version: int) -> Snapshot:
         snap.offers[(offer.destination_class, offer.choice, offer.tollfree_carrier)] = offer.routing_group_id
     entries: dict[int, list[RouteEntry]] = {}
     for entry in RoutingEntry.objects.filter(
-        enabled=True, connection__enabled=True, connection__vendor__status="active"
+        enabled=True, connection__enabled=True, connection__vendor__status=Status.ACTIVE
     ).select_related("connection__vendor"):
         conn = entry.connection
         entries.setdefault(entry.group_id, []).append(RouteEntry(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tarifa.core.authorization.record import record
 from tarifa.core.authorization.refusal import Refusal
 from tarifa.core.authorization.views import RouteEntry
 from tarifa.core.deck import format_money as money
@@ -56,6 +57,8 @@ class Decision:
     tracing: bool = True  # False: the steps are not written down (the switch did not ask for them)
 
     def note(self, step: str) -> None:
+        """Write a constant step down (a formatted one: ``if d.tracing:`` first, so that nothing
+        is formatted when nobody reads it — most calls of a switch)."""
         if self.tracing:
             self.trace.append(step)
 
@@ -78,7 +81,7 @@ class Decision:
             self.trace.append(how)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Held:
     """A reservation the call id holds already (a switch's retry)."""
 
@@ -88,7 +91,7 @@ class Held:
     connection_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Allowed:
     duration: int
     amount: Decimal  # to reserve
@@ -101,7 +104,7 @@ class Allowed:
         return None if self.first is None else self.first.connection_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refused:
     refusal: Refusal
     why: str

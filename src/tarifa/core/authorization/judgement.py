@@ -4,11 +4,12 @@ routes. Pure: a :data:`Verdict` carries its trace and is applied by the caller."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 
 from tarifa.core.authorization.answer import Allowed, Held, Refused, RouteAnswer, Verdict
 from tarifa.core.authorization.planning import Plan
+from tarifa.core.authorization.record import record
 from tarifa.core.authorization.refusal import Refusal
 from tarifa.core.authorization.views import RouteEntry
 from tarifa.core.deck import format_money as money
@@ -16,7 +17,7 @@ from tarifa.core.rating import call_cost, max_duration
 from tarifa.core.translate import apply as translate
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Funds:
     """The balance the call draws on (the account's when it has its own) and its customer's terms."""
 
@@ -25,7 +26,7 @@ class Funds:
     postpaid: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallState:
     """The per-call state, read under the customer's (and limited connections') locks."""
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Final
 
 from tarifa.core import classify as cls
 from tarifa.core.authorization.answer import CallRequest, Decision, Refused
+from tarifa.core.authorization.record import record
 from tarifa.core.authorization.refusal import Refusal
 from tarifa.core.authorization.views import (
     PREMIUM,
@@ -39,19 +39,19 @@ FREE: Final = RateTerms(price_1=Decimal(0), price_n=Decimal(0))
 
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteCandidate:
     route: RouteEntry
     vendor_price: Decimal  # per minute, the destination set's first-interval price
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CpsLimit:
     scope: str  # "c:<customer id>", "d:<device key>", "n:<connection id>"
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SpendingWindow:
     """A daily or monthly spending limit: what may be spent since ``since`` (the customer's local
     midnight or 1st of the month)."""
@@ -61,7 +61,7 @@ class SpendingWindow:
     since: datetime
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What the checks decided before any per-call state is read."""
 
@@ -77,6 +77,10 @@ class Plan:
     free: bool
     emergency: bool
     spending: tuple[SpendingWindow, ...] = ()
+    # computed when first asked for, once per call (the one trip asks twice)
+    _cap_cost: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+    _limited: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _cps_limits: tuple[CpsLimit, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def cost(self, seconds: int) -> Decimal:
         """What a call of ``seconds`` costs at the plan's terms."""
@@ -86,23 +90,36 @@ class Plan:
             return self.cap_cost
         return call_cost(self.terms, seconds, self.decimals, self.rounding)
 
-    @cached_property
+    @property
     def cap_cost(self) -> Decimal:
-        """The cost of the longest call (the one-trip reservation's amount), computed once."""
-        return Decimal(0) if self.free else call_cost(self.terms, self.cap, self.decimals, self.rounding)
+        """The cost of the longest call (the one-trip reservation's amount)."""
+        cost = self._cap_cost
+        if cost is None:
+            cost = Decimal(0) if self.free else call_cost(self.terms, self.cap, self.decimals, self.rounding)
+            object.__setattr__(self, "_cap_cost", cost)
+        return cost
 
-    @cached_property
+    @property
     def limited(self) -> tuple[int, ...]:
         """Ids of the candidate connections with a channel or CPS limit, ascending (the lock order)."""
-        return tuple(sorted({c.route.connection_id for c in self.candidates if c.route.limited}))
+        ids = self._limited
+        if ids is None:
+            ids = tuple(sorted({c.route.connection_id for c in self.candidates if c.route.limited}))
+            object.__setattr__(self, "_limited", ids)
+        return ids
 
-    @cached_property
+    @property
     def cps_limits(self) -> tuple[CpsLimit, ...]:
         """The CPS counters the call is checked against and counted in: only scopes with a limit
         (an unlimited scope's counter would be written by every call and read by none). The
         first route's connection counter is added when the call is reserved."""
-        if self.emergency:
-            return ()
+        limits = self._cps_limits
+        if limits is None:
+            limits = () if self.emergency else self._own_cps_limits()
+            object.__setattr__(self, "_cps_limits", limits)
+        return limits
+
+    def _own_cps_limits(self) -> tuple[CpsLimit, ...]:
         customer, device = self.account.customer, self.device
         limits = []
         if customer.calls_per_second is not None:
@@ -120,7 +137,7 @@ _IDENTITY_LABELS: Final = {"sip_user": "SIP user", "trunk": "trunk", "extension"
                            "account_code": "account code", "source_ip": "source IP"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Caller:
     account: AccountView
     device: Device | None = None
@@ -136,7 +153,8 @@ def identify(snap: Catalogue, req: CallRequest, d: Decision) -> _Caller | None:
 
     def by_did(number: str) -> _Caller | None:
         did = snap.dids[number.lstrip("+")]
-        d.note(f"inbound call to DID {did.number}")
+        if d.tracing:
+            d.trace.append(f"inbound call to DID {did.number}")
         account = snap.accounts.get(did.account_id)
         return None if account is None else _Caller(account, None, did)
 
@@ -154,7 +172,8 @@ def identify(snap: Catalogue, req: CallRequest, d: Decision) -> _Caller | None:
         device = devices.get(getattr(req, found.via)) if devices is not None else None
         if device is not None and device.account_id != account.id:
             device = None
-        d.note(f"{label}: account {account.code}" + (f", device {device.key}" if device else ""))
+        if d.tracing:
+            d.trace.append(f"{label}: account {account.code}" + (f", device {device.key}" if device else ""))
         return _Caller(account, device)
     if found.reason == AMBIGUOUS:
         codes = ", ".join(snap.accounts[a].code for a in found.candidates)
@@ -286,8 +305,9 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     if restricted and account.pops and req.pop not in account.pops:
         d.refuse(Refusal.POP_NOT_ALLOWED, f"POP {req.pop!r} is not among {sorted(account.pops)}")
         return None
-    d.note(f"account {account.name} ({account.code}) of {customer.company}: active, "
-           + ("IP and POP allowed" if restricted else "IP and POP restrictions do not apply to emergency calls"))
+    if d.tracing:
+        d.trace.append(f"account {account.name} ({account.code}) of {customer.company}: active, " + (
+            "IP and POP allowed" if restricted else "IP and POP restrictions do not apply to emergency calls"))
     d.media = {
         "codecs": list(account.allowed_codecs or customer.codecs), "with_media": customer.call_with_media,
         "rtp_timeout": account.rtp_timeout, "rtp_hold_timeout": account.rtp_hold_timeout,
@@ -298,10 +318,10 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
         return _plan_inbound(snap, d, account, caller.did, cap)
     sent = req.caller or account.caller_id_number  # seed 001: the account's caller ID when the device sends none
     d.caller_id = sent
-    if sent != req.caller:
-        d.note(f"caller ID: the account's {sent!r} (the switch sent none)")
-    if number != req.callee:
-        d.note(f"translation: callee {req.callee!r} -> {number!r}")
+    if d.tracing and sent != req.caller:
+        d.trace.append(f"caller ID: the account's {sent!r} (the switch sent none)")
+    if d.tracing and number != req.callee:
+        d.trace.append(f"translation: callee {req.callee!r} -> {number!r}")
     if emergency:
         return _plan_emergency(snap, req, d, account, number, system_cap)
     return _plan_outbound(snap, req, d, caller, number, sent, rules, cap, now)
@@ -317,12 +337,13 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
         return None
     d.number = number
     d.caller_id = translate(rules, "source", sent, number)
-    if d.caller_id != sent:
-        d.note(f"translation: caller {sent!r} -> {d.caller_id!r} (destination {number})")
+    if d.tracing and d.caller_id != sent:
+        d.trace.append(f"translation: caller {sent!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled_number, number, customer.home)
     d.destination_class, d.country = dest.number_class, dest.region
-    d.note(f"number {number}: {dest.number_class}{' (abroad)' if dest.abroad else ''}, "
-           f"country {dest.region or '?'}, type {dest.number_type}")
+    if d.tracing:
+        d.trace.append(f"number {number}: {dest.number_class}{' (abroad)' if dest.abroad else ''}, "
+                       f"country {dest.region or '?'}, type {dest.number_type}")
     refused = restriction(account, dest, number, d)
     if refused is not None:
         d.refuse(refused.refusal, refused.why)
@@ -342,8 +363,9 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
     d.rate = {"prefix": entry.prefix, "destination": entry.destination, "price_1": money(terms.price_1),
               "price_n": money(terms.price_n), "interval_1": terms.interval_1,
               "interval_n": terms.interval_n, "connect_fee": money(terms.connect_fee)}
-    d.note(f"rate {entry.prefix} {entry.destination}: {money(terms.price_1)}/min "
-           f"{terms.interval_1}/{terms.interval_n} (tariff {tariff_id})")
+    if d.tracing:
+        d.trace.append(f"rate {entry.prefix} {entry.destination}: {money(terms.price_1)}/min "
+                       f"{terms.interval_1}/{terms.interval_n} (tariff {tariff_id})")
     if terms.forbidden:
         d.refuse(Refusal.DESTINATION_FORBIDDEN, f"prefix {entry.prefix} is forbidden in the tariff")
         return None
@@ -367,8 +389,8 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
         if not kept:
             d.refuse(Refusal.LOSS_ROUTE, f"every route costs more than the customer's {terms.price_1}/min")
             return None
-        if len(kept) < len(candidates):
-            d.note(f"dropped {len(candidates) - len(kept)} loss route(s)")
+        if d.tracing and len(kept) < len(candidates):
+            d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
         candidates = kept
     free = terms.price_1 == 0 and terms.price_n == 0 and terms.connect_fee == 0 and terms.min_charge == 0
     return Plan(account, caller.device, number, terms, customer.billing_decimals, prices.rounding, cap, group,
@@ -391,7 +413,8 @@ def _plan_inbound(snap: Catalogue, d: Decision, account: AccountView, did: DidVi
     d.rate = {"prefix": did.number, "destination": "DID inbound", "price_1": money(terms.price_1),
               "price_n": money(terms.price_n), "interval_1": terms.interval_1, "interval_n": terms.interval_n,
               "connect_fee": "0"}
-    d.note(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
+    if d.tracing:
+        d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
     free = terms.price_1 == 0 and terms.price_n == 0
     return Plan(account, None, did.number, terms, account.customer.billing_decimals, "half_up", cap, None, (),
                 free, False)
@@ -406,7 +429,8 @@ def _plan_emergency(snap: Catalogue, req: CallRequest, d: Decision, account: Acc
     caller = (d.caller_id or req.caller).lstrip("+")
     if caller not in own and account.e911_caller_id:
         d.caller_id = account.e911_caller_id
-        d.note(f"emergency: caller ID {caller!r} is not one of the account's DIDs, using e911 caller ID")
+        if d.tracing:
+            d.trace.append(f"emergency: caller ID {caller!r} is not one of the account's DIDs, using e911 caller ID")
     else:
         d.note("emergency: always allowed")
     group = routing_group(snap, account, d.number, cls.EMERGENCY)

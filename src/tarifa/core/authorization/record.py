@@ -12,12 +12,9 @@ The snapshot's views (``views``), built once per configuration version, stay fro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from typing_extensions import dataclass_transform
+from typing import TypeVar, dataclass_transform
 
 T = TypeVar("T")
-
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type[T]) -> type[T]:

@@ -259,7 +259,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
 
     from tarifa.api import lean
     from tarifa.api.models import ApiToken
-    from tarifa.calls import authorize, cache
+    from tarifa.calls import authorize, cache, storage
     from tarifa.routing.models import Pop
 
     _t, raw = ApiToken.issue("bench-profile", switch=Pop.objects.get(name="bench-switch"))
@@ -314,7 +314,11 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
         (authorize, "authorize_call", "authorize_call (whole service)"),
         (cache, "snapshot", "  snapshot() version check"),
         (authorize, "_plan", "  _plan (identify, classify, rate, routes)"),
+        (authorize, "_decide_in_one_trip", "  one trip (tarifa_call_authorize + judge)"),
+        (storage.PostgresStore, "one_trip", "    store.one_trip (the statement)"),
         (authorize, "_decide_in_transaction", "  transaction body"),
+        (storage.PostgresStore, "read", "    store.read (lock + state)"),
+        (storage.PostgresStore, "reserve", "    store.reserve (reservation + CPS count)"),
         (authorize, "_lock_and_read", "    _lock_and_read (lock + reservations + CPS)"),
         (authorize, "_lock_balance", "    _lock_balance (SELECT ... FOR UPDATE)"),
         (authorize, "_state", "    _state (reservation sums)"),
@@ -324,7 +328,8 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
         (authorize, "_count_cps", "    _count_cps (upsert)"),
         (authorize.Reservation.objects, "create", "    Reservation.objects.create"),
         (authorize, "count_refusal", "  count_refusal"),
-        (authorize.cls, "classify", "    classify (phonenumbers)"),
+        (authorize, "plan", "  plan (identify, classify, rate, routes)"),
+        (authorize, "judge", "    judge (limits, funds, routes)"),
     ]
     # The service changes: time the steps it has today.
     patches = [(owner, name, label) for owner, name, label in patches if hasattr(owner, name)]

@@ -17,6 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tarifa.calls import authorize, cache
+from tarifa.core.authorization import judgement
 from tarifa.calls.authorize import CallRequest, authorize_call
 from tarifa.calls.models import CallRate, Reservation
 from tarifa.customers.models import SipDevice
@@ -192,7 +193,7 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("decision failed")
 
-    monkeypatch.setattr(authorize, "_route_dicts", broken)
+    monkeypatch.setattr(judgement, "route_answers", broken)
     with pytest.raises(RuntimeError):
         ask(call_id="broken")
     assert _idle() and not Reservation.objects.filter(call_id="broken").exists()
@@ -207,12 +208,12 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
 def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net, monkeypatch, caplog) -> None:  # noqa: F811
     """Should the statement and the application's decision ever differ, the statement's
     reservation is deleted and the transaction decides."""
-    real = authorize._available
+    real = judgement.available_funds
 
     def less(*args, **kwargs):  # type: ignore[no-untyped-def]
         return min(real(*args, **kwargs), Decimal("0.50"))  # the application sees less than the statement
 
-    monkeypatch.setattr(authorize, "_available", less)
+    monkeypatch.setattr(judgement, "available_funds", less)
     with CaptureQueriesContext(connection) as queries:
         d = ask(call_id="differs")
     assert d.allowed and d.max_duration == 1500 and _idle()

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from tarifa.billing import ledger
 from tarifa.calls import cache
-from tarifa.calls.authorize import SIP_CODES
+from tarifa.core.authorization import Refusal
 from tarifa.customers.models import Account, SipDevice, TranslationRule
 from tarifa.rating.models import Rate
 from tarifa.routing.models import Connection, DestinationRate, Pop
@@ -105,7 +105,7 @@ def test_a_premium_rate_number_is_refused_for_a_new_account(priced) -> None:
     cache.reset()
     assert fresh.allow_premium_rate is False
     d = ask(sip_user="newbie", callee="19005551234")
-    assert (d.allowed, d.reason, d.sip_code) == (False, "premium_rate_disabled", SIP_CODES["premium_rate_disabled"])
+    assert (d.allowed, d.reason, d.sip_code) == (False, "premium_rate_disabled", Refusal.PREMIUM_RATE_DISABLED.sip_code)
     assert d.destination_class == "premium_rate" and d.sip_code == 403
     assert any("premium_rate" in step and "type premium_rate" in step for step in d.trace)
     assert not d.routes and d.reservation_id is None

@@ -12,15 +12,21 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from tarifa import config
+from tarifa.core import authorization as authz
 from tarifa.core.identity import AccountIndex
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
+from tarifa.customers.choices import AccountKind, BalanceMode, Status
+from tarifa.dids.choices import DidDestination, DidStatus
+
+if TYPE_CHECKING:
+    from tarifa.customers.models import Account, Customer
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -50,83 +56,54 @@ def bump() -> None:
     transaction.on_commit(_do)
 
 
-@dataclass
-class Device:
-    key: str  # "sip:<id>" or "ip:<id>"
-    account_id: int
-    max_sessions: int | None
-    cps: int | None
-
-
-@dataclass
-class RouteEntry:
-    connection_id: int
-    connection_name: str
-    vendor: str
-    address: str
-    transport: str
-    tech_prefix: str
-    max_channels: int | None
-    max_cps: int | None
-    destination_set_id: int
-    priority: int
-    weight: int
-    rules: list[Rule]
-    emergency_format: str = ""  # "" : tech prefix + the emergency number; else "{number}" in it
-
-
-@dataclass
-class Group:
-    id: int
-    name: str
-    policy: str
-    tariff_id: int | None
-    entries: list[RouteEntry]
+# The snapshot's views are the decision's plain data (core.authorization); re-exported here.
+Device = authz.Device
+RouteEntry = authz.RouteEntry
+Group = authz.Group
 
 
 @dataclass
 class Snapshot:
+    """The configuration one decision reads (``core.authorization.Catalogue``), as plain views:
+    no model instance is kept, so the decision cannot reach the database by accident."""
+
     version: int
-    accounts: dict[int, Any] = field(default_factory=dict)  # Account with customer loaded
-    pops: dict[int, set[str]] = field(default_factory=dict)  # account id -> allowed POP names
-    networks: dict[int, list[Any]] = field(default_factory=dict)  # account id -> ip networks
-    homes: dict[int, str] = field(default_factory=dict)  # customer id -> home country (ISO code, US if none)
+    accounts: dict[int, authz.AccountView] = field(default_factory=dict)
     by_sip: dict[str, Device] = field(default_factory=dict)
     by_ip: dict[str, Device] = field(default_factory=dict)
-    by_trunk: dict[str, int] = field(default_factory=dict)
     by_code: dict[str, int] = field(default_factory=dict)
     # identities -> account in the one matching order (core.identity): active accounts of active
     # customers, and every account (a disabled one is then refused as disabled, not unknown)
     index: AccountIndex = field(default_factory=AccountIndex)
     index_all: AccountIndex = field(default_factory=AccountIndex)
-    dids: dict[str, Any] = field(default_factory=dict)
+    dids: dict[str, authz.DidView] = field(default_factory=dict)
     account_dids: dict[int, set[str]] = field(default_factory=dict)
     customer_rules: dict[int, list[Rule]] = field(default_factory=dict)
-    dialing_routes: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+    dialing_routes: dict[int, list[authz.DialingPattern]] = field(default_factory=dict)
     offers: dict[tuple[str, str, str], int] = field(default_factory=dict)
     groups: dict[int, Group] = field(default_factory=dict)
-    _tariffs: dict[int, tuple[RateTable, str]] = field(default_factory=dict)
+    _tariffs: dict[int, authz.PriceList] = field(default_factory=dict)
     _sets: dict[int, RateTable] = field(default_factory=dict)
 
-    def tariff(self, tariff_id: int) -> tuple[RateTable, str]:
+    def tariff(self, tariff_id: int) -> authz.PriceList:
         if tariff_id not in self._tariffs:
             self._tariffs[tariff_id] = _table(("tariff", tariff_id))
         return self._tariffs[tariff_id]
 
     def destination_set(self, set_id: int) -> RateTable:
         if set_id not in self._sets:
-            self._sets[set_id] = _table(("set", set_id))[0]
+            self._sets[set_id] = _table(("set", set_id)).table
         return self._sets[set_id]
 
 
 # Rate tables outlive snapshots: rebuilt only when their own rates changed (a cheap aggregate
 # tells), so editing an account does not make every worker reload 60,000 rates. One lock per
 # table: the threads of a worker wait for one load instead of all loading the same table.
-_tables: dict[tuple[str, int], tuple[tuple, tuple[RateTable, str]]] = {}
+_tables: dict[tuple[str, int], tuple[tuple[object, ...], authz.PriceList]] = {}
 _table_locks: dict[tuple[str, int], threading.Lock] = {}
 
 
-def _table(key: tuple[str, int]) -> tuple[RateTable, str]:
+def _table(key: tuple[str, int]) -> authz.PriceList:
     from tarifa.rating.models import Tariff
     from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
     from tarifa.routing.models import DestinationSet
@@ -140,14 +117,14 @@ def _table(key: tuple[str, int]) -> tuple[RateTable, str]:
             signature = tariff_signature(tariff)
             held = _tables.get(key)
             if held is None or held[0] != signature:
-                held = (signature, (tariff_table(tariff), tariff.rounding))
+                held = (signature, authz.PriceList(tariff_table(tariff), tariff.rounding))
                 _tables[key] = held
         else:
             dset = DestinationSet.objects.get(pk=pk)
             signature = (dset.time_zone, dset.rounding, rates_signature(dset.rates.all()))
             held = _tables.get(key)
             if held is None or held[0] != signature:
-                held = (signature, (RateTable(load_entries(dset.rates.all()), dset.time_zone), dset.rounding))
+                held = (signature, authz.PriceList(RateTable(load_entries(dset.rates.all()), dset.time_zone), dset.rounding))
                 _tables[key] = held
         return held[1]
 
@@ -164,36 +141,78 @@ def warm_up() -> None:
         snap.destination_set(set_id)
 
 
+def _customer_view(customer: Customer) -> authz.CustomerView:
+    return authz.CustomerView(
+        id=customer.pk, code=customer.account_code, company=customer.company, status=customer.status,
+        active=customer.status == Status.ACTIVE, tariff_id=customer.tariff_id, home=str(customer.country or "US"),
+        billing_decimals=customer.billing_decimals, max_call_duration=customer.max_call_duration,
+        deny_loss_routes=customer.deny_loss_routes,
+        codecs=tuple(customer.codecs or ()) if customer.codec_checking else (),
+        call_with_media=customer.call_with_media, max_call_sessions=customer.max_call_sessions,
+        calls_per_second=customer.calls_per_second, daily_spending_limit=customer.daily_spending_limit,
+        monthly_spending_limit=customer.monthly_spending_limit, time_zone=customer.time_zone,
+    )
+
+
+def _account_view(account: Account, customer: authz.CustomerView) -> authz.AccountView:
+    return authz.AccountView(
+        id=account.pk, customer=customer, code=account.account_code, name=account.name, status=account.status,
+        active=account.status == Status.ACTIVE, tariff_id=account.tariff_id,
+        own_balance=account.balance_mode == BalanceMode.OWN, max_channels=account.max_channels,
+        domestic_route=account.domestic_route, international_route=account.international_route,
+        tollfree_route=account.tollfree_route, tollfree_carrier=account.tollfree_carrier,
+        allow_411=account.allow_411, allow_international=account.allow_international,
+        allow_premium_rate=account.allow_premium_rate, allowed_countries=tuple(account.allowed_countries or ()),
+        international_rate_cap=account.international_rate_cap,
+        max_call_time_domestic=account.max_call_time_domestic,
+        max_call_time_international=account.max_call_time_international,
+        e911_caller_id=account.e911_caller_id, dialing_mode=account.dialing_mode,
+        caller_id_number=account.caller_id_number, allowed_codecs=tuple(account.allowed_codecs or ()),
+        rtp_timeout=account.rtp_timeout, rtp_hold_timeout=account.rtp_hold_timeout, dtmf_mode=account.dtmf_mode,
+        networks=tuple(ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or ()),
+        pops=frozenset(p.name for p in account.pop_restriction.all()),
+    )
+
+
 def _build(version: int) -> Snapshot:
     from tarifa.customers.models import Account, DialingRoute, IpDevice, SipDevice, TranslationRule
     from tarifa.dids.models import Did
     from tarifa.routing.models import RouteOffer, RoutingEntry, RoutingGroup
 
     snap = Snapshot(version=version)
+    customers: dict[int, authz.CustomerView] = {}
     for account in Account.objects.select_related("customer").prefetch_related("pop_restriction"):
-        snap.accounts[account.pk] = account
+        customer = customers.get(account.customer_id)
+        if customer is None:
+            customer = customers[account.customer_id] = _customer_view(account.customer)
+        view = _account_view(account, customer)
+        snap.accounts[account.pk] = view
         snap.by_code[account.account_code] = account.pk
-        if account.kind == "trunk" and account.identifier:
-            snap.by_trunk[account.identifier] = account.pk
-        snap.pops[account.pk] = {p.name for p in account.pop_restriction.all()}
-        snap.networks[account.pk] = [ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or []]
-        snap.homes[account.customer_id] = str(account.customer.country or "US")
-        active = account.status == "active" and account.customer.status == "active"
-        for index in (snap.index, snap.index_all) if active else (snap.index_all,):
+        for index in (snap.index, snap.index_all) if view.active and customer.active else (snap.index_all,):
             index.account(account.pk, account.customer_id, code=account.account_code,
-                          trunk=account.identifier if account.kind == "trunk" else "",
-                          extension=account.identifier if account.kind == "extension" else "")
-            index.tenant(account.customer.account_code, account.customer_id)
-    for dev in SipDevice.objects.filter(status="active"):
+                          trunk=account.identifier if account.kind == AccountKind.TRUNK else "",
+                          extension=account.identifier if account.kind == AccountKind.EXTENSION else "")
+            index.tenant(customer.code, account.customer_id)
+    for dev in SipDevice.objects.filter(status=Status.ACTIVE):
         snap.by_sip[dev.login] = Device(f"sip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
         snap.index.device("sip_user", dev.login, dev.account_id)
         snap.index_all.device("sip_user", dev.login, dev.account_id)
-    for dev in IpDevice.objects.filter(status="active"):
-        snap.by_ip[dev.address] = Device(f"ip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
-        snap.index.device("source_ip", dev.address, dev.account_id)
-        snap.index_all.device("source_ip", dev.address, dev.account_id)
-    for did in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan", "sip_device"):
-        snap.dids[did.number] = did
+    for ip_dev in IpDevice.objects.filter(status=Status.ACTIVE):
+        snap.by_ip[ip_dev.address] = Device(f"ip:{ip_dev.pk}", ip_dev.account_id, ip_dev.max_call_sessions,
+                                            ip_dev.calls_per_second)
+        snap.index.device("source_ip", ip_dev.address, ip_dev.account_id)
+        snap.index_all.device("source_ip", ip_dev.address, ip_dev.account_id)
+    for did in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan", "sip_device"):
+        plan = did.plan
+        assert did.account_id is not None  # filtered: account__isnull=False
+        snap.dids[did.number] = authz.DidView(
+            number=did.number, account_id=did.account_id,
+            forward_to=did.forward_number if did.destination == DidDestination.FORWARD else None,
+            device_login=did.sip_device.login if did.destination == DidDestination.SIP_DEVICE and did.sip_device
+            else "",
+            plan=None if plan is None else authz.InboundPlan(plan.inbound_rate, plan.inbound_interval_1,
+                                                             plan.inbound_interval_n),
+        )
         snap.account_dids.setdefault(did.account_id, set()).add(did.number)
     conn_rules: dict[int, list[Rule]] = {}
     for rule in TranslationRule.objects.filter(active=True).order_by("priority", "id"):
@@ -203,23 +222,25 @@ def _build(version: int) -> Snapshot:
         else:
             conn_rules.setdefault(rule.connection_id, []).append(item)  # type: ignore[arg-type]
     for route in DialingRoute.objects.order_by("priority", "id"):
-        snap.dialing_routes.setdefault(route.customer_id, []).append((route.dialing_pattern, route.routing_group_id))
+        snap.dialing_routes.setdefault(route.customer_id, []).append(
+            authz.DialingPattern(route.dialing_pattern, route.routing_group_id))
     for offer in RouteOffer.objects.all():
         snap.offers[(offer.destination_class, offer.choice, offer.tollfree_carrier)] = offer.routing_group_id
-    for group in RoutingGroup.objects.all():
-        snap.groups[group.pk] = Group(group.pk, group.name, group.policy, group.tariff_id, [])
-    entries = RoutingEntry.objects.filter(
-        enabled=True, connection__enabled=True, connection__vendor__status="active"
-    ).select_related("connection__vendor")
-    for entry in entries:
+    entries: dict[int, list[RouteEntry]] = {}
+    for entry in RoutingEntry.objects.filter(
+        enabled=True, connection__enabled=True, connection__vendor__status=Status.ACTIVE
+    ).select_related("connection__vendor"):
         conn = entry.connection
-        snap.groups[entry.group_id].entries.append(RouteEntry(
+        entries.setdefault(entry.group_id, []).append(RouteEntry(
             connection_id=conn.pk, connection_name=conn.name, vendor=conn.vendor.name,
             address=f"{conn.host}:{conn.port}", transport=conn.transport, tech_prefix=conn.tech_prefix,
             max_channels=conn.max_channels, max_cps=conn.max_cps, destination_set_id=entry.destination_set_id,
-            priority=entry.priority, weight=entry.weight, rules=conn_rules.get(conn.pk, []),
+            priority=entry.priority, weight=entry.weight, rules=tuple(conn_rules.get(conn.pk, ())),
             emergency_format=conn.emergency_format,
         ))
+    for group in RoutingGroup.objects.all():
+        snap.groups[group.pk] = Group(group.pk, group.name, group.policy, group.tariff_id,
+                                      tuple(entries.get(group.pk, ())))
     return snap
 
 

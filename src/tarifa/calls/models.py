@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from django.db import models
 
+from tarifa.core.authorization import Refusal as Reason
 from tarifa.fields import LabeledCharField, money_field
+
+# The refusal reasons of core.authorization, as Django choices (labels for the back office).
+REASON_CHOICES = [(reason.value, f"{reason.value.replace('_', ' ')} (SIP {reason.sip_code})") for reason in Reason]
 
 
 class Reservation(models.Model):
@@ -62,7 +66,7 @@ class Refusal(models.Model):
 
     day = models.DateField()
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE)
-    reason = models.CharField(max_length=32)
+    reason = models.CharField(max_length=32, choices=REASON_CHOICES)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:

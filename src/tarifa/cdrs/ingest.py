@@ -29,7 +29,7 @@ from django.utils import timezone
 from tarifa.billing import ledger
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.calls.reservations import release_calls
-from tarifa.cdrs.bulk import FrameRater
+from tarifa.cdrs.frame_rating import FrameRater
 from tarifa.cdrs.columns import from_cdrs, to_cdrs
 from tarifa.cdrs.matching import POP_NOT_ALLOWED, AccountInfo, Directory, Match, Tables, Unmatched, pop_allowed
 from tarifa.cdrs.models import Cdr, IngestRun

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tarifa.batchrate import normalize_numbers
+from tarifa.core.converters import normalize_numbers
 from tarifa.cdrs.matching import POP_NOT_ALLOWED, Directory, Tables
 from tarifa.core.identity import NO_ACCOUNT, ORDER
 from tarifa.core.fastrate import FORBIDDEN, NO_RATE, RATED, FastDeck, FastPathUnsupported, rate_batch

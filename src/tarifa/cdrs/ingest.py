@@ -109,11 +109,18 @@ class Ingestor:
         token = secrets.randbits(62)
         now = prepared_datetime(timezone.now())
         rated = [self.rater.rate(c) for _key, c in new]
-        charged_by = [
-            balance_owner(own_balance=r.match.account.own_balance, account_id=r.match.account.account_id,
-                          customer_id=r.match.account.customer_id) if r.match and r.rating.price else None
-            for r in rated
-        ]
+        owners: dict[int, BalanceOwner] = {}  # by account
+        charged_by: list[BalanceOwner | None] = []
+        for r in rated:
+            if r.match is None or not r.rating.price:
+                charged_by.append(None)
+                continue
+            info = r.match.account
+            owner = owners.get(info.account_id)
+            if owner is None:
+                owner = owners[info.account_id] = balance_owner(
+                    own_balance=info.own_balance, account_id=info.account_id, customer_id=info.customer_id)
+            charged_by.append(owner)
         charges.ids.prepare(owner for owner in charged_by if owner)
         rows = []
         for ((switch, _call_id, _leg), cdr), r, owner in zip(new, rated, charged_by):

@@ -57,13 +57,13 @@ class Rater:
             return Rated(settle(verdict(CallFacts(unmatched=reason))), None)
         account = match.account
         answered = cdr.disposition == "answered" and cdr.duration > 0
-        facts = CallFacts(pop_allowed=pop_allowed(account, cdr.switch), answered=answered, a_leg=cdr.leg == "a")
-        if not facts.pop_allowed:  # kept with its account, never charged
-            return Rated(settle(verdict(facts)), match)
+        a_leg = cdr.leg == "a"
+        if not pop_allowed(account, cdr.switch):  # kept with its account, never charged
+            return Rated(settle(verdict(CallFacts(pop_allowed=False, answered=answered, a_leg=a_leg))), match)
         at = cdr.connect_time or cdr.start_time
         period = month_of(at)
         if match.inbound_terms is not None:
-            decided = verdict(CallFacts(inbound=True, answered=facts.answered, a_leg=facts.a_leg))
+            decided = verdict(CallFacts(inbound=True, answered=answered, a_leg=a_leg))
             number = cdr.callee.lstrip("+")[:15]
             if not decided.charges:
                 return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION), match)
@@ -77,11 +77,11 @@ class Rater:
         try:
             number = normalize(cdr.callee, account.dialing_mode)
         except InvalidNumber as exc:
-            decided = verdict(CallFacts(number_valid=False, answered=facts.answered, a_leg=facts.a_leg))
+            decided = verdict(CallFacts(number_valid=False, answered=answered, a_leg=a_leg))
             return Rated(settle(decided, destination=exc.reason[:DESTINATION_LENGTH]), match)
         table, rounding = self.tables.tariff(match.tariff_id or account.tariff_id)
         result = rate_call(table, number, at, cdr.duration, account.decimals, rounding)
-        decided = verdict(CallFacts(rating=result.status, answered=facts.answered, a_leg=facts.a_leg))
+        decided = verdict(CallFacts(rating=result.status, answered=answered, a_leg=a_leg))
         prefix, destination = result.prefix or "", (result.destination or "")[:DESTINATION_LENGTH]
         if not decided.bills and not decided.charges and not decided.pays_vendor and not decided.keeps_connection:
             return Rated(settle(decided, number=number, prefix=prefix, destination=destination), match)

@@ -45,6 +45,9 @@ MICRO_DECIMALS: Final = 6
 _TIME: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
+_TIME_WITH_OFFSET: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
 _DURATION: Final = r"^[0-9]{1,12}(\.[0-9]*)?$"
 # core.numbering.SEPARATORS as a regex class ("-" escaped: it would be a range)
 _SEPARATOR_CLASS: Final = "[" + "".join("\\-" if c == "-" else c for c in SEPARATORS) + "]"
@@ -61,16 +64,19 @@ def utc_micros(text: pl.Expr, *, offset_required: bool, first_year: int = 1, las
     and added as integers.
     """
     zulu = text.str.ends_with("Z")
-    has_offset = zulu | text.str.contains(r"[+-][0-9]{2}:[0-9]{2}$")
+    if offset_required:  # one regex pass decides both the shape and the offset
+        shape, has_offset = text.str.contains(_TIME_WITH_OFFSET), pl.lit(True)
+    else:
+        shape, has_offset = text.str.contains(_TIME), zulu | text.str.contains(r"[+-][0-9]{2}:[0-9]{2}$")
     year = text.str.slice(0, 4)
+    years = (year >= f"{first_year:04d}") & (year <= f"{last_year:04d}") if (first_year, last_year) != (1, 9999) \
+        else year != "0000"  # year 0 does not exist for datetime
     applies = (
-        text.str.contains(_TIME)
-        & (year >= f"{first_year:04d}") & (year <= f"{last_year:04d}")
+        shape
+        & years
         & (text.str.slice(17, 2) < "60")  # no leap second: datetime refuses :60
         & (~has_offset | zulu | ((text.str.slice(-5, 2) < "24") & (text.str.slice(-2, 2) < "60")))
     )
-    if offset_required:
-        applies = applies & has_offset
     local = text.str.slice(0, 19).str.replace(" ", "T", literal=True).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False, cache=False
     ).dt.epoch("us")

@@ -10,8 +10,8 @@ same rule, and ``tests/integration/test_ingest_bulk.py`` compares the two row by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from tarifa.cdrs.matching import Directory, Match, Tables, Unmatched, pop_allowed
 from tarifa.cdrs.store import PoolUsageTable
@@ -27,8 +27,7 @@ INBOUND_DESTINATION = "DID inbound"  # what an inbound DID call stores as its de
 DESTINATION_LENGTH = 100  # Cdr.destination's column
 
 
-@dataclass(frozen=True, slots=True)
-class Rated:
+class Rated(NamedTuple):
     """A CDR's rating values and the account it is charged to (None: no account)."""
 
     rating: CdrRating

@@ -16,7 +16,9 @@ which of them the CDR keeps:
   when answered on the A leg (a B leg, e.g. FreeSWITCH ``log-b-leg``, is the same call towards
   the carrier: kept for its vendor cost, never charged a second time); margin = price - cost.
 
-The facts are a handful of booleans and enums, so the vectorised path evaluates
+Facts, verdicts and ratings are named tuples: immutable, typed, and built in a fraction of a
+frozen dataclass's time (the row path builds three per CDR). The facts are a handful of
+booleans and enums, so the vectorised path evaluates
 :func:`verdict` once per distinct combination in a batch and joins the answers to its rows:
 the rule is written once and no row pays a Python call.
 
@@ -61,8 +63,7 @@ CUSTOMER_BALANCE: Final = "c"  # the customer's balance
 _ZERO: Final = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class CallFacts:
+class CallFacts(NamedTuple):
     """What the rule needs to know of a call, besides its amounts."""
 
     unmatched: str = ""  # why the call has no account (core.identity reasons); "" when it has one
@@ -74,8 +75,7 @@ class CallFacts:
     a_leg: bool = True  # the call's A leg (other legs are never charged)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What the stored CDR keeps of its rating."""
 
     status: RatingStatus
@@ -106,8 +106,7 @@ def verdict(facts: CallFacts) -> Verdict:
                    pays_vendor=facts.answered, keeps_connection=True)
 
 
-@dataclass(frozen=True, slots=True)
-class CdrRating:
+class CdrRating(NamedTuple):
     """The rating values a CDR row stores."""
 
     rating_status: RatingStatus

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from tarifa.core.rating import RateTerms, billed_seconds, call_cost
 
@@ -52,8 +52,7 @@ class Pool:
         return not self.prefixes or number.startswith(self.prefixes)
 
 
-@dataclass(frozen=True, slots=True)
-class PoolSlot:
+class PoolSlot(NamedTuple):
     """One account's use of one pool in one month: the unit usage is counted and locked in."""
 
     account_id: int

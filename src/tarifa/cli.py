@@ -15,8 +15,12 @@ def _django(database: bool = True) -> None:
     """Configure Django. With ``database`` (every command but ``migrate`` and ``manage``), first make
     sure the database exists and is migrated, and say where it was looked for when it is not --
     without creating an empty ``./var`` on the way."""
+    from django.apps import apps
+
     from tarifa import config
 
+    if apps.ready:  # configured already (a command run inside a configured process, as the tests do)
+        return
     embedded = config.embedded_database()
     if database and embedded is not None and not embedded.exists():
         _no_database(f"No database at {embedded}.")

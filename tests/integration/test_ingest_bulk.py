@@ -168,3 +168,19 @@ def test_records_without_a_switch_take_the_runs(world, count: int) -> None:  # n
     assert (first.stored, again.stored, again.duplicates) == (count, 0, count)
     assert set(Cdr.objects.values_list("switch", flat=True)) == {"pbx1"}
     assert Transaction.objects.count() == 1
+
+
+def test_the_cdr_row_specification_is_the_model_s() -> None:
+    """Both writers take their columns from tarifa.cdrs.rows: every one is a Cdr field, and money
+    goes to the frame writer as integer micro-units."""
+    from django.db.models import DateTimeField
+
+    from tarifa.cdrs.rows import COLUMNS, FRAME_SCHEMA
+    from tarifa.fields import ExactDecimalField
+
+    fields = {name: Cdr._meta.get_field(name) for name in COLUMNS}
+    stored = {f.name for f in Cdr._meta.concrete_fields if f.name != "id"}
+    assert set(COLUMNS) <= stored and len(set(COLUMNS)) == len(COLUMNS)
+    money = {name for name, f in fields.items() if isinstance(f, ExactDecimalField)}
+    assert money == {"price", "cost", "margin"} and all(str(FRAME_SCHEMA[n]) == "Int64" for n in money)
+    assert all(str(FRAME_SCHEMA[n]) == "String" for n, f in fields.items() if isinstance(f, DateTimeField))

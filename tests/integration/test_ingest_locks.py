@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.db.models import ProtectedError
 
-from tarifa.cdrs.ingest import _hold_references
+from tarifa.cdrs.store import hold_references
 from tarifa.cdrs.models import Cdr
 from tarifa.customers.models import Account
 
@@ -33,7 +33,7 @@ def test_deleting_an_account_waits_for_the_batch_then_is_refused(world, how: str
     def batch() -> None:
         try:
             with transaction.atomic():
-                _hold_references([account.pk], [world["customer"].pk], [])
+                hold_references([account.pk], [world["customer"].pk], [])
                 Cdr.objects.create(switch="sw", call_id="first-call", callee="442079460958", start_time=T0,
                                    account_id=account.pk, customer_id=world["customer"].pk)
                 locked.set()

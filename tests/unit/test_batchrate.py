@@ -1,4 +1,5 @@
-"""``tarifa rate`` pieces (src/tarifa/batchrate.py), called directly with temporary files."""
+"""``tarifa rate`` pieces (src/tarifa/batchrate/) and the converters it shares with CDR ingestion
+(src/tarifa/core/converters.py), called directly with temporary files."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ from tarifa.batchrate import (
     connect_times,
     durations,
     fast_deck_for_window,
-    format_units,
     load_cdrs,
     load_deck,
-    normalize_numbers,
     parse_connect_time,
     parse_duration,
     rate_file,
 )
+from tarifa.batchrate.readers import _fast_times, _read_fast
+from tarifa.core.converters import format_units, format_units_int, normalize_numbers
 from tarifa.core.deck import COLUMNS as DECK_COLUMNS
 from tarifa.core.fastrate import FastDeck, FastPathUnsupported
 from tarifa.core.numbering import InvalidNumber, normalize
@@ -166,7 +167,7 @@ def test_connect_times_equal_reference() -> None:
             assert errors.get(i) == expected, text
         else:
             assert i not in errors and int(got[i]) == expected, text
-    fast = batchrate._fast_times(pl.Series(values))["us"].to_list()
+    fast = _fast_times(pl.Series(values)).to_list()
     assert sum(v is not None for v in fast) > 3_000  # the vectorised form did most valid rows
 
 
@@ -219,7 +220,7 @@ def test_format_units_is_exact(decimals: int) -> None:
     got = format_units(pl.Series(units + [None], dtype=pl.Int64), decimals).to_list()
     expected = [format(Decimal(u).scaleb(-decimals), "f") for u in units] + [None]
     assert got == expected
-    assert batchrate._format_int_units(12345, decimals) == format(Decimal(12345).scaleb(-decimals), "f")
+    assert format_units_int(12345, decimals) == format(Decimal(12345).scaleb(-decimals), "f")
 
 
 # ---------------------------------------------------------------------------------------
@@ -348,7 +349,7 @@ def test_load_cdrs_header_problems(tmp_path: Path) -> None:
 def test_load_cdrs_polars_refusal_goes_through_csv_module(tmp_path: Path) -> None:
     # A stray quote inside a field: polars refuses the file, the csv module reads it.
     text = CDRS + 'f,1,44 20,2024-03-01T15:00:00Z,7"\n'
-    assert batchrate._read_fast(write(tmp_path / "q.csv", text), 5, {c: i for i, c in enumerate(CDR_COLUMNS)}) is None
+    assert _read_fast(write(tmp_path / "q.csv", text), 5, {c: i for i, c in enumerate(CDR_COLUMNS)}) is None
     with pytest.raises(InputError) as caught:
         load_cdrs(tmp_path / "q.csv")
     assert caught.value.messages == ["line 7: duration '7\"' is not a number of seconds"]

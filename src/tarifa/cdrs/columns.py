@@ -13,20 +13,22 @@ Two ways in:
   (:func:`tarifa.cdrs.formats.tarifa.csv_record`), so what is accepted, and the reason given
   for what is refused, are exactly the reference's. The tests compare the two on many lines.
 
-Pure: polars and the format module only, no Django, no I/O.
+Pure: polars, the format module and the shared converters (:mod:`tarifa.core.converters`),
+no Django, no I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from typing import Final
 
 import polars as pl
 
 from tarifa.cdrs.formats.tarifa import csv_cells, csv_header, csv_record, load_zone, physical_lines
 from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError
+from tarifa.core.converters import utc_micros, whole_seconds
 from tarifa.core.periods import micros, moment
 
 TEXT_FIELDS: Final = (
@@ -46,10 +48,6 @@ SCHEMA: Final = {
 _UNFIT: Final = re.compile(r"[\ud800-\udfff]")  # lone surrogates (invalid UTF-8 read with surrogateescape)
 # Lines the vectorised reader takes: printable ASCII without a double quote (no CSV quoting).
 _PLAIN: Final = r'^[ !#-~]*$'
-_TIME: Final = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
-)
-_DURATION: Final = r"^[0-9]{1,12}(\.[0-9]*)?$"
 _IPV4: Final = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
 
 
@@ -91,50 +89,16 @@ def to_cdrs(frame: pl.DataFrame) -> list[CanonicalCdr]:
 # --------------------------------------------------------------------------------------------
 
 
-def _time_us(text: pl.Expr, naive_ok: bool) -> pl.Expr:
-    """UTC microseconds of an ISO 8601 time in the common spellings; null for anything else.
-
-    A time without an offset is UTC (only used when the file's zone is UTC: other zones have
-    clock changes, which the reference parser handles).
-    """
-    zulu = text.str.ends_with("Z")
-    has_offset = zulu | text.str.contains(r"[+-][0-9]{2}:[0-9]{2}$")
-    applies = (
-        text.str.contains(_TIME)
-        & (text.str.slice(0, 4) >= "1900") & (text.str.slice(0, 4) <= "2999")
-        & (text.str.slice(17, 2) < "60")  # no leap second: datetime refuses :60
-        & (~has_offset | zulu | ((text.str.slice(-5, 2) < "24") & (text.str.slice(-2, 2) < "60")))
-    )
-    if not naive_ok:
-        applies = applies & has_offset
-    local = text.str.slice(0, 19).str.replace(" ", "T", literal=True).str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False, cache=False
-    ).dt.epoch("us")
-    micro = text.str.extract(r":[0-9]{2}\.([0-9]{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64, strict=False).fill_null(0)
-    offset_minutes = (
-        pl.when(has_offset & ~zulu)
-        .then(
-            (text.str.slice(-5, 2).cast(pl.Int64, strict=False) * 60 + text.str.slice(-2, 2).cast(pl.Int64, strict=False))
-            * pl.when(text.str.slice(-6, 1) == "-").then(-1).otherwise(1)
-        )
-        .otherwise(0)
-    )
-    return pl.when(applies).then(local + micro - offset_minutes * 60_000_000)
+def _time(text: pl.Expr, naive_ok: bool) -> pl.Expr:
+    """UTC microseconds of a time in the common spellings of years 1900-2999 (null: the reference
+    decides). A time without an offset is UTC only when the file's zone is UTC: other zones have
+    clock changes, which the reference parser handles."""
+    return utc_micros(text, offset_required=not naive_ok, first_year=1900, last_year=2999)
 
 
 def _choice(cell: pl.Expr, allowed: tuple[str, ...], default: str) -> tuple[pl.Expr, pl.Expr]:
     value = pl.when(cell == "").then(pl.lit(default)).otherwise(cell.str.to_lowercase())
     return value, value.is_in(list(allowed))
-
-
-def whole_seconds(text: pl.Expr) -> pl.Expr:
-    """A duration in whole seconds, null where the vectorised form does not apply: the integer
-    part, plus 1 if any fractional digit is not 0; decided on the digits, so 0.1 is exactly 0.1
-    (the reference parsers decide the other values). Also used by ``tarifa rate``."""
-    return pl.when(text.str.contains(_DURATION)).then(
-        text.str.extract(r"^([0-9]+)", 1).cast(pl.Int64, strict=False)
-        + text.str.contains(r"\.[0-9]*[1-9]").cast(pl.Int64)
-    )
 
 
 def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) -> pl.DataFrame:
@@ -169,9 +133,9 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
         account_code=get("account_code"),
         connection=get("connection"),
         disposition=disposition,
-        start_us=_time_us(get("start_time"), naive_ok),
-        connect_us=_time_us(get("connect_time"), naive_ok),
-        end_us=_time_us(get("end_time"), naive_ok),
+        start_us=_time(get("start_time"), naive_ok),
+        connect_us=_time(get("connect_time"), naive_ok),
+        end_us=_time(get("end_time"), naive_ok),
         duration=whole_seconds(get("duration")),
         sip_code=pl.when(sip != "").then(sip_value),
         _ok=(
@@ -212,7 +176,7 @@ def read_canonical_csv(text: str, *, switch: str, tz: str = "UTC",
 
 
 def _chunks(text: str, switch: str, zone: tzinfo, chunk_lines: int) -> Iterator[tuple[pl.DataFrame, list[LineError]]]:
-    naive_ok = zone is timezone.utc
+    naive_ok = zone is UTC
     lines = physical_lines(text)
     names: list[str] | None = None
     first = 0

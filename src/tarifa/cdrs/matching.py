@@ -11,22 +11,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.charging import POP_NOT_ALLOWED
 from tarifa.core.identity import AccountIndex, Identity
+from tarifa.core.pools import Pool
 from tarifa.core.rating import RateTable, RateTerms
 from tarifa.customers.models import Account, IpDevice, SipDevice
 from tarifa.dids.models import Did, VirtualNumber
 from tarifa.rating.models import Tariff
 from tarifa.rating.services import load_entries, tariff_table
 from tarifa.routing.models import Connection, RoutingEntry
-
-
-@dataclass(frozen=True, slots=True)
-class Pool:
-    """An included-minutes allowance, per calendar month."""
-
-    key: str
-    seconds: int
-    prefixes: tuple[str, ...] = ()  # empty: every call of this pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +32,6 @@ class AccountInfo:
     decimals: int
     pools: tuple[Pool, ...]
     pops: frozenset[str] = frozenset()  # POPs calls may come from (the POP restriction); empty: any
-
-
-POP_NOT_ALLOWED = "pop_not_allowed"
 
 
 def pop_allowed(info: AccountInfo, switch: str) -> bool:

@@ -8,7 +8,7 @@ the RerateRun that records who re-rated, why, and over what.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from tarifa.billing import ledger
 from tarifa.cdrs.choices import RatingStatus
-from tarifa.cdrs.ingest import Rater
 from tarifa.cdrs.models import Cdr, RerateRun
+from tarifa.cdrs.row_rating import Rater
 from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.pools import PoolSlot, month_of
 from tarifa.customers.models import Account, Customer
 from tarifa.db import bulk_update
 
@@ -99,23 +100,23 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
     for row in rows:
         if row.pool_seconds and row.account_id:
             at = row.connect_time or row.start_time
-            rater.pool_change((row.account_id, row.pool_key, date(at.year, at.month, 1)), -row.pool_seconds)
+            rater.pools.change(PoolSlot(row.account_id, row.pool_key, month_of(at)), -row.pool_seconds)
     postings: list[ledger.Posting] = []
     updates = []
     now = timezone.now()
     for row in rows:
         totals["examined"] += 1
         new = rater.rate(_canonical(row))
-        v = new.values
+        v = new.rating
         info = new.match.account if new.match else None
         new_account = info.account_id if info else None
         new_customer = info.customer_id if info else None
-        if v["rating_status"] != RatingStatus.RATED:
+        if v.rating_status != RatingStatus.RATED:
             totals["still_unrated"] += 1
         same = (
-            new_account == row.account_id and v["price"] == row.price and v["cost"] == row.cost
-            and v["rating_status"] == row.rating_status and v["pool_seconds"] == row.pool_seconds
-            and v["prefix"] == row.prefix
+            new_account == row.account_id and v.price == row.price and v.cost == row.cost
+            and v.rating_status == row.rating_status and v.pool_seconds == row.pool_seconds
+            and v.prefix == row.prefix
         )
         if same:
             continue
@@ -125,7 +126,7 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
         charged_to = row.customer_id if row.price != 0 else None  # the customer who paid for the call
         was_charged = charged_to is not None
         if charged_to is not None and new_customer == charged_to and new_account == row.account_id:
-            diff = v["price"] - row.price
+            diff = v.price - row.price
             postings.append(ledger.Posting(
                 customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
                 amount=-diff, kind="adjustment", reference=reference, description=text, cdr_id=row.pk,
@@ -140,17 +141,17 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
                     cdr_id=row.pk, created_by_id=user_id,
                 ))
                 totals["adjustment_total"] -= row.price
-            if info is not None and v["price"] != 0:
+            if info is not None and v.price != 0:
                 postings.append(ledger.Posting(
                     customer_id=info.customer_id, account_id=info.account_id if info.own_balance else None,
-                    amount=-v["price"], kind="call_charge" if not was_charged else "adjustment", reference=reference,
+                    amount=-v.price, kind="call_charge" if not was_charged else "adjustment", reference=reference,
                     description=text, cdr_id=row.pk, created_by_id=user_id,
                 ))
-                totals["adjustment_total"] += v["price"]
+                totals["adjustment_total"] += v.price
         updates.append([
-            new_account, new_customer, v["number"], v["connection"], v["prefix"], v["destination"],
-            v["billed_seconds"], v["price"], v["cost"], v["margin"], v["rating_status"], v["unrated_reason"],
-            now if v["rating_status"] == RatingStatus.RATED else None, v["pool_key"], v["pool_seconds"], run.pk, row.pk,
+            new_account, new_customer, v.number, v.connection, v.prefix, v.destination,
+            v.billed_seconds, v.price, v.cost, v.margin, v.rating_status, v.unrated_reason,
+            now if v.rating_status == RatingStatus.RATED else None, v.pool_key, v.pool_seconds, run.pk, row.pk,
         ])
     bulk_update(Cdr, UPDATED, updates)
     ledger.post(postings)

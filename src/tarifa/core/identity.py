@@ -1,7 +1,7 @@
 """Which account a call belongs to, from the identities its switch reported.
 
 This is Tarifa's one matching order. Call authorisation (``tarifa.core.authorization``), CDR rating
-row by row (``tarifa.cdrs.matching``) and vectorised (``tarifa.cdrs.bulk``) all use it, so a call is
+row by row (``tarifa.cdrs.matching``) and vectorised (``tarifa.cdrs.frame_rating``) all use it, so a call is
 charged to the account it was authorised for. Inbound calls are matched by their DID before this
 order; each path does that itself.
 

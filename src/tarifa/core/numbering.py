@@ -26,7 +26,9 @@ from typing import Final, Literal
 __all__ = [
     "E164",
     "MAX_DIGITS",
+    "MAX_RAW_LENGTH",
     "NANP",
+    "SEPARATORS",
     "DialingMode",
     "InvalidNumber",
     "is_e164_digits",
@@ -37,9 +39,11 @@ DialingMode = Literal["nanp", "e164"]
 NANP: Final = "nanp"
 E164: Final = "e164"
 MAX_DIGITS: Final = 15
-_MAX_RAW_LENGTH: Final = 64  # refuse absurd input before doing any work on it
+MAX_RAW_LENGTH: Final = 64  # refuse absurd input before doing any work on it
+#: what a dialled number may contain besides digits and a leading "+" (ignored)
+SEPARATORS: Final = " \t-.()"
 
-_SEPARATORS = str.maketrans("", "", " \t-.()")
+_SEPARATORS = str.maketrans("", "", SEPARATORS)
 
 
 class InvalidNumber(ValueError):
@@ -81,8 +85,8 @@ def normalize(number: str, mode: str) -> str:
         raise ValueError(f"unknown dialing mode {mode!r}; expected 'nanp' or 'e164'")
     if not isinstance(number, str):
         raise TypeError(f"number must be a str, got {type(number).__name__}")
-    if len(number) > _MAX_RAW_LENGTH:
-        raise InvalidNumber(number[:_MAX_RAW_LENGTH] + "...", f"more than {MAX_DIGITS} digits")
+    if len(number) > MAX_RAW_LENGTH:
+        raise InvalidNumber(number[:MAX_RAW_LENGTH] + "...", f"more than {MAX_DIGITS} digits")
     s = number.translate(_SEPARATORS)
     if not s:
         raise InvalidNumber(number, "empty")

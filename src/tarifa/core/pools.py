@@ -8,11 +8,20 @@ The rule, for a call that a pool covers:
   if ``0 < R < B`` it uses ``R`` and costs what a call of ``B - R`` seconds costs at the rate
   (connect fee and minimum charge included: the uncovered part is priced like a call of its own);
   if ``R == 0`` the call is priced normally.
+
+Pools are used in call order, per account and calendar month (:class:`PoolSlot`); the first pool
+that covers the number and has seconds left applies (:func:`price_from_pools`). The usage of one
+database transaction is held by :class:`PoolUsage` over a :class:`PoolUsageStore` (the database
+implementation is ``tarifa.cdrs.store.PoolUsageTable``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple, Protocol
 
 from tarifa.core.rating import RateTerms, billed_seconds, call_cost
 
@@ -27,3 +36,95 @@ def price_with_pool(
     if remaining >= billed:
         return Decimal(0).scaleb(-decimals), billed, billed
     return call_cost(terms, billed - remaining, decimals, rounding), billed, remaining
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """An included-minutes allowance of ``seconds`` per calendar month: a service plan's
+    (``plan:<id>``, for the numbers starting with one of ``prefixes``; every call when empty)
+    or a DID plan's (``did:<id>``, the inbound calls to that DID)."""
+
+    key: str
+    seconds: int
+    prefixes: tuple[str, ...] = ()
+
+    def covers(self, number: str) -> bool:
+        return not self.prefixes or number.startswith(self.prefixes)
+
+
+class PoolSlot(NamedTuple):
+    """One account's use of one pool in one month: the unit usage is counted and locked in."""
+
+    account_id: int
+    key: str
+    period: date  # the first day of the month
+
+
+def month_of(at: datetime) -> date:
+    """The period a call counts in: the calendar month (UTC) of its connect time."""
+    return date(at.year, at.month, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPrice:
+    """The price of a call that a pool covered (wholly or in part)."""
+
+    pool: Pool
+    price: Decimal
+    billed_seconds: int
+    used_seconds: int
+
+
+def price_from_pools(
+    pools: Sequence[Pool], number: str, terms: RateTerms, duration: int, decimals: int, rounding: str,
+    remaining: Callable[[Pool], int],
+) -> PoolPrice | None:
+    """The first pool covering ``number`` with seconds left (``remaining(pool)``) prices the
+    call by :func:`price_with_pool`; None when no pool applies (the call is priced normally)."""
+    for pool in pools:
+        if not pool.covers(number):
+            continue
+        left = remaining(pool)
+        if left > 0:
+            price, billed, used = price_with_pool(terms, duration, decimals, rounding, left)
+            return PoolPrice(pool, price, billed, used)
+    return None
+
+
+class PoolUsageStore(Protocol):
+    """Where pool usage is kept (the database): read under a lock, written back before commit."""
+
+    def load(self, slot: PoolSlot) -> int:
+        """Seconds used so far, locked until the caller's transaction ends."""
+
+    def save(self, slot: PoolSlot, seconds: int) -> None:
+        """Record the seconds used."""
+
+
+class PoolUsage:
+    """The pool seconds used within one database transaction: loaded on first use, changed in
+    memory call by call (calls use included minutes in call order), written back by
+    :meth:`flush` before the transaction commits."""
+
+    def __init__(self, store: PoolUsageStore) -> None:
+        self._store = store
+        self._used: dict[PoolSlot, int] = {}
+        self._touched: set[PoolSlot] = set()
+
+    def used(self, slot: PoolSlot) -> int:
+        if slot not in self._used:
+            self._used[slot] = self._store.load(slot)
+        return self._used[slot]
+
+    def remaining(self, slot: PoolSlot, allowance: int) -> int:
+        return max(0, allowance - self.used(slot))
+
+    def change(self, slot: PoolSlot, seconds: int) -> None:
+        """Use (positive) or give back (negative, a re-rating) pool seconds."""
+        self._used[slot] = max(0, self.used(slot) + seconds)
+        self._touched.add(slot)
+
+    def flush(self) -> None:
+        for slot in sorted(self._touched, key=lambda s: (s.account_id, s.key, s.period)):
+            self._store.save(slot, self._used[slot])
+        self._touched = set()

@@ -2,7 +2,7 @@
 
 :class:`FrameRater` takes a CDR frame (:mod:`tarifa.cdrs.columns`) and returns the rows it
 rated, with their database values, and the rows it leaves to the row-by-row
-:class:`~tarifa.cdrs.ingest.Rater`. It covers what most traffic is:
+:class:`~tarifa.cdrs.row_rating.Rater`. It covers what most traffic is:
 
 * outbound calls without a PBX extension (extensions and virtual numbers, inbound DID calls
   go row by row), matched by SIP user, trunk, account code or source IP in the one matching
@@ -16,31 +16,63 @@ rated, with their database values, and the rows it leaves to the row-by-row
   for the batch's time window, with at most 6 billing decimals.
 
 The costs are those of :func:`tarifa.core.rating.rate_call` (``fastrate`` is tested equal to
-it), and the values stored are those the Rater stores; ``tests/integration/test_ingest_bulk.py``
+it), and what a CDR keeps of them is decided by the Rater's charging rule,
+:func:`tarifa.core.charging.verdict`, evaluated once per distinct combination of its facts in a
+batch and joined to the rows; ``tests/integration/test_ingest_bulk.py``
 ingests the same calls both ways and compares every row.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
-from tarifa.batchrate import normalize_numbers
-from tarifa.cdrs.matching import POP_NOT_ALLOWED, Directory, Tables
+from tarifa.cdrs.matching import Directory, Tables
+from tarifa.core.charging import CallFacts, verdict
+from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
+from tarifa.core.fastrate import (
+    FORBIDDEN,
+    INVALID_NUMBER,
+    NO_RATE,
+    RATED,
+    FastDeck,
+    FastPathUnsupported,
+    rate_batch,
+)
 from tarifa.core.identity import NO_ACCOUNT, ORDER
-from tarifa.core.fastrate import FORBIDDEN, NO_RATE, RATED, FastDeck, FastPathUnsupported, rate_batch
-from tarifa.core.rating import RateTable
+from tarifa.core.rating import RateTable, RatingStatus
 
-MICRO = 6
+MICRO = MICRO_DECIMALS
 # polars dtypes of the values FrameRater adds
 OUT_SCHEMA = {
     "account": pl.Int64, "customer": pl.Int64, "own_balance": pl.Boolean, "number": pl.String,
     "connection_id": pl.Int64, "prefix": pl.String, "destination": pl.String, "billed_seconds": pl.Int64,
     "price": pl.Int64, "price_decimals": pl.Int64, "cost": pl.Int64, "rating_status": pl.String, "unrated_reason": pl.String,
 }
+
+
+# the facts the charging rule decides on (core.charging.CallFacts), as frame columns
+_FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_rating": pl.Int8, "_answered": pl.Boolean,
+                 "_a_leg": pl.Boolean}
+_VERDICT: Final = {"_status": pl.String, "_reason": pl.String, "_keeps_number": pl.Boolean, "_bills": pl.Boolean,
+                   "_charges": pl.Boolean, "_pays_vendor": pl.Boolean, "_keeps_connection": pl.Boolean}
+_RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORBIDDEN: RatingStatus.FORBIDDEN,
+                  INVALID_NUMBER: RatingStatus.UNRATED}
+
+
+def _verdicts(facts: pl.DataFrame) -> pl.DataFrame:
+    """:func:`tarifa.core.charging.verdict` of each distinct row of ``facts`` (a handful per batch)."""
+    rows = []
+    for unmatched, pop_ok, code, answered, a_leg in facts.unique().iter_rows():
+        decided = verdict(CallFacts(unmatched=unmatched, pop_allowed=pop_ok, number_valid=code != INVALID_NUMBER,
+                                    rating=_RATING[code], answered=answered, a_leg=a_leg))
+        rows.append((unmatched, pop_ok, code, answered, a_leg, decided.status.value, decided.reason,
+                     decided.keeps_number, decided.bills, decided.charges, decided.pays_vendor,
+                     decided.keeps_connection))
+    return pl.DataFrame(rows, schema={**_FACTS, **_VERDICT}, orient="row")
 
 
 class FrameRater:
@@ -183,29 +215,27 @@ class FrameRater:
             "units": pl.Int64, "connection_id": pl.Int64, "vcost": pl.Int64,
         })
         fast = fast.join(rated if rated is not None else empty_rating, on="i", how="left", maintain_order="left")
-        answered = (col("disposition") == "answered") & (col("duration") > 0)
-        is_rated = col("status") == RATED
-        refused = col("_pop_refused")
+        # The charging rule (core.charging), evaluated once per distinct combination of facts.
+        fast = fast.with_columns(
+            _unmatched=pl.when(col("account").is_null()).then(pl.lit(NO_ACCOUNT)).otherwise(pl.lit("")),
+            _pop_allowed=~col("_pop_refused").fill_null(False),  # null: no account (decided first)
+            _rating=col("status").fill_null(RATED),  # not rated (no account, POP refused): decided before
+            _answered=(col("disposition") == "answered") & (col("duration") > 0),
+            _a_leg=col("leg") == "a",
+        )
+        fast = fast.join(_verdicts(fast.select(*_FACTS)), on=list(_FACTS), how="left", maintain_order="left")
         out = fast.with_columns(
-            number=pl.when(refused).then(pl.lit("")).otherwise(col("number").fill_null("")),
-            prefix=col("prefix").fill_null(""),
+            number=pl.when(col("_keeps_number")).then(col("number").fill_null("")).otherwise(pl.lit("")),
+            prefix=pl.when(col("_keeps_number")).then(col("prefix").fill_null("")).otherwise(pl.lit("")),
             destination=col("destination").fill_null(""),
-            billed_seconds=pl.when(is_rated & answered).then(col("billed")).otherwise(0),
-            price=pl.when(is_rated & answered & (col("leg") == "a"))
-            .then(col("units") * 10 ** (MICRO - col("decimals"))).otherwise(0),
+            billed_seconds=pl.when(col("_bills")).then(col("billed")).otherwise(0),
+            price=pl.when(col("_charges")).then(units_to_micros(col("units"), col("decimals"))).otherwise(0),
             # decimals the price was computed with (0 when not priced): the report's precision
-            price_decimals=pl.when(is_rated & answered & (col("leg") == "a")).then(col("decimals")).otherwise(0),
-            cost=pl.when(is_rated & answered).then(col("vcost")).otherwise(0).fill_null(0),
-            connection_id=pl.when(is_rated).then(col("connection_id")),
-            rating_status=pl.when(col("account").is_null() | refused).then(pl.lit("unrated"))
-            .when(col("status") == FORBIDDEN).then(pl.lit("forbidden"))
-            .when(col("status") == NO_RATE).then(pl.lit("unrated"))
-            .otherwise(pl.lit("rated")),
-            unrated_reason=pl.when(col("account").is_null()).then(pl.lit(NO_ACCOUNT))
-            .when(refused).then(pl.lit(POP_NOT_ALLOWED))
-            .when(col("status") == FORBIDDEN).then(pl.lit("forbidden"))
-            .when(col("status") == NO_RATE).then(pl.lit("no_rate"))
-            .otherwise(pl.lit("")),
+            price_decimals=pl.when(col("_charges")).then(col("decimals")).otherwise(0),
+            cost=pl.when(col("_pays_vendor")).then(col("vcost")).otherwise(0).fill_null(0),
+            connection_id=pl.when(col("_keeps_connection")).then(col("connection_id")),
+            rating_status=col("_status"),
+            unrated_reason=col("_reason"),
         )
         keep = [c for c in frame.columns] + list(OUT_SCHEMA)
         return out.select(keep), slow.select(frame.columns)
@@ -263,7 +293,7 @@ class FrameRater:
             if result is None:
                 slow.append(group["i"].to_numpy())
                 continue
-            units = np.where(result.status == RATED, result.cost_units, 0) * 10 ** (MICRO - vdecimals)
+            units = np.where(result.status == RATED, result.cost_units, 0) * 10 ** (MICRO - vdecimals)  # as units_to_micros
             parts.append(group.with_columns(connection_id=pl.lit(connection_id, pl.Int64),
                                             vcost=pl.Series(units, dtype=pl.Int64)))
         out = pl.concat(parts, how="vertical_relaxed").select(

@@ -1,0 +1,156 @@
+"""Where ingestion's rules meet the database: CDR batches, the rows they refer to, pool usage,
+call charges.
+
+Everything here runs inside the caller's database transaction (one per batch,
+:mod:`tarifa.cdrs.ingest`). The CDR table has no database-level foreign keys (a per-row check
+would cost more than the insert itself, docs/cdr-ingestion.md): :func:`hold_references` locks the
+rows a batch refers to instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import OperationalError, connection
+
+from tarifa.billing import ledger
+from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
+from tarifa.cdrs.models import Cdr
+from tarifa.core.charging import ACCOUNT_BALANCE, BalanceCharges
+from tarifa.core.pools import PoolSlot
+from tarifa.customers.models import Account, Customer
+from tarifa.db import any_of
+from tarifa.routing.models import Connection as RoutingConnection
+
+Key = tuple[str, str, str]  # a CDR's idempotency key: (switch, call id, leg)
+_CHUNK = 5000  # call ids per query
+
+
+class Raced(Exception):
+    """Another writer stored one of this batch's calls meanwhile: roll back and retry."""
+
+
+class Stale(Exception):
+    """An account, customer or connection this run loaded is gone: reload and retry."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """A conflict with another writer that a retry of the batch resolves."""
+    if isinstance(exc, OperationalError):
+        return "locked" in str(exc) or "deadlock" in str(exc)
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # COPY runs on psycopg's own cursor: its errors come unwrapped.
+        return isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+    return False
+
+
+def pools_in_play() -> bool:
+    """Whether any plan includes minutes (two small queries; no need to load the directory)."""
+    from tarifa.dids.models import DidPlan
+
+    return IncludedMinutes.objects.exists() or DidPlan.objects.filter(included_minutes__gt=0).exists()
+
+
+def hold_references(accounts: Iterable[int | None], customers: Iterable[int | None],
+                    connections: Iterable[int | None]) -> None:
+    """Make sure the rows a batch's CDRs refer to exist until it commits (:class:`Stale` if not).
+
+    Each referenced row is locked once per batch, ``FOR KEY SHARE`` on PostgreSQL (no one can
+    delete it until we commit; SQLite's writer lock does the same).
+    """
+    for model, ids in ((Account, accounts), (Customer, customers), (RoutingConnection, connections)):
+        wanted = sorted({pk for pk in ids if pk is not None})
+        if not wanted:
+            continue
+        table = connection.ops.quote_name(model._meta.db_table)
+        condition, params = any_of("id", wanted)
+        lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM (SELECT id FROM {table} WHERE {condition}{lock}) AS held", params)
+            if cursor.fetchone()[0] != len(wanted):
+                raise Stale()
+
+
+def _by_switch(keys: Iterable[Key]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for switch, call_id, _leg in keys:
+        found.setdefault(switch, []).append(call_id)
+    return found
+
+
+def stored_keys(keys: Sequence[Key]) -> set[Key]:
+    """The keys among ``keys`` of calls already stored."""
+    found: set[Key] = set()
+    table = connection.ops.quote_name(Cdr._meta.db_table)
+    with connection.cursor() as cursor:
+        for switch, ids in _by_switch(keys).items():
+            for start in range(0, len(ids), _CHUNK):
+                condition, params = any_of("call_id", ids[start:start + _CHUNK])
+                cursor.execute(f"SELECT switch, call_id, leg FROM {table} WHERE switch = %s AND {condition}",
+                               [switch, *params])
+                found.update(cursor.fetchall())
+    return found
+
+
+def inserted_ids(keys: Sequence[Key], token: int) -> dict[Key, int]:
+    """Ids of the rows of ``keys`` that carry the batch token ``token`` (that this batch inserted)."""
+    table = connection.ops.quote_name(Cdr._meta.db_table)
+    ids: dict[Key, int] = {}
+    with connection.cursor() as cursor:
+        for switch, call_ids in _by_switch(keys).items():
+            for start in range(0, len(call_ids), _CHUNK):
+                condition, params = any_of("call_id", call_ids[start:start + _CHUNK])
+                cursor.execute(
+                    f"SELECT id, switch, call_id, leg FROM {table} WHERE switch = %s AND {condition} AND batch = %s",
+                    [switch, *params, token],
+                )
+                ids.update({(s, c, leg): pk for pk, s, c, leg in cursor.fetchall()})
+    return ids
+
+
+class PoolUsageTable:
+    """:class:`tarifa.core.pools.PoolUsageStore` on ``MinutePoolUsage``: a slot's row is locked
+    (``SELECT ... FOR UPDATE``) when first read, so concurrent writers use a pool in turn."""
+
+    def load(self, slot: PoolSlot) -> int:
+        # Make sure the row exists before locking it: a missing row cannot be locked, and two
+        # writers would both start from 0 for the month's first calls.
+        rows = MinutePoolUsage.objects.filter(account_id=slot.account_id, pool_key=slot.key, period_start=slot.period)
+        MinutePoolUsage.objects.get_or_create(
+            account_id=slot.account_id, pool_key=slot.key, period_start=slot.period, defaults={"seconds_used": 0}
+        )
+        return int(rows.select_for_update().values_list("seconds_used", flat=True).get())
+
+    def save(self, slot: PoolSlot, seconds: int) -> None:
+        MinutePoolUsage.objects.update_or_create(
+            account_id=slot.account_id, pool_key=slot.key, period_start=slot.period,
+            defaults={"seconds_used": seconds},
+        )
+
+
+class Charges(BalanceCharges):
+    """A batch's call charges (:class:`~tarifa.core.charging.BalanceCharges`) with the ids of the
+    Transactions that will post them, handed out first so the CDRs can point to them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids = ledger.NextIds()
+
+    def post(self) -> None:
+        """One ``call_charge`` Transaction per balance (``Cdr.transaction`` points to it)."""
+        ledger.post([
+            ledger.Posting(
+                id=self.ids[charge.owner], customer_id=charge.customer_id,
+                account_id=charge.owner.id if charge.owner.kind == ACCOUNT_BALANCE else None,
+                amount=charge.amount, kind="call_charge", reference=None, description=charge.description,
+            )
+            for charge in self.to_post()
+        ])
+
+
+__all__ = [
+    "Charges", "Key", "PoolUsageTable", "Raced", "Stale", "hold_references", "inserted_ids", "pools_in_play",
+    "retryable", "stored_keys",
+]

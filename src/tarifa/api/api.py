@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.db.migrations.loader import MigrationLoader
-from ninja import NinjaAPI, Schema, Status
+from ninja import Schema, Status
 
 import tarifa
 from tarifa.api import problems
 
-api = NinjaAPI(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
+api = problems.Api(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
 problems.install(api)
 
 

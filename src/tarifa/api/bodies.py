@@ -48,17 +48,42 @@ class Refusal:
 
 
 class Slots:
-    """How many requests of a worker process may be reading their body at once (one thread each)."""
+    """How many requests of a worker process may be reading their body at once (one thread each),
+    and how many of them one client (a token, or an address) may hold: at most ``per_key``, so one
+    slow or hostile client -- a stolen switch token, one address -- cannot take every reader and
+    blocks at most its own requests. The count is per process (a thread pool's accounting, not
+    business state)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, per_key: int | None = None) -> None:
         self.count = count
-        self._free = threading.Semaphore(count)
+        self.per_key = per_key if per_key is not None else max(1, count // 2)
+        self._lock = threading.Lock()
+        self._used = 0
+        self._by_key: dict[str, int] = {}
 
-    def take(self) -> bool:
-        return self._free.acquire(blocking=False)
+    def take(self, key: str = "") -> Refusal | None:
+        """Take a reader for ``key``'s request, or say why not (503)."""
+        with self._lock:
+            held = self._by_key.get(key, 0)
+            if held >= self.per_key:
+                return Refusal(503, "Server busy", f"This client ({key or 'unknown'}) already has {held} request "
+                                                   f"bodies being read, at most {self.per_key} at once; "
+                                                   "try again in a moment.")
+            if self._used >= self.count:
+                return Refusal(503, "Server busy", f"All {self.count} readers of request bodies are waiting for "
+                                                   "slow clients; try again in a moment.")
+            self._used += 1
+            self._by_key[key] = held + 1
+            return None
 
-    def give_back(self) -> None:
-        self._free.release()
+    def give_back(self, key: str = "") -> None:
+        with self._lock:
+            self._used -= 1
+            held = self._by_key.get(key, 1) - 1
+            if held > 0:
+                self._by_key[key] = held
+            else:
+                self._by_key.pop(key, None)
 
 
 def announced(environ: dict[str, Any]) -> int | None:
@@ -81,9 +106,9 @@ def too_large(length: int, limit: int) -> Refusal:
                    f"Content-Length {length} is refused: the body must be at most {limit} bytes")
 
 
-def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], int] | Refusal:
+def read(environ: dict[str, Any], slots: Slots, limit: int, key: str = "") -> tuple[IO[bytes], int] | Refusal:
     """The whole body of the request (a file positioned at its start, and its length), or why not:
-    at most ``limit`` bytes, read only while one of ``slots`` is free."""
+    at most ``limit`` bytes, read only while one of ``slots`` is free for ``key`` (who sends it)."""
     length = announced(environ)
     if length is None:
         return Refusal(400, "Bad request", f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: "
@@ -92,9 +117,9 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
         return too_large(length, limit)
     if length == 0:
         return io.BytesIO(b""), 0
-    if not slots.take():
-        return Refusal(503, "Server busy", f"All {slots.count} readers of request bodies are waiting for slow "
-                                           "clients; try again in a moment.")
+    busy = slots.take(key)
+    if busy is not None:
+        return busy
     want = length if length > 0 else limit + 1
     sink: IO[bytes] = io.BytesIO() if want <= IN_MEMORY else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
     got = 0
@@ -109,7 +134,7 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
     except OSError:
         pass  # a broken connection: answered below as a body cut short
     finally:
-        slots.give_back()
+        slots.give_back(key)
     if got > limit:
         return Refusal(413, "Request body too large", f"The chunked body is refused: it must be at most {limit} bytes")
     if 0 < length and got < length:

@@ -69,6 +69,11 @@ def serve(
     """Serve the back office, the portal and the API with granian (several worker processes)."""
     from tarifa import config
 
+    _django()  # like every command: refuse (saying where it looked) without a migrated database
+    from django.db import connections
+
+    connections.close_all()  # the workers open their own
+
     listen = config.listen()
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()

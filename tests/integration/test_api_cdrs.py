@@ -65,8 +65,8 @@ def test_auth_and_body_problems(client, switch_token) -> None:
 
 def test_customer_token_cannot_push(client, world) -> None:  # noqa: F811
     _t, raw = ApiToken.issue("portal", customer=world["customer"])
-    status, _body, _ = post(client, raw, [CDR])
-    assert status == 401
+    status, body, _ = post(client, raw, [CDR])
+    assert status == 403 and body["title"] == "Wrong kind of token"  # valid, but a customer's (issue 12, H)
 
 
 def test_customer_sees_its_calls_as_soon_as_pushed(client, world, switch_token) -> None:  # noqa: F811

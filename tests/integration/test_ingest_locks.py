@@ -9,8 +9,8 @@ import pytest
 from django.db import connection, connections, transaction
 from django.db.models import ProtectedError
 
-from tarifa.cdrs.store import hold_references
 from tarifa.cdrs.models import Cdr
+from tarifa.cdrs.store import hold_references
 from tarifa.customers.models import Account
 
 from .test_ingest import T0, world  # noqa: F401  (fixture)

@@ -90,3 +90,24 @@ def test_the_cli_says_where_the_database_is_expected(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"The database at {elsewhere / 'var' / 'tarifa.sqlite3'} is not migrated (" in done.stderr
     assert "migrations pending). Run `tarifa migrate`" in done.stderr
+
+
+def test_serve_from_another_folder_refuses_like_the_other_commands(tmp_path: Path) -> None:
+    """L4: ``tarifa serve`` without a database where it looks says where it looked and exits 2,
+    creating no ./var (it used to create an empty database and a secret key, and serve)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TARIFA_VAR_DIR", "TARIFA_DATABASE_URL")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    try:
+        done = subprocess.run([sys.executable, "-m", "tarifa.cli", "serve", "--port", "1"], env=env, cwd=elsewhere,
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:  # it served (before the fix): a refusal is immediate
+        pytest.fail("tarifa serve started without a database")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"No database at {elsewhere / 'var' / 'tarifa.sqlite3'}." in done.stderr
+    assert "tarifa migrate" in done.stderr
+    assert not (elsewhere / "var").exists()

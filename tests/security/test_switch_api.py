@@ -48,6 +48,8 @@ class Server:
     port: int
     token: str
     log: Path
+    env: dict[str, str]
+    spare_token: str  # another switch token of the same POP, for the attackers that have one
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
                 timeout: float = HOLD, chunked: bool = False) -> tuple[int, dict[str, str], bytes]:
@@ -73,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world."""
     tmp = tmp_path_factory.mktemp("switch-api")
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
-               TARIFA_ACCESS_LOG="0",
+               TARIFA_ACCESS_LOG="0", TARIFA_TRUSTED_PROXIES="1",  # clients named by X-Forwarded-For
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     migrated = run_tarifa(env, "migrate", timeout=300)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
@@ -81,12 +83,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                           timeout=120, check=False)
     assert made.returncode == 0, made.stderr
     api_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    spare = run_tarifa(env, "token", "spare switch", "--switch", "pop-e2e")
+    assert spare.returncode == 0, spare.stderr
     port = _free_port()
     log = tmp / "server.log"
     process = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
                                env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        s = Server(port, api_token, log)
+        s = Server(port, api_token, log, env, spare.stdout.strip().splitlines()[-1])
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
@@ -113,11 +117,13 @@ class SlowClient:
     """A connection that sends a request's headers announcing ``length`` bytes of body, then a few
     bytes of it, and then nothing; it keeps what the server answers."""
 
-    def __init__(self, port: int, path: str, length: int, token: str | None = None) -> None:  # noqa: F811 (not the fixture)
+    def __init__(self, port: int, path: str, length: int, token: str | None = None,  # noqa: F811 (not the fixture)
+                 chunked: bool = False, headers: str = "") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=HOLD)
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        self.sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n"
-                          f"Content-Length: {length}\r\n\r\n{{\"call".encode())
+        framing = "Transfer-Encoding: chunked\r\n\r\n5\r\n" if chunked else f"Content-Length: {length}\r\n\r\n"
+        self.sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{headers}Content-Type: application/json\r\n"
+                          f"{framing}{{\"call".encode())
         self.answer = b""
         self.answered_after: float | None = None
         self.error: OSError | None = None
@@ -155,12 +161,45 @@ class SlowClient:
         self.sock.close()
 
 
+def test_slow_cdr_pushes_and_log_ins_do_not_block_others(server: Server) -> None:
+    """M1: 16 slow chunked CDR pushes without a token are answered 401 at once; 16 slow log-in forms
+    from one address hold at most that address's share of the readers. Meanwhile a CDR push with the
+    switch's token and a log-in from another address are answered, not 503."""
+    # First on the module's server: a slow client that closed its connection in an earlier test can
+    # keep a worker's body reader until granian gives up the read (issue 12 note, still open).
+    attackers = [SlowClient(server.port, "/api/v1/cdrs", 0, chunked=True) for _ in range(16)]
+    attackers += [SlowClient(server.port, "/admin/login/", 1000, headers="X-Forwarded-For: 203.0.113.9\r\n")
+                  for _ in range(16)]
+    try:
+        time.sleep(0.5)
+        for _round in range(2):
+            status, _h, body = server.request("POST", "/api/v1/cdrs", b"[]", {
+                "Authorization": f"Bearer {server.token}", "Content-Type": "application/json",
+                "X-Forwarded-For": "198.51.100.7"}, timeout=HOLD)
+            assert status == 200 and json.loads(body)["received"] == 0, body
+            status, _h, body = server.request("POST", "/admin/login/", b"username=a&password=b", {
+                "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "198.51.100.7"}, timeout=HOLD)
+            assert status in (200, 403), (status, body[:300])  # the form or Django's CSRF refusal: not 503
+        for a in attackers[:16]:
+            a.wait(PROMPT)
+            assert a.status() == 401 and a.answered_after is not None and a.answered_after < PROMPT, a.answer[:300]
+        for a in attackers[16:]:
+            a.wait(0.1)
+        held = [a for a in attackers[16:] if a.status() is None]
+        busy = [a for a in attackers[16:] if a.status() == 503]
+        assert len(held) <= 4 and len(held) + len(busy) == 16  # 2 per worker at most
+        assert "at most 2 at once" in busy[0].document()["detail"]
+    finally:
+        for a in attackers:
+            a.close()
+
+
 def test_slow_bodies_do_not_stop_health_authorisation_or_the_back_office(server: Server) -> None:
     """8 connections without a token (as in the issue: Content-Length 100000, a few bytes, held), 2 with
-    the switch's token and 2 to the back-office log-in hold their bodies back; health, an
+    a switch token and 2 to the back-office log-in hold their bodies back; health, an
     authorisation and the log-in page still answer, correctly, long before the attackers let go."""
     attackers = [SlowClient(server.port, PATH, 100_000) for _ in range(8)]
-    attackers += [SlowClient(server.port, PATH, 1000, server.token) for _ in range(2)]
+    attackers += [SlowClient(server.port, PATH, 1000, server.spare_token) for _ in range(2)]
     attackers += [SlowClient(server.port, "/admin/login/", 1000) for _ in range(2)]
     released = time.monotonic() + HOLD
     try:
@@ -192,6 +231,25 @@ def test_slow_bodies_do_not_stop_health_authorisation_or_the_back_office(server:
     assert server.request("GET", "/api/v1/health", timeout=HOLD)[0] == 200
 
 
+def test_one_switch_token_cannot_take_every_reader(server: Server) -> None:
+    """M3: 16 slow authorisations with one switch token (Content-Length 60000, under the limit) take at
+    most that token's share of the switch readers; another switch's authorisations keep answering."""
+    attackers = [SlowClient(server.port, PATH, 60_000, server.spare_token) for _ in range(16)]
+    try:
+        time.sleep(0.5)
+        for round_ in range(4):
+            call = {"call_id": f"other-{round_}-{uuid.uuid4().hex[:8]}", "callee": UK, "sip_user": "warm"}
+            status, _h, body = server.authorize(call, timeout=HOLD)
+            assert status == 200 and json.loads(body)["allowed"] is True, body
+        for a in attackers:
+            a.wait(0.1)
+        held = [a for a in attackers if a.status() is None]
+        assert len(held) <= 4 and all(a.status() == 503 for a in attackers if a not in held)
+    finally:
+        for a in attackers:
+            a.close()
+
+
 def test_a_body_larger_than_the_limit_is_refused_unread(server: Server) -> None:
     slow = SlowClient(server.port, PATH, 100_000, server.token)
     try:
@@ -221,11 +279,12 @@ def test_malformed_json_is_refused_with_its_position(server: Server) -> None:
         {"field": "", "reason": "not valid JSON: Expecting value at line 1 column 28 (character 27)"}]
 
 
-@pytest.mark.parametrize("value", ["yes", 1, "true", 0, None])
-def test_trace_must_be_a_json_boolean(server: Server, value: object) -> None:
+@pytest.mark.parametrize("value,shown", [("yes", "'yes'"), (1, "1"), ("true", "'true'"), (0, "0"), (None, "null")])
+def test_trace_must_be_a_json_boolean(server: Server, value: object, shown: str) -> None:
     status, _h, body = server.authorize({"call_id": "t", "callee": UK, "sip_user": "warm", "trace": value})
     assert status == 422
-    assert json.loads(body)["errors"] == [{"field": "trace", "reason": "Input should be a valid boolean"}]
+    assert json.loads(body)["errors"] == [
+        {"field": "trace", "reason": f"trace {shown} is refused: must be true or false (a JSON boolean)"}]
 
 
 # --- the same defences through the WSGI application, in this process -----------------------------------
@@ -321,8 +380,12 @@ def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None
     status, _h, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="12x"))
     assert status == 400 and json.loads(body)["detail"] == "Content-Length '12x' is refused: must be a whole number of bytes"
     # elsewhere, the configured limit (TARIFA_BODY_MAX_BYTES)
-    status, _h, body = _call(app, _environ("/admin/login/", body=_NeverRead(), CONTENT_LENGTH="100001"))
+    status, _h, body = _call(app, _environ("/elsewhere/", body=_NeverRead(), CONTENT_LENGTH="100001"))
     assert status == 413 and "at most 100000 bytes" in json.loads(body)["detail"]
+    # the back-office log-in form is small: 16 KiB
+    status, _h, body = _call(app, _environ("/admin/login/", body=_NeverRead(), CONTENT_LENGTH="16385"))
+    assert status == 413 and json.loads(body)["detail"] == (
+        "Content-Length 16385 is refused: the body must be at most 16384 bytes")
 
 
 @pytestmark_db
@@ -372,3 +435,72 @@ def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:  
     status, _h, body = answers[0]
     assert status == 400 and json.loads(body)["detail"] == (
         "The request body ended after 0 of the 500 bytes its Content-Length announced.")
+
+
+# --- issue 12 item 1, the gaps the security tester found (M1, M3) -------------------------------------
+
+
+@pytestmark_db
+def test_cdr_push_checks_the_token_before_the_body(app: Any, token: str) -> None:  # noqa: F811
+    """M1: POST /api/v1/cdrs without a valid switch token is answered at once, its body never read:
+    401 without a token or with an unknown one, 403 with a customer's token (the wrong kind)."""
+    from tarifa.api.models import ApiToken
+    from tarifa.customers.models import Customer
+
+    customer = Customer.objects.filter(kind="customer").first() or Customer.objects.first()
+    assert customer is not None
+    _t, customer_token = ApiToken.issue("portal", customer=customer)
+    for auth, expected in ((None, 401), ("Bearer nope", 401), ("Basic x", 401), (f"Bearer {customer_token}", 403)):
+        for framing in ({"CONTENT_LENGTH": "60000"}, {"HTTP_TRANSFER_ENCODING": "chunked"}):
+            environ = _environ("/api/v1/cdrs", body=_NeverRead(), **framing)
+            if auth:
+                environ["HTTP_AUTHORIZATION"] = auth
+            status, headers, body = _call(app, environ)
+            assert status == expected, (auth, body)
+            if expected == 401:
+                assert headers["WWW-Authenticate"] == "Bearer" and json.loads(body)["title"] == "Unauthorized"
+            else:
+                assert json.loads(body)["title"] == "Wrong kind of token"
+    # any other API path that needs a token: the same
+    status, _h, _b = _call(app, _environ("/api/v1/anything", body=_NeverRead(), CONTENT_LENGTH="10"))
+    assert status == 401
+
+
+@pytestmark_db
+def test_back_office_posts_without_a_session_are_not_waited_for(app: Any) -> None:
+    """M1: a POST to the back office (other than the log-in form) from a client without a staff
+    session goes to the log-in page at once, its body never read."""
+    for framing in ({"CONTENT_LENGTH": "5000"}, {"HTTP_TRANSFER_ENCODING": "chunked"}):
+        for cookie in ("", "sessionid=forged"):
+            environ = _environ("/admin/customers/customer/add/", body=_NeverRead(), HTTP_COOKIE=cookie,
+                               CONTENT_TYPE="application/x-www-form-urlencoded", **framing)
+            status, headers, body = _call(app, environ)
+            assert status == 302 and body == b"" and headers["Connection"] == "close"
+            assert headers["Location"] == "/admin/login/?next=/admin/customers/customer/add/"
+
+
+@pytestmark_db
+def test_a_staff_session_posts_to_the_back_office(app: Any, client: Any, django_user_model: Any) -> None:
+    import io
+
+    staff = django_user_model.objects.create_user("clerk", password="Clerk-pass-2026!", is_staff=True)
+    client.force_login(staff)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    environ = _environ("/admin/customers/customer/add/", body=io.BytesIO(b"name=x"), CONTENT_LENGTH="6",
+                       HTTP_COOKIE=cookie, CONTENT_TYPE="application/x-www-form-urlencoded")
+    status, _h, _b = _call(app, environ)
+    assert status in (403, 200)  # Django's answer (CSRF or the permission check): the body was read
+
+
+def test_one_client_holds_at_most_its_share_of_the_readers() -> None:
+    """M1/M3: readers are counted per client (a token, an address): one client cannot take them all."""
+    from tarifa.api.bodies import Slots
+
+    slots = Slots(4)
+    assert slots.take("token 1") is None and slots.take("token 1") is None
+    refused = slots.take("token 1")
+    assert refused is not None and refused.status == 503 and "at most 2 at once" in refused.detail
+    assert slots.take("token 2") is None and slots.take("address 192.0.2.1") is None
+    assert slots.take("token 3") is not None  # all 4 taken
+    slots.give_back("token 1")
+    assert slots.take("token 3") is None

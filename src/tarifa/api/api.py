@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema, Status
+from ninja import Schema, Status
 
 import tarifa
 from tarifa.api import problems
 
-api = NinjaAPI(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
+api = problems.Api(title="Tarifa API", version=tarifa.__version__, urls_namespace="api")
 problems.install(api)
 
 

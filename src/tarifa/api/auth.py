@@ -61,23 +61,40 @@ def switch_identity(token: str) -> SwitchIdentity | None:
     return identity
 
 
+def token_kind(token: str) -> str | None:
+    """"switch" or "customer": the kind of an active token, or None when there is no such token.
+    Asked only once a token was refused for an operation, to say why (never on the way to a yes)."""
+    row = (ApiToken.objects.filter(key_hash=hash_token(token), active=True)
+           .values_list("switch_id", "customer_id").first())
+    if row is None:
+        return None
+    return "switch" if row[0] is not None else ("customer" if row[1] is not None else None)
+
+
 class SwitchToken(HttpBearer):
     """A token issued to a switch (POP): call authorisation and CDR push."""
 
     def authenticate(self, request: HttpRequest, token: str) -> SwitchIdentity | None:
-        return switch_identity(token)
+        from tarifa.api.problems import Problem, wrong_token
+
+        identity = switch_identity(token)
+        if identity is None and token_kind(token) == "customer":
+            raise Problem(403, *wrong_token("customer", "switch"))
+        return identity
 
 
 class CustomerToken(HttpBearer):
     """A token issued to a customer: sees that customer's subtree only."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        from tarifa.api.problems import Problem
+        from tarifa.api.problems import Problem, wrong_token
         from tarifa.customers.choices import Status
 
         found = ApiToken.find(token)
-        if found is None or found.customer_id is None:
+        if found is None:
             return None
+        if found.customer_id is None:
+            raise Problem(403, *wrong_token("switch", "customer"))
         if found.customer.status != Status.ACTIVE:  # type: ignore[union-attr]
             raise Problem(403, "Forbidden", f"The token's customer {found.customer.account_code} is "  # type: ignore[union-attr]
                                             f"{found.customer.status}: its tokens are refused until it is active again.")  # type: ignore[union-attr]

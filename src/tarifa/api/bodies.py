@@ -7,16 +7,19 @@ and ``wsgi.input.read()`` then blocks that thread until the body has arrived, wi
 (granian's only read timeout is for headers). Eight connections that announced a body, sent a few
 bytes and held on used to take every thread of the server. The defences, in order:
 
-* the switch endpoints check the token before reading any body (``api/lean.py``), so a client
-  without a valid token never makes a thread wait;
-* a body larger than allowed (``Content-Length`` above the limit, or a chunked body that grows past
-  it) is refused with 413 -- before a byte is read when its length is announced;
+* the token is checked before reading any body on every API path that needs one (``api/lean.py``),
+  and a back-office POST other than the log-in form needs a staff session first (without one it is
+  sent to the log-in page at once), so a client without either never makes a thread wait;
+* a body larger than allowed (``Content-Length`` above the limit -- 64 KiB for the switch
+  endpoints, 16 KiB for the log-in form --, or a chunked body that grows past it) is refused with
+  413 -- before a byte is read when its length is announced;
 * each worker runs TARIFA_THREADS + TARIFA_WAITING_THREADS threads (``tarifa serve``) of which only
   TARIFA_THREADS run the application at once (``api/lean.py``'s gate); the bodies are read before
   the gate, and by at most ``Slots`` readers at once (half the waiting threads for the switch
-  endpoints, half for everything else): a request whose body would need one more reader is
-  answered 503 at once. So slow clients can hold the waiting threads but never the threads that
-  answer health, authorisation and pages without a body.
+  endpoints, half for everything else), of which one client -- a token, a staff user, an address --
+  holds at most half: a request whose body would need one more reader is answered 503 at once.
+  So slow clients can hold the waiting threads but never the threads that answer health,
+  authorisation and pages without a body, and one slow or stolen token delays only its own calls.
 
 What this cannot do: give up on a body after a few seconds. granian's ``wsgi.input`` has no read
 timeout and its read cannot be interrupted; reading it in another thread, so that the request's
@@ -48,17 +51,42 @@ class Refusal:
 
 
 class Slots:
-    """How many requests of a worker process may be reading their body at once (one thread each)."""
+    """How many requests of a worker process may be reading their body at once (one thread each),
+    and how many of them one client (a token, or an address) may hold: at most ``per_key``, so one
+    slow or hostile client -- a stolen switch token, one address -- cannot take every reader and
+    blocks at most its own requests. The count is per process (a thread pool's accounting, not
+    business state)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, per_key: int | None = None) -> None:
         self.count = count
-        self._free = threading.Semaphore(count)
+        self.per_key = per_key if per_key is not None else max(1, count // 2)
+        self._lock = threading.Lock()
+        self._used = 0
+        self._by_key: dict[str, int] = {}
 
-    def take(self) -> bool:
-        return self._free.acquire(blocking=False)
+    def take(self, key: str = "") -> Refusal | None:
+        """Take a reader for ``key``'s request, or say why not (503)."""
+        with self._lock:
+            held = self._by_key.get(key, 0)
+            if held >= self.per_key:
+                return Refusal(503, "Server busy", f"This client ({key or 'unknown'}) already has {held} request "
+                                                   f"bodies being read, at most {self.per_key} at once; "
+                                                   "try again in a moment.")
+            if self._used >= self.count:
+                return Refusal(503, "Server busy", f"All {self.count} readers of request bodies are waiting for "
+                                                   "slow clients; try again in a moment.")
+            self._used += 1
+            self._by_key[key] = held + 1
+            return None
 
-    def give_back(self) -> None:
-        self._free.release()
+    def give_back(self, key: str = "") -> None:
+        with self._lock:
+            self._used -= 1
+            held = self._by_key.get(key, 1) - 1
+            if held > 0:
+                self._by_key[key] = held
+            else:
+                self._by_key.pop(key, None)
 
 
 def announced(environ: dict[str, Any]) -> int | None:
@@ -81,9 +109,9 @@ def too_large(length: int, limit: int) -> Refusal:
                    f"Content-Length {length} is refused: the body must be at most {limit} bytes")
 
 
-def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], int] | Refusal:
+def read(environ: dict[str, Any], slots: Slots, limit: int, key: str = "") -> tuple[IO[bytes], int] | Refusal:
     """The whole body of the request (a file positioned at its start, and its length), or why not:
-    at most ``limit`` bytes, read only while one of ``slots`` is free."""
+    at most ``limit`` bytes, read only while one of ``slots`` is free for ``key`` (who sends it)."""
     length = announced(environ)
     if length is None:
         return Refusal(400, "Bad request", f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: "
@@ -92,9 +120,9 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
         return too_large(length, limit)
     if length == 0:
         return io.BytesIO(b""), 0
-    if not slots.take():
-        return Refusal(503, "Server busy", f"All {slots.count} readers of request bodies are waiting for slow "
-                                           "clients; try again in a moment.")
+    busy = slots.take(key)
+    if busy is not None:
+        return busy
     want = length if length > 0 else limit + 1
     sink: IO[bytes] = io.BytesIO() if want <= IN_MEMORY else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115 (the caller closes it)
     got = 0
@@ -109,7 +137,7 @@ def read(environ: dict[str, Any], slots: Slots, limit: int) -> tuple[IO[bytes], 
     except OSError:
         pass  # a broken connection: answered below as a body cut short
     finally:
-        slots.give_back()
+        slots.give_back(key)
     if got > limit:
         return Refusal(413, "Request body too large", f"The chunked body is refused: it must be at most {limit} bytes")
     if length > 0 and got < length:

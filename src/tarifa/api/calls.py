@@ -37,8 +37,16 @@ class AuthorizeIn(BaseModel):  # a plain pydantic model: validating it costs a t
     @classmethod
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:
-            raise ValueError("contains a NUL character")  # no database text column can hold one
+            raise ValueError("must not contain a NUL character")  # no database text column can hold one
         return value
+
+    @field_validator("source_ip")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        """An IPv4/IPv6 address (normalised) or "", checked as a CDR's ``source_ip`` is."""
+        from tarifa.cdrs.formats.tarifa import parse_ip
+
+        return parse_ip(value, "source_ip")
 
 
 class RouteOut(Schema):

@@ -46,6 +46,10 @@ AUTHORIZE_PATH = "/api/v1/calls/authorize"
 END_PREFIX, END_SUFFIX = "/api/v1/calls/", "/end"
 JSON = "application/json; charset=utf-8"
 SWITCH_BODY_MAX = 64 * 1024  # an authorisation request is under 2 KB; anything much larger is refused unread
+CDRS_PATH = "/api/v1/cdrs"
+PUBLIC_API = ("/api/v1/health", "/api/v1/docs", "/api/v1/openapi.json")  # the API paths that need no token
+LOGIN_PATH = "/admin/login/"
+LOGIN_BODY_MAX = 16 * 1024  # the log-in form (user name, password, CSRF token) is well under 1 KB
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
@@ -83,6 +87,18 @@ def _unauthorized(path: str) -> Answer:
     return _problem(path, 401, *problems.UNAUTHORIZED, extra=[("WWW-Authenticate", "Bearer")])
 
 
+def _not_switch(path: str, authorization: str | None) -> Answer:
+    """A request to a switch endpoint whose token is no switch's: 403 for a customer's token (the
+    wrong kind, said so), 401 for anything else. Only on the way to a refusal, so the database
+    look-up it may need costs the hot path nothing."""
+    from tarifa.api.auth import token_kind
+
+    token = bearer_token(authorization)
+    if token is not None and token_kind(token) == "customer":
+        return _problem(path, 403, *problems.wrong_token("customer", "switch"))
+    return _unauthorized(path)
+
+
 def _guard(fn: Callable[..., Answer], *args: Any) -> Answer:
     """Unexpected errors: re-raised for Django's 500 handling, as django-ninja does (in DEBUG,
     the traceback as text/plain, as django-ninja does)."""
@@ -117,7 +133,8 @@ def identify(authorization: str | None) -> SwitchIdentity | None:
 def _parse(body: bytes, path: str) -> dict[str, Any] | Answer:
     """The request document, or the problem that refuses it (naming what is wrong and where)."""
     if not body:
-        return _problem(path, 422, *problems.UNPROCESSABLE, [{"field": "", "reason": "Field required"}])
+        return _problem(path, 422, *problems.UNPROCESSABLE,
+                        [{"field": "", "reason": problems.refusal("", {"type": "missing"})}])
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -133,7 +150,8 @@ def _parse(body: bytes, path: str) -> dict[str, Any] | Answer:
         return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
                         [{"field": "", "reason": reason}])
     if not isinstance(data, dict):
-        return _problem(path, 422, *problems.UNPROCESSABLE, [{"field": "", "reason": "Input should be a JSON object"}])
+        return _problem(path, 422, *problems.UNPROCESSABLE,
+                        [{"field": "", "reason": problems.refusal("", {"type": "dict_type", "input": data})}])
     return data
 
 
@@ -159,7 +177,7 @@ def _decide(identity: SwitchIdentity, body: bytes, path: str) -> Answer:
 def _authorize(authorization: str | None, body: bytes, path: str) -> Answer:
     identity = identify(authorization)
     if identity is None:
-        return _unauthorized(path)
+        return _not_switch(path, authorization)
     return _decide(identity, body, path)
 
 
@@ -172,7 +190,7 @@ def _released(identity: SwitchIdentity, call_id: str) -> Answer:
 def _end(authorization: str | None, call_id: str, path: str) -> Answer:
     identity = identify(authorization)
     if identity is None:
-        return _unauthorized(path)
+        return _not_switch(path, authorization)
     return _released(identity, call_id)
 
 
@@ -222,7 +240,7 @@ def _authorize_request(request: HttpRequest) -> Answer:
     """As the WSGI path: the token first, then the announced size, then the body."""
     identity = identify(request.headers.get("Authorization"))
     if identity is None:
-        return _unauthorized(request.path)
+        return _not_switch(request.path, request.headers.get("Authorization"))
     length = bodies.announced(request.META)
     if length is not None and length > SWITCH_BODY_MAX:
         return _refused(request.path, bodies.too_large(length, SWITCH_BODY_MAX))
@@ -248,10 +266,49 @@ def _end_call_id(path: str) -> str | None:
     return None
 
 
+def _staff_user(environ: dict[str, Any]) -> int | None:
+    """The id of the active staff user whose session the request's cookie names, or None -- checked
+    as Django's ``auth.get_user`` does (session, user, password hash), before any body is read."""
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.contrib.auth import get_user
+    from django.http.cookie import parse_cookie
+
+    key = parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    user = get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return int(user.pk)
+    return None
+
+
+def _to_log_in(path: str) -> Answer:
+    """A back-office POST without a staff session: the log-in page, at once, its body unread (so the
+    connection is closed after the answer)."""
+    from urllib.parse import quote
+
+    location = f"{LOGIN_PATH}?next={quote(path)}"
+    return 302, [("Location", location), ("Content-Length", "0"), ("Connection", "close"), *_SECURITY], b""
+
+
+def _django_answer(environ: dict[str, Any], exc: Exception) -> Answer:
+    """Django's own answer to an exception (got_request_exception, log, handler500)."""
+    from django.core.handlers.exception import response_for_exception
+    from django.core.handlers.wsgi import WSGIRequest
+
+    response = response_for_exception(WSGIRequest(environ), exc)
+    content = response.content
+    headers = [*response.items(), ("Content-Length", str(len(content)))]
+    headers += [(k, v) for k, v in _SECURITY if not response.has_header(k)]
+    return response.status_code, headers, content
+
+
 def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
     """The WSGI application: the two switch endpoints here, everything else in ``django_app``."""
-    from django.core.handlers.exception import response_for_exception
-    from django.core.handlers.wsgi import WSGIRequest, get_path_info
+    from django.core.handlers.wsgi import get_path_info
     from django.db import DEFAULT_DB_ALIAS, connections
     from django.http.request import split_domain_port, validate_host
 
@@ -292,10 +349,53 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
         start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
         return [content]
 
+    def admit(environ: dict[str, Any], path: str) -> tuple[Answer | None, str, int]:
+        """Before a byte of a body is read: who sends it (the key its reader is counted under, see
+        ``bodies.Slots``) and its size limit -- or the answer that refuses it unread. An API path
+        that needs a token needs a valid one (POST /api/v1/cdrs a switch's); a back-office POST
+        other than the log-in form needs a staff session (else the log-in page, at once); the
+        log-in form is small. Everyone else is counted by client address."""
+        from tarifa.throttle.service import address_of
+
+        db = connections[DEFAULT_DB_ALIAS]
+        if not db.in_atomic_block:
+            db.close_if_unusable_or_obsolete()
+        if path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API:
+            authorization = environ.get("HTTP_AUTHORIZATION")
+            token = bearer_token(authorization)
+            if token is None:
+                return _unauthorized(path), "", 0
+            if path == CDRS_PATH and environ.get("REQUEST_METHOD") == "POST":
+                identity = switch_identity(token)
+                if identity is None:
+                    return _not_switch(path, authorization), "", 0
+                return None, f"token {identity.token_id}", body_max
+            from tarifa.api.models import ApiToken
+
+            found = ApiToken.find(token)
+            if found is None:
+                return _unauthorized(path), "", 0
+            return None, f"token {found.pk}", body_max
+        if path == LOGIN_PATH:
+            return None, f"address {address_of(environ)}", min(body_max, LOGIN_BODY_MAX)
+        if path.startswith("/admin/"):
+            user = _staff_user(environ)
+            if user is None:
+                return _to_log_in(path), "", 0
+            return None, f"user {user}", body_max
+        return None, f"address {address_of(environ)}", body_max
+
     def to_django(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Django, with the request body (if any) already read within its bounds."""
         if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
-            got = bodies.read(environ, other_slots, body_max)
+            path = get_path_info(environ)
+            try:
+                refused, key, limit = admit(environ, path)
+            except Exception as exc:  # noqa: BLE001 - the database is down, say: Django's own answer
+                return answer(start_response, *_django_answer(environ, exc))
+            if refused is not None:
+                return answer(start_response, *refused)
+            got = bodies.read(environ, other_slots, limit, key)
             if isinstance(got, bodies.Refusal):
                 return answer(start_response, *_refused(get_path_info(environ), got))
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = got[0], str(got[1])
@@ -330,22 +430,19 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
                 # within its bounds, then the decision inside the gate.
                 identity = identify(environ.get("HTTP_AUTHORIZATION"))
                 if identity is None:
-                    status, headers, content = _unauthorized(path)
+                    status, headers, content = _not_switch(path, environ.get("HTTP_AUTHORIZATION"))
                 elif call_id is not None:  # the body of an end request is not used, and not read
                     with gate:
                         status, headers, content = _guard(_released, identity, call_id)
                 else:
-                    got = bodies.read(environ, switch_slots, SWITCH_BODY_MAX)
+                    got = bodies.read(environ, switch_slots, SWITCH_BODY_MAX, f"token {identity.token_id}")
                     if isinstance(got, bodies.Refusal):
                         status, headers, content = _refused(path, got)
                     else:
                         with gate:
                             status, headers, content = _guard(_decide, identity, got[0].read(), path)
             except Exception as exc:  # noqa: BLE001 - Django's own answer: got_request_exception, log, handler500
-                response = response_for_exception(WSGIRequest(environ), exc)
-                status, content = response.status_code, response.content
-                headers = [*response.items(), ("Content-Length", str(len(content)))]
-                headers += [(k, v) for k, v in _SECURITY if not response.has_header(k)]
+                status, headers, content = _django_answer(environ, exc)
         finally:
             if not db.in_atomic_block:
                 db.close_if_unusable_or_obsolete()

@@ -44,7 +44,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         path = _file(conn_params.get("database", ""))
         if path is not None and path.parent.is_dir():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE))  # an empty file is a new database
+            if not path.exists():
+                # An empty file is a new database. Only then: closing a descriptor of an open database
+                # drops every POSIX lock this process holds on it (SQLite's locks), so another thread's
+                # connection would be left unlocked -- "disk I/O error", then a corrupted database.
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE))
             make_private(path)
         connection = super().get_new_connection(conn_params)
         if path is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -91,7 +91,7 @@ def test_balance_owner_and_one_charge_per_balance() -> None:
     assert own == BalanceOwner(ACCOUNT_BALANCE, 5) == (ACCOUNT_BALANCE, 5)  # a tuple: ledger ids key on it
     assert shared == BalanceOwner(CUSTOMER_BALANCE, 2)
     charges = BalanceCharges()
-    start = int(datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc).timestamp()) * 1_000_000
+    start = int(datetime(2026, 3, 1, 8, 0, tzinfo=UTC).timestamp()) * 1_000_000
     charges.add(shared, 2, 12_500, 1, start + 60_000_000, start + 60_000_000)
     charges.add(shared, 2, 7_500, 36, start, start + 299_000_000)
     charges.add(own, 2, 0, 3, start, start)  # free calls move no money
@@ -131,7 +131,7 @@ def test_first_covering_pool_with_seconds_left_prices_the_call() -> None:
 
 
 def test_pool_usage_loads_once_changes_in_memory_and_flushes() -> None:
-    slot = PoolSlot(1, "plan:1", month_of(datetime(2026, 3, 31, 23, 59, tzinfo=timezone.utc)))
+    slot = PoolSlot(1, "plan:1", month_of(datetime(2026, 3, 31, 23, 59, tzinfo=UTC)))
     assert slot.period == date(2026, 3, 1)
     store = MemoryStore({slot: 100})
     usage = PoolUsage(store)

@@ -1,0 +1,117 @@
+"""More attacks on the back office (attack report M2, L2, L3): secrets shown to view-only staff or
+guessed through a listing filter, vendor data on the simulate-call page, 500s on bad ids and dates."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Model
+from django.urls import reverse
+
+from tarifa.sensitive import is_sensitive
+from tests.security.test_backoffice import (  # noqa: F401 (fixture)
+    ACCOUNT_SIP_PASSWORD,
+    DEVICE_SECRET,
+    _staff,
+    secrets_stored,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _sensitive_fields(model: type[Model]) -> list[str]:
+    opts = model._meta
+    return [f.name for f in opts.get_fields() if not f.is_relation and is_sensitive(opts.app_label, opts.model_name, f.name)]
+
+
+def _secret_lookups(model: type[Model]) -> list[str]:
+    """Every sensitive field of the model and of each model one relation away, as a lookup path."""
+    paths = list(_sensitive_fields(model))
+    for field in model._meta.get_fields():
+        if field.is_relation and field.related_model is not None and field.related_model is not model:
+            paths += [f"{field.name}__{name}" for name in _sensitive_fields(field.related_model)]
+    return paths
+
+
+# --- M2: secrets in listing filters ---------------------------------------------------------------
+
+
+def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -> None:
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    checked = set()
+    for model, model_admin in admin.site._registry.items():
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        for path in _secret_lookups(model):
+            for suffix in ("", "__startswith", "__exact", "__iregex", "__gt", "__isnull"):
+                lookup = f"{path}{suffix}"
+                assert not model_admin.lookup_allowed(lookup, "x", None), (model, lookup)
+                response = client.get(url, {lookup: "S"})
+                assert response.status_code == 400, (url, lookup, response.status_code)
+            checked.add(f"{model._meta.label}:{path}")
+    # The attack report's three, and the same secrets reached through a relation.
+    assert {
+        "customers.Account:sip_password", "customers.SipDevice:secret", "api.ApiToken:key_hash",
+        "customers.Customer:accounts__sip_password", "customers.Account:sipdevices__secret",
+        "customers.SipDevice:account__sip_password",
+    } <= checked
+
+
+def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:
+    """viewer with view_account only used ``?sip_password__startswith=`` to guess character by character."""
+    client.force_login(_staff("viewer", "view_account", "view_sipdevice", "view_apitoken"))
+    for name, lookup, value in [
+        ("account", "sip_password__startswith", ACCOUNT_SIP_PASSWORD[:3]),
+        ("sipdevice", "secret__startswith", DEVICE_SECRET[:3]),
+        ("apitoken", "key_hash__startswith", secrets_stored["token_hash"][:3]),
+    ]:
+        app = "api" if name == "apitoken" else "customers"
+        response = client.get(reverse(f"admin:{app}_{name}_changelist"), {lookup: value})
+        assert response.status_code == 400, (name, response.status_code)
+
+
+def test_ordinary_lookups_still_work(client, secrets_stored) -> None:
+    client.force_login(_staff("viewer", "view_account"))
+    response = client.get(reverse("admin:customers_account_changelist"), {"name__startswith": "secret"})
+    assert response.status_code == 200
+    assert b"secret-main" in response.content
+
+
+# --- M2: secrets on the change page of a view-only user ------------------------------------------
+
+
+def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stored) -> None:
+    from tarifa.customers.models import Account
+
+    secrets = [ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, secrets_stored["token_hash"], secrets_stored["raw_token"]]
+    viewer = _staff("viewer")
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(viewer)
+    checked = []
+    for model in admin.site._registry:
+        if not _sensitive_fields(model) or model is get_user_model():
+            continue
+        for obj in model._default_manager.all():
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+            response = client.get(url)
+            assert response.status_code == 200, url
+            page = response.content.decode()
+            for secret in secrets:
+                assert secret not in page, (url, secret)
+            for name in _sensitive_fields(model):
+                assert f'name="{name}"' not in page and f"field-{name}" not in page, (url, name)
+            checked.append(model._meta.label)
+    assert {"customers.Account", "customers.SipDevice", "api.ApiToken"} <= set(checked)
+    # The account page still shows the account (and its SIP device under it), only not the secrets.
+    page = client.get(reverse("admin:customers_account_change", args=[Account.objects.get(name="secret-main").pk]))
+    assert b"secret-main" in page.content and b"secretdev" in page.content
+
+
+def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_stored) -> None:
+    from tarifa.customers.models import Account
+
+    client.force_login(_staff("editor", "view_account", "change_account"))
+    page = client.get(reverse("admin:customers_account_change", args=[Account.objects.get(name="secret-main").pk]))
+    assert page.status_code == 200
+    assert b'name="sip_password"' in page.content

@@ -115,3 +115,19 @@ def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_st
     page = client.get(reverse("admin:customers_account_change", args=[Account.objects.get(name="secret-main").pk]))
     assert page.status_code == 200
     assert b'name="sip_password"' in page.content
+
+
+# --- L2: the simulate-call page shows vendor data -------------------------------------------------
+
+
+def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, secrets_stored) -> None:
+    from tarifa.customers.models import Account
+
+    url = reverse("admin:customers_account_simulate_call", args=[Account.objects.get(name="secret-main").pk])
+    client.force_login(_staff("viewer2", "view_account"))
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"callee": "441234567890"}).status_code == 403
+    client.force_login(_staff("router", "view_account", "view_connection"))
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"Number dialled" in response.content

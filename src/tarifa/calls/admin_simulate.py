@@ -17,8 +17,14 @@ class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     pop = forms.CharField(label="POP", max_length=64, required=False)
 
 
+#: Who may simulate a call: the trace shows the account's balance and credit limit (view on the
+#: account) and the vendors, connection addresses and buy prices that would carry the call (view on
+#: routing.Connection, the permission that already guards vendor connection data). Attack report L2.
+SIMULATE_PERMISSIONS = ["view", "routing.view_connection"]
+
+
 class SimulateCallMixin:
-    @action(description="Simulate a call", url_path="simulate-call", permissions=["view"])
+    @action(description="Simulate a call", url_path="simulate-call", permissions=SIMULATE_PERMISSIONS)
     def simulate_call(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.calls.authorize import simulate_for
 

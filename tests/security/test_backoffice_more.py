@@ -131,3 +131,89 @@ def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, s
     response = client.get(url)
     assert response.status_code == 200
     assert b"Number dialled" in response.content
+
+
+# --- L3: malformed ids and out-of-range dates are refusals, never a 500 or a traceback -----------
+
+OVERFLOWING = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"]
+
+
+@pytest.fixture
+def boss(client):  # type: ignore[no-untyped-def]
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
+    return client
+
+
+@pytest.mark.parametrize("object_id", ["abc", "1.5", "99999999999999999999999"])
+def test_add_money_with_a_malformed_customer_id_is_doesnt_exist(boss, object_id: str) -> None:
+    from django.contrib.messages import get_messages
+
+    url = reverse("admin:customers_customer_add_money", args=["X"]).replace("/X/", f"/{object_id}/")
+    for response in (boss.get(url), boss.post(url, {"kind": "payment", "amount": "1"})):
+        assert response.status_code == 302, (object_id, response.status_code)
+        assert any("doesn’t exist" in str(m) for m in get_messages(response.wsgi_request))
+
+
+@pytest.fixture(params=["tariff", "destinationset"])
+def deck_target(request, tariff):  # type: ignore[no-untyped-def]
+    from tarifa.routing.models import DestinationSet, Vendor
+
+    if request.param == "tariff":
+        return tariff
+    return DestinationSet.objects.create(name="Vendor set", vendor=Vendor.objects.create(name="Carrier"))
+
+
+@pytest.mark.parametrize("page", ["deck_import", "deck_diff"])
+@pytest.mark.parametrize("at", OVERFLOWING)
+def test_deck_pages_refuse_a_date_whose_utc_time_overflows(boss, deck_target, page: str, at: str) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    info = (deck_target._meta.app_label, deck_target._meta.model_name, page)
+    url = reverse("admin:{}_{}_{}".format(*info), args=[deck_target.pk])
+    upload = SimpleUploadedFile("deck.csv", b"prefix,destination,price_1\n44,UK,0.03\n", content_type="text/csv")
+    response = boss.post(url, {"file": upload, "mode": "add", "at": at})
+    assert response.status_code == 200
+    page_text = response.content.decode()
+    assert "is refused" in page_text and "between 0001-01-01 and 9999-12-31" in page_text
+    assert not deck_target.rates.filter(price_1="0.03").exists()
+
+
+@pytest.mark.parametrize(("name", "value"), [("since", OVERFLOWING[0]), ("until", OVERFLOWING[1])])
+def test_cdr_listing_refuses_a_date_whose_utc_time_overflows(client, operator, name: str, value: str) -> None:
+    from tarifa.api.models import ApiToken
+
+    _token, raw = ApiToken.issue("portal", customer=operator)
+    response = client.get("/api/v1/cdrs", {name: value}, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 422, response.content
+    detail = response.json()["detail"]
+    assert name in detail and value in detail and "9999-12-31" in detail
+    assert client.get("/api/v1/cdrs", {name: "2026-01-01T00:00:00Z"}, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def _cli(*args: str):  # type: ignore[no-untyped-def]
+    import typer
+    from typer.testing import CliRunner
+
+    from tarifa.cdrs.commands import register as register_cdr
+    from tarifa.rating.commands import register as register_deck
+
+    root = typer.Typer()
+    register_deck(root)
+    register_cdr(root)
+    return CliRunner().invoke(root, list(args))
+
+
+@pytest.mark.parametrize("at", OVERFLOWING)
+def test_cli_deck_and_rerate_refuse_a_date_whose_utc_time_overflows(tariff, tmp_path, at: str) -> None:
+    deck = tmp_path / "deck.csv"
+    deck.write_bytes(b"prefix,destination,price_1\n44,UK,0.03\n")
+    for args, option in [
+        (("deck", "diff", str(deck), "--tariff", tariff.name, "--at", at), "--at"),
+        (("deck", "import", str(deck), "--tariff", tariff.name, "--at", at), "--at"),
+        (("cdr", "rerate", "--from", at, "--to", at, "--reason", "x"), "--from"),
+        (("cdr", "rerate", "--from", "2026-01-01", "--to", at, "--reason", "x"), "--to"),
+    ]:
+        result = _cli(*args)
+        assert result.exit_code == 2, (args, result.output, result.exception)
+        assert not isinstance(result.exception, OverflowError)
+        assert option in result.output and at in result.output and "9999-12-31" in result.output, result.output

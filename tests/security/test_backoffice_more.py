@@ -217,3 +217,44 @@ def test_cli_deck_and_rerate_refuse_a_date_whose_utc_time_overflows(tariff, tmp_
         assert result.exit_code == 2, (args, result.output, result.exception)
         assert not isinstance(result.exception, OverflowError)
         assert option in result.output and at in result.output and "9999-12-31" in result.output, result.output
+
+
+# --- L5: `tarifa token --create-pop` validates the POP name with the model's rules ---------------
+
+BAD_POP_NAMES = ["", "pop\x01x", "p" * 300, " pop-lon", "pop-lon ", "=cmd|x", "-pop", "pop lon"]
+
+
+@pytest.mark.parametrize("name", BAD_POP_NAMES)
+def test_the_pop_model_refuses_names_that_are_not_identifiers(name: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    from tarifa.routing.models import Pop
+
+    with pytest.raises(ValidationError) as refused:
+        Pop(name=name).full_clean()
+    assert "name" in refused.value.message_dict
+    Pop(name="pop-lon_2.a").full_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, fresh_database_url: str) -> None:
+    import os
+    from pathlib import Path
+
+    from tests.conftest import run_tarifa
+
+    root = Path(__file__).resolve().parent.parent.parent
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url,
+               PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]))
+    assert run_tarifa(env, "migrate", timeout=300).returncode == 0
+    for name in ["", "pop\x01x", "p" * 300, " pop-lon", "=cmd|x"]:
+        done = run_tarifa(env, "token", "kam1", "--switch", name, "--create-pop")
+        assert done.returncode == 2, (name, done.stdout, done.stderr)
+        assert done.stdout == "" and "Traceback" not in done.stderr
+        assert "--switch" in done.stderr, done.stderr
+        assert "is refused" in done.stderr or "is required" in done.stderr, done.stderr
+    made = run_tarifa(env, "token", "kam1", "--switch", "pop-lon", "--create-pop")
+    assert made.returncode == 0 and made.stdout.strip().startswith("trf_"), made.stderr
+    # No refused name was stored: the only POP is the valid one.
+    listed = run_tarifa(env, "token", "kam2", "--switch", "nope")
+    assert "(known: 'pop-lon')" in listed.stderr, listed.stderr

@@ -258,3 +258,80 @@ def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, fresh_data
     # No refused name was stored: the only POP is the valid one.
     listed = run_tarifa(env, "token", "kam2", "--switch", "nope")
     assert "(known: 'pop-lon')" in listed.stderr, listed.stderr
+
+
+# --- L6, L11: XLSX decks: bounded work, plain refusals --------------------------------------------
+
+
+def _xlsx(sheet_data: bytes | None = None, *, no_sheets: bool = False) -> bytes:
+    """A real workbook, with its first sheet's rows (and no <dimension>) or its sheet list replaced."""
+    import io
+    import re
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["prefix", "destination", "price_1"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml" and sheet_data is not None:
+                data = re.sub(rb"<dimension[^>]*/>", b"", data)
+                data = re.sub(rb"<sheetData>.*</sheetData>|<sheetData/>", b"<sheetData>" + sheet_data + b"</sheetData>",
+                              data, flags=re.S)
+            if item.filename == "xl/workbook.xml" and no_sheets:
+                data = re.sub(rb"<sheets>.*</sheets>", b"", data, flags=re.S)
+            dst.writestr(item.filename, data)
+    return out.getvalue()
+
+
+HEADER_ROW = b'<row r="1"><c t="inlineStr"><is><t>prefix</t></is></c><c t="inlineStr"><is><t>price_1</t></is></c></row>'
+
+
+def test_an_xlsx_row_of_millions_of_cells_is_refused_fast() -> None:
+    import time
+
+    from tarifa.rating import decks
+
+    wide = _xlsx(HEADER_ROW + b'<row r="2">' + b"<c><v>1</v></c>" * 3_000_000 + b"</row>")
+    started = time.monotonic()
+    with pytest.raises(decks.DeckRejected) as refused:
+        decks.parse_file(wide, "wide.xlsx")
+    assert time.monotonic() - started < 3
+    assert [str(e) for e in refused.value.errors] == [
+        "line 2: file 'wide.xlsx' is refused: has a row with more than 256 cells; a deck has at most 15 columns"
+    ]
+
+
+def test_an_xlsx_deck_is_read_only_as_wide_as_the_format() -> None:
+    from tarifa.rating import decks
+
+    # 40 columns: within the cell bound, but more columns than a deck has; the extra is still named.
+    cells = b"".join(b"<c><v>%d</v></c>" % i for i in range(40))
+    with pytest.raises(decks.DeckRejected) as refused:
+        decks.parse_file(_xlsx(HEADER_ROW + b'<row r="2"><c><v>44</v></c><c><v>0.1</v></c>' + cells + b"</row>"), "d.xlsx")
+    # openpyxl pads the header to the widest row; only 16 columns (15 known + 1) are read at all.
+    errors = [str(e) for e in refused.value.errors]
+    assert errors[:14] == ["line 1: header '' is refused: unknown column; allowed: " + ", ".join(decks.COLUMNS)] * 14
+    assert errors[14:] == ["line 1: header '' is refused: column appears more than once"]
+    rows = decks.parse_file(_xlsx(HEADER_ROW + b'<row r="2"><c><v>44</v></c><c><v>0.1</v></c></row>'), "d.xlsx")
+    assert [(r.prefix, str(r.price_1)) for r in rows] == [("44", "0.1")]
+
+
+def test_an_xlsx_without_worksheet_or_broken_is_refused_in_plain_words() -> None:
+    from tarifa.rating import decks
+
+    for data, said in [
+        (_xlsx(no_sheets=True), "the workbook has no worksheet"),
+        (b"PK\x03\x04 not a zip", "is not a readable XLSX workbook"),
+        (_xlsx(b"<row><c><v>1</v></row>"), "is not a readable XLSX worksheet"),
+    ]:
+        with pytest.raises(decks.DeckRejected) as refused:
+            decks.parse_file(data, "x.xlsx")
+        text = " ".join(str(e) for e in refused.value.errors)
+        assert said in text, text
+        assert "(" not in text.split("is refused:")[1], text  # no library message in brackets

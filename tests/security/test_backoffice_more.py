@@ -335,3 +335,49 @@ def test_an_xlsx_without_worksheet_or_broken_is_refused_in_plain_words() -> None
         text = " ".join(str(e) for e in refused.value.errors)
         assert said in text, text
         assert "(" not in text.split("is refused:")[1], text  # no library message in brackets
+
+
+# --- L9: a shared directory given as TARIFA_VAR_DIR is never changed ------------------------------
+
+
+def _mode(path) -> int:  # type: ignore[no-untyped-def]
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_shared_sticky_var_directory_keeps_its_mode(tmp_path, monkeypatch) -> None:
+    from tarifa import config
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "someone-elses-file").write_text("x")
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(shared))
+    assert config.var_dir() == shared
+    assert _mode(shared) == 0o1777
+    empty_shared = tmp_path / "tmp-like"
+    empty_shared.mkdir()
+    empty_shared.chmod(0o1777)  # sticky even when empty: shared by nature
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(empty_shared))
+    config.var_dir()
+    assert _mode(empty_shared) == 0o1777
+
+
+def test_an_open_directory_of_other_files_is_left_alone_but_tarifas_own_is_tightened(tmp_path, monkeypatch) -> None:
+    from tarifa import config
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    other.chmod(0o755)
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(other))
+    config.var_dir()
+    assert _mode(other) == 0o755
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "secret_key").write_text("k")
+    own.chmod(0o755)
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(own))
+    config.var_dir()
+    assert _mode(own) == 0o700

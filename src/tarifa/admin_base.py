@@ -7,7 +7,10 @@ import ipaddress
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.contrib.admin.options import InlineModelAdmin
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from import_export.admin import ExportActionModelAdmin
 from import_export.resources import Resource
@@ -19,7 +22,58 @@ from tarifa.forms import LabeledModelForm, labelled
 from tarifa.sensitive import is_sensitive
 
 
-class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
+class HidesSecretsFromViewers:
+    """Staff who may only view a record never see its secrets (attack report M2).
+
+    Why drop the fields rather than mask them: a read-only page renders the stored value in clear;
+    a user without the change permission has no use for a password, so the field is not on the page
+    at all. Users with the change permission keep the field (they may set it)."""
+
+    model: type[Model]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)  # type: ignore[misc]
+        if obj is None or self.has_change_permission(request, obj):  # type: ignore[attr-defined]
+            return fieldsets
+        opts = self.model._meta
+        kept = []
+        for name, options in fieldsets:
+            fields = [f for f in options.get("fields", ()) if not _any_sensitive(opts.app_label, opts.model_name, f)]
+            if fields:
+                kept.append((name, {**options, "fields": fields}))
+        return kept
+
+
+def _any_sensitive(app_label: str, model_name: str, field: Any) -> bool:
+    """A fieldset entry is a name or a tuple of names shown on one line."""
+    names = field if isinstance(field, (list, tuple)) else [field]
+    return any(is_sensitive(app_label, model_name, str(n)) for n in names)
+
+
+def lookup_touches_a_secret(model: type[Model], lookup: str) -> bool:
+    """True when any field the ``a__b__c__startswith`` lookup goes through is a secret.
+
+    Each part is checked against the model it belongs to; the walk stops at the first part that is
+    not a field (a lookup or transform such as ``startswith``), since nothing after it is a field."""
+    current: type[Model] | None = model
+    for part in lookup.split(LOOKUP_SEP):
+        if current is None:
+            return False
+        opts = current._meta
+        if is_sensitive(opts.app_label, opts.model_name, part):
+            return True
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        current = field.related_model if field.is_relation else None  # type: ignore[assignment]
+    return False
+
+
+_inline_classes: dict[type, type] = {}
+
+
+class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
     export_form_class = ExportForm
     list_filter_submit = True
     list_per_page = 50
@@ -34,6 +88,25 @@ class TarifaAdmin(ModelAdmin, ExportActionModelAdmin):
         for formset, inline in super().get_formsets_with_inlines(request, obj):
             formset.form = labelled(formset.form)
             yield formset, inline
+
+    # --- no secret reaches a viewer: not on pages, not through a listing filter (M2) ----------
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """``?sip_password__startswith=Sip6`` would let anyone who sees the listing guess a secret
+        one character at a time: no query-string lookup may go through a secret field."""
+        if lookup_touches_a_secret(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[InlineModelAdmin]:
+        """Inlines (a SIP device's secret under its account) hide secrets from viewers the same way."""
+        instances = super().get_inline_instances(request, obj)
+        for inline in instances:
+            cls = type(inline)
+            if not isinstance(inline, HidesSecretsFromViewers):
+                if cls not in _inline_classes:
+                    _inline_classes[cls] = type(cls.__name__, (HidesSecretsFromViewers, cls), {})
+                inline.__class__ = _inline_classes[cls]
+        return instances
 
     # --- who may export what (issue 12 item 2) ---------------------------------------------
     def has_export_permission(self, request: HttpRequest) -> bool:

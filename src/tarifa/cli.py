@@ -196,7 +196,19 @@ def token(
                    "Give an existing POP, or add --create-pop to create it.", err=True)
         raise typer.Exit(2)
     if pop is None:
-        pop = Pop.objects.create(name=switch)
+        from django.core.exceptions import ValidationError
+
+        pop = Pop(name=switch)
+        try:
+            pop.full_clean()  # the model's own rules: an identifier of at most 64 characters
+        except ValidationError as exc:
+            for error in exc.error_dict.get("name", []) if hasattr(exc, "error_dict") else exc.error_list:
+                said = " ".join(error.messages)
+                if error.code in ("blank", "null", "required"):
+                    said = f"POP name {switch!r} is refused: a name is required"
+                typer.echo(f"--switch: {said}", err=True)
+            raise typer.Exit(2) from None
+        pop.save()
         typer.echo(f"POP {switch!r} created.", err=True)
     _token, raw = ApiToken.issue(name, switch=pop)
     typer.echo(raw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,15 +68,29 @@ def var_path() -> Path:
 def var_dir() -> Path:
     """Directory for the embedded database, the generated secret key and other state.
 
-    Created 700, and tightened to 700 when it is ours and open to others: it holds the session
-    table and the secret key, which other local users must not read (issue 12 item 4).
+    Created 700, and tightened to 700 when it is TARIFA's own and open to others: it holds the
+    session table and the secret key, which other local users must not read (issue 12 item 4).
+    A directory shared with others is never changed (attack report L9): TARIFA_VAR_DIR=/tmp must
+    not strip /tmp of its sticky bit. "Its own" means: owned by this user, without the sticky bit,
+    and either created just now, empty, or already holding TARIFA's files.
     """
     path = var_path()
+    created = not path.exists()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
-    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+    if info.st_mode & 0o077 and _tarifas_own(path, info, created):
         path.chmod(0o700)
     return path
+
+
+#: Files only TARIFA puts in its var directory.
+_OWN_FILES = ("tarifa.sqlite3", "secret_key")
+
+
+def _tarifas_own(path: Path, info: os.stat_result, created: bool) -> bool:
+    if info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+        return False
+    return created or not any(path.iterdir()) or any((path / name).exists() for name in _OWN_FILES)
 
 
 def embedded_database() -> Path | None:

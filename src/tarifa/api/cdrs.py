@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema
 
 from tarifa.api.auth import CustomerToken, SwitchToken
 from tarifa.api.problems import Problem
+from tarifa.core.instants import MomentRefused, utc_moment
 
 router = Router(tags=["cdrs"])
 MAX_BATCH = 10_000
@@ -106,6 +107,13 @@ def list_cdrs(request: HttpRequest, filters: Query[CdrFilter]) -> list[dict[str,
         raise Problem(422, "Unprocessable request", f"limit {filters.limit} is refused: must be between 1 and 1000")
     customer = request.auth.customer  # type: ignore[attr-defined]
     rows = Cdr.objects.filter(customer__path__startswith=customer.path).select_related("account")
+    for name in ("since", "until"):  # an overflowing offset (9999-12-31T23:59:59-23:59) is a 422, not a 500
+        value = getattr(filters, name)
+        if value is not None:
+            try:
+                setattr(filters, name, utc_moment(value, name))
+            except MomentRefused as exc:
+                raise Problem(422, "Unprocessable request", str(exc)) from None
     if filters.since:
         rows = rows.filter(start_time__gte=filters.since)
     if filters.until:

@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
@@ -61,7 +60,10 @@ class AddMoneyMixin:
 
         if not request.user.has_perm(PERMISSION):  # the decorator checks too; never rely on one gate
             raise PermissionDenied
-        customer = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        # The admin's own lookup: a malformed (``abc``) or unknown id is "doesn't exist", never a 500.
+        customer = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if customer is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
         own = {str(a.pk): a for a in customer.accounts.filter(balance_mode=BalanceMode.OWN).order_by("name")}
         form = MoneyForm(request.POST or None,
                          accounts=[(pk, f"{a} (balance {a.balance})") for pk, a in own.items()])

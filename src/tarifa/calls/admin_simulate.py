@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from unfold.decorators import action
@@ -17,12 +18,24 @@ class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     pop = forms.CharField(label="POP", max_length=64, required=False)
 
 
+#: Who may simulate a call: the trace shows the account's balance and credit limit (view on the
+#: account) and the vendors, connection addresses and buy prices that would carry the call (view on
+#: routing.Connection, the permission that already guards vendor connection data). Attack report L2.
+#: (A method, not Unfold's dotted form, which reads the permissions table when the admin loads.)
+SIMULATE_PERMISSIONS = ["view", "view_vendor_connections"]
+
+
 class SimulateCallMixin:
-    @action(description="Simulate a call", url_path="simulate-call", permissions=["view"])
+    def has_view_vendor_connections_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return bool(request.user.has_perm("routing.view_connection"))
+
+    @action(description="Simulate a call", url_path="simulate-call", permissions=SIMULATE_PERMISSIONS)
     def simulate_call(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.calls.authorize import simulate_for
 
         # The admin's own lookup: a malformed or unknown id is "doesn't exist", never a 500.
+        if not self.has_view_vendor_connections_permission(request):  # never rely on one gate
+            raise PermissionDenied
         account = self.get_object(request, object_id)  # type: ignore[attr-defined]
         if account is None:
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]

@@ -102,11 +102,12 @@ def _printable(name: str) -> str:
 def _day(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
+    from tarifa.core.instants import MomentRefused, parse_moment
+
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or date-time", param_hint=name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_moment(value, name)
+    except MomentRefused as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None
 
 
 @cdr_app.command("rerate")
@@ -121,13 +122,14 @@ def rerate(
     """Re-rate CDRs after a tariff fix; only the difference is posted, as adjustments."""
     from tarifa.cli import _django
 
+    since, before = _day(start, "--from"), _day(end, "--to")  # refused before anything is opened
     _django()
     from tarifa.cdrs.rerate import Criteria
     from tarifa.cdrs.rerate import rerate as run
 
     if not unrated and not (start or end or customer):
         raise typer.BadParameter("say what to re-rate: --unrated, or --from/--to and/or --customer")
-    criteria = Criteria(unrated_only=unrated, start=_day(start, "--from"), end=_day(end, "--to"), customer=customer)
+    criteria = Criteria(unrated_only=unrated, start=since, end=before, customer=customer)
     try:
         result = run(criteria, reason=reason, by=by or getpass.getuser())
     except ValueError as exc:

@@ -70,6 +70,23 @@ class Alphanumeric(Labeled):
             raise refuse(self.label, value, "only letters A-Z, a-z and digits 0-9 are allowed", "alphanumeric")
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@deconstructible
+class Identifier(Labeled):
+    """A name other systems use as a key (a POP name in switch configuration, tokens, exports):
+    letters, digits, ``-``, ``_``, ``.``, starting with a letter or digit — so no blanks, control
+    characters or spreadsheet-formula lead (``=``, ``+``, ``-``, ``@``)."""
+
+    def __call__(self, value: str) -> None:
+        if value and not _IDENTIFIER.match(value):
+            raise refuse(
+                self.label, value,
+                "only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit", "identifier",
+            )
+
+
 @deconstructible
 class Digits(Labeled):
     def __init__(self, label: str, min_length: int = 1, max_length: int = 15) -> None:

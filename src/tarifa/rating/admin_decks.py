@@ -5,7 +5,7 @@ The pages call the same services as ``tarifa deck``; a refused deck shows every 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
 
+from tarifa.core.instants import MomentRefused, utc_moment
 from tarifa.forms import LabeledForm
 from tarifa.rating import decks
 
@@ -37,9 +38,19 @@ class DeckUploadForm(LabeledForm):  # refusals name field and value (tarifa.form
             raise forms.ValidationError(f"File {upload.name!r} is refused: must be a .csv or .xlsx deck")
         return upload
 
-    def moment(self) -> datetime | None:
+    def clean_at(self) -> datetime | None:
+        """A moment whose UTC time overflows (``9999-12-31T23:59:59-23:59``) is refused here,
+        not a 500 later (attack report L3)."""
         value = self.cleaned_data.get("at")
-        return value.astimezone(UTC) if value else None
+        if value is None:
+            return None
+        try:
+            return utc_moment(value, "Effective date")
+        except MomentRefused as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+    def moment(self) -> datetime | None:
+        return self.cleaned_data.get("at")
 
 
 class DeckAdminMixin:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn
 
@@ -20,11 +20,12 @@ SetOpt = typer.Option(None, "--destination-set", help="Name of the destination s
 def _at(value: str | None) -> datetime | None:
     if not value:
         return None
+    from tarifa.core.instants import MomentRefused, parse_moment
+
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or date-time", param_hint="--at") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_moment(value, "--at")
+    except MomentRefused as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
 
 
 def _target(tariff: str | None, destination_set: str | None) -> Target:
@@ -64,13 +65,14 @@ def import_(
     A price change ends the version in force at --at and adds the new one from then, so calls
     before --at keep their price; an unchanged row changes nothing.
     """
+    moment = _at(at)  # refused before anything is opened
     target = _target(tariff, destination_set)
     from tarifa.rating.decks import DeckRejected, import_file
 
     if mode not in ("add", "replace"):
         raise typer.BadParameter(f"{mode!r} must be add or replace", param_hint="--mode")
     try:
-        result = import_file(target, file.read_bytes(), file.name, mode, _at(at))  # type: ignore[arg-type]
+        result = import_file(target, file.read_bytes(), file.name, mode, moment)  # type: ignore[arg-type]
     except DeckRejected as exc:
         _rejected(exc)
     typer.echo(f"{target}: {result}")
@@ -106,6 +108,7 @@ def diff(
     at: str | None = typer.Option(None, help="Compare the rates in force at this moment (default now)."),
 ) -> None:
     """Added, removed and changed prefixes between the stored deck and a file."""
+    moment = _at(at)  # refused before anything is opened
     target = _target(tariff, destination_set)
     from tarifa.rating.decks import DeckRejected, describe_change, diff_deck, parse_file
 
@@ -113,7 +116,7 @@ def diff(
         rows = parse_file(file.read_bytes(), file.name, target.time_zone)
     except DeckRejected as exc:
         _rejected(exc)
-    result = diff_deck(target, rows, _at(at))
+    result = diff_deck(target, rows, moment)
     for row in result.added:
         typer.echo(f"+ {row.prefix} {row.period} {row.destination} price_1={row.price_1}".replace("  ", " "))
     for old in result.removed:

@@ -70,13 +70,18 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
     if filename.lower().endswith((".xlsx", ".xlsm")):
         import openpyxl
 
+        used = _refuse_wide_rows(data, filename)  # before openpyxl, which scans the whole sheet on opening
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
-            raise DeckRejected([DeckError(0, "file", filename, f"is not a readable XLSX workbook ({exc})")]) from None
+        except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
+            raise DeckRejected([DeckError(0, "file", filename, "is not a readable XLSX workbook")]) from None
         if not book.worksheets:
-            raise DeckRejected([DeckError(0, "file", filename, "has no worksheet: the rates are read from the first one")])
-        rows = book.worksheets[0].iter_rows(values_only=True)
+            raise DeckRejected([DeckError(0, "file", filename, "the workbook has no worksheet: the rates are read from the first one")])
+        sheet = book.worksheets[0]
+        # Only the columns a deck can have, plus one so that an extra column is still reported
+        # (openpyxl pads every row to max_col: never more than the sheet's own width).
+        width = min(used or sheet.max_column or len(COLUMNS) + 1, len(COLUMNS) + 1)
+        rows = sheet.iter_rows(values_only=True, max_col=width)
 
         def cells() -> Iterator[tuple[int, Sequence[str]]]:
             line = 1
@@ -87,8 +92,8 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
                     yield line, [_checked(line, _xlsx_cell(c)) for c in row]
             except DeckRejected:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a broken sheet inside a readable zip
-                raise DeckRejected([DeckError(line, "file", filename, f"is not a readable XLSX worksheet ({exc})")]) from None
+            except Exception:  # noqa: BLE001 - a broken sheet inside a readable zip
+                raise DeckRejected([DeckError(line, "file", filename, "is not a readable XLSX worksheet")]) from None
 
         table = cells()
         _, first = next(table)
@@ -109,6 +114,78 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
     table = csv_cells()
     _, header = next(table, (1, []))
     return list(header), table
+
+
+#: Cells one XLSX row may hold: a deck has at most ``len(COLUMNS)`` columns; spreadsheet programs
+#: may add a few empty formatted cells, never hundreds. A row with more is refused before it is
+#: read: one row of millions of empty cells would otherwise hold the server for minutes (L6).
+XLSX_CELLS_PER_ROW_MAX = 256
+
+
+def _refuse_wide_rows(data: bytes, filename: str) -> int | None:
+    """Stream the first worksheet's XML and stop at the first row with too many cells.
+
+    Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
+    a whole row before it yields it, whatever ``max_col`` says; only a streaming count can stop a
+    3,000,000-cell row after its first few hundred. A file that is not a readable workbook is left
+    to ``load_workbook``, which refuses it. Returns the sheet's width (its last used column), which
+    openpyxl does not know when the file leaves out its ``<dimension>``."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    from openpyxl.reader.excel import ExcelReader
+
+    try:
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        reader.read_manifest()
+        reader.read_workbook()
+        targets = [rel.target for _sheet, rel in reader.parser.find_sheets()
+                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+    except Exception:  # noqa: BLE001 - not a workbook: load_workbook names the refusal
+        return None
+    if not targets:
+        return None
+
+    cell_tag, row_tag = f"{{{_SHEET_NS}}}c", f"{{{_SHEET_NS}}}row"
+    count, line, column, width = 0, 0, 0, 0
+    try:
+        source = reader.archive.open(targets[0])
+        try:
+            for _event, element in iterparse(source, events=("end",)):
+                if element.tag == cell_tag:
+                    count += 1
+                    reference = element.get("r")
+                    column = _column_number(reference) if reference else column + 1
+                    width = max(width, column)
+                    if count > XLSX_CELLS_PER_ROW_MAX:
+                        raise DeckRejected([DeckError(
+                            line + 1, "file", filename,
+                            f"has a row with more than {XLSX_CELLS_PER_ROW_MAX} cells; "
+                            f"a deck has at most {len(COLUMNS)} columns",
+                        )])
+                elif element.tag == row_tag:
+                    line += 1
+                    count = column = 0
+                    element.clear()
+        finally:
+            source.close()
+    except DeckRejected:
+        raise
+    except (ParseError, OSError, KeyError, AttributeError, ValueError):
+        raise DeckRejected([DeckError(line + 1, "file", filename, "is not a readable XLSX worksheet")]) from None
+    return width
+
+
+def _column_number(reference: str) -> int:
+    """``C7`` -> 3: the column of a cell reference (letters are base-26 digits)."""
+    number = 0
+    for char in reference:
+        if not char.isalpha():
+            break
+        number = number * 26 + (ord(char.upper()) - 64)
+    return number
+
+
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
 def _csv_problem(exc: csv.Error) -> str:

@@ -15,7 +15,7 @@ from tarifa.routing.choices import RoutingPolicy, Transport
 class Pop(LabeledUniqueMixin, TimestampedModel):
     """A point of presence: a switch node calls come from (POP restriction, seed 001)."""
 
-    name = LabeledCharField("name", max_length=64, unique=True)
+    name = LabeledCharField("name", max_length=64, unique=True, validators=[v.Identifier("Name")])
     address = LabeledCharField("signalling address", max_length=100, blank=True)
     description = LabeledCharField("description", max_length=200, blank=True)
 

@@ -256,7 +256,7 @@ def _plan(snap: cache.Snapshot, req: CallRequest, d: Decision, now: datetime) ->
         d.refuse("invalid_number", f"{dialled!r}: {exc.reason}")
         return None
     d.number = number
-    d.caller_id = translate(rules, "source", caller, number)
+    d.caller_id = translate(rules, "source", caller, number, d.trace if d.tracing else None)
     if d.tracing and d.caller_id != caller:
         d.trace.append(f"translation: caller {caller!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled, number, home)

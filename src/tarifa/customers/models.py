@@ -3,11 +3,13 @@ of a customer: IP devices, SIP devices, dialing routes and number translation ru
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.db.models.functions import Concat, Substr
@@ -515,3 +517,42 @@ class TranslationRule(TimestampedModel):
                 v.Digits("Only for destination prefix", 1, 15)(self.dst_prefix)
             except ValidationError as exc:
                 raise ValidationError({"dst_prefix": exc}) from None
+        self._check_replacement()
+
+    def _check_replacement(self) -> None:
+        """The replacement must be usable with this pattern (``\\2`` needs two groups...):
+        a rule that cannot be applied is refused here rather than skipped at call time."""
+        from tarifa.core.translate import problem
+
+        try:
+            re.compile(self.match or "")
+        except (re.error, RecursionError, OverflowError):
+            return  # the Match field's own validator names that problem
+        why = problem(self.match or "", self.replace or "")
+        if why:
+            raise ValidationError({"replace": v.refuse("Replace with", self.replace or "",
+                                                       f"{why} (pattern {self.match!r})", "replacement")})
+
+
+@checks.register()
+def broken_translation_rules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Rules stored before replacements were checked may not be applicable (``\\2`` with one
+    group...). Calls skip them (core/translate.py); this warning (``tarifa manage check``) lists
+    them so that someone fixes them — the next edit of such a rule is refused until it is fixed."""
+    from django.db import DatabaseError
+
+    from tarifa.core.translate import problem
+
+    found = []
+    try:
+        for rule in TranslationRule.objects.filter(active=True).only("pk", "match", "replace").order_by("pk"):
+            why = problem(rule.match, rule.replace)
+            if why:
+                found.append(checks.Warning(
+                    f"Translation rule {rule.pk} s/{rule.match}/{rule.replace}/ cannot be applied: {why}; "
+                    "calls skip it until it is fixed",
+                    hint="Edit the rule in the back office (Translation rules) and correct its replacement.",
+                    obj=f"TranslationRule {rule.pk}", id="customers.W001"))
+    except DatabaseError:
+        return []  # no database yet (before migrate): nothing stored to check
+    return found

@@ -146,6 +146,12 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     "currency_mismatch",
                 )
             )
+        held = self._money_held_in_other_currency()
+        if held:
+            errors.setdefault("currency", []).append(
+                v.refuse("Currency", self.currency, f"cannot change while the customer holds money in "
+                         f"{held[0]} ({held[1]}): its ledger stays in one currency", "currency_in_use")
+            )
         if self.pk and self.currency:
             other = Account.objects.filter(customer_id=self.pk, tariff__isnull=False).exclude(
                 tariff__currency=self.currency
@@ -160,6 +166,33 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                 )
         if errors:
             raise ValidationError(errors)
+
+    def _money_held_in_other_currency(self) -> tuple[str, str] | None:
+        """(stored currency, what holds money in it) when this edit changes the currency of a
+        customer that already has a ledger: balances, transactions and invoices are amounts in the
+        stored currency, and relabelling them would turn USD 121.31 into EUR 121.31."""
+        if not self.pk or not self.currency:
+            return None
+        stored = Customer._base_manager.filter(pk=self.pk).values_list("currency", "balance").first()
+        if stored is None or stored[0] == self.currency:
+            return None
+        from tarifa.billing.models import Invoice, Transaction
+        from tarifa.core.deck import format_money
+
+        currency, balance = stored
+        if balance:
+            return currency, f"balance {format_money(balance)}"
+        account = Account.objects.filter(customer_id=self.pk).exclude(balance=0).values_list("name", "balance").first()
+        if account is not None:
+            return currency, f"account {account[0]!r} has balance {format_money(account[1])}"
+
+        count = Transaction.objects.filter(customer_id=self.pk).count()
+        if count:
+            return currency, f"{count} transaction{'s' if count != 1 else ''}"
+        count = Invoice.objects.filter(customer_id=self.pk).count()
+        if count:
+            return currency, f"{count} invoice{'s' if count != 1 else ''}"
+        return None
 
     def _under_own_subtree(self, parent_path: str) -> bool:
         stored = Customer._base_manager.filter(pk=self.pk).values_list("path", flat=True).first() if self.pk else None

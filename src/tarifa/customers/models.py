@@ -91,6 +91,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     phone = LabeledCharField("phone number", max_length=32)
     country = CountryField(
         "country", error_messages={"invalid_choice": "Country %(value)r is refused: must be an ISO 3166 country code"},
+        blank_label="(choose a country)",  # required, never preselected (customers/admin.py)
     )
     pin = LabeledCharField("PIN / postal code", max_length=10, blank=True, validators=[v.PostalCode("PIN / postal code")])
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)

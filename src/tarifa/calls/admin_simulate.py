@@ -20,11 +20,13 @@ class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     source_ip = forms.GenericIPAddressField(label="Source IP", required=False)
     pop = forms.CharField(label="POP", max_length=64, required=False, widget=forms.Select)
 
-    def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, account: Any = None, **kwargs: Any) -> None:
         """The POP is a select of the known POPs, the account's allowed ones first; an account
         restricted to exactly one POP has it pre-selected."""
         super().__init__(*args, **kwargs)
         self.account = account
+        if account is None:
+            return
         allowed, others = pop_names(account)
         restricted = account.pop_restriction.exists()
         choices: list[Any] = [("", "(no POP)")]
@@ -39,7 +41,7 @@ class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)
 
     def clean_pop(self) -> str:
         pop: str = self.cleaned_data.get("pop") or ""
-        why = pop_problem(self.account, pop)
+        why = pop_problem(self.account, pop) if self.account is not None else None
         if why:
             raise refuse("POP", pop, why, "unknown_pop")
         return pop

@@ -169,7 +169,7 @@ def test_a_new_customers_country_starts_blank_and_is_required(staff_client, oper
     from django.test import RequestFactory
 
     page = staff_client.get(reverse("admin:customers_customer_add")).content.decode()
-    select = re.search(r'<select name="country".*?</select>', page, re.S)
+    select = re.search(r'<select name="country".*?</select>', page, re.DOTALL)
     assert select is not None
     first = re.search(r"<option[^>]*>[^<]*</option>", select.group(0))
     assert first is not None and 'value=""' in first.group(0) and "choose a country" in first.group(0)

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from typer.testing import CliRunner
 
-from tarifa.cdrs.rerate import Criteria, rerate
 from tarifa.cdrs.models import RerateRun
+from tarifa.cdrs.rerate import Criteria, rerate
 from tarifa.rating.decks import find_target
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import DestinationSet, Vendor

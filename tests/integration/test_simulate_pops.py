@@ -46,7 +46,7 @@ def _page(client, account):  # type: ignore[no-untyped-def]
 
 def test_the_pop_is_a_select_with_the_accounts_pops_first_and_its_only_pop_selected(client, pops) -> None:  # type: ignore[no-untyped-def]
     page = client.get(_page(client, pops["alice"])).content.decode()
-    select = re.search(r'<select name="pop".*?</select>', page, re.S)
+    select = re.search(r'<select name="pop".*?</select>', page, re.DOTALL)
     assert select is not None
     options = re.findall(r'<option value="([^"]*)"( selected)?', select.group(0))
     assert options == [("", ""), ("pop-nyc", " selected"), ("pop-fra", ""), ("pop-lon", "")]

@@ -444,8 +444,8 @@ def test_the_currency_of_a_customer_holding_money_cannot_change(customer_form_da
     assert _to_euro(customer) == {}  # nothing held yet: may still change
     ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("121.31"), kind="payment", reference="p1"))
     assert _to_euro(customer)["currency"] == [
-        "Currency 'EUR' is refused: cannot change while the customer holds money in USD (balance 121.31): "
-        "its ledger stays in one currency"
+        ("Currency 'EUR' is refused: cannot change while the customer holds money in USD (balance 121.31): "
+         "its ledger stays in one currency")
     ]
     ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("-121.31"), kind="adjustment",
                                    reference="p2", description="back to zero"))
@@ -463,5 +463,5 @@ def test_an_account_with_its_own_balance_blocks_the_currency_change(customer_for
     form = CustomerForm(data=customer_form_data())
     customer = form.save() if form.is_valid() else pytest.fail(str(form.errors))
     account = Account.objects.create(customer=customer, name="own", balance_mode="own")
-    Account.objects.filter(pk=account.pk).update(balance=Decimal("5"))
+    Account.objects.filter(pk=account.pk).update(balance=Decimal(5))
     assert "account 'own' has balance 5" in " ".join(_to_euro(customer)["currency"])

@@ -36,9 +36,10 @@ class HidesSecretsFromViewers:
         if obj is None or self.has_change_permission(request, obj):  # type: ignore[attr-defined]
             return fieldsets
         opts = self.model._meta
+        model_name = opts.model_name or ""
         kept = []
         for name, options in fieldsets:
-            fields = [f for f in options.get("fields", ()) if not _any_sensitive(opts.app_label, opts.model_name, f)]
+            fields = [f for f in options.get("fields", ()) if not _any_sensitive(opts.app_label, model_name, f)]
             if fields:
                 kept.append((name, {**options, "fields": fields}))
         return kept
@@ -60,13 +61,13 @@ def lookup_touches_a_secret(model: type[Model], lookup: str) -> bool:
         if current is None:
             return False
         opts = current._meta
-        if is_sensitive(opts.app_label, opts.model_name, part):
+        if is_sensitive(opts.app_label, opts.model_name or "", part):
             return True
         try:
             field = opts.get_field(part)
         except FieldDoesNotExist:
             return False
-        current = field.related_model if field.is_relation else None  # type: ignore[assignment]
+        current = field.related_model if field.is_relation else None
     return False
 
 

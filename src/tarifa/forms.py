@@ -49,6 +49,19 @@ def _rule(field: forms.Field, error: ValidationError) -> str | None:
         return "must be one of the available choices"
     if code == "unique":
         return "already in use"
+    # django.contrib.auth: the change-password form and the password validators
+    if code == "password_mismatch":
+        return "must be the same as the new password (the two entries differ)"
+    if code == "password_incorrect":
+        return "is not the current password of this user; enter it again"
+    if code == "password_too_common":
+        return "too common a password (it is on the list of commonly used passwords)"
+    if code == "password_too_short":
+        return f"at least {params.get('min_length')} characters"
+    if code == "password_entirely_numeric":
+        return "must not be entirely numeric"
+    if code == "password_too_similar":
+        return f"too similar to the {params.get('verbose_name')}"
     if code == "invalid_list":
         return "must be a list of values"
     if code == "max_value":
@@ -96,15 +109,39 @@ class LabeledErrorsMixin:
     def _labelled(self, name: str, error: ValidationError) -> ValidationError:
         field = self.fields.get(name)  # type: ignore[attr-defined]
         if field is None:
-            return error
+            return self._labelled_together(error) if error.code == "unique_together" else error
         label = str(field.label or pretty_name(name))
         text = " ".join(error.messages)
-        if " is refused: " in text or text.lower().startswith(label.lower()):
-            return error
+        if " is refused: " in text or text.lower().startswith(label.lower()) or error.code == "throttled":
+            return error  # already named; a log-in lock (tarifa.throttle) is about the user, not the value
         if error.code in ("required", "blank", "null"):
             return ValidationError(f"{label} is required", code="required")
         rule = _rule(field, error) or _sentence(text)
         return refuse(label, self._shown_value(name, field), rule, error.code or "invalid")
+
+    def _labelled_together(self, error: ValidationError) -> ValidationError:
+        """A unique-together refusal ("Invoice with this Customer, Period start and Period end
+        already exists.") naming each field with its value and the rule."""
+        params = error.params or {}
+        model, check = params.get("model_class"), params.get("unique_check") or ()
+        instance = params.get("model") or getattr(self, "instance", None)
+        if model is None or not check or instance is None:
+            return error
+        parts, labels = [], []
+        for name in check:
+            field = model._meta.get_field(name)
+            label = str(field.verbose_name)
+            labels.append(label)
+            value = getattr(instance, field.name, None)
+            shown = repr(value) if isinstance(value, str) else ("(empty)" if value is None else str(value))
+            shown = shown if len(shown) <= _SHOWN_MAX else shown[: _SHOWN_MAX - 1] + "…"
+            parts.append(f"{label.capitalize()} {shown}")
+        together = ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else labels[0]
+        return ValidationError(
+            "%(fields)s is refused: another %(model)s already has the same %(together)s",
+            code="unique_together",
+            params={"fields": ", ".join(parts), "model": str(model._meta.verbose_name), "together": together},
+        )
 
     def _shown_value(self, name: str, field: forms.Field) -> Any:
         """The value as typed: masked for passwords, shortened when long."""

@@ -160,3 +160,22 @@ def test_account_page_shows_list_widgets_and_masks_the_password(staff_client, op
     assert "Enter a valid JSON" not in page and "[&quot;GB&quot;]" not in page
     script = staff_client.get("/static/customers/country-picker.js")
     assert script.status_code == 200
+
+
+def test_a_new_customers_country_starts_blank_and_is_required(staff_client, operator, customer_form_data) -> None:
+    """User report D: the admin listed no blank country, so a browser submitted Afghanistan."""
+    import re
+
+    from django.test import RequestFactory
+
+    page = staff_client.get(reverse("admin:customers_customer_add")).content.decode()
+    select = re.search(r'<select name="country".*?</select>', page, re.DOTALL)
+    assert select is not None
+    first = re.search(r"<option[^>]*>[^<]*</option>", select.group(0))
+    assert first is not None and 'value=""' in first.group(0) and "choose a country" in first.group(0)
+    assert 'value="AF" selected' not in select.group(0)
+    request = RequestFactory().get("/")
+    request.user = get_user_model().objects.get(username="boss")
+    form_class = admin.site._registry[Customer].get_form(request)
+    form = form_class(data=customer_form_data(country=""))
+    assert not form.is_valid() and form.errors["country"] == ["Country is required"]

@@ -157,3 +157,14 @@ def test_back_office_moves_an_issued_invoice_to_paid_but_not_back_to_draft(boss,
     assert "Status &#x27;draft&#x27; is refused: an invoice that is issued may become paid or void" in response.content.decode()
     assert boss.post(url, {"status": "paid", **management}).status_code == 302
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+
+
+def test_a_second_invoice_for_the_same_period_is_refused_naming_fields_and_values(boss, operator) -> None:
+    """User report 14: Django's "Invoice with this Customer, Period start and Period end already exists."."""
+    assert _post(boss, form(operator, [("2", "2.5", "5"), ("1", "5", "5")]))[0] == 302
+    status, page = _post(boss, form(operator, [("2", "2.5", "5"), ("1", "5", "5")], number="INV-2"))
+    assert status == 200
+    assert (f"Customer {operator}, Period start 2026-01-01, Period end 2026-01-31 is refused: another invoice "
+            "already has the same customer, period start and period end") in page
+    assert "already exists" not in page
+    assert list(Invoice.objects.values_list("number", flat=True)) == ["INV-1"]

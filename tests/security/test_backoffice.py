@@ -398,3 +398,25 @@ def test_guessing_the_old_password_on_the_change_password_page_is_throttled(clie
     assert response.status_code == 302 and response["Location"] == reverse("admin:password_change_done")
     admin_user.refresh_from_db()
     assert admin_user.check_password("Brand-new-pass-5678")
+
+
+@pytest.mark.parametrize(("old", "new1", "new2", "expected"), [
+    ("Right-pass-1234", "Brand-new-pass-5678", "Brand-new-pass-9999",
+     "New password confirmation '*******************' is refused: must be the same as the new password"),
+    ("wrong-guess", "Brand-new-pass-5678", "Brand-new-pass-5678",
+     "Old password '***********' is refused: is not the current password of this user; enter it again"),
+    ("Right-pass-1234", "password123", "password123",
+     "New password confirmation '***********' is refused: too common a password"),
+])
+def test_the_change_password_page_names_field_and_rule(client, admin_user, old: str, new1: str, new2: str,
+                                                        expected: str) -> None:
+    """User report 14: Django's stock "The two password fields didn't match." and friends."""
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:password_change"),
+                           {"old_password": old, "new_password1": new1, "new_password2": new2})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200 and expected in page
+    for stock in ("didn’t match", "didn't match", "entered incorrectly", "This password is too common"):
+        assert stock not in page
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(ADMIN_PASSWORD)

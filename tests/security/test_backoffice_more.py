@@ -38,7 +38,7 @@ def _secret_lookups(model: type[Model]) -> list[str]:
 # --- M2: secrets in listing filters ---------------------------------------------------------------
 
 
-def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -> None:
+def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
     checked = set()
     for model, model_admin in admin.site._registry.items():
@@ -58,7 +58,7 @@ def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -
     } <= checked
 
 
-def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:
+def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     """viewer with view_account only used ``?sip_password__startswith=`` to guess character by character."""
     client.force_login(_staff("viewer", "view_account", "view_sipdevice", "view_apitoken"))
     for name, lookup, value in [
@@ -71,7 +71,7 @@ def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:
         assert response.status_code == 400, (name, response.status_code)
 
 
-def test_ordinary_lookups_still_work(client, secrets_stored) -> None:
+def test_ordinary_lookups_still_work(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     client.force_login(_staff("viewer", "view_account"))
     response = client.get(reverse("admin:customers_account_changelist"), {"name__startswith": "secret"})
     assert response.status_code == 200
@@ -81,7 +81,7 @@ def test_ordinary_lookups_still_work(client, secrets_stored) -> None:
 # --- M2: secrets on the change page of a view-only user ------------------------------------------
 
 
-def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stored) -> None:
+def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     from tarifa.customers.models import Account
 
     secrets = [ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, secrets_stored["token_hash"], secrets_stored["raw_token"]]
@@ -108,7 +108,7 @@ def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stor
     assert b"secret-main" in page.content and b"secretdev" in page.content
 
 
-def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_stored) -> None:
+def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     from tarifa.customers.models import Account
 
     client.force_login(_staff("editor", "view_account", "change_account"))
@@ -120,7 +120,7 @@ def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_st
 # --- L2: the simulate-call page shows vendor data -------------------------------------------------
 
 
-def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, secrets_stored) -> None:
+def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, secrets_stored) -> None:  # noqa: F811 (fixture)
     from tarifa.customers.models import Account
 
     url = reverse("admin:customers_account_simulate_call", args=[Account.objects.get(name="secret-main").pk])

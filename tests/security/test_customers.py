@@ -423,3 +423,45 @@ def test_tariff_currency_is_iso_4217_and_follows_its_customers(tariff, operator)
     assert refusals(tariff)["currency"] == [
         "Currency 'EUR' is refused: customer 'Operator Co' uses this tariff in USD"
     ]
+
+
+def _to_euro(customer: Customer) -> dict[str, list[str]]:
+    from tarifa.rating.models import Tariff
+
+    euro, _ = Tariff.objects.get_or_create(name=f"Euro {customer.pk}", currency="EUR")
+    customer = Customer.objects.get(pk=customer.pk)
+    customer.currency, customer.tariff = "EUR", euro
+    return refusals(customer)
+
+
+def test_the_currency_of_a_customer_holding_money_cannot_change(customer_form_data) -> None:
+    """User report B: USD 121.31 relabelled EUR 121.31 when the currency changed."""
+    from tarifa.billing import ledger
+    from tarifa.customers.forms import CustomerForm
+
+    form = CustomerForm(data=customer_form_data())
+    customer = form.save() if form.is_valid() else pytest.fail(str(form.errors))
+    assert _to_euro(customer) == {}  # nothing held yet: may still change
+    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("121.31"), kind="payment", reference="p1"))
+    assert _to_euro(customer)["currency"] == [
+        ("Currency 'EUR' is refused: cannot change while the customer holds money in USD (balance 121.31): "
+         "its ledger stays in one currency")
+    ]
+    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("-121.31"), kind="adjustment",
+                                   reference="p2", description="back to zero"))
+    assert Customer.objects.get(pk=customer.pk).balance == 0
+    assert "(2 transactions)" in " ".join(_to_euro(customer)["currency"])
+    # unchanged currency: other edits of the same customer still pass
+    same = Customer.objects.get(pk=customer.pk)
+    same.company = "Renamed Ltd"
+    assert refusals(same) == {}
+
+
+def test_an_account_with_its_own_balance_blocks_the_currency_change(customer_form_data) -> None:
+    from tarifa.customers.forms import CustomerForm
+
+    form = CustomerForm(data=customer_form_data())
+    customer = form.save() if form.is_valid() else pytest.fail(str(form.errors))
+    account = Account.objects.create(customer=customer, name="own", balance_mode="own")
+    Account.objects.filter(pk=account.pk).update(balance=Decimal(5))
+    assert "account 'own' has balance 5" in " ".join(_to_euro(customer)["currency"])

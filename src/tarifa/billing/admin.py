@@ -13,11 +13,28 @@ from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus
 from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
 from tarifa.core import invoices
+from tarifa.customers import validators as v
 from tarifa.customers.validators import refuse
+from tarifa.customers.widgets import LineListField
+from tarifa.forms import LabeledModelForm
+
+
+class IncludedMinutesForm(LabeledModelForm):
+    """Prefixes typed one per line, like the account's other lists (customers/widgets.py), not as JSON."""
+
+    prefixes = LineListField(
+        label="Prefixes", required=True, item_validator=v.Digits("Prefix", 1, 15),
+        help_text="One E.164 prefix per line, e.g. 1 for NANP or 44 for the UK.",
+    )
+
+    class Meta:
+        model = IncludedMinutes
+        fields = "__all__"
 
 
 class IncludedMinutesInline(TabularInline):
     model = IncludedMinutes
+    form = IncludedMinutesForm
     extra = 0
 
 
@@ -31,6 +48,7 @@ class ServicePlanAdmin(TarifaAdmin):
 
 @admin.register(IncludedMinutes)
 class IncludedMinutesAdmin(TarifaAdmin):
+    form = IncludedMinutesForm
     list_display = ("plan", "name", "minutes")
     search_fields = ("name", "plan__name")
 

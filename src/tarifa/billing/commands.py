@@ -9,13 +9,14 @@ payment_app = typer.Typer(no_args_is_help=True, help="Money an operator adds to 
 
 KIND_HELP = ("payment (+, money received), credit (+, reason required), refund (-, at most the payments "
              "not yet refunded and the balance; reason required), adjustment (+ or - by the amount's sign; "
-             "reason required; write `-- -5` for a negative amount)")
+             "reason required; type a negative amount as it is, e.g. -2.50, anywhere on the line)")
 
 
 @payment_app.command("add", context_settings={"ignore_unknown_options": True})
 def add(
     customer: str = typer.Argument(..., help="Customer: web user name, account code or id."),
-    amount: str = typer.Argument(..., help="Amount in the customer's currency, e.g. 25.00."),
+    amount: str = typer.Argument(..., help="Amount in the customer's currency in plain decimal notation, e.g. 25.00 "
+                                 "or -2.50 (an adjustment's sign is its direction)."),
     kind: str = typer.Option("payment", "--kind", help=KIND_HELP),
     reference: str = typer.Option(..., "--reference", help="Receipt, bank or ticket reference; unique."),
     reason: str = typer.Option("", "--reason", help="Why (stored with the Transaction)."),

@@ -17,20 +17,36 @@ def simulate(
     callee: str = typer.Option(..., "--callee", help="The number as the customer dials it."),
     caller: str = typer.Option("", "--caller"),
     source_ip: str = typer.Option("", "--source-ip"),
-    pop: str = typer.Option("", "--pop", help="POP the call arrives at."),
+    pop: str = typer.Option("", "--pop", help="POP the call arrives at (a known POP's name). Without it, an "
+                            "account restricted to exactly one POP uses that one."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole decision as JSON."),
 ) -> None:
     """Run the full authorisation decision without reserving anything and print each step."""
     from tarifa.cli import _django
 
     _django()
-    from tarifa.calls.authorize import simulate_for
+    from tarifa.calls.authorize import find_account, simulate_for
+    from tarifa.calls.pops import default_pop, pop_names, pop_problem
 
     try:
-        decision = simulate_for(account, callee, caller=caller, source_ip=source_ip, pop=pop)
+        found = find_account(account)
     except LookupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    why = pop_problem(found, pop)
+    if why:
+        typer.echo(f"error: --pop {pop!r} is refused: {why}", err=True)
+        raise typer.Exit(2)
+    if not pop:
+        pop = default_pop(found)
+        allowed, _others = pop_names(found)
+        if pop:
+            typer.echo(f"note: --pop not given: using {pop!r}, the only POP account {found.name!r} may call through",
+                       err=True)
+        elif found.pop_restriction.exists():
+            typer.echo(f"note: --pop not given: account {found.name!r} may only call through POPs "
+                       f"{', '.join(allowed)}; without one the call is refused (pop_not_allowed)", err=True)
+    decision = simulate_for(found.account_code, callee, caller=caller, source_ip=source_ip, pop=pop)
     if as_json:
         from dataclasses import asdict
 

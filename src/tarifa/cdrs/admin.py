@@ -11,7 +11,7 @@ class CdrAdmin(ReadOnlyAdmin):
         "start_time", "customer", "account", "caller", "callee", "destination", "duration", "billed_seconds",
         "price", "cost", "margin", "disposition", "rating_status", "unrated_reason",
     )
-    search_fields = ("call_id", "caller", "callee", "number")
+    search_fields = ("call_id", "caller", "callee", "number", "source_ip")  # a whole IP matches exactly (TarifaAdmin)
     list_filter = (
         text_filter("Callee starts with", "callee", "callee", "startswith"),
         ("rating_status", ChoicesDropdownFilter),

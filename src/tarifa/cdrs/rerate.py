@@ -77,6 +77,9 @@ def _canonical(row: Cdr) -> CanonicalCdr:
 def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = None, batch_size: int = 1000) -> RerateRun:
     if not reason.strip():
         raise ValueError("a reason is required for re-rating")
+    if criteria.start and criteria.end and criteria.start >= criteria.end:
+        raise ValueError(f"--from {criteria.start.isoformat()} is refused: must be before --to "
+                         f"{criteria.end.isoformat()} (calls started from --from up to, not including, --to)")
     run = RerateRun.objects.create(started_by=by[:150], reason=reason[:500], criteria=criteria.describe()[:500])
     ids = list(criteria.queryset().order_by("id").values_list("id", flat=True))
     rater = Rater()

@@ -60,7 +60,15 @@ class DeckError:
             return self.value
         return f"{self.value[:SHOWN_MAX]}... ({len(self.value)} characters)"
 
+    @property
+    def where(self) -> str:
+        """"line N", or "whole file" for a refusal of the file itself (line 0: unreadable, not
+        UTF-8...), which no line number describes."""
+        return f"line {self.line}" if self.line else "whole file"
+
     def __str__(self) -> str:
+        if not self.line:
+            return f"{self.field} {self.shown!r} is refused: {self.rule}"
         return f"line {self.line}: {self.field} {self.shown!r} is refused: {self.rule}"
 
 

@@ -33,6 +33,7 @@ Pure: no Django, no I/O.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -65,6 +66,8 @@ MONEY_PLACES: Final = 6
 MONEY_MAX: Final = Decimal(2**63 - 1).scaleb(-MONEY_PLACES)
 REFERENCE_MAX: Final = 100  # Transaction.reference
 REASON_MAX: Final = 200  # Transaction.description
+#: how people write money: an optional sign, digits, an optional fraction (no exponent, no separators)
+_PLAIN_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 class Refused(ValueError):
@@ -108,12 +111,14 @@ def parse_amount(text: str | None) -> Decimal:
     """A typed amount as an exact ``Decimal`` (``"12.50"``; no thousands separators, no floats)."""
     if text is None or not str(text).strip():
         raise Refused("amount", None, "required: a decimal number such as 12.50")
+    if not isinstance(text, str) or not _PLAIN_DECIMAL.fullmatch(text.strip()):
+        # plain notation only: "1e3" is not how anyone writes a thousand on a receipt
+        raise Refused("amount", text, "must be a decimal number in plain notation such as 12.50 or -2.50 "
+                      "(no exponent, no thousands separators)")
     try:
         amount = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
+    except InvalidOperation:
         raise Refused("amount", text, "must be a decimal number such as 12.50") from None
-    if not amount.is_finite():
-        raise Refused("amount", text, "must be a decimal number such as 12.50")
     return amount
 
 

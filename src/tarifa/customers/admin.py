@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -54,6 +56,15 @@ class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     readonly_fields = ("account_code", "balance", "path")
     autocomplete_fields = ("parent", "tariff")
     inlines = [AccountInline, DialingRouteInline, TranslationRuleInline]
+
+    def formfield_for_choice_field(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        """The admin lists a required choice without a blank option, so a browser submits the
+        first country (Afghanistan) for a customer nobody placed: Country starts blank and an
+        empty one is refused "Country is required"."""
+        if db_field.name == "country":
+            kwargs["choices"] = db_field.get_choices(include_blank=True)  # its blank_label first
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
     fieldsets = (
         ("Customer", {"fields": ("account_code", "kind", "parent", "customer_type", "status", "name", "company")}),
         ("Web access", {"fields": ("web_username", "web_password")}),

@@ -3,12 +3,14 @@ of a customer: IP devices, SIP devices, dialing routes and number translation ru
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.db.models.functions import Concat, Substr
@@ -96,6 +98,7 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     phone = LabeledCharField("phone number", max_length=32)
     country = CountryField(
         "country", error_messages={"invalid_choice": "Country %(value)r is refused: must be an ISO 3166 country code"},
+        blank_label="(choose a country)",  # required, never preselected (customers/admin.py)
     )
     pin = LabeledCharField("PIN / postal code", max_length=10, blank=True, validators=[v.PostalCode("PIN / postal code")])
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
@@ -152,6 +155,12 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     "currency_mismatch",
                 )
             )
+        held = self._money_held_in_other_currency()
+        if held:
+            errors.setdefault("currency", []).append(
+                v.refuse("Currency", self.currency, f"cannot change while the customer holds money in "
+                         f"{held[0]} ({held[1]}): its ledger stays in one currency", "currency_in_use")
+            )
         if self.pk and self.currency:
             other = Account.objects.filter(customer_id=self.pk, tariff__isnull=False).exclude(
                 tariff__currency=self.currency
@@ -166,6 +175,33 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                 )
         if errors:
             raise ValidationError(errors)
+
+    def _money_held_in_other_currency(self) -> tuple[str, str] | None:
+        """(stored currency, what holds money in it) when this edit changes the currency of a
+        customer that already has a ledger: balances, transactions and invoices are amounts in the
+        stored currency, and relabelling them would turn USD 121.31 into EUR 121.31."""
+        if not self.pk or not self.currency:
+            return None
+        stored = Customer._base_manager.filter(pk=self.pk).values_list("currency", "balance").first()
+        if stored is None or stored[0] == self.currency:
+            return None
+        from tarifa.billing.models import Invoice, Transaction
+        from tarifa.core.deck import format_money
+
+        currency, balance = stored
+        if balance:
+            return currency, f"balance {format_money(balance)}"
+        account = Account.objects.filter(customer_id=self.pk).exclude(balance=0).values_list("name", "balance").first()
+        if account is not None:
+            return currency, f"account {account[0]!r} has balance {format_money(account[1])}"
+
+        count = Transaction.objects.filter(customer_id=self.pk).count()
+        if count:
+            return currency, f"{count} transaction{'s' if count != 1 else ''}"
+        count = Invoice.objects.filter(customer_id=self.pk).count()
+        if count:
+            return currency, f"{count} invoice{'s' if count != 1 else ''}"
+        return None
 
     def _under_own_subtree(self, parent_path: str) -> bool:
         stored = Customer._base_manager.filter(pk=self.pk).values_list("path", flat=True).first() if self.pk else None
@@ -524,3 +560,42 @@ class TranslationRule(TimestampedModel):
                 v.Digits("Only for destination prefix", 1, 15)(self.dst_prefix)
             except ValidationError as exc:
                 raise ValidationError({"dst_prefix": exc}) from None
+        self._check_replacement()
+
+    def _check_replacement(self) -> None:
+        """The replacement must be usable with this pattern (``\\2`` needs two groups...):
+        a rule that cannot be applied is refused here rather than skipped at call time."""
+        from tarifa.core.translate import problem
+
+        try:
+            re.compile(self.match or "")
+        except (re.error, RecursionError, OverflowError):
+            return  # the Match field's own validator names that problem
+        why = problem(self.match or "", self.replace or "")
+        if why:
+            raise ValidationError({"replace": v.refuse("Replace with", self.replace or "",
+                                                       f"{why} (pattern {self.match!r})", "replacement")})
+
+
+@checks.register()
+def broken_translation_rules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Rules stored before replacements were checked may not be applicable (``\\2`` with one
+    group...). Calls skip them (core/translate.py); this warning (``tarifa manage check``) lists
+    them so that someone fixes them — the next edit of such a rule is refused until it is fixed."""
+    from django.db import DatabaseError
+
+    from tarifa.core.translate import problem
+
+    found: list[checks.CheckMessage] = []
+    try:
+        for rule in TranslationRule.objects.filter(active=True).only("pk", "match", "replace").order_by("pk"):
+            why = problem(rule.match, rule.replace)
+            if why:
+                found.append(checks.Warning(
+                    f"Translation rule {rule.pk} s/{rule.match}/{rule.replace}/ cannot be applied: {why}; "
+                    "calls skip it until it is fixed",
+                    hint="Edit the rule in the back office (Translation rules) and correct its replacement.",
+                    obj=f"TranslationRule {rule.pk}", id="customers.W001"))
+    except DatabaseError:
+        return []  # no database yet (before migrate): nothing stored to check
+    return found

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 deck_app = typer.Typer(no_args_is_help=True, help="Import, export and compare rate decks.")
 
-TariffOpt = typer.Option(None, "--tariff", help="Name of the tariff (selling side).")
-SetOpt = typer.Option(None, "--destination-set", help="Name of the destination set (vendor side).")
+TariffOpt = typer.Option(None, "--tariff", help="Name or id of the tariff (selling side).")
+SetOpt = typer.Option(None, "--destination-set", help="Name or id of the destination set (vendor side).")
 
 
 def _at(value: str | None) -> datetime | None:

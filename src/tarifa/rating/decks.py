@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -372,17 +373,25 @@ def describe_change(before: dict[str, Any], after: DeckRow, names: list[str]) ->
     return ", ".join(parts)
 
 
+_ID = re.compile(r"[0-9]{1,18}")  # an id as typed (ASCII digits, within a bigint)
+
+
 def find_target(tariff: str | None = None, destination_set: str | None = None) -> Target:
     if bool(tariff) == bool(destination_set):
         raise ValueError("name exactly one of a tariff or a destination set")
+    # by name, or by id like `payment add` (a name wins: a tariff may be called "2026")
     if tariff:
-        found = Tariff.objects.filter(name=tariff).first()
+        found = Tariff.objects.filter(name=tariff).first() or (
+            Tariff.objects.filter(pk=int(tariff)).first() if _ID.fullmatch(tariff) else None)
         if found is None:
-            raise ValueError(f"tariff {tariff!r} does not exist")
+            raise ValueError(f"tariff {tariff!r} does not exist (give its name or its id)")
         return found
-    found_set = DestinationSet.objects.filter(name=destination_set).first()
+    assert destination_set is not None
+    found_set = DestinationSet.objects.filter(name=destination_set).first() or (
+        DestinationSet.objects.filter(pk=int(destination_set)).first()
+        if _ID.fullmatch(destination_set) else None)
     if found_set is None:
-        raise ValueError(f"destination set {destination_set!r} does not exist")
+        raise ValueError(f"destination set {destination_set!r} does not exist (give its name or its id)")
     return found_set
 
 

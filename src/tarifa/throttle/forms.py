@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.admin import forms as admin_forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 
+from tarifa.forms import LabeledErrorsMixin
 from tarifa.throttle import service
 
 
@@ -67,5 +68,5 @@ class ThrottledOldPasswordMixin:
             raise
 
 
-class AdminPasswordChangeForm(ThrottledOldPasswordMixin, admin_forms.AdminPasswordChangeForm):
-    """The back office's "change password" form, throttled."""
+class AdminPasswordChangeForm(LabeledErrorsMixin, ThrottledOldPasswordMixin, admin_forms.AdminPasswordChangeForm):
+    """The back office's "change password" form, throttled; its refusals name the field (tarifa.forms)."""

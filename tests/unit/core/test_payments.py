@@ -76,7 +76,8 @@ def test_the_balance_after_must_fit_the_money_column() -> None:
         signed_amount(req("adjustment", "-0.000001"), low)
 
 
-@pytest.mark.parametrize("text", ["", "  ", "abc", "1,5", "NaN", "Infinity", "12.5.1"])
+@pytest.mark.parametrize("text", ["", "  ", "abc", "1,5", "NaN", "Infinity", "12.5.1", "1e3", "1E3", "2.5e-2",
+                                  "-1e3", "1_000", "٣"])
 def test_parse_amount_refuses_what_is_not_a_decimal_number(text: str) -> None:
     with pytest.raises(Refused) as caught:
         parse_amount(text)
@@ -85,6 +86,14 @@ def test_parse_amount_refuses_what_is_not_a_decimal_number(text: str) -> None:
 
 def test_parse_amount_is_exact() -> None:
     assert parse_amount(" 12.10 ") == Decimal("12.10")
+    assert parse_amount("-2.50") == Decimal("-2.50") and parse_amount(".5") == Decimal("0.5")
+
+
+def test_an_exponent_is_refused_saying_plain_notation() -> None:
+    """User report I: `1e3` was taken as 1000."""
+    with pytest.raises(Refused) as caught:
+        parse_amount("1e3")
+    assert "'1e3'" in str(caught.value) and "plain notation" in str(caught.value)
     assert parse_amount("-0.000001") == Decimal("-0.000001")
 
 

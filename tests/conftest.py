@@ -17,6 +17,31 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Keep generated state (secret key, SQLite file) of test runs out of the working tree.
 os.environ.setdefault("TARIFA_VAR_DIR", tempfile.mkdtemp(prefix="tarifa-test-var-"))
 
+_PRODUCTION_HASHERS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():  # type: ignore[no-untyped-def]
+    """Cheap Argon2 (tests/hashers.py) for the whole run: production Argon2 costs ~0.2 s of CPU a hash."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    _PRODUCTION_HASHERS[:] = settings.PASSWORD_HASHERS
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.CheapArgon2PasswordHasher", *_PRODUCTION_HASHERS]):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hasher(request):  # type: ignore[no-untyped-def]
+    """The production hashers, for the tests (marked ``real_password_hasher``) that check the hasher itself."""
+    if request.node.get_closest_marker("real_password_hasher") is None:
+        yield
+        return
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=_PRODUCTION_HASHERS):
+        yield
+
 
 @pytest.fixture
 def tariff(db):  # type: ignore[no-untyped-def]

@@ -140,3 +140,22 @@ def _fresh_call_cache():  # type: ignore[no-untyped-def]
     cache.reset()
     yield
     cache.reset()
+
+
+_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts processes (``tarifa`` commands, servers, benchmark
+    scripts): the end-to-end and benchmark directories, the tests given a fresh database for a
+    subprocess, and the tests whose own code calls ``run_tarifa`` or ``subprocess``. The mark
+    only lets a developer leave them out of a quick loop (``-m "not slow"``); ``make test``
+    and CI run them all."""
+    slow = pytest.mark.slow
+    for item in items:
+        path = item.path.as_posix()
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        names = set(code.co_names) | set(code.co_varnames) if code is not None else set()
+        if ("/tests/e2e/" in path or "/tests/bench/" in path or "fresh_database_url" in getattr(item, "fixturenames", ())
+                or names & _SUBPROCESS_NAMES):
+            item.add_marker(slow)

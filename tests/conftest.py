@@ -17,6 +17,31 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Keep generated state (secret key, SQLite file) of test runs out of the working tree.
 os.environ.setdefault("TARIFA_VAR_DIR", tempfile.mkdtemp(prefix="tarifa-test-var-"))
 
+_PRODUCTION_HASHERS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():  # type: ignore[no-untyped-def]
+    """Cheap Argon2 (tests/hashers.py) for the whole run: production Argon2 costs ~0.2 s of CPU a hash."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    _PRODUCTION_HASHERS[:] = settings.PASSWORD_HASHERS
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.CheapArgon2PasswordHasher", *_PRODUCTION_HASHERS]):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hasher(request):  # type: ignore[no-untyped-def]
+    """The production hashers, for the tests (marked ``real_password_hasher``) that check the hasher itself."""
+    if request.node.get_closest_marker("real_password_hasher") is None:
+        yield
+        return
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=_PRODUCTION_HASHERS):
+        yield
+
 
 @pytest.fixture
 def tariff(db):  # type: ignore[no-untyped-def]
@@ -115,3 +140,22 @@ def _fresh_call_cache():  # type: ignore[no-untyped-def]
     cache.reset()
     yield
     cache.reset()
+
+
+_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts processes (``tarifa`` commands, servers, benchmark
+    scripts): the end-to-end and benchmark directories, the tests given a fresh database for a
+    subprocess, and the tests whose own code calls ``run_tarifa`` or ``subprocess``. The mark
+    only lets a developer leave them out of a quick loop (``-m "not slow"``); ``make test``
+    and CI run them all."""
+    slow = pytest.mark.slow
+    for item in items:
+        path = item.path.as_posix()
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        names = set(code.co_names) | set(code.co_varnames) if code is not None else set()
+        if ("/tests/e2e/" in path or "/tests/bench/" in path or "fresh_database_url" in getattr(item, "fixturenames", ())
+                or names & _SUBPROCESS_NAMES):
+            item.add_marker(slow)

@@ -93,6 +93,7 @@ def test_web_password_rules(customer_form_data, password: str, rule: str) -> Non
     assert password not in message  # the value is shown masked, never in clear
 
 
+@pytest.mark.real_password_hasher
 def test_web_password_accepted_and_hashed(customer_form_data) -> None:
     form = CustomerForm(data=customer_form_data(web_password="Aa1!" + "x" * 26))
     assert form.is_valid(), form.errors

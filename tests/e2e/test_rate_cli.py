@@ -208,3 +208,26 @@ def test_unwritable_output_exits_1(tmp_path: Path) -> None:
     deck, cdrs = make_files(tmp_path, seed=5, count=5, dated=False)
     result = tarifa_rate("--deck", deck, "--cdrs", cdrs, "--out", tmp_path / "no-such-dir" / "rated.csv")
     assert result.returncode == 1 and "error:" in result.stderr
+
+
+def test_output_cells_never_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
+    """Call ids and callees come from switches, destinations from vendors' decks: a value a
+    spreadsheet would run (=, +, -, @, tab) is written with a leading ' (issue 12 item 5);
+    numbers, even negative ones, are left alone."""
+    deck = tmp_path / "deck.csv"
+    deck.write_text(DECK_HEADER + "\n" + "44,=HYPERLINK(\"http://evil.example/\"),0.1,0.1,60,60,0,0,0,0,0,,,,0\n")
+    cdrs = tmp_path / "cdrs.csv"
+    cdrs.write_text("call_id,caller,callee,connect_time,duration\n"
+                    "=cmd|x,1,442079460958,2024-03-01T10:00:00Z,60\n"
+                    "@SUM(1),1,+2+2,2024-03-01T10:00:00Z,60\n"
+                    "plain,1,442079460959,2024-03-01T10:00:00Z,60\n")
+    out = tmp_path / "out.csv"
+    done = tarifa_rate("--deck", deck, "--cdrs", cdrs, "--out", out)
+    assert done.returncode in (0, 3), done.stderr
+    rows = read_csv(out)
+    by_id = {row["call_id"]: row for row in rows}
+    assert set(by_id) == {"'=cmd|x", "'@SUM(1)", "plain"}, rows
+    assert by_id["'=cmd|x"]["destination"] == "'=HYPERLINK(\"http://evil.example/\")"
+    assert by_id["'@SUM(1)"]["callee"] == "'+2+2"
+    assert by_id["plain"]["destination"] == "'=HYPERLINK(\"http://evil.example/\")"
+    assert by_id["plain"]["cost"] == "0.1000" or Decimal(by_id["plain"]["cost"]) == Decimal("0.1")

@@ -449,7 +449,7 @@ def rate_file(
                 summary = RateSummary(decimals=decimals)
         timings["rated"] = time.perf_counter() - started
         bar.stage("writing")
-        output = frame.select(OUTPUT_COLUMNS)
+        output = _formula_guarded(frame.select(OUTPUT_COLUMNS))
         _write_atomically(lambda temp: output.write_csv(temp), Path(out_path), file_mode)
         timings["written"] = time.perf_counter() - started
         summary.seconds = time.perf_counter() - started
@@ -462,3 +462,22 @@ def rate_file(
 
 
 # ---------------------------------------------------------------------------------------
+
+
+def _formula_guarded(frame: Any) -> Any:
+    """``frame`` with every text cell a spreadsheet would run as a formula guarded as
+    :func:`tarifa.spreadsheets.guard` does (a leading ``'``), vectorised: call ids and numbers come
+    from switches, destinations from vendors' decks (issue 12 item 5)."""
+    import polars as pl
+
+    from tarifa.spreadsheets import FORMULA_START
+
+    numeric = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+    guarded = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        bare = pl.col(name).str.strip_chars_start("'")
+        runs = bare.str.slice(0, 1).is_in(sorted(FORMULA_START)) & ~bare.str.contains(numeric)
+        guarded.append(pl.when(runs).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
+    return frame.with_columns(guarded) if guarded else frame

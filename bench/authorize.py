@@ -186,7 +186,7 @@ def child_load(accounts: int, prefixes: int, numbers_path: str) -> None:
     ], batch_size=2000)
     made = Account.objects.bulk_create([
         Account(customer=customers[n % n_customers], name=f"a{n}", account_code=f"A{n:07d}", dialing_mode="e164",
-                allow_international=True)
+                allow_international=True, allow_premium_rate=True)
         for n in range(accounts)
     ], batch_size=2000)
     SipDevice.objects.bulk_create([SipDevice(account=a, login=f"b{n}", secret="s") for n, a in enumerate(made)],

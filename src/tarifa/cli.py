@@ -69,14 +69,14 @@ def serve(
     """Serve the back office, the portal and the API with granian (several worker processes)."""
     from tarifa import config
 
+    listen = config.listen()  # the configuration first: a bad value is named before anything else
+    bind_host, bind_port = host or listen.host, port or listen.port
+    count = workers or config.workers()
     _django()  # like every command: refuse (saying where it looked) without a migrated database
     from django.db import connections
 
     connections.close_all()  # the workers open their own
 
-    listen = config.listen()
-    bind_host, bind_port = host or listen.host, port or listen.port
-    count = workers or config.workers()
     url = config.base_url(bind_host, bind_port)
     typer.echo(f"Tarifa serving on {url}/ ({count} workers); admin at {url}/admin/", err=True)
     # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;

@@ -267,7 +267,7 @@ def test_admin_forms_of_every_app_name_field_and_value(client, operator) -> None
                            {"plan": plan.pk, "name": "UK", "prefixes": "GB", "minutes": "x"})
     page = html.unescape(response.content.decode())
     assert response.status_code == 200
-    assert "Prefixes 'GB' is refused: must be valid JSON" in page
+    assert "Prefix 'GB' is refused: must be 1 to 15 digits 0-9" in page  # one per line since the list widget
     assert "Minutes per period 'x' is refused: must be a whole number" in page
     account = Account.objects.create(customer=operator, name="pbx", kind="ip")
     response = client.post(reverse("admin:customers_ipdevice_add"),

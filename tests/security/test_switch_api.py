@@ -504,3 +504,18 @@ def test_one_client_holds_at_most_its_share_of_the_readers() -> None:
     assert slots.take("token 3") is not None  # all 4 taken
     slots.give_back("token 1")
     assert slots.take("token 3") is None
+
+
+def test_a_burst_waits_briefly_for_a_reader_instead_of_503() -> None:
+    """A switch's simultaneous calls hold readers for microseconds each: a request that finds its
+    share taken waits (a fraction of a second) for one given back, and is not refused."""
+    import threading
+
+    from tarifa.api.bodies import Slots
+
+    slots = Slots(2)  # one per client
+    assert slots.take("token 1") is None
+    threading.Timer(0.05, slots.give_back, args=("token 1",)).start()
+    assert slots.take("token 1", patience=5) is None
+    refused = slots.take("token 1", patience=0.05)  # held and never given back: refused after its patience
+    assert refused is not None and refused.status == 503

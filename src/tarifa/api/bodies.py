@@ -34,10 +34,12 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
 CHUNK = 64 * 1024
+WAIT_FOR_READER = 0.25  # seconds a request waits for a free reader before it is answered 503
 IN_MEMORY = 2_621_440  # bodies above this are spooled to a temporary file (Django's FILE_UPLOAD_MAX_MEMORY_SIZE)
 
 
@@ -60,24 +62,34 @@ class Slots:
     def __init__(self, count: int, per_key: int | None = None) -> None:
         self.count = count
         self.per_key = per_key if per_key is not None else max(1, count // 2)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._used = 0
         self._by_key: dict[str, int] = {}
 
-    def take(self, key: str = "") -> Refusal | None:
-        """Take a reader for ``key``'s request, or say why not (503)."""
+    def take(self, key: str = "", patience: float = WAIT_FOR_READER) -> Refusal | None:
+        """Take a reader for ``key``'s request, or say why not (503).
+
+        A burst of fast requests (a switch's simultaneous calls) holds readers for microseconds
+        each, so a request that finds none free waits up to ``patience`` seconds for one; readers
+        held by slow clients stay held, and the request is then answered 503."""
+        deadline = time.monotonic() + patience
         with self._lock:
-            held = self._by_key.get(key, 0)
+            while True:
+                held = self._by_key.get(key, 0)
+                if held < self.per_key and self._used < self.count:
+                    self._used += 1
+                    self._by_key[key] = held + 1
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
             if held >= self.per_key:
                 return Refusal(503, "Server busy", f"This client ({key or 'unknown'}) already has {held} request "
                                                    f"bodies being read, at most {self.per_key} at once; "
                                                    "try again in a moment.")
-            if self._used >= self.count:
-                return Refusal(503, "Server busy", f"All {self.count} readers of request bodies are waiting for "
-                                                   "slow clients; try again in a moment.")
-            self._used += 1
-            self._by_key[key] = held + 1
-            return None
+            return Refusal(503, "Server busy", f"All {self.count} readers of request bodies are waiting for "
+                                               "slow clients; try again in a moment.")
 
     def give_back(self, key: str = "") -> None:
         with self._lock:
@@ -87,6 +99,7 @@ class Slots:
                 self._by_key[key] = held
             else:
                 self._by_key.pop(key, None)
+            self._lock.notify_all()
 
 
 def announced(environ: dict[str, Any]) -> int | None:

@@ -336,7 +336,7 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
         d.refuse(Refusal.INVALID_NUMBER, f"{dialled_number!r}: {exc.reason}")
         return None
     d.number = number
-    d.caller_id = translate(rules, "source", sent, number)
+    d.caller_id = translate(rules, "source", sent, number, d.trace if d.tracing else None)
     if d.tracing and d.caller_id != sent:
         d.trace.append(f"translation: caller {sent!r} -> {d.caller_id!r} (destination {number})")
     dest = cls.classify(dialled_number, number, customer.home)

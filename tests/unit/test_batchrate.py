@@ -380,7 +380,8 @@ def test_rate_file_output(tmp_path: Path) -> None:
         ("", "0", "", "unrated", "no_rate"),
         ("44", "120", "0.0500", "rated", ""),
     ]
-    assert rows[0]["callee"] == "+1 212 555 1234" and rows[0]["destination"] == "New York"
+    # a callee as the switch wrote it; leading + with spaces would run as a formula: guarded (issue 12 item 5)
+    assert rows[0]["callee"] == "'+1 212 555 1234" and rows[0]["destination"] == "New York"
     assert (summary.rows, summary.rated, summary.unrated, summary.forbidden) == (5, 2, 2, 1)
     assert summary.total_cost == "0.0588" and summary.fast_path
     line = summary.line()

@@ -20,6 +20,34 @@ from tarifa.customers.validators import refuse
 _SHOWN_MAX = 80
 
 
+class _Params(dict[str, Any]):
+    """A message's parameters; one Django did not give reads as empty rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+#: Django's codes whose rule reads the same for every field, with the message's parameters.
+_RULES: dict[str, str] = {
+    "unique": "already in use",
+    # django.contrib.auth: the change-password form and the password validators
+    "password_mismatch": "must be the same as the new password (the two entries differ)",
+    "password_incorrect": "is not the current password of this user; enter it again",
+    "password_too_common": "too common a password (it is on the list of commonly used passwords)",
+    "password_too_short": "at least {min_length} characters",
+    "password_entirely_numeric": "must not be entirely numeric",
+    "password_too_similar": "too similar to the {verbose_name}",
+    "invalid_list": "must be a list of values",
+    "max_value": "must be at most {limit_value}",
+    "min_value": "must be at least {limit_value}",
+    "max_length": "at most {limit_value} characters (it has {show_value})",
+    "min_length": "at least {limit_value} characters (it has {show_value})",
+    "max_digits": "at most {max} digits in total",
+    "max_decimal_places": "at most {max} decimal places",
+    "max_whole_digits": "at most {max} digits before the decimal point",
+}
+
+
 def _rule(field: forms.Field, error: ValidationError) -> str | None:
     """A rule sentence for Django's generic error codes, or None to keep Django's wording."""
     code, params = error.code, error.params or {}
@@ -47,38 +75,8 @@ def _rule(field: forms.Field, error: ValidationError) -> str | None:
         if 0 < len(choices) <= 12:
             return "must be one of " + ", ".join(choices)
         return "must be one of the available choices"
-    if code == "unique":
-        return "already in use"
-    # django.contrib.auth: the change-password form and the password validators
-    if code == "password_mismatch":
-        return "must be the same as the new password (the two entries differ)"
-    if code == "password_incorrect":
-        return "is not the current password of this user; enter it again"
-    if code == "password_too_common":
-        return "too common a password (it is on the list of commonly used passwords)"
-    if code == "password_too_short":
-        return f"at least {params.get('min_length')} characters"
-    if code == "password_entirely_numeric":
-        return "must not be entirely numeric"
-    if code == "password_too_similar":
-        return f"too similar to the {params.get('verbose_name')}"
-    if code == "invalid_list":
-        return "must be a list of values"
-    if code == "max_value":
-        return f"must be at most {params.get('limit_value')}"
-    if code == "min_value":
-        return f"must be at least {params.get('limit_value')}"
-    if code == "max_length":
-        return f"at most {params.get('limit_value')} characters (it has {params.get('show_value')})"
-    if code == "min_length":
-        return f"at least {params.get('limit_value')} characters (it has {params.get('show_value')})"
-    if code == "max_digits":
-        return f"at most {params.get('max')} digits in total"
-    if code == "max_decimal_places":
-        return f"at most {params.get('max')} decimal places"
-    if code == "max_whole_digits":
-        return f"at most {params.get('max')} digits before the decimal point"
-    return None
+    template = _RULES.get(code or "")
+    return None if template is None else template.format_map(_Params(params))
 
 
 def _sentence(text: str) -> str:

@@ -66,7 +66,7 @@ class Slots:
         self._used = 0
         self._by_key: dict[str, int] = {}
 
-    def take(self, key: str = "", patience: float = WAIT_FOR_READER) -> Refusal | None:
+    def take(self, key: str = "", patience: float = WAIT_FOR_READER) -> Refusal | None:  # float-ok: seconds
         """Take a reader for ``key``'s request, or say why not (503).
 
         A burst of fast requests (a switch's simultaneous calls) holds readers for microseconds

@@ -8,9 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
 from django.test import RequestFactory
 
 from tarifa.api import lean
@@ -18,6 +16,7 @@ from tarifa.api.calls import AuthorizeOut
 from tarifa.calls.models import Reservation
 from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
 from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)
+from tests.wsgi_call import call_wsgi
 
 pytestmark = pytest.mark.django_db
 PATH = "/api/v1/calls/authorize"
@@ -33,20 +32,7 @@ def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None,
         extra["HTTP_AUTHORIZATION"] = auth
     extra.setdefault("HTTP_HOST", "testserver")  # as a client sends it (without one the request goes to Django)
     environ = RequestFactory().generic(method, path, body, content_type=content_type, **extra).environ
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        started["status"], started["headers"] = int(status.split()[0]), dict(headers)
-
-    # As Django's test client does: the test's connection (and its transaction) must survive the request.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        content = b"".join(APP(environ, start_response))
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-    return started["status"], started["headers"], content
+    return call_wsgi(APP, environ)
 
 
 def via_django(client, method: str, path: str, body: bytes = b"", auth: str | None = None,  # type: ignore[no-untyped-def]

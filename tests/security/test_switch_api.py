@@ -28,6 +28,7 @@ import pytest
 from tests.conftest import run_tarifa
 from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
 from tests.integration.test_authorize import net  # noqa: F401  (fixture)
+from tests.wsgi_call import call_wsgi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WORLD = ROOT / "tests" / "e2e" / "authorize_world.py"
@@ -311,22 +312,7 @@ class _Held:
 
 
 def _call(app: Any, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    from django.core import signals
-    from django.db import close_old_connections
-
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        started["status"], started["headers"] = int(status.split()[0]), dict(headers)
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        content = b"".join(app(environ, start_response))
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-    return started["status"], started["headers"], content
+    return call_wsgi(app, environ)
 
 
 def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:  # noqa: F811 (not the fixture)

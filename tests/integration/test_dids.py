@@ -309,3 +309,38 @@ def test_the_configured_provider_comes_from_the_environment(world, monkeypatch) 
         monkeypatch.setenv("TARIFA_DID_PROVIDER_TOKEN", fake.token)
         result = order_did(world["account"], world["plan"], country="US", area_code="212", on=D)
     assert result.source == "provider" and result.did.number == "12125550100"
+
+
+# --- back office ------------------------------------------------------------------------------------
+
+
+def test_back_office_import_assign_release_and_filters(world, client) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    listing = reverse("admin:dids_did_changelist")
+    assert b"Import DIDs" in client.get(listing).content
+    upload = SimpleUploadedFile("stock.csv", _csv("+12125551234,Carrier,0.35,US local,", "+12025550000,,,,"))
+    imported = client.post(reverse("admin:dids_did_did_import"), {"file": upload})
+    assert imported.status_code == 302 and Did.objects.count() == 2
+    filtered = client.get(listing, {"area_code": "212", "pattern": "555*", "sellable": "yes"}).content.decode()
+    assert "12125551234" in filtered and "12025550000" not in filtered
+
+    did = Did.objects.get(number="12125551234")
+    assigned = client.post(reverse("admin:dids_did_did_assign", args=[did.pk]), {
+        "account": world["account"].account_code, "plan": world["plan"].pk, "activation_date": "2026-03-10",
+        "password": "Str0ng-secret-1", "cost_center": "NYC"})
+    assert assigned.status_code == 302, assigned.content[:500]
+    did.refresh_from_db()
+    assert (did.status, did.account, did.cost_center, did.password) == ("assigned", world["account"], "NYC", "Str0ng-secret-1")
+    released = client.post(reverse("admin:dids_did_did_release", args=[did.pk]),
+                           {"on": "2026-04-01", "quarantine_days": "10"})
+    assert released.status_code == 302
+    did.refresh_from_db()
+    assert (did.status, did.account, did.quarantine_until) == ("quarantined", None, date(2026, 4, 11))
+    status = client.post(reverse("admin:dids_did_did_status", args=[did.pk]), {"status": "porting"})
+    assert status.status_code == 302  # the quarantine ended on 2026-04-11: the number reads as available
+    did.refresh_from_db()
+    assert (did.status, did.quarantine_until) == ("porting", None)

@@ -115,7 +115,7 @@ def search_dids(
 
 
 def _locked(did: Did) -> Did:
-    return Did.objects.select_for_update().select_related("account").get(pk=did.pk)
+    return Did.objects.select_for_update(of=("self",)).select_related("account").get(pk=did.pk)
 
 
 def _checked(did: Did) -> None:

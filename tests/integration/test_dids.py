@@ -184,6 +184,11 @@ def test_release_refusals(world) -> None:
         release_did(did, D - timedelta(days=1))
     with pytest.raises(DidRefused, match="0 to 3650"):
         release_did(did, D, quarantine_days=5000)
+    from tarifa.dids.models import VirtualNumber
+
+    VirtualNumber.objects.create(number="201", primary_did=did, account=world["account"])
+    with pytest.raises(DidRefused, match="it is the primary DID of the virtual numbers 201; move or remove them first"):
+        release_did(did, D)
     assert Did.objects.get(pk=did.pk).status == "assigned"  # nothing changed
 
 
@@ -344,3 +349,61 @@ def test_back_office_import_assign_release_and_filters(world, client) -> None:
     assert status.status_code == 302  # the quarantine ended on 2026-04-11: the number reads as available
     did.refresh_from_db()
     assert (did.status, did.quarantine_until) == ("porting", None)
+
+
+def _at_once(*calls):  # type: ignore[no-untyped-def]
+    """Run the calls in threads released together; each result or exception, in call order."""
+    import threading
+
+    from django.db import connection
+
+    results: list[object] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            results[index] = calls[index]()
+        except Exception as exc:  # noqa: BLE001 - the test looks at whatever happened
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+_PG_ONLY = pytest.mark.skipif(
+    __import__("django.db", fromlist=["connection"]).connection.vendor != "postgresql",
+    reason="row locks between sessions: SQLite has one writer at a time (and the test database is in memory)",
+)
+
+
+@_PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_two_people_assigning_one_number_at_once_get_one_assignment_and_one_reason(world) -> None:
+    did = Did.objects.create(number="12125551234")
+    results = _at_once(lambda: assign_did(did, world["account"], world["plan"], on=D),
+                       lambda: assign_did(did, world["other"], world["plan"], on=D))
+    won = [r for r in results if isinstance(r, Did)]
+    lost = [r for r in results if isinstance(r, DidRefused)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert f"it is assigned to {won[0].account}" in str(lost[0])
+    assert Did.objects.get(pk=did.pk).account == won[0].account
+
+
+@_PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_two_orders_at_once_get_two_different_numbers(world) -> None:
+    Did.objects.create(number="12125551234")
+    Did.objects.create(number="12125551235")
+    results = _at_once(
+        lambda: order_did(world["account"], world["plan"], country="US", area_code="212", use_provider=False, on=D),
+        lambda: order_did(world["other"], world["plan"], country="US", area_code="212", use_provider=False, on=D),
+    )
+    numbers = sorted(r.did.number for r in results)  # type: ignore[union-attr]
+    assert numbers == ["12125551234", "12125551235"], results

@@ -115,7 +115,12 @@ def search_dids(
 
 
 def _locked(did: Did) -> Did:
-    return Did.objects.select_for_update(of=("self",)).select_related("account").get(pk=did.pk)
+    """The DID's row, locked for the rest of the transaction, as committed by whoever held it before.
+
+    No ``select_related``: a row read after waiting for its lock carries the other transaction's
+    new values, but an outer join made before the wait does not (PostgreSQL returned the new
+    account id with no account); the account is read afterwards, in a statement of its own."""
+    return Did.objects.select_for_update().get(pk=did.pk)
 
 
 def _checked(did: Did) -> None:
@@ -166,6 +171,11 @@ def release_did(did: Did, on: date | None = None, *, quarantine_days: int | None
     if did.activation_date is not None and when < did.activation_date:
         raise DidRefused.of("release date", when.isoformat(),
                             f"must be on or after the activation date {did.activation_date.isoformat()}")
+    virtual = list(did.virtual_numbers.order_by("number").values_list("number", flat=True)[:6])
+    if virtual:
+        shown = ", ".join(virtual[:5]) + (", ..." if len(virtual) > 5 else "")
+        raise DidRefused.of("number", did.number, f"cannot be released: it is the primary DID of the virtual "
+                            f"numbers {shown}; move or remove them first")
     days = config.did_quarantine_days() if quarantine_days is None else quarantine_days
     try:
         until = quarantine_end(when, days)

@@ -151,3 +151,19 @@ def test_assigning_through_the_page_says_why_a_number_is_not_available(client, s
     assert response.status_code == 200
     assert f"cannot be assigned: it is assigned to {stock['account']}" in response.content.decode()
     assert Did.objects.get(pk=stock["taken"].pk).account == stock["account"]
+
+
+def test_the_add_form_does_not_put_a_number_on_an_account_past_the_rules(client, stock) -> None:
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    response = client.post(reverse("admin:dids_did_add"), {
+        "number": "12125550077", "monthly_cost": "0", "status": "assigned", "account": stock["account"].pk,
+        "out_payment_rate": "0", "destination": "account"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Status &#x27;assigned&#x27; is refused" in page and "then use Assign" in page
+    assert not Did.objects.filter(number="12125550077").exists()
+    added = client.post(reverse("admin:dids_did_add"), {
+        "number": "12125550077", "monthly_cost": "0.35", "status": "available", "out_payment_rate": "0",
+        "destination": "account"})
+    assert added.status_code == 302, added.content.decode()[:2000]
+    assert Did.objects.get(number="12125550077").area_code == "212"

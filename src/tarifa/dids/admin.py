@@ -40,11 +40,26 @@ class DidPlanAdmin(TarifaAdmin):
 
 
 class DidForm(KeepSecretsMixin, LabeledModelForm):
+    """A number is added to the stock here; it goes on an account only through *Assign*, which
+    checks that it can be sold and records the plan and the activation date."""
+
     secret_fields = ("password",)
 
     class Meta:
         model = Did
         fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        if self.instance.pk is None:
+            status = cleaned.get("status")
+            if status in (DidStatus.ASSIGNED, DidStatus.QUARANTINED):
+                self.add_error("status", f"Status {status!r} is refused: add the number as available, reserved, "
+                               "porting or disabled, then use Assign (or Release)")
+            if cleaned.get("account") is not None:
+                self.add_error("account", "Account is refused here: add the number, then use Assign, which checks "
+                               "that it can be sold")
+        return cleaned
 
 
 class PatternFilter(TextFilter):

@@ -89,6 +89,7 @@ def search(
 ) -> None:
     """List numbers by country, area code and pattern (sellable ones by default)."""
     _setup()
+    from tarifa.core.deck import format_money
     from tarifa.dids.service import DidRefused, search_dids, today
 
     try:
@@ -100,7 +101,7 @@ def search(
     for did in found:
         shown = did.effective_status(day).value
         until = f" until {did.quarantine_until}" if shown == "quarantined" else ""
-        typer.echo(f"+{did.number}\t{did.country}\t{did.area_code}\t{shown}{until}\t{did.monthly_cost}")
+        typer.echo(f"+{did.number}\t{did.country}\t{did.area_code}\t{shown}{until}\t{format_money(did.monthly_cost)}")
     typer.echo(f"{len(found)} number(s)", err=True)
 
 

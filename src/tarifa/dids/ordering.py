@@ -63,15 +63,15 @@ def order_did(
     if did is not None:
         return OrderResult(did, "inventory")
     source = (provider or configured_provider()) if use_provider else None
-    where = f"country {country}" + (f", area code {area_code}" if area_code else "")
+    asked = ("country / area code", f"{country.upper()} / {area_code}") if area_code else ("country", country.upper())
     if source is None:
-        raise DidRefused.of("number", where, "no available number in the inventory, and no provider is configured")
+        raise DidRefused.of(*asked, "no available number in the inventory, and no provider is configured")
     try:
         offers = source.search(country.upper(), area_code, 5)
     except ProviderError as exc:
-        raise DidRefused.of("number", where, f"no available number in the inventory, and {exc}") from None
+        raise DidRefused.of(*asked, f"no available number in the inventory, and {exc}") from None
     if not offers:
-        raise DidRefused.of("number", where, "no available number in the inventory or at the provider")
+        raise DidRefused.of(*asked, "no available number in the inventory or at the provider")
     offer = offers[0]
     if Did.objects.filter(number=offer.number).exists():
         raise DidRefused.of("number", offer.number, "the provider offered a number the inventory holds already")

@@ -10,6 +10,7 @@ says what happened, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.parse
@@ -151,6 +152,8 @@ class HttpDidProvider:
             raise ProviderError("the provider's order answer is not an object")
         got = _number(answer.get("number"))
         if got != number:
+            with contextlib.suppress(ProviderError):  # not what was ordered: give it back
+                self.release(got)
             raise ProviderError(f"the provider sold {got} instead of the ordered {number}")
         order_id = answer.get("order_id", "")
         return OrderedNumber(got, _money(answer.get("monthly_cost", "0"), "monthly cost"), str(order_id)[:100])

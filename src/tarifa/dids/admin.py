@@ -24,7 +24,7 @@ from unfold.decorators import action
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from tarifa.admin_base import TarifaAdmin, text_filter
-from tarifa.core.dids import IMPORT_COLUMNS, pattern_regex
+from tarifa.core.dids import ASSIGNABLE, IMPORT_COLUMNS, pattern_regex
 from tarifa.customers.forms import KeepSecretsMixin
 from tarifa.customers.models import Account
 from tarifa.dids import imports, service
@@ -145,8 +145,8 @@ class DidAdmin(TarifaAdmin):
     form = DidForm
     actions_list = ["did_import"]
     actions_detail = ["did_assign", "did_release", "did_status"]
-    list_display = ("number", "country", "area_code", "status", "quarantine_until", "account", "plan", "vendor",
-                    "monthly_cost", "activation_date")
+    list_display = ("number", "country", "area_code", "status", "sellable_today", "quarantine_until", "account", "plan",
+                    "vendor", "monthly_cost", "activation_date")
     search_fields = ("number", "account__name", "account__account_code", "cost_center")
     list_filter = (
         text_filter("Number starts with", "number", "number", "startswith"),
@@ -159,6 +159,11 @@ class DidAdmin(TarifaAdmin):
         "plan",
     )
     autocomplete_fields = ("account",)
+
+    @admin.display(boolean=True, description="sellable today")
+    def sellable_today(self, obj: Did) -> bool:
+        """A quarantine that has ended reads as available (evaluated on read, no timer)."""
+        return obj.effective_status(service.today()) in ASSIGNABLE
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Account, status and quarantine change only through Assign / Release / Change status."""

@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from tarifa import config
 from tarifa.core.dids import (
-    ASSIGNABLE,
     DidState,
     NumberRefused,
     parse_number,
@@ -225,6 +224,6 @@ def parse_typed_number(text: str) -> str:
 
 
 __all__ = [
-    "ASSIGNABLE", "DidOptions", "DidRefused", "assign_did", "available_q", "find_did", "parse_typed_number",
+    "DidOptions", "DidRefused", "assign_did", "available_q", "find_did", "parse_typed_number",
     "release_did", "search_dids", "set_status", "today",
 ]

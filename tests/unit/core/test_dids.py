@@ -142,3 +142,16 @@ def test_parse_inventory_refuses_unknown_and_missing_columns() -> None:
     assert [(e.line, e.field, e.value) for e in errors] == [
         (1, "column 1", "numbr"), (1, "column 3", "vendor"), (1, "number", ""),
     ]
+
+
+def test_pattern_regex_agrees_with_shell_wildcards_on_digits() -> None:
+    import fnmatch
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.text("0123456789*?", min_size=1, max_size=15), st.text("0123456789", max_size=12))
+    def agree(pattern: str, local: str) -> None:
+        assert bool(re.fullmatch(pattern_regex(pattern), local)) == fnmatch.fnmatchcase(local, pattern)
+
+    agree()

@@ -296,3 +296,35 @@ def cache_check_seconds() -> float:
 def ingest_writers() -> int:
     """Batches a file import writes at once on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
     return _env_int("INGEST_WRITERS", 2, 1, 16)
+
+
+def did_quarantine_days() -> int:
+    """Days a released DID stays in quarantine before it can be sold again (0: at once)."""
+    return _env_int("DID_QUARANTINE_DAYS", 90, 0, 3650)
+
+
+@dataclass(frozen=True)
+class DidProvider:
+    """The origination provider numbers are ordered from when the inventory has none."""
+
+    url: str
+    token: str
+    timeout_seconds: int
+
+
+def did_provider() -> DidProvider | None:
+    """``TARIFA_DID_PROVIDER_URL`` (http or https) with ``TARIFA_DID_PROVIDER_TOKEN`` and
+    ``TARIFA_DID_PROVIDER_TIMEOUT``; ``None`` when no URL is set (ordering uses the inventory only)."""
+    raw = _env("DID_PROVIDER_URL", "").strip()
+    timeout = _env_int("DID_PROVIDER_TIMEOUT", 10, 1, 120)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise _refuse("DID_PROVIDER_URL", raw, "must be an http:// or https:// URL with a host and no query, "
+                      "e.g. https://numbers.example.net/api")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise _refuse("DID_PROVIDER_URL", raw, "has a port that is not 1-65535") from None
+    return DidProvider(url=raw.rstrip("/"), token=_env("DID_PROVIDER_TOKEN", ""), timeout_seconds=timeout)

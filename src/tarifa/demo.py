@@ -267,11 +267,14 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     for n in range(20):
         number = f"1201555{n:04d}"
         assigned = did_accounts[n % len(did_accounts)] if n < 12 else None
+        # one number of each other status: being ported in, and released on 2026-01-01 (90 days' quarantine)
+        spare = {18: DidStatus.PORTING, 19: DidStatus.QUARANTINED}.get(n, DidStatus.AVAILABLE)
         Did.objects.get_or_create(
             number=number,
             defaults={
                 "vendor": Vendor.objects.order_by("name").first(), "monthly_cost": Decimal("0.35"),
-                "status": DidStatus.ASSIGNED if assigned else DidStatus.AVAILABLE, "account": assigned,
+                "status": DidStatus.ASSIGNED if assigned else spare, "account": assigned,
+                "quarantine_until": date(2026, 4, 1) if spare == DidStatus.QUARANTINED else None,
                 "plan": did_plan if assigned else None, "activation_date": date(2026, 1, 1) if assigned else None,
             },
         )

@@ -14,6 +14,7 @@ SENSITIVE_FIELDS: frozenset[str] = frozenset(
     {
         "customers.account.sip_password",
         "customers.sipdevice.secret",
+        "dids.did.password",
         "api.apitoken.key_hash",
         "auth.user.password",
     }

@@ -1,4 +1,5 @@
-"""Cells a spreadsheet never runs as formulas, for every export (listings, decks, reports).
+"""Cells a spreadsheet never runs as formulas, for every export (listings, decks, reports); and the
+one reader of imported CSV and XLSX files (rate decks, DID inventories).
 
 Why: caller IDs come from outside and destinations from vendors' decks; a value such as
 ``=HYPERLINK("http://evil.example/","x")`` opened in Excel or LibreOffice would run as a formula
@@ -17,12 +18,17 @@ Why: caller IDs come from outside and destinations from vendors' decks; a value 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, time
 from typing import Any, Final
 
-__all__ = ["FORMULA_START", "guard", "guarded_rows", "unguard", "write_xlsx"]
+__all__ = [
+    "CELL_MAX", "FORMULA_START", "XLSX_CELLS_PER_ROW_MAX", "TableRefused", "guard", "guarded_rows", "read_table",
+    "unguard", "write_xlsx",
+]
 
 #: The characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
 FORMULA_START: Final = frozenset("=+-@\t\r")
@@ -88,3 +94,173 @@ def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str 
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+# --- reading CSV and XLSX files (rate decks, DID inventories) ------------------------------------------
+
+#: The largest cell a file may hold: every imported field's own limit is far below it; Python's
+#: csv module stops at the same size.
+CELL_MAX: Final = 128 * 1024
+
+#: Cells one XLSX row may hold: an imported file has a few columns; spreadsheet programs may add a
+#: few empty formatted cells, never hundreds. A row with more is refused before it is read: one
+#: row of millions of empty cells would otherwise hold the server for minutes (L6).
+XLSX_CELLS_PER_ROW_MAX: Final = 256
+
+_SHEET_NS: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+class TableRefused(Exception):
+    """The file (or one of its lines) cannot be read; nothing of it may be imported.
+
+    ``line`` 0 means the whole file; ``value`` is the file name or the start of the bad cell."""
+
+    def __init__(self, line: int, value: str, rule: str) -> None:
+        super().__init__(f"line {line}: {value!r} is refused: {rule}")
+        self.line, self.value, self.rule = line, value, rule
+
+
+def read_table(
+    data: bytes, filename: str, *, columns: int, noun: str = "file", rows_noun: str = "rows",
+) -> tuple[list[str], Iterator[tuple[int, Sequence[str]]]]:
+    """Header and (line, cells) rows of a CSV or XLSX file, by its extension.
+
+    ``columns`` is how many columns the kind of file has (``noun``, e.g. "deck", names it in
+    refusals): an XLSX row is read that wide plus one, so an extra column is still reported. A
+    broken file, a workbook without a worksheet or a cell over :data:`CELL_MAX` characters is
+    refused with :class:`TableRefused` (raised while the rows are read), never an exception of
+    the reading library. CSV cells lose the formula guard an export adds (``'=x`` -> ``=x``).
+    """
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        import openpyxl
+
+        used = _refuse_wide_rows(data, filename, columns, noun)  # before openpyxl, which scans the whole sheet on opening
+        try:
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
+            raise TableRefused(0, filename, "is not a readable XLSX workbook") from None
+        if not book.worksheets:
+            raise TableRefused(0, filename, f"the workbook has no worksheet: the {rows_noun} are read from the first one")
+        sheet = book.worksheets[0]
+        # Only the columns the file can have, plus one so that an extra column is still reported
+        # (openpyxl pads every row to max_col: never more than the sheet's own width).
+        width = min(used or sheet.max_column or columns + 1, columns + 1)
+        rows = sheet.iter_rows(values_only=True, max_col=width)
+
+        def cells() -> Iterator[tuple[int, Sequence[str]]]:
+            line = 1
+            try:
+                header = next(rows, ())
+                yield 1, [_xlsx_cell(c) for c in header]
+                for line, row in enumerate(rows, start=2):
+                    yield line, [_checked(line, _xlsx_cell(c), noun) for c in row]
+            except TableRefused:
+                raise
+            except Exception:  # noqa: BLE001 - a broken sheet inside a readable zip
+                raise TableRefused(line, filename, "is not a readable XLSX worksheet") from None
+
+        table = cells()
+        _, first = next(table)
+        return [str(c).strip() for c in first], table
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TableRefused(0, filename, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+
+    def csv_cells() -> Iterator[tuple[int, Sequence[str]]]:
+        try:
+            for row in reader:
+                yield reader.line_num, [unguard(cell) for cell in row]
+        except csv.Error as exc:
+            raise TableRefused(reader.line_num + 1, filename, _csv_problem(exc, noun)) from None
+
+    table = csv_cells()
+    _, header = next(table, (1, []))
+    return list(header), table
+
+
+def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> int | None:
+    """Stream the first worksheet's XML and stop at the first row with too many cells.
+
+    Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
+    a whole row before it yields it, whatever ``max_col`` says; only a streaming count can stop a
+    3,000,000-cell row after its first few hundred. A file that is not a readable workbook is left
+    to ``load_workbook``, which refuses it. Returns the sheet's width (its last used column), which
+    openpyxl does not know when the file leaves out its ``<dimension>``."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    from openpyxl.reader.excel import ExcelReader
+
+    try:
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        reader.read_manifest()
+        reader.read_workbook()
+        targets = [rel.target for _sheet, rel in reader.parser.find_sheets()
+                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+    except Exception:  # noqa: BLE001 - not a workbook: load_workbook names the refusal
+        return None
+    if not targets:
+        return None
+
+    cell_tag, row_tag = f"{{{_SHEET_NS}}}c", f"{{{_SHEET_NS}}}row"
+    count, line, column, width = 0, 0, 0, 0
+    try:
+        source = reader.archive.open(targets[0])
+        try:
+            for _event, element in iterparse(source, events=("end",)):
+                if element.tag == cell_tag:
+                    count += 1
+                    reference = element.get("r")
+                    column = _column_number(reference) if reference else column + 1
+                    width = max(width, column)
+                    if count > XLSX_CELLS_PER_ROW_MAX:
+                        raise TableRefused(
+                            line + 1, filename,
+                            f"has a row with more than {XLSX_CELLS_PER_ROW_MAX} cells; a {noun} has at most {columns} columns",
+                        )
+                elif element.tag == row_tag:
+                    line += 1
+                    count = column = 0
+                    element.clear()
+        finally:
+            source.close()
+    except TableRefused:
+        raise
+    except (ParseError, OSError, KeyError, AttributeError, ValueError):
+        raise TableRefused(line + 1, filename, "is not a readable XLSX worksheet") from None
+    return width
+
+
+def _column_number(reference: str) -> int:
+    """``C7`` -> 3: the column of a cell reference (letters are base-26 digits)."""
+    number = 0
+    for char in reference:
+        if not char.isalpha():
+            break
+        number = number * 26 + (ord(char.upper()) - 64)
+    return number
+
+
+def _csv_problem(exc: csv.Error, noun: str) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"has a cell over {CELL_MAX} characters (128 KiB); no {noun} field is that long"
+    return f"is not a readable CSV file ({exc})"
+
+
+def _checked(line: int, value: str, noun: str) -> str:
+    if len(value) > CELL_MAX:
+        raise TableRefused(line, value[:80], f"has a cell over {CELL_MAX} characters (128 KiB); no {noun} field is that long")
+    return value
+
+
+def _xlsx_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        # Spreadsheets store numbers as binary floats; repr gives the shortest decimal that
+        # reads back as the same float, which is what the operator typed.
+        return repr(value) if not value.is_integer() else str(int(value))  # float-ok: text of a cell
+    return str(value)

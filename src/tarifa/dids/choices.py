@@ -1,3 +1,5 @@
+"""Enumerations of the dids app; DidStatus has the values of ``tarifa.core.dids.DidState``."""
+
 from django.db import models
 
 
@@ -5,6 +7,8 @@ class DidStatus(models.TextChoices):
     AVAILABLE = "available", "Available"
     RESERVED = "reserved", "Reserved"
     ASSIGNED = "assigned", "Assigned"
+    PORTING = "porting", "Porting"
+    QUARANTINED = "quarantined", "Quarantined after release"
     DISABLED = "disabled", "Disabled"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tarifa.core.dids import DidState, effective_status, parts_of_stored
 from tarifa.customers import validators as v
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.dids.choices import DidDestination, DidStatus
@@ -36,12 +38,21 @@ class Did(LabeledUniqueMixin, TimestampedModel):
         "number (E.164 digits)", max_length=15, unique=True, validators=[v.Digits("Number", 4, 15)]
     )
     country = LabeledCharField("country", max_length=2, blank=True, editable=False)
+    area_code = LabeledCharField(
+        "area code", max_length=8, blank=True, editable=False, db_index=True,
+        help_text="From libphonenumber: the geographic area code, else the mobile or toll-free code.",
+    )
+    local_number = LabeledCharField("local number", max_length=15, blank=True, editable=False)
     vendor = models.ForeignKey(
         "routing.Vendor", verbose_name="bought from", null=True, blank=True, on_delete=models.PROTECT,
         related_name="dids",
     )
     monthly_cost = money_field("Monthly cost", minimum=0)
     status = choice_field("Status", DidStatus, default=DidStatus.AVAILABLE)
+    quarantine_until = models.DateField(
+        "quarantined until", null=True, blank=True,
+        help_text="A released number is available again from this day (TARIFA_DID_QUARANTINE_DAYS after release).",
+    )
     account = models.ForeignKey(
         "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="dids"
     )
@@ -53,6 +64,15 @@ class Did(LabeledUniqueMixin, TimestampedModel):
         "MAC address", max_length=17, blank=True, validators=[v.MacAddress("MAC address")],
         help_text="Six hexadecimal pairs, e.g. 00:1A:2B:3C:4D:5E.",
     )
+    username = LabeledCharField(
+        "username", max_length=64, blank=True, validators=[v.Alphanumeric("Username")],
+        help_text="The device's SIP user name for this number, if it has its own (letters and digits).",
+    )
+    password = LabeledCharField(
+        "password", max_length=64, blank=True, validators=[v.SipSecret("Password")],
+        help_text=f"The device's SIP password for this number: {v.SIP_SECRET_MIN} to 64 characters with a capital "
+        "letter, a small letter and a digit. Never exported.",
+    )
     destination = choice_field("Route calls to", DidDestination, default=DidDestination.ACCOUNT)
     sip_device = models.ForeignKey(
         "customers.SipDevice", null=True, blank=True, on_delete=models.SET_NULL, related_name="dids"
@@ -62,6 +82,7 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     class Meta:
         verbose_name = "DID"
         ordering = ["number"]
+        indexes = [models.Index(fields=["country", "area_code", "status"], name="did_search")]
 
     def __str__(self) -> str:
         return self.number
@@ -71,8 +92,10 @@ class Did(LabeledUniqueMixin, TimestampedModel):
         errors = {}
         if self.status == DidStatus.ASSIGNED and not self.account_id:
             errors["account"] = v.refuse("Account", None, "an assigned DID needs an account")
-        if self.account_id and self.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED):
-            errors["status"] = v.refuse("Status", self.status, "a DID with an account must be assigned or disabled")
+        if self.account_id and self.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED, DidStatus.PORTING):
+            errors["status"] = v.refuse("Status", self.status, "a DID with an account must be assigned, porting or disabled")
+        if self.status == DidStatus.QUARANTINED and self.quarantine_until is None:
+            errors["quarantine_until"] = v.refuse("Quarantined until", None, "a quarantined DID needs the day it ends")
         if self.destination == DidDestination.FORWARD:
             try:
                 v.Digits("Forward number", 3, 15)(self.forward_number)
@@ -84,14 +107,18 @@ class Did(LabeledUniqueMixin, TimestampedModel):
             raise ValidationError(errors)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        import phonenumbers
-
-        try:
-            self.country = phonenumbers.region_code_for_number(phonenumbers.parse("+" + self.number)) or ""
-        except phonenumbers.NumberParseException:
-            self.country = ""
-        self.country = "" if self.country == "ZZ" else self.country
+        """Country, area code and local number are derived from the number (libphonenumber), so
+        search by them needs no parsing at query time."""
+        parts = parts_of_stored(self.number)
+        self.country, self.area_code, self.local_number = parts.country, parts.area_code, parts.local_number
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "number" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "country", "area_code", "local_number"}
         super().save(*args, **kwargs)
+
+    def effective_status(self, today: date) -> DidState:
+        """The status as sold on ``today`` (an ended quarantine reads as available)."""
+        return effective_status(self.status, self.quarantine_until, today)
 
 
 class VirtualNumber(LabeledUniqueMixin, TimestampedModel):

@@ -19,13 +19,14 @@ from typing import Any, Literal
 from django.db import transaction
 from django.utils import timezone
 
+from tarifa import spreadsheets
 from tarifa.core.deck import COLUMNS, SINCE_EVER, DeckError, DeckRow, format_money, parse_deck, row_cells
 from tarifa.core.deckplan import ImportPlan, Mode, StoredVersion, in_force, plan_import
 from tarifa.core.rate_rules import control_character
 from tarifa.db import bulk_insert, bulk_update
 from tarifa.rating.models import RateFields, Tariff
 from tarifa.routing.models import DestinationSet
-from tarifa.spreadsheets import guarded_rows, unguard, write_xlsx
+from tarifa.spreadsheets import guarded_rows, write_xlsx
 
 Target = Tariff | DestinationSet
 TERM_FIELDS = (
@@ -58,159 +59,30 @@ class DeckDiff:
 
 #: The largest cell a deck may hold: every field's own limit is far below it (a destination is
 #: at most 100 characters); Python's csv module stops at the same size.
-CELL_MAX = 128 * 1024
+CELL_MAX = spreadsheets.CELL_MAX
+#: Cells one XLSX row may hold (:data:`tarifa.spreadsheets.XLSX_CELLS_PER_ROW_MAX`).
+XLSX_CELLS_PER_ROW_MAX = spreadsheets.XLSX_CELLS_PER_ROW_MAX
 
 
 def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[int, Sequence[str]]]]:
-    """Header and (line, cells) rows of a CSV or XLSX file, by its extension.
-
-    A broken file, a workbook without a worksheet or a cell over :data:`CELL_MAX` characters is
-    refused with :class:`DeckRejected` (raised while the rows are read), never an exception of
-    the reading library. CSV cells lose the formula guard an export adds (``'=x`` -> ``=x``).
-    """
-    if filename.lower().endswith((".xlsx", ".xlsm")):
-        import openpyxl
-
-        used = _refuse_wide_rows(data, filename)  # before openpyxl, which scans the whole sheet on opening
-        try:
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
-            raise DeckRejected([DeckError(0, "file", filename, "is not a readable XLSX workbook")]) from None
-        if not book.worksheets:
-            raise DeckRejected([DeckError(0, "file", filename, "the workbook has no worksheet: the rates are read from the first one")])
-        sheet = book.worksheets[0]
-        # Only the columns a deck can have, plus one so that an extra column is still reported
-        # (openpyxl pads every row to max_col: never more than the sheet's own width).
-        width = min(used or sheet.max_column or len(COLUMNS) + 1, len(COLUMNS) + 1)
-        rows = sheet.iter_rows(values_only=True, max_col=width)
-
-        def cells() -> Iterator[tuple[int, Sequence[str]]]:
-            line = 1
-            try:
-                header = next(rows, ())
-                yield 1, [_xlsx_cell(c) for c in header]
-                for line, row in enumerate(rows, start=2):
-                    yield line, [_checked(line, _xlsx_cell(c)) for c in row]
-            except DeckRejected:
-                raise
-            except Exception:  # noqa: BLE001 - a broken sheet inside a readable zip
-                raise DeckRejected([DeckError(line, "file", filename, "is not a readable XLSX worksheet")]) from None
-
-        table = cells()
-        _, first = next(table)
-        return [str(c).strip() for c in first], table
+    """Header and (line, cells) rows of a CSV or XLSX deck (:func:`tarifa.spreadsheets.read_table`),
+    its refusals as :class:`DeckRejected`, raised while the rows are read."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DeckRejected([DeckError(0, "file", filename, f"is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+        header, rows = spreadsheets.read_table(data, filename, columns=len(COLUMNS), noun="deck", rows_noun="rates")
+    except spreadsheets.TableRefused as exc:
+        raise _rejected(exc) from None
 
-    def csv_cells() -> Iterator[tuple[int, Sequence[str]]]:
+    def checked() -> Iterator[tuple[int, Sequence[str]]]:
         try:
-            for row in reader:
-                yield reader.line_num, [unguard(cell) for cell in row]
-        except csv.Error as exc:
-            raise DeckRejected([DeckError(reader.line_num + 1, "file", filename, _csv_problem(exc))]) from None
+            yield from rows
+        except spreadsheets.TableRefused as exc:
+            raise _rejected(exc) from None
 
-    table = csv_cells()
-    _, header = next(table, (1, []))
-    return list(header), table
+    return header, checked()
 
 
-#: Cells one XLSX row may hold: a deck has at most ``len(COLUMNS)`` columns; spreadsheet programs
-#: may add a few empty formatted cells, never hundreds. A row with more is refused before it is
-#: read: one row of millions of empty cells would otherwise hold the server for minutes (L6).
-XLSX_CELLS_PER_ROW_MAX = 256
-
-
-def _refuse_wide_rows(data: bytes, filename: str) -> int | None:
-    """Stream the first worksheet's XML and stop at the first row with too many cells.
-
-    Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
-    a whole row before it yields it, whatever ``max_col`` says; only a streaming count can stop a
-    3,000,000-cell row after its first few hundred. A file that is not a readable workbook is left
-    to ``load_workbook``, which refuses it. Returns the sheet's width (its last used column), which
-    openpyxl does not know when the file leaves out its ``<dimension>``."""
-    from xml.etree.ElementTree import ParseError, iterparse
-
-    from openpyxl.reader.excel import ExcelReader
-
-    try:
-        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
-        reader.read_manifest()
-        reader.read_workbook()
-        targets = [rel.target for _sheet, rel in reader.parser.find_sheets()
-                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
-    except Exception:  # noqa: BLE001 - not a workbook: load_workbook names the refusal
-        return None
-    if not targets:
-        return None
-
-    cell_tag, row_tag = f"{{{_SHEET_NS}}}c", f"{{{_SHEET_NS}}}row"
-    count, line, column, width = 0, 0, 0, 0
-    try:
-        source = reader.archive.open(targets[0])
-        try:
-            for _event, element in iterparse(source, events=("end",)):
-                if element.tag == cell_tag:
-                    count += 1
-                    reference = element.get("r")
-                    column = _column_number(reference) if reference else column + 1
-                    width = max(width, column)
-                    if count > XLSX_CELLS_PER_ROW_MAX:
-                        raise DeckRejected([DeckError(
-                            line + 1, "file", filename,
-                            f"has a row with more than {XLSX_CELLS_PER_ROW_MAX} cells; "
-                            f"a deck has at most {len(COLUMNS)} columns",
-                        )])
-                elif element.tag == row_tag:
-                    line += 1
-                    count = column = 0
-                    element.clear()
-        finally:
-            source.close()
-    except DeckRejected:
-        raise
-    except (ParseError, OSError, KeyError, AttributeError, ValueError):
-        raise DeckRejected([DeckError(line + 1, "file", filename, "is not a readable XLSX worksheet")]) from None
-    return width
-
-
-def _column_number(reference: str) -> int:
-    """``C7`` -> 3: the column of a cell reference (letters are base-26 digits)."""
-    number = 0
-    for char in reference:
-        if not char.isalpha():
-            break
-        number = number * 26 + (ord(char.upper()) - 64)
-    return number
-
-
-_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    if "field larger than field limit" in str(exc):
-        return f"has a cell over {CELL_MAX} characters (128 KiB); no deck field is that long"
-    return f"is not a readable CSV file ({exc})"
-
-
-def _checked(line: int, value: str) -> str:
-    if len(value) > CELL_MAX:
-        raise DeckRejected([DeckError(line, "file", value[:80], f"has a cell over {CELL_MAX} characters (128 KiB); no deck field is that long")])
-    return value
-
-
-def _xlsx_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float):
-        # Spreadsheets store numbers as binary floats; repr gives the shortest decimal that
-        # reads back as the same float, which is what the operator typed.
-        return repr(value) if not value.is_integer() else str(int(value))  # float-ok: text of a cell
-    return str(value)
+def _rejected(exc: spreadsheets.TableRefused) -> DeckRejected:
+    return DeckRejected([DeckError(exc.line, "file", exc.value, exc.rule)])
 
 
 def parse_file(data: bytes, filename: str, tz_name: str = "UTC") -> list[DeckRow]:

@@ -43,7 +43,8 @@ class LabeledUniqueMixin:
         field = self._meta.get_field(unique_check[0]) if len(unique_check) == 1 else None
         if isinstance(field, models.Field):
             value = getattr(self, field.attname)
-            return v.refuse(str(field.verbose_name).capitalize(), value, "already in use", "unique")
+            label = str(field.verbose_name)  # "IP address", "SIP device login": only the first letter raised
+            return v.refuse(label[:1].upper() + label[1:], value, "already in use", "unique")
         return super().unique_error_message(model_class, unique_check)  # type: ignore[misc]
 
 
@@ -501,7 +502,7 @@ class AccountChild(TimestampedModel):
         abstract = True
 
 
-class IpDevice(AccountChild):
+class IpDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer IP's Devices": traffic from this address is billed to the account."""
 
     address = models.GenericIPAddressField(

@@ -161,3 +161,8 @@ def test_another_customers_account_or_did_cannot_be_chosen(boss, shop) -> None:
     their_pbx = IpDevice.objects.get(address="192.0.2.2")
     assert f"PBX (IP device) '{their_pbx.pk}' {choice}" in refused(
         boss, shop, "accounts", name="e", kind="extension", identifier="55", pbx=their_pbx.pk, status="active")
+
+
+def test_the_accounts_own_page_offers_the_pbx(boss, shop) -> None:
+    page = boss.get(reverse("admin:customers_account_change", args=[shop["account"].pk]))
+    assert page.status_code == 200 and "PBX (IP device)" in text(page)

@@ -263,12 +263,12 @@ class AccountAdmin(SimulateCallMixin, TarifaAdmin):
         "allow_international",
     )
     readonly_fields = ("account_code", "balance")
-    autocomplete_fields = ("customer", "tariff")
+    autocomplete_fields = ("customer", "tariff", "pbx")  # pbx: Account.clean refuses another tenant's
     filter_horizontal = ("pop_restriction",)
     inlines = [IpDeviceInline, SipDeviceInline]
     fieldsets = (
         ("Account", {"fields": (
-            "account_code", "customer", "name", "kind", "identifier", "status", "tariff", "service_plan",
+            "account_code", "customer", "name", "kind", "identifier", "pbx", "status", "tariff", "service_plan",
             "activation_date", "balance_mode", "balance", "max_channels",
         )}),
         ("Routing", {"fields": ("domestic_route", "international_route", "tollfree_route", "tollfree_carrier")}),

@@ -2,6 +2,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.checks import InlineModelAdminChecks
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, modelformset_factory
@@ -74,6 +75,17 @@ class CustomerServicesFormSet(BaseModelFormSet):
         return f"{opts.app_label}-{opts.model_name}"
 
 
+class _ServicesInlineChecks(InlineModelAdminChecks):
+    """Django's check that an inline has a foreign key to the page's model does not apply: these
+    rows reach the customer through their account (:class:`CustomerServicesFormSet`)."""
+
+    def _check_relation(self, obj: Any, parent_model: Any) -> list[Any]:
+        return []
+
+    def _check_exclude_of_parent_model(self, obj: Any, parent_model: Any) -> list[Any]:
+        return []
+
+
 class CustomerServicesInline(TabularInline):
     """An inline of one kind of the customer's services (see :class:`CustomerServicesFormSet`).
 
@@ -81,6 +93,7 @@ class CustomerServicesInline(TabularInline):
     (and accepted) are the customer's. Permissions are the model's own, as on its own page."""
 
     formset = CustomerServicesFormSet
+    checks_class = _ServicesInlineChecks
     extra = 0
     show_change_link = True
     limits: dict[str, str] = {"account": "customer"}

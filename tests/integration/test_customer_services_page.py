@@ -166,3 +166,15 @@ def test_another_customers_account_or_did_cannot_be_chosen(boss, shop) -> None:
 def test_the_accounts_own_page_offers_the_pbx(boss, shop) -> None:
     page = boss.get(reverse("admin:customers_account_change", args=[shop["account"].pk]))
     assert page.status_code == 200 and "PBX (IP device)" in text(page)
+
+
+def test_deleting_the_pbx_of_an_extension_is_refused_not_a_crash(boss, shop) -> None:
+    pbx = IpDevice.objects.get(address="192.0.2.1")
+    Account.objects.create(customer=shop["mine"], name="e", kind="extension", identifier="1000", pbx=pbx)
+    data = page_data(boss, shop["url"])
+    row = next(k for k, v in data.items() if k.startswith(IP) and k.endswith("-address") and v == "192.0.2.1")
+    data[row.replace("-address", "-DELETE")] = "on"
+    response = boss.post(shop["url"], data)
+    assert response.status_code == 200
+    assert "Deleting IP device '192.0.2.1' is refused: still used by account e (" in text(response)
+    assert IpDevice.objects.filter(pk=pbx.pk).exists()

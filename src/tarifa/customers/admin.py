@@ -3,7 +3,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.checks import InlineModelAdminChecks
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.utils import NestedObjects, flatten_fieldsets
+from django.core.exceptions import ValidationError
+from django.db import router
 from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, modelformset_factory
 from django.http import HttpRequest
@@ -13,6 +15,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from tarifa.admin_base import TarifaAdmin, text_filter
 from tarifa.billing.admin_payments import AddMoneyMixin
 from tarifa.calls.admin_simulate import SimulateCallMixin
+from tarifa.customers import validators as v
 from tarifa.customers.forms import AccountForm, CustomerForm, SipDeviceForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.models import Did, VirtualNumber
@@ -73,6 +76,24 @@ class CustomerServicesFormSet(BaseModelFormSet):
     def get_default_prefix(cls) -> str:
         opts = cls.model._meta
         return f"{opts.app_label}-{opts.model_name}"
+
+    def clean(self) -> None:
+        """A row whose deletion would take protected records along (the IP device that is still an
+        extension's PBX) is refused here, as the record's own delete page does, never a crash."""
+        super().clean()
+        problems = []
+        for form in self.deleted_forms:
+            instance = form.instance
+            if instance.pk is None:
+                continue
+            collector = NestedObjects(using=router.db_for_write(self.model))
+            collector.collect([instance])
+            if collector.protected:
+                users = ", ".join(f"{p._meta.verbose_name} {p}" for p in collector.protected)
+                problems.append(v.refuse(f"Deleting {self.model._meta.verbose_name}", str(instance),
+                                         f"still used by {users}", "protected"))
+        if problems:
+            raise ValidationError(problems)
 
 
 class _ServicesInlineChecks(InlineModelAdminChecks):

@@ -42,9 +42,11 @@ def pbx(net):  # type: ignore[no-untyped-def]  # noqa: F811
 
 
 def test_an_extension_of_two_tenants_alone_is_refused(pbx) -> None:
+    """Issue 14: an extension without its PBX (no source IP, no identity of its customer) is an
+    unknown PBX's extension, whoever has a 1000."""
     d = ask(sip_user="", extension="1000")
-    assert (d.allowed, d.reason, d.sip_code, d.account) == (False, "ambiguous_account", 403, "")
-    assert "PBX extension '1000' names 2 accounts" in "\n".join(d.trace)
+    assert (d.allowed, d.reason, d.sip_code, d.account) == (False, "unknown_pbx", 403, "")
+    assert "PBX extension '1000' is not an extension of the PBX the call comes from" in "\n".join(d.trace)
     assert ask(sip_user="", trunk="shared").reason == "ambiguous_account"
 
 
@@ -77,5 +79,5 @@ def test_the_switch_endpoint_takes_the_extension(client, pbx) -> None:
         return client.post("/api/v1/calls/authorize", data=json.dumps(body), content_type="application/json",
                            HTTP_AUTHORIZATION=f"Bearer {raw}").json()
 
-    assert post(extension="1000")["reason"] == "ambiguous_account"
+    assert post(extension="1000")["reason"] == "unknown_pbx"
     assert post(extension="1000", source_ip="203.0.113.9")["account"] == pbx["theirs"].account_code

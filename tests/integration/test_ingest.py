@@ -103,7 +103,7 @@ def test_unanswered_calls_cost_nothing(world) -> None:
     [
         ({"sip_user": "", "trunk": "tr-1"}, "trunk"),
         ({"sip_user": "", "source_ip": "198.51.100.7"}, "ip"),
-        ({"sip_user": "", "extension": "201"}, "ext"),
+        ({"sip_user": "", "extension": "201", "source_ip": "198.51.100.7"}, "ext"),  # from its customer's PBX
         ({"sip_user": "", "account_code": "__ALICE__"}, "alice"),
     ],
 )
@@ -176,7 +176,8 @@ def test_virtual_number_uses_primary_did_pricing(world) -> None:
     world["alice"].save()
     ext_account = Account.objects.create(customer=world["customer"], name="vext", kind="extension", dialing_mode="e164")
     VirtualNumber.objects.create(number="305", primary_did=world["did"], account=ext_account)
-    ingest([cdr("v1", callee="12015550123", sip_user="", extension="305")], source="t", fmt="test")
+    ingest([cdr("v1", callee="12015550123", sip_user="", extension="305", source_ip="198.51.100.7")],
+           source="t", fmt="test")
     row = Cdr.objects.get(call_id="v1")
     assert row.account == ext_account
     assert row.price == 0 and row.pool_seconds == 60  # shares the primary DID owner's included minutes

@@ -51,7 +51,9 @@ def test_an_ambiguous_identity_is_never_charged(tenants, count: int) -> None:
     ]
     report = ingest(calls, source="t", fmt="test")
     assert report.unrated == 2 * count
-    assert {outcome(c.call_id) for c in calls} == {(None, "ambiguous_account", Decimal(0))}
+    # issue 14: an extension without its PBX is an unknown PBX's before it is anyone's
+    assert {outcome(f"ext-{k}") for k in range(count)} == {(None, "unknown_pbx", Decimal(0))}
+    assert {outcome(f"trunk-{k}") for k in range(count)} == {(None, "ambiguous_account", Decimal(0))}
     assert not Transaction.objects.exists()
 
 
@@ -86,7 +88,10 @@ def test_the_demo_extension_1000(db) -> None:  # type: ignore[no-untyped-def]
              CanonicalCdr(call_id="x2", callee="12125550123", start_time=T0, duration=60, extension="1000",
                           source_ip="198.51.100.9")]
     ingest(calls, source="t", fmt="test", switch="pop-nyc")
-    assert {outcome(c) for c in ("x1", "x2")} == {(None, "ambiguous_account", Decimal(0))}
+    # issue 14: an extension counts only with its PBX: alone it is an unknown PBX's; from Initech's
+    # PBX (which has no 1000) it is Initech's traffic, billed to the PBX's IP device account
+    assert outcome("x1") == (None, "unknown_pbx", Decimal(0))
+    assert Cdr.objects.get(call_id="x2").customer.company == "Initech GmbH"
     globex = Customer.objects.get(company="Globex Ltd").account_code
     ingest([CanonicalCdr(call_id="x3", callee="12125550123", start_time=T0, duration=60, extension="1000",
                          account_code=globex)], source="t", fmt="test", switch="pop-nyc")
@@ -94,10 +99,13 @@ def test_the_demo_extension_1000(db) -> None:  # type: ignore[no-untyped-def]
     # the same rule when the call is authorised
     from tarifa.calls.authorize import CallRequest, authorize_call
 
-    for extra in ({}, {"source_ip": "198.51.100.9"}):
-        d = authorize_call(CallRequest(call_id=f"a{len(extra)}", callee="12125550123", extension="1000",
-                                       pop="pop-nyc", **extra), reserve=False)
-        assert (d.allowed, d.reason, d.account) == (False, "ambiguous_account", ""), d.trace
+    d = authorize_call(CallRequest(call_id="a0", callee="12125550123", extension="1000", pop="pop-nyc"),
+                       reserve=False)
+    assert (d.allowed, d.reason, d.account) == (False, "unknown_pbx", ""), d.trace
+    d = authorize_call(CallRequest(call_id="a1", callee="12125550123", extension="1000", pop="pop-nyc",
+                                   source_ip="198.51.100.9"), reserve=False)
+    initech = Customer.objects.get(company="Initech GmbH").account_code
+    assert d.customer == initech, d.trace
     d = authorize_call(CallRequest(call_id="a3", callee="12125550123", extension="1000", account_code=globex,
                                    pop="pop-nyc"), reserve=False)
     assert d.customer == globex and d.reason != "ambiguous_account"

@@ -363,7 +363,7 @@ def test_customer_and_tariff_currencies_must_agree(customer_form_data, tariff, o
     form = CustomerForm(data=customer_form_data(currency="EUR", tariff=euro.pk))
     assert form.is_valid(), form.errors
     customer = form.save()
-    account = Account(customer=customer, name="a", kind="trunk", tariff=tariff)  # a USD tariff
+    account = Account(customer=customer, name="a", kind="trunk", identifier="tr-eur", tariff=tariff)  # a USD tariff
     errors = refusals(account)
     assert errors["tariff"] == [
         "Tariff 'Test tariff' is refused: must be in the customer's currency EUR (the tariff is in USD)"

@@ -176,11 +176,12 @@ def _account_view(account: Account, customer: authz.CustomerView) -> authz.Accou
 
 def _build(version: int) -> Snapshot:
     from tarifa.customers.models import Account, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did
+    from tarifa.dids.models import Did, VirtualNumber
     from tarifa.routing.models import RouteOffer, RoutingEntry, RoutingGroup
 
     snap = Snapshot(version=version)
     customers: dict[int, authz.CustomerView] = {}
+    pbx_address = dict(IpDevice.objects.values_list("pk", "address"))
     for account in Account.objects.select_related("customer").prefetch_related("pop_restriction"):
         customer = customers.get(account.customer_id)
         if customer is None:
@@ -191,7 +192,9 @@ def _build(version: int) -> Snapshot:
         for index in (snap.index, snap.index_all) if view.active and customer.active else (snap.index_all,):
             index.account(account.pk, account.customer_id, code=account.account_code,
                           trunk=account.identifier if account.kind == AccountKind.TRUNK else "",
-                          extension=account.identifier if account.kind == AccountKind.EXTENSION else "")
+                          extension=account.identifier if account.kind == AccountKind.EXTENSION else "",
+                          pbx=pbx_address.get(account.pbx_id, "") if account.kind == AccountKind.EXTENSION
+                          and account.pbx_id else "")
             index.tenant(customer.code, account.customer_id)
     for dev in SipDevice.objects.filter(status=Status.ACTIVE):
         snap.by_sip[dev.login] = Device(f"sip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
@@ -202,6 +205,9 @@ def _build(version: int) -> Snapshot:
                                             ip_dev.calls_per_second)
         snap.index.device("source_ip", ip_dev.address, ip_dev.account_id)
         snap.index_all.device("source_ip", ip_dev.address, ip_dev.account_id)
+    for number, account_id in VirtualNumber.objects.values_list("number", "account_id"):
+        for index in (snap.index, snap.index_all):  # an extension of its customer's PBXs (core.identity)
+            index.extension(account_id, number)
     for did in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan", "sip_device"):
         plan = did.plan
         assert did.account_id is not None  # filtered: account__isnull=False
@@ -276,7 +282,7 @@ def _changed(sender: Any, **kwargs: Any) -> None:
 
 def connect_signals() -> None:
     from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did, DidPlan
+    from tarifa.dids.models import Did, DidPlan, VirtualNumber
     from tarifa.rating.models import Rate, Tariff
     from tarifa.routing.models import (
         Connection,
@@ -289,8 +295,8 @@ def connect_signals() -> None:
         Vendor,
     )
 
-    for model in (Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule, Did, DidPlan, Rate, Tariff,
-                  Connection, DestinationRate, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor):
+    for model in (Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule, Did, DidPlan, VirtualNumber,
+                  Rate, Tariff, Connection, DestinationRate, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor):
         post_save.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-delete-{model.__name__}")
     m2m_changed.connect(_changed, sender=Account.pop_restriction.through, dispatch_uid="tarifa-cache-pops")

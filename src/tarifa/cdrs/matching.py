@@ -53,7 +53,7 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Unmatched:
-    """Why a CDR has no account: ``no_account`` or ``ambiguous_account`` (core.identity)."""
+    """Why a CDR has no account: ``no_account``, ``ambiguous_account`` or ``unknown_pbx`` (core.identity)."""
 
     reason: str
 
@@ -74,6 +74,7 @@ class Directory:
         for account_id, pop in Account.pop_restriction.through.objects.values_list("account_id", "pop__name"):
             pops[account_id] = pops.get(account_id, frozenset()) | {pop}
         self.index = AccountIndex()
+        pbx_address = dict(IpDevice.objects.values_list("pk", "address"))
         for a in accounts:
             customer = a.customer
             if customer.status != "active":
@@ -87,7 +88,8 @@ class Directory:
             )
             self.index.account(a.pk, customer.pk, code=a.account_code,
                                trunk=a.identifier if a.kind == "trunk" else "",
-                               extension=a.identifier if a.kind == "extension" else "")
+                               extension=a.identifier if a.kind == "extension" else "",
+                               pbx=pbx_address.get(a.pbx_id, "") if a.kind == "extension" and a.pbx_id else "")
             self.index.tenant(customer.account_code, customer.pk)
         for login, account_id in SipDevice.objects.filter(status="active").values_list("login", "account"):
             self.index.device("sip_user", login, account_id)
@@ -99,6 +101,8 @@ class Directory:
         self.virtual: dict[str, VirtualNumber] = {
             v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
         }
+        for number, virtual in self.virtual.items():  # an extension of its customer's PBXs (core.identity)
+            self.index.extension(virtual.account_id, number)
 
     def _info(self, account_id: int | None) -> AccountInfo | None:
         return self.accounts.get(account_id) if account_id is not None else None
@@ -119,8 +123,9 @@ class Directory:
         return Match(info, inbound_terms=terms, pools=pools)
 
     def match(self, cdr: CanonicalCdr) -> Match | Unmatched | None:
-        """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by a
-        virtual number in ``extension``, then by :meth:`AccountIndex.resolve` (core.identity).
+        """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by
+        :meth:`AccountIndex.resolve` (core.identity), where a virtual number is one of its
+        customer's extensions and is priced as its primary DID.
         None: an inbound call to no number we hold."""
         if cdr.direction == "inbound":
             for number in (cdr.did, cdr.callee):
@@ -132,12 +137,13 @@ class Directory:
             if virtual is not None:
                 return self._virtual_match(virtual, inbound=True)
             return None
-        if cdr.extension and cdr.extension in self.virtual:
-            return self._virtual_match(self.virtual[cdr.extension], inbound=False)
         found = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
                                             account_code=cdr.account_code, source_ip=cdr.source_ip))
         if found.account_id is None:
             return Unmatched(found.reason)
+        virtual = self.virtual.get(cdr.extension) if found.via == "extension" else None
+        if virtual is not None and virtual.account_id == found.account_id:
+            return self._virtual_match(virtual, inbound=False)
         info = self.accounts[found.account_id]
         return Match(info, pools=info.pools, tariff_id=info.tariff_id)
 

@@ -6,7 +6,7 @@ from the tariff or a DID's inbound terms, included minutes first; the vendor's c
 destination set of the connection used). This rule decides, from a few facts about the call,
 which of them the CDR keeps:
 
-* no account (``no_account``, ``ambiguous_account``): unratable, nothing kept;
+* no account (``no_account``, ``ambiguous_account``, ``unknown_pbx``): unratable, nothing kept;
 * an account that may not call through this POP: unratable, ``pop_not_allowed``, not charged
   (the authorisation would have refused the call);
 * an inbound DID call: rated; billed and charged when answered on the A leg; no vendor side;

@@ -9,7 +9,7 @@ The order of the identities, most precise first:
 
 1. ``sip_user``: a SIP device login (unique);
 2. ``trunk``: an account's trunk name;
-3. ``extension``: an account's PBX extension;
+3. ``extension``: an account's PBX extension (or a virtual number), *scoped to its PBX*;
 4. ``account_code``: an account's code;
 5. ``source_ip``: an IP device's address (unique).
 
@@ -27,6 +27,20 @@ The first identity the record carries that names at least one account decides:
   charged (or authorised) because its row came first.
 * If no identity names an account, the result is :data:`NO_ACCOUNT`.
 
+An extension is a number inside one PBX, and tenants' PBXs reuse the same numbers, so an
+extension only counts when the record says which PBX it comes from (docs/services.md):
+
+* an extension registered with a PBX (the PBX's IP device address, ``pbx``) matches only a
+  record whose ``source_ip`` is that address;
+* an extension without a PBX matches only a record whose other identities name its own
+  customer: the source IP of one of the customer's IP devices, one of its trunks or accounts,
+  or its tenant code in ``account_code``.
+
+An extension whose holders are all out of scope says nothing (the later identities are tried:
+the PBX's own IP device takes the call, "all traffic from the address"). If nothing else names
+an account either, the result is :data:`UNKNOWN_PBX`: extension ``1000`` from a PBX nobody
+registered is never charged to whichever tenant happens to have a ``1000``.
+
 Pure: plain data in, plain data out, no Django.
 """
 
@@ -39,6 +53,7 @@ from typing import Final
 ORDER: Final = ("sip_user", "trunk", "extension", "account_code", "source_ip")
 NO_ACCOUNT: Final = "no_account"
 AMBIGUOUS: Final = "ambiguous_account"
+UNKNOWN_PBX: Final = "unknown_pbx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +72,8 @@ class Resolution:
     """The account a call belongs to, or why there is none.
 
     ``via`` is the identity that decided (one of :data:`ORDER`). ``candidates`` lists the
-    accounts an ambiguous identity could mean.
+    accounts an ambiguous identity could mean, or (:data:`UNKNOWN_PBX`) the accounts holding the
+    extension on other PBXs.
     """
 
     account_id: int | None
@@ -77,15 +93,25 @@ class AccountIndex:
         self.customer_of: dict[int, int] = {}
         self._names: dict[str, dict[str, tuple[int, ...]]] = {kind: {} for kind in ORDER}
         self._tenants: dict[str, int] = {}
+        self._pbx: dict[tuple[int, str], str] = {}  # (account, extension) -> the PBX's address
 
-    def account(self, account_id: int, customer_id: int, *, code: str, trunk: str = "", extension: str = "") -> None:
-        """Add an account with its code and, for trunk and PBX-extension accounts, its identifier."""
+    def account(
+        self, account_id: int, customer_id: int, *, code: str, trunk: str = "", extension: str = "", pbx: str = ""
+    ) -> None:
+        """Add an account with its code and, for trunk and PBX-extension accounts, its identifier
+        (``pbx``: the address of the PBX the extension belongs to; empty: any PBX of the customer)."""
         self.customer_of[account_id] = customer_id
         self._add("account_code", code, account_id)
         if trunk:
             self._add("trunk", trunk, account_id)
         if extension:
-            self._add("extension", extension, account_id)
+            self.extension(account_id, extension, pbx)
+
+    def extension(self, account_id: int, number: str, pbx: str = "") -> None:
+        """Add an extension of an account: its own, or a virtual number (seed 002) it holds."""
+        self._add("extension", number, account_id)
+        if pbx:
+            self._pbx[(account_id, number)] = pbx
 
     def device(self, kind: str, key: str, account_id: int) -> None:
         """Add a SIP device (``kind`` ``sip_user``, by login) or an IP device (``source_ip``, by address)."""
@@ -119,14 +145,40 @@ class AccountIndex:
         """The values of identity ``kind`` that name more than one known account."""
         return {key for key in self._names[kind] if len(self.named(kind, key)) > 1}
 
+    def in_scope(self, account_id: int, extension: str, identity: Identity | Mapping[str, str]) -> bool:
+        """Whether the record comes from the PBX of the account's ``extension`` (module docstring)."""
+        values = {kind: _value(identity, kind) for kind in ORDER}
+        pbx = self._pbx.get((account_id, extension), "")
+        if pbx:
+            return values["source_ip"] == pbx
+        return self.customer_of.get(account_id) in self._customers_named(values, skip="extension")
+
+    def _customers_named(self, values: Mapping[str, str], skip: str) -> set[int]:
+        """The customers that the record's identities other than ``skip`` name."""
+        customers: set[int] = set()
+        for other in ORDER:
+            if other == skip or not values[other]:
+                continue
+            customers |= {self.customer_of[a] for a in self.named(other, values[other])}
+            if other == "account_code" and values[other] in self._tenants:
+                customers.add(self._tenants[values[other]])
+        return customers
+
     def resolve(self, identity: Identity | Mapping[str, str]) -> Resolution:
         """The account of a call, in the order of this module's docstring."""
         values = {kind: _value(identity, kind) for kind in ORDER}
+        out_of_scope: tuple[int, ...] = ()
         for kind in ORDER:
             value = values[kind]
             if not value:
                 continue
             found = self.named(kind, value)
+            if kind == "extension" and found:
+                scoped = tuple(a for a in found if self.in_scope(a, value, values))
+                if not scoped:
+                    out_of_scope = found
+                    continue
+                found = scoped
             if not found:
                 continue
             if len(found) == 1:
@@ -144,6 +196,8 @@ class AccountIndex:
             if len(left) == 1:
                 return Resolution(left.pop(), via=kind)
             return Resolution(None, AMBIGUOUS, via=kind, candidates=tuple(sorted(left or found)))
+        if out_of_scope:
+            return Resolution(None, UNKNOWN_PBX, via="extension", candidates=tuple(sorted(out_of_scope)))
         return Resolution(None, NO_ACCOUNT)
 
 
@@ -152,4 +206,4 @@ def _value(identity: Identity | Mapping[str, str], kind: str) -> str:
     return value or ""
 
 
-__all__ = ["AMBIGUOUS", "NO_ACCOUNT", "ORDER", "AccountIndex", "Identity", "Resolution"]
+__all__ = ["AMBIGUOUS", "NO_ACCOUNT", "ORDER", "UNKNOWN_PBX", "AccountIndex", "Identity", "Resolution"]

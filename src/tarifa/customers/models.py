@@ -43,7 +43,8 @@ class LabeledUniqueMixin:
         field = self._meta.get_field(unique_check[0]) if len(unique_check) == 1 else None
         if isinstance(field, models.Field):
             value = getattr(self, field.attname)
-            return v.refuse(str(field.verbose_name).capitalize(), value, "already in use", "unique")
+            label = str(field.verbose_name)  # "IP address", "SIP device login": only the first letter raised
+            return v.refuse(label[:1].upper() + label[1:], value, "already in use", "unique")
         return super().unique_error_message(model_class, unique_check)  # type: ignore[misc]
 
 
@@ -259,6 +260,12 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         "identifier", max_length=64, blank=True,
         help_text="Trunk name or PBX extension the switch reports for this account.",
     )
+    pbx = models.ForeignKey(
+        "customers.IpDevice", verbose_name="PBX (IP device)", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="extensions",
+        help_text="For a PBX extension: the PBX it belongs to (its IP device). Empty: any PBX of this customer "
+        "(its IP devices, trunks or tenant code in the record).",
+    )
     tariff = models.ForeignKey(
         "rating.Tariff", verbose_name="tariff (empty: the customer's)", null=True, blank=True,
         on_delete=models.PROTECT, related_name="accounts",
@@ -409,8 +416,59 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     v.Digits(label, 3, 15)(value.lstrip("+"))
                 except ValidationError as exc:
                     errors.setdefault(name, []).append(exc)
+        for name, problem in self._service_problems().items():
+            errors.setdefault(name, []).append(problem)
         if errors:
             raise ValidationError(errors)
+
+    def _service_problems(self) -> dict[str, ValidationError]:
+        """The trunk and extension rules of docs/services.md: the identifier a switch reports must
+        name this account and no other in its scope (a trunk: the whole system; an extension: its
+        PBX, or its customer's PBXs when it has none)."""
+        problems: dict[str, ValidationError] = {}
+        kind, ident = self.kind, (self.identifier or "").strip()
+        if self.pbx_id and kind != c.AccountKind.EXTENSION:
+            problems["pbx"] = v.refuse("PBX (IP device)", str(self.pbx), "only a PBX extension belongs to a PBX")
+        if kind not in (c.AccountKind.TRUNK, c.AccountKind.EXTENSION):
+            return problems
+        label = "Trunk name" if kind == c.AccountKind.TRUNK else "Extension"
+        if not ident:
+            problems["identifier"] = ValidationError(
+                "%(label)s is required for a %(kind)s account (the switch reports it)", code="required",
+                params={"label": label, "kind": self.get_kind_display()},
+            )
+            return problems
+        others = Account.objects.filter(kind=kind, identifier=ident).exclude(pk=self.pk)
+        if kind == c.AccountKind.TRUNK:
+            if others.exists():  # the other trunk may be another tenant's: not named
+                problems["identifier"] = v.refuse("Trunk name", ident, "already in use by another trunk", "unique")
+            return problems
+        from tarifa.dids.models import VirtualNumber
+
+        pbx = self.pbx if self.pbx_id else None
+        customer = self.customer if self.customer_id else None
+        if pbx is not None and customer is not None:
+            owner = pbx.account.customer
+            if not customer.path or not customer.path.startswith(owner.path):
+                problems["pbx"] = v.refuse(
+                    "PBX (IP device)", pbx.address,
+                    f"belongs to {owner}: a PBX must be the customer's own or its reseller's/operator's",
+                    "other_tenant",
+                )
+                return problems
+        # in one scope: the same PBX, or (no PBX) the same customer's PBX-less extensions; an
+        # extension without a PBX also meets every extension of its customer on any PBX
+        scope = others.filter(pbx=pbx) if pbx is not None else others.filter(customer_id=self.customer_id)
+        if pbx is not None:
+            scope = scope | others.filter(customer_id=self.customer_id, pbx__isnull=True)
+        where = f"PBX {pbx.address}" if pbx is not None else "this customer's PBXs"
+        if scope.exists():  # the other holder may be another tenant of a hosted PBX: not named
+            problems["identifier"] = v.refuse("Extension", ident, f"already in use on {where}", "unique")
+        elif VirtualNumber.objects.filter(number=ident, account__customer_id=self.customer_id).exists():
+            problems["identifier"] = v.refuse(
+                "Extension", ident, "already a virtual number of this customer", "unique"
+            )
+        return problems
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.account_code:
@@ -444,7 +502,7 @@ class AccountChild(TimestampedModel):
         abstract = True
 
 
-class IpDevice(AccountChild):
+class IpDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer IP's Devices": traffic from this address is billed to the account."""
 
     address = models.GenericIPAddressField(

@@ -254,5 +254,5 @@ class DidAdmin(TarifaAdmin):
 @admin.register(VirtualNumber)
 class VirtualNumberAdmin(TarifaAdmin):
     list_display = ("number", "primary_did", "account", "activation_date", "additional_charge")
-    search_fields = ("number", "primary_did__number", "account__name")
-    autocomplete_fields = ("account",)
+    search_fields = ("number", "primary_did__number", "account__name", "account__customer__company")
+    autocomplete_fields = ("account", "primary_did")  # VirtualNumber.clean: assigned DID, same customer

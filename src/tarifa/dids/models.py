@@ -135,3 +135,34 @@ class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.number} -> {self.primary_did}"
+
+    def clean(self) -> None:
+        """The rules of docs/services.md: a virtual number is an extension of the customer that
+        holds its primary DID, so it shares that DID's rates and minutes within one customer."""
+        super().clean()
+        errors: dict[str, ValidationError] = {}
+        did = self.primary_did if self.primary_did_id else None
+        if did is not None and (did.status != DidStatus.ASSIGNED or not did.account_id):
+            errors["primary_did"] = v.refuse(
+                "Primary DID", did.number, f"must be assigned to an account (it is {did.get_status_display().lower()})",
+                "not_assigned",
+            )
+        elif (
+            did is not None and self.account_id and did.account is not None
+            and self.account.customer_id != did.account.customer_id
+        ):
+            errors["account"] = v.refuse(
+                "Account", str(self.account),
+                f"must belong to the customer of the primary DID {did.number} ({did.account.customer})",
+                "other_customer",
+            )
+        if self.number and self.account_id and "account" not in errors:
+            from tarifa.customers.models import Account
+
+            clash = Account.objects.filter(customer_id=self.account.customer_id, kind="extension",
+                                           identifier=self.number)
+            if clash.exists():
+                errors["number"] = v.refuse("Virtual number", self.number,
+                                            "already an extension of this customer", "unique")
+        if errors:
+            raise ValidationError(errors)

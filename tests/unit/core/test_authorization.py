@@ -133,7 +133,7 @@ def _state(balance: str = "10", **kw: object) -> CallState:
 
 def test_every_refusal_carries_the_sip_code_the_docs_list() -> None:
     assert {r.value: r.sip_code for r in Refusal} == {
-        "unknown_account": 403, "ambiguous_account": 403, "account_disabled": 403, "ip_not_allowed": 403,
+        "unknown_account": 403, "ambiguous_account": 403, "unknown_pbx": 403, "account_disabled": 403, "ip_not_allowed": 403,
         "pop_not_allowed": 403, "invalid_number": 484, "insufficient_funds": 402, "destination_forbidden": 403,
         "international_disabled": 403, "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404,
         "concurrent_limit": 486, "cps_limit": 503, "no_route": 503, "loss_route": 503,

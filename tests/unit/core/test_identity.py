@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, AccountIndex, Identity, Resolution
+from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, UNKNOWN_PBX, AccountIndex, Identity, Resolution
 
 # Four tenants of one hosted PBX, each with extension 1000 (as in the demo data); Initech also
 # has an IP device for its PBX (account 31) and a trunk named like Globex's.
@@ -28,9 +28,11 @@ def index() -> AccountIndex:
     return idx
 
 
-def test_an_extension_of_several_tenants_alone_is_ambiguous(index: AccountIndex) -> None:
+def test_an_extension_without_its_pbx_names_nobody(index: AccountIndex) -> None:
+    """Issue 14: an extension counts only with the PBX it comes from; alone it is an unknown PBX's."""
     found = index.resolve(Identity(extension="1000"))
-    assert found == Resolution(None, AMBIGUOUS, "extension", (10, 20, 30, 40))
+    assert found == Resolution(None, UNKNOWN_PBX, "extension", (10, 20, 30, 40))
+    assert index.resolve(Identity(extension="2000")) == Resolution(None, UNKNOWN_PBX, "extension", (50,))
 
 
 def test_the_source_ip_of_a_tenants_device_settles_it(index: AccountIndex) -> None:
@@ -54,7 +56,7 @@ def test_contradicting_identities_stay_ambiguous(index: AccountIndex) -> None:
 
 def test_an_identity_that_names_nothing_says_nothing(index: AccountIndex) -> None:
     found = index.resolve(Identity(extension="1000", source_ip="192.0.2.200", account_code="nobody"))
-    assert (found.reason, found.candidates) == (AMBIGUOUS, (10, 20, 30, 40))
+    assert (found.reason, found.candidates) == (UNKNOWN_PBX, (10, 20, 30, 40))
     assert index.resolve(Identity(extension="1000", source_ip="192.0.2.200", trunk="pbx-trunk")).reason == AMBIGUOUS
 
 
@@ -65,7 +67,7 @@ def test_a_shared_trunk_name_is_ambiguous_until_settled(index: AccountIndex) -> 
 
 def test_a_unique_identity_decides_without_the_others(index: AccountIndex) -> None:
     assert index.resolve({"extension": "1000", "sip_user": "globex1"}) == Resolution(12, via="sip_user")
-    assert index.resolve(Identity(extension="2000", source_ip="198.51.100.9")) == Resolution(50, via="extension")
+    assert index.resolve(Identity(extension="2000", account_code="A50")) == Resolution(50, via="extension")
     assert index.resolve(Identity(sip_user="globex1", source_ip="198.51.100.9")).account_id == 12
 
 
@@ -85,3 +87,26 @@ def test_lookups_for_the_vectorised_path(index: AccountIndex) -> None:
     assert index.ambiguous("extension") == {"1000"}
     assert index.unique("source_ip") == {"198.51.100.9": 31}
     assert index.ambiguous("trunk") == {"pbx-trunk"}
+
+
+def test_another_tenants_pbx_never_reaches_a_unique_extension(index: AccountIndex) -> None:
+    """Issue 14: only customer 5 has extension 2000; Initech's PBX (198.51.100.9) reporting a 2000
+    it never registered is Initech's traffic ("all traffic from the address"), not customer 5's."""
+    assert index.resolve(Identity(extension="2000", source_ip="198.51.100.9")) == Resolution(31, via="source_ip")
+
+
+def test_an_extension_registered_with_a_pbx_matches_only_that_pbx() -> None:
+    """Two tenants of one hosted PBX each with a PBX of their own: 1000 goes by the PBX address."""
+    idx = AccountIndex()
+    idx.account(1, 100, code="A1", extension="1000", pbx="192.0.2.10")
+    idx.account(2, 200, code="A2", extension="1000", pbx="192.0.2.20")
+    idx.account(3, 300, code="A3")  # the host's PBX device, owner of neither extension
+    idx.device("source_ip", "192.0.2.30", 3)
+    assert idx.resolve(Identity(extension="1000", source_ip="192.0.2.10")) == Resolution(1, via="extension")
+    assert idx.resolve(Identity(extension="1000", source_ip="192.0.2.20")) == Resolution(2, via="extension")
+    # the same customer's account code does not stand in for the PBX the extension is registered with
+    assert idx.resolve(Identity(extension="1000", account_code="A1")) == Resolution(1, via="account_code")
+    assert idx.resolve(Identity(extension="1000", source_ip="192.0.2.99")).reason == UNKNOWN_PBX
+    assert idx.resolve(Identity(extension="1000", source_ip="192.0.2.30")) == Resolution(3, via="source_ip")
+    assert idx.in_scope(1, "1000", Identity(source_ip="192.0.2.10"))
+    assert not idx.in_scope(1, "1000", Identity(source_ip="192.0.2.20"))

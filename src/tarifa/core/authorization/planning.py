@@ -27,7 +27,7 @@ from tarifa.core.authorization.views import (
     RouteEntry,
 )
 from tarifa.core.deck import format_money as money
-from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, Identity
+from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, UNKNOWN_PBX, Identity
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.periods import day_start, month_start
 from tarifa.core.rating import RateTerms, call_cost
@@ -180,6 +180,10 @@ def identify(snap: Catalogue, req: CallRequest, d: Decision) -> _Caller | None:
         d.refuse(Refusal.AMBIGUOUS_ACCOUNT, f"{label} names {len(found.candidates)} accounts ({codes}); "
                                             "the request's other identities do not tell which")
         return None
+    if found.reason == UNKNOWN_PBX:
+        d.refuse(Refusal.UNKNOWN_PBX, f"{label} is not an extension of the PBX the call comes from "
+                                      f"(source IP {req.source_ip or 'none'}); no other identity names an account")
+        return None
     given = any(getattr(identity, kind) for kind in ORDER)
     if not given and req.callee.lstrip("+") in snap.dids:  # no caller identity: a call to one of our DIDs
         return by_did(req.callee)
@@ -286,7 +290,7 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     why); else the plan, with ``d`` holding account, number, class, rate, media and caller ID."""
     caller = identify(snap, req, d)
     if caller is None:
-        if d.reason != Refusal.AMBIGUOUS_ACCOUNT:
+        if d.reason not in (Refusal.AMBIGUOUS_ACCOUNT, Refusal.UNKNOWN_PBX):
             d.refuse(Refusal.UNKNOWN_ACCOUNT, "no account matches the identity sent by the switch")
         return None
     account, customer = caller.account, caller.account.customer

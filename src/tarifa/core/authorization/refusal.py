@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Self
 
 from tarifa.core.identity import AMBIGUOUS
+from tarifa.core.identity import UNKNOWN_PBX as PBX_UNKNOWN
 
 
 class Refusal(StrEnum):
@@ -22,6 +23,7 @@ class Refusal(StrEnum):
 
     UNKNOWN_ACCOUNT = "unknown_account", 403
     AMBIGUOUS_ACCOUNT = AMBIGUOUS, 403
+    UNKNOWN_PBX = PBX_UNKNOWN, 403  # a PBX extension from a PBX it is not registered with (core.identity)
     ACCOUNT_DISABLED = "account_disabled", 403
     IP_NOT_ALLOWED = "ip_not_allowed", 403
     POP_NOT_ALLOWED = "pop_not_allowed", 403

@@ -2,9 +2,9 @@
 
 The schemas here define the endpoints: ``AuthorizeIn`` validates every request and the fields
 of ``AuthorizeOut``/``RouteOut`` are exactly those of every answer. The endpoints themselves are
-served by ``tarifa.api.lean`` (no middleware stack, no ninja request handling: they are the hot
+served by ``tarifa.api.switch_endpoints`` (no middleware stack, no ninja request handling: they are the hot
 path); the ninja operations below only declare them for the OpenAPI document, and ``tarifa.urls``
-routes the two paths to the lean views before the ninja API.
+routes the two paths to the switch-endpoint views before the ninja API.
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def authorize(request: HttpRequest, body: AuthorizeIn) -> Any:
     """Identify the account, apply restrictions and limits, price the call, reserve its maximum
     cost and return the ordered routes. A refusal has ``allowed: false``, a SIP status code and a
     machine-readable ``reason``. Ask for ``trace: true`` to get each decision step."""
-    from tarifa.api.lean import authorize_view
+    from tarifa.api.switch_endpoints import authorize_view
 
-    return authorize_view(request)  # documentation only: tarifa.urls serves this path by api.lean
+    return authorize_view(request)  # documentation only: tarifa.urls serves this path by api.switch_endpoints
 
 
 class EndOut(Schema):
@@ -97,6 +97,6 @@ class EndOut(Schema):
 @router.post("/calls/{call_id}/end", auth=SwitchToken(), response=EndOut, summary="The call ended")
 def end(request: HttpRequest, call_id: str) -> Any:
     """Release the call's reservation now (its CDR would release it too)."""
-    from tarifa.api.lean import end_view
+    from tarifa.api.switch_endpoints import end_view
 
-    return end_view(request, call_id)  # documentation only: tarifa.urls serves this path by api.lean
+    return end_view(request, call_id)  # documentation only: tarifa.urls serves this path by api.switch_endpoints

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 
+from tarifa.bootstrap import start_django
+
 if TYPE_CHECKING:
     from tarifa.rating.decks import DeckRejected, Target
 
@@ -29,9 +31,7 @@ def _at(value: str | None) -> datetime | None:
 
 
 def _target(tariff: str | None, destination_set: str | None) -> Target:
-    from tarifa.cli import _django
-
-    _django()
+    start_django()
     from tarifa.rating.decks import find_target
 
     try:

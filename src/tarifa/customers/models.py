@@ -21,8 +21,8 @@ from django_countries.fields import CountryField
 if TYPE_CHECKING:
     from django.db.models.options import Options
 
+from tarifa import validators as v
 from tarifa.customers import choices as c
-from tarifa.customers import validators as v
 from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field, money_field
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -243,9 +243,17 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                                 output_field=models.CharField())
                 )
 
+    def in_subtree(self, via: str = "") -> models.Q:
+        """The condition "the customer reached through ``via`` is this one or below it" (``via``
+        ``"customer"`` for a CDR's customer, ``""`` for a customer itself): the one statement of the
+        subtree rule, which every listing of a reseller's data filters by. The path ends with ``/``,
+        so ``/C1/`` never matches ``/C10/``; ``save`` keeps the paths of a moved subtree current."""
+        lookup = f"{via}__path__startswith" if via else "path__startswith"
+        return models.Q(**{lookup: self.path})
+
     def subtree(self) -> models.QuerySet[Customer]:
         """This customer and everything below it (what a reseller may see)."""
-        return Customer.objects.filter(path__startswith=self.path)
+        return Customer.objects.filter(self.in_subtree())
 
 
 class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):

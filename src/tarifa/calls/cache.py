@@ -2,7 +2,7 @@
 rules, routing groups, rate tables), rebuilt when the shared ConfigVersion moves.
 
 Every change to those models bumps the version in the database (signals below, and explicit
-``bump()`` calls after raw bulk writes such as deck imports), so every app process on every
+``rating.signals.rates_written`` after raw bulk writes such as deck imports), so every app process on every
 machine notices within ``TARIFA_CACHE_CHECK_SECONDS`` (default 1 s; 0 = check on every call).
 """
 
@@ -278,6 +278,7 @@ def connect_signals() -> None:
     from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
     from tarifa.dids.models import Did, DidPlan
     from tarifa.rating.models import Rate, Tariff
+    from tarifa.rating.signals import rates_written
     from tarifa.routing.models import (
         Connection,
         DestinationRate,
@@ -294,3 +295,4 @@ def connect_signals() -> None:
         post_save.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-delete-{model.__name__}")
     m2m_changed.connect(_changed, sender=Account.pop_restriction.through, dispatch_uid="tarifa-cache-pops")
+    rates_written.connect(_changed, dispatch_uid="tarifa-cache-rates-written")  # deck imports' bulk writes

@@ -185,7 +185,6 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         stored = Customer._base_manager.filter(pk=self.pk).values_list("currency", "balance").first()
         if stored is None or stored[0] == self.currency:
             return None
-        from tarifa.billing.models import Invoice, Transaction
         from tarifa.core.deck import format_money
 
         currency, balance = stored
@@ -195,10 +194,11 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if account is not None:
             return currency, f"account {account[0]!r} has balance {format_money(account[1])}"
 
-        count = Transaction.objects.filter(customer_id=self.pk).count()
+        # the billing app's reverse relations: billing builds on customers, not the other way round
+        count = self.transactions.count()
         if count:
             return currency, f"{count} transaction{'s' if count != 1 else ''}"
-        count = Invoice.objects.filter(customer_id=self.pk).count()
+        count = self.invoices.count()
         if count:
             return currency, f"{count} invoice{'s' if count != 1 else ''}"
         return None

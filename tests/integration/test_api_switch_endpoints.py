@@ -12,7 +12,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import RequestFactory
 
 from tarifa.api import switch_endpoints
-from tarifa.api.calls import AuthorizeOut
+from tarifa.api.call_schemas import AuthorizeOut
 from tarifa.calls.models import Reservation
 from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
 from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)

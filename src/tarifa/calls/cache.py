@@ -12,7 +12,7 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -23,10 +23,22 @@ from tarifa.core.identity import AccountIndex
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 from tarifa.customers.choices import AccountKind, BalanceMode, Status
+from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.choices import DidDestination, DidStatus
-
-if TYPE_CHECKING:
-    from tarifa.customers.models import Account, Customer
+from tarifa.dids.models import Did, DidPlan
+from tarifa.rating.models import Rate, Tariff
+from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
+from tarifa.rating.signals import rates_written
+from tarifa.routing.models import (
+    Connection,
+    DestinationRate,
+    DestinationSet,
+    Pop,
+    RouteOffer,
+    RoutingEntry,
+    RoutingGroup,
+    Vendor,
+)
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -104,10 +116,6 @@ _table_locks: dict[tuple[str, int], threading.Lock] = {}
 
 
 def _table(key: tuple[str, int]) -> authz.PriceList:
-    from tarifa.rating.models import Tariff
-    from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
-    from tarifa.routing.models import DestinationSet
-
     with _lock:
         lock = _table_locks.setdefault(key, threading.Lock())
     with lock:
@@ -131,9 +139,6 @@ def _table(key: tuple[str, int]) -> authz.PriceList:
 
 def warm_up() -> None:
     """Load the snapshot and every rate table now (a worker's start), not on the first call."""
-    from tarifa.rating.models import Tariff
-    from tarifa.routing.models import DestinationSet
-
     snap = snapshot()
     for tariff_id in Tariff.objects.values_list("pk", flat=True):
         snap.tariff(tariff_id)
@@ -175,10 +180,6 @@ def _account_view(account: Account, customer: authz.CustomerView) -> authz.Accou
 
 
 def _build(version: int) -> Snapshot:
-    from tarifa.customers.models import Account, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did
-    from tarifa.routing.models import RouteOffer, RoutingEntry, RoutingGroup
-
     snap = Snapshot(version=version)
     customers: dict[int, authz.CustomerView] = {}
     for account in Account.objects.select_related("customer").prefetch_related("pop_restriction"):
@@ -275,21 +276,6 @@ def _changed(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
-    from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did, DidPlan
-    from tarifa.rating.models import Rate, Tariff
-    from tarifa.rating.signals import rates_written
-    from tarifa.routing.models import (
-        Connection,
-        DestinationRate,
-        DestinationSet,
-        Pop,
-        RouteOffer,
-        RoutingEntry,
-        RoutingGroup,
-        Vendor,
-    )
-
     for model in (Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule, Did, DidPlan, Rate, Tariff,
                   Connection, DestinationRate, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor):
         post_save.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-save-{model.__name__}")

@@ -2,8 +2,8 @@
 
 A deck targets a Tariff (selling) or a Destination Set (buying); both hold ``RateFields`` rows
 through a reverse relation named ``rates``, so one implementation serves both without naming the
-routing app, which builds on this one (docs/architecture.md, "Layers"). Validation is :mod:`tarifa.core.deck`'s: a deck with any
-error imports nothing.
+routing app, which builds on this one (docs/architecture.md, "Layers"). Validation is
+:mod:`tarifa.core.deck`'s: a deck with any error imports nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Target(Protocol):
     name: str
     time_zone: str
     rates: Any  # the reverse manager of its RateFields rows (``.model``, ``.field``)
+
+
 TERM_FIELDS = (
     "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
     "grace_period", "post_call_surcharge", "min_charge", "effective_to", "forbidden",

@@ -257,7 +257,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from tarifa.api import lean
+    from tarifa.api import switch_endpoints
     from tarifa.api.models import ApiToken
     from tarifa.calls import authorize, cache, storage
     from tarifa.routing.models import Pop
@@ -310,7 +310,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
                 "  SQL round trips (inside the phases above)", 0) + 1
 
     patches = [
-        (lean, "switch_identity", "token check (cached switch identity)"),
+        (switch_endpoints, "switch_identity", "token check (cached switch identity)"),
         (authorize, "authorize_call", "authorize_call (whole service)"),
         (cache, "snapshot", "  snapshot() version check"),
         (authorize, "_plan", "  _plan (identify, classify, rate, routes)"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The static checks (ruff lint, mypy with django-stubs; configuration in pyproject.toml), then the
-# whole suite twice: on the embedded SQLite default, then on a real PostgreSQL server started here
-# on a loopback port and removed afterwards. Extra arguments go to pytest.
+# The static checks (ruff lint, mypy with django-stubs, import-linter's layer contracts; configuration
+# in pyproject.toml), then the whole suite twice: on the embedded SQLite default, then on a real
+# PostgreSQL server started here on a loopback port and removed afterwards. Extra arguments go to pytest.
 #
 # With two or more cores the two passes run at the same time (each pass is one process, so it
 # uses one core): the SQLite pass prints as it goes, the PostgreSQL pass writes to a file that
@@ -17,10 +17,12 @@ export TARIFA_VAR_DIR="${TARIFA_VAR_DIR:-$(mktemp -d /tmp/tarifa-var.XXXXXX)}"
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 status=0
 
-echo "=== Checks: ruff, mypy"
+echo "=== Checks: ruff, mypy, import layers"
 "$BIN/ruff" check src tests bench || status=1
 # The mypy cache lives in .mypy_cache (git-ignored) so that a second run checks only what changed.
 "$BIN/mypy" || status=1
+# Dependencies point one way (docs/architecture.md, "Layers"; contracts in pyproject.toml).
+"$BIN/lint-imports" || status=1
 
 PGDIR="$(mktemp -d /tmp/tarifa-pg.XXXXXX)"
 PGPORT="${TARIFA_TEST_PGPORT:-55432}"

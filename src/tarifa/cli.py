@@ -8,56 +8,9 @@ import sys
 
 import typer
 
+from tarifa.bootstrap import start_django
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Tarifa: VoIP billing, rating and routing.")
-
-
-def _django(database: bool = True) -> None:
-    """Configure Django. With ``database`` (every command but ``migrate`` and ``manage``), first make
-    sure the database exists and is migrated, and say where it was looked for when it is not --
-    without creating an empty ``./var`` on the way."""
-    from django.apps import apps
-
-    from tarifa import config
-
-    if apps.ready:  # configured already (a command run inside a configured process, as the tests do)
-        return
-    embedded = config.embedded_database()
-    if database and embedded is not None and not embedded.exists():
-        _no_database(f"No database at {embedded}.")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
-    import django
-
-    django.setup()
-    if database:
-        _check_migrated()
-
-
-def _where() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"the database at {s['NAME']}"
-    return f"the database {s['NAME']!r} on {s.get('HOST') or 'localhost'}:{s.get('PORT') or 5432}"
-
-
-def _no_database(problem: str) -> None:
-    typer.echo(f"{problem} Run `tarifa migrate` to create it, or point TARIFA_DATABASE_URL (or TARIFA_VAR_DIR, "
-               f"now {os.environ.get('TARIFA_VAR_DIR', 'var')!r} from {os.getcwd()}) at the existing one.", err=True)
-    raise typer.Exit(2)
-
-
-def _check_migrated() -> None:
-    from django.db import DatabaseError, connection
-    from django.db.migrations.loader import MigrationLoader
-
-    try:
-        loader = MigrationLoader(connection)
-        pending = len(set(loader.graph.nodes) - set(loader.applied_migrations))
-    except DatabaseError as exc:
-        _no_database(f"Cannot read {_where()}: {exc}.")
-    if pending:
-        _no_database(f"{_where()[0].upper()}{_where()[1:]} is not migrated ({pending} migrations pending).")
 
 
 @app.command()
@@ -72,7 +25,7 @@ def serve(
     listen = config.listen()  # the configuration first: a bad value is named before anything else
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
-    _django()  # like every command: refuse (saying where it looked) without a migrated database
+    start_django()  # like every command: refuse (saying where it looked) without a migrated database
     from django.db import connections
 
     connections.close_all()  # the workers open their own
@@ -83,7 +36,7 @@ def serve(
     # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
     # granian gives a request to a thread as soon as its headers are in: the threads beyond
     # TARIFA_THREADS may wait (boundedly, api/bodies.py) for slow bodies while TARIFA_THREADS of them
-    # run the application (api/lean.py's gate), so slow clients do not stop health or authorisation.
+    # run the application (api/switch_endpoints.py's gate), so slow clients do not stop health or authorisation.
     args = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
         "--workers", str(count), "--blocking-threads", str(config.threads() + config.waiting_threads()), "--no-ws",
@@ -102,7 +55,7 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (Django migrations)."""
-    _django(database=False)
+    start_django(database=False)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=1)
@@ -113,7 +66,7 @@ def demo(
     if_empty: bool = typer.Option(False, "--if-empty", help="Only when the database has no customers yet."),
 ) -> None:
     """Load the demo data set; running it again changes nothing."""
-    _django()
+    start_django()
     from tarifa.customers.models import Customer
     from tarifa.demo import load_demo
 
@@ -135,7 +88,7 @@ def createadmin(
     ),
 ) -> None:
     """Create the operator administrator, or reset its password when one is given."""
-    _django()
+    start_django()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
@@ -185,7 +138,7 @@ def token(
     create_pop: bool = typer.Option(False, "--create-pop", help="Create the POP when none has that name."),
 ) -> None:
     """Issue an API token for a switch (call authorisation, CDR push). Shown once."""
-    _django()
+    start_django()
     from tarifa.api.models import ApiToken
     from tarifa.routing.models import Pop
 
@@ -217,7 +170,7 @@ def token(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
     """Run a Django management command, e.g. ``tarifa manage check``."""
-    _django(database=False)
+    start_django(database=False)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["tarifa manage", *ctx.args])

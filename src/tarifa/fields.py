@@ -17,7 +17,7 @@ from django.db import models
 from django.utils.deconstruct import deconstructible
 
 from tarifa.core.rate_rules import MONEY_PLACES, column_max, control_character, range_rule
-from tarifa.customers.validators import Between, MaxLength, refuse
+from tarifa.validators import Between, MaxLength, refuse
 
 MONEY_DIGITS = 20
 

@@ -1,7 +1,7 @@
 """The back office's one form mechanism: every refusal names the field and the value.
 
 Django's own messages ("This field is required.", "Enter a number.", "Enter a valid JSON.") say
-neither which field nor which value; our validators already do (``customers.validators.refuse``).
+neither which field nor which value; our validators already do (``tarifa.validators.refuse``).
 ``LabeledErrorsMixin`` rewrites the others at the one point every form error passes through,
 ``Form.add_error`` (field cleaning, ``clean()`` and the model's ``full_clean()`` all end there),
 so a form only has to inherit it — and ``TarifaAdmin`` mixes it into every admin form and inline.
@@ -15,7 +15,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.utils import pretty_name
 
-from tarifa.customers.validators import refuse
+from tarifa.validators import refuse
 
 _SHOWN_MAX = 80
 

@@ -71,7 +71,7 @@ class ContentSecurityPolicy:
     """Send the Content-Security-Policy header on every page that does not set its own.
 
     JSON answers (the API, problem details) get none: a browser renders no script from them, and
-    the switch endpoints answered without Django (api/lean.py) must read the same either way.
+    the switch endpoints answered without Django (api/switch_endpoints.py) must read the same either way.
 
     Scripts, styles, images and fonts come only from Tarifa itself (its static files): an injected
     ``<script>`` — inline or from elsewhere — does not run, and no page may be framed.

@@ -106,7 +106,7 @@ PASSWORD_HASHERS = [
 # The seed 003 rule for every password (staff without its 30-character cap), plus Django's
 # checks against the user's own name and e-mail and against the 20,000 most common passwords.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "tarifa.customers.validators.WebPasswordValidator"},
+    {"NAME": "tarifa.validators.WebPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]

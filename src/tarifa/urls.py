@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from tarifa.api import lean
+from tarifa.api import switch_endpoints
 from tarifa.api.api import api
 from tarifa.throttle.forms import AdminLoginForm
 from tarifa.throttle.views import admin_password_change
@@ -16,7 +16,7 @@ urlpatterns = [
     path("admin/password_change/", admin_password_change),
     path("admin/", admin.site.urls),
     # The switch endpoints (hot path), before the ninja API that documents them.
-    path("api/v1/calls/authorize", lean.authorize_view),
-    path("api/v1/calls/<call_id>/end", lean.end_view),
+    path("api/v1/calls/authorize", switch_endpoints.authorize_view),
+    path("api/v1/calls/<call_id>/end", switch_endpoints.end_view),
     path("api/v1/", api.urls),
 ]

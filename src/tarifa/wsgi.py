@@ -5,11 +5,11 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
 django_application = get_wsgi_application()
 
-from tarifa.api import lean  # noqa: E402  (needs the settings loaded above)
+from tarifa.api import switch_endpoints  # noqa: E402  (needs the settings loaded above)
 
 # POST /api/v1/calls/authorize and /api/v1/calls/{call_id}/end are answered without the middleware
-# stack (api/lean.py); every other request goes to Django.
-application = lean.wsgi(django_application)
+# stack (api/switch_endpoints.py); every other request goes to Django.
+application = switch_endpoints.wsgi(django_application)
 
 
 def _warm_up() -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tarifa.cdrs.models import RerateRun
 from tarifa.cdrs.rerate import Criteria, rerate
-from tarifa.rating.decks import find_target
+from tarifa.rating.commands import find_target
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import DestinationSet, Vendor
 

@@ -401,3 +401,26 @@ def test_admin_deck_import_keeps_history_and_says_what_changed(staff, deck_tarif
     assert list(Rate.objects.filter(tariff=deck_tariff, prefix="44").order_by("effective_from").values_list(
         "price_1", "effective_to")) == [(Decimal("0.02"), FEB), (Decimal("0.03"), None)]
     assert Rate.objects.filter(tariff=deck_tariff, prefix="49").count() == 1
+
+
+def test_a_deck_import_makes_every_process_reread_its_rate_tables(deck_target, django_capture_on_commit_callbacks) -> None:
+    """Deck imports write by raw bulk statements (no post_save): ``rating.signals.rates_written``
+    tells the call cache, which moves the shared configuration version once the import commits
+    -- for a tariff and for a destination set alike; an import that changes nothing moves nothing."""
+    from tarifa.calls.models import ConfigVersion
+
+    def version() -> int:
+        row = ConfigVersion.objects.filter(pk=1).first()
+        return row.version if row else 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(deck_target, csv_bytes("44,UK,0.02"), "v1.csv")
+    first = version()
+    assert first > 0
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(deck_target, csv_bytes("44,UK,0.03"), "v2.csv")
+    assert version() > first
+    moved = version()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(deck_target, csv_bytes("44,UK,0.03"), "v2.csv")  # the same deck again: nothing changes
+    assert version() == moved

@@ -1,5 +1,5 @@
 """What the API says when it refuses (issue 12, user report items 14 and H): every validation problem
-names the field, the value and the rule in the house style, on the lean switch path and through
+names the field, the value and the rule in the house style, on the switch endpoints (served without Django) and through
 django-ninja alike; a valid token of the wrong kind is told so (403), not taken for no token (401)."""
 
 from __future__ import annotations

@@ -313,6 +313,37 @@ def test_moving_a_reseller_moves_its_whole_subtree(client, operator) -> None:
     assert set(callwave.subtree()) == {callwave, shop}
 
 
+def test_the_api_cdr_listing_and_the_subtree_rule_agree(client, operator) -> None:
+    """The API's CDR listing shows a token's customer exactly the calls of ``Customer.subtree()``
+    (the one statement of the rule, ``Customer.in_subtree``): nothing of a sibling reseller, of the
+    parent, or of a customer whose code starts like one of the subtree's."""
+    from datetime import UTC, datetime
+
+    from tarifa.api.models import ApiToken
+    from tarifa.cdrs.models import Cdr
+
+    voicenet, callwave = _reseller(operator, "voicenet"), _reseller(operator, "callwave")
+    sub = Customer.objects.create(kind="reseller", parent=voicenet, name="Sub", company="Sub", web_username="sub1",
+                                  tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    tree = [operator, voicenet, callwave, sub]
+    shops = [Customer.objects.create(parent=parent, name=f"Shop{n}", company=f"Shop{n}", web_username=f"shop{n}",
+                                     tariff=operator.tariff, email=f"s{n}@x.example", phone="+12015550123",
+                                     country="US") for n, parent in enumerate(tree)]
+    for owner in [*tree, *shops]:
+        account = Account.objects.create(customer=owner, name=f"acct-{owner.pk}", sip_password="Main-pass1")
+        Cdr.objects.create(switch="sw", call_id=f"call-{owner.pk}", leg="a", account=account, customer=owner,
+                           callee="442079460958", number="442079460958", start_time=datetime(2026, 3, 1, tzinfo=UTC),
+                           duration=60, price=Decimal("0.02"))
+    for customer in Customer.objects.all():
+        _t, raw = ApiToken.issue(f"t-{customer.pk}", customer=customer)
+        response = client.get("/api/v1/cdrs", {"limit": 1000}, HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200
+        listed = {row["call_id"] for row in json.loads(response.content)}
+        assert listed == {f"call-{c.pk}" for c in customer.subtree()}, customer
+    assert set(voicenet.subtree()) == {voicenet, sub, shops[1], shops[3]}
+    assert set(callwave.subtree()) == {callwave, shops[2]}
+
+
 def test_a_move_under_ones_own_descendant_is_refused(staff_client, operator) -> None:
     callwave = _reseller(operator, "callwave")
     sub = Customer.objects.create(kind="reseller", parent=callwave, name="Sub", company="Sub", web_username="sub1",

@@ -335,11 +335,11 @@ def app(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     a 100 kB limit on bodies outside the switch endpoints."""
     from django.core.handlers.wsgi import WSGIHandler
 
-    from tarifa.api import lean
+    from tarifa.api import switch_endpoints
 
     monkeypatch.setenv("TARIFA_WAITING_THREADS", "2")
     monkeypatch.setenv("TARIFA_BODY_MAX_BYTES", "100000")
-    return lean.wsgi(WSGIHandler())
+    return switch_endpoints.wsgi(WSGIHandler())
 
 
 pytestmark_db = pytest.mark.django_db

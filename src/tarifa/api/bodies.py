@@ -7,14 +7,14 @@ and ``wsgi.input.read()`` then blocks that thread until the body has arrived, wi
 (granian's only read timeout is for headers). Eight connections that announced a body, sent a few
 bytes and held on used to take every thread of the server. The defences, in order:
 
-* the token is checked before reading any body on every API path that needs one (``api/lean.py``),
+* the token is checked before reading any body on every API path that needs one (``api/switch_endpoints.py``),
   and a back-office POST other than the log-in form needs a staff session first (without one it is
   sent to the log-in page at once), so a client without either never makes a thread wait;
 * a body larger than allowed (``Content-Length`` above the limit -- 64 KiB for the switch
   endpoints, 16 KiB for the log-in form --, or a chunked body that grows past it) is refused with
   413 -- before a byte is read when its length is announced;
 * each worker runs TARIFA_THREADS + TARIFA_WAITING_THREADS threads (``tarifa serve``) of which only
-  TARIFA_THREADS run the application at once (``api/lean.py``'s gate); the bodies are read before
+  TARIFA_THREADS run the application at once (``api/switch_endpoints.py``'s gate); the bodies are read before
   the gate, and by at most ``Slots`` readers at once (half the waiting threads for the switch
   endpoints, half for everything else), of which one client -- a token, a staff user, an address --
   holds at most half: a request whose body would need one more reader is answered 503 at once.

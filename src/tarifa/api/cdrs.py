@@ -106,7 +106,7 @@ def list_cdrs(request: HttpRequest, filters: Query[CdrFilter]) -> list[dict[str,
     if not 1 <= filters.limit <= 1000:
         raise Problem(422, "Unprocessable request", f"limit {filters.limit} is refused: must be between 1 and 1000")
     customer = request.auth.customer  # type: ignore[attr-defined]
-    rows = Cdr.objects.filter(customer__path__startswith=customer.path).select_related("account")
+    rows = Cdr.objects.filter(customer.in_subtree("customer")).select_related("account")
     for name in ("since", "until"):  # an overflowing offset (9999-12-31T23:59:59-23:59) is a 422, not a 500
         value = getattr(filters, name)
         if value is not None:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from tarifa.customers import validators as v
+from tarifa import validators as v
 from tarifa.fields import LabeledCharField
 
 

@@ -31,7 +31,7 @@ class Problem(Exception):
 
 def body(path: str, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None
          ) -> dict[str, Any]:
-    """The problem document (also written by ``api.lean`` for the switch endpoints)."""
+    """The problem document (also written by ``api.switch_endpoints`` for the switch endpoints)."""
     doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": path}
     if detail:
         doc["detail"] = detail
@@ -92,7 +92,7 @@ def refusal(field: str, error: dict[str, Any]) -> str:
 
 
 def field_errors(errors: list[Any]) -> list[dict[str, Any]]:
-    """pydantic errors (django-ninja's or the lean path's) as ``{"field", "reason"}``: the field
+    """pydantic errors (django-ninja's or the switch endpoints') as ``{"field", "reason"}``: the field
     named without ninja's locations ("body", "query", ...), the reason in the house style."""
     out = []
     for e in errors:

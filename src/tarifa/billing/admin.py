@@ -9,14 +9,14 @@ from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
+from tarifa import validators as v
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus
 from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
 from tarifa.core import invoices
-from tarifa.customers import validators as v
-from tarifa.customers.validators import refuse
 from tarifa.customers.widgets import LineListField
 from tarifa.forms import LabeledModelForm
+from tarifa.validators import refuse
 
 
 class IncludedMinutesForm(LabeledModelForm):

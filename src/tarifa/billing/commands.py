@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from tarifa.bootstrap import start_django
+
 payment_app = typer.Typer(no_args_is_help=True, help="Money an operator adds to or takes from a balance.")
 
 KIND_HELP = ("payment (+, money received), credit (+, reason required), refund (-, at most the payments "
@@ -25,9 +27,7 @@ def add(
         None, "--account", help="Account code or name of one of the customer's accounts that keeps its own balance."),
 ) -> None:
     """Post a payment, credit, refund or adjustment on a customer's balance (through the ledger)."""
-    from tarifa.cli import _django
-
-    _django()
+    start_django()
     from tarifa.billing.payments import Refused, add_money, cli_actor, find_customer, find_own_balance_account
     from tarifa.core.payments import MoneyRequest, parse_amount
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tarifa import validators as v
 from tarifa.billing.choices import ChargePeriod, InvoiceStatus, TransactionKind
 from tarifa.core import invoices
-from tarifa.customers import validators as v
 from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 

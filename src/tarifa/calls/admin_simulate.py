@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from unfold.decorators import action
 
 from tarifa.calls.pops import default_pop, pop_names, pop_problem
-from tarifa.customers.validators import refuse
 from tarifa.forms import LabeledForm
+from tarifa.validators import refuse
 
 
 class SimulateForm(LabeledForm):  # refusals name field and value (tarifa.forms)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
@@ -37,9 +36,8 @@ from tarifa.core.authorization import (
     plan,
     stands_behind,
 )
-
-if TYPE_CHECKING:
-    from tarifa.customers.models import Account
+from tarifa.customers.choices import AccountKind, Status
+from tarifa.customers.models import Account
 
 logger = logging.getLogger("tarifa.calls")
 
@@ -175,9 +173,6 @@ def end_call(switch: str, call_id: str) -> bool:
 
 def find_account(identity: str) -> Account:
     """An account by code, SIP user, trunk name or name, for operator tools."""
-    from tarifa.customers.choices import AccountKind
-    from tarifa.customers.models import Account
-
     found = (
         Account.objects.filter(account_code=identity).first()
         or Account.objects.filter(sipdevices__login=identity).first()
@@ -191,8 +186,6 @@ def find_account(identity: str) -> Account:
 
 def simulate_for(identity: str, callee: str, *, caller: str = "", source_ip: str = "", pop: str = "") -> Decision:
     """The decision for a call from this account, reserving nothing (``tarifa call simulate``, admin)."""
-    from tarifa.customers.choices import AccountKind, Status
-
     account = find_account(identity)
     device = account.sipdevices.filter(status=Status.ACTIVE).first()
     request = CallRequest(

@@ -2,7 +2,7 @@
 rules, routing groups, rate tables), rebuilt when the shared ConfigVersion moves.
 
 Every change to those models bumps the version in the database (signals below, and explicit
-``bump()`` calls after raw bulk writes such as deck imports), so every app process on every
+``rating.signals.rates_written`` after raw bulk writes such as deck imports), so every app process on every
 machine notices within ``TARIFA_CACHE_CHECK_SECONDS`` (default 1 s; 0 = check on every call).
 """
 
@@ -12,7 +12,7 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -23,10 +23,22 @@ from tarifa.core.identity import AccountIndex
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 from tarifa.customers.choices import AccountKind, BalanceMode, Status
+from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.choices import DidDestination, DidStatus
-
-if TYPE_CHECKING:
-    from tarifa.customers.models import Account, Customer
+from tarifa.dids.models import Did, DidPlan, VirtualNumber
+from tarifa.rating.models import Rate, Tariff
+from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
+from tarifa.rating.signals import rates_written
+from tarifa.routing.models import (
+    Connection,
+    DestinationRate,
+    DestinationSet,
+    Pop,
+    RouteOffer,
+    RoutingEntry,
+    RoutingGroup,
+    Vendor,
+)
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -104,10 +116,6 @@ _table_locks: dict[tuple[str, int], threading.Lock] = {}
 
 
 def _table(key: tuple[str, int]) -> authz.PriceList:
-    from tarifa.rating.models import Tariff
-    from tarifa.rating.services import load_entries, rates_signature, tariff_signature, tariff_table
-    from tarifa.routing.models import DestinationSet
-
     with _lock:
         lock = _table_locks.setdefault(key, threading.Lock())
     with lock:
@@ -131,9 +139,6 @@ def _table(key: tuple[str, int]) -> authz.PriceList:
 
 def warm_up() -> None:
     """Load the snapshot and every rate table now (a worker's start), not on the first call."""
-    from tarifa.rating.models import Tariff
-    from tarifa.routing.models import DestinationSet
-
     snap = snapshot()
     for tariff_id in Tariff.objects.values_list("pk", flat=True):
         snap.tariff(tariff_id)
@@ -175,10 +180,6 @@ def _account_view(account: Account, customer: authz.CustomerView) -> authz.Accou
 
 
 def _build(version: int) -> Snapshot:
-    from tarifa.customers.models import Account, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did, VirtualNumber
-    from tarifa.routing.models import RouteOffer, RoutingEntry, RoutingGroup
-
     snap = Snapshot(version=version)
     customers: dict[int, authz.CustomerView] = {}
     pbx_address = dict(IpDevice.objects.values_list("pk", "address"))
@@ -281,22 +282,9 @@ def _changed(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
-    from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
-    from tarifa.dids.models import Did, DidPlan, VirtualNumber
-    from tarifa.rating.models import Rate, Tariff
-    from tarifa.routing.models import (
-        Connection,
-        DestinationRate,
-        DestinationSet,
-        Pop,
-        RouteOffer,
-        RoutingEntry,
-        RoutingGroup,
-        Vendor,
-    )
-
     for model in (Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule, Did, DidPlan, VirtualNumber,
                   Rate, Tariff, Connection, DestinationRate, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor):
         post_save.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-delete-{model.__name__}")
     m2m_changed.connect(_changed, sender=Account.pop_restriction.through, dispatch_uid="tarifa-cache-pops")
+    rates_written.connect(_changed, dispatch_uid="tarifa-cache-rates-written")  # deck imports' bulk writes

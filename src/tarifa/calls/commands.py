@@ -8,6 +8,8 @@ import time
 
 import typer
 
+from tarifa.bootstrap import start_django
+
 call_app = typer.Typer(no_args_is_help=True, help="Call authorisation tools.")
 
 
@@ -22,9 +24,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the whole decision as JSON."),
 ) -> None:
     """Run the full authorisation decision without reserving anything and print each step."""
-    from tarifa.cli import _django
-
-    _django()
+    start_django()
     from tarifa.calls.authorize import find_account, simulate_for
     from tarifa.calls.pops import default_pop, pop_names, pop_problem
 
@@ -69,9 +69,7 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
 ) -> None:
     """Background jobs: expire stale reservations, purge old CPS counters."""
-    from tarifa.cli import _django
-
-    _django()
+    start_django()
     from tarifa.calls.reservations import sweep
 
     while True:

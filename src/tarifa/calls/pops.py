@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tarifa.routing.models import Pop
+
 
 def pop_names(account: Any) -> tuple[list[str], list[str]]:
     """(the POPs the account may call through, the other known POPs), each sorted by name.
     An account without a POP restriction may call through every POP: all are "allowed"."""
-    from tarifa.routing.models import Pop
-
     known = sorted(Pop.objects.values_list("name", flat=True))
     allowed = sorted(account.pop_restriction.values_list("name", flat=True))
     if not allowed:

@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tarifa.calls.models import Reservation
+from tarifa.customers.models import Account, Customer
 from tarifa.db import any_of
 
 
@@ -44,7 +45,6 @@ def expire(now: datetime | None = None) -> int:
     have no database constraints: migration calls 0006)."""
     from django.db.models import Exists, OuterRef, Q
 
-    from tarifa.customers.models import Account, Customer
 
     gone = ~Exists(Account.objects.filter(pk=OuterRef("account_id"))) | ~Exists(
         Customer.objects.filter(pk=OuterRef("customer_id")))

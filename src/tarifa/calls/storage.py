@@ -29,10 +29,12 @@ from typing import Any, Protocol
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from tarifa.billing.models import Transaction
 from tarifa.calls.models import CallRate, Reservation
 from tarifa.core.authorization import Allowed, CallRequest, CallState, Funds, Held, Plan
 from tarifa.core.periods import micros
 from tarifa.customers.choices import BillingType
+from tarifa.customers.models import Account, Customer
 from tarifa.db import any_of, call_prepared
 
 RESERVATION_MARGIN = 120  # seconds a reservation outlives the call's max duration
@@ -105,8 +107,6 @@ class _Common:
     def _spent(self, plan: Plan) -> dict[str, Decimal]:
         """Call charges and adjustments posted in each of the plan's spending windows (read
         under the customer's lock, so two calls cannot both spend the last of a limit)."""
-        from tarifa.billing.models import Transaction
-
         spent = {}
         for window in plan.spending:
             total = Transaction.objects.filter(customer_id=plan.account.customer_id,
@@ -138,7 +138,6 @@ class SqliteStore(_Common):
         second = int(now.timestamp())
         table, rates = _q(Reservation._meta.db_table), _q(CallRate._meta.db_table)
         condition, scope_params = any_of("scope", plan.cps_scopes or [""])
-        from tarifa.customers.models import Account, Customer
 
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} "

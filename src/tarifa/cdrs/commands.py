@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from tarifa.bootstrap import start_django
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -38,9 +40,7 @@ def import_(
     batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),
 ) -> None:
     """Store, rate and post every CDR of a file exactly once; bad lines go to a reject file."""
-    from tarifa.cli import _django
-
-    _django()
+    start_django()
     from tarifa.cdrs.columns import read_canonical_csv
     from tarifa.cdrs.formats.registry import parse
     from tarifa.cdrs.ingest import ingest, ingest_frames
@@ -120,10 +120,8 @@ def rerate(
     by: str = typer.Option("", "--by", help="Who re-rates (default: the login name)."),
 ) -> None:
     """Re-rate CDRs after a tariff fix; only the difference is posted, as adjustments."""
-    from tarifa.cli import _django
-
     since, before = _day(start, "--from"), _day(end, "--to")  # refused before anything is opened
-    _django()
+    start_django()
     from tarifa.cdrs.rerate import Criteria
     from tarifa.cdrs.rerate import rerate as run
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tarifa.billing.models import IncludedMinutes
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.charging import POP_NOT_ALLOWED
 from tarifa.core.identity import AccountIndex, Identity
@@ -65,7 +66,6 @@ class Directory:
         self.accounts: dict[int, AccountInfo] = {}
         accounts = Account.objects.filter(status="active").select_related("customer", "service_plan")
         plan_pools: dict[int, tuple[Pool, ...]] = {}
-        from tarifa.billing.models import IncludedMinutes
 
         for pool in IncludedMinutes.objects.all():
             plan_pools.setdefault(pool.plan_id, ())

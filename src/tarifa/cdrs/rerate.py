@@ -60,7 +60,7 @@ class Criteria:
             customer = Customer.objects.filter(Q(account_code=self.customer) | Q(web_username=self.customer)).first()
             if customer is None:
                 raise ValueError(f"customer {self.customer!r} does not exist")
-            qs = qs.filter(customer__path__startswith=customer.path)
+            qs = qs.filter(customer.in_subtree("customer"))
         return qs
 
 

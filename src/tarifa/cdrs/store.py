@@ -20,6 +20,7 @@ from tarifa.core.charging import ACCOUNT_BALANCE, BalanceCharges
 from tarifa.core.pools import PoolSlot
 from tarifa.customers.models import Account, Customer
 from tarifa.db import any_of
+from tarifa.dids.models import DidPlan
 from tarifa.routing.models import Connection as RoutingConnection
 
 Key = tuple[str, str, str]  # a CDR's idempotency key: (switch, call id, leg)
@@ -48,8 +49,6 @@ def retryable(exc: BaseException) -> bool:
 
 def pools_in_play() -> bool:
     """Whether any plan includes minutes (two small queries; no need to load the directory)."""
-    from tarifa.dids.models import DidPlan
-
     return IncludedMinutes.objects.exists() or DidPlan.objects.filter(included_minutes__gt=0).exists()
 
 

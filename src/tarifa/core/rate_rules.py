@@ -57,7 +57,7 @@ def column_max(places: int) -> Decimal:
 
 
 def range_rule(low: int | Decimal | None, high: int | Decimal | None, unit: str = "") -> str:
-    """The words of an inclusive range, the same as ``customers.validators.Between`` says them."""
+    """The words of an inclusive range, the same as ``tarifa.validators.Between`` says them."""
     suffix = f" {unit}" if unit else ""
     if high is None:
         return f"must be at least {low}{suffix}"

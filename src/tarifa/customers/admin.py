@@ -12,10 +12,10 @@ from django.http import HttpRequest
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
+from tarifa import validators as v
 from tarifa.admin_base import TarifaAdmin, text_filter
 from tarifa.billing.admin_payments import AddMoneyMixin
 from tarifa.calls.admin_simulate import SimulateCallMixin
-from tarifa.customers import validators as v
 from tarifa.customers.forms import AccountForm, CustomerForm, SipDeviceForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.models import Did, VirtualNumber

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from unfold.widgets import UnfoldAdminPasswordWidget
 
-from tarifa.customers import validators as v
+from tarifa import validators as v
 from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.customers.widgets import CodecListField, CountryListField, LineListField
 from tarifa.forms import LabeledModelForm

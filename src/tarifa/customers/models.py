@@ -21,8 +21,8 @@ from django_countries.fields import CountryField
 if TYPE_CHECKING:
     from django.db.models.options import Options
 
+from tarifa import validators as v
 from tarifa.customers import choices as c
-from tarifa.customers import validators as v
 from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field, money_field
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -186,7 +186,6 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         stored = Customer._base_manager.filter(pk=self.pk).values_list("currency", "balance").first()
         if stored is None or stored[0] == self.currency:
             return None
-        from tarifa.billing.models import Invoice, Transaction
         from tarifa.core.deck import format_money
 
         currency, balance = stored
@@ -196,10 +195,11 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if account is not None:
             return currency, f"account {account[0]!r} has balance {format_money(account[1])}"
 
-        count = Transaction.objects.filter(customer_id=self.pk).count()
+        # the billing app's reverse relations: billing builds on customers, not the other way round
+        count = self.transactions.count()
         if count:
             return currency, f"{count} transaction{'s' if count != 1 else ''}"
-        count = Invoice.objects.filter(customer_id=self.pk).count()
+        count = self.invoices.count()
         if count:
             return currency, f"{count} invoice{'s' if count != 1 else ''}"
         return None
@@ -244,9 +244,17 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                                 output_field=models.CharField())
                 )
 
+    def in_subtree(self, via: str = "") -> models.Q:
+        """The condition "the customer reached through ``via`` is this one or below it" (``via``
+        ``"customer"`` for a CDR's customer, ``""`` for a customer itself): the one statement of the
+        subtree rule, which every listing of a reseller's data filters by. The path ends with ``/``,
+        so ``/C1/`` never matches ``/C10/``; ``save`` keeps the paths of a moved subtree current."""
+        lookup = f"{via}__path__startswith" if via else "path__startswith"
+        return models.Q(**{lookup: self.path})
+
     def subtree(self) -> models.QuerySet[Customer]:
         """This customer and everything below it (what a reseller may see)."""
-        return Customer.objects.filter(path__startswith=self.path)
+        return Customer.objects.filter(self.in_subtree())
 
 
 class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
@@ -443,8 +451,6 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             if others.exists():  # the other trunk may be another tenant's: not named
                 problems["identifier"] = v.refuse("Trunk name", ident, "already in use by another trunk", "unique")
             return problems
-        from tarifa.dids.models import VirtualNumber
-
         pbx = self.pbx if self.pbx_id else None
         customer = self.customer if self.customer_id else None
         if pbx is not None and customer is not None:
@@ -464,7 +470,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         where = f"PBX {pbx.address}" if pbx is not None else "this customer's PBXs"
         if scope.exists():  # the other holder may be another tenant of a hosted PBX: not named
             problems["identifier"] = v.refuse("Extension", ident, f"already in use on {where}", "unique")
-        elif VirtualNumber.objects.filter(number=ident, account__customer_id=self.customer_id).exists():
+        # the customer's virtual numbers through the reverse relation (dids sits above customers)
+        elif Account.objects.filter(customer_id=self.customer_id, virtual_numbers__number=ident).exists():
             problems["identifier"] = v.refuse(
                 "Extension", ident, "already a virtual number of this customer", "unique"
             )

@@ -20,7 +20,7 @@ from unfold.widgets import (
     UnfoldAdminTextareaWidget,
 )
 
-from tarifa.customers.validators import CODECS, refuse
+from tarifa.validators import CODECS, refuse
 
 # IANA time-zone areas (tzdata's zone.tab) -> the regions a person looks for.
 _AREA_REGION = {

@@ -18,9 +18,9 @@ did_app = typer.Typer(no_args_is_help=True, help="The DID inventory: import, sea
 
 
 def _setup() -> None:
-    from tarifa.cli import _django
+    from tarifa.bootstrap import start_django
 
-    _django()
+    start_django()
 
 
 def _fail(message: str) -> NoReturn:

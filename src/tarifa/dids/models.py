@@ -8,8 +8,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tarifa import validators as v
 from tarifa.core.dids import DidState, effective_status, parts_of_stored
-from tarifa.customers import validators as v
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.dids.choices import DidDestination, DidStatus
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field

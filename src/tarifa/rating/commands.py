@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
+
+from tarifa.bootstrap import start_django
 
 if TYPE_CHECKING:
     from tarifa.rating.decks import DeckRejected, Target
@@ -28,12 +31,35 @@ def _at(value: str | None) -> datetime | None:
         raise typer.BadParameter(str(exc), param_hint="--at") from None
 
 
+_ID = re.compile(r"[0-9]{1,18}")  # an id as typed (ASCII digits, within a bigint)
+
+
+def find_target(tariff: str | None = None, destination_set: str | None = None) -> Target:
+    """The tariff or the destination set a command names, by name or by id (like ``payment add``;
+    a name wins: a tariff may be called "2026"). The command line is the layer that knows both
+    apps (docs/architecture.md, "Layers"); the deck service below takes either."""
+    from tarifa.rating.models import Tariff
+    from tarifa.routing.models import DestinationSet
+
+    if bool(tariff) == bool(destination_set):
+        raise ValueError("name exactly one of a tariff or a destination set")
+    if tariff:
+        found = Tariff.objects.filter(name=tariff).first() or (
+            Tariff.objects.filter(pk=int(tariff)).first() if _ID.fullmatch(tariff) else None)
+        if found is None:
+            raise ValueError(f"tariff {tariff!r} does not exist (give its name or its id)")
+        return found
+    assert destination_set is not None
+    found_set = DestinationSet.objects.filter(name=destination_set).first() or (
+        DestinationSet.objects.filter(pk=int(destination_set)).first()
+        if _ID.fullmatch(destination_set) else None)
+    if found_set is None:
+        raise ValueError(f"destination set {destination_set!r} does not exist (give its name or its id)")
+    return found_set
+
+
 def _target(tariff: str | None, destination_set: str | None) -> Target:
-    from tarifa.cli import _django
-
-    _django()
-    from tarifa.rating.decks import find_target
-
+    start_django()
     try:
         return find_target(tariff, destination_set)
     except ValueError as exc:

@@ -1,20 +1,20 @@
 """Rate decks in and out of the database: import (add or replace, history kept), export, diff.
 
-A deck targets a Tariff (selling) or a Destination Set (buying); both hold ``RateFields`` rows,
-so one implementation serves both. Validation is :mod:`tarifa.core.deck`'s: a deck with any
-error imports nothing.
+A deck targets a Tariff (selling) or a Destination Set (buying); both hold ``RateFields`` rows
+through a reverse relation named ``rates``, so one implementation serves both without naming the
+routing app, which builds on this one (docs/architecture.md, "Layers"). Validation is
+:mod:`tarifa.core.deck`'s: a deck with any error imports nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,11 +24,20 @@ from tarifa.core.deck import COLUMNS, SINCE_EVER, DeckError, DeckRow, format_mon
 from tarifa.core.deckplan import ImportPlan, Mode, StoredVersion, in_force, plan_import
 from tarifa.core.rate_rules import control_character
 from tarifa.db import bulk_insert, bulk_update
-from tarifa.rating.models import RateFields, Tariff
-from tarifa.routing.models import DestinationSet
+from tarifa.rating.models import RateFields
+from tarifa.rating.signals import rates_written
 from tarifa.spreadsheets import guarded_rows, write_xlsx
 
-Target = Tariff | DestinationSet
+
+class Target(Protocol):
+    """What a deck goes into: a ``Tariff`` or a routing ``DestinationSet``."""
+
+    pk: Any
+    name: str
+    time_zone: str
+    rates: Any  # the reverse manager of its RateFields rows (``.model``, ``.field``)
+
+
 TERM_FIELDS = (
     "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
     "grace_period", "post_call_surcharge", "min_charge", "effective_to", "forbidden",
@@ -99,13 +108,9 @@ def parse_file(data: bytes, filename: str, tz_name: str = "UTC") -> list[DeckRow
 
 
 def _owner(target: Target) -> tuple[type[RateFields], str]:
-    if isinstance(target, Tariff):
-        from tarifa.rating.models import Rate
-
-        return Rate, "tariff"
-    from tarifa.routing.models import DestinationRate
-
-    return DestinationRate, "destination_set"
+    """The rate model of ``target`` and the name of its foreign key to ``target``."""
+    manager = target.rates
+    return manager.model, manager.field.name
 
 
 def _values(row: DeckRow) -> dict[str, Any]:
@@ -134,7 +139,8 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     fields = ["id", "prefix", *TERM_FIELDS, "effective_from", "period"]
     # Two imports into one target run one after the other (PostgreSQL: the target's row lock;
     # SQLite: one writer at a time), each planning against the versions the other stored.
-    list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
+    target_model = target.rates.field.related_model  # Tariff or DestinationSet
+    list(target_model._default_manager.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
     stored = [
         StoredVersion(r.pop("id"), DeckRow(line=0, **r))
         for r in model._default_manager.filter(**{owner: target}).values(*fields)
@@ -148,9 +154,8 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     bulk_update(model, [*TERM_FIELDS, "updated_at"], [[*(v[n] for n in TERM_FIELDS), now, pk] for pk, v in updates])
     bulk_update(model, ["effective_to", "updated_at"], [[end, now, pk] for pk, end in plan.ends])
     if plan.inserts or plan.updates or plan.ends:
-        from tarifa.calls.cache import bump
-
-        bump()  # raw bulk writes send no signals: tell every process its rate tables are stale
+        # raw bulk writes send no post_save: say so, so that every process's rate tables go stale
+        rates_written.send(sender=model)
     return plan
 
 
@@ -245,29 +250,7 @@ def describe_change(before: dict[str, Any], after: DeckRow, names: list[str]) ->
     return ", ".join(parts)
 
 
-_ID = re.compile(r"[0-9]{1,18}")  # an id as typed (ASCII digits, within a bigint)
-
-
-def find_target(tariff: str | None = None, destination_set: str | None = None) -> Target:
-    if bool(tariff) == bool(destination_set):
-        raise ValueError("name exactly one of a tariff or a destination set")
-    # by name, or by id like `payment add` (a name wins: a tariff may be called "2026")
-    if tariff:
-        found = Tariff.objects.filter(name=tariff).first() or (
-            Tariff.objects.filter(pk=int(tariff)).first() if _ID.fullmatch(tariff) else None)
-        if found is None:
-            raise ValueError(f"tariff {tariff!r} does not exist (give its name or its id)")
-        return found
-    assert destination_set is not None
-    found_set = DestinationSet.objects.filter(name=destination_set).first() or (
-        DestinationSet.objects.filter(pk=int(destination_set)).first()
-        if _ID.fullmatch(destination_set) else None)
-    if found_set is None:
-        raise ValueError(f"destination set {destination_set!r} does not exist (give its name or its id)")
-    return found_set
-
-
 __all__ = [
     "DeckDiff", "DeckRejected", "ImportResult", "Mode", "Target", "describe_change", "diff_deck", "export_deck",
-    "find_target", "import_file", "import_rows", "parse_file", "read_table", "stored_rows",
+    "import_file", "import_rows", "parse_file", "read_table", "stored_rows",
 ]

@@ -9,10 +9,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tarifa import validators as v
 from tarifa.core.deck import SINCE_EVER
 from tarifa.core.periods import parse_period
 from tarifa.core.rate_rules import AMOUNTS, DESTINATION, PERIOD, PREFIX_DIGITS, WHOLES
-from tarifa.customers import validators as v
 from tarifa.fields import (
     ExactDecimalField,
     LabeledCharField,

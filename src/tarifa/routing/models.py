@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from tarifa.customers import validators as v
+from tarifa import validators as v
 from tarifa.customers.choices import Status
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import tarifa.customers.models
-import tarifa.customers.validators
+import tarifa.validators
 import tarifa.fields
 from decimal import Decimal
 from django.db import migrations, models
@@ -25,12 +25,12 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
                 ('name', tarifa.fields.LabeledCharField(max_length=100, unique=True, verbose_name='name')),
-                ('monthly_fee', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Monthly fee %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Monthly fee', 0, None)], verbose_name='Monthly fee')),
-                ('setup_fee', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Setup fee %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Setup fee', 0, None)], verbose_name='Setup fee')),
-                ('included_minutes', models.IntegerField(default=0, error_messages={'invalid': 'Included inbound minutes %(value)r is refused: must be a whole number'}, validators=[tarifa.customers.validators.Between('Included inbound minutes', 0, None, '')], verbose_name='Included inbound minutes')),
-                ('inbound_rate', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Inbound rate (per minute) %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Inbound rate (per minute)', 0, None)], verbose_name='Inbound rate (per minute)')),
-                ('inbound_interval_1', models.IntegerField(default=60, error_messages={'invalid': 'Inbound first interval %(value)r is refused: must be a whole number'}, validators=[tarifa.customers.validators.Between('Inbound first interval', 1, 86400, 'seconds')], verbose_name='Inbound first interval')),
-                ('inbound_interval_n', models.IntegerField(default=60, error_messages={'invalid': 'Inbound next interval %(value)r is refused: must be a whole number'}, validators=[tarifa.customers.validators.Between('Inbound next interval', 1, 86400, 'seconds')], verbose_name='Inbound next interval')),
+                ('monthly_fee', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Monthly fee %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Monthly fee', 0, None)], verbose_name='Monthly fee')),
+                ('setup_fee', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Setup fee %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Setup fee', 0, None)], verbose_name='Setup fee')),
+                ('included_minutes', models.IntegerField(default=0, error_messages={'invalid': 'Included inbound minutes %(value)r is refused: must be a whole number'}, validators=[tarifa.validators.Between('Included inbound minutes', 0, None, '')], verbose_name='Included inbound minutes')),
+                ('inbound_rate', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Inbound rate (per minute) %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Inbound rate (per minute)', 0, None)], verbose_name='Inbound rate (per minute)')),
+                ('inbound_interval_1', models.IntegerField(default=60, error_messages={'invalid': 'Inbound first interval %(value)r is refused: must be a whole number'}, validators=[tarifa.validators.Between('Inbound first interval', 1, 86400, 'seconds')], verbose_name='Inbound first interval')),
+                ('inbound_interval_n', models.IntegerField(default=60, error_messages={'invalid': 'Inbound next interval %(value)r is refused: must be a whole number'}, validators=[tarifa.validators.Between('Inbound next interval', 1, 86400, 'seconds')], verbose_name='Inbound next interval')),
                 ('description', tarifa.fields.LabeledCharField(blank=True, max_length=200, verbose_name='description')),
             ],
             options={
@@ -45,13 +45,13 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('number', tarifa.fields.LabeledCharField(max_length=15, unique=True, validators=[tarifa.customers.validators.Digits('Number', 4, 15)], verbose_name='number (E.164 digits)')),
+                ('number', tarifa.fields.LabeledCharField(max_length=15, unique=True, validators=[tarifa.validators.Digits('Number', 4, 15)], verbose_name='number (E.164 digits)')),
                 ('country', tarifa.fields.LabeledCharField(blank=True, editable=False, max_length=2, verbose_name='country')),
-                ('monthly_cost', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Monthly cost %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Monthly cost', 0, None)], verbose_name='Monthly cost')),
+                ('monthly_cost', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Monthly cost %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Monthly cost', 0, None)], verbose_name='Monthly cost')),
                 ('status', tarifa.fields.LabeledCharField(choices=[('available', 'Available'), ('reserved', 'Reserved'), ('assigned', 'Assigned'), ('disabled', 'Disabled')], default='available', error_messages={'invalid_choice': 'Status %(value)r is refused: must be one of available, reserved, assigned, disabled'}, max_length=16, verbose_name='Status')),
                 ('activation_date', models.DateField(blank=True, null=True, verbose_name='activation date')),
                 ('cost_center', tarifa.fields.LabeledCharField(blank=True, max_length=100, verbose_name='location / cost center')),
-                ('out_payment_rate', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Out-payment rate (per minute) %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Out-payment rate (per minute)', 0, None)], verbose_name='Out-payment rate (per minute)')),
+                ('out_payment_rate', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Out-payment rate (per minute) %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Out-payment rate (per minute)', 0, None)], verbose_name='Out-payment rate (per minute)')),
                 ('mac_address', tarifa.fields.LabeledCharField(blank=True, max_length=17, verbose_name='MAC address')),
                 ('destination', tarifa.fields.LabeledCharField(choices=[('account', "The account's registered device"), ('sip_device', 'A SIP device'), ('forward', 'Forward to a number')], default='account', error_messages={'invalid_choice': 'Route calls to %(value)r is refused: must be one of account, sip_device, forward'}, max_length=16, verbose_name='Route calls to')),
                 ('forward_number', tarifa.fields.LabeledCharField(blank=True, max_length=15, verbose_name='forward number')),
@@ -72,9 +72,9 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('number', tarifa.fields.LabeledCharField(max_length=20, unique=True, validators=[tarifa.customers.validators.Digits('Virtual number', 1, 20)], verbose_name='virtual number')),
+                ('number', tarifa.fields.LabeledCharField(max_length=20, unique=True, validators=[tarifa.validators.Digits('Virtual number', 1, 20)], verbose_name='virtual number')),
                 ('activation_date', models.DateField(blank=True, null=True, verbose_name='activation date')),
-                ('additional_charge', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Additional monthly charge %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.customers.validators.Between('Additional monthly charge', 0, None)], verbose_name='Additional monthly charge')),
+                ('additional_charge', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Additional monthly charge %(value)r is refused: must be a decimal number'}, places=6, validators=[tarifa.validators.Between('Additional monthly charge', 0, None)], verbose_name='Additional monthly charge')),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='virtual_numbers', to='customers.account')),
                 ('primary_did', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='virtual_numbers', to='dids.did', verbose_name='primary DID')),
             ],

@@ -1,4 +1,4 @@
-"""The switch endpoints as served by ``tarifa.api.lean``: through the WSGI application that ``tarifa serve``
+"""The switch endpoints as served by ``tarifa.api.switch_endpoints``: through the WSGI application that ``tarifa serve``
 runs (no middleware stack) and through Django (test client) they answer alike, with the same
 status codes, problem documents and field-named errors as the rest of the API."""
 
@@ -11,8 +11,8 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import RequestFactory
 
-from tarifa.api import lean
-from tarifa.api.calls import AuthorizeOut
+from tarifa.api import switch_endpoints
+from tarifa.api.call_schemas import AuthorizeOut
 from tarifa.calls.models import Reservation
 from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
 from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 PATH = "/api/v1/calls/authorize"
 SECURITY = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
             "Cross-Origin-Opener-Policy": "same-origin"}
-APP = lean.wsgi(WSGIHandler())
+APP = switch_endpoints.wsgi(WSGIHandler())
 
 
 def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None, content_type: str = "application/json",
@@ -159,7 +159,7 @@ def test_other_requests_go_to_django(client, token) -> None:  # noqa: F811
     assert via_wsgi("POST", PATH + "/", b"", auth)[0] == 404
     assert via_wsgi("POST", "/api/v1/calls//end", b"", auth)[0] == 404
     assert via_wsgi("GET", "/api/v1/health")[0] in (200, 503)
-    # a host outside ALLOWED_HOSTS is refused by Django as before, not answered by the lean path
+    # a host outside ALLOWED_HOSTS is refused by Django as before, not answered by the switch endpoints
     body = json.dumps({"call_id": "h", "callee": "1"}).encode()
     assert via_wsgi("POST", PATH, body, auth, HTTP_HOST="evil.example")[0] == 400
     assert not Reservation.objects.exists()

@@ -7,7 +7,7 @@ platform. This module is their only implementation:
 * ``authorize`` and ``end`` take the ``Authorization`` header, the body and the path and return
   (status, headers, body). They check the token (``auth.switch_identity``, cached), parse JSON
   the way django-ninja does, validate with the same pydantic schema that documents the endpoint
-  (``calls.AuthorizeIn``), and answer with the fields of ``calls.AuthorizeOut`` or an RFC 9457
+  (``call_schemas.AuthorizeIn``), and answer with the fields of ``call_schemas.AuthorizeOut`` or an RFC 9457
   problem document (``problems.body``) identical to the rest of the API.
 * ``wsgi`` wraps the Django WSGI application (``tarifa.wsgi``, what ``tarifa serve`` runs): a POST to
   one of the two paths is answered here directly; every other request, and any request this
@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from tarifa.api import bodies, problems
 from tarifa.api.auth import SwitchIdentity, bearer_token, switch_identity
-from tarifa.api.calls import AuthorizeIn, AuthorizeOut, RouteOut
+from tarifa.api.call_schemas import AuthorizeIn, AuthorizeOut, RouteOut
 
 AUTHORIZE_PATH = "/api/v1/calls/authorize"
 END_PREFIX, END_SUFFIX = "/api/v1/calls/", "/end"

@@ -144,7 +144,8 @@ class Ingestor:
                 destination=v.destination, billed_seconds=v.billed_seconds, price=v.price, cost=v.cost,
                 margin=v.margin, rating_status=v.rating_status, unrated_reason=v.unrated_reason,
                 rated_at=now if v.rating_status == RatingStatus.RATED else None, received_at=now,
-                pool_key=v.pool_key, pool_seconds=v.pool_seconds, batch=token, ingest_run=self.run.pk,
+                pool_key=v.pool_key, pool_seconds=v.pool_seconds, out_payment=r.out_payment, batch=token,
+                ingest_run=self.run.pk,
                 transaction=charges.ids[owner] if owner else None,
             ))
         hold_references((row.account for row in rows), (row.customer for row in rows),
@@ -156,6 +157,12 @@ class Ingestor:
             if owner and r.match:
                 at = micros(cdr.start_time)
                 charges.add(owner, r.match.account.customer_id, int(r.rating.price.scaleb(6)), 1, at, at)
+            if r.out_payment and r.match:  # a revenue-share DID credits its owner (docs/origination.md)
+                info = r.match.account
+                at = micros(cdr.start_time)
+                payee = balance_owner(own_balance=info.own_balance, account_id=info.account_id,
+                                      customer_id=info.customer_id)
+                charges.out_payments.add(payee, info.customer_id, int(r.out_payment.scaleb(6)), 1, at, at)
         self.rater.flush_pools()
         release_calls([(switch, cdr.call_id) for (switch, _call_id, _leg), cdr in new])
         unrated = sum(1 for r in rated if r.rating.rating_status != RatingStatus.RATED)
@@ -225,7 +232,7 @@ class Ingestor:
             end_time=datetime_text(col("end_us")), connection=col("connection_id"),
             margin=col("price") - col("cost"),
             rated_at=pl.when(col("rating_status") == RatingStatus.RATED.value).then(now), received_at=now,
-            pool_key=pl.lit(""), pool_seconds=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
+            pool_key=pl.lit(""), pool_seconds=pl.lit(0), out_payment=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
             ingest_run=pl.lit(self.run.pk, pl.Int64),
         ))
         hold_references(*(rows[name].unique().to_list() for name in ("account", "customer", "connection")))

@@ -45,6 +45,7 @@ __all__ = [
     "LATA_FIELDS",
     "LataCategory",
     "LataEntry",
+    "LataProblem",
     "LataRates",
     "LataRow",
     "LataTable",

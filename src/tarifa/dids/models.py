@@ -26,7 +26,7 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
     # (OriginRate, inline) tier it by the caller's prefix; toll-free numbers, LATA billing,
     # payphone surcharges and short-call penalties are the plan's settings below.
     toll_free_rate = money_field(
-        "Toll-free rate (per minute)", minimum=0, null=True, blank=True,
+        "Toll-free rate (per minute)", minimum=0, null=True, blank=True, default=None,
         help_text="Calls to the plan's toll-free numbers from an origin without a toll-free origin rate; "
                   "empty: the inbound rate.",
     )
@@ -38,7 +38,7 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
     lata_inter_intrastate = money_field("Inter-LATA intrastate rate (per minute)", minimum=0)
     lata_interstate = money_field("Interstate rate (per minute)", minimum=0)
     lata_intra_interstate = money_field(
-        "Intra-LATA interstate rate (per minute)", minimum=0, null=True, blank=True,
+        "Intra-LATA interstate rate (per minute)", minimum=0, null=True, blank=True, default=None,
         help_text="A call within one LATA that crosses a state line; empty: the interstate rate.",
     )
     payphone_surcharge = money_field(

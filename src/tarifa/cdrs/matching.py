@@ -17,7 +17,8 @@ from tarifa.core.origination import LataEntry, LataRates, LataTable, Origination
 from tarifa.core.pools import Pool
 from tarifa.core.rating import RateTable
 from tarifa.customers.models import Account, IpDevice, SipDevice
-from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate as OriginRateRow, PayphoneOrigin, VirtualNumber
+from tarifa.dids.models import Did, DidPlan, NpaNxx, PayphoneOrigin, VirtualNumber
+from tarifa.dids.models import OriginRate as OriginRateRow
 from tarifa.rating.models import Tariff
 from tarifa.rating.services import load_entries, tariff_table
 from tarifa.routing.models import Connection, RoutingEntry

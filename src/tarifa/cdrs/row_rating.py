@@ -17,8 +17,8 @@ from tarifa.cdrs.matching import Directory, Match, Tables, Unmatched, pop_allowe
 from tarifa.cdrs.store import PoolUsageTable
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.charging import CallFacts, CdrRating, settle, verdict
-from tarifa.core.identity import NO_ACCOUNT
 from tarifa.core.classify import is_toll_free
+from tarifa.core.identity import NO_ACCOUNT
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.origination import BLENDED, origination_rate, out_payment, payphone_surcharge
 from tarifa.core.pools import PoolSlot, PoolUsage, month_of, price_from_pools, price_with_pool

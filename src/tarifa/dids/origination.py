@@ -45,7 +45,8 @@ def import_lata(data: bytes, file: str, *, replace: bool = False) -> LataImport:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LataRejected([LataProblem(file, 0, "file", f"byte {exc.start}", "must be UTF-8 text")]) from None
+        row = data[:exc.start].count(b"\n") + 1
+        raise LataRejected([LataProblem(file, row, "file", f"byte {exc.start}", "must be UTF-8 text")]) from None
     if "\x00" in text:
         raise LataRejected([LataProblem(file, 0, "file", "NUL", "must be text (a NUL character was found)")])
     rows, problems = parse_lata_csv(text, file)

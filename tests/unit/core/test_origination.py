@@ -176,6 +176,7 @@ def test_parse_lata_csv_names_file_row_field_and_rule_for_every_bad_row() -> Non
     text = "state,npa_nxx,lata\nNY,212555,132\nNY,21255,132\nNY,112555,132\nNY,212555,132\nXYZ,213555,1a\n"
     rows, problems = parse_lata_csv(text, "bad.csv")
     found = [(p.file, p.row, p.field, p.value) for p in problems]
+    assert [r.npa_nxx for r in rows] == ["212555"]  # the good rows are read (and not imported: the caller's rule)
     assert found == [
         ("bad.csv", 3, "npa_nxx", "21255"), ("bad.csv", 4, "npa_nxx", "112555"), ("bad.csv", 5, "npa_nxx", "212555"),
         ("bad.csv", 6, "lata", "1a"), ("bad.csv", 6, "state", "XYZ"),

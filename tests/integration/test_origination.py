@@ -139,13 +139,13 @@ def test_a_virtual_number_uses_its_primary_dids_plan_and_pool(origination) -> No
 
 def _mixed() -> list[CanonicalCdr]:
     callers = ["+442079460000", "+447700900123", "+12125550001", "+13055550001", "+15185550001", "+33142000000", ""]
-    callees = ["12015550100", "18005550199", "12125560100", "19005550100", "19995550000"]
+    callees = ["12015550100", "18005550199", "12125560100", "19005550100", "19995550000", "12015550177", "305"]
     calls = []
     for n in range(120):
         if n % 3 == 0:
             calls.append(cdr(f"out{n}", duration=n % 200))
         else:
-            calls.append(inbound(f"in{n}", callees[n % len(callees)], callers[n % len(callers)], duration=(n * 7) % 130,
+            calls.append(inbound(f"in{n}", callees[n % len(callees)], callers[(n // 7) % len(callers)], duration=(n * 7) % 130,
                                  minute=n % 50, leg="a" if n % 11 else "b",
                                  disposition="answered" if n % 13 else "busy"))
     return calls
@@ -153,6 +153,10 @@ def _mixed() -> list[CanonicalCdr]:
 
 @pytest.mark.parametrize("batch", [5000, 37])
 def test_both_paths_store_the_same_inbound_rows_and_money(origination, batch: int) -> None:  # type: ignore[no-untyped-def]
+    pooled = DidPlan.objects.create(name="Pooled", inbound_rate=D("0.0200"), included_minutes=3)
+    Did.objects.create(number="12015550177", status="assigned", account=origination["alice"], plan=pooled)
+    vext = Account.objects.create(customer=origination["customer"], name="vext", kind="extension", dialing_mode="nanp")
+    VirtualNumber.objects.create(number="305", primary_did=origination["did"], account=vext)
     calls = _mixed()
     rows, _ = _ingest(calls, vectorised=False, batch_size=batch)
     fast, _ = _ingest(calls, vectorised=True, batch_size=batch)
@@ -164,8 +168,13 @@ def test_both_paths_store_the_same_inbound_rows_and_money(origination, batch: in
     assert {"DID inbound", "DID inbound, tiered", "DID inbound, toll-free", "DID inbound, intra-LATA intrastate"} <= bases
     assert any(r["out_payment"] for r in rows["cdrs"].values())
     assert any(t[4] == "credit" for t in rows["transactions"])
-    if batch == 5000:
-        assert fast["vectorised"] > 0  # the outbound calls went the vectorised way
+    assert any(r["pool_seconds"] for r in rows["cdrs"].values() if r["direction"] == "inbound")
+    assert any(r["account_id"] == vext.pk and r["price"] for r in rows["cdrs"].values())
+    assert any(r["price"] > D("0.2") for r in rows["cdrs"].values() if r["destination"].startswith("DID"))  # payphone
+    if batch == 5000:  # the outbound calls and the inbound calls to DIDs without included minutes went the fast way
+        outbound = sum(1 for c in calls if c.direction == "outbound")
+        to_pool_or_nowhere = sum(1 for c in calls if c.callee in ("19995550000", "12015550177", "305"))
+        assert fast["vectorised"] == len(calls) - to_pool_or_nowhere and outbound < fast["vectorised"]
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ from tarifa.cdrs.store import (
     stored_keys,
 )
 from tarifa.core.cdr import FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError, too_long
-from tarifa.core.charging import BalanceOwner, balance_owner
+from tarifa.core.charging import ACCOUNT_BALANCE, CUSTOMER_BALANCE, BalanceOwner, balance_owner
 from tarifa.core.periods import micros
 from tarifa.core.rating import RatingStatus
 from tarifa.db import bulk_insert, datetime_text, insert_frame, prepared_datetime
@@ -232,7 +232,7 @@ class Ingestor:
             end_time=datetime_text(col("end_us")), connection=col("connection_id"),
             margin=col("price") - col("cost"),
             rated_at=pl.when(col("rating_status") == RatingStatus.RATED.value).then(now), received_at=now,
-            pool_key=pl.lit(""), pool_seconds=pl.lit(0), out_payment=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
+            pool_key=pl.lit(""), pool_seconds=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
             ingest_run=pl.lit(self.run.pk, pl.Int64),
         ))
         hold_references(*(rows[name].unique().to_list() for name in ("account", "customer", "connection")))
@@ -244,6 +244,16 @@ class Ingestor:
         )
         for kind, pk, customer_id, micro, calls, first, last in totals.iter_rows():
             charges.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
+        # out-payments of revenue-share DIDs: credited to the balance the call is charged to
+        credits = new.filter(col("out_payment") != 0).with_columns(
+            o_kind=pl.when(col("own_balance")).then(pl.lit(ACCOUNT_BALANCE)).otherwise(pl.lit(CUSTOMER_BALANCE)),
+            o_id=pl.when(col("own_balance")).then(col("account")).otherwise(col("customer")),
+        ).group_by("o_kind", "o_id").agg(
+            col("customer").first(), col("out_payment").sum(), pl.len().alias("calls"),
+            col("start_us").min().alias("first"), col("start_us").max().alias("last"),
+        )
+        for kind, pk, customer_id, micro, calls, first, last in credits.iter_rows():
+            charges.out_payments.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
         release_calls(new.select("switch", "call_id").rows())
         unrated = new.filter(col("rating_status") != RatingStatus.RATED.value).height
         places = int(new["price_decimals"].max() or 0)  # as a sum of the Decimal prices would show

@@ -133,7 +133,9 @@ class Directory:
     def _info(self, account_id: int | None) -> AccountInfo | None:
         return self.accounts.get(account_id) if account_id is not None else None
 
-    def _did_match(self, number: str) -> Match | None:
+    def did_match(self, number: str) -> Match | None:
+        """The match of an inbound call to the DID ``number`` (a leading ``+`` ignored): its
+        account, if active, priced by the DID's plan; None otherwise."""
         did = self.dids.get(number.lstrip("+"))
         if did is None:
             return None
@@ -155,7 +157,7 @@ class Directory:
         if cdr.direction == "inbound":
             for number in (cdr.did, cdr.callee):
                 if number:
-                    found = self._did_match(number)
+                    found = self.did_match(number)
                     if found:
                         return found
             virtual = self.virtual.get(cdr.callee) or self.virtual.get(cdr.extension)
@@ -178,7 +180,7 @@ class Directory:
         if info is None:
             return None
         if inbound:
-            did_match = self._did_match(primary.number)
+            did_match = self.did_match(primary.number)
             if did_match is None:
                 return None
             return Match(info, origination=did_match.origination, pools=did_match.pools,

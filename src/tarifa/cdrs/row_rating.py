@@ -20,12 +20,17 @@ from tarifa.core.charging import CallFacts, CdrRating, settle, verdict
 from tarifa.core.classify import is_toll_free
 from tarifa.core.identity import NO_ACCOUNT
 from tarifa.core.numbering import InvalidNumber, normalize
-from tarifa.core.origination import BLENDED, origination_rate, out_payment, payphone_surcharge
+from tarifa.core.origination import (
+    INBOUND_DESTINATION,
+    inbound_destination,
+    origination_rate,
+    out_payment,
+    payphone_surcharge,
+)
 from tarifa.core.pools import PoolSlot, PoolUsage, month_of, price_from_pools, price_with_pool
 from tarifa.core.rating import rate_call
 
 ZERO = Decimal(0)
-INBOUND_DESTINATION = "DID inbound"  # what an inbound DID call stores as its destination
 DESTINATION_LENGTH = 100  # Cdr.destination's column
 
 
@@ -124,7 +129,7 @@ class Rater:
         if slot and used:
             self.pools.change(slot, used)
         price += payphone_surcharge(plan, caller, self.directory.payphone_prefixes, account.decimals)
-        destination = INBOUND_DESTINATION if chosen.basis == BLENDED else f"{INBOUND_DESTINATION}, {chosen.basis}"
+        destination = inbound_destination(chosen.basis)
         credit = out_payment(match.out_payment_rate, plan.interval_1, plan.interval_n, cdr.duration, account.decimals)
         return Rated(settle(decided, number=number, prefix=chosen.prefix, destination=destination,
                             billed_seconds=billed, price=price, pool_key=pool.key if pool and used else "",

@@ -42,6 +42,7 @@ from tarifa.core.rating import RateTerms, call_cost, quantize
 
 __all__ = [
     "BLENDED",
+    "INBOUND_DESTINATION",
     "LATA_FIELDS",
     "LataCategory",
     "LataEntry",
@@ -54,6 +55,7 @@ __all__ = [
     "OriginationRate",
     "PenaltyMode",
     "ShortCallPolicy",
+    "inbound_destination",
     "lata_category",
     "longest_prefix",
     "origination_rate",
@@ -65,6 +67,7 @@ __all__ = [
 
 _ZERO: Final = Decimal(0)
 BLENDED: Final = "blended"  # the basis of a call priced at the plan's one inbound rate
+INBOUND_DESTINATION: Final = "DID inbound"  # what an inbound call stores as its destination
 
 
 # --- plan data -----------------------------------------------------------------------------
@@ -217,6 +220,12 @@ def origination_rate(
     if tier is not None:
         return OriginationRate(tier.rate, "tiered", tier.prefix)
     return OriginationRate(plan.rate, BLENDED)
+
+
+def inbound_destination(basis: str) -> str:
+    """What a charged inbound call stores as its destination: the plain inbound destination for
+    the blended rate, else that and the basis ("DID inbound, tiered")."""
+    return INBOUND_DESTINATION if basis == BLENDED else f"{INBOUND_DESTINATION}, {basis}"
 
 
 def payphone_surcharge(plan: OriginationPlan, caller: str, payphone_prefixes: Sequence[str], decimals: int) -> Decimal:

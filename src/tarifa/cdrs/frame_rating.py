@@ -4,8 +4,9 @@
 rated, with their database values, and the rows it leaves to the row-by-row
 :class:`~tarifa.cdrs.row_rating.Rater`. It covers what most traffic is:
 
-* outbound calls without a PBX extension (extensions and virtual numbers, inbound DID calls
-  go row by row), matched by SIP user, trunk, account code or source IP in the one matching
+* inbound calls to a DID whose plan includes no minutes, rated by
+  :mod:`tarifa.cdrs.frame_origination` (the origination rules, once per distinct combination);
+* outbound calls without a PBX extension (extensions and virtual numbers go row by row), matched by SIP user, trunk, account code or source IP in the one matching
   order of :mod:`tarifa.core.identity`; a call with an identity that names several accounts
   goes row by row (where the other identities may settle it); calls matching no account are
   stored unratable (``no_account``) here too, and calls through a POP their account may not

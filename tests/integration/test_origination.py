@@ -245,3 +245,32 @@ def test_short_call_penalties_post_once_per_customer_and_month(origination, cli)
     assert result.exit_code == 0 and "0 penalty(ies) posted, 1 already posted" in result.output
     result = cli("origination", "penalties", "--month", "2026-13")
     assert result.exit_code == 2 and "YYYY-MM" in result.output
+
+
+def _plan_form(plan: DidPlan, prefix: str) -> dict[str, str]:
+    data = {
+        "name": plan.name, "description": "", "monthly_fee": "0", "setup_fee": "0", "included_minutes": "0",
+        "inbound_rate": "0.0100", "inbound_interval_1": "60", "inbound_interval_n": "60", "toll_free_rate": "",
+        "payphone_surcharge": "0.25", "lata_intra_intrastate": "0", "lata_inter_intrastate": "0", "lata_interstate": "0",
+        "lata_intra_interstate": "", "short_call_seconds": "0", "short_call_threshold": "0", "short_call_penalty": "0",
+        "short_call_mode": "per_call",
+        "origin_rates-TOTAL_FORMS": "1", "origin_rates-INITIAL_FORMS": "0", "origin_rates-MIN_NUM_FORMS": "0",
+        "origin_rates-MAX_NUM_FORMS": "1000", "origin_rates-0-prefix": prefix, "origin_rates-0-rate": "0.0400",
+    }
+    return data
+
+
+def test_origin_rates_are_edited_on_the_plans_page(admin_client) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    plan = DidPlan.objects.create(name="Tiered", inbound_rate=D("0.0100"))
+    url = reverse("admin:dids_didplan_change", args=[plan.pk])
+    assert admin_client.get(url).status_code == 200
+    refused = admin_client.post(url, _plan_form(plan, "44x"))
+    assert refused.status_code == 200 and "Origin prefix" in refused.content.decode() and "44x" in refused.content.decode()
+    assert not OriginRate.objects.exists()
+    saved = admin_client.post(url, _plan_form(plan, "44"))
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert list(OriginRate.objects.values_list("prefix", "rate", "toll_free")) == [("44", D("0.0400"), False)]
+    plan.refresh_from_db()
+    assert plan.payphone_surcharge == D("0.25") and plan.toll_free_rate is None

@@ -43,6 +43,15 @@ class DidPlanAdmin(TarifaAdmin):
     )
 
 
+@admin.register(OriginRate)
+class OriginRateAdmin(TarifaAdmin):
+    """Every plan's origin rates in one list (edited on the plan's page as well)."""
+
+    list_display = ("plan", "prefix", "rate", "toll_free")
+    search_fields = ("prefix", "plan__name")
+    list_filter = ("plan", "toll_free")
+
+
 @admin.register(PayphoneOrigin)
 class PayphoneOriginAdmin(TarifaAdmin):
     list_display = ("prefix", "description")

@@ -274,3 +274,18 @@ def test_origin_rates_are_edited_on_the_plans_page(admin_client) -> None:  # typ
     assert list(OriginRate.objects.values_list("prefix", "rate", "toll_free")) == [("44", D("0.0400"), False)]
     plan.refresh_from_db()
     assert plan.payphone_surcharge == D("0.25") and plan.toll_free_rate is None
+
+
+def test_rerating_an_inbound_call_after_a_new_origin_rate_posts_the_difference(origination) -> None:  # type: ignore[no-untyped-def]
+    from tarifa.cdrs.rerate import Criteria, rerate
+
+    ingest([inbound("r1", "12015550100", "+33142000000")], source="t", fmt="test")
+    assert Cdr.objects.get().price == price("0.0060", 61)
+    OriginRate.objects.create(plan=origination["plan"], prefix="33", rate=D("0.0600"))
+    run = rerate(Criteria(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1)), reason="France tier", by="ops")
+    row = Cdr.objects.get()
+    assert run.changed == 1 and (row.price, row.prefix, row.destination) == (price("0.0600", 61), "33",
+                                                                             "DID inbound, tiered")
+    adjustment = Transaction.objects.get(kind="adjustment")
+    assert adjustment.amount == price("0.0060", 61) - price("0.0600", 61)
+    assert balance_matches_ledger(origination["customer"])

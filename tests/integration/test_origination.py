@@ -289,3 +289,37 @@ def test_rerating_an_inbound_call_after_a_new_origin_rate_posts_the_difference(o
     adjustment = Transaction.objects.get(kind="adjustment")
     assert adjustment.amount == price("0.0060", 61) - price("0.0600", 61)
     assert balance_matches_ledger(origination["customer"])
+
+
+def test_a_file_import_and_api_pushes_of_the_same_inbound_calls_store_the_same_ratings(  # type: ignore[no-untyped-def]
+    origination, cli, client, tmp_path: Path,
+) -> None:
+    """The file goes the vectorised way (one batch of 70), the API pushes of 10 row by row."""
+    callers = ["+442079460000", "+447700900123", "+12125550001", "+13055550001", "+15185550001", "", "anonymous"]
+    callees = ["12015550100", "+18005550199", "12125560100", "19005550100", "19995550000"]
+    calls = [
+        {"call_id": f"x{n}", "callee": callees[n % 5], "caller": callers[(n // 5) % 7], "direction": "inbound",
+         "start_time": f"2026-03-02T10:{n % 60:02d}:00+00:00", "duration": (n * 13) % 200,
+         "disposition": "answered" if n % 9 else "no_answer", "leg": "a" if n % 8 else "b"}
+        for n in range(70)
+    ]
+    header = ["call_id", "callee", "caller", "start_time", "duration", "disposition", "direction", "leg"]
+    csv = tmp_path / "in.csv"
+    csv.write_text(",".join(header) + "\n" + "".join(",".join(str(c[h]) for h in header) + "\n" for c in calls))
+    result = cli("cdr", "import", str(csv), "--format", "tarifa", "--switch", "file")
+    assert result.exit_code == 0, result.output
+    _token, raw = ApiToken.issue("sbc", switch=Pop.objects.create(name="api"))
+    for start in range(0, 70, 10):
+        response = client.post("/api/v1/cdrs", data=json.dumps(calls[start:start + 10]),
+                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200 and response.json()["stored"] == 10
+    fields = ("call_id", "account_id", "customer_id", "number", "prefix", "destination", "billed_seconds", "price",
+              "cost", "margin", "rating_status", "unrated_reason", "pool_seconds", "out_payment")
+    by_file = sorted(Cdr.objects.filter(switch="file").values_list(*fields))
+    by_api = sorted(Cdr.objects.filter(switch="api").values_list(*fields))
+    assert len(by_file) == 70 and by_file == by_api
+    assert {r[5] for r in by_file} >= {"DID inbound", "DID inbound, tiered", "DID inbound, toll-free",
+                                       "DID inbound, intra-LATA intrastate"}
+    assert balance_matches_ledger(origination["customer"])
+    credits = Transaction.objects.filter(kind="credit")
+    assert credits.count() >= 2  # one per balance and batch: the file's and the API's

@@ -182,6 +182,7 @@ def _register_commands() -> None:
     from tarifa.billing import commands as payment_commands
     from tarifa.calls import commands as call_commands
     from tarifa.cdrs import commands as cdr_commands
+    from tarifa.cdrs import origination_commands
     from tarifa.dids import commands as did_commands
     from tarifa.rating import commands as deck_commands
 
@@ -191,6 +192,7 @@ def _register_commands() -> None:
     call_commands.register(app)
     payment_commands.register(app)
     did_commands.register(app)
+    origination_commands.register(app)
 
 
 def main() -> None:

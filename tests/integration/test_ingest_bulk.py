@@ -182,5 +182,5 @@ def test_the_cdr_row_specification_is_the_model_s() -> None:
     stored = {f.name for f in Cdr._meta.concrete_fields if f.name != "id"}
     assert set(COLUMNS) <= stored and len(set(COLUMNS)) == len(COLUMNS)
     money = {name for name, f in fields.items() if isinstance(f, ExactDecimalField)}
-    assert money == {"price", "cost", "margin"} and all(str(FRAME_SCHEMA[n]) == "Int64" for n in money)
+    assert money == {"price", "cost", "margin", "out_payment"} and all(str(FRAME_SCHEMA[n]) == "Int64" for n in money)
     assert all(str(FRAME_SCHEMA[n]) == "String" for n, f in fields.items() if isinstance(f, DateTimeField))

@@ -4,8 +4,9 @@
 rated, with their database values, and the rows it leaves to the row-by-row
 :class:`~tarifa.cdrs.row_rating.Rater`. It covers what most traffic is:
 
-* outbound calls without a PBX extension (extensions and virtual numbers, inbound DID calls
-  go row by row), matched by SIP user, trunk, account code or source IP in the one matching
+* inbound calls to a DID whose plan includes no minutes, rated by
+  :mod:`tarifa.cdrs.frame_origination` (the origination rules, once per distinct combination);
+* outbound calls without a PBX extension (extensions and virtual numbers go row by row), matched by SIP user, trunk, account code or source IP in the one matching
   order of :mod:`tarifa.core.identity`; a call with an identity that names several accounts
   goes row by row (where the other identities may settle it); calls matching no account are
   stored unratable (``no_account``) here too, and calls through a POP their account may not
@@ -30,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from tarifa.cdrs.frame_origination import FrameOrigination
 from tarifa.cdrs.matching import Directory, Tables
 from tarifa.core.charging import CallFacts, verdict
 from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
@@ -51,12 +53,13 @@ OUT_SCHEMA = {
     "account": pl.Int64, "customer": pl.Int64, "own_balance": pl.Boolean, "number": pl.String,
     "connection_id": pl.Int64, "prefix": pl.String, "destination": pl.String, "billed_seconds": pl.Int64,
     "price": pl.Int64, "price_decimals": pl.Int64, "cost": pl.Int64, "rating_status": pl.String, "unrated_reason": pl.String,
+    "out_payment": pl.Int64,
 }
 
 
 # the facts the charging rule decides on (core.charging.CallFacts), as frame columns
-_FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_rating": pl.Int8, "_answered": pl.Boolean,
-                 "_a_leg": pl.Boolean}
+_FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_inbound": pl.Boolean, "_rating": pl.Int8,
+                 "_answered": pl.Boolean, "_a_leg": pl.Boolean}
 _VERDICT: Final = {"_status": pl.String, "_reason": pl.String, "_keeps_number": pl.Boolean, "_bills": pl.Boolean,
                    "_charges": pl.Boolean, "_pays_vendor": pl.Boolean, "_keeps_connection": pl.Boolean}
 _RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORBIDDEN: RatingStatus.FORBIDDEN,
@@ -66,10 +69,11 @@ _RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORB
 def _verdicts(facts: pl.DataFrame) -> pl.DataFrame:
     """:func:`tarifa.core.charging.verdict` of each distinct row of ``facts`` (a handful per batch)."""
     rows = []
-    for unmatched, pop_ok, code, answered, a_leg in facts.unique().iter_rows():
-        decided = verdict(CallFacts(unmatched=unmatched, pop_allowed=pop_ok, number_valid=code != INVALID_NUMBER,
-                                    rating=_RATING[code], answered=answered, a_leg=a_leg))
-        rows.append((unmatched, pop_ok, code, answered, a_leg, decided.status.value, decided.reason,
+    for unmatched, pop_ok, inbound, code, answered, a_leg in facts.unique().iter_rows():
+        decided = verdict(CallFacts(unmatched=unmatched, pop_allowed=pop_ok, inbound=inbound,
+                                    number_valid=code != INVALID_NUMBER, rating=_RATING[code], answered=answered,
+                                    a_leg=a_leg))
+        rows.append((unmatched, pop_ok, inbound, code, answered, a_leg, decided.status.value, decided.reason,
                      decided.keeps_number, decided.bills, decided.charges, decided.pays_vendor,
                      decided.keeps_connection))
     return pl.DataFrame(rows, schema={**_FACTS, **_VERDICT}, orient="row")
@@ -80,6 +84,7 @@ class FrameRater:
 
     def __init__(self, directory: Directory, tables: Tables) -> None:
         self.tables = tables
+        self._inbound = FrameOrigination(directory)  # inbound DID calls (core.origination)
         valid = directory.accounts
         # The identities in the one matching order (core.identity), as lookups of the values that
         # name exactly one account. Rows with an extension go row by row; so does a row with any
@@ -168,7 +173,17 @@ class FrameRater:
         ambiguous = pl.any_horizontal(
             [pl.col(column).is_in(keys) for column, keys in self._ambiguous] or [pl.lit(False)]
         )
-        matched = frame.with_row_index("i").with_columns(account=account, _ambiguous=ambiguous)
+        matched = frame.with_row_index("i")
+        dids = self._inbound.account_of()
+        if dids and (frame["direction"] == "inbound").any():  # inbound DID calls: the DID's account
+            matched = matched.with_columns(_did=self._inbound.did_column(frame))
+            did_account = pl.col("_did").replace_strict(dids, default=None, return_dtype=pl.Int64)
+            inbound = pl.col("_did").is_not_null()
+            account = pl.when(inbound).then(did_account).otherwise(account)
+            ambiguous = ambiguous & ~inbound
+        else:
+            matched = matched.with_columns(_did=pl.lit(None, pl.String))
+        matched = matched.with_columns(account=account, _ambiguous=ambiguous)
         matched = matched.join(self._accounts, on="account", how="left", maintain_order="left")
         if self._restricted:  # a call through a POP its account may not use: kept, never charged
             matched = matched.join(self._allowed_pops, on=["account", "switch"], how="left", maintain_order="left")
@@ -181,21 +196,23 @@ class FrameRater:
         """(rows rated here: the frame's columns plus :data:`OUT_SCHEMA`, rows for the Rater)."""
         f = self._match(frame)
         col = pl.col
-        row_by_row = (col("direction") != "outbound") | (col("extension") != "") | col("has_pools").fill_null(False) \
-            | col("_ambiguous")
+        inbound = col("_did").is_not_null()  # an inbound call to a DID rated here (frame_origination)
+        row_by_row = ~inbound & ((col("direction") != "outbound") | (col("extension") != "")
+                                 | col("has_pools").fill_null(False) | col("_ambiguous"))
         numbers = [
             pl.when(col("mode") == mode).then(normalize_numbers(f["callee"], mode))
             for mode in f["mode"].drop_nulls().unique().to_list()
         ]
         f = f.with_columns(
-            number=pl.coalesce(numbers) if numbers else pl.lit(None, pl.String),
+            number=pl.when(inbound).then(col("callee").str.strip_chars_start("+").str.slice(0, 15))
+            .otherwise(pl.coalesce(numbers) if numbers else pl.lit(None, pl.String)),
             at_us=pl.coalesce("connect_us", "start_us"),
         )
         row_by_row = row_by_row | (col("account").is_not_null() & col("number").is_null()) | (col("decimals") > MICRO)
         f = f.with_columns(_slow=row_by_row.fill_null(False))
         results: list[pl.DataFrame] = []
         slow_rows: list[np.ndarray] = []
-        rateable = f.filter(~col("_slow") & col("account").is_not_null() & ~col("_pop_refused"))
+        rateable = f.filter(~col("_slow") & col("account").is_not_null() & ~col("_pop_refused") & ~inbound)
         for (tariff_id, decimals), group in rateable.group_by(["tariff", "decimals"]):
             part = self._rate_customer(group, int(tariff_id), int(decimals))
             if part is None:
@@ -206,19 +223,28 @@ class FrameRater:
         if rated is not None:
             rated, slow_vendor = self._rate_vendor(f, rated)
             slow_rows.extend(slow_vendor)
+        calls_in = f.filter(~col("_slow") & inbound & ~col("_pop_refused"))
+        if calls_in.height:  # no vendor side: added after it
+            origination = self._inbound.rate(calls_in.select(
+                "i", "_did", "caller", "mode", "decimals", "duration",
+                _charged=(col("disposition") == "answered") & (col("duration") > 0) & (col("leg") == "a"),
+            )).with_columns(status=pl.lit(RATED, pl.Int8), connection_id=pl.lit(None, pl.Int64),
+                            vcost=pl.lit(0, pl.Int64))
+            rated = origination if rated is None else pl.concat([rated, origination], how="diagonal_relaxed")
         slow_index = np.concatenate(slow_rows) if slow_rows else np.zeros(0, dtype=np.uint32)
         in_slow = col("_slow") | col("i").is_in(pl.Series(slow_index, dtype=pl.UInt32).implode())
         slow = f.filter(in_slow)
         fast = f.filter(~in_slow)
         empty_rating = pl.DataFrame(schema={
             "i": pl.UInt32, "status": pl.Int8, "prefix": pl.String, "destination": pl.String, "billed": pl.Int64,
-            "units": pl.Int64, "connection_id": pl.Int64, "vcost": pl.Int64,
+            "units": pl.Int64, "connection_id": pl.Int64, "vcost": pl.Int64, "out_units": pl.Int64,
         })
         fast = fast.join(rated if rated is not None else empty_rating, on="i", how="left", maintain_order="left")
         # The charging rule (core.charging), evaluated once per distinct combination of facts.
         fast = fast.with_columns(
             _unmatched=pl.when(col("account").is_null()).then(pl.lit(NO_ACCOUNT)).otherwise(pl.lit("")),
             _pop_allowed=~col("_pop_refused").fill_null(False),  # null: no account (decided first)
+            _inbound=col("_did").is_not_null(),
             _rating=col("status").fill_null(RATED),  # not rated (no account, POP refused): decided before
             _answered=(col("disposition") == "answered") & (col("duration") > 0),
             _a_leg=col("leg") == "a",
@@ -236,6 +262,8 @@ class FrameRater:
             connection_id=pl.when(col("_keeps_connection")).then(col("connection_id")),
             rating_status=col("_status"),
             unrated_reason=col("_reason"),
+            out_payment=(pl.when(col("_charges")).then(units_to_micros(col("out_units"), col("decimals"))).otherwise(0)
+                         .fill_null(0) if "out_units" in fast.columns else pl.lit(0, pl.Int64)),
         )
         keep = [c for c in frame.columns] + list(OUT_SCHEMA)
         return out.select(keep), slow.select(frame.columns)

@@ -49,7 +49,7 @@ from tarifa.cdrs.store import (
     stored_keys,
 )
 from tarifa.core.cdr import FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError, too_long
-from tarifa.core.charging import BalanceOwner, balance_owner
+from tarifa.core.charging import ACCOUNT_BALANCE, CUSTOMER_BALANCE, BalanceOwner, balance_owner
 from tarifa.core.periods import micros
 from tarifa.core.rating import RatingStatus
 from tarifa.db import bulk_insert, datetime_text, insert_frame, prepared_datetime
@@ -144,7 +144,8 @@ class Ingestor:
                 destination=v.destination, billed_seconds=v.billed_seconds, price=v.price, cost=v.cost,
                 margin=v.margin, rating_status=v.rating_status, unrated_reason=v.unrated_reason,
                 rated_at=now if v.rating_status == RatingStatus.RATED else None, received_at=now,
-                pool_key=v.pool_key, pool_seconds=v.pool_seconds, batch=token, ingest_run=self.run.pk,
+                pool_key=v.pool_key, pool_seconds=v.pool_seconds, out_payment=r.out_payment, batch=token,
+                ingest_run=self.run.pk,
                 transaction=charges.ids[owner] if owner else None,
             ))
         hold_references((row.account for row in rows), (row.customer for row in rows),
@@ -156,6 +157,12 @@ class Ingestor:
             if owner and r.match:
                 at = micros(cdr.start_time)
                 charges.add(owner, r.match.account.customer_id, int(r.rating.price.scaleb(6)), 1, at, at)
+            if r.out_payment and r.match:  # a revenue-share DID credits its owner (docs/origination.md)
+                info = r.match.account
+                at = micros(cdr.start_time)
+                payee = balance_owner(own_balance=info.own_balance, account_id=info.account_id,
+                                      customer_id=info.customer_id)
+                charges.out_payments.add(payee, info.customer_id, int(r.out_payment.scaleb(6)), 1, at, at)
         self.rater.flush_pools()
         release_calls([(switch, cdr.call_id) for (switch, _call_id, _leg), cdr in new])
         unrated = sum(1 for r in rated if r.rating.rating_status != RatingStatus.RATED)
@@ -237,6 +244,16 @@ class Ingestor:
         )
         for kind, pk, customer_id, micro, calls, first, last in totals.iter_rows():
             charges.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
+        # out-payments of revenue-share DIDs: credited to the balance the call is charged to
+        credits = new.filter(col("out_payment") != 0).with_columns(
+            o_kind=pl.when(col("own_balance")).then(pl.lit(ACCOUNT_BALANCE)).otherwise(pl.lit(CUSTOMER_BALANCE)),
+            o_id=pl.when(col("own_balance")).then(col("account")).otherwise(col("customer")),
+        ).group_by("o_kind", "o_id").agg(
+            col("customer").first(), col("out_payment").sum(), pl.len().alias("calls"),
+            col("start_us").min().alias("first"), col("start_us").max().alias("last"),
+        )
+        for kind, pk, customer_id, micro, calls, first, last in credits.iter_rows():
+            charges.out_payments.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
         release_calls(new.select("switch", "call_id").rows())
         unrated = new.filter(col("rating_status") != RatingStatus.RATED.value).height
         places = int(new["price_decimals"].max() or 0)  # as a sum of the Decimal prices would show

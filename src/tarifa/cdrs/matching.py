@@ -14,10 +14,12 @@ from tarifa.billing.models import IncludedMinutes
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.charging import POP_NOT_ALLOWED
 from tarifa.core.identity import AccountIndex, Identity
+from tarifa.core.origination import LataEntry, LataRates, LataTable, OriginationPlan, OriginRate
 from tarifa.core.pools import Pool
-from tarifa.core.rating import RateTable, RateTerms
+from tarifa.core.rating import RateTable
 from tarifa.customers.models import Account, IpDevice, SipDevice
-from tarifa.dids.models import Did, VirtualNumber
+from tarifa.dids.models import Did, DidPlan, NpaNxx, PayphoneOrigin, VirtualNumber
+from tarifa.dids.models import OriginRate as OriginRateRow
 from tarifa.rating.models import Tariff
 from tarifa.rating.services import load_entries, tariff_table
 from tarifa.routing.models import Connection, RoutingEntry
@@ -47,9 +49,11 @@ class Match:
     """The account a CDR is charged to and how it is priced."""
 
     account: AccountInfo
-    inbound_terms: RateTerms | None = None  # DID inbound rate; None: outbound, priced by tariff
+    origination: OriginationPlan | None = None  # an inbound call's DID plan terms; None: outbound (tariff)
     pools: tuple[Pool, ...] = ()
     tariff_id: int | None = None  # outbound pricing tariff (a virtual number uses its primary DID's)
+    did_number: str = ""  # the DID an inbound call is priced as (a virtual number's primary DID)
+    out_payment_rate: Decimal = Decimal(0)  # per minute credited to the owner (revenue share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +107,39 @@ class Directory:
         }
         for number, virtual in self.virtual.items():  # an extension of its customer's PBXs (core.identity)
             self.index.extension(virtual.account_id, number)
+        self._origination: dict[int, OriginationPlan] = {}
+        self._tiers: dict[int, tuple[OriginRate, ...]] | None = None  # origin rates by plan, on first need
+        self.payphone_prefixes: tuple[str, ...] = tuple(PayphoneOrigin.objects.values_list("prefix", flat=True))
+        # the NPA-NXX table only when some plan bills by LATA (it may hold a few hundred thousand rows)
+        self.lata: LataTable | None = None
+        if DidPlan.objects.filter(lata_billing=True).exists():
+            self.lata = LataTable({n: LataEntry(lata, state) for n, lata, state in
+                                   NpaNxx.objects.values_list("npa_nxx", "lata", "state").iterator()})
+
+    def _plan_terms(self, plan: DidPlan) -> OriginationPlan:
+        """A DID plan's origination terms (core.origination), built once per run."""
+        known = self._origination.get(plan.pk)
+        if known is None:
+            if self._tiers is None:  # every plan's origin rates in one query
+                self._tiers = {}
+                for row in OriginRateRow.objects.order_by("pk"):
+                    self._tiers[row.plan_id] = (*self._tiers.get(row.plan_id, ()),
+                                                OriginRate(row.prefix, row.rate, row.toll_free))
+            lata = LataRates(plan.lata_intra_intrastate, plan.lata_inter_intrastate, plan.lata_interstate,
+                             plan.lata_intra_interstate) if plan.lata_billing else None
+            known = self._origination[plan.pk] = OriginationPlan(
+                rate=plan.inbound_rate, interval_1=plan.inbound_interval_1, interval_n=plan.inbound_interval_n,
+                tiers=self._tiers.get(plan.pk, ()), toll_free_rate=plan.toll_free_rate, lata=lata,
+                payphone_surcharge=plan.payphone_surcharge,
+            )
+        return known
 
     def _info(self, account_id: int | None) -> AccountInfo | None:
         return self.accounts.get(account_id) if account_id is not None else None
 
-    def _did_match(self, number: str) -> Match | None:
+    def did_match(self, number: str) -> Match | None:
+        """The match of an inbound call to the DID ``number`` (a leading ``+`` ignored): its
+        account, if active, priced by the DID's plan; None otherwise."""
         did = self.dids.get(number.lstrip("+"))
         if did is None:
             return None
@@ -116,11 +148,11 @@ class Directory:
             return None
         plan = did.plan
         if plan is None:
-            return Match(info, inbound_terms=RateTerms(price_1=Decimal(0), price_n=Decimal(0)))
-        terms = RateTerms(price_1=plan.inbound_rate, price_n=plan.inbound_rate,
-                          interval_1=plan.inbound_interval_1, interval_n=plan.inbound_interval_n)
+            return Match(info, origination=OriginationPlan(rate=Decimal(0)), did_number=did.number,
+                         out_payment_rate=did.out_payment_rate)
         pools = (Pool(f"did:{did.pk}", plan.included_minutes * 60),) if plan.included_minutes else ()
-        return Match(info, inbound_terms=terms, pools=pools)
+        return Match(info, origination=self._plan_terms(plan), pools=pools, did_number=did.number,
+                     out_payment_rate=did.out_payment_rate)
 
     def match(self, cdr: CanonicalCdr) -> Match | Unmatched | None:
         """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by
@@ -130,7 +162,7 @@ class Directory:
         if cdr.direction == "inbound":
             for number in (cdr.did, cdr.callee):
                 if number:
-                    found = self._did_match(number)
+                    found = self.did_match(number)
                     if found:
                         return found
             virtual = self.virtual.get(cdr.callee) or self.virtual.get(cdr.extension)
@@ -154,10 +186,11 @@ class Directory:
         if info is None:
             return None
         if inbound:
-            did_match = self._did_match(primary.number)
+            did_match = self.did_match(primary.number)
             if did_match is None:
                 return None
-            return Match(info, inbound_terms=did_match.inbound_terms, pools=did_match.pools)
+            return Match(info, origination=did_match.origination, pools=did_match.pools,
+                         did_number=did_match.did_number, out_payment_rate=did_match.out_payment_rate)
         owner = self._info(primary.account_id) if primary.account_id else None
         pricing = owner or info
         return Match(info, pools=pricing.pools, tariff_id=pricing.tariff_id)

@@ -59,6 +59,9 @@ class Cdr(models.Model):
     received_at = models.DateTimeField("received at", auto_now_add=True)
     pool_key = LabeledCharField("included-minutes pool", max_length=40, blank=True)
     pool_seconds = models.PositiveIntegerField("seconds from included minutes", default=0)
+    # What a revenue-share DID credited its owner for this inbound call (docs/origination.md):
+    # posted with the batch's other out-payments of the same balance as one credit Transaction.
+    out_payment = money_field("Out-payment credited")
     # The call_charge Transaction that charged this call: one per balance and ingest batch, its
     # amount the sum of the prices of the calls pointing to it (docs/cdr-ingestion.md). Not
     # indexed: nothing searches CDRs by it on the hot path; a charge lists its calls rarely.

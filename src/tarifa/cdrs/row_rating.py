@@ -17,13 +17,20 @@ from tarifa.cdrs.matching import Directory, Match, Tables, Unmatched, pop_allowe
 from tarifa.cdrs.store import PoolUsageTable
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.charging import CallFacts, CdrRating, settle, verdict
+from tarifa.core.classify import is_toll_free
 from tarifa.core.identity import NO_ACCOUNT
 from tarifa.core.numbering import InvalidNumber, normalize
+from tarifa.core.origination import (
+    INBOUND_DESTINATION,
+    inbound_destination,
+    origination_rate,
+    out_payment,
+    payphone_surcharge,
+)
 from tarifa.core.pools import PoolSlot, PoolUsage, month_of, price_from_pools, price_with_pool
 from tarifa.core.rating import rate_call
 
 ZERO = Decimal(0)
-INBOUND_DESTINATION = "DID inbound"  # what an inbound DID call stores as its destination
 DESTINATION_LENGTH = 100  # Cdr.destination's column
 
 
@@ -32,6 +39,7 @@ class Rated(NamedTuple):
 
     rating: CdrRating
     match: Match | None
+    out_payment: Decimal = ZERO  # credited to the account's balance (a revenue-share DID)
 
 
 class Rater:
@@ -61,18 +69,8 @@ class Rater:
             return Rated(settle(verdict(CallFacts(pop_allowed=False, answered=answered, a_leg=a_leg))), match)
         at = cdr.connect_time or cdr.start_time
         period = month_of(at)
-        if match.inbound_terms is not None:
-            decided = verdict(CallFacts(inbound=True, answered=answered, a_leg=a_leg))
-            number = cdr.callee.lstrip("+")[:15]
-            if not decided.charges:
-                return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION), match)
-            pool = match.pools[0] if match.pools else None
-            left = self.pools.remaining(PoolSlot(account.account_id, pool.key, period), pool.seconds) if pool else 0
-            price, billed, used = price_with_pool(match.inbound_terms, cdr.duration, account.decimals, "half_up", left)
-            if pool and used:
-                self.pools.change(PoolSlot(account.account_id, pool.key, period), used)
-            return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION, billed_seconds=billed,
-                                price=price, pool_key=pool.key if pool and used else "", pool_seconds=used), match)
+        if match.origination is not None:
+            return self._rate_inbound(cdr, match, answered=answered, a_leg=a_leg)
         try:
             number = normalize(cdr.callee, account.dialing_mode)
         except InvalidNumber as exc:
@@ -104,6 +102,38 @@ class Rater:
         return Rated(settle(decided, number=number, prefix=prefix, destination=destination,
                             billed_seconds=result.billed_seconds, price=price, cost=cost, connection=connection,
                             pool_key=pool_key, pool_seconds=pool_seconds), match)
+
+    def _rate_inbound(self, cdr: CanonicalCdr, match: Match, *, answered: bool, a_leg: bool) -> Rated:
+        """An inbound call to a DID (or a virtual number, as its primary DID): the plan's
+        origination rate (:func:`tarifa.core.origination.origination_rate`), included minutes
+        first, the payphone surcharge, and the DID's out-payment (docs/origination.md)."""
+        plan = match.origination
+        assert plan is not None
+        account = match.account
+        decided = verdict(CallFacts(inbound=True, answered=answered, a_leg=a_leg))
+        number = cdr.callee.lstrip("+")[:15]
+        if not decided.charges:
+            return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION), match)
+        try:
+            caller = normalize(cdr.caller, account.dialing_mode) if cdr.caller else ""
+        except InvalidNumber:  # "anonymous", a withheld number: no origin, the blended rate
+            caller = ""
+        chosen = origination_rate(plan, caller, match.did_number, toll_free=is_toll_free(match.did_number),
+                                  lata=self.directory.lata)
+        terms = plan.terms(chosen.rate)
+        pool = match.pools[0] if match.pools else None
+        period = month_of(cdr.connect_time or cdr.start_time)
+        slot = PoolSlot(account.account_id, pool.key, period) if pool else None
+        left = self.pools.remaining(slot, pool.seconds) if pool and slot else 0
+        price, billed, used = price_with_pool(terms, cdr.duration, account.decimals, "half_up", left)
+        if slot and used:
+            self.pools.change(slot, used)
+        price += payphone_surcharge(plan, caller, self.directory.payphone_prefixes, account.decimals)
+        destination = inbound_destination(chosen.basis)
+        credit = out_payment(match.out_payment_rate, plan.interval_1, plan.interval_n, cdr.duration, account.decimals)
+        return Rated(settle(decided, number=number, prefix=chosen.prefix, destination=destination,
+                            billed_seconds=billed, price=price, pool_key=pool.key if pool and used else "",
+                            pool_seconds=used), match, credit)
 
 
 __all__ = ["Rated", "Rater"]

@@ -54,6 +54,7 @@ class CdrRow(NamedTuple):
     received_at: datetime
     pool_key: str
     pool_seconds: int
+    out_payment: Decimal
     batch: int
     ingest_run: int
     transaction: int | None

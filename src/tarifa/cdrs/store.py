@@ -136,9 +136,12 @@ class Charges(BalanceCharges):
     def __init__(self) -> None:
         super().__init__()
         self.ids = ledger.NextIds()
+        # the out-payments of revenue-share DIDs (Cdr.out_payment): one credit per balance and batch
+        self.out_payments = BalanceCharges()
 
     def post(self) -> None:
-        """One ``call_charge`` Transaction per balance (``Cdr.transaction`` points to it)."""
+        """One ``call_charge`` Transaction per balance (``Cdr.transaction`` points to it), and one
+        ``credit`` per balance for the batch's out-payments (amount: plus their sum)."""
         ledger.post([
             ledger.Posting(
                 id=self.ids[charge.owner], customer_id=charge.customer_id,
@@ -146,6 +149,15 @@ class Charges(BalanceCharges):
                 amount=charge.amount, kind="call_charge", reference=None, description=charge.description,
             )
             for charge in self.to_post()
+        ])
+        ledger.post([
+            ledger.Posting(
+                customer_id=credit.customer_id,
+                account_id=credit.owner.id if credit.owner.kind == ACCOUNT_BALANCE else None,
+                amount=-credit.amount, kind="credit", reference=None,
+                description=f"Out-payment for {credit.description}",
+            )
+            for credit in self.out_payments.to_post()
         ])
 
 

@@ -142,3 +142,9 @@ def classify(dialled: str, digits: str, home_region: str) -> Destination:
     if kind == "toll_free" and not abroad:
         return Destination(TOLL_FREE, region, kind)
     return Destination(zone, region, kind, abroad)
+
+
+def is_toll_free(digits: str) -> bool:
+    """Whether the E.164 ``digits`` are a toll-free (freephone) number, as libphonenumber knows
+    it (US/CA 800, 833-888; UK 0800...): origination rating bills such numbers by origin."""
+    return _region_and_type(digits)[1] == "toll_free"

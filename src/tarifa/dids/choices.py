@@ -16,3 +16,8 @@ class DidDestination(models.TextChoices):
     ACCOUNT = "account", "The account's registered device"
     SIP_DEVICE = "sip_device", "A SIP device"
     FORWARD = "forward", "Forward to a number"
+
+
+class ShortCallMode(models.TextChoices):
+    PER_CALL = "per_call", "Per short call"
+    FLAT = "flat", "Flat, once per month"

@@ -11,7 +11,7 @@ from django.db import models
 from tarifa import validators as v
 from tarifa.core.dids import DidState, effective_status, parts_of_stored
 from tarifa.customers.models import LabeledUniqueMixin
-from tarifa.dids.choices import DidDestination, DidStatus
+from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 
 
@@ -24,6 +24,39 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
     inbound_interval_1 = int_field("Inbound first interval", 1, 86400, "seconds", default=60)
     inbound_interval_n = int_field("Inbound next interval", 1, 86400, "seconds", default=60)
     description = LabeledCharField("description", max_length=200, blank=True)
+    # Origination (docs/origination.md): the inbound rate above is the blended rate; origin rates
+    # (OriginRate, inline) tier it by the caller's prefix; toll-free numbers, LATA billing,
+    # payphone surcharges and short-call penalties are the plan's settings below.
+    toll_free_rate = money_field(
+        "Toll-free rate (per minute)", minimum=0, null=True, blank=True, default=None,
+        help_text="Calls to the plan's toll-free numbers from an origin without a toll-free origin rate; "
+                  "empty: the inbound rate.",
+    )
+    lata_billing = models.BooleanField(
+        "LATA-based billing", default=False,
+        help_text="Price calls between two US numbers found in the NPA-NXX table by LATA and state.",
+    )
+    lata_intra_intrastate = money_field("Intra-LATA intrastate rate (per minute)", minimum=0)
+    lata_inter_intrastate = money_field("Inter-LATA intrastate rate (per minute)", minimum=0)
+    lata_interstate = money_field("Interstate rate (per minute)", minimum=0)
+    lata_intra_interstate = money_field(
+        "Intra-LATA interstate rate (per minute)", minimum=0, null=True, blank=True, default=None,
+        help_text="A call within one LATA that crosses a state line; empty: the interstate rate.",
+    )
+    payphone_surcharge = money_field(
+        "Payphone surcharge (per call)", minimum=0,
+        help_text="Added to every answered call from a payphone origin (Payphone origins).",
+    )
+    short_call_seconds = int_field(
+        "Short call: shorter than", 0, 3600, "seconds", default=0, help_text="0: no short-call penalty."
+    )
+    short_call_threshold = money_field(
+        "Short call: share above (%)", minimum=0, maximum=100, places=2,
+        help_text="The penalty applies when short calls are more than this share of a customer's answered "
+                  "calls to the plan's numbers in a month.",
+    )
+    short_call_penalty = money_field("Short call penalty", minimum=0)
+    short_call_mode = choice_field("Short call penalty is", ShortCallMode, default=ShortCallMode.PER_CALL)
 
     class Meta:
         verbose_name = "DID plan"
@@ -166,3 +199,56 @@ class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
                                             "already an extension of this customer", "unique")
         if errors:
             raise ValidationError(errors)
+
+
+class OriginRate(TimestampedModel):
+    """Tiered origination: calls from callers whose number starts with ``prefix`` cost ``rate``
+    per minute on this plan (longest prefix wins; toll-free rows for the plan's toll-free numbers)."""
+
+    plan = models.ForeignKey(DidPlan, on_delete=models.CASCADE, related_name="origin_rates")
+    prefix = LabeledCharField("origin prefix", max_length=15, validators=[v.Digits("Origin prefix", 1, 15)])
+    rate = money_field("Rate (per minute)", minimum=0)
+    toll_free = models.BooleanField("for toll-free numbers", default=False)
+
+    class Meta:
+        verbose_name = "origin rate"
+        ordering = ["plan", "toll_free", "prefix"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "prefix", "toll_free"], name="origin_rate_once_per_plan"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan}: {self.prefix}{' (toll-free)' if self.toll_free else ''} {self.rate}"
+
+
+class PayphoneOrigin(LabeledUniqueMixin, TimestampedModel):
+    """A caller prefix (E.164 digits) whose calls are payphone calls: each answered inbound call
+    from it pays its DID plan's payphone surcharge."""
+
+    prefix = LabeledCharField(
+        "caller prefix", max_length=15, unique=True, validators=[v.Digits("Caller prefix", 1, 15)]
+    )
+    description = LabeledCharField("description", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "payphone origin"
+        ordering = ["prefix"]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+
+class NpaNxx(LabeledUniqueMixin, models.Model):
+    """One row of the operator's NPA-NXX -> LATA/state table (``tarifa lata import``)."""
+
+    npa_nxx = LabeledCharField("NPA-NXX", max_length=6, unique=True, validators=[v.Digits("NPA-NXX", 6, 6)])
+    lata = LabeledCharField("LATA", max_length=5, validators=[v.Digits("LATA", 1, 5)])
+    state = LabeledCharField("state", max_length=2)
+
+    class Meta:
+        verbose_name = "NPA-NXX (LATA table)"
+        verbose_name_plural = "NPA-NXX (LATA table)"
+        ordering = ["npa_nxx"]
+
+    def __str__(self) -> str:
+        return f"{self.npa_nxx} LATA {self.lata} {self.state}"

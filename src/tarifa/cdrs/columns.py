@@ -27,7 +27,16 @@ from typing import Final
 import polars as pl
 
 from tarifa.cdrs.formats.tarifa import csv_cells, csv_header, csv_record, load_zone, physical_lines
-from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError
+from tarifa.core.cdr import (
+    DIRECTIONS,
+    DISPOSITIONS,
+    FIELD_LIMITS,
+    MAX_DURATION,
+    CanonicalCdr,
+    Direction,
+    Disposition,
+    LineError,
+)
 from tarifa.core.converters import utc_micros, whole_seconds
 from tarifa.core.periods import micros, moment
 
@@ -114,8 +123,8 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
     def get(name: str) -> pl.Expr:
         return cells.get(name, pl.lit("", pl.String))
 
-    disposition, disposition_ok = _choice(get("disposition"), DISPOSITIONS, "answered")
-    direction, direction_ok = _choice(get("direction"), DIRECTIONS, "outbound")
+    disposition, disposition_ok = _choice(get("disposition"), DISPOSITIONS, Disposition.ANSWERED)
+    direction, direction_ok = _choice(get("direction"), DIRECTIONS, Direction.OUTBOUND)
     sip = get("sip_code")
     sip_value = sip.cast(pl.Int64, strict=False)
     out = split.with_columns(

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from tarifa.cdrs.matching import Directory, Tables
+from tarifa.core.cdr import Direction, Disposition
 from tarifa.core.charging import CallFacts, verdict
 from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
 from tarifa.core.fastrate import (
@@ -181,7 +182,7 @@ class FrameRater:
         """(rows rated here: the frame's columns plus :data:`OUT_SCHEMA`, rows for the Rater)."""
         f = self._match(frame)
         col = pl.col
-        row_by_row = (col("direction") != "outbound") | (col("extension") != "") | col("has_pools").fill_null(False) \
+        row_by_row = (col("direction") != Direction.OUTBOUND.value) | (col("extension") != "") | col("has_pools").fill_null(False) \
             | col("_ambiguous")
         numbers = [
             pl.when(col("mode") == mode).then(normalize_numbers(f["callee"], mode))
@@ -220,7 +221,7 @@ class FrameRater:
             _unmatched=pl.when(col("account").is_null()).then(pl.lit(NO_ACCOUNT)).otherwise(pl.lit("")),
             _pop_allowed=~col("_pop_refused").fill_null(False),  # null: no account (decided first)
             _rating=col("status").fill_null(RATED),  # not rated (no account, POP refused): decided before
-            _answered=(col("disposition") == "answered") & (col("duration") > 0),
+            _answered=(col("disposition") == Disposition.ANSWERED.value) & (col("duration") > 0),
             _a_leg=col("leg") == "a",
         )
         fast = fast.join(_verdicts(fast.select(*_FACTS)), on=list(_FACTS), how="left", maintain_order="left")

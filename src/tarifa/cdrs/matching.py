@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.cdr import CanonicalCdr, Direction
 from tarifa.core.charging import POP_NOT_ALLOWED
 from tarifa.core.identity import AccountIndex, Identity
 from tarifa.core.pools import Pool
-from tarifa.core.rating import RateTable, RateTerms
+from tarifa.core.rating import RateTable, RateTerms, Rounding
+from tarifa.customers.choices import AccountKind, BalanceMode, Status
 from tarifa.customers.models import Account, IpDevice, SipDevice
+from tarifa.dids.choices import DidStatus
 from tarifa.dids.models import Did, VirtualNumber
 from tarifa.rating.models import Tariff
 from tarifa.rating.services import load_entries, tariff_table
@@ -63,7 +65,7 @@ class Directory:
 
     def __init__(self) -> None:
         self.accounts: dict[int, AccountInfo] = {}
-        accounts = Account.objects.filter(status="active").select_related("customer", "service_plan")
+        accounts = Account.objects.filter(status=Status.ACTIVE).select_related("customer", "service_plan")
         plan_pools: dict[int, tuple[Pool, ...]] = {}
         from tarifa.billing.models import IncludedMinutes
 
@@ -76,25 +78,25 @@ class Directory:
         self.index = AccountIndex()
         for a in accounts:
             customer = a.customer
-            if customer.status != "active":
+            if customer.status != Status.ACTIVE:
                 continue
             self.accounts[a.pk] = AccountInfo(
-                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == "own",
+                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == BalanceMode.OWN,
                 dialing_mode=a.dialing_mode, tariff_id=a.tariff_id or customer.tariff_id,
                 decimals=customer.billing_decimals,
                 pools=plan_pools.get(a.service_plan_id, ()) if a.service_plan_id else (),
                 pops=pops.get(a.pk, frozenset()),
             )
             self.index.account(a.pk, customer.pk, code=a.account_code,
-                               trunk=a.identifier if a.kind == "trunk" else "",
-                               extension=a.identifier if a.kind == "extension" else "")
+                               trunk=a.identifier if a.kind == AccountKind.TRUNK else "",
+                               extension=a.identifier if a.kind == AccountKind.EXTENSION else "")
             self.index.tenant(customer.account_code, customer.pk)
-        for login, account_id in SipDevice.objects.filter(status="active").values_list("login", "account"):
+        for login, account_id in SipDevice.objects.filter(status=Status.ACTIVE).values_list("login", "account"):
             self.index.device("sip_user", login, account_id)
-        for address, account_id in IpDevice.objects.filter(status="active").values_list("address", "account"):
+        for address, account_id in IpDevice.objects.filter(status=Status.ACTIVE).values_list("address", "account"):
             self.index.device("source_ip", address, account_id)
         self.dids: dict[str, Did] = {
-            d.number: d for d in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan")
+            d.number: d for d in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan")
         }
         self.virtual: dict[str, VirtualNumber] = {
             v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
@@ -122,7 +124,7 @@ class Directory:
         """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by a
         virtual number in ``extension``, then by :meth:`AccountIndex.resolve` (core.identity).
         None: an inbound call to no number we hold."""
-        if cdr.direction == "inbound":
+        if cdr.direction == Direction.INBOUND:
             for number in (cdr.did, cdr.callee):
                 if number:
                     found = self._did_match(number)
@@ -184,7 +186,7 @@ class Tables:
                 if conn else None
             )
             if entry is None:
-                self._vendor[connection] = (conn.pk, RateTable([]), 6, "half_up") if conn else None
+                self._vendor[connection] = (conn.pk, RateTable([]), 6, Rounding.HALF_UP) if conn else None
             else:
                 dset = entry.destination_set
                 table = RateTable(load_entries(dset.rates.all()), dset.time_zone)

@@ -15,12 +15,12 @@ from typing import NamedTuple
 
 from tarifa.cdrs.matching import Directory, Match, Tables, Unmatched, pop_allowed
 from tarifa.cdrs.store import PoolUsageTable
-from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.cdr import CanonicalCdr, Disposition
 from tarifa.core.charging import CallFacts, CdrRating, settle, verdict
 from tarifa.core.identity import NO_ACCOUNT
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.pools import PoolSlot, PoolUsage, month_of, price_from_pools, price_with_pool
-from tarifa.core.rating import rate_call
+from tarifa.core.rating import Rounding, rate_call
 
 ZERO = Decimal(0)
 INBOUND_DESTINATION = "DID inbound"  # what an inbound DID call stores as its destination
@@ -55,7 +55,7 @@ class Rater:
             reason = match.reason if match is not None else NO_ACCOUNT
             return Rated(settle(verdict(CallFacts(unmatched=reason))), None)
         account = match.account
-        answered = cdr.disposition == "answered" and cdr.duration > 0
+        answered = cdr.disposition == Disposition.ANSWERED and cdr.duration > 0
         a_leg = cdr.leg == "a"
         if not pop_allowed(account, cdr.switch):  # kept with its account, never charged
             return Rated(settle(verdict(CallFacts(pop_allowed=False, answered=answered, a_leg=a_leg))), match)
@@ -68,7 +68,7 @@ class Rater:
                 return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION), match)
             pool = match.pools[0] if match.pools else None
             left = self.pools.remaining(PoolSlot(account.account_id, pool.key, period), pool.seconds) if pool else 0
-            price, billed, used = price_with_pool(match.inbound_terms, cdr.duration, account.decimals, "half_up", left)
+            price, billed, used = price_with_pool(match.inbound_terms, cdr.duration, account.decimals, Rounding.HALF_UP, left)
             if pool and used:
                 self.pools.change(PoolSlot(account.account_id, pool.key, period), used)
             return Rated(settle(decided, number=number, destination=INBOUND_DESTINATION, billed_seconds=billed,

@@ -103,7 +103,7 @@ def fast_deck_for_window(rows: Sequence[DeckRow], start: datetime, end: datetime
         best = chosen.get(row.prefix)
         if best is None or rank > best[0]:
             chosen[row.prefix] = (rank, row)
-    order_of_prefix = {}
+    order_of_prefix: dict[str, int] = {}
     for row in rows:
         order_of_prefix.setdefault(row.prefix, len(order_of_prefix))
     picked = sorted(chosen.items(), key=lambda item: order_of_prefix[item[0]])  # table order

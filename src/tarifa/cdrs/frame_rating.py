@@ -60,6 +60,9 @@ _FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_rating":
                  "_a_leg": pl.Boolean}
 _VERDICT: Final = {"_status": pl.String, "_reason": pl.String, "_keeps_number": pl.Boolean, "_bills": pl.Boolean,
                    "_charges": pl.Boolean, "_pays_vendor": pl.Boolean, "_keeps_connection": pl.Boolean}
+#: the "no value" of an object array built by np.where (a prefix or destination the deck does not know)
+_NONE: Final = np.array(None, dtype=object)
+
 _RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORBIDDEN: RatingStatus.FORBIDDEN,
                   INVALID_NUMBER: RatingStatus.UNRATED}
 
@@ -130,13 +133,13 @@ class FrameRater:
             )
         changes = self._changes[key]
         start, end = moment(start_us), moment(end_us + 1)
-        stretch = bisect.bisect_right(changes, start)  # type: ignore[arg-type]
-        if stretch < len(changes) and changes[stretch] < end:  # type: ignore[operator]
+        stretch = bisect.bisect_right(changes, start)
+        if stretch < len(changes) and changes[stretch] < end:
             stretch = -1  # the batch spans a change: build for this window only
         elif (key, stretch) in self._static:
             return self._static[(key, stretch)]
         try:
-            deck: FastDeck | None = FastDeck.for_window(table, start, end)  # type: ignore[arg-type]
+            deck: FastDeck | None = FastDeck.for_window(table, start, end)
         except FastPathUnsupported:
             deck = None
         if stretch >= 0:
@@ -259,10 +262,10 @@ class FrameRater:
         return pl.DataFrame({
             "i": group["i"],
             "status": pl.Series(result.status, dtype=pl.Int8),
-            "prefix": pl.Series(np.where(known, prefixes[safe], None).tolist() if len(prefixes) else [None] * len(label),
+            "prefix": pl.Series(np.where(known, prefixes[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
                                 dtype=pl.String),
             "destination": pl.Series(
-                np.where(known, destinations[safe], None).tolist() if len(prefixes) else [None] * len(label),
+                np.where(known, destinations[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
                 dtype=pl.String,
             ),
             "billed": pl.Series(result.billed_seconds, dtype=pl.Int64),

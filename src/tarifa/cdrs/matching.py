@@ -136,11 +136,11 @@ class Directory:
             return None
         if cdr.extension and cdr.extension in self.virtual:
             return self._virtual_match(self.virtual[cdr.extension], inbound=False)
-        found = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
-                                            account_code=cdr.account_code, source_ip=cdr.source_ip))
-        if found.account_id is None:
-            return Unmatched(found.reason)
-        info = self.accounts[found.account_id]
+        resolved = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
+                                               account_code=cdr.account_code, source_ip=cdr.source_ip))
+        if resolved.account_id is None:
+            return Unmatched(resolved.reason)
+        info = self.accounts[resolved.account_id]
         return Match(info, pools=info.pools, tariff_id=info.tariff_id)
 
     def _virtual_match(self, virtual: VirtualNumber, inbound: bool) -> Match | None:
@@ -185,8 +185,10 @@ class Tables:
                 RoutingEntry.objects.filter(connection=conn).select_related("destination_set").order_by("priority").first()
                 if conn else None
             )
-            if entry is None:
-                self._vendor[connection] = (conn.pk, RateTable([]), 6, Rounding.HALF_UP) if conn else None
+            if conn is None:
+                self._vendor[connection] = None
+            elif entry is None:
+                self._vendor[connection] = (conn.pk, RateTable([]), 6, Rounding.HALF_UP)
             else:
                 dset = entry.destination_set
                 table = RateTable(load_entries(dset.rates.all()), dset.time_zone)

@@ -88,7 +88,7 @@ def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = No
     own = set(Account.objects.filter(balance_mode=BalanceMode.OWN).values_list("pk", flat=True))
     if user_id is not None and not get_user_model().objects.filter(pk=user_id).exists():
         user_id = None
-    totals = {"examined": 0, "changed": 0, "still_unrated": 0, "adjustment_total": Decimal(0)}
+    totals: dict[str, int | Decimal] = {"examined": 0, "changed": 0, "still_unrated": 0, "adjustment_total": Decimal(0)}
     for start in range(0, len(ids), batch_size):
         with transaction.atomic():
             _rerate_batch(ids[start:start + batch_size], rater, run, own, reason, user_id, totals)
@@ -98,7 +98,7 @@ def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = No
 
 
 def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], reason: str, user_id: int | None,
-                  totals: dict) -> None:
+                  totals: dict[str, int | Decimal]) -> None:
     rater.begin()
     rows = list(Cdr.objects.select_for_update().filter(id__in=ids).order_by("id"))
     # Give back the pool seconds the old rating used, so the new rating sees the true remainder.

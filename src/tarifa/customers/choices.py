@@ -7,6 +7,26 @@ from tarifa.core.authorization.views import RouteChoice
 from tarifa.core.numbering import DialingMode
 from tarifa.vocabulary import Labels
 
+__all__ = [
+    "DIALING_MODE_LABELS",
+    "ROUTE_CHOICE_LABELS",
+    "AccountKind",
+    "BalanceMode",
+    "BillingType",
+    "CustomerKind",
+    "CustomerType",
+    "DeviceType",
+    "DialingMode",
+    "DtmfMode",
+    "InboundProtocol",
+    "MusicOnHold",
+    "RouteChoice",
+    "Status",
+    "TaxFlag",
+    "TollFreeCarrier",
+    "TranslationKind",
+]
+
 
 class CustomerKind(models.TextChoices):
     OPERATOR = "operator", "Operator"

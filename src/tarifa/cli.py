@@ -42,8 +42,10 @@ def _where() -> str:
 
 
 def _no_database(problem: str) -> None:
+    from tarifa import config
+
     typer.echo(f"{problem} Run `tarifa migrate` to create it, or point TARIFA_DATABASE_URL (or TARIFA_VAR_DIR, "
-               f"now {os.environ.get('TARIFA_VAR_DIR', 'var')!r} from {os.getcwd()}) at the existing one.", err=True)
+               f"now {str(config.var_path())!r}) at the existing one.", err=True)
     raise typer.Exit(2)
 
 
@@ -95,7 +97,7 @@ def serve(
         args += ["--access-log"]
     args.append("tarifa.wsgi:application")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
-    os.environ["TARIFA_WARM_UP"] = "1"
+    os.environ[config.WARM_UP_VARIABLE] = "1"
     os.execv(sys.executable, args)
 
 
@@ -142,7 +144,7 @@ def createadmin(
 
     from tarifa import config
 
-    password = password or os.environ.get("TARIFA_ADMIN_PASSWORD")
+    password = password or config.admin_password()
     stored = config.var_dir() / "admin-password"
     User = get_user_model()
     user = User.objects.filter(username=username).first()

@@ -296,3 +296,19 @@ def cache_check_seconds() -> float:
 def ingest_writers() -> int:
     """Batches a file import writes at once on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
     return _env_int("INGEST_WRITERS", 2, 1, 16)
+
+
+def admin_password() -> str | None:
+    """The password ``tarifa createadmin`` sets when none is given (TARIFA_ADMIN_PASSWORD); None
+    (unset or empty): a generated one. Its strength is checked where it is used, like a typed one."""
+    return _env("ADMIN_PASSWORD") or None
+
+
+#: set to 1 by ``tarifa serve`` for its server workers (read back by :func:`warm_up`)
+WARM_UP_VARIABLE = "TARIFA_WARM_UP"
+
+
+def warm_up() -> bool:
+    """Whether this server worker loads the call-authorisation caches before its first request
+    (TARIFA_WARM_UP: ``tarifa serve`` turns it on for the workers it starts; default off)."""
+    return _env_bool("WARM_UP", False)

@@ -48,7 +48,7 @@ def serve(
         args += ["--access-log"]
     args.append("tarifa.wsgi:application")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
-    os.environ["TARIFA_WARM_UP"] = "1"
+    os.environ[config.WARM_UP_VARIABLE] = "1"
     os.execv(sys.executable, args)
 
 
@@ -95,7 +95,7 @@ def createadmin(
 
     from tarifa import config
 
-    password = password or os.environ.get("TARIFA_ADMIN_PASSWORD")
+    password = password or config.admin_password()
     stored = config.var_dir() / "admin-password"
     User = get_user_model()
     user = User.objects.filter(username=username).first()

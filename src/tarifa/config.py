@@ -328,3 +328,19 @@ def did_provider() -> DidProvider | None:
     except ValueError:
         raise _refuse("DID_PROVIDER_URL", raw, "has a port that is not 1-65535") from None
     return DidProvider(url=raw.rstrip("/"), token=_env("DID_PROVIDER_TOKEN", ""), timeout_seconds=timeout)
+
+
+def admin_password() -> str | None:
+    """The password ``tarifa createadmin`` sets when none is given (TARIFA_ADMIN_PASSWORD); None
+    (unset or empty): a generated one. Its strength is checked where it is used, like a typed one."""
+    return _env("ADMIN_PASSWORD") or None
+
+
+#: set to 1 by ``tarifa serve`` for its server workers (read back by :func:`warm_up`)
+WARM_UP_VARIABLE = "TARIFA_WARM_UP"
+
+
+def warm_up() -> bool:
+    """Whether this server worker loads the call-authorisation caches before its first request
+    (TARIFA_WARM_UP: ``tarifa serve`` turns it on for the workers it starts; default off)."""
+    return _env_bool("WARM_UP", False)

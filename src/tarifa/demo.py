@@ -26,8 +26,8 @@ from tarifa.billing.models import IncludedMinutes, ServicePlan, Transaction
 from tarifa.cdrs.choices import Disposition, RatingStatus
 from tarifa.cdrs.models import Cdr
 from tarifa.core import worlddeck
-from tarifa.core.rating import RateEntry, RateTable, RateTerms, rate_call
-from tarifa.customers.choices import AccountKind, BalanceMode, BillingType, CustomerKind, DialingMode
+from tarifa.core.rating import RateEntry, RateTable, RateTerms, Rounding, rate_call
+from tarifa.customers.choices import AccountKind, BalanceMode, BillingType, CustomerKind, DialingMode, RouteChoice
 from tarifa.customers.forms import set_web_access
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.choices import DidStatus
@@ -197,8 +197,8 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         )
         vendor_tables.append((connections[0], _table(rows)))
     for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
-        RouteOffer.objects.get_or_create(destination_class=dclass, choice="value", defaults={"routing_group": value})
-        RouteOffer.objects.get_or_create(destination_class=dclass, choice="premium", defaults={"routing_group": premium})
+        RouteOffer.objects.get_or_create(destination_class=dclass, choice=RouteChoice.VALUE, defaults={"routing_group": value})
+        RouteOffer.objects.get_or_create(destination_class=dclass, choice=RouteChoice.PREMIUM, defaults={"routing_group": premium})
     TranslationRule.objects.get_or_create(
         connection=vendor_tables[0][0], kind="destination", match=r"^(\d+)$",
         defaults={"replace": r"00\1", "description": "Atlas wants international 00 format"},
@@ -238,7 +238,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
                     "identifier": f"{1000 + a_index}" if kind == AccountKind.EXTENSION else (
                         f"trunk-{customer.web_username}" if kind == AccountKind.TRUNK else ""),
                     "max_channels": 30 if kind == AccountKind.TRUNK else None,
-                    "dialing_mode": DialingMode.NORTH_AMERICA if customer.country in ("US", "CA") else DialingMode.E164,
+                    "dialing_mode": DialingMode.NANP if customer.country in ("US", "CA") else DialingMode.E164,
                     "allow_international": a_index != 2,
                     "balance_mode": BalanceMode.SHARED,
                     "service_plan": business if a_index == 0 else None,
@@ -337,8 +337,8 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
         connection, vendor_table = vendor_tables[_h("vendor", n) % len(vendor_tables)]
         customer = account.customer
         price = rate_call(sell, number, start, duration, customer.billing_decimals, world.rounding)
-        cost = rate_call(vendor_table, number, start, duration, 6, "half_up")
-        rated = price.status == "rated"
+        cost = rate_call(vendor_table, number, start, duration, 6, Rounding.HALF_UP)
+        rated = price.status == RatingStatus.RATED
         rows.append(Cdr(
             switch=SWITCH, call_id=f"demo-{n:05d}", leg="a", account=account, customer=customer,
             caller=f"1201555{n % 10000:04d}", callee=number, number=number,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any
 
 from django import forms
@@ -72,6 +73,8 @@ def choice_field(label: str, choices: Any, **kwargs: Any) -> LabeledCharField:
     """A CharField with choices whose refusal names the field and lists the allowed values."""
     allowed = ", ".join(str(value) for value, _ in choices.choices)
     kwargs.setdefault("max_length", 16)
+    if isinstance(kwargs.get("default"), Enum):  # a core enum member: migrations record its plain value
+        kwargs["default"] = kwargs["default"].value
     return LabeledCharField(
         label,
         choices=choices.choices,

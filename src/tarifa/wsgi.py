@@ -5,6 +5,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
 django_application = get_wsgi_application()
 
+from tarifa import config  # noqa: E402
 from tarifa.api import switch_endpoints  # noqa: E402  (needs the settings loaded above)
 
 # POST /api/v1/calls/authorize and /api/v1/calls/{call_id}/end are answered without the middleware
@@ -29,5 +30,5 @@ def _warm_up() -> None:
         connections.close_all()
 
 
-if os.environ.get("TARIFA_WARM_UP") == "1":
+if config.warm_up():
     _warm_up()

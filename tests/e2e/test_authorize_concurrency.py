@@ -9,6 +9,7 @@ fresh database and one pair of servers without sharing a limit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,17 +123,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 start_new_session=True,
             ))
         deadline = time.monotonic() + 60
-        for port, server in zip(ports, servers):
+        for port, server in zip(ports, servers, strict=True):
             _wait_healthy(port, server, deadline)
         w = World(env=env, token=made["token"], ports=ports, scenarios=made["scenarios"], logs=tmp)
         _warm_up(w)
         yield w
     finally:
         for server in servers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for server in servers:
             try:
                 server.wait(timeout=15)
@@ -205,7 +204,7 @@ def test_fifty_simultaneous_calls_against_a_limit_of_ten_channels(world: World) 
     before = [world.answered_by(port) for port in world.ports]
     answers, _first, _last = _burst(world, "conc", 50, "conc")
     time.sleep(0.2)  # let the access logs flush
-    served = [world.answered_by(port) - n for port, n in zip(world.ports, before)]
+    served = [world.answered_by(port) - n for port, n in zip(world.ports, before, strict=True)]
     assert served in ([25, 25], [0, 0]), served  # both servers answered (when serve keeps an access log)
     assert _reasons(answers) == {"allowed": 10, "concurrent_limit": 40}
     assert all(a["sip_code"] == 486 for a in answers if not a["allowed"])

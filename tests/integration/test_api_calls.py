@@ -8,18 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tarifa.api.models import ApiToken
 from tarifa.calls.models import Reservation
-from tarifa.routing.models import Pop
-from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)
+from tests.factories import UK
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def token(net):  # type: ignore[no-untyped-def]  # noqa: F811
-    _t, raw = ApiToken.issue("kam", switch=Pop.objects.create(name="pop-a"))
-    return raw
 
 
 def call(client, token, **body):  # type: ignore[no-untyped-def]
@@ -51,7 +43,7 @@ def test_bad_request_is_a_problem_naming_the_field(client, token) -> None:
     assert call(client, "bad", call_id="x", callee="1").status_code == 401
 
 
-def test_simulate_cli_and_admin(client, net, tmp_path) -> None:  # noqa: F811
+def test_simulate_cli_and_admin(client, net, tmp_path) -> None:
     from tarifa.calls.authorize import simulate_for
 
     decision = simulate_for("alice", "011" + UK)

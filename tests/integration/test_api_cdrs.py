@@ -10,13 +10,12 @@ import pytest
 from tarifa.api.models import ApiToken
 from tarifa.cdrs.models import Cdr
 from tarifa.routing.models import Pop
-from tests.integration.test_ingest import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def switch_token(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def switch_token(world):  # type: ignore[no-untyped-def]
     _token, raw = ApiToken.issue("kamailio-1", switch=Pop.objects.create(name="pop-a"))
     return raw
 
@@ -63,13 +62,13 @@ def test_auth_and_body_problems(client, switch_token) -> None:
     assert status == 413
 
 
-def test_customer_token_cannot_push(client, world) -> None:  # noqa: F811
+def test_customer_token_cannot_push(client, world) -> None:
     _t, raw = ApiToken.issue("portal", customer=world["customer"])
     status, body, _ = post(client, raw, [CDR])
     assert status == 403 and body["title"] == "Wrong kind of token"  # valid, but a customer's (issue 12, H)
 
 
-def test_customer_sees_its_calls_as_soon_as_pushed(client, world, switch_token) -> None:  # noqa: F811
+def test_customer_sees_its_calls_as_soon_as_pushed(client, world, switch_token) -> None:
     from tarifa.customers.models import Customer
 
     _t, raw = ApiToken.issue("portal", customer=world["customer"])

@@ -14,8 +14,7 @@ from django.test import RequestFactory
 from tarifa.api import switch_endpoints
 from tarifa.api.call_schemas import AuthorizeOut
 from tarifa.calls.models import Reservation
-from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
-from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)
+from tests.factories import UK
 from tests.wsgi_call import call_wsgi
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +94,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,body,status,expected", CASES, ids=[c[0] for c in CASES])
-def test_requests_answered_alike_by_wsgi_and_django(client, token, name, body, status, expected) -> None:  # noqa: F811
+def test_requests_answered_alike_by_wsgi_and_django(client, token, name, body, status, expected) -> None:
     auth = f"Bearer {token}"
     got_wsgi = via_wsgi("POST", PATH, body, auth)
     got_django = via_django(client, "POST", PATH, body, auth)
@@ -112,7 +111,7 @@ def test_requests_answered_alike_by_wsgi_and_django(client, token, name, body, s
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer bad-token", "Token {t}", "Bearer  {t}"])
-def test_missing_or_invalid_token_is_401_before_the_body_is_read(client, token, header) -> None:  # noqa: F811
+def test_missing_or_invalid_token_is_401_before_the_body_is_read(client, token, header) -> None:
     auth = None if header is None else header.format(t=token)
     for got in (via_wsgi("POST", PATH, b'{"call_id":', auth), via_django(client, "POST", PATH, b'{"call_id":', auth)):
         assert got[0] == 401 and got[1]["WWW-Authenticate"] == "Bearer"
@@ -121,12 +120,12 @@ def test_missing_or_invalid_token_is_401_before_the_body_is_read(client, token, 
     assert end[0] == 401 and json.loads(end[2]) == {**UNAUTHORIZED, "instance": "/api/v1/calls/abc/end"}
 
 
-def test_scheme_is_case_insensitive(token) -> None:  # noqa: F811
+def test_scheme_is_case_insensitive(token) -> None:
     got = via_wsgi("POST", PATH, json.dumps({"call_id": "c", "callee": "1"}).encode(), f"bearer {token}")
     assert got[0] == 200
 
 
-def test_authorize_and_end_through_wsgi(client, token) -> None:  # noqa: F811
+def test_authorize_and_end_through_wsgi(client, token) -> None:
     body = json.dumps({"call_id": "w1", "callee": "011" + UK, "sip_user": "alice", "trace": True}).encode()
     status, _headers, content = via_wsgi("POST", PATH, body, f"Bearer {token}")
     decision = json.loads(content)
@@ -144,14 +143,14 @@ def test_authorize_and_end_through_wsgi(client, token) -> None:  # noqa: F811
     assert json.loads(via_wsgi("POST", "/api/v1/calls/w1/end", b"garbage", f"Bearer {token}")[2]) == {"released": False}
 
 
-def test_emergency_and_refusal_documents_follow_the_schema(token) -> None:  # noqa: F811
+def test_emergency_and_refusal_documents_follow_the_schema(token) -> None:
     for callee, user in (("911", "alice"), ("011" + UK, "nobody"), ("011882123456", "alice")):
         body = json.dumps({"call_id": f"s-{callee}-{user}", "callee": callee, "sip_user": user}).encode()
         decision = json.loads(via_wsgi("POST", PATH, body, f"Bearer {token}")[2])
         assert AuthorizeOut.model_validate(decision).model_dump() == decision and decision["trace"] is None
 
 
-def test_other_requests_go_to_django(client, token) -> None:  # noqa: F811
+def test_other_requests_go_to_django(client, token) -> None:
     auth = f"Bearer {token}"
     for method, path in (("GET", PATH), ("GET", "/api/v1/calls/x/end"), ("PUT", PATH)):
         status, headers, content = via_wsgi(method, path, b"", auth)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,70 +13,20 @@ from tarifa.calls import cache
 from tarifa.calls.authorize import CallRequest, authorize_call, end_call
 from tarifa.calls.models import Refusal, Reservation
 from tarifa.core.rating import RateTerms, call_cost, max_duration
-from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
+from tarifa.customers.models import Account, Customer, SipDevice, TranslationRule
 from tarifa.dids.models import Did, DidPlan
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import (
     Connection,
-    DestinationRate,
     DestinationSet,
     Pop,
     RouteOffer,
     RoutingEntry,
     RoutingGroup,
-    Vendor,
 )
+from tests.factories import NOW, UK, ask
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
-UK = "442079460958"
-
-
-@pytest.fixture
-def net(operator):  # type: ignore[no-untyped-def]
-    tariff = Tariff.objects.create(name="Sell")
-    for prefix, price, extra in (
-        ("44", "0.0200", {}), ("4470", "0.3048", {}), ("1", "0.0100", {}), ("33", "0.0300", {}),
-        ("882", "1.0000", {"forbidden": True}), ("49", "0.0100", {}), ("1800", "0", {}), ("1411", "0.99", {}),
-    ):
-        Rate.objects.create(tariff=tariff, prefix=prefix, destination=f"D{prefix}", price_1=Decimal(price),
-                            price_n=Decimal(price), **extra)
-    customer = Customer.objects.create(
-        parent=operator, name="C", company="C Ltd", web_username="cust", tariff=tariff, billing_decimals=4,
-        email="c@c.example", phone="+12015550123", country="US", max_call_sessions=100, calls_per_second=100,
-    )
-    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("10"), kind="payment", reference="p1"))
-    alice = Account.objects.create(customer=customer, name="alice", dialing_mode="nanp", allow_international=True,
-                                   e911_caller_id="12015550199")
-    SipDevice.objects.create(account=alice, login="alice", secret="x")
-    pbx = Account.objects.create(customer=customer, name="pbx", kind="ip", dialing_mode="e164", allow_international=True)
-    IpDevice.objects.create(account=pbx, address="198.51.100.9")
-    vendors = []
-    for name, prices, extra in (("Cheap", ("0.0100", "0.2000", "0.0050", "0.0200", "0.0050"), {"tech_prefix": "99#"}),
-                                ("Dear", ("0.0150", "0.2500", "0.0060", "0.0400", "0.0060"), {})):
-        vendor = Vendor.objects.create(name=name)
-        conn = Connection.objects.create(vendor=vendor, name=name.lower(), host=f"gw.{name.lower()}.example", **extra)
-        dset = DestinationSet.objects.create(name=f"{name} set", vendor=vendor)
-        for prefix, price in zip(("44", "4470", "1", "33", "49"), prices):
-            DestinationRate.objects.create(destination_set=dset, prefix=prefix, price_1=Decimal(price), price_n=Decimal(price))
-        vendors.append((conn, dset))
-    group = RoutingGroup.objects.create(name="Value", policy="least_cost")
-    for n, (conn, dset) in enumerate(reversed(vendors)):
-        RoutingEntry.objects.create(group=group, connection=conn, destination_set=dset, priority=n)
-    for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
-        RouteOffer.objects.create(destination_class=dclass, choice="value", routing_group=group)
-    cache.reset()
-    return {"tariff": tariff, "customer": customer, "alice": alice, "pbx": pbx, "group": group,
-            "cheap": vendors[0][0], "dear": vendors[1][0]}
-
-
-def ask(callee: str = "011" + UK, **kw) -> object:  # type: ignore[no-untyped-def]
-    kw.setdefault("sip_user", "alice")
-    kw.setdefault("call_id", f"call-{callee}-{len(Reservation.objects.all())}")
-    kw.setdefault("switch", "sw")
-    return authorize_call(CallRequest(callee=callee, **kw), now=kw.pop("now", NOW) if "now" in kw else NOW)
-
-
 def test_allowed_call_with_routes_duration_and_reservation(net) -> None:
     d = ask()
     assert d.allowed and d.reason == "" and d.sip_code == 200

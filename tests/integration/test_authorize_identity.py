@@ -9,19 +9,18 @@ from decimal import Decimal
 
 import pytest
 
-from tarifa.billing import ledger
 from tarifa.api.models import ApiToken
+from tarifa.billing import ledger
 from tarifa.calls import cache
 from tarifa.customers.models import Account, Customer, IpDevice
 from tarifa.routing.models import Pop
-
-from .test_authorize import ask, net  # noqa: F401  (fixture)
+from tests.factories import ask
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pbx(net):  # type: ignore[no-untyped-def]  # noqa: F811
+def pbx(net):  # type: ignore[no-untyped-def]
     """Two tenants of one hosted PBX with extension 1000 and a trunk name each; the second
     tenant's PBX calls from 203.0.113.9 (the first's from 198.51.100.9, net's ``pbx``)."""
     other = Customer.objects.create(

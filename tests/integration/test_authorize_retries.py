@@ -16,7 +16,7 @@ from tarifa.calls.models import CallRate, Refusal, Reservation
 from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.dids.models import Did
 from tarifa.routing.models import Connection, Pop
-from tests.integration.test_authorize import NOW, UK, ask, net  # noqa: F401  (fixture)
+from tests.factories import NOW, UK
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def _answer(d) -> tuple:  # type: ignore[no-untyped-def,type-arg]
     lambda net: Customer.objects.filter(pk=net["customer"].pk).update(calls_per_second=1),
     lambda net: SipDevice.objects.filter(login="alice").update(calls_per_second=1),
 ], ids=["customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps"])
-def test_a_retry_at_the_limit_gets_the_same_answer_and_reservation(net, limit) -> None:  # noqa: F811
+def test_a_retry_at_the_limit_gets_the_same_answer_and_reservation(net, limit) -> None:
     limit(net)
     cache.reset()
     first = again("retry-1")
@@ -56,7 +56,7 @@ def test_a_retry_at_the_limit_gets_the_same_answer_and_reservation(net, limit) -
     assert sum(Refusal.objects.values_list("count", flat=True)) == 1
 
 
-def test_a_retry_when_the_funds_are_used_by_the_call_itself(net) -> None:  # noqa: F811
+def test_a_retry_when_the_funds_are_used_by_the_call_itself(net) -> None:
     Customer.objects.filter(pk=net["customer"].pk).update(balance=Decimal("0.50"))
     cache.reset()
     first = again("all-in")
@@ -65,7 +65,7 @@ def test_a_retry_when_the_funds_are_used_by_the_call_itself(net) -> None:  # noq
     assert _answer(retry) == _answer(first) and Reservation.objects.count() == 1
 
 
-def test_a_retry_below_the_limits_is_not_counted_twice(net) -> None:  # noqa: F811
+def test_a_retry_below_the_limits_is_not_counted_twice(net) -> None:
     Connection.objects.filter(pk=net["cheap"].pk).update(max_channels=1, max_cps=5)
     cache.reset()
     first = again("twice")
@@ -77,7 +77,7 @@ def test_a_retry_below_the_limits_is_not_counted_twice(net) -> None:  # noqa: F8
     assert again("next").routes[0]["connection"] == "dear"
 
 
-def test_a_retry_after_the_call_ended_is_decided_again(net) -> None:  # noqa: F811
+def test_a_retry_after_the_call_ended_is_decided_again(net) -> None:
     from tarifa.calls.authorize import end_call
 
     Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1)
@@ -95,7 +95,7 @@ def _nothing_written() -> None:
     assert not Refusal.objects.exists() and not Reservation.objects.exists() and not CallRate.objects.exists()
 
 
-def test_a_simulation_counts_no_refusal_reserves_nothing_and_counts_no_call(net) -> None:  # noqa: F811
+def test_a_simulation_counts_no_refusal_reserves_nothing_and_counts_no_call(net) -> None:
     Customer.objects.filter(pk=net["customer"].pk).update(calls_per_second=1)
     net["alice"].pop_restriction.set([Pop.objects.create(name="pop-lon")])
     cache.reset()
@@ -107,7 +107,7 @@ def test_a_simulation_counts_no_refusal_reserves_nothing_and_counts_no_call(net)
     _nothing_written()
 
 
-def test_the_simulate_command_changes_nothing(net) -> None:  # noqa: F811
+def test_the_simulate_command_changes_nothing(net) -> None:
     import typer
 
     from tarifa.calls.commands import register
@@ -121,7 +121,7 @@ def test_the_simulate_command_changes_nothing(net) -> None:  # noqa: F811
     _nothing_written()
 
 
-def test_the_admins_simulate_page_changes_nothing(client, net) -> None:  # noqa: F811
+def test_the_admins_simulate_page_changes_nothing(client, net) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     url = reverse("admin:customers_account_simulate_call", args=[net["alice"].pk])
     assert "Refused: destination_forbidden" in client.post(url, {"callee": "011882123456"}).content.decode()
@@ -132,7 +132,7 @@ def test_the_admins_simulate_page_changes_nothing(client, net) -> None:  # noqa:
 # --- item 7: the account's caller ID number ----------------------------------------------------
 
 
-def test_the_accounts_caller_id_is_used_when_the_switch_sends_none(net) -> None:  # noqa: F811
+def test_the_accounts_caller_id_is_used_when_the_switch_sends_none(net) -> None:
     Account.objects.filter(pk=net["alice"].pk).update(caller_id_number="12015550142")
     cache.reset()
     assert again("cid-1").caller_id == "12015550142"
@@ -142,7 +142,7 @@ def test_the_accounts_caller_id_is_used_when_the_switch_sends_none(net) -> None:
     assert again("cid-3").caller_id == ""
 
 
-def test_the_accounts_caller_id_goes_through_the_customers_source_rules(net) -> None:  # noqa: F811
+def test_the_accounts_caller_id_goes_through_the_customers_source_rules(net) -> None:
     from tarifa.customers.models import TranslationRule
 
     Account.objects.filter(pk=net["alice"].pk).update(caller_id_number="12015550142")
@@ -151,7 +151,7 @@ def test_the_accounts_caller_id_goes_through_the_customers_source_rules(net) -> 
     assert again("cid-rule").caller_id == "+12015550142"
 
 
-def test_an_emergency_call_keeps_the_accounts_caller_id_when_it_is_one_of_its_dids(net) -> None:  # noqa: F811
+def test_an_emergency_call_keeps_the_accounts_caller_id_when_it_is_one_of_its_dids(net) -> None:
     Did.objects.create(number="12015550142", status="assigned", account=net["alice"])
     Account.objects.filter(pk=net["alice"].pk).update(caller_id_number="12015550142")
     cache.reset()

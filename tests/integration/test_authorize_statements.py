@@ -17,17 +17,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tarifa.calls import authorize, cache
-from tarifa.core.authorization import judgement
 from tarifa.calls.authorize import CallRequest, authorize_call
 from tarifa.calls.models import CallRate, Reservation
+from tarifa.core.authorization import judgement
 from tarifa.customers.models import SipDevice
 from tarifa.routing.models import Connection
-from tests.integration.test_authorize import NOW, UK, ask, net  # noqa: F401  (fixture)
+from tests.factories import NOW, UK, ask
 
 pytestmark = pytest.mark.django_db
 
 
-def test_one_allowed_call_is_two_statements_on_postgresql(net) -> None:  # noqa: F811
+def test_one_allowed_call_is_two_statements_on_postgresql(net) -> None:
     cache.snapshot()  # the snapshot is loaded once per process, not per call
     ask(call_id="warm")
     request = CallRequest(call_id="counted", callee="011" + UK, sip_user="alice", switch="sw")
@@ -45,7 +45,7 @@ def test_one_allowed_call_is_two_statements_on_postgresql(net) -> None:  # noqa:
     assert dict(CallRate.objects.values_list("scope", "count")) == {f"c:{net['customer'].pk}": 2}
 
 
-def test_only_scopes_with_a_cps_limit_are_counted(net) -> None:  # noqa: F811
+def test_only_scopes_with_a_cps_limit_are_counted(net) -> None:
     device = SipDevice.objects.get(login="alice")
     SipDevice.objects.filter(pk=device.pk).update(calls_per_second=3)
     Connection.objects.filter(pk=net["cheap"].pk).update(max_cps=5)
@@ -56,7 +56,7 @@ def test_only_scopes_with_a_cps_limit_are_counted(net) -> None:  # noqa: F811
         f"c:{net['customer'].pk}": 2, f"d:sip:{device.pk}": 2, f"n:{net['cheap'].pk}": 2}
 
 
-def test_connection_cps_limit_drops_the_connection_for_the_rest_of_the_second(net) -> None:  # noqa: F811
+def test_connection_cps_limit_drops_the_connection_for_the_rest_of_the_second(net) -> None:
     Connection.objects.filter(pk=net["cheap"].pk).update(max_cps=2)
     cache.reset()
     firsts = [ask(call_id=f"s{n}").routes[0]["connection"] for n in range(3)]
@@ -68,13 +68,13 @@ def test_connection_cps_limit_drops_the_connection_for_the_rest_of_the_second(ne
     assert [r["connection"] for r in later.routes] == ["cheap", "dear"]
 
 
-def test_device_cps_limit(net) -> None:  # noqa: F811
+def test_device_cps_limit(net) -> None:
     SipDevice.objects.filter(login="alice").update(calls_per_second=2)
     cache.reset()
     assert [ask(call_id=f"d{n}").reason for n in range(3)] == ["", "", "cps_limit"]
 
 
-def test_second_call_sees_the_first_reservation(net) -> None:  # noqa: F811
+def test_second_call_sees_the_first_reservation(net) -> None:
     first = ask(call_id="a1")
     second = ask(call_id="a2")
     assert first.allowed and second.allowed
@@ -95,7 +95,7 @@ def _idle() -> bool:
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_an_allowed_call_is_one_statement(net) -> None:  # noqa: F811
+def test_in_autocommit_an_allowed_call_is_one_statement(net) -> None:
     assert connection.get_autocommit() and not connection.in_atomic_block
     ask(call_id="warm")
     request = CallRequest(call_id="trip", callee="011" + UK, sip_user="alice", switch="sw")
@@ -114,7 +114,7 @@ def test_in_autocommit_an_allowed_call_is_one_statement(net) -> None:  # noqa: F
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_funds_for_a_shorter_call_are_decided_in_the_transaction(net) -> None:  # noqa: F811
+def test_in_autocommit_funds_for_a_shorter_call_are_decided_in_the_transaction(net) -> None:
     from tarifa.customers.models import Customer
 
     # 0.50 pays 25 minutes at 0.02/min: less than the 7,200-s cap, so the one statement writes nothing
@@ -134,7 +134,7 @@ def test_in_autocommit_funds_for_a_shorter_call_are_decided_in_the_transaction(n
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_refusals_and_simulations_end_their_transaction(net) -> None:  # noqa: F811
+def test_in_autocommit_refusals_and_simulations_end_their_transaction(net) -> None:
     from tarifa.customers.models import Customer
 
     Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1)
@@ -160,7 +160,7 @@ def test_in_autocommit_refusals_and_simulations_end_their_transaction(net) -> No
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_the_same_call_id_twice_answers_with_the_held_reservation(net) -> None:  # noqa: F811
+def test_in_autocommit_the_same_call_id_twice_answers_with_the_held_reservation(net) -> None:
     first = ask(call_id="twice")
     again = ask(call_id="twice")
     assert again.allowed and again.reservation_id == first.reservation_id and _idle()
@@ -169,7 +169,7 @@ def test_in_autocommit_the_same_call_id_twice_answers_with_the_held_reservation(
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_a_retry_at_the_limit_is_the_statement_and_one_look_up(net) -> None:  # noqa: F811
+def test_in_autocommit_a_retry_at_the_limit_is_the_statement_and_one_look_up(net) -> None:
     from tarifa.calls.models import Refusal
     from tarifa.customers.models import Customer
 
@@ -189,7 +189,7 @@ def test_in_autocommit_a_retry_at_the_limit_is_the_statement_and_one_look_up(net
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypatch) -> None:  # noqa: F811
+def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypatch) -> None:
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("decision failed")
 
@@ -205,7 +205,7 @@ def test_in_autocommit_an_error_between_the_statements_rolls_back(net, monkeypat
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net, monkeypatch, caplog) -> None:  # noqa: F811
+def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net, monkeypatch, caplog) -> None:
     """Should the statement and the application's decision ever differ, the statement's
     reservation is deleted and the transaction decides."""
     real = judgement.available_funds
@@ -272,7 +272,7 @@ def _while_another_transaction(statements: list[tuple[str, list]], lock_timeout:
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) -> None:  # noqa: F811
+def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) -> None:
     """Calls of one customer queue on an advisory lock, not on the customer's row: a charge being
     posted (its transaction still open) does not hold them up, and they read the balance and the
     reservations as of one moment: here, before the charge."""
@@ -287,7 +287,7 @@ def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) ->
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:  # noqa: F811
+def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:
     """While another transaction holds the customer's authorisation lock, a call of that customer
     waits (here until the lock timeout turns the wait into an error)."""
     from django.db import OperationalError
@@ -300,7 +300,7 @@ def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:  # noqa:
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> None:  # noqa: F811
+def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> None:
     """Ingestion holds FOR KEY SHARE on the customers, accounts and connections of its batch:
     the authorisation (advisory locks since migration calls 0007) does not wait for it (a row
     lock FOR UPDATE would, until the lock timeout below turns the wait into an error)."""
@@ -384,7 +384,7 @@ SCENARIOS = ["plain", "customer_sessions", "account_channels", "device_sessions"
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_one_statement_and_transaction_decide_alike(net, monkeypatch, name) -> None:  # noqa: F811
+def test_one_statement_and_transaction_decide_alike(net, monkeypatch, name) -> None:
     _setup(name, net)
     statements: list[str] = []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,49 +14,12 @@ from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr, RerateRun
 from tarifa.cdrs.rerate import Criteria, rerate
 from tarifa.core.cdr import CanonicalCdr, LineError
-from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
-from tarifa.dids.models import Did, DidPlan, VirtualNumber
-from tarifa.rating.models import Rate, Tariff
-from tarifa.routing.models import Connection, DestinationRate, DestinationSet, RoutingEntry, RoutingGroup, Vendor
+from tarifa.customers.models import Account, Customer
+from tarifa.dids.models import VirtualNumber
+from tarifa.rating.models import Rate
+from tests.factories import T0, cdr
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def world(operator):  # type: ignore[no-untyped-def]
-    tariff = Tariff.objects.create(name="Retail")
-    for prefix, price in (("44", "0.0200"), ("447", "0.1000"), ("1", "0.0100")):
-        Rate.objects.create(tariff=tariff, prefix=prefix, destination=f"Dest {prefix}", price_1=Decimal(price),
-                            price_n=Decimal(price))
-    customer = Customer.objects.create(
-        parent=operator, name="Cust", company="Cust Ltd", web_username="cust1", tariff=tariff, billing_decimals=4,
-        email="c@c.example", phone="+12015550123", country="US",
-    )
-    alice = Account.objects.create(customer=customer, name="alice", dialing_mode="e164")
-    SipDevice.objects.create(account=alice, login="alice", secret="x")
-    trunk = Account.objects.create(customer=customer, name="trunk", kind="trunk", identifier="tr-1", dialing_mode="e164")
-    ipacct = Account.objects.create(customer=customer, name="pbx", kind="ip", dialing_mode="e164", balance_mode="own")
-    IpDevice.objects.create(account=ipacct, address="198.51.100.7")
-    ext = Account.objects.create(customer=customer, name="ext", kind="extension", identifier="201", dialing_mode="nanp")
-    vendor = Vendor.objects.create(name="Carrier")
-    conn = Connection.objects.create(vendor=vendor, name="carrier-1", host="192.0.2.1")
-    dset = DestinationSet.objects.create(name="Carrier A-Z", vendor=vendor)
-    for prefix, price in (("44", "0.0150"), ("447", "0.0800"), ("1", "0.0050")):
-        DestinationRate.objects.create(destination_set=dset, prefix=prefix, price_1=Decimal(price), price_n=Decimal(price))
-    group = RoutingGroup.objects.create(name="LCR")
-    RoutingEntry.objects.create(group=group, connection=conn, destination_set=dset)
-    plan = DidPlan.objects.create(name="Local", inbound_rate=Decimal("0.0060"), included_minutes=2)
-    did = Did.objects.create(number="12015550100", status="assigned", account=alice, plan=plan)
-    return {"tariff": tariff, "customer": customer, "alice": alice, "trunk": trunk, "ip": ipacct, "ext": ext,
-            "conn": conn, "did": did, "plan": plan}
-
-
-def cdr(call_id: str, callee: str = "442079460958", duration: int = 60, **kw) -> CanonicalCdr:  # type: ignore[no-untyped-def]
-    kw.setdefault("sip_user", "alice")
-    kw.setdefault("connection", "carrier-1")
-    return CanonicalCdr(call_id=call_id, callee=callee, start_time=T0, connect_time=T0, duration=duration,
-                        switch="sw1", **kw)
 
 
 def balance_matches_ledger(customer: Customer) -> bool:

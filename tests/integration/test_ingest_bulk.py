@@ -20,8 +20,7 @@ from tarifa.core.cdr import CanonicalCdr
 from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import Pop
-
-from .test_ingest import T0, world  # noqa: F401  (fixture)
+from tests.factories import T0
 
 pytestmark = pytest.mark.django_db
 SKIP = {"id", "batch", "ingest_run", "received_at", "rated_at"}
@@ -160,7 +159,7 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
 
 
 @pytest.mark.parametrize("count", [10, 60])  # row by row, vectorised
-def test_records_without_a_switch_take_the_runs(world, count: int) -> None:  # noqa: F811
+def test_records_without_a_switch_take_the_runs(world, count: int) -> None:
     calls = [CanonicalCdr(call_id=f"ns{k}", callee="442079460958", start_time=T0, duration=60, sip_user="alice")
              for k in range(count)]
     first = ingest(calls, source="t", fmt="test", switch="pbx1")

@@ -15,14 +15,13 @@ from tarifa.cdrs.models import Cdr
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.customers.models import Account, Customer, IpDevice
 from tarifa.routing.models import Pop
-
-from .test_ingest import T0, cdr, world  # noqa: F401  (fixture)
+from tests.factories import T0, cdr
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tenants(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def tenants(world):  # type: ignore[no-untyped-def]
     """A second tenant of the same PBX: its own extension 201 and trunk tr-1, and its PBX's address."""
     other = Customer.objects.create(
         parent=world["customer"].parent, name="Other", company="Other Ltd", web_username="other1",
@@ -115,7 +114,7 @@ def test_the_demo_extension_1000(db) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def restricted(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def restricted(world):  # type: ignore[no-untyped-def]
     """alice may only call through POP pop-b."""
     world["alice"].pop_restriction.set([Pop.objects.create(name="pop-b")])
     return world

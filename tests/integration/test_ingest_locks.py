@@ -12,8 +12,7 @@ from django.db.models import ProtectedError
 from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.store import hold_references
 from tarifa.customers.models import Account
-
-from .test_ingest import T0, world  # noqa: F401  (fixture)
+from tests.factories import T0
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks between sessions: SQLite has one writer at a time"
@@ -23,7 +22,7 @@ postgresql_only = pytest.mark.skipif(
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("how", ["instance", "queryset"])
-def test_deleting_an_account_waits_for_the_batch_then_is_refused(world, how: str) -> None:  # noqa: F811
+def test_deleting_an_account_waits_for_the_batch_then_is_refused(world, how: str) -> None:
     """Without the lock the delete's PROTECT check would run before the batch commits, find no
     call and leave the batch's CDRs pointing at a deleted account."""
     account = Account.objects.create(customer=world["customer"], name="fresh", dialing_mode="e164")

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from tarifa.calls import cache
 from tarifa.routing.models import Pop
-from tests.integration.test_authorize import UK, net  # noqa: F401  (fixture)
+from tests.factories import UK
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pops(net):  # type: ignore[no-untyped-def]  # noqa: F811
+def pops(net):  # type: ignore[no-untyped-def]
     nyc, lon = Pop.objects.create(name="pop-nyc"), Pop.objects.create(name="pop-lon")
     Pop.objects.create(name="pop-fra")
     net["alice"].pop_restriction.set([nyc])

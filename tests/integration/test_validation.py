@@ -282,8 +282,7 @@ def test_admin_forms_of_every_app_name_field_and_value(client, operator) -> None
 
 def account_form(account: Account, **changes: Any):  # type: ignore[no-untyped-def]
     from tarifa.customers.forms import AccountForm
-    from tests.security.test_customers import page_values
-
+    from tests.factories import page_values
     data = page_values(AccountForm(instance=account))
     data.update(changes)
     return AccountForm(data=data, instance=account)

@@ -11,13 +11,12 @@ import pytest
 
 from tarifa.api.models import ApiToken
 from tarifa.routing.models import Pop
-from tests.integration.test_ingest import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tokens(world: dict[str, Any]) -> dict[str, str]:  # noqa: F811
+def tokens(world: dict[str, Any]) -> dict[str, str]:
     _t, switch = ApiToken.issue("kamailio-1", switch=Pop.objects.create(name="pop-a"))
     _t, customer = ApiToken.issue("portal", customer=world["customer"])
     return {"switch": switch, "customer": customer}

@@ -12,13 +12,12 @@ from django.db import IntegrityError, transaction
 from tarifa.api.models import ApiToken, hash_token
 from tarifa.routing.models import Pop
 from tests.conftest import run_tarifa
-from tests.integration.test_ingest import world  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.mark.django_db
-def test_a_token_of_an_inactive_customer_is_refused(client, world) -> None:  # noqa: F811
+def test_a_token_of_an_inactive_customer_is_refused(client, world) -> None:
     customer = world["customer"]
     _t, raw = ApiToken.issue("portal", customer=customer)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
@@ -35,7 +34,7 @@ def test_a_token_of_an_inactive_customer_is_refused(client, world) -> None:  # n
 
 
 @pytest.mark.django_db
-def test_a_token_belongs_to_a_switch_or_a_customer_exactly(world) -> None:  # noqa: F811
+def test_a_token_belongs_to_a_switch_or_a_customer_exactly(world) -> None:
     pop = Pop.objects.create(name="pop-t")
     both = ApiToken(name="both", key_hash=hash_token("a"), prefix="a", switch=pop, customer=world["customer"])
     with pytest.raises(ValidationError) as refused:

@@ -8,13 +8,12 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from tarifa.billing import ledger
 from tarifa.calls import cache
 from tarifa.core.authorization import Refusal
 from tarifa.customers.models import Account, SipDevice, TranslationRule
 from tarifa.rating.models import Rate
 from tarifa.routing.models import Connection, DestinationRate, Pop
-from tests.integration.test_authorize import ask, net  # noqa: F401  (fixture)
+from tests.factories import ask
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # --- emergency numbers reach the vendor as emergency numbers ------------------------------------
 
 
-def test_a_connections_generic_rewrite_never_applies_to_an_emergency_number(net) -> None:  # noqa: F811
+def test_a_connections_generic_rewrite_never_applies_to_an_emergency_number(net) -> None:
     """The demo's ``^(\\d+)$ -> 00\\1`` on a vendor connection turned 911 into 00911."""
     TranslationRule.objects.create(connection=net["dear"], kind="destination", match=r"^(\d+)$", replace=r"00\1")
     TranslationRule.objects.create(connection=net["cheap"], kind="destination", match=r"^9", replace="8")
@@ -32,7 +31,7 @@ def test_a_connections_generic_rewrite_never_applies_to_an_emergency_number(net)
     assert {r["connection"]: r["number"] for r in d.routes} == {"cheap": "99#911", "dear": "911"}
 
 
-def test_a_connection_declares_how_it_wants_emergency_calls(net) -> None:  # noqa: F811
+def test_a_connection_declares_how_it_wants_emergency_calls(net) -> None:
     Connection.objects.filter(pk=net["dear"].pk).update(emergency_format="*1{number}")
     TranslationRule.objects.create(connection=net["dear"], kind="destination", match=r"^(\d+)$", replace=r"00\1")
     cache.reset()
@@ -42,7 +41,7 @@ def test_a_connection_declares_how_it_wants_emergency_calls(net) -> None:  # noq
 
 
 @pytest.mark.parametrize("value", ["00{number}x", "{number}{number}", "112", "{numero}", "+1 {number}"])
-def test_an_emergency_format_must_name_the_number_once_and_hold_only_dial_characters(net, value) -> None:  # noqa: F811
+def test_an_emergency_format_must_name_the_number_once_and_hold_only_dial_characters(net, value) -> None:
     conn = net["dear"]
     conn.emergency_format = value
     with pytest.raises(ValidationError) as caught:
@@ -51,7 +50,7 @@ def test_an_emergency_format_must_name_the_number_once_and_hold_only_dial_charac
     assert "Emergency format" in message and value in message
 
 
-def test_a_customers_generic_rewrite_does_not_hide_an_emergency_number(net) -> None:  # noqa: F811
+def test_a_customers_generic_rewrite_does_not_hide_an_emergency_number(net) -> None:
     """911 dialled directly is an emergency call even when the customer's rules would rewrite it
     (a PBX's outside-line rule ``^9(\\d+)$ -> \\1`` would make it 11)."""
     TranslationRule.objects.create(customer=net["customer"], kind="destination", match=r"^9(\d+)$", replace=r"\1")
@@ -63,7 +62,7 @@ def test_a_customers_generic_rewrite_does_not_hide_an_emergency_number(net) -> N
     assert ask(callee="9911").destination_class == "emergency"
 
 
-def test_an_identified_accounts_emergency_call_ignores_pop_and_ip_restrictions(net) -> None:  # noqa: F811
+def test_an_identified_accounts_emergency_call_ignores_pop_and_ip_restrictions(net) -> None:
     """Decided (docs/authorization.md): the POP and IP restrictions guard the account's money
     against stolen credentials; an emergency call costs nothing and must connect (seed 001)."""
     net["alice"].ip_restriction = ["192.0.2.0/24"]
@@ -78,7 +77,7 @@ def test_an_identified_accounts_emergency_call_ignores_pop_and_ip_restrictions(n
         assert ask(**kw).reason in ("pop_not_allowed", "ip_not_allowed")
 
 
-def test_an_inactive_account_is_refused_even_for_emergency_calls(net) -> None:  # noqa: F811
+def test_an_inactive_account_is_refused_even_for_emergency_calls(net) -> None:
     Account.objects.filter(pk=net["alice"].pk).update(status="inactive")
     cache.reset()
     assert ask(callee="911").reason == "account_disabled"
@@ -88,7 +87,7 @@ def test_an_inactive_account_is_refused_even_for_emergency_calls(net) -> None:  
 
 
 @pytest.fixture
-def priced(net):  # type: ignore[no-untyped-def]  # noqa: F811
+def priced(net):  # type: ignore[no-untyped-def]
     """A 1-900 price in the tariff and at the vendors: only the restriction stands in the way."""
     Rate.objects.create(tariff=net["tariff"], prefix="1900", destination="US premium", price_1=Decimal("2.50"),
                         price_n=Decimal("2.50"))
@@ -120,7 +119,7 @@ def test_premium_rate_needs_its_own_permission_even_with_international_allowed(p
     assert any("premium-rate calls allowed" in step for step in d.trace)
 
 
-def test_a_premium_rate_number_abroad_also_needs_international_permission(net) -> None:  # noqa: F811
+def test_a_premium_rate_number_abroad_also_needs_international_permission(net) -> None:
     Rate.objects.create(tariff=net["tariff"], prefix="449", destination="UK premium", price_1=Decimal("1.50"),
                         price_n=Decimal("1.50"))
     Account.objects.filter(pk=net["alice"].pk).update(allow_premium_rate=True, allow_international=False)
@@ -132,7 +131,7 @@ def test_a_premium_rate_number_abroad_also_needs_international_permission(net) -
     assert ask(callee="011449098790000").reason == "rate_above_cap"
 
 
-def test_a_number_libphonenumber_does_not_know_is_not_passed_off_as_a_known_country(net) -> None:  # noqa: F811
+def test_a_number_libphonenumber_does_not_know_is_not_passed_off_as_a_known_country(net) -> None:
     """An unassigned NANP area code is not "domestic US", a range the UK never assigned is not
     "GB": the country is unknown, the call needs the international permission, the allowed-countries
     list does not contain it, and the rate deck prices it."""
@@ -154,7 +153,7 @@ def test_a_number_libphonenumber_does_not_know_is_not_passed_off_as_a_known_coun
 
 
 @pytest.mark.parametrize("callee", ["2125551212", "12125551212", "1-416-555-1212", "+1 (876) 555 1212"])
-def test_npa_555_1212_is_refused_even_with_411_allowed(net, callee) -> None:  # noqa: F811
+def test_npa_555_1212_is_refused_even_with_411_allowed(net, callee) -> None:
     Account.objects.filter(pk=net["alice"].pk).update(allow_411=True)
     cache.reset()
     d = ask(callee=callee)

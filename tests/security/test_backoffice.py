@@ -8,17 +8,14 @@ import html
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
+
+from tests.factories import ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, staff_user
 
 pytestmark = pytest.mark.django_db
 
 # Values no export may contain, one per kind of secret we store.
-ACCOUNT_SIP_PASSWORD = "Acc-Sip-Pw-7f3k"
-DEVICE_SECRET = "Dev-Secret-9q2z"
-
-
 def _export_urls() -> list[tuple[type, str]]:
     urls = []
     for model, model_admin in admin.site._registry.items():
@@ -27,31 +24,8 @@ def _export_urls() -> list[tuple[type, str]]:
     return urls
 
 
-@pytest.fixture
-def secrets_stored(operator):  # type: ignore[no-untyped-def]
-    """A customer whose account and SIP device hold known secrets, and an API token."""
-    from tarifa.api.models import ApiToken
-    from tarifa.customers.models import Account, Customer, SipDevice
-
-    customer = Customer.objects.create(
-        parent=operator, name="Eve", company="Secrets Co", web_username="secretsco", tariff=operator.tariff,
-        email="s@x.example", phone="+12015550123", country="US",
-    )
-    account = Account.objects.create(customer=customer, name="secret-main", sip_password=ACCOUNT_SIP_PASSWORD)
-    SipDevice.objects.create(account=account, login="secretdev", secret=DEVICE_SECRET)
-    token, raw = ApiToken.issue("switch-token", customer=customer)
-    return {"token_hash": token.key_hash, "raw_token": raw}
-
-
-def _staff(username: str, *codenames: str):  # type: ignore[no-untyped-def]
-    user = get_user_model().objects.create_user(username, f"{username}@x.example", "Staff-pass-1234", is_staff=True)
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    return user
-
-
 def test_every_export_refuses_a_staff_user_without_permissions(client, secrets_stored) -> None:
-    client.force_login(_staff("nobody"))
+    client.force_login(staff_user("nobody"))
     urls = _export_urls()
     assert len(urls) >= 20
     for _model, url in urls:
@@ -61,7 +35,7 @@ def test_every_export_refuses_a_staff_user_without_permissions(client, secrets_s
 
 def test_every_detail_page_action_refuses_a_staff_user_without_permissions(client, secrets_stored) -> None:
     """Deck export/import/compare, simulate a call, ...: each is refused like the model's own pages."""
-    client.force_login(_staff("nobody"))
+    client.force_login(staff_user("nobody"))
     checked = 0
     for model, model_admin in admin.site._registry.items():
         obj = model._default_manager.first()
@@ -75,7 +49,7 @@ def test_every_detail_page_action_refuses_a_staff_user_without_permissions(clien
 def test_the_export_action_of_the_listing_is_refused_too(client, secrets_stored) -> None:
     from tarifa.customers.models import SipDevice
 
-    client.force_login(_staff("nobody"))
+    client.force_login(staff_user("nobody"))
     url = reverse("admin:customers_sipdevice_changelist")
     pks = [str(pk) for pk in SipDevice.objects.values_list("pk", flat=True)]
     response = client.post(url, {"action": "export_admin_action", "_selected_action": pks})
@@ -84,7 +58,7 @@ def test_the_export_action_of_the_listing_is_refused_too(client, secrets_stored)
 
 
 def test_view_permission_of_the_model_allows_its_export_only(client, secrets_stored) -> None:
-    client.force_login(_staff("viewer", "view_sipdevice"))
+    client.force_login(staff_user("viewer", "view_sipdevice"))
     response = client.post(reverse("admin:customers_sipdevice_export"), {"format": "0", "resource": "0"})
     assert response.status_code == 200
     assert b"secretdev" in _body(response)
@@ -180,7 +154,7 @@ def test_simulate_call_page_needs_the_view_permission_of_accounts(client, secret
     from tarifa.customers.models import Account
 
     account = Account.objects.get(name="secret-main")
-    client.force_login(_staff("nobody"))
+    client.force_login(staff_user("nobody"))
     url = reverse("admin:customers_account_simulate_call", args=[account.pk])
     assert client.get(url).status_code == 403
 

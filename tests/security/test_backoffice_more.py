@@ -11,12 +11,7 @@ from django.db.models import Model
 from django.urls import reverse
 
 from tarifa.sensitive import is_sensitive
-from tests.security.test_backoffice import (  # noqa: F401 (fixture)
-    ACCOUNT_SIP_PASSWORD,
-    DEVICE_SECRET,
-    _staff,
-    secrets_stored,
-)
+from tests.factories import ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +33,7 @@ def _secret_lookups(model: type[Model]) -> list[str]:
 # --- M2: secrets in listing filters ---------------------------------------------------------------
 
 
-def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -> None:  # noqa: F811 (fixture)
+def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@x.example", "Boss-pass-1234"))
     checked = set()
     for model, model_admin in admin.site._registry.items():
@@ -58,9 +53,9 @@ def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -
     } <= checked
 
 
-def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:  # noqa: F811 (fixture)
+def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:
     """viewer with view_account only used ``?sip_password__startswith=`` to guess character by character."""
-    client.force_login(_staff("viewer", "view_account", "view_sipdevice", "view_apitoken"))
+    client.force_login(staff_user("viewer", "view_account", "view_sipdevice", "view_apitoken"))
     for name, lookup, value in [
         ("account", "sip_password__startswith", ACCOUNT_SIP_PASSWORD[:3]),
         ("sipdevice", "secret__startswith", DEVICE_SECRET[:3]),
@@ -71,8 +66,8 @@ def test_the_attack_reports_guess_finds_nothing(client, secrets_stored) -> None:
         assert response.status_code == 400, (name, response.status_code)
 
 
-def test_ordinary_lookups_still_work(client, secrets_stored) -> None:  # noqa: F811 (fixture)
-    client.force_login(_staff("viewer", "view_account"))
+def test_ordinary_lookups_still_work(client, secrets_stored) -> None:
+    client.force_login(staff_user("viewer", "view_account"))
     response = client.get(reverse("admin:customers_account_changelist"), {"name__startswith": "secret"})
     assert response.status_code == 200
     assert b"secret-main" in response.content
@@ -81,11 +76,11 @@ def test_ordinary_lookups_still_work(client, secrets_stored) -> None:  # noqa: F
 # --- M2: secrets on the change page of a view-only user ------------------------------------------
 
 
-def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stored) -> None:  # noqa: F811 (fixture)
+def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stored) -> None:
     from tarifa.customers.models import Account
 
     secrets = [ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, secrets_stored["token_hash"], secrets_stored["raw_token"]]
-    viewer = _staff("viewer")
+    viewer = staff_user("viewer")
     viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
     client.force_login(viewer)
     checked = []
@@ -108,10 +103,10 @@ def test_a_view_only_user_sees_no_secret_on_any_change_page(client, secrets_stor
     assert b"secret-main" in page.content and b"secretdev" in page.content
 
 
-def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_stored) -> None:  # noqa: F811 (fixture)
+def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_stored) -> None:
     from tarifa.customers.models import Account
 
-    client.force_login(_staff("editor", "view_account", "change_account"))
+    client.force_login(staff_user("editor", "view_account", "change_account"))
     page = client.get(reverse("admin:customers_account_change", args=[Account.objects.get(name="secret-main").pk]))
     assert page.status_code == 200
     assert b'name="sip_password"' in page.content
@@ -120,14 +115,14 @@ def test_a_user_who_may_change_the_record_still_has_the_field(client, secrets_st
 # --- L2: the simulate-call page shows vendor data -------------------------------------------------
 
 
-def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, secrets_stored) -> None:  # noqa: F811 (fixture)
+def test_simulate_call_needs_the_view_permission_of_vendor_connections(client, secrets_stored) -> None:
     from tarifa.customers.models import Account
 
     url = reverse("admin:customers_account_simulate_call", args=[Account.objects.get(name="secret-main").pk])
-    client.force_login(_staff("viewer2", "view_account"))
+    client.force_login(staff_user("viewer2", "view_account"))
     assert client.get(url).status_code == 403
     assert client.post(url, {"callee": "441234567890"}).status_code == 403
-    client.force_login(_staff("router", "view_account", "view_connection"))
+    client.force_login(staff_user("router", "view_account", "view_connection"))
     response = client.get(url)
     assert response.status_code == 200
     assert b"Number dialled" in response.content

@@ -17,7 +17,6 @@ import pytest
 from tarifa.api.models import ApiToken
 from tarifa.cdrs.models import Cdr, IngestRun
 from tarifa.routing.models import Pop
-from tests.integration.test_ingest import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ CDR = {"call_id": "ok-1", "callee": "442079460958", "start_time": "2026-03-02T10
 
 
 @pytest.fixture
-def token(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def token(world):  # type: ignore[no-untyped-def]
     _token, raw = ApiToken.issue("kamailio-1", switch=Pop.objects.create(name="pop-a"))
     return raw
 
@@ -150,7 +149,7 @@ def _import(path: Path, *args: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("fmt", ["tarifa-json", "tarifa"])
-def test_cli_import_refuses_each_bad_line_and_reads_on(world, tmp_path, fmt: str) -> None:  # noqa: F811
+def test_cli_import_refuses_each_bad_line_and_reads_on(world, tmp_path, fmt: str) -> None:
     """--batch-size 1: every line is read, the good ones charged, the bad ones in the rejects file."""
     good = [{**CDR, "call_id": f"ok-{n}"} for n in range(1, 5)]
     bad_records = [
@@ -202,7 +201,7 @@ def test_an_empty_body_is_a_json_problem(client, token) -> None:
     assert "empty" in response.json()["detail"]
 
 
-def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> None:  # noqa: F811
+def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> None:
     path = tmp_path / "cdrs\udcff.jsonl".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
     Path(path).write_text(json.dumps(CDR) + "\n")
     result = _import(path, "--format", "tarifa-json")

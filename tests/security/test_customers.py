@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
+from tests.factories import page_values
 
 pytestmark = pytest.mark.django_db
 
@@ -25,27 +26,6 @@ def staff_client(client):  # type: ignore[no-untyped-def]
     user = User.objects.create_superuser("admin", "admin@example.com", "Boss-pass1")
     client.force_login(user)
     return client
-
-
-def page_values(form: Any) -> dict[str, Any]:
-    """What the browser would send back for ``form`` as shown (before the user changes it)."""
-    from django import forms
-
-    out: dict[str, Any] = {}
-    for bound in form:
-        value = bound.value()
-        name = bound.html_name
-        if isinstance(bound.field.widget, forms.CheckboxInput):
-            if value:
-                out[name] = "on"
-            continue
-        if value is None:
-            out[name] = ""
-        elif isinstance(value, (list, tuple)):
-            out[name] = [str(v) for v in value]
-        else:
-            out[name] = str(value)
-    return out
 
 
 def admin_post(client, url: str, **changes: Any):  # type: ignore[no-untyped-def]

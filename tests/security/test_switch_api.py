@@ -26,8 +26,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_tarifa
-from tests.integration.test_api_calls import token  # noqa: F401  (fixture)
-from tests.integration.test_authorize import net  # noqa: F401  (fixture)
 from tests.wsgi_call import call_wsgi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -118,7 +116,7 @@ class SlowClient:
     """A connection that sends a request's headers announcing ``length`` bytes of body, then a few
     bytes of it, and then nothing; it keeps what the server answers."""
 
-    def __init__(self, port: int, path: str, length: int, token: str | None = None,  # noqa: F811 (not the fixture)
+    def __init__(self, port: int, path: str, length: int, token: str | None = None,
                  chunked: bool = False, headers: str = "") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=HOLD)
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -315,7 +313,7 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes
     return call_wsgi(app, environ)
 
 
-def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:  # noqa: F811 (not the fixture)
+def _environ(path: str = PATH, body: Any = None, token: str | None = None, **extra: str) -> dict[str, Any]:
     from django.test import RequestFactory
 
     environ = RequestFactory().generic("POST", path, b"", content_type="application/json").environ
@@ -357,7 +355,7 @@ def test_no_token_no_body_read(app: Any) -> None:
 
 
 @pytestmark_db
-def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None:  # noqa: F811
+def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None:
     status, headers, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="65537"))
     assert status == 413 and headers["Connection"] == "close"
     assert json.loads(body) == {
@@ -375,11 +373,10 @@ def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None
 
 
 @pytestmark_db
-def test_a_chunked_body_is_read_within_the_limit(app: Any, token: str) -> None:  # noqa: F811
+def test_a_chunked_body_is_read_within_the_limit(app: Any, token: str) -> None:
     import io
 
-    from tests.integration.test_authorize import UK as UK_NUMBER
-
+    from tests.factories import UK as UK_NUMBER
     call = json.dumps({"call_id": "chunk-1", "callee": "011" + UK_NUMBER, "sip_user": "alice"}).encode()
     status, _h, body = _call(app, _environ(body=io.BytesIO(call), token=token, HTTP_TRANSFER_ENCODING="chunked"))
     decision = json.loads(body)
@@ -390,7 +387,7 @@ def test_a_chunked_body_is_read_within_the_limit(app: Any, token: str) -> None: 
 
 
 @pytestmark_db
-def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:  # noqa: F811
+def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:
     """With one reader per side, a second slow switch body is answered 503 at once instead of taking
     a thread; a back-office body still has its own reader; and a request without a body is not held."""
     from tarifa.api.auth import switch_identity
@@ -427,7 +424,7 @@ def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:  
 
 
 @pytestmark_db
-def test_cdr_push_checks_the_token_before_the_body(app: Any, token: str) -> None:  # noqa: F811
+def test_cdr_push_checks_the_token_before_the_body(app: Any, token: str) -> None:
     """M1: POST /api/v1/cdrs without a valid switch token is answered at once, its body never read:
     401 without a token or with an unknown one, 403 with a customer's token (the wrong kind)."""
     from tarifa.api.models import ApiToken

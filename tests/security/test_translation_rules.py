@@ -12,14 +12,14 @@ from django.urls import reverse
 from tarifa.calls import cache
 from tarifa.calls.authorize import simulate_for
 from tarifa.customers.models import TranslationRule
-from tests.integration.test_authorize import UK, ask, net  # noqa: F401  (fixture)
+from tests.factories import UK, ask
 
 pytestmark = pytest.mark.django_db
 BAD = [r"\2", "\\", r"\q", r"\g<1", r"\g<x>", r"\10"]
 
 
 @pytest.mark.parametrize("replace", BAD)
-def test_saving_a_rule_with_a_replacement_that_does_not_fit_is_refused(net, replace: str) -> None:  # noqa: F811
+def test_saving_a_rule_with_a_replacement_that_does_not_fit_is_refused(net, replace: str) -> None:
     rule = TranslationRule(customer=net["customer"], kind="destination", match=r"^(\d+)$", replace=replace)
     with pytest.raises(ValidationError) as caught:
         rule.full_clean()
@@ -28,7 +28,7 @@ def test_saving_a_rule_with_a_replacement_that_does_not_fit_is_refused(net, repl
     assert r"'^(\\d+)$'" in message and "1 group" in message
 
 
-def test_the_back_office_refuses_the_rule_naming_field_value_and_rule(client, net) -> None:  # noqa: F811
+def test_the_back_office_refuses_the_rule_naming_field_value_and_rule(client, net) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     response = client.post(reverse("admin:customers_translationrule_add"), {
         "kind": "destination", "connection": net["dear"].pk, "priority": "100", "match": r"^(\d+)$",
@@ -40,7 +40,7 @@ def test_the_back_office_refuses_the_rule_naming_field_value_and_rule(client, ne
 
 
 @pytest.fixture
-def stored_bad_rules(net):  # type: ignore[no-untyped-def]  # noqa: F811
+def stored_bad_rules(net):  # type: ignore[no-untyped-def]
     """Rows saved before the check existed (create() does not validate)."""
     TranslationRule.objects.create(customer=net["customer"], kind="destination", match=r"^9(\d+)$", replace=r"\2")
     TranslationRule.objects.create(customer=net["customer"], kind="source", match=r"^(\d+)$", replace=r"\g<x>")

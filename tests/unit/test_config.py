@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from tarifa import config
@@ -25,6 +28,7 @@ from tarifa import config
         ("MAX_CALL_SECONDS", "forever", config.max_call_seconds, "TARIFA_MAX_CALL_SECONDS 'forever' is refused"),
         ("CACHE_CHECK_SECONDS", "soon", config.cache_check_seconds, "TARIFA_CACHE_CHECK_SECONDS 'soon' is refused"),
         ("INGEST_WRITERS", "17", config.ingest_writers, "TARIFA_INGEST_WRITERS '17' is refused"),
+        ("WARM_UP", "soon", config.warm_up, "TARIFA_WARM_UP 'soon' is refused: must be on or off"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(monkeypatch, name: str, value: str, read, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -58,3 +62,46 @@ def test_https_is_off_by_default(monkeypatch) -> None:  # type: ignore[no-untype
 def test_the_printed_address_follows_the_listen_address(monkeypatch, listen: str, url: str) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TARIFA_LISTEN", listen)
     assert config.base_url() == url
+
+
+def _environment_reads(tree: ast.AST) -> list[int]:
+    """Lines that read the process environment (os.environ[...], .get, .pop, ``in``, os.getenv);
+    writes for child processes (``os.environ[k] = v``, ``setdefault``) are not reads."""
+
+    def is_os(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == "os"
+
+    def is_environ(node: ast.AST) -> bool:  # os.environ (a bare ``environ`` is a WSGI request's)
+        return isinstance(node, ast.Attribute) and node.attr == "environ" and is_os(node.value)
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            func = node.func
+            if (func.attr in ("getenv", "getenvb") and is_os(func.value)) or (
+                    func.attr in ("get", "pop", "copy", "items") and is_environ(func.value)):
+                lines.append(node.lineno)
+        elif (isinstance(node, ast.Subscript) and is_environ(node.value) and isinstance(node.ctx, ast.Load)) or (
+                isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators)):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_config_reads_the_environment() -> None:
+    """All configuration goes through tarifa.config, where each variable is validated and named."""
+    src = Path(config.__file__).parent
+    found = {
+        str(path.relative_to(src)): lines
+        for path in sorted(src.rglob("*.py"))
+        if path.name != "config.py" and (lines := _environment_reads(ast.parse(path.read_text(), str(path))))
+    }
+    assert found == {}
+
+
+def test_admin_password_and_warm_up_come_from_config(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("TARIFA_ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("TARIFA_WARM_UP", raising=False)
+    assert config.admin_password() is None and config.warm_up() is False
+    monkeypatch.setenv("TARIFA_ADMIN_PASSWORD", "Given-pass-1234")
+    monkeypatch.setenv(config.WARM_UP_VARIABLE, "1")
+    assert config.admin_password() == "Given-pass-1234" and config.warm_up() is True

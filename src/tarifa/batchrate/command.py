@@ -8,27 +8,16 @@ Only translates: the options to :func:`tarifa.batchrate.rating.rate_file`, its
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from tarifa.batchrate.rating import rate_file
 from tarifa.batchrate.readers import InputError
-from tarifa.core.rating import MAX_DECIMALS
+from tarifa.core.numbering import DialingMode
+from tarifa.core.rating import MAX_DECIMALS, Rounding
 
 __all__ = ["register"]
-
-
-class _RoundingChoice(StrEnum):
-    half_up = "half_up"
-    up = "up"
-    down = "down"
-
-
-class _DialingChoice(StrEnum):
-    e164 = "e164"
-    nanp = "nanp"
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +35,9 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(..., "--out", dir_okay=False, help="Rated CSV to write (replaced atomically)."),
         decimals: int = typer.Option(4, "--decimals", min=0, max=MAX_DECIMALS, help="Decimal places of each cost."),
-        rounding: _RoundingChoice = typer.Option(_RoundingChoice.half_up, "--rounding", help="Rounding of each call cost."),
-        dialing_mode: _DialingChoice = typer.Option(
-            _DialingChoice.e164, "--dialing-mode", help="How callee numbers are written: e164 or nanp."
+        rounding: Rounding = typer.Option(Rounding.HALF_UP, "--rounding", help="Rounding of each call cost."),
+        dialing_mode: DialingMode = typer.Option(
+            DialingMode.E164, "--dialing-mode", help="How callee numbers are written: e164 or nanp."
         ),
         tz: str = typer.Option("UTC", "--tz", help="Time zone of the deck (periods, dates without offset)."),
     ) -> None:
@@ -61,8 +50,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
         try:
             summary = rate_file(
-                deck, cdrs, out, decimals=decimals, rounding=rounding.value,
-                dialing_mode=dialing_mode.value, tz_name=tz, progress=sys.stderr.isatty(),
+                deck, cdrs, out, decimals=decimals, rounding=rounding,
+                dialing_mode=dialing_mode, tz_name=tz, progress=sys.stderr.isatty(),
             )
         except InputError as exc:
             sys.stderr.write("\n".join(exc.messages) + "\n")

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from tarifa.batchrate.readers import CdrBatch, InputError, load_cdrs, load_deck
 from tarifa.core.deck import DeckRow
+from tarifa.core.numbering import DialingMode
 from tarifa.core.periods import EPOCH, moment
-from tarifa.core.rating import MAX_DECIMALS, RateTable, Rounding, rate_call
+from tarifa.core.rating import MAX_DECIMALS, RateTable, RatingStatus, Rounding, rate_call
 
 if TYPE_CHECKING:  # numpy and polars are imported when the command runs, not with the CLI
     import polars as pl
@@ -102,7 +103,7 @@ def fast_deck_for_window(rows: Sequence[DeckRow], start: datetime, end: datetime
         best = chosen.get(row.prefix)
         if best is None or rank > best[0]:
             chosen[row.prefix] = (rank, row)
-    order_of_prefix = {}
+    order_of_prefix: dict[str, int] = {}
     for row in rows:
         order_of_prefix.setdefault(row.prefix, len(order_of_prefix))
     picked = sorted(chosen.items(), key=lambda item: order_of_prefix[item[0]])  # table order
@@ -270,7 +271,8 @@ def _rate_fast(
         "billed_seconds": pl.Series(billed),
         "cost": pl.Series(np.where(rated, units, -1)),
         "status": codes.replace_strict(
-            {RATED: "rated", NO_RATE: "unrated", INVALID_NUMBER: "unrated", FORBIDDEN: "forbidden"},
+            {RATED: RatingStatus.RATED.value, NO_RATE: RatingStatus.UNRATED.value, INVALID_NUMBER: RatingStatus.UNRATED.value,
+             FORBIDDEN: RatingStatus.FORBIDDEN.value},
             return_dtype=pl.String,
         ),
         "reason": codes.replace_strict(
@@ -326,8 +328,8 @@ def _rate_reference(
         if i % step == step - 1:
             progress.advance(step)
     progress.advance(n % step)
-    summary.rated = status.count("rated")
-    summary.forbidden = status.count("forbidden")
+    summary.rated = status.count(RatingStatus.RATED)
+    summary.forbidden = status.count(RatingStatus.FORBIDDEN)
     summary.unrated = n - summary.rated - summary.forbidden
     summary.total_units = total
     frame = pl.DataFrame(
@@ -369,8 +371,8 @@ def rate_file(
     out_path: Path,
     *,
     decimals: int = 4,
-    rounding: str = "half_up",
-    dialing_mode: str = "e164",
+    rounding: str = Rounding.HALF_UP,
+    dialing_mode: str = DialingMode.E164,
     tz_name: str = "UTC",
     progress: bool = False,
 ) -> RateSummary:
@@ -382,7 +384,7 @@ def rate_file(
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
         raise ValueError(f"decimals must be 0..{MAX_DECIMALS}, got {decimals!r}")
     rounding = Rounding(rounding).value
-    if dialing_mode not in ("e164", "nanp"):
+    if dialing_mode not in tuple(DialingMode):
         raise ValueError(f"dialing mode must be e164 or nanp, got {dialing_mode!r}")
     file_mode = 0o666 & ~_umask()
     bar = _Progress(progress)

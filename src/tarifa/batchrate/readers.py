@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from tarifa.core.deck import DeckError, DeckRow, parse_deck
+from tarifa.core.numbering import DialingMode
 from tarifa.core.periods import micros
 from tarifa.core.rating import duration_from_seconds
 
@@ -367,7 +368,7 @@ def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[s
     return batch, errors
 
 
-def load_cdrs(path: Path, dialing_mode: str = "e164") -> CdrBatch:
+def load_cdrs(path: Path, dialing_mode: str = DialingMode.E164) -> CdrBatch:
     """Read, validate and convert a CDR file; raises :class:`InputError` listing every bad line."""
     path = Path(path)
     try:

@@ -11,7 +11,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
 from tarifa import validators as v
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
-from tarifa.billing.choices import InvoiceStatus
+from tarifa.billing.choices import InvoiceStatus, TransactionKind
 from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
 from tarifa.core import invoices
 from tarifa.customers.widgets import LineListField
@@ -61,7 +61,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     @admin.display(description="Calls")
     def calls_link(self, obj: Transaction) -> str:
         """A call charge lists the CDRs it charged (CDR listing filtered by this Transaction)."""
-        if obj.kind != "call_charge" or obj.cdr_id:
+        if obj.kind != TransactionKind.CALL_CHARGE or obj.cdr_id:
             return ""
         url = reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={obj.pk}"
         return format_html('<a href="{}">calls</a>', url)

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
 
-from tarifa.billing.choices import TransactionKind
+from tarifa.billing.choices import TRANSACTION_KIND_LABELS
 from tarifa.core import payments as rule
 from tarifa.customers.choices import BalanceMode
 
@@ -24,7 +24,7 @@ class MoneyForm(forms.Form):
     """Plain text fields: the refusals come from :mod:`tarifa.core.payments`, naming field,
     value and rule, rather than a form field's generic "Enter a number."."""
 
-    kind = forms.ChoiceField(label="Kind", choices=[(k, TransactionKind(k).label) for k in rule.KINDS],
+    kind = forms.ChoiceField(label="Kind", choices=[(k, TRANSACTION_KIND_LABELS.label(k)) for k in rule.KINDS],
                              error_messages={"invalid_choice": "Kind %(value)r is refused: must be one of "
                                                                + ", ".join(rule.KINDS)})
     amount = forms.CharField(label="Amount", required=False,

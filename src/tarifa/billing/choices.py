@@ -1,4 +1,13 @@
+"""Enumerations of the billing app; transaction kinds and invoice statuses are the core's
+(``tarifa.core.payments``, ``tarifa.core.invoices``) with their labels."""
+
 from django.db import models
+
+from tarifa.core.invoices import InvoiceStatus
+from tarifa.core.payments import TransactionKind
+from tarifa.vocabulary import Labels
+
+__all__ = ["INVOICE_STATUS_LABELS", "TRANSACTION_KIND_LABELS", "ChargePeriod", "InvoiceStatus", "TransactionKind"]
 
 
 class ChargePeriod(models.TextChoices):
@@ -9,22 +18,23 @@ class ChargePeriod(models.TextChoices):
     YEARLY = "yearly", "Yearly"
 
 
-class TransactionKind(models.TextChoices):
-    CALL_CHARGE = "call_charge", "Call charge"
-    PAYMENT = "payment", "Payment"
-    CREDIT = "credit", "Credit"
-    REFUND = "refund", "Refund"
-    RECURRING_FEE = "recurring_fee", "Recurring fee"
-    ONE_TIME_FEE = "one_time_fee", "One-time fee"
-    TAX = "tax", "Tax"
-    DISCOUNT = "discount", "Discount"
-    PENALTY = "penalty", "Penalty"
-    DEPOSIT = "deposit", "Deposit"
-    ADJUSTMENT = "adjustment", "Adjustment"
+TRANSACTION_KIND_LABELS = Labels(TransactionKind, {
+    TransactionKind.CALL_CHARGE: "Call charge",
+    TransactionKind.PAYMENT: "Payment",
+    TransactionKind.CREDIT: "Credit",
+    TransactionKind.REFUND: "Refund",
+    TransactionKind.RECURRING_FEE: "Recurring fee",
+    TransactionKind.ONE_TIME_FEE: "One-time fee",
+    TransactionKind.TAX: "Tax",
+    TransactionKind.DISCOUNT: "Discount",
+    TransactionKind.PENALTY: "Penalty",
+    TransactionKind.DEPOSIT: "Deposit",
+    TransactionKind.ADJUSTMENT: "Adjustment",
+})
 
-
-class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ISSUED = "issued", "Issued"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
+INVOICE_STATUS_LABELS = Labels(InvoiceStatus, {
+    InvoiceStatus.DRAFT: "Draft",
+    InvoiceStatus.ISSUED: "Issued",
+    InvoiceStatus.PAID: "Paid",
+    InvoiceStatus.VOID: "Void",
+})

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.billing.choices import ChargePeriod, InvoiceStatus, TransactionKind
+from tarifa.billing.choices import INVOICE_STATUS_LABELS, TRANSACTION_KIND_LABELS, ChargePeriod, InvoiceStatus
 from tarifa.core import invoices
 from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -89,7 +89,7 @@ class Transaction(AppendOnly):
         "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
         help_text="Set when the account keeps its own balance.", db_index=False, db_constraint=False,
     )  # partial index below: most transactions move the customer's balance
-    kind = choice_field("Kind", TransactionKind, max_length=20)
+    kind = choice_field("Kind", TRANSACTION_KIND_LABELS, max_length=20)
     amount = money_field("Amount")
     balance_after = money_field("Balance after")
     currency = LabeledCharField("currency", max_length=3, default="USD")
@@ -137,7 +137,7 @@ class Invoice(TimestampedModel):
     period_end = models.DateField("period end")
     issued_at = models.DateTimeField("issued at", null=True, blank=True)
     due_date = models.DateField("due date", null=True, blank=True)
-    status = choice_field("Status", InvoiceStatus, default=InvoiceStatus.DRAFT)
+    status = choice_field("Status", INVOICE_STATUS_LABELS, default=InvoiceStatus.DRAFT)
     currency = LabeledCharField("currency", max_length=3, default="USD")
     subtotal = money_field("Subtotal")
     discount = money_field("Discount")

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 
 from tarifa.billing import ledger
-from tarifa.billing.choices import TransactionKind
+from tarifa.billing.choices import TRANSACTION_KIND_LABELS, TransactionKind
 from tarifa.billing.models import Transaction
 from tarifa.core.payments import BalanceState, MoneyRequest, Refused, signed_amount
 from tarifa.customers.choices import BalanceMode
@@ -109,7 +109,7 @@ def add_money(customer: Customer | int, request: MoneyRequest, *, actor: str, us
                 raise used
             ledger.post([ledger.Posting(
                 customer_id=customer_id, account_id=account_id, amount=amount, kind=request.kind,
-                reference=request.reference, description=request.reason.strip() or TransactionKind(request.kind).label,
+                reference=request.reference, description=request.reason.strip() or TRANSACTION_KIND_LABELS.label(request.kind),
                 created_by_id=user_id, actor=actor[:150], created_at=created_at,
             )])
     except IntegrityError:

@@ -32,6 +32,7 @@ from django.db.models import Sum
 from tarifa.billing.models import Transaction
 from tarifa.calls.models import CallRate, Reservation
 from tarifa.core.authorization import Allowed, CallRequest, CallState, Funds, Held, Plan
+from tarifa.core.payments import TransactionKind
 from tarifa.core.periods import micros
 from tarifa.customers.choices import BillingType
 from tarifa.customers.models import Account, Customer
@@ -110,7 +111,7 @@ class _Common:
         spent = {}
         for window in plan.spending:
             total = Transaction.objects.filter(customer_id=plan.account.customer_id,
-                                               kind__in=("call_charge", "adjustment"),
+                                               kind__in=(TransactionKind.CALL_CHARGE, TransactionKind.ADJUSTMENT),
                                                created_at__gte=window.since).aggregate(s=Sum("amount"))["s"]
             spent[window.label] = -(total or Decimal(0))
         return spent

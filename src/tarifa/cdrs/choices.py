@@ -1,21 +1,25 @@
-from django.db import models
+"""Labels of the CDR vocabulary. The values are the core's enums (one vocabulary: the rating code,
+the models and the admin compare the same members); they are re-exported here for the models."""
 
+from tarifa.core.cdr import Direction, Disposition
+from tarifa.core.rating import RatingStatus
+from tarifa.vocabulary import Labels
 
-class Direction(models.TextChoices):
-    OUTBOUND = "outbound", "Outbound"
-    INBOUND = "inbound", "Inbound"
+__all__ = ["DIRECTION_LABELS", "DISPOSITION_LABELS", "RATING_STATUS_LABELS", "Direction", "Disposition", "RatingStatus"]
 
+DIRECTION_LABELS = Labels(Direction, {Direction.OUTBOUND: "Outbound", Direction.INBOUND: "Inbound"})
 
-class Disposition(models.TextChoices):
-    ANSWERED = "answered", "Answered"
-    BUSY = "busy", "Busy"
-    NO_ANSWER = "no_answer", "No answer"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+DISPOSITION_LABELS = Labels(Disposition, {
+    Disposition.ANSWERED: "Answered",
+    Disposition.BUSY: "Busy",
+    Disposition.NO_ANSWER: "No answer",
+    Disposition.FAILED: "Failed",
+    Disposition.CANCELLED: "Cancelled",
+})
 
-
-class RatingStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RATED = "rated", "Rated"
-    UNRATED = "unrated", "Unratable"
-    FORBIDDEN = "forbidden", "Forbidden"
+RATING_STATUS_LABELS = Labels(RatingStatus, {
+    RatingStatus.PENDING: "Pending",
+    RatingStatus.RATED: "Rated",
+    RatingStatus.UNRATED: "Unratable",
+    RatingStatus.FORBIDDEN: "Forbidden",
+})

@@ -22,12 +22,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, tzinfo
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
 from tarifa.cdrs.formats.tarifa import csv_cells, csv_header, csv_record, load_zone, physical_lines
-from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, FIELD_LIMITS, MAX_DURATION, CanonicalCdr, LineError
+from tarifa.core.cdr import (
+    DIRECTIONS,
+    DISPOSITIONS,
+    FIELD_LIMITS,
+    MAX_DURATION,
+    CanonicalCdr,
+    Direction,
+    Disposition,
+    LineError,
+)
 from tarifa.core.converters import utc_micros, whole_seconds
 from tarifa.core.periods import micros, moment
 
@@ -59,7 +68,7 @@ def from_cdrs(cdrs: Sequence[CanonicalCdr], lines: Sequence[int] | None = None) 
     """A CDR frame of ``cdrs`` (``lines``: where each was in its file; 0 when not given)."""
     if not cdrs:
         return empty()
-    data: dict[str, list] = {name: [getattr(c, name) for c in cdrs] for name in TEXT_FIELDS}
+    data: dict[str, list[Any]] = {name: [getattr(c, name) for c in cdrs] for name in TEXT_FIELDS}
     data["line"] = list(lines) if lines is not None else [0] * len(cdrs)
     data["start_us"] = [micros(c.start_time) for c in cdrs]
     data["connect_us"] = [micros(c.connect_time) for c in cdrs]
@@ -74,7 +83,7 @@ def to_cdrs(frame: pl.DataFrame) -> list[CanonicalCdr]:
     out = []
     for row in frame.iter_rows(named=True):
         out.append(CanonicalCdr(
-            call_id=row["call_id"], callee=row["callee"], start_time=moment(row["start_us"]),  # type: ignore[arg-type]
+            call_id=row["call_id"], callee=row["callee"], start_time=moment(row["start_us"]),
             duration=row["duration"], switch=row["switch"], leg=row["leg"], caller=row["caller"],
             connect_time=moment(row["connect_us"]), end_time=moment(row["end_us"]),
             disposition=row["disposition"], sip_code=row["sip_code"], direction=row["direction"],
@@ -114,8 +123,8 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
     def get(name: str) -> pl.Expr:
         return cells.get(name, pl.lit("", pl.String))
 
-    disposition, disposition_ok = _choice(get("disposition"), DISPOSITIONS, "answered")
-    direction, direction_ok = _choice(get("direction"), DIRECTIONS, "outbound")
+    disposition, disposition_ok = _choice(get("disposition"), DISPOSITIONS, Disposition.ANSWERED)
+    direction, direction_ok = _choice(get("direction"), DIRECTIONS, Direction.OUTBOUND)
     sip = get("sip_code")
     sip_value = sip.cast(pl.Int64, strict=False)
     out = split.with_columns(

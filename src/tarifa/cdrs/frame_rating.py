@@ -33,6 +33,7 @@ import polars as pl
 
 from tarifa.cdrs.frame_origination import FrameOrigination
 from tarifa.cdrs.matching import Directory, Tables
+from tarifa.core.cdr import Direction, Disposition
 from tarifa.core.charging import CallFacts, verdict
 from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
 from tarifa.core.fastrate import (
@@ -62,6 +63,9 @@ _FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_inbound"
                  "_answered": pl.Boolean, "_a_leg": pl.Boolean}
 _VERDICT: Final = {"_status": pl.String, "_reason": pl.String, "_keeps_number": pl.Boolean, "_bills": pl.Boolean,
                    "_charges": pl.Boolean, "_pays_vendor": pl.Boolean, "_keeps_connection": pl.Boolean}
+#: the "no value" of an object array built by np.where (a prefix or destination the deck does not know)
+_NONE: Final = np.array(None, dtype=object)
+
 _RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORBIDDEN: RatingStatus.FORBIDDEN,
                   INVALID_NUMBER: RatingStatus.UNRATED}
 
@@ -134,13 +138,13 @@ class FrameRater:
             )
         changes = self._changes[key]
         start, end = moment(start_us), moment(end_us + 1)
-        stretch = bisect.bisect_right(changes, start)  # type: ignore[arg-type]
-        if stretch < len(changes) and changes[stretch] < end:  # type: ignore[operator]
+        stretch = bisect.bisect_right(changes, start)
+        if stretch < len(changes) and changes[stretch] < end:
             stretch = -1  # the batch spans a change: build for this window only
         elif (key, stretch) in self._static:
             return self._static[(key, stretch)]
         try:
-            deck: FastDeck | None = FastDeck.for_window(table, start, end)  # type: ignore[arg-type]
+            deck: FastDeck | None = FastDeck.for_window(table, start, end)
         except FastPathUnsupported:
             deck = None
         if stretch >= 0:
@@ -197,7 +201,7 @@ class FrameRater:
         f = self._match(frame)
         col = pl.col
         inbound = col("_did").is_not_null()  # an inbound call to a DID rated here (frame_origination)
-        row_by_row = ~inbound & ((col("direction") != "outbound") | (col("extension") != "")
+        row_by_row = ~inbound & ((col("direction") != Direction.OUTBOUND.value) | (col("extension") != "")
                                  | col("has_pools").fill_null(False) | col("_ambiguous"))
         numbers = [
             pl.when(col("mode") == mode).then(normalize_numbers(f["callee"], mode))
@@ -246,7 +250,7 @@ class FrameRater:
             _pop_allowed=~col("_pop_refused").fill_null(False),  # null: no account (decided first)
             _inbound=col("_did").is_not_null(),
             _rating=col("status").fill_null(RATED),  # not rated (no account, POP refused): decided before
-            _answered=(col("disposition") == "answered") & (col("duration") > 0),
+            _answered=(col("disposition") == Disposition.ANSWERED.value) & (col("duration") > 0),
             _a_leg=col("leg") == "a",
         )
         fast = fast.join(_verdicts(fast.select(*_FACTS)), on=list(_FACTS), how="left", maintain_order="left")
@@ -286,10 +290,10 @@ class FrameRater:
         return pl.DataFrame({
             "i": group["i"],
             "status": pl.Series(result.status, dtype=pl.Int8),
-            "prefix": pl.Series(np.where(known, prefixes[safe], None).tolist() if len(prefixes) else [None] * len(label),
+            "prefix": pl.Series(np.where(known, prefixes[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
                                 dtype=pl.String),
             "destination": pl.Series(
-                np.where(known, destinations[safe], None).tolist() if len(prefixes) else [None] * len(label),
+                np.where(known, destinations[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
                 dtype=pl.String,
             ),
             "billed": pl.Series(result.billed_seconds, dtype=pl.Int64),

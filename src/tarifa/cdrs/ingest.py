@@ -132,10 +132,10 @@ class Ingestor:
         rows = []
         for ((switch, _call_id, _leg), cdr), r, owner in zip(new, rated, charged_by, strict=True):
             v = r.rating
-            info = r.match.account if r.match else None
+            matched = r.match.account if r.match else None
             rows.append(CdrRow(
                 switch=switch, call_id=cdr.call_id, leg=cdr.leg, direction=cdr.direction,
-                account=info.account_id if info else None, customer=info.customer_id if info else None,
+                account=matched.account_id if matched else None, customer=matched.customer_id if matched else None,
                 caller=cdr.caller, callee=cdr.callee, number=v.number, source_ip=cdr.source_ip or None,
                 sip_user=cdr.sip_user, trunk=cdr.trunk, did=cdr.did, extension=cdr.extension,
                 account_code=cdr.account_code, connection_name=cdr.connection, start_time=cdr.start_time,
@@ -193,12 +193,14 @@ class Ingestor:
     def rater(self) -> Rater:
         if getattr(self._local, "rater", None) is None:
             self._local.rater = Rater()
-        return self._local.rater  # type: ignore[no-any-return]
+        rater: Rater = self._local.rater
+        return rater
 
     def _frames(self) -> FrameRater:
         if getattr(self._local, "frames", None) is None:
             self._local.frames = FrameRater(self.rater.directory, self.rater.tables)
-        return self._local.frames  # type: ignore[no-any-return]
+        frames: FrameRater = self._local.frames
+        return frames
 
     def _split(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         if not self.vectorised or frame.height < self.row_by_row_below:
@@ -256,7 +258,8 @@ class Ingestor:
             charges.out_payments.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
         release_calls(new.select("switch", "call_id").rows())
         unrated = new.filter(col("rating_status") != RatingStatus.RATED.value).height
-        places = int(new["price_decimals"].max() or 0)  # as a sum of the Decimal prices would show
+        top = new["price_decimals"].max()  # an integer column: None when empty
+        places = top if isinstance(top, int) else 0  # as a sum of the Decimal prices would show
         charged = Decimal(int(new["price"].sum())).scaleb(-6).quantize(Decimal(1).scaleb(-places))
         return new.height, fast.height - new.height, unrated, charged
 

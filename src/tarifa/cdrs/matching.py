@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tarifa.billing.models import IncludedMinutes
-from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.cdr import CanonicalCdr, Direction
 from tarifa.core.charging import POP_NOT_ALLOWED
 from tarifa.core.identity import AccountIndex, Identity
 from tarifa.core.origination import LataEntry, LataRates, LataTable, OriginationPlan, OriginRate
 from tarifa.core.pools import Pool
-from tarifa.core.rating import RateTable
+from tarifa.core.rating import RateTable, Rounding
+from tarifa.customers.choices import AccountKind, BalanceMode, Status
 from tarifa.customers.models import Account, IpDevice, SipDevice
+from tarifa.dids.choices import DidStatus
 from tarifa.dids.models import Did, DidPlan, NpaNxx, PayphoneOrigin, VirtualNumber
 from tarifa.dids.models import OriginRate as OriginRateRow
 from tarifa.rating.models import Tariff
@@ -68,7 +70,7 @@ class Directory:
 
     def __init__(self) -> None:
         self.accounts: dict[int, AccountInfo] = {}
-        accounts = Account.objects.filter(status="active").select_related("customer", "service_plan")
+        accounts = Account.objects.filter(status=Status.ACTIVE).select_related("customer", "service_plan")
         plan_pools: dict[int, tuple[Pool, ...]] = {}
 
         for pool in IncludedMinutes.objects.all():
@@ -81,26 +83,26 @@ class Directory:
         pbx_address = dict(IpDevice.objects.values_list("pk", "address"))
         for a in accounts:
             customer = a.customer
-            if customer.status != "active":
+            if customer.status != Status.ACTIVE:
                 continue
             self.accounts[a.pk] = AccountInfo(
-                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == "own",
+                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == BalanceMode.OWN,
                 dialing_mode=a.dialing_mode, tariff_id=a.tariff_id or customer.tariff_id,
                 decimals=customer.billing_decimals,
                 pools=plan_pools.get(a.service_plan_id, ()) if a.service_plan_id else (),
                 pops=pops.get(a.pk, frozenset()),
             )
             self.index.account(a.pk, customer.pk, code=a.account_code,
-                               trunk=a.identifier if a.kind == "trunk" else "",
-                               extension=a.identifier if a.kind == "extension" else "",
-                               pbx=pbx_address.get(a.pbx_id, "") if a.kind == "extension" and a.pbx_id else "")
+                               trunk=a.identifier if a.kind == AccountKind.TRUNK else "",
+                               extension=a.identifier if a.kind == AccountKind.EXTENSION else "",
+                               pbx=pbx_address.get(a.pbx_id, "") if a.kind == AccountKind.EXTENSION and a.pbx_id else "")
             self.index.tenant(customer.account_code, customer.pk)
-        for login, account_id in SipDevice.objects.filter(status="active").values_list("login", "account"):
+        for login, account_id in SipDevice.objects.filter(status=Status.ACTIVE).values_list("login", "account"):
             self.index.device("sip_user", login, account_id)
-        for address, account_id in IpDevice.objects.filter(status="active").values_list("address", "account"):
+        for address, account_id in IpDevice.objects.filter(status=Status.ACTIVE).values_list("address", "account"):
             self.index.device("source_ip", address, account_id)
         self.dids: dict[str, Did] = {
-            d.number: d for d in Did.objects.filter(status="assigned", account__isnull=False).select_related("plan")
+            d.number: d for d in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan")
         }
         self.virtual: dict[str, VirtualNumber] = {
             v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
@@ -159,7 +161,7 @@ class Directory:
         :meth:`AccountIndex.resolve` (core.identity), where a virtual number is one of its
         customer's extensions and is priced as its primary DID.
         None: an inbound call to no number we hold."""
-        if cdr.direction == "inbound":
+        if cdr.direction == Direction.INBOUND:
             for number in (cdr.did, cdr.callee):
                 if number:
                     found = self.did_match(number)
@@ -169,14 +171,14 @@ class Directory:
             if virtual is not None:
                 return self._virtual_match(virtual, inbound=True)
             return None
-        found = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
-                                            account_code=cdr.account_code, source_ip=cdr.source_ip))
-        if found.account_id is None:
-            return Unmatched(found.reason)
-        virtual = self.virtual.get(cdr.extension) if found.via == "extension" else None
-        if virtual is not None and virtual.account_id == found.account_id:
+        resolved = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
+                                               account_code=cdr.account_code, source_ip=cdr.source_ip))
+        if resolved.account_id is None:
+            return Unmatched(resolved.reason)
+        virtual = self.virtual.get(cdr.extension) if resolved.via == "extension" else None
+        if virtual is not None and virtual.account_id == resolved.account_id:
             return self._virtual_match(virtual, inbound=False)
-        info = self.accounts[found.account_id]
+        info = self.accounts[resolved.account_id]
         return Match(info, pools=info.pools, tariff_id=info.tariff_id)
 
     def _virtual_match(self, virtual: VirtualNumber, inbound: bool) -> Match | None:
@@ -222,8 +224,10 @@ class Tables:
                 RoutingEntry.objects.filter(connection=conn).select_related("destination_set").order_by("priority").first()
                 if conn else None
             )
-            if entry is None:
-                self._vendor[connection] = (conn.pk, RateTable([]), 6, "half_up") if conn else None
+            if conn is None:
+                self._vendor[connection] = None
+            elif entry is None:
+                self._vendor[connection] = (conn.pk, RateTable([]), 6, Rounding.HALF_UP)
             else:
                 dset = entry.destination_set
                 table = RateTable(load_entries(dset.rates.all()), dset.time_zone)

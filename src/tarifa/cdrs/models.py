@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.db import models
 
-from tarifa.cdrs.choices import Direction, Disposition, RatingStatus
+from tarifa.cdrs.choices import (
+    DIRECTION_LABELS,
+    DISPOSITION_LABELS,
+    RATING_STATUS_LABELS,
+    Direction,
+    Disposition,
+    RatingStatus,
+)
 from tarifa.fields import LabeledCharField, choice_field, money_field
 
 
@@ -12,7 +19,7 @@ class Cdr(models.Model):
     switch = LabeledCharField("switch", max_length=64, help_text="Name of the switch that sent the record.")
     call_id = LabeledCharField("call id", max_length=255)
     leg = LabeledCharField("leg", max_length=16, default="a")
-    direction = choice_field("Direction", Direction, default=Direction.OUTBOUND)
+    direction = choice_field("Direction", DIRECTION_LABELS, default=Direction.OUTBOUND)
     # Indexed together with start_time below; no separate single-column indexes (faster inserts).
     # No database-level foreign keys on this table (db_constraint=False): a per-row referential
     # check costs more than the rest of the insert; ingestion locks (FOR KEY SHARE) each account,
@@ -41,7 +48,7 @@ class Cdr(models.Model):
     connect_time = models.DateTimeField("connect time", null=True, blank=True)
     end_time = models.DateTimeField("end time", null=True, blank=True)
     duration = models.PositiveIntegerField("billable duration (s)", default=0)
-    disposition = choice_field("Disposition", Disposition, default=Disposition.ANSWERED)
+    disposition = choice_field("Disposition", DISPOSITION_LABELS, default=Disposition.ANSWERED)
     sip_code = models.PositiveSmallIntegerField("SIP code", null=True, blank=True)
     connection = models.ForeignKey(
         "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
@@ -53,7 +60,7 @@ class Cdr(models.Model):
     price = money_field("Customer price")
     cost = money_field("Vendor cost")
     margin = money_field("Margin")
-    rating_status = choice_field("Rating status", RatingStatus, default=RatingStatus.PENDING)
+    rating_status = choice_field("Rating status", RATING_STATUS_LABELS, default=RatingStatus.PENDING)
     unrated_reason = LabeledCharField("unratable reason", max_length=64, blank=True)
     rated_at = models.DateTimeField("rated at", null=True, blank=True)
     received_at = models.DateTimeField("received at", auto_now_add=True)
@@ -89,7 +96,7 @@ class Cdr(models.Model):
             models.Index(fields=["customer", "start_time"]),
             models.Index(fields=["account", "start_time"]),
             # Only the few calls that need attention are indexed by status (the unratable queue).
-            models.Index(fields=["rating_status"], condition=~models.Q(rating_status="rated"), name="cdr_needs_attention"),
+            models.Index(fields=["rating_status"], condition=~models.Q(rating_status=RatingStatus.RATED.value), name="cdr_needs_attention"),
             models.Index(fields=["start_time"]),
         ]
 

@@ -17,11 +17,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tarifa.billing import ledger
-from tarifa.cdrs.choices import RatingStatus
 from tarifa.cdrs.models import Cdr, RerateRun
 from tarifa.cdrs.row_rating import Rater
 from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.payments import TransactionKind
 from tarifa.core.pools import PoolSlot, month_of
+from tarifa.core.rating import RatingStatus
+from tarifa.customers.choices import BalanceMode
 from tarifa.customers.models import Account, Customer
 from tarifa.db import bulk_update
 
@@ -83,10 +85,10 @@ def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = No
     run = RerateRun.objects.create(started_by=by[:150], reason=reason[:500], criteria=criteria.describe()[:500])
     ids = list(criteria.queryset().order_by("id").values_list("id", flat=True))
     rater = Rater()
-    own = set(Account.objects.filter(balance_mode="own").values_list("pk", flat=True))
+    own = set(Account.objects.filter(balance_mode=BalanceMode.OWN).values_list("pk", flat=True))
     if user_id is not None and not get_user_model().objects.filter(pk=user_id).exists():
         user_id = None
-    totals = {"examined": 0, "changed": 0, "still_unrated": 0, "adjustment_total": Decimal(0)}
+    totals: dict[str, int | Decimal] = {"examined": 0, "changed": 0, "still_unrated": 0, "adjustment_total": Decimal(0)}
     for start in range(0, len(ids), batch_size):
         with transaction.atomic():
             _rerate_batch(ids[start:start + batch_size], rater, run, own, reason, user_id, totals)
@@ -96,7 +98,7 @@ def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = No
 
 
 def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], reason: str, user_id: int | None,
-                  totals: dict) -> None:
+                  totals: dict[str, int | Decimal]) -> None:
     rater.begin()
     rows = list(Cdr.objects.select_for_update().filter(id__in=ids).order_by("id"))
     # Give back the pool seconds the old rating used, so the new rating sees the true remainder.
@@ -132,7 +134,7 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
             diff = v.price - row.price
             postings.append(ledger.Posting(
                 customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
-                amount=-diff, kind="adjustment", reference=reference, description=text, cdr_id=row.pk,
+                amount=-diff, kind=TransactionKind.ADJUSTMENT, reference=reference, description=text, cdr_id=row.pk,
                 created_by_id=user_id,
             ))
             totals["adjustment_total"] += diff
@@ -140,14 +142,14 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
             if charged_to is not None:
                 postings.append(ledger.Posting(
                     customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
-                    amount=row.price, kind="adjustment", reference=reference + ":refund", description=text,
+                    amount=row.price, kind=TransactionKind.ADJUSTMENT, reference=reference + ":refund", description=text,
                     cdr_id=row.pk, created_by_id=user_id,
                 ))
                 totals["adjustment_total"] -= row.price
             if info is not None and v.price != 0:
                 postings.append(ledger.Posting(
                     customer_id=info.customer_id, account_id=info.account_id if info.own_balance else None,
-                    amount=-v.price, kind="call_charge" if not was_charged else "adjustment", reference=reference,
+                    amount=-v.price, kind=TransactionKind.CALL_CHARGE if not was_charged else TransactionKind.ADJUSTMENT, reference=reference,
                     description=text, cdr_id=row.pk, created_by_id=user_id,
                 ))
                 totals["adjustment_total"] += v.price

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from tarifa.cdrs.matching import Directory, Match, Tables, Unmatched, pop_allowed
 from tarifa.cdrs.store import PoolUsageTable
-from tarifa.core.cdr import CanonicalCdr
+from tarifa.core.cdr import CanonicalCdr, Disposition
 from tarifa.core.charging import CallFacts, CdrRating, settle, verdict
 from tarifa.core.classify import is_toll_free
 from tarifa.core.identity import NO_ACCOUNT
@@ -28,7 +28,7 @@ from tarifa.core.origination import (
     payphone_surcharge,
 )
 from tarifa.core.pools import PoolSlot, PoolUsage, month_of, price_from_pools, price_with_pool
-from tarifa.core.rating import rate_call
+from tarifa.core.rating import Rounding, rate_call
 
 ZERO = Decimal(0)
 DESTINATION_LENGTH = 100  # Cdr.destination's column
@@ -63,7 +63,7 @@ class Rater:
             reason = match.reason if match is not None else NO_ACCOUNT
             return Rated(settle(verdict(CallFacts(unmatched=reason))), None)
         account = match.account
-        answered = cdr.disposition == "answered" and cdr.duration > 0
+        answered = cdr.disposition == Disposition.ANSWERED and cdr.duration > 0
         a_leg = cdr.leg == "a"
         if not pop_allowed(account, cdr.switch):  # kept with its account, never charged
             return Rated(settle(verdict(CallFacts(pop_allowed=False, answered=answered, a_leg=a_leg))), match)
@@ -125,7 +125,7 @@ class Rater:
         period = month_of(cdr.connect_time or cdr.start_time)
         slot = PoolSlot(account.account_id, pool.key, period) if pool else None
         left = self.pools.remaining(slot, pool.seconds) if pool and slot else 0
-        price, billed, used = price_with_pool(terms, cdr.duration, account.decimals, "half_up", left)
+        price, billed, used = price_with_pool(terms, cdr.duration, account.decimals, Rounding.HALF_UP, left)
         if slot and used:
             self.pools.change(slot, used)
         price += payphone_surcharge(plan, caller, self.directory.payphone_prefixes, account.decimals)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, NamedTuple, get_args, get_type_hints
+from typing import Final, NamedTuple, cast, get_args, get_type_hints
 
 import polars as pl
 
@@ -67,8 +67,8 @@ _FRAME_TYPES: Final[dict[type, type[pl.DataType]]] = {str: pl.String, int: pl.In
 
 def _value_type(hint: object) -> type:
     """``int`` of ``int | None``."""
-    kinds = [kind for kind in get_args(hint) if kind is not type(None)] or [hint]
-    return kinds[0]  # type: ignore[return-value]
+    kinds: list[type] = [kind for kind in get_args(hint) if kind is not type(None)] or [cast(type, hint)]
+    return kinds[0]
 
 
 FRAME_SCHEMA: Final = {name: _FRAME_TYPES[_value_type(hint)] for name, hint in get_type_hints(CdrRow).items()}

@@ -17,6 +17,7 @@ from tarifa.billing import ledger
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.cdrs.models import Cdr
 from tarifa.core.charging import ACCOUNT_BALANCE, BalanceCharges
+from tarifa.core.payments import TransactionKind
 from tarifa.core.pools import PoolSlot
 from tarifa.customers.models import Account, Customer
 from tarifa.db import any_of
@@ -146,7 +147,7 @@ class Charges(BalanceCharges):
             ledger.Posting(
                 id=self.ids[charge.owner], customer_id=charge.customer_id,
                 account_id=charge.owner.id if charge.owner.kind == ACCOUNT_BALANCE else None,
-                amount=charge.amount, kind="call_charge", reference=None, description=charge.description,
+                amount=charge.amount, kind=TransactionKind.CALL_CHARGE, reference=None, description=charge.description,
             )
             for charge in self.to_post()
         ])

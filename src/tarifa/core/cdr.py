@@ -11,10 +11,29 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Final
 
-DISPOSITIONS: Final = ("answered", "busy", "no_answer", "failed", "cancelled")
-DIRECTIONS: Final = ("outbound", "inbound")
+
+class Disposition(StrEnum):
+    """How a call ended (the Cdr model's ``disposition``)."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Direction(StrEnum):
+    """Which way a call went (the Cdr model's ``direction``)."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+DISPOSITIONS: Final = tuple(Disposition)
+DIRECTIONS: Final = tuple(Direction)
 #: Longest billable duration of a call, in seconds: a week. Anything longer is a broken record
 #: (a switch's counter gone wrong, an integer beyond 64 bits) and is refused with its reason.
 MAX_DURATION: Final = 7 * 86400
@@ -103,9 +122,9 @@ class CanonicalCdr:
     caller: str = ""
     connect_time: datetime | None = None
     end_time: datetime | None = None
-    disposition: str = "answered"
+    disposition: str = Disposition.ANSWERED
     sip_code: int | None = None
-    direction: str = "outbound"
+    direction: str = Direction.OUTBOUND
     source_ip: str = ""
     sip_user: str = ""
     trunk: str = ""

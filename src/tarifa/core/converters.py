@@ -130,8 +130,10 @@ def normalize_numbers(raw: pl.Series, mode: str) -> pl.Series:
     international_ok = (
         col("chars_ok") & (col("body_len") > 0) & (col("body_len") <= MAX_DIGITS) & ~col("body").str.starts_with("0")
     )
+    none = pl.lit(None, pl.String)
+    result: pl.Expr
     if mode == E164:
-        result = pl.when(international_ok).then(col("body"))
+        result = pl.when(international_ok).then(col("body")).otherwise(none)
     else:
         international = col("plus") | col("idd_011") | col("idd_00")
         s, n = col("s"), col("n")
@@ -141,8 +143,9 @@ def normalize_numbers(raw: pl.Series, mode: str) -> pl.Series:
             .when(n == 10).then(pl.lit("1") + s)
             .when((n == 11) & s.str.starts_with("1")).then(s)
             .when((n == 3) & s.str.contains(r"^[2-9]11$")).then(pl.lit("1") + s)
+            .otherwise(none)
         )
-    return df.select(result.otherwise(pl.lit(None, pl.String)).alias(raw.name)).to_series()
+    return df.select(result.alias(raw.name)).to_series()
 
 
 def units_to_micros(units: pl.Expr, decimals: pl.Expr | int) -> pl.Expr:
@@ -156,7 +159,8 @@ def format_units_expr(units: pl.Expr, decimals: int) -> pl.Expr:
     if decimals == 0:
         return units.cast(pl.String)
     scale = 10**decimals
-    return (units // scale).cast(pl.String) + "." + (units % scale).cast(pl.String).str.zfill(decimals)
+    text: pl.Expr = (units // scale).cast(pl.String) + "." + (units % scale).cast(pl.String).str.zfill(decimals)
+    return text
 
 
 def format_units(units: pl.Series, decimals: int) -> pl.Series:

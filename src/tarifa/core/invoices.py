@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from typing import Final
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TRANSITIONS",
     "VOID",
     "InvoiceFigures",
+    "InvoiceStatus",
     "Problem",
     "check_invoice",
     "check_line",
@@ -37,10 +39,21 @@ __all__ = [
 ]
 
 MONEY_PLACES: Final = 6
-DRAFT: Final = "draft"
-ISSUED: Final = "issued"
-PAID: Final = "paid"
-VOID: Final = "void"
+
+
+class InvoiceStatus(StrEnum):
+    """Where an invoice is in its life cycle (the module docstring gives the transitions)."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+    VOID = "void"
+
+
+DRAFT: Final = InvoiceStatus.DRAFT
+ISSUED: Final = InvoiceStatus.ISSUED
+PAID: Final = InvoiceStatus.PAID
+VOID: Final = InvoiceStatus.VOID
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     DRAFT: frozenset({DRAFT, ISSUED, VOID}),
     ISSUED: frozenset({ISSUED, PAID, VOID}),

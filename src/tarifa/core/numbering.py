@@ -21,7 +21,8 @@ never starts with ``0`` (no country code does).
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Final
 
 __all__ = [
     "E164",
@@ -35,9 +36,17 @@ __all__ = [
     "normalize",
 ]
 
-DialingMode = Literal["nanp", "e164"]
-NANP: Final = "nanp"
-E164: Final = "e164"
+
+
+class DialingMode(StrEnum):
+    """How an account dials (the account's ``dialing_mode``; the module docstring gives the rules)."""
+
+    NANP = "nanp"
+    E164 = "e164"
+
+
+NANP: Final = DialingMode.NANP
+E164: Final = DialingMode.E164
 MAX_DIGITS: Final = 15
 MAX_RAW_LENGTH: Final = 64  # refuse absurd input before doing any work on it
 #: what a dialled number may contain besides digits and a leading "+" (ignored)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Final
 
 __all__ = [
@@ -49,14 +50,34 @@ __all__ = [
     "BalanceState",
     "MoneyRequest",
     "Refused",
+    "TransactionKind",
     "parse_amount",
     "signed_amount",
 ]
 
-PAYMENT: Final = "payment"
-CREDIT: Final = "credit"
-REFUND: Final = "refund"
-ADJUSTMENT: Final = "adjustment"
+
+
+class TransactionKind(StrEnum):
+    """Every kind of ledger transaction (the Transaction model's ``kind``); the back office and
+    the CLI enter the four of :data:`KINDS` by hand, the others come from rating and billing."""
+
+    CALL_CHARGE = "call_charge"
+    PAYMENT = "payment"
+    CREDIT = "credit"
+    REFUND = "refund"
+    RECURRING_FEE = "recurring_fee"
+    ONE_TIME_FEE = "one_time_fee"
+    TAX = "tax"
+    DISCOUNT = "discount"
+    PENALTY = "penalty"
+    DEPOSIT = "deposit"
+    ADJUSTMENT = "adjustment"
+
+
+PAYMENT: Final = TransactionKind.PAYMENT
+CREDIT: Final = TransactionKind.CREDIT
+REFUND: Final = TransactionKind.REFUND
+ADJUSTMENT: Final = TransactionKind.ADJUSTMENT
 KINDS: Final = (PAYMENT, CREDIT, REFUND, ADJUSTMENT)
 #: kinds whose Transaction must say why
 REASON_REQUIRED: Final = frozenset({CREDIT, REFUND, ADJUSTMENT})

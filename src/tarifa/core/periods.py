@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import overload
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -51,11 +52,23 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+@overload
+def micros(moment: datetime) -> int: ...
+@overload
+def micros(moment: None) -> None: ...
+@overload
+def micros(moment: datetime | None) -> int | None: ...
 def micros(moment: datetime | None) -> int | None:
     """UTC microseconds since 1970 of an aware datetime, exactly (None stays None)."""
     return None if moment is None else (moment - EPOCH) // _MICROSECOND
 
 
+@overload
+def moment(us: int) -> datetime: ...
+@overload
+def moment(us: None) -> None: ...
+@overload
+def moment(us: int | None) -> datetime | None: ...
 def moment(us: int | None) -> datetime | None:
     """UTC datetime of a microsecond count (None stays None)."""
     return None if us is None else EPOCH + timedelta(microseconds=us)

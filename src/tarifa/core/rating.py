@@ -74,8 +74,10 @@ _DECIMAL_ROUNDING: Final = {
 
 
 class RatingStatus(StrEnum):
-    """Outcome of rating one call."""
+    """Outcome of rating one call, and a stored CDR's rating status (``PENDING`` until rated:
+    never an outcome of :func:`rate_call`)."""
 
+    PENDING = "pending"
     RATED = "rated"
     UNRATED = "unrated"  # kept with a reason, never dropped, re-ratable later
     FORBIDDEN = "forbidden"  # the matching rate blocks the destination

@@ -1,6 +1,31 @@
-"""Every enumeration of the customers app (seed 003 and seed 001)."""
+"""Every enumeration of the customers app (seed 003 and seed 001). The route choice and the
+dialing mode are the core's enums (the authorisation reads them), labelled here."""
 
 from django.db import models
+
+from tarifa.core.authorization.views import RouteChoice
+from tarifa.core.numbering import DialingMode
+from tarifa.vocabulary import Labels
+
+__all__ = [
+    "DIALING_MODE_LABELS",
+    "ROUTE_CHOICE_LABELS",
+    "AccountKind",
+    "BalanceMode",
+    "BillingType",
+    "CustomerKind",
+    "CustomerType",
+    "DeviceType",
+    "DialingMode",
+    "DtmfMode",
+    "InboundProtocol",
+    "MusicOnHold",
+    "RouteChoice",
+    "Status",
+    "TaxFlag",
+    "TollFreeCarrier",
+    "TranslationKind",
+]
 
 
 class CustomerKind(models.TextChoices):
@@ -45,9 +70,7 @@ class BalanceMode(models.TextChoices):
     OWN = "own", "Own balance"
 
 
-class RouteChoice(models.TextChoices):
-    VALUE = "value", "Value"
-    PREMIUM = "premium", "Premium"
+ROUTE_CHOICE_LABELS = Labels(RouteChoice, {RouteChoice.VALUE: "Value", RouteChoice.PREMIUM: "Premium"})
 
 
 class TollFreeCarrier(models.TextChoices):
@@ -56,9 +79,7 @@ class TollFreeCarrier(models.TextChoices):
     CANADIAN = "ca", "Canadian carrier"
 
 
-class DialingMode(models.TextChoices):
-    NORTH_AMERICA = "nanp", "North America"
-    E164 = "e164", "E.164"
+DIALING_MODE_LABELS = Labels(DialingMode, {DialingMode.NANP: "North America", DialingMode.E164: "E.164"})
 
 
 class DtmfMode(models.TextChoices):

@@ -12,6 +12,7 @@ from django.db import models
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from tarifa import validators as v
+from tarifa.customers.choices import Status
 from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.customers.widgets import CodecListField, CountryListField, LineListField
 from tarifa.forms import LabeledModelForm
@@ -148,7 +149,7 @@ def set_web_access(customer: Customer, password: str | None) -> None:
     user = customer.user or User(username=customer.web_username)
     user.username = customer.web_username
     user.email = customer.email
-    user.is_active = customer.status == "active"
+    user.is_active = customer.status == Status.ACTIVE
     if password:
         user.set_password(password)
     elif user.pk is None:

@@ -288,9 +288,9 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
 
     # Account routing (seed 001)
-    domestic_route = choice_field("Domestic routing", c.RouteChoice, default=c.RouteChoice.VALUE)
-    international_route = choice_field("International routing", c.RouteChoice, default=c.RouteChoice.VALUE)
-    tollfree_route = choice_field("Toll-free routing", c.RouteChoice, default=c.RouteChoice.VALUE)
+    domestic_route = choice_field("Domestic routing", c.ROUTE_CHOICE_LABELS, default=c.RouteChoice.VALUE)
+    international_route = choice_field("International routing", c.ROUTE_CHOICE_LABELS, default=c.RouteChoice.VALUE)
+    tollfree_route = choice_field("Toll-free routing", c.ROUTE_CHOICE_LABELS, default=c.RouteChoice.VALUE)
     tollfree_carrier = choice_field("Toll-free carrier", c.TollFreeCarrier, default=c.TollFreeCarrier.SERVER_DEFAULT)
 
     # Restrictions (seed 001)
@@ -318,7 +318,7 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
 
     # General (seed 001)
     e911_caller_id = LabeledCharField("e911 default caller ID", max_length=20, blank=True)
-    dialing_mode = choice_field("Dialing mode", c.DialingMode, default=c.DialingMode.NORTH_AMERICA)
+    dialing_mode = choice_field("Dialing mode", c.DIALING_MODE_LABELS, default=c.DialingMode.NANP)
     caller_id_number = LabeledCharField("caller ID number", max_length=20, blank=True)
     voicemail_enabled = models.BooleanField("voicemail", default=False)
     music_on_hold = choice_field("Music on hold", c.MusicOnHold, default=c.MusicOnHold.BLEEP)

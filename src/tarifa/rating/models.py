@@ -22,7 +22,7 @@ from tarifa.fields import (
     int_field,
     money_field,
 )
-from tarifa.rating.choices import Rounding
+from tarifa.rating.choices import ROUNDING_LABELS, Rounding
 
 __all__ = ["SINCE_EVER", "PricedList", "Rate", "RateFields", "Tariff", "since_ever"]
 
@@ -44,7 +44,7 @@ class PricedList(TimestampedModel):
         "time zone", max_length=64, default="UTC", validators=[validate_time_zone],
         help_text="Time periods of the rates are evaluated in this zone.",
     )
-    rounding = choice_field("Rounding", Rounding, default=Rounding.HALF_UP)
+    rounding = choice_field("Rounding", ROUNDING_LABELS, default=Rounding.HALF_UP)
     description = LabeledCharField("description", max_length=200, blank=True)
 
     class Meta:

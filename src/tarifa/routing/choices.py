@@ -1,10 +1,17 @@
+"""Enumerations of the routing app; the routing policy is the core's (``tarifa.core.routes``)."""
+
 from django.db import models
 
+from tarifa.core.routes import RoutingPolicy
+from tarifa.vocabulary import Labels
 
-class RoutingPolicy(models.TextChoices):
-    LEAST_COST = "least_cost", "Least cost"
-    PRIORITY = "priority", "Priority"
-    WEIGHTED = "weighted", "Weighted load balance"
+__all__ = ["ROUTING_POLICY_LABELS", "RoutingPolicy", "Transport"]
+
+ROUTING_POLICY_LABELS = Labels(RoutingPolicy, {
+    RoutingPolicy.LEAST_COST: "Least cost",
+    RoutingPolicy.PRIORITY: "Priority",
+    RoutingPolicy.WEIGHTED: "Weighted load balance",
+})
 
 
 class Transport(models.TextChoices):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.customers.choices import Status
+from tarifa.customers.choices import ROUTE_CHOICE_LABELS, Status
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field
 from tarifa.rating.models import PricedList, RateFields
-from tarifa.routing.choices import RoutingPolicy, Transport
+from tarifa.routing.choices import ROUTING_POLICY_LABELS, RoutingPolicy, Transport
 
 
 class Pop(LabeledUniqueMixin, TimestampedModel):
@@ -93,7 +93,7 @@ class DestinationRate(RateFields):
 
 class RoutingGroup(LabeledUniqueMixin, TimestampedModel):
     name = LabeledCharField("name", max_length=100, unique=True)
-    policy = choice_field("Policy", RoutingPolicy, default=RoutingPolicy.LEAST_COST)
+    policy = choice_field("Policy", ROUTING_POLICY_LABELS, default=RoutingPolicy.LEAST_COST)
     tariff = models.ForeignKey(
         "rating.Tariff", verbose_name="tariff", null=True, blank=True, on_delete=models.PROTECT,
         related_name="routing_groups",
@@ -137,7 +137,7 @@ class RouteOffer(TimestampedModel):
         choices=[("domestic", "Domestic"), ("international", "International"), ("tollfree", "Toll-free"),
                  ("directory", "Directory (411)"), ("emergency", "Emergency")],
     )
-    choice = LabeledCharField("choice", max_length=16, choices=[("value", "Value"), ("premium", "Premium")])
+    choice = LabeledCharField("choice", max_length=16, choices=ROUTE_CHOICE_LABELS.choices)
     tollfree_carrier = LabeledCharField(
         "toll-free carrier", max_length=16, blank=True,
         choices=[("", "Any"), ("default", "Server default"), ("us", "American carrier"), ("ca", "Canadian carrier")],

@@ -29,7 +29,7 @@ from tarifa.cdrs.formats.tarifa import (
     optional_time,
     parse_time,
 )
-from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 COLUMNS: Final = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
@@ -38,11 +38,11 @@ COLUMNS: Final = (
 OPTIONAL_COLUMNS: Final = ("uniqueid", "userfield")
 
 DISPOSITIONS: Final = {
-    "ANSWERED": "answered",
-    "NO ANSWER": "no_answer",
-    "BUSY": "busy",
-    "FAILED": "failed",
-    "CONGESTION": "failed",
+    "ANSWERED": Disposition.ANSWERED,
+    "NO ANSWER": Disposition.NO_ANSWER,
+    "BUSY": Disposition.BUSY,
+    "FAILED": Disposition.FAILED,
+    "CONGESTION": Disposition.FAILED,
 }
 
 # "SIP/alice-0000000a", "PJSIP/alice-00000001": technology, peer/endpoint, unique hex suffix.

@@ -29,7 +29,7 @@ from tarifa.cdrs.formats.tarifa import (
     optional_time,
     parse_time,
 )
-from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 COLUMNS: Final = (
     "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp",
@@ -39,11 +39,11 @@ COLUMNS: Final = (
 
 # Hangup cause of a leg that was never answered -> disposition (anything else is "failed").
 CAUSE_DISPOSITIONS: Final = {
-    "USER_BUSY": "busy",
-    "NO_ANSWER": "no_answer",
-    "NO_USER_RESPONSE": "no_answer",
-    "ORIGINATOR_CANCEL": "cancelled",
-    "LOSE_RACE": "cancelled",
+    "USER_BUSY": Disposition.BUSY,
+    "NO_ANSWER": Disposition.NO_ANSWER,
+    "NO_USER_RESPONSE": Disposition.NO_ANSWER,
+    "ORIGINATOR_CANCEL": Disposition.CANCELLED,
+    "LOSE_RACE": Disposition.CANCELLED,
 }
 
 # FreeSWITCH's hangup cause -> SIP status (mod_sofia hangup_cause_to_sip, per the "Hangup Cause
@@ -76,9 +76,9 @@ CAUSE_SIP_CODES: Final = {
 def outcome(answered: bool, hangup_cause: str) -> tuple[str, int | None]:
     """(disposition, sip_code) of a leg: answered legs are "answered"/200 whatever the cause."""
     if answered:
-        return "answered", 200
+        return Disposition.ANSWERED, 200
     cause = hangup_cause.strip().upper()
-    return CAUSE_DISPOSITIONS.get(cause, "failed"), CAUSE_SIP_CODES.get(cause)
+    return CAUSE_DISPOSITIONS.get(cause, Disposition.FAILED), CAUSE_SIP_CODES.get(cause)
 
 
 def parse(text: str, *, switch: str, tz: str = "UTC") -> Iterator[CanonicalCdr | LineError]:

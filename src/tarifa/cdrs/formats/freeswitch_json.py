@@ -39,10 +39,13 @@ from tarifa.cdrs.formats.tarifa import (
     physical_lines,
     snippet,
 )
-from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 # SIP status of an unanswered leg whose hangup_cause is missing -> disposition.
-SIP_DISPOSITIONS: Final = {486: "busy", 600: "busy", 487: "cancelled", 408: "no_answer", 480: "no_answer"}
+SIP_DISPOSITIONS: Final = {
+    486: Disposition.BUSY, 600: Disposition.BUSY, 487: Disposition.CANCELLED, 408: Disposition.NO_ANSWER,
+    480: Disposition.NO_ANSWER,
+}
 
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -259,7 +262,7 @@ def _record(document: Any, switch: str, zone: tzinfo) -> CanonicalCdr:
     if status.isdigit() and 100 <= int(status) <= 699:
         sip_code = int(status)
         if not answered and not cause:
-            disposition = SIP_DISPOSITIONS.get(sip_code, "failed")
+            disposition = SIP_DISPOSITIONS.get(sip_code, Disposition.FAILED)
 
     return build(
         call_id=call_id,

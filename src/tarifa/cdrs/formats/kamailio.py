@@ -57,9 +57,12 @@ from tarifa.cdrs.formats.tarifa import (
     parse_time,
     physical_lines,
 )
-from tarifa.core.cdr import CanonicalCdr, LineError
+from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
-FAILED_DISPOSITIONS: Final = {486: "busy", 600: "busy", 487: "cancelled", 408: "no_answer", 480: "no_answer"}
+FAILED_DISPOSITIONS: Final = {
+    486: Disposition.BUSY, 600: Disposition.BUSY, 487: Disposition.CANCELLED, 408: Disposition.NO_ANSWER,
+    480: Disposition.NO_ANSWER,
+}
 
 # CSV header aliases -> the syslog attribute names used below.
 COLUMN_ALIASES: Final = {"callid": "call_id", "sip_code": "code", "sip_reason": "reason"}
@@ -279,12 +282,12 @@ def _cdr(invite: _Record, bye: _Record | None, switch: str) -> Item:
         )
         if bye is None:
             return build(start_time=invite.time, end_time=invite.time, duration=0,
-                         disposition=FAILED_DISPOSITIONS.get(invite.code, "failed"), **common)
+                         disposition=FAILED_DISPOSITIONS.get(invite.code, Disposition.FAILED), **common)
         if bye.time < invite.time:
             raise RecordError(f"the BYE of call {invite.call_id!r} (line {bye.line}) is before its INVITE answer")
         micros = (bye.time - invite.time) // timedelta(microseconds=1)
         return build(start_time=invite.time, connect_time=invite.time, end_time=bye.time,
-                     duration=-(-micros // 1_000_000), disposition="answered", **common)
+                     duration=-(-micros // 1_000_000), disposition=Disposition.ANSWERED, **common)
     except RecordError as exc:
         return LineError(invite.line, str(exc), invite.raw)
 

@@ -29,7 +29,17 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tarifa.core.cdr import DIRECTIONS, DISPOSITIONS, MAX_DURATION, CanonicalCdr, LineError, shown, text_problems
+from tarifa.core.cdr import (
+    DIRECTIONS,
+    DISPOSITIONS,
+    MAX_DURATION,
+    CanonicalCdr,
+    Direction,
+    Disposition,
+    LineError,
+    shown,
+    text_problems,
+)
 
 Item = CanonicalCdr | LineError
 
@@ -477,9 +487,9 @@ def from_mapping(values: Mapping[str, Any], switch: str, zone: tzinfo) -> Canoni
         caller=_text(values, "caller"),
         connect_time=connect,
         end_time=end,
-        disposition=_choice(values, "disposition", DISPOSITIONS, "answered"),
+        disposition=_choice(values, "disposition", DISPOSITIONS, Disposition.ANSWERED),
         sip_code=sip_code,
-        direction=_choice(values, "direction", DIRECTIONS, "outbound"),
+        direction=_choice(values, "direction", DIRECTIONS, Direction.OUTBOUND),
         source_ip=parse_ip(_text(values, "source_ip"), "source_ip"),
         sip_user=_text(values, "sip_user"),
         trunk=_text(values, "trunk"),

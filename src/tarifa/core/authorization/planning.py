@@ -30,8 +30,8 @@ from tarifa.core.deck import format_money as money
 from tarifa.core.identity import AMBIGUOUS, NO_ACCOUNT, ORDER, UNKNOWN_PBX, Identity
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.periods import day_start, month_start
-from tarifa.core.rating import RateTerms, call_cost
-from tarifa.core.routes import Candidate, order
+from tarifa.core.rating import RateTerms, Rounding, call_cost
+from tarifa.core.routes import Candidate, RoutingPolicy, order
 from tarifa.core.translate import Rule
 from tarifa.core.translate import apply as translate
 
@@ -270,7 +270,7 @@ def rank(candidates: Sequence[RouteCandidate], group: Group | None, call_id: str
     capacity later keeps the rest in this order: the ranking is done once, before any state."""
     by_id = {c.route.connection_id: c for c in candidates}
     ranking = order([Candidate(c.route.connection_id, c.vendor_price, c.route.priority, c.route.weight)
-                     for c in candidates], group.policy if group else "priority", call_id)
+                     for c in candidates], group.policy if group else RoutingPolicy.PRIORITY, call_id)
     return tuple(by_id[c.connection_id] for c in ranking)
 
 
@@ -420,7 +420,7 @@ def _plan_inbound(snap: Catalogue, d: Decision, account: AccountView, did: DidVi
     if d.tracing:
         d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
     free = terms.price_1 == 0 and terms.price_n == 0
-    return Plan(account, None, did.number, terms, account.customer.billing_decimals, "half_up", cap, None, (),
+    return Plan(account, None, did.number, terms, account.customer.billing_decimals, Rounding.HALF_UP, cap, None, (),
                 free, False)
 
 
@@ -439,5 +439,5 @@ def _plan_emergency(snap: Catalogue, req: CallRequest, d: Decision, account: Acc
         d.note("emergency: always allowed")
     group = routing_group(snap, account, d.number, cls.EMERGENCY)
     candidates = [RouteCandidate(route, Decimal(0)) for route in (group.entries if group else ())]
-    return Plan(account, None, d.number, FREE, account.customer.billing_decimals, "half_up", system_cap, group,
+    return Plan(account, None, d.number, FREE, account.customer.billing_decimals, Rounding.HALF_UP, system_cap, group,
                 rank(candidates, group, d.call_id), True, True)

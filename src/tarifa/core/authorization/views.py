@@ -8,15 +8,25 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Final, Protocol
 
 from tarifa.core import classify as cls
 from tarifa.core.identity import AccountIndex
+from tarifa.core.numbering import DialingMode
 from tarifa.core.rating import RateTable
 from tarifa.core.translate import Rule
 
-VALUE: Final = "value"  # an account's route choice per class (customers.choices.RouteChoice)
-PREMIUM: Final = "premium"
+
+class RouteChoice(StrEnum):
+    """An account's route choice per destination class: the value or the premium routing offer."""
+
+    VALUE = "value"
+    PREMIUM = "premium"
+
+
+VALUE: Final = RouteChoice.VALUE
+PREMIUM: Final = RouteChoice.PREMIUM
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -69,7 +79,7 @@ class AccountView:
     max_call_time_domestic: int | None = None
     max_call_time_international: int | None = None
     e911_caller_id: str = ""
-    dialing_mode: str = "nanp"
+    dialing_mode: str = DialingMode.NANP
     caller_id_number: str = ""
     allowed_codecs: tuple[str, ...] = ()
     rtp_timeout: int | None = None

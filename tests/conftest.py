@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)
+from tests.services_page import shop  # noqa: F401  (the customer services page tests' fixture)
 
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.register_profile("dev", deadline=None)

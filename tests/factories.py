@@ -178,3 +178,10 @@ def page_values(form: Any) -> dict[str, Any]:
         else:
             out[name] = str(value)
     return out
+
+
+def text(response: Any) -> str:
+    """The page as a person reads it (HTML entities decoded)."""
+    import html
+
+    return html.unescape(response.content.decode())

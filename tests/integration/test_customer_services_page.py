@@ -13,54 +13,15 @@ from django.urls import reverse
 
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
 from tarifa.dids.models import Did, VirtualNumber
-
-from ..security.test_customers import page_values, text
+from tests.factories import text
+from tests.services_page import IP, SIP, VIRTUAL, add_row, page_data
 
 pytestmark = pytest.mark.django_db
-
-IP = "customers-ipdevice"
-SIP = "customers-sipdevice"
-VIRTUAL = "dids-virtualnumber"
-
 
 @pytest.fixture
 def boss(client):  # type: ignore[no-untyped-def]
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1"))
     return client
-
-
-def make_customer(tariff: Any, operator: Any, user: str, address: str) -> Customer:
-    customer = Customer.objects.create(
-        parent=operator, name=user, company=f"{user} Ltd", web_username=user, tariff=tariff,
-        email=f"{user}@x.example", phone="+12015550123", country="US",
-    )
-    account = Account.objects.create(customer=customer, name=f"{user}-pbx", kind="ip")
-    IpDevice.objects.create(account=account, address=address)
-    return customer
-
-
-@pytest.fixture
-def shop(tariff, operator):  # type: ignore[no-untyped-def]
-    mine = make_customer(tariff, operator, "mine", "192.0.2.1")
-    theirs = make_customer(tariff, operator, "theirs", "192.0.2.2")
-    account = mine.accounts.get()
-    did = Did.objects.create(number="12015550100", status="assigned", account=account)
-    return {"mine": mine, "theirs": theirs, "account": account, "did": did,
-            "url": reverse("admin:customers_customer_change", args=[mine.pk])}
-
-
-def page_data(client: Any, url: str) -> dict[str, Any]:
-    """What the browser sends back for the page as shown."""
-    page = client.get(url)
-    assert page.status_code == 200
-    data = page_values(page.context["adminform"].form)
-    for inline in page.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update({f"{formset.prefix}-{k}": str(v) for k, v in formset.management_form.initial.items()})
-        for form in formset.initial_forms:
-            data.update(page_values(form))
-    data["web_password"] = "Secret-pass1"  # the fixtures' customers have no portal log-in yet
-    return data
 
 
 def errors(response: Any) -> list[Any]:
@@ -69,14 +30,6 @@ def errors(response: Any) -> list[Any]:
     for inline in response.context["inline_admin_formsets"]:
         found += [inline.formset.prefix, inline.formset.errors, inline.formset.non_form_errors()]
     return found
-
-
-def add_row(data: dict[str, Any], prefix: str, **fields: Any) -> dict[str, Any]:
-    """A new row in the inline ``prefix`` (as "Add another" does)."""
-    n = int(data[f"{prefix}-TOTAL_FORMS"])
-    data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
-    data.update({f"{prefix}-{n}-{name}": str(value) for name, value in fields.items()})
-    return data
 
 
 def test_the_page_lists_every_service_of_the_customer_and_no_other(boss, shop) -> None:

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
 
 from tarifa.billing.models import IncludedMinutes, MinutePoolUsage, ServicePlan, Transaction
 from tarifa.calls.models import Reservation
@@ -14,18 +13,13 @@ from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr, RerateRun
 from tarifa.cdrs.rerate import Criteria, rerate
 from tarifa.core.cdr import CanonicalCdr, LineError
-from tarifa.customers.models import Account, Customer
+from tarifa.customers.models import Account
 from tarifa.dids.models import VirtualNumber
 from tarifa.rating.models import Rate
 from tests.factories import T0, cdr
+from tests.ingesting import balance_matches_ledger
 
 pytestmark = pytest.mark.django_db
-
-
-def balance_matches_ledger(customer: Customer) -> bool:
-    customer.refresh_from_db()
-    total = Transaction.objects.filter(customer=customer, account__isnull=True).aggregate(t=Sum("amount"))["t"] or 0
-    return customer.balance == total
 
 
 def test_rated_on_both_sides_and_posted_once(world) -> None:

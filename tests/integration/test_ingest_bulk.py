@@ -11,7 +11,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 
 from tarifa.billing.models import IncludedMinutes, ServicePlan, Transaction
 from tarifa.cdrs.ingest import ingest
@@ -21,49 +20,10 @@ from tarifa.customers.models import Account, Customer, SipDevice
 from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.models import Pop
 from tests.factories import T0
+from tests.ingesting import ingest_in_rollback
 
 pytestmark = pytest.mark.django_db
-SKIP = {"id", "batch", "ingest_run", "received_at", "rated_at"}
-
-
-class _Rollback(Exception):
-    pass
-
-
-def _snapshot() -> dict:
-    fields = [f.attname for f in Cdr._meta.concrete_fields if f.name not in SKIP]
-    cdrs = {(r["call_id"], r["leg"]): r for r in Cdr.objects.values(*fields, "rated_at")}
-    charge = {t.pk: (t.customer_id, t.account_id, t.amount, t.description, t.kind) for t in Transaction.objects.all()}
-    for row in cdrs.values():
-        row["rated_at"] = row["rated_at"] is not None
-        row["transaction_id"] = charge.get(row["transaction_id"])  # ids differ between runs: compare the charge
-    txs = sorted(charge.values(), key=repr)
-    running_ok = True
-    for owner in {(t.customer_id, t.account_id) for t in Transaction.objects.all()}:
-        total = None
-        for t in Transaction.objects.filter(customer_id=owner[0], account_id=owner[1]).order_by("id"):
-            total = t.amount if total is None else total + t.amount
-            running_ok &= t.balance_after == total
-    balances = {
-        **{("c", pk): b for pk, b in Customer.objects.values_list("pk", "balance")},
-        **{("a", pk): b for pk, b in Account.objects.values_list("pk", "balance")},
-    }
-    return {"cdrs": cdrs, "transactions": txs, "balances": balances, "running_ok": running_ok}
-
-
-def _ingest(calls: list[CanonicalCdr], vectorised: bool, batch_size: int) -> tuple[dict, dict]:
-    result: dict = {}
-    try:
-        with transaction.atomic():
-            report = ingest(calls, source="t", fmt="test", vectorised=vectorised, batch_size=batch_size)
-            result = _snapshot()
-            result["report"] = (report.received, report.stored, report.duplicates, report.unrated, str(report.charged),
-                                [(e.line, e.reason) for e in report.rejected])
-            result["vectorised"] = report.vectorised
-            raise _Rollback
-    except _Rollback:
-        pass
-    return result, {}
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -138,8 +98,8 @@ def _calls(seed: int, n: int) -> list[CanonicalCdr]:
 @pytest.mark.parametrize(("seed", "batch"), [(1, 5000), (2, 73)])
 def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> None:
     calls = _calls(seed, 600)
-    rows, _ = _ingest(calls, vectorised=False, batch_size=batch)
-    fast, _ = _ingest(calls, vectorised=True, batch_size=batch)  # 600 = 8 x 73 + 16: the last one row by row
+    rows, _ = ingest_in_rollback(calls, vectorised=False, batch_size=batch)
+    fast, _ = ingest_in_rollback(calls, vectorised=True, batch_size=batch)  # 600 = 8 x 73 + 16: the last one row by row
     assert rows["report"] == fast["report"]
     assert rows["cdrs"].keys() == fast["cdrs"].keys()
     for key, row in rows["cdrs"].items():

@@ -22,16 +22,15 @@ from tarifa.customers.models import Account
 from tarifa.dids.lata import import_lata
 from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate, PayphoneOrigin, VirtualNumber
 from tarifa.routing.models import Pop
-
-from .test_ingest import T0, balance_matches_ledger, cdr, world  # noqa: F401  (fixture)
-from .test_ingest_bulk import _ingest
+from tests.factories import T0, cdr
+from tests.ingesting import balance_matches_ledger, ingest_in_rollback
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 
 
 @pytest.fixture
-def origination(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def origination(world):  # type: ignore[no-untyped-def]
     """A tiered plan on +1 201 555 0100 (no included minutes), a toll-free number, a LATA plan,
     a payphone origin and a revenue-share DID."""
     plan = world["plan"]
@@ -159,8 +158,8 @@ def test_both_paths_store_the_same_inbound_rows_and_money(origination, batch: in
     vext = Account.objects.create(customer=origination["customer"], name="vext", kind="extension", dialing_mode="nanp")
     VirtualNumber.objects.create(number="305", primary_did=origination["did"], account=vext)
     calls = _mixed()
-    rows, _ = _ingest(calls, vectorised=False, batch_size=batch)
-    fast, _ = _ingest(calls, vectorised=True, batch_size=batch)
+    rows, _ = ingest_in_rollback(calls, vectorised=False, batch_size=batch)
+    fast, _ = ingest_in_rollback(calls, vectorised=True, batch_size=batch)
     assert rows["report"] == fast["report"]
     assert rows["cdrs"] == fast["cdrs"]
     assert rows["transactions"] == fast["transactions"] and rows["balances"] == fast["balances"]

@@ -16,9 +16,7 @@ from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr
 from tarifa.customers.models import Account, Customer, IpDevice
 from tarifa.dids.models import Did, VirtualNumber
-
-from .test_authorize import ask, net  # noqa: F401  (fixture)
-from .test_ingest import cdr, world  # noqa: F401  (fixture)
+from tests.factories import ask, cdr
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +58,7 @@ def refusals(obj: object) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def two_pbxs(world):  # type: ignore[no-untyped-def]  # noqa: F811
+def two_pbxs(world):  # type: ignore[no-untyped-def]
     """Tenant A (world's customer) and tenant B, each with a PBX and an extension 1000 on it; B's
     1000 is registered with its PBX, A's has none (any PBX of A)."""
     a, b = world["customer"], tenant(world["customer"], "tenantb")
@@ -96,7 +94,7 @@ def test_a_tenants_pbx_never_reaches_another_tenants_only_extension(two_pbxs, co
     assert {Cdr.objects.get(call_id=f"c-{k}").account for k in range(count)} == {pbx_b.account}
 
 
-def test_extension_1000_of_two_tenants_is_authorised_for_each(net) -> None:  # noqa: F811
+def test_extension_1000_of_two_tenants_is_authorised_for_each(net) -> None:
     a, b = net["customer"], tenant(net["customer"], "tenantb")
     ledger.post_one(ledger.Posting(customer_id=b.pk, amount=Decimal("10"), kind="payment", reference="pb"))
     ext_a = extension(a, "1000")  # A's PBX: net's IP device 198.51.100.9
@@ -161,13 +159,13 @@ def test_a_hosting_resellers_pbx_may_carry_its_customers_extensions(two_pbxs) ->
 # --- 2. trunks: maximum channels ------------------------------------------------------------------
 
 
-def test_a_trunk_name_is_unique(world) -> None:  # noqa: F811
+def test_a_trunk_name_is_unique(world) -> None:
     other = tenant(world["customer"], "tenantc")
     copy = Account(customer=other, name="copy", kind="trunk", identifier="tr-1", dialing_mode="e164")
     assert refusals(copy) == {"identifier": ["Trunk name 'tr-1' is refused: already in use by another trunk"]}
 
 
-def test_a_trunks_maximum_channels_are_enforced(net) -> None:  # noqa: F811
+def test_a_trunks_maximum_channels_are_enforced(net) -> None:
     """One account is one trunk (its identifier is the trunk name): its maximum channels hold
     for the calls through the trunk; the next one is refused 486 concurrent_limit."""
     trunk = Account.objects.create(customer=net["customer"], name="trunk", kind="trunk", identifier="tr-9",
@@ -186,21 +184,21 @@ def test_a_trunks_maximum_channels_are_enforced(net) -> None:  # noqa: F811
 
 
 @PATHS
-def test_all_traffic_from_an_address_is_billed_to_its_account(world, count: int) -> None:  # noqa: F811
+def test_all_traffic_from_an_address_is_billed_to_its_account(world, count: int) -> None:
     ingest([cdr(f"ip-{k}", sip_user="", source_ip="198.51.100.7") for k in range(count)], source="t", fmt="test")
     assert {Cdr.objects.get(call_id=f"ip-{k}").account for k in range(count)} == {world["ip"]}
     ingest([cdr(f"no-{k}", sip_user="", source_ip="198.51.100.8") for k in range(count)], source="t", fmt="test")
     assert {Cdr.objects.get(call_id=f"no-{k}").unrated_reason for k in range(count)} == {"no_account"}
 
 
-def test_an_address_is_authorised_for_its_account(net) -> None:  # noqa: F811
+def test_an_address_is_authorised_for_its_account(net) -> None:
     d = ask(sip_user="", source_ip="198.51.100.9")
     assert d.allowed and d.account == net["pbx"].account_code
     d = ask(sip_user="", source_ip="198.51.100.10")
     assert (d.allowed, d.reason) == (False, "unknown_account")
 
 
-def test_an_address_of_another_tenant_is_refused(world) -> None:  # noqa: F811
+def test_an_address_of_another_tenant_is_refused(world) -> None:
     other = tenant(world["customer"], "tenantd")
     account = Account.objects.create(customer=other, name="gw", kind="ip", dialing_mode="e164")
     assert refusals(IpDevice(account=account, address="198.51.100.7")) == {
@@ -210,7 +208,7 @@ def test_an_address_of_another_tenant_is_refused(world) -> None:  # noqa: F811
 # --- 4. virtual numbers ---------------------------------------------------------------------------
 
 
-def test_virtual_number_rules(world) -> None:  # noqa: F811
+def test_virtual_number_rules(world) -> None:
     did, ext = world["did"], world["ext"]  # the DID is assigned to alice, of the same customer as ext
     assert refusals(VirtualNumber(number="305", primary_did=did, account=ext)) == {}
     other = tenant(world["customer"], "tenante")
@@ -231,7 +229,7 @@ def test_virtual_number_rules(world) -> None:  # noqa: F811
 
 
 @PATHS
-def test_outbound_calls_from_a_virtual_number_bill_its_account(world, count: int) -> None:  # noqa: F811
+def test_outbound_calls_from_a_virtual_number_bill_its_account(world, count: int) -> None:
     VirtualNumber.objects.create(number="305", primary_did=world["did"], account=world["ext"])
     other = tenant(world["customer"], "tenantf")
     pbx_of(other, "203.0.113.30")
@@ -246,7 +244,7 @@ def test_outbound_calls_from_a_virtual_number_bill_its_account(world, count: int
     assert {Cdr.objects.get(call_id=f"w-{k}").customer for k in range(count)} == {other}
 
 
-def test_a_virtual_number_is_authorised_for_its_account(net) -> None:  # noqa: F811
+def test_a_virtual_number_is_authorised_for_its_account(net) -> None:
     did = Did.objects.create(number="12015550188", status="assigned", account=net["alice"])
     VirtualNumber.objects.create(number="501", primary_did=did, account=net["alice"])
     cache.reset()

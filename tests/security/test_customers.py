@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
-from tests.factories import page_values
+from tests.factories import page_values, text
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +40,6 @@ def admin_post(client, url: str, **changes: Any):  # type: ignore[no-untyped-def
             data.update(page_values(form))
     data.update(changes)
     return client.post(url, data)
-
-
-def text(response: Any) -> str:
-    """The page as a person reads it (HTML entities decoded)."""
-    import html
-
-    return html.unescape(response.content.decode())
 
 
 def new_customer(client, customer_form_data, **fields: Any):  # type: ignore[no-untyped-def]

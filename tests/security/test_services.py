@@ -12,8 +12,7 @@ from django.contrib.auth.models import Permission
 
 from tarifa.customers.models import IpDevice, SipDevice
 from tarifa.dids.models import VirtualNumber
-
-from ..integration.test_customer_services_page import IP, SIP, VIRTUAL, add_row, page_data, shop  # noqa: F401
+from tests.services_page import IP, SIP, add_row, page_data
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def prefixes(client: Any, url: str) -> set[str]:
     return {inline.formset.prefix for inline in page.context["inline_admin_formsets"]}
 
 
-def test_without_a_services_permissions_its_inline_is_absent_and_forged_rows_are_ignored(client, shop) -> None:  # noqa: F811
+def test_without_a_services_permissions_its_inline_is_absent_and_forged_rows_are_ignored(client, shop) -> None:
     clerk = staff(client, "view_customer", "change_customer", "view_account")
     assert IP not in prefixes(clerk, shop["url"]) and SIP not in prefixes(clerk, shop["url"])
     assert "dids-did" not in prefixes(clerk, shop["url"])  # no DID permission: no DID list either
@@ -42,7 +41,7 @@ def test_without_a_services_permissions_its_inline_is_absent_and_forged_rows_are
     assert not IpDevice.objects.filter(address="192.0.2.66").exists()
 
 
-def test_a_viewer_of_a_service_cannot_add_change_or_delete_it(client, shop) -> None:  # noqa: F811
+def test_a_viewer_of_a_service_cannot_add_change_or_delete_it(client, shop) -> None:
     clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice")
     assert IP in prefixes(clerk, shop["url"])
     data = page_data(clerk, shop["url"])
@@ -54,7 +53,7 @@ def test_a_viewer_of_a_service_cannot_add_change_or_delete_it(client, shop) -> N
     assert (device.address, device.status) == ("192.0.2.1", "active")
 
 
-def test_without_delete_permission_a_delete_is_ignored(client, shop) -> None:  # noqa: F811
+def test_without_delete_permission_a_delete_is_ignored(client, shop) -> None:
     clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice", "change_ipdevice",
                   "add_ipdevice")
     data = page_data(clerk, shop["url"])
@@ -65,7 +64,7 @@ def test_without_delete_permission_a_delete_is_ignored(client, shop) -> None:  #
         "192.0.2.1", "192.0.2.66"}
 
 
-def test_rows_of_another_customer_cannot_be_edited_through_this_page(client, shop) -> None:  # noqa: F811
+def test_rows_of_another_customer_cannot_be_edited_through_this_page(client, shop) -> None:
     """A forged row id of another tenant's IP device is not one of this page's rows: refused."""
     clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice", "change_ipdevice",
                   "add_ipdevice", "delete_ipdevice", "view_sipdevice", "change_sipdevice", "view_virtualnumber",

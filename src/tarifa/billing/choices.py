@@ -21,6 +21,7 @@ class TransactionKind(models.TextChoices):
     PENALTY = "penalty", "Penalty"
     DEPOSIT = "deposit", "Deposit"
     ADJUSTMENT = "adjustment", "Adjustment"
+    MINIMUM_CHARGE = "minimum_charge", "Minimum billing shortfall"
 
 
 class InvoiceStatus(models.TextChoices):
@@ -28,3 +29,27 @@ class InvoiceStatus(models.TextChoices):
     ISSUED = "issued", "Issued"
     PAID = "paid", "Paid"
     VOID = "void", "Void"
+
+
+class UnpaidAction(models.TextChoices):
+    """What a service plan does when a charge leaves the balance below what the customer may spend."""
+
+    ALLOW = "allow", "Allow calls"
+    BLOCK = "block", "Block calls until paid"
+
+
+class ServiceKind(models.TextChoices):
+    """The services that carry a plan and are charged by tarifa.billing.recurring."""
+
+    ACCOUNT = "account", "Account / trunk"
+    DID = "did", "DID"
+    VIRTUAL_NUMBER = "virtual_number", "Virtual number"
+    SIP_DEVICE = "sip_device", "Extension (SIP device)"
+    IP_DEVICE = "ip_device", "IP address"
+
+
+class ChargeKind(models.TextChoices):
+    SETUP = "setup", "Setup fee"
+    ACTIVATION = "activation", "Activation fee"
+    RECURRING = "recurring", "Recurring fee"
+    MINIMUM = "minimum", "Minimum billing shortfall"

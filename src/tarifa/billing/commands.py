@@ -44,5 +44,40 @@ def add(
                f"(reference {posted.reference}); balance now {posted.balance_after}")
 
 
+charges_app = typer.Typer(no_args_is_help=True, help="Recurring and one-time charges of services with a plan.")
+
+
+@charges_app.command("run")
+def run(
+    until: str | None = typer.Option(None, "--until", help="Post what is due by this day (YYYY-MM-DD, at most "
+                                     "today UTC); default today."),
+) -> None:
+    """Post every service charge due and not posted yet (the worker does this on every sweep);
+    safe to run again or next to a running worker: each charge is posted once."""
+    from datetime import UTC, date, datetime
+
+    from tarifa.cli import _django
+
+    _django()
+    from tarifa.billing.recurring import run_charges
+
+    today = datetime.now(UTC).date()
+    day = today
+    if until is not None:
+        try:
+            day = date.fromisoformat(until)
+        except ValueError:
+            typer.echo(f"error: --until {until!r} is refused: must be a date as YYYY-MM-DD", err=True)
+            raise typer.Exit(2) from None
+        if day > today:
+            typer.echo(f"error: --until {until!r} is refused: must not be after today ({today.isoformat()}); "
+                       "charges are posted once due, never ahead", err=True)
+            raise typer.Exit(2)
+    result = run_charges(day)
+    typer.echo(f"{result.services} service(s) checked up to {day.isoformat()}: {result.posted} charge(s) posted, "
+               f"total {result.amount}; {result.blocked} account(s) blocked for unpaid charges")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(payment_app, name="payment")
+    app.add_typer(charges_app, name="charges")

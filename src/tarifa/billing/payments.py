@@ -118,4 +118,8 @@ def add_money(customer: Customer | int, request: MoneyRequest, *, actor: str, us
         if used is None:
             raise
         raise used from None
+    if amount > 0:  # money in: accounts blocked for unpaid charges that it covers call again
+        from tarifa.billing.recurring import release_paid_blocks
+
+        release_paid_blocks(customer_id)
     return Transaction.objects.get(reference=request.reference)

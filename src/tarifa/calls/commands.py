@@ -68,16 +68,20 @@ def worker(
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),  # float-ok: seconds
     once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
 ) -> None:
-    """Background jobs: expire stale reservations, purge old CPS counters."""
+    """Background jobs: expire stale reservations, purge old CPS counters, post service charges due."""
     from tarifa.cli import _django
 
     _django()
+    from tarifa.billing.recurring import run_charges
     from tarifa.calls.reservations import sweep
 
     while True:
         expired, purged = sweep()
         if expired or purged or once:
             typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
+        charged = run_charges()
+        if charged.posted or once:
+            typer.echo(f"posted {charged.posted} service charge(s), total {charged.amount}")
         if once:
             return
         time.sleep(interval)

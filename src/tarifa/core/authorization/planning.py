@@ -294,6 +294,10 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     if not (account.active and customer.active):
         d.refuse(Refusal.ACCOUNT_DISABLED, f"account {account.status}, customer {customer.status}")
         return None
+    if account.blocked_for_unpaid:
+        d.refuse(Refusal.UNPAID_CHARGES, "a service charge of the account's plan is unpaid: calls are blocked until "
+                 "a payment covers the balance")
+        return None
     home = customer.home
     rules = snap.customer_rules.get(customer.id, ())
     number, emergency = dialled(rules, req.callee, home) if caller.did is None else (req.callee, False)

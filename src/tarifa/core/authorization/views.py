@@ -77,6 +77,7 @@ class AccountView:
     dtmf_mode: str = "auto"
     networks: tuple[Network, ...] = ()  # the IP restriction; empty: any address
     pops: frozenset[str] = frozenset()  # the POP restriction; empty: any POP
+    blocked_for_unpaid: bool = False  # a blocking plan's charge was not paid (tarifa.billing.recurring)
 
     @property
     def customer_id(self) -> int:

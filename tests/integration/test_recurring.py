@@ -8,22 +8,26 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
 from django.db.models import Sum
 
-from tarifa.billing.models import ServiceCharge, ServicePlan, Transaction
+from tarifa.billing.models import IncludedMinutes, MinutePoolUsage, ServiceCharge, ServicePlan, Transaction
 from tarifa.billing.payments import add_money
 from tarifa.billing.recurring import post_cancellation_charge, run_charges
+from tarifa.cdrs.ingest import ingest
+from tarifa.cdrs.models import Cdr
+from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.payments import MoneyRequest
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
 
 from . import recurring_world as rw
 from .test_authorize import UK, ask, net  # noqa: F401  (fixture)
+from .test_ingest import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -118,10 +122,6 @@ def test_cancellation_posts_the_prorated_last_period_while_the_account_is_known(
 
 
 def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:
-    from datetime import UTC, datetime
-
-    from tarifa.cdrs.models import Cdr
-
     plan = ServicePlan.objects.create(name="Min", recurring_fee=D("0"), minimum_amount=D("25.00"))
     acc = Account.objects.create(customer=customer, name="m", service_plan=plan, activation_date=date(2026, 1, 1))
     Cdr.objects.create(switch="s", call_id="a", callee="1", start_time=datetime(2026, 1, 5, tzinfo=UTC), account=acc,
@@ -245,14 +245,14 @@ def _expected(kind: str, sid: int, period: str, billing_day: int, weekday: int, 
     return out
 
 
-def _recompute(world: rw.World) -> set[tuple]:
+def _recompute(month: rw.World) -> set[tuple]:
     places = {"USD": 2, "JPY": 0}
     expected: set[tuple] = set()
-    for acc in Account.objects.filter(customer_id__in=world.customers).select_related("service_plan", "customer"):
+    for acc in Account.objects.filter(customer_id__in=month.customers).select_related("service_plan", "customer"):
         p = acc.service_plan
         expected |= _expected("account", acc.pk, p.period, p.billing_day, p.weekday, p.recurring_fee, p.prorate,
                               acc.activation_date, acc.cancellation_date, places[acc.customer.currency], p.setup_fee,
-                              p.activation_fee, p.minimum_amount, world.cdr_prices.get(acc.pk))
+                              p.activation_fee, p.minimum_amount, month.cdr_prices.get(acc.pk))
         for kind, model in (("sip_device", SipDevice), ("ip_device", IpDevice)):
             for dev in model.objects.filter(account=acc).select_related("service_plan"):
                 q = dev.service_plan
@@ -265,15 +265,15 @@ def _recompute(world: rw.World) -> set[tuple]:
     for did in Did.objects.filter(number__startswith="1212555").select_related("plan"):
         owner = VirtualNumber.objects.select_related("account__service_plan", "account__customer").get(primary_did=did)
         expected |= _expected("did", did.pk, "monthly", owner.account.service_plan.billing_day, 0, did.plan.monthly_fee,
-                              True, did.activation_date, world.released.get(did.pk),
+                              True, did.activation_date, month.released.get(did.pk),
                               places[owner.account.customer.currency], did.plan.setup_fee)
     return expected
 
 
 def test_a_generated_month_of_100_customers_posts_exactly_the_recomputed_charges() -> None:
-    world = rw.build(100)
+    month = rw.build(100)
     day = rw.MONTH_START
-    pending = dict(world.released)
+    pending = dict(month.released)
     while day <= rw.RUN_UNTIL:  # the worker, once a day; DIDs released by then first (January's on Feb 1)
         for did_id, on in sorted(pending.items()):
             if on <= day:
@@ -284,15 +284,15 @@ def test_a_generated_month_of_100_customers_posts_exactly_the_recomputed_charges
         run_charges(day)
         day += timedelta(days=1)
     posted = {(s.service_kind, s.service_id, s.kind, s.period_start, s.amount) for s in ServiceCharge.objects.all()}
-    expected = _recompute(world)
+    expected = _recompute(month)
     assert {k for k, *_ in expected} == {"account", "sip_device", "ip_device", "did", "virtual_number"}
     assert {k for _, _, k, *_ in expected} == {"setup", "activation", "recurring", "minimum"}
     assert posted == expected, (sorted(posted - expected)[:10], sorted(expected - posted)[:10])
     assert ServiceCharge.objects.count() == len(expected)  # nothing twice
     assert run_charges(rw.RUN_UNTIL).posted == 0
-    for pk in world.customers:
+    for pk in month.customers:
         _ledger_matches(Customer.objects.get(pk=pk))
-    own = Account.objects.filter(customer_id__in=world.customers, balance_mode="own")
+    own = Account.objects.filter(customer_id__in=month.customers, balance_mode="own")
     for acc in own:
         total = Transaction.objects.filter(account=acc).aggregate(t=Sum("amount"))["t"] or D(0)
         assert acc.balance == total and total == -sum(
@@ -332,3 +332,44 @@ def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, fresh
     rerun = _tarifa(env, "charges", "run", "--until", "2026-03-01")
     out, err = rerun.communicate(timeout=600)
     assert " 0 charge(s) posted" in out, out + err
+
+
+# ---------------------------------------------------------------------------------------------
+# Included minutes with rollover, used by CDR charging
+
+def _call(call_id: str, at: datetime, duration: int) -> CanonicalCdr:
+    return CanonicalCdr(call_id=call_id, callee="442079460958", start_time=at, connect_time=at, duration=duration,
+                        switch="sw1", sip_user="alice", connection="carrier-1")
+
+
+def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None:  # noqa: F811
+    plan = ServicePlan.objects.create(name="Roll")
+    IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=3, rollover_cap=2)
+    Account.objects.filter(pk=world["alice"].pk).update(service_plan=plan, activation_date=date(2026, 1, 5))
+    ingest([_call("feb", datetime(2026, 2, 10, 9, tzinfo=UTC), 60)], source="t", fmt="test")
+    # February used 60 of 180 s (January, no calls, carried min(120, 180) = 120 in: used first)
+    feb = MinutePoolUsage.objects.get(period_start=date(2026, 2, 1))
+    assert (feb.seconds_used, feb.carried_seconds) == (60, 120)
+    # March: February's own 180 s were all left (the 60 used were carried ones): 120 carried (the cap)
+    ingest([_call("m1", datetime(2026, 3, 2, 9, tzinfo=UTC), 240),
+            _call("m2", datetime(2026, 3, 3, 9, tzinfo=UTC), 120)], source="t", fmt="test")
+    m1, m2 = Cdr.objects.filter(call_id__in=["m1", "m2"]).order_by("call_id")
+    assert (m1.price, m1.pool_seconds) == (D("0"), 240)  # 300 s available: 180 + 120 carried
+    assert (m2.price, m2.pool_seconds) == (D("0.0200"), 60)  # 60 s left covered, 60 s charged
+    march = MinutePoolUsage.objects.get(period_start=date(2026, 3, 1))
+    assert (march.seconds_used, march.carried_seconds) == (300, 120)
+    # April: March used its 120 carried and 180 of its own 180: nothing rolls over
+    ingest([_call("a1", datetime(2026, 4, 2, 9, tzinfo=UTC), 240)], source="t", fmt="test")
+    a1 = Cdr.objects.get(call_id="a1")
+    assert (a1.pool_seconds, a1.price) == (180, D("0.0200"))
+    assert MinutePoolUsage.objects.get(period_start=date(2026, 4, 1)).carried_seconds == 0
+
+
+def test_no_rollover_into_the_first_month_of_service(world) -> None:  # noqa: F811
+    plan = ServicePlan.objects.create(name="Roll new")
+    IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=1, rollover_cap=5)
+    Account.objects.filter(pk=world["alice"].pk).update(service_plan=plan, activation_date=date(2026, 3, 1))
+    ingest([_call("n1", datetime(2026, 3, 2, 9, tzinfo=UTC), 120)], source="t", fmt="test")
+    n1 = Cdr.objects.get(call_id="n1")
+    assert (n1.pool_seconds, n1.price) == (60, D("0.0200"))
+    assert MinutePoolUsage.objects.get().carried_seconds == 0

@@ -189,17 +189,8 @@ def _describe(label: str, what: str, start: date, end: date, days: int, period_d
     return f"{label}, {what}, {start.isoformat()} to {end.isoformat()}{part}"
 
 
-def carried_over(base: int, cap: int, used_before: int, carried_before: int) -> int:
-    """Included seconds a rollover pool carries into the next period: what the period left of its
-    own allowance (carried seconds are used first and expire after one period), at most ``cap``."""
-    if cap <= 0:
-        return 0
-    own_used = max(0, used_before - carried_before)
-    return min(cap, max(0, base - own_used))
-
-
 __all__ = [
     "ACTIVATION", "DAILY", "MINIMUM", "MONTHLY", "PERIODS", "QUARTERLY", "RECURRING", "SETUP", "WEEKLY", "YEARLY",
-    "Charge", "Terms", "carried_over", "charges_due", "minimum_shortfall", "next_period_start", "period_start",
+    "Charge", "Terms", "charges_due", "minimum_shortfall", "next_period_start", "period_start",
     "periods", "prorated", "quantize", "recurring_periods",
 ]

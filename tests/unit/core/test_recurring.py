@@ -9,12 +9,12 @@ from itertools import pairwise
 
 import pytest
 
+from tarifa.core.pools import carried_over
 from tarifa.core.recurring import (
     ACTIVATION,
     RECURRING,
     SETUP,
     Terms,
-    carried_over,
     charges_due,
     minimum_shortfall,
     next_period_start,

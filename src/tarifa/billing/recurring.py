@@ -23,7 +23,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
@@ -111,7 +111,7 @@ def _monthly_terms(row: dict[str, Any], fee: Decimal, setup: Decimal, currency: 
 
 def load_services(today: date, *, kind: str | None = None, ids: Sequence[int] | None = None) -> list[Service]:
     """Every service with a plan and an activation date on or before ``today`` (of one kind and
-    ids when given), in a fixed order (kind, id) so that concurrent workers lock alike."""
+    ids when given), by kind and id."""
     from tarifa.customers.models import Account, IpDevice, SipDevice
     from tarifa.dids.choices import DidStatus
     from tarifa.dids.models import Did, VirtualNumber
@@ -233,27 +233,9 @@ _SC_COLUMNS = ("service_kind", "service_id", "kind", "period_start", "period_end
 
 def _insert_new(rows: list[list[Any]]) -> set[str]:
     """Insert ServiceCharge rows, skipping those whose key is taken; the references inserted."""
-    if not rows:
-        return set()
-    from tarifa.db import columns
+    from tarifa.db import insert_new
 
-    fields, adapters = columns(ServiceCharge, _SC_COLUMNS)
-    quote = connection.ops.quote_name
-    table = quote(ServiceCharge._meta.db_table)
-    column_list = ", ".join(quote(str(f.column)) for f in fields)
-    inserted: set[str] = set()
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            part = rows[start:start + 500]
-            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
-            params = [adapt(value) for row in part for adapt, value in zip(adapters, row, strict=True)]
-            cursor.execute(
-                f"INSERT INTO {table} ({column_list}) VALUES {values} "
-                f"ON CONFLICT (service_kind, service_id, kind, period_start) DO NOTHING RETURNING reference",
-                params,
-            )
-            inserted.update(r[0] for r in cursor.fetchall())
-    return inserted
+    return set(insert_new(ServiceCharge, _SC_COLUMNS, rows, "reference"))
 
 
 def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> RunResult:
@@ -270,7 +252,9 @@ def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> Run
             owners[ref] = (service, charge)
             rows.append([service.kind, service.id, charge.kind, charge.period_start, charge.period_end, charge.amount,
                          service.customer_id, service.account_id, ref, charge.description[:200], now])
-    rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))  # one order for every worker: no deadlocks
+    # One order for every worker (customer, service, charge kind, period), the order services are
+    # chunked in too: two workers take the unique keys in the same order and cannot deadlock.
+    rows.sort(key=lambda r: (r[6], r[0], r[1], r[2], r[3]))
     inserted = _insert_new(rows)
     if not inserted:
         return result
@@ -352,7 +336,8 @@ def run_charges(today: date | None = None, *, chunk: int = CHUNK) -> RunResult:
     """Post every charge due by ``today`` (default: today UTC) that is not posted yet. Safe to run
     again, after a crash, or in several workers at once: each charge is posted exactly once."""
     today = today or timezone.now().astimezone(UTC).date()
-    services = load_services(today)
+    # By customer: a chunk locks and updates few balances (the ledger locks each customer posted to).
+    services = sorted(load_services(today), key=lambda s: (s.customer_id, s.kind, s.id))
     result = RunResult()
     for part in _chunks(services, chunk):
         cursors = _cursors(part)

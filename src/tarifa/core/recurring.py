@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 DAILY, WEEKLY, MONTHLY, QUARTERLY, YEARLY = "daily", "weekly", "monthly", "quarterly", "yearly"
 MONTHS = {MONTHLY: 1, QUARTERLY: 3, YEARLY: 12}
@@ -84,6 +85,7 @@ def quantize(amount: Decimal, decimals: int) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN)
 
 
+@lru_cache(maxsize=4096)
 def _anchor(month_index: int, billing_day: int) -> date:
     year, month0 = divmod(month_index, 12)
     return date(year, month0 + 1, min(billing_day, calendar.monthrange(year, month0 + 1)[1]))
@@ -104,14 +106,13 @@ def period_start(terms: Terms, day: date) -> date:
 
 
 def next_period_start(terms: Terms, start: date) -> date:
-    """The first day of the period after the one starting on ``start``."""
+    """The first day of the period after the one starting on ``start`` (a period's first day)."""
     if terms.period == DAILY:
         return start + _DAY
     if terms.period == WEEKLY:
         return start + timedelta(days=7)
-    n = MONTHS[terms.period]
-    index = period_start(terms, start)
-    return _anchor(index.year * 12 + index.month - 1 + n, terms.billing_day)
+    # A period's first day lies in the month it belongs to (a shorter month's last day at the latest).
+    return _anchor(start.year * 12 + start.month - 1 + MONTHS[terms.period], terms.billing_day)
 
 
 def periods(terms: Terms, first: date, until: date) -> Iterator[tuple[date, date]]:

@@ -153,6 +153,7 @@ def test_a_blocking_plan_refuses_calls_until_a_payment_covers_the_charge(
     for callee in ("011" + UK, "18005550100"):
         refused = ask(callee)
         assert not refused.allowed and refused.reason == "unpaid_charges" and refused.sip_code == 402
+    assert ask("911").allowed  # emergency calls are never blocked
     with django_capture_on_commit_callbacks(execute=True):
         add_money(net["customer"], MoneyRequest("payment", D("10"), "part"), actor="t")  # balance -5: still short
     alice.refresh_from_db()

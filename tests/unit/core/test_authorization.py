@@ -397,5 +397,8 @@ def test_the_catalogue_protocol_is_met_by_plain_data() -> None:
     assert isinstance(world.customer_rules, Mapping) and not isinstance(world.offers, Sequence | AbstractSet)
 
 
-def test_an_account_blocked_for_unpaid_charges_is_refused_before_anything_else() -> None:
-    assert _refused(_world(replace(ALICE, blocked_for_unpaid=True))) is Refusal.UNPAID_CHARGES
+def test_an_account_blocked_for_unpaid_charges_is_refused_but_emergency_calls_pass() -> None:
+    world = _world(replace(ALICE, blocked_for_unpaid=True))
+    assert _refused(world) is Refusal.UNPAID_CHARGES
+    emergency, _d = _plan(world, "911")
+    assert emergency is not None and emergency.emergency

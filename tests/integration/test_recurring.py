@@ -374,3 +374,18 @@ def test_no_rollover_into_the_first_month_of_service(world) -> None:  # noqa: F8
     n1 = Cdr.objects.get(call_id="n1")
     assert (n1.pool_seconds, n1.price) == (60, D("0.0200"))
     assert MinutePoolUsage.objects.get().carried_seconds == 0
+
+
+def test_the_worker_posts_the_charges_due(customer) -> None:
+    from typer.testing import CliRunner
+
+    from tarifa import cli
+
+    if not any(getattr(c, "name", None) == "worker" for c in cli.app.registered_commands):
+        cli._register_commands()
+    plan = ServicePlan.objects.create(name="Wk", recurring_fee=D("4"), billing_day=1)
+    Account.objects.create(customer=customer, name="w", service_plan=plan, activation_date=date(2026, 1, 1))
+    done = CliRunner().invoke(cli.app, ["worker", "--once"])
+    assert done.exit_code == 0, done.output
+    posted = ServiceCharge.objects.count()
+    assert posted >= 11 and f"posted {posted} service charge(s)" in done.output  # January to November 2026 at least

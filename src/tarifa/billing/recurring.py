@@ -355,6 +355,8 @@ def post_cancellation_charge(service_kind: str, service: Any, on: date) -> list[
     prorated last period and any period not charged yet. Call it while the service still knows its
     account and plan (before a DID is released). Returns the service's ServiceCharge rows for
     those charges, whether posted now or before (calling it twice posts nothing more)."""
+    if service_kind not in ServiceKind.values:
+        raise ValueError(f"Service kind {service_kind!r} is refused: must be one of {', '.join(ServiceKind.values)}")
     kind = ServiceKind(service_kind)
     found = load_services(on, kind=kind, ids=[service.pk])
     if not found:

@@ -67,6 +67,10 @@ def simulate(
 def worker(
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),  # float-ok: seconds
     once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
+    charges_every: float = typer.Option(  # float-ok: seconds
+        300.0, "--charges-every", min=1.0,
+        help="Seconds between runs of the service charges (each reads every service with a plan).",
+    ),
 ) -> None:
     """Background jobs: expire stale reservations, purge old CPS counters, post service charges due."""
     from tarifa.cli import _django
@@ -75,13 +79,16 @@ def worker(
     from tarifa.billing.recurring import run_charges
     from tarifa.calls.reservations import sweep
 
+    charged_at: float | None = None  # float-ok: monotonic seconds
     while True:
         expired, purged = sweep()
         if expired or purged or once:
             typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
-        charged = run_charges()
-        if charged.posted or once:
-            typer.echo(f"posted {charged.posted} service charge(s), total {charged.amount}")
+        if charged_at is None or time.monotonic() - charged_at >= charges_every:
+            charged = run_charges()
+            charged_at = time.monotonic()
+            if charged.posted or once:
+                typer.echo(f"posted {charged.posted} service charge(s), total {charged.amount}")
         if once:
             return
         time.sleep(interval)

@@ -74,7 +74,7 @@ def test_month_end_run_posts_prorated_activations_once(customer) -> None:
     assert again.posted == 0 and ServiceCharge.objects.count() == 6
     _ledger_matches(customer)
     assert customer.balance == D("-38.00")
-    t = Transaction.objects.get(reference=f"svc:account:{acc.pk}:recurring:2026-03-01")
+    t = Transaction.objects.get(reference=f"svc:account:{acc.pk}:2026-03-17:recurring:2026-03-01")
     assert t.kind == "recurring_fee" and t.description.endswith("2026-03-01 to 2026-03-31 (15 of 31 days)")
 
 
@@ -119,6 +119,28 @@ def test_cancellation_posts_the_prorated_last_period_while_the_account_is_known(
     vn_rows = ServiceCharge.objects.filter(service_kind="virtual_number", service_id=vn.pk).order_by("period_start")
     assert [r.amount for r in vn_rows] == [D("1.20"), D("3.10"), D("3.10")]
     _ledger_matches(customer)
+
+
+def test_a_did_released_and_assigned_again_is_charged_to_its_new_owner_from_its_new_date(customer) -> None:
+    first = Account.objects.create(customer=customer, name="first")
+    other = Customer.objects.create(parent=customer.parent, name="New", company="New Ltd", web_username="newowner",
+                                    tariff=customer.tariff, email="n@x.example", phone="+12015550123", country="US")
+    second = Account.objects.create(customer=other, name="second")
+    plan = DidPlan.objects.create(name="Local", monthly_fee=D("2.80"))
+    did = Did.objects.create(number="12125550122", status="assigned", account=first, activation_date=date(2026, 1, 1),
+                             plan=plan)
+    run_charges(date(2026, 2, 5))  # January
+    post_cancellation_charge("did", did, date(2026, 2, 11))  # Feb 1..10: 1.00
+    Did.objects.filter(pk=did.pk).update(account=second, activation_date=date(2026, 2, 20))
+    run_charges(date(2026, 3, 1))
+    rows = ServiceCharge.objects.filter(service_kind="did").order_by("service_start", "period_start")
+    assert [(r.customer_id, r.service_start, r.period_start, r.amount) for r in rows] == [
+        (customer.pk, date(2026, 1, 1), date(2026, 1, 1), D("2.80")),
+        (customer.pk, date(2026, 1, 1), date(2026, 2, 1), D("1.00")),
+        (other.pk, date(2026, 2, 20), date(2026, 2, 1), D("0.90")),  # Feb 20..28: 2.80 * 9 / 28
+    ]
+    _ledger_matches(customer)
+    _ledger_matches(other)
 
 
 def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:

@@ -290,11 +290,14 @@ class MinutePoolUsage(models.Model):
 
 class ServiceCharge(models.Model):
     """One charge of one service for one period, posted once (tarifa.billing.recurring). The
-    unique key (service, charge kind, period start) is what makes posting idempotent: a second
+    unique key (service, its activation date, charge kind, period start) makes posting idempotent: a second
     worker's insert of the same key does nothing, and only inserted rows reach the ledger."""
 
     service_kind = choice_field("Service kind", ServiceKind)
     service_id = models.BigIntegerField("service id")
+    service_start = models.DateField(
+        "service activation date", help_text="A DID released and assigned again is a new service from its new date.",
+    )
     kind = choice_field("Charge kind", ChargeKind)
     period_start = models.DateField("period start")
     period_end = models.DateField("period end")
@@ -313,7 +316,7 @@ class ServiceCharge(models.Model):
     class Meta:
         ordering = ["-period_start", "service_kind", "service_id"]
         constraints = [
-            models.UniqueConstraint(fields=["service_kind", "service_id", "kind", "period_start"],
+            models.UniqueConstraint(fields=["service_kind", "service_id", "service_start", "kind", "period_start"],
                                     name="service_charge_once_per_period"),
         ]
 

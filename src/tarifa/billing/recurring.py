@@ -66,7 +66,8 @@ class Service:
     unpaid_action: str = UnpaidAction.ALLOW
 
     def reference(self, charge: rules.Charge) -> str:
-        return f"svc:{self.kind}:{self.id}:{charge.kind}:{charge.period_start.isoformat()}"
+        return (f"svc:{self.kind}:{self.id}:{self.activation.isoformat()}:{charge.kind}:"
+                f"{charge.period_start.isoformat()}")
 
 
 @dataclass
@@ -174,18 +175,21 @@ def load_services(today: date, *, kind: str | None = None, ids: Sequence[int] | 
     return services
 
 
-def _cursors(services: Sequence[Service]) -> dict[tuple[str, int], date]:
-    """The last period charged (recurring or minimum) of each service: where its next run starts."""
+def _cursors(services: Sequence[Service]) -> dict[tuple[str, int, date], date]:
+    """The last period charged (recurring or minimum) of each service since its activation: where
+    its next run starts. By activation too: a DID released and assigned again starts afresh."""
     by_kind: dict[str, list[int]] = defaultdict(list)
     for s in services:
         by_kind[s.kind].append(s.id)
-    cursors: dict[tuple[str, int], date] = {}
+    cursors: dict[tuple[str, int, date], date] = {}
     for skind, ids in by_kind.items():
         for start in range(0, len(ids), 5000):
-            for sid, last in ServiceCharge.objects.filter(
+            for sid, began, last in ServiceCharge.objects.filter(
                 service_kind=skind, service_id__in=ids[start:start + 5000], kind__in=[ChargeKind.RECURRING, ChargeKind.MINIMUM],
-            ).values("service_id").annotate(last=Max("period_start")).values_list("service_id", "last"):
-                cursors[(skind, sid)] = last
+            ).values("service_id", "service_start").annotate(last=Max("period_start")).values_list(
+                "service_id", "service_start", "last",
+            ):
+                cursors[(skind, sid, began)] = last
     return cursors
 
 
@@ -227,8 +231,8 @@ def due(service: Service, today: date, after: date | None) -> list[rules.Charge]
 # ---------------------------------------------------------------------------------------------
 # Posting
 
-_SC_COLUMNS = ("service_kind", "service_id", "kind", "period_start", "period_end", "amount", "customer",
-               "account", "reference", "description", "created_at")
+_SC_COLUMNS = ("service_kind", "service_id", "service_start", "kind", "period_start", "period_end", "amount",
+               "customer", "account", "reference", "description", "created_at")
 
 
 def _insert_new(rows: list[list[Any]]) -> set[str]:
@@ -250,11 +254,12 @@ def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> Run
         for charge in sorted(charges, key=lambda c: (c.period_start, c.kind)):
             ref = service.reference(charge)
             owners[ref] = (service, charge)
-            rows.append([service.kind, service.id, charge.kind, charge.period_start, charge.period_end, charge.amount,
-                         service.customer_id, service.account_id, ref, charge.description[:200], now])
+            rows.append([service.kind, service.id, service.activation, charge.kind, charge.period_start,
+                         charge.period_end, charge.amount, service.customer_id, service.account_id, ref,
+                         charge.description[:200], now])
     # One order for every worker (customer, service, charge kind, period), the order services are
     # chunked in too: two workers take the unique keys in the same order and cannot deadlock.
-    rows.sort(key=lambda r: (r[6], r[0], r[1], r[2], r[3]))
+    rows.sort(key=lambda r: (r[7], r[0], r[1], r[2], r[3], r[4]))
     inserted = _insert_new(rows)
     if not inserted:
         return result
@@ -341,7 +346,7 @@ def run_charges(today: date | None = None, *, chunk: int = CHUNK) -> RunResult:
     result = RunResult()
     for part in _chunks(services, chunk):
         cursors = _cursors(part)
-        work = [(s, due(s, today, cursors.get((s.kind, s.id)))) for s in part]
+        work = [(s, due(s, today, cursors.get((s.kind, s.id, s.activation)))) for s in part]
         work = [(s, c) for s, c in work if c]
         with transaction.atomic():
             result.add(_post(work))

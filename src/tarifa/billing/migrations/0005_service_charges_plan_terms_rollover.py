@@ -66,6 +66,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('service_kind', tarifa.fields.LabeledCharField(choices=[('account', 'Account / trunk'), ('did', 'DID'), ('virtual_number', 'Virtual number'), ('sip_device', 'Extension (SIP device)'), ('ip_device', 'IP address')], error_messages={'invalid_choice': 'Service kind %(value)r is refused: must be one of account, did, virtual_number, sip_device, ip_device'}, max_length=16, verbose_name='Service kind')),
                 ('service_id', models.BigIntegerField(verbose_name='service id')),
+                ('service_start', models.DateField(help_text='A DID released and assigned again is a new service from its new date.', verbose_name='service activation date')),
                 ('kind', tarifa.fields.LabeledCharField(choices=[('setup', 'Setup fee'), ('activation', 'Activation fee'), ('recurring', 'Recurring fee'), ('minimum', 'Minimum billing shortfall')], error_messages={'invalid_choice': 'Charge kind %(value)r is refused: must be one of setup, activation, recurring, minimum'}, max_length=16, verbose_name='Charge kind')),
                 ('period_start', models.DateField(verbose_name='period start')),
                 ('period_end', models.DateField(verbose_name='period end')),
@@ -78,7 +79,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-period_start', 'service_kind', 'service_id'],
-                'constraints': [models.UniqueConstraint(fields=('service_kind', 'service_id', 'kind', 'period_start'), name='service_charge_once_per_period')],
+                'constraints': [models.UniqueConstraint(fields=('service_kind', 'service_id', 'service_start', 'kind', 'period_start'), name='service_charge_once_per_period')],
             },
         ),
     ]

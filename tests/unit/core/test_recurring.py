@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from tarifa.core.pools import carried_over
+from tarifa.core.pools import Pool, PoolSlot, PoolUsage, carried_over
 from tarifa.core.recurring import (
     ACTIVATION,
     RECURRING,
@@ -182,3 +182,32 @@ def test_rollover_carries_the_unused_own_allowance_up_to_the_cap() -> None:
     assert carried_over(base=600, cap=1000, used_before=200, carried_before=150) == 550
     assert carried_over(base=600, cap=1000, used_before=900, carried_before=100) == 0
     assert carried_over(base=600, cap=0, used_before=0, carried_before=0) == 0
+
+
+class _Store:
+    """An in-memory PoolUsageStore: what the database keeps, as plain dicts."""
+
+    def __init__(self, used: int, carried: int) -> None:
+        self.used, self.carry, self.carried_calls = used, carried, 0
+
+    def load(self, slot: PoolSlot) -> int:
+        return self.used
+
+    def save(self, slot: PoolSlot, seconds: int) -> None:
+        self.used = seconds
+
+    def carried(self, slot: PoolSlot, pool: Pool) -> int:
+        self.carried_calls += 1
+        return self.carry
+
+
+def test_pool_usage_adds_the_carried_seconds_of_a_rollover_pool_only() -> None:
+    slot = PoolSlot(1, "plan:1", date(2026, 3, 1))
+    store = _Store(used=200, carried=120)
+    usage = PoolUsage(store)
+    assert usage.remaining_in(slot, Pool("plan:1", 180, rollover_cap=120)) == 100  # 180 + 120 - 200
+    usage.change(slot, 100)
+    assert usage.remaining_in(slot, Pool("plan:1", 180, rollover_cap=120)) == 0
+    assert store.carried_calls == 1  # read once per slot and transaction
+    plain = PoolUsage(_Store(used=200, carried=120))
+    assert plain.remaining_in(slot, Pool("plan:1", 180)) == 0  # no rollover: the carry is not asked

@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/deck_import.py
 	$(BIN)/python bench/ingest.py
 	TARIFA_ACCESS_LOG=0 $(BIN)/python bench/authorize.py
+	$(BIN)/python bench/recurring.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

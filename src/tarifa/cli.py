@@ -185,12 +185,14 @@ def _register_commands() -> None:
     from tarifa.cdrs import origination_commands
     from tarifa.dids import commands as did_commands
     from tarifa.rating import commands as deck_commands
+    from tarifa.services import commands as service_commands
 
     batchrate.register(app)
     deck_commands.register(app)
     cdr_commands.register(app)
     call_commands.register(app)
     payment_commands.register(app)
+    service_commands.register(app)
     did_commands.register(app)
     origination_commands.register(app)
 

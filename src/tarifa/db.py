@@ -240,6 +240,46 @@ def bulk_insert(
             cursor.executemany(sql, prepared[start:start + 5000])
 
 
+def insert_new(
+    model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]], returning: str
+) -> list[Any]:
+    """Insert ``rows`` (Python values in the order of ``names``), skipping those that break a unique
+    constraint, and return the ``returning`` column of the rows inserted: the caller learns which
+    went in without a marker column. COPY through a staging table on PostgreSQL (one statement
+    with a value list per row costs more in the driver than in the server); multi-row VALUES on
+    SQLite. Must run inside the caller's transaction."""
+    if not rows:
+        return []
+    fields, adapters = columns(model, names)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    column_list = ", ".join(quote(_column(f)) for f in fields)
+    back = quote(_column(_concrete(model, returning)))
+    prepare = _preparer(fields, adapters)
+    prepared = [prepare(row) for row in rows]
+    inserted: list[Any] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stage = _stage_table(model, column_list)
+            raw = cursor.cursor
+            with raw.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+            raw.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+                        f"ON CONFLICT DO NOTHING RETURNING {back}")
+            inserted = [r[0] for r in raw.fetchall()]
+            raw.execute(f"TRUNCATE {stage}")
+            return inserted
+        per = max(1, 30000 // len(fields))  # SQLite's limit on a statement's parameters
+        for start in range(0, len(prepared), per):
+            part = prepared[start:start + per]
+            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
+            cursor.execute(f"INSERT INTO {table} ({column_list}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {back}",
+                           [value for row in part for value in row])
+            inserted.extend(r[0] for r in cursor.fetchall())
+    return inserted
+
+
 def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """``UPDATE ... SET names = values WHERE id = row[-1]`` for each row (values then id)."""
     if not rows:

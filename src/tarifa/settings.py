@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "tarifa.billing",
     "tarifa.cdrs",
     "tarifa.calls",
+    "tarifa.services",
     "tarifa.api",
     "tarifa.reports",
     "tarifa.throttle",

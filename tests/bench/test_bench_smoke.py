@@ -65,3 +65,10 @@ def test_authorize_bench_runs_without_errors() -> None:
         assert int(row[3].replace(",", "")) > 0, out
         assert row[8] == "100.00%", out
         assert row[11] == "0", out
+
+
+def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
+    out = _bench("recurring.py", "--services", "500", "--only", "sqlite")
+    assert re.search(r"sqlite: 500 services of 50 customers", out), out
+    assert re.search(r"month-end run Dec 1: [\d,]+ charges", out), out
+    assert "second run: 0 posted" in out and ": agree; balances equal ledger: True" in out, out

@@ -12,7 +12,15 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 from tarifa import validators as v
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus, TransactionKind
-from tarifa.billing.models import IncludedMinutes, Invoice, InvoiceLine, MinutePoolUsage, ServicePlan, Transaction
+from tarifa.billing.models import (
+    IncludedMinutes,
+    Invoice,
+    InvoiceLine,
+    MinutePoolUsage,
+    ServiceCharge,
+    ServicePlan,
+    Transaction,
+)
 from tarifa.core import invoices
 from tarifa.customers.widgets import LineListField
 from tarifa.forms import LabeledModelForm
@@ -40,7 +48,8 @@ class IncludedMinutesInline(TabularInline):
 
 @admin.register(ServicePlan)
 class ServicePlanAdmin(TarifaAdmin):
-    list_display = ("name", "recurring_fee", "period", "setup_fee", "billing_day", "active")
+    list_display = ("name", "recurring_fee", "period", "setup_fee", "billing_day", "minimum_amount", "unpaid_action",
+                    "active")
     search_fields = ("name",)
     list_filter = (("period", ChoicesDropdownFilter), "active")
     inlines = [IncludedMinutesInline]
@@ -49,7 +58,7 @@ class ServicePlanAdmin(TarifaAdmin):
 @admin.register(IncludedMinutes)
 class IncludedMinutesAdmin(TarifaAdmin):
     form = IncludedMinutesForm
-    list_display = ("plan", "name", "minutes")
+    list_display = ("plan", "name", "minutes", "rollover_cap")
     search_fields = ("name", "plan__name")
 
 
@@ -131,6 +140,16 @@ class InvoiceAdmin(TarifaAdmin):
 
 @admin.register(MinutePoolUsage)
 class MinutePoolUsageAdmin(ReadOnlyAdmin):
-    list_display = ("account", "pool_key", "period_start", "seconds_used")
+    list_display = ("account", "pool_key", "period_start", "seconds_used", "carried_seconds")
     search_fields = ("account__name", "account__account_code", "pool_key")
     list_filter = ("period_start",)
+
+
+@admin.register(ServiceCharge)
+class ServiceChargeAdmin(ReadOnlyAdmin):
+    """The service charges the worker posted (tarifa.services.recurring): read-only, like the ledger."""
+
+    list_display = ("period_start", "period_end", "service_kind", "service_id", "kind", "amount", "customer", "account",
+                    "reference")
+    search_fields = ("reference", "customer__company", "account__name", "account__account_code")
+    list_filter = (("service_kind", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "period_start")

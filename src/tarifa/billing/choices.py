@@ -5,9 +5,13 @@ from django.db import models
 
 from tarifa.core.invoices import InvoiceStatus
 from tarifa.core.payments import TransactionKind
+from tarifa.core.recurring import ChargeKind
 from tarifa.vocabulary import Labels
 
-__all__ = ["INVOICE_STATUS_LABELS", "TRANSACTION_KIND_LABELS", "ChargePeriod", "InvoiceStatus", "TransactionKind"]
+__all__ = [
+    "CHARGE_KIND_LABELS", "INVOICE_STATUS_LABELS", "TRANSACTION_KIND_LABELS", "ChargeKind", "ChargePeriod", "InvoiceStatus",
+    "ServiceKind", "TransactionKind", "UnpaidAction",
+]
 
 
 class ChargePeriod(models.TextChoices):
@@ -30,6 +34,7 @@ TRANSACTION_KIND_LABELS = Labels(TransactionKind, {
     TransactionKind.PENALTY: "Penalty",
     TransactionKind.DEPOSIT: "Deposit",
     TransactionKind.ADJUSTMENT: "Adjustment",
+    TransactionKind.MINIMUM_CHARGE: "Minimum billing shortfall",
 })
 
 INVOICE_STATUS_LABELS = Labels(InvoiceStatus, {
@@ -37,4 +42,29 @@ INVOICE_STATUS_LABELS = Labels(InvoiceStatus, {
     InvoiceStatus.ISSUED: "Issued",
     InvoiceStatus.PAID: "Paid",
     InvoiceStatus.VOID: "Void",
+})
+
+
+class UnpaidAction(models.TextChoices):
+    """What a service plan does when a charge leaves the balance below what the customer may spend."""
+
+    ALLOW = "allow", "Allow calls"
+    BLOCK = "block", "Block calls until paid"
+
+
+class ServiceKind(models.TextChoices):
+    """The services that carry a plan and are charged by tarifa.services.recurring."""
+
+    ACCOUNT = "account", "Account / trunk"
+    DID = "did", "DID"
+    VIRTUAL_NUMBER = "virtual_number", "Virtual number"
+    SIP_DEVICE = "sip_device", "Extension (SIP device)"
+    IP_DEVICE = "ip_device", "IP address"
+
+
+CHARGE_KIND_LABELS = Labels(ChargeKind, {
+    ChargeKind.SETUP: "Setup fee",
+    ChargeKind.ACTIVATION: "Activation fee",
+    ChargeKind.RECURRING: "Recurring fee",
+    ChargeKind.MINIMUM: "Minimum billing shortfall",
 })

@@ -44,5 +44,6 @@ def add(
                f"(reference {posted.reference}); balance now {posted.balance_after}")
 
 
+
 def register(app: typer.Typer) -> None:
     app.add_typer(payment_app, name="payment")

@@ -10,7 +10,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.billing.choices import INVOICE_STATUS_LABELS, TRANSACTION_KIND_LABELS, ChargePeriod, InvoiceStatus
+from tarifa.billing.choices import (
+    CHARGE_KIND_LABELS,
+    INVOICE_STATUS_LABELS,
+    TRANSACTION_KIND_LABELS,
+    ChargePeriod,
+    InvoiceStatus,
+    ServiceKind,
+    UnpaidAction,
+)
 from tarifa.core import invoices
 from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -23,7 +31,24 @@ class ServicePlan(LabeledUniqueMixin, TimestampedModel):
     recurring_fee = money_field("Recurring fee", minimum=0)
     period = choice_field("Charge period", ChargePeriod, default=ChargePeriod.MONTHLY)
     setup_fee = money_field("One-time setup fee", minimum=0)
-    billing_day = int_field("Billing day of month", 1, 28, default=1)
+    activation_fee = money_field("One-time activation fee", minimum=0)
+    billing_day = int_field(
+        "Billing day of month", 1, 31, default=1,
+        help_text="Monthly, quarterly and yearly periods start on this day; a shorter month starts on its last day.",
+    )
+    weekday = int_field("Weekly billing day", 0, 6, default=0, help_text="Weekly periods start on it: 0 Monday ... 6 Sunday.")
+    prorate = models.BooleanField(
+        "prorate", default=True,
+        help_text="Charge a period the service is only partly in (activation, cancellation) by its days in service.",
+    )
+    minimum_amount = money_field(
+        "Minimum billing amount per period", minimum=0,
+        help_text="Usage charges below it in a period are topped up to it at the period's end (0: none).",
+    )
+    unpaid_action = choice_field(
+        "When a charge cannot be paid", UnpaidAction, default=UnpaidAction.ALLOW,
+        help_text="Block: the account's calls are refused until a payment covers the balance.",
+    )
     description = LabeledCharField("description", max_length=200, blank=True)
     active = models.BooleanField("active", default=True)
 
@@ -41,6 +66,10 @@ class IncludedMinutes(TimestampedModel):
     name = LabeledCharField("destination group", max_length=100)
     prefixes = models.JSONField("prefixes", default=list, help_text='E.164 prefixes, e.g. ["1"] for NANP.')
     minutes = int_field("Minutes per period", 1, None, default=1000)
+    rollover_cap = int_field(
+        "Rollover cap (minutes)", 0, None, default=0,
+        help_text="Unused minutes carried into the next month, at most this many (0: no rollover).",
+    )
 
     class Meta:
         verbose_name_plural = "included minutes"
@@ -252,6 +281,10 @@ class MinutePoolUsage(models.Model):
     pool_key = models.CharField("pool", max_length=40)
     period_start = models.DateField("period start")
     seconds_used = models.PositiveIntegerField("seconds used", default=0)
+    carried_seconds = models.PositiveIntegerField(
+        "seconds carried over", null=True, blank=True,
+        help_text="Unused seconds rolled over from the previous month (set on the month's first call).",
+    )
 
     class Meta:
         verbose_name_plural = "minute pool usage"
@@ -261,3 +294,39 @@ class MinutePoolUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.pool_key} {self.period_start}: {self.seconds_used}s"
+
+
+class ServiceCharge(models.Model):
+    """One charge of one service for one period, posted once (tarifa.services.recurring). The
+    unique key (service, its activation date, charge kind, period start) makes posting idempotent: a second
+    worker's insert of the same key does nothing, and only inserted rows reach the ledger."""
+
+    service_kind = choice_field("Service kind", ServiceKind)
+    service_id = models.BigIntegerField("service id")
+    service_start = models.DateField(
+        "service activation date", help_text="A DID released and assigned again is a new service from its new date.",
+    )
+    kind = choice_field("Charge kind", CHARGE_KIND_LABELS)
+    period_start = models.DateField("period start")
+    period_end = models.DateField("period end")
+    amount = money_field("Amount")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="service_charges", db_constraint=False,
+    )
+    account = models.ForeignKey(
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="service_charges",
+        db_constraint=False,
+    )
+    reference = models.CharField("transaction reference", max_length=100)
+    description = LabeledCharField("description", max_length=200, blank=True)
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period_start", "service_kind", "service_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["service_kind", "service_id", "service_start", "kind", "period_start"],
+                                    name="service_charge_once_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_kind} {self.service_id} {self.kind} {self.period_start}: {self.amount}"

@@ -20,6 +20,7 @@ from django.db.models import Q, Sum
 from tarifa.billing import ledger
 from tarifa.billing.choices import TRANSACTION_KIND_LABELS, TransactionKind
 from tarifa.billing.models import Transaction
+from tarifa.billing.signals import money_added
 from tarifa.core.payments import BalanceState, MoneyRequest, Refused, signed_amount
 from tarifa.customers.choices import BalanceMode
 from tarifa.customers.models import Account, Customer
@@ -118,4 +119,6 @@ def add_money(customer: Customer | int, request: MoneyRequest, *, actor: str, us
         if used is None:
             raise
         raise used from None
+    if amount > 0:  # money in: accounts blocked for unpaid charges that it covers call again
+        money_added.send(sender=Transaction, customer_id=customer_id)
     return Transaction.objects.get(reference=request.reference)

@@ -176,6 +176,7 @@ def _account_view(account: Account, customer: authz.CustomerView) -> authz.Accou
         rtp_timeout=account.rtp_timeout, rtp_hold_timeout=account.rtp_hold_timeout, dtmf_mode=account.dtmf_mode,
         networks=tuple(ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or ()),
         pops=frozenset(p.name for p in account.pop_restriction.all()),
+        blocked_for_unpaid=account.blocked_for_unpaid,
     )
 
 

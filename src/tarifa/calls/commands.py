@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import typer
 
@@ -64,23 +63,6 @@ def simulate(
         typer.echo(f"=> REFUSED: {decision.reason} (SIP {decision.sip_code})")
 
 
-def worker(
-    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),  # float-ok: seconds
-    once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
-) -> None:
-    """Background jobs: expire stale reservations, purge old CPS counters."""
-    start_django()
-    from tarifa.calls.reservations import sweep
-
-    while True:
-        expired, purged = sweep()
-        if expired or purged or once:
-            typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
-        if once:
-            return
-        time.sleep(interval)
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(call_app, name="call")
-    app.command("worker")(worker)

@@ -75,7 +75,8 @@ class Directory:
 
         for pool in IncludedMinutes.objects.all():
             plan_pools.setdefault(pool.plan_id, ())
-            plan_pools[pool.plan_id] += (Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes)),)
+            plan_pools[pool.plan_id] += (
+                Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes), rollover_cap=pool.rollover_cap * 60),)
         pops: dict[int, frozenset[str]] = {}
         for account_id, pop in Account.pop_restriction.through.objects.values_list("account_id", "pop__name"):
             pops[account_id] = pops.get(account_id, frozenset()) | {pop}

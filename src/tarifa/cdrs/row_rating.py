@@ -88,7 +88,7 @@ class Rater:
             slot_of = {pool.key: PoolSlot(account.account_id, pool.key, period) for pool in match.pools}
             covered = price_from_pools(
                 match.pools, number, result.entry.terms, cdr.duration, account.decimals, rounding,
-                lambda pool: self.pools.remaining(slot_of[pool.key], pool.seconds),
+                lambda pool: self.pools.remaining_in(slot_of[pool.key], pool),
             )
             if covered is not None:
                 self.pools.change(slot_of[covered.pool.key], covered.used_seconds)

@@ -10,6 +10,7 @@ rows a batch refers to instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from django.db import OperationalError, connection
 
@@ -18,7 +19,7 @@ from tarifa.billing.models import IncludedMinutes, MinutePoolUsage
 from tarifa.cdrs.models import Cdr
 from tarifa.core.charging import ACCOUNT_BALANCE, BalanceCharges
 from tarifa.core.payments import TransactionKind
-from tarifa.core.pools import PoolSlot
+from tarifa.core.pools import Pool, PoolSlot, carried_over
 from tarifa.customers.models import Account, Customer
 from tarifa.db import any_of
 from tarifa.dids.models import DidPlan
@@ -128,6 +129,29 @@ class PoolUsageTable:
             account_id=slot.account_id, pool_key=slot.key, period_start=slot.period,
             defaults={"seconds_used": seconds},
         )
+
+    def carried(self, slot: PoolSlot, pool: Pool) -> int:
+        """The month's carry, computed from the previous month's row once and kept on the row: with
+        no row for the previous month (no calls), the whole allowance was left, if the account
+        was in service before this month (activated, or created without a date, before it)."""
+        if pool.rollover_cap <= 0:
+            return 0
+        rows = MinutePoolUsage.objects.filter(account_id=slot.account_id, pool_key=slot.key, period_start=slot.period)
+        kept = rows.values_list("carried_seconds", flat=True).first()
+        if kept is not None:
+            return int(kept)
+        before = date(slot.period.year - (slot.period.month == 1), (slot.period.month - 2) % 12 + 1, 1)
+        previous = MinutePoolUsage.objects.filter(
+            account_id=slot.account_id, pool_key=slot.key, period_start=before,
+        ).values_list("seconds_used", "carried_seconds").first()
+        if previous is not None:
+            carry = carried_over(pool.seconds, pool.rollover_cap, previous[0], previous[1] or 0)
+        else:
+            since = Account.objects.filter(pk=slot.account_id).values_list("activation_date", "created_at").first()
+            began = since and (since[0] or since[1].date())
+            carry = carried_over(pool.seconds, pool.rollover_cap, 0, 0) if began and began < slot.period else 0
+        rows.update(carried_seconds=carry)
+        return carry
 
 
 class Charges(BalanceCharges):

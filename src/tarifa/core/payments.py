@@ -72,6 +72,7 @@ class TransactionKind(StrEnum):
     PENALTY = "penalty"
     DEPOSIT = "deposit"
     ADJUSTMENT = "adjustment"
+    MINIMUM_CHARGE = "minimum_charge"
 
 
 PAYMENT: Final = TransactionKind.PAYMENT

@@ -10,7 +10,12 @@ The rule, for a call that a pool covers:
   if ``R == 0`` the call is priced normally.
 
 Pools are used in call order, per account and calendar month (:class:`PoolSlot`); the first pool
-that covers the number and has seconds left applies (:func:`price_from_pools`). The usage of one
+that covers the number and has seconds left applies (:func:`price_from_pools`).
+
+A pool with a rollover cap adds to a month's allowance what the previous month left of its own
+allowance, at most the cap (:func:`carried_over`: carried seconds are
+used first and expire after one month). The carry is fixed when the month's usage is first read
+(its first call) and kept with the usage (:meth:`PoolUsageStore.carried`). The usage of one
 database transaction is held by :class:`PoolUsage` over a :class:`PoolUsageStore` (the database
 implementation is ``tarifa.cdrs.store.PoolUsageTable``).
 """
@@ -47,6 +52,7 @@ class Pool:
     key: str
     seconds: int
     prefixes: tuple[str, ...] = ()
+    rollover_cap: int = 0  # seconds carried into the next month at most (0: no rollover)
 
     def covers(self, number: str) -> bool:
         return not self.prefixes or number.startswith(self.prefixes)
@@ -91,6 +97,15 @@ def price_from_pools(
     return None
 
 
+def carried_over(base: int, cap: int, used_before: int, carried_before: int) -> int:
+    """Included seconds a rollover pool carries into the next period: what the period left of its
+    own allowance (carried seconds are used first and expire after one period), at most ``cap``."""
+    if cap <= 0:
+        return 0
+    own_used = max(0, used_before - carried_before)
+    return min(cap, max(0, base - own_used))
+
+
 class PoolUsageStore(Protocol):
     """Where pool usage is kept (the database): read under a lock, written back before commit."""
 
@@ -99,6 +114,10 @@ class PoolUsageStore(Protocol):
 
     def save(self, slot: PoolSlot, seconds: int) -> None:
         """Record the seconds used."""
+
+    def carried(self, slot: PoolSlot, pool: Pool) -> int:
+        """Seconds rolled over into the slot's month (0 for a pool without rollover), fixed on
+        the first call: called after :meth:`load` has locked the slot."""
 
 
 class PoolUsage:
@@ -109,6 +128,7 @@ class PoolUsage:
     def __init__(self, store: PoolUsageStore) -> None:
         self._store = store
         self._used: dict[PoolSlot, int] = {}
+        self._carried: dict[PoolSlot, int] = {}
         self._touched: set[PoolSlot] = set()
 
     def used(self, slot: PoolSlot) -> int:
@@ -118,6 +138,15 @@ class PoolUsage:
 
     def remaining(self, slot: PoolSlot, allowance: int) -> int:
         return max(0, allowance - self.used(slot))
+
+    def remaining_in(self, slot: PoolSlot, pool: Pool) -> int:
+        """Seconds left of ``pool`` in the slot: its allowance plus what rolled over, less the used."""
+        used = self.used(slot)
+        if pool.rollover_cap <= 0:
+            return max(0, pool.seconds - used)
+        if slot not in self._carried:
+            self._carried[slot] = self._store.carried(slot, pool)
+        return max(0, pool.seconds + self._carried[slot] - used)
 
     def change(self, slot: PoolSlot, seconds: int) -> None:
         """Use (positive) or give back (negative, a re-rating) pool seconds."""

@@ -296,14 +296,14 @@ class AccountAdmin(SimulateCallMixin, TarifaAdmin):
         ("dialing_mode", ChoicesDropdownFilter),
         "allow_international",
     )
-    readonly_fields = ("account_code", "balance")
+    readonly_fields = ("account_code", "balance", "blocked_for_unpaid")
     autocomplete_fields = ("customer", "tariff", "pbx")  # pbx: Account.clean refuses another tenant's
     filter_horizontal = ("pop_restriction",)
     inlines = [IpDeviceInline, SipDeviceInline]
     fieldsets = (
         ("Account", {"fields": (
             "account_code", "customer", "name", "kind", "identifier", "pbx", "status", "tariff", "service_plan",
-            "activation_date", "balance_mode", "balance", "max_channels",
+            "activation_date", "cancellation_date", "blocked_for_unpaid", "balance_mode", "balance", "max_channels",
         )}),
         ("Routing", {"fields": ("domestic_route", "international_route", "tollfree_route", "tollfree_carrier")}),
         ("Restrictions", {"fields": (

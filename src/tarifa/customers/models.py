@@ -282,6 +282,13 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         "billing.ServicePlan", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
     )
     activation_date = models.DateField("activation date", null=True, blank=True)
+    cancellation_date = models.DateField(
+        "cancellation date", null=True, blank=True, help_text="The first day the service plan is no longer charged.",
+    )
+    blocked_for_unpaid = models.BooleanField(
+        "blocked for unpaid charges", default=False, editable=False,
+        help_text="Set when a charge of a blocking plan cannot be paid; cleared when a payment covers the balance.",
+    )
     balance_mode = choice_field("Balance mode", c.BalanceMode, default=c.BalanceMode.SHARED)
     balance = money_field("Balance", editable=False)
     max_channels = int_field("Maximum channels", 1, None, null=True, blank=True)
@@ -504,6 +511,13 @@ class AccountChild(TimestampedModel):
     max_call_sessions = int_field("Maximum call sessions", 1, None, null=True, blank=True)
     calls_per_second = int_field("Call sessions per second", 1, None, null=True, blank=True)
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
+    service_plan = models.ForeignKey(
+        "billing.ServicePlan", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    activation_date = models.DateField("activation date", null=True, blank=True)
+    cancellation_date = models.DateField(
+        "cancellation date", null=True, blank=True, help_text="The first day the service plan is no longer charged.",
+    )
 
     class Meta:
         abstract = True

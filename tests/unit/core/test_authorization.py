@@ -134,7 +134,8 @@ def _state(balance: str = "10", **kw: object) -> CallState:
 def test_every_refusal_carries_the_sip_code_the_docs_list() -> None:
     assert {r.value: r.sip_code for r in Refusal} == {
         "unknown_account": 403, "ambiguous_account": 403, "unknown_pbx": 403, "account_disabled": 403, "ip_not_allowed": 403,
-        "pop_not_allowed": 403, "invalid_number": 484, "insufficient_funds": 402, "destination_forbidden": 403,
+        "pop_not_allowed": 403, "invalid_number": 484, "insufficient_funds": 402, "unpaid_charges": 402,
+        "destination_forbidden": 403,
         "international_disabled": 403, "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404,
         "concurrent_limit": 486, "cps_limit": 503, "no_route": 503, "loss_route": 503,
         "premium_rate_disabled": 403, "directory_411_only": 403,
@@ -394,3 +395,10 @@ def test_the_catalogue_protocol_is_met_by_plain_data() -> None:
     world: az.Catalogue = _world()  # mypy checks the structure; at run time it is only used
     assert isinstance(world.accounts, Mapping) and isinstance(world.account_dids, Mapping)
     assert isinstance(world.customer_rules, Mapping) and not isinstance(world.offers, Sequence | AbstractSet)
+
+
+def test_an_account_blocked_for_unpaid_charges_is_refused_but_emergency_calls_pass() -> None:
+    world = _world(replace(ALICE, blocked_for_unpaid=True))
+    assert _refused(world) is Refusal.UNPAID_CHARGES
+    emergency, _d = _plan(world, "911")
+    assert emergency is not None and emergency.emergency

@@ -301,6 +301,10 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     home = customer.home
     rules = snap.customer_rules.get(customer.id, ())
     number, emergency = dialled(rules, req.callee, home) if caller.did is None else (req.callee, False)
+    if account.blocked_for_unpaid and not emergency:  # emergency calls cost nothing and are never blocked
+        d.refuse(Refusal.UNPAID_CHARGES, "a service charge of the account's plan is unpaid: calls are blocked until "
+                 "a payment covers the balance")
+        return None
     restricted = not emergency  # POP and IP restrictions guard money; an emergency call costs none (docs)
     if restricted and ((req.source_ip and not ip_allowed(account, req.source_ip))
                        or (not req.source_ip and account.networks)):

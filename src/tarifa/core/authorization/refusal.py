@@ -29,6 +29,7 @@ class Refusal(StrEnum):
     POP_NOT_ALLOWED = "pop_not_allowed", 403
     INVALID_NUMBER = "invalid_number", 484
     INSUFFICIENT_FUNDS = "insufficient_funds", 402
+    UNPAID_CHARGES = "unpaid_charges", 402
     DESTINATION_FORBIDDEN = "destination_forbidden", 403
     INTERNATIONAL_DISABLED = "international_disabled", 403
     COUNTRY_NOT_ALLOWED = "country_not_allowed", 403

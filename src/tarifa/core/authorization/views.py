@@ -87,6 +87,7 @@ class AccountView:
     dtmf_mode: str = "auto"
     networks: tuple[Network, ...] = ()  # the IP restriction; empty: any address
     pops: frozenset[str] = frozenset()  # the POP restriction; empty: any POP
+    blocked_for_unpaid: bool = False  # a blocking plan's charge was not paid (tarifa.services.recurring)
 
     @property
     def customer_id(self) -> int:

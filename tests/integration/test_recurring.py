@@ -24,10 +24,9 @@ from tarifa.core.payments import MoneyRequest
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
 from tarifa.services.recurring import post_cancellation_charge, run_charges
+from tests.factories import UK, ask
 
 from . import recurring_world as rw
-from .test_authorize import UK, ask, net  # noqa: F401  (fixture)
-from .test_ingest import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -143,6 +142,24 @@ def test_a_did_released_and_assigned_again_is_charged_to_its_new_owner_from_its_
     _ledger_matches(other)
 
 
+def test_releasing_a_did_posts_its_last_prorated_period_before_the_account_is_cleared(customer) -> None:
+    from tarifa.dids.service import release_did
+
+    acc = Account.objects.create(customer=customer, name="nums")
+    did = Did.objects.create(number="12125550133", status="assigned", account=acc, activation_date=date(2026, 1, 1),
+                             plan=DidPlan.objects.create(name="Local", monthly_fee=D("2.80")))
+    run_charges(date(2026, 2, 1))  # January in arrears
+    release_did(did, date(2026, 2, 11), quarantine_days=30)
+    rows = ServiceCharge.objects.filter(service_kind="did", service_id=did.pk).order_by("period_start")
+    assert [(r.customer_id, r.period_start, r.amount) for r in rows] == [
+        (customer.pk, date(2026, 1, 1), D("2.80")), (customer.pk, date(2026, 2, 1), D("1.00"))]  # Feb 1..10
+    did.refresh_from_db()
+    assert did.account_id is None and did.status == "quarantined"
+    run_charges(date(2026, 4, 1))  # nothing more for a released number
+    assert ServiceCharge.objects.filter(service_kind="did", service_id=did.pk).count() == 2
+    _ledger_matches(customer)
+
+
 def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:
     plan = ServicePlan.objects.create(name="Min", recurring_fee=D("0"), minimum_amount=D("25.00"))
     acc = Account.objects.create(customer=customer, name="m", service_plan=plan, activation_date=date(2026, 1, 1))
@@ -159,7 +176,7 @@ def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:
 
 
 def test_a_blocking_plan_refuses_calls_until_a_payment_covers_the_charge(
-    net, django_capture_on_commit_callbacks,  # noqa: F811
+    net, django_capture_on_commit_callbacks,
 ) -> None:
     """The block refuses even calls the balance would not stop (a free toll-free call), and the
     call cache learns of it and of its release through the version bump (no reset by hand)."""
@@ -187,7 +204,7 @@ def test_a_blocking_plan_refuses_calls_until_a_payment_covers_the_charge(
     assert ask().allowed and ask("18005550100").allowed
 
 
-def test_an_allowing_plan_never_blocks(net) -> None:  # noqa: F811
+def test_an_allowing_plan_never_blocks(net) -> None:
     plan = ServicePlan.objects.create(name="Lenient", recurring_fee=D("25.00"))
     Account.objects.filter(pk=net["alice"].pk).update(service_plan=plan, activation_date=date(2026, 3, 1))
     assert run_charges(date(2026, 4, 1)).blocked == 0
@@ -365,7 +382,7 @@ def _call(call_id: str, at: datetime, duration: int) -> CanonicalCdr:
                         switch="sw1", sip_user="alice", connection="carrier-1")
 
 
-def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None:  # noqa: F811
+def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None:
     plan = ServicePlan.objects.create(name="Roll")
     IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=3, rollover_cap=2)
     Account.objects.filter(pk=world["alice"].pk).update(service_plan=plan, activation_date=date(2026, 1, 5))
@@ -388,7 +405,7 @@ def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None
     assert MinutePoolUsage.objects.get(period_start=date(2026, 4, 1)).carried_seconds == 0
 
 
-def test_no_rollover_into_the_first_month_of_service(world) -> None:  # noqa: F811
+def test_no_rollover_into_the_first_month_of_service(world) -> None:
     plan = ServicePlan.objects.create(name="Roll new")
     IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=1, rollover_cap=5)
     Account.objects.filter(pk=world["alice"].pk).update(service_plan=plan, activation_date=date(2026, 3, 1))

@@ -31,6 +31,7 @@ from tarifa.core.dids import (
 from tarifa.customers.models import Account
 from tarifa.dids.choices import DidDestination, DidStatus
 from tarifa.dids.models import Did, DidPlan
+from tarifa.dids.signals import did_releasing
 
 
 class DidRefused(Exception):
@@ -180,7 +181,8 @@ def release_did(did: Did, on: date | None = None, *, quarantine_days: int | None
         until = quarantine_end(when, days)
     except ValueError as exc:
         raise DidRefused(str(exc), "quarantine days") from None
-    # services: cancellation charge (wired by the lead at merge)
+    # what the number owes up to today is posted while it still knows its account and plan
+    did_releasing.send(sender=Did, did=did, on=when)
     did.account, did.plan, did.activation_date = None, None, None
     did.status, did.quarantine_until = DidStatus.QUARANTINED, until
     did.mac_address = did.username = did.password = did.cost_center = ""

@@ -33,6 +33,7 @@ from tarifa.billing.models import ServiceCharge
 from tarifa.billing.signals import money_added
 from tarifa.core import recurring as rules
 from tarifa.customers.choices import BalanceMode, BillingType
+from tarifa.dids.signals import did_releasing
 
 CHUNK = 2000  # services per database transaction
 
@@ -387,6 +388,12 @@ def _release_on_money(sender: object, customer_id: int, **_: object) -> None:
     release_paid_blocks(customer_id)
 
 
+def _charge_released_did(sender: object, did: Any, on: date, **_: object) -> None:
+    post_cancellation_charge(ServiceKind.DID, did, on)
+
+
 def connect_signals() -> None:
-    """Money added for a customer releases the accounts its unpaid block held (billing.signals)."""
+    """Money added for a customer releases the accounts its unpaid block held (billing.signals);
+    a DID released is charged up to its release first (dids.signals)."""
     money_added.connect(_release_on_money, dispatch_uid="tarifa.services.recurring.release")
+    did_releasing.connect(_charge_released_did, dispatch_uid="tarifa.services.recurring.did_released")

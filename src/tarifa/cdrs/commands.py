@@ -105,7 +105,7 @@ def _private(target: Path) -> TextIO:
     except OSError:
         os.close(fd)
         raise
-    return open(fd, "w", newline="", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (the caller closes it)
+    return open(fd, "w", newline="", encoding="utf-8", errors="surrogateescape")
 
 
 def _printable(name: str) -> str:

@@ -8,6 +8,7 @@ authorisation or the back office. The rest runs through the WSGI application ``t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,13 +72,13 @@ class Server:
         return self.request("POST", PATH, raw, headers, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world."""
-    tmp = tmp_path_factory.mktemp("switch-api")
+def serving(tmp: Path, **extra: str) -> Iterator[Server]:
+    """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world,
+    with ``extra`` TARIFA_* settings."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
                TARIFA_ACCESS_LOG="0", TARIFA_TRUSTED_PROXIES="1",  # clients named by X-Forwarded-For
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    env.update(extra)
     migrated = run_tarifa(env, "migrate", timeout=300)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     made = subprocess.run([sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True,
@@ -112,6 +113,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from serving(tmp_path_factory.mktemp("switch-api"))
 
 
 class SlowClient:
@@ -159,6 +165,11 @@ class SlowClient:
         self._reader.join(timeout=seconds)
 
     def close(self) -> None:
+        """Close the connection for real: shut it down first, since a plain close() while the reader
+        thread is blocked in recv() leaves the kernel's socket open (no FIN is sent until that recv
+        returns), and the server would go on waiting for a client that has left."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 

@@ -1,0 +1,361 @@
+"""The ASGI application ``tarifa serve`` runs: request bodies are read in the event loop, within a
+size bound and a time limit, and only then is the WSGI application (``tarifa.wsgi``) run in a thread.
+
+Why: a WSGI server hands a request to a thread as soon as its headers are in, and the thread then
+waits for the body as long as the client likes (granian's ``wsgi.input`` has no read timeout and
+cannot be interrupted). Here no thread waits for a client: a body that has not arrived in full within
+TARIFA_BODY_TIMEOUT seconds is answered 408 and its connection closed, however many slow clients
+there are, and health, call authorisation and the back office keep their threads.
+
+How a request goes:
+
+* a body that is there at once (a switch's authorisation request, a form) goes with its request to
+  one of the worker's threads in one step: the fast path costs one hand-over to a thread, as the
+  WSGI server's own did;
+* a body that is not all there at once (slow, or large) is first admitted in a thread
+  (``api/lean.py``'s ``admit``: a valid token, a staff session -- the caller without one is answered
+  401 or sent to the log-in page with its body unread) and then read here with the size limit of
+  its path and the time left;
+* an announced body above its limit is answered 413 before a byte is read.
+
+The access log (TARIFA_ACCESS_LOG) is written here too, one line per request, every control
+character of the request line and headers escaped, so a request cannot forge or hide log lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from tarifa.api import bodies
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+WsgiApp = Callable[..., Iterable[bytes]]
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+access = logging.getLogger("tarifa.access")
+
+AT_ONCE = 0.01  # seconds: a body not all there after this is admitted (token, session) before it is waited for
+
+
+class _Gone(Exception):
+    """The client closed the connection before its body was in: nobody to answer."""
+
+
+def printable(text: str) -> str:
+    """``text`` with every character outside printable ASCII, and the quote and backslash that
+    delimit log fields, written as ``\\xNN`` (or ``\\uNNNN``): one request, one log line, and a
+    terminal shows what was sent rather than obeying escape sequences in it."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0x20 <= code < 0x7F and char not in '"\\':
+            out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def _latin1(raw: bytes) -> str:
+    return raw.decode("latin-1")
+
+
+def environ_of(scope: Scope) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an ASGI HTTP scope, without its body."""
+    raw_path = scope.get("raw_path")
+    path = scope.get("path", "/")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": _latin1(scope.get("query_string", b"")),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "tarifa.raw_path": _latin1(raw_path) if raw_path else environ_path(path),
+    }
+    server = scope.get("server")
+    if server:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = str(server[0]), str(server[1])
+    else:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = "localhost", "80"
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(client[0]), str(client[1])
+    for name, value in scope.get("headers", []):
+        key = _latin1(name).upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        text = _latin1(value)
+        environ[key] = f"{environ[key]},{text}" if key in environ else text
+    return environ
+
+
+def environ_path(path: str) -> str:
+    return path.encode("utf-8").decode("latin-1")
+
+
+class Front:
+    """The ASGI application around a WSGI one (see the module's docstring)."""
+
+    def __init__(self, app: WsgiApp, threads: int, readers: int, body_max: int,
+                 body_timeout: float, log: bool) -> None:  # float-ok: seconds
+        from tarifa.api import lean
+
+        self.app = app
+        # Bodies waited for at once per worker (TARIFA_WAITING_THREADS, half for the switch endpoints)
+        # and per client (half of those): they hold no thread, but one client -- an address, a token --
+        # must not hold every connection slot and every byte of buffer either.
+        self.switch_slots = bodies.Slots(max(1, readers // 2))
+        self.other_slots = bodies.Slots(max(1, readers - readers // 2))
+        self.body_max = body_max
+        self.body_timeout = body_timeout
+        self.log = log
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tarifa")
+        self._lean = lean
+        if log and not access.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            access.addHandler(handler)
+            access.setLevel(logging.INFO)
+            access.propagate = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.pool.shutdown(wait=False)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        environ = environ_of(scope)
+        status, sent = 0, 0
+        try:
+            status, sent = await self._answer(environ, receive, send)
+        finally:
+            if self.log:
+                self._log(environ, status, sent, time.monotonic() - started)
+
+    async def _answer(self, environ: dict[str, Any], receive: Receive, send: Send) -> tuple[int, int]:
+        path = environ["PATH_INFO"]
+        length = bodies.announced(environ)
+        if length is None:
+            return await _send(send, self._lean.refused(path, bodies.Refusal(
+                400, "Bad request", f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: "
+                                    "must be a whole number of bytes")))
+        if length > self.body_max:
+            return await _send(send, self._lean.refused(path, bodies.too_large(length, self.body_max)))
+        if length == 0:
+            environ["wsgi.input"] = io.BytesIO(b"")
+            return await self._run(environ, send)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        waiting = asyncio.ensure_future(receive())
+        sink: IO[bytes] = io.BytesIO()
+        try:
+            limit = self.body_max
+            done, _ = await asyncio.wait({waiting}, timeout=AT_ONCE)
+            if not done or waiting.result().get("more_body", False):
+                # Not all there at once: who sends it, before waiting for it (in a thread: the
+                # database may be asked), and the limit of its path.
+                refused, key, limit = await loop.run_in_executor(self.pool, self._lean.admit, environ, path,
+                                                                 self.body_max)
+                if refused is not None:
+                    return await _send(send, refused)
+                if length > limit:
+                    return await _send(send, self._lean.refused(path, bodies.too_large(length, limit)))
+                slots = self.switch_slots if limit == self._lean.SWITCH_BODY_MAX and self._switch(path) else self.other_slots
+                busy = slots.take(key, patience=0.0)  # no waiting here: the event loop must not block
+                if busy is not None:
+                    return await _send(send, self._lean.refused(path, busy))
+                if length > bodies.IN_MEMORY or length < 0:
+                    sink = tempfile.SpooledTemporaryFile(max_size=bodies.IN_MEMORY)  # noqa: SIM115 (closed below)
+                try:
+                    refusal = await self._read(waiting, receive, deadline, sink, length, limit)
+                finally:
+                    slots.give_back(key)
+            else:
+                refusal = await self._read(waiting, receive, deadline, sink, length, limit)
+            if refusal is not None:
+                return await _send(send, self._lean.refused(path, refusal))
+            got = sink.tell()
+            sink.seek(0)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = sink, str(got)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is now whole, its length known
+            return await self._run(environ, send)
+        except _Gone:
+            return 0, 0  # the client went: nobody to answer
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+            sink.close()
+
+    def _switch(self, path: str) -> bool:
+        return path == self._lean.AUTHORIZE_PATH or (path.startswith(self._lean.END_PREFIX)
+                                                      and path.endswith(self._lean.END_SUFFIX))
+
+    async def _read(self, waiting: asyncio.Future[Message], receive: Receive, deadline: float,  # float-ok: loop time
+                    sink: IO[bytes], length: int, limit: int) -> bodies.Refusal | None:
+        """Read the body into ``sink`` (its first message is ``waiting``) within ``limit`` bytes and by
+        ``deadline``, or say why not."""
+        message = await _within(waiting, deadline)
+        while True:
+            if message is None:
+                return self._timed_out(sink.tell(), length)
+            if message["type"] != "http.request":
+                raise _Gone
+            sink.write(message.get("body", b""))
+            if sink.tell() > limit:
+                return bodies.Refusal(413, "Request body too large",
+                                      f"The body is refused: it must be at most {limit} bytes")
+            if not message.get("more_body", False):
+                if length > 0 and sink.tell() < length:
+                    return bodies.Refusal(400, "Bad request", f"The request body ended after {sink.tell()} of the "
+                                                              f"{length} bytes its Content-Length announced.")
+                return None
+            message = await _within(receive(), deadline)
+
+    def _timed_out(self, got: int, length: int) -> bodies.Refusal:
+        of = f" of the {length} announced" if length > 0 else ""
+        return bodies.Refusal(408, "Request timeout", f"The request body did not arrive within "
+                                                      f"{self.body_timeout:g} seconds (TARIFA_BODY_TIMEOUT): "
+                                                      f"{got} bytes{of} came.")
+
+    async def _run(self, environ: dict[str, Any], send: Send) -> tuple[int, int]:
+        """Run the WSGI application in a thread and send its answer (streamed when it streams)."""
+        loop = asyncio.get_running_loop()
+        status, headers, chunks, rest = await loop.run_in_executor(self.pool, _call, self.app, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        sent = 0
+        try:
+            for chunk in chunks:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+            while rest is not None:
+                more = await loop.run_in_executor(self.pool, _next, rest)
+                if more is None:
+                    break
+                if more:
+                    await send({"type": "http.response.body", "body": more, "more_body": True})
+                    sent += len(more)
+        finally:
+            if rest is not None:
+                await loop.run_in_executor(self.pool, _close, rest)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return status, sent
+
+    def _log(self, environ: dict[str, Any], status: int, sent: int, seconds: float) -> None:  # float-ok: elapsed
+        query = environ.get("QUERY_STRING", "")
+        target = environ["tarifa.raw_path"] + (f"?{query}" if query else "")
+        access.info('%s - "%s %s %s" %d %d %.1fms "%s"', printable(environ.get("REMOTE_ADDR", "-")),
+                    printable(environ["REQUEST_METHOD"]), printable(target),
+                    printable(environ["SERVER_PROTOCOL"]), status, sent, seconds * 1000,
+                    printable(environ.get("HTTP_USER_AGENT", "-")))
+
+
+async def _within(waiting: Awaitable[Message], deadline: float) -> Message | None:  # float-ok: loop time
+    """What ``waiting`` gives, or None when the loop's clock passes ``deadline`` first."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await waiting
+    except TimeoutError:
+        return None
+
+
+async def _send(send: Send, answer: Answer) -> tuple[int, int]:
+    status, headers, content = answer
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    await send({"type": "http.response.body", "body": content, "more_body": False})
+    return status, len(content)
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], list[bytes],
+                                                          Iterator[bytes] | None]:
+    """In a thread: the application's status, headers, and either its whole body (a list, as every
+    ordinary Django response is) or the iterator that streams it."""
+    started: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return written.append
+
+    result = app(environ, start_response)
+    if isinstance(result, list | tuple) or not getattr(result, "streaming", True):
+        try:  # the whole body at once (an ordinary Django response; the lean endpoints' list)
+            chunks, rest = [*written, *result], None
+        finally:
+            _close(result)
+    else:
+        iterator = iter(result)
+        first = next(iterator, None)  # the application calls start_response by its first chunk at the latest
+        chunks = [*written, *([first] if first is not None else [])]
+        rest = _Closing(iterator, result) if first is not None else None
+        if rest is None:
+            _close(result)
+    status_line, headers = started
+    code = int(status_line.split(" ", 1)[0])
+    return code, [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers], chunks, rest
+
+
+class _Closing(Iterator[bytes]):
+    """A response iterator that closes its iterable (PEP 3333: Django's request_finished) when done."""
+
+    def __init__(self, iterator: Iterator[bytes], iterable: Iterable[bytes]) -> None:
+        self.iterator, self.iterable = iterator, iterable
+
+    def __next__(self) -> bytes:
+        return next(self.iterator)
+
+    def close(self) -> None:
+        _close(self.iterable)
+
+
+def _next(iterator: Iterator[bytes]) -> bytes | None:
+    return next(iterator, None)
+
+
+def _close(iterable: object) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()
+
+
+def application_for(app: WsgiApp) -> Front:
+    from tarifa import config
+
+    return Front(app, threads=config.threads() + config.waiting_threads(), readers=config.waiting_threads(),
+                 body_max=config.body_max_bytes(),
+                 body_timeout=config.body_timeout(), log=config.access_log())
+
+

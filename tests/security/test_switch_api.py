@@ -1,7 +1,7 @@
 """Attacks on the switch-facing endpoints (``POST /api/v1/calls/authorize`` and ``.../end``) and on the
 server that carries them.
 
-The slow-body attack (issue 12, item 1) runs against a real ``tarifa serve`` (granian) on loopback:
+The slow-body attack (issue 12, item 1) runs against a real ``tarifa serve`` (granian, ASGI front) on loopback:
 connections that announce a body and then send a few bytes and hold on must not stop health,
 authorisation or the back office. The rest runs through the WSGI application ``tarifa serve`` runs.
 """
@@ -177,8 +177,9 @@ def test_slow_cdr_pushes_and_log_ins_do_not_block_others(server: Server) -> None
     """M1: 16 slow chunked CDR pushes without a token are answered 401 at once; 16 slow log-in forms
     from one address hold at most that address's share of the readers. Meanwhile a CDR push with the
     switch's token and a log-in from another address are answered, not 503."""
-    # First on the module's server: a slow client that closed its connection in an earlier test can
-    # keep a worker's body reader until granian gives up the read (issue 12 note, still open).
+    # (What once looked like a reader kept by a slow client closed in an earlier test was this module's
+    # SlowClient.close(), which did not close a socket blocked in recv(); see its docstring and
+    # test_slow_bodies.test_a_closed_slow_connection_gives_its_reader_back.)
     attackers = [SlowClient(server.port, "/api/v1/cdrs", 0, chunked=True) for _ in range(16)]
     attackers += [SlowClient(server.port, "/admin/login/", 1000, headers="X-Forwarded-For: 203.0.113.9\r\n")
                   for _ in range(16)]

@@ -26,13 +26,14 @@ class Command(createsuperuser.Command):
     def handle(self, *args: Any, **options: Any) -> None:
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
         if not options["interactive"] and password is not None:
-            model = self.UserModel
+            model: Any = self.UserModel
             name = model.USERNAME_FIELD
             fields = {name: options.get(name) or os.environ.get(f"DJANGO_SUPERUSER_{name.upper()}", "")}
             for field in model.REQUIRED_FIELDS:
                 fields[field] = options.get(field) or os.environ.get(f"DJANGO_SUPERUSER_{field.upper()}", "")
+            user: Any = model(**fields)  # unsaved: for the similarity rule only
             try:
-                validate_password(password, model(**fields))
+                validate_password(password, user)
             except ValidationError as exc:
                 raise CommandError(f"DJANGO_SUPERUSER_PASSWORD is refused: {'; '.join(exc.messages)}") from None
         super().handle(*args, **options)

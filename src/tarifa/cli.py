@@ -85,11 +85,18 @@ def serve(
     # and runs the WSGI application (tarifa.wsgi) in TARIFA_THREADS + TARIFA_WAITING_THREADS threads,
     # TARIFA_THREADS of them at once (api/lean.py's gate). Every worker loads the call-authorisation
     # caches before it accepts requests. The access log is tarifa.front's (control characters escaped).
-    args = [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--host", bind_host, "--port", str(bind_port),
-        "--workers", str(count), "--no-ws", "--respawn-failed-workers", "--workers-kill-timeout", "5",
-        "--no-access-log", "tarifa.asgi:application",
-    ]
+    common = ["--host", bind_host, "--port", str(bind_port), "--workers", str(count), "--no-ws",
+              "--respawn-failed-workers", "--workers-kill-timeout", "5", "--no-access-log"]
+    if config.body_timeout():
+        args = [sys.executable, "-m", "granian", "--interface", "asgi", *common, "tarifa.asgi:application"]
+    else:
+        # TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no body deadline; see config.body_timeout):
+        # the threads beyond TARIFA_THREADS may wait, boundedly (api/bodies.py), for slow bodies.
+        module = "tarifa.wsgi:logged" if config.access_log() else "tarifa.wsgi:application"
+        args = [sys.executable, "-m", "granian", "--interface", "wsgi", *common,
+                "--blocking-threads", str(config.threads() + config.waiting_threads()),
+                # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
+                "--blocking-threads-idle-timeout", "600", module]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     os.environ["TARIFA_WARM_UP"] = "1"
     os.execv(sys.executable, args)

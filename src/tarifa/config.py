@@ -198,8 +198,10 @@ def body_max_bytes() -> int:
 def body_timeout() -> int:
     """Seconds a request body may take to arrive in full (TARIFA_BODY_TIMEOUT, default 10): a slower
     one is answered 408 and its connection closed. Counted from the first wait for the body, for the
-    whole body (a client that sends a byte now and then gets no more time)."""
-    return _env_int("BODY_TIMEOUT", 10, 1, 3600)
+    whole body (a client that sends a byte now and then gets no more time). 0 turns the deadline off:
+    ``tarifa serve`` then runs granian's WSGI interface directly -- faster for call authorisation
+    (bench/README.md), but a slow body holds a thread until it arrives or the client goes."""
+    return _env_int("BODY_TIMEOUT", 10, 0, 3600)
 
 
 def access_log() -> bool:

@@ -12,10 +12,12 @@ How a request goes:
 * a body that is there at once (a switch's authorisation request, a form) goes with its request to
   one of the worker's threads in one step: the fast path costs one hand-over to a thread, as the
   WSGI server's own did;
-* a body that is not all there at once (slow, or large) is first admitted in a thread
-  (``api/lean.py``'s ``admit``: a valid token, a staff session -- the caller without one is answered
-  401 or sent to the log-in page with its body unread) and then read here with the size limit of
-  its path and the time left;
+* a body whose first part comes without the rest (slow, or large) is admitted in a thread before the
+  rest is waited for (``api/lean.py``'s ``admit``: a valid token, a staff session -- the caller
+  without one is answered 401 or sent to the log-in page, the rest unread) and then read here with
+  the size limit of its path and the time left; a client that sends no byte of its body at all is
+  answered 408 at the deadline (the first message is awaited directly: a task to watch it cost
+  every request 17 µs);
 * an announced body above its limit is answered 413 before a byte is read.
 
 The access log (TARIFA_ACCESS_LOG) is written here too, one line per request, every control

@@ -191,7 +191,7 @@ class Front:
                 if length > limit:
                     return await _send(send, self._lean.refused(path, bodies.too_large(length, limit)))
                 slots = self.switch_slots if self._switch(path) else self.other_slots
-                busy = slots.take(key, patience=0.0)  # no waiting here: the event loop must not block
+                busy = await _take(slots, key)
                 if busy is not None:
                     return await _send(send, self._lean.refused(path, busy))
                 if length > bodies.IN_MEMORY or length < 0:
@@ -328,6 +328,20 @@ def _succeed(done: asyncio.Future[Any], result: Any) -> None:
 def _fail(done: asyncio.Future[Any], exc: BaseException) -> None:
     if not done.cancelled():
         done.set_exception(exc)
+
+
+async def _take(slots: bodies.Slots, key: str) -> bodies.Refusal | None:
+    """A place among ``slots`` for ``key``'s body, or why not -- after waiting up to
+    ``bodies.WAIT_FOR_READER`` seconds for one, as a burst of a switch's simultaneous calls needs
+    (each holds its place only while its body comes in). Asked again every 5 ms: the event loop must
+    not block on the slots' lock."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bodies.WAIT_FOR_READER
+    while True:
+        busy = slots.take(key, patience=0.0)
+        if busy is None or loop.time() >= deadline:
+            return busy
+        await asyncio.sleep(0.005)
 
 
 async def _within(waiting: Awaitable[Message], deadline: float) -> Message | None:  # float-ok: loop time

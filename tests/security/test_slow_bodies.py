@@ -32,7 +32,7 @@ def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:
     answer promptly all the while."""
     attackers = [SlowClient(server.port, "/api/v1/cdrs", 100_000, server.spare_token) for _ in range(2)]
     attackers += [SlowClient(server.port, "/api/v1/health", 100_000, headers=f"X-Forwarded-For: 203.0.113.{n}\r\n")
-                  for n in range(1, 4)]
+                  for n in range(1, 3)]  # with the two above, at most the 4 places of one worker
     attackers += [SlowClient(server.port, PATH, 1000, server.spare_token)]
     try:
         time.sleep(0.3)

@@ -23,6 +23,7 @@ def serve(
     from tarifa import config
 
     listen = config.listen()  # the configuration first: a bad value is named before anything else
+    config.body_timeout(), config.access_log()
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
     start_django()  # like every command: refuse (saying where it looked) without a migrated database
@@ -32,21 +33,23 @@ def serve(
 
     url = config.base_url(bind_host, bind_port)
     typer.echo(f"Tarifa serving on {url}/ ({count} workers); admin at {url}/admin/", err=True)
-    # granian: HTTP parsing and connections in Rust, the WSGI application in each worker's threads;
-    # every worker loads the call-authorisation caches before it accepts requests (tarifa.wsgi).
-    # granian gives a request to a thread as soon as its headers are in: the threads beyond
-    # TARIFA_THREADS may wait (boundedly, api/bodies.py) for slow bodies while TARIFA_THREADS of them
-    # run the application (api/switch_endpoints.py's gate), so slow clients do not stop health or authorisation.
-    args = [
-        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", bind_host, "--port", str(bind_port),
-        "--workers", str(count), "--blocking-threads", str(config.threads() + config.waiting_threads()), "--no-ws",
-        "--respawn-failed-workers", "--workers-kill-timeout", "5",
-        # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
-        "--blocking-threads-idle-timeout", "600",
-    ]
-    if config.access_log():
-        args += ["--access-log"]
-    args.append("tarifa.wsgi:application")
+    # granian: HTTP parsing and connections in Rust; in each worker an event loop (tarifa.front) reads
+    # request bodies within TARIFA_BODY_TIMEOUT and their size limit -- no thread waits for a client --
+    # and runs the WSGI application (tarifa.wsgi) in TARIFA_THREADS + TARIFA_WAITING_THREADS threads,
+    # TARIFA_THREADS of them at once (api/switch_endpoints.py's gate). Every worker loads the call-authorisation
+    # caches before it accepts requests. The access log is tarifa.front's (control characters escaped).
+    common = ["--host", bind_host, "--port", str(bind_port), "--workers", str(count), "--no-ws",
+              "--respawn-failed-workers", "--workers-kill-timeout", "5", "--no-access-log"]
+    if config.body_timeout():
+        args = [sys.executable, "-m", "granian", "--interface", "asgi", *common, "tarifa.asgi:application"]
+    else:
+        # TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no body deadline; see config.body_timeout):
+        # the threads beyond TARIFA_THREADS may wait, boundedly (api/bodies.py), for slow bodies.
+        module = "tarifa.wsgi:logged" if config.access_log() else "tarifa.wsgi:application"
+        args = [sys.executable, "-m", "granian", "--interface", "wsgi", *common,
+                "--blocking-threads", str(config.threads() + config.waiting_threads()),
+                # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
+                "--blocking-threads-idle-timeout", "600", module]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     os.environ[config.WARM_UP_VARIABLE] = "1"
     os.execv(sys.executable, args)

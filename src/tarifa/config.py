@@ -195,6 +195,15 @@ def body_max_bytes() -> int:
     return _env_int("BODY_MAX_BYTES", 64 * 1024 * 1024, 65536, 2**40)
 
 
+def body_timeout() -> int:
+    """Seconds a request body may take to arrive in full (TARIFA_BODY_TIMEOUT, default 10): a slower
+    one is answered 408 and its connection closed. Counted from the first wait for the body, for the
+    whole body (a client that sends a byte now and then gets no more time). 0 turns the deadline off:
+    ``tarifa serve`` then runs granian's WSGI interface directly -- faster for call authorisation
+    (bench/README.md), but a slow body holds a thread until it arrives or the client goes."""
+    return _env_int("BODY_TIMEOUT", 10, 0, 3600)
+
+
 def access_log() -> bool:
     """Log every request (TARIFA_ACCESS_LOG, default on)."""
     return _env_bool("ACCESS_LOG", True)

@@ -18,6 +18,8 @@ INSTALLED_APPS = [
     "unfold.contrib.filters",
     "unfold.contrib.import_export",
     "django.contrib.admin",
+    # before django.contrib.auth: its createsuperuser (password rules also with --noinput) is the one found
+    "tarifa.throttle",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -37,7 +39,6 @@ INSTALLED_APPS = [
     "tarifa.services",
     "tarifa.api",
     "tarifa.reports",
-    "tarifa.throttle",
 ]
 
 MIDDLEWARE = [

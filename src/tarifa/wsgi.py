@@ -12,6 +12,11 @@ from tarifa.api import switch_endpoints  # noqa: E402  (needs the settings loade
 # stack (api/switch_endpoints.py); every other request goes to Django.
 application = switch_endpoints.wsgi(django_application)
 
+# The same with Tarifa's escaped access log (``tarifa serve`` with TARIFA_BODY_TIMEOUT=0; tarifa.front).
+from tarifa.front import logged as _with_log  # noqa: E402
+
+logged = _with_log(application)
+
 
 def _warm_up() -> None:
     """Load the call-authorisation caches (snapshot and rate tables) before the first request,

@@ -64,3 +64,29 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=15)[0].decode(errors="replace")
     assert "granian" in output.lower() and "Started worker" in output
+
+
+def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Path) -> None:
+    """TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no 408), the access log still Tarifa's."""
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path / "var"), TARIFA_BODY_TIMEOUT="0", TARIFA_ACCESS_LOG="1")
+    env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    assert subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
+                          timeout=300, check=False).returncode == 0
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(f"http://127.0.0.1:{port}/api/v1/health?a%0d%0ab")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.3)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=15)[0].decode(errors="replace")
+    lines = [line for line in output.splitlines() if "/api/v1/health?a%0d%0ab" in line]
+    assert lines and '"GET /api/v1/health?a%0d%0ab HTTP/1.1" 200' in lines[-1], output[-2000:]

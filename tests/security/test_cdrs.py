@@ -212,3 +212,20 @@ def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> Non
     result = _import(path, "--format", "tarifa-json", "--switch", "pop-a")
     assert result.exit_code == 0, result.output
     assert IngestRun.objects.get().source.endswith("cdrs\\udcff.jsonl")
+
+
+def test_cli_rejects_file_is_readable_by_its_owner_only(world, tmp_path) -> None:
+    """The rejects file holds the refused CDRs (callers, callees, accounts): created 600, and an
+    existing one (say 644 from an older run) tightened to 600 when it is written again."""
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text(json.dumps({**CDR, "call_id": "huge", "duration": 10**20}) + "\n")
+    target = tmp_path / "refused.csv"
+    result = _import(path, "--format", "tarifa-json", "--switch", "pop-a", "--rejects", str(target))
+    assert result.exit_code == 3, result.output
+    assert target.stat().st_mode & 0o777 == 0o600
+    default = tmp_path / (path.name + ".rejects.csv")
+    default.write_text("old\n")
+    default.chmod(0o644)
+    result = _import(path, "--format", "tarifa-json", "--switch", "pop-b")
+    assert result.exit_code == 3, result.output
+    assert default.stat().st_mode & 0o777 == 0o600 and "huge" in default.read_text()

@@ -1,13 +1,14 @@
 """Attacks on the switch-facing endpoints (``POST /api/v1/calls/authorize`` and ``.../end``) and on the
 server that carries them.
 
-The slow-body attack (issue 12, item 1) runs against a real ``tarifa serve`` (granian) on loopback:
+The slow-body attack (issue 12, item 1) runs against a real ``tarifa serve`` (granian, ASGI front) on loopback:
 connections that announce a body and then send a few bytes and hold on must not stop health,
 authorisation or the back office. The rest runs through the WSGI application ``tarifa serve`` runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,13 +70,13 @@ class Server:
         return self.request("POST", PATH, raw, headers, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world."""
-    tmp = tmp_path_factory.mktemp("switch-api")
+def serving(tmp: Path, **extra: str) -> Iterator[Server]:
+    """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world,
+    with ``extra`` TARIFA_* settings."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
                TARIFA_ACCESS_LOG="0", TARIFA_TRUSTED_PROXIES="1",  # clients named by X-Forwarded-For
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    env.update(extra)
     migrated = run_tarifa(env, "migrate", timeout=300)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     made = subprocess.run([sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True,
@@ -110,6 +111,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from serving(tmp_path_factory.mktemp("switch-api"))
 
 
 class SlowClient:
@@ -157,6 +163,11 @@ class SlowClient:
         self._reader.join(timeout=seconds)
 
     def close(self) -> None:
+        """Close the connection for real: shut it down first, since a plain close() while the reader
+        thread is blocked in recv() leaves the kernel's socket open (no FIN is sent until that recv
+        returns), and the server would go on waiting for a client that has left."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
@@ -164,8 +175,9 @@ def test_slow_cdr_pushes_and_log_ins_do_not_block_others(server: Server) -> None
     """M1: 16 slow chunked CDR pushes without a token are answered 401 at once; 16 slow log-in forms
     from one address hold at most that address's share of the readers. Meanwhile a CDR push with the
     switch's token and a log-in from another address are answered, not 503."""
-    # First on the module's server: a slow client that closed its connection in an earlier test can
-    # keep a worker's body reader until granian gives up the read (issue 12 note, still open).
+    # (What once looked like a reader kept by a slow client closed in an earlier test was this module's
+    # SlowClient.close(), which did not close a socket blocked in recv(); see its docstring and
+    # test_slow_bodies.test_a_closed_slow_connection_gives_its_reader_back.)
     attackers = [SlowClient(server.port, "/api/v1/cdrs", 0, chunked=True) for _ in range(16)]
     attackers += [SlowClient(server.port, "/admin/login/", 1000, headers="X-Forwarded-For: 203.0.113.9\r\n")
                   for _ in range(16)]

@@ -29,6 +29,8 @@ from tarifa import config
         ("CACHE_CHECK_SECONDS", "soon", config.cache_check_seconds, "TARIFA_CACHE_CHECK_SECONDS 'soon' is refused"),
         ("INGEST_WRITERS", "17", config.ingest_writers, "TARIFA_INGEST_WRITERS '17' is refused"),
         ("WARM_UP", "soon", config.warm_up, "TARIFA_WARM_UP 'soon' is refused: must be on or off"),
+        ("BODY_TIMEOUT", "10s", config.body_timeout, "TARIFA_BODY_TIMEOUT '10s' is refused: must be a whole number from 0 to 3600"),
+        ("BODY_TIMEOUT", "3601", config.body_timeout, "TARIFA_BODY_TIMEOUT '3601' is refused"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(monkeypatch, name: str, value: str, read, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,32 +1,32 @@
-"""Request bodies read within a size bound, and never by more threads than a worker can spare, so that
+"""Request bodies read within a size bound, and never by more readers than a worker allows, so that
 clients that send their body slowly (or never) cannot stop health, call authorisation or the back
 office.
 
-Why this exists: granian hands a WSGI request to one of its threads as soon as the headers are in,
-and ``wsgi.input.read()`` then blocks that thread until the body has arrived, with no time limit
-(granian's only read timeout is for headers). Eight connections that announced a body, sent a few
-bytes and held on used to take every thread of the server. The defences, in order:
+Under ``tarifa serve`` the bodies are read before any of this, in granian's event loop, by the ASGI
+front (``tarifa.front``): a body not in full within TARIFA_BODY_TIMEOUT seconds is answered 408,
+and no thread waits for a client. The front admits a body that is not there at once before waiting
+for it (``api/switch_endpoints.py``'s ``admit``) and counts the slow ones with the ``Slots`` below; what reaches
+the WSGI application is a body already in memory (or a spooled file), which ``read`` here copies at
+once. The defences, in order:
 
 * the token is checked before reading any body on every API path that needs one (``api/switch_endpoints.py``),
   and a back-office POST other than the log-in form needs a staff session first (without one it is
-  sent to the log-in page at once), so a client without either never makes a thread wait;
+  sent to the log-in page at once), so a client without either is never waited for;
 * a body larger than allowed (``Content-Length`` above the limit -- 64 KiB for the switch
   endpoints, 16 KiB for the log-in form --, or a chunked body that grows past it) is refused with
   413 -- before a byte is read when its length is announced;
-* each worker runs TARIFA_THREADS + TARIFA_WAITING_THREADS threads (``tarifa serve``) of which only
-  TARIFA_THREADS run the application at once (``api/switch_endpoints.py``'s gate); the bodies are read before
-  the gate, and by at most ``Slots`` readers at once (half the waiting threads for the switch
-  endpoints, half for everything else), of which one client -- a token, a staff user, an address --
-  holds at most half: a request whose body would need one more reader is answered 503 at once.
-  So slow clients can hold the waiting threads but never the threads that answer health,
-  authorisation and pages without a body, and one slow or stolen token delays only its own calls.
+* slow bodies are waited for by at most ``Slots`` at once per worker (TARIFA_WAITING_THREADS: half
+  for the switch endpoints, half for everything else), of which one client -- a token, a staff
+  user, an address -- holds at most half: one more is answered 503 at once; a client that closes
+  its connection gives its place back at once;
+* a body that takes longer than TARIFA_BODY_TIMEOUT (default 10 s, for the whole body) is answered
+  408 and its connection closed;
+* only TARIFA_THREADS requests per worker run the application at once (``api/switch_endpoints.py``'s gate).
 
-What this cannot do: give up on a body after a few seconds. granian's ``wsgi.input`` has no read
-timeout and its read cannot be interrupted; reading it in another thread, so that the request's
-thread could stop waiting and answer 408, froze the whole worker process under granian 2.8 (a
-granian thread then held the GIL while blocked). A thread that reads a slow body therefore waits
-until the body arrives or the client goes. Behind a reverse proxy that buffers request bodies
-(nginx's default), none of this is reached.
+Run as a plain WSGI application (another WSGI server, without the front), ``read`` below reads
+``wsgi.input`` itself with the same size and reader bounds, but cannot give up after a time: a WSGI
+server's ``wsgi.input`` (granian's among them) has no read timeout and its read cannot be
+interrupted, so such a reader waits until the body arrives or the client goes.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class Refusal:
 
 
 class Slots:
-    """How many requests of a worker process may be reading their body at once (one thread each),
+    """How many requests of a worker process may be reading their body at once (a thread each
+    under a plain WSGI server; a connection and a buffer each under tarifa.front),
     and how many of them one client (a token, or an address) may hold: at most ``per_key``, so one
     slow or hostile client -- a stolen switch token, one address -- cannot take every reader and
     blocks at most its own requests. The count is per process (a thread pool's accounting, not

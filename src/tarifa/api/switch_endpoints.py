@@ -204,7 +204,7 @@ def end(authorization: str | None, call_id: str, path: str) -> Answer:
     return _guard(_end, authorization, call_id, path)
 
 
-def _refused(path: str, refusal: bodies.Refusal) -> Answer:
+def refused(path: str, refusal: bodies.Refusal) -> Answer:
     """A body not read (too large, cut off, no reader free): the connection is closed after the
     answer, since what is left of the body on it is unknown."""
     extra = [("Connection", "close")]
@@ -243,7 +243,7 @@ def _authorize_request(request: HttpRequest) -> Answer:
         return _not_switch(request.path, request.headers.get("Authorization"))
     length = bodies.announced(request.META)
     if length is not None and length > SWITCH_BODY_MAX:
-        return _refused(request.path, bodies.too_large(length, SWITCH_BODY_MAX))
+        return refused(request.path, bodies.too_large(length, SWITCH_BODY_MAX))
     return _decide(identity, request.body, request.path)
 
 
@@ -306,6 +306,53 @@ def _django_answer(environ: dict[str, Any], exc: Exception) -> Answer:
     return response.status_code, headers, content
 
 
+def admit(environ: dict[str, Any], path: str, body_max: int) -> tuple[Answer | None, str, int]:
+    """Before a byte of a body is read: who sends it (the key its reader is counted under, see
+    ``bodies.Slots``) and its size limit -- or the answer that refuses it unread. An API path
+    that needs a token needs a valid one (POST /api/v1/cdrs a switch's); a back-office POST
+    other than the log-in form needs a staff session (else the log-in page, at once); the
+    log-in form is small; a switch endpoint needs a switch's token (its body is small too). Everyone
+    else is counted by client address. Also called by the ASGI front (``tarifa.front``) before it waits
+    for the rest of a body that did not come at once."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    from tarifa.throttle.service import address_of
+
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.in_atomic_block:
+        db.close_if_unusable_or_obsolete()
+    if environ.get("REQUEST_METHOD") == "POST" and (path == AUTHORIZE_PATH or _end_call_id(path) is not None):
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        identity = identify(authorization)
+        if identity is None:
+            return _not_switch(path, authorization), "", 0
+        return None, f"token {identity.token_id}", SWITCH_BODY_MAX
+    if path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API:
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        token = bearer_token(authorization)
+        if token is None:
+            return _unauthorized(path), "", 0
+        if path == CDRS_PATH and environ.get("REQUEST_METHOD") == "POST":
+            identity = switch_identity(token)
+            if identity is None:
+                return _not_switch(path, authorization), "", 0
+            return None, f"token {identity.token_id}", body_max
+        from tarifa.api.models import ApiToken
+
+        found = ApiToken.find(token)
+        if found is None:
+            return _unauthorized(path), "", 0
+        return None, f"token {found.pk}", body_max
+    if path == LOGIN_PATH:
+        return None, f"address {address_of(environ)}", min(body_max, LOGIN_BODY_MAX)
+    if path.startswith("/admin/"):
+        user = _staff_user(environ)
+        if user is None:
+            return _to_log_in(path), "", 0
+        return None, f"user {user}", body_max
+    return None, f"address {address_of(environ)}", body_max
+
+
 def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
     """The WSGI application: the two switch endpoints here, everything else in ``django_app``."""
     from django.core.handlers.wsgi import get_path_info
@@ -349,55 +396,19 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
         start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
         return [content]
 
-    def admit(environ: dict[str, Any], path: str) -> tuple[Answer | None, str, int]:
-        """Before a byte of a body is read: who sends it (the key its reader is counted under, see
-        ``bodies.Slots``) and its size limit -- or the answer that refuses it unread. An API path
-        that needs a token needs a valid one (POST /api/v1/cdrs a switch's); a back-office POST
-        other than the log-in form needs a staff session (else the log-in page, at once); the
-        log-in form is small. Everyone else is counted by client address."""
-        from tarifa.throttle.service import address_of
-
-        db = connections[DEFAULT_DB_ALIAS]
-        if not db.in_atomic_block:
-            db.close_if_unusable_or_obsolete()
-        if path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API:
-            authorization = environ.get("HTTP_AUTHORIZATION")
-            token = bearer_token(authorization)
-            if token is None:
-                return _unauthorized(path), "", 0
-            if path == CDRS_PATH and environ.get("REQUEST_METHOD") == "POST":
-                identity = switch_identity(token)
-                if identity is None:
-                    return _not_switch(path, authorization), "", 0
-                return None, f"token {identity.token_id}", body_max
-            from tarifa.api.models import ApiToken
-
-            found = ApiToken.find(token)
-            if found is None:
-                return _unauthorized(path), "", 0
-            return None, f"token {found.pk}", body_max
-        if path == LOGIN_PATH:
-            return None, f"address {address_of(environ)}", min(body_max, LOGIN_BODY_MAX)
-        if path.startswith("/admin/"):
-            user = _staff_user(environ)
-            if user is None:
-                return _to_log_in(path), "", 0
-            return None, f"user {user}", body_max
-        return None, f"address {address_of(environ)}", body_max
-
     def to_django(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Django, with the request body (if any) already read within its bounds."""
         if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
             path = get_path_info(environ)
             try:
-                refused, key, limit = admit(environ, path)
+                turned_away, key, limit = admit(environ, path, body_max)
             except Exception as exc:  # noqa: BLE001 - the database is down, say: Django's own answer
                 return answer(start_response, *_django_answer(environ, exc))
-            if refused is not None:
-                return answer(start_response, *refused)
+            if turned_away is not None:
+                return answer(start_response, *turned_away)
             got = bodies.read(environ, other_slots, limit, key)
             if isinstance(got, bodies.Refusal):
-                return answer(start_response, *_refused(get_path_info(environ), got))
+                return answer(start_response, *refused(get_path_info(environ), got))
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = got[0], str(got[1])
         with gate:
             return django_app(environ, start_response)
@@ -437,7 +448,7 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
                 else:
                     got = bodies.read(environ, switch_slots, SWITCH_BODY_MAX, f"token {identity.token_id}")
                     if isinstance(got, bodies.Refusal):
-                        status, headers, content = _refused(path, got)
+                        status, headers, content = refused(path, got)
                     else:
                         with gate:
                             status, headers, content = _guard(_decide, identity, got[0].read(), path)

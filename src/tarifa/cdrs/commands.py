@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import getpass
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
@@ -83,7 +84,7 @@ def import_(
     typer.echo(f"{_printable(file.name)}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")
     if report.rejected:
         target = rejects or file.with_name(file.name + ".rejects.csv")
-        with target.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
+        with _private(target) as out:
             writer = csv.writer(out)
             writer.writerow(["line", "reason", "text"])
             for error in report.rejected:
@@ -92,6 +93,19 @@ def import_(
             typer.echo(str(error), err=True)
         typer.echo(f"{len(report.rejected)} line(s) refused, written to {_printable(str(target))}", err=True)
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _private(target: Path) -> TextIO:
+    """The rejects file, opened for writing and readable by its owner only (600, like the files in
+    var/): its lines are the refused CDRs -- callers, callees, accounts -- which other local users
+    must not read. A file already there is emptied and tightened to 600 before anything is written."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return open(fd, "w", newline="", encoding="utf-8", errors="surrogateescape")
 
 
 def _printable(name: str) -> str:

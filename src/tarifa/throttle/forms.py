@@ -16,7 +16,7 @@ class ThrottledLoginMixin:
     """Refuse a locked user name or address before the password is looked at; count failures.
 
     Works with any ``AuthenticationForm`` (it needs ``self.request`` and a ``username`` field). A
-    password-reset form can use ``service.lock_for`` / ``service.record_failure`` the same way.
+    password-reset form can use ``service.begin_attempt`` / ``service.end_attempt`` the same way.
     """
 
     request: Any
@@ -25,21 +25,25 @@ class ThrottledLoginMixin:
     def clean(self) -> dict[str, Any]:
         username = str(self.cleaned_data.get("username") or "")
         address = service.client_address(self.request)
-        lock = service.lock_for(username, address)
-        if lock is not None:
-            raise forms.ValidationError(lock.message(), code="throttled")
+        attempt = service.begin_attempt(username, address)  # the check and the count, in one step
+        if isinstance(attempt, service.Lock):
+            raise forms.ValidationError(attempt.message(), code="throttled")
+        outcome = "void"
         try:
             cleaned = super().clean()  # type: ignore[misc]
         except forms.ValidationError as error:
             if getattr(error, "code", None) == "invalid_login":
-                service.record_failure(username, address)
+                outcome = "failed"
                 lock = service.lock_for(username, address)
                 if lock is not None:
                     raise forms.ValidationError([error, forms.ValidationError(lock.message(), code="throttled")]) from None
             raise
-        if getattr(self, "user_cache", None) is not None:
-            service.record_success(username)
-        return cleaned
+        else:
+            if getattr(self, "user_cache", None) is not None:
+                outcome = "succeeded"
+            return cleaned
+        finally:
+            service.end_attempt(attempt, username, outcome)
 
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
@@ -58,14 +62,19 @@ class ThrottledOldPasswordMixin:
     def clean_old_password(self) -> str:
         username = self.user.get_username()
         address = service.client_address(self.request)
-        lock = service.lock_for(username, address)
-        if lock is not None:
-            raise forms.ValidationError(lock.message(), code="throttled")
+        attempt = service.begin_attempt(username, address)
+        if isinstance(attempt, service.Lock):
+            raise forms.ValidationError(attempt.message(), code="throttled")
         try:
-            return super().clean_old_password()  # type: ignore[misc]  # the form class mixed into supplies it
+            password = super().clean_old_password()  # type: ignore[misc]  # the form class mixed into supplies it
         except forms.ValidationError:
-            service.record_failure(username, address)
+            raise  # a wrong old password: the try stays counted
+        except BaseException:
+            service.end_attempt(attempt, username, "void")
             raise
+        # A right old password: this try was no failure. (Not a log-in: the user's earlier failures stay.)
+        service.end_attempt(attempt, username, "void")
+        return str(password)
 
 
 class AdminPasswordChangeForm(LabeledErrorsMixin, ThrottledOldPasswordMixin, admin_forms.AdminPasswordChangeForm):

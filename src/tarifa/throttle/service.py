@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -86,6 +87,53 @@ def lock_for(username: str, address: str, now: datetime | None = None) -> Lock |
             shown = username.strip() if scope == Scope.USER else key
             locks.append(Lock(scope, shown, until))
     return max(locks, key=lambda lock: lock.until) if locks else None
+
+
+def begin_attempt(username: str, address: str, now: datetime | None = None) -> Lock | list[int]:
+    """Before a password is checked: the lock-out that refuses this try, or the ids of the rows that
+    count it as a failure from now on -- until ``end_attempt`` says it succeeded.
+
+    Checking and counting are one step (issue 12, low): a check followed later by a separate insert
+    let concurrent wrong tries all pass the check before any was counted, so a burst got more tries
+    than the limit. Here the tries of one key are serialised -- on SQLite by the transaction's write
+    lock (taken at BEGIN: ``transaction_mode`` IMMEDIATE), on PostgreSQL by a transaction-level advisory
+    lock per key -- and a try is counted in the same transaction that found the key unlocked, so no
+    more than the limit's tries ever reach the password check within a window."""
+    keys = _keys(username, address)
+    with transaction.atomic():
+        _serialise(keys)
+        now = now or timezone.now()  # read once the lock is held: a try counted before this one is never "later"
+        lock = lock_for(username, address, now)
+        if lock is not None:
+            return lock
+        oldest = now - max(p.window for p in _policies().values())
+        LoginFailure.objects.filter(at__lte=oldest).delete()
+        rows = LoginFailure.objects.bulk_create([LoginFailure(scope=s, key=k, at=now) for s, k in keys])
+    return [row.pk for row in rows]
+
+
+def end_attempt(attempt: list[int], username: str, outcome: str) -> None:
+    """What became of a try ``begin_attempt`` counted: ``"failed"`` (a wrong password: it stays
+    counted), ``"succeeded"`` (the user's earlier failures are forgotten, see ``record_success``) or
+    ``"void"`` (the password was not checked, or was right for a user who may not log in: not a
+    guess that failed, so not counted)."""
+    if outcome == "failed":
+        return
+    LoginFailure.objects.filter(pk__in=attempt).delete()
+    if outcome == "succeeded":
+        record_success(username)
+
+
+def _serialise(keys: list[tuple[str, str]]) -> None:
+    """Make the other tries of these keys wait for this transaction (PostgreSQL; SQLite's write lock
+    already does). Locks are taken in one order so two tries never wait for each other."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for scope, key in sorted(keys):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"tarifa.login {scope} {key}"])
 
 
 def record_failure(username: str, address: str, now: datetime | None = None) -> None:

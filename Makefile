@@ -26,7 +26,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/deck_import.py
 	$(BIN)/python bench/ingest.py
-	TARIFA_ACCESS_LOG=0 $(BIN)/python bench/authorize.py
+	# the switch server as README recommends it: no access log, no ASGI front (TARIFA_BODY_TIMEOUT=0)
+	TARIFA_ACCESS_LOG=0 TARIFA_BODY_TIMEOUT=0 $(BIN)/python bench/authorize.py
 	$(BIN)/python bench/recurring.py
 
 clean:

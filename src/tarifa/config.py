@@ -353,3 +353,10 @@ def warm_up() -> bool:
     """Whether this server worker loads the call-authorisation caches before its first request
     (TARIFA_WARM_UP: ``tarifa serve`` turns it on for the workers it starts; default off)."""
     return _env_bool("WARM_UP", False)
+
+
+def django_superuser(field: str) -> str | None:
+    """Django's own ``DJANGO_SUPERUSER_<FIELD>`` variable (PASSWORD, USERNAME, EMAIL, ...) that
+    ``tarifa manage createsuperuser --noinput`` reads -- Django's name, not a TARIFA_* one; None
+    when unset. Read here like every other variable, so the password rules can check it first."""
+    return os.environ.get(f"DJANGO_SUPERUSER_{field.upper()}")

@@ -13,7 +13,6 @@ and a refused one stops the command with the rules it broke; nothing is created.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.contrib.auth.management.commands import createsuperuser
@@ -21,16 +20,18 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from tarifa import config
+
 
 class Command(createsuperuser.Command):
     def handle(self, *args: Any, **options: Any) -> None:
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        password = config.django_superuser("password")
         if not options["interactive"] and password is not None:
             model: Any = self.UserModel
             name = model.USERNAME_FIELD
-            fields = {name: options.get(name) or os.environ.get(f"DJANGO_SUPERUSER_{name.upper()}", "")}
+            fields = {name: options.get(name) or (config.django_superuser(name) or "")}
             for field in model.REQUIRED_FIELDS:
-                fields[field] = options.get(field) or os.environ.get(f"DJANGO_SUPERUSER_{field.upper()}", "")
+                fields[field] = options.get(field) or (config.django_superuser(field) or "")
             user: Any = model(**fields)  # unsaved: for the similarity rule only
             try:
                 validate_password(password, user)

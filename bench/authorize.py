@@ -69,6 +69,7 @@ TARGET_RATE, TARGET_P99_MS = 2000, 10.0
 
 # --- the child: runs inside Django on the database under test ----------------------------------------
 
+
 def _django() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
@@ -89,20 +90,30 @@ def _deck(prefixes: int) -> list[tuple[str, str, str, int, int]]:
     rows: dict[str, tuple[str, str, str, int, int]] = {}
     for d in base:
         p = worlddeck.price_for(d)
-        rows[d.prefix] = (d.prefix, d.name[:100], str(max(p["price_1"], Decimal("0.0010"))), p["interval_1"],
-                          p["interval_n"])
+        rows[d.prefix] = (
+            d.prefix,
+            d.name[:100],
+            str(max(p["price_1"], Decimal("0.0010"))),
+            p["interval_1"],
+            p["interval_n"],
+        )
     parents = [d for d in base if len(d.prefix) <= 8]
     while len(rows) < prefixes:
         d = rng.choice(parents)
         extra = rng.randint(1, 3)
-        prefix = d.prefix + str(rng.randrange(10 ** extra)).zfill(extra)
+        prefix = d.prefix + str(rng.randrange(10**extra)).zfill(extra)
         if prefix in rows:
             continue
         parent = rows[d.prefix]
         factor = Decimal(rng.randint(85, 125)) / 100
         price = (Decimal(parent[2]) * factor).quantize(Decimal("0.0001"))
-        rows[prefix] = (prefix, f"{d.name[:80]} {prefix[len(d.prefix):]}", str(max(price, Decimal("0.0010"))),
-                        parent[3], parent[4])
+        rows[prefix] = (
+            prefix,
+            f"{d.name[:80]} {prefix[len(d.prefix) :]}",
+            str(max(price, Decimal("0.0010"))),
+            parent[3],
+            parent[4],
+        )
     return sorted(rows.values())
 
 
@@ -126,15 +137,17 @@ def _numbers(deck: list[tuple[str, str, str, int, int]], count: int) -> list[str
     for n in range(count):
         kind = n % 10
         if kind < 6:
-            out.append(f"1{rng.randint(201, 989)}{rng.randint(2, 9)}{rng.randrange(10 ** 6):06d}")
+            out.append(f"1{rng.randint(201, 989)}{rng.randint(2, 9)}{rng.randrange(10**6):06d}")
         elif kind < 9:
             prefix = rng.choice(foreign)
             length = max(len(prefix) + 4, rng.randint(10, 12))
             rest = length - len(prefix)
-            out.append(prefix + str(rng.randrange(10 ** rest)).zfill(rest))
+            out.append(prefix + str(rng.randrange(10**rest)).zfill(rest))
         else:
-            out.append(f"1{rng.choice(('800', '833', '844', '855', '866', '877', '888'))}"
-                       f"{rng.randint(2, 9)}{rng.randrange(10 ** 6):06d}")
+            out.append(
+                f"1{rng.choice(('800', '833', '844', '855', '866', '877', '888'))}"
+                f"{rng.randint(2, 9)}{rng.randrange(10**6):06d}"
+            )
     return out
 
 
@@ -173,38 +186,85 @@ def child_load(accounts: int, prefixes: int, numbers_path: str) -> None:
         RouteOffer.objects.create(destination_class=dclass, choice="value", routing_group=group)
     loaded_rates = time.perf_counter() - started
 
-    operator = Customer.objects.create(kind="operator", name="Op", company="Operator", web_username="op",
-                                       tariff=tariff, email="o@o.example", phone="+12015550123", country="US")
+    operator = Customer.objects.create(
+        kind="operator",
+        name="Op",
+        company="Operator",
+        web_username="op",
+        tariff=tariff,
+        email="o@o.example",
+        phone="+12015550123",
+        country="US",
+    )
     n_customers = max(1, accounts // 5)
     big = 1_000_000
-    customers = Customer.objects.bulk_create([
-        Customer(parent=operator, name=f"C{n}", company=f"Customer {n}", web_username=f"bench{n}", tariff=tariff,
-                 account_code=f"C{n:07d}", path=f"{operator.path}C{n:07d}/", email="c@c.example",
-                 phone="+12015550123", country="US", billing_type="postpaid", credit_limit=Decimal(big),
-                 max_call_sessions=big, calls_per_second=big, max_call_duration=3600)
-        for n in range(n_customers)
-    ], batch_size=2000)
-    made = Account.objects.bulk_create([
-        Account(customer=customers[n % n_customers], name=f"a{n}", account_code=f"A{n:07d}", dialing_mode="e164",
-                allow_international=True, allow_premium_rate=True)
-        for n in range(accounts)
-    ], batch_size=2000)
-    SipDevice.objects.bulk_create([SipDevice(account=a, login=f"b{n}", secret="s") for n, a in enumerate(made)],
-                                  batch_size=2000)
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                parent=operator,
+                name=f"C{n}",
+                company=f"Customer {n}",
+                web_username=f"bench{n}",
+                tariff=tariff,
+                account_code=f"C{n:07d}",
+                path=f"{operator.path}C{n:07d}/",
+                email="c@c.example",
+                phone="+12015550123",
+                country="US",
+                billing_type="postpaid",
+                credit_limit=Decimal(big),
+                max_call_sessions=big,
+                calls_per_second=big,
+                max_call_duration=3600,
+            )
+            for n in range(n_customers)
+        ],
+        batch_size=2000,
+    )
+    made = Account.objects.bulk_create(
+        [
+            Account(
+                customer=customers[n % n_customers],
+                name=f"a{n}",
+                account_code=f"A{n:07d}",
+                dialing_mode="e164",
+                allow_international=True,
+                allow_premium_rate=True,
+            )
+            for n in range(accounts)
+        ],
+        batch_size=2000,
+    )
+    SipDevice.objects.bulk_create(
+        [SipDevice(account=a, login=f"b{n}", secret="s") for n, a in enumerate(made)], batch_size=2000
+    )
     with transaction.atomic():
-        ledger.post([ledger.Posting(customer_id=c.pk, amount=Decimal(big), kind="payment", reference=f"fund-{c.pk}")
-                     for c in customers])
+        ledger.post(
+            [
+                ledger.Posting(customer_id=c.pk, amount=Decimal(big), kind="payment", reference=f"fund-{c.pk}")
+                for c in customers
+            ]
+        )
     pop, _ = Pop.objects.get_or_create(name="bench-switch")
     _token, raw = ApiToken.issue("bench", switch=pop)
     Path(numbers_path).write_text("\n".join(_numbers(deck, 20_000)) + "\n")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
-    print("LOADED " + json.dumps({
-        "token": raw, "vendor": connection.vendor, "customers": n_customers, "accounts": accounts,
-        "prefixes": len(deck), "rates_seconds": round(loaded_rates, 1),
-        "seconds": round(time.perf_counter() - started, 1),
-    }))
+    print(
+        "LOADED "
+        + json.dumps(
+            {
+                "token": raw,
+                "vendor": connection.vendor,
+                "customers": n_customers,
+                "accounts": accounts,
+                "prefixes": len(deck),
+                "rates_seconds": round(loaded_rates, 1),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    )
 
 
 def _tables() -> list[str]:
@@ -281,8 +341,10 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     allowed = sum(call("plain", n) for n in range(count))
     plain = (time.perf_counter() - started) / count
     print(f"PROFILE first request (builds the snapshot, loads 4 x 60,000 rates): {cold:.2f} s")
-    print(f"PROFILE {count} warm requests in one thread: {plain * 1000:.2f} ms each = {1 / plain:.0f}/s per core "
-          f"(allowed {allowed}/{count}); the test client skips HTTP parsing and the server")
+    print(
+        f"PROFILE {count} warm requests in one thread: {plain * 1000:.2f} ms each = {1 / plain:.0f}/s per core "
+        f"(allowed {allowed}/{count}); the test client skips HTTP parsing and the server"
+    )
 
     # Phases: timers around the service's steps and around each SQL statement.
     spent: dict[str, float] = {}
@@ -297,6 +359,7 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
             finally:
                 spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
                 calls[label] = calls.get(label, 0) + 1
+
         return wrapper
 
     def sql_timer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
@@ -304,10 +367,12 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
         try:
             return execute(sql, params, many, context)
         finally:
-            spent["  SQL round trips (inside the phases above)"] = spent.get(
-                "  SQL round trips (inside the phases above)", 0.0) + time.perf_counter() - t0
-            calls["  SQL round trips (inside the phases above)"] = calls.get(
-                "  SQL round trips (inside the phases above)", 0) + 1
+            spent["  SQL round trips (inside the phases above)"] = (
+                spent.get("  SQL round trips (inside the phases above)", 0.0) + time.perf_counter() - t0
+            )
+            calls["  SQL round trips (inside the phases above)"] = (
+                calls.get("  SQL round trips (inside the phases above)", 0) + 1
+            )
 
     patches = [
         (switch_endpoints, "switch_identity", "token check (cached switch identity)"),
@@ -349,10 +414,11 @@ def child_profile(count: int, numbers_path: str, accounts: int) -> None:
     for label in [label for _o, _n, label in patches] + ["  SQL round trips (inside the phases above)"]:
         if label in spent:
             print(f"    {label:<55} {spent[label] / count * 1000:7.3f} ms  ({calls[label] / count:.1f} calls)")
-    inside = (spent.get("token check (cached switch identity)", 0)
-              + spent.get("authorize_call (whole service)", 0))
-    print(f"    {'rest: middleware (test client), JSON + validation, response':<55} "
-          f"{(total - inside) / count * 1000:7.3f} ms")
+    inside = spent.get("token check (cached switch identity)", 0) + spent.get("authorize_call (whole service)", 0)
+    print(
+        f"    {'rest: middleware (test client), JSON + validation, response':<55} "
+        f"{(total - inside) / count * 1000:7.3f} ms"
+    )
 
     with CaptureQueriesContext(connection) as queries:
         call("sql", 0)
@@ -387,22 +453,34 @@ def child_main(argv: list[str]) -> None:
 
 # --- the driver -------------------------------------------------------------------------------------
 
+
 def _env(url: str, var: str, threads: int = 0) -> dict:
-    env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var, DJANGO_SETTINGS_MODULE="tarifa.settings",
-               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p))
+    env = dict(
+        os.environ,
+        TARIFA_DATABASE_URL=url,
+        TARIFA_VAR_DIR=var,
+        DJANGO_SETTINGS_MODULE="tarifa.settings",
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p),
+    )
     if threads:
         env["TARIFA_THREADS"] = str(threads)
     return env
 
 
 def _child(env: dict, *args: str, tag: str, timeout: int = 1800) -> tuple[dict, str]:
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "_child", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "_child", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"bench child {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
     for line in done.stdout.splitlines():
-        if line.startswith(tag + " ") and line[len(tag) + 1:].startswith("{"):
-            return json.loads(line[len(tag) + 1:]), done.stdout
+        if line.startswith(tag + " ") and line[len(tag) + 1 :].startswith("{"):
+            return json.loads(line[len(tag) + 1 :]), done.stdout
     return {}, done.stdout
 
 
@@ -424,8 +502,9 @@ def _find_wrk(allow_install: bool) -> str | None:
     for update in (False, True):
         if update:
             subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-        done = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode == 0 and shutil.which("wrk"):
             return shutil.which("wrk")
     print("could not install wrk; using the Python client", file=sys.stderr)
@@ -438,7 +517,10 @@ class Server:
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -464,10 +546,28 @@ class Server:
         self.log.close()
 
 
-def _run_wrk(wrk: str, port: int, token: str, numbers: Path, accounts: int, connections: int, seconds: float,
-             tag: str) -> dict:
-    args = [wrk, "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-            "-s", str(LUA), f"http://127.0.0.1:{port}", "--", token, str(numbers), str(accounts), tag]
+def _run_wrk(
+    wrk: str, port: int, token: str, numbers: Path, accounts: int, connections: int, seconds: float, tag: str
+) -> dict:
+    args = [
+        wrk,
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}",
+        "--",
+        token,
+        str(numbers),
+        str(accounts),
+        tag,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -480,8 +580,9 @@ def _run_wrk(wrk: str, port: int, token: str, numbers: Path, accounts: int, conn
     raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-async def _python_client(port: int, token: str, numbers: list[str], accounts: int, connections: int, seconds: float,
-                         tag: str) -> dict:
+async def _python_client(
+    port: int, token: str, numbers: list[str], accounts: int, connections: int, seconds: float, tag: str
+) -> dict:
     """What the Lua script does, with asyncio streams and HTTP/1.1 keep-alive (standard library only)."""
     latencies: list[float] = []
     counts = {"allowed": 0, "refused": 0, "non_200": 0, "socket_errors": 0}
@@ -495,10 +596,17 @@ async def _python_client(port: int, token: str, numbers: list[str], accounts: in
         try:
             while time.perf_counter() < deadline:
                 n += 1
-                body = json.dumps({"call_id": f"{tag}-{w}-{n}", "callee": rng.choice(numbers),
-                                   "sip_user": f"b{rng.randrange(accounts)}"}).encode()
-                head = (f"POST /api/v1/calls/authorize HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                body = json.dumps(
+                    {
+                        "call_id": f"{tag}-{w}-{n}",
+                        "callee": rng.choice(numbers),
+                        "sip_user": f"b{rng.randrange(accounts)}",
+                    }
+                ).encode()
+                head = (
+                    f"POST /api/v1/calls/authorize HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
                 started = time.perf_counter()
                 writer.write(head + body)
                 status_line = await reader.readline()
@@ -538,25 +646,37 @@ async def _python_client(port: int, token: str, numbers: list[str], accounts: in
     def pct(p: float) -> int:
         return int(latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] * 1e6) if latencies else 0
 
-    return {"requests": len(latencies), "seconds": took, "client_cpu": cpu, **counts, "p50_us": pct(50),
-            "p90_us": pct(90),
-            "p99_us": pct(99), "p999_us": pct(99.9), "max_us": pct(100),
-            "mean_us": statistics.fmean(latencies) * 1e6 if latencies else 0, "reasons": reasons}
+    return {
+        "requests": len(latencies),
+        "seconds": took,
+        "client_cpu": cpu,
+        **counts,
+        "p50_us": pct(50),
+        "p90_us": pct(90),
+        "p99_us": pct(99),
+        "p999_us": pct(99.9),
+        "max_us": pct(100),
+        "mean_us": statistics.fmean(latencies) * 1e6 if latencies else 0,
+        "reasons": reasons,
+    }
 
 
-def _drive(wrk: str | None, port: int, token: str, numbers: Path, accounts: int, connections: int, seconds: float,
-           tag: str) -> dict:
+def _drive(
+    wrk: str | None, port: int, token: str, numbers: Path, accounts: int, connections: int, seconds: float, tag: str
+) -> dict:
     if wrk:
         result = _run_wrk(wrk, port, token, numbers, accounts, connections, seconds, tag)
     else:
-        result = asyncio.run(_python_client(port, token, numbers.read_text().split(), accounts, connections, seconds,
-                                            tag))
+        result = asyncio.run(
+            _python_client(port, token, numbers.read_text().split(), accounts, connections, seconds, tag)
+        )
     result["rate"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
     return result
 
 
-def _warm_up(wrk: str | None, port: int, token: str, numbers: Path, accounts: int, concurrency: list[int],
-             limit: float) -> tuple[int, float]:
+def _warm_up(
+    wrk: str | None, port: int, token: str, numbers: Path, accounts: int, concurrency: list[int], limit: float
+) -> tuple[int, float]:
     """3-s rounds until no request waits a second (every worker has built its snapshot and loaded
     the 240,000 rates) and two consecutive rounds agree within 10 %: first with one connection
     per worker (so that few threads of a worker load the same tables at once), then at the
@@ -640,15 +760,21 @@ def _machine() -> str:
         mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
     except OSError:
         mem = 0
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def _pg_cluster(var: Path) -> tuple[str, Path]:
     port = _free_port()
     where = Path(tempfile.mkdtemp(prefix="tarifa-bench-pg-"))
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start", str(where), str(port)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "postgres.sh"), "start", str(where), str(port)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"could not start PostgreSQL: {done.stderr}")
     return f"postgres://postgres@127.0.0.1:{port}/postgres", where
@@ -664,15 +790,19 @@ def _pg_version(url: str) -> str:
 def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk: str | None) -> list[dict]:
     env = _env(url, str(var), args.threads)
     postmaster = _postmaster(url) if url.startswith("postgres") else None
-    migrated = subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
-                              text=True, check=False)
+    migrated = subprocess.run(
+        [sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True, text=True, check=False
+    )
     if migrated.returncode != 0:
         raise SystemExit(migrated.stderr)
     numbers = var / f"numbers-{kind}.txt"
     world, _out = _child(env, "load", str(args.accounts), str(args.prefixes), str(numbers), tag="LOADED")
-    print(f"[{kind}] world loaded in {world['seconds']} s (rates {world['rates_seconds']} s): "
-          f"{world['customers']:,} customers, {world['accounts']:,} accounts with a SIP device, "
-          f"{world['prefixes']:,}-prefix tariff + 3 x {world['prefixes']:,}-prefix destination sets", flush=True)
+    print(
+        f"[{kind}] world loaded in {world['seconds']} s (rates {world['rates_seconds']} s): "
+        f"{world['customers']:,} customers, {world['accounts']:,} accounts with a SIP device, "
+        f"{world['prefixes']:,}-prefix tariff + 3 x {world['prefixes']:,}-prefix destination sets",
+        flush=True,
+    )
     if args.profile:
         _stats, out = _child(env, "profile", str(args.profile), str(numbers), str(args.accounts), tag="PROFILE")
         print(f"[{kind}] in-process profile of one worker's work:")
@@ -689,15 +819,32 @@ def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk
             for connections in concurrency:
                 _child(env, "reset", tag="RESET")
                 before = _cpu_split(server.proc.pid, postmaster)
-                r = _drive(wrk, server.port, world["token"], numbers, args.accounts, connections, args.seconds,
-                           f"run{workers}x{connections}-{uuid.uuid4().hex[:6]}")
+                r = _drive(
+                    wrk,
+                    server.port,
+                    world["token"],
+                    numbers,
+                    args.accounts,
+                    connections,
+                    args.seconds,
+                    f"run{workers}x{connections}-{uuid.uuid4().hex[:6]}",
+                )
                 after = _cpu_split(server.proc.pid, postmaster)
                 stats, _out = _child(env, "stats", tag="STATS")
                 done = max(1, r["requests"])
-                r.update(db=kind, workers=workers, connections=connections, warmup_rounds=rounds, warmup_seconds=warm,
-                         reservations=stats.get("reservations"), db_refusals=stats.get("refusals"),
-                         cpu_ms={**{k: (after[k] - before[k]) * 1000 / done for k in after},
-                                 "client": r["client_cpu"] * 1000 / done})
+                r.update(
+                    db=kind,
+                    workers=workers,
+                    connections=connections,
+                    warmup_rounds=rounds,
+                    warmup_seconds=warm,
+                    reservations=stats.get("reservations"),
+                    db_refusals=stats.get("refusals"),
+                    cpu_ms={
+                        **{k: (after[k] - before[k]) * 1000 / done for k in after},
+                        "client": r["client_cpu"] * 1000 / done,
+                    },
+                )
                 results.append(r)
                 _print_row(r)
         finally:
@@ -706,20 +853,24 @@ def bench_database(kind: str, url: str, args: argparse.Namespace, var: Path, wrk
     return results
 
 
-HEADER = (f"{'database':<10} {'workers':>7} {'conns':>5} {'auth/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-          f"{'p99.9 ms':>8} {'allowed':>8} {'requests':>9} {'reserved':>9} {'errors':>6}  "
-          f"CPU ms per authorisation: app / postgres / client / machine")
+HEADER = (
+    f"{'database':<10} {'workers':>7} {'conns':>5} {'auth/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
+    f"{'p99.9 ms':>8} {'allowed':>8} {'requests':>9} {'reserved':>9} {'errors':>6}  "
+    f"CPU ms per authorisation: app / postgres / client / machine"
+)
 
 
 def _print_row(r: dict) -> None:
     answered = r["allowed"] + r["refused"]
     ratio = 100.0 * r["allowed"] / answered if answered else 0.0
-    print(f"{r['db']:<10} {r['workers']:>7} {r['connections']:>5} {r['rate']:>8.0f} {r['p50_us'] / 1000:>7.2f} "
-          f"{r['p90_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['p999_us'] / 1000:>8.2f} {ratio:>7.2f}% "
-          f"{r['requests']:>9,} {r['reservations']:>9,} {r['non_200'] + r['socket_errors']:>6}  "
-          f"{r['cpu_ms']['app']:5.2f} / {r['cpu_ms']['postgres']:4.2f} / {r['cpu_ms']['client']:4.2f} / "
-          f"{r['cpu_ms']['total']:5.2f}"
-          + (f"   refusals: {r['reasons']}" if r["reasons"] else ""), flush=True)
+    print(
+        f"{r['db']:<10} {r['workers']:>7} {r['connections']:>5} {r['rate']:>8.0f} {r['p50_us'] / 1000:>7.2f} "
+        f"{r['p90_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['p999_us'] / 1000:>8.2f} {ratio:>7.2f}% "
+        f"{r['requests']:>9,} {r['reservations']:>9,} {r['non_200'] + r['socket_errors']:>6}  "
+        f"{r['cpu_ms']['app']:5.2f} / {r['cpu_ms']['postgres']:4.2f} / {r['cpu_ms']['client']:4.2f} / "
+        f"{r['cpu_ms']['total']:5.2f}" + (f"   refusals: {r['reasons']}" if r["reasons"] else ""),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -729,20 +880,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per configuration (30)")
     parser.add_argument("--workers", default="2,4", help="comma-separated worker counts to try (2,4)")
-    parser.add_argument("--connections", default="",
-                        help="comma-separated client connection counts (default: workers, 2 x workers, 4 x workers: "
-                             "one request per process, one per server thread, two per server thread)")
+    parser.add_argument(
+        "--connections",
+        default="",
+        help="comma-separated client connection counts (default: workers, 2 x workers, 4 x workers: "
+        "one request per process, one per server thread, two per server thread)",
+    )
     parser.add_argument("--warmup", type=float, default=300.0, help="at most this many seconds of warm-up (300)")
     parser.add_argument("--only", choices=("sqlite", "pg"), help="one database kind only")
-    parser.add_argument("--pg", default=os.environ.get("TARIFA_BENCH_PG", ""),
-                        help="postgres:// URL of a server where a database may be created "
-                             "(default: a throwaway cluster on a free port)")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("TARIFA_BENCH_PG", ""),
+        help="postgres:// URL of a server where a database may be created "
+        "(default: a throwaway cluster on a free port)",
+    )
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--prefixes", type=int, default=60_000)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile N in-process authorisations")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="threads per server worker (TARIFA_THREADS; default: tarifa serve's, 2)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="threads per server worker (TARIFA_THREADS; default: tarifa serve's, 2)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",") if w]
@@ -756,9 +914,11 @@ def main() -> None:
     if wrk:
         done = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
         wrk_version = (done.stdout or done.stderr).split("[")[0].strip()
-    print(f"authorize bench: {args.seconds:g} s per configuration, workers {args.workers}, "
-          f"{args.threads or THREADS_PER_WORKER} threads each, client "
-          f"{wrk_version or 'python asyncio (wrk unavailable)'}")
+    print(
+        f"authorize bench: {args.seconds:g} s per configuration, workers {args.workers}, "
+        f"{args.threads or THREADS_PER_WORKER} threads each, client "
+        f"{wrk_version or 'python asyncio (wrk unavailable)'}"
+    )
     print(f"machine: {_machine()}", flush=True)
     results: list[dict] = []
     cluster = None
@@ -771,8 +931,11 @@ def main() -> None:
             admin_url = args.pg
             if not admin_url:
                 admin_url, cluster = _pg_cluster(var)
-            print(f"PostgreSQL {_pg_version(admin_url)} at {admin_url.rsplit('@', 1)[-1].rsplit('/', 1)[0]}"
-                  + (" (throwaway cluster: fsync off)" if cluster else ""), flush=True)
+            print(
+                f"PostgreSQL {_pg_version(admin_url)} at {admin_url.rsplit('@', 1)[-1].rsplit('/', 1)[0]}"
+                + (" (throwaway cluster: fsync off)" if cluster else ""),
+                flush=True,
+            )
             name = f"tarifa_bench_auth_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}"')
@@ -783,8 +946,9 @@ def main() -> None:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         if cluster is not None:
-            subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", str(cluster)], capture_output=True,
-                           check=False)
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", str(cluster)], capture_output=True, check=False
+            )
         if not args.keep:
             shutil.rmtree(var, ignore_errors=True)
         else:
@@ -799,9 +963,11 @@ def main() -> None:
         fast = [r for r in pg if r["p99_us"] <= TARGET_P99_MS * 1000]
         best = max(fast or pg, key=lambda r: r["rate"])
         met = best["rate"] >= TARGET_RATE and best["p99_us"] <= TARGET_P99_MS * 1000
-        print(f"target on PostgreSQL (>= {TARGET_RATE:,} authorisations/s with p99 <= {TARGET_P99_MS:g} ms): "
-              f"{'MET' if met else 'NOT MET'} (best: {best['rate']:.0f}/s, p99 {best['p99_us'] / 1000:.2f} ms, "
-              f"{best['workers']} workers, {best['connections']} connections)")
+        print(
+            f"target on PostgreSQL (>= {TARGET_RATE:,} authorisations/s with p99 <= {TARGET_P99_MS:g} ms): "
+            f"{'MET' if met else 'NOT MET'} (best: {best['rate']:.0f}/s, p99 {best['p99_us'] / 1000:.2f} ms, "
+            f"{best['workers']} workers, {best['connections']} connections)"
+        )
     low = [r for r in results if r["allowed"] < 0.99 * max(1, r["allowed"] + r["refused"])]
     if low:
         print("WARNING: fewer than 99 % of the answers allowed the call; the numbers measure refusals")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import uuid
 
-CHILD = r'''
+CHILD = r"""
 import json, os, sys, time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -89,13 +89,17 @@ ledger = Transaction.objects.aggregate(s=Sum("amount"))["s"]
 print(json.dumps({"vendor": connection.vendor + (" (from CSV file)" if from_file else " (in memory)"), "cdrs": report.stored, "seconds": round(took, 2), "cpu_seconds": round(cpu, 2),
                   "cdr_per_s": round(report.stored / took), "transactions": Transaction.objects.count(),
                   "balances_equal_ledger": balance == ledger}))
-'''
+"""
 
 
 def run(url: str, cdrs: int, accounts: int, var: str, mode: str, batch: int) -> dict:
     env = dict(os.environ, TARIFA_DATABASE_URL=url, TARIFA_VAR_DIR=var)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(cdrs), str(accounts), mode, str(batch)], env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cdrs), str(accounts), mode, str(batch)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -122,7 +126,9 @@ def main() -> None:
             with psycopg.connect(args.pg, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}"')
             try:
-                results.append(run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode, args.batch))
+                results.append(
+                    run(args.pg.rsplit("/", 1)[0] + "/" + name, args.cdrs, args.accounts, var, mode, args.batch)
+                )
             finally:
                 # No `continue` here: in a `finally` it would swallow the run's exception.
                 if os.environ.get("BENCH_KEEP_DB"):
@@ -131,8 +137,10 @@ def main() -> None:
                     with psycopg.connect(args.pg, autocommit=True) as admin:
                         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for r in results:
-        print(f"{r['vendor']:>30}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
-              f"(importer CPU {r['cpu_seconds']} s; {r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})")
+        print(
+            f"{r['vendor']:>30}: {r['cdrs']:,} CDRs in {r['seconds']} s = {r['cdr_per_s']:,} CDR/s "
+            f"(importer CPU {r['cpu_seconds']} s; {r['transactions']:,} transactions; balances equal ledger: {r['balances_equal_ledger']})"
+        )
 
 
 if __name__ == "__main__":

@@ -105,14 +105,15 @@ def generate_cdrs(path: Path, count: int, prefixes: list[str], seed: int = 2) ->
     style = rng.integers(0, 10, count)
     invalid = rng.random(count) < 0.05  # of the last style: 0.5 % of all CDRs
     text = pl.Series(numbers).cast(pl.String)
-    callee = (
-        pl.select(
-            pl.when(pl.lit(pl.Series(style)) < 7).then(pl.lit(text))
-            .when(pl.lit(pl.Series(style)) < 9).then(pl.lit("+") + pl.lit(text))
-            .when(pl.lit(pl.Series(invalid))).then(pl.lit("0") + pl.lit(text))  # national form: invalid
-            .otherwise(pl.lit("00") + pl.lit(text))
-        ).to_series()
-    )
+    callee = pl.select(
+        pl.when(pl.lit(pl.Series(style)) < 7)
+        .then(pl.lit(text))
+        .when(pl.lit(pl.Series(style)) < 9)
+        .then(pl.lit("+") + pl.lit(text))
+        .when(pl.lit(pl.Series(invalid)))
+        .then(pl.lit("0") + pl.lit(text))  # national form: invalid
+        .otherwise(pl.lit("00") + pl.lit(text))
+    ).to_series()
     whole = rng.integers(0, 3601, count)
     fraction = np.where(rng.random(count) < 0.2, rng.integers(1, 1000, count), 0)
     duration = pl.select(
@@ -123,13 +124,15 @@ def generate_cdrs(path: Path, count: int, prefixes: list[str], seed: int = 2) ->
     start = np.datetime64("2026-01-01T00:00:00", "s").astype(np.int64)
     moments = pl.from_epoch(pl.Series(start + rng.integers(0, 30 * 86_400, count)), time_unit="s")
     connect = moments.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    frame = pl.DataFrame({
-        "call_id": pl.Series(np.arange(1, count + 1)).cast(pl.String).str.zfill(8),
-        "caller": pl.Series(rng.integers(10**10, 10**11, count)).cast(pl.String),
-        "callee": callee,
-        "connect_time": connect,
-        "duration": duration,
-    })
+    frame = pl.DataFrame(
+        {
+            "call_id": pl.Series(np.arange(1, count + 1)).cast(pl.String).str.zfill(8),
+            "caller": pl.Series(rng.integers(10**10, 10**11, count)).cast(pl.String),
+            "callee": callee,
+            "connect_time": connect,
+            "duration": duration,
+        }
+    )
     frame.write_csv(path)
 
 
@@ -189,9 +192,23 @@ def part_sql(deck: Path, cdrs: Path, sample: int) -> dict[str, object]:
     )
     db.executemany(
         "INSERT INTO rates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        [(r.prefix, r.destination, str(r.price_1), str(r.price_n), r.interval_1, r.interval_n,
-          str(r.connect_fee), r.free_seconds, r.grace_period, str(r.post_call_surcharge),
-          str(r.min_charge), int(r.forbidden)) for r in rows],
+        [
+            (
+                r.prefix,
+                r.destination,
+                str(r.price_1),
+                str(r.price_n),
+                r.interval_1,
+                r.interval_n,
+                str(r.connect_fee),
+                r.free_seconds,
+                r.grace_period,
+                str(r.post_call_surcharge),
+                str(r.min_charge),
+                int(r.forbidden),
+            )
+            for r in rows
+        ],
     )
     db.commit()
     picked, frame = _sample_rows(cdrs, sample)
@@ -265,8 +282,18 @@ def _run(args: list[str]) -> tuple[float, int, str, str, int]:
 
 def _part(name: str, deck: Path, cdrs: Path, sample: int) -> tuple[dict[str, object], int]:
     _elapsed, rss, out, err, code = _run(
-        [sys.executable, __file__, "--part", name, "--deck-file", str(deck), "--cdr-file", str(cdrs),
-         "--sample", str(sample)]
+        [
+            sys.executable,
+            __file__,
+            "--part",
+            name,
+            "--deck-file",
+            str(deck),
+            "--cdr-file",
+            str(cdrs),
+            "--sample",
+            str(sample),
+        ]
     )
     if code:
         raise SystemExit(f"part {name} failed ({code}):\n{err}")
@@ -298,41 +325,67 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tarifa-bench-"))
     deck, cdrs, rated = work / "deck.csv", work / "cdrs.csv", work / "rated.csv"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"polars {pl.__version__}, {platform.system()} {platform.release()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"polars {pl.__version__}, {platform.system()} {platform.release()}"
+    )
     began = time.perf_counter()
     prefixes = generate_deck(deck, args.prefixes)
     generate_cdrs(cdrs, args.cdrs, prefixes)
-    print(f"generated {args.prefixes:,} prefixes (1-9 digits) and {args.cdrs:,} CDRs "
-          f"(8-15 digit numbers, 0-3600 s) in {time.perf_counter() - began:.1f} s "
-          f"({cdrs.stat().st_size / 2**20:,.0f} MiB of CSV)")
+    print(
+        f"generated {args.prefixes:,} prefixes (1-9 digits) and {args.cdrs:,} CDRs "
+        f"(8-15 digit numbers, 0-3600 s) in {time.perf_counter() - began:.1f} s "
+        f"({cdrs.stat().st_size / 2**20:,.0f} MiB of CSV)"
+    )
     print()
 
     core, core_rss = _part("core", deck, cdrs, 0)
     core_rate = core["rows"] / core["seconds"]  # type: ignore[operator]
-    print(f"(a) core fast path, rate_batch on int64 arrays: {core['rows']:,} CDRs in {core['seconds']:.3f} s"
-          f" = {core_rate:,.0f} CDR/s; tracemalloc peak of the call {_mib(core['traced_peak'])},"  # type: ignore[arg-type]
-          f" process peak RSS {_mib(core_rss)} (includes loading deck and CDRs)")
+    print(
+        f"(a) core fast path, rate_batch on int64 arrays: {core['rows']:,} CDRs in {core['seconds']:.3f} s"
+        f" = {core_rate:,.0f} CDR/s; tracemalloc peak of the call {_mib(core['traced_peak'])},"  # type: ignore[arg-type]
+        f" process peak RSS {_mib(core_rss)} (includes loading deck and CDRs)"
+    )
 
-    command = [sys.executable, "-m", "tarifa.cli", "rate", "--deck", str(deck), "--cdrs", str(cdrs),
-               "--out", str(rated), "--decimals", str(DECIMALS), "--rounding", ROUNDING]
+    command = [
+        sys.executable,
+        "-m",
+        "tarifa.cli",
+        "rate",
+        "--deck",
+        str(deck),
+        "--cdrs",
+        str(cdrs),
+        "--out",
+        str(rated),
+        "--decimals",
+        str(DECIMALS),
+        "--rounding",
+        ROUNDING,
+    ]
     wall, e2e_rss, out, err, code = _run(command)
     if code:
         raise SystemExit(f"tarifa rate failed ({code}):\n{err}")
     e2e_rate = args.cdrs / wall
-    print(f"(b) tarifa rate end to end (subprocess, CSV in, CSV out): {args.cdrs:,} CDRs in {wall:.2f} s wall"
-          f" = {e2e_rate:,.0f} CDR/s; peak RSS {_mib(e2e_rss)}")
+    print(
+        f"(b) tarifa rate end to end (subprocess, CSV in, CSV out): {args.cdrs:,} CDRs in {wall:.2f} s wall"
+        f" = {e2e_rate:,.0f} CDR/s; peak RSS {_mib(e2e_rss)}"
+    )
     print(f"    its summary: {out.strip()}")
 
     sql, sql_rss = _part("sql", deck, cdrs, args.sql_sample)
     sql_rate = sql["rows"] / sql["seconds"]  # type: ignore[operator]
-    print(f"(c) SQLite per-call LIKE longest-prefix query + exact cost, on a SAMPLE of {sql['rows']:,} CDRs:"
-          f" {sql['seconds']:.2f} s = {sql_rate:,.0f} CDR/s; peak RSS {_mib(sql_rss)}")
+    print(
+        f"(c) SQLite per-call LIKE longest-prefix query + exact cost, on a SAMPLE of {sql['rows']:,} CDRs:"
+        f" {sql['seconds']:.2f} s = {sql_rate:,.0f} CDR/s; peak RSS {_mib(sql_rss)}"
+    )
 
     ref, ref_rss = _part("reference", deck, cdrs, args.ref_sample)
     ref_rate = ref["rows"] / ref["seconds"]  # type: ignore[operator]
-    print(f"(d) reference rate_call loop, on a sample of {ref['rows']:,} CDRs: {ref['seconds']:.2f} s"
-          f" = {ref_rate:,.0f} CDR/s; peak RSS {_mib(ref_rss)}")
+    print(
+        f"(d) reference rate_call loop, on a sample of {ref['rows']:,} CDRs: {ref['seconds']:.2f} s"
+        f" = {ref_rate:,.0f} CDR/s; peak RSS {_mib(ref_rss)}"
+    )
 
     output = pl.read_csv(rated, infer_schema=False).get_column("cost").fill_null("").to_list()
     for name, part in (("SQL", sql), ("reference", ref)):

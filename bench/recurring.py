@@ -25,7 +25,7 @@ import sys
 import tempfile
 import uuid
 
-CHILD = r'''
+CHILD = r"""
 import json, os, sys, time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -119,7 +119,7 @@ print(json.dumps({
     "second_run_posted": second.posted, "second_run_seconds": round(again, 2),
     "balances_equal_ledger": balance == ledger,
 }))
-'''
+"""
 
 
 def run(url: str, services: int, var: str) -> dict:
@@ -157,17 +157,24 @@ def main() -> None:
         ok = total == r["expected"] == r["charges_rows"] == r["transactions"] and r["second_run_posted"] == 0
         target = " (target < 60 s: met)" if r["seconds"] < 60 else " (target < 60 s: NOT met)"
         print(f"{r['vendor']:>10}: {r['services']:,} services of {r['customers']:,} customers")
-        print(f"{'':>10}  catching up Oct 22 - Nov 30 from nothing: {r['catch_up_posted']:,} charges in "
-              f"{r['catch_up_seconds']} s (setup {r['build_seconds']} s, not timed)")
-        print(f"{'':>10}  month-end run Dec 1: {r['posted']:,} charges (total {r['amount']}) for {r['services']:,} "
-              f"services in {r['seconds']} s = {round(r['services'] / r['seconds']):,} services/s"
-              f"{target if r['vendor'] == 'postgresql' else ''} (CPU of the process {r['cpu_seconds']} s)")
-        print(f"{'':>10}  second run: {r['second_run_posted']} posted in {r['second_run_seconds']} s; "
-              f"charges due by the rules {r['expected']:,}, ServiceCharge rows {r['charges_rows']:,}, "
-              f"transactions {r['transactions']:,}: {'agree' if ok else 'DISAGREE'}; "
-              f"balances equal ledger: {r['balances_equal_ledger']}")
+        print(
+            f"{'':>10}  catching up Oct 22 - Nov 30 from nothing: {r['catch_up_posted']:,} charges in "
+            f"{r['catch_up_seconds']} s (setup {r['build_seconds']} s, not timed)"
+        )
+        print(
+            f"{'':>10}  month-end run Dec 1: {r['posted']:,} charges (total {r['amount']}) for {r['services']:,} "
+            f"services in {r['seconds']} s = {round(r['services'] / r['seconds']):,} services/s"
+            f"{target if r['vendor'] == 'postgresql' else ''} (CPU of the process {r['cpu_seconds']} s)"
+        )
+        print(
+            f"{'':>10}  second run: {r['second_run_posted']} posted in {r['second_run_seconds']} s; "
+            f"charges due by the rules {r['expected']:,}, ServiceCharge rows {r['charges_rows']:,}, "
+            f"transactions {r['transactions']:,}: {'agree' if ok else 'DISAGREE'}; "
+            f"balances equal ledger: {r['balances_equal_ledger']}"
+        )
         if not ok or not r["balances_equal_ledger"]:
             raise SystemExit(1)
+
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The static checks (ruff lint, mypy with django-stubs, import-linter's layer contracts; configuration
+# The static checks (ruff lint and format check, mypy with django-stubs, import-linter's layer contracts; configuration
 # in pyproject.toml), then the whole suite twice: on the embedded SQLite default, then on a real
 # PostgreSQL server started here on a loopback port and removed afterwards. Extra arguments go to pytest.
 #
@@ -17,8 +17,9 @@ export TARIFA_VAR_DIR="${TARIFA_VAR_DIR:-$(mktemp -d /tmp/tarifa-var.XXXXXX)}"
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 status=0
 
-echo "=== Checks: ruff, mypy, import layers"
+echo "=== Checks: ruff (lint, format), mypy, import layers"
 "$BIN/ruff" check src tests bench || status=1
+"$BIN/ruff" format --check src tests bench || status=1
 # The mypy cache lives in .mypy_cache (git-ignored) so that a second run checks only what changed.
 "$BIN/mypy" || status=1
 # Dependencies point one way (docs/architecture.md, "Layers"; contracts in pyproject.toml).

@@ -51,7 +51,9 @@ def tariff(db):  # type: ignore[no-untyped-def]
     from tarifa.rating.models import Rate, Tariff
 
     tariff = Tariff.objects.create(name="Test tariff")
-    Rate.objects.create(tariff=tariff, prefix="44", destination="United Kingdom", price_1=Decimal("0.02"), price_n=Decimal("0.02"))
+    Rate.objects.create(
+        tariff=tariff, prefix="44", destination="United Kingdom", price_1=Decimal("0.02"), price_n=Decimal("0.02")
+    )
     return tariff
 
 
@@ -60,8 +62,14 @@ def operator(tariff):  # type: ignore[no-untyped-def]
     from tarifa.customers.models import Customer
 
     return Customer.objects.create(
-        kind="operator", name="Op", company="Operator Co", web_username="operator", tariff=tariff,
-        email="op@example.com", phone="+12015550123", country="US",
+        kind="operator",
+        name="Op",
+        company="Operator Co",
+        web_username="operator",
+        tariff=tariff,
+        email="op@example.com",
+        phone="+12015550123",
+        country="US",
     )
 
 
@@ -131,8 +139,9 @@ def run_tarifa(env: dict, *args: str, timeout: int = 600):  # type: ignore[no-un
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -159,6 +168,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.as_posix()
         code = getattr(getattr(item, "function", None), "__code__", None)
         names = set(code.co_names) | set(code.co_varnames) if code is not None else set()
-        if ("/tests/e2e/" in path or "/tests/bench/" in path or "fresh_database_url" in getattr(item, "fixturenames", ())
-                or names & _SUBPROCESS_NAMES):
+        if (
+            "/tests/e2e/" in path
+            or "/tests/bench/" in path
+            or "fresh_database_url" in getattr(item, "fixturenames", ())
+            or names & _SUBPROCESS_NAMES
+        ):
             item.add_marker(slow)

@@ -60,7 +60,9 @@ class FakeProvider:
                     self._send(200, fake.search_answer)
                     return
                 area = query.get("area_code", [""])[0]
-                offers = [n for n in fake.numbers if n.startswith("+1" + area)] if query.get("country") == ["US"] else []
+                offers = (
+                    [n for n in fake.numbers if n.startswith("+1" + area)] if query.get("country") == ["US"] else []
+                )
                 limit = int(query.get("limit", ["5"])[0])
                 self._send(200, {"numbers": [{"number": n, "monthly_cost": "0.50"} for n in offers[:limit]]})
 

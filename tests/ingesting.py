@@ -46,8 +46,14 @@ def ingest_in_rollback(calls: list[CanonicalCdr], vectorised: bool, batch_size: 
         with transaction.atomic():
             report = ingest(calls, source="t", fmt="test", vectorised=vectorised, batch_size=batch_size)
             result = _snapshot()
-            result["report"] = (report.received, report.stored, report.duplicates, report.unrated, str(report.charged),
-                                [(e.line, e.reason) for e in report.rejected])
+            result["report"] = (
+                report.received,
+                report.stored,
+                report.duplicates,
+                report.unrated,
+                str(report.charged),
+                [(e.line, e.reason) for e in report.rejected],
+            )
             result["vectorised"] = report.vectorised
             raise _Rollback
     except _Rollback:

@@ -20,8 +20,14 @@ VIRTUAL = "dids-virtualnumber"
 
 def make_customer(tariff: Any, operator: Any, user: str, address: str) -> Customer:
     customer = Customer.objects.create(
-        parent=operator, name=user, company=f"{user} Ltd", web_username=user, tariff=tariff,
-        email=f"{user}@x.example", phone="+12015550123", country="US",
+        parent=operator,
+        name=user,
+        company=f"{user} Ltd",
+        web_username=user,
+        tariff=tariff,
+        email=f"{user}@x.example",
+        phone="+12015550123",
+        country="US",
     )
     account = Account.objects.create(customer=customer, name=f"{user}-pbx", kind="ip")
     IpDevice.objects.create(account=account, address=address)
@@ -34,8 +40,13 @@ def shop(tariff, operator):  # type: ignore[no-untyped-def]
     theirs = make_customer(tariff, operator, "theirs", "192.0.2.2")
     account = mine.accounts.get()
     did = Did.objects.create(number="12015550100", status="assigned", account=account)
-    return {"mine": mine, "theirs": theirs, "account": account, "did": did,
-            "url": reverse("admin:customers_customer_change", args=[mine.pk])}
+    return {
+        "mine": mine,
+        "theirs": theirs,
+        "account": account,
+        "did": did,
+        "url": reverse("admin:customers_customer_change", args=[mine.pk]),
+    }
 
 
 def page_data(client: Any, url: str) -> dict[str, Any]:

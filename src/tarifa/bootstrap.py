@@ -46,8 +46,11 @@ def _where() -> str:
 def _no_database(problem: str) -> NoReturn:
     from tarifa import config
 
-    typer.echo(f"{problem} Run `tarifa migrate` to create it, or point TARIFA_DATABASE_URL (or TARIFA_VAR_DIR, "
-               f"now {str(config.var_path())!r}) at the existing one.", err=True)
+    typer.echo(
+        f"{problem} Run `tarifa migrate` to create it, or point TARIFA_DATABASE_URL (or TARIFA_VAR_DIR, "
+        f"now {str(config.var_path())!r}) at the existing one.",
+        err=True,
+    )
     raise typer.Exit(2)
 
 

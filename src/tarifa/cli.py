@@ -10,7 +10,12 @@ import typer
 
 from tarifa.bootstrap import start_django
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Tarifa: VoIP billing, rating and routing.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Tarifa: VoIP billing, rating and routing.",
+)
 
 
 @app.command()
@@ -38,18 +43,39 @@ def serve(
     # and runs the WSGI application (tarifa.wsgi) in TARIFA_THREADS + TARIFA_WAITING_THREADS threads,
     # TARIFA_THREADS of them at once (api/switch_endpoints.py's gate). Every worker loads the call-authorisation
     # caches before it accepts requests. The access log is tarifa.front's (control characters escaped).
-    common = ["--host", bind_host, "--port", str(bind_port), "--workers", str(count), "--no-ws",
-              "--respawn-failed-workers", "--workers-kill-timeout", "5", "--no-access-log"]
+    common = [
+        "--host",
+        bind_host,
+        "--port",
+        str(bind_port),
+        "--workers",
+        str(count),
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--workers-kill-timeout",
+        "5",
+        "--no-access-log",
+    ]
     if config.body_timeout():
         args = [sys.executable, "-m", "granian", "--interface", "asgi", *common, "tarifa.asgi:application"]
     else:
         # TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no body deadline; see config.body_timeout):
         # the threads beyond TARIFA_THREADS may wait, boundedly (api/bodies.py), for slow bodies.
         module = "tarifa.wsgi:logged" if config.access_log() else "tarifa.wsgi:application"
-        args = [sys.executable, "-m", "granian", "--interface", "wsgi", *common,
-                "--blocking-threads", str(config.threads() + config.waiting_threads()),
-                # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
-                "--blocking-threads-idle-timeout", "600", module]
+        args = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            *common,
+            "--blocking-threads",
+            str(config.threads() + config.waiting_threads()),
+            # keep idle threads (and their database connections) for 10 minutes, not granian's 30 s
+            "--blocking-threads-idle-timeout",
+            "600",
+            module,
+        ]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     os.environ[config.WARM_UP_VARIABLE] = "1"
     os.execv(sys.executable, args)
@@ -148,8 +174,11 @@ def token(
     pop = Pop.objects.filter(name=switch).first()
     if pop is None and not create_pop:
         known = ", ".join(repr(n) for n in Pop.objects.order_by("name").values_list("name", flat=True)) or "none yet"
-        typer.echo(f"POP {switch!r} is refused: no POP has that name (known: {known}). "
-                   "Give an existing POP, or add --create-pop to create it.", err=True)
+        typer.echo(
+            f"POP {switch!r} is refused: no POP has that name (known: {known}). "
+            "Give an existing POP, or add --create-pop to create it.",
+            err=True,
+        )
         raise typer.Exit(2)
     if pop is None:
         from django.core.exceptions import ValidationError

@@ -269,7 +269,11 @@ def https() -> Https:
     for origin in origins:
         parts = urlsplit(origin)
         if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
-            raise _refuse("CSRF_TRUSTED_ORIGINS", origin, "each origin must be scheme://host[:port], e.g. https://billing.example.com")
+            raise _refuse(
+                "CSRF_TRUSTED_ORIGINS",
+                origin,
+                "each origin must be scheme://host[:port], e.g. https://billing.example.com",
+            )
     hsts = _env_int("HSTS_SECONDS", 31536000 if on else 0, 0, 63072000)
     return Https(
         secure_cookies=_env_bool("SECURE_COOKIES", on),
@@ -330,8 +334,11 @@ def did_provider() -> DidProvider | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise _refuse("DID_PROVIDER_URL", raw, "must be an http:// or https:// URL with a host and no query, "
-                      "e.g. https://numbers.example.net/api")
+        raise _refuse(
+            "DID_PROVIDER_URL",
+            raw,
+            "must be an http:// or https:// URL with a host and no query, e.g. https://numbers.example.net/api",
+        )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:

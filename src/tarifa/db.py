@@ -87,7 +87,8 @@ def _column(field: models.Field) -> str:
 def _preparer(fields: list[models.Field], adapters: list[Adapter]) -> Callable[[Sequence[Any]], list[Any]]:
     """Adapt only the columns that need it (money, times): most values pass through as they are."""
     special = [
-        (i, adapt) for i, (f, adapt) in enumerate(zip(fields, adapters, strict=True))
+        (i, adapt)
+        for i, (f, adapt) in enumerate(zip(fields, adapters, strict=True))
         if isinstance(f, (ExactDecimalField, models.DateTimeField, models.DateField, models.GenericIPAddressField))
     ]
 
@@ -229,15 +230,13 @@ def bulk_insert(
                 for row in prepared:
                     copy.write_row(row)
             if ignore_conflicts:
-                raw.execute(
-                    f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {target}{conflict}"
-                )
+                raw.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {target}{conflict}")
                 raw.execute(f"TRUNCATE {target}")
             return
         placeholders = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders}){conflict}"
         for start in range(0, len(prepared), 5000):
-            cursor.executemany(sql, prepared[start:start + 5000])
+            cursor.executemany(sql, prepared[start : start + 5000])
 
 
 def insert_new(
@@ -265,17 +264,21 @@ def insert_new(
             with raw.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
                 for row in prepared:
                     copy.write_row(row)
-            raw.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
-                        f"ON CONFLICT DO NOTHING RETURNING {back}")
+            raw.execute(
+                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+                f"ON CONFLICT DO NOTHING RETURNING {back}"
+            )
             inserted = [r[0] for r in raw.fetchall()]
             raw.execute(f"TRUNCATE {stage}")
             return inserted
         per = max(1, 30000 // len(fields))  # SQLite's limit on a statement's parameters
         for start in range(0, len(prepared), per):
-            part = prepared[start:start + per]
+            part = prepared[start : start + per]
             values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
-            cursor.execute(f"INSERT INTO {table} ({column_list}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {back}",
-                           [value for row in part for value in row])
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {back}",
+                [value for row in part for value in row],
+            )
             inserted.extend(r[0] for r in cursor.fetchall())
     return inserted
 
@@ -294,7 +297,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
             # One statement for the whole set: UPDATE ... FROM (VALUES ...).
             casts = [f.db_type(connection) for f in fields]
             for start in range(0, len(prepared), 2000):
-                chunk = prepared[start:start + 2000]
+                chunk = prepared[start : start + 2000]
                 values = ", ".join(
                     "(" + ", ".join(["%s::bigint"] + [f"%s::{cast}" for cast in casts]) + ")" for _ in chunk
                 )
@@ -309,7 +312,7 @@ def bulk_update(model: type[models.Model], names: Sequence[str], rows: Sequence[
         assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
         sql = f"UPDATE {table} SET {assignments} WHERE id = %s"
         for start in range(0, len(prepared), 5000):
-            cursor.executemany(sql, prepared[start:start + 5000])
+            cursor.executemany(sql, prepared[start : start + 5000])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,8 +57,13 @@ OPENING_PAYMENT = Decimal("200.00")
 ACTOR = "tarifa demo"
 #: Directory assistance: $0.99 per call (seed 001), not a per-minute price. N11 codes are
 #: normalised to 1 + code (core.numbering), so 411 is priced under prefix 1411.
-DIRECTORY_RATE = {"prefix": "1411", "destination": "Directory assistance 411", "price_1": Decimal(0),
-                  "price_n": Decimal(0), "connect_fee": Decimal("0.99")}
+DIRECTORY_RATE = {
+    "prefix": "1411",
+    "destination": "Directory assistance 411",
+    "price_1": Decimal(0),
+    "price_n": Decimal(0),
+    "connect_fee": Decimal("0.99"),
+}
 
 VENDORS = (
     ("Atlas Carrier", "vendor-atlas", Decimal("0.80")),
@@ -81,7 +86,11 @@ CUSTOMERS = (
 )
 
 ACCOUNT_KINDS = (
-    AccountKind.SIP_USER, AccountKind.TRUNK, AccountKind.IP, AccountKind.EXTENSION, AccountKind.DEVICE,
+    AccountKind.SIP_USER,
+    AccountKind.TRUNK,
+    AccountKind.IP,
+    AccountKind.EXTENSION,
+    AccountKind.DEVICE,
     AccountKind.DID,
 )
 
@@ -120,16 +129,32 @@ def _directory_rate(tariff: Tariff) -> None:
         rate.save()
 
 
-def _customer(username: str, company: str, country: str, billing: str, parent: Customer, tariff: Tariff,
-              kind: str = CustomerKind.CUSTOMER) -> Customer:
+def _customer(
+    username: str,
+    company: str,
+    country: str,
+    billing: str,
+    parent: Customer,
+    tariff: Tariff,
+    kind: str = CustomerKind.CUSTOMER,
+) -> Customer:
     customer = Customer.objects.filter(web_username=username).first()
     if customer is None:
         customer = Customer(
-            web_username=username, company=company, name=f"{company.split()[0]} Admin", kind=kind,
-            parent=parent, tariff=tariff, billing_type=billing, country=country, phone=_phone(country),
-            email=f"billing@{username}.example"[:30], address=f"{_h(username) % 200 + 1} Demo Street",
+            web_username=username,
+            company=company,
+            name=f"{company.split()[0]} Admin",
+            kind=kind,
+            parent=parent,
+            tariff=tariff,
+            billing_type=billing,
+            country=country,
+            phone=_phone(country),
+            email=f"billing@{username}.example"[:30],
+            address=f"{_h(username) % 200 + 1} Demo Street",
             credit_limit=Decimal("100") if billing == BillingType.POSTPAID else Decimal("0"),
-            billing_decimals=4, codecs=["PCMU", "PCMA", "G729"],
+            billing_decimals=4,
+            codecs=["PCMU", "PCMA", "G729"],
         )
         customer.full_clean()
         customer.save()
@@ -141,8 +166,19 @@ def _post(customer: Customer, kind: str, amount: Decimal, reference: str, descri
     """Post through the ledger once per reference, at the time the history describes."""
     if Transaction.objects.filter(reference=reference).exists():
         return
-    ledger.post([ledger.Posting(customer_id=customer.pk, amount=amount, kind=kind, reference=reference,
-                                description=description, actor=ACTOR, created_at=at)])
+    ledger.post(
+        [
+            ledger.Posting(
+                customer_id=customer.pk,
+                amount=amount,
+                kind=kind,
+                reference=reference,
+                description=description,
+                actor=ACTOR,
+                created_at=at,
+            )
+        ]
+    )
 
 
 @transaction.atomic
@@ -158,13 +194,16 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     )
     for prefix, price in (("44", "0.0090"), ("447", "0.0350"), ("49", "0.0110")):
         Rate.objects.get_or_create(
-            tariff=overrides, prefix=prefix,
+            tariff=overrides,
+            prefix=prefix,
             defaults={"destination": f"Override {prefix}", "price_1": Decimal(price), "price_n": Decimal(price)},
         )
 
     echo("Vendors, connections and destination sets ...")
-    pops = [Pop.objects.get_or_create(name=name, defaults={"address": addr})[0]
-            for name, addr in (("pop-nyc", "127.0.0.1:5060"), ("pop-lon", "127.0.0.1:5062"))]
+    pops = [
+        Pop.objects.get_or_create(name=name, defaults={"address": addr})[0]
+        for name, addr in (("pop-nyc", "127.0.0.1:5060"), ("pop-lon", "127.0.0.1:5062"))
+    ]
     premium_tariff, _ = Tariff.objects.get_or_create(
         name="World premium", defaults={"description": "Premium routes: better quality, caller ID guaranteed."}
     )
@@ -179,7 +218,8 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         vendor, _ = Vendor.objects.get_or_create(name=name, defaults={"contact_email": f"noc@{seed}.example"})
         connections = [
             Connection.objects.get_or_create(
-                vendor=vendor, name=f"{seed}-{n}",
+                vendor=vendor,
+                name=f"{seed}-{n}",
                 defaults={"host": f"127.0.{index + 1}.{n}", "max_channels": 100 * n, "max_cps": 10 * n},
             )[0]
             for n in (1, 2)
@@ -192,15 +232,23 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
                 group=value, connection=conn, destination_set=dset, defaults={"priority": 10 * (index + 1) + n}
             )
         RoutingEntry.objects.get_or_create(
-            group=premium, connection=connections[0], destination_set=dset,
+            group=premium,
+            connection=connections[0],
+            destination_set=dset,
             defaults={"priority": 10 * (len(VENDORS) - index)},
         )
         vendor_tables.append((connections[0], _table(rows)))
     for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
-        RouteOffer.objects.get_or_create(destination_class=dclass, choice=RouteChoice.VALUE, defaults={"routing_group": value})
-        RouteOffer.objects.get_or_create(destination_class=dclass, choice=RouteChoice.PREMIUM, defaults={"routing_group": premium})
+        RouteOffer.objects.get_or_create(
+            destination_class=dclass, choice=RouteChoice.VALUE, defaults={"routing_group": value}
+        )
+        RouteOffer.objects.get_or_create(
+            destination_class=dclass, choice=RouteChoice.PREMIUM, defaults={"routing_group": premium}
+        )
     TranslationRule.objects.get_or_create(
-        connection=vendor_tables[0][0], kind="destination", match=r"^(\d+)$",
+        connection=vendor_tables[0][0],
+        kind="destination",
+        match=r"^(\d+)$",
         defaults={"replace": r"00\1", "description": "Atlas wants international 00 format"},
     )
 
@@ -208,23 +256,41 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     business, _ = ServicePlan.objects.get_or_create(
         name="Business Premium", defaults={"recurring_fee": Decimal("29.99"), "setup_fee": Decimal("10")}
     )
-    IncludedMinutes.objects.get_or_create(plan=business, name="US & Canada", defaults={"prefixes": ["1"], "minutes": 1000})
+    IncludedMinutes.objects.get_or_create(
+        plan=business, name="US & Canada", defaults={"prefixes": ["1"], "minutes": 1000}
+    )
     ServicePlan.objects.get_or_create(name="Basic", defaults={"recurring_fee": Decimal("4.99")})
     did_plan, _ = DidPlan.objects.get_or_create(
-        name="US local", defaults={"monthly_fee": Decimal("1.50"), "included_minutes": 200, "inbound_rate": Decimal("0.0060")}
+        name="US local",
+        defaults={"monthly_fee": Decimal("1.50"), "included_minutes": 200, "inbound_rate": Decimal("0.0060")},
     )
 
     echo("Customers and accounts ...")
     operator = Customer.objects.filter(kind=CustomerKind.OPERATOR).first() or _customer(
-        "operator", "Tarifa Telecom", "US", BillingType.POSTPAID, None, world, CustomerKind.OPERATOR  # type: ignore[arg-type]
+        "operator",
+        "Tarifa Telecom",
+        "US",
+        BillingType.POSTPAID,
+        None,  # type: ignore[arg-type]  # the operator has no parent
+        world,
+        CustomerKind.OPERATOR,
     )
     resellers = [
         _customer(user, company, country, BillingType.PREPAID, operator, world, CustomerKind.RESELLER)
-        for user, company, country in (("voicenet", "VoiceNet Resellers", "GB"), ("callwave", "Callwave Partners", "US"))
+        for user, company, country in (
+            ("voicenet", "VoiceNet Resellers", "GB"),
+            ("callwave", "Callwave Partners", "US"),
+        )
     ]
     customers = [
-        _customer(user, company, country, billing, operator if parent is None else resellers[parent],
-                  overrides if user == "acmecorp" else world)
+        _customer(
+            user,
+            company,
+            country,
+            billing,
+            operator if parent is None else resellers[parent],
+            overrides if user == "acmecorp" else world,
+        )
         for user, company, country, billing, parent in CUSTOMERS
     ]
     accounts: list[Account] = []
@@ -232,11 +298,13 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         for a_index in range(3):
             kind = ACCOUNT_KINDS[(c_index * 3 + a_index) % len(ACCOUNT_KINDS)]
             account, created = Account.objects.get_or_create(
-                customer=customer, name=f"{customer.web_username}-{kind}-{a_index + 1}",
+                customer=customer,
+                name=f"{customer.web_username}-{kind}-{a_index + 1}",
                 defaults={
                     "kind": kind,
-                    "identifier": f"{1000 + a_index}" if kind == AccountKind.EXTENSION else (
-                        f"trunk-{customer.web_username}" if kind == AccountKind.TRUNK else ""),
+                    "identifier": f"{1000 + a_index}"
+                    if kind == AccountKind.EXTENSION
+                    else (f"trunk-{customer.web_username}" if kind == AccountKind.TRUNK else ""),
                     "max_channels": 30 if kind == AccountKind.TRUNK else None,
                     "dialing_mode": DialingMode.NANP if customer.country in ("US", "CA") else DialingMode.E164,
                     "allow_international": a_index != 2,
@@ -253,8 +321,11 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
             if kind in (AccountKind.SIP_USER, AccountKind.DEVICE):
                 SipDevice.objects.get_or_create(
                     login=f"{customer.web_username}{a_index + 1}",
-                    defaults={"account": account, "secret": f"S{_h('sip', account.pk) % 10**10:010d}x",
-                              "extension": f"{100 + a_index}"},
+                    defaults={
+                        "account": account,
+                        "secret": f"S{_h('sip', account.pk) % 10**10:010d}x",
+                        "extension": f"{100 + a_index}",
+                    },
                 )
             if kind in (AccountKind.IP, AccountKind.TRUNK):
                 IpDevice.objects.get_or_create(
@@ -272,10 +343,13 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         Did.objects.get_or_create(
             number=number,
             defaults={
-                "vendor": Vendor.objects.order_by("name").first(), "monthly_cost": Decimal("0.35"),
-                "status": DidStatus.ASSIGNED if assigned else spare, "account": assigned,
+                "vendor": Vendor.objects.order_by("name").first(),
+                "monthly_cost": Decimal("0.35"),
+                "status": DidStatus.ASSIGNED if assigned else spare,
+                "account": assigned,
                 "quarantine_until": date(2026, 4, 1) if spare == DidStatus.QUARANTINED else None,
-                "plan": did_plan if assigned else None, "activation_date": date(2026, 1, 1) if assigned else None,
+                "plan": did_plan if assigned else None,
+                "activation_date": date(2026, 1, 1) if assigned else None,
             },
         )
     primary = Did.objects.get(number="12015550000")
@@ -287,8 +361,14 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
 
     echo("Payments and historical CDRs ...")
     for customer in [*resellers, *customers]:
-        _post(customer, TransactionKind.PAYMENT, OPENING_PAYMENT, f"demo-payment-{customer.web_username}",
-              "Opening payment", CDR_EPOCH)
+        _post(
+            customer,
+            TransactionKind.PAYMENT,
+            OPENING_PAYMENT,
+            f"demo-payment-{customer.web_username}",
+            "Opening payment",
+            CDR_EPOCH,
+        )
     _load_cdrs(accounts, world, vendor_tables)
 
     return {
@@ -308,10 +388,14 @@ def _table(rows: Iterable[Mapping[str, Any]]) -> RateTable:
     return RateTable(
         [
             RateEntry(
-                prefix=row["prefix"], destination=row["destination"],
+                prefix=row["prefix"],
+                destination=row["destination"],
                 terms=RateTerms(
-                    price_1=row["price_1"], price_n=row["price_n"], interval_1=row["interval_1"],
-                    interval_n=row["interval_n"], connect_fee=row["connect_fee"],
+                    price_1=row["price_1"],
+                    price_n=row["price_n"],
+                    interval_1=row["interval_1"],
+                    interval_n=row["interval_n"],
+                    connect_fee=row["connect_fee"],
                 ),
             )
             for row in rows
@@ -322,8 +406,13 @@ def _table(rows: Iterable[Mapping[str, Any]]) -> RateTable:
 def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple[Connection, RateTable]]) -> None:
     if Cdr.objects.filter(switch=SWITCH).count() >= CDR_COUNT:
         return
-    sell = _table(list(Rate.objects.filter(tariff=world).values(
-        "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee")))
+    sell = _table(
+        list(
+            Rate.objects.filter(tariff=world).values(
+                "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee"
+            )
+        )
+    )
     destinations = worlddeck.world_destinations()
     rows: list[Cdr] = []
     for n in range(CDR_COUNT):
@@ -339,19 +428,34 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
         price = rate_call(sell, number, start, duration, customer.billing_decimals, world.rounding)
         cost = rate_call(vendor_table, number, start, duration, 6, Rounding.HALF_UP)
         rated = price.status == RatingStatus.RATED
-        rows.append(Cdr(
-            switch=SWITCH, call_id=f"demo-{n:05d}", leg="a", account=account, customer=customer,
-            caller=f"1201555{n % 10000:04d}", callee=number, number=number,
-            start_time=start, connect_time=start + timedelta(seconds=3) if answered else None,
-            end_time=start + timedelta(seconds=3 + duration), duration=duration,
-            disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
-            sip_code=200 if answered else 487, connection=connection,
-            prefix=price.prefix or "", destination=price.destination or "", billed_seconds=price.billed_seconds,
-            price=price.cost or Decimal(0), cost=cost.cost or Decimal(0),
-            margin=(price.cost or Decimal(0)) - (cost.cost or Decimal(0)),
-            rating_status=RatingStatus.RATED if rated else RatingStatus.UNRATED,
-            unrated_reason="" if rated else str(price.reason or ""), rated_at=start + timedelta(seconds=duration + 5),
-        ))
+        rows.append(
+            Cdr(
+                switch=SWITCH,
+                call_id=f"demo-{n:05d}",
+                leg="a",
+                account=account,
+                customer=customer,
+                caller=f"1201555{n % 10000:04d}",
+                callee=number,
+                number=number,
+                start_time=start,
+                connect_time=start + timedelta(seconds=3) if answered else None,
+                end_time=start + timedelta(seconds=3 + duration),
+                duration=duration,
+                disposition=Disposition.ANSWERED if answered else Disposition.NO_ANSWER,
+                sip_code=200 if answered else 487,
+                connection=connection,
+                prefix=price.prefix or "",
+                destination=price.destination or "",
+                billed_seconds=price.billed_seconds,
+                price=price.cost or Decimal(0),
+                cost=cost.cost or Decimal(0),
+                margin=(price.cost or Decimal(0)) - (cost.cost or Decimal(0)),
+                rating_status=RatingStatus.RATED if rated else RatingStatus.UNRATED,
+                unrated_reason="" if rated else str(price.reason or ""),
+                rated_at=start + timedelta(seconds=duration + 5),
+            )
+        )
     # One call_charge per customer and day, posted at the end of that day and pointed to by the
     # day's calls, as CDR ingestion would have posted them (docs/cdr-ingestion.md).
     days: dict[tuple[int, date], list[Cdr]] = {}
@@ -365,12 +469,18 @@ def _load_cdrs(accounts: list[Account], world: Tariff, vendor_tables: list[tuple
             row.transaction_id = ids[key]
     Cdr.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     users = dict(Customer.objects.filter(pk__in={c for c, _ in days}).values_list("pk", "web_username"))
-    ledger.post([
-        ledger.Posting(
-            id=ids[key], customer_id=key[0], amount=-sum((row.price for row in calls), Decimal(0)),
-            kind=TransactionKind.CALL_CHARGE, reference=f"demo-calls-{users[key[0]]}-{key[1]:%Y-%m-%d}",
-            description=f"{len(calls)} demo call{'s' if len(calls) != 1 else ''} on {key[1]:%Y-%m-%d}",
-            actor=ACTOR, created_at=datetime.combine(key[1], time(23, 59, 59), tzinfo=UTC),
-        )
-        for key, calls in sorted(days.items(), key=lambda item: (item[0][1], item[0][0]))
-    ])
+    ledger.post(
+        [
+            ledger.Posting(
+                id=ids[key],
+                customer_id=key[0],
+                amount=-sum((row.price for row in calls), Decimal(0)),
+                kind=TransactionKind.CALL_CHARGE,
+                reference=f"demo-calls-{users[key[0]]}-{key[1]:%Y-%m-%d}",
+                description=f"{len(calls)} demo call{'s' if len(calls) != 1 else ''} on {key[1]:%Y-%m-%d}",
+                actor=ACTOR,
+                created_at=datetime.combine(key[1], time(23, 59, 59), tzinfo=UTC),
+            )
+            for key, calls in sorted(days.items(), key=lambda item: (item[0][1], item[0][0]))
+        ]
+    )

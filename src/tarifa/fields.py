@@ -196,8 +196,12 @@ class ExactDecimalField(models.BigIntegerField):
 
 
 def money_field(
-    label: str, *, minimum: int | str | Decimal | None = None, maximum: int | str | Decimal | None = None,
-    places: int = MONEY_PLACES, **kwargs: Any,
+    label: str,
+    *,
+    minimum: int | str | Decimal | None = None,
+    maximum: int | str | Decimal | None = None,
+    places: int = MONEY_PLACES,
+    **kwargs: Any,
 ) -> ExactDecimalField:
     validators = list(kwargs.pop("validators", []))
     if minimum is not None or maximum is not None:
@@ -262,4 +266,3 @@ class LockedDeleteModel(models.Model):
         with transaction.atomic(using=db):
             list(type(self)._base_manager.using(db).select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
             return super().delete(using=using, keep_parents=keep_parents)
-

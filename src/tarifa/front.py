@@ -50,7 +50,6 @@ T = TypeVar("T")
 access = logging.getLogger("tarifa.access")
 
 
-
 class _Gone(Exception):
     """The client closed the connection before its body was in: nobody to answer."""
 
@@ -117,8 +116,9 @@ def environ_path(path: str) -> str:
 class Front:
     """The ASGI application around a WSGI one (see the module's docstring)."""
 
-    def __init__(self, app: WsgiApp, threads: int, readers: int, body_max: int,
-                 body_timeout: float, log: bool) -> None:  # float-ok: seconds
+    def __init__(
+        self, app: WsgiApp, threads: int, readers: int, body_max: int, body_timeout: float, log: bool
+    ) -> None:  # float-ok: seconds
         from tarifa.api import switch_endpoints
 
         self.app = app
@@ -164,9 +164,17 @@ class Front:
         path = environ["PATH_INFO"]
         length = bodies.announced(environ)
         if length is None:
-            return await _send(send, self._endpoints.refused(path, bodies.Refusal(
-                400, "Bad request", f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: "
-                                    "must be a whole number of bytes")))
+            return await _send(
+                send,
+                self._endpoints.refused(
+                    path,
+                    bodies.Refusal(
+                        400,
+                        "Bad request",
+                        f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: must be a whole number of bytes",
+                    ),
+                ),
+            )
         if length > self.body_max:
             return await _send(send, self._endpoints.refused(path, bodies.too_large(length, self.body_max)))
         if length == 0:
@@ -215,11 +223,19 @@ class Front:
             sink.close()
 
     def _switch(self, path: str) -> bool:
-        return path == self._endpoints.AUTHORIZE_PATH or (path.startswith(self._endpoints.END_PREFIX)
-                                                      and path.endswith(self._endpoints.END_SUFFIX))
+        return path == self._endpoints.AUTHORIZE_PATH or (
+            path.startswith(self._endpoints.END_PREFIX) and path.endswith(self._endpoints.END_SUFFIX)
+        )
 
-    async def _read(self, first: Message, receive: Receive, deadline: float,  # float-ok: loop time
-                    sink: IO[bytes], length: int, limit: int) -> bodies.Refusal | None:
+    async def _read(
+        self,
+        first: Message,
+        receive: Receive,
+        deadline: float,  # float-ok: loop time
+        sink: IO[bytes],
+        length: int,
+        limit: int,
+    ) -> bodies.Refusal | None:
         """Read the body into ``sink`` (its first message is ``first``) within ``limit`` bytes and by
         ``deadline``, or say why not."""
         message: Message | None = first
@@ -230,20 +246,29 @@ class Front:
                 raise _Gone
             sink.write(message.get("body", b""))
             if sink.tell() > limit:
-                return bodies.Refusal(413, "Request body too large",
-                                      f"The body is refused: it must be at most {limit} bytes")
+                return bodies.Refusal(
+                    413, "Request body too large", f"The body is refused: it must be at most {limit} bytes"
+                )
             if not message.get("more_body", False):
                 if length > 0 and sink.tell() < length:
-                    return bodies.Refusal(400, "Bad request", f"The request body ended after {sink.tell()} of the "
-                                                              f"{length} bytes its Content-Length announced.")
+                    return bodies.Refusal(
+                        400,
+                        "Bad request",
+                        f"The request body ended after {sink.tell()} of the "
+                        f"{length} bytes its Content-Length announced.",
+                    )
                 return None
             message = await _within(receive(), deadline)
 
     def _timed_out(self, got: int, length: int) -> bodies.Refusal:
         of = f" of the {length} announced" if length > 0 else ""
-        return bodies.Refusal(408, "Request timeout", f"The request body did not arrive within "
-                                                      f"{self.body_timeout:g} seconds (TARIFA_BODY_TIMEOUT): "
-                                                      f"{got} bytes{of} came.")
+        return bodies.Refusal(
+            408,
+            "Request timeout",
+            f"The request body did not arrive within "
+            f"{self.body_timeout:g} seconds (TARIFA_BODY_TIMEOUT): "
+            f"{got} bytes{of} came.",
+        )
 
     async def _run(self, environ: dict[str, Any], send: Send) -> tuple[int, int]:
         """Run the WSGI application in a thread and send its answer (streamed when it streams)."""
@@ -286,10 +311,17 @@ def log_request(environ: dict[str, Any], status: int, sent: int, seconds: float)
     every character outside printable ASCII escaped (``printable``)."""
     query = environ.get("QUERY_STRING", "")
     target = environ["tarifa.raw_path"] + (f"?{query}" if query else "")
-    access.info('%s - "%s %s %s" %d %d %.1fms "%s"', printable(environ.get("REMOTE_ADDR", "-")),
-                printable(environ["REQUEST_METHOD"]), printable(target),
-                printable(environ.get("SERVER_PROTOCOL", "HTTP/1.1")), status, sent, seconds * 1000,
-                printable(environ.get("HTTP_USER_AGENT", "-")))
+    access.info(
+        '%s - "%s %s %s" %d %d %.1fms "%s"',
+        printable(environ.get("REMOTE_ADDR", "-")),
+        printable(environ["REQUEST_METHOD"]),
+        printable(target),
+        printable(environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
+        status,
+        sent,
+        seconds * 1000,
+        printable(environ.get("HTTP_USER_AGENT", "-")),
+    )
 
 
 class _Threads:
@@ -298,8 +330,9 @@ class _Threads:
     costs (a third less CPU per request than ``run_in_executor``'s ThreadPoolExecutor here)."""
 
     def __init__(self, count: int) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any],
-                                           asyncio.AbstractEventLoop]] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[
+            tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any], asyncio.AbstractEventLoop]
+        ] = queue.SimpleQueue()
         for n in range(count):
             threading.Thread(target=self._work, name=f"tarifa-{n}", daemon=True).start()
 
@@ -355,14 +388,20 @@ async def _within(waiting: Awaitable[Message], deadline: float) -> Message | Non
 
 async def _send(send: Send, answer: Answer) -> tuple[int, int]:
     status, headers, content = answer
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
     await send({"type": "http.response.body", "body": content, "more_body": False})
     return status, len(content)
 
 
-def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], list[bytes],
-                                                          Iterator[bytes] | None]:
+def _call(
+    app: WsgiApp, environ: dict[str, Any]
+) -> tuple[int, list[tuple[bytes, bytes]], list[bytes], Iterator[bytes] | None]:
     """In a thread: the application's status, headers, and either its whole body (a list, as every
     ordinary Django response is) or the iterator that streams it."""
     started: list[Any] = []
@@ -429,7 +468,9 @@ def logged(app: WsgiApp) -> WsgiApp:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         result = app(environ, start)
-        environ.setdefault("tarifa.raw_path", environ.get("RAW_URI", "").split("?", 1)[0] or environ.get("PATH_INFO", ""))
+        environ.setdefault(
+            "tarifa.raw_path", environ.get("RAW_URI", "").split("?", 1)[0] or environ.get("PATH_INFO", "")
+        )
         sent = sum(len(chunk) for chunk in result) if isinstance(result, list) else -1
         log_request(environ, seen[0], sent, time.monotonic() - started)
         return result
@@ -440,8 +481,11 @@ def logged(app: WsgiApp) -> WsgiApp:
 def application_for(app: WsgiApp) -> Front:
     from tarifa import config
 
-    return Front(app, threads=config.threads(), readers=config.waiting_threads(),
-                 body_max=config.body_max_bytes(),
-                 body_timeout=config.body_timeout(), log=config.access_log())
-
-
+    return Front(
+        app,
+        threads=config.threads(),
+        readers=config.waiting_threads(),
+        body_max=config.body_max_bytes(),
+        body_timeout=config.body_timeout(),
+        log=config.access_log(),
+    )

@@ -41,7 +41,9 @@ class RefuseNulInBackOfficeQuery:
         for key, values in request.GET.lists():
             bad = [value for value in values if "\x00" in key or "\x00" in value]
             for value in bad:
-                messages.error(request, f"{key} {value!r} is refused: a search or filter may not contain a NUL character")
+                messages.error(
+                    request, f"{key} {value!r} is refused: a search or filter may not contain a NUL character"
+                )
             if bad:
                 kept.pop(key, None)
         query = kept.urlencode()

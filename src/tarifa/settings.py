@@ -89,8 +89,7 @@ def _database(url: str | None = None) -> dj_database_url.DBConfig:
             # A 64 MiB page cache (filled only as used) keeps the CDR indexes of a large import in
             # memory: about a quarter less CPU per CDR than the 2 MiB default.
             "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                " PRAGMA cache_size=-65536;"
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
             ),
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,

@@ -26,8 +26,15 @@ from datetime import datetime, time
 from typing import Any, Final
 
 __all__ = [
-    "CELL_MAX", "FORMULA_START", "XLSX_CELLS_PER_ROW_MAX", "TableRefused", "guard", "guarded_rows", "read_table",
-    "unguard", "write_xlsx",
+    "CELL_MAX",
+    "FORMULA_START",
+    "XLSX_CELLS_PER_ROW_MAX",
+    "TableRefused",
+    "guard",
+    "guarded_rows",
+    "read_table",
+    "unguard",
+    "write_xlsx",
 ]
 
 #: The characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
@@ -121,7 +128,12 @@ class TableRefused(Exception):
 
 
 def read_table(
-    data: bytes, filename: str, *, columns: int, noun: str = "file", rows_noun: str = "rows",
+    data: bytes,
+    filename: str,
+    *,
+    columns: int,
+    noun: str = "file",
+    rows_noun: str = "rows",
 ) -> tuple[list[str], Iterator[tuple[int, Sequence[str]]]]:
     """Header and (line, cells) rows of a CSV or XLSX file, by its extension.
 
@@ -134,13 +146,17 @@ def read_table(
     if filename.lower().endswith((".xlsx", ".xlsm")):
         import openpyxl
 
-        used = _refuse_wide_rows(data, filename, columns, noun)  # before openpyxl, which scans the whole sheet on opening
+        used = _refuse_wide_rows(
+            data, filename, columns, noun
+        )  # before openpyxl, which scans the whole sheet on opening
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
             raise TableRefused(0, filename, "is not a readable XLSX workbook") from None
         if not book.worksheets:
-            raise TableRefused(0, filename, f"the workbook has no worksheet: the {rows_noun} are read from the first one")
+            raise TableRefused(
+                0, filename, f"the workbook has no worksheet: the {rows_noun} are read from the first one"
+            )
         sheet = book.worksheets[0]
         # Only the columns the file can have, plus one so that an extra column is still reported
         # (openpyxl pads every row to max_col: never more than the sheet's own width).
@@ -196,8 +212,11 @@ def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> in
         reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
         reader.read_manifest()
         reader.read_workbook()
-        targets = [rel.target for _sheet, rel in reader.parser.find_sheets()
-                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+        targets = [
+            rel.target
+            for _sheet, rel in reader.parser.find_sheets()
+            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+        ]
     except Exception:  # noqa: BLE001 - not a workbook: load_workbook names the refusal
         return None
     if not targets:
@@ -216,7 +235,8 @@ def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> in
                     width = max(width, column)
                     if count > XLSX_CELLS_PER_ROW_MAX:
                         raise TableRefused(
-                            line + 1, filename,
+                            line + 1,
+                            filename,
                             f"has a row with more than {XLSX_CELLS_PER_ROW_MAX} cells; a {noun} has at most {columns} columns",
                         )
                 elif element.tag == row_tag:
@@ -250,7 +270,9 @@ def _csv_problem(exc: csv.Error, noun: str) -> str:
 
 def _checked(line: int, value: str, noun: str) -> str:
     if len(value) > CELL_MAX:
-        raise TableRefused(line, value[:80], f"has a cell over {CELL_MAX} characters (128 KiB); no {noun} field is that long")
+        raise TableRefused(
+            line, value[:80], f"has a cell over {CELL_MAX} characters (128 KiB); no {noun} field is that long"
+        )
     return value
 
 

@@ -82,8 +82,10 @@ class Identifier(Labeled):
     def __call__(self, value: str) -> None:
         if value and not _IDENTIFIER.match(value):
             raise refuse(
-                self.label, value,
-                "only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit", "identifier",
+                self.label,
+                value,
+                "only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit",
+                "identifier",
             )
 
 
@@ -96,9 +98,7 @@ class Digits(Labeled):
 
     def __call__(self, value: str) -> None:
         if not _DIGITS.match(value or "") or not self.min_length <= len(value) <= self.max_length:
-            raise refuse(
-                self.label, value, f"must be {self.min_length} to {self.max_length} digits 0-9", "digits"
-            )
+            raise refuse(self.label, value, f"must be {self.min_length} to {self.max_length} digits 0-9", "digits")
 
 
 @deconstructible
@@ -227,8 +227,9 @@ class EmergencyFormat(Labeled):
 
     def __call__(self, value: str) -> None:
         if value and (value.count("{number}") != 1 or not re.fullmatch(r"[0-9*#+]*", value.replace("{number}", ""))):
-            raise refuse(self.label, value, "must contain {number} once and otherwise only digits, * # and +",
-                         "emergency_format")
+            raise refuse(
+                self.label, value, "must contain {number} once and otherwise only digits, * # and +", "emergency_format"
+            )
 
 
 @deconstructible
@@ -313,11 +314,13 @@ def validate_sip_secret(value: str, label: str = "SIP device secret") -> None:
     if not SIP_SECRET_MIN <= len(value) <= 64:
         raise refuse(label, masked, f"must be {SIP_SECRET_MIN} to 64 characters long", "sip_secret_length")
     missing = [
-        rule for rule, ok in (
+        rule
+        for rule, ok in (
             ("one capital letter", any(ch.isupper() for ch in value)),
             ("one small letter", any(ch.islower() for ch in value)),
             ("one digit", any(ch.isdigit() for ch in value)),
-        ) if not ok
+        )
+        if not ok
     ]
     if missing:
         raise refuse(label, masked, "must contain " + ", ".join(missing), "sip_secret_strength")
@@ -409,8 +412,10 @@ class Host(Labeled):
             or labels[-1].isdigit()  # 1.2.3.999 is a bad address, not a host name
         ):
             raise refuse(
-                self.label, value,
-                "must be a host name (letters, digits, hyphens and dots) or an IPv4/IPv6 address", "host",
+                self.label,
+                value,
+                "must be a host name (letters, digits, hyphens and dots) or an IPv4/IPv6 address",
+                "host",
             )
 
 
@@ -440,6 +445,8 @@ class DialString(Labeled):
     def __call__(self, value: str) -> None:
         if value and (not _DIAL_STRING.match(value) or len(value) > self.max_length):
             raise refuse(
-                self.label, value, f"must be 1 to {self.max_length} keypad characters: digits 0-9, * and #",
+                self.label,
+                value,
+                f"must be 1 to {self.max_length} keypad characters: digits 0-9, * and #",
                 "dial_string",
             )

@@ -26,7 +26,11 @@ def _bench(script: str, *args: str, timeout: int = 300) -> str:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert done.returncode == 0, f"{script} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
@@ -55,8 +59,23 @@ def test_ingest_bench_runs_and_balances_equal_the_ledger() -> None:
 
 def test_authorize_bench_runs_without_errors() -> None:
     out = _bench(
-        "authorize.py", "--seconds", "2", "--workers", "1", "--connections", "1", "--warmup", "10",
-        "--only", "sqlite", "--client", "python", "--accounts", "20", "--prefixes", "200",
+        "authorize.py",
+        "--seconds",
+        "2",
+        "--workers",
+        "1",
+        "--connections",
+        "1",
+        "--warmup",
+        "10",
+        "--only",
+        "sqlite",
+        "--client",
+        "python",
+        "--accounts",
+        "20",
+        "--prefixes",
+        "200",
     )
     rows = [line.split() for line in out.splitlines() if line.startswith("sqlite ")]
     assert rows, out

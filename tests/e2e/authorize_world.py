@@ -54,8 +54,15 @@ def setup() -> None:
     )
 
     tariff = Tariff.objects.create(name="Sell")
-    Rate.objects.create(tariff=tariff, prefix="44", destination="United Kingdom", price_1=Decimal("0.10"),
-                        price_n=Decimal("0.10"), interval_1=60, interval_n=60)
+    Rate.objects.create(
+        tariff=tariff,
+        prefix="44",
+        destination="United Kingdom",
+        price_1=Decimal("0.10"),
+        price_n=Decimal("0.10"),
+        interval_1=60,
+        interval_n=60,
+    )
     vendor = Vendor.objects.create(name="Carrier")
     conn = Connection.objects.create(vendor=vendor, name="carrier", host="gw.carrier.example")
     dset = DestinationSet.objects.create(name="Carrier set", vendor=vendor)
@@ -64,20 +71,41 @@ def setup() -> None:
     RoutingEntry.objects.create(group=group, connection=conn, destination_set=dset)
     for dclass in ("domestic", "international", "tollfree"):
         RouteOffer.objects.create(destination_class=dclass, choice="value", routing_group=group)
-    operator = Customer.objects.create(kind="operator", name="Op", company="Operator", web_username="op",
-                                       tariff=tariff, email="o@o.example", phone="+12015550123", country="US")
+    operator = Customer.objects.create(
+        kind="operator",
+        name="Op",
+        company="Operator",
+        web_username="op",
+        tariff=tariff,
+        email="o@o.example",
+        phone="+12015550123",
+        country="US",
+    )
     out: dict[str, object] = {}
     for login, (billing, paid, credit, cps, longest, channels) in SCENARIOS.items():
         customer = Customer.objects.create(
-            parent=operator, name=login, company=f"{login} Ltd", web_username=f"cust-{login}", tariff=tariff,
-            email="c@c.example", phone="+12015550123", country="US", billing_type=billing, credit_limit=credit,
-            billing_decimals=4, max_call_sessions=BIG, calls_per_second=cps, max_call_duration=longest,
+            parent=operator,
+            name=login,
+            company=f"{login} Ltd",
+            web_username=f"cust-{login}",
+            tariff=tariff,
+            email="c@c.example",
+            phone="+12015550123",
+            country="US",
+            billing_type=billing,
+            credit_limit=credit,
+            billing_decimals=4,
+            max_call_sessions=BIG,
+            calls_per_second=cps,
+            max_call_duration=longest,
         )
         if paid is not None:
-            ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=paid, kind="payment",
-                                           reference=f"pay-{login}"))
-        account = Account.objects.create(customer=customer, name=login, dialing_mode="e164", allow_international=True,
-                                         max_channels=channels)
+            ledger.post_one(
+                ledger.Posting(customer_id=customer.pk, amount=paid, kind="payment", reference=f"pay-{login}")
+            )
+        account = Account.objects.create(
+            customer=customer, name=login, dialing_mode="e164", allow_international=True, max_channels=channels
+        )
         SipDevice.objects.create(account=account, login=login, secret="s")
         out[login] = {"customer": customer.account_code, "account": account.account_code}
     pop, _ = Pop.objects.get_or_create(name="pop-e2e")

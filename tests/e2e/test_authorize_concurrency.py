@@ -48,8 +48,14 @@ class World:
         return (self.logs / f"access-{port}.log").read_text().count("POST /api/v1/calls/authorize")
 
     def reservations(self) -> dict:
-        done = subprocess.run([sys.executable, str(HERE / "authorize_world.py"), "reservations"], env=self.env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, str(HERE / "authorize_world.py"), "reservations"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -64,8 +70,9 @@ def _post(port: int, path: str, token: str, body: dict | None = None) -> dict:
     conn = HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         payload = json.dumps(body or {})
-        conn.request("POST", path, body=payload,
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        conn.request(
+            "POST", path, body=payload, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        )
         response = conn.getresponse()
         data = response.read()
         assert response.status == 200, (response.status, data[:500])
@@ -94,8 +101,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("concurrent authorisations by several server processes are a PostgreSQL deployment; "
-                    "SQLite serialises writers by design")
+        pytest.skip(
+            "concurrent authorisations by several server processes are a PostgreSQL deployment; "
+            "SQLite serialises writers by design"
+        )
     import psycopg
 
     tmp = tmp_path_factory.mktemp("authorize")
@@ -105,23 +114,37 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{name}"
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=url,
-               PYTHONPATH=os.pathsep.join([str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp),
+        TARIFA_DATABASE_URL=url,
+        PYTHONPATH=os.pathsep.join([str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
     servers: list[subprocess.Popen] = []
     try:
         migrated = run_tarifa(env, "migrate", timeout=120)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        done = subprocess.run([sys.executable, str(HERE / "authorize_world.py"), "setup"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, str(HERE / "authorize_world.py"), "setup"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         made = json.loads(done.stdout.strip().splitlines()[-1])
         ports = [_free_port(), _free_port()]
         for port in ports:
-            servers.append(subprocess.Popen(
-                [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", str(WORKERS)],
-                env=env, stdout=(tmp / f"access-{port}.log").open("w"), stderr=(tmp / f"server-{port}.log").open("w"),
-                start_new_session=True,
-            ))
+            servers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", str(WORKERS)],
+                    env=env,
+                    stdout=(tmp / f"access-{port}.log").open("w"),
+                    stderr=(tmp / f"server-{port}.log").open("w"),
+                    start_new_session=True,
+                )
+            )
         deadline = time.monotonic() + 60
         for port, server in zip(ports, servers, strict=True):
             _wait_healthy(port, server, deadline)
@@ -152,8 +175,9 @@ def _warm_up(w: World) -> None:
             _post(w.ports[0], f"/api/v1/calls/{a['call_id']}/end", w.token)
 
 
-def _burst(w: World, login: str, count: int, tag: str, *, at_second_boundary: bool = False
-           ) -> tuple[list[dict], float, float]:
+def _burst(
+    w: World, login: str, count: int, tag: str, *, at_second_boundary: bool = False
+) -> tuple[list[dict], float, float]:
     """``count`` authorisations from ``login``, released together by a barrier, alternately to
     each server. Returns the answers and the wall-clock times of the first send and last answer."""
     barrier = threading.Barrier(count + 1)
@@ -168,8 +192,12 @@ def _burst(w: World, login: str, count: int, tag: str, *, at_second_boundary: bo
         try:
             barrier.wait(timeout=30)
             sent[n] = time.time()
-            conn.request("POST", "/api/v1/calls/authorize", body=json.dumps(body),
-                         headers={"Authorization": f"Bearer {w.token}", "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/calls/authorize",
+                body=json.dumps(body),
+                headers={"Authorization": f"Bearer {w.token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             data = response.read()
             received[n] = time.time()

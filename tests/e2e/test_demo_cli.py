@@ -23,8 +23,9 @@ def test_demo_then_a_prepaid_call_is_allowed_and_money_can_be_added(tmp_path: Pa
     assert second.returncode == 0 and second.stdout == first.stdout  # idempotent
     # hooli: a prepaid US customer of a reseller; its first account may call abroad from pop-nyc
     for callee in ("2125550100", "011442079460958"):
-        done = run_tarifa(env, "call", "simulate", "--account", "hooli-sip_user-1", "--callee", callee,
-                          "--pop", "pop-nyc", "--json")
+        done = run_tarifa(
+            env, "call", "simulate", "--account", "hooli-sip_user-1", "--callee", callee, "--pop", "pop-nyc", "--json"
+        )
         assert done.returncode == 0, done.stderr
         decision = json.loads(done.stdout)
         assert decision["allowed"], decision["trace"]

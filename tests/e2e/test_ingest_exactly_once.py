@@ -24,18 +24,26 @@ TOTAL = 200_000
 
 
 def _env(tmp_path: Path, url: str) -> dict:
-    return dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=url,
-                PYTHONPATH=os.pathsep.join([str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    return dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp_path),
+        TARIFA_DATABASE_URL=url,
+        PYTHONPATH=os.pathsep.join([str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
 
 
 def _world(env: dict) -> None:
     assert run_tarifa(env, "migrate").returncode == 0
-    done = subprocess.run([sys.executable, str(HERE / "ingest_world.py"), "setup"], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "ingest_world.py"), "setup"], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
 def _check(env: dict) -> dict:
-    done = subprocess.run([sys.executable, str(HERE / "ingest_world.py"), "check"], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "ingest_world.py"), "check"], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -62,8 +70,20 @@ def test_import_killed_half_way_then_rerun_charges_each_call_once(tmp_path: Path
     _world(env)
     cdrs = tmp_path / "cdrs.csv"
     write_cdrs(str(cdrs), 0, TOTAL)
-    args = [sys.executable, "-m", "tarifa.cli", "cdr", "import", str(cdrs), "--format", "tarifa", "--switch", "sw",
-            "--batch-size", "2000"]
+    args = [
+        sys.executable,
+        "-m",
+        "tarifa.cli",
+        "cdr",
+        "import",
+        str(cdrs),
+        "--format",
+        "tarifa",
+        "--switch",
+        "sw",
+        "--batch-size",
+        "2000",
+    ]
     importer = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     stored = 0
@@ -97,8 +117,25 @@ def test_two_importers_on_overlapping_files(tmp_path: Path, fresh_database_url: 
     write_cdrs(str(first), 0, 60_000)
     write_cdrs(str(second), 30_000, 90_000)  # 30,000 calls in both files
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tarifa.cli", "cdr", "import", str(path), "--format", "tarifa",
-                          "--switch", "sw", "--batch-size", "1000"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tarifa.cli",
+                "cdr",
+                "import",
+                str(path),
+                "--format",
+                "tarifa",
+                "--switch",
+                "sw",
+                "--batch-size",
+                "1000",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         for path in (first, second)
     ]
     outputs = [p.communicate(timeout=600)[0].decode() for p in procs]

@@ -25,7 +25,9 @@ DECK_HEADER = (
 def tarifa_rate(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tarifa.cli", "rate", *map(str, args)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -42,10 +44,23 @@ def make_files(tmp_path: Path, seed: int, count: int, dated: bool) -> tuple[Path
     for p in prefixes:
         i1, i_n = rng.choice([(1, 1), (6, 6), (30, 6), (60, 60), (60, 1)])
         price = f"{rng.randint(0, 2)}.{rng.randint(0, 999999):06d}"
-        row = [p, f"Destination {p}", price, rng.choice([price, f"0.{rng.randint(0, 9999):04d}"]), str(i1), str(i_n),
-               rng.choice(["0", "0", "0.015"]), rng.choice(["0", "0", "0", "6"]), rng.choice(["0", "0", "2"]),
-               rng.choice(["0", "0", "5", "12.5"]), rng.choice(["0", "0", "0.1"]), "", "", "",
-               "1" if rng.random() < 0.03 else "0"]
+        row = [
+            p,
+            f"Destination {p}",
+            price,
+            rng.choice([price, f"0.{rng.randint(0, 9999):04d}"]),
+            str(i1),
+            str(i_n),
+            rng.choice(["0", "0", "0.015"]),
+            rng.choice(["0", "0", "0", "6"]),
+            rng.choice(["0", "0", "2"]),
+            rng.choice(["0", "0", "5", "12.5"]),
+            rng.choice(["0", "0", "0.1"]),
+            "",
+            "",
+            "",
+            "1" if rng.random() < 0.03 else "0",
+        ]
         lines.append(",".join(row))
         if dated and rng.random() < 0.2:  # a new price from the middle of the month
             lines.append(",".join([*row[:2], "0.9", "0.9", *row[4:11], "2024-03-15T12:00:00Z", "", "", "0"]))
@@ -58,8 +73,17 @@ def make_files(tmp_path: Path, seed: int, count: int, dated: bool) -> tuple[Path
         p = rng.choice(prefixes)
         digits = p + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 15 - len(p))))
         style = rng.random()
-        callee = ("+" + digits if style < 0.3 else "00" + digits if style < 0.4
-                  else "12ab" if style < 0.41 else str(rng.randint(1, 9)) + digits if style < 0.45 else digits)
+        callee = (
+            "+" + digits
+            if style < 0.3
+            else "00" + digits
+            if style < 0.4
+            else "12ab"
+            if style < 0.41
+            else str(rng.randint(1, 9)) + digits
+            if style < 0.45
+            else digits
+        )
         moment = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 30 * 86400))
         offset = rng.choice(["Z", "+00:00", "+02:00", "-05:00"])
         shown = moment.astimezone(timezone(timedelta(hours={"Z": 0, "+00:00": 0, "+02:00": 2, "-05:00": -5}[offset])))
@@ -81,8 +105,15 @@ def check_against_reference(deck: Path, cdrs: Path, out: Path, decimals: int, ro
     calls, rated = read_csv(cdrs), read_csv(out)
     assert [r["call_id"] for r in rated] == [c["call_id"] for c in calls]
     for call, row in zip(calls, rated, strict=True):
-        result = rate_call(table, call["callee"], datetime.fromisoformat(call["connect_time"]), call["duration"],
-                           decimals, rounding, dialing_mode="e164")
+        result = rate_call(
+            table,
+            call["callee"],
+            datetime.fromisoformat(call["connect_time"]),
+            call["duration"],
+            decimals,
+            rounding,
+            dialing_mode="e164",
+        )
         expected = "" if result.cost is None else str(result.cost)
         assert (row["status"], row["prefix"], row["cost"]) == (result.status.value, result.prefix or "", expected), call
         assert int(row["billed_seconds"]) == result.billed_seconds
@@ -200,7 +231,9 @@ def test_nanp_and_decimals_over_six(tmp_path: Path) -> None:
     assert "reference path, slower: 8 decimals" in result.stdout
     rows = read_csv(out)
     assert [(r["prefix"], r["cost"], r["reason"]) for r in rows] == [
-        ("1212", "0.02469000", ""), ("1411", "0.50000000", ""), ("", "", "invalid_number"),
+        ("1212", "0.02469000", ""),
+        ("1411", "0.50000000", ""),
+        ("", "", "invalid_number"),
     ]
 
 
@@ -215,19 +248,21 @@ def test_output_cells_never_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
     spreadsheet would run (=, +, -, @, tab) is written with a leading ' (issue 12 item 5);
     numbers, even negative ones, are left alone."""
     deck = tmp_path / "deck.csv"
-    deck.write_text(DECK_HEADER + "\n" + "44,=HYPERLINK(\"http://evil.example/\"),0.1,0.1,60,60,0,0,0,0,0,,,,0\n")
+    deck.write_text(DECK_HEADER + "\n" + '44,=HYPERLINK("http://evil.example/"),0.1,0.1,60,60,0,0,0,0,0,,,,0\n')
     cdrs = tmp_path / "cdrs.csv"
-    cdrs.write_text("call_id,caller,callee,connect_time,duration\n"
-                    "=cmd|x,1,442079460958,2024-03-01T10:00:00Z,60\n"
-                    "@SUM(1),1,+2+2,2024-03-01T10:00:00Z,60\n"
-                    "plain,1,442079460959,2024-03-01T10:00:00Z,60\n")
+    cdrs.write_text(
+        "call_id,caller,callee,connect_time,duration\n"
+        "=cmd|x,1,442079460958,2024-03-01T10:00:00Z,60\n"
+        "@SUM(1),1,+2+2,2024-03-01T10:00:00Z,60\n"
+        "plain,1,442079460959,2024-03-01T10:00:00Z,60\n"
+    )
     out = tmp_path / "out.csv"
     done = tarifa_rate("--deck", deck, "--cdrs", cdrs, "--out", out)
     assert done.returncode in (0, 3), done.stderr
     rows = read_csv(out)
     by_id = {row["call_id"]: row for row in rows}
     assert set(by_id) == {"'=cmd|x", "'@SUM(1)", "plain"}, rows
-    assert by_id["'=cmd|x"]["destination"] == "'=HYPERLINK(\"http://evil.example/\")"
+    assert by_id["'=cmd|x"]["destination"] == '\'=HYPERLINK("http://evil.example/")'
     assert by_id["'@SUM(1)"]["callee"] == "'+2+2"
-    assert by_id["plain"]["destination"] == "'=HYPERLINK(\"http://evil.example/\")"
+    assert by_id["plain"]["destination"] == '\'=HYPERLINK("http://evil.example/")'
     assert by_id["plain"]["cost"] == "0.1000" or Decimal(by_id["plain"]["cost"]) == Decimal("0.1")

@@ -43,7 +43,10 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -70,11 +73,20 @@ def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Pa
     """TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no 408), the access log still Tarifa's."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path / "var"), TARIFA_BODY_TIMEOUT="0", TARIFA_ACCESS_LOG="1")
     env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-    assert subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True,
-                          timeout=300, check=False).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True, timeout=300, check=False
+        ).returncode
+        == 0
+    )
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -51,8 +51,10 @@ def build(customers: int = 100, seed: int = 14) -> World:
     usd = Tariff.objects.create(name="Recurring USD")
     jpy = Tariff.objects.create(name="Recurring JPY", currency="JPY")
     plans = _plans()
-    did_plans = [DidPlan.objects.create(name="DID basic", monthly_fee=D("1.50"), setup_fee=D("3.00")),
-                 DidPlan.objects.create(name="DID toll-free", monthly_fee=D("4.10"))]
+    did_plans = [
+        DidPlan.objects.create(name="DID basic", monthly_fee=D("1.50"), setup_fee=D("3.00")),
+        DidPlan.objects.create(name="DID toll-free", monthly_fee=D("4.10")),
+    ]
 
     def day() -> date:
         return date(2026, 1, 10) + timedelta(days=rng.randrange(0, 49))  # Jan 10 .. Feb 27
@@ -65,16 +67,28 @@ def build(customers: int = 100, seed: int = 14) -> World:
     for n in range(customers):
         yen = n % 10 == 9
         customer = Customer.objects.create(
-            name=f"R{n}", company=f"Recurring {n}", web_username=f"rec{n}", tariff=jpy if yen else usd,
-            currency="JPY" if yen else "USD", email=f"r{n}@r.example", phone="+12015550123", country="US",
-            billing_type="postpaid", credit_limit=D("100000"),
+            name=f"R{n}",
+            company=f"Recurring {n}",
+            web_username=f"rec{n}",
+            tariff=jpy if yen else usd,
+            currency="JPY" if yen else "USD",
+            email=f"r{n}@r.example",
+            phone="+12015550123",
+            country="US",
+            billing_type="postpaid",
+            credit_limit=D("100000"),
         )
         world.customers.append(customer.pk)
         plan = plans[n % len(plans)]
         activation = day()
         account = Account.objects.create(
-            customer=customer, name=f"acc{n}", kind="trunk" if n % 2 else "ip", identifier=f"trunk{n}",
-            service_plan=plan, activation_date=activation, cancellation_date=maybe_cancel(activation),
+            customer=customer,
+            name=f"acc{n}",
+            kind="trunk" if n % 2 else "ip",
+            identifier=f"trunk{n}",
+            service_plan=plan,
+            activation_date=activation,
+            cancellation_date=maybe_cancel(activation),
             balance_mode="own" if n % 7 == 3 else "shared",
         )
         if plan.minimum_amount:  # a few calls: usage below (or above) the minimum
@@ -82,22 +96,45 @@ def build(customers: int = 100, seed: int = 14) -> World:
             for k in range(rng.randrange(0, 4)):
                 at = datetime(2026, 1, 20, tzinfo=UTC) + timedelta(days=rng.randrange(0, 38), minutes=k)
                 price = D(rng.randrange(0, 900)) / 100
-                Cdr.objects.create(switch="sw", call_id=f"c{n}-{k}", callee="12125550100", start_time=at,
-                                   account=account, customer=customer, price=price)
+                Cdr.objects.create(
+                    switch="sw",
+                    call_id=f"c{n}-{k}",
+                    callee="12125550100",
+                    start_time=at,
+                    account=account,
+                    customer=customer,
+                    price=price,
+                )
                 prices.append((at, price))
             world.cdr_prices[account.pk] = prices
         start = day()
-        SipDevice.objects.create(account=account, login=f"ext{n}", secret="Secret1x", extension=str(100 + n),
-                                 service_plan=plans[(n + 1) % len(plans)], activation_date=start,
-                                 cancellation_date=maybe_cancel(start))
+        SipDevice.objects.create(
+            account=account,
+            login=f"ext{n}",
+            secret="Secret1x",
+            extension=str(100 + n),
+            service_plan=plans[(n + 1) % len(plans)],
+            activation_date=start,
+            cancellation_date=maybe_cancel(start),
+        )
         start = day()
-        IpDevice.objects.create(account=account, address=f"10.14.{n // 200}.{n % 200 + 1}",
-                                service_plan=plans[(n + 3) % len(plans)], activation_date=start,
-                                cancellation_date=maybe_cancel(start))
-        did = Did.objects.create(number=f"1212555{n:04d}", status="assigned", account=account,
-                                 plan=did_plans[n % 2], activation_date=day())
-        VirtualNumber.objects.create(number=f"7{n:04d}", primary_did=did, account=account, activation_date=day(),
-                                     additional_charge=D("2.00") if n % 3 else D("0"))
+        IpDevice.objects.create(
+            account=account,
+            address=f"10.14.{n // 200}.{n % 200 + 1}",
+            service_plan=plans[(n + 3) % len(plans)],
+            activation_date=start,
+            cancellation_date=maybe_cancel(start),
+        )
+        did = Did.objects.create(
+            number=f"1212555{n:04d}", status="assigned", account=account, plan=did_plans[n % 2], activation_date=day()
+        )
+        VirtualNumber.objects.create(
+            number=f"7{n:04d}",
+            primary_did=did,
+            account=account,
+            activation_date=day(),
+            additional_charge=D("2.00") if n % 3 else D("0"),
+        )
         if n % 5 == 0:
             world.released[did.pk] = min(RUN_UNTIL, did.activation_date + timedelta(days=rng.randrange(1, 25)))
     return world

@@ -28,12 +28,21 @@ def staff_client(client):  # type: ignore[no-untyped-def]
 def two_customers(tariff, operator):  # type: ignore[no-untyped-def]
     made = []
     for n, (company, user, ip, sip, status) in enumerate(
-        [("Alpha Telecom", "alpha1", "192.0.2.10", "alphasip", "active"),
-         ("Beta Voice", "beta2", "192.0.2.20", "betasip", "inactive")]
+        [
+            ("Alpha Telecom", "alpha1", "192.0.2.10", "alphasip", "active"),
+            ("Beta Voice", "beta2", "192.0.2.20", "betasip", "inactive"),
+        ]
     ):
         customer = Customer.objects.create(
-            parent=operator, name=f"Name{n}", company=company, web_username=user, tariff=tariff, status=status,
-            email=f"{user}@x.example", phone="+12015550123", country="US",
+            parent=operator,
+            name=f"Name{n}",
+            company=company,
+            web_username=user,
+            tariff=tariff,
+            status=status,
+            email=f"{user}@x.example",
+            phone="+12015550123",
+            country="US",
         )
         account = Account.objects.create(customer=customer, name=f"{user}-main")
         IpDevice.objects.create(account=account, address=ip)
@@ -147,8 +156,14 @@ def test_add_customer_through_admin_applies_the_same_rules(staff_client, custome
 
 
 def test_account_page_shows_list_widgets_and_masks_the_password(staff_client, operator) -> None:
-    account = Account.objects.create(customer=operator, name="main", sip_password="Main-pass1",
-                                     allowed_countries=["GB"], ip_restriction=["192.0.2.0/24"], allowed_codecs=["PCMU"])
+    account = Account.objects.create(
+        customer=operator,
+        name="main",
+        sip_password="Main-pass1",
+        allowed_countries=["GB"],
+        ip_restriction=["192.0.2.0/24"],
+        allowed_codecs=["PCMU"],
+    )
     response = staff_client.get(reverse("admin:customers_account_change", args=[account.pk]))
     assert response.status_code == 200
     page = response.content.decode()

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 def call(client, token, **body):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/calls/authorize", data=json.dumps(body), content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.post(
+        "/api/v1/calls/authorize",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
 
 
 def test_authorize_and_end_over_http(client, token) -> None:

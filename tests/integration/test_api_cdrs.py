@@ -22,13 +22,23 @@ def switch_token(world):  # type: ignore[no-untyped-def]
 
 def post(client, token: str | None, body) -> tuple[int, dict, str]:  # type: ignore[no-untyped-def]
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-    response = client.post("/api/v1/cdrs", data=json.dumps(body) if not isinstance(body, str) else body,
-                           content_type="application/json", **headers)
+    response = client.post(
+        "/api/v1/cdrs",
+        data=json.dumps(body) if not isinstance(body, str) else body,
+        content_type="application/json",
+        **headers,
+    )
     return response.status_code, response.json(), response["Content-Type"]
 
 
-CDR = {"call_id": "api-1", "callee": "442079460958", "start_time": "2026-03-02T10:00:00+00:00", "duration": 61,
-       "sip_user": "alice", "connection": "carrier-1"}
+CDR = {
+    "call_id": "api-1",
+    "callee": "442079460958",
+    "start_time": "2026-03-02T10:00:00+00:00",
+    "duration": 61,
+    "sip_user": "alice",
+    "connection": "carrier-1",
+}
 
 
 def test_push_stores_rates_and_reports(client, switch_token) -> None:
@@ -72,8 +82,16 @@ def test_customer_sees_its_calls_as_soon_as_pushed(client, world, switch_token) 
     from tarifa.customers.models import Customer
 
     _t, raw = ApiToken.issue("portal", customer=world["customer"])
-    other = Customer.objects.create(parent=world["customer"].parent, name="X", company="X", web_username="x1",
-                                    tariff=world["tariff"], email="x@x.example", phone="+12015550123", country="US")
+    other = Customer.objects.create(
+        parent=world["customer"].parent,
+        name="X",
+        company="X",
+        web_username="x1",
+        tariff=world["tariff"],
+        email="x@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     _t2, other_raw = ApiToken.issue("other", customer=other)
     post(client, switch_token, [CDR])
     mine = client.get("/api/v1/cdrs", HTTP_AUTHORIZATION=f"Bearer {raw}").json()

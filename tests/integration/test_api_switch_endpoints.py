@@ -19,13 +19,23 @@ from tests.wsgi_call import call_wsgi
 
 pytestmark = pytest.mark.django_db
 PATH = "/api/v1/calls/authorize"
-SECURITY = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-            "Cross-Origin-Opener-Policy": "same-origin"}
+SECURITY = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 APP = switch_endpoints.wsgi(WSGIHandler())
 
 
-def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None, content_type: str = "application/json",
-             **extra: str) -> tuple[int, dict[str, str], bytes]:
+def via_wsgi(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    auth: str | None = None,
+    content_type: str = "application/json",
+    **extra: str,
+) -> tuple[int, dict[str, str], bytes]:
     """One request through the WSGI application tarifa serve runs (tarifa.wsgi), in this test's transaction."""
     if auth is not None:
         extra["HTTP_AUTHORIZATION"] = auth
@@ -34,8 +44,15 @@ def via_wsgi(method: str, path: str, body: bytes = b"", auth: str | None = None,
     return call_wsgi(APP, environ)
 
 
-def via_django(client, method: str, path: str, body: bytes = b"", auth: str | None = None,  # type: ignore[no-untyped-def]
-               content_type: str = "application/json", **extra: str) -> tuple[int, dict[str, str], bytes]:
+def via_django(
+    client,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    auth: str | None = None,  # type: ignore[no-untyped-def]
+    content_type: str = "application/json",
+    **extra: str,
+) -> tuple[int, dict[str, str], bytes]:
     if auth is not None:
         extra["HTTP_AUTHORIZATION"] = auth
     response = client.generic(method, path, body, content_type=content_type, **extra)
@@ -55,7 +72,9 @@ UNAUTHORIZED = problem(401, "Unauthorized", "A valid API token is required (Auth
 
 
 def unparsable(reason: str) -> dict:
-    return problem(400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}])
+    return problem(
+        400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}]
+    )
 
 
 def refused(status: int, errors: list) -> dict:
@@ -65,29 +84,79 @@ def refused(status: int, errors: list) -> dict:
 CASES = [
     # (name, body, expected status, expected problem document or None for a decision)
     ("bad JSON", b'{"call_id":', 400, unparsable("not valid JSON: Expecting value at line 1 column 12 (character 11)")),
-    ("not UTF-8", b'{"call_id": "\xff", "callee": "1"}', 400,
-     unparsable("not UTF-8, UTF-16 or UTF-32 text: invalid start byte at byte 13")),
-    ("too deeply nested", b"[" * 20_000 + b"]" * 20_000, 400,
-     unparsable("nested too deeply to be a request document")),
+    (
+        "not UTF-8",
+        b'{"call_id": "\xff", "callee": "1"}',
+        400,
+        unparsable("not UTF-8, UTF-16 or UTF-32 text: invalid start byte at byte 13"),
+    ),
+    ("too deeply nested", b"[" * 20_000 + b"]" * 20_000, 400, unparsable("nested too deeply to be a request document")),
     ("empty body", b"", 422, refused(422, [{"field": "", "reason": "request body is required"}])),
-    ("a list", b"[]", 422, refused(422, [{"field": "", "reason": "request body [] is refused: must be a JSON object"}])),
-    ("null", b"null", 422, refused(422, [{"field": "", "reason": "request body null is refused: must be a JSON object"}])),
-    ("a number", b"5", 422, refused(422, [{"field": "", "reason": "request body 5 is refused: must be a JSON object"}])),
+    (
+        "a list",
+        b"[]",
+        422,
+        refused(422, [{"field": "", "reason": "request body [] is refused: must be a JSON object"}]),
+    ),
+    (
+        "null",
+        b"null",
+        422,
+        refused(422, [{"field": "", "reason": "request body null is refused: must be a JSON object"}]),
+    ),
+    (
+        "a number",
+        b"5",
+        422,
+        refused(422, [{"field": "", "reason": "request body 5 is refused: must be a JSON object"}]),
+    ),
     ("missing call_id", b'{"callee": "1"}', 422, refused(422, [{"field": "call_id", "reason": "call_id is required"}])),
-    ("call_id too long", json.dumps({"call_id": "x" * 256, "callee": "1"}).encode(), 422,
-     refused(422, [{"field": "call_id", "reason": "call_id '" + "x" * 59 + "... is refused: must be at most 255 characters"}])),
-    ("empty callee and more", json.dumps({"callee": "", "call_id": 5, "did": "1" * 21}).encode(), 422,
-     refused(422, [{"field": "call_id", "reason": "call_id 5 is refused: must be text (a JSON string)"},
-                   {"field": "callee", "reason": "callee '' is refused: must not be empty"},
-                   {"field": "did", "reason": "did '111111111111111111111' is refused: must be at most 20 characters"}])),
-    ("null caller", b'{"call_id": "x", "callee": "1", "caller": null}', 422,
-     refused(422, [{"field": "caller", "reason": "caller null is refused: must be text (a JSON string)"}])),
-    ("trace as a string", b'{"call_id": "x", "callee": "1", "trace": "yes"}', 422,
-     refused(422, [{"field": "trace", "reason": "trace 'yes' is refused: must be true or false (a JSON boolean)"}])),
-    ("trace as a number", b'{"call_id": "x", "callee": "1", "trace": 1}', 422,
-     refused(422, [{"field": "trace", "reason": "trace 1 is refused: must be true or false (a JSON boolean)"}])),
-    ("source_ip not an address", b'{"call_id": "x", "callee": "1", "source_ip": "1.2.3"}', 422,
-     refused(422, [{"field": "source_ip", "reason": "source_ip '1.2.3' is not an IP address"}])),
+    (
+        "call_id too long",
+        json.dumps({"call_id": "x" * 256, "callee": "1"}).encode(),
+        422,
+        refused(
+            422,
+            [{"field": "call_id", "reason": "call_id '" + "x" * 59 + "... is refused: must be at most 255 characters"}],
+        ),
+    ),
+    (
+        "empty callee and more",
+        json.dumps({"callee": "", "call_id": 5, "did": "1" * 21}).encode(),
+        422,
+        refused(
+            422,
+            [
+                {"field": "call_id", "reason": "call_id 5 is refused: must be text (a JSON string)"},
+                {"field": "callee", "reason": "callee '' is refused: must not be empty"},
+                {"field": "did", "reason": "did '111111111111111111111' is refused: must be at most 20 characters"},
+            ],
+        ),
+    ),
+    (
+        "null caller",
+        b'{"call_id": "x", "callee": "1", "caller": null}',
+        422,
+        refused(422, [{"field": "caller", "reason": "caller null is refused: must be text (a JSON string)"}]),
+    ),
+    (
+        "trace as a string",
+        b'{"call_id": "x", "callee": "1", "trace": "yes"}',
+        422,
+        refused(422, [{"field": "trace", "reason": "trace 'yes' is refused: must be true or false (a JSON boolean)"}]),
+    ),
+    (
+        "trace as a number",
+        b'{"call_id": "x", "callee": "1", "trace": 1}',
+        422,
+        refused(422, [{"field": "trace", "reason": "trace 1 is refused: must be true or false (a JSON boolean)"}]),
+    ),
+    (
+        "source_ip not an address",
+        b'{"call_id": "x", "callee": "1", "source_ip": "1.2.3"}',
+        422,
+        refused(422, [{"field": "source_ip", "reason": "source_ip '1.2.3' is not an IP address"}]),
+    ),
     ("trace false, unknown field ignored", b'{"call_id": "x", "callee": "1", "trace": false, "other": 1}', 200, None),
     ("UTF-16", '{"call_id": "x\u00e9", "callee": "1"}'.encode("utf-16"), 200, None),
 ]
@@ -132,8 +201,16 @@ def test_authorize_and_end_through_wsgi(client, token) -> None:
     assert status == 200 and decision["allowed"] is True and decision["reservation_id"]
     assert any("ALLOWED" in step for step in decision["trace"])
     assert AuthorizeOut.model_validate(decision).model_dump() == decision  # the documented schema, exactly
-    assert set(decision["routes"][0]) == {"connection", "vendor", "address", "transport", "number", "vendor_price",
-                                          "type", "login"}
+    assert set(decision["routes"][0]) == {
+        "connection",
+        "vendor",
+        "address",
+        "transport",
+        "number",
+        "vendor_price",
+        "type",
+        "login",
+    }
     assert Reservation.objects.get(call_id="w1").switch == "pop-a"
     # the same call id again: the reservation held is answered (no second one)
     again = json.loads(via_wsgi("POST", PATH, body, f"Bearer {token}")[2])

@@ -27,6 +27,8 @@ from tarifa.routing.models import (
 from tests.factories import NOW, UK, ask
 
 pytestmark = pytest.mark.django_db
+
+
 def test_allowed_call_with_routes_duration_and_reservation(net) -> None:
     d = ask()
     assert d.allowed and d.reason == "" and d.sip_code == 200
@@ -93,13 +95,17 @@ def test_invalid_number(net) -> None:
 
 
 def test_insufficient_funds(net) -> None:
-    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x"))
+    ledger.post_one(
+        ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x")
+    )
     d = ask()
     assert (d.reason, d.sip_code) == ("insufficient_funds", 402)
 
 
 def test_postpaid_credit_limit_counts(net) -> None:
-    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x"))
+    ledger.post_one(
+        ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-10"), kind="adjustment", reference="x")
+    )
     Customer.objects.filter(pk=net["customer"].pk).update(billing_type="postpaid", credit_limit=Decimal("1.00"))
     cache.reset()
     d = ask()
@@ -175,7 +181,9 @@ def test_cps_limit(net) -> None:
     results = [ask().reason for _ in range(5)]
     assert results == ["", "", "", "cps_limit", "cps_limit"]
     later = authorize_call(
-        CallRequest(call_id="next-second", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW + timedelta(seconds=1))
+        CallRequest(call_id="next-second", callee="011" + UK, sip_user="alice", switch="sw"),
+        now=NOW + timedelta(seconds=1),
+    )
     assert later.allowed
 
 
@@ -207,7 +215,9 @@ def test_loss_route(net) -> None:
 
 
 def test_emergency_always_goes_with_e911_caller_id(net) -> None:
-    ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-50"), kind="adjustment", reference="x"))
+    ledger.post_one(
+        ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-50"), kind="adjustment", reference="x")
+    )
     Account.objects.filter(pk=net["alice"].pk).update(allow_international=False, status="active")
     cache.reset()
     d = ask(callee="911", caller="5555")
@@ -216,8 +226,9 @@ def test_emergency_always_goes_with_e911_caller_id(net) -> None:
 
 
 def test_translation_rules_change_cli_by_destination_prefix(net) -> None:
-    TranslationRule.objects.create(customer=net["customer"], kind="source", match=r"^.*$", replace="441234567890",
-                                   dst_prefix="44")
+    TranslationRule.objects.create(
+        customer=net["customer"], kind="source", match=r"^.*$", replace="441234567890", dst_prefix="44"
+    )
     TranslationRule.objects.create(customer=net["customer"], kind="destination", match=r"^9(\d+)$", replace=r"\1")
     cache.reset()
     d = ask(callee="9011" + UK, caller="12015550100")
@@ -273,7 +284,9 @@ def test_cache_follows_rate_changes(net) -> None:
 
 
 def test_simulation_reserves_nothing_and_explains(net) -> None:
-    d = authorize_call(CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"), reserve=False, now=NOW)
+    d = authorize_call(
+        CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"), reserve=False, now=NOW
+    )
     assert d.allowed and d.reservation_id is None and not Reservation.objects.exists()
     text = "\n".join(d.trace)
     assert "SIP user 'alice'" in text and "rate 44" in text and "ALLOWED" in text and "simulation" in text
@@ -283,7 +296,9 @@ def test_premium_route_choice_is_priced_by_its_group_tariff(net) -> None:
     premium_tariff = Tariff.objects.create(name="Premium")
     Rate.objects.create(tariff=premium_tariff, prefix="44", price_1=Decimal("0.05"), price_n=Decimal("0.05"))
     premium = RoutingGroup.objects.create(name="Premium", policy="priority", tariff=premium_tariff)
-    RoutingEntry.objects.create(group=premium, connection=net["dear"], destination_set=DestinationSet.objects.get(name="Dear set"))
+    RoutingEntry.objects.create(
+        group=premium, connection=net["dear"], destination_set=DestinationSet.objects.get(name="Dear set")
+    )
     RouteOffer.objects.create(destination_class="international", choice="premium", routing_group=premium)
     cache.reset()
     assert ask().rate["price_1"] == "0.02"  # value route: the customer's tariff
@@ -304,7 +319,9 @@ def test_worker_expires_reservations_of_calls_that_never_ended(net) -> None:
     held = Reservation.objects.get(call_id="lost")
     later = held.expires_at + timedelta(seconds=1)
     # Past its expiry the stale reservation no longer counts, even before the sweep ...
-    assert authorize_call(CallRequest(call_id="after", callee="011" + UK, sip_user="alice", switch="sw"), now=later).allowed
+    assert authorize_call(
+        CallRequest(call_id="after", callee="011" + UK, sip_user="alice", switch="sw"), now=later
+    ).allowed
     # ... and the worker removes it and old CPS counters.
     expired, purged = sweep(later + timedelta(hours=3))
     assert expired >= 1 and purged >= 1
@@ -329,8 +346,9 @@ def test_worker_drops_reservations_of_an_account_deleted_meanwhile(net) -> None:
 
 
 def test_own_balance_reservations_do_not_use_the_customer_balance(net) -> None:
-    own = Account.objects.create(customer=net["customer"], name="own", dialing_mode="nanp", allow_international=True,
-                                 balance_mode="own")
+    own = Account.objects.create(
+        customer=net["customer"], name="own", dialing_mode="nanp", allow_international=True, balance_mode="own"
+    )
     SipDevice.objects.create(account=own, login="ownie", secret="x")
     Account.objects.filter(pk=own.pk).update(balance=Decimal("100"))
     Customer.objects.filter(pk=net["customer"].pk).update(max_call_duration=86400)
@@ -345,8 +363,9 @@ def test_own_balance_reservations_do_not_use_the_customer_balance(net) -> None:
 def test_spending_limit_days_begin_at_the_customers_midnight(net) -> None:
     """A charge at 03:00 UTC on NOW's date is yesterday evening in New York: it counts against
     today's limit of a UTC customer, not of a New York one."""
-    charge = ledger.post_one(ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-0.05"),
-                                            kind="call_charge", reference="evening"))
+    charge = ledger.post_one(
+        ledger.Posting(customer_id=net["customer"].pk, amount=Decimal("-0.05"), kind="call_charge", reference="evening")
+    )
     assert charge is not None
     Transaction.objects.filter(reference="evening").update(created_at=NOW.replace(hour=3))
     Customer.objects.filter(pk=net["customer"].pk).update(daily_spending_limit=Decimal("0.10"), time_zone="UTC")
@@ -355,8 +374,9 @@ def test_spending_limit_days_begin_at_the_customers_midnight(net) -> None:
     assert utc.allowed and utc.max_duration == 120 and Decimal(utc.reserved) == Decimal("0.04")  # 0.05 left: 2 minutes
     Customer.objects.filter(pk=net["customer"].pk).update(time_zone="America/New_York")
     cache.reset()
-    ny = authorize_call(CallRequest(callee="011" + UK, sip_user="alice", call_id="tz-2", switch="sw"),
-                        now=NOW, reserve=False)
+    ny = authorize_call(
+        CallRequest(callee="011" + UK, sip_user="alice", call_id="tz-2", switch="sw"), now=NOW, reserve=False
+    )
     # New York's day began at 04:00 UTC: the evening charge is yesterday's; tz-1's reservation counts
     assert ny.allowed and ny.max_duration == 180  # 0.10 - 0.04 reserved = 0.06: 3 minutes
     assert any("since 2026-05-04 04:00 UTC" in line for line in ny.trace)

@@ -24,14 +24,33 @@ def pbx(net):  # type: ignore[no-untyped-def]
     """Two tenants of one hosted PBX with extension 1000 and a trunk name each; the second
     tenant's PBX calls from 203.0.113.9 (the first's from 198.51.100.9, net's ``pbx``)."""
     other = Customer.objects.create(
-        parent=net["customer"].parent, name="O", company="O Ltd", web_username="other", tariff=net["tariff"],
-        billing_decimals=4, email="o@o.example", phone="+12015550123", country="US",
+        parent=net["customer"].parent,
+        name="O",
+        company="O Ltd",
+        web_username="other",
+        tariff=net["tariff"],
+        billing_decimals=4,
+        email="o@o.example",
+        phone="+12015550123",
+        country="US",
     )
     ledger.post_one(ledger.Posting(customer_id=other.pk, amount=Decimal("10"), kind="payment", reference="p2"))
-    mine = Account.objects.create(customer=net["customer"], name="ext-1000", kind="extension", identifier="1000",
-                                  dialing_mode="nanp", allow_international=True)
-    theirs = Account.objects.create(customer=other, name="their-1000", kind="extension", identifier="1000",
-                                    dialing_mode="nanp", allow_international=True)
+    mine = Account.objects.create(
+        customer=net["customer"],
+        name="ext-1000",
+        kind="extension",
+        identifier="1000",
+        dialing_mode="nanp",
+        allow_international=True,
+    )
+    theirs = Account.objects.create(
+        customer=other,
+        name="their-1000",
+        kind="extension",
+        identifier="1000",
+        dialing_mode="nanp",
+        allow_international=True,
+    )
     Account.objects.create(customer=net["customer"], name="t1", kind="trunk", identifier="shared", dialing_mode="nanp")
     Account.objects.create(customer=other, name="t2", kind="trunk", identifier="shared", dialing_mode="nanp")
     their_pbx = Account.objects.create(customer=other, name="their-pbx", kind="ip", dialing_mode="nanp")
@@ -75,8 +94,12 @@ def test_the_switch_endpoint_takes_the_extension(client, pbx) -> None:
 
     def post(**fields: str) -> dict:
         body = {"call_id": f"c-{len(fields)}-{sorted(fields.items())}", "callee": "0114420794609", **fields}
-        return client.post("/api/v1/calls/authorize", data=json.dumps(body), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {raw}").json()
+        return client.post(
+            "/api/v1/calls/authorize",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        ).json()
 
     assert post(extension="1000")["reason"] == "unknown_pbx"
     assert post(extension="1000", source_ip="203.0.113.9")["account"] == pbx["theirs"].account_code

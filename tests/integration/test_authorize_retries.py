@@ -33,13 +33,17 @@ def _answer(d) -> tuple:  # type: ignore[no-untyped-def,type-arg]
 # --- item 4: a retried authorisation gets the same answer and the same reservation ---------------
 
 
-@pytest.mark.parametrize("limit", [
-    lambda net: Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1),
-    lambda net: Account.objects.filter(pk=net["alice"].pk).update(max_channels=1),
-    lambda net: SipDevice.objects.filter(login="alice").update(max_call_sessions=1),
-    lambda net: Customer.objects.filter(pk=net["customer"].pk).update(calls_per_second=1),
-    lambda net: SipDevice.objects.filter(login="alice").update(calls_per_second=1),
-], ids=["customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps"])
+@pytest.mark.parametrize(
+    "limit",
+    [
+        lambda net: Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=1),
+        lambda net: Account.objects.filter(pk=net["alice"].pk).update(max_channels=1),
+        lambda net: SipDevice.objects.filter(login="alice").update(max_call_sessions=1),
+        lambda net: Customer.objects.filter(pk=net["customer"].pk).update(calls_per_second=1),
+        lambda net: SipDevice.objects.filter(login="alice").update(calls_per_second=1),
+    ],
+    ids=["customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps"],
+)
 def test_a_retry_at_the_limit_gets_the_same_answer_and_reservation(net, limit) -> None:
     limit(net)
     cache.reset()
@@ -73,7 +77,9 @@ def test_a_retry_below_the_limits_is_not_counted_twice(net) -> None:
     # cheap's one channel is this call's: the retry still names it first, as the first answer did
     assert _answer(retry) == _answer(first) and [r["connection"] for r in retry.routes] == ["cheap", "dear"]
     assert dict(CallRate.objects.values_list("scope", "count")) == {
-        f"c:{net['customer'].pk}": 1, f"n:{net['cheap'].pk}": 1}
+        f"c:{net['customer'].pk}": 1,
+        f"n:{net['cheap'].pk}": 1,
+    }
     assert again("next").routes[0]["connection"] == "dear"
 
 

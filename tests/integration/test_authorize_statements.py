@@ -53,7 +53,10 @@ def test_only_scopes_with_a_cps_limit_are_counted(net) -> None:
     assert ask(call_id="n1").routes[0]["connection"] == "cheap"
     assert ask(call_id="n2").allowed
     assert dict(CallRate.objects.values_list("scope", "count")) == {
-        f"c:{net['customer'].pk}": 2, f"d:sip:{device.pk}": 2, f"n:{net['cheap'].pk}": 2}
+        f"c:{net['customer'].pk}": 2,
+        f"d:sip:{device.pk}": 2,
+        f"n:{net['cheap'].pk}": 2,
+    }
 
 
 def test_connection_cps_limit_drops_the_connection_for_the_rest_of_the_second(net) -> None:
@@ -63,8 +66,9 @@ def test_connection_cps_limit_drops_the_connection_for_the_rest_of_the_second(ne
     assert firsts == ["cheap", "cheap", "dear"]
     third = Reservation.objects.get(call_id="s2")
     assert third.connection_id == net["dear"].pk
-    later = authorize_call(CallRequest(call_id="next", callee="011" + UK, sip_user="alice", switch="sw"),
-                           now=NOW + timedelta(seconds=1))
+    later = authorize_call(
+        CallRequest(call_id="next", callee="011" + UK, sip_user="alice", switch="sw"), now=NOW + timedelta(seconds=1)
+    )
     assert [r["connection"] for r in later.routes] == ["cheap", "dear"]
 
 
@@ -125,7 +129,10 @@ def test_in_autocommit_funds_for_a_shorter_call_are_decided_in_the_transaction(n
         d = authorize_call(request, now=NOW)
     statements = [q["sql"] for q in queries.captured_queries]
     assert [sql.split("(")[0] for sql in statements if "tarifa_call_" in sql] == [
-        "SELECT * FROM tarifa_call_authorize", "BEGIN; SELECT * FROM tarifa_call_state", "SELECT tarifa_call_reserve"]
+        "SELECT * FROM tarifa_call_authorize",
+        "BEGIN; SELECT * FROM tarifa_call_state",
+        "SELECT tarifa_call_reserve",
+    ]
     assert d.allowed and d.max_duration == 1500 and d.reserved == "0.5" and _idle()
     assert Reservation.objects.get(call_id="short").max_duration == 1500
     assert sum("ALLOWED" in step for step in d.trace) == 1  # the first reading left no trace
@@ -150,8 +157,9 @@ def test_in_autocommit_refusals_and_simulations_end_their_transaction(net) -> No
     Customer.objects.filter(pk=net["customer"].pk).update(max_call_sessions=100)
     cache.reset()
     with CaptureQueriesContext(connection) as queries:
-        simulated = authorize_call(CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"),
-                                   reserve=False, now=NOW)
+        simulated = authorize_call(
+            CallRequest(call_id="sim", callee="011" + UK, sip_user="alice", switch="sw"), reserve=False, now=NOW
+        )
     assert simulated.allowed and simulated.reservation_id is None and _idle()
     statements = [q["sql"] for q in queries.captured_queries]
     assert statements[-2].startswith("BEGIN; SELECT * FROM tarifa_call_state(") and statements[-1] == "ROLLBACK"
@@ -222,7 +230,10 @@ def test_in_autocommit_a_hold_the_decision_does_not_stand_behind_is_released(net
     assert list(CallRate.objects.values_list("scope", "count")) == [(f"c:{net['customer'].pk}", 1)]
     assert any("differs from the decision" in r.getMessage() for r in caplog.records)
     assert [sql.split("(")[0] for sql in (q["sql"] for q in queries.captured_queries) if "tarifa_call_" in sql] == [
-        "SELECT * FROM tarifa_call_authorize", "BEGIN; SELECT * FROM tarifa_call_state", "SELECT tarifa_call_reserve"]
+        "SELECT * FROM tarifa_call_authorize",
+        "BEGIN; SELECT * FROM tarifa_call_state",
+        "SELECT tarifa_call_reserve",
+    ]
 
 
 @postgresql_only
@@ -236,9 +247,11 @@ def test_the_state_is_read_by_index_with_plans_made_once_per_session() -> None:
         # what the function's reads then plan on an empty table, with no parameter known: the indexes
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("PREPARE reads(bigint, timestamptz, text[], bigint) AS SELECT COUNT(*) FROM calls_reservation r "
-                       "WHERE r.customer_id = $1 AND r.expires_at >= $2 UNION ALL SELECT count FROM calls_callrate "
-                       "WHERE scope = ANY($3) AND second = $4")
+        cursor.execute(
+            "PREPARE reads(bigint, timestamptz, text[], bigint) AS SELECT COUNT(*) FROM calls_reservation r "
+            "WHERE r.customer_id = $1 AND r.expires_at >= $2 UNION ALL SELECT count FROM calls_callrate "
+            "WHERE scope = ANY($3) AND second = $4"
+        )
         try:
             cursor.execute("EXPLAIN EXECUTE reads(1, now(), '{c:1}', 5)")
             plan = " ".join(row[0] for row in cursor.fetchall())
@@ -278,8 +291,9 @@ def test_an_authorisation_does_not_wait_for_a_balance_update_in_progress(net) ->
     reservations as of one moment: here, before the charge."""
     from tarifa.customers.models import Customer
 
-    with _while_another_transaction([("UPDATE customers_customer SET balance = 0 WHERE id = %s",
-                                      [net["customer"].pk])], "5s"):
+    with _while_another_transaction(
+        [("UPDATE customers_customer SET balance = 0 WHERE id = %s", [net["customer"].pk])], "5s"
+    ):
         d = ask(call_id="during-charge")
     assert d.allowed and d.max_duration == 7200
     assert Customer.objects.get(pk=net["customer"].pk).balance > 0
@@ -292,8 +306,10 @@ def test_calls_of_one_customer_queue_on_its_advisory_lock(net) -> None:
     waits (here until the lock timeout turns the wait into an error)."""
     from django.db import OperationalError
 
-    with _while_another_transaction([("SELECT pg_advisory_xact_lock(1952543329, %s)", [net["customer"].pk])],
-                                    "200ms"), pytest.raises(OperationalError, match="lock timeout"):
+    with (
+        _while_another_transaction([("SELECT pg_advisory_xact_lock(1952543329, %s)", [net["customer"].pk])], "200ms"),
+        pytest.raises(OperationalError, match="lock timeout"),
+    ):
         ask(call_id="queued")
     assert ask(call_id="after").allowed
 
@@ -306,11 +322,14 @@ def test_cdr_ingestions_key_share_locks_do_not_hold_up_an_authorisation(net) -> 
     lock FOR UPDATE would, until the lock timeout below turns the wait into an error)."""
     Connection.objects.filter(pk__in=[net["cheap"].pk, net["dear"].pk]).update(max_channels=10)
     cache.reset()
-    with _while_another_transaction([
-        ("SELECT 1 FROM customers_customer WHERE id = %s FOR KEY SHARE", [net["customer"].pk]),
-        ("SELECT 1 FROM customers_account WHERE id = %s FOR KEY SHARE", [net["alice"].pk]),
-        ("SELECT 1 FROM routing_connection WHERE id IN (%s, %s) FOR KEY SHARE", [net["cheap"].pk, net["dear"].pk]),
-    ], "5s"):
+    with _while_another_transaction(
+        [
+            ("SELECT 1 FROM customers_customer WHERE id = %s FOR KEY SHARE", [net["customer"].pk]),
+            ("SELECT 1 FROM customers_account WHERE id = %s FOR KEY SHARE", [net["alice"].pk]),
+            ("SELECT 1 FROM routing_connection WHERE id IN (%s, %s) FOR KEY SHARE", [net["cheap"].pk, net["dear"].pk]),
+        ],
+        "5s",
+    ):
         d = ask(call_id="during-ingestion")
     assert d.allowed and [r["connection"] for r in d.routes] == ["cheap", "dear"]
 
@@ -324,8 +343,10 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
     from tarifa.routing.models import RoutingGroup
 
     customer, alice = Customer.objects.filter(pk=net["customer"].pk), Account.objects.filter(pk=net["alice"].pk)
-    cheap, both = Connection.objects.filter(pk=net["cheap"].pk), Connection.objects.filter(pk__in=[net["cheap"].pk,
-                                                                                                  net["dear"].pk])
+    cheap, both = (
+        Connection.objects.filter(pk=net["cheap"].pk),
+        Connection.objects.filter(pk__in=[net["cheap"].pk, net["dear"].pk]),
+    )
     {
         "plain": lambda: None,
         "customer_sessions": lambda: customer.update(max_call_sessions=2),
@@ -337,17 +358,26 @@ def _setup(name: str, net: dict) -> None:  # type: ignore[type-arg]
         "connection_cps": lambda: cheap.update(max_cps=1),
         "all_connections_full": lambda: both.update(max_channels=1),
         "weighted_with_a_full_connection": lambda: (
-            RoutingGroup.objects.filter(pk=net["group"].pk).update(policy="weighted"), cheap.update(max_channels=1)),
+            RoutingGroup.objects.filter(pk=net["group"].pk).update(policy="weighted"),
+            cheap.update(max_channels=1),
+        ),
         "funds_for_a_shorter_call": lambda: customer.update(balance=Decimal("0.50")),
         "no_funds": lambda: customer.update(balance=Decimal("0.0001")),
-        "postpaid_credit": lambda: customer.update(billing_type="postpaid", balance=Decimal("-9.80"),
-                                                   credit_limit=Decimal("10.30")),
-        "own_balance": lambda: (alice.update(balance_mode="own"), Account.objects.filter(pk=net["alice"].pk)
-                                .update(balance=Decimal("3"))),
+        "postpaid_credit": lambda: customer.update(
+            billing_type="postpaid", balance=Decimal("-9.80"), credit_limit=Decimal("10.30")
+        ),
+        "own_balance": lambda: (
+            alice.update(balance_mode="own"),
+            Account.objects.filter(pk=net["alice"].pk).update(balance=Decimal("3")),
+        ),
         "retry_at_the_limit": lambda: customer.update(max_call_sessions=1),
         "retry_with_a_full_connection": lambda: cheap.update(max_channels=1, max_cps=5),
-        "inbound_did": lambda: Did.objects.create(number="12015550100", status="assigned", account=net["alice"],
-                                                  plan=DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006"))),
+        "inbound_did": lambda: Did.objects.create(
+            number="12015550100",
+            status="assigned",
+            account=net["alice"],
+            plan=DidPlan.objects.create(name="In", inbound_rate=Decimal("0.006")),
+        ),
     }[name]()
     cache.reset()
 
@@ -363,22 +393,51 @@ def _calls(name: str, net: dict) -> list[CallRequest]:  # type: ignore[type-arg]
         from tarifa.core.routes import Candidate, order
 
         both = [Candidate(net[k].pk, Decimal(0), 0, 1) for k in ("cheap", "dear")]
-        ids[0] = next(f"w{n}" for n in range(100) if order(both, "weighted", f"w{n}")[0].connection_id == net["cheap"].pk)
+        ids[0] = next(
+            f"w{n}" for n in range(100) if order(both, "weighted", f"w{n}")[0].connection_id == net["cheap"].pk
+        )
     return [CallRequest(call_id=ids[n], callee=callees[n % 3], sip_user="alice", switch="sw") for n in range(3)]
 
 
 def _outcome(decisions: list) -> tuple:  # type: ignore[type-arg]
-    answers = [(d.allowed, d.reason, d.sip_code, d.max_duration, d.reserved, d.routes, d.rate, d.trace[:-1])
-               for d in decisions]
-    held = sorted(Reservation.objects.values_list("call_id", "amount", "max_duration", "connection_id", "device",
-                                                  "own_balance", "customer_id", "account_id", "expires_at"))
+    answers = [
+        (d.allowed, d.reason, d.sip_code, d.max_duration, d.reserved, d.routes, d.rate, d.trace[:-1]) for d in decisions
+    ]
+    held = sorted(
+        Reservation.objects.values_list(
+            "call_id",
+            "amount",
+            "max_duration",
+            "connection_id",
+            "device",
+            "own_balance",
+            "customer_id",
+            "account_id",
+            "expires_at",
+        )
+    )
     return answers, held, sorted(CallRate.objects.values_list("scope", "second", "count"))
 
 
-SCENARIOS = ["plain", "customer_sessions", "account_channels", "device_sessions", "customer_cps", "device_cps",
-             "connection_channels", "connection_cps", "all_connections_full", "weighted_with_a_full_connection",
-             "funds_for_a_shorter_call", "no_funds", "postpaid_credit", "own_balance", "inbound_did",
-             "retry_at_the_limit", "retry_with_a_full_connection"]
+SCENARIOS = [
+    "plain",
+    "customer_sessions",
+    "account_channels",
+    "device_sessions",
+    "customer_cps",
+    "device_cps",
+    "connection_channels",
+    "connection_cps",
+    "all_connections_full",
+    "weighted_with_a_full_connection",
+    "funds_for_a_shorter_call",
+    "no_funds",
+    "postpaid_credit",
+    "own_balance",
+    "inbound_did",
+    "retry_at_the_limit",
+    "retry_with_a_full_connection",
+]
 
 
 @postgresql_only

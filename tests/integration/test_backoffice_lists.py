@@ -33,13 +33,28 @@ def test_the_cdr_search_finds_a_source_ip_exactly(boss) -> None:
 
 
 def _plan_form(prefixes: str) -> dict[str, str]:
-    return {"name": "Gold", "recurring_fee": "10", "period": "monthly", "setup_fee": "0", "billing_day": "1",
-            "activation_fee": "0", "weekday": "0", "prorate": "on", "minimum_amount": "0", "unpaid_action": "allow",
-            "description": "", "active": "on", "included_minutes-0-rollover_cap": "0",
-            "included_minutes-TOTAL_FORMS": "1", "included_minutes-INITIAL_FORMS": "0",
-            "included_minutes-MIN_NUM_FORMS": "0", "included_minutes-MAX_NUM_FORMS": "1000",
-            "included_minutes-0-name": "UK and US", "included_minutes-0-prefixes": prefixes,
-            "included_minutes-0-minutes": "100"}
+    return {
+        "name": "Gold",
+        "recurring_fee": "10",
+        "period": "monthly",
+        "setup_fee": "0",
+        "billing_day": "1",
+        "activation_fee": "0",
+        "weekday": "0",
+        "prorate": "on",
+        "minimum_amount": "0",
+        "unpaid_action": "allow",
+        "description": "",
+        "active": "on",
+        "included_minutes-0-rollover_cap": "0",
+        "included_minutes-TOTAL_FORMS": "1",
+        "included_minutes-INITIAL_FORMS": "0",
+        "included_minutes-MIN_NUM_FORMS": "0",
+        "included_minutes-MAX_NUM_FORMS": "1000",
+        "included_minutes-0-name": "UK and US",
+        "included_minutes-0-prefixes": prefixes,
+        "included_minutes-0-minutes": "100",
+    }
 
 
 def test_included_minutes_prefixes_are_typed_one_per_line(boss) -> None:

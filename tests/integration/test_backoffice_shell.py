@@ -19,13 +19,19 @@ def test_logging_in_without_next_lands_on_the_dashboard(client) -> None:
     assert client.get(response["Location"]).status_code == 200
 
 
-def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_works(fresh_database_url, tmp_path) -> None:
+def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_works(
+    fresh_database_url, tmp_path
+) -> None:
     import os
 
     from tests.conftest import run_tarifa
 
-    env = {**os.environ, "TARIFA_DATABASE_URL": fresh_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var"),
-           "TARIFA_LISTEN": "127.0.0.2:9123"}
+    env = {
+        **os.environ,
+        "TARIFA_DATABASE_URL": fresh_database_url,
+        "TARIFA_VAR_DIR": str(tmp_path / "var"),
+        "TARIFA_LISTEN": "127.0.0.2:9123",
+    }
     env.pop("TARIFA_ADMIN_PASSWORD", None)
     assert run_tarifa(env, "migrate").returncode == 0
     first = run_tarifa(env, "createadmin")
@@ -39,9 +45,14 @@ def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_wo
     assert f"Login: admin / {password}" in again.stdout
 
     # The administrator changes the password in the back office: the old one is no longer shown.
-    changed = run_tarifa(env, "manage", "shell", "-c",
-                         "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); "
-                         "u.set_password('Changed-pass-1234'); u.save()")
+    changed = run_tarifa(
+        env,
+        "manage",
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; u = User.objects.get(username='admin'); "
+        "u.set_password('Changed-pass-1234'); u.save()",
+    )
     assert changed.returncode == 0, changed.stderr
     after = run_tarifa(env, "createadmin")
     assert password not in after.stdout
@@ -65,6 +76,7 @@ def test_a_bad_configuration_value_is_named_without_a_traceback(tmp_path) -> Non
 
 
 # --- pages load only their own scripts, under the Content-Security-Policy ------------------------
+
 
 class _Assets:
     """What a browser would fetch or run from a page: script/style/image URLs, inline scripts, on* handlers."""
@@ -120,7 +132,10 @@ def _check_page(client, url: str) -> _Assets:  # type: ignore[no-untyped-def]
         body = b"".join(fetched.streaming_content) if fetched.streaming else fetched.content
         assert body, (url, asset)
     # The policy allows no inline script: only data blocks (JSON), never code, and no on* handlers.
-    assert all(kind in ("application/json", "text/template") for kind in assets.inline_scripts), (url, assets.inline_scripts)
+    assert all(kind in ("application/json", "text/template") for kind in assets.inline_scripts), (
+        url,
+        assets.inline_scripts,
+    )
     assert assets.handlers == [], (url, assets.handlers)
     return assets
 
@@ -185,25 +200,41 @@ def test_https_settings_come_from_the_environment(tmp_path) -> None:
     from tests.conftest import run_tarifa
 
     env = {
-        **os.environ, "TARIFA_VAR_DIR": str(tmp_path / "var"), "TARIFA_HTTPS": "on", "TARIFA_HSTS_SECONDS": "3600",
-        "TARIFA_PROXY_SSL_HEADER": "X-Forwarded-Proto", "TARIFA_CSRF_TRUSTED_ORIGINS": "https://a.example,https://b.example:8443",
+        **os.environ,
+        "TARIFA_VAR_DIR": str(tmp_path / "var"),
+        "TARIFA_HTTPS": "on",
+        "TARIFA_HSTS_SECONDS": "3600",
+        "TARIFA_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "TARIFA_CSRF_TRUSTED_ORIGINS": "https://a.example,https://b.example:8443",
         "TARIFA_SECURE_COOKIES": "on",
     }
-    code = ("import json; from django.conf import settings as s; print(json.dumps([s.SESSION_COOKIE_SECURE, "
-            "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
-            "s.SECURE_PROXY_SSL_HEADER, s.CSRF_TRUSTED_ORIGINS]))")
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps([s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
+        "s.SECURE_PROXY_SSL_HEADER, s.CSRF_TRUSTED_ORIGINS]))"
+    )
     result = run_tarifa(env, "manage", "shell", "-c", code)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
-        True, True, True, 3600, True, ["HTTP_X_FORWARDED_PROTO", "https"], ["https://a.example", "https://b.example:8443"],
+        True,
+        True,
+        True,
+        3600,
+        True,
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+        ["https://a.example", "https://b.example:8443"],
     ]
     env["TARIFA_CSRF_TRUSTED_ORIGINS"] = "billing.example.com"
     result = run_tarifa(env, "manage", "check")
     assert result.returncode == 2
-    assert "TARIFA_CSRF_TRUSTED_ORIGINS 'billing.example.com' is refused: each origin must be scheme://host[:port]" in result.stderr
+    assert (
+        "TARIFA_CSRF_TRUSTED_ORIGINS 'billing.example.com' is refused: each origin must be scheme://host[:port]"
+        in result.stderr
+    )
 
 
 # --- readable listings (issue 11 item 20) -----------------------------------------------------------
+
 
 @pytest.fixture
 def boss(client):  # type: ignore[no-untyped-def]
@@ -219,8 +250,14 @@ def neighbours(operator):  # type: ignore[no-untyped-def]
     made = {}
     for n, address in enumerate(["198.51.100.2", "198.51.100.20", "198.51.100.25", "2001:db8::1"]):
         customer = Customer.objects.create(
-            parent=operator, name=f"N{n}", company=f"Neighbour {n}", web_username=f"neighbour{n}", tariff=operator.tariff,
-            email=f"n{n}@x.example", phone="+12015550123", country="US",
+            parent=operator,
+            name=f"N{n}",
+            company=f"Neighbour {n}",
+            web_username=f"neighbour{n}",
+            tariff=operator.tariff,
+            email=f"n{n}@x.example",
+            phone="+12015550123",
+            country="US",
         )
         account = Account.objects.create(customer=customer, name=f"neighbour{n}-main")
         IpDevice.objects.create(account=account, address=address)
@@ -243,8 +280,11 @@ def _label(obj) -> str:  # type: ignore[no-untyped-def]
         ("admin:customers_ipdevice_changelist", {"q": "198.51.100.2"}, ["198.51.100.2"]),
         ("admin:customers_ipdevice_changelist", {"q": " 198.51.100.2 "}, ["198.51.100.2"]),
         ("admin:customers_ipdevice_changelist", {"q": "2001:DB8:0::1"}, ["2001:db8::1"]),
-        ("admin:customers_ipdevice_changelist", {"q": "198.51.100"},
-         ["198.51.100.2", "198.51.100.20", "198.51.100.25"]),
+        (
+            "admin:customers_ipdevice_changelist",
+            {"q": "198.51.100"},
+            ["198.51.100.2", "198.51.100.20", "198.51.100.25"],
+        ),
         ("admin:customers_customer_changelist", {"q": "198.51.100.2"}, ["neighbour0"]),
         ("admin:customers_customer_changelist", {"ip_address": "198.51.100.2"}, ["neighbour0"]),
         ("admin:customers_account_changelist", {"q": "198.51.100.2"}, ["neighbour0-main"]),

@@ -68,8 +68,10 @@ def test_rerate_refuses_a_from_after_its_to() -> None:
     start, end = datetime(2026, 12, 8, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     with pytest.raises(ValueError) as caught:
         rerate(Criteria(start=start, end=end), reason="fix", by="ops")
-    assert str(caught.value) == ("--from 2026-12-08T00:00:00+00:00 is refused: must be before --to "
-                                 "2026-12-01T00:00:00+00:00 (calls started from --from up to, not including, --to)")
+    assert str(caught.value) == (
+        "--from 2026-12-08T00:00:00+00:00 is refused: must be before --to "
+        "2026-12-01T00:00:00+00:00 (calls started from --from up to, not including, --to)"
+    )
     assert not RerateRun.objects.exists()
 
 

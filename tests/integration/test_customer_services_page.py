@@ -18,6 +18,7 @@ from tests.services_page import IP, SIP, VIRTUAL, add_row, page_data
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture
 def boss(client):  # type: ignore[no-untyped-def]
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1"))
@@ -41,7 +42,13 @@ def test_the_page_lists_every_service_of_the_customer_and_no_other(boss, shop) -
     SipDevice.objects.create(account=their_account, login="theirsip", secret="Secret123xyzAB")
     Did.objects.create(number="12015550199", status="assigned", account=their_account)
     page = text(boss.get(shop["url"]))
-    for shown in ("192.0.2.1", "minesip", "12015550100", "tr-7", reverse("admin:dids_did_change", args=[shop["did"].pk])):
+    for shown in (
+        "192.0.2.1",
+        "minesip",
+        "12015550100",
+        "tr-7",
+        reverse("admin:dids_did_change", args=[shop["did"].pk]),
+    ):
         assert shown in page, shown
     for hidden in ("192.0.2.2", "theirsip", "12015550199"):
         assert hidden not in page, hidden
@@ -75,29 +82,43 @@ def refused(client: Any, shop: dict[str, Any], prefix: str, **fields: Any) -> st
     store nothing, not even the customer edit."""
     data = add_row(page_data(client, shop["url"]), prefix, **fields)
     data["company"] = "Renamed Ltd"
-    before = (IpDevice.objects.count(), SipDevice.objects.count(), VirtualNumber.objects.count(), Account.objects.count())
+    before = (
+        IpDevice.objects.count(),
+        SipDevice.objects.count(),
+        VirtualNumber.objects.count(),
+        Account.objects.count(),
+    )
     response = client.post(shop["url"], data)
     assert response.status_code == 200
-    assert (IpDevice.objects.count(), SipDevice.objects.count(), VirtualNumber.objects.count(),
-            Account.objects.count()) == before
+    assert (
+        IpDevice.objects.count(),
+        SipDevice.objects.count(),
+        VirtualNumber.objects.count(),
+        Account.objects.count(),
+    ) == before
     assert Customer.objects.get(pk=shop["mine"].pk).company == "mine Ltd"
     return text(response)
 
 
 def test_bad_services_show_the_field_error_and_store_nothing(boss, shop) -> None:
     account = shop["account"].pk
-    assert "IP address '999.1.1.1' is refused" in refused(boss, shop, IP, address="999.1.1.1", account=account,
-                                                            status="active")
+    assert "IP address '999.1.1.1' is refused" in refused(
+        boss, shop, IP, address="999.1.1.1", account=account, status="active"
+    )
     # another tenant's address: the same unique rule as on the IP device's own page
     assert "IP address '192.0.2.2' is refused: already in use" in refused(
-        boss, shop, IP, address="192.0.2.2", account=account, status="active")
-    assert "SIP device secret" in refused(boss, shop, SIP, login="weak", secret="short", account=account,
-                                          status="active")
+        boss, shop, IP, address="192.0.2.2", account=account, status="active"
+    )
+    assert "SIP device secret" in refused(
+        boss, shop, SIP, login="weak", secret="short", account=account, status="active"
+    )
     Account.objects.create(customer=shop["mine"], name="e", kind="extension", identifier="1000")
     assert "Virtual number '1000' is refused: already an extension of this customer" in refused(
-        boss, shop, VIRTUAL, number="1000", primary_did=shop["did"].pk, account=account, additional_charge="0")
+        boss, shop, VIRTUAL, number="1000", primary_did=shop["did"].pk, account=account, additional_charge="0"
+    )
     assert "Extension '1000' is refused: already in use on this customer's PBXs" in refused(
-        boss, shop, "accounts", name="e2", kind="extension", identifier="1000", status="active")
+        boss, shop, "accounts", name="e2", kind="extension", identifier="1000", status="active"
+    )
 
 
 def test_another_customers_account_or_did_cannot_be_chosen(boss, shop) -> None:
@@ -106,14 +127,18 @@ def test_another_customers_account_or_did_cannot_be_chosen(boss, shop) -> None:
     their_did = Did.objects.create(number="12015550199", status="assigned", account=their_account)
     choice = "is refused: must be one of the available choices"
     assert f"Account '{their_account.pk}' {choice}" in refused(
-        boss, shop, IP, address="192.0.2.11", account=their_account.pk, status="active")
+        boss, shop, IP, address="192.0.2.11", account=their_account.pk, status="active"
+    )
     assert f"Primary DID '{their_did.pk}' {choice}" in refused(
-        boss, shop, VIRTUAL, number="302", primary_did=their_did.pk, account=shop["account"].pk, additional_charge="0")
+        boss, shop, VIRTUAL, number="302", primary_did=their_did.pk, account=shop["account"].pk, additional_charge="0"
+    )
     assert f"Account '{their_account.pk}' {choice}" in refused(
-        boss, shop, VIRTUAL, number="303", primary_did=shop["did"].pk, account=their_account.pk, additional_charge="0")
+        boss, shop, VIRTUAL, number="303", primary_did=shop["did"].pk, account=their_account.pk, additional_charge="0"
+    )
     their_pbx = IpDevice.objects.get(address="192.0.2.2")
     assert f"PBX (IP device) '{their_pbx.pk}' {choice}" in refused(
-        boss, shop, "accounts", name="e", kind="extension", identifier="55", pbx=their_pbx.pk, status="active")
+        boss, shop, "accounts", name="e", kind="extension", identifier="55", pbx=their_pbx.pk, status="active"
+    )
 
 
 def test_the_accounts_own_page_offers_the_pbx(boss, shop) -> None:

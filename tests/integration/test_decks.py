@@ -45,7 +45,9 @@ def test_add_mode_adds_changes_and_keeps_history(deck_tariff) -> None:
     assert (again.added, again.changed, again.unchanged) == (0, 0, 2)
     # New prices from February (--at FEB; 44 also says so itself): each ends the old version there.
     later = import_file(
-        deck_tariff, csv_bytes("44,UK,0.03,2026-02-01T00:00:00+00:00", "447,UK mobile,0.12,", header=header), "b.csv",
+        deck_tariff,
+        csv_bytes("44,UK,0.03,2026-02-01T00:00:00+00:00", "447,UK mobile,0.12,", header=header),
+        "b.csv",
         at=FEB,
     )
     assert (later.added, later.changed, later.unchanged, later.superseded) == (0, 2, 0, 2)
@@ -82,14 +84,16 @@ def test_replace_at_date_end_dates_absent_rates(deck_tariff) -> None:
 
 def test_a_deck_with_errors_imports_nothing_and_reports_every_bad_row(deck_tariff) -> None:
     import_file(deck_tariff, csv_bytes("44,UK,0.02"), "ok.csv")
-    bad = (HEADER
-           + "44,UK,0.03,,,,,,,,,,,,\n"
-           + "4x,Bad,0.01,,,,,,,,,,,,\n"
-           + "45,Denmark,-0.01,,0,,,,,,,,,,\n"
-           + "46,Sweden,0.01,,,,,,,,,2026-03-01,2026-02-01,,\n"
-           + "47,Norway,0.01,,,,,,,,,,,,maybe\n"
-           + "48,Poland,0.01,,,,,,,,,,,,\n"
-           + "48,Poland again,0.02,,,,,,,,,,,,\n").encode()
+    bad = (
+        HEADER
+        + "44,UK,0.03,,,,,,,,,,,,\n"
+        + "4x,Bad,0.01,,,,,,,,,,,,\n"
+        + "45,Denmark,-0.01,,0,,,,,,,,,,\n"
+        + "46,Sweden,0.01,,,,,,,,,2026-03-01,2026-02-01,,\n"
+        + "47,Norway,0.01,,,,,,,,,,,,maybe\n"
+        + "48,Poland,0.01,,,,,,,,,,,,\n"
+        + "48,Poland again,0.02,,,,,,,,,,,,\n"
+    ).encode()
     with pytest.raises(DeckRejected) as exc:
         import_file(deck_tariff, bad, "bad.csv")
     found = {(e.line, e.field, e.value) for e in exc.value.errors}
@@ -114,11 +118,13 @@ def test_header_errors(deck_tariff) -> None:
 
 
 def _full_deck() -> bytes:
-    return (HEADER
-            + "1,USA,0.0085,0.0085,1,1,0,0,0,0,0,,,,0\n"
-            + "44,UK peak,0.021234,0.018,30,6,0.05,5,3,12.5,0.1,2026-01-01T00:00:00+00:00,2026-06-01T00:00:00+00:00,mon-fri 08:00-18:00,0\n"
-            + "44,UK off-peak,0.011,0.011,60,60,0,0,0,0,0,2026-01-01T00:00:00+00:00,,,0\n"
-            + "882,Satellite,0,0,60,60,0,0,0,0,0,,,,1\n").encode()
+    return (
+        HEADER
+        + "1,USA,0.0085,0.0085,1,1,0,0,0,0,0,,,,0\n"
+        + "44,UK peak,0.021234,0.018,30,6,0.05,5,3,12.5,0.1,2026-01-01T00:00:00+00:00,2026-06-01T00:00:00+00:00,mon-fri 08:00-18:00,0\n"
+        + "44,UK off-peak,0.011,0.011,60,60,0,0,0,0,0,2026-01-01T00:00:00+00:00,,,0\n"
+        + "882,Satellite,0,0,60,60,0,0,0,0,0,,,,1\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -128,8 +134,23 @@ def test_export_round_trips_exactly(deck_tariff, fmt: str) -> None:
     copy = Tariff.objects.create(name=f"Copy {fmt}", time_zone="Europe/London")
     result = import_file(copy, exported, f"export.{fmt}")
     assert result.added == 4
-    fields = ["prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
-              "grace_period", "post_call_surcharge", "min_charge", "effective_from", "effective_to", "period", "forbidden"]
+    fields = [
+        "prefix",
+        "destination",
+        "price_1",
+        "price_n",
+        "interval_1",
+        "interval_n",
+        "connect_fee",
+        "free_seconds",
+        "grace_period",
+        "post_call_surcharge",
+        "min_charge",
+        "effective_from",
+        "effective_to",
+        "period",
+        "forbidden",
+    ]
     original = list(Rate.objects.filter(tariff=deck_tariff).order_by("prefix", "period").values(*fields))
     copied = list(Rate.objects.filter(tariff=copy).order_by("prefix", "period").values(*fields))
     assert original == copied
@@ -184,14 +205,14 @@ def test_tariff_base_cycle_is_refused(deck_tariff) -> None:
     assert "cycle" in str(exc.value)
 
 
-
-
 @pytest.mark.django_db(transaction=True)
 def test_deck_cli_end_to_end(tmp_path: Path) -> None:
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}")
 
     def tarifa(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        )
 
     assert tarifa("migrate").returncode == 0
     script = "from tarifa.rating.models import Tariff; Tariff.objects.create(name='CLI')"
@@ -220,10 +241,14 @@ def test_deck_cli_end_to_end(tmp_path: Path) -> None:
     repriced.write_bytes(csv_bytes("44,UK,0.03", "49,Germany,0.02"))
     done = tarifa("deck", "import", str(repriced), "--tariff", "CLI", "--at", "2026-03-01T00:00:00Z")
     assert done.returncode == 0, done.stderr
-    assert ("CLI: 0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck); "
-            "rows without effective_from take effect at 2026-03-01T00:00:00+00:00") in done.stdout
-    assert ("  44: price_1 0.02 -> 0.03, price_n 0.02 -> 0.03 from 2026-03-01T00:00:00+00:00; "
-            "version from since ever end-dated at 2026-03-01T00:00:00+00:00") in done.stdout
+    assert (
+        "CLI: 0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck); "
+        "rows without effective_from take effect at 2026-03-01T00:00:00+00:00"
+    ) in done.stdout
+    assert (
+        "  44: price_1 0.02 -> 0.03, price_n 0.02 -> 0.03 from 2026-03-01T00:00:00+00:00; "
+        "version from since ever end-dated at 2026-03-01T00:00:00+00:00"
+    ) in done.stdout
     # Amounts beyond their limits: named with line, column, value and limit; no traceback.
     huge = tmp_path / "huge.csv"
     huge.write_bytes(csv_bytes("44,UK,99999999999999,20000", header="prefix,destination,price_1,post_call_surcharge\n"))
@@ -353,7 +378,9 @@ def test_a_promotion_with_an_end_date_leaves_the_regular_price_to_return(deck_ta
     table = _table(deck_target)
     march, april = datetime(2026, 3, 15, tzinfo=UTC), datetime(2026, 4, 15, tzinfo=UTC)
     assert [table.find("4420", t).terms.price_1 for t in (FEB, march, april)] == [
-        Decimal("0.02"), Decimal("0.01"), Decimal("0.02"),
+        Decimal("0.02"),
+        Decimal("0.01"),
+        Decimal("0.02"),
     ]
     assert import_file(deck_target, promo, "promo.csv", at=FEB).unchanged == 1
 
@@ -398,12 +425,17 @@ def test_admin_deck_import_keeps_history_and_says_what_changed(staff, deck_tarif
     page = staff.post(url, {"file": v2, "mode": "replace", "at": "2026-02-01 00:00"}, follow=True).content.decode()
     assert "0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck)" in page
     assert "44: price_1 0.02 -&gt; 0.03" in page
-    assert list(Rate.objects.filter(tariff=deck_tariff, prefix="44").order_by("effective_from").values_list(
-        "price_1", "effective_to")) == [(Decimal("0.02"), FEB), (Decimal("0.03"), None)]
+    assert list(
+        Rate.objects.filter(tariff=deck_tariff, prefix="44")
+        .order_by("effective_from")
+        .values_list("price_1", "effective_to")
+    ) == [(Decimal("0.02"), FEB), (Decimal("0.03"), None)]
     assert Rate.objects.filter(tariff=deck_tariff, prefix="49").count() == 1
 
 
-def test_a_deck_import_makes_every_process_reread_its_rate_tables(deck_target, django_capture_on_commit_callbacks) -> None:
+def test_a_deck_import_makes_every_process_reread_its_rate_tables(
+    deck_target, django_capture_on_commit_callbacks
+) -> None:
     """Deck imports write by raw bulk statements (no post_save): ``rating.signals.rates_written``
     tells the call cache, which moves the shared configuration version once the import commits
     -- for a tariff and for a destination set alike; an import that changes nothing moves nothing."""

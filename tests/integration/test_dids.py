@@ -28,8 +28,16 @@ HEADER = "number,vendor,monthly_cost,plan,status\n"
 
 @pytest.fixture
 def world(operator):  # type: ignore[no-untyped-def]
-    customer = Customer.objects.create(kind="customer", parent=operator, name="Ann", company="Acme", web_username="acme",
-                                       tariff=operator.tariff, email="a@acme.example", country="US")
+    customer = Customer.objects.create(
+        kind="customer",
+        parent=operator,
+        name="Ann",
+        company="Acme",
+        web_username="acme",
+        tariff=operator.tariff,
+        email="a@acme.example",
+        country="US",
+    )
     account = Account.objects.create(customer=customer, name="acme-did", kind="did")
     other = Account.objects.create(customer=customer, name="acme-other", kind="did")
     vendor = Vendor.objects.create(name="Carrier")
@@ -49,7 +57,14 @@ def test_import_csv_adds_numbers_with_derived_country_and_area_code(world) -> No
     assert result.added == 2
     nyc = Did.objects.get(number="12125551234")
     assert (nyc.country, nyc.area_code, nyc.local_number, nyc.vendor, nyc.plan, nyc.monthly_cost, nyc.status) == (
-        "US", "212", "5551234", world["vendor"], world["plan"], Decimal("0.35"), "available")
+        "US",
+        "212",
+        "5551234",
+        world["vendor"],
+        world["plan"],
+        Decimal("0.35"),
+        "available",
+    )
     london = Did.objects.get(number="442079460958")
     assert (london.country, london.area_code, london.status, london.vendor) == ("GB", "20", "porting", None)
 
@@ -81,8 +96,12 @@ def test_a_file_with_any_bad_row_imports_nothing_and_names_each_error(world) -> 
     with pytest.raises(ImportRejected) as caught:
         import_file(data, "bad.csv")
     assert [(e.file, e.line, e.field) for e in caught.value.errors] == [
-        ("bad.csv", 3, "number"), ("bad.csv", 4, "number"), ("bad.csv", 5, "number"), ("bad.csv", 6, "vendor"),
-        ("bad.csv", 7, "plan"), ("bad.csv", 8, "monthly_cost"),
+        ("bad.csv", 3, "number"),
+        ("bad.csv", 4, "number"),
+        ("bad.csv", 5, "number"),
+        ("bad.csv", 6, "vendor"),
+        ("bad.csv", 7, "plan"),
+        ("bad.csv", 8, "monthly_cost"),
     ]
     assert str(caught.value.errors[3]) == "bad.csv line 6: vendor 'Nobody' is refused: no vendor has this name"
     assert list(Did.objects.values_list("number", flat=True)) == ["12125550000"]  # line 2 was not stored either
@@ -114,7 +133,9 @@ def test_cli_import_and_search(world, tmp_path, monkeypatch) -> None:
     good = tmp_path / "good.csv"
     good.write_bytes(_csv("12125551234,Carrier,,,", "12125559999,,,,", "12015551234,,,,"))
     assert CliRunner().invoke(root.app, ["did", "import", str(good)]).exit_code == 0
-    found = CliRunner().invoke(root.app, ["did", "search", "--country", "US", "--area-code", "212", "--pattern", "555*"])
+    found = CliRunner().invoke(
+        root.app, ["did", "search", "--country", "US", "--area-code", "212", "--pattern", "555*"]
+    )
     assert found.exit_code == 0, found.output
     assert "+12125551234" in found.output and "+12125559999" in found.output and "+12015551234" not in found.output
     wrong = CliRunner().invoke(root.app, ["did", "search", "--pattern", "5;DROP"])
@@ -144,20 +165,41 @@ def test_search_by_country_area_code_and_pattern(world) -> None:
 
 def test_assign_release_quarantine_and_sell_again(world) -> None:
     did = Did.objects.create(number="12125551234")
-    assigned = assign_did(did, world["account"], world["plan"], D, DidOptions(
-        mac_address="00:1A:2B:3C:4D:5E", username="acme1", password="Str0ng-secret-1", cost_center="NYC office",
-        out_payment_rate=Decimal("0.005")), on=D)
+    assigned = assign_did(
+        did,
+        world["account"],
+        world["plan"],
+        D,
+        DidOptions(
+            mac_address="00:1A:2B:3C:4D:5E",
+            username="acme1",
+            password="Str0ng-secret-1",
+            cost_center="NYC office",
+            out_payment_rate=Decimal("0.005"),
+        ),
+        on=D,
+    )
     assert (assigned.status, assigned.account, assigned.plan, assigned.activation_date) == (
-        "assigned", world["account"], world["plan"], D)
+        "assigned",
+        world["account"],
+        world["plan"],
+        D,
+    )
     assert Did.objects.get(pk=did.pk).password == "Str0ng-secret-1"
 
     with pytest.raises(DidRefused) as taken:
         assign_did(did, world["other"], world["plan"], D, on=D)
-    assert str(taken.value) == f"number '12125551234' is refused: cannot be assigned: it is assigned to {world['account']}"
+    assert (
+        str(taken.value) == f"number '12125551234' is refused: cannot be assigned: it is assigned to {world['account']}"
+    )
 
     released = release_did(did, D + timedelta(days=30), quarantine_days=60)
     assert (released.status, released.account, released.plan, released.quarantine_until) == (
-        "quarantined", None, None, D + timedelta(days=90))
+        "quarantined",
+        None,
+        None,
+        D + timedelta(days=90),
+    )
     assert (released.password, released.username, released.mac_address, released.cost_center) == ("", "", "", "")
 
     with pytest.raises(DidRefused) as quarantined:
@@ -230,8 +272,19 @@ def test_find_did_and_the_cli_assign_release(world, monkeypatch) -> None:
     Did.objects.create(number="12125551234")
     assert find_did("+1 (212) 555-1234").number == "12125551234"
     run = lambda *args: CliRunner().invoke(root.app, list(args))  # noqa: E731
-    done = run("did", "assign", "+12125551234", "--account", "acme-did", "--plan", "US local",
-               "--activation-date", "2026-03-10", "--cost-center", "NYC")
+    done = run(
+        "did",
+        "assign",
+        "+12125551234",
+        "--account",
+        "acme-did",
+        "--plan",
+        "US local",
+        "--activation-date",
+        "2026-03-10",
+        "--cost-center",
+        "NYC",
+    )
     assert done.exit_code == 0, done.output
     refused = run("did", "assign", "+12125551234", "--account", "acme-other", "--plan", "US local")
     assert refused.exit_code == 2 and f"it is assigned to {world['account']}" in refused.output
@@ -258,7 +311,12 @@ def test_order_from_the_provider_when_the_inventory_has_none(world) -> None:
         result = order_did(world["account"], world["plan"], country="US", area_code="212", provider=provider, on=D)
     assert result.source == "provider"
     did = Did.objects.get(number="12125550100")
-    assert (did.status, did.account, did.monthly_cost, did.area_code) == ("assigned", world["account"], Decimal("0.5"), "212")
+    assert (did.status, did.account, did.monthly_cost, did.area_code) == (
+        "assigned",
+        world["account"],
+        Decimal("0.5"),
+        "212",
+    )
     assert fake.orders == ["+12125550100"] and fake.releases == []
 
 
@@ -282,11 +340,18 @@ def test_a_failed_provider_order_leaves_nothing_half_assigned(world, failure: st
     assert not Did.objects.exists()  # no row in a wrong state
     message = str(caught.value)
     start = "country / area code 'US / 212' is refused: no available number in the inventory, and the provider"
-    assert message.startswith(start if failure in ("bad token", "nonsense") else "number '12125550100' is refused: "
-                              "the order failed, nothing was assigned: the provider"), message
-    expected = {"refused": "HTTP 409 (number no longer available)", "timeout": "did not answer POST /orders within 0.5 s",
-                "other number": "sold 12125550999 instead", "bad token": "HTTP 401",
-                "nonsense": "the provider's number '=HYPERLINK(1)' is refused"}[failure]
+    assert message.startswith(
+        start
+        if failure in ("bad token", "nonsense")
+        else "number '12125550100' is refused: the order failed, nothing was assigned: the provider"
+    ), message
+    expected = {
+        "refused": "HTTP 409 (number no longer available)",
+        "timeout": "did not answer POST /orders within 0.5 s",
+        "other number": "sold 12125550999 instead",
+        "bad token": "HTTP 401",
+        "nonsense": "the provider's number '=HYPERLINK(1)' is refused",
+    }[failure]
     assert expected in message
     if failure in ("refused", "timeout"):
         assert fake.releases == ["+12125550100"]  # given back: we pay for nothing we did not assign
@@ -299,8 +364,15 @@ def test_a_provider_order_whose_assignment_fails_is_released(world) -> None:
     with running(FakeProvider(["+12125550100"])) as fake:
         provider = HttpDidProvider(fake.url, fake.token, timeout_seconds=5)
         with pytest.raises(DidRefused, match="MAC address"):
-            order_did(world["account"], plan, country="US", area_code="212", provider=provider, on=D,
-                      options=DidOptions(mac_address="bad"))
+            order_did(
+                world["account"],
+                plan,
+                country="US",
+                area_code="212",
+                provider=provider,
+                on=D,
+                options=DidOptions(mac_address="bad"),
+            )
     assert not Did.objects.exists()
     assert fake.orders == ["+12125550100"] and fake.releases == ["+12125550100"]
 
@@ -338,14 +410,27 @@ def test_back_office_import_assign_release_and_filters(world, client) -> None:
     assert "12125551234" in filtered and "12025550000" not in filtered
 
     did = Did.objects.get(number="12125551234")
-    assigned = client.post(reverse("admin:dids_did_did_assign", args=[did.pk]), {
-        "account": world["account"].account_code, "plan": world["plan"].pk, "activation_date": "2026-03-10",
-        "password": "Str0ng-secret-1", "cost_center": "NYC"})
+    assigned = client.post(
+        reverse("admin:dids_did_did_assign", args=[did.pk]),
+        {
+            "account": world["account"].account_code,
+            "plan": world["plan"].pk,
+            "activation_date": "2026-03-10",
+            "password": "Str0ng-secret-1",
+            "cost_center": "NYC",
+        },
+    )
     assert assigned.status_code == 302, assigned.content[:500]
     did.refresh_from_db()
-    assert (did.status, did.account, did.cost_center, did.password) == ("assigned", world["account"], "NYC", "Str0ng-secret-1")
-    released = client.post(reverse("admin:dids_did_did_release", args=[did.pk]),
-                           {"on": "2026-04-01", "quarantine_days": "10"})
+    assert (did.status, did.account, did.cost_center, did.password) == (
+        "assigned",
+        world["account"],
+        "NYC",
+        "Str0ng-secret-1",
+    )
+    released = client.post(
+        reverse("admin:dids_did_did_release", args=[did.pk]), {"on": "2026-04-01", "quarantine_days": "10"}
+    )
     assert released.status_code == 302
     did.refresh_from_db()
     assert (did.status, did.account, did.quarantine_until) == ("quarantined", None, date(2026, 4, 11))
@@ -391,8 +476,10 @@ _PG_ONLY = pytest.mark.skipif(
 @pytest.mark.django_db(transaction=True)
 def test_two_people_assigning_one_number_at_once_get_one_assignment_and_one_reason(world) -> None:
     did = Did.objects.create(number="12125551234")
-    results = _at_once(lambda: assign_did(did, world["account"], world["plan"], on=D),
-                       lambda: assign_did(did, world["other"], world["plan"], on=D))
+    results = _at_once(
+        lambda: assign_did(did, world["account"], world["plan"], on=D),
+        lambda: assign_did(did, world["other"], world["plan"], on=D),
+    )
     won = [r for r in results if isinstance(r, Did)]
     lost = [r for r in results if isinstance(r, DidRefused)]
     assert len(won) == 1 and len(lost) == 1, results

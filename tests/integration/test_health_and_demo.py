@@ -13,7 +13,10 @@ def test_health_reports_database_migrations_and_version(client) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body == {
-        "status": "ok", "database": "ok", "migrations": "applied", "pending_migrations": 0,
+        "status": "ok",
+        "database": "ok",
+        "migrations": "applied",
+        "pending_migrations": 0,
         "version": tarifa.__version__,
     }
 
@@ -97,8 +100,10 @@ def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
     assert not demo.filter(created_at__lt=datetime(2026, 1, 1, tzinfo=UTC)).exists()
     for customer in Customer.objects.all():
         running = Decimal(0)
-        for amount, after in Transaction.objects.filter(customer=customer).order_by("created_at", "id").values_list(
-            "amount", "balance_after"
+        for amount, after in (
+            Transaction.objects.filter(customer=customer)
+            .order_by("created_at", "id")
+            .values_list("amount", "balance_after")
         ):
             running += amount
             assert after == running, customer
@@ -108,8 +113,9 @@ def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
     for charge in charges:
         assert charge.n > 0 and charge.amount == -charge.calls_total, charge.reference
         assert charge.created_at.date() == Cdr.objects.filter(transaction=charge).first().start_time.date()
-    assert not Cdr.objects.filter(switch="demo-switch", rating_status="rated", price__gt=0,
-                                  transaction__isnull=True).exists()
+    assert not Cdr.objects.filter(
+        switch="demo-switch", rating_status="rated", price__gt=0, transaction__isnull=True
+    ).exists()
 
 
 def test_demo_prepaid_customers_stay_in_credit_and_can_place_calls() -> None:

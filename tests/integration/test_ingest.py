@@ -49,7 +49,11 @@ def test_duplicates_inside_one_batch(world) -> None:
 
 
 def test_unanswered_calls_cost_nothing(world) -> None:
-    ingest([cdr("u1", duration=0, disposition="no_answer"), cdr("u2", duration=30, disposition="busy")], source="t", fmt="test")
+    ingest(
+        [cdr("u1", duration=0, disposition="no_answer"), cdr("u2", duration=30, disposition="busy")],
+        source="t",
+        fmt="test",
+    )
     rows = Cdr.objects.filter(call_id__in=["u1", "u2"])
     assert all(r.price == 0 and r.cost == 0 and r.rating_status == "rated" for r in rows)
     assert not Transaction.objects.exists()
@@ -81,11 +85,15 @@ def test_own_balance_account(world) -> None:
 
 
 def test_unratable_calls_are_kept_with_a_reason(world) -> None:
-    report = ingest([
-        cdr("n1", sip_user="nobody"),
-        cdr("n2", callee="999123456"),
-        cdr("n3", callee="12ab"),
-    ], source="t", fmt="test")
+    report = ingest(
+        [
+            cdr("n1", sip_user="nobody"),
+            cdr("n2", callee="999123456"),
+            cdr("n3", callee="12ab"),
+        ],
+        source="t",
+        fmt="test",
+    )
     assert report.unrated == 3
     reasons = dict(Cdr.objects.values_list("call_id", "unrated_reason"))
     assert reasons == {"n1": "no_account", "n2": "no_rate", "n3": "invalid_number"}
@@ -101,8 +109,15 @@ def test_rejected_lines_do_not_stop_good_ones(world) -> None:
 def test_inbound_did_with_included_minutes(world) -> None:
     # Plan: 2 included minutes, then 0.006/min. Calls: 90 s (covered), 60 s (30 s covered + 30 s -> 1 min charged).
     calls = [
-        CanonicalCdr(call_id=f"in{n}", callee="12015550100", start_time=T0 + timedelta(minutes=n), duration=d,
-                     switch="sw1", direction="inbound", did="12015550100")
+        CanonicalCdr(
+            call_id=f"in{n}",
+            callee="12015550100",
+            start_time=T0 + timedelta(minutes=n),
+            duration=d,
+            switch="sw1",
+            direction="inbound",
+            did="12015550100",
+        )
         for n, d in enumerate((90, 60))
     ]
     ingest(calls, source="t", fmt="test")
@@ -121,7 +136,7 @@ def test_service_plan_pool_consumed_before_money(world) -> None:
     p1, p2, p3 = Cdr.objects.order_by("call_id")
     assert (p1.price, p1.pool_seconds) == (Decimal("0"), 120)
     assert (p2.price, p2.pool_seconds) == (Decimal("0.0200"), 60)  # 60 s left covered, 60 s charged
-    assert p3.pool_seconds == 0 and p3.price == Decimal("0.0100")   # not a UK call: no pool
+    assert p3.pool_seconds == 0 and p3.price == Decimal("0.0100")  # not a UK call: no pool
     usage = MinutePoolUsage.objects.get(account=world["alice"])
     assert (usage.seconds_used, usage.period_start) == (180, date(2026, 3, 1))
 
@@ -133,16 +148,27 @@ def test_virtual_number_uses_primary_did_pricing(world) -> None:
     world["alice"].save()
     ext_account = Account.objects.create(customer=world["customer"], name="vext", kind="extension", dialing_mode="e164")
     VirtualNumber.objects.create(number="305", primary_did=world["did"], account=ext_account)
-    ingest([cdr("v1", callee="12015550123", sip_user="", extension="305", source_ip="198.51.100.7")],
-           source="t", fmt="test")
+    ingest(
+        [cdr("v1", callee="12015550123", sip_user="", extension="305", source_ip="198.51.100.7")],
+        source="t",
+        fmt="test",
+    )
     row = Cdr.objects.get(call_id="v1")
     assert row.account == ext_account
     assert row.price == 0 and row.pool_seconds == 60  # shares the primary DID owner's included minutes
 
 
 def test_reservation_released_with_the_cdr(world) -> None:
-    Reservation.objects.create(switch="sw1", call_id="r1", customer=world["customer"], account=world["alice"],
-                               amount=Decimal("1"), max_duration=600, created_at=T0, expires_at=T0 + timedelta(hours=1))
+    Reservation.objects.create(
+        switch="sw1",
+        call_id="r1",
+        customer=world["customer"],
+        account=world["alice"],
+        amount=Decimal("1"),
+        max_duration=600,
+        created_at=T0,
+        expires_at=T0 + timedelta(hours=1),
+    )
     ingest([cdr("r1")], source="t", fmt="test")
     assert not Reservation.objects.exists()
 
@@ -150,7 +176,9 @@ def test_reservation_released_with_the_cdr(world) -> None:
 def test_rerate_unratable_after_fixing_the_tariff(world) -> None:
     ingest([cdr("f1", callee="33142685300", duration=60)], source="t", fmt="test")
     assert Cdr.objects.get(call_id="f1").unrated_reason == "no_rate"
-    Rate.objects.create(tariff=world["tariff"], prefix="33", destination="France", price_1=Decimal("0.03"), price_n=Decimal("0.03"))
+    Rate.objects.create(
+        tariff=world["tariff"], prefix="33", destination="France", price_1=Decimal("0.03"), price_n=Decimal("0.03")
+    )
     run = rerate(Criteria(unrated_only=True), reason="added France", by="ops")
     assert (run.examined, run.changed, run.still_unrated) == (1, 1, 0)
     row = Cdr.objects.get(call_id="f1")
@@ -165,8 +193,11 @@ def test_rerate_posts_only_the_difference(world) -> None:
     ingest([cdr(f"k{n}", duration=60) for n in range(3)], source="t", fmt="test")
     assert world["customer"].__class__.objects.get(pk=world["customer"].pk).balance == Decimal("-0.0600")
     Rate.objects.filter(tariff=world["tariff"], prefix="44").update(price_1=Decimal("0.025"), price_n=Decimal("0.025"))
-    run = rerate(Criteria(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), customer="cust1"),
-                 reason="UK price correction", by="ops")
+    run = rerate(
+        Criteria(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), customer="cust1"),
+        reason="UK price correction",
+        by="ops",
+    )
     assert run.changed == 3 and run.adjustment_total == Decimal("0.0150")
     adjustments = Transaction.objects.filter(kind="adjustment")
     assert adjustments.count() == 3 and {a.amount for a in adjustments} == {Decimal("-0.0050")}
@@ -183,7 +214,7 @@ def test_dashboard_counts_unratable_cdrs(world, client) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     page = client.get("/admin/").content.decode()
     start = page.index('id="unratable-count"')
-    assert ">2<" in page[start:start + 600].replace(" ", "").replace("\n", "")
+    assert ">2<" in page[start : start + 600].replace(" ", "").replace("\n", "")
     assert "no_account</a>: 2" in page
     listing = client.get("/admin/cdrs/cdr/", {"rating_status__exact": "unrated", "unrated_reason": "no_account"})
     assert {c.call_id for c in listing.context["cl"].queryset} == {"z1", "z2"}
@@ -194,9 +225,16 @@ def test_b_legs_use_no_included_minutes_and_long_fields_are_refused_per_line(wor
     IncludedMinutes.objects.create(plan=plan, name="UK", prefixes=["44"], minutes=10)
     world["alice"].service_plan = plan
     world["alice"].save()
-    report = ingest([cdr("b1", duration=300), cdr("b1", duration=300, leg="b"), cdr("b2", connection="c" * 101)],
-                    source="t", fmt="test")
-    assert report.stored == 2 and len(report.rejected) == 1 and "connection is longer than 100" in report.rejected[0].reason
+    report = ingest(
+        [cdr("b1", duration=300), cdr("b1", duration=300, leg="b"), cdr("b2", connection="c" * 101)],
+        source="t",
+        fmt="test",
+    )
+    assert (
+        report.stored == 2
+        and len(report.rejected) == 1
+        and "connection is longer than 100" in report.rejected[0].reason
+    )
     assert MinutePoolUsage.objects.get(account=world["alice"]).seconds_used == 300
     assert Cdr.objects.get(call_id="b1", leg="b").pool_seconds == 0
 
@@ -204,7 +242,9 @@ def test_b_legs_use_no_included_minutes_and_long_fields_are_refused_per_line(wor
 def test_a_charge_lists_its_calls_in_the_back_office(world, admin_client) -> None:  # type: ignore[no-untyped-def]
     from django.urls import reverse
 
-    ingest([cdr("l1"), cdr("l2", duration=120), cdr("l3", sip_user="", source_ip="198.51.100.7")], source="t", fmt="test")
+    ingest(
+        [cdr("l1"), cdr("l2", duration=120), cdr("l3", sip_user="", source_ip="198.51.100.7")], source="t", fmt="test"
+    )
     charge = Transaction.objects.get(customer=world["customer"], account__isnull=True)
     assert charge.amount == Decimal("-0.0600") and charge.description.startswith("2 calls started 2026-03-02 10:00:00")
     listing = admin_client.get(reverse("admin:billing_transaction_changelist")).content.decode()

@@ -30,8 +30,14 @@ pytestmark = pytest.mark.django_db
 def richer(world):  # type: ignore[no-untyped-def]
     """The ingest world plus a forbidden prefix, included minutes, a NANP account, 2-decimal billing
     and a tariff whose prices change in the middle of the calls."""
-    Rate.objects.create(tariff=world["tariff"], prefix="4490", destination="Premium", price_1=Decimal("1"),
-                        price_n=Decimal("1"), forbidden=True)
+    Rate.objects.create(
+        tariff=world["tariff"],
+        prefix="4490",
+        destination="Premium",
+        price_1=Decimal("1"),
+        price_n=Decimal("1"),
+        forbidden=True,
+    )
     plan = ServicePlan.objects.create(name="Bundle")
     IncludedMinutes.objects.create(plan=plan, minutes=3, prefixes=["44"])
     pooled = Account.objects.create(customer=world["customer"], name="pooled", dialing_mode="e164", service_plan=plan)
@@ -39,16 +45,36 @@ def richer(world):  # type: ignore[no-untyped-def]
     nanp = Account.objects.create(customer=world["customer"], name="nanp", dialing_mode="nanp")
     SipDevice.objects.create(account=nanp, login="nanp", secret="x")
     coarse = Customer.objects.create(
-        parent=world["customer"].parent, name="Coarse", company="Coarse", web_username="coarse",
-        tariff=world["tariff"], billing_decimals=2, email="c@c.example", phone="+12015550123", country="US",
+        parent=world["customer"].parent,
+        name="Coarse",
+        company="Coarse",
+        web_username="coarse",
+        tariff=world["tariff"],
+        billing_decimals=2,
+        email="c@c.example",
+        phone="+12015550123",
+        country="US",
     )
     bob = Account.objects.create(customer=coarse, name="bob", dialing_mode="e164", balance_mode="own")
     SipDevice.objects.create(account=bob, login="bob", secret="x")
     dated = Tariff.objects.create(name="Dated")
-    Rate.objects.create(tariff=dated, prefix="44", destination="UK", price_1=Decimal("0.01"), price_n=Decimal("0.01"),
-                        effective_from=T0 - timedelta(days=30), effective_to=T0 + timedelta(hours=1))
-    Rate.objects.create(tariff=dated, prefix="44", destination="UK", price_1=Decimal("0.03"), price_n=Decimal("0.03"),
-                        effective_from=T0 + timedelta(hours=1))
+    Rate.objects.create(
+        tariff=dated,
+        prefix="44",
+        destination="UK",
+        price_1=Decimal("0.01"),
+        price_n=Decimal("0.01"),
+        effective_from=T0 - timedelta(days=30),
+        effective_to=T0 + timedelta(hours=1),
+    )
+    Rate.objects.create(
+        tariff=dated,
+        prefix="44",
+        destination="UK",
+        price_1=Decimal("0.03"),
+        price_n=Decimal("0.03"),
+        effective_from=T0 + timedelta(hours=1),
+    )
     carol = Account.objects.create(customer=coarse, name="carol", dialing_mode="e164", tariff=dated)
     SipDevice.objects.create(account=carol, login="carol", secret="x")
     # POP restrictions: bob may not call through sw1 (pop_not_allowed), carol may
@@ -62,8 +88,17 @@ def richer(world):  # type: ignore[no-untyped-def]
 def _calls(seed: int, n: int) -> list[CanonicalCdr]:
     rng = random.Random(seed)
     users = ["alice", "pooled", "nanp", "bob", "carol", "nobody", ""]
-    numbers = ["442079460958", "447700900123", "+1 201 555 0123", "2015550123", "44901234", "999123456", "12ab",
-               "0044 20 7946 0958", "33123456789"]
+    numbers = [
+        "442079460958",
+        "447700900123",
+        "+1 201 555 0123",
+        "2015550123",
+        "44901234",
+        "999123456",
+        "12ab",
+        "0044 20 7946 0958",
+        "33123456789",
+    ]
     calls = []
     for k in range(n):
         start = T0 + timedelta(minutes=rng.randint(0, 120), seconds=rng.randint(0, 59))
@@ -109,8 +144,15 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
     assert fast["running_ok"] and rows["running_ok"]
     # the comparison covers every kind of outcome
     statuses = {(r["rating_status"], r["unrated_reason"]) for r in rows["cdrs"].values()}
-    assert {("rated", ""), ("unrated", "no_account"), ("unrated", "no_rate"), ("unrated", "invalid_number"),
-            ("forbidden", "forbidden"), ("unrated", "ambiguous_account"), ("unrated", "pop_not_allowed")} <= statuses
+    assert {
+        ("rated", ""),
+        ("unrated", "no_account"),
+        ("unrated", "no_rate"),
+        ("unrated", "invalid_number"),
+        ("forbidden", "forbidden"),
+        ("unrated", "ambiguous_account"),
+        ("unrated", "pop_not_allowed"),
+    } <= statuses
     assert any(r["pool_seconds"] for r in rows["cdrs"].values())
     assert any(r["direction"] == "inbound" and r["price"] for r in rows["cdrs"].values())
     assert len(fast["transactions"]) >= 3  # one charge per balance and batch
@@ -120,8 +162,10 @@ def test_vectorised_path_equals_the_row_path(richer, seed: int, batch: int) -> N
 
 @pytest.mark.parametrize("count", [10, 60])  # row by row, vectorised
 def test_records_without_a_switch_take_the_runs(world, count: int) -> None:
-    calls = [CanonicalCdr(call_id=f"ns{k}", callee="442079460958", start_time=T0, duration=60, sip_user="alice")
-             for k in range(count)]
+    calls = [
+        CanonicalCdr(call_id=f"ns{k}", callee="442079460958", start_time=T0, duration=60, sip_user="alice")
+        for k in range(count)
+    ]
     first = ingest(calls, source="t", fmt="test", switch="pbx1")
     again = ingest(calls, source="t", fmt="test", switch="pbx1")
     assert (first.stored, again.stored, again.duplicates) == (count, 0, count)

@@ -33,8 +33,14 @@ def test_deleting_an_account_waits_for_the_batch_then_is_refused(world, how: str
         try:
             with transaction.atomic():
                 hold_references([account.pk], [world["customer"].pk], [])
-                Cdr.objects.create(switch="sw", call_id="first-call", callee="442079460958", start_time=T0,
-                                   account_id=account.pk, customer_id=world["customer"].pk)
+                Cdr.objects.create(
+                    switch="sw",
+                    call_id="first-call",
+                    callee="442079460958",
+                    start_time=T0,
+                    account_id=account.pk,
+                    customer_id=world["customer"].pk,
+                )
                 locked.set()
                 time.sleep(0.5)  # the delete below starts meanwhile
         except BaseException as exc:  # noqa: BLE001

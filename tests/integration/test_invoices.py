@@ -26,14 +26,29 @@ def boss(client):  # type: ignore[no-untyped-def]
 
 def form(customer, lines: list[tuple[str, str, str]] = (), **overrides: str) -> dict:  # type: ignore[no-untyped-def]
     data = {
-        "customer": customer.pk, "number": "INV-1", "period_start": "2026-01-01", "period_end": "2026-01-31",
-        "status": "draft", "currency": "USD", "subtotal": "10", "discount": "0", "penalty": "0", "tax": "1",
-        "total": "11", "lines-TOTAL_FORMS": str(len(lines)), "lines-INITIAL_FORMS": "0",
-        "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "1000",
+        "customer": customer.pk,
+        "number": "INV-1",
+        "period_start": "2026-01-01",
+        "period_end": "2026-01-31",
+        "status": "draft",
+        "currency": "USD",
+        "subtotal": "10",
+        "discount": "0",
+        "penalty": "0",
+        "tax": "1",
+        "total": "11",
+        "lines-TOTAL_FORMS": str(len(lines)),
+        "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
     }
     for n, (quantity, unit_price, amount) in enumerate(lines):
-        data |= {f"lines-{n}-description": f"line {n}", f"lines-{n}-quantity": quantity,
-                 f"lines-{n}-unit_price": unit_price, f"lines-{n}-amount": amount}
+        data |= {
+            f"lines-{n}-description": f"line {n}",
+            f"lines-{n}-quantity": quantity,
+            f"lines-{n}-unit_price": unit_price,
+            f"lines-{n}-amount": amount,
+        }
     return data | overrides
 
 
@@ -49,16 +64,22 @@ def test_a_consistent_invoice_is_saved(boss, operator) -> None:
     assert invoice.total == Decimal(11) and invoice.lines.count() == 2
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"total": "999"}, "Total 999 is refused: must be subtotal - discount + penalty + tax: 10 - 0 + 0 + 1 = 11"),
-    ({"period_start": "2026-02-01", "period_end": "2026-01-01"},
-     "Period end '2026-01-01' is refused: must not be before the period start 2026-02-01"),
-    ({"currency": "EUR"}, "Currency 'EUR' is refused: must be the customer's currency USD"),
-    ({"discount": "-1", "total": "12"}, "Discount -1 is refused: must not be negative"),
-    ({"tax": "-1", "total": "9"}, "Tax -1 is refused: must not be negative"),
-])
-def test_inconsistent_invoices_are_refused_naming_field_value_and_rule(boss, operator, data: dict,
-                                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"total": "999"}, "Total 999 is refused: must be subtotal - discount + penalty + tax: 10 - 0 + 0 + 1 = 11"),
+        (
+            {"period_start": "2026-02-01", "period_end": "2026-01-01"},
+            "Period end '2026-01-01' is refused: must not be before the period start 2026-02-01",
+        ),
+        ({"currency": "EUR"}, "Currency 'EUR' is refused: must be the customer's currency USD"),
+        ({"discount": "-1", "total": "12"}, "Discount -1 is refused: must not be negative"),
+        ({"tax": "-1", "total": "9"}, "Tax -1 is refused: must not be negative"),
+    ],
+)
+def test_inconsistent_invoices_are_refused_naming_field_value_and_rule(
+    boss, operator, data: dict, message: str
+) -> None:
     status, page = _post(boss, form(operator, **data))
     assert status == 200
     assert message in page
@@ -81,10 +102,21 @@ def test_the_subtotal_is_the_sum_of_the_lines(boss, operator) -> None:
 
 
 def test_a_line_may_be_rounded_to_the_customers_billing_decimals(operator) -> None:
-    invoice = Invoice.objects.create(customer=operator, number="INV-R", period_start=date(2026, 1, 1),
-                                     period_end=date(2026, 1, 31), subtotal=Decimal("0.5"), total=Decimal("0.5"))
-    line = InvoiceLine(invoice=invoice, description="x", quantity=Decimal("1.5"), unit_price=Decimal("0.333333"),
-                       amount=Decimal("0.5000"))  # 0.4999995 -> 0.5000 at 4 billing decimals
+    invoice = Invoice.objects.create(
+        customer=operator,
+        number="INV-R",
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        subtotal=Decimal("0.5"),
+        total=Decimal("0.5"),
+    )
+    line = InvoiceLine(
+        invoice=invoice,
+        description="x",
+        quantity=Decimal("1.5"),
+        unit_price=Decimal("0.333333"),
+        amount=Decimal("0.5000"),
+    )  # 0.4999995 -> 0.5000 at 4 billing decimals
     line.full_clean()
     line.amount = Decimal("0.51")
     with pytest.raises(ValidationError, match=r"1.5 × 0.333333 = 0.500000, or 0.5000"):
@@ -92,10 +124,17 @@ def test_a_line_may_be_rounded_to_the_customers_billing_decimals(operator) -> No
 
 
 def _issued(operator) -> Invoice:  # type: ignore[no-untyped-def]
-    invoice = Invoice.objects.create(customer=operator, number="INV-I", period_start=date(2026, 1, 1),
-                                     period_end=date(2026, 1, 31), subtotal=Decimal(5), total=Decimal(5))
-    InvoiceLine.objects.create(invoice=invoice, description="calls", quantity=1, unit_price=Decimal(5),
-                               amount=Decimal(5))
+    invoice = Invoice.objects.create(
+        customer=operator,
+        number="INV-I",
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        subtotal=Decimal(5),
+        total=Decimal(5),
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice, description="calls", quantity=1, unit_price=Decimal(5), amount=Decimal(5)
+    )
     invoice.status = "issued"
     invoice.full_clean()
     invoice.save()
@@ -111,7 +150,9 @@ def test_an_issued_invoice_changes_only_its_status_onwards(operator) -> None:
         invoice.save()
     invoice.refresh_from_db()
     invoice.status = "draft"
-    with pytest.raises(ValidationError, match="Status 'draft' is refused: an invoice that is issued may become paid or void"):
+    with pytest.raises(
+        ValidationError, match="Status 'draft' is refused: an invoice that is issued may become paid or void"
+    ):
         invoice.full_clean()
     invoice.status = "paid"
     invoice.full_clean()
@@ -140,8 +181,10 @@ def test_an_issued_invoice_keeps_its_lines_and_is_not_deleted(operator) -> None:
 def test_back_office_refuses_deleting_an_issued_invoice(boss, operator) -> None:
     invoice = _issued(operator)
     assert boss.post(reverse("admin:billing_invoice_delete", args=[invoice.pk]), {"post": "yes"}).status_code == 403
-    response = boss.post(reverse("admin:billing_invoice_changelist"),
-                         {"action": "delete_selected", "_selected_action": [invoice.pk], "post": "yes"})
+    response = boss.post(
+        reverse("admin:billing_invoice_changelist"),
+        {"action": "delete_selected", "_selected_action": [invoice.pk], "post": "yes"},
+    )
     assert response.status_code == 403
     assert Invoice.objects.filter(pk=invoice.pk).exists()
 
@@ -149,12 +192,20 @@ def test_back_office_refuses_deleting_an_issued_invoice(boss, operator) -> None:
 def test_back_office_moves_an_issued_invoice_to_paid_but_not_back_to_draft(boss, operator) -> None:
     invoice = _issued(operator)
     url = reverse("admin:billing_invoice_change", args=[invoice.pk])
-    management = {"lines-TOTAL_FORMS": "1", "lines-INITIAL_FORMS": "1", "lines-MIN_NUM_FORMS": "0",
-                  "lines-MAX_NUM_FORMS": "1000", "lines-0-id": str(invoice.lines.get().pk),
-                  "lines-0-invoice": str(invoice.pk)}
+    management = {
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "1",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+        "lines-0-id": str(invoice.lines.get().pk),
+        "lines-0-invoice": str(invoice.pk),
+    }
     response = boss.post(url, {"status": "draft", **management})
     assert response.status_code == 200
-    assert "Status &#x27;draft&#x27; is refused: an invoice that is issued may become paid or void" in response.content.decode()
+    assert (
+        "Status &#x27;draft&#x27; is refused: an invoice that is issued may become paid or void"
+        in response.content.decode()
+    )
     assert boss.post(url, {"status": "paid", **management}).status_code == 302
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
 
@@ -164,7 +215,9 @@ def test_a_second_invoice_for_the_same_period_is_refused_naming_fields_and_value
     assert _post(boss, form(operator, [("2", "2.5", "5"), ("1", "5", "5")]))[0] == 302
     status, page = _post(boss, form(operator, [("2", "2.5", "5"), ("1", "5", "5")], number="INV-2"))
     assert status == 200
-    assert (f"Customer {operator}, Period start 2026-01-01, Period end 2026-01-31 is refused: another invoice "
-            "already has the same customer, period start and period end") in page
+    assert (
+        f"Customer {operator}, Period start 2026-01-01, Period end 2026-01-31 is refused: another invoice "
+        "already has the same customer, period start and period end"
+    ) in page
     assert "already exists" not in page
     assert list(Invoice.objects.values_list("number", flat=True)) == ["INV-1"]

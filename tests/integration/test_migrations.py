@@ -27,8 +27,9 @@ def test_migrations_apply_from_zero_on_a_fresh_database(tmp_path: Path, fresh_da
 
 
 @pytest.mark.django_db
-def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(tmp_path: Path,
-                                                                              fresh_database_url: str) -> None:
+def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
     """calls 0006 (one-statement authorisation, reservation constraints and indexes) reverses and
     applies again on an existing database, and a reservation held meanwhile stays."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
@@ -47,13 +48,20 @@ def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(tm
     assert done.returncode == 0, done.stdout + done.stderr
 
     def functions() -> set[str]:
-        probe = run_tarifa(env, "manage", "shell", "-c", (
-            "from django.db import connection\n"
-            "if connection.vendor == 'postgresql':\n"
-            "    c = connection.cursor(); c.execute(\"SELECT proname FROM pg_proc WHERE proname LIKE 'tarifa_call_%'\")\n"
-            "    print(sorted(r[0] for r in c.fetchall()))\n"
-            "from tarifa.calls.models import Reservation\n"
-            "print(list(Reservation.objects.values_list('call_id', 'amount')))"))
+        probe = run_tarifa(
+            env,
+            "manage",
+            "shell",
+            "-c",
+            (
+                "from django.db import connection\n"
+                "if connection.vendor == 'postgresql':\n"
+                "    c = connection.cursor(); c.execute(\"SELECT proname FROM pg_proc WHERE proname LIKE 'tarifa_call_%'\")\n"
+                "    print(sorted(r[0] for r in c.fetchall()))\n"
+                "from tarifa.calls.models import Reservation\n"
+                "print(list(Reservation.objects.values_list('call_id', 'amount')))"
+            ),
+        )
         assert probe.returncode == 0, probe.stdout + probe.stderr
         return set(probe.stdout.split("\n")[:-1])
 
@@ -72,24 +80,40 @@ def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(tm
 
 
 @pytest.mark.django_db
-def test_the_did_inventory_migration_derives_area_codes_of_stored_numbers(tmp_path: Path,
-                                                                          fresh_database_url: str) -> None:
+def test_the_did_inventory_migration_derives_area_codes_of_stored_numbers(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
     """dids 0003 adds porting/quarantined, area code and local number: DIDs stored before it get
     theirs from libphonenumber, and their statuses keep their values."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
     assert run_tarifa(env, "manage", "migrate", "dids", "0002").returncode == 0
-    old = run_tarifa(env, "manage", "shell", "-c", (
-        "from django.db import connection\n"
-        "from django.db.migrations.executor import MigrationExecutor\n"
-        "apps = MigrationExecutor(connection).loader.project_state(('dids', '0002_validated_mac_address')).apps\n"
-        "Did = apps.get_model('dids', 'Did')\n"
-        "Did.objects.create(number='12125551234', status='disabled')\n"
-        "Did.objects.create(number='442079460958')\n"))
+    old = run_tarifa(
+        env,
+        "manage",
+        "shell",
+        "-c",
+        (
+            "from django.db import connection\n"
+            "from django.db.migrations.executor import MigrationExecutor\n"
+            "apps = MigrationExecutor(connection).loader.project_state(('dids', '0002_validated_mac_address')).apps\n"
+            "Did = apps.get_model('dids', 'Did')\n"
+            "Did.objects.create(number='12125551234', status='disabled')\n"
+            "Did.objects.create(number='442079460958')\n"
+        ),
+    )
     assert old.returncode == 0, old.stdout + old.stderr
     assert run_tarifa(env, "migrate").returncode == 0
-    probe = run_tarifa(env, "manage", "shell", "-c", (
-        "from tarifa.dids.models import Did\n"
-        "print(list(Did.objects.order_by('number').values_list('number', 'country', 'area_code', 'local_number', 'status')))"))
+    probe = run_tarifa(
+        env,
+        "manage",
+        "shell",
+        "-c",
+        (
+            "from tarifa.dids.models import Did\n"
+            "print(list(Did.objects.order_by('number').values_list('number', 'country', 'area_code', 'local_number', 'status')))"
+        ),
+    )
     assert probe.returncode == 0, probe.stdout + probe.stderr
-    assert probe.stdout.strip().splitlines()[-1] == str([("12125551234", "US", "212", "5551234", "disabled"),
-                                        ("442079460958", "GB", "20", "79460958", "available")])
+    assert probe.stdout.strip().splitlines()[-1] == str(
+        [("12125551234", "US", "212", "5551234", "disabled"), ("442079460958", "GB", "20", "79460958", "available")]
+    )

@@ -38,27 +38,44 @@ def origination(world):  # type: ignore[no-untyped-def]
     plan.inbound_interval_1, plan.inbound_interval_n = 30, 6
     plan.payphone_surcharge = D("0.25")
     plan.save()
-    for prefix, rate, toll_free in (("44", "0.0500", False), ("447", "0.1200", False), ("1", "0.0300", True),
-                                    ("1212", "0.0250", True)):
+    for prefix, rate, toll_free in (
+        ("44", "0.0500", False),
+        ("447", "0.1200", False),
+        ("1", "0.0300", True),
+        ("1212", "0.0250", True),
+    ):
         OriginRate.objects.create(plan=plan, prefix=prefix, rate=D(rate), toll_free=toll_free)
     Did.objects.create(number="18005550199", status="assigned", account=world["alice"], plan=plan)
     lata_plan = DidPlan.objects.create(
-        name="LATA", inbound_rate=D("0.0100"), lata_billing=True, lata_intra_intrastate=D("0.0010"),
-        lata_inter_intrastate=D("0.0020"), lata_interstate=D("0.0040"),
+        name="LATA",
+        inbound_rate=D("0.0100"),
+        lata_billing=True,
+        lata_intra_intrastate=D("0.0010"),
+        lata_inter_intrastate=D("0.0020"),
+        lata_interstate=D("0.0040"),
     )
     Did.objects.create(number="12125560100", status="assigned", account=world["trunk"], plan=lata_plan)
     import_lata(b"npa_nxx,lata,state\n212555,132,NY\n212556,132,NY\n518555,140,NY\n201555,224,NJ\n", "l.csv")
     PayphoneOrigin.objects.create(prefix="1305555", description="Miami payphones")
     share = DidPlan.objects.create(name="Share", inbound_rate=D("0"), inbound_interval_1=60, inbound_interval_n=60)
-    Did.objects.create(number="19005550100", status="assigned", account=world["ip"], plan=share,
-                       out_payment_rate=D("0.0150"))
+    Did.objects.create(
+        number="19005550100", status="assigned", account=world["ip"], plan=share, out_payment_rate=D("0.0150")
+    )
     return {**world, "lata_plan": lata_plan}
 
 
 def inbound(call_id: str, callee: str, caller: str, duration: int = 61, minute: int = 0, **kw) -> CanonicalCdr:  # type: ignore[no-untyped-def]
-    return CanonicalCdr(call_id=call_id, callee=callee, caller=caller, start_time=T0 + timedelta(minutes=minute),
-                        connect_time=T0 + timedelta(minutes=minute), duration=duration, switch="sw1",
-                        direction="inbound", **kw)
+    return CanonicalCdr(
+        call_id=call_id,
+        callee=callee,
+        caller=caller,
+        start_time=T0 + timedelta(minutes=minute),
+        connect_time=T0 + timedelta(minutes=minute),
+        duration=duration,
+        switch="sw1",
+        direction="inbound",
+        **kw,
+    )
 
 
 def price(rate: str, duration: int, i1: int = 30, i_n: int = 6) -> Decimal:
@@ -66,19 +83,23 @@ def price(rate: str, duration: int, i1: int = 30, i_n: int = 6) -> Decimal:
 
 
 def test_inbound_calls_are_rated_by_the_plans_origination_terms(origination) -> None:  # type: ignore[no-untyped-def]
-    ingest([
-        inbound("blend", "12015550100", "+33142000000"),
-        inbound("tier", "+12015550100", "+442079460000"),
-        inbound("tier-long", "12015550100", "+447700900123"),
-        inbound("tf", "18005550199", "+12125550001"),
-        inbound("tf-other", "18005550199", "+13125550001"),
-        inbound("tf-abroad", "18005550199", "+442079460000"),
-        inbound("intra", "12125560100", "+12125550001"),
-        inbound("inter", "12125560100", "+15185550001"),
-        inbound("interstate", "12125560100", "+12015550001"),
-        inbound("lata-unknown", "12125560100", "+13105550001"),
-        inbound("anonymous", "12015550100", "anonymous"),
-    ], source="t", fmt="test")
+    ingest(
+        [
+            inbound("blend", "12015550100", "+33142000000"),
+            inbound("tier", "+12015550100", "+442079460000"),
+            inbound("tier-long", "12015550100", "+447700900123"),
+            inbound("tf", "18005550199", "+12125550001"),
+            inbound("tf-other", "18005550199", "+13125550001"),
+            inbound("tf-abroad", "18005550199", "+442079460000"),
+            inbound("intra", "12125560100", "+12125550001"),
+            inbound("inter", "12125560100", "+15185550001"),
+            inbound("interstate", "12125560100", "+12015550001"),
+            inbound("lata-unknown", "12125560100", "+13105550001"),
+            inbound("anonymous", "12015550100", "anonymous"),
+        ],
+        source="t",
+        fmt="test",
+    )
     got = {c.call_id: (c.price, c.destination, c.prefix) for c in Cdr.objects.all()}
     assert got["blend"] == (price("0.0060", 61), "DID inbound", "")
     assert got["tier"] == (price("0.0500", 61), "DID inbound, tiered", "44")
@@ -100,8 +121,11 @@ def test_payphone_surcharge_is_added_even_when_included_minutes_cover_the_call(o
     plan = origination["plan"]
     plan.included_minutes = 10
     plan.save()
-    ingest([inbound("pay", "12015550100", "+13055550001"), inbound("home", "12015550100", "+13055560001", minute=1)],
-           source="t", fmt="test")
+    ingest(
+        [inbound("pay", "12015550100", "+13055550001"), inbound("home", "12015550100", "+13055560001", minute=1)],
+        source="t",
+        fmt="test",
+    )
     pay, home = Cdr.objects.get(call_id="pay"), Cdr.objects.get(call_id="home")
     assert (pay.price, pay.pool_seconds) == (D("0.2500"), 66)
     assert (home.price, home.pool_seconds) == (D("0.0000"), 66)
@@ -129,8 +153,11 @@ def test_a_virtual_number_uses_its_primary_dids_plan_and_pool(origination) -> No
     plan.save()
     vext = Account.objects.create(customer=origination["customer"], name="vext", kind="extension", dialing_mode="e164")
     VirtualNumber.objects.create(number="305", primary_did=origination["did"], account=vext)
-    ingest([inbound("v1", "305", "+442079460000", duration=40), inbound("v2", "305", "+442079460000", minute=1)],
-           source="t", fmt="test")
+    ingest(
+        [inbound("v1", "305", "+442079460000", duration=40), inbound("v2", "305", "+442079460000", minute=1)],
+        source="t",
+        fmt="test",
+    )
     v1, v2 = Cdr.objects.get(call_id="v1"), Cdr.objects.get(call_id="v2")
     assert v1.account == vext and (v1.price, v1.pool_seconds) == (D("0.0000"), 42)
     # 66 s billed, 18 s left in the primary DID's pool: 48 s at the tiered +44 rate
@@ -145,9 +172,17 @@ def _mixed() -> list[CanonicalCdr]:
         if n % 3 == 0:
             calls.append(cdr(f"out{n}", duration=n % 200))
         else:
-            calls.append(inbound(f"in{n}", callees[n % len(callees)], callers[(n // 7) % len(callers)], duration=(n * 7) % 130,
-                                 minute=n % 50, leg="a" if n % 11 else "b",
-                                 disposition="answered" if n % 13 else "busy"))
+            calls.append(
+                inbound(
+                    f"in{n}",
+                    callees[n % len(callees)],
+                    callers[(n // 7) % len(callers)],
+                    duration=(n * 7) % 130,
+                    minute=n % 50,
+                    leg="a" if n % 11 else "b",
+                    disposition="answered" if n % 13 else "busy",
+                )
+            )
     return calls
 
 
@@ -165,7 +200,12 @@ def test_both_paths_store_the_same_inbound_rows_and_money(origination, batch: in
     assert rows["transactions"] == fast["transactions"] and rows["balances"] == fast["balances"]
     assert rows["running_ok"] and fast["running_ok"]
     bases = {r["destination"] for r in rows["cdrs"].values() if r["direction"] == "inbound"}
-    assert {"DID inbound", "DID inbound, tiered", "DID inbound, toll-free", "DID inbound, intra-LATA intrastate"} <= bases
+    assert {
+        "DID inbound",
+        "DID inbound, tiered",
+        "DID inbound, toll-free",
+        "DID inbound, intra-LATA intrastate",
+    } <= bases
     assert any(r["out_payment"] for r in rows["cdrs"].values())
     assert any(t[4] == "credit" for t in rows["transactions"])
     assert any(r["pool_seconds"] for r in rows["cdrs"].values() if r["direction"] == "inbound")
@@ -199,16 +239,28 @@ def test_cdr_import_file_rates_inbound_calls(origination, cli, tmp_path: Path) -
     result = cli("cdr", "import", str(csv), "--format", "tarifa", "--switch", "sw9")
     assert result.exit_code == 0, result.output
     got = {c.call_id: (c.price, c.out_payment) for c in Cdr.objects.all()}
-    assert got == {"f1": (price("0.0500", 61), D("0")), "f2": (price("0.0250", 61), D("0")),
-                   "f3": (D("0.0000"), D("0.0300"))}
+    assert got == {
+        "f1": (price("0.0500", 61), D("0")),
+        "f2": (price("0.0250", 61), D("0")),
+        "f3": (D("0.0000"), D("0.0300")),
+    }
 
 
 def test_api_push_rates_inbound_calls(origination, client) -> None:  # type: ignore[no-untyped-def]
     _token, raw = ApiToken.issue("sbc", switch=Pop.objects.create(name="pop-a"))
-    body = [{"call_id": "a1", "callee": "12015550100", "caller": "+447700900123", "direction": "inbound",
-             "start_time": "2026-03-02T10:00:00+00:00", "duration": 61}]
-    response = client.post("/api/v1/cdrs", data=json.dumps(body), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = [
+        {
+            "call_id": "a1",
+            "callee": "12015550100",
+            "caller": "+447700900123",
+            "direction": "inbound",
+            "start_time": "2026-03-02T10:00:00+00:00",
+            "duration": 61,
+        }
+    ]
+    response = client.post(
+        "/api/v1/cdrs", data=json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
     assert response.status_code == 200, response.content
     row = Cdr.objects.get(call_id="a1")
     assert (row.price, row.prefix, row.destination) == (price("0.1200", 61), "447", "DID inbound, tiered")
@@ -229,15 +281,21 @@ def test_short_call_penalties_post_once_per_customer_and_month(origination, cli)
     plan.short_call_seconds, plan.short_call_threshold, plan.short_call_penalty = 6, D("25"), D("0.0500")
     plan.save()
     durations = [3, 5, 2, 30, 60, 90, 120, 0]  # 3 short of 7 answered = 42.9 % > 25 %
-    ingest([inbound(f"s{n}", "12015550100", "+33142000000", duration=d, minute=n) for n, d in enumerate(durations)],
-           source="t", fmt="test")
+    ingest(
+        [inbound(f"s{n}", "12015550100", "+33142000000", duration=d, minute=n) for n, d in enumerate(durations)],
+        source="t",
+        fmt="test",
+    )
     now = datetime(2026, 4, 2, tzinfo=UTC)
     first = post_short_call_penalties(T0.date().replace(day=1), now=now)
     assert [(p.calls, p.short, p.amount, p.posted) for p in first] == [(7, 3, D("0.1500"), True)]
     again = post_short_call_penalties(T0.date().replace(day=1), now=now)
     assert [p.posted for p in again] == [False]
     penalty = Transaction.objects.get(kind="penalty")
-    assert penalty.amount == D("-0.1500") and penalty.reference == f"short-calls:{plan.pk}:{origination['customer'].pk}:2026-03"
+    assert (
+        penalty.amount == D("-0.1500")
+        and penalty.reference == f"short-calls:{plan.pk}:{origination['customer'].pk}:2026-03"
+    )
     assert balance_matches_ledger(origination["customer"])
     with pytest.raises(PeriodNotClosed):
         post_short_call_penalties(T0.date().replace(day=1), now=datetime(2026, 3, 31, 23, tzinfo=UTC))
@@ -249,13 +307,30 @@ def test_short_call_penalties_post_once_per_customer_and_month(origination, cli)
 
 def _plan_form(plan: DidPlan, prefix: str) -> dict[str, str]:
     data = {
-        "name": plan.name, "description": "", "monthly_fee": "0", "setup_fee": "0", "included_minutes": "0",
-        "inbound_rate": "0.0100", "inbound_interval_1": "60", "inbound_interval_n": "60", "toll_free_rate": "",
-        "payphone_surcharge": "0.25", "lata_intra_intrastate": "0", "lata_inter_intrastate": "0", "lata_interstate": "0",
-        "lata_intra_interstate": "", "short_call_seconds": "0", "short_call_threshold": "0", "short_call_penalty": "0",
+        "name": plan.name,
+        "description": "",
+        "monthly_fee": "0",
+        "setup_fee": "0",
+        "included_minutes": "0",
+        "inbound_rate": "0.0100",
+        "inbound_interval_1": "60",
+        "inbound_interval_n": "60",
+        "toll_free_rate": "",
+        "payphone_surcharge": "0.25",
+        "lata_intra_intrastate": "0",
+        "lata_inter_intrastate": "0",
+        "lata_interstate": "0",
+        "lata_intra_interstate": "",
+        "short_call_seconds": "0",
+        "short_call_threshold": "0",
+        "short_call_penalty": "0",
         "short_call_mode": "per_call",
-        "origin_rates-TOTAL_FORMS": "1", "origin_rates-INITIAL_FORMS": "0", "origin_rates-MIN_NUM_FORMS": "0",
-        "origin_rates-MAX_NUM_FORMS": "1000", "origin_rates-0-prefix": prefix, "origin_rates-0-rate": "0.0400",
+        "origin_rates-TOTAL_FORMS": "1",
+        "origin_rates-INITIAL_FORMS": "0",
+        "origin_rates-MIN_NUM_FORMS": "0",
+        "origin_rates-MAX_NUM_FORMS": "1000",
+        "origin_rates-0-prefix": prefix,
+        "origin_rates-0-rate": "0.0400",
     }
     return data
 
@@ -267,7 +342,9 @@ def test_origin_rates_are_edited_on_the_plans_page(admin_client) -> None:  # typ
     url = reverse("admin:dids_didplan_change", args=[plan.pk])
     assert admin_client.get(url).status_code == 200
     refused = admin_client.post(url, _plan_form(plan, "44x"))
-    assert refused.status_code == 200 and "Origin prefix" in refused.content.decode() and "44x" in refused.content.decode()
+    assert (
+        refused.status_code == 200 and "Origin prefix" in refused.content.decode() and "44x" in refused.content.decode()
+    )
     assert not OriginRate.objects.exists()
     saved = admin_client.post(url, _plan_form(plan, "44"))
     assert saved.status_code == 302, saved.content.decode()[:2000]
@@ -284,23 +361,36 @@ def test_rerating_an_inbound_call_after_a_new_origin_rate_posts_the_difference(o
     OriginRate.objects.create(plan=origination["plan"], prefix="33", rate=D("0.0600"))
     run = rerate(Criteria(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1)), reason="France tier", by="ops")
     row = Cdr.objects.get()
-    assert run.changed == 1 and (row.price, row.prefix, row.destination) == (price("0.0600", 61), "33",
-                                                                             "DID inbound, tiered")
+    assert run.changed == 1 and (row.price, row.prefix, row.destination) == (
+        price("0.0600", 61),
+        "33",
+        "DID inbound, tiered",
+    )
     adjustment = Transaction.objects.get(kind="adjustment")
     assert adjustment.amount == price("0.0060", 61) - price("0.0600", 61)
     assert balance_matches_ledger(origination["customer"])
 
 
 def test_a_file_import_and_api_pushes_of_the_same_inbound_calls_store_the_same_ratings(  # type: ignore[no-untyped-def]
-    origination, cli, client, tmp_path: Path,
+    origination,
+    cli,
+    client,
+    tmp_path: Path,
 ) -> None:
     """The file goes the vectorised way (one batch of 70), the API pushes of 10 row by row."""
     callers = ["+442079460000", "+447700900123", "+12125550001", "+13055550001", "+15185550001", "", "anonymous"]
     callees = ["12015550100", "+18005550199", "12125560100", "19005550100", "19995550000"]
     calls = [
-        {"call_id": f"x{n}", "callee": callees[n % 5], "caller": callers[(n // 5) % 7], "direction": "inbound",
-         "start_time": f"2026-03-02T10:{n % 60:02d}:00+00:00", "duration": (n * 13) % 200,
-         "disposition": "answered" if n % 9 else "no_answer", "leg": "a" if n % 8 else "b"}
+        {
+            "call_id": f"x{n}",
+            "callee": callees[n % 5],
+            "caller": callers[(n // 5) % 7],
+            "direction": "inbound",
+            "start_time": f"2026-03-02T10:{n % 60:02d}:00+00:00",
+            "duration": (n * 13) % 200,
+            "disposition": "answered" if n % 9 else "no_answer",
+            "leg": "a" if n % 8 else "b",
+        }
         for n in range(70)
     ]
     header = ["call_id", "callee", "caller", "start_time", "duration", "disposition", "direction", "leg"]
@@ -310,16 +400,38 @@ def test_a_file_import_and_api_pushes_of_the_same_inbound_calls_store_the_same_r
     assert result.exit_code == 0, result.output
     _token, raw = ApiToken.issue("sbc", switch=Pop.objects.create(name="api"))
     for start in range(0, 70, 10):
-        response = client.post("/api/v1/cdrs", data=json.dumps(calls[start:start + 10]),
-                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        response = client.post(
+            "/api/v1/cdrs",
+            data=json.dumps(calls[start : start + 10]),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
         assert response.status_code == 200 and response.json()["stored"] == 10
-    fields = ("call_id", "account_id", "customer_id", "number", "prefix", "destination", "billed_seconds", "price",
-              "cost", "margin", "rating_status", "unrated_reason", "pool_seconds", "out_payment")
+    fields = (
+        "call_id",
+        "account_id",
+        "customer_id",
+        "number",
+        "prefix",
+        "destination",
+        "billed_seconds",
+        "price",
+        "cost",
+        "margin",
+        "rating_status",
+        "unrated_reason",
+        "pool_seconds",
+        "out_payment",
+    )
     by_file = sorted(Cdr.objects.filter(switch="file").values_list(*fields))
     by_api = sorted(Cdr.objects.filter(switch="api").values_list(*fields))
     assert len(by_file) == 70 and by_file == by_api
-    assert {r[5] for r in by_file} >= {"DID inbound", "DID inbound, tiered", "DID inbound, toll-free",
-                                       "DID inbound, intra-LATA intrastate"}
+    assert {r[5] for r in by_file} >= {
+        "DID inbound",
+        "DID inbound, tiered",
+        "DID inbound, toll-free",
+        "DID inbound, intra-LATA intrastate",
+    }
     assert balance_matches_ledger(origination["customer"])
     credits = Transaction.objects.filter(kind="credit")
     assert credits.count() >= 2  # one per balance and batch: the file's and the API's

@@ -22,8 +22,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def customer(tariff, operator):  # type: ignore[no-untyped-def]
     return Customer.objects.create(
-        parent=operator, name="Pay Er", company="Payer Ltd", web_username="payer1", tariff=tariff,
-        email="payer@x.example", phone="+12015550123", country="US", billing_type="prepaid",
+        parent=operator,
+        name="Pay Er",
+        company="Payer Ltd",
+        web_username="payer1",
+        tariff=tariff,
+        email="payer@x.example",
+        phone="+12015550123",
+        country="US",
+        billing_type="prepaid",
     )
 
 
@@ -46,7 +53,11 @@ def test_a_payment_raises_the_balance_with_a_transaction_saying_who_and_why(cust
     customer.refresh_from_db()
     assert customer.balance == Decimal("25.50")
     assert (posted.kind, posted.amount, posted.balance_after, posted.currency) == (
-        "payment", Decimal("25.50"), Decimal("25.50"), "USD")
+        "payment",
+        Decimal("25.50"),
+        Decimal("25.50"),
+        "USD",
+    )
     assert (posted.reference, posted.description, posted.actor) == ("BANK-1", "wire", "cli:ops")
     _ledger_is_whole(customer)
 
@@ -86,24 +97,39 @@ def test_cli_payment_add_by_user_name_and_by_id(customer) -> None:
     assert "balance now 12.340000" in done.output
     posted = Transaction.objects.get(reference="CLI-1")
     assert posted.actor == cli_actor() and posted.actor.startswith("cli:") and posted.kind == "payment"
-    done = _cli("payment", "add", str(customer.pk), "-2", "--kind", "adjustment", "--reference", "CLI-2",
-                "--reason", "typo in CLI-1")
+    done = _cli(
+        "payment",
+        "add",
+        str(customer.pk),
+        "-2",
+        "--kind",
+        "adjustment",
+        "--reference",
+        "CLI-2",
+        "--reason",
+        "typo in CLI-1",
+    )
     assert done.exit_code == 0, done.output
     customer.refresh_from_db()
     assert customer.balance == Decimal("10.34")
     _ledger_is_whole(customer)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("nobody", "10", "--reference", "X"), "Customer 'nobody' is refused: no customer has this web user name"),
-    (("payer1", "ten", "--reference", "X"), "Amount 'ten' is refused: must be a decimal number"),
-    (("payer1", "-10", "--reference", "X"), "Amount '-10' is refused: a payment must be greater than 0"),
-    (("payer1", "99999999999999", "--reference", "X"), "Amount '99999999999999' is refused: must be at most"),
-    (("payer1", "10", "--kind", "gift", "--reference", "X"), "Kind 'gift' is refused: must be one of"),
-    (("payer1", "10", "--kind", "refund", "--reference", "X"), "Reason (empty) is refused: required for a refund"),
-    (("payer1", "10", "--kind", "refund", "--reason", "r", "--reference", "X"),
-     "Amount '10' is refused: a refund must not exceed the payments not yet refunded"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nobody", "10", "--reference", "X"), "Customer 'nobody' is refused: no customer has this web user name"),
+        (("payer1", "ten", "--reference", "X"), "Amount 'ten' is refused: must be a decimal number"),
+        (("payer1", "-10", "--reference", "X"), "Amount '-10' is refused: a payment must be greater than 0"),
+        (("payer1", "99999999999999", "--reference", "X"), "Amount '99999999999999' is refused: must be at most"),
+        (("payer1", "10", "--kind", "gift", "--reference", "X"), "Kind 'gift' is refused: must be one of"),
+        (("payer1", "10", "--kind", "refund", "--reference", "X"), "Reason (empty) is refused: required for a refund"),
+        (
+            ("payer1", "10", "--kind", "refund", "--reason", "r", "--reference", "X"),
+            "Amount '10' is refused: a refund must not exceed the payments not yet refunded",
+        ),
+    ],
+)
 def test_cli_refusals_are_clear_errors_not_tracebacks(customer, args: tuple[str, ...], message: str) -> None:
     done = _cli("payment", "add", *args)
     assert done.exit_code == 2
@@ -117,8 +143,10 @@ def cashier(client):  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Permission
 
     user = get_user_model().objects.create_user("cashier", "c@example.com", "Cashier-pass1", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_payment", content_type__app_label="billing"),
-                              Permission.objects.get(codename="view_customer"))
+    user.user_permissions.add(
+        Permission.objects.get(codename="add_payment", content_type__app_label="billing"),
+        Permission.objects.get(codename="view_customer"),
+    )
     client.force_login(user)
     return client
 
@@ -136,14 +164,17 @@ def test_back_office_posts_a_payment_from_the_customer_page(cashier, customer) -
     assert customer.balance == Decimal(40)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"kind": "payment", "amount": "", "reference": "A"}, "Amount (empty) is refused: required"),
-    ({"kind": "payment", "amount": "1.2.3", "reference": "A"}, "Amount &#x27;1.2.3&#x27; is refused"),
-    ({"kind": "payment", "amount": "0", "reference": "A"}, "must be greater than 0"),
-    ({"kind": "credit", "amount": "5", "reference": "A"}, "Reason (empty) is refused: required for a credit"),
-    ({"kind": "payment", "amount": "5", "reference": ""}, "Reference (empty) is refused: required"),
-    ({"kind": "gift", "amount": "5", "reference": "A"}, "Kind &#x27;gift&#x27; is refused: must be one of"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "payment", "amount": "", "reference": "A"}, "Amount (empty) is refused: required"),
+        ({"kind": "payment", "amount": "1.2.3", "reference": "A"}, "Amount &#x27;1.2.3&#x27; is refused"),
+        ({"kind": "payment", "amount": "0", "reference": "A"}, "must be greater than 0"),
+        ({"kind": "credit", "amount": "5", "reference": "A"}, "Reason (empty) is refused: required for a credit"),
+        ({"kind": "payment", "amount": "5", "reference": ""}, "Reference (empty) is refused: required"),
+        ({"kind": "gift", "amount": "5", "reference": "A"}, "Kind &#x27;gift&#x27; is refused: must be one of"),
+    ],
+)
 def test_back_office_refusals_name_field_value_and_rule(cashier, customer, data: dict, message: str) -> None:
     response = cashier.post(reverse("admin:customers_customer_add_money", args=[customer.pk]), data)
     assert response.status_code == 200
@@ -168,8 +199,10 @@ def test_an_account_with_its_own_balance_is_credited_alone(customer, cashier) ->
     with pytest.raises(Refused, match="payments not yet refunded"):
         add_money(customer, MoneyRequest("refund", Decimal(1), "R-C", "x"), actor="t")
     add_money(customer, MoneyRequest("refund", Decimal(5), "R-A", "x"), actor="t", account=own)
-    response = cashier.post(reverse("admin:customers_customer_add_money", args=[customer.pk]),
-                            {"kind": "payment", "amount": "1", "reference": "OWN-3", "account": str(own.pk)})
+    response = cashier.post(
+        reverse("admin:customers_customer_add_money", args=[customer.pk]),
+        {"kind": "payment", "amount": "1", "reference": "OWN-3", "account": str(own.pk)},
+    )
     assert response.status_code == 302
     own.refresh_from_db()
     assert own.balance == Decimal(11)
@@ -177,8 +210,10 @@ def test_an_account_with_its_own_balance_is_credited_alone(customer, cashier) ->
     assert total == own.balance
 
 
-@pytest.mark.skipif(__import__("django.db").db.connection.vendor != "postgresql",
-                    reason="row locks between sessions: SQLite has one writer at a time")
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql",
+    reason="row locks between sessions: SQLite has one writer at a time",
+)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refunds_never_exceed_what_was_paid(customer) -> None:
     """The refund limit is read under the balance lock: two refunds of 60 against 100 paid at the
@@ -222,13 +257,26 @@ def test_the_ledger_backdates_a_posting_but_never_into_the_future(customer) -> N
     from tarifa.billing import ledger
 
     then = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal(3), kind="payment", reference="OLD",
-                                   created_at=then, actor="history"))
+    ledger.post_one(
+        ledger.Posting(
+            customer_id=customer.pk,
+            amount=Decimal(3),
+            kind="payment",
+            reference="OLD",
+            created_at=then,
+            actor="history",
+        )
+    )
     posted = Transaction.objects.get(reference="OLD")
     assert (posted.created_at, posted.actor, posted.balance_after) == (then, "history", Decimal(3))
     for bad in (timezone.now() + timedelta(hours=1), datetime(2026, 1, 5, 12, 0)):
         with pytest.raises(ValueError, match="Posting time"), transaction.atomic():
-            ledger.post([ledger.Posting(customer_id=customer.pk, amount=Decimal(1), kind="payment",
-                                        reference="BAD", created_at=bad)])
+            ledger.post(
+                [
+                    ledger.Posting(
+                        customer_id=customer.pk, amount=Decimal(1), kind="payment", reference="BAD", created_at=bad
+                    )
+                ]
+            )
     assert not Transaction.objects.filter(reference="BAD").exists()
     _ledger_is_whole(customer)

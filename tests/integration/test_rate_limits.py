@@ -21,20 +21,46 @@ pytestmark = pytest.mark.django_db
 
 BASE = {"prefix": "44", "destination": "UK", "price_1": "0.01"}
 CASES = [
-    ("price_1", "0"), ("price_1", "0.000001"), ("price_1", "9223372036854.775807"),
-    ("price_1", "9223372036854.775808"), ("price_1", "99999999999999"), ("price_1", "-0.01"),
-    ("price_1", "0.0000001"), ("price_1", "abc"),
-    ("price_n", "99999999999999"), ("connect_fee", "99999999999999"), ("min_charge", "1e30"),
-    ("connect_fee", "-1"), ("min_charge", "12.345678"),
-    ("post_call_surcharge", "0"), ("post_call_surcharge", "12.5"), ("post_call_surcharge", "10000"),
-    ("post_call_surcharge", "10000.0001"), ("post_call_surcharge", "20000"), ("post_call_surcharge", "-1"),
+    ("price_1", "0"),
+    ("price_1", "0.000001"),
+    ("price_1", "9223372036854.775807"),
+    ("price_1", "9223372036854.775808"),
+    ("price_1", "99999999999999"),
+    ("price_1", "-0.01"),
+    ("price_1", "0.0000001"),
+    ("price_1", "abc"),
+    ("price_n", "99999999999999"),
+    ("connect_fee", "99999999999999"),
+    ("min_charge", "1e30"),
+    ("connect_fee", "-1"),
+    ("min_charge", "12.345678"),
+    ("post_call_surcharge", "0"),
+    ("post_call_surcharge", "12.5"),
+    ("post_call_surcharge", "10000"),
+    ("post_call_surcharge", "10000.0001"),
+    ("post_call_surcharge", "20000"),
+    ("post_call_surcharge", "-1"),
     ("post_call_surcharge", "0.00001"),
-    ("interval_1", "1"), ("interval_1", "0"), ("interval_1", "86400"), ("interval_1", "86401"),
-    ("interval_n", "-5"), ("interval_n", "99999999999999999999"), ("free_seconds", "0"), ("free_seconds", "-1"),
-    ("grace_period", "86401"), ("grace_period", "1.5"),
-    ("prefix", "4a"), ("prefix", "1234567890123456"), ("prefix", "123456789012345"),
-    ("destination", "x" * 100), ("destination", "x" * 101), ("destination", "U\x00K"), ("destination", "U\x1bK"),
-    ("period", "mon-fri 08:00-18:00"), ("period", "someday"), ("period", "mon\x01"),
+    ("interval_1", "1"),
+    ("interval_1", "0"),
+    ("interval_1", "86400"),
+    ("interval_1", "86401"),
+    ("interval_n", "-5"),
+    ("interval_n", "99999999999999999999"),
+    ("free_seconds", "0"),
+    ("free_seconds", "-1"),
+    ("grace_period", "86401"),
+    ("grace_period", "1.5"),
+    ("prefix", "4a"),
+    ("prefix", "1234567890123456"),
+    ("prefix", "123456789012345"),
+    ("destination", "x" * 100),
+    ("destination", "x" * 101),
+    ("destination", "U\x00K"),
+    ("destination", "U\x1bK"),
+    ("period", "mon-fri 08:00-18:00"),
+    ("period", "someday"),
+    ("period", "mon\x01"),
 ]
 
 
@@ -82,9 +108,20 @@ def test_every_door_gives_the_same_verdict(owners, name: str, value: str) -> Non
             assert any(f"is refused: {deck_rule}" in m for m in messages), (deck_rule, messages)
     # The back-office form is built from the model's fields: it refuses the same values.
     form_class = modelform_factory(Rate, fields=["tariff", *BASE, "price_n", name])
-    data = {"tariff": tariff.pk, **BASE, "price_n": BASE["price_1"], "interval_1": 60, "interval_n": 60,
-            "free_seconds": 0, "grace_period": 0, "connect_fee": 0, "post_call_surcharge": 0, "min_charge": 0,
-            "effective_from": "1970-01-01 00:00:00", name: value}
+    data = {
+        "tariff": tariff.pk,
+        **BASE,
+        "price_n": BASE["price_1"],
+        "interval_1": 60,
+        "interval_n": 60,
+        "free_seconds": 0,
+        "grace_period": 0,
+        "connect_fee": 0,
+        "post_call_surcharge": 0,
+        "min_charge": 0,
+        "effective_from": "1970-01-01 00:00:00",
+        name: value,
+    }
     form = form_class(data)
     assert form.is_valid() is (deck_rule is None), (deck_rule, form.errors)
     if deck_rule is not None:
@@ -133,6 +170,11 @@ def test_a_bulk_write_beyond_the_column_names_the_field_not_an_overflow(owners) 
 
     _deck_door, tariff, _dset = owners
     now = timezone.now()
-    with pytest.raises(ValueError, match=r"Price first interval \(per minute\) 99999999999999 is refused: must be between"):
-        bulk_insert(Rate, ["tariff", "prefix", "price_1", "created_at", "updated_at", "effective_from"],
-                    [[tariff.pk, "44", Decimal("99999999999999"), now, now, now]])
+    with pytest.raises(
+        ValueError, match=r"Price first interval \(per minute\) 99999999999999 is refused: must be between"
+    ):
+        bulk_insert(
+            Rate,
+            ["tariff", "prefix", "price_1", "created_at", "updated_at", "effective_from"],
+            [[tariff.pk, "44", Decimal("99999999999999"), now, now, now]],
+        )

@@ -37,8 +37,16 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def customer(tariff, operator):  # type: ignore[no-untyped-def]
     return Customer.objects.create(
-        parent=operator, name="Rec", company="Rec Ltd", web_username="rec", tariff=tariff,
-        email="rec@x.example", phone="+12015550123", country="US", billing_type="postpaid", credit_limit=D("1000"),
+        parent=operator,
+        name="Rec",
+        company="Rec Ltd",
+        web_username="rec",
+        tariff=tariff,
+        email="rec@x.example",
+        phone="+12015550123",
+        country="US",
+        billing_type="postpaid",
+        credit_limit=D("1000"),
     )
 
 
@@ -53,13 +61,19 @@ def _ledger_matches(customer: Customer) -> None:
 
 def test_month_end_run_posts_prorated_activations_once(customer) -> None:
     plan = ServicePlan.objects.create(name="Biz", recurring_fee=D("31.00"), setup_fee=D("10"), activation_fee=D("1"))
-    acc = Account.objects.create(customer=customer, name="biz", kind="trunk", identifier="t1", service_plan=plan,
-                                 activation_date=date(2026, 3, 17))
-    ext = SipDevice.objects.create(account=acc, login="ext1", secret="Secret1x", service_plan=plan,
-                                   activation_date=date(2026, 3, 31))
+    acc = Account.objects.create(
+        customer=customer,
+        name="biz",
+        kind="trunk",
+        identifier="t1",
+        service_plan=plan,
+        activation_date=date(2026, 3, 17),
+    )
+    ext = SipDevice.objects.create(
+        account=acc, login="ext1", secret="Secret1x", service_plan=plan, activation_date=date(2026, 3, 31)
+    )
     first = run_charges(date(2026, 4, 1))
-    got = {(s.service_kind, s.service_id, s.kind, s.period_start, s.amount)
-           for s in ServiceCharge.objects.all()}
+    got = {(s.service_kind, s.service_id, s.kind, s.period_start, s.amount) for s in ServiceCharge.objects.all()}
     assert got == {
         ("account", acc.pk, "setup", date(2026, 3, 17), D("10.00")),
         ("account", acc.pk, "activation", date(2026, 3, 17), D("1.00")),
@@ -90,8 +104,9 @@ def test_a_worker_down_for_three_days_catches_up(customer) -> None:
 
 def test_own_balance_account_is_charged_on_its_own_balance(customer) -> None:
     plan = ServicePlan.objects.create(name="Own", recurring_fee=D("3"))
-    acc = Account.objects.create(customer=customer, name="own", balance_mode="own", service_plan=plan,
-                                 activation_date=date(2026, 1, 1))
+    acc = Account.objects.create(
+        customer=customer, name="own", balance_mode="own", service_plan=plan, activation_date=date(2026, 1, 1)
+    )
     run_charges(date(2026, 2, 1))
     acc.refresh_from_db()
     customer.refresh_from_db()
@@ -100,16 +115,24 @@ def test_own_balance_account_is_charged_on_its_own_balance(customer) -> None:
 
 def test_cancellation_posts_the_prorated_last_period_while_the_account_is_known(customer) -> None:
     acc = Account.objects.create(customer=customer, name="nums")
-    did = Did.objects.create(number="12125550111", status="assigned", account=acc, activation_date=date(2026, 1, 1),
-                             plan=DidPlan.objects.create(name="Local", monthly_fee=D("2.80"), setup_fee=D("1")))
-    vn = VirtualNumber.objects.create(number="7001", primary_did=did, account=acc, activation_date=date(2026, 1, 20),
-                                      additional_charge=D("3.10"))
+    did = Did.objects.create(
+        number="12125550111",
+        status="assigned",
+        account=acc,
+        activation_date=date(2026, 1, 1),
+        plan=DidPlan.objects.create(name="Local", monthly_fee=D("2.80"), setup_fee=D("1")),
+    )
+    vn = VirtualNumber.objects.create(
+        number="7001", primary_did=did, account=acc, activation_date=date(2026, 1, 20), additional_charge=D("3.10")
+    )
     run_charges(date(2026, 2, 1))
     # Released on Feb 11 (days Feb 1..10 in service): 2.80 * 10 / 28 = 1.00
     rows = post_cancellation_charge("did", did, date(2026, 2, 11))
     assert [(r.kind, r.period_start, r.amount) for r in rows] == [
-        ("recurring", date(2026, 1, 1), D("2.80")), ("setup", date(2026, 1, 1), D("1.00")),
-        ("recurring", date(2026, 2, 1), D("1.00"))]
+        ("recurring", date(2026, 1, 1), D("2.80")),
+        ("setup", date(2026, 1, 1), D("1.00")),
+        ("recurring", date(2026, 2, 1), D("1.00")),
+    ]
     assert post_cancellation_charge("did", did, date(2026, 2, 11)) == rows  # twice: nothing more
     Did.objects.filter(pk=did.pk).update(account=None, status="available")  # what release_did does next
     run_charges(date(2026, 4, 1))
@@ -122,12 +145,21 @@ def test_cancellation_posts_the_prorated_last_period_while_the_account_is_known(
 
 def test_a_did_released_and_assigned_again_is_charged_to_its_new_owner_from_its_new_date(customer) -> None:
     first = Account.objects.create(customer=customer, name="first")
-    other = Customer.objects.create(parent=customer.parent, name="New", company="New Ltd", web_username="newowner",
-                                    tariff=customer.tariff, email="n@x.example", phone="+12015550123", country="US")
+    other = Customer.objects.create(
+        parent=customer.parent,
+        name="New",
+        company="New Ltd",
+        web_username="newowner",
+        tariff=customer.tariff,
+        email="n@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     second = Account.objects.create(customer=other, name="second")
     plan = DidPlan.objects.create(name="Local", monthly_fee=D("2.80"))
-    did = Did.objects.create(number="12125550122", status="assigned", account=first, activation_date=date(2026, 1, 1),
-                             plan=plan)
+    did = Did.objects.create(
+        number="12125550122", status="assigned", account=first, activation_date=date(2026, 1, 1), plan=plan
+    )
     run_charges(date(2026, 2, 5))  # January
     post_cancellation_charge("did", did, date(2026, 2, 11))  # Feb 1..10: 1.00
     Did.objects.filter(pk=did.pk).update(account=second, activation_date=date(2026, 2, 20))
@@ -146,13 +178,20 @@ def test_releasing_a_did_posts_its_last_prorated_period_before_the_account_is_cl
     from tarifa.dids.service import release_did
 
     acc = Account.objects.create(customer=customer, name="nums")
-    did = Did.objects.create(number="12125550133", status="assigned", account=acc, activation_date=date(2026, 1, 1),
-                             plan=DidPlan.objects.create(name="Local", monthly_fee=D("2.80")))
+    did = Did.objects.create(
+        number="12125550133",
+        status="assigned",
+        account=acc,
+        activation_date=date(2026, 1, 1),
+        plan=DidPlan.objects.create(name="Local", monthly_fee=D("2.80")),
+    )
     run_charges(date(2026, 2, 1))  # January in arrears
     release_did(did, date(2026, 2, 11), quarantine_days=30)
     rows = ServiceCharge.objects.filter(service_kind="did", service_id=did.pk).order_by("period_start")
     assert [(r.customer_id, r.period_start, r.amount) for r in rows] == [
-        (customer.pk, date(2026, 1, 1), D("2.80")), (customer.pk, date(2026, 2, 1), D("1.00"))]  # Feb 1..10
+        (customer.pk, date(2026, 1, 1), D("2.80")),
+        (customer.pk, date(2026, 2, 1), D("1.00")),
+    ]  # Feb 1..10
     did.refresh_from_db()
     assert did.account_id is None and did.status == "quarantined"
     run_charges(date(2026, 4, 1))  # nothing more for a released number
@@ -163,20 +202,36 @@ def test_releasing_a_did_posts_its_last_prorated_period_before_the_account_is_cl
 def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:
     plan = ServicePlan.objects.create(name="Min", recurring_fee=D("0"), minimum_amount=D("25.00"))
     acc = Account.objects.create(customer=customer, name="m", service_plan=plan, activation_date=date(2026, 1, 1))
-    Cdr.objects.create(switch="s", call_id="a", callee="1", start_time=datetime(2026, 1, 5, tzinfo=UTC), account=acc,
-                       customer=customer, price=D("7.2500"))
-    Cdr.objects.create(switch="s", call_id="b", callee="1", start_time=datetime(2026, 2, 1, tzinfo=UTC), account=acc,
-                       customer=customer, price=D("30"))  # February's
+    Cdr.objects.create(
+        switch="s",
+        call_id="a",
+        callee="1",
+        start_time=datetime(2026, 1, 5, tzinfo=UTC),
+        account=acc,
+        customer=customer,
+        price=D("7.2500"),
+    )
+    Cdr.objects.create(
+        switch="s",
+        call_id="b",
+        callee="1",
+        start_time=datetime(2026, 2, 1, tzinfo=UTC),
+        account=acc,
+        customer=customer,
+        price=D("30"),
+    )  # February's
     run_charges(date(2026, 2, 15))
     assert [(r.kind, r.period_start, r.amount) for r in ServiceCharge.objects.all()] == [
-        ("minimum", date(2026, 1, 1), D("17.75"))]
+        ("minimum", date(2026, 1, 1), D("17.75"))
+    ]
     run_charges(date(2026, 3, 1))
     assert ServiceCharge.objects.count() == 1  # February's usage was above the minimum
     assert Transaction.objects.get(reference__startswith="svc:").kind == "minimum_charge"
 
 
 def test_a_blocking_plan_refuses_calls_until_a_payment_covers_the_charge(
-    net, django_capture_on_commit_callbacks,
+    net,
+    django_capture_on_commit_callbacks,
 ) -> None:
     """The block refuses even calls the balance would not stop (a free toll-free call), and the
     call cache learns of it and of its release through the version bump (no reset by hand)."""
@@ -231,6 +286,7 @@ def test_the_cli_refuses_a_bad_or_future_day(customer) -> None:
 # ---------------------------------------------------------------------------------------------
 # The generated month, recomputed independently: day by day, without tarifa.core.recurring.
 
+
 def _last_day_of_month(d: date) -> int:
     return ((d.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
 
@@ -244,9 +300,22 @@ def _starts_period(d: date, period: str, billing_day: int, weekday: int) -> bool
     return d.day == min(billing_day, _last_day_of_month(d))
 
 
-def _expected(kind: str, sid: int, period: str, billing_day: int, weekday: int, fee: D, prorate: bool,
-              activation: date, cancellation: date | None, places: int, setup: D = ZERO, activation_fee: D = ZERO,
-              minimum: D = ZERO, usage: list | None = None) -> set[tuple]:
+def _expected(
+    kind: str,
+    sid: int,
+    period: str,
+    billing_day: int,
+    weekday: int,
+    fee: D,
+    prorate: bool,
+    activation: date,
+    cancellation: date | None,
+    places: int,
+    setup: D = ZERO,
+    activation_fee: D = ZERO,
+    minimum: D = ZERO,
+    usage: list | None = None,
+) -> set[tuple]:
     out: set[tuple] = set()
     q = D(1).scaleb(-places)
     if cancellation is not None and cancellation <= activation:
@@ -278,7 +347,7 @@ def _expected(kind: str, sid: int, period: str, billing_day: int, weekday: int, 
             out.add((kind, sid, "recurring", s, amount))
         if minimum:
             spent = sum((p for at, p in usage or [] if s <= at.date() < nxt), D(0))
-            short = ((minimum * days / length if prorate else minimum).quantize(q, ROUND_HALF_EVEN) - spent)
+            short = (minimum * days / length if prorate else minimum).quantize(q, ROUND_HALF_EVEN) - spent
             short = short.quantize(q, ROUND_HALF_EVEN)
             if short > 0:
                 out.add((kind, sid, "minimum", s, short))
@@ -290,23 +359,67 @@ def _recompute(month: rw.World) -> set[tuple]:
     expected: set[tuple] = set()
     for acc in Account.objects.filter(customer_id__in=month.customers).select_related("service_plan", "customer"):
         p = acc.service_plan
-        expected |= _expected("account", acc.pk, p.period, p.billing_day, p.weekday, p.recurring_fee, p.prorate,
-                              acc.activation_date, acc.cancellation_date, places[acc.customer.currency], p.setup_fee,
-                              p.activation_fee, p.minimum_amount, month.cdr_prices.get(acc.pk))
+        expected |= _expected(
+            "account",
+            acc.pk,
+            p.period,
+            p.billing_day,
+            p.weekday,
+            p.recurring_fee,
+            p.prorate,
+            acc.activation_date,
+            acc.cancellation_date,
+            places[acc.customer.currency],
+            p.setup_fee,
+            p.activation_fee,
+            p.minimum_amount,
+            month.cdr_prices.get(acc.pk),
+        )
         for kind, model in (("sip_device", SipDevice), ("ip_device", IpDevice)):
             for dev in model.objects.filter(account=acc).select_related("service_plan"):
                 q = dev.service_plan
-                expected |= _expected(kind, dev.pk, q.period, q.billing_day, q.weekday, q.recurring_fee, q.prorate,
-                                      dev.activation_date, dev.cancellation_date, places[acc.customer.currency],
-                                      q.setup_fee, q.activation_fee)
+                expected |= _expected(
+                    kind,
+                    dev.pk,
+                    q.period,
+                    q.billing_day,
+                    q.weekday,
+                    q.recurring_fee,
+                    q.prorate,
+                    dev.activation_date,
+                    dev.cancellation_date,
+                    places[acc.customer.currency],
+                    q.setup_fee,
+                    q.activation_fee,
+                )
         for vn in VirtualNumber.objects.filter(account=acc):
-            expected |= _expected("virtual_number", vn.pk, "monthly", p.billing_day, 0, vn.additional_charge, True,
-                                  vn.activation_date, None, places[acc.customer.currency])
+            expected |= _expected(
+                "virtual_number",
+                vn.pk,
+                "monthly",
+                p.billing_day,
+                0,
+                vn.additional_charge,
+                True,
+                vn.activation_date,
+                None,
+                places[acc.customer.currency],
+            )
     for did in Did.objects.filter(number__startswith="1212555").select_related("plan"):
         owner = VirtualNumber.objects.select_related("account__service_plan", "account__customer").get(primary_did=did)
-        expected |= _expected("did", did.pk, "monthly", owner.account.service_plan.billing_day, 0, did.plan.monthly_fee,
-                              True, did.activation_date, month.released.get(did.pk),
-                              places[owner.account.customer.currency], did.plan.setup_fee)
+        expected |= _expected(
+            "did",
+            did.pk,
+            "monthly",
+            owner.account.service_plan.billing_day,
+            0,
+            did.plan.monthly_fee,
+            True,
+            did.activation_date,
+            month.released.get(did.pk),
+            places[owner.account.customer.currency],
+            did.plan.setup_fee,
+        )
     return expected
 
 
@@ -336,20 +449,32 @@ def test_a_generated_month_of_100_customers_posts_exactly_the_recomputed_charges
     for acc in own:
         total = Transaction.objects.filter(account=acc).aggregate(t=Sum("amount"))["t"] or D(0)
         assert acc.balance == total and total == -sum(
-            (s.amount for s in ServiceCharge.objects.filter(account=acc)), D(0))
+            (s.amount for s in ServiceCharge.objects.filter(account=acc)), D(0)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Two processes at once, on the database under test (SQLite file or a fresh PostgreSQL database)
 
+
 def _tarifa(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "tarifa.cli", *args], env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tarifa.cli", *args],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, fresh_database_url: str) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp_path),
+        TARIFA_DATABASE_URL=fresh_database_url,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     steps = [("migrate",), ("manage", "shell", "-c", "from tests.integration.recurring_world import build; build(30)")]
     for step in steps:
         done = _tarifa(env, *step)
@@ -361,11 +486,18 @@ def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, fresh
     import re
 
     posted = [int(re.search(r"(\d+) charge\(s\) posted", out).group(1)) for out, _ in outputs]  # type: ignore[union-attr]
-    check = _tarifa(env, "manage", "shell", "-c", (
-        "from tarifa.billing.models import ServiceCharge, Transaction; "
-        "refs = list(Transaction.objects.filter(reference__startswith='svc:').values_list('reference', flat=True)); "
-        "scs = list(ServiceCharge.objects.values_list('reference', flat=True)); "
-        "print('refs', len(refs), len(set(refs)), 'charges', len(scs), sorted(refs) == sorted(scs))"))
+    check = _tarifa(
+        env,
+        "manage",
+        "shell",
+        "-c",
+        (
+            "from tarifa.billing.models import ServiceCharge, Transaction; "
+            "refs = list(Transaction.objects.filter(reference__startswith='svc:').values_list('reference', flat=True)); "
+            "scs = list(ServiceCharge.objects.values_list('reference', flat=True)); "
+            "print('refs', len(refs), len(set(refs)), 'charges', len(scs), sorted(refs) == sorted(scs))"
+        ),
+    )
     out, err = check.communicate(timeout=600)
     n = sum(posted)
     assert n > 100 and f"refs {n} {n} charges {n} True" in out, (posted, out, err)
@@ -377,9 +509,18 @@ def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, fresh
 # ---------------------------------------------------------------------------------------------
 # Included minutes with rollover, used by CDR charging
 
+
 def _call(call_id: str, at: datetime, duration: int) -> CanonicalCdr:
-    return CanonicalCdr(call_id=call_id, callee="442079460958", start_time=at, connect_time=at, duration=duration,
-                        switch="sw1", sip_user="alice", connection="carrier-1")
+    return CanonicalCdr(
+        call_id=call_id,
+        callee="442079460958",
+        start_time=at,
+        connect_time=at,
+        duration=duration,
+        switch="sw1",
+        sip_user="alice",
+        connection="carrier-1",
+    )
 
 
 def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None:
@@ -391,8 +532,11 @@ def test_rollover_minutes_carry_into_the_next_month_up_to_the_cap(world) -> None
     feb = MinutePoolUsage.objects.get(period_start=date(2026, 2, 1))
     assert (feb.seconds_used, feb.carried_seconds) == (60, 120)
     # March: February's own 180 s were all left (the 60 used were carried ones): 120 carried (the cap)
-    ingest([_call("m1", datetime(2026, 3, 2, 9, tzinfo=UTC), 240),
-            _call("m2", datetime(2026, 3, 3, 9, tzinfo=UTC), 120)], source="t", fmt="test")
+    ingest(
+        [_call("m1", datetime(2026, 3, 2, 9, tzinfo=UTC), 240), _call("m2", datetime(2026, 3, 3, 9, tzinfo=UTC), 120)],
+        source="t",
+        fmt="test",
+    )
     m1, m2 = Cdr.objects.filter(call_id__in=["m1", "m2"]).order_by("call_id")
     assert (m1.price, m1.pool_seconds) == (D("0"), 240)  # 300 s available: 180 + 120 carried
     assert (m2.price, m2.pool_seconds) == (D("0.0200"), 60)  # 60 s left covered, 60 s charged

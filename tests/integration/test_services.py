@@ -25,22 +25,38 @@ PATHS = pytest.mark.parametrize("count", [1, 60], ids=["row-by-row", "vectorised
 
 def tenant(like: Customer, user: str) -> Customer:
     return Customer.objects.create(
-        parent=like.parent, name=user, company=f"{user} Ltd", web_username=user, tariff=like.tariff,
-        billing_decimals=4, email=f"{user}@x.example", phone="+12015550123", country="US",
-        max_call_sessions=100, calls_per_second=100,
+        parent=like.parent,
+        name=user,
+        company=f"{user} Ltd",
+        web_username=user,
+        tariff=like.tariff,
+        billing_decimals=4,
+        email=f"{user}@x.example",
+        phone="+12015550123",
+        country="US",
+        max_call_sessions=100,
+        calls_per_second=100,
     )
 
 
 def pbx_of(customer: Customer, address: str) -> IpDevice:
     """The customer's PBX: an IP account with the PBX's address."""
-    account = Account.objects.create(customer=customer, name=f"pbx-{address}", kind="ip", dialing_mode="e164",
-                                     allow_international=True)
+    account = Account.objects.create(
+        customer=customer, name=f"pbx-{address}", kind="ip", dialing_mode="e164", allow_international=True
+    )
     return IpDevice.objects.create(account=account, address=address)
 
 
 def extension(customer: Customer, number: str, pbx: IpDevice | None = None) -> Account:
-    account = Account(customer=customer, name=f"ext-{number}-{customer.web_username}", kind="extension",
-                      identifier=number, pbx=pbx, dialing_mode="e164", allow_international=True)
+    account = Account(
+        customer=customer,
+        name=f"ext-{number}-{customer.web_username}",
+        kind="extension",
+        identifier=number,
+        pbx=pbx,
+        dialing_mode="e164",
+        allow_international=True,
+    )
     account.full_clean()
     account.save()
     return account
@@ -81,7 +97,11 @@ def test_extension_1000_of_two_tenants_goes_to_each_tenants_account(two_pbxs, co
         for unknown in (f"x-{k}", f"n-{k}"):
             row = Cdr.objects.get(call_id=unknown)
             assert (row.account, row.rating_status, row.unrated_reason, row.price) == (
-                None, "unrated", "unknown_pbx", Decimal(0))
+                None,
+                "unrated",
+                "unknown_pbx",
+                Decimal(0),
+            )
 
 
 @PATHS
@@ -89,8 +109,11 @@ def test_a_tenants_pbx_never_reaches_another_tenants_only_extension(two_pbxs, co
     """Only A has extension 2000; B's PBX reporting a 2000 is B's traffic (B's PBX IP account)."""
     extension(two_pbxs["a"], "2000")
     pbx_b = IpDevice.objects.get(address="203.0.113.20")
-    ingest([cdr(f"c-{k}", sip_user="", extension="2000", source_ip="203.0.113.20") for k in range(count)],
-           source="t", fmt="test")
+    ingest(
+        [cdr(f"c-{k}", sip_user="", extension="2000", source_ip="203.0.113.20") for k in range(count)],
+        source="t",
+        fmt="test",
+    )
     assert {Cdr.objects.get(call_id=f"c-{k}").account for k in range(count)} == {pbx_b.account}
 
 
@@ -106,8 +129,10 @@ def test_extension_1000_of_two_tenants_is_authorised_for_each(net) -> None:
     assert d.allowed and d.account == ext_b.account_code, d.trace
     d = ask(sip_user="", extension="1000", source_ip="192.0.2.99")
     assert (d.allowed, d.reason, d.sip_code, d.account) == (False, "unknown_pbx", 403, "")
-    assert "PBX extension '1000' is not an extension of the PBX the call comes from (source IP 192.0.2.99)" in \
-        "\n".join(d.trace)
+    assert (
+        "PBX extension '1000' is not an extension of the PBX the call comes from (source IP 192.0.2.99)"
+        in "\n".join(d.trace)
+    )
 
 
 def test_a_duplicate_extension_in_one_pbx_is_refused(two_pbxs) -> None:
@@ -121,31 +146,58 @@ def test_a_duplicate_extension_in_one_pbx_is_refused(two_pbxs) -> None:
         again = Account(customer=a, name="again", kind="extension", identifier="1000", pbx=pbx, dialing_mode="e164")
         assert refusals(again)["identifier"][0].startswith("Extension '1000' is refused: already in use on ")
     # the same number on another PBX of B is fine; an extension without a number is not
-    assert refusals(Account(customer=b, name="ok", kind="extension", identifier="1000", dialing_mode="e164",
-                            pbx=pbx_of(b, "203.0.113.21"))) == {}
+    assert (
+        refusals(
+            Account(
+                customer=b,
+                name="ok",
+                kind="extension",
+                identifier="1000",
+                dialing_mode="e164",
+                pbx=pbx_of(b, "203.0.113.21"),
+            )
+        )
+        == {}
+    )
     blank = Account(customer=b, name="blank", kind="extension", identifier="", dialing_mode="e164")
-    assert refusals(blank) == {"identifier": ["Extension is required for a PBX extension account (the switch reports it)"]}
+    assert refusals(blank) == {
+        "identifier": ["Extension is required for a PBX extension account (the switch reports it)"]
+    }
 
 
 def test_the_same_extension_on_two_pbxs_of_one_customer(two_pbxs) -> None:
     b = two_pbxs["b"]
     other_site = pbx_of(b, "203.0.113.21")
     second = extension(b, "1000", other_site)
-    ingest([cdr("s1", sip_user="", extension="1000", source_ip="203.0.113.21"),
-            cdr("s2", sip_user="", extension="1000", source_ip="203.0.113.20")], source="t", fmt="test")
+    ingest(
+        [
+            cdr("s1", sip_user="", extension="1000", source_ip="203.0.113.21"),
+            cdr("s2", sip_user="", extension="1000", source_ip="203.0.113.20"),
+        ],
+        source="t",
+        fmt="test",
+    )
     assert Cdr.objects.get(call_id="s1").account == second
     assert Cdr.objects.get(call_id="s2").account == two_pbxs["ext_b"]
 
 
 def test_a_pbx_of_another_tenant_is_refused(two_pbxs) -> None:
     stranger = IpDevice.objects.get(address="203.0.113.20")  # B's PBX
-    mine = Account(customer=two_pbxs["a"], name="x", kind="extension", identifier="3000", pbx=stranger,
-                   dialing_mode="e164")
-    assert refusals(mine) == {"pbx": [
-        f"PBX (IP device) '203.0.113.20' is refused: belongs to {two_pbxs['b']}: a PBX must be the customer's own "
-        "or its reseller's/operator's"]}
-    trunk = Account(customer=two_pbxs["a"], name="t", kind="trunk", identifier="tr-x", pbx=stranger, dialing_mode="e164")
-    assert refusals(trunk)["pbx"] == ["PBX (IP device) '203.0.113.20' is refused: only a PBX extension belongs to a PBX"]
+    mine = Account(
+        customer=two_pbxs["a"], name="x", kind="extension", identifier="3000", pbx=stranger, dialing_mode="e164"
+    )
+    assert refusals(mine) == {
+        "pbx": [
+            f"PBX (IP device) '203.0.113.20' is refused: belongs to {two_pbxs['b']}: a PBX must be the customer's own "
+            "or its reseller's/operator's"
+        ]
+    }
+    trunk = Account(
+        customer=two_pbxs["a"], name="t", kind="trunk", identifier="tr-x", pbx=stranger, dialing_mode="e164"
+    )
+    assert refusals(trunk)["pbx"] == [
+        "PBX (IP device) '203.0.113.20' is refused: only a PBX extension belongs to a PBX"
+    ]
 
 
 def test_a_hosting_resellers_pbx_may_carry_its_customers_extensions(two_pbxs) -> None:
@@ -168,8 +220,15 @@ def test_a_trunk_name_is_unique(world) -> None:
 def test_a_trunks_maximum_channels_are_enforced(net) -> None:
     """One account is one trunk (its identifier is the trunk name): its maximum channels hold
     for the calls through the trunk; the next one is refused 486 concurrent_limit."""
-    trunk = Account.objects.create(customer=net["customer"], name="trunk", kind="trunk", identifier="tr-9",
-                                   dialing_mode="nanp", allow_international=True, max_channels=2)
+    trunk = Account.objects.create(
+        customer=net["customer"],
+        name="trunk",
+        kind="trunk",
+        identifier="tr-9",
+        dialing_mode="nanp",
+        allow_international=True,
+        max_channels=2,
+    )
     cache.reset()
     first, second = ask(sip_user="", trunk="tr-9"), ask(sip_user="", trunk="tr-9")
     assert first.allowed and second.allowed and first.account == trunk.account_code
@@ -202,7 +261,8 @@ def test_an_address_of_another_tenant_is_refused(world) -> None:
     other = tenant(world["customer"], "tenantd")
     account = Account.objects.create(customer=other, name="gw", kind="ip", dialing_mode="e164")
     assert refusals(IpDevice(account=account, address="198.51.100.7")) == {
-        "address": ["IP address '198.51.100.7' is refused: already in use"]}
+        "address": ["IP address '198.51.100.7' is refused: already in use"]
+    }
 
 
 # --- 4. virtual numbers ---------------------------------------------------------------------------
@@ -213,14 +273,19 @@ def test_virtual_number_rules(world) -> None:
     assert refusals(VirtualNumber(number="305", primary_did=did, account=ext)) == {}
     other = tenant(world["customer"], "tenante")
     stranger = Account.objects.create(customer=other, name="s", kind="extension", identifier="9", dialing_mode="e164")
-    assert refusals(VirtualNumber(number="306", primary_did=did, account=stranger)) == {"account": [
-        f"Account '{stranger}' is refused: must belong to the customer of the primary DID {did.number} "
-        f"({world['customer']})"]}
+    assert refusals(VirtualNumber(number="306", primary_did=did, account=stranger)) == {
+        "account": [
+            f"Account '{stranger}' is refused: must belong to the customer of the primary DID {did.number} "
+            f"({world['customer']})"
+        ]
+    }
     free = Did.objects.create(number="12015550177")
-    assert refusals(VirtualNumber(number="307", primary_did=free, account=ext)) == {"primary_did": [
-        "Primary DID '12015550177' is refused: must be assigned to an account (it is available)"]}
-    assert refusals(VirtualNumber(number="201", primary_did=did, account=ext)) == {"number": [
-        "Virtual number '201' is refused: already an extension of this customer"]}
+    assert refusals(VirtualNumber(number="307", primary_did=free, account=ext)) == {
+        "primary_did": ["Primary DID '12015550177' is refused: must be assigned to an account (it is available)"]
+    }
+    assert refusals(VirtualNumber(number="201", primary_did=did, account=ext)) == {
+        "number": ["Virtual number '201' is refused: already an extension of this customer"]
+    }
     VirtualNumber.objects.create(number="305", primary_did=did, account=ext)
     assert "already in use" in refusals(VirtualNumber(number="305", primary_did=did, account=ext))["number"][0]
     # and an extension account may not take a virtual number's number
@@ -233,12 +298,20 @@ def test_outbound_calls_from_a_virtual_number_bill_its_account(world, count: int
     VirtualNumber.objects.create(number="305", primary_did=world["did"], account=world["ext"])
     other = tenant(world["customer"], "tenantf")
     pbx_of(other, "203.0.113.30")
-    ingest([
-        *(cdr(f"v-{k}", callee="12015550123", sip_user="", extension="305", source_ip="198.51.100.7")
-          for k in range(count)),
-        *(cdr(f"w-{k}", callee="12015550123", sip_user="", extension="305", source_ip="203.0.113.30")
-          for k in range(count)),
-    ], source="t", fmt="test")
+    ingest(
+        [
+            *(
+                cdr(f"v-{k}", callee="12015550123", sip_user="", extension="305", source_ip="198.51.100.7")
+                for k in range(count)
+            ),
+            *(
+                cdr(f"w-{k}", callee="12015550123", sip_user="", extension="305", source_ip="203.0.113.30")
+                for k in range(count)
+            ),
+        ],
+        source="t",
+        fmt="test",
+    )
     assert {Cdr.objects.get(call_id=f"v-{k}").account for k in range(count)} == {world["ext"]}
     # another tenant's PBX dialling from its own 305 is never the virtual number's
     assert {Cdr.objects.get(call_id=f"w-{k}").customer for k in range(count)} == {other}

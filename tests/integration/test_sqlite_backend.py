@@ -33,9 +33,17 @@ def test_a_new_connection_keeps_the_locks_of_the_open_ones(tmp_path: Path) -> No
     second = DatabaseWrapper(params, alias="second")
     second.ensure_connection()  # another thread's connection, in the same process
     # another process must not be able to take the database from under the reader
-    done = subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(path)!r}, timeout=0); "
-                           "c.execute('PRAGMA journal_mode=DELETE'); print(c.execute('PRAGMA journal_mode').fetchone()[0])"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; c = sqlite3.connect({str(path)!r}, timeout=0); "
+            "c.execute('PRAGMA journal_mode=DELETE'); print(c.execute('PRAGMA journal_mode').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     try:
         assert done.stdout.strip() != "delete" and "database is locked" in done.stderr, done.stdout + done.stderr
         first.connection.execute("COMMIT")

@@ -50,7 +50,9 @@ CUSTOMER_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "good", "bad", "words"), CUSTOMER_RULES, ids=[f"{r[0]}-{r[2][:12]}" for r in CUSTOMER_RULES])
+@pytest.mark.parametrize(
+    ("field", "good", "bad", "words"), CUSTOMER_RULES, ids=[f"{r[0]}-{r[2][:12]}" for r in CUSTOMER_RULES]
+)
 def test_customer_rule(customer_form_data, field: str, good: str, bad: str, words: list[str]) -> None:
     data = customer_form_data(**{field: good})
     if field == "country":
@@ -115,18 +117,44 @@ def test_phone_checked_against_country(customer_form_data) -> None:
 
 
 def test_customer_tree_rules(tariff, operator) -> None:
-    reseller = Customer(kind="reseller", parent=operator, name="R", company="R", web_username="res1", tariff=tariff,
-                        email="r@r.example", phone="+12015550123", country="US")
+    reseller = Customer(
+        kind="reseller",
+        parent=operator,
+        name="R",
+        company="R",
+        web_username="res1",
+        tariff=tariff,
+        email="r@r.example",
+        phone="+12015550123",
+        country="US",
+    )
     reseller.full_clean()
     reseller.save()
     assert reseller.path.startswith(operator.path) and reseller.subtree().count() == 1
-    orphan = Customer(kind="customer", name="O", company="O", web_username="orph", tariff=tariff,
-                      email="o@o.example", phone="+12015550123", country="US")
+    orphan = Customer(
+        kind="customer",
+        name="O",
+        company="O",
+        web_username="orph",
+        tariff=tariff,
+        email="o@o.example",
+        phone="+12015550123",
+        country="US",
+    )
     with pytest.raises(ValidationError) as exc:
         orphan.full_clean()
     assert "must belong to an operator or a reseller" in str(exc.value.message_dict["parent"])
-    child = Customer.objects.create(kind="customer", parent=reseller, name="C", company="C", web_username="c1",
-                                    tariff=tariff, email="c@c.example", phone="+12015550123", country="US")
+    child = Customer.objects.create(
+        kind="customer",
+        parent=reseller,
+        name="C",
+        company="C",
+        web_username="c1",
+        tariff=tariff,
+        email="c@c.example",
+        phone="+12015550123",
+        country="US",
+    )
     reseller.parent = child
     with pytest.raises(ValidationError) as exc:
         reseller.full_clean()
@@ -173,16 +201,33 @@ ACCOUNT_RULES = [
     ("dtmf_mode", "inband", "loud", ["DTMF mode", "'loud'", "auto, rfc2833, inband, info"]),
     ("allowed_codecs", ["PCMU", "G722"], ["PCMU", "MP3"], ["Allowed codecs", "'MP3'", "must be one of"]),
     ("max_call_time_domestic", 7200, 0, ["Max call time for domestic calls", "0", "between 1 and 86400 seconds"]),
-    ("max_call_time_international", 600, 90000, ["Max call time for international calls", "90000", "between 1 and 86400"]),
-    ("international_rate_cap", Decimal("0.150"), Decimal("-0.1"), ["International per-minute rate cap", "-0.1", "at least 0"]),
+    (
+        "max_call_time_international",
+        600,
+        90000,
+        ["Max call time for international calls", "90000", "between 1 and 86400"],
+    ),
+    (
+        "international_rate_cap",
+        Decimal("0.150"),
+        Decimal("-0.1"),
+        ["International per-minute rate cap", "-0.1", "at least 0"],
+    ),
     ("allowed_countries", ["GB", "DE"], ["GB", "UK"], ["Allowed countries", "'UK'", "ISO 3166"]),
     ("ip_restriction", ["192.0.2.0/24", "2001:db8::1"], ["192.0.2.300"], ["IP restriction", "'192.0.2.300'", "CIDR"]),
-    ("notification_emails", "a@b.example, c@d.example", "a@b.example, nope", ["Notification e-mails", "'nope'", "valid e-mail"]),
+    (
+        "notification_emails",
+        "a@b.example, c@d.example",
+        "a@b.example, nope",
+        ["Notification e-mails", "'nope'", "valid e-mail"],
+    ),
     ("e911_caller_id", "12015550123", "911-CALL", ["e911 default caller ID", "'911-CALL'", "digits"]),
 ]
 
 
-@pytest.mark.parametrize(("field", "good", "bad", "words"), ACCOUNT_RULES, ids=[f"{r[0]}-{r[2]}" for r in ACCOUNT_RULES])
+@pytest.mark.parametrize(
+    ("field", "good", "bad", "words"), ACCOUNT_RULES, ids=[f"{r[0]}-{r[2]}" for r in ACCOUNT_RULES]
+)
 def test_account_rule(account, field: str, good: Any, bad: Any, words: list[str]) -> None:
     assert account_errors(account, **{field: good}) == {}
     errors = account_errors(account, **{field: bad})
@@ -202,7 +247,10 @@ def test_rtp_timeout_not_above_hold_timeout(account) -> None:
 
 def test_int_field_rejects_text(account) -> None:
     errors = account_errors(account, max_expiry="soon")
-    assert "Max expiry 'soon' is refused: must be a whole number" in errors["max_expiry"][0] or "soon" in errors["max_expiry"][0]
+    assert (
+        "Max expiry 'soon' is refused: must be a whole number" in errors["max_expiry"][0]
+        or "soon" in errors["max_expiry"][0]
+    )
 
 
 # --- rates ----------------------------------------------------------------------------------
@@ -213,11 +261,20 @@ def test_rate_rules(tariff) -> None:
 
     from tarifa.rating.models import Rate
 
-    good = Rate(tariff=tariff, prefix="4420", price_1=Decimal("0.01"), price_n=Decimal("0.01"), period="mon-fri 08:00-18:00")
+    good = Rate(
+        tariff=tariff, prefix="4420", price_1=Decimal("0.01"), price_n=Decimal("0.01"), period="mon-fri 08:00-18:00"
+    )
     good.full_clean()
-    bad = Rate(tariff=tariff, prefix="44a", price_1=Decimal("-1"), price_n=Decimal("0.01"), interval_1=0,
-               effective_from=datetime(2026, 2, 1, tzinfo=UTC), effective_to=datetime(2026, 1, 1, tzinfo=UTC),
-               period="someday")
+    bad = Rate(
+        tariff=tariff,
+        prefix="44a",
+        price_1=Decimal("-1"),
+        price_n=Decimal("0.01"),
+        interval_1=0,
+        effective_from=datetime(2026, 2, 1, tzinfo=UTC),
+        effective_to=datetime(2026, 1, 1, tzinfo=UTC),
+        period="someday",
+    )
     with pytest.raises(ValidationError) as exc:
         bad.full_clean()
     errors = exc.value.message_dict
@@ -263,15 +320,17 @@ def test_admin_forms_of_every_app_name_field_and_value(client, operator) -> None
 
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     plan = ServicePlan.objects.create(name="Plan")
-    response = client.post(reverse("admin:billing_includedminutes_add"),
-                           {"plan": plan.pk, "name": "UK", "prefixes": "GB", "minutes": "x"})
+    response = client.post(
+        reverse("admin:billing_includedminutes_add"), {"plan": plan.pk, "name": "UK", "prefixes": "GB", "minutes": "x"}
+    )
     page = html.unescape(response.content.decode())
     assert response.status_code == 200
     assert "Prefix 'GB' is refused: must be 1 to 15 digits 0-9" in page  # one per line since the list widget
     assert "Minutes per period 'x' is refused: must be a whole number" in page
     account = Account.objects.create(customer=operator, name="pbx", kind="ip")
-    response = client.post(reverse("admin:customers_ipdevice_add"),
-                           {"account": account.pk, "address": "999.1.1.1", "status": "active"})
+    response = client.post(
+        reverse("admin:customers_ipdevice_add"), {"account": account.pk, "address": "999.1.1.1", "status": "active"}
+    )
     page = html.unescape(response.content.decode())
     assert "IP address '999.1.1.1' is refused: must be an IPv4 or IPv6 address" in page
     assert "Enter a valid" not in page and "This field is required" not in page
@@ -283,6 +342,7 @@ def test_admin_forms_of_every_app_name_field_and_value(client, operator) -> None
 def account_form(account: Account, **changes: Any):  # type: ignore[no-untyped-def]
     from tarifa.customers.forms import AccountForm
     from tests.factories import page_values
+
     data = page_values(AccountForm(instance=account))
     data.update(changes)
     return AccountForm(data=data, instance=account)
@@ -322,7 +382,13 @@ def test_every_country_has_a_region() -> None:
 
     regions = country_regions()
     assert (regions["GB"], regions["US"], regions["JP"], regions["AU"], regions["ZA"], regions["BR"]) == (
-        "Europe", "Americas", "Asia", "Oceania", "Africa", "Americas")
+        "Europe",
+        "Americas",
+        "Asia",
+        "Oceania",
+        "Africa",
+        "Americas",
+    )
     grouped = [code for _region, items in countries_by_region() for code, _name in items]
     assert sorted(grouped) == sorted(code for code, _name in countries)
 

@@ -26,8 +26,9 @@ def test_a_token_of_an_inactive_customer_is_refused(client, world) -> None:
     customer.save()
     response = client.get("/api/v1/cdrs", **auth)
     assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
-    assert response.json()["detail"] == (f"The token's customer {customer.account_code} is inactive: "
-                                         "its tokens are refused until it is active again.")
+    assert response.json()["detail"] == (
+        f"The token's customer {customer.account_code} is inactive: its tokens are refused until it is active again."
+    )
     customer.status = "active"
     customer.save()
     assert client.get("/api/v1/cdrs", **auth).status_code == 200
@@ -53,8 +54,12 @@ def test_a_token_belongs_to_a_switch_or_a_customer_exactly(world) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_token_command_refuses_an_unknown_pop(tmp_path: Path, fresh_database_url: str) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url,
-               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp_path),
+        TARIFA_DATABASE_URL=fresh_database_url,
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
     assert run_tarifa(env, "migrate", timeout=300).returncode == 0
     made = run_tarifa(env, "token", "kam1", "--switch", "pop-nyc", "--create-pop")
     assert made.returncode == 0 and made.stdout.strip().startswith("trf_") and "created" in made.stderr
@@ -75,8 +80,14 @@ def test_the_cli_says_where_the_database_is_expected(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "tarifa.cli", "token", "kam", "--switch", "pop"], env=env,
-                          cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tarifa.cli", "token", "kam", "--switch", "pop"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"No database at {elsewhere / 'var' / 'tarifa.sqlite3'}." in done.stderr
     assert "tarifa migrate" in done.stderr and "TARIFA_VAR_DIR" in done.stderr
@@ -84,8 +95,14 @@ def test_the_cli_says_where_the_database_is_expected(tmp_path: Path) -> None:
     # a database file that was never migrated
     (elsewhere / "var").mkdir()
     (elsewhere / "var" / "tarifa.sqlite3").touch()
-    done = subprocess.run([sys.executable, "-m", "tarifa.cli", "token", "kam", "--switch", "pop"], env=env,
-                          cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tarifa.cli", "token", "kam", "--switch", "pop"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"The database at {elsewhere / 'var' / 'tarifa.sqlite3'} is not migrated (" in done.stderr
     assert "migrations pending). Run `tarifa migrate`" in done.stderr
@@ -102,8 +119,14 @@ def test_serve_from_another_folder_refuses_like_the_other_commands(tmp_path: Pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     try:
-        done = subprocess.run([sys.executable, "-m", "tarifa.cli", "serve", "--port", "1"], env=env, cwd=elsewhere,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "tarifa.cli", "serve", "--port", "1"],
+            env=env,
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired:  # it served (before the fix): a refusal is immediate
         pytest.fail("tarifa serve started without a database")
     assert done.returncode == 2 and "Traceback" not in done.stderr

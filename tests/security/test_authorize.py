@@ -89,11 +89,13 @@ def test_an_inactive_account_is_refused_even_for_emergency_calls(net) -> None:
 @pytest.fixture
 def priced(net):  # type: ignore[no-untyped-def]
     """A 1-900 price in the tariff and at the vendors: only the restriction stands in the way."""
-    Rate.objects.create(tariff=net["tariff"], prefix="1900", destination="US premium", price_1=Decimal("2.50"),
-                        price_n=Decimal("2.50"))
+    Rate.objects.create(
+        tariff=net["tariff"], prefix="1900", destination="US premium", price_1=Decimal("2.50"), price_n=Decimal("2.50")
+    )
     for dset in {e.destination_set for e in net["group"].entries.all()}:
-        DestinationRate.objects.create(destination_set=dset, prefix="1900", price_1=Decimal("1.50"),
-                                       price_n=Decimal("1.50"))
+        DestinationRate.objects.create(
+            destination_set=dset, prefix="1900", price_1=Decimal("1.50"), price_n=Decimal("1.50")
+        )
     cache.reset()
     return net
 
@@ -120,8 +122,9 @@ def test_premium_rate_needs_its_own_permission_even_with_international_allowed(p
 
 
 def test_a_premium_rate_number_abroad_also_needs_international_permission(net) -> None:
-    Rate.objects.create(tariff=net["tariff"], prefix="449", destination="UK premium", price_1=Decimal("1.50"),
-                        price_n=Decimal("1.50"))
+    Rate.objects.create(
+        tariff=net["tariff"], prefix="449", destination="UK premium", price_1=Decimal("1.50"), price_n=Decimal("1.50")
+    )
     Account.objects.filter(pk=net["alice"].pk).update(allow_premium_rate=True, allow_international=False)
     cache.reset()
     d = ask(callee="011449098790000")  # a UK 09 premium-rate number

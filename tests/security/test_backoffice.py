@@ -15,6 +15,7 @@ from tests.factories import ACCOUNT_SIP_PASSWORD, DEVICE_SECRET, staff_user
 
 pytestmark = pytest.mark.django_db
 
+
 # Values no export may contain, one per kind of secret we store.
 def _export_urls() -> list[tuple[type, str]]:
     urls = []
@@ -170,7 +171,9 @@ def admin_user(db):  # type: ignore[no-untyped-def]
 
 
 def _login(client, username: str, password: str, address: str = "203.0.113.5", **extra: str):  # type: ignore[no-untyped-def]
-    return client.post(reverse("admin:login"), {"username": username, "password": password}, REMOTE_ADDR=address, **extra)
+    return client.post(
+        reverse("admin:login"), {"username": username, "password": password}, REMOTE_ADDR=address, **extra
+    )
 
 
 def _logged_in(client) -> bool:  # type: ignore[no-untyped-def]
@@ -343,12 +346,13 @@ def test_a_lock_out_recorded_by_one_process_holds_in_another(fresh_database_url,
 
     env = {**os.environ, "TARIFA_DATABASE_URL": fresh_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var")}
     assert run_tarifa(env, "migrate").returncode == 0
-    record = ("from tarifa.throttle import service\n"
-              "for _ in range(5): service.record_failure('admin', '203.0.113.5')")
+    record = "from tarifa.throttle import service\nfor _ in range(5): service.record_failure('admin', '203.0.113.5')"
     assert run_tarifa(env, "manage", "shell", "-c", record).returncode == 0
-    check = ("from tarifa.throttle import service\n"
-             "lock = service.lock_for('admin', '198.51.100.1')\n"
-             "print(lock.message() if lock else 'not locked')")
+    check = (
+        "from tarifa.throttle import service\n"
+        "lock = service.lock_for('admin', '198.51.100.1')\n"
+        "print(lock.message() if lock else 'not locked')"
+    )
     result = run_tarifa(env, "manage", "shell", "-c", check)
     assert result.returncode == 0, result.stderr
     assert "Too many failed log-ins for user name 'admin'" in result.stdout
@@ -374,20 +378,37 @@ def test_guessing_the_old_password_on_the_change_password_page_is_throttled(clie
     assert admin_user.check_password("Brand-new-pass-5678")
 
 
-@pytest.mark.parametrize(("old", "new1", "new2", "expected"), [
-    ("Right-pass-1234", "Brand-new-pass-5678", "Brand-new-pass-9999",
-     "New password confirmation '*******************' is refused: must be the same as the new password"),
-    ("wrong-guess", "Brand-new-pass-5678", "Brand-new-pass-5678",
-     "Old password '***********' is refused: is not the current password of this user; enter it again"),
-    ("Right-pass-1234", "password123", "password123",
-     "New password confirmation '***********' is refused: too common a password"),
-])
-def test_the_change_password_page_names_field_and_rule(client, admin_user, old: str, new1: str, new2: str,
-                                                        expected: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new1", "new2", "expected"),
+    [
+        (
+            "Right-pass-1234",
+            "Brand-new-pass-5678",
+            "Brand-new-pass-9999",
+            "New password confirmation '*******************' is refused: must be the same as the new password",
+        ),
+        (
+            "wrong-guess",
+            "Brand-new-pass-5678",
+            "Brand-new-pass-5678",
+            "Old password '***********' is refused: is not the current password of this user; enter it again",
+        ),
+        (
+            "Right-pass-1234",
+            "password123",
+            "password123",
+            "New password confirmation '***********' is refused: too common a password",
+        ),
+    ],
+)
+def test_the_change_password_page_names_field_and_rule(
+    client, admin_user, old: str, new1: str, new2: str, expected: str
+) -> None:
     """User report 14: Django's stock "The two password fields didn't match." and friends."""
     client.force_login(admin_user)
-    response = client.post(reverse("admin:password_change"),
-                           {"old_password": old, "new_password1": new1, "new_password2": new2})
+    response = client.post(
+        reverse("admin:password_change"), {"old_password": old, "new_password1": new1, "new_password2": new2}
+    )
     page = html.unescape(response.content.decode())
     assert response.status_code == 200 and expected in page
     for stock in ("didn’t match", "didn't match", "entered incorrectly", "This password is too common"):

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def _sensitive_fields(model: type[Model]) -> list[str]:
     opts = model._meta
-    return [f.name for f in opts.get_fields() if not f.is_relation and is_sensitive(opts.app_label, opts.model_name, f.name)]
+    return [
+        f.name for f in opts.get_fields() if not f.is_relation and is_sensitive(opts.app_label, opts.model_name, f.name)
+    ]
 
 
 def _secret_lookups(model: type[Model]) -> list[str]:
@@ -47,8 +49,11 @@ def test_no_listing_accepts_a_lookup_on_a_secret_field(client, secrets_stored) -
             checked.add(f"{model._meta.label}:{path}")
     # The attack report's three, and the same secrets reached through a relation.
     assert {
-        "customers.Account:sip_password", "customers.SipDevice:secret", "api.ApiToken:key_hash",
-        "customers.Customer:accounts__sip_password", "customers.Account:sipdevices__secret",
+        "customers.Account:sip_password",
+        "customers.SipDevice:secret",
+        "api.ApiToken:key_hash",
+        "customers.Customer:accounts__sip_password",
+        "customers.Account:sipdevices__secret",
         "customers.SipDevice:account__sip_password",
     } <= checked
 
@@ -182,7 +187,10 @@ def test_cdr_listing_refuses_a_date_whose_utc_time_overflows(client, operator, n
     assert response.status_code == 422, response.content
     detail = response.json()["detail"]
     assert name in detail and value in detail and "9999-12-31" in detail
-    assert client.get("/api/v1/cdrs", {name: "2026-01-01T00:00:00Z"}, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    assert (
+        client.get("/api/v1/cdrs", {name: "2026-01-01T00:00:00Z"}, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+        == 200
+    )
 
 
 def _cli(*args: str):  # type: ignore[no-untyped-def]
@@ -239,8 +247,12 @@ def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, fresh_data
     from tests.conftest import run_tarifa
 
     root = Path(__file__).resolve().parent.parent.parent
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url,
-               PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp_path),
+        TARIFA_DATABASE_URL=fresh_database_url,
+        PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
     assert run_tarifa(env, "migrate", timeout=300).returncode == 0
     for name in ["", "pop\x01x", "p" * 300, " pop-lon", "=cmd|x"]:
         done = run_tarifa(env, "token", "kam1", "--switch", name, "--create-pop")
@@ -276,8 +288,12 @@ def _xlsx(sheet_data: bytes | None = None, *, no_sheets: bool = False) -> bytes:
             data = src.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml" and sheet_data is not None:
                 data = re.sub(rb"<dimension[^>]*/>", b"", data)
-                data = re.sub(rb"<sheetData>.*</sheetData>|<sheetData/>", b"<sheetData>" + sheet_data + b"</sheetData>",
-                              data, flags=re.S)
+                data = re.sub(
+                    rb"<sheetData>.*</sheetData>|<sheetData/>",
+                    b"<sheetData>" + sheet_data + b"</sheetData>",
+                    data,
+                    flags=re.S,
+                )
             if item.filename == "xl/workbook.xml" and no_sheets:
                 data = re.sub(rb"<sheets>.*</sheets>", b"", data, flags=re.S)
             dst.writestr(item.filename, data)
@@ -308,7 +324,9 @@ def test_an_xlsx_deck_is_read_only_as_wide_as_the_format() -> None:
     # 40 columns: within the cell bound, but more columns than a deck has; the extra is still named.
     cells = b"".join(b"<c><v>%d</v></c>" % i for i in range(40))
     with pytest.raises(decks.DeckRejected) as refused:
-        decks.parse_file(_xlsx(HEADER_ROW + b'<row r="2"><c><v>44</v></c><c><v>0.1</v></c>' + cells + b"</row>"), "d.xlsx")
+        decks.parse_file(
+            _xlsx(HEADER_ROW + b'<row r="2"><c><v>44</v></c><c><v>0.1</v></c>' + cells + b"</row>"), "d.xlsx"
+        )
     # openpyxl pads the header to the widest row; only 16 columns (15 known + 1) are read at all.
     errors = [str(e) for e in refused.value.errors]
     assert errors[:14] == ["line 1: header '' is refused: unknown column; allowed: " + ", ".join(decks.COLUMNS)] * 14

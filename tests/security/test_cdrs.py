@@ -20,8 +20,14 @@ from tarifa.routing.models import Pop
 
 pytestmark = pytest.mark.django_db
 
-CDR = {"call_id": "ok-1", "callee": "442079460958", "start_time": "2026-03-02T10:00:00+00:00", "duration": 61,
-       "sip_user": "alice", "connection": "carrier-1"}
+CDR = {
+    "call_id": "ok-1",
+    "callee": "442079460958",
+    "start_time": "2026-03-02T10:00:00+00:00",
+    "duration": 61,
+    "sip_user": "alice",
+    "connection": "carrier-1",
+}
 
 
 @pytest.fixture
@@ -31,8 +37,9 @@ def token(world):  # type: ignore[no-untyped-def]
 
 
 def push(client, token: str, body: bytes | str, **extra):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/cdrs", data=body, content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {token}", **extra)
+    return client.post(
+        "/api/v1/cdrs", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}", **extra
+    )
 
 
 def around(bad: str) -> bytes:
@@ -58,26 +65,46 @@ def assert_only_the_bad_one_refused(response, words: tuple[str, ...]) -> None:  
     ("bad", "words"),
     [
         (json.dumps({**CDR, "call_id": "bad", "duration": 10**20}), ("duration", "100000000000000000000", "week")),
-        (json.dumps({**CDR, "call_id": "bad", "duration": 1}).replace(": 1,", ": " + "9" * 5000 + ","),
-         ("duration", "week")),
-        ('{"call_id": "bad", "callee": "44", "start_time": "2026-03-02T10:00:00Z", "duration": 1e999999999}',
-         ("duration", "week")),
+        (
+            json.dumps({**CDR, "call_id": "bad", "duration": 1}).replace(": 1,", ": " + "9" * 5000 + ","),
+            ("duration", "week"),
+        ),
+        (
+            '{"call_id": "bad", "callee": "44", "start_time": "2026-03-02T10:00:00Z", "duration": 1e999999999}',
+            ("duration", "week"),
+        ),
         (json.dumps({**CDR, "call_id": "bad", "caller": "\ud800"}), ("caller", "U+D800", "surrogate")),
         (json.dumps({**CDR, "call_id": "bad", "caller": "12\x0145"}), ("caller", "U+0001", "'12\\x0145'")),
         (json.dumps({**CDR, "call_id": "bad", "trunk": "a\x7fb"}), ("trunk", "U+007F")),
         (json.dumps({**CDR, "call_id": "b\x00d"}), ("call_id", "NUL")),
         (json.dumps({**CDR, "call_id": "bad", "caller": [[[[["x"]]]]]}), ("caller", "must be text")),
-        (json.dumps({**CDR, "call_id": "bad", "caller": "C"}).replace('"C"', "[" * 600 + "]" * 600),
-         ("caller", "must be text")),
-        (json.dumps({**CDR, "call_id": "bad", "caller": "C"}).replace('"C"', "[" * 100_000 + "]" * 100_000),
-         ("nested too deeply",)),
+        (
+            json.dumps({**CDR, "call_id": "bad", "caller": "C"}).replace('"C"', "[" * 600 + "]" * 600),
+            ("caller", "must be text"),
+        ),
+        (
+            json.dumps({**CDR, "call_id": "bad", "caller": "C"}).replace('"C"', "[" * 100_000 + "]" * 100_000),
+            ("nested too deeply",),
+        ),
         ("[" * 100_000 + "]" * 100_000, ("nested too deeply",)),
         ('{"call_id": "bad", "callee": 44,}', ("not valid JSON",)),
         ('"just text"', ("expected a JSON object",)),
     ],
-    ids=["int-beyond-64-bits", "int-of-5000-digits", "huge-exponent", "lone-surrogate", "control-character",
-         "delete-character", "nul", "nested-value", "deep-value", "too-deep-to-parse", "too-deep-array",
-         "bad-element", "not-an-object"],
+    ids=[
+        "int-beyond-64-bits",
+        "int-of-5000-digits",
+        "huge-exponent",
+        "lone-surrogate",
+        "control-character",
+        "delete-character",
+        "nul",
+        "nested-value",
+        "deep-value",
+        "too-deep-to-parse",
+        "too-deep-array",
+        "bad-element",
+        "not-an-object",
+    ],
 )
 def test_one_bad_record_in_a_push_is_refused_alone(client, token, bad: str, words: tuple[str, ...]) -> None:
     assert_only_the_bad_one_refused(push(client, token, around(bad)), words)
@@ -100,8 +127,15 @@ def test_a_body_that_is_not_a_batch_is_a_json_problem(client, token) -> None:
 
 def test_the_documented_maximum_batch_is_accepted(client, token) -> None:
     """10,000 CDRs (about 3.1 MB; Django's form limit is 2.5 MB) are stored and charged."""
-    cdrs = [{**CDR, "call_id": f"max-{n:05d}-{'x' * 130}", "caller": "12025550123", "start_time":
-             f"2026-03-02T10:{n // 600 % 60:02d}:{n // 10 % 60:02d}+00:00"} for n in range(10_000)]
+    cdrs = [
+        {
+            **CDR,
+            "call_id": f"max-{n:05d}-{'x' * 130}",
+            "caller": "12025550123",
+            "start_time": f"2026-03-02T10:{n // 600 % 60:02d}:{n // 10 % 60:02d}+00:00",
+        }
+        for n in range(10_000)
+    ]
     body = json.dumps(cdrs).encode()
     assert len(body) > 3_000_000
     response = push(client, token, body)
@@ -160,8 +194,11 @@ def test_cli_import_refuses_each_bad_line_and_reads_on(world, tmp_path, fmt: str
     if fmt == "tarifa-json":
         lines = [json.dumps(r, ensure_ascii=False).encode() for r in [good[0], *bad_records[:2], good[1]]]
         lines.insert(3, json.dumps(bad_records[2]).encode().replace(b"UTF8", b"\xff"))
-        lines += [b'{"call_id": "deep", "caller": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-                  json.dumps(good[2]).encode(), json.dumps(good[3]).encode()]
+        lines += [
+            b'{"call_id": "deep", "caller": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            json.dumps(good[2]).encode(),
+            json.dumps(good[3]).encode(),
+        ]
         path = tmp_path / "cdrs.jsonl"
     else:
         names = ["call_id", "callee", "start_time", "duration", "sip_user", "connection", "caller"]

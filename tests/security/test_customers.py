@@ -67,7 +67,9 @@ def test_deleted_customers_user_name_can_be_reused(staff_client, customer_form_d
 
 def test_bulk_delete_takes_the_logins_along(staff_client, customer_form_data) -> None:
     assert new_customer(staff_client, customer_form_data).status_code == 302
-    assert new_customer(staff_client, customer_form_data, web_username="other2", email="o@doe.example").status_code == 302
+    assert (
+        new_customer(staff_client, customer_form_data, web_username="other2", email="o@doe.example").status_code == 302
+    )
     pks = list(Customer.objects.filter(kind="customer").values_list("pk", flat=True))
     logins = list(Customer.objects.filter(pk__in=pks).values_list("user_id", flat=True))
     response = staff_client.post(
@@ -205,9 +207,15 @@ def test_sip_secrets_are_masked_and_kept_when_left_empty(staff_client, sip_accou
 
 
 def test_new_sip_device_needs_a_secret(staff_client, sip_account) -> None:
-    response = staff_client.post(reverse("admin:customers_sipdevice_add"), {
-        "account": sip_account.pk, "login": "bob", "secret": "", "status": "active",
-    })
+    response = staff_client.post(
+        reverse("admin:customers_sipdevice_add"),
+        {
+            "account": sip_account.pk,
+            "login": "bob",
+            "secret": "",
+            "status": "active",
+        },
+    )
     assert response.status_code == 200
     assert "SIP device secret is required" in text(response)
 
@@ -217,8 +225,12 @@ def test_new_sip_device_needs_a_secret(staff_client, sip_account) -> None:
 
 def test_staff_passwords_follow_the_seed_rule() -> None:
     staff = User.objects.create_user("ops", is_staff=True)
-    for weak, rule in (("short1!", "8"), ("nocapital1!", "one capital letter"), ("NoDigit!!x", "one digit"),
-                       ("NoSpecial12", "one special character")):
+    for weak, rule in (
+        ("short1!", "8"),
+        ("nocapital1!", "one capital letter"),
+        ("NoDigit!!x", "one digit"),
+        ("NoSpecial12", "one special character"),
+    ):
         with pytest.raises(ValidationError) as exc:
             validate_password(weak, staff)
         assert rule in " ".join(exc.value.messages) and weak not in " ".join(exc.value.messages)
@@ -235,8 +247,17 @@ def test_customer_login_keeps_the_seed_limit_of_30() -> None:
     from tarifa.rating.models import Tariff
 
     tariff = Tariff.objects.create(name="T")
-    Customer.objects.create(kind="operator", name="C", company="C", web_username="cust", tariff=tariff,
-                            email="c@c.example", phone="+12015550123", country="US", user=user)
+    Customer.objects.create(
+        kind="operator",
+        name="C",
+        company="C",
+        web_username="cust",
+        tariff=tariff,
+        email="c@c.example",
+        phone="+12015550123",
+        country="US",
+        user=user,
+    )
     user.refresh_from_db()
     with pytest.raises(ValidationError) as exc:
         validate_password("Aa1!" + "x" * 27, user)
@@ -247,8 +268,17 @@ def test_customer_login_keeps_the_seed_limit_of_30() -> None:
 
 
 def _reseller(operator: Customer, name: str) -> Customer:
-    return Customer.objects.create(kind="reseller", parent=operator, name=name, company=name, web_username=name,
-                                   tariff=operator.tariff, email=f"{name}@x.example", phone="+12015550123", country="US")
+    return Customer.objects.create(
+        kind="reseller",
+        parent=operator,
+        name=name,
+        company=name,
+        web_username=name,
+        tariff=operator.tariff,
+        email=f"{name}@x.example",
+        phone="+12015550123",
+        country="US",
+    )
 
 
 def test_moving_a_reseller_moves_its_whole_subtree(client, operator) -> None:
@@ -256,14 +286,31 @@ def test_moving_a_reseller_moves_its_whole_subtree(client, operator) -> None:
     from tarifa.cdrs.models import Cdr
 
     voicenet, callwave = _reseller(operator, "voicenet"), _reseller(operator, "callwave")
-    shop = Customer.objects.create(parent=callwave, name="Shop", company="Shop", web_username="shop1",
-                                   tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    shop = Customer.objects.create(
+        parent=callwave,
+        name="Shop",
+        company="Shop",
+        web_username="shop1",
+        tariff=operator.tariff,
+        email="s@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     account = Account.objects.create(customer=shop, name="shop-main", sip_password="Main-pass1")
     from datetime import UTC, datetime
 
-    Cdr.objects.create(switch="sw", call_id="leak-1", leg="a", account=account, customer=shop, callee="442079460958",
-                       number="442079460958", start_time=datetime(2026, 3, 1, tzinfo=UTC), duration=60,
-                       price=Decimal("0.02"))
+    Cdr.objects.create(
+        switch="sw",
+        call_id="leak-1",
+        leg="a",
+        account=account,
+        customer=shop,
+        callee="442079460958",
+        number="442079460958",
+        start_time=datetime(2026, 3, 1, tzinfo=UTC),
+        duration=60,
+        price=Decimal("0.02"),
+    )
     _t, voicenet_token = ApiToken.issue("voicenet", customer=voicenet)
 
     def seen_by_voicenet() -> list[str]:
@@ -296,17 +343,45 @@ def test_the_api_cdr_listing_and_the_subtree_rule_agree(client, operator) -> Non
     from tarifa.cdrs.models import Cdr
 
     voicenet, callwave = _reseller(operator, "voicenet"), _reseller(operator, "callwave")
-    sub = Customer.objects.create(kind="reseller", parent=voicenet, name="Sub", company="Sub", web_username="sub1",
-                                  tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    sub = Customer.objects.create(
+        kind="reseller",
+        parent=voicenet,
+        name="Sub",
+        company="Sub",
+        web_username="sub1",
+        tariff=operator.tariff,
+        email="s@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     tree = [operator, voicenet, callwave, sub]
-    shops = [Customer.objects.create(parent=parent, name=f"Shop{n}", company=f"Shop{n}", web_username=f"shop{n}",
-                                     tariff=operator.tariff, email=f"s{n}@x.example", phone="+12015550123",
-                                     country="US") for n, parent in enumerate(tree)]
+    shops = [
+        Customer.objects.create(
+            parent=parent,
+            name=f"Shop{n}",
+            company=f"Shop{n}",
+            web_username=f"shop{n}",
+            tariff=operator.tariff,
+            email=f"s{n}@x.example",
+            phone="+12015550123",
+            country="US",
+        )
+        for n, parent in enumerate(tree)
+    ]
     for owner in [*tree, *shops]:
         account = Account.objects.create(customer=owner, name=f"acct-{owner.pk}", sip_password="Main-pass1")
-        Cdr.objects.create(switch="sw", call_id=f"call-{owner.pk}", leg="a", account=account, customer=owner,
-                           callee="442079460958", number="442079460958", start_time=datetime(2026, 3, 1, tzinfo=UTC),
-                           duration=60, price=Decimal("0.02"))
+        Cdr.objects.create(
+            switch="sw",
+            call_id=f"call-{owner.pk}",
+            leg="a",
+            account=account,
+            customer=owner,
+            callee="442079460958",
+            number="442079460958",
+            start_time=datetime(2026, 3, 1, tzinfo=UTC),
+            duration=60,
+            price=Decimal("0.02"),
+        )
     for customer in Customer.objects.all():
         _t, raw = ApiToken.issue(f"t-{customer.pk}", customer=customer)
         response = client.get("/api/v1/cdrs", {"limit": 1000}, HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -319,8 +394,17 @@ def test_the_api_cdr_listing_and_the_subtree_rule_agree(client, operator) -> Non
 
 def test_a_move_under_ones_own_descendant_is_refused(staff_client, operator) -> None:
     callwave = _reseller(operator, "callwave")
-    sub = Customer.objects.create(kind="reseller", parent=callwave, name="Sub", company="Sub", web_username="sub1",
-                                  tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    sub = Customer.objects.create(
+        kind="reseller",
+        parent=callwave,
+        name="Sub",
+        company="Sub",
+        web_username="sub1",
+        tariff=operator.tariff,
+        email="s@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     before = {c.pk: c.path for c in Customer.objects.all()}
     url = reverse("admin:customers_customer_change", args=[callwave.pk])
     for target in (sub, callwave):
@@ -339,11 +423,14 @@ def test_a_move_under_ones_own_descendant_is_refused(staff_client, operator) -> 
 # --- issue 11 item 11: currencies -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("currency", "words"), [
-    ("ZZZ", ["Currency 'ZZZ' is refused", "ISO 4217"]),
-    ("usd", ["Currency 'usd' is refused", "capitals (USD)"]),
-    ("XXX", ["Currency 'XXX' is refused", "ISO 4217"]),
-])
+@pytest.mark.parametrize(
+    ("currency", "words"),
+    [
+        ("ZZZ", ["Currency 'ZZZ' is refused", "ISO 4217"]),
+        ("usd", ["Currency 'usd' is refused", "capitals (USD)"]),
+        ("XXX", ["Currency 'XXX' is refused", "ISO 4217"]),
+    ],
+)
 def test_currency_must_be_iso_4217(customer_form_data, currency: str, words: list[str]) -> None:
     from tarifa.customers.forms import CustomerForm
 
@@ -401,8 +488,16 @@ def test_the_migration_repairs_paths_left_behind_by_earlier_moves(operator) -> N
     import tarifa.customers.migrations as migrations
 
     voicenet, callwave = _reseller(operator, "voicenet"), _reseller(operator, "callwave")
-    shop = Customer.objects.create(parent=callwave, name="Shop", company="Shop", web_username="shop1",
-                                   tariff=operator.tariff, email="s@x.example", phone="+12015550123", country="US")
+    shop = Customer.objects.create(
+        parent=callwave,
+        name="Shop",
+        company="Shop",
+        web_username="shop1",
+        tariff=operator.tariff,
+        email="s@x.example",
+        phone="+12015550123",
+        country="US",
+    )
     stale = voicenet.path + callwave.account_code + "/" + shop.account_code + "/"
     Customer.objects.filter(pk=shop.pk).update(path=stale)  # what the old single-row move left
     assert shop in voicenet.subtree()
@@ -424,9 +519,7 @@ def test_tariff_currency_is_iso_4217_and_follows_its_customers(tariff, operator)
     set_ = DestinationSet(name="D", vendor=Vendor.objects.create(name="V"), currency="eur")
     assert "Currency 'eur' is refused: must be written in capitals (EUR)" in " ".join(refusals(set_)["currency"])
     tariff.currency = "EUR"  # the operator (USD) sells with it
-    assert refusals(tariff)["currency"] == [
-        "Currency 'EUR' is refused: customer 'Operator Co' uses this tariff in USD"
-    ]
+    assert refusals(tariff)["currency"] == ["Currency 'EUR' is refused: customer 'Operator Co' uses this tariff in USD"]
 
 
 def _to_euro(customer: Customer) -> dict[str, list[str]]:
@@ -448,11 +541,20 @@ def test_the_currency_of_a_customer_holding_money_cannot_change(customer_form_da
     assert _to_euro(customer) == {}  # nothing held yet: may still change
     ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("121.31"), kind="payment", reference="p1"))
     assert _to_euro(customer)["currency"] == [
-        ("Currency 'EUR' is refused: cannot change while the customer holds money in USD (balance 121.31): "
-         "its ledger stays in one currency")
+        (
+            "Currency 'EUR' is refused: cannot change while the customer holds money in USD (balance 121.31): "
+            "its ledger stays in one currency"
+        )
     ]
-    ledger.post_one(ledger.Posting(customer_id=customer.pk, amount=Decimal("-121.31"), kind="adjustment",
-                                   reference="p2", description="back to zero"))
+    ledger.post_one(
+        ledger.Posting(
+            customer_id=customer.pk,
+            amount=Decimal("-121.31"),
+            kind="adjustment",
+            reference="p2",
+            description="back to zero",
+        )
+    )
     assert Customer.objects.get(pk=customer.pk).balance == 0
     assert "(2 transactions)" in " ".join(_to_euro(customer)["currency"])
     # unchanged currency: other edits of the same customer still pass

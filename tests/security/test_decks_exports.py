@@ -65,8 +65,13 @@ def evil_cdrs(db):  # type: ignore[no-untyped-def]
 
     for n, caller in enumerate(FORMULAS):
         Cdr.objects.create(
-            switch="sw", call_id=f"evil-{n}", caller=caller, callee="442079460958", start_time=T0,
-            margin=Decimal("-0.5"), duration=60,
+            switch="sw",
+            call_id=f"evil-{n}",
+            caller=caller,
+            callee="442079460958",
+            start_time=T0,
+            margin=Decimal("-0.5"),
+            duration=60,
         )
 
 
@@ -120,8 +125,9 @@ DESTINATIONS = [EVIL, "+44 mobile", "-x", "@home", "'=quoted formula", "''=two q
 def evil_deck(db):  # type: ignore[no-untyped-def]
     tariff = Tariff.objects.create(name="Vendor deck")
     for n, destination in enumerate(DESTINATIONS):
-        Rate.objects.create(tariff=tariff, prefix=f"44{n}", destination=destination, price_1=Decimal("0.01"),
-                            price_n=Decimal("0.01"))
+        Rate.objects.create(
+            tariff=tariff, prefix=f"44{n}", destination=destination, price_1=Decimal("0.01"), price_n=Decimal("0.01")
+        )
     return tariff
 
 
@@ -164,7 +170,10 @@ def test_control_characters_in_a_deck_are_refused(db, cell: str, position: int) 
     tariff = Tariff.objects.create(name="Ctl")
     errors = _rejected(tariff, f"prefix,destination,price_1\n44,{cell},0.01\n".encode())
     assert [(e.line, e.field, e.value) for e in errors] == [(2, "destination", cell)]
-    assert errors[0].rule == f"must not contain control characters (U+{ord(cell[position - 1]):04X} at position {position})"
+    assert (
+        errors[0].rule
+        == f"must not contain control characters (U+{ord(cell[position - 1]):04X} at position {position})"
+    )
     assert not Rate.objects.filter(tariff=tariff).exists()
 
 
@@ -259,8 +268,9 @@ def test_deck_with_a_cell_over_128_kib(boss, fmt: str) -> None:
 
 def test_deck_export_of_a_stored_control_character_is_a_clear_error(boss) -> None:
     tariff = Tariff.objects.create(name="Old data")
-    Rate.objects.bulk_create([Rate(tariff=tariff, prefix="44", destination="UK\x01", price_1=Decimal("0.01"),
-                                   price_n=Decimal("0.01"))])
+    Rate.objects.bulk_create(
+        [Rate(tariff=tariff, prefix="44", destination="UK\x01", price_1=Decimal("0.01"), price_n=Decimal("0.01"))]
+    )
     response = boss.get(reverse("admin:rating_tariff_deck_export_xlsx", args=[tariff.pk]), follow=True)
     assert response.status_code == 200
     assert "must not contain control characters (U+0001 at position 3)" in response.content.decode()

@@ -25,13 +25,25 @@ DID_PASSWORD = "Did-Secret-Pass-77"
 
 @pytest.fixture
 def stock(operator):  # type: ignore[no-untyped-def]
-    customer = Customer.objects.create(kind="customer", parent=operator, name="Ann", company="Acme", web_username="acme",
-                                       tariff=operator.tariff, email="a@acme.example", country="US")
+    customer = Customer.objects.create(
+        kind="customer",
+        parent=operator,
+        name="Ann",
+        company="Acme",
+        web_username="acme",
+        tariff=operator.tariff,
+        email="a@acme.example",
+        country="US",
+    )
     account = Account.objects.create(customer=customer, name="acme-did", kind="did")
     plan = DidPlan.objects.create(name="US local", monthly_fee=Decimal("1.50"))
     free = Did.objects.create(number="12125551234")
-    taken = assign_did(Did.objects.create(number="12125559999"), account, plan,
-                       options=DidOptions(username="acme1", password=DID_PASSWORD))
+    taken = assign_did(
+        Did.objects.create(number="12125559999"),
+        account,
+        plan,
+        options=DidOptions(username="acme1", password=DID_PASSWORD),
+    )
     return {"account": account, "plan": plan, "free": free, "taken": taken}
 
 
@@ -50,12 +62,14 @@ def _upload(name: str, data: bytes) -> SimpleUploadedFile:
 def test_staff_without_did_permissions_cannot_import_or_assign(client, stock, codenames) -> None:
     client.force_login(_staff("nobody", *codenames))
     before = sorted(Did.objects.values_list("number", "status", "account"))
-    imported = client.post(reverse("admin:dids_did_did_import"),
-                           {"file": _upload("x.csv", b"number\n+12125550001\n")})
+    imported = client.post(reverse("admin:dids_did_did_import"), {"file": _upload("x.csv", b"number\n+12125550001\n")})
     assert imported.status_code == 403
     free = stock["free"]
-    for name, data in (("did_assign", {"account": "acme-did", "plan": stock["plan"].pk}), ("did_release", {}),
-                       ("did_status", {"status": "disabled"})):
+    for name, data in (
+        ("did_assign", {"account": "acme-did", "plan": stock["plan"].pk}),
+        ("did_release", {}),
+        ("did_status", {"status": "disabled"}),
+    ):
         target = stock["taken"] if name == "did_release" else free
         response = client.post(reverse(f"admin:dids_did_{name}", args=[target.pk]), data)
         assert response.status_code == 403, name
@@ -87,13 +101,16 @@ def test_an_editor_does_not_get_the_stored_password_back_in_the_form(client, sto
     assert page.status_code == 200 and DID_PASSWORD.encode() not in page.content
 
 
-@pytest.mark.parametrize(("name", "data", "said"), [
-    ("formula.csv", b'number,vendor\n"=HYPERLINK(""http://evil.example"",""x"")",\n', "line 2: number"),
-    ("ctrl.csv", b"number\n+1212555\x001234\n", "line 2: number"),
-    ("huge.csv", b"number\n" + b"1" * 200_000 + b"\n", "is refused"),
-    ("cols.csv", b"number,price\n+12125550001,1\n", "column 2"),
-    ("sql.csv", b"number\n12125550001' OR '1'='1\n", "line 2: number"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("formula.csv", b'number,vendor\n"=HYPERLINK(""http://evil.example"",""x"")",\n', "line 2: number"),
+        ("ctrl.csv", b"number\n+1212555\x001234\n", "line 2: number"),
+        ("huge.csv", b"number\n" + b"1" * 200_000 + b"\n", "is refused"),
+        ("cols.csv", b"number,price\n+12125550001,1\n", "column 2"),
+        ("sql.csv", b"number\n12125550001' OR '1'='1\n", "line 2: number"),
+    ],
+)
 def test_hostile_files_are_refused_with_the_row_and_change_nothing(stock, name: str, data: bytes, said: str) -> None:
     count = Did.objects.count()
     with pytest.raises(ImportRejected) as caught:
@@ -116,12 +133,17 @@ def test_a_wide_xlsx_row_is_refused_before_it_is_read(stock) -> None:
 def test_the_import_page_shows_each_error_and_never_fails(client, stock) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     url = reverse("admin:dids_did_did_import")
-    for name, data in (("bad.csv", b"number,vendor\n1212,\n+12125550001,Nobody\n"), ("x.xlsx", b"PK\x03\x04junk"),
-                       ("x.exe", b"MZ")):
+    for name, data in (
+        ("bad.csv", b"number,vendor\n1212,\n+12125550001,Nobody\n"),
+        ("x.xlsx", b"PK\x03\x04junk"),
+        ("x.exe", b"MZ"),
+    ):
         response = client.post(url, {"file": _upload(name, data)})
         assert response.status_code == 200, name
     assert b"must be a .csv or .xlsx file" in client.post(url, {"file": _upload("x.exe", b"MZ")}).content
-    page = client.post(url, {"file": _upload("bad.csv", b"number,vendor\n1212,\n+12125550001,Nobody\n")}).content.decode()
+    page = client.post(
+        url, {"file": _upload("bad.csv", b"number,vendor\n1212,\n+12125550001,Nobody\n")}
+    ).content.decode()
     assert "2 errors" in page and "no vendor has this name" in page and "nothing was imported" in page
     assert Did.objects.count() == 2
 
@@ -146,8 +168,10 @@ def test_action_pages_with_nonsense_ids_do_not_fail(client, stock) -> None:
 def test_assigning_through_the_page_says_why_a_number_is_not_available(client, stock) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
     other = Account.objects.create(customer=stock["account"].customer, name="acme-2", kind="did")
-    response = client.post(reverse("admin:dids_did_did_assign", args=[stock["taken"].pk]),
-                           {"account": other.name, "plan": stock["plan"].pk})
+    response = client.post(
+        reverse("admin:dids_did_did_assign", args=[stock["taken"].pk]),
+        {"account": other.name, "plan": stock["plan"].pk},
+    )
     assert response.status_code == 200
     assert f"cannot be assigned: it is assigned to {stock['account']}" in response.content.decode()
     assert Did.objects.get(pk=stock["taken"].pk).account == stock["account"]
@@ -155,15 +179,30 @@ def test_assigning_through_the_page_says_why_a_number_is_not_available(client, s
 
 def test_the_add_form_does_not_put_a_number_on_an_account_past_the_rules(client, stock) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
-    response = client.post(reverse("admin:dids_did_add"), {
-        "number": "12125550077", "monthly_cost": "0", "status": "assigned", "account": stock["account"].pk,
-        "out_payment_rate": "0", "destination": "account"})
+    response = client.post(
+        reverse("admin:dids_did_add"),
+        {
+            "number": "12125550077",
+            "monthly_cost": "0",
+            "status": "assigned",
+            "account": stock["account"].pk,
+            "out_payment_rate": "0",
+            "destination": "account",
+        },
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert "Status &#x27;assigned&#x27; is refused" in page and "then use Assign" in page
     assert not Did.objects.filter(number="12125550077").exists()
-    added = client.post(reverse("admin:dids_did_add"), {
-        "number": "12125550077", "monthly_cost": "0.35", "status": "available", "out_payment_rate": "0",
-        "destination": "account"})
+    added = client.post(
+        reverse("admin:dids_did_add"),
+        {
+            "number": "12125550077",
+            "monthly_cost": "0.35",
+            "status": "available",
+            "out_payment_rate": "0",
+            "destination": "account",
+        },
+    )
     assert added.status_code == 302, added.content.decode()[:2000]
     assert Did.objects.get(number="12125550077").area_code == "212"

@@ -32,13 +32,19 @@ def _rows() -> list[tuple[str, str, str]]:
         (b"npa_nxx,lata,state\n212555,999,NJ\n312555,13x,NY\n", ("bad.csv", 3, "lata", "13x"), "1 to 5 digits"),
         (b"npa_nxx,lata,state\n212555,999,NJ\n312555,132,N1\n", ("bad.csv", 3, "state", "N1"), "two-letter"),
         (b"npa_nxx,lata,state\n212555,999,NJ\n212555,132,NY\n", ("bad.csv", 3, "npa_nxx", "212555"), "repeats row 2"),
-        (b"npa_nxx,lata,state\n212555,999,NJ\n=cmd|' /C calc'!A0,132,NY\n", ("bad.csv", 3, "npa_nxx", "=cmd|' /C calc'!A0"),
-         "six digits"),
+        (
+            b"npa_nxx,lata,state\n212555,999,NJ\n=cmd|' /C calc'!A0,132,NY\n",
+            ("bad.csv", 3, "npa_nxx", "=cmd|' /C calc'!A0"),
+            "six digits",
+        ),
         (b"npa_nxx,lata,state\n212555,999,NJ\n\xff\xfe,132,NY\n", ("bad.csv", 3, "file", "byte 33"), "UTF-8"),
         (b"npa_nxx,lata,state\n212555,999,NJ\n312555,132,NY\x00\n", ("bad.csv", 0, "file", "NUL"), "must be text"),
         (b"prefix,lata\n212555,999\n", ("bad.csv", 1, "header", "prefix,lata"), "missing column(s) npa_nxx, state"),
-        (b'npa_nxx,lata,state\n212555,999,NJ\n"312555,132,NY\n', ("bad.csv", 3, "npa_nxx", "312555,132,NY"),
-         "six digits"),
+        (
+            b'npa_nxx,lata,state\n212555,999,NJ\n"312555,132,NY\n',
+            ("bad.csv", 3, "npa_nxx", "312555,132,NY"),
+            "six digits",
+        ),
     ],
 )
 def test_a_bad_row_refuses_the_whole_file_and_names_where_and_why(table, data: bytes, where: tuple, rule: str) -> None:

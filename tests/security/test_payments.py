@@ -22,8 +22,14 @@ PAYMENT = {"kind": "payment", "amount": "1000", "reference": "STOLEN-1", "reason
 @pytest.fixture
 def customer(tariff, operator):  # type: ignore[no-untyped-def]
     return Customer.objects.create(
-        parent=operator, name="Vic Tim", company="Victim Ltd", web_username="victim1", tariff=tariff,
-        email="victim@x.example", phone="+12015550123", country="US",
+        parent=operator,
+        name="Vic Tim",
+        company="Victim Ltd",
+        web_username="victim1",
+        tariff=tariff,
+        email="victim@x.example",
+        phone="+12015550123",
+        country="US",
     )
 
 
@@ -39,11 +45,14 @@ def _nothing_posted(customer: Customer) -> None:
     assert customer.balance == 0 and not Transaction.objects.exists()
 
 
-@pytest.mark.parametrize("codenames", [
-    ("view_customer", "change_customer"),  # may edit the customer, not add money
-    ("add_payment",),  # may add money, not see this customer
-    (),
-])
+@pytest.mark.parametrize(
+    "codenames",
+    [
+        ("view_customer", "change_customer"),  # may edit the customer, not add money
+        ("add_payment",),  # may add money, not see this customer
+        (),
+    ],
+)
 def test_staff_without_the_permission_cannot_add_money(client, customer, codenames: tuple[str, ...]) -> None:
     staff = _staff(client, *codenames)
     url = reverse("admin:customers_customer_add_money", args=[customer.pk])
@@ -81,26 +90,44 @@ def test_the_transaction_add_page_stays_closed(client, customer) -> None:
     """Money moves only through the rule and the ledger, never by typing a Transaction row."""
     staff = _staff(client, "view_customer", "add_payment", "add_transaction", "view_transaction")
     assert staff.get(reverse("admin:billing_transaction_add")).status_code == 403
-    assert staff.post(reverse("admin:billing_transaction_add"), {
-        "customer": customer.pk, "kind": "payment", "amount": "5", "balance_after": "5", "currency": "USD",
-    }).status_code == 403
+    assert (
+        staff.post(
+            reverse("admin:billing_transaction_add"),
+            {
+                "customer": customer.pk,
+                "kind": "payment",
+                "amount": "5",
+                "balance_after": "5",
+                "currency": "USD",
+            },
+        ).status_code
+        == 403
+    )
     _nothing_posted(customer)
     assert Decimal(0) == customer.balance
 
 
-def test_another_customers_account_cannot_be_credited_from_this_customers_page(client, customer, tariff,
-                                                                                operator) -> None:
+def test_another_customers_account_cannot_be_credited_from_this_customers_page(
+    client, customer, tariff, operator
+) -> None:
     from tarifa.customers.models import Account
 
     other = Customer.objects.create(
-        parent=operator, name="Ot Her", company="Other Ltd", web_username="other1", tariff=tariff,
-        email="other@x.example", phone="+12015550123", country="US",
+        parent=operator,
+        name="Ot Her",
+        company="Other Ltd",
+        web_username="other1",
+        tariff=tariff,
+        email="other@x.example",
+        phone="+12015550123",
+        country="US",
     )
     theirs = Account.objects.create(customer=other, name="other-own", balance_mode="own")
     Account.objects.create(customer=customer, name="victim-own", balance_mode="own")  # the field is shown
     staff = _staff(client, "view_customer", "add_payment")
-    response = staff.post(reverse("admin:customers_customer_add_money", args=[customer.pk]),
-                          {**PAYMENT, "account": str(theirs.pk)})
+    response = staff.post(
+        reverse("admin:customers_customer_add_money", args=[customer.pk]), {**PAYMENT, "account": str(theirs.pk)}
+    )
     assert response.status_code == 200
     assert f"Balance &#x27;{theirs.pk}&#x27; is refused" in response.content.decode()
     theirs.refresh_from_db()

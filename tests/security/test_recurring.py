@@ -16,14 +16,17 @@ from tarifa.services.recurring import post_cancellation_charge, run_charges
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("billing_day", 32, "Billing day of month 32 is refused: must be between 1 and 31"),
-    ("billing_day", 0, "Billing day of month 0 is refused: must be between 1 and 31"),
-    ("weekday", 7, "Weekly billing day 7 is refused: must be between 0 and 6"),
-    ("recurring_fee", Decimal("-1"), "Recurring fee -1 is refused: must be at least 0"),
-    ("minimum_amount", Decimal("-0.01"), "Minimum billing amount per period -0.01 is refused: must be at least 0"),
-    ("unpaid_action", "ignore", "When a charge cannot be paid 'ignore' is refused: must be one of allow, block"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("billing_day", 32, "Billing day of month 32 is refused: must be between 1 and 31"),
+        ("billing_day", 0, "Billing day of month 0 is refused: must be between 1 and 31"),
+        ("weekday", 7, "Weekly billing day 7 is refused: must be between 0 and 6"),
+        ("recurring_fee", Decimal("-1"), "Recurring fee -1 is refused: must be at least 0"),
+        ("minimum_amount", Decimal("-0.01"), "Minimum billing amount per period -0.01 is refused: must be at least 0"),
+        ("unpaid_action", "ignore", "When a charge cannot be paid 'ignore' is refused: must be one of allow, block"),
+    ],
+)
 def test_plan_terms_out_of_range_are_refused_by_name(field: str, value: object, message: str) -> None:
     plan = ServicePlan(name="Bad", **{field: value})
     with pytest.raises(ValidationError) as caught:
@@ -37,12 +40,22 @@ def test_a_negative_rollover_cap_is_refused() -> None:
     pool = IncludedMinutes(plan=plan, name="US", prefixes=["1"], minutes=10, rollover_cap=-5)
     with pytest.raises(ValidationError) as caught:
         pool.full_clean()
-    assert "Rollover cap (minutes) -5 is refused: must be at least 0" in " ".join(caught.value.message_dict["rollover_cap"])
+    assert "Rollover cap (minutes) -5 is refused: must be at least 0" in " ".join(
+        caught.value.message_dict["rollover_cap"]
+    )
 
 
 def test_an_unknown_service_kind_is_refused_and_posts_nothing(tariff, operator) -> None:
-    customer = Customer.objects.create(parent=operator, name="S", company="S", web_username="sec1", tariff=tariff,
-                                       email="s@s.example", phone="+12015550123", country="US")
+    customer = Customer.objects.create(
+        parent=operator,
+        name="S",
+        company="S",
+        web_username="sec1",
+        tariff=tariff,
+        email="s@s.example",
+        phone="+12015550123",
+        country="US",
+    )
     plan = ServicePlan.objects.create(name="P", recurring_fee=Decimal("5"))
     account = Account.objects.create(customer=customer, name="a", service_plan=plan, activation_date=date(2026, 1, 1))
     with pytest.raises(ValueError, match="Service kind 'invoice' is refused: must be one of account, did"):
@@ -53,10 +66,26 @@ def test_an_unknown_service_kind_is_refused_and_posts_nothing(tariff, operator) 
 def test_a_service_of_another_customer_is_charged_to_its_own_customer_only(tariff, operator) -> None:
     """A charge goes to the balance of the customer whose account carries the service, never to
     another's, whatever the order the services are handled in."""
-    a = Customer.objects.create(parent=operator, name="A", company="A", web_username="seca", tariff=tariff,
-                                email="a@a.example", phone="+12015550123", country="US")
-    b = Customer.objects.create(parent=operator, name="B", company="B", web_username="secb", tariff=tariff,
-                                email="b@b.example", phone="+12015550123", country="US")
+    a = Customer.objects.create(
+        parent=operator,
+        name="A",
+        company="A",
+        web_username="seca",
+        tariff=tariff,
+        email="a@a.example",
+        phone="+12015550123",
+        country="US",
+    )
+    b = Customer.objects.create(
+        parent=operator,
+        name="B",
+        company="B",
+        web_username="secb",
+        tariff=tariff,
+        email="b@b.example",
+        phone="+12015550123",
+        country="US",
+    )
     plan = ServicePlan.objects.create(name="P", recurring_fee=Decimal("5"))
     Account.objects.create(customer=a, name="a", service_plan=plan, activation_date=date(2026, 1, 1))
     run_charges(date(2026, 2, 1))

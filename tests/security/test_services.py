@@ -35,8 +35,15 @@ def test_without_a_services_permissions_its_inline_is_absent_and_forged_rows_are
     assert IP not in prefixes(clerk, shop["url"]) and SIP not in prefixes(clerk, shop["url"])
     assert "dids-did" not in prefixes(clerk, shop["url"])  # no DID permission: no DID list either
     data = page_data(clerk, shop["url"])
-    data.update({f"{IP}-TOTAL_FORMS": "1", f"{IP}-INITIAL_FORMS": "0", f"{IP}-0-address": "192.0.2.66",
-                 f"{IP}-0-account": str(shop["account"].pk), f"{IP}-0-status": "active"})
+    data.update(
+        {
+            f"{IP}-TOTAL_FORMS": "1",
+            f"{IP}-INITIAL_FORMS": "0",
+            f"{IP}-0-address": "192.0.2.66",
+            f"{IP}-0-account": str(shop["account"].pk),
+            f"{IP}-0-status": "active",
+        }
+    )
     clerk.post(shop["url"], data)
     assert not IpDevice.objects.filter(address="192.0.2.66").exists()
 
@@ -45,8 +52,15 @@ def test_a_viewer_of_a_service_cannot_add_change_or_delete_it(client, shop) -> N
     clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice")
     assert IP in prefixes(clerk, shop["url"])
     data = page_data(clerk, shop["url"])
-    data.update({f"{IP}-0-id": str(IpDevice.objects.get(address="192.0.2.1").pk), f"{IP}-0-address": "192.0.2.77",
-                 f"{IP}-0-account": str(shop["account"].pk), f"{IP}-0-status": "inactive", f"{IP}-0-DELETE": "on"})
+    data.update(
+        {
+            f"{IP}-0-id": str(IpDevice.objects.get(address="192.0.2.1").pk),
+            f"{IP}-0-address": "192.0.2.77",
+            f"{IP}-0-account": str(shop["account"].pk),
+            f"{IP}-0-status": "inactive",
+            f"{IP}-0-DELETE": "on",
+        }
+    )
     add_row(data, IP, address="192.0.2.66", account=shop["account"].pk, status="active")
     clerk.post(shop["url"], data)
     device = IpDevice.objects.get(account=shop["account"])  # still there, unchanged, and alone
@@ -54,21 +68,35 @@ def test_a_viewer_of_a_service_cannot_add_change_or_delete_it(client, shop) -> N
 
 
 def test_without_delete_permission_a_delete_is_ignored(client, shop) -> None:
-    clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice", "change_ipdevice",
-                  "add_ipdevice")
+    clerk = staff(
+        client, "view_customer", "change_customer", "view_account", "view_ipdevice", "change_ipdevice", "add_ipdevice"
+    )
     data = page_data(clerk, shop["url"])
     data[f"{IP}-0-DELETE"] = "on"
     add_row(data, IP, address="192.0.2.66", account=shop["account"].pk, status="active")
     assert clerk.post(shop["url"], data).status_code == 302
     assert set(IpDevice.objects.filter(account=shop["account"]).values_list("address", flat=True)) == {
-        "192.0.2.1", "192.0.2.66"}
+        "192.0.2.1",
+        "192.0.2.66",
+    }
 
 
 def test_rows_of_another_customer_cannot_be_edited_through_this_page(client, shop) -> None:
     """A forged row id of another tenant's IP device is not one of this page's rows: refused."""
-    clerk = staff(client, "view_customer", "change_customer", "view_account", "view_ipdevice", "change_ipdevice",
-                  "add_ipdevice", "delete_ipdevice", "view_sipdevice", "change_sipdevice", "view_virtualnumber",
-                  "change_virtualnumber")
+    clerk = staff(
+        client,
+        "view_customer",
+        "change_customer",
+        "view_account",
+        "view_ipdevice",
+        "change_ipdevice",
+        "add_ipdevice",
+        "delete_ipdevice",
+        "view_sipdevice",
+        "change_sipdevice",
+        "view_virtualnumber",
+        "change_virtualnumber",
+    )
     theirs = IpDevice.objects.get(address="192.0.2.2")
     data = page_data(clerk, shop["url"])
     data.update({f"{IP}-0-id": str(theirs.pk), f"{IP}-0-address": "192.0.2.99"})

@@ -22,8 +22,7 @@ TIMEOUT = 3  # TARIFA_BODY_TIMEOUT of the server under test
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serving(tmp_path_factory.mktemp("slow-bodies"), TARIFA_BODY_TIMEOUT=str(TIMEOUT),
-                       TARIFA_ACCESS_LOG="1")
+    yield from serving(tmp_path_factory.mktemp("slow-bodies"), TARIFA_BODY_TIMEOUT=str(TIMEOUT), TARIFA_ACCESS_LOG="1")
 
 
 def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:
@@ -31,8 +30,10 @@ def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:
     408 once TARIFA_BODY_TIMEOUT has passed, not when the client gives up; health and authorisation
     answer promptly all the while."""
     attackers = [SlowClient(server.port, "/api/v1/cdrs", 100_000, server.spare_token) for _ in range(2)]
-    attackers += [SlowClient(server.port, "/api/v1/health", 100_000, headers=f"X-Forwarded-For: 203.0.113.{n}\r\n")
-                  for n in range(1, 3)]  # with the two above, at most the 4 places of one worker
+    attackers += [
+        SlowClient(server.port, "/api/v1/health", 100_000, headers=f"X-Forwarded-For: 203.0.113.{n}\r\n")
+        for n in range(1, 3)
+    ]  # with the two above, at most the 4 places of one worker
     attackers += [SlowClient(server.port, PATH, 1000, server.spare_token)]
     try:
         time.sleep(0.3)
@@ -47,7 +48,9 @@ def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:
         for a in attackers:
             a.wait(PROMPT)
             assert a.status() == 408, a.answer[:300]
-            assert a.answered_after is not None and TIMEOUT - 0.5 < a.answered_after < TIMEOUT + PROMPT, a.answered_after
+            assert a.answered_after is not None and TIMEOUT - 0.5 < a.answered_after < TIMEOUT + PROMPT, (
+                a.answered_after
+            )
             document = a.document()
             assert document["title"] == "Request timeout"
             assert f"within {TIMEOUT} seconds (TARIFA_BODY_TIMEOUT)" in document["detail"], document
@@ -60,8 +63,9 @@ def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:
 def _held(server: Server, address: str, count: int = 8) -> tuple[list[SlowClient], int]:
     """``count`` slow log-in forms from one address: the clients, and how many the server waits for
     (the others answered 503 at once, that address's share of the readers being taken)."""
-    clients = [SlowClient(server.port, "/admin/login/", 1000, headers=f"X-Forwarded-For: {address}\r\n")
-               for _ in range(count)]
+    clients = [
+        SlowClient(server.port, "/admin/login/", 1000, headers=f"X-Forwarded-For: {address}\r\n") for _ in range(count)
+    ]
     time.sleep(0.5)
     assert all(c.status() in (None, 503) for c in clients), [(c.answered_after, c.answer[-200:]) for c in clients]
     return clients, sum(c.status() is None for c in clients)
@@ -72,7 +76,10 @@ def test_a_closed_slow_connection_gives_its_reader_back(server: Server) -> None:
     slow forms from that address are waited for as many as before, not answered 503)."""
     for _round in range(3):
         clients, held = _held(server, "198.51.100.77")
-        assert 2 <= held <= 4, (_round, [(c.answered_after, c.answer[-100:]) for c in clients])  # 2 per worker process, at least one worker reached
+        assert 2 <= held <= 4, (
+            _round,
+            [(c.answered_after, c.answer[-100:]) for c in clients],
+        )  # 2 per worker process, at least one worker reached
         for c in clients:
             c.close()
         time.sleep(0.3)
@@ -91,8 +98,10 @@ def test_the_access_log_escapes_control_characters(server: Server) -> None:
     with 400 before any application sees them.)"""
     marker = uuid.uuid4().hex
     with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT) as sock:
-        sock.sendall(f"GET /api/v1/health?{marker}%0d%0aFORGED%1b[31m HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     f"User-Agent: evil\x9b2J{marker}\xff\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        sock.sendall(
+            f"GET /api/v1/health?{marker}%0d%0aFORGED%1b[31m HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"User-Agent: evil\x9b2J{marker}\xff\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

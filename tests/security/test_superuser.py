@@ -10,14 +10,18 @@ from django.core.management import CommandError, call_command
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("password", "rule"), [
-    ("a", "must be 8 to 1024 characters long; This password is too common"),
-    ("password", "capital letter"),
-    ("Password1", "special character"),
-    ("Mallory-1!", "too similar"),
-])
-def test_a_weak_password_is_refused_and_nobody_created(monkeypatch: pytest.MonkeyPatch, password: str,
-                                                       rule: str) -> None:
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("a", "must be 8 to 1024 characters long; This password is too common"),
+        ("password", "capital letter"),
+        ("Password1", "special character"),
+        ("Mallory-1!", "too similar"),
+    ],
+)
+def test_a_weak_password_is_refused_and_nobody_created(
+    monkeypatch: pytest.MonkeyPatch, password: str, rule: str
+) -> None:
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", password)
     with pytest.raises(CommandError) as refused:
         call_command("createsuperuser", "--noinput", username="mallory-1", email="mallory@example.com")

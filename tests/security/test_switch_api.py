@@ -51,8 +51,15 @@ class Server:
     env: dict[str, str]
     spare_token: str  # another switch token of the same POP, for the attackers that have one
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: float = HOLD, chunked: bool = False) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = HOLD,
+        chunked: bool = False,
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             if chunked:
@@ -73,22 +80,33 @@ class Server:
 def serving(tmp: Path, **extra: str) -> Iterator[Server]:
     """``tarifa serve`` (2 workers, default threads) on a fresh SQLite database with a small world,
     with ``extra`` TARIFA_* settings."""
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
-               TARIFA_ACCESS_LOG="0", TARIFA_TRUSTED_PROXIES="1",  # clients named by X-Forwarded-For
-               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp),
+        TARIFA_DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+        TARIFA_ACCESS_LOG="0",
+        TARIFA_TRUSTED_PROXIES="1",  # clients named by X-Forwarded-For
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
     env.update(extra)
     migrated = run_tarifa(env, "migrate", timeout=300)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    made = subprocess.run([sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    made = subprocess.run(
+        [sys.executable, str(WORLD), "setup"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert made.returncode == 0, made.stderr
     api_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
     spare = run_tarifa(env, "token", "spare switch", "--switch", "pop-e2e")
     assert spare.returncode == 0, spare.stderr
     port = _free_port()
     log = tmp / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
-                               env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         s = Server(port, api_token, log, env, spare.stdout.strip().splitlines()[-1])
         deadline = time.monotonic() + 60
@@ -122,13 +140,16 @@ class SlowClient:
     """A connection that sends a request's headers announcing ``length`` bytes of body, then a few
     bytes of it, and then nothing; it keeps what the server answers."""
 
-    def __init__(self, port: int, path: str, length: int, token: str | None = None,
-                 chunked: bool = False, headers: str = "") -> None:
+    def __init__(
+        self, port: int, path: str, length: int, token: str | None = None, chunked: bool = False, headers: str = ""
+    ) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=HOLD)
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         framing = "Transfer-Encoding: chunked\r\n\r\n5\r\n" if chunked else f"Content-Length: {length}\r\n\r\n"
-        self.sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{headers}Content-Type: application/json\r\n"
-                          f"{framing}{{\"call".encode())
+        self.sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{headers}Content-Type: application/json\r\n"
+            f'{framing}{{"call'.encode()
+        )
         self.answer = b""
         self.answered_after: float | None = None
         self.error: OSError | None = None
@@ -146,7 +167,11 @@ class SlowClient:
                     self.answered_after = time.monotonic() - self._started
                 self.answer += chunk
                 head, _, body = self.answer.partition(b"\r\n\r\n")
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+                length = [
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ]
                 if length and len(body) >= length[0]:
                     return
         except OSError as exc:
@@ -179,17 +204,31 @@ def test_slow_cdr_pushes_and_log_ins_do_not_block_others(server: Server) -> None
     # SlowClient.close(), which did not close a socket blocked in recv(); see its docstring and
     # test_slow_bodies.test_a_closed_slow_connection_gives_its_reader_back.)
     attackers = [SlowClient(server.port, "/api/v1/cdrs", 0, chunked=True) for _ in range(16)]
-    attackers += [SlowClient(server.port, "/admin/login/", 1000, headers="X-Forwarded-For: 203.0.113.9\r\n")
-                  for _ in range(16)]
+    attackers += [
+        SlowClient(server.port, "/admin/login/", 1000, headers="X-Forwarded-For: 203.0.113.9\r\n") for _ in range(16)
+    ]
     try:
         time.sleep(0.5)
         for _round in range(2):
-            status, _h, body = server.request("POST", "/api/v1/cdrs", b"[]", {
-                "Authorization": f"Bearer {server.token}", "Content-Type": "application/json",
-                "X-Forwarded-For": "198.51.100.7"}, timeout=HOLD)
+            status, _h, body = server.request(
+                "POST",
+                "/api/v1/cdrs",
+                b"[]",
+                {
+                    "Authorization": f"Bearer {server.token}",
+                    "Content-Type": "application/json",
+                    "X-Forwarded-For": "198.51.100.7",
+                },
+                timeout=HOLD,
+            )
             assert status == 200 and json.loads(body)["received"] == 0, body
-            status, _h, body = server.request("POST", "/admin/login/", b"username=a&password=b", {
-                "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "198.51.100.7"}, timeout=HOLD)
+            status, _h, body = server.request(
+                "POST",
+                "/admin/login/",
+                b"username=a&password=b",
+                {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "198.51.100.7"},
+                timeout=HOLD,
+            )
             assert status in (200, 403), (status, body[:300])  # the form or Django's CSRF refusal: not 503
         for a in attackers[:16]:
             a.wait(PROMPT)
@@ -287,7 +326,8 @@ def test_malformed_json_is_refused_with_its_position(server: Server) -> None:
     status, headers, body = server.authorize(b'{"call_id": "x", "callee": }')
     assert status == 400 and headers["content-type"] == "application/problem+json"
     assert json.loads(body)["errors"] == [
-        {"field": "", "reason": "not valid JSON: Expecting value at line 1 column 28 (character 27)"}]
+        {"field": "", "reason": "not valid JSON: Expecting value at line 1 column 28 (character 27)"}
+    ]
 
 
 @pytest.mark.parametrize("value,shown", [("yes", "'yes'"), (1, "1"), ("true", "'true'"), (0, "0"), (None, "null")])
@@ -295,7 +335,8 @@ def test_trace_must_be_a_json_boolean(server: Server, value: object, shown: str)
     status, _h, body = server.authorize({"call_id": "t", "callee": UK, "sip_user": "warm", "trace": value})
     assert status == 422
     assert json.loads(body)["errors"] == [
-        {"field": "trace", "reason": f"trace {shown} is refused: must be true or false (a JSON boolean)"}]
+        {"field": "trace", "reason": f"trace {shown} is refused: must be true or false (a JSON boolean)"}
+    ]
 
 
 # --- the same defences through the WSGI application, in this process -----------------------------------
@@ -371,17 +412,25 @@ def test_a_switch_body_too_large_is_refused_unread(app: Any, token: str) -> None
     status, headers, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="65537"))
     assert status == 413 and headers["Connection"] == "close"
     assert json.loads(body) == {
-        "type": "about:blank", "title": "Request body too large", "status": 413, "instance": PATH,
-        "detail": "Content-Length 65537 is refused: the body must be at most 65536 bytes"}
+        "type": "about:blank",
+        "title": "Request body too large",
+        "status": 413,
+        "instance": PATH,
+        "detail": "Content-Length 65537 is refused: the body must be at most 65536 bytes",
+    }
     status, _h, body = _call(app, _environ(body=_NeverRead(), token=token, CONTENT_LENGTH="12x"))
-    assert status == 400 and json.loads(body)["detail"] == "Content-Length '12x' is refused: must be a whole number of bytes"
+    assert (
+        status == 400
+        and json.loads(body)["detail"] == "Content-Length '12x' is refused: must be a whole number of bytes"
+    )
     # elsewhere, the configured limit (TARIFA_BODY_MAX_BYTES)
     status, _h, body = _call(app, _environ("/elsewhere/", body=_NeverRead(), CONTENT_LENGTH="100001"))
     assert status == 413 and "at most 100000 bytes" in json.loads(body)["detail"]
     # the back-office log-in form is small: 16 KiB
     status, _h, body = _call(app, _environ("/admin/login/", body=_NeverRead(), CONTENT_LENGTH="16385"))
     assert status == 413 and json.loads(body)["detail"] == (
-        "Content-Length 16385 is refused: the body must be at most 16384 bytes")
+        "Content-Length 16385 is refused: the body must be at most 16384 bytes"
+    )
 
 
 @pytestmark_db
@@ -389,6 +438,7 @@ def test_a_chunked_body_is_read_within_the_limit(app: Any, token: str) -> None:
     import io
 
     from tests.factories import UK as UK_NUMBER
+
     call = json.dumps({"call_id": "chunk-1", "callee": "011" + UK_NUMBER, "sip_user": "alice"}).encode()
     status, _h, body = _call(app, _environ(body=io.BytesIO(call), token=token, HTTP_TRANSFER_ENCODING="chunked"))
     decision = json.loads(body)
@@ -407,8 +457,9 @@ def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:
     assert switch_identity(token) is not None  # cached: the other thread needs no database
     held = _Held()
     answers: list[tuple[int, dict[str, str], bytes]] = []
-    slow = threading.Thread(target=lambda: answers.append(_call(app, _environ(body=held, token=token,
-                                                                              CONTENT_LENGTH="500"))))
+    slow = threading.Thread(
+        target=lambda: answers.append(_call(app, _environ(body=held, token=token, CONTENT_LENGTH="500")))
+    )
     slow.start()
     try:
         assert held.reading.wait(10)
@@ -418,18 +469,27 @@ def test_bodies_waited_for_are_bounded_per_side(app: Any, token: str) -> None:
         # a back-office form has its own reader (it reaches Django, which answers the log-in form)
         import io
 
-        status, _h, _b = _call(app, _environ("/admin/login/", body=io.BytesIO(b"username=x"), CONTENT_LENGTH="10",
-                                             CONTENT_TYPE="application/x-www-form-urlencoded"))
+        status, _h, _b = _call(
+            app,
+            _environ(
+                "/admin/login/",
+                body=io.BytesIO(b"username=x"),
+                CONTENT_LENGTH="10",
+                CONTENT_TYPE="application/x-www-form-urlencoded",
+            ),
+        )
         assert status in (200, 403)  # the log-in form again, or Django's CSRF refusal: not 503
-        status, _h, _b = _call(app, _environ("/api/v1/calls/abc/end", body=_NeverRead(), token=token,
-                                             CONTENT_LENGTH="10"))
+        status, _h, _b = _call(
+            app, _environ("/api/v1/calls/abc/end", body=_NeverRead(), token=token, CONTENT_LENGTH="10")
+        )
         assert status == 200  # the end of a call reads no body
     finally:
         held.release.set()
         slow.join(30)
     status, _h, body = answers[0]
     assert status == 400 and json.loads(body)["detail"] == (
-        "The request body ended after 0 of the 500 bytes its Content-Length announced.")
+        "The request body ended after 0 of the 500 bytes its Content-Length announced."
+    )
 
 
 # --- issue 12 item 1, the gaps the security tester found (M1, M3) -------------------------------------
@@ -467,8 +527,13 @@ def test_back_office_posts_without_a_session_are_not_waited_for(app: Any) -> Non
     session goes to the log-in page at once, its body never read."""
     for framing in ({"CONTENT_LENGTH": "5000"}, {"HTTP_TRANSFER_ENCODING": "chunked"}):
         for cookie in ("", "sessionid=forged"):
-            environ = _environ("/admin/customers/customer/add/", body=_NeverRead(), HTTP_COOKIE=cookie,
-                               CONTENT_TYPE="application/x-www-form-urlencoded", **framing)
+            environ = _environ(
+                "/admin/customers/customer/add/",
+                body=_NeverRead(),
+                HTTP_COOKIE=cookie,
+                CONTENT_TYPE="application/x-www-form-urlencoded",
+                **framing,
+            )
             status, headers, body = _call(app, environ)
             assert status == 302 and body == b"" and headers["Connection"] == "close"
             assert headers["Location"] == "/admin/login/?next=/admin/customers/customer/add/"
@@ -481,8 +546,13 @@ def test_a_staff_session_posts_to_the_back_office(app: Any, client: Any, django_
     staff = django_user_model.objects.create_user("clerk", password="Clerk-pass-2026!", is_staff=True)
     client.force_login(staff)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
-    environ = _environ("/admin/customers/customer/add/", body=io.BytesIO(b"name=x"), CONTENT_LENGTH="6",
-                       HTTP_COOKIE=cookie, CONTENT_TYPE="application/x-www-form-urlencoded")
+    environ = _environ(
+        "/admin/customers/customer/add/",
+        body=io.BytesIO(b"name=x"),
+        CONTENT_LENGTH="6",
+        HTTP_COOKIE=cookie,
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+    )
     status, _h, _b = _call(app, environ)
     assert status in (403, 200)  # Django's answer (CSRF or the permission check): the body was read
 

@@ -30,10 +30,19 @@ def test_saving_a_rule_with_a_replacement_that_does_not_fit_is_refused(net, repl
 
 def test_the_back_office_refuses_the_rule_naming_field_value_and_rule(client, net) -> None:
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
-    response = client.post(reverse("admin:customers_translationrule_add"), {
-        "kind": "destination", "connection": net["dear"].pk, "priority": "100", "match": r"^(\d+)$",
-        "replace": r"\2", "dst_prefix": "", "description": "", "active": "on",
-    })
+    response = client.post(
+        reverse("admin:customers_translationrule_add"),
+        {
+            "kind": "destination",
+            "connection": net["dear"].pk,
+            "priority": "100",
+            "match": r"^(\d+)$",
+            "replace": r"\2",
+            "dst_prefix": "",
+            "description": "",
+            "active": "on",
+        },
+    )
     assert response.status_code == 200
     assert "Replace with &#x27;\\\\2&#x27; is refused: not a valid replacement" in response.content.decode()
     assert not TranslationRule.objects.filter(replace=r"\2").exists()

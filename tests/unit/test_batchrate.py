@@ -109,8 +109,9 @@ def test_normalize_numbers_equals_reference_on_many_inputs(mode: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=NUMBER_ALPHABET, max_size=25), min_size=1, max_size=30),
-       st.sampled_from(["e164", "nanp"]))
+@given(
+    st.lists(st.text(alphabet=NUMBER_ALPHABET, max_size=25), min_size=1, max_size=30), st.sampled_from(["e164", "nanp"])
+)
 def test_normalize_numbers_property(values: list[str], mode: str) -> None:
     assert normalize_numbers(pl.Series(values), mode).to_list() == [reference(mode, v) for v in values]
 
@@ -154,11 +155,22 @@ def test_connect_times_equal_reference() -> None:
     rng = random.Random(3)
     values = [
         *_generated_times(rng, 20_000),
-        "", "2024-03-01", "2024-03-01T15:00", "20240301T150000Z", "2024-03-01T15:00:00,5+01:00",
-        "2024-03-01T15:00:00+01", "2024-02-29T23:59:59.999999Z", "2023-02-29T10:00:00Z",
-        "2024-03-01T15:00:60Z", "0000-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00",
-        "2024-03-01T24:00:00Z", "2024-03-01T15:00:00+24:00", "2024-03-01T15:00:00-23:59",
-        "2024-03-01T15:00:00Zx", "\uff12\uff10\uff12\uff14-03-01T15:00:00Z",  # full-width digits
+        "",
+        "2024-03-01",
+        "2024-03-01T15:00",
+        "20240301T150000Z",
+        "2024-03-01T15:00:00,5+01:00",
+        "2024-03-01T15:00:00+01",
+        "2024-02-29T23:59:59.999999Z",
+        "2023-02-29T10:00:00Z",
+        "2024-03-01T15:00:60Z",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:30:00+01:00",
+        "2024-03-01T24:00:00Z",
+        "2024-03-01T15:00:00+24:00",
+        "2024-03-01T15:00:00-23:59",
+        "2024-03-01T15:00:00Zx",
+        "\uff12\uff10\uff12\uff14-03-01T15:00:00Z",  # full-width digits
     ]
     got, errors = connect_times(pl.Series(values))
     for i, text in enumerate(values):
@@ -175,7 +187,8 @@ def test_parse_connect_time_reference() -> None:
     assert parse_connect_time("1970-01-01T00:00:01Z") == 1_000_000
     assert parse_connect_time("1970-01-01T01:00:00.25+01:00") == 250_000
     assert parse_connect_time(" 2024-03-01T15:00:00+00:00 ") == (
-        datetime(2024, 3, 1, 15, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+        datetime(2024, 3, 1, 15, tzinfo=UTC) - EPOCH
+    ) // timedelta(microseconds=1)
     assert "no UTC offset" in str(parse_connect_time("2024-03-01T15:00:00"))
     assert "missing" in str(parse_connect_time(None))
     assert "day is out of range" in str(parse_connect_time("2024-02-30T15:00:00Z"))
@@ -184,11 +197,40 @@ def test_parse_connect_time_reference() -> None:
 def test_durations_equal_reference() -> None:
     rng = random.Random(5)
     values = [str(rng.randint(0, 4000)) for _ in range(2000)]
-    values += [f"{rng.randint(0, 4000)}.{rng.randint(0, 10**rng.randint(1, 8))}" for _ in range(2000)]
-    values += ["0", "0.0", "0.000", "0.001", "1.", ".5", "+5", "-0", "-1", "-0.5", "1e3", "1E-2", "nan",
-               "inf", "", " 7 ", "1_000", "abc", "999999999999", "999999999999.1", "1000000000001",
-               "99999999999999999999", "\uff11\uff12", "3.0000000001", "60.0", "1e999999999", "-inf", "sNaN",
-               "1000000000000", "1000000000000.5", "0.000000000000000000001"]
+    values += [f"{rng.randint(0, 4000)}.{rng.randint(0, 10 ** rng.randint(1, 8))}" for _ in range(2000)]
+    values += [
+        "0",
+        "0.0",
+        "0.000",
+        "0.001",
+        "1.",
+        ".5",
+        "+5",
+        "-0",
+        "-1",
+        "-0.5",
+        "1e3",
+        "1E-2",
+        "nan",
+        "inf",
+        "",
+        " 7 ",
+        "1_000",
+        "abc",
+        "999999999999",
+        "999999999999.1",
+        "1000000000001",
+        "99999999999999999999",
+        "\uff11\uff12",
+        "3.0000000001",
+        "60.0",
+        "1e999999999",
+        "-inf",
+        "sNaN",
+        "1000000000000",
+        "1000000000000.5",
+        "0.000000000000000000001",
+    ]
     got, errors = durations(pl.Series(values))
     for i, text in enumerate(values):
         expected = parse_duration(text)
@@ -252,7 +294,8 @@ def test_load_deck_xlsx_matches_csv(tmp_path: Path) -> None:
     rows, errors = load_deck(path, "Europe/London")
     assert not errors
     assert [(r.line, r.prefix, r.price_1, r.forbidden) for r in rows] == [
-        (2, "44", Decimal("0.0125"), False), (3, "1212", Decimal("0.008"), True),
+        (2, "44", Decimal("0.0125"), False),
+        (3, "1212", Decimal("0.008"), True),
     ]
     assert rows[1].effective_from == datetime(2024, 2, 1, tzinfo=UTC)  # London is UTC in winter
 
@@ -393,8 +436,9 @@ def test_rate_file_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("decimals", "rounding", "fast"), [(0, "down", True), (2, "up", True), (8, "half_up", False)])
 def test_rate_file_decimals_and_rounding(tmp_path: Path, decimals: int, rounding: str, fast: bool) -> None:
     out = tmp_path / "rated.csv"
-    summary = rate_file(write(tmp_path / "d.csv", DECK), write(tmp_path / "c.csv", CDRS), out,
-                        decimals=decimals, rounding=rounding)
+    summary = rate_file(
+        write(tmp_path / "d.csv", DECK), write(tmp_path / "c.csv", CDRS), out, decimals=decimals, rounding=rounding
+    )
     assert summary.fast_path is fast
     costs = [r["cost"] for r in read_rows(out)]
     table = RateTable([r.entry() for r in load_deck(tmp_path / "d.csv")[0]])
@@ -416,10 +460,15 @@ def test_rate_file_nanp_mode(tmp_path: Path) -> None:
 
 
 def test_rate_file_fallback_with_periods(tmp_path: Path) -> None:
-    deck = write(tmp_path / "d.csv", "prefix,destination,price_1,period\n44,UK,0.03,\n"
-                 "447,UK mobile peak,0.08,mon-fri 08:00-18:00\n447,UK mobile,0.04,\n")
-    cdrs = write(tmp_path / "c.csv", CDRS + "f,1,447700900123,2024-03-04T13:00:00Z,60\n"
-                 "g,1,447700900123,2024-03-04T18:00:00Z,60\n")
+    deck = write(
+        tmp_path / "d.csv",
+        "prefix,destination,price_1,period\n44,UK,0.03,\n"
+        "447,UK mobile peak,0.08,mon-fri 08:00-18:00\n447,UK mobile,0.04,\n",
+    )
+    cdrs = write(
+        tmp_path / "c.csv",
+        CDRS + "f,1,447700900123,2024-03-04T13:00:00Z,60\ng,1,447700900123,2024-03-04T18:00:00Z,60\n",
+    )
     out = tmp_path / "r.csv"
     summary = rate_file(deck, cdrs, out, tz_name="Europe/London")
     assert not summary.fast_path and "time period" in summary.fallback_reason
@@ -432,10 +481,14 @@ def test_rate_file_fallback_with_periods(tmp_path: Path) -> None:
 def test_rate_file_malformed_writes_nothing(tmp_path: Path) -> None:
     out = write(tmp_path / "rated.csv", "previous result\n")
     with pytest.raises(InputError) as caught:
-        rate_file(write(tmp_path / "d.csv", "prefix,price_1\n44,abc\n"),
-                  write(tmp_path / "c.csv", CDRS + ",1,44,2024-03-01T15:00:00Z,1\n"), out)
+        rate_file(
+            write(tmp_path / "d.csv", "prefix,price_1\n44,abc\n"),
+            write(tmp_path / "c.csv", CDRS + ",1,44,2024-03-01T15:00:00Z,1\n"),
+            out,
+        )
     assert [m.split(": line")[0] for m in caught.value.messages] == [
-        f"deck {tmp_path / 'd.csv'}", f"cdrs {tmp_path / 'c.csv'}",
+        f"deck {tmp_path / 'd.csv'}",
+        f"cdrs {tmp_path / 'c.csv'}",
     ]
     assert "line 7: call_id is missing" in caught.value.messages[1]
     assert out.read_text() == "previous result\n"
@@ -463,8 +516,9 @@ def test_rate_file_write_failure_leaves_no_temp_file(tmp_path: Path, monkeypatch
 
 
 def test_rate_file_with_progress_bar(tmp_path: Path) -> None:
-    summary = rate_file(write(tmp_path / "d.csv", DECK), write(tmp_path / "c.csv", CDRS), tmp_path / "r.csv",
-                        progress=True)
+    summary = rate_file(
+        write(tmp_path / "d.csv", DECK), write(tmp_path / "c.csv", CDRS), tmp_path / "r.csv", progress=True
+    )
     assert summary.rows == 5
 
 
@@ -482,14 +536,27 @@ def test_rate_file_overflow_falls_back(tmp_path: Path) -> None:
 
 def _generated_deck_and_cdrs(tmp_path: Path, rng: random.Random, dated: bool) -> tuple[Path, Path]:
     lines = [",".join(DECK_COLUMNS)]
-    prefixes = sorted({str(rng.randint(1, 9)) + str(rng.randint(0, 10**rng.randint(0, 5))) for _ in range(300)})
+    prefixes = sorted({str(rng.randint(1, 9)) + str(rng.randint(0, 10 ** rng.randint(0, 5))) for _ in range(300)})
     for p in prefixes:
         price = f"0.{rng.randint(0, 999999):06d}"
         i1, i_n = rng.choice([(1, 1), (6, 6), (30, 6), (60, 60)])
-        fields = [p, f"D{p}", price, price if rng.random() < 0.7 else f"0.{rng.randint(0, 9999):04d}", str(i1),
-                  str(i_n), rng.choice(["0", "0", "0.05"]), rng.choice(["0", "0", "10"]),
-                  rng.choice(["0", "0", "3"]), rng.choice(["0", "0", "12.5"]), rng.choice(["0", "0", "0.25"]),
-                  "", "", "", "1" if rng.random() < 0.03 else "0"]
+        fields = [
+            p,
+            f"D{p}",
+            price,
+            price if rng.random() < 0.7 else f"0.{rng.randint(0, 9999):04d}",
+            str(i1),
+            str(i_n),
+            rng.choice(["0", "0", "0.05"]),
+            rng.choice(["0", "0", "10"]),
+            rng.choice(["0", "0", "3"]),
+            rng.choice(["0", "0", "12.5"]),
+            rng.choice(["0", "0", "0.25"]),
+            "",
+            "",
+            "",
+            "1" if rng.random() < 0.03 else "0",
+        ]
         lines.append(",".join(fields))
         if dated and rng.random() < 0.1:
             fields[11], fields[2] = "2024-03-10", "0.5"
@@ -521,8 +588,15 @@ def test_rate_file_costs_equal_rate_call(tmp_path: Path, dated: bool) -> None:
     assert len(rated) == len(calls) == 3000
     total = Decimal(0)
     for call, row in zip(calls, rated, strict=True):
-        result = rate_call(table, call["callee"], datetime.fromisoformat(call["connect_time"]),
-                           call["duration"], 4, "half_up", dialing_mode="e164")
+        result = rate_call(
+            table,
+            call["callee"],
+            datetime.fromisoformat(call["connect_time"]),
+            call["duration"],
+            4,
+            "half_up",
+            dialing_mode="e164",
+        )
         assert row["call_id"] == call["call_id"]
         assert row["status"] == result.status.value
         assert row["reason"] == (result.reason.value if result.reason else "")
@@ -549,8 +623,10 @@ def test_cli_module_registers_rate_without_importing_polars() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, typer; from tarifa import batchrate; app = typer.Typer(); batchrate.register(app); "
-            "print('polars' in sys.modules, 'numpy' in sys.modules)")
+    code = (
+        "import sys, typer; from tarifa import batchrate; app = typer.Typer(); batchrate.register(app); "
+        "print('polars' in sys.modules, 'numpy' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
 

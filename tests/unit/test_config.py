@@ -29,7 +29,12 @@ from tarifa import config
         ("CACHE_CHECK_SECONDS", "soon", config.cache_check_seconds, "TARIFA_CACHE_CHECK_SECONDS 'soon' is refused"),
         ("INGEST_WRITERS", "17", config.ingest_writers, "TARIFA_INGEST_WRITERS '17' is refused"),
         ("WARM_UP", "soon", config.warm_up, "TARIFA_WARM_UP 'soon' is refused: must be on or off"),
-        ("BODY_TIMEOUT", "10s", config.body_timeout, "TARIFA_BODY_TIMEOUT '10s' is refused: must be a whole number from 0 to 3600"),
+        (
+            "BODY_TIMEOUT",
+            "10s",
+            config.body_timeout,
+            "TARIFA_BODY_TIMEOUT '10s' is refused: must be a whole number from 0 to 3600",
+        ),
         ("BODY_TIMEOUT", "3601", config.body_timeout, "TARIFA_BODY_TIMEOUT '3601' is refused"),
     ],
 )
@@ -58,8 +63,12 @@ def test_https_is_off_by_default(monkeypatch) -> None:  # type: ignore[no-untype
 
 @pytest.mark.parametrize(
     ("listen", "url"),
-    [("127.0.0.1:8080", "http://127.0.0.1:8080"), ("0.0.0.0:9000", "http://127.0.0.1:9000"),
-     ("[::1]:8081", "http://[::1]:8081"), ("billing.lan:80", "http://billing.lan:80")],
+    [
+        ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+        ("[::1]:8081", "http://[::1]:8081"),
+        ("billing.lan:80", "http://billing.lan:80"),
+    ],
 )
 def test_the_printed_address_follows_the_listen_address(monkeypatch, listen: str, url: str) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TARIFA_LISTEN", listen)
@@ -81,10 +90,12 @@ def _environment_reads(tree: ast.AST) -> list[int]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             func = node.func
             if (func.attr in ("getenv", "getenvb") and is_os(func.value)) or (
-                    func.attr in ("get", "pop", "copy", "items") and is_environ(func.value)):
+                func.attr in ("get", "pop", "copy", "items") and is_environ(func.value)
+            ):
                 lines.append(node.lineno)
         elif (isinstance(node, ast.Subscript) and is_environ(node.value) and isinstance(node.ctx, ast.Load)) or (
-                isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators)):
+            isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators)
+        ):
             lines.append(node.lineno)
     return lines
 

@@ -9,11 +9,18 @@ import pytest
 from tarifa import config
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("DID_QUARANTINE_DAYS", "ninety", "TARIFA_DID_QUARANTINE_DAYS 'ninety' is refused: must be a whole number from 0 to 3650"),
-    ("DID_QUARANTINE_DAYS", "-1", "TARIFA_DID_QUARANTINE_DAYS '-1' is refused"),
-    ("DID_QUARANTINE_DAYS", "3651", "TARIFA_DID_QUARANTINE_DAYS '3651' is refused"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "DID_QUARANTINE_DAYS",
+            "ninety",
+            "TARIFA_DID_QUARANTINE_DAYS 'ninety' is refused: must be a whole number from 0 to 3650",
+        ),
+        ("DID_QUARANTINE_DAYS", "-1", "TARIFA_DID_QUARANTINE_DAYS '-1' is refused"),
+        ("DID_QUARANTINE_DAYS", "3651", "TARIFA_DID_QUARANTINE_DAYS '3651' is refused"),
+    ],
+)
 def test_a_bad_quarantine_is_refused(monkeypatch, name: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv(f"TARIFA_{name}", value)
     with pytest.raises(config.ConfigError, match=message):
@@ -27,12 +34,15 @@ def test_quarantine_days_default_and_value(monkeypatch) -> None:  # type: ignore
     assert config.did_quarantine_days() == 0
 
 
-@pytest.mark.parametrize(("url", "rule"), [
-    ("ftp://numbers.example", "must be an http:// or https:// URL"),
-    ("https://", "must be an http:// or https:// URL"),
-    ("https://numbers.example/api?key=1", "no query"),
-    ("http://numbers.example:99999/api", "has a port that is not 1-65535"),
-])
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("ftp://numbers.example", "must be an http:// or https:// URL"),
+        ("https://", "must be an http:// or https:// URL"),
+        ("https://numbers.example/api?key=1", "no query"),
+        ("http://numbers.example:99999/api", "has a port that is not 1-65535"),
+    ],
+)
 def test_a_bad_provider_url_is_refused(monkeypatch, url: str, rule: str) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TARIFA_DID_PROVIDER_URL", url)
     with pytest.raises(config.ConfigError, match=re.escape(f"TARIFA_DID_PROVIDER_URL '{url}' is refused")) as caught:

@@ -9,10 +9,17 @@ import pytest
 from tarifa.dids.providers import ProviderError, _money, _number
 
 
-@pytest.mark.parametrize(("value", "said"), [
-    ("-1", "not an amount from 0 to 999999.99"), ("NaN", "not an amount"), ("1e9", "not an amount from 0"),
-    (1.5, "not an amount written as text"), (True, "not an amount written as text"), ("x", "not a decimal amount"),
-])
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("-1", "not an amount from 0 to 999999.99"),
+        ("NaN", "not an amount"),
+        ("1e9", "not an amount from 0"),
+        (1.5, "not an amount written as text"),
+        (True, "not an amount written as text"),
+        ("x", "not a decimal amount"),
+    ],
+)
 def test_a_providers_amounts_are_checked(value: object, said: str) -> None:
     with pytest.raises(ProviderError, match=said):
         _money(value, "monthly cost")

@@ -23,12 +23,24 @@ def _scope(path: str = "/api/v1/health", length: int | None = None, raw_path: by
     headers = [(b"host", b"127.0.0.1")]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
-    return {"type": "http", "method": "POST", "path": path, "raw_path": raw_path or path.encode(), "query_string": b"",
-            "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 8080), "client": ("192.0.2.1", 5000),
-            "headers": headers, "root_path": ""}
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": raw_path or path.encode(),
+        "query_string": b"",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8080),
+        "client": ("192.0.2.1", 5000),
+        "headers": headers,
+        "root_path": "",
+    }
 
 
-def _drive(front: Front, scope: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[int, dict[bytes, bytes], bytes]:
+def _drive(
+    front: Front, scope: dict[str, Any], messages: list[dict[str, Any]]
+) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -58,11 +70,14 @@ def test_a_whole_body_reaches_the_application() -> None:
 
 @pytest.mark.django_db
 def test_a_body_slower_than_the_deadline_is_408() -> None:
-    status, headers, body = _drive(_front(), _scope(length=100), [
-        {"type": "http.request", "body": b"{\"a", "more_body": True}])
+    status, headers, body = _drive(
+        _front(), _scope(length=100), [{"type": "http.request", "body": b'{"a', "more_body": True}]
+    )
     assert status == 408 and headers[b"connection"] == b"close"
-    assert "did not arrive within 0.3 seconds (TARIFA_BODY_TIMEOUT): 3 bytes of the 100 announced came" in \
-        json.loads(body)["detail"]
+    assert (
+        "did not arrive within 0.3 seconds (TARIFA_BODY_TIMEOUT): 3 bytes of the 100 announced came"
+        in json.loads(body)["detail"]
+    )
 
 
 @pytest.mark.django_db
@@ -74,12 +89,15 @@ def test_nothing_at_all_is_408_too() -> None:
 @pytest.mark.django_db
 def test_too_large_is_413_unread_and_a_client_that_goes_gets_no_answer() -> None:
     assert _drive(_front(), _scope(length=1001), [])[0] == 413
-    assert _drive(_front(), _scope(length=100), [{"type": "http.request", "body": b"x", "more_body": True},
-                                                 {"type": "http.disconnect"}]) == (0, {}, b"")
+    assert _drive(
+        _front(),
+        _scope(length=100),
+        [{"type": "http.request", "body": b"x", "more_body": True}, {"type": "http.disconnect"}],
+    ) == (0, {}, b"")
 
 
 def test_printable_escapes_controls_quotes_and_non_ascii() -> None:
-    assert printable('/a\r\nb\x1b[2J"\\\x9bé\u2028') == '/a\\x0d\\x0ab\\x1b[2J\\x22\\x5c\\x9b\\xe9\\u2028'
+    assert printable('/a\r\nb\x1b[2J"\\\x9bé\u2028') == "/a\\x0d\\x0ab\\x1b[2J\\x22\\x5c\\x9b\\xe9\\u2028"
 
 
 @pytest.mark.django_db

@@ -16,7 +16,13 @@ def test_formula_leading_text_is_guarded_and_numbers_are_not() -> None:
     assert guard('=HYPERLINK("http://evil.example/","x")') == '\'=HYPERLINK("http://evil.example/","x")'
     assert [guard(v) for v in ("+1+1", "-x", "@SUM(A1)", "\tx", "\rx")] == ["'+1+1", "'-x", "'@SUM(A1)", "'\tx", "'\rx"]
     assert [guard(v) for v in ("-5", "+1.25", "-0.500000", "1e3", "UK", "", "'s-Hertogenbosch")] == [
-        "-5", "+1.25", "-0.500000", "1e3", "UK", "", "'s-Hertogenbosch",
+        "-5",
+        "+1.25",
+        "-0.500000",
+        "1e3",
+        "UK",
+        "",
+        "'s-Hertogenbosch",
     ]
     assert guard("'=x") == "''=x" and unguard("''=x") == "'=x" and unguard("'=x") == "=x"
     assert guard(Decimal("-1")) == Decimal("-1") and guard(None) is None

@@ -60,8 +60,12 @@ def test_core_constants_are_the_enum_members() -> None:
     assert tuple(views.RouteChoice) == (views.VALUE, views.PREMIUM)
     assert all(isinstance(c, views.RouteChoice) for c in (views.VALUE, views.PREMIUM))
     assert tuple(cdr.Disposition) == cdr.DISPOSITIONS and tuple(cdr.Direction) == cdr.DIRECTIONS
-    assert payments.KINDS == (payments.TransactionKind.PAYMENT, payments.TransactionKind.CREDIT,
-                              payments.TransactionKind.REFUND, payments.TransactionKind.ADJUSTMENT)
+    assert payments.KINDS == (
+        payments.TransactionKind.PAYMENT,
+        payments.TransactionKind.CREDIT,
+        payments.TransactionKind.REFUND,
+        payments.TransactionKind.ADJUSTMENT,
+    )
     assert numbering.NANP is numbering.DialingMode.NANP
 
 

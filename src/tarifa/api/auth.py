@@ -49,8 +49,11 @@ def switch_identity(token: str) -> SwitchIdentity | None:
     held = _known.get(digest)
     if held is not None and now - held[1] < TOKEN_CACHE_SECONDS:
         return held[0]
-    row = (ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
-           .values_list("pk", "name", "switch__name", "last_used_at").first())
+    row = (
+        ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
+        .values_list("pk", "name", "switch__name", "last_used_at")
+        .first()
+    )
     if row is None:
         _known.pop(digest, None)
         return None
@@ -62,10 +65,11 @@ def switch_identity(token: str) -> SwitchIdentity | None:
 
 
 def token_kind(token: str) -> str | None:
-    """"switch" or "customer": the kind of an active token, or None when there is no such token.
+    """ "switch" or "customer": the kind of an active token, or None when there is no such token.
     Asked only once a token was refused for an operation, to say why (never on the way to a yes)."""
-    row = (ApiToken.objects.filter(key_hash=hash_token(token), active=True)
-           .values_list("switch_id", "customer_id").first())
+    row = (
+        ApiToken.objects.filter(key_hash=hash_token(token), active=True).values_list("switch_id", "customer_id").first()
+    )
     if row is None:
         return None
     return "switch" if row[0] is not None else ("customer" if row[1] is not None else None)
@@ -95,7 +99,13 @@ class CustomerToken(HttpBearer):
             return None
         if found.customer_id is None:
             raise Problem(403, *wrong_token("switch", "customer"))
-        if found.customer.status != Status.ACTIVE:  # type: ignore[union-attr]
-            raise Problem(403, "Forbidden", f"The token's customer {found.customer.account_code} is "  # type: ignore[union-attr]
-                                            f"{found.customer.status}: its tokens are refused until it is active again.")  # type: ignore[union-attr]
+        customer = found.customer
+        assert customer is not None  # customer_id is set
+        if customer.status != Status.ACTIVE:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"The token's customer {customer.account_code} is "
+                f"{customer.status}: its tokens are refused until it is active again.",
+            )
         return found

@@ -86,11 +86,18 @@ class Slots:
                     break
                 self._lock.wait(left)
             if held >= self.per_key:
-                return Refusal(503, "Server busy", f"This client ({key or 'unknown'}) already has {held} request "
-                                                   f"bodies being read, at most {self.per_key} at once; "
-                                                   "try again in a moment.")
-            return Refusal(503, "Server busy", f"All {self.count} readers of request bodies are waiting for "
-                                               "slow clients; try again in a moment.")
+                return Refusal(
+                    503,
+                    "Server busy",
+                    f"This client ({key or 'unknown'}) already has {held} request "
+                    f"bodies being read, at most {self.per_key} at once; "
+                    "try again in a moment.",
+                )
+            return Refusal(
+                503,
+                "Server busy",
+                f"All {self.count} readers of request bodies are waiting for slow clients; try again in a moment.",
+            )
 
     def give_back(self, key: str = "") -> None:
         with self._lock:
@@ -119,8 +126,9 @@ def announced(environ: dict[str, Any]) -> int | None:
 
 
 def too_large(length: int, limit: int) -> Refusal:
-    return Refusal(413, "Request body too large",
-                   f"Content-Length {length} is refused: the body must be at most {limit} bytes")
+    return Refusal(
+        413, "Request body too large", f"Content-Length {length} is refused: the body must be at most {limit} bytes"
+    )
 
 
 def read(environ: dict[str, Any], slots: Slots, limit: int, key: str = "") -> tuple[IO[bytes], int] | Refusal:
@@ -128,8 +136,11 @@ def read(environ: dict[str, Any], slots: Slots, limit: int, key: str = "") -> tu
     at most ``limit`` bytes, read only while one of ``slots`` is free for ``key`` (who sends it)."""
     length = announced(environ)
     if length is None:
-        return Refusal(400, "Bad request", f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: "
-                                           "must be a whole number of bytes")
+        return Refusal(
+            400,
+            "Bad request",
+            f"Content-Length {environ.get('CONTENT_LENGTH')!r} is refused: must be a whole number of bytes",
+        )
     if length > limit:
         return too_large(length, limit)
     if length == 0:
@@ -155,7 +166,10 @@ def read(environ: dict[str, Any], slots: Slots, limit: int, key: str = "") -> tu
     if got > limit:
         return Refusal(413, "Request body too large", f"The chunked body is refused: it must be at most {limit} bytes")
     if length > 0 and got < length:
-        return Refusal(400, "Bad request", f"The request body ended after {got} of the {length} bytes "
-                                           "its Content-Length announced.")
+        return Refusal(
+            400,
+            "Bad request",
+            f"The request body ended after {got} of the {length} bytes its Content-Length announced.",
+        )
     sink.seek(0)
     return sink, got

@@ -24,8 +24,9 @@ class AuthorizeIn(BaseModel):  # a plain pydantic model: validating it costs a t
     extension: str = Field("", max_length=20)
     trace: StrictBool = False  # JSON true or false only: "yes", 1 or "false" are refused, not guessed
 
-    @field_validator("call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code",
-                     "extension")
+    @field_validator(
+        "call_id", "callee", "caller", "source_ip", "sip_user", "trunk", "did", "account_code", "extension"
+    )
     @classmethod
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:

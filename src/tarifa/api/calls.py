@@ -22,7 +22,9 @@ from tarifa.api.switch_endpoints import authorize_view, end_view
 router = Router(tags=["calls"])
 
 
-@router.post("/calls/authorize", auth=SwitchToken(), response=AuthorizeOut, summary="May this call go, where, how long?")
+@router.post(
+    "/calls/authorize", auth=SwitchToken(), response=AuthorizeOut, summary="May this call go, where, how long?"
+)
 def authorize(request: HttpRequest, body: AuthorizeIn) -> Any:
     """Identify the account, apply restrictions and limits, price the call, reserve its maximum
     cost and return the ordered routes. A refusal has ``allowed: false``, a SIP status code and a

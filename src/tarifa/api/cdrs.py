@@ -50,11 +50,13 @@ def post_cdrs(request: HttpRequest) -> dict[str, Any]:
         raise Problem(400, "Malformed JSON" if exc.malformed else "Bad request", str(exc)) from None
     if len(items) > MAX_BATCH:
         raise Problem(413, "Batch too large", f"{len(items)} CDRs sent; at most {MAX_BATCH} per request")
-    report = ingest(items, source="api", fmt="api", switch=switch,
-                    started_by=request.auth.name)  # type: ignore[attr-defined]
+    report = ingest(items, source="api", fmt="api", switch=switch, started_by=request.auth.name)  # type: ignore[attr-defined]
     return {
-        "received": report.received, "stored": report.stored, "duplicates": report.duplicates,
-        "unrated": report.unrated, "charged": str(report.charged),
+        "received": report.received,
+        "stored": report.stored,
+        "duplicates": report.duplicates,
+        "unrated": report.unrated,
+        "charged": str(report.charged),
         "rejected": [{"index": e.line, "reason": e.reason} for e in sorted(report.rejected, key=lambda e: e.line)],
     }
 
@@ -66,8 +68,12 @@ def _read_body(request: HttpRequest) -> bytes:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise Problem(400, "Bad request", f"Content-Length {request.META.get('CONTENT_LENGTH')!r} is not a number") from None
-    too_large = Problem(413, "Body too large", f"at most {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 2**20} MiB) per request")
+        raise Problem(
+            400, "Bad request", f"Content-Length {request.META.get('CONTENT_LENGTH')!r} is not a number"
+        ) from None
+    too_large = Problem(
+        413, "Body too large", f"at most {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 2**20} MiB) per request"
+    )
     if declared > MAX_BODY_BYTES:
         raise too_large
     body = request.read(MAX_BODY_BYTES + 1)
@@ -120,10 +126,19 @@ def list_cdrs(request: HttpRequest, filters: Query[CdrFilter]) -> list[dict[str,
         rows = rows.filter(start_time__lt=filters.until)
     return [
         {
-            "id": r.pk, "call_id": r.call_id, "account": r.account.name if r.account else None, "caller": r.caller,
-            "callee": r.callee, "start_time": r.start_time, "duration": r.duration, "billed_seconds": r.billed_seconds,
-            "destination": r.destination, "price": str(r.price), "disposition": r.disposition,
-            "rating_status": r.rating_status, "unrated_reason": r.unrated_reason,
+            "id": r.pk,
+            "call_id": r.call_id,
+            "account": r.account.name if r.account else None,
+            "caller": r.caller,
+            "callee": r.callee,
+            "start_time": r.start_time,
+            "duration": r.duration,
+            "billed_seconds": r.billed_seconds,
+            "destination": r.destination,
+            "price": str(r.price),
+            "disposition": r.disposition,
+            "rating_status": r.rating_status,
+            "unrated_reason": r.unrated_reason,
         }
         for r in rows.order_by("-start_time", "-id")[: filters.limit]
     ]

@@ -26,11 +26,20 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField("token starts with", max_length=8, editable=False)
     switch = models.ForeignKey(
-        "routing.Pop", verbose_name="switch (POP)", null=True, blank=True, on_delete=models.CASCADE,
-        related_name="api_tokens", help_text="Tokens of a switch may authorise calls and push CDRs.",
+        "routing.Pop",
+        verbose_name="switch (POP)",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="Tokens of a switch may authorise calls and push CDRs.",
     )
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
         help_text="Tokens of a customer see that customer's subtree only.",
     )
     active = models.BooleanField(default=True)
@@ -44,7 +53,8 @@ class ApiToken(models.Model):
             # A token speaks for exactly one party: a switch (authorisation, CDR push) or a customer (its
             # subtree's data). Both would mix the two scopes; neither would be a token for nothing.
             models.CheckConstraint(
-                condition=Q(switch__isnull=False, customer__isnull=True) | Q(switch__isnull=True, customer__isnull=False),
+                condition=Q(switch__isnull=False, customer__isnull=True)
+                | Q(switch__isnull=True, customer__isnull=False),
                 name="api_token_switch_or_customer",
                 violation_error_message="An API token belongs to a switch (POP) or to a customer: exactly one of them.",
             ),
@@ -53,12 +63,23 @@ class ApiToken(models.Model):
     def clean(self) -> None:
         super().clean()
         if self.switch_id is not None and self.customer_id is not None:
-            raise ValidationError({"customer": v.refuse(
-                "Customer", str(self.customer), "a token of a switch (POP) cannot also belong to a customer; "
-                "issue one token for each")})
+            raise ValidationError(
+                {
+                    "customer": v.refuse(
+                        "Customer",
+                        str(self.customer),
+                        "a token of a switch (POP) cannot also belong to a customer; issue one token for each",
+                    )
+                }
+            )
         if self.switch_id is None and self.customer_id is None:
-            raise ValidationError({"switch": v.refuse(
-                "Switch (POP)", None, "a token belongs to a switch (POP) or to a customer: choose one")})
+            raise ValidationError(
+                {
+                    "switch": v.refuse(
+                        "Switch (POP)", None, "a token belongs to a switch (POP) or to a customer: choose one"
+                    )
+                }
+            )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -17,8 +17,7 @@ _USES = {"switch": "call authorisation and CDR push", "customer": "a customer's 
 def wrong_token(have: str, need: str) -> tuple[str, str]:
     """The title and detail of a 403 for a valid token of the other kind (a customer's token on a
     switch endpoint, a switch's token on a customer's)."""
-    return ("Wrong kind of token",
-            f"This is a {have} token; this operation needs a {need} token (for {_USES[need]}).")
+    return ("Wrong kind of token", f"This is a {have} token; this operation needs a {need} token (for {_USES[need]}).")
 
 
 class Problem(Exception):
@@ -29,8 +28,9 @@ class Problem(Exception):
         self.status, self.title, self.detail, self.errors = status, title, detail, errors or []
 
 
-def body(path: str, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None
-         ) -> dict[str, Any]:
+def body(
+    path: str, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The problem document (also written by ``api.switch_endpoints`` for the switch endpoints)."""
     doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": path}
     if detail:
@@ -87,7 +87,9 @@ def refusal(field: str, error: dict[str, Any]) -> str:
     else:
         rule = _RULES.get(kind) or str(error.get("msg", "invalid")).replace("Input should be", "must be")
     value = error.get("input")
-    literal = {None: "null", True: "true", False: "false"}.get(value) if value is None or isinstance(value, bool) else None
+    literal = (
+        {None: "null", True: "true", False: "false"}.get(value) if value is None or isinstance(value, bool) else None
+    )
     return f"{name} {literal or shown(value)} is refused: {rule}"
 
 
@@ -106,8 +108,11 @@ class Api(NinjaAPI):
     ``input``, which the house style names (``limit 'abc' is refused: must be a whole number``)."""
 
     def validation_error_from_error_contexts(self, error_contexts: list[Any]) -> ValidationError:
-        inputs = [e.get("input") for context in error_contexts
-                  for e in context.pydantic_validation_error.errors(include_url=False)]
+        inputs = [
+            e.get("input")
+            for context in error_contexts
+            for e in context.pydantic_validation_error.errors(include_url=False)
+        ]
         error = super().validation_error_from_error_contexts(error_contexts)
         if len(error.errors) == len(inputs):  # one input per error, in order; else name no value at all
             for item, value in zip(error.errors, inputs, strict=True):
@@ -115,8 +120,14 @@ class Api(NinjaAPI):
         return error
 
 
-def problem(api: NinjaAPI, request: HttpRequest, status: int, title: str, detail: str = "",
-            errors: list[dict[str, Any]] | None = None) -> HttpResponse:
+def problem(
+    api: NinjaAPI,
+    request: HttpRequest,
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: list[dict[str, Any]] | None = None,
+) -> HttpResponse:
     response = api.create_response(request, body(request.path, status, title, detail, errors), status=status)
     response["Content-Type"] = CONTENT_TYPE
     return response
@@ -149,5 +160,10 @@ def install(api: NinjaAPI) -> None:
         import logging
 
         logging.getLogger("django.request").error("Internal Server Error: %s", request.path, exc_info=exc)
-        return problem(api, request, 500, "Internal error",
-                       "The request could not be completed; the error is logged on the server.")
+        return problem(
+            api,
+            request,
+            500,
+            "Internal error",
+            "The request could not be completed; the error is logged on the server.",
+        )

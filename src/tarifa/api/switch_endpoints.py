@@ -78,8 +78,14 @@ def _json(status: int, data: Any, content_type: str = JSON, extra: Iterable[tupl
     return status, [("Content-Type", content_type), *extra, ("Content-Length", str(len(body))), *_SECURITY], body
 
 
-def _problem(path: str, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None,
-             extra: Iterable[tuple[str, str]] = ()) -> Answer:
+def _problem(
+    path: str,
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: list[dict[str, Any]] | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+) -> Answer:
     return _json(status, problems.body(path, status, title, detail, errors), problems.CONTENT_TYPE, extra)
 
 
@@ -133,25 +139,33 @@ def identify(authorization: str | None) -> SwitchIdentity | None:
 def _parse(body: bytes, path: str) -> dict[str, Any] | Answer:
     """The request document, or the problem that refuses it (naming what is wrong and where)."""
     if not body:
-        return _problem(path, 422, *problems.UNPROCESSABLE,
-                        [{"field": "", "reason": problems.refusal("", {"type": "missing"})}])
+        return _problem(
+            path, 422, *problems.UNPROCESSABLE, [{"field": "", "reason": problems.refusal("", {"type": "missing"})}]
+        )
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         reason = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (character {exc.pos})"
-        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
-                        [{"field": "", "reason": reason}])
+        return _problem(
+            path, 400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}]
+        )
     except UnicodeDecodeError as exc:
         reason = f"not UTF-8, UTF-16 or UTF-32 text: {exc.reason} at byte {exc.start}"
-        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
-                        [{"field": "", "reason": reason}])
+        return _problem(
+            path, 400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}]
+        )
     except RecursionError:
         reason = "nested too deeply to be a request document"
-        return _problem(path, 400, "Cannot parse request body", f"The request body is {reason}.",
-                        [{"field": "", "reason": reason}])
+        return _problem(
+            path, 400, "Cannot parse request body", f"The request body is {reason}.", [{"field": "", "reason": reason}]
+        )
     if not isinstance(data, dict):
-        return _problem(path, 422, *problems.UNPROCESSABLE,
-                        [{"field": "", "reason": problems.refusal("", {"type": "dict_type", "input": data})}])
+        return _problem(
+            path,
+            422,
+            *problems.UNPROCESSABLE,
+            [{"field": "", "reason": problems.refusal("", {"type": "dict_type", "input": data})}],
+        )
     return data
 
 
@@ -166,11 +180,22 @@ def _decide(identity: SwitchIdentity, body: bytes, path: str) -> Answer:
     except ValidationError as exc:
         return _problem(path, 422, *problems.UNPROCESSABLE, problems.field_errors(exc.errors()))
     pop = identity.switch_name
-    decision = authorize_call(CallRequest(
-        call_id=request.call_id, callee=request.callee, caller=request.caller, source_ip=request.source_ip,
-        sip_user=request.sip_user, trunk=request.trunk, did=request.did, account_code=request.account_code,
-        extension=request.extension, switch=pop, pop=pop,
-    ), trace=request.trace)
+    decision = authorize_call(
+        CallRequest(
+            call_id=request.call_id,
+            callee=request.callee,
+            caller=request.caller,
+            source_ip=request.source_ip,
+            sip_user=request.sip_user,
+            trunk=request.trunk,
+            did=request.did,
+            account_code=request.account_code,
+            extension=request.extension,
+            switch=pop,
+            pop=pop,
+        ),
+        trace=request.trace,
+    )
     return _json(200, payload(decision, request.trace))
 
 
@@ -260,7 +285,7 @@ def end_view(request: HttpRequest, call_id: str) -> HttpResponse:
 def _end_call_id(path: str) -> str | None:
     """The call id of an end path (Django's ``<call_id>``: one or more characters, no slash)."""
     if path.startswith(END_PREFIX) and path.endswith(END_SUFFIX):
-        call_id = path[len(END_PREFIX):-len(END_SUFFIX)]
+        call_id = path[len(END_PREFIX) : -len(END_SUFFIX)]
         if call_id and "/" not in call_id:
             return call_id
     return None
@@ -391,8 +416,9 @@ def wsgi(django_app: Callable[..., Any]) -> Callable[..., Any]:
     switch_slots, other_slots = bodies.Slots(max(1, waiting // 2)), bodies.Slots(max(1, waiting - waiting // 2))
     body_max = config.body_max_bytes()
 
-    def answer(start_response: Callable[..., Any], status: int, headers: list[tuple[str, str]],
-               content: bytes) -> list[bytes]:
+    def answer(
+        start_response: Callable[..., Any], status: int, headers: list[tuple[str, str]], content: bytes
+    ) -> list[bytes]:
         start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
         return [content]
 

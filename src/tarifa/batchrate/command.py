@@ -26,11 +26,19 @@ def register(app: typer.Typer) -> None:
     @app.command("rate")
     def rate(
         deck: Path = typer.Option(
-            ..., "--deck", exists=True, dir_okay=False, readable=True,
+            ...,
+            "--deck",
+            exists=True,
+            dir_okay=False,
+            readable=True,
             help="Rate deck, CSV or XLSX (header prefix,destination,price_1,...; prefix and price_1 required).",
         ),
         cdrs: Path = typer.Option(
-            ..., "--cdrs", exists=True, dir_okay=False, readable=True,
+            ...,
+            "--cdrs",
+            exists=True,
+            dir_okay=False,
+            readable=True,
             help="CDR CSV with columns call_id,caller,callee,connect_time,duration.",
         ),
         out: Path = typer.Option(..., "--out", dir_okay=False, help="Rated CSV to write (replaced atomically)."),
@@ -50,8 +58,14 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
         try:
             summary = rate_file(
-                deck, cdrs, out, decimals=decimals, rounding=rounding,
-                dialing_mode=dialing_mode, tz_name=tz, progress=sys.stderr.isatty(),
+                deck,
+                cdrs,
+                out,
+                decimals=decimals,
+                rounding=rounding,
+                dialing_mode=dialing_mode,
+                tz_name=tz,
+                progress=sys.stderr.isatty(),
             )
         except InputError as exc:
             sys.stderr.write("\n".join(exc.messages) + "\n")

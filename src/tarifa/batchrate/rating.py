@@ -40,7 +40,14 @@ if TYPE_CHECKING:  # numpy and polars are imported when the command runs, not wi
 __all__ = ["OUTPUT_COLUMNS", "RateSummary", "fast_deck_for_window", "rate_file"]
 
 OUTPUT_COLUMNS: Final = (
-    "call_id", "callee", "prefix", "destination", "billed_seconds", "cost", "status", "reason",
+    "call_id",
+    "callee",
+    "prefix",
+    "destination",
+    "billed_seconds",
+    "cost",
+    "status",
+    "reason",
 )
 _CHUNK: Final = 1 << 17  # rows per rate_batch call
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -170,8 +177,13 @@ class _Progress:
             )
 
             self._bar = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self._bar.start()
             self._task = self._bar.add_task("reading deck and CDRs", total=None)
@@ -214,7 +226,11 @@ def _write_atomically(write: Callable[[str], None], out: Path, mode: int) -> Non
 
 
 def _rate_fast(
-    deck: FastDeck, batch: CdrBatch, decimals: int, rounding: str, progress: _Progress,
+    deck: FastDeck,
+    batch: CdrBatch,
+    decimals: int,
+    rounding: str,
+    progress: _Progress,
 ) -> tuple[pl.DataFrame, RateSummary]:
     import numpy as np
     import polars as pl
@@ -252,8 +268,11 @@ def _rate_fast(
     else:
         total = sum(rated_units.tolist())
     summary = RateSummary(
-        rows=n, rated=int(rated.sum()), forbidden=int((status == FORBIDDEN).sum()),
-        total_units=total, decimals=decimals,
+        rows=n,
+        rated=int(rated.sum()),
+        forbidden=int((status == FORBIDDEN).sum()),
+        total_units=total,
+        decimals=decimals,
     )
     summary.unrated = n - summary.rated - summary.forbidden
 
@@ -263,31 +282,40 @@ def _rate_fast(
     prefixes = pl.Series([*deck.prefixes, None], dtype=pl.String)
     destinations = pl.Series([*(e.destination for e in entries), None], dtype=pl.String)
     codes = pl.Series(status)
-    frame = pl.DataFrame({
-        "call_id": batch.call_id,
-        "callee": batch.callee,
-        "prefix": prefixes.gather(index),
-        "destination": destinations.gather(index),
-        "billed_seconds": pl.Series(billed),
-        "cost": pl.Series(np.where(rated, units, -1)),
-        "status": codes.replace_strict(
-            {RATED: RatingStatus.RATED.value, NO_RATE: RatingStatus.UNRATED.value, INVALID_NUMBER: RatingStatus.UNRATED.value,
-             FORBIDDEN: RatingStatus.FORBIDDEN.value},
-            return_dtype=pl.String,
-        ),
-        "reason": codes.replace_strict(
-            {RATED: None, NO_RATE: "no_rate", INVALID_NUMBER: "invalid_number", FORBIDDEN: None},
-            return_dtype=pl.String,
-        ),
-    }).with_columns(
-        cost=pl.when(pl.col("cost") >= 0).then(format_units_expr(pl.col("cost"), decimals))
-    )
+    frame = pl.DataFrame(
+        {
+            "call_id": batch.call_id,
+            "callee": batch.callee,
+            "prefix": prefixes.gather(index),
+            "destination": destinations.gather(index),
+            "billed_seconds": pl.Series(billed),
+            "cost": pl.Series(np.where(rated, units, -1)),
+            "status": codes.replace_strict(
+                {
+                    RATED: RatingStatus.RATED.value,
+                    NO_RATE: RatingStatus.UNRATED.value,
+                    INVALID_NUMBER: RatingStatus.UNRATED.value,
+                    FORBIDDEN: RatingStatus.FORBIDDEN.value,
+                },
+                return_dtype=pl.String,
+            ),
+            "reason": codes.replace_strict(
+                {RATED: None, NO_RATE: "no_rate", INVALID_NUMBER: "invalid_number", FORBIDDEN: None},
+                return_dtype=pl.String,
+            ),
+        }
+    ).with_columns(cost=pl.when(pl.col("cost") >= 0).then(format_units_expr(pl.col("cost"), decimals)))
     return frame, summary
 
 
 def _rate_reference(
-    rows: Sequence[DeckRow], tz_name: str, batch: CdrBatch, decimals: int, rounding: str,
-    dialing_mode: str, progress: _Progress,
+    rows: Sequence[DeckRow],
+    tz_name: str,
+    batch: CdrBatch,
+    decimals: int,
+    rounding: str,
+    dialing_mode: str,
+    progress: _Progress,
 ) -> tuple[pl.DataFrame, RateSummary]:
     import polars as pl
 
@@ -312,8 +340,13 @@ def _rate_reference(
     step = 10_000
     for i in range(n):
         result = rate_call(
-            table, callees[i] or "", epoch + timedelta(microseconds=moments[i]), durations[i],
-            decimals, rounding, dialing_mode=dialing_mode,
+            table,
+            callees[i] or "",
+            epoch + timedelta(microseconds=moments[i]),
+            durations[i],
+            decimals,
+            rounding,
+            dialing_mode=dialing_mode,
         )
         status[i] = result.status.value
         prefix[i] = result.prefix
@@ -334,13 +367,24 @@ def _rate_reference(
     summary.total_units = total
     frame = pl.DataFrame(
         {
-            "call_id": batch.call_id, "callee": batch.callee, "prefix": prefix,
-            "destination": destination, "billed_seconds": billed, "cost": cost,
-            "status": status, "reason": reason,
+            "call_id": batch.call_id,
+            "callee": batch.callee,
+            "prefix": prefix,
+            "destination": destination,
+            "billed_seconds": billed,
+            "cost": cost,
+            "status": status,
+            "reason": reason,
         },
         schema={
-            "call_id": pl.String, "callee": pl.String, "prefix": pl.String, "destination": pl.String,
-            "billed_seconds": pl.Int64, "cost": pl.String, "status": pl.String, "reason": pl.String,
+            "call_id": pl.String,
+            "callee": pl.String,
+            "prefix": pl.String,
+            "destination": pl.String,
+            "billed_seconds": pl.Int64,
+            "cost": pl.String,
+            "status": pl.String,
+            "reason": pl.String,
         },
     )
     return frame, summary
@@ -352,7 +396,8 @@ def _dated(rows: Sequence[DeckRow]) -> bool:
 
 
 def _compile(
-    rows: Sequence[DeckRow], window: tuple[datetime, datetime] | None,
+    rows: Sequence[DeckRow],
+    window: tuple[datetime, datetime] | None,
 ) -> tuple[FastDeck | None, str]:
     """(the fast deck, "") or (None, why the reference path must rate this file)."""
     from tarifa.core.fastrate import FastPathUnsupported
@@ -440,7 +485,13 @@ def rate_file(
         if frame is None or summary is None:
             if len(batch):
                 frame, summary = _rate_reference(
-                    deck_rows, tz_name, batch, decimals, rounding, dialing_mode, bar,
+                    deck_rows,
+                    tz_name,
+                    batch,
+                    decimals,
+                    rounding,
+                    dialing_mode,
+                    bar,
                 )
                 summary.fast_path = False
                 summary.fallback_reason = fallback_reason

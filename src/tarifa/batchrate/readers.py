@@ -253,9 +253,7 @@ def check_cdr_header(header: Sequence[str]) -> list[str]:
 def _blank_rows(columns: Sequence[str]) -> pl.Expr:
     import polars as pl
 
-    return pl.all_horizontal(
-        [pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in columns]
-    )
+    return pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in columns])
 
 
 def _read_fast(path: Path, width: int, positions: dict[str, int]) -> pl.DataFrame | None:
@@ -265,7 +263,11 @@ def _read_fast(path: Path, width: int, positions: dict[str, int]) -> pl.DataFram
     names = [f"column_{i}" for i in range(width)]
     try:
         df = pl.read_csv(
-            path, has_header=True, infer_schema=False, encoding="utf8-lossy", new_columns=names,
+            path,
+            has_header=True,
+            infer_schema=False,
+            encoding="utf8-lossy",
+            new_columns=names,
         )
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
@@ -276,7 +278,9 @@ def _read_fast(path: Path, width: int, positions: dict[str, int]) -> pl.DataFram
 
 
 def _read_slow(
-    path: Path, width: int, positions: dict[str, int],
+    path: Path,
+    width: int,
+    positions: dict[str, int],
 ) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
     """The same rows through the csv module, with a ``line`` column and field-count errors."""
     import polars as pl
@@ -349,9 +353,7 @@ def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[s
 
     from tarifa.core.converters import normalize_numbers
 
-    missing_id = frame.select(
-        pl.col("call_id").is_null() | (pl.col("call_id").str.strip_chars() == "")
-    ).to_series()
+    missing_id = frame.select(pl.col("call_id").is_null() | (pl.col("call_id").str.strip_chars() == "")).to_series()
     errors: dict[int, list[str]] = {}
     for i in np.flatnonzero(missing_id.to_numpy()).tolist():
         errors[i] = ["call_id is missing"]
@@ -362,7 +364,10 @@ def _convert(frame: pl.DataFrame, mode: str) -> tuple[CdrBatch, dict[int, list[s
             errors.setdefault(i, []).append(message)
     numbers = normalize_numbers(frame["callee"], mode).cast(pl.Int64).fill_null(0)
     batch = CdrBatch(
-        call_id=frame["call_id"], callee=frame["callee"], connect_us=times, seconds=seconds,
+        call_id=frame["call_id"],
+        callee=frame["callee"],
+        connect_us=times,
+        seconds=seconds,
         numbers=numbers.to_numpy().astype(np.int64, copy=False),
     )
     return batch, errors

@@ -31,7 +31,9 @@ class IncludedMinutesForm(LabeledModelForm):
     """Prefixes typed one per line, like the account's other lists (customers/widgets.py), not as JSON."""
 
     prefixes = LineListField(
-        label="Prefixes", required=True, item_validator=v.Digits("Prefix", 1, 15),
+        label="Prefixes",
+        required=True,
+        item_validator=v.Digits("Prefix", 1, 15),
         help_text="One E.164 prefix per line, e.g. 1 for NANP or 44 for the UK.",
     )
 
@@ -48,8 +50,16 @@ class IncludedMinutesInline(TabularInline):
 
 @admin.register(ServicePlan)
 class ServicePlanAdmin(TarifaAdmin):
-    list_display = ("name", "recurring_fee", "period", "setup_fee", "billing_day", "minimum_amount", "unpaid_action",
-                    "active")
+    list_display = (
+        "name",
+        "recurring_fee",
+        "period",
+        "setup_fee",
+        "billing_day",
+        "minimum_amount",
+        "unpaid_action",
+        "active",
+    )
     search_fields = ("name",)
     list_filter = (("period", ChoicesDropdownFilter), "active")
     inlines = [IncludedMinutesInline]
@@ -64,8 +74,19 @@ class IncludedMinutesAdmin(TarifaAdmin):
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "customer", "account", "kind", "amount", "balance_after", "currency", "description",
-                    "reference", "actor", "calls_link")
+    list_display = (
+        "created_at",
+        "customer",
+        "account",
+        "kind",
+        "amount",
+        "balance_after",
+        "currency",
+        "description",
+        "reference",
+        "actor",
+        "calls_link",
+    )
 
     @admin.display(description="Calls")
     def calls_link(self, obj: Transaction) -> str:
@@ -74,6 +95,7 @@ class TransactionAdmin(ReadOnlyAdmin):
             return ""
         url = reverse("admin:cdrs_cdr_changelist") + f"?transaction__id__exact={obj.pk}"
         return format_html('<a href="{}">calls</a>', url)
+
     search_fields = ("customer__company", "customer__account_code", "description", "reference", "actor")
     list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
     date_hierarchy = "created_at"
@@ -93,7 +115,8 @@ class InvoiceLineFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         amounts = [
-            form.cleaned_data["amount"] for form in self.forms
+            form.cleaned_data["amount"]
+            for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("amount") is not None
         ]
         problems = invoices.check_lines_sum(self.instance.subtotal, amounts)
@@ -124,7 +147,8 @@ class InvoiceAdmin(TarifaAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Only a draft is deleted; an issued invoice is voided (it stays on record)."""
         return super().has_delete_permission(request, obj) and (
-            obj is None or _stored_status(obj) == InvoiceStatus.DRAFT)
+            obj is None or _stored_status(obj) == InvoiceStatus.DRAFT
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         kept = list(queryset.exclude(status=InvoiceStatus.DRAFT).values_list("number", flat=True))
@@ -149,7 +173,16 @@ class MinutePoolUsageAdmin(ReadOnlyAdmin):
 class ServiceChargeAdmin(ReadOnlyAdmin):
     """The service charges the worker posted (tarifa.services.recurring): read-only, like the ledger."""
 
-    list_display = ("period_start", "period_end", "service_kind", "service_id", "kind", "amount", "customer", "account",
-                    "reference")
+    list_display = (
+        "period_start",
+        "period_end",
+        "service_kind",
+        "service_id",
+        "kind",
+        "amount",
+        "customer",
+        "account",
+        "reference",
+    )
     search_fields = ("reference", "customer__company", "account__name", "account__account_code")
     list_filter = (("service_kind", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "period_start")

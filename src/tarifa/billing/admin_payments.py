@@ -24,24 +24,36 @@ class MoneyForm(forms.Form):
     """Plain text fields: the refusals come from :mod:`tarifa.core.payments`, naming field,
     value and rule, rather than a form field's generic "Enter a number."."""
 
-    kind = forms.ChoiceField(label="Kind", choices=[(k, TRANSACTION_KIND_LABELS.label(k)) for k in rule.KINDS],
-                             error_messages={"invalid_choice": "Kind %(value)r is refused: must be one of "
-                                                               + ", ".join(rule.KINDS)})
-    amount = forms.CharField(label="Amount", required=False,
-                             help_text="Positive; an adjustment may be negative (its sign is the direction).")
-    reference = forms.CharField(label="Reference", required=False, strip=False,
-                                help_text="Receipt, bank or ticket reference; unique.")
-    reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), required=False,
-                             help_text="Required for credits, refunds and adjustments.")
-    account = forms.ChoiceField(label="Balance", required=False,
-                                help_text="The customer's balance, or that of one of its accounts with its own.")
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[(k, TRANSACTION_KIND_LABELS.label(k)) for k in rule.KINDS],
+        error_messages={"invalid_choice": "Kind %(value)r is refused: must be one of " + ", ".join(rule.KINDS)},
+    )
+    amount = forms.CharField(
+        label="Amount", required=False, help_text="Positive; an adjustment may be negative (its sign is the direction)."
+    )
+    reference = forms.CharField(
+        label="Reference", required=False, strip=False, help_text="Receipt, bank or ticket reference; unique."
+    )
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Required for credits, refunds and adjustments.",
+    )
+    account = forms.ChoiceField(
+        label="Balance",
+        required=False,
+        help_text="The customer's balance, or that of one of its accounts with its own.",
+    )
 
     def __init__(self, *args: object, accounts: list[tuple[str, str]] = (), **kwargs: object) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if accounts:
             cast(forms.ChoiceField, self.fields["account"]).choices = [("", "The customer's balance"), *accounts]
             self.fields["account"].error_messages["invalid_choice"] = (
-                "Balance %(value)r is refused: must be the customer's or one of its own-balance accounts")
+                "Balance %(value)r is refused: must be the customer's or one of its own-balance accounts"
+            )
         else:
             del self.fields["account"]
 
@@ -65,28 +77,40 @@ class AddMoneyMixin:
         if customer is None:
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
         own = {str(a.pk): a for a in customer.accounts.filter(balance_mode=BalanceMode.OWN).order_by("name")}
-        form = MoneyForm(request.POST or None,
-                         accounts=[(pk, f"{a} (balance {a.balance})") for pk, a in own.items()])
+        form = MoneyForm(request.POST or None, accounts=[(pk, f"{a} (balance {a.balance})") for pk, a in own.items()])
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                posted = add_money(customer, rule.MoneyRequest(
-                    kind=data["kind"], amount=rule.parse_amount(data["amount"]), reference=data["reference"],
-                    reason=data["reason"],
-                ), actor=request.user.get_username(), user_id=request.user.pk,
-                    account=own.get(data.get("account") or ""))
+                posted = add_money(
+                    customer,
+                    rule.MoneyRequest(
+                        kind=data["kind"],
+                        amount=rule.parse_amount(data["amount"]),
+                        reference=data["reference"],
+                        reason=data["reason"],
+                    ),
+                    actor=request.user.get_username(),
+                    user_id=request.user.pk,
+                    account=own.get(data.get("account") or ""),
+                )
             except Refused as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
-                messages.success(request, f"{posted.get_kind_display()} {posted.amount:+} {posted.currency} posted "
-                                          f"(transaction {posted.pk}, reference {posted.reference}); "
-                                          f"balance now {posted.balance_after}")
+                messages.success(
+                    request,
+                    f"{posted.get_kind_display()} {posted.amount:+} {posted.currency} posted "
+                    f"(transaction {posted.pk}, reference {posted.reference}); "
+                    f"balance now {posted.balance_after}",
+                )
                 opts = self.model._meta  # type: ignore[attr-defined]
-                return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change",
-                                                    args=[customer.pk]))
+                return HttpResponseRedirect(
+                    reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[customer.pk])
+                )
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "title": f"Add payment, credit, refund or adjustment: {customer}", "target": customer, "form": form,
+            "title": f"Add payment, credit, refund or adjustment: {customer}",
+            "target": customer,
+            "form": form,
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
         return TemplateResponse(request, "billing/add_money.html", context)

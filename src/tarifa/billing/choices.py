@@ -9,8 +9,15 @@ from tarifa.core.recurring import ChargeKind
 from tarifa.vocabulary import Labels
 
 __all__ = [
-    "CHARGE_KIND_LABELS", "INVOICE_STATUS_LABELS", "TRANSACTION_KIND_LABELS", "ChargeKind", "ChargePeriod", "InvoiceStatus",
-    "ServiceKind", "TransactionKind", "UnpaidAction",
+    "CHARGE_KIND_LABELS",
+    "INVOICE_STATUS_LABELS",
+    "TRANSACTION_KIND_LABELS",
+    "ChargeKind",
+    "ChargePeriod",
+    "InvoiceStatus",
+    "ServiceKind",
+    "TransactionKind",
+    "UnpaidAction",
 ]
 
 
@@ -22,27 +29,33 @@ class ChargePeriod(models.TextChoices):
     YEARLY = "yearly", "Yearly"
 
 
-TRANSACTION_KIND_LABELS = Labels(TransactionKind, {
-    TransactionKind.CALL_CHARGE: "Call charge",
-    TransactionKind.PAYMENT: "Payment",
-    TransactionKind.CREDIT: "Credit",
-    TransactionKind.REFUND: "Refund",
-    TransactionKind.RECURRING_FEE: "Recurring fee",
-    TransactionKind.ONE_TIME_FEE: "One-time fee",
-    TransactionKind.TAX: "Tax",
-    TransactionKind.DISCOUNT: "Discount",
-    TransactionKind.PENALTY: "Penalty",
-    TransactionKind.DEPOSIT: "Deposit",
-    TransactionKind.ADJUSTMENT: "Adjustment",
-    TransactionKind.MINIMUM_CHARGE: "Minimum billing shortfall",
-})
+TRANSACTION_KIND_LABELS = Labels(
+    TransactionKind,
+    {
+        TransactionKind.CALL_CHARGE: "Call charge",
+        TransactionKind.PAYMENT: "Payment",
+        TransactionKind.CREDIT: "Credit",
+        TransactionKind.REFUND: "Refund",
+        TransactionKind.RECURRING_FEE: "Recurring fee",
+        TransactionKind.ONE_TIME_FEE: "One-time fee",
+        TransactionKind.TAX: "Tax",
+        TransactionKind.DISCOUNT: "Discount",
+        TransactionKind.PENALTY: "Penalty",
+        TransactionKind.DEPOSIT: "Deposit",
+        TransactionKind.ADJUSTMENT: "Adjustment",
+        TransactionKind.MINIMUM_CHARGE: "Minimum billing shortfall",
+    },
+)
 
-INVOICE_STATUS_LABELS = Labels(InvoiceStatus, {
-    InvoiceStatus.DRAFT: "Draft",
-    InvoiceStatus.ISSUED: "Issued",
-    InvoiceStatus.PAID: "Paid",
-    InvoiceStatus.VOID: "Void",
-})
+INVOICE_STATUS_LABELS = Labels(
+    InvoiceStatus,
+    {
+        InvoiceStatus.DRAFT: "Draft",
+        InvoiceStatus.ISSUED: "Issued",
+        InvoiceStatus.PAID: "Paid",
+        InvoiceStatus.VOID: "Void",
+    },
+)
 
 
 class UnpaidAction(models.TextChoices):
@@ -62,9 +75,12 @@ class ServiceKind(models.TextChoices):
     IP_DEVICE = "ip_device", "IP address"
 
 
-CHARGE_KIND_LABELS = Labels(ChargeKind, {
-    ChargeKind.SETUP: "Setup fee",
-    ChargeKind.ACTIVATION: "Activation fee",
-    ChargeKind.RECURRING: "Recurring fee",
-    ChargeKind.MINIMUM: "Minimum billing shortfall",
-})
+CHARGE_KIND_LABELS = Labels(
+    ChargeKind,
+    {
+        ChargeKind.SETUP: "Setup fee",
+        ChargeKind.ACTIVATION: "Activation fee",
+        ChargeKind.RECURRING: "Recurring fee",
+        ChargeKind.MINIMUM: "Minimum billing shortfall",
+    },
+)

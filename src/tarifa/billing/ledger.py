@@ -18,8 +18,18 @@ from tarifa.customers.models import Account, Customer
 from tarifa.db import bulk_insert, bulk_update, prepared_datetime
 
 TRANSACTION_COLUMNS = (
-    "customer", "account", "kind", "amount", "balance_after", "currency", "description", "reference", "cdr",
-    "created_at", "created_by", "actor",
+    "customer",
+    "account",
+    "kind",
+    "amount",
+    "balance_after",
+    "currency",
+    "description",
+    "reference",
+    "cdr",
+    "created_at",
+    "created_by",
+    "actor",
 )
 
 
@@ -65,14 +75,20 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
     # rows its CDRs refer to (tarifa.cdrs.ingest) do not block them.
     balances: dict[tuple[str, int], Decimal] = {}
     currencies: dict[int, str] = {}
-    for pk, balance, currency in Customer.objects.select_for_update(no_key=True).filter(
-        pk__in={p.customer_id for p in items}
-    ).order_by("pk").values_list("pk", "balance", "currency"):
+    for pk, balance, currency in (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk__in={p.customer_id for p in items})
+        .order_by("pk")
+        .values_list("pk", "balance", "currency")
+    ):
         currencies[pk] = currency
         if pk in customer_ids:
             balances[("customer", pk)] = balance
-    for pk, balance in Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids).order_by("pk").values_list(
-        "pk", "balance"
+    for pk, balance in (
+        Account.objects.select_for_update(no_key=True)
+        .filter(pk__in=account_ids)
+        .order_by("pk")
+        .values_list("pk", "balance")
     ):
         balances[("account", pk)] = balance
     moment = timezone.now()
@@ -86,11 +102,23 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
         running = balances[owner]
         for p in owned:
             running += p.amount
-            rows.append([
-                *([p.id] if with_ids else []), p.customer_id, p.account_id, p.kind, p.amount, running,
-                currencies[p.customer_id], p.description[:200], p.reference, p.cdr_id,
-                now if p.created_at is None else prepared_datetime(p.created_at), p.created_by_id, p.actor[:150],
-            ])
+            rows.append(
+                [
+                    *([p.id] if with_ids else []),
+                    p.customer_id,
+                    p.account_id,
+                    p.kind,
+                    p.amount,
+                    running,
+                    currencies[p.customer_id],
+                    p.description[:200],
+                    p.reference,
+                    p.cdr_id,
+                    now if p.created_at is None else prepared_datetime(p.created_at),
+                    p.created_by_id,
+                    p.actor[:150],
+                ]
+            )
         balances[owner] = running
     bulk_insert(Transaction, ("id", *TRANSACTION_COLUMNS) if with_ids else TRANSACTION_COLUMNS, rows)
     bulk_update(Customer, ["balance"], [[balances[("customer", pk)], pk] for pk in customer_ids])

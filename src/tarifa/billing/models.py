@@ -33,20 +33,29 @@ class ServicePlan(LabeledUniqueMixin, TimestampedModel):
     setup_fee = money_field("One-time setup fee", minimum=0)
     activation_fee = money_field("One-time activation fee", minimum=0)
     billing_day = int_field(
-        "Billing day of month", 1, 31, default=1,
+        "Billing day of month",
+        1,
+        31,
+        default=1,
         help_text="Monthly, quarterly and yearly periods start on this day; a shorter month starts on its last day.",
     )
-    weekday = int_field("Weekly billing day", 0, 6, default=0, help_text="Weekly periods start on it: 0 Monday ... 6 Sunday.")
+    weekday = int_field(
+        "Weekly billing day", 0, 6, default=0, help_text="Weekly periods start on it: 0 Monday ... 6 Sunday."
+    )
     prorate = models.BooleanField(
-        "prorate", default=True,
+        "prorate",
+        default=True,
         help_text="Charge a period the service is only partly in (activation, cancellation) by its days in service.",
     )
     minimum_amount = money_field(
-        "Minimum billing amount per period", minimum=0,
+        "Minimum billing amount per period",
+        minimum=0,
         help_text="Usage charges below it in a period are topped up to it at the period's end (0: none).",
     )
     unpaid_action = choice_field(
-        "When a charge cannot be paid", UnpaidAction, default=UnpaidAction.ALLOW,
+        "When a charge cannot be paid",
+        UnpaidAction,
+        default=UnpaidAction.ALLOW,
         help_text="Block: the account's calls are refused until a payment covers the balance.",
     )
     description = LabeledCharField("description", max_length=200, blank=True)
@@ -67,7 +76,10 @@ class IncludedMinutes(TimestampedModel):
     prefixes = models.JSONField("prefixes", default=list, help_text='E.164 prefixes, e.g. ["1"] for NANP.')
     minutes = int_field("Minutes per period", 1, None, default=1000)
     rollover_cap = int_field(
-        "Rollover cap (minutes)", 0, None, default=0,
+        "Rollover cap (minutes)",
+        0,
+        None,
+        default=0,
         help_text="Unused minutes carried into the next month, at most this many (0: no rollover).",
     )
 
@@ -80,7 +92,9 @@ class IncludedMinutes(TimestampedModel):
     def clean(self) -> None:
         super().clean()
         if not isinstance(self.prefixes, list) or not self.prefixes:
-            raise ValidationError({"prefixes": v.refuse("Prefixes", self.prefixes, "must be a non-empty list of digit prefixes")})
+            raise ValidationError(
+                {"prefixes": v.refuse("Prefixes", self.prefixes, "must be a non-empty list of digit prefixes")}
+            )
         for prefix in self.prefixes:
             try:
                 v.Digits("Prefix", 1, 15)(str(prefix))
@@ -111,12 +125,21 @@ class Transaction(AppendOnly):
     # rows locked (FOR UPDATE) in the same database transaction, and CDRs are never deleted
     # (PROTECT in the ORM); a per-row referential check would double the cost of posting CDRs.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="transactions", db_index=False,
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_index=False,
         db_constraint=False,
     )  # indexed with created_at below
     account = models.ForeignKey(
-        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
-        help_text="Set when the account keeps its own balance.", db_index=False, db_constraint=False,
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        help_text="Set when the account keeps its own balance.",
+        db_index=False,
+        db_constraint=False,
     )  # partial index below: most transactions move the customer's balance
     kind = choice_field("Kind", TRANSACTION_KIND_LABELS, max_length=20)
     amount = money_field("Amount")
@@ -124,11 +147,19 @@ class Transaction(AppendOnly):
     currency = LabeledCharField("currency", max_length=3, default="USD")
     description = LabeledCharField("description", max_length=200, blank=True)
     reference = models.CharField(
-        "reference", max_length=100, blank=True, null=True,
+        "reference",
+        max_length=100,
+        blank=True,
+        null=True,
         help_text="Idempotency key of the source (re-rating, invoice, payment id); unique when set.",
     )
     cdr = models.ForeignKey(
-        "cdrs.Cdr", verbose_name="CDR", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions",
+        "cdrs.Cdr",
+        verbose_name="CDR",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
         db_constraint=False,
     )
     created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
@@ -136,7 +167,11 @@ class Transaction(AppendOnly):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     actor = models.CharField(
-        "done by", max_length=150, blank=True, default="", db_default="",
+        "done by",
+        max_length=150,
+        blank=True,
+        default="",
+        db_default="",
         help_text='Who posted it by hand: the staff user name or "cli:<os user>"; empty for the system.',
     )
 
@@ -145,12 +180,16 @@ class Transaction(AppendOnly):
         permissions = [("add_payment", "Can add payments, credits, refunds and adjustments")]
         indexes = [
             models.Index(fields=["customer", "created_at"]),
-            models.Index(fields=["account", "created_at"], condition=models.Q(account__isnull=False),
-                         name="transaction_own_balance"),
+            models.Index(
+                fields=["account", "created_at"],
+                condition=models.Q(account__isnull=False),
+                name="transaction_own_balance",
+            ),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["reference"], condition=models.Q(reference__isnull=False),
-                                    name="transaction_unique_reference"),
+            models.UniqueConstraint(
+                fields=["reference"], condition=models.Q(reference__isnull=False), name="transaction_unique_reference"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,11 +227,19 @@ class Invoice(TimestampedModel):
         customer_currency = None
         if self.customer_id:
             customer_currency = Customer.objects.filter(pk=self.customer_id).values_list("currency", flat=True).first()
-        problems = invoices.check_invoice(invoices.InvoiceFigures(
-            period_start=self.period_start, period_end=self.period_end, currency=self.currency,
-            customer_currency=customer_currency, subtotal=self.subtotal, discount=self.discount,
-            penalty=self.penalty, tax=self.tax, total=self.total,
-        ))
+        problems = invoices.check_invoice(
+            invoices.InvoiceFigures(
+                period_start=self.period_start,
+                period_end=self.period_end,
+                currency=self.currency,
+                customer_currency=customer_currency,
+                subtotal=self.subtotal,
+                discount=self.discount,
+                penalty=self.penalty,
+                tax=self.tax,
+                total=self.total,
+            )
+        )
         problems += self._status_problems()
         raise_problems(problems)
 
@@ -204,7 +251,8 @@ class Invoice(TimestampedModel):
         if stored is None:
             return []
         changed = {
-            f.attname: getattr(self, f.attname) for f in Invoice._meta.concrete_fields
+            f.attname: getattr(self, f.attname)
+            for f in Invoice._meta.concrete_fields
             if f.attname not in ("id", "status", "created_at", "updated_at")
             and getattr(stored, f.attname) != getattr(self, f.attname)
         }
@@ -252,8 +300,10 @@ class InvoiceLine(models.Model):
         super().clean()
         decimals = invoices.MONEY_PLACES
         if self.invoice_id:
-            decimals = Invoice.objects.filter(pk=self.invoice_id).values_list(
-                "customer__billing_decimals", flat=True).first() or decimals
+            decimals = (
+                Invoice.objects.filter(pk=self.invoice_id).values_list("customer__billing_decimals", flat=True).first()
+                or decimals
+            )
         problems = invoices.check_line(self.quantity, self.unit_price, self.amount, decimals)
         problems += self._frozen_problems()
         raise_problems(problems)
@@ -262,8 +312,15 @@ class InvoiceLine(models.Model):
         status = Invoice.objects.filter(pk=self.invoice_id).values_list("status", flat=True).first()
         if status in (None, InvoiceStatus.DRAFT):
             return []
-        return [invoices.Problem("description", "Line", self.description, f"the invoice is {status}: its lines "
-                                 "can no longer be added, changed or deleted", "immutable")]
+        return [
+            invoices.Problem(
+                "description",
+                "Line",
+                self.description,
+                f"the invoice is {status}: its lines can no longer be added, changed or deleted",
+                "immutable",
+            )
+        ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         raise_problems(self._frozen_problems())
@@ -282,7 +339,9 @@ class MinutePoolUsage(models.Model):
     period_start = models.DateField("period start")
     seconds_used = models.PositiveIntegerField("seconds used", default=0)
     carried_seconds = models.PositiveIntegerField(
-        "seconds carried over", null=True, blank=True,
+        "seconds carried over",
+        null=True,
+        blank=True,
         help_text="Unused seconds rolled over from the previous month (set on the month's first call).",
     )
 
@@ -304,17 +363,25 @@ class ServiceCharge(models.Model):
     service_kind = choice_field("Service kind", ServiceKind)
     service_id = models.BigIntegerField("service id")
     service_start = models.DateField(
-        "service activation date", help_text="A DID released and assigned again is a new service from its new date.",
+        "service activation date",
+        help_text="A DID released and assigned again is a new service from its new date.",
     )
     kind = choice_field("Charge kind", CHARGE_KIND_LABELS)
     period_start = models.DateField("period start")
     period_end = models.DateField("period end")
     amount = money_field("Amount")
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="service_charges", db_constraint=False,
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        related_name="service_charges",
+        db_constraint=False,
     )
     account = models.ForeignKey(
-        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="service_charges",
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="service_charges",
         db_constraint=False,
     )
     reference = models.CharField("transaction reference", max_length=100)
@@ -324,8 +391,10 @@ class ServiceCharge(models.Model):
     class Meta:
         ordering = ["-period_start", "service_kind", "service_id"]
         constraints = [
-            models.UniqueConstraint(fields=["service_kind", "service_id", "service_start", "kind", "period_start"],
-                                    name="service_charge_once_per_period"),
+            models.UniqueConstraint(
+                fields=["service_kind", "service_id", "service_start", "kind", "period_start"],
+                name="service_charge_once_per_period",
+            ),
         ]
 
     def __str__(self) -> str:

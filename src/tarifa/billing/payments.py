@@ -45,8 +45,11 @@ def find_customer(text: str) -> Customer:
         query |= Q(pk=int(value))
     found = list(Customer.objects.filter(query)[:2])
     if len(found) != 1:
-        rule = "no customer has this web user name, account code or id" if not found else (
-            "matches more than one customer; use the account code")
+        rule = (
+            "no customer has this web user name, account code or id"
+            if not found
+            else ("matches more than one customer; use the account code")
+        )
         raise Refused("customer", text, rule)
     return found[0]
 
@@ -55,15 +58,17 @@ def _used_reference(reference: str) -> Refused | None:
     used = Transaction.objects.filter(reference=reference).values("pk", "kind", "customer_id").first()
     if used is None:
         return None
-    return Refused("reference", reference,
-                   f"already used by transaction {used['pk']} ({used['kind']}); references are unique")
+    return Refused(
+        "reference", reference, f"already used by transaction {used['pk']} ({used['kind']}); references are unique"
+    )
 
 
 def find_own_balance_account(customer: Customer, text: str) -> Account:
     """One of the customer's accounts that keeps its own balance, by account code or name."""
     value = text.strip()
-    account = (Account.objects.filter(customer=customer).filter(Q(account_code=value) | Q(name=value))
-               .order_by("pk").first())
+    account = (
+        Account.objects.filter(customer=customer).filter(Q(account_code=value) | Q(name=value)).order_by("pk").first()
+    )
     if account is None:
         raise Refused("account", text, f"no account of {customer} has this account code or name")
     if account.balance_mode != BalanceMode.OWN:
@@ -71,8 +76,15 @@ def find_own_balance_account(customer: Customer, text: str) -> Account:
     return account
 
 
-def add_money(customer: Customer | int, request: MoneyRequest, *, actor: str, user_id: int | None = None,
-              account: Account | None = None, created_at: datetime | None = None) -> Transaction:
+def add_money(
+    customer: Customer | int,
+    request: MoneyRequest,
+    *,
+    actor: str,
+    user_id: int | None = None,
+    account: Account | None = None,
+    created_at: datetime | None = None,
+) -> Transaction:
     """Post one operator money movement on the customer's balance (or on the balance of its
     ``account`` that keeps its own), or raise :class:`Refused`.
 
@@ -88,31 +100,50 @@ def add_money(customer: Customer | int, request: MoneyRequest, *, actor: str, us
             # Lock the balance first, customer then account as ledger.post does (it locks them
             # again, in the same transaction): the refund limit and the range check must see the
             # balance the posting will move.
-            row: Any = (Customer.objects.select_for_update(no_key=True).filter(pk=customer_id)
-                        .values("balance", "currency").first())
+            row: Any = (
+                Customer.objects.select_for_update(no_key=True)
+                .filter(pk=customer_id)
+                .values("balance", "currency")
+                .first()
+            )
             if row is None:
                 raise Refused("customer", str(customer_id), "no such customer")
             balance = row["balance"]
             own = Transaction.objects.filter(customer_id=customer_id, account__isnull=True)
             if account_id is not None:
-                balance = Account.objects.select_for_update(no_key=True).values_list("balance", flat=True).get(
-                    pk=account_id)
+                balance = (
+                    Account.objects.select_for_update(no_key=True).values_list("balance", flat=True).get(pk=account_id)
+                )
                 own = Transaction.objects.filter(account_id=account_id)
             sums = own.aggregate(
                 paid=Sum("amount", filter=Q(kind=TransactionKind.PAYMENT)),
                 refunded=Sum("amount", filter=Q(kind=TransactionKind.REFUND)),
             )
-            state = BalanceState(balance=balance, currency=row["currency"],
-                                 paid=sums["paid"] or Decimal(0), refunded=-(sums["refunded"] or Decimal(0)))
+            state = BalanceState(
+                balance=balance,
+                currency=row["currency"],
+                paid=sums["paid"] or Decimal(0),
+                refunded=-(sums["refunded"] or Decimal(0)),
+            )
             amount = signed_amount(request, state)
             used = _used_reference(request.reference)
             if used is not None:
                 raise used
-            ledger.post([ledger.Posting(
-                customer_id=customer_id, account_id=account_id, amount=amount, kind=request.kind,
-                reference=request.reference, description=request.reason.strip() or TRANSACTION_KIND_LABELS.label(request.kind),
-                created_by_id=user_id, actor=actor[:150], created_at=created_at,
-            )])
+            ledger.post(
+                [
+                    ledger.Posting(
+                        customer_id=customer_id,
+                        account_id=account_id,
+                        amount=amount,
+                        kind=request.kind,
+                        reference=request.reference,
+                        description=request.reason.strip() or TRANSACTION_KIND_LABELS.label(request.kind),
+                        created_by_id=user_id,
+                        actor=actor[:150],
+                        created_at=created_at,
+                    )
+                ]
+            )
     except IntegrityError:
         # the same reference posted at the same moment by another session (unique constraint)
         used = _used_reference(request.reference)

@@ -29,13 +29,15 @@ def describe_scope(scope: str) -> str:
     from tarifa.routing.models import Connection
 
     kinds: dict[str, tuple[str, Any]] = {
-        "c:": ("Customer", Customer), "d:sip:": ("SIP device", SipDevice),
-        "d:ip:": ("IP device", IpDevice), "n:": ("Connection", Connection),
+        "c:": ("Customer", Customer),
+        "d:sip:": ("SIP device", SipDevice),
+        "d:ip:": ("IP device", IpDevice),
+        "n:": ("Connection", Connection),
     }
     for prefix, (label, model) in kinds.items():
-        if scope.startswith(prefix) and scope[len(prefix):].isdigit():
-            found = model.objects.filter(pk=int(scope[len(prefix):])).first()
-            return f"{label} {found}" if found is not None else f"{label} #{scope[len(prefix):]} (deleted)"
+        if scope.startswith(prefix) and scope[len(prefix) :].isdigit():
+            found = model.objects.filter(pk=int(scope[len(prefix) :])).first()
+            return f"{label} {found}" if found is not None else f"{label} #{scope[len(prefix) :]} (deleted)"
     return scope
 
 

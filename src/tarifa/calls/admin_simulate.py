@@ -73,11 +73,19 @@ class SimulateCallMixin:
         decision = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            decision = simulate_for(account.account_code, data["callee"], caller=data["caller"],
-                                    source_ip=data["source_ip"] or "", pop=data["pop"])
+            decision = simulate_for(
+                account.account_code,
+                data["callee"],
+                caller=data["caller"],
+                source_ip=data["source_ip"] or "",
+                pop=data["pop"],
+            )
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "title": f"Simulate a call: {account}", "target": account, "form": form, "decision": decision,
+            "title": f"Simulate a call: {account}",
+            "target": account,
+            "form": form,
+            "decision": decision,
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
         return TemplateResponse(request, "calls/simulate.html", context)

@@ -43,8 +43,16 @@ logger = logging.getLogger("tarifa.calls")
 
 SYSTEM_CAP = config.max_call_seconds()
 
-__all__ = ["CallRequest", "Decision", "Refusal", "authorize_call", "count_refusal", "end_call", "find_account",
-           "simulate_for"]
+__all__ = [
+    "CallRequest",
+    "Decision",
+    "Refusal",
+    "authorize_call",
+    "count_refusal",
+    "end_call",
+    "find_account",
+    "simulate_for",
+]
 
 
 def _may_go_in_one_trip(planned: Plan, reserve: bool) -> bool:
@@ -54,8 +62,7 @@ def _may_go_in_one_trip(planned: Plan, reserve: bool) -> bool:
     return reserve and not planned.emergency and planned.cap > 0 and not planned.spending
 
 
-def _decide_in_one_trip(store: storage.CallStore, planned: Plan, req: CallRequest, d: Decision,
-                        now: datetime) -> bool:
+def _decide_in_one_trip(store: storage.CallStore, planned: Plan, req: CallRequest, d: Decision, now: datetime) -> bool:
     """One statement locks and reads the state and, when it leaves room for the longest call the
     plan allows, reserves it. The decision is then taken from that state by :func:`judge`, as in
     the transaction; it must be the one the database acted on. True when ``d`` is final; False
@@ -83,17 +90,30 @@ def _decide_in_one_trip(store: storage.CallStore, planned: Plan, req: CallReques
     if not stands_behind(planned, verdict, trip.connection_id):
         # Never keep a hold the decision does not stand behind; decide again in a transaction.
         store.release(trip)
-        logger.error("call %s: the one-trip reservation (%s s, connection %s) differs from the decision "
-                     "(%s); deciding again", req.call_id, planned.cap, trip.connection_id, verdict)
+        logger.error(
+            "call %s: the one-trip reservation (%s s, connection %s) differs from the decision (%s); deciding again",
+            req.call_id,
+            planned.cap,
+            trip.connection_id,
+            verdict,
+        )
         return False
     assert isinstance(verdict, Allowed)
-    d.apply(verdict, trip.reservation_id, f"ALLOWED for {verdict.duration} s, reserving {verdict.amount} "
-                                          "(one round trip)")
+    d.apply(
+        verdict, trip.reservation_id, f"ALLOWED for {verdict.duration} s, reserving {verdict.amount} (one round trip)"
+    )
     return True
 
 
-def _decide_in_transaction(store: storage.CallStore, planned: Plan, req: CallRequest, d: Decision, now: datetime,
-                           reserve: bool, held: Held | None) -> None:
+def _decide_in_transaction(
+    store: storage.CallStore,
+    planned: Plan,
+    req: CallRequest,
+    d: Decision,
+    now: datetime,
+    reserve: bool,
+    held: Held | None,
+) -> None:
     """Lock and read the call's state, judge, and reserve. A call id that already holds a
     reservation (``held``, or found when the state would refuse the call: the call's own
     reservation fills the limit) is answered with it."""
@@ -103,8 +123,12 @@ def _decide_in_transaction(store: storage.CallStore, planned: Plan, req: CallReq
             verdict = judge(planned, state, d.tracing)
             if isinstance(verdict, Allowed):
                 reservation_id = store.reserve(planned, req, now, verdict) if reserve else None
-                d.apply(verdict, reservation_id, f"ALLOWED for {verdict.duration} s, reserving {verdict.amount}"
-                        + ("" if reserve else " (simulation: nothing reserved)"))
+                d.apply(
+                    verdict,
+                    reservation_id,
+                    f"ALLOWED for {verdict.duration} s, reserving {verdict.amount}"
+                    + ("" if reserve else " (simulation: nothing reserved)"),
+                )
                 return
             # refused, unless the state holds this very call (a simulation holds nothing)
             held = store.held(req) if reserve and state.customer_calls else None
@@ -114,8 +138,9 @@ def _decide_in_transaction(store: storage.CallStore, planned: Plan, req: CallReq
         d.apply(answer_held(planned, held, state, req.call_id, d.tracing), held.reservation_id)
 
 
-def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | None = None,
-                   trace: bool = True) -> Decision:
+def authorize_call(
+    req: CallRequest, *, reserve: bool = True, now: datetime | None = None, trace: bool = True
+) -> Decision:
     """Decide on one call attempt; with ``reserve`` the call's maximum cost is held until it ends.
     Without ``trace`` the decision's steps are not written down (refusals keep their reason)."""
     now = now or datetime.now(UTC)
@@ -128,8 +153,11 @@ def authorize_call(req: CallRequest, *, reserve: bool = True, now: datetime | No
         if planned is None:
             break
         try:
-            if held is None and _may_go_in_one_trip(planned, reserve) and _decide_in_one_trip(
-                    store, planned, req, d, now):
+            if (
+                held is None
+                and _may_go_in_one_trip(planned, reserve)
+                and _decide_in_one_trip(store, planned, req, d, now)
+            ):
                 break
             _decide_in_transaction(store, planned, req, d, now, reserve, held)
             break
@@ -189,8 +217,12 @@ def simulate_for(identity: str, callee: str, *, caller: str = "", source_ip: str
     account = find_account(identity)
     device = account.sipdevices.filter(status=Status.ACTIVE).first()
     request = CallRequest(
-        call_id=f"simulation-{time.time_ns()}", callee=callee, caller=caller, switch="simulation",
-        source_ip=source_ip, pop=pop,
+        call_id=f"simulation-{time.time_ns()}",
+        callee=callee,
+        caller=caller,
+        switch="simulation",
+        source_ip=source_ip,
+        pop=pop,
         sip_user=device.login if device else "",
         trunk=account.identifier if account.kind == AccountKind.TRUNK and not device else "",
         account_code="" if device or account.kind == AccountKind.TRUNK else account.account_code,

@@ -132,7 +132,10 @@ def _table(key: tuple[str, int]) -> authz.PriceList:
             signature = (dset.time_zone, dset.rounding, rates_signature(dset.rates.all()))
             held = _tables.get(key)
             if held is None or held[0] != signature:
-                held = (signature, authz.PriceList(RateTable(load_entries(dset.rates.all()), dset.time_zone), dset.rounding))
+                held = (
+                    signature,
+                    authz.PriceList(RateTable(load_entries(dset.rates.all()), dset.time_zone), dset.rounding),
+                )
                 _tables[key] = held
         return held[1]
 
@@ -148,32 +151,55 @@ def warm_up() -> None:
 
 def _customer_view(customer: Customer) -> authz.CustomerView:
     return authz.CustomerView(
-        id=customer.pk, code=customer.account_code, company=customer.company, status=customer.status,
-        active=customer.status == Status.ACTIVE, tariff_id=customer.tariff_id, home=str(customer.country or "US"),
-        billing_decimals=customer.billing_decimals, max_call_duration=customer.max_call_duration,
+        id=customer.pk,
+        code=customer.account_code,
+        company=customer.company,
+        status=customer.status,
+        active=customer.status == Status.ACTIVE,
+        tariff_id=customer.tariff_id,
+        home=str(customer.country or "US"),
+        billing_decimals=customer.billing_decimals,
+        max_call_duration=customer.max_call_duration,
         deny_loss_routes=customer.deny_loss_routes,
         codecs=tuple(customer.codecs or ()) if customer.codec_checking else (),
-        call_with_media=customer.call_with_media, max_call_sessions=customer.max_call_sessions,
-        calls_per_second=customer.calls_per_second, daily_spending_limit=customer.daily_spending_limit,
-        monthly_spending_limit=customer.monthly_spending_limit, time_zone=customer.time_zone,
+        call_with_media=customer.call_with_media,
+        max_call_sessions=customer.max_call_sessions,
+        calls_per_second=customer.calls_per_second,
+        daily_spending_limit=customer.daily_spending_limit,
+        monthly_spending_limit=customer.monthly_spending_limit,
+        time_zone=customer.time_zone,
     )
 
 
 def _account_view(account: Account, customer: authz.CustomerView) -> authz.AccountView:
     return authz.AccountView(
-        id=account.pk, customer=customer, code=account.account_code, name=account.name, status=account.status,
-        active=account.status == Status.ACTIVE, tariff_id=account.tariff_id,
-        own_balance=account.balance_mode == BalanceMode.OWN, max_channels=account.max_channels,
-        domestic_route=account.domestic_route, international_route=account.international_route,
-        tollfree_route=account.tollfree_route, tollfree_carrier=account.tollfree_carrier,
-        allow_411=account.allow_411, allow_international=account.allow_international,
-        allow_premium_rate=account.allow_premium_rate, allowed_countries=tuple(account.allowed_countries or ()),
+        id=account.pk,
+        customer=customer,
+        code=account.account_code,
+        name=account.name,
+        status=account.status,
+        active=account.status == Status.ACTIVE,
+        tariff_id=account.tariff_id,
+        own_balance=account.balance_mode == BalanceMode.OWN,
+        max_channels=account.max_channels,
+        domestic_route=account.domestic_route,
+        international_route=account.international_route,
+        tollfree_route=account.tollfree_route,
+        tollfree_carrier=account.tollfree_carrier,
+        allow_411=account.allow_411,
+        allow_international=account.allow_international,
+        allow_premium_rate=account.allow_premium_rate,
+        allowed_countries=tuple(account.allowed_countries or ()),
         international_rate_cap=account.international_rate_cap,
         max_call_time_domestic=account.max_call_time_domestic,
         max_call_time_international=account.max_call_time_international,
-        e911_caller_id=account.e911_caller_id, dialing_mode=account.dialing_mode,
-        caller_id_number=account.caller_id_number, allowed_codecs=tuple(account.allowed_codecs or ()),
-        rtp_timeout=account.rtp_timeout, rtp_hold_timeout=account.rtp_hold_timeout, dtmf_mode=account.dtmf_mode,
+        e911_caller_id=account.e911_caller_id,
+        dialing_mode=account.dialing_mode,
+        caller_id_number=account.caller_id_number,
+        allowed_codecs=tuple(account.allowed_codecs or ()),
+        rtp_timeout=account.rtp_timeout,
+        rtp_hold_timeout=account.rtp_hold_timeout,
+        dtmf_mode=account.dtmf_mode,
         networks=tuple(ipaddress.ip_network(str(n), strict=False) for n in account.ip_restriction or ()),
         pops=frozenset(p.name for p in account.pop_restriction.all()),
         blocked_for_unpaid=account.blocked_for_unpaid,
@@ -192,34 +218,45 @@ def _build(version: int) -> Snapshot:
         snap.accounts[account.pk] = view
         snap.by_code[account.account_code] = account.pk
         for index in (snap.index, snap.index_all) if view.active and customer.active else (snap.index_all,):
-            index.account(account.pk, account.customer_id, code=account.account_code,
-                          trunk=account.identifier if account.kind == AccountKind.TRUNK else "",
-                          extension=account.identifier if account.kind == AccountKind.EXTENSION else "",
-                          pbx=pbx_address.get(account.pbx_id, "") if account.kind == AccountKind.EXTENSION
-                          and account.pbx_id else "")
+            index.account(
+                account.pk,
+                account.customer_id,
+                code=account.account_code,
+                trunk=account.identifier if account.kind == AccountKind.TRUNK else "",
+                extension=account.identifier if account.kind == AccountKind.EXTENSION else "",
+                pbx=pbx_address.get(account.pbx_id, "")
+                if account.kind == AccountKind.EXTENSION and account.pbx_id
+                else "",
+            )
             index.tenant(customer.code, account.customer_id)
     for dev in SipDevice.objects.filter(status=Status.ACTIVE):
         snap.by_sip[dev.login] = Device(f"sip:{dev.pk}", dev.account_id, dev.max_call_sessions, dev.calls_per_second)
         snap.index.device("sip_user", dev.login, dev.account_id)
         snap.index_all.device("sip_user", dev.login, dev.account_id)
     for ip_dev in IpDevice.objects.filter(status=Status.ACTIVE):
-        snap.by_ip[ip_dev.address] = Device(f"ip:{ip_dev.pk}", ip_dev.account_id, ip_dev.max_call_sessions,
-                                            ip_dev.calls_per_second)
+        snap.by_ip[ip_dev.address] = Device(
+            f"ip:{ip_dev.pk}", ip_dev.account_id, ip_dev.max_call_sessions, ip_dev.calls_per_second
+        )
         snap.index.device("source_ip", ip_dev.address, ip_dev.account_id)
         snap.index_all.device("source_ip", ip_dev.address, ip_dev.account_id)
     for number, account_id in VirtualNumber.objects.values_list("number", "account_id"):
         for index in (snap.index, snap.index_all):  # an extension of its customer's PBXs (core.identity)
             index.extension(account_id, number)
-    for did in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan", "sip_device"):
+    for did in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related(
+        "plan", "sip_device"
+    ):
         plan = did.plan
         assert did.account_id is not None  # filtered: account__isnull=False
         snap.dids[did.number] = authz.DidView(
-            number=did.number, account_id=did.account_id,
+            number=did.number,
+            account_id=did.account_id,
             forward_to=did.forward_number if did.destination == DidDestination.FORWARD else None,
-            device_login=did.sip_device.login if did.destination == DidDestination.SIP_DEVICE and did.sip_device
+            device_login=did.sip_device.login
+            if did.destination == DidDestination.SIP_DEVICE and did.sip_device
             else "",
-            plan=None if plan is None else authz.InboundPlan(plan.inbound_rate, plan.inbound_interval_1,
-                                                             plan.inbound_interval_n),
+            plan=None
+            if plan is None
+            else authz.InboundPlan(plan.inbound_rate, plan.inbound_interval_1, plan.inbound_interval_n),
         )
         snap.account_dids.setdefault(did.account_id, set()).add(did.number)
     conn_rules: dict[int, list[Rule]] = {}
@@ -231,7 +268,8 @@ def _build(version: int) -> Snapshot:
             conn_rules.setdefault(rule.connection_id, []).append(item)  # type: ignore[arg-type]
     for route in DialingRoute.objects.order_by("priority", "id"):
         snap.dialing_routes.setdefault(route.customer_id, []).append(
-            authz.DialingPattern(route.dialing_pattern, route.routing_group_id))
+            authz.DialingPattern(route.dialing_pattern, route.routing_group_id)
+        )
     for offer in RouteOffer.objects.all():
         snap.offers[(offer.destination_class, offer.choice, offer.tollfree_carrier)] = offer.routing_group_id
     entries: dict[int, list[RouteEntry]] = {}
@@ -239,16 +277,27 @@ def _build(version: int) -> Snapshot:
         enabled=True, connection__enabled=True, connection__vendor__status=Status.ACTIVE
     ).select_related("connection__vendor"):
         conn = entry.connection
-        entries.setdefault(entry.group_id, []).append(RouteEntry(
-            connection_id=conn.pk, connection_name=conn.name, vendor=conn.vendor.name,
-            address=f"{conn.host}:{conn.port}", transport=conn.transport, tech_prefix=conn.tech_prefix,
-            max_channels=conn.max_channels, max_cps=conn.max_cps, destination_set_id=entry.destination_set_id,
-            priority=entry.priority, weight=entry.weight, rules=tuple(conn_rules.get(conn.pk, ())),
-            emergency_format=conn.emergency_format,
-        ))
+        entries.setdefault(entry.group_id, []).append(
+            RouteEntry(
+                connection_id=conn.pk,
+                connection_name=conn.name,
+                vendor=conn.vendor.name,
+                address=f"{conn.host}:{conn.port}",
+                transport=conn.transport,
+                tech_prefix=conn.tech_prefix,
+                max_channels=conn.max_channels,
+                max_cps=conn.max_cps,
+                destination_set_id=entry.destination_set_id,
+                priority=entry.priority,
+                weight=entry.weight,
+                rules=tuple(conn_rules.get(conn.pk, ())),
+                emergency_format=conn.emergency_format,
+            )
+        )
     for group in RoutingGroup.objects.all():
-        snap.groups[group.pk] = Group(group.pk, group.name, group.policy, group.tariff_id,
-                                      tuple(entries.get(group.pk, ())))
+        snap.groups[group.pk] = Group(
+            group.pk, group.name, group.policy, group.tariff_id, tuple(entries.get(group.pk, ()))
+        )
     return snap
 
 
@@ -283,8 +332,27 @@ def _changed(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
-    for model in (Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule, Did, DidPlan, VirtualNumber,
-                  Rate, Tariff, Connection, DestinationRate, DestinationSet, Pop, RouteOffer, RoutingEntry, RoutingGroup, Vendor):
+    for model in (
+        Account,
+        Customer,
+        DialingRoute,
+        IpDevice,
+        SipDevice,
+        TranslationRule,
+        Did,
+        DidPlan,
+        VirtualNumber,
+        Rate,
+        Tariff,
+        Connection,
+        DestinationRate,
+        DestinationSet,
+        Pop,
+        RouteOffer,
+        RoutingEntry,
+        RoutingGroup,
+        Vendor,
+    ):
         post_save.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"tarifa-cache-delete-{model.__name__}")
     m2m_changed.connect(_changed, sender=Account.pop_restriction.through, dispatch_uid="tarifa-cache-pops")

@@ -18,8 +18,12 @@ def simulate(
     callee: str = typer.Option(..., "--callee", help="The number as the customer dials it."),
     caller: str = typer.Option("", "--caller"),
     source_ip: str = typer.Option("", "--source-ip"),
-    pop: str = typer.Option("", "--pop", help="POP the call arrives at (a known POP's name). Without it, an "
-                            "account restricted to exactly one POP uses that one."),
+    pop: str = typer.Option(
+        "",
+        "--pop",
+        help="POP the call arrives at (a known POP's name). Without it, an "
+        "account restricted to exactly one POP uses that one.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole decision as JSON."),
 ) -> None:
     """Run the full authorisation decision without reserving anything and print each step."""
@@ -40,11 +44,15 @@ def simulate(
         pop = default_pop(found)
         allowed, _others = pop_names(found)
         if pop:
-            typer.echo(f"note: --pop not given: using {pop!r}, the only POP account {found.name!r} may call through",
-                       err=True)
+            typer.echo(
+                f"note: --pop not given: using {pop!r}, the only POP account {found.name!r} may call through", err=True
+            )
         elif found.pop_restriction.exists():
-            typer.echo(f"note: --pop not given: account {found.name!r} may only call through POPs "
-                       f"{', '.join(allowed)}; without one the call is refused (pop_not_allowed)", err=True)
+            typer.echo(
+                f"note: --pop not given: account {found.name!r} may only call through POPs "
+                f"{', '.join(allowed)}; without one the call is refused (pop_not_allowed)",
+                err=True,
+            )
     decision = simulate_for(found.account_code, callee, caller=caller, source_ip=source_ip, pop=pop)
     if as_json:
         from dataclasses import asdict
@@ -61,7 +69,6 @@ def simulate(
             typer.echo("   " + ", ".join(f"{k}={v}" for k, v in route.items()))
     else:
         typer.echo(f"=> REFUSED: {decision.reason} (SIP {decision.sip_code})")
-
 
 
 def register(app: typer.Typer) -> None:

@@ -21,17 +21,24 @@ class Reservation(models.Model):
     # the ones the authorisation just locked or read, and the checks at commit cost every call two
     # more lookups. Deleting a customer or an account still deletes its reservations (Django's
     # CASCADE). The account's and the device's reservations are counted among the customer's.
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="reservations",
-                                 db_constraint=False)
-    account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="reservations",
-                                db_constraint=False, db_index=False)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="reservations", db_constraint=False
+    )
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.CASCADE, related_name="reservations", db_constraint=False, db_index=False
+    )
     own_balance = models.BooleanField("on the account's own balance", default=False)
     # No database constraint: its check at commit would share-lock the connection row, and every
     # concurrent authorisation routed through the same connection would queue on that one row
     # (migration calls 0005). Deleting a connection still nulls its reservations (Django's SET_NULL).
     connection = models.ForeignKey(
-        "routing.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations",
-        db_index=False, db_constraint=False,
+        "routing.Connection",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reservations",
+        db_index=False,
+        db_constraint=False,
     )
     device = models.CharField("device", max_length=24, blank=True, help_text="sip:<id> or ip:<id> of the device.")
     amount = money_field("Reserved amount")

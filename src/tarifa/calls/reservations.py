@@ -33,7 +33,7 @@ def release_calls(calls: list[tuple[str, str]]) -> int:
     with connection.cursor() as cursor:
         for switch, ids in by_switch.items():
             for start in range(0, len(ids), 5000):
-                condition, params = any_of("call_id", ids[start:start + 5000])
+                condition, params = any_of("call_id", ids[start : start + 5000])
                 cursor.execute(f"DELETE FROM {table} WHERE switch = %s AND {condition}", [switch, *params])
                 released += cursor.rowcount
     return released
@@ -45,9 +45,9 @@ def expire(now: datetime | None = None) -> int:
     have no database constraints: migration calls 0006)."""
     from django.db.models import Exists, OuterRef, Q
 
-
     gone = ~Exists(Account.objects.filter(pk=OuterRef("account_id"))) | ~Exists(
-        Customer.objects.filter(pk=OuterRef("customer_id")))
+        Customer.objects.filter(pk=OuterRef("customer_id"))
+    )
     return Reservation.objects.filter(Q(expires_at__lt=now or timezone.now()) | gone).delete()[0]
 
 

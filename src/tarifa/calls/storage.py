@@ -110,9 +110,11 @@ class _Common:
         under the customer's lock, so two calls cannot both spend the last of a limit)."""
         spent = {}
         for window in plan.spending:
-            total = Transaction.objects.filter(customer_id=plan.account.customer_id,
-                                               kind__in=(TransactionKind.CALL_CHARGE, TransactionKind.ADJUSTMENT),
-                                               created_at__gte=window.since).aggregate(s=Sum("amount"))["s"]
+            total = Transaction.objects.filter(
+                customer_id=plan.account.customer_id,
+                kind__in=(TransactionKind.CALL_CHARGE, TransactionKind.ADJUSTMENT),
+                created_at__gte=window.since,
+            ).aggregate(s=Sum("amount"))["s"]
             spent[window.label] = -(total or Decimal(0))
         return spent
 
@@ -141,8 +143,10 @@ class SqliteStore(_Common):
         condition, scope_params = any_of("scope", plan.cps_scopes or [""])
 
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} "
-                           "WHERE id = %s", [account.customer_id])
+            cursor.execute(
+                f"SELECT balance, credit_limit, billing_type FROM {_q(Customer._meta.db_table)} WHERE id = %s",
+                [account.customer_id],
+            )
             balance, credit, billing = cursor.fetchone()
             if account.own_balance:
                 cursor.execute(f"SELECT balance FROM {_q(Account._meta.db_table)} WHERE id = %s", [account.id])
@@ -155,8 +159,15 @@ class SqliteStore(_Common):
                 f"COALESCE(SUM(CASE WHEN own_balance THEN 0 ELSE amount END), 0), 'calls', 0 "
                 f"FROM {table} WHERE customer_id = %s AND expires_at >= %s "
                 f"UNION ALL SELECT 0, 0, 0, 0, 0, 0, scope, count FROM {rates} WHERE {condition} AND second = %s",
-                [account.id, account.id, device.key if device else "", account.customer_id, _dt(now),
-                 *scope_params, second],
+                [
+                    account.id,
+                    account.id,
+                    device.key if device else "",
+                    account.customer_id,
+                    _dt(now),
+                    *scope_params,
+                    second,
+                ],
             )
             rows = cursor.fetchall()
             busy: dict[int, int] = {}
@@ -178,9 +189,15 @@ class SqliteStore(_Common):
         calls, reserved, account_calls, account_units, device_calls, shared_units, _label, _n = rows[0]
         return CallState(
             funds=Funds(_money(balance), _money(credit), billing == BillingType.POSTPAID),
-            customer_calls=calls, account_calls=account_calls, device_calls=device_calls,
-            reserved=_money(reserved), shared_reserved=_money(shared_units), account_reserved=_money(account_units),
-            cps=cps, busy=busy, spent=self._spent(plan) if plan.spending else {},
+            customer_calls=calls,
+            account_calls=account_calls,
+            device_calls=device_calls,
+            reserved=_money(reserved),
+            shared_reserved=_money(shared_units),
+            account_reserved=_money(account_units),
+            cps=cps,
+            busy=busy,
+            spent=self._spent(plan) if plan.spending else {},
         )
 
     def reserve(self, plan: Plan, req: CallRequest, now: datetime, verdict: Allowed) -> int:
@@ -191,8 +208,9 @@ class SqliteStore(_Common):
         placeholders = ", ".join(["%s"] * len(values))
         rates = _q(CallRate._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {_q(Reservation._meta.db_table)} ({columns}) VALUES ({placeholders}) "
-                           "RETURNING id", values)
+            cursor.execute(
+                f"INSERT INTO {_q(Reservation._meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING id", values
+            )
             reservation_id: int = cursor.fetchone()[0]
             if scopes:
                 cursor.executemany(
@@ -203,16 +221,37 @@ class SqliteStore(_Common):
         return reservation_id
 
 
-_RESERVATION_COLUMNS = ("switch", "call_id", "customer_id", "account_id", "own_balance", "connection_id", "device",
-                        "amount", "max_duration", "created_at", "expires_at")
+_RESERVATION_COLUMNS = (
+    "switch",
+    "call_id",
+    "customer_id",
+    "account_id",
+    "own_balance",
+    "connection_id",
+    "device",
+    "amount",
+    "max_duration",
+    "created_at",
+    "expires_at",
+)
 
 
 def _reservation_values(plan: Plan, req: CallRequest, now: datetime, verdict: Allowed) -> list[Any]:
     """The reservation's row, in the order of ``_RESERVATION_COLUMNS`` (and of ``tarifa_call_reserve``)."""
     account, device = plan.account, plan.device
-    return [req.switch, req.call_id, account.customer_id, account.id, account.own_balance, verdict.connection_id,
-            device.key if device else "", _UNITS.get_prep_value(verdict.amount), verdict.duration, _dt(now),
-            _dt(now + timedelta(seconds=verdict.duration + RESERVATION_MARGIN))]
+    return [
+        req.switch,
+        req.call_id,
+        account.customer_id,
+        account.id,
+        account.own_balance,
+        verdict.connection_id,
+        device.key if device else "",
+        _UNITS.get_prep_value(verdict.amount),
+        verdict.duration,
+        _dt(now),
+        _dt(now + timedelta(seconds=verdict.duration + RESERVATION_MARGIN)),
+    ]
 
 
 def _counted(plan: Plan, verdict: Allowed) -> list[str]:
@@ -293,15 +332,33 @@ def _array(values: Sequence[int | str | None]) -> str:
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
-def _state(plan: Plan, amount: int | None, credit: int | None, billing: str | None, calls: int, reserved: int,
-           account_calls: int, account_units: int, device_calls: int, shared_units: int, cps: dict[str, int],
-           busy: dict[int, int], spent: dict[str, Decimal]) -> CallState:
+def _state(
+    plan: Plan,
+    amount: int | None,
+    credit: int | None,
+    billing: str | None,
+    calls: int,
+    reserved: int,
+    account_calls: int,
+    account_units: int,
+    device_calls: int,
+    shared_units: int,
+    cps: dict[str, int],
+    busy: dict[int, int],
+    spent: dict[str, Decimal],
+) -> CallState:
     if billing is None or amount is None:  # as the plain statements: no customer row is an error
         raise LookupError(f"customer {plan.account.customer_id} not found")
     return CallState(
         funds=Funds(_money(amount), _money(credit), billing == BillingType.POSTPAID),
-        customer_calls=calls, account_calls=account_calls, device_calls=device_calls, reserved=_money(reserved),
-        shared_reserved=_money(shared_units), account_reserved=_money(account_units), cps=cps, busy=busy,
+        customer_calls=calls,
+        account_calls=account_calls,
+        device_calls=device_calls,
+        reserved=_money(reserved),
+        shared_reserved=_money(shared_units),
+        account_reserved=_money(account_units),
+        cps=cps,
+        busy=busy,
         spent=spent,
     )
 
@@ -310,12 +367,23 @@ def unpack(plan: Plan, row: tuple[Any, ...]) -> tuple[CallState, int | None, int
     """(state, reservation id, connection id) from the row of ``tarifa_call_authorize``."""
     numbers, billing, scopes = row
     scopes = scopes or []
-    counts = numbers[Slot.COUNTS:Slot.COUNTS + len(scopes)]
-    pairs = numbers[Slot.COUNTS + len(scopes):]
-    state = _state(plan, numbers[Slot.BALANCE], numbers[Slot.CREDIT_LIMIT], billing, numbers[Slot.CALLS],
-                   numbers[Slot.RESERVED], numbers[Slot.ACCOUNT_CALLS], numbers[Slot.ACCOUNT_RESERVED],
-                   numbers[Slot.DEVICE_CALLS], numbers[Slot.SHARED_RESERVED], dict(zip(scopes, counts, strict=True)),
-                   dict(zip(pairs[0::2], pairs[1::2], strict=True)), {})
+    counts = numbers[Slot.COUNTS : Slot.COUNTS + len(scopes)]
+    pairs = numbers[Slot.COUNTS + len(scopes) :]
+    state = _state(
+        plan,
+        numbers[Slot.BALANCE],
+        numbers[Slot.CREDIT_LIMIT],
+        billing,
+        numbers[Slot.CALLS],
+        numbers[Slot.RESERVED],
+        numbers[Slot.ACCOUNT_CALLS],
+        numbers[Slot.ACCOUNT_RESERVED],
+        numbers[Slot.DEVICE_CALLS],
+        numbers[Slot.SHARED_RESERVED],
+        dict(zip(scopes, counts, strict=True)),
+        dict(zip(pairs[0::2], pairs[1::2], strict=True)),
+        {},
+    )
     return state, numbers[Slot.RESERVATION_ID], numbers[Slot.CONNECTION_ID]
 
 
@@ -368,8 +436,16 @@ class PostgresStore(_Common):
 
     def read(self, plan: Plan, now: datetime) -> CallState:
         account, device = plan.account, plan.device
-        params: list[Any] = [account.customer_id, account.id, account.own_balance, device.key if device else "", now,
-                  plan.cps_scopes + [f"n:{cid}" for cid in plan.limited], int(now.timestamp()), list(plan.limited)]
+        params: list[Any] = [
+            account.customer_id,
+            account.id,
+            account.own_balance,
+            device.key if device else "",
+            now,
+            plan.cps_scopes + [f"n:{cid}" for cid in plan.limited],
+            int(now.timestamp()),
+            list(plan.limited),
+        ]
         with connection.cursor() as cursor:
             if self._carried:
                 self._open = True
@@ -377,12 +453,36 @@ class PostgresStore(_Common):
                 cursor.nextset()
             else:
                 cursor.execute(_STATE_SQL, params)
-            (amount, credit, billing, calls, reserved, account_calls, account_units, device_calls, shared_units,
-             scopes, counts, connection_ids, connection_calls) = cursor.fetchone()
-        return _state(plan, amount, credit, billing, calls, reserved, account_calls, account_units, device_calls,
-                      shared_units, dict(zip(scopes or [], counts or [], strict=True)),
-                      dict(zip(connection_ids or [], connection_calls or [], strict=True)),
-                      self._spent(plan) if plan.spending else {})
+            (
+                amount,
+                credit,
+                billing,
+                calls,
+                reserved,
+                account_calls,
+                account_units,
+                device_calls,
+                shared_units,
+                scopes,
+                counts,
+                connection_ids,
+                connection_calls,
+            ) = cursor.fetchone()
+        return _state(
+            plan,
+            amount,
+            credit,
+            billing,
+            calls,
+            reserved,
+            account_calls,
+            account_units,
+            device_calls,
+            shared_units,
+            dict(zip(scopes or [], counts or [], strict=True)),
+            dict(zip(connection_ids or [], connection_calls or [], strict=True)),
+            self._spent(plan) if plan.spending else {},
+        )
 
     def reserve(self, plan: Plan, req: CallRequest, now: datetime, verdict: Allowed) -> int:
         params = [_counted(plan, verdict), int(now.timestamp()), *_reservation_values(plan, req, now, verdict)]
@@ -397,8 +497,13 @@ class PostgresStore(_Common):
             return None
         device = plan.device
         scopes = plan.cps_scopes
-        params = [_array(pack(plan, now)), _array(scopes + [f"n:{cid}" for cid in plan.limited]),
-                  req.switch, req.call_id, device.key if device else ""]
+        params = [
+            _array(pack(plan, now)),
+            _array(scopes + [f"n:{cid}" for cid in plan.limited]),
+            req.switch,
+            req.call_id,
+            device.key if device else "",
+        ]
         # (an IntegrityError: this call id holds a reservation already; the service answers with it)
         row = call_prepared(_AUTHORIZE_SQL, params)
         assert row is not None

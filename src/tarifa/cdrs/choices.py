@@ -9,17 +9,23 @@ __all__ = ["DIRECTION_LABELS", "DISPOSITION_LABELS", "RATING_STATUS_LABELS", "Di
 
 DIRECTION_LABELS = Labels(Direction, {Direction.OUTBOUND: "Outbound", Direction.INBOUND: "Inbound"})
 
-DISPOSITION_LABELS = Labels(Disposition, {
-    Disposition.ANSWERED: "Answered",
-    Disposition.BUSY: "Busy",
-    Disposition.NO_ANSWER: "No answer",
-    Disposition.FAILED: "Failed",
-    Disposition.CANCELLED: "Cancelled",
-})
+DISPOSITION_LABELS = Labels(
+    Disposition,
+    {
+        Disposition.ANSWERED: "Answered",
+        Disposition.BUSY: "Busy",
+        Disposition.NO_ANSWER: "No answer",
+        Disposition.FAILED: "Failed",
+        Disposition.CANCELLED: "Cancelled",
+    },
+)
 
-RATING_STATUS_LABELS = Labels(RatingStatus, {
-    RatingStatus.PENDING: "Pending",
-    RatingStatus.RATED: "Rated",
-    RatingStatus.UNRATED: "Unratable",
-    RatingStatus.FORBIDDEN: "Forbidden",
-})
+RATING_STATUS_LABELS = Labels(
+    RatingStatus,
+    {
+        RatingStatus.PENDING: "Pending",
+        RatingStatus.RATED: "Rated",
+        RatingStatus.UNRATED: "Unratable",
+        RatingStatus.FORBIDDEN: "Forbidden",
+    },
+)

@@ -41,8 +41,20 @@ from tarifa.core.converters import utc_micros, whole_seconds
 from tarifa.core.periods import micros, moment
 
 TEXT_FIELDS: Final = (
-    "switch", "call_id", "leg", "direction", "caller", "callee", "source_ip", "sip_user", "trunk", "did",
-    "extension", "account_code", "connection", "disposition",
+    "switch",
+    "call_id",
+    "leg",
+    "direction",
+    "caller",
+    "callee",
+    "source_ip",
+    "sip_user",
+    "trunk",
+    "did",
+    "extension",
+    "account_code",
+    "connection",
+    "disposition",
 )
 SCHEMA: Final = {
     "line": pl.Int64,
@@ -56,7 +68,7 @@ SCHEMA: Final = {
 
 _UNFIT: Final = re.compile(r"[\ud800-\udfff]")  # lone surrogates (invalid UTF-8 read with surrogateescape)
 # Lines the vectorised reader takes: printable ASCII without a double quote (no CSV quoting).
-_PLAIN: Final = r'^[ !#-~]*$'
+_PLAIN: Final = r"^[ !#-~]*$"
 _IPV4: Final = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
 
 
@@ -82,14 +94,29 @@ def to_cdrs(frame: pl.DataFrame) -> list[CanonicalCdr]:
     """The CanonicalCdr objects of a frame's rows (for the row-by-row path)."""
     out = []
     for row in frame.iter_rows(named=True):
-        out.append(CanonicalCdr(
-            call_id=row["call_id"], callee=row["callee"], start_time=moment(row["start_us"]),
-            duration=row["duration"], switch=row["switch"], leg=row["leg"], caller=row["caller"],
-            connect_time=moment(row["connect_us"]), end_time=moment(row["end_us"]),
-            disposition=row["disposition"], sip_code=row["sip_code"], direction=row["direction"],
-            source_ip=row["source_ip"], sip_user=row["sip_user"], trunk=row["trunk"], did=row["did"],
-            extension=row["extension"], account_code=row["account_code"], connection=row["connection"],
-        ))
+        out.append(
+            CanonicalCdr(
+                call_id=row["call_id"],
+                callee=row["callee"],
+                start_time=moment(row["start_us"]),
+                duration=row["duration"],
+                switch=row["switch"],
+                leg=row["leg"],
+                caller=row["caller"],
+                connect_time=moment(row["connect_us"]),
+                end_time=moment(row["end_us"]),
+                disposition=row["disposition"],
+                sip_code=row["sip_code"],
+                direction=row["direction"],
+                source_ip=row["source_ip"],
+                sip_user=row["sip_user"],
+                trunk=row["trunk"],
+                did=row["did"],
+                extension=row["extension"],
+                account_code=row["account_code"],
+                connection=row["connection"],
+            )
+        )
     return out
 
 
@@ -148,20 +175,25 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
         duration=whole_seconds(get("duration")),
         sip_code=pl.when(sip != "").then(sip_value),
         _ok=(
-            (get("call_id") != "") & (get("callee") != "")
-            & disposition_ok & direction_ok
+            (get("call_id") != "")
+            & (get("callee") != "")
+            & disposition_ok
+            & direction_ok
             & ((sip == "") | (sip.str.contains(r"^[0-9]{1,3}$") & (sip_value >= 100) & (sip_value <= 699)))
             & ((get("source_ip") == "") | get("source_ip").str.contains(_IPV4))
             # the reference refuses over-long fields (core.cdr.FIELD_LIMITS): it decides those
-            & pl.all_horizontal([get(name).str.len_chars() <= limit for name, limit in FIELD_LIMITS.items()
-                                 if name in names])
+            & pl.all_horizontal(
+                [get(name).str.len_chars() <= limit for name, limit in FIELD_LIMITS.items() if name in names]
+            )
         ),
         _no_connect=get("connect_time") == "",
         _no_end=get("end_time") == "",
     )
     out = out.with_columns(
         ok=(
-            pl.col("_ok") & pl.col("start_us").is_not_null() & pl.col("duration").is_not_null()
+            pl.col("_ok")
+            & pl.col("start_us").is_not_null()
+            & pl.col("duration").is_not_null()
             & (pl.col("duration") <= MAX_DURATION)
             # a connect or end time given must have been read (each parsed once, above)
             & (pl.col("_no_connect") | pl.col("connect_us").is_not_null())
@@ -173,8 +205,9 @@ def _fast_rows(df: pl.DataFrame, names: list[str], switch: str, naive_ok: bool) 
     return out.select("ok", *SCHEMA)
 
 
-def read_canonical_csv(text: str, *, switch: str, tz: str = "UTC",
-                       chunk_lines: int = 20_000) -> Iterator[tuple[pl.DataFrame, list[LineError]]]:
+def read_canonical_csv(
+    text: str, *, switch: str, tz: str = "UTC", chunk_lines: int = 20_000
+) -> Iterator[tuple[pl.DataFrame, list[LineError]]]:
     """Tarifa canonical CSV -> (CDR frame, refused lines) per chunk of ``chunk_lines`` lines.
 
     The same records and the same refusals as :func:`tarifa.cdrs.formats.tarifa.parse`, in
@@ -203,17 +236,19 @@ def _chunks(text: str, switch: str, zone: tzinfo, chunk_lines: int) -> Iterator[
         return
     unfit = _UNFIT.search(text) is not None  # invalid UTF-8 read as lone surrogates: polars cannot hold them
     for start in range(first, len(lines), chunk_lines):
-        part = lines[start:start + chunk_lines]
+        part = lines[start : start + chunk_lines]
         early: list[tuple[int, str]] = []  # lines the reference parser reads before any frame
         if unfit:
             for k, line in enumerate(part):
                 if _UNFIT.search(line):
                     early.append((start + 1 + k, line.rstrip("\r\n")))
                     part[k] = "\n"  # a blank line: skipped below
-        df = pl.DataFrame({
-            "line": pl.int_range(start + 1, start + 1 + len(part), eager=True, dtype=pl.Int64),
-            "raw": pl.Series(part, dtype=pl.String).str.strip_chars_end("\r\n"),
-        })
+        df = pl.DataFrame(
+            {
+                "line": pl.int_range(start + 1, start + 1 + len(part), eager=True, dtype=pl.Int64),
+                "raw": pl.Series(part, dtype=pl.String).str.strip_chars_end("\r\n"),
+            }
+        )
         df = df.with_columns(
             plain=pl.col("raw").str.contains(_PLAIN)
             & (pl.col("raw").str.count_matches(",", literal=True) == len(names) - 1)

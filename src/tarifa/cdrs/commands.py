@@ -26,18 +26,30 @@ def _progress(total: int) -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        transient=True, disable=not sys.stderr.isatty(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
     )
 
 
 @cdr_app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
-    format: str = typer.Option(..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"),
-    switch: str = typer.Option("", "--switch", help="Name of the switch (POP) that wrote the file: part of the idempotency key, and checked against the accounts' POP restrictions (default: the file's name)."),
+    format: str = typer.Option(
+        ..., "--format", help="asterisk, freeswitch-csv, freeswitch-json, kamailio, tarifa, tarifa-json"
+    ),
+    switch: str = typer.Option(
+        "",
+        "--switch",
+        help="Name of the switch (POP) that wrote the file: part of the idempotency key, and checked against the accounts' POP restrictions (default: the file's name).",
+    ),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
-    rejects: Path | None = typer.Option(None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Where to write refused lines (default FILE.rejects.csv)."
+    ),
     batch_size: int = typer.Option(20000, "--batch-size", min=1, max=100000, help="CDRs per database transaction."),
 ) -> None:
     """Store, rate and post every CDR of a file exactly once; bad lines go to a reject file."""
@@ -49,7 +61,8 @@ def import_(
 
     name = switch or file.stem
     problem = text_problem("switch", name) or (
-        too_long("switch", name, FIELD_LIMITS["switch"]) if len(name) > FIELD_LIMITS["switch"] else None)
+        too_long("switch", name, FIELD_LIMITS["switch"]) if len(name) > FIELD_LIMITS["switch"] else None
+    )
     if problem:  # part of every record's key: refused once, before anything is read
         hint = "" if switch else " (without --switch, the switch is the file's name)"
         typer.echo(f"error: {problem}{hint}", err=True)
@@ -72,13 +85,23 @@ def import_(
         task = bar.add_task(f"Importing {_printable(file.name)}", total=total)
         if format == "tarifa":
             report = ingest_frames(
-                chunks, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
+                chunks,
+                source=str(file),
+                fmt=format,
+                switch=switch or file.stem,
+                started_by=getpass.getuser(),
                 progress=lambda n: bar.advance(task, n),
             )
         else:
             report = ingest(
-                records, source=str(file), fmt=format, switch=switch or file.stem, started_by=getpass.getuser(),
-                progress=lambda n: bar.advance(task, n), batch_size=batch_size, parallel=True,
+                records,
+                source=str(file),
+                fmt=format,
+                switch=switch or file.stem,
+                started_by=getpass.getuser(),
+                progress=lambda n: bar.advance(task, n),
+                batch_size=batch_size,
+                parallel=True,
             )
     seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)  # float-ok: elapsed time
     typer.echo(f"{_printable(file.name)}: {report.summary()} ({report.received / seconds:,.0f} CDR/s)")

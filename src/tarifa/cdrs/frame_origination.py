@@ -31,7 +31,11 @@ from tarifa.core.rating import billed_seconds, cost_units
 
 #: What :meth:`FrameOrigination.rate` returns, per row ``i`` (money in units of 10**-decimals).
 RATED_SCHEMA: Final = {
-    "i": pl.UInt32, "prefix": pl.String, "destination": pl.String, "billed": pl.Int64, "units": pl.Int64,
+    "i": pl.UInt32,
+    "prefix": pl.String,
+    "destination": pl.String,
+    "billed": pl.Int64,
+    "units": pl.Int64,
     "out_units": pl.Int64,
 }
 
@@ -57,8 +61,10 @@ class FrameOrigination:
         by_did = pl.col("did").str.strip_chars_start("+")
         by_callee = pl.col("callee").str.strip_chars_start("+")
         did = (
-            pl.when((pl.col("direction") == "inbound") & (pl.col("did") != "") & by_did.is_in(known)).then(by_did)
-            .when((pl.col("direction") == "inbound") & by_callee.is_in(known)).then(by_callee)
+            pl.when((pl.col("direction") == "inbound") & (pl.col("did") != "") & by_did.is_in(known))
+            .then(by_did)
+            .when((pl.col("direction") == "inbound") & by_callee.is_in(known))
+            .then(by_callee)
         )
         return frame.select(did.alias("_did")).to_series()
 
@@ -75,8 +81,9 @@ class FrameOrigination:
         # 1. the caller in E.164 digits, per distinct (caller, dialing mode): "" when unknown
         callers = charged.select("caller", "mode").unique()
         e164 = [_e164(caller, mode) for caller, mode in callers.iter_rows()]
-        charged = charged.join(callers.with_columns(_caller=pl.Series(e164, dtype=pl.String)),
-                               on=["caller", "mode"], how="left")
+        charged = charged.join(
+            callers.with_columns(_caller=pl.Series(e164, dtype=pl.String)), on=["caller", "mode"], how="left"
+        )
         # 2. the rate and the payphone surcharge, per distinct (DID, caller, decimals)
         choices = charged.select("_did", "_caller", "decimals").unique()
         chosen = []
@@ -86,12 +93,26 @@ class FrameOrigination:
             pick = origination_rate(plan, caller, did, toll_free=is_toll_free(did), lata=self.directory.lata)
             surcharge = payphone_surcharge(plan, caller, self.directory.payphone_prefixes, decimals)
             destination = inbound_destination(pick.basis)
-            chosen.append((did, caller, decimals, str(pick.rate), pick.prefix, destination,
-                           int(surcharge.scaleb(decimals))))
-        charged = charged.join(pl.DataFrame(chosen, orient="row", schema={
-            "_did": pl.String, "_caller": pl.String, "decimals": pl.Int64, "_rate": pl.String, "prefix": pl.String,
-            "destination": pl.String, "_surcharge": pl.Int64,
-        }), on=["_did", "_caller", "decimals"], how="left")
+            chosen.append(
+                (did, caller, decimals, str(pick.rate), pick.prefix, destination, int(surcharge.scaleb(decimals)))
+            )
+        charged = charged.join(
+            pl.DataFrame(
+                chosen,
+                orient="row",
+                schema={
+                    "_did": pl.String,
+                    "_caller": pl.String,
+                    "decimals": pl.Int64,
+                    "_rate": pl.String,
+                    "prefix": pl.String,
+                    "destination": pl.String,
+                    "_surcharge": pl.Int64,
+                },
+            ),
+            on=["_did", "_caller", "decimals"],
+            how="left",
+        )
         # 3. billed seconds, price and out-payment, per distinct (DID, rate, decimals, duration)
         costs = charged.select("_did", "_rate", "decimals", "duration").unique()
         priced = []
@@ -101,17 +122,44 @@ class FrameOrigination:
             assert plan is not None
             terms = plan.terms(Decimal(rate))
             credit = out_payment(match.out_payment_rate, plan.interval_1, plan.interval_n, duration, decimals)
-            priced.append((did, rate, decimals, duration, billed_seconds(terms, duration),
-                           cost_units(terms, duration, decimals, "half_up"), int(credit.scaleb(decimals))))
-        charged = charged.join(pl.DataFrame(priced, orient="row", schema={
-            "_did": pl.String, "_rate": pl.String, "decimals": pl.Int64, "duration": pl.Int64, "billed": pl.Int64,
-            "_units": pl.Int64, "out_units": pl.Int64,
-        }), on=["_did", "_rate", "decimals", "duration"], how="left")
-        charged = charged.select("i", "prefix", "destination", "billed",
-                                 (col("_units") + col("_surcharge")).alias("units"), "out_units")
+            priced.append(
+                (
+                    did,
+                    rate,
+                    decimals,
+                    duration,
+                    billed_seconds(terms, duration),
+                    cost_units(terms, duration, decimals, "half_up"),
+                    int(credit.scaleb(decimals)),
+                )
+            )
+        charged = charged.join(
+            pl.DataFrame(
+                priced,
+                orient="row",
+                schema={
+                    "_did": pl.String,
+                    "_rate": pl.String,
+                    "decimals": pl.Int64,
+                    "duration": pl.Int64,
+                    "billed": pl.Int64,
+                    "_units": pl.Int64,
+                    "out_units": pl.Int64,
+                },
+            ),
+            on=["_did", "_rate", "decimals", "duration"],
+            how="left",
+        )
+        charged = charged.select(
+            "i", "prefix", "destination", "billed", (col("_units") + col("_surcharge")).alias("units"), "out_units"
+        )
         uncharged = rows.filter(~col("_charged")).select(
-            "i", prefix=pl.lit(""), destination=pl.lit(INBOUND_DESTINATION), billed=pl.lit(0, pl.Int64),
-            units=pl.lit(0, pl.Int64), out_units=pl.lit(0, pl.Int64),
+            "i",
+            prefix=pl.lit(""),
+            destination=pl.lit(INBOUND_DESTINATION),
+            billed=pl.lit(0, pl.Int64),
+            units=pl.lit(0, pl.Int64),
+            out_units=pl.lit(0, pl.Int64),
         )
         return pl.concat([charged.cast(RATED_SCHEMA), uncharged.cast(RATED_SCHEMA)])  # type: ignore[arg-type]
 

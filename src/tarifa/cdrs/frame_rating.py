@@ -51,35 +51,84 @@ from tarifa.core.rating import RateTable, RatingStatus
 MICRO = MICRO_DECIMALS
 # polars dtypes of the values FrameRater adds
 OUT_SCHEMA = {
-    "account": pl.Int64, "customer": pl.Int64, "own_balance": pl.Boolean, "number": pl.String,
-    "connection_id": pl.Int64, "prefix": pl.String, "destination": pl.String, "billed_seconds": pl.Int64,
-    "price": pl.Int64, "price_decimals": pl.Int64, "cost": pl.Int64, "rating_status": pl.String, "unrated_reason": pl.String,
+    "account": pl.Int64,
+    "customer": pl.Int64,
+    "own_balance": pl.Boolean,
+    "number": pl.String,
+    "connection_id": pl.Int64,
+    "prefix": pl.String,
+    "destination": pl.String,
+    "billed_seconds": pl.Int64,
+    "price": pl.Int64,
+    "price_decimals": pl.Int64,
+    "cost": pl.Int64,
+    "rating_status": pl.String,
+    "unrated_reason": pl.String,
     "out_payment": pl.Int64,
 }
 
 
 # the facts the charging rule decides on (core.charging.CallFacts), as frame columns
-_FACTS: Final = {"_unmatched": pl.String, "_pop_allowed": pl.Boolean, "_inbound": pl.Boolean, "_rating": pl.Int8,
-                 "_answered": pl.Boolean, "_a_leg": pl.Boolean}
-_VERDICT: Final = {"_status": pl.String, "_reason": pl.String, "_keeps_number": pl.Boolean, "_bills": pl.Boolean,
-                   "_charges": pl.Boolean, "_pays_vendor": pl.Boolean, "_keeps_connection": pl.Boolean}
+_FACTS: Final = {
+    "_unmatched": pl.String,
+    "_pop_allowed": pl.Boolean,
+    "_inbound": pl.Boolean,
+    "_rating": pl.Int8,
+    "_answered": pl.Boolean,
+    "_a_leg": pl.Boolean,
+}
+_VERDICT: Final = {
+    "_status": pl.String,
+    "_reason": pl.String,
+    "_keeps_number": pl.Boolean,
+    "_bills": pl.Boolean,
+    "_charges": pl.Boolean,
+    "_pays_vendor": pl.Boolean,
+    "_keeps_connection": pl.Boolean,
+}
 #: the "no value" of an object array built by np.where (a prefix or destination the deck does not know)
 _NONE: Final = np.array(None, dtype=object)
 
-_RATING: Final = {RATED: RatingStatus.RATED, NO_RATE: RatingStatus.UNRATED, FORBIDDEN: RatingStatus.FORBIDDEN,
-                  INVALID_NUMBER: RatingStatus.UNRATED}
+_RATING: Final = {
+    RATED: RatingStatus.RATED,
+    NO_RATE: RatingStatus.UNRATED,
+    FORBIDDEN: RatingStatus.FORBIDDEN,
+    INVALID_NUMBER: RatingStatus.UNRATED,
+}
 
 
 def _verdicts(facts: pl.DataFrame) -> pl.DataFrame:
     """:func:`tarifa.core.charging.verdict` of each distinct row of ``facts`` (a handful per batch)."""
     rows = []
     for unmatched, pop_ok, inbound, code, answered, a_leg in facts.unique().iter_rows():
-        decided = verdict(CallFacts(unmatched=unmatched, pop_allowed=pop_ok, inbound=inbound,
-                                    number_valid=code != INVALID_NUMBER, rating=_RATING[code], answered=answered,
-                                    a_leg=a_leg))
-        rows.append((unmatched, pop_ok, inbound, code, answered, a_leg, decided.status.value, decided.reason,
-                     decided.keeps_number, decided.bills, decided.charges, decided.pays_vendor,
-                     decided.keeps_connection))
+        decided = verdict(
+            CallFacts(
+                unmatched=unmatched,
+                pop_allowed=pop_ok,
+                inbound=inbound,
+                number_valid=code != INVALID_NUMBER,
+                rating=_RATING[code],
+                answered=answered,
+                a_leg=a_leg,
+            )
+        )
+        rows.append(
+            (
+                unmatched,
+                pop_ok,
+                inbound,
+                code,
+                answered,
+                a_leg,
+                decided.status.value,
+                decided.reason,
+                decided.keeps_number,
+                decided.bills,
+                decided.charges,
+                decided.pays_vendor,
+                decided.keeps_connection,
+            )
+        )
     return pl.DataFrame(rows, schema={**_FACTS, **_VERDICT}, orient="row")
 
 
@@ -104,18 +153,29 @@ class FrameRater:
         self._restricted = sorted(a.account_id for a in valid.values() if a.pops)
         self._allowed_pops = pl.DataFrame(
             [(a.account_id, pop) for a in valid.values() for pop in sorted(a.pops)],
-            schema={"account": pl.Int64, "switch": pl.String}, orient="row",
+            schema={"account": pl.Int64, "switch": pl.String},
+            orient="row",
         ).with_columns(_pop_ok=pl.lit(True))
         infos = list(valid.values())
         self._accounts = pl.DataFrame(
             {
-                "account": [i.account_id for i in infos], "customer": [i.customer_id for i in infos],
-                "own_balance": [i.own_balance for i in infos], "mode": [i.dialing_mode for i in infos],
-                "tariff": [i.tariff_id for i in infos], "decimals": [i.decimals for i in infos],
+                "account": [i.account_id for i in infos],
+                "customer": [i.customer_id for i in infos],
+                "own_balance": [i.own_balance for i in infos],
+                "mode": [i.dialing_mode for i in infos],
+                "tariff": [i.tariff_id for i in infos],
+                "decimals": [i.decimals for i in infos],
                 "has_pools": [bool(i.pools) for i in infos],
             },
-            schema={"account": pl.Int64, "customer": pl.Int64, "own_balance": pl.Boolean, "mode": pl.String,
-                    "tariff": pl.Int64, "decimals": pl.Int64, "has_pools": pl.Boolean},
+            schema={
+                "account": pl.Int64,
+                "customer": pl.Int64,
+                "own_balance": pl.Boolean,
+                "mode": pl.String,
+                "tariff": pl.Int64,
+                "decimals": pl.Int64,
+                "has_pools": pl.Boolean,
+            },
         )
         self._static: dict[tuple[tuple[str, Any], int], FastDeck | None] = {}
         self._changes: dict[tuple[str, Any], list[Any]] = {}
@@ -201,14 +261,19 @@ class FrameRater:
         f = self._match(frame)
         col = pl.col
         inbound = col("_did").is_not_null()  # an inbound call to a DID rated here (frame_origination)
-        row_by_row = ~inbound & ((col("direction") != Direction.OUTBOUND.value) | (col("extension") != "")
-                                 | col("has_pools").fill_null(False) | col("_ambiguous"))
+        row_by_row = ~inbound & (
+            (col("direction") != Direction.OUTBOUND.value)
+            | (col("extension") != "")
+            | col("has_pools").fill_null(False)
+            | col("_ambiguous")
+        )
         numbers = [
             pl.when(col("mode") == mode).then(normalize_numbers(f["callee"], mode))
             for mode in f["mode"].drop_nulls().unique().to_list()
         ]
         f = f.with_columns(
-            number=pl.when(inbound).then(col("callee").str.strip_chars_start("+").str.slice(0, 15))
+            number=pl.when(inbound)
+            .then(col("callee").str.strip_chars_start("+").str.slice(0, 15))
             .otherwise(pl.coalesce(numbers) if numbers else pl.lit(None, pl.String)),
             at_us=pl.coalesce("connect_us", "start_us"),
         )
@@ -229,20 +294,37 @@ class FrameRater:
             slow_rows.extend(slow_vendor)
         calls_in = f.filter(~col("_slow") & inbound & ~col("_pop_refused"))
         if calls_in.height:  # no vendor side: added after it
-            origination = self._inbound.rate(calls_in.select(
-                "i", "_did", "caller", "mode", "decimals", "duration",
-                _charged=(col("disposition") == "answered") & (col("duration") > 0) & (col("leg") == "a"),
-            )).with_columns(status=pl.lit(RATED, pl.Int8), connection_id=pl.lit(None, pl.Int64),
-                            vcost=pl.lit(0, pl.Int64))
+            origination = self._inbound.rate(
+                calls_in.select(
+                    "i",
+                    "_did",
+                    "caller",
+                    "mode",
+                    "decimals",
+                    "duration",
+                    _charged=(col("disposition") == "answered") & (col("duration") > 0) & (col("leg") == "a"),
+                )
+            ).with_columns(
+                status=pl.lit(RATED, pl.Int8), connection_id=pl.lit(None, pl.Int64), vcost=pl.lit(0, pl.Int64)
+            )
             rated = origination if rated is None else pl.concat([rated, origination], how="diagonal_relaxed")
         slow_index = np.concatenate(slow_rows) if slow_rows else np.zeros(0, dtype=np.uint32)
         in_slow = col("_slow") | col("i").is_in(pl.Series(slow_index, dtype=pl.UInt32).implode())
         slow = f.filter(in_slow)
         fast = f.filter(~in_slow)
-        empty_rating = pl.DataFrame(schema={
-            "i": pl.UInt32, "status": pl.Int8, "prefix": pl.String, "destination": pl.String, "billed": pl.Int64,
-            "units": pl.Int64, "connection_id": pl.Int64, "vcost": pl.Int64, "out_units": pl.Int64,
-        })
+        empty_rating = pl.DataFrame(
+            schema={
+                "i": pl.UInt32,
+                "status": pl.Int8,
+                "prefix": pl.String,
+                "destination": pl.String,
+                "billed": pl.Int64,
+                "units": pl.Int64,
+                "connection_id": pl.Int64,
+                "vcost": pl.Int64,
+                "out_units": pl.Int64,
+            }
+        )
         fast = fast.join(rated if rated is not None else empty_rating, on="i", how="left", maintain_order="left")
         # The charging rule (core.charging), evaluated once per distinct combination of facts.
         fast = fast.with_columns(
@@ -266,8 +348,14 @@ class FrameRater:
             connection_id=pl.when(col("_keeps_connection")).then(col("connection_id")),
             rating_status=col("_status"),
             unrated_reason=col("_reason"),
-            out_payment=(pl.when(col("_charges")).then(units_to_micros(col("out_units"), col("decimals"))).otherwise(0)
-                         .fill_null(0) if "out_units" in fast.columns else pl.lit(0, pl.Int64)),
+            out_payment=(
+                pl.when(col("_charges"))
+                .then(units_to_micros(col("out_units"), col("decimals")))
+                .otherwise(0)
+                .fill_null(0)
+                if "out_units" in fast.columns
+                else pl.lit(0, pl.Int64)
+            ),
         )
         keep = [c for c in frame.columns] + list(OUT_SCHEMA)
         return out.select(keep), slow.select(frame.columns)
@@ -279,33 +367,41 @@ class FrameRater:
         if deck is None:
             return None
         try:
-            result = rate_batch(deck, group["number"].cast(pl.Int64).to_numpy(), group["duration"].to_numpy(),
-                                decimals, rounding)
+            result = rate_batch(
+                deck, group["number"].cast(pl.Int64).to_numpy(), group["duration"].to_numpy(), decimals, rounding
+            )
         except FastPathUnsupported:
             return None
         prefixes, destinations = self._labels(deck)
         label = result.entry_index
         known = label >= 0
         safe = np.maximum(label, 0)
-        return pl.DataFrame({
-            "i": group["i"],
-            "status": pl.Series(result.status, dtype=pl.Int8),
-            "prefix": pl.Series(np.where(known, prefixes[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
-                                dtype=pl.String),
-            "destination": pl.Series(
-                np.where(known, destinations[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
-                dtype=pl.String,
-            ),
-            "billed": pl.Series(result.billed_seconds, dtype=pl.Int64),
-            "units": pl.Series(result.cost_units, dtype=pl.Int64),
-        })
+        return pl.DataFrame(
+            {
+                "i": group["i"],
+                "status": pl.Series(result.status, dtype=pl.Int8),
+                "prefix": pl.Series(
+                    np.where(known, prefixes[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
+                    dtype=pl.String,
+                ),
+                "destination": pl.Series(
+                    np.where(known, destinations[safe], _NONE).tolist() if len(prefixes) else [None] * len(label),
+                    dtype=pl.String,
+                ),
+                "billed": pl.Series(result.billed_seconds, dtype=pl.Int64),
+                "units": pl.Series(result.cost_units, dtype=pl.Int64),
+            }
+        )
 
     def _rate_vendor(self, f: pl.DataFrame, rated: pl.DataFrame) -> tuple[pl.DataFrame, list[np.ndarray]]:
         """Add ``connection_id`` and ``vcost`` (10**-6 units) for rated rows with a known connection."""
         rows = rated.join(f.select("i", "connection", "number", "duration", "at_us"), on="i", how="left")
         with_conn = rows.filter((pl.col("status") == RATED) & (pl.col("connection") != ""))
-        parts = [rows.filter(~pl.col("i").is_in(with_conn["i"].implode())).with_columns(
-            connection_id=pl.lit(None, pl.Int64), vcost=pl.lit(0, pl.Int64))]
+        parts = [
+            rows.filter(~pl.col("i").is_in(with_conn["i"].implode())).with_columns(
+                connection_id=pl.lit(None, pl.Int64), vcost=pl.lit(0, pl.Int64)
+            )
+        ]
         slow: list[np.ndarray] = []
         for (name,), group in with_conn.group_by(["connection"]):
             vendor = self.tables.vendor(str(name))
@@ -318,16 +414,27 @@ class FrameRater:
             result = None
             if deck is not None and vdecimals <= MICRO:
                 try:
-                    result = rate_batch(deck, group["number"].cast(pl.Int64).to_numpy(), group["duration"].to_numpy(),
-                                        vdecimals, vrounding)
+                    result = rate_batch(
+                        deck,
+                        group["number"].cast(pl.Int64).to_numpy(),
+                        group["duration"].to_numpy(),
+                        vdecimals,
+                        vrounding,
+                    )
                 except FastPathUnsupported:
                     result = None
             if result is None:
                 slow.append(group["i"].to_numpy())
                 continue
-            units = np.where(result.status == RATED, result.cost_units, 0) * 10 ** (MICRO - vdecimals)  # as units_to_micros
-            parts.append(group.with_columns(connection_id=pl.lit(connection_id, pl.Int64),
-                                            vcost=pl.Series(units, dtype=pl.Int64)))
+            units = np.where(result.status == RATED, result.cost_units, 0) * 10 ** (
+                MICRO - vdecimals
+            )  # as units_to_micros
+            parts.append(
+                group.with_columns(
+                    connection_id=pl.lit(connection_id, pl.Int64), vcost=pl.Series(units, dtype=pl.Int64)
+                )
+            )
         out = pl.concat(parts, how="vertical_relaxed").select(
-            "i", "status", "prefix", "destination", "billed", "units", "connection_id", "vcost")
+            "i", "status", "prefix", "destination", "billed", "units", "connection_id", "vcost"
+        )
         return out, slow

@@ -70,8 +70,10 @@ class IngestReport:
     vectorised: int = 0  # CDRs matched and rated by the vectorised path (the rest row by row)
 
     def summary(self) -> str:
-        return (f"{self.received} received, {self.stored} stored, {self.duplicates} duplicates, "
-                f"{len(self.rejected)} rejected, {self.unrated} unratable, {self.charged} charged")
+        return (
+            f"{self.received} received, {self.stored} stored, {self.duplicates} duplicates, "
+            f"{len(self.rejected)} rejected, {self.unrated} unratable, {self.charged} charged"
+        )
 
 
 def _check(row: dict[str, Any]) -> str | None:
@@ -88,8 +90,17 @@ def _check(row: dict[str, Any]) -> str | None:
 class Ingestor:
     """One import run: call :meth:`feed` with records, then :meth:`finish`."""
 
-    def __init__(self, *, source: str, fmt: str, switch: str = "", started_by: str = "", batch_size: int = BATCH_SIZE,
-                 vectorised: bool = True, parallel: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        fmt: str,
+        switch: str = "",
+        started_by: str = "",
+        batch_size: int = BATCH_SIZE,
+        vectorised: bool = True,
+        parallel: bool = False,
+    ) -> None:
         self.switch = switch
         self.batch_size = batch_size
         self._local = threading.local()  # a Rater per writer thread: it holds per-transaction state
@@ -126,30 +137,58 @@ class Ingestor:
             owner = owners.get(info.account_id)
             if owner is None:
                 owner = owners[info.account_id] = balance_owner(
-                    own_balance=info.own_balance, account_id=info.account_id, customer_id=info.customer_id)
+                    own_balance=info.own_balance, account_id=info.account_id, customer_id=info.customer_id
+                )
             charged_by.append(owner)
         charges.ids.prepare(owner for owner in charged_by if owner)
         rows = []
         for ((switch, _call_id, _leg), cdr), r, owner in zip(new, rated, charged_by, strict=True):
             v = r.rating
             matched = r.match.account if r.match else None
-            rows.append(CdrRow(
-                switch=switch, call_id=cdr.call_id, leg=cdr.leg, direction=cdr.direction,
-                account=matched.account_id if matched else None, customer=matched.customer_id if matched else None,
-                caller=cdr.caller, callee=cdr.callee, number=v.number, source_ip=cdr.source_ip or None,
-                sip_user=cdr.sip_user, trunk=cdr.trunk, did=cdr.did, extension=cdr.extension,
-                account_code=cdr.account_code, connection_name=cdr.connection, start_time=cdr.start_time,
-                connect_time=cdr.connect_time, end_time=cdr.end_time, duration=cdr.duration,
-                disposition=cdr.disposition, sip_code=cdr.sip_code, connection=v.connection, prefix=v.prefix,
-                destination=v.destination, billed_seconds=v.billed_seconds, price=v.price, cost=v.cost,
-                margin=v.margin, rating_status=v.rating_status, unrated_reason=v.unrated_reason,
-                rated_at=now if v.rating_status == RatingStatus.RATED else None, received_at=now,
-                pool_key=v.pool_key, pool_seconds=v.pool_seconds, out_payment=r.out_payment, batch=token,
-                ingest_run=self.run.pk,
-                transaction=charges.ids[owner] if owner else None,
-            ))
-        hold_references((row.account for row in rows), (row.customer for row in rows),
-                        (row.connection for row in rows))
+            rows.append(
+                CdrRow(
+                    switch=switch,
+                    call_id=cdr.call_id,
+                    leg=cdr.leg,
+                    direction=cdr.direction,
+                    account=matched.account_id if matched else None,
+                    customer=matched.customer_id if matched else None,
+                    caller=cdr.caller,
+                    callee=cdr.callee,
+                    number=v.number,
+                    source_ip=cdr.source_ip or None,
+                    sip_user=cdr.sip_user,
+                    trunk=cdr.trunk,
+                    did=cdr.did,
+                    extension=cdr.extension,
+                    account_code=cdr.account_code,
+                    connection_name=cdr.connection,
+                    start_time=cdr.start_time,
+                    connect_time=cdr.connect_time,
+                    end_time=cdr.end_time,
+                    duration=cdr.duration,
+                    disposition=cdr.disposition,
+                    sip_code=cdr.sip_code,
+                    connection=v.connection,
+                    prefix=v.prefix,
+                    destination=v.destination,
+                    billed_seconds=v.billed_seconds,
+                    price=v.price,
+                    cost=v.cost,
+                    margin=v.margin,
+                    rating_status=v.rating_status,
+                    unrated_reason=v.unrated_reason,
+                    rated_at=now if v.rating_status == RatingStatus.RATED else None,
+                    received_at=now,
+                    pool_key=v.pool_key,
+                    pool_seconds=v.pool_seconds,
+                    out_payment=r.out_payment,
+                    batch=token,
+                    ingest_run=self.run.pk,
+                    transaction=charges.ids[owner] if owner else None,
+                )
+            )
+        hold_references((row.account for row in rows), (row.customer for row in rows), (row.connection for row in rows))
         bulk_insert(Cdr, COLUMNS, rows, ignore_conflicts=True)
         if len(inserted_ids([key for key, _c in new], token)) != len(new):
             raise Raced()
@@ -160,8 +199,9 @@ class Ingestor:
             if r.out_payment and r.match:  # a revenue-share DID credits its owner (docs/origination.md)
                 info = r.match.account
                 at = micros(cdr.start_time)
-                payee = balance_owner(own_balance=info.own_balance, account_id=info.account_id,
-                                      customer_id=info.customer_id)
+                payee = balance_owner(
+                    own_balance=info.own_balance, account_id=info.account_id, customer_id=info.customer_id
+                )
                 charges.out_payments.add(payee, info.customer_id, int(r.out_payment.scaleb(6)), 1, at, at)
         self.rater.flush_pools()
         release_calls([(switch, cdr.call_id) for (switch, _call_id, _leg), cdr in new])
@@ -175,8 +215,9 @@ class Ingestor:
         """Refuse rows with over-long fields or absurd durations (reported with their line)."""
         col = pl.col
         shortest = min(FIELD_LIMITS.values())  # a cheap pre-filter: _check decides
-        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in FIELD_LIMITS]) \
-            | (col("duration") > MAX_DURATION)
+        suspect = pl.any_horizontal([col(name).str.len_chars() > shortest for name in FIELD_LIMITS]) | (
+            col("duration") > MAX_DURATION
+        )
         flagged = frame.with_row_index("_n").filter(suspect)
         if flagged.height == 0:
             return frame
@@ -221,38 +262,61 @@ class Ingestor:
         charges.ids.prepare(owners.values())
         paid_by = pl.DataFrame(
             [(account, owner.kind, owner.id, charges.ids[owner]) for account, owner in owners.items()],
-            schema={"account": pl.Int64, "o_kind": pl.String, "o_id": pl.Int64, "transaction": pl.Int64}, orient="row",
+            schema={"account": pl.Int64, "o_kind": pl.String, "o_id": pl.Int64, "transaction": pl.Int64},
+            orient="row",
         )
         fast = fast.join(paid_by, on="account", how="left", maintain_order="left").with_columns(
             [pl.when(col("price") != 0).then(col(name)).alias(name) for name in ("o_kind", "o_id", "transaction")]
         )
         now = datetime_text(pl.lit(micros(timezone.now()), pl.Int64))
-        rows = frame_columns(fast.with_columns(
-            source_ip=pl.when(col("source_ip") != "").then(col("source_ip")),
-            connection_name="connection",
-            start_time=datetime_text(col("start_us")), connect_time=datetime_text(col("connect_us")),
-            end_time=datetime_text(col("end_us")), connection=col("connection_id"),
-            margin=col("price") - col("cost"),
-            rated_at=pl.when(col("rating_status") == RatingStatus.RATED.value).then(now), received_at=now,
-            pool_key=pl.lit(""), pool_seconds=pl.lit(0), batch=pl.lit(secrets.randbits(62), pl.Int64),
-            ingest_run=pl.lit(self.run.pk, pl.Int64),
-        ))
+        rows = frame_columns(
+            fast.with_columns(
+                source_ip=pl.when(col("source_ip") != "").then(col("source_ip")),
+                connection_name="connection",
+                start_time=datetime_text(col("start_us")),
+                connect_time=datetime_text(col("connect_us")),
+                end_time=datetime_text(col("end_us")),
+                connection=col("connection_id"),
+                margin=col("price") - col("cost"),
+                rated_at=pl.when(col("rating_status") == RatingStatus.RATED.value).then(now),
+                received_at=now,
+                pool_key=pl.lit(""),
+                pool_seconds=pl.lit(0),
+                batch=pl.lit(secrets.randbits(62), pl.Int64),
+                ingest_run=pl.lit(self.run.pk, pl.Int64),
+            )
+        )
         hold_references(*(rows[name].unique().to_list() for name in ("account", "customer", "connection")))
         ids = insert_frame(Cdr, rows)
         new = fast.with_columns(cdr_id=ids).filter(col("cdr_id").is_not_null())
-        totals = new.filter(col("o_kind").is_not_null()).group_by("o_kind", "o_id").agg(
-            col("customer").first(), col("price").sum(), pl.len().alias("calls"),
-            col("start_us").min().alias("first"), col("start_us").max().alias("last"),
+        totals = (
+            new.filter(col("o_kind").is_not_null())
+            .group_by("o_kind", "o_id")
+            .agg(
+                col("customer").first(),
+                col("price").sum(),
+                pl.len().alias("calls"),
+                col("start_us").min().alias("first"),
+                col("start_us").max().alias("last"),
+            )
         )
         for kind, pk, customer_id, micro, calls, first, last in totals.iter_rows():
             charges.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
         # out-payments of revenue-share DIDs: credited to the balance the call is charged to
-        credits = new.filter(col("out_payment") != 0).with_columns(
-            o_kind=pl.when(col("own_balance")).then(pl.lit(ACCOUNT_BALANCE)).otherwise(pl.lit(CUSTOMER_BALANCE)),
-            o_id=pl.when(col("own_balance")).then(col("account")).otherwise(col("customer")),
-        ).group_by("o_kind", "o_id").agg(
-            col("customer").first(), col("out_payment").sum(), pl.len().alias("calls"),
-            col("start_us").min().alias("first"), col("start_us").max().alias("last"),
+        credits = (
+            new.filter(col("out_payment") != 0)
+            .with_columns(
+                o_kind=pl.when(col("own_balance")).then(pl.lit(ACCOUNT_BALANCE)).otherwise(pl.lit(CUSTOMER_BALANCE)),
+                o_id=pl.when(col("own_balance")).then(col("account")).otherwise(col("customer")),
+            )
+            .group_by("o_kind", "o_id")
+            .agg(
+                col("customer").first(),
+                col("out_payment").sum(),
+                pl.len().alias("calls"),
+                col("start_us").min().alias("first"),
+                col("start_us").max().alias("last"),
+            )
         )
         for kind, pk, customer_id, micro, calls, first, last in credits.iter_rows():
             charges.out_payments.add(BalanceOwner(kind, pk), customer_id, micro, calls, first, last)
@@ -311,8 +375,9 @@ class Ingestor:
             self.report.unrated += s_unrated + f_unrated
             self.report.charged += s_charged + f_charged
 
-    def feed_frames(self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]],
-                    progress: Callable[[int], None] | None = None) -> IngestReport:
+    def feed_frames(
+        self, chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], progress: Callable[[int], None] | None = None
+    ) -> IngestReport:
         """Ingest CDR frames (e.g. :func:`tarifa.cdrs.columns.read_canonical_csv`), one batch each.
 
         ``chunks`` is read in a second thread, a couple of frames ahead, while batches are
@@ -327,8 +392,13 @@ class Ingestor:
     def _write(self, frames: Iterator[pl.DataFrame], progress: Callable[[int], None] | None) -> None:
         """Post each frame as a batch: in parallel on PostgreSQL outside a caller's transaction."""
         # Included minutes are used in call order: with pools in play, batches go one after the other.
-        parallel = (self.parallel and connection.vendor == "postgresql" and not connection.in_atomic_block
-                    and writers() > 1 and not pools_in_play())
+        parallel = (
+            self.parallel
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and writers() > 1
+            and not pools_in_play()
+        )
         try:
             if parallel:
                 write_in_parallel(frames, self._post_frame, writers(), self._progressed(progress))
@@ -359,7 +429,9 @@ class Ingestor:
                 self.report.rejected.extend(refused)
             yield frame
 
-    def feed(self, items: Iterable[CanonicalCdr | LineError], progress: Callable[[int], None] | None = None) -> IngestReport:
+    def feed(
+        self, items: Iterable[CanonicalCdr | LineError], progress: Callable[[int], None] | None = None
+    ) -> IngestReport:
         """Ingest CDR objects (and the refusals of their parser), ``batch_size`` per transaction."""
         self._write(self._batches(items), progress)
         return self.report
@@ -385,8 +457,12 @@ class Ingestor:
 
     def finish(self) -> IngestReport:
         IngestRun.objects.filter(pk=self.run.pk).update(
-            finished_at=timezone.now(), received=self.report.received, stored=self.report.stored,
-            duplicates=self.report.duplicates, rejected=len(self.report.rejected), unrated=self.report.unrated,
+            finished_at=timezone.now(),
+            received=self.report.received,
+            stored=self.report.stored,
+            duplicates=self.report.duplicates,
+            rejected=len(self.report.rejected),
+            unrated=self.report.unrated,
             charged=self.report.charged,
         )
         return self.report
@@ -401,12 +477,28 @@ def _finish_anyway(ingestor: Ingestor) -> None:
         logging.getLogger("tarifa.cdrs").exception("ingest run %s: could not record its end", ingestor.run.pk)
 
 
-def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, switch: str = "",
-           started_by: str = "", progress: Callable[[int], None] | None = None,
-           batch_size: int = BATCH_SIZE, vectorised: bool = True, parallel: bool = False) -> IngestReport:
+def ingest(
+    items: Iterable[CanonicalCdr | LineError],
+    *,
+    source: str,
+    fmt: str,
+    switch: str = "",
+    started_by: str = "",
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+    vectorised: bool = True,
+    parallel: bool = False,
+) -> IngestReport:
     """Ingest CDR objects (any adapter's output, the API's records); ``parallel`` for large imports."""
-    ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, batch_size=batch_size,
-                        vectorised=vectorised, parallel=parallel)
+    ingestor = Ingestor(
+        source=source,
+        fmt=fmt,
+        switch=switch,
+        started_by=started_by,
+        batch_size=batch_size,
+        vectorised=vectorised,
+        parallel=parallel,
+    )
     try:
         ingestor.feed(items, progress)
     except BaseException:
@@ -415,9 +507,15 @@ def ingest(items: Iterable[CanonicalCdr | LineError], *, source: str, fmt: str, 
     return ingestor.finish()
 
 
-def ingest_frames(chunks: Iterable[tuple[pl.DataFrame, list[LineError]]], *, source: str, fmt: str,
-                  switch: str = "", started_by: str = "",
-                  progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_frames(
+    chunks: Iterable[tuple[pl.DataFrame, list[LineError]]],
+    *,
+    source: str,
+    fmt: str,
+    switch: str = "",
+    started_by: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Ingest CDR frames (a file), one batch (one database transaction) per frame, in parallel."""
     ingestor = Ingestor(source=source, fmt=fmt, switch=switch, started_by=started_by, parallel=True)
     try:

@@ -76,7 +76,8 @@ class Directory:
         for pool in IncludedMinutes.objects.all():
             plan_pools.setdefault(pool.plan_id, ())
             plan_pools[pool.plan_id] += (
-                Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes), rollover_cap=pool.rollover_cap * 60),)
+                Pool(f"plan:{pool.pk}", pool.minutes * 60, tuple(pool.prefixes), rollover_cap=pool.rollover_cap * 60),
+            )
         pops: dict[int, frozenset[str]] = {}
         for account_id, pop in Account.pop_restriction.through.objects.values_list("account_id", "pop__name"):
             pops[account_id] = pops.get(account_id, frozenset()) | {pop}
@@ -87,23 +88,31 @@ class Directory:
             if customer.status != Status.ACTIVE:
                 continue
             self.accounts[a.pk] = AccountInfo(
-                account_id=a.pk, customer_id=customer.pk, own_balance=a.balance_mode == BalanceMode.OWN,
-                dialing_mode=a.dialing_mode, tariff_id=a.tariff_id or customer.tariff_id,
+                account_id=a.pk,
+                customer_id=customer.pk,
+                own_balance=a.balance_mode == BalanceMode.OWN,
+                dialing_mode=a.dialing_mode,
+                tariff_id=a.tariff_id or customer.tariff_id,
                 decimals=customer.billing_decimals,
                 pools=plan_pools.get(a.service_plan_id, ()) if a.service_plan_id else (),
                 pops=pops.get(a.pk, frozenset()),
             )
-            self.index.account(a.pk, customer.pk, code=a.account_code,
-                               trunk=a.identifier if a.kind == AccountKind.TRUNK else "",
-                               extension=a.identifier if a.kind == AccountKind.EXTENSION else "",
-                               pbx=pbx_address.get(a.pbx_id, "") if a.kind == AccountKind.EXTENSION and a.pbx_id else "")
+            self.index.account(
+                a.pk,
+                customer.pk,
+                code=a.account_code,
+                trunk=a.identifier if a.kind == AccountKind.TRUNK else "",
+                extension=a.identifier if a.kind == AccountKind.EXTENSION else "",
+                pbx=pbx_address.get(a.pbx_id, "") if a.kind == AccountKind.EXTENSION and a.pbx_id else "",
+            )
             self.index.tenant(customer.account_code, customer.pk)
         for login, account_id in SipDevice.objects.filter(status=Status.ACTIVE).values_list("login", "account"):
             self.index.device("sip_user", login, account_id)
         for address, account_id in IpDevice.objects.filter(status=Status.ACTIVE).values_list("address", "account"):
             self.index.device("source_ip", address, account_id)
         self.dids: dict[str, Did] = {
-            d.number: d for d in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan")
+            d.number: d
+            for d in Did.objects.filter(status=DidStatus.ASSIGNED, account__isnull=False).select_related("plan")
         }
         self.virtual: dict[str, VirtualNumber] = {
             v.number: v for v in VirtualNumber.objects.select_related("primary_did__plan", "primary_did__account")
@@ -116,8 +125,12 @@ class Directory:
         # the NPA-NXX table only when some plan bills by LATA (it may hold a few hundred thousand rows)
         self.lata: LataTable | None = None
         if DidPlan.objects.filter(lata_billing=True).exists():
-            self.lata = LataTable({n: LataEntry(lata, state) for n, lata, state in
-                                   NpaNxx.objects.values_list("npa_nxx", "lata", "state").iterator()})
+            self.lata = LataTable(
+                {
+                    n: LataEntry(lata, state)
+                    for n, lata, state in NpaNxx.objects.values_list("npa_nxx", "lata", "state").iterator()
+                }
+            )
 
     def _plan_terms(self, plan: DidPlan) -> OriginationPlan:
         """A DID plan's origination terms (core.origination), built once per run."""
@@ -126,13 +139,27 @@ class Directory:
             if self._tiers is None:  # every plan's origin rates in one query
                 self._tiers = {}
                 for row in OriginRateRow.objects.order_by("pk"):
-                    self._tiers[row.plan_id] = (*self._tiers.get(row.plan_id, ()),
-                                                OriginRate(row.prefix, row.rate, row.toll_free))
-            lata = LataRates(plan.lata_intra_intrastate, plan.lata_inter_intrastate, plan.lata_interstate,
-                             plan.lata_intra_interstate) if plan.lata_billing else None
+                    self._tiers[row.plan_id] = (
+                        *self._tiers.get(row.plan_id, ()),
+                        OriginRate(row.prefix, row.rate, row.toll_free),
+                    )
+            lata = (
+                LataRates(
+                    plan.lata_intra_intrastate,
+                    plan.lata_inter_intrastate,
+                    plan.lata_interstate,
+                    plan.lata_intra_interstate,
+                )
+                if plan.lata_billing
+                else None
+            )
             known = self._origination[plan.pk] = OriginationPlan(
-                rate=plan.inbound_rate, interval_1=plan.inbound_interval_1, interval_n=plan.inbound_interval_n,
-                tiers=self._tiers.get(plan.pk, ()), toll_free_rate=plan.toll_free_rate, lata=lata,
+                rate=plan.inbound_rate,
+                interval_1=plan.inbound_interval_1,
+                interval_n=plan.inbound_interval_n,
+                tiers=self._tiers.get(plan.pk, ()),
+                toll_free_rate=plan.toll_free_rate,
+                lata=lata,
                 payphone_surcharge=plan.payphone_surcharge,
             )
         return known
@@ -151,11 +178,20 @@ class Directory:
             return None
         plan = did.plan
         if plan is None:
-            return Match(info, origination=OriginationPlan(rate=Decimal(0)), did_number=did.number,
-                         out_payment_rate=did.out_payment_rate)
+            return Match(
+                info,
+                origination=OriginationPlan(rate=Decimal(0)),
+                did_number=did.number,
+                out_payment_rate=did.out_payment_rate,
+            )
         pools = (Pool(f"did:{did.pk}", plan.included_minutes * 60),) if plan.included_minutes else ()
-        return Match(info, origination=self._plan_terms(plan), pools=pools, did_number=did.number,
-                     out_payment_rate=did.out_payment_rate)
+        return Match(
+            info,
+            origination=self._plan_terms(plan),
+            pools=pools,
+            did_number=did.number,
+            out_payment_rate=did.out_payment_rate,
+        )
 
     def match(self, cdr: CanonicalCdr) -> Match | Unmatched | None:
         """The account of a CDR: inbound calls by DID (or virtual number), outbound ones by
@@ -172,8 +208,15 @@ class Directory:
             if virtual is not None:
                 return self._virtual_match(virtual, inbound=True)
             return None
-        resolved = self.index.resolve(Identity(sip_user=cdr.sip_user, trunk=cdr.trunk, extension=cdr.extension,
-                                               account_code=cdr.account_code, source_ip=cdr.source_ip))
+        resolved = self.index.resolve(
+            Identity(
+                sip_user=cdr.sip_user,
+                trunk=cdr.trunk,
+                extension=cdr.extension,
+                account_code=cdr.account_code,
+                source_ip=cdr.source_ip,
+            )
+        )
         if resolved.account_id is None:
             return Unmatched(resolved.reason)
         virtual = self.virtual.get(cdr.extension) if resolved.via == "extension" else None
@@ -192,8 +235,13 @@ class Directory:
             did_match = self.did_match(primary.number)
             if did_match is None:
                 return None
-            return Match(info, origination=did_match.origination, pools=did_match.pools,
-                         did_number=did_match.did_number, out_payment_rate=did_match.out_payment_rate)
+            return Match(
+                info,
+                origination=did_match.origination,
+                pools=did_match.pools,
+                did_number=did_match.did_number,
+                out_payment_rate=did_match.out_payment_rate,
+            )
         owner = self._info(primary.account_id) if primary.account_id else None
         pricing = owner or info
         return Match(info, pools=pricing.pools, tariff_id=pricing.tariff_id)
@@ -222,8 +270,12 @@ class Tables:
         if connection not in self._vendor:
             conn = self._connections.get(connection)
             entry = (
-                RoutingEntry.objects.filter(connection=conn).select_related("destination_set").order_by("priority").first()
-                if conn else None
+                RoutingEntry.objects.filter(connection=conn)
+                .select_related("destination_set")
+                .order_by("priority")
+                .first()
+                if conn
+                else None
             )
             if conn is None:
                 self._vendor[connection] = None

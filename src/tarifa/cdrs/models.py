@@ -26,11 +26,21 @@ class Cdr(models.Model):
     # customer and connection a batch refers to instead, once per batch, and deletes are refused
     # by the ORM (PROTECT) as before. See docs/cdr-ingestion.md.
     account = models.ForeignKey(
-        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
         db_constraint=False,
     )
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
         db_constraint=False,
     )
     caller = LabeledCharField("caller", max_length=64, blank=True)
@@ -51,7 +61,12 @@ class Cdr(models.Model):
     disposition = choice_field("Disposition", DISPOSITION_LABELS, default=Disposition.ANSWERED)
     sip_code = models.PositiveSmallIntegerField("SIP code", null=True, blank=True)
     connection = models.ForeignKey(
-        "routing.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False,
+        "routing.Connection",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
         db_constraint=False,
     )
     prefix = LabeledCharField("matched prefix", max_length=15, blank=True)
@@ -73,17 +88,37 @@ class Cdr(models.Model):
     # amount the sum of the prices of the calls pointing to it (docs/cdr-ingestion.md). Not
     # indexed: nothing searches CDRs by it on the hot path; a charge lists its calls rarely.
     transaction = models.ForeignKey(
-        "billing.Transaction", verbose_name="charged by", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="calls", editable=False, db_index=False, db_constraint=False,
+        "billing.Transaction",
+        verbose_name="charged by",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
     )
     batch = models.BigIntegerField("ingest batch", null=True, blank=True, editable=False)
     ingest_run = models.ForeignKey(
-        "IngestRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs", editable=False,
-        db_index=False, db_constraint=False,
+        "IngestRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cdrs",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
     )
     rerate_run = models.ForeignKey(
-        "RerateRun", verbose_name="last re-rating", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="cdrs", editable=False, db_index=False, db_constraint=False,
+        "RerateRun",
+        verbose_name="last re-rating",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cdrs",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
@@ -96,7 +131,11 @@ class Cdr(models.Model):
             models.Index(fields=["customer", "start_time"]),
             models.Index(fields=["account", "start_time"]),
             # Only the few calls that need attention are indexed by status (the unratable queue).
-            models.Index(fields=["rating_status"], condition=~models.Q(rating_status=RatingStatus.RATED.value), name="cdr_needs_attention"),
+            models.Index(
+                fields=["rating_status"],
+                condition=~models.Q(rating_status=RatingStatus.RATED.value),
+                name="cdr_needs_attention",
+            ),
             models.Index(fields=["start_time"]),
         ]
 

@@ -57,7 +57,9 @@ def penalties(
     for p in posted:
         state = "posted" if p.posted else "already posted"
         typer.echo(f"customer {p.customer_id}, plan {p.plan}: {p.short} of {p.calls} short, {p.amount} {state}")
-    typer.echo(f"{sum(p.posted for p in posted)} penalty(ies) posted, {sum(not p.posted for p in posted)} already posted")
+    typer.echo(
+        f"{sum(p.posted for p in posted)} penalty(ies) posted, {sum(not p.posted for p in posted)} already posted"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -56,17 +56,29 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
         raise PeriodNotClosed(f"month {month:%Y-%m} is refused: it ends {end:%Y-%m-%d %H:%M} UTC, not yet over")
     results: list[PenaltyPosted] = []
     for plan in DidPlan.objects.filter(short_call_seconds__gt=0, short_call_penalty__gt=0).order_by("pk"):
-        policy = ShortCallPolicy(plan.short_call_seconds, plan.short_call_threshold, plan.short_call_penalty,
-                                 PenaltyMode(plan.short_call_mode))
+        policy = ShortCallPolicy(
+            plan.short_call_seconds,
+            plan.short_call_threshold,
+            plan.short_call_penalty,
+            PenaltyMode(plan.short_call_mode),
+        )
         numbers = set(Did.objects.filter(plan=plan).values_list("number", flat=True))
         numbers |= set(VirtualNumber.objects.filter(primary_did__plan=plan).values_list("number", flat=True))
         if not numbers:
             continue
         counts = (
-            Cdr.objects.filter(direction="inbound", leg="a", disposition="answered", duration__gt=0,
-                               customer__isnull=False, start_time__gte=start, start_time__lt=end,
-                               number__in=sorted(numbers))
-            .values("customer").annotate(calls=Count("id"), short=Count("id", filter=Q(duration__lt=policy.seconds)))
+            Cdr.objects.filter(
+                direction="inbound",
+                leg="a",
+                disposition="answered",
+                duration__gt=0,
+                customer__isnull=False,
+                start_time__gte=start,
+                start_time__lt=end,
+                number__in=sorted(numbers),
+            )
+            .values("customer")
+            .annotate(calls=Count("id"), short=Count("id", filter=Q(duration__lt=policy.seconds)))
             .order_by("customer")
         )
         for row in counts:
@@ -74,9 +86,13 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
             if not amount:
                 continue
             reference = penalty_reference(plan.pk, row["customer"], month)
-            posted = _post_once(row["customer"], amount, reference,
-                                f"Short-call penalty {month:%Y-%m}, plan {plan.name}: {row['short']} of "
-                                f"{row['calls']} calls under {policy.seconds} s")
+            posted = _post_once(
+                row["customer"],
+                amount,
+                reference,
+                f"Short-call penalty {month:%Y-%m}, plan {plan.name}: {row['short']} of "
+                f"{row['calls']} calls under {policy.seconds} s",
+            )
             results.append(PenaltyPosted(row["customer"], plan.name, row["calls"], row["short"], amount, posted))
     return results
 
@@ -87,8 +103,17 @@ def _post_once(customer_id: int, amount: Decimal, reference: str, description: s
         return False
     try:
         with transaction.atomic():
-            ledger.post([ledger.Posting(customer_id=customer_id, amount=-amount, kind="penalty",
-                                        reference=reference, description=description)])
+            ledger.post(
+                [
+                    ledger.Posting(
+                        customer_id=customer_id,
+                        amount=-amount,
+                        kind="penalty",
+                        reference=reference,
+                        description=description,
+                    )
+                ]
+            )
     except IntegrityError:  # another run posted it in between
         return False
     return True

@@ -67,8 +67,9 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         stop.set()
 
 
-def write_in_parallel(items: Iterable[T], post: Callable[[T], None], count: int,
-                      done: Callable[[T], None] | None = None) -> None:
+def write_in_parallel(
+    items: Iterable[T], post: Callable[[T], None], count: int, done: Callable[[T], None] | None = None
+) -> None:
     """``post`` every item in one of ``count`` writer threads; ``done(item)`` after each (from
     the writer's thread). The first failure stops the hand-out and is raised here once the
     writers have finished their current item."""

@@ -28,8 +28,22 @@ from tarifa.customers.models import Account, Customer
 from tarifa.db import bulk_update
 
 UPDATED = (
-    "account", "customer", "number", "connection", "prefix", "destination", "billed_seconds", "price", "cost",
-    "margin", "rating_status", "unrated_reason", "rated_at", "pool_key", "pool_seconds", "rerate_run",
+    "account",
+    "customer",
+    "number",
+    "connection",
+    "prefix",
+    "destination",
+    "billed_seconds",
+    "price",
+    "cost",
+    "margin",
+    "rating_status",
+    "unrated_reason",
+    "rated_at",
+    "pool_key",
+    "pool_seconds",
+    "rerate_run",
 )
 
 
@@ -68,20 +82,38 @@ class Criteria:
 
 def _canonical(row: Cdr) -> CanonicalCdr:
     return CanonicalCdr(
-        call_id=row.call_id, callee=row.callee, start_time=row.start_time, duration=row.duration, switch=row.switch,
-        leg=row.leg, caller=row.caller, connect_time=row.connect_time, end_time=row.end_time,
-        disposition=row.disposition, sip_code=row.sip_code, direction=row.direction, source_ip=row.source_ip or "",
-        sip_user=row.sip_user, trunk=row.trunk, did=row.did, extension=row.extension, account_code=row.account_code,
+        call_id=row.call_id,
+        callee=row.callee,
+        start_time=row.start_time,
+        duration=row.duration,
+        switch=row.switch,
+        leg=row.leg,
+        caller=row.caller,
+        connect_time=row.connect_time,
+        end_time=row.end_time,
+        disposition=row.disposition,
+        sip_code=row.sip_code,
+        direction=row.direction,
+        source_ip=row.source_ip or "",
+        sip_user=row.sip_user,
+        trunk=row.trunk,
+        did=row.did,
+        extension=row.extension,
+        account_code=row.account_code,
         connection=row.connection_name,
     )
 
 
-def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = None, batch_size: int = 1000) -> RerateRun:
+def rerate(
+    criteria: Criteria, *, reason: str, by: str, user_id: int | None = None, batch_size: int = 1000
+) -> RerateRun:
     if not reason.strip():
         raise ValueError("a reason is required for re-rating")
     if criteria.start and criteria.end and criteria.start >= criteria.end:
-        raise ValueError(f"--from {criteria.start.isoformat()} is refused: must be before --to "
-                         f"{criteria.end.isoformat()} (calls started from --from up to, not including, --to)")
+        raise ValueError(
+            f"--from {criteria.start.isoformat()} is refused: must be before --to "
+            f"{criteria.end.isoformat()} (calls started from --from up to, not including, --to)"
+        )
     run = RerateRun.objects.create(started_by=by[:150], reason=reason[:500], criteria=criteria.describe()[:500])
     ids = list(criteria.queryset().order_by("id").values_list("id", flat=True))
     rater = Rater()
@@ -91,14 +123,21 @@ def rerate(criteria: Criteria, *, reason: str, by: str, user_id: int | None = No
     totals: dict[str, int | Decimal] = {"examined": 0, "changed": 0, "still_unrated": 0, "adjustment_total": Decimal(0)}
     for start in range(0, len(ids), batch_size):
         with transaction.atomic():
-            _rerate_batch(ids[start:start + batch_size], rater, run, own, reason, user_id, totals)
+            _rerate_batch(ids[start : start + batch_size], rater, run, own, reason, user_id, totals)
     RerateRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), **totals)
     run.refresh_from_db()
     return run
 
 
-def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], reason: str, user_id: int | None,
-                  totals: dict[str, int | Decimal]) -> None:
+def _rerate_batch(
+    ids: list[int],
+    rater: Rater,
+    run: RerateRun,
+    own: set[int],
+    reason: str,
+    user_id: int | None,
+    totals: dict[str, int | Decimal],
+) -> None:
     rater.begin()
     rows = list(Cdr.objects.select_for_update().filter(id__in=ids).order_by("id"))
     # Give back the pool seconds the old rating used, so the new rating sees the true remainder.
@@ -119,8 +158,11 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
         if v.rating_status != RatingStatus.RATED:
             totals["still_unrated"] += 1
         same = (
-            new_account == row.account_id and v.price == row.price and v.cost == row.cost
-            and v.rating_status == row.rating_status and v.pool_seconds == row.pool_seconds
+            new_account == row.account_id
+            and v.price == row.price
+            and v.cost == row.cost
+            and v.rating_status == row.rating_status
+            and v.pool_seconds == row.pool_seconds
             and v.prefix == row.prefix
         )
         if same:
@@ -132,32 +174,69 @@ def _rerate_batch(ids: list[int], rater: Rater, run: RerateRun, own: set[int], r
         was_charged = charged_to is not None
         if charged_to is not None and new_customer == charged_to and new_account == row.account_id:
             diff = v.price - row.price
-            postings.append(ledger.Posting(
-                customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
-                amount=-diff, kind=TransactionKind.ADJUSTMENT, reference=reference, description=text, cdr_id=row.pk,
-                created_by_id=user_id,
-            ))
+            postings.append(
+                ledger.Posting(
+                    customer_id=charged_to,
+                    account_id=row.account_id if row.account_id in own else None,
+                    amount=-diff,
+                    kind=TransactionKind.ADJUSTMENT,
+                    reference=reference,
+                    description=text,
+                    cdr_id=row.pk,
+                    created_by_id=user_id,
+                )
+            )
             totals["adjustment_total"] += diff
         else:
             if charged_to is not None:
-                postings.append(ledger.Posting(
-                    customer_id=charged_to, account_id=row.account_id if row.account_id in own else None,
-                    amount=row.price, kind=TransactionKind.ADJUSTMENT, reference=reference + ":refund", description=text,
-                    cdr_id=row.pk, created_by_id=user_id,
-                ))
+                postings.append(
+                    ledger.Posting(
+                        customer_id=charged_to,
+                        account_id=row.account_id if row.account_id in own else None,
+                        amount=row.price,
+                        kind=TransactionKind.ADJUSTMENT,
+                        reference=reference + ":refund",
+                        description=text,
+                        cdr_id=row.pk,
+                        created_by_id=user_id,
+                    )
+                )
                 totals["adjustment_total"] -= row.price
             if info is not None and v.price != 0:
-                postings.append(ledger.Posting(
-                    customer_id=info.customer_id, account_id=info.account_id if info.own_balance else None,
-                    amount=-v.price, kind=TransactionKind.CALL_CHARGE if not was_charged else TransactionKind.ADJUSTMENT, reference=reference,
-                    description=text, cdr_id=row.pk, created_by_id=user_id,
-                ))
+                postings.append(
+                    ledger.Posting(
+                        customer_id=info.customer_id,
+                        account_id=info.account_id if info.own_balance else None,
+                        amount=-v.price,
+                        kind=TransactionKind.CALL_CHARGE if not was_charged else TransactionKind.ADJUSTMENT,
+                        reference=reference,
+                        description=text,
+                        cdr_id=row.pk,
+                        created_by_id=user_id,
+                    )
+                )
                 totals["adjustment_total"] += v.price
-        updates.append([
-            new_account, new_customer, v.number, v.connection, v.prefix, v.destination,
-            v.billed_seconds, v.price, v.cost, v.margin, v.rating_status, v.unrated_reason,
-            now if v.rating_status == RatingStatus.RATED else None, v.pool_key, v.pool_seconds, run.pk, row.pk,
-        ])
+        updates.append(
+            [
+                new_account,
+                new_customer,
+                v.number,
+                v.connection,
+                v.prefix,
+                v.destination,
+                v.billed_seconds,
+                v.price,
+                v.cost,
+                v.margin,
+                v.rating_status,
+                v.unrated_reason,
+                now if v.rating_status == RatingStatus.RATED else None,
+                v.pool_key,
+                v.pool_seconds,
+                run.pk,
+                row.pk,
+            ]
+        )
     bulk_update(Cdr, UPDATED, updates)
     ledger.post(postings)
     rater.flush_pools()

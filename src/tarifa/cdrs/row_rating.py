@@ -87,7 +87,12 @@ class Rater:
         if decided.charges and match.pools and result.entry is not None:
             slot_of = {pool.key: PoolSlot(account.account_id, pool.key, period) for pool in match.pools}
             covered = price_from_pools(
-                match.pools, number, result.entry.terms, cdr.duration, account.decimals, rounding,
+                match.pools,
+                number,
+                result.entry.terms,
+                cdr.duration,
+                account.decimals,
+                rounding,
                 lambda pool: self.pools.remaining_in(slot_of[pool.key], pool),
             )
             if covered is not None:
@@ -99,9 +104,21 @@ class Rater:
             connection, vtable, vdecimals, vrounding = vendor
             if decided.pays_vendor:
                 cost = rate_call(vtable, number, at, cdr.duration, vdecimals, vrounding).cost or ZERO
-        return Rated(settle(decided, number=number, prefix=prefix, destination=destination,
-                            billed_seconds=result.billed_seconds, price=price, cost=cost, connection=connection,
-                            pool_key=pool_key, pool_seconds=pool_seconds), match)
+        return Rated(
+            settle(
+                decided,
+                number=number,
+                prefix=prefix,
+                destination=destination,
+                billed_seconds=result.billed_seconds,
+                price=price,
+                cost=cost,
+                connection=connection,
+                pool_key=pool_key,
+                pool_seconds=pool_seconds,
+            ),
+            match,
+        )
 
     def _rate_inbound(self, cdr: CanonicalCdr, match: Match, *, answered: bool, a_leg: bool) -> Rated:
         """An inbound call to a DID (or a virtual number, as its primary DID): the plan's
@@ -118,8 +135,9 @@ class Rater:
             caller = normalize(cdr.caller, account.dialing_mode) if cdr.caller else ""
         except InvalidNumber:  # "anonymous", a withheld number: no origin, the blended rate
             caller = ""
-        chosen = origination_rate(plan, caller, match.did_number, toll_free=is_toll_free(match.did_number),
-                                  lata=self.directory.lata)
+        chosen = origination_rate(
+            plan, caller, match.did_number, toll_free=is_toll_free(match.did_number), lata=self.directory.lata
+        )
         terms = plan.terms(chosen.rate)
         pool = match.pools[0] if match.pools else None
         period = month_of(cdr.connect_time or cdr.start_time)
@@ -131,9 +149,20 @@ class Rater:
         price += payphone_surcharge(plan, caller, self.directory.payphone_prefixes, account.decimals)
         destination = inbound_destination(chosen.basis)
         credit = out_payment(match.out_payment_rate, plan.interval_1, plan.interval_n, cdr.duration, account.decimals)
-        return Rated(settle(decided, number=number, prefix=chosen.prefix, destination=destination,
-                            billed_seconds=billed, price=price, pool_key=pool.key if pool and used else "",
-                            pool_seconds=used), match, credit)
+        return Rated(
+            settle(
+                decided,
+                number=number,
+                prefix=chosen.prefix,
+                destination=destination,
+                billed_seconds=billed,
+                price=price,
+                pool_key=pool.key if pool and used else "",
+                pool_seconds=used,
+            ),
+            match,
+            credit,
+        )
 
 
 __all__ = ["Rated", "Rater"]

@@ -62,7 +62,12 @@ class CdrRow(NamedTuple):
 
 COLUMNS: Final = CdrRow._fields
 # a frame's column types: money in micro-units and times as the database's text (tarifa.db)
-_FRAME_TYPES: Final[dict[type, type[pl.DataType]]] = {str: pl.String, int: pl.Int64, Decimal: pl.Int64, datetime: pl.String}
+_FRAME_TYPES: Final[dict[type, type[pl.DataType]]] = {
+    str: pl.String,
+    int: pl.Int64,
+    Decimal: pl.Int64,
+    datetime: pl.String,
+}
 
 
 def _value_type(hint: object) -> type:

@@ -54,8 +54,9 @@ def pools_in_play() -> bool:
     return IncludedMinutes.objects.exists() or DidPlan.objects.filter(included_minutes__gt=0).exists()
 
 
-def hold_references(accounts: Iterable[int | None], customers: Iterable[int | None],
-                    connections: Iterable[int | None]) -> None:
+def hold_references(
+    accounts: Iterable[int | None], customers: Iterable[int | None], connections: Iterable[int | None]
+) -> None:
     """Make sure the rows a batch's CDRs refer to exist until it commits (:class:`Stale` if not).
 
     Each referenced row is locked once per batch, ``FOR KEY SHARE`` on PostgreSQL (no one can
@@ -88,9 +89,10 @@ def stored_keys(keys: Sequence[Key]) -> set[Key]:
     with connection.cursor() as cursor:
         for switch, ids in _by_switch(keys).items():
             for start in range(0, len(ids), _CHUNK):
-                condition, params = any_of("call_id", ids[start:start + _CHUNK])
-                cursor.execute(f"SELECT switch, call_id, leg FROM {table} WHERE switch = %s AND {condition}",
-                               [switch, *params])
+                condition, params = any_of("call_id", ids[start : start + _CHUNK])
+                cursor.execute(
+                    f"SELECT switch, call_id, leg FROM {table} WHERE switch = %s AND {condition}", [switch, *params]
+                )
                 found.update(cursor.fetchall())
     return found
 
@@ -102,7 +104,7 @@ def inserted_ids(keys: Sequence[Key], token: int) -> dict[Key, int]:
     with connection.cursor() as cursor:
         for switch, call_ids in _by_switch(keys).items():
             for start in range(0, len(call_ids), _CHUNK):
-                condition, params = any_of("call_id", call_ids[start:start + _CHUNK])
+                condition, params = any_of("call_id", call_ids[start : start + _CHUNK])
                 cursor.execute(
                     f"SELECT id, switch, call_id, leg FROM {table} WHERE switch = %s AND {condition} AND batch = %s",
                     [switch, *params, token],
@@ -126,7 +128,9 @@ class PoolUsageTable:
 
     def save(self, slot: PoolSlot, seconds: int) -> None:
         MinutePoolUsage.objects.update_or_create(
-            account_id=slot.account_id, pool_key=slot.key, period_start=slot.period,
+            account_id=slot.account_id,
+            pool_key=slot.key,
+            period_start=slot.period,
             defaults={"seconds_used": seconds},
         )
 
@@ -141,9 +145,15 @@ class PoolUsageTable:
         if kept is not None:
             return int(kept)
         before = date(slot.period.year - (slot.period.month == 1), (slot.period.month - 2) % 12 + 1, 1)
-        previous = MinutePoolUsage.objects.filter(
-            account_id=slot.account_id, pool_key=slot.key, period_start=before,
-        ).values_list("seconds_used", "carried_seconds").first()
+        previous = (
+            MinutePoolUsage.objects.filter(
+                account_id=slot.account_id,
+                pool_key=slot.key,
+                period_start=before,
+            )
+            .values_list("seconds_used", "carried_seconds")
+            .first()
+        )
         if previous is not None:
             carry = carried_over(pool.seconds, pool.rollover_cap, previous[0], previous[1] or 0)
         else:
@@ -167,26 +177,44 @@ class Charges(BalanceCharges):
     def post(self) -> None:
         """One ``call_charge`` Transaction per balance (``Cdr.transaction`` points to it), and one
         ``credit`` per balance for the batch's out-payments (amount: plus their sum)."""
-        ledger.post([
-            ledger.Posting(
-                id=self.ids[charge.owner], customer_id=charge.customer_id,
-                account_id=charge.owner.id if charge.owner.kind == ACCOUNT_BALANCE else None,
-                amount=charge.amount, kind=TransactionKind.CALL_CHARGE, reference=None, description=charge.description,
-            )
-            for charge in self.to_post()
-        ])
-        ledger.post([
-            ledger.Posting(
-                customer_id=credit.customer_id,
-                account_id=credit.owner.id if credit.owner.kind == ACCOUNT_BALANCE else None,
-                amount=-credit.amount, kind="credit", reference=None,
-                description=f"Out-payment for {credit.description}",
-            )
-            for credit in self.out_payments.to_post()
-        ])
+        ledger.post(
+            [
+                ledger.Posting(
+                    id=self.ids[charge.owner],
+                    customer_id=charge.customer_id,
+                    account_id=charge.owner.id if charge.owner.kind == ACCOUNT_BALANCE else None,
+                    amount=charge.amount,
+                    kind=TransactionKind.CALL_CHARGE,
+                    reference=None,
+                    description=charge.description,
+                )
+                for charge in self.to_post()
+            ]
+        )
+        ledger.post(
+            [
+                ledger.Posting(
+                    customer_id=credit.customer_id,
+                    account_id=credit.owner.id if credit.owner.kind == ACCOUNT_BALANCE else None,
+                    amount=-credit.amount,
+                    kind="credit",
+                    reference=None,
+                    description=f"Out-payment for {credit.description}",
+                )
+                for credit in self.out_payments.to_post()
+            ]
+        )
 
 
 __all__ = [
-    "Charges", "Key", "PoolUsageTable", "Raced", "Stale", "hold_references", "inserted_ids", "pools_in_play",
-    "retryable", "stored_keys",
+    "Charges",
+    "Key",
+    "PoolUsageTable",
+    "Raced",
+    "Stale",
+    "hold_references",
+    "inserted_ids",
+    "pools_in_play",
+    "retryable",
+    "stored_keys",
 ]

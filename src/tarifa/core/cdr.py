@@ -44,8 +44,17 @@ LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
 
 #: Longest value of each text field, in characters (the database columns' lengths).
 FIELD_LIMITS: Final = {
-    "switch": 64, "call_id": 255, "leg": 16, "caller": 64, "callee": 64, "connection": 100, "sip_user": 64,
-    "trunk": 64, "did": 20, "extension": 20, "account_code": 64,
+    "switch": 64,
+    "call_id": 255,
+    "leg": 16,
+    "caller": 64,
+    "callee": 64,
+    "connection": 100,
+    "sip_user": 64,
+    "trunk": 64,
+    "did": 20,
+    "extension": 20,
+    "account_code": 64,
 }
 
 # C0 and C1 control characters (NUL included), DEL, and UTF-16 surrogates: a lone surrogate is
@@ -53,8 +62,20 @@ FIELD_LIMITS: Final = {
 # JSON pair ("\ud800"). No database column can store one; a control character breaks exports.
 _UNFIT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 #: The text fields a switch fills freely (checked by :func:`text_problems`).
-FREE_TEXT: Final = ("call_id", "callee", "switch", "leg", "caller", "source_ip", "sip_user", "trunk", "did",
-                    "extension", "account_code", "connection")
+FREE_TEXT: Final = (
+    "call_id",
+    "callee",
+    "switch",
+    "leg",
+    "caller",
+    "source_ip",
+    "sip_user",
+    "trunk",
+    "did",
+    "extension",
+    "account_code",
+    "connection",
+)
 
 
 def shown(value: object, limit: int = 60) -> str:
@@ -148,8 +169,9 @@ class CanonicalCdr:
         for name in ("start_time", "connect_time", "end_time"):
             moment = getattr(self, name)
             if moment is not None and not EARLIEST <= moment < LATEST:
-                raise ValueError(f"{name} {moment.isoformat()} is out of range (years {EARLIEST.year} to"
-                                 f" {LATEST.year - 1})")
+                raise ValueError(
+                    f"{name} {moment.isoformat()} is out of range (years {EARLIEST.year} to {LATEST.year - 1})"
+                )
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition {self.disposition!r} must be one of {', '.join(DISPOSITIONS)}")
         if self.direction not in DIRECTIONS:

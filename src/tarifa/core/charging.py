@@ -102,8 +102,14 @@ def verdict(facts: CallFacts) -> Verdict:
         return Verdict(RatingStatus.UNRATED, NO_RATE, keeps_number=True)
     if facts.rating == RatingStatus.FORBIDDEN:
         return Verdict(RatingStatus.FORBIDDEN, FORBIDDEN_REASON, keeps_number=True)
-    return Verdict(RatingStatus.RATED, keeps_number=True, bills=facts.answered, charges=charged,
-                   pays_vendor=facts.answered, keeps_connection=True)
+    return Verdict(
+        RatingStatus.RATED,
+        keeps_number=True,
+        bills=facts.answered,
+        charges=charged,
+        pays_vendor=facts.answered,
+        keeps_connection=True,
+    )
 
 
 class CdrRating(NamedTuple):
@@ -124,8 +130,16 @@ class CdrRating(NamedTuple):
 
 
 def settle(
-    decided: Verdict, *, number: str = "", prefix: str = "", destination: str = "", billed_seconds: int = 0,
-    price: Decimal = _ZERO, cost: Decimal = _ZERO, connection: int | None = None, pool_key: str = "",
+    decided: Verdict,
+    *,
+    number: str = "",
+    prefix: str = "",
+    destination: str = "",
+    billed_seconds: int = 0,
+    price: Decimal = _ZERO,
+    cost: Decimal = _ZERO,
+    connection: int | None = None,
+    pool_key: str = "",
     pool_seconds: int = 0,
 ) -> CdrRating:
     """The stored values: the amounts rating found, kept or zeroed as the verdict says.
@@ -137,13 +151,18 @@ def settle(
     kept_price = price if charges else _ZERO
     kept_cost = cost if decided.pays_vendor else _ZERO
     return CdrRating(
-        rating_status=decided.status, unrated_reason=decided.reason,
+        rating_status=decided.status,
+        unrated_reason=decided.reason,
         number=number if decided.keeps_number else "",
         connection=connection if decided.keeps_connection else None,
-        prefix=prefix if decided.keeps_number else "", destination=destination,
+        prefix=prefix if decided.keeps_number else "",
+        destination=destination,
         billed_seconds=billed_seconds if decided.bills else 0,
-        price=kept_price, cost=kept_cost, margin=kept_price - kept_cost,
-        pool_key=pool_key if charges else "", pool_seconds=pool_seconds if charges else 0,
+        price=kept_price,
+        cost=kept_cost,
+        margin=kept_price - kept_cost,
+        pool_key=pool_key if charges else "",
+        pool_seconds=pool_seconds if charges else 0,
     )
 
 
@@ -180,8 +199,10 @@ class BalanceCharge:
     @property
     def description(self) -> str:
         first, last = moment(self.first_us), moment(self.last_us)
-        return (f"{self.calls} call{'s' if self.calls != 1 else ''} started {first:%Y-%m-%d %H:%M:%S}"
-                f" to {last:%Y-%m-%d %H:%M:%S} UTC")
+        return (
+            f"{self.calls} call{'s' if self.calls != 1 else ''} started {first:%Y-%m-%d %H:%M:%S}"
+            f" to {last:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
 
 @dataclass(slots=True)

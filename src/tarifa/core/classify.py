@@ -78,8 +78,12 @@ def is_emergency(dialled: str, home_region: str) -> bool:
     longest emergency number is not one: no metadata look-up for it."""
     digits = dialled.lstrip("+")
     region = home_region or "US"
-    return (bool(digits) and len(digits) <= _longest_emergency_number(region) and digits.isdigit()
-            and shortnumberinfo.is_emergency_number(digits, region))
+    return (
+        bool(digits)
+        and len(digits) <= _longest_emergency_number(region)
+        and digits.isdigit()
+        and shortnumberinfo.is_emergency_number(digits, region)
+    )
 
 
 def is_directory(dialled: str, digits: str) -> bool:

@@ -42,9 +42,7 @@ __all__ = [
 MICRO_DECIMALS: Final = 6
 
 # Rust regex: \d would be any Unicode digit, so [0-9] is spelled out.
-_TIME: Final = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
-)
+_TIME: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 _TIME_WITH_OFFSET: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -69,22 +67,33 @@ def utc_micros(text: pl.Expr, *, offset_required: bool, first_year: int = 1, las
     else:
         shape, has_offset = text.str.contains(_TIME), zulu | text.str.contains(r"[+-][0-9]{2}:[0-9]{2}$")
     year = text.str.slice(0, 4)
-    years = (year >= f"{first_year:04d}") & (year <= f"{last_year:04d}") if (first_year, last_year) != (1, 9999) \
-        else year != "0000"  # year 0 does not exist for datetime
+    years = (
+        (year >= f"{first_year:04d}") & (year <= f"{last_year:04d}")
+        if (first_year, last_year) != (1, 9999)
+        else year != "0000"
+    )  # year 0 does not exist for datetime
     applies = (
         shape
         & years
         & (text.str.slice(17, 2) < "60")  # no leap second: datetime refuses :60
         & (~has_offset | zulu | ((text.str.slice(-5, 2) < "24") & (text.str.slice(-2, 2) < "60")))
     )
-    local = text.str.slice(0, 19).str.replace(" ", "T", literal=True).str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False, cache=False
-    ).dt.epoch("us")
-    micro = text.str.extract(r":[0-9]{2}\.([0-9]{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64, strict=False).fill_null(0)
+    local = (
+        text.str.slice(0, 19)
+        .str.replace(" ", "T", literal=True)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False, cache=False)
+        .dt.epoch("us")
+    )
+    micro = (
+        text.str.extract(r":[0-9]{2}\.([0-9]{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64, strict=False).fill_null(0)
+    )
     offset_minutes = (
         pl.when(has_offset & ~zulu)
         .then(
-            (text.str.slice(-5, 2).cast(pl.Int64, strict=False) * 60 + text.str.slice(-2, 2).cast(pl.Int64, strict=False))
+            (
+                text.str.slice(-5, 2).cast(pl.Int64, strict=False) * 60
+                + text.str.slice(-2, 2).cast(pl.Int64, strict=False)
+            )
             * pl.when(text.str.slice(-6, 1) == "-").then(-1).otherwise(1)
         )
         .otherwise(0)
@@ -122,8 +131,10 @@ def normalize_numbers(raw: pl.Series, mode: str) -> pl.Series:
         n=col("s").str.len_chars(),
     )
     df = df.with_columns(
-        body=pl.when(col("idd_011")).then(col("s").str.slice(3))
-        .when(col("idd_00")).then(col("s").str.slice(2))
+        body=pl.when(col("idd_011"))
+        .then(col("s").str.slice(3))
+        .when(col("idd_00"))
+        .then(col("s").str.slice(2))
         .otherwise(col("s"))
     )
     df = df.with_columns(body_len=col("body").str.len_chars())
@@ -138,11 +149,16 @@ def normalize_numbers(raw: pl.Series, mode: str) -> pl.Series:
         international = col("plus") | col("idd_011") | col("idd_00")
         s, n = col("s"), col("n")
         result = (
-            pl.when(international).then(pl.when(international_ok).then(col("body")))
-            .when(~col("chars_ok")).then(pl.lit(None, pl.String))
-            .when(n == 10).then(pl.lit("1") + s)
-            .when((n == 11) & s.str.starts_with("1")).then(s)
-            .when((n == 3) & s.str.contains(r"^[2-9]11$")).then(pl.lit("1") + s)
+            pl.when(international)
+            .then(pl.when(international_ok).then(col("body")))
+            .when(~col("chars_ok"))
+            .then(pl.lit(None, pl.String))
+            .when(n == 10)
+            .then(pl.lit("1") + s)
+            .when((n == 11) & s.str.starts_with("1"))
+            .then(s)
+            .when((n == 3) & s.str.contains(r"^[2-9]11$"))
+            .then(pl.lit("1") + s)
             .otherwise(none)
         )
     return df.select(result.alias(raw.name)).to_series()

@@ -27,9 +27,21 @@ from tarifa.core.rate_rules import (
 from tarifa.core.rating import RateEntry, RateTerms
 
 COLUMNS: Final = (
-    "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee",
-    "free_seconds", "grace_period", "post_call_surcharge", "min_charge", "effective_from",
-    "effective_to", "period", "forbidden",
+    "prefix",
+    "destination",
+    "price_1",
+    "price_n",
+    "interval_1",
+    "interval_n",
+    "connect_fee",
+    "free_seconds",
+    "grace_period",
+    "post_call_surcharge",
+    "min_charge",
+    "effective_from",
+    "effective_to",
+    "period",
+    "forbidden",
 )
 REQUIRED: Final = ("prefix", "price_1")
 #: The moment a version without ``effective_from`` starts: "since ever", a fixed past instant so
@@ -62,7 +74,7 @@ class DeckError:
 
     @property
     def where(self) -> str:
-        """"line N", or "whole file" for a refusal of the file itself (line 0: unreadable, not
+        """ "line N", or "whole file" for a refusal of the file itself (line 0: unreadable, not
         UTF-8...), which no line number describes."""
         return f"line {self.line}" if self.line else "whole file"
 
@@ -98,16 +110,25 @@ class DeckRow:
 
     def terms(self) -> RateTerms:
         return RateTerms(
-            price_1=self.price_1, price_n=self.price_n, interval_1=self.interval_1,
-            interval_n=self.interval_n, connect_fee=self.connect_fee, free_seconds=self.free_seconds,
-            grace_period=self.grace_period, post_call_surcharge=self.post_call_surcharge,
-            min_charge=self.min_charge, forbidden=self.forbidden,
+            price_1=self.price_1,
+            price_n=self.price_n,
+            interval_1=self.interval_1,
+            interval_n=self.interval_n,
+            connect_fee=self.connect_fee,
+            free_seconds=self.free_seconds,
+            grace_period=self.grace_period,
+            post_call_surcharge=self.post_call_surcharge,
+            min_charge=self.min_charge,
+            forbidden=self.forbidden,
         )
 
     def entry(self) -> RateEntry:
         return RateEntry(
-            prefix=self.prefix, destination=self.destination, terms=self.terms(),
-            effective_from=self.effective_from, effective_to=self.effective_to,
+            prefix=self.prefix,
+            destination=self.destination,
+            terms=self.terms(),
+            effective_from=self.effective_from,
+            effective_to=self.effective_to,
             period=parse_period(self.period) if self.period else None,
         )
 
@@ -200,7 +221,9 @@ class _Row:
                 return datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            self.refuse(name, raw, "must be an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T08:00:00+00:00")
+            self.refuse(
+                name, raw, "must be an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T08:00:00+00:00"
+            )
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.tz)
@@ -251,14 +274,21 @@ def parse_row(line: int, values: dict[str, str], tz: ZoneInfo, errors: list[Deck
         if rule:
             row.refuse("destination", destination, rule)
     return DeckRow(
-        line=line, prefix=prefix, destination=destination, price_1=price_1,
+        line=line,
+        prefix=prefix,
+        destination=destination,
+        price_1=price_1,
         price_n=row.money("price_n", price_1),
-        interval_1=row.whole("interval_1"), interval_n=row.whole("interval_n"),
-        connect_fee=row.money("connect_fee", Decimal(0)), free_seconds=row.whole("free_seconds"),
+        interval_1=row.whole("interval_1"),
+        interval_n=row.whole("interval_n"),
+        connect_fee=row.money("connect_fee", Decimal(0)),
+        free_seconds=row.whole("free_seconds"),
         grace_period=row.whole("grace_period"),
         post_call_surcharge=row.money("post_call_surcharge", Decimal(0)),
         min_charge=row.money("min_charge", Decimal(0)),
-        effective_from=effective_from, effective_to=effective_to, period=period,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        period=period,
         forbidden=row.flag("forbidden"),
     )
 
@@ -288,10 +318,14 @@ def parse_deck(
         row = parse_row(line, values, tz, errors)
         key = row.version_key
         if key in first_line:
-            errors.append(DeckError(
-                line, "prefix", row.prefix,
-                f"same prefix, period and effective_from as line {first_line[key]}",
-            ))
+            errors.append(
+                DeckError(
+                    line,
+                    "prefix",
+                    row.prefix,
+                    f"same prefix, period and effective_from as line {first_line[key]}",
+                )
+            )
         else:
             first_line[key] = line
         parsed.append(row)
@@ -308,9 +342,19 @@ def row_cells(row: DeckRow, since_ever: datetime | None = None) -> list[str]:
     """A row as the cells of :data:`COLUMNS`, the inverse of :func:`parse_row`."""
     start = "" if row.effective_from is None or row.effective_from == since_ever else row.effective_from.isoformat()
     return [
-        row.prefix, row.destination, format_money(row.price_1), format_money(row.price_n),
-        str(row.interval_1), str(row.interval_n), format_money(row.connect_fee), str(row.free_seconds),
-        str(row.grace_period), format_money(row.post_call_surcharge), format_money(row.min_charge),
-        start, "" if row.effective_to is None else row.effective_to.isoformat(), row.period,
+        row.prefix,
+        row.destination,
+        format_money(row.price_1),
+        format_money(row.price_n),
+        str(row.interval_1),
+        str(row.interval_n),
+        format_money(row.connect_fee),
+        str(row.free_seconds),
+        str(row.grace_period),
+        format_money(row.post_call_surcharge),
+        format_money(row.min_charge),
+        start,
+        "" if row.effective_to is None else row.effective_to.isoformat(),
+        row.period,
         "1" if row.forbidden else "0",
     ]

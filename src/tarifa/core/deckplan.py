@@ -40,8 +40,17 @@ __all__ = ["PRICE_FIELDS", "ImportPlan", "Mode", "StoredVersion", "in_force", "p
 Mode = Literal["add", "replace"]
 #: What a version prices: everything but its window.
 PRICE_FIELDS: Final = (
-    "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
-    "grace_period", "post_call_surcharge", "min_charge", "forbidden",
+    "destination",
+    "price_1",
+    "price_n",
+    "interval_1",
+    "interval_n",
+    "connect_fee",
+    "free_seconds",
+    "grace_period",
+    "post_call_surcharge",
+    "min_charge",
+    "forbidden",
 )
 #: How many changes the summary lists one by one.
 DETAIL_MAX: Final = 50
@@ -218,27 +227,37 @@ def plan_import(
             start = row.effective_from
             if start is None:
                 since_ever = next((v for v in versions if v.start == SINCE_EVER and v.id is not None), None)
-                if (since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to) or (not versions and mode == "add" and not at_given):
+                if (since_ever and _same_price(since_ever.row, row) and since_ever.end == row.effective_to) or (
+                    not versions and mode == "add" and not at_given
+                ):
                     start = SINCE_EVER
                 else:
                     start = at
                 if row.effective_to is not None and row.effective_to <= start:
-                    plan.errors.append(DeckError(
-                        row.line, "effective_to", row.effective_to.isoformat(),
-                        f"must be later than the moment the row takes effect ({when(start)}: "
-                        "a row without effective_from takes effect at --at, default now)",
-                    ))
+                    plan.errors.append(
+                        DeckError(
+                            row.line,
+                            "effective_to",
+                            row.effective_to.isoformat(),
+                            f"must be later than the moment the row takes effect ({when(start)}: "
+                            "a row without effective_from takes effect at --at, default now)",
+                        )
+                    )
                     continue
             resolved.append((start, row if row.effective_from == start else replace(row, effective_from=start)))
         resolved.sort(key=lambda pair: pair[0])
         seen: dict[datetime, int] = {}
         for start, row in resolved:
             if start in seen:
-                plan.errors.append(DeckError(
-                    row.line, "effective_from", when(start),
-                    f"same prefix, period and start as line {seen[start]} "
-                    "(a row without effective_from starts at --at)",
-                ))
+                plan.errors.append(
+                    DeckError(
+                        row.line,
+                        "effective_from",
+                        when(start),
+                        f"same prefix, period and start as line {seen[start]} "
+                        "(a row without effective_from starts at --at)",
+                    )
+                )
                 continue
             seen[start] = row.line
             _apply(plan, key, versions, row, at)
@@ -290,10 +309,12 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
                 versions[:] = [_ended(only, start), _Version(None, row)]
                 plan.changed += 1
                 plan.superseded += 1
-                plan.note(lambda: (
-                    f"{_label(key)}: {_describe(only.row, row)} from {when(start)}; "
-                    f"version from {when(only.start)} end-dated at {when(start)}"
-                ))
+                plan.note(
+                    lambda: (
+                        f"{_label(key)}: {_describe(only.row, row)} from {when(start)}; "
+                        f"version from {when(only.start)} end-dated at {when(start)}"
+                    )
+                )
                 return
     current = exact or _in_force(versions, start)
     ended = False
@@ -305,10 +326,7 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
         if current is not None:
             # End the version in force at the start where that changes no price (it is superseded
             # from there); a row with an end date may leave it to price the calls after that end.
-            shortened = [
-                v if v is not current else _ended(v, start)
-                for v in versions
-            ]
+            shortened = [v if v is not current else _ended(v, start) for v in versions]
             if _first_difference([*shortened, candidate], after, None) is None:
                 after = [*shortened, candidate]
                 ended = True
@@ -317,12 +335,16 @@ def _apply(plan: ImportPlan, key: Key, versions: list[_Version], row: DeckRow, a
         return
     past = _rewrites_past(versions, after, at)
     if past is not None:
-        plan.errors.append(DeckError(
-            row.line, "effective_from", when(row.effective_from),
-            f"would change the price of {_label(key)} for calls from {when(past)}, before --at "
-            f"({when(at)}): an import never rewrites past prices; give a later effective_from, leave it "
-            "empty to change the price from --at, or pass an earlier --at to rewrite the past on purpose",
-        ))
+        plan.errors.append(
+            DeckError(
+                row.line,
+                "effective_from",
+                when(row.effective_from),
+                f"would change the price of {_label(key)} for calls from {when(past)}, before --at "
+                f"({when(at)}): an import never rewrites past prices; give a later effective_from, leave it "
+                "empty to change the price from --at, or pass an earlier --at to rewrite the past on purpose",
+            )
+        )
         return
     versions[:] = after
     if exact is not None:

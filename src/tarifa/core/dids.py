@@ -137,10 +137,14 @@ def parse_number(text: str) -> NumberParts:
         raise NumberRefused("is not a valid number in its country's numbering plan (libphonenumber)")
     region = phonenumbers.region_code_for_number(parsed) or ""
     national = phonenumbers.national_significant_number(parsed)
-    length = phonenumbers.length_of_geographical_area_code(parsed) or phonenumbers.length_of_national_destination_code(parsed)
+    length = phonenumbers.length_of_geographical_area_code(parsed) or phonenumbers.length_of_national_destination_code(
+        parsed
+    )
     return NumberParts(
-        number=digits, country="" if region in ("", "ZZ", "001") else region,
-        area_code=national[:length], local_number=national[length:],
+        number=digits,
+        country="" if region in ("", "ZZ", "001") else region,
+        area_code=national[:length],
+        local_number=national[length:],
     )
 
 
@@ -228,8 +232,15 @@ def parse_inventory(
     names = [h.strip().lower() for h in header]
     for position, name in enumerate(names, start=1):
         if name not in IMPORT_COLUMNS:
-            errors.append(RowError(filename, 1, f"column {position}", name,
-                                   f"unknown column; the columns are {', '.join(IMPORT_COLUMNS)}"))
+            errors.append(
+                RowError(
+                    filename,
+                    1,
+                    f"column {position}",
+                    name,
+                    f"unknown column; the columns are {', '.join(IMPORT_COLUMNS)}",
+                )
+            )
         elif names.index(name) != position - 1:
             errors.append(RowError(filename, 1, f"column {position}", name, "appears twice"))
     if "number" not in names:
@@ -243,8 +254,15 @@ def parse_inventory(
         if not any(str(c).strip() for c in cells):
             continue  # blank lines (spreadsheets keep some) are not rows
         if len(cells) > len(names):
-            errors.append(RowError(filename, line, f"column {len(names) + 1}", str(cells[len(names)]),
-                                   f"the row has {len(cells)} cells; the header names {len(names)} columns"))
+            errors.append(
+                RowError(
+                    filename,
+                    line,
+                    f"column {len(names) + 1}",
+                    str(cells[len(names)]),
+                    f"the row has {len(cells)} cells; the header names {len(names)} columns",
+                )
+            )
             continue
         value = {name: (str(cells[i]).strip() if i < len(cells) else "") for i, name in enumerate(names)}
         before = len(errors)
@@ -276,7 +294,9 @@ def parse_inventory(
         raw_cost = value.get("monthly_cost", "")
         if raw_cost:
             if not _MONEY.match(raw_cost):
-                refuse("monthly_cost", "must be an amount such as 0.35 (plain digits, at most 6 decimals, not negative)")
+                refuse(
+                    "monthly_cost", "must be an amount such as 0.35 (plain digits, at most 6 decimals, not negative)"
+                )
             else:
                 try:
                     cost = Decimal(raw_cost)
@@ -287,8 +307,12 @@ def parse_inventory(
         raw_status = value.get("status", "").lower() or DidState.AVAILABLE.value
         status = DidState.AVAILABLE
         if raw_status not in {s.value for s in IMPORT_STATUSES}:
-            refuse("status", "must be one of " + ", ".join(s.value for s in IMPORT_STATUSES)
-                   + " (assign numbers with tarifa did assign)")
+            refuse(
+                "status",
+                "must be one of "
+                + ", ".join(s.value for s in IMPORT_STATUSES)
+                + " (assign numbers with tarifa did assign)",
+            )
         else:
             status = DidState(raw_status)
         if len(errors) == before and parts is not None:
@@ -297,7 +321,22 @@ def parse_inventory(
 
 
 __all__ = [
-    "ASSIGNABLE", "IMPORT_COLUMNS", "IMPORT_STATUSES", "QUARANTINE_DAYS_MAX", "TRANSITIONS", "DidState",
-    "InventoryRow", "NumberParts", "NumberRefused", "RowError", "effective_status", "parse_inventory",
-    "parse_number", "parts_of_stored", "pattern_regex", "quarantine_end", "transition_problem", "unavailable_reason",
+    "ASSIGNABLE",
+    "IMPORT_COLUMNS",
+    "IMPORT_STATUSES",
+    "QUARANTINE_DAYS_MAX",
+    "TRANSITIONS",
+    "DidState",
+    "InventoryRow",
+    "NumberParts",
+    "NumberRefused",
+    "RowError",
+    "effective_status",
+    "parse_inventory",
+    "parse_number",
+    "parts_of_stored",
+    "pattern_regex",
+    "quarantine_end",
+    "transition_problem",
+    "unavailable_reason",
 ]

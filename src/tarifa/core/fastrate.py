@@ -80,9 +80,7 @@ class FastPathUnsupported(ValueError):
 def _micro(entry: RateEntry, name: str, value: Decimal) -> int:
     scaled = value.scaleb(6)
     if scaled != scaled.to_integral_value():
-        raise FastPathUnsupported(
-            f"prefix {entry.prefix}: {name} {value} has more than 6 decimal places"
-        )
+        raise FastPathUnsupported(f"prefix {entry.prefix}: {name} {value} has more than 6 decimal places")
     return int(scaled)
 
 
@@ -95,9 +93,26 @@ class FastDeck:
     """
 
     __slots__ = (
-        "_bounds", "_labels", "_max_interval", "_max_price", "_parent", "_plen", "_sn_limit",
-        "cf60", "entries", "forbidden", "free", "grace", "i1", "i_n", "mc60", "p1", "pn",
-        "prefixes", "sd", "sn",
+        "_bounds",
+        "_labels",
+        "_max_interval",
+        "_max_price",
+        "_parent",
+        "_plen",
+        "_sn_limit",
+        "cf60",
+        "entries",
+        "forbidden",
+        "free",
+        "grace",
+        "i1",
+        "i_n",
+        "mc60",
+        "p1",
+        "pn",
+        "prefixes",
+        "sd",
+        "sn",
     )
 
     def __init__(self, entries: Iterable[RateEntry]) -> None:
@@ -115,8 +130,9 @@ class FastDeck:
         self.prefixes: tuple[str, ...] = tuple(e.prefix for e in kept)
         n = len(kept)
 
-        cols: dict[str, list[int]] = {k: [] for k in (
-            "i1", "i_n", "free", "grace", "p1", "pn", "cf60", "mc60", "sn", "sd")}
+        cols: dict[str, list[int]] = {
+            k: [] for k in ("i1", "i_n", "free", "grace", "p1", "pn", "cf60", "mc60", "sn", "sd")
+        }
         forbidden: list[bool] = []
         for e in kept:
             t = e.terms
@@ -133,9 +149,7 @@ class FastDeck:
             g = math.gcd(sn, sd)
             sn, sd = sn // g, sd // g
             if sd > 10**10 or sn > 10**12:
-                raise FastPathUnsupported(
-                    f"prefix {e.prefix}: surcharge {t.post_call_surcharge} is too finely divided"
-                )
+                raise FastPathUnsupported(f"prefix {e.prefix}: surcharge {t.post_call_surcharge} is too finely divided")
             cols["sn"].append(sn)
             cols["sd"].append(sd)
             forbidden.append(t.forbidden)
@@ -158,9 +172,7 @@ class FastDeck:
         self.sn = column("sn")  # surcharge factor (100 + s) / 100 = sn / sd
         self.sd = column("sd")
         self.forbidden: npt.NDArray[np.bool_] = np.array(forbidden, dtype=np.bool_)
-        self._sn_limit: npt.NDArray[np.int64] = (
-            _I64_MAX // self.sn if n else np.zeros(0, dtype=np.int64)
-        )
+        self._sn_limit: npt.NDArray[np.int64] = _I64_MAX // self.sn if n else np.zeros(0, dtype=np.int64)
         self._max_price = max(cols["p1"] + cols["pn"], default=0)
         self._max_interval = max(cols["i1"] + cols["i_n"], default=1)
         self._build_index()
@@ -181,9 +193,7 @@ class FastDeck:
         self._plen = np.array([len(p) for p in self.prefixes], dtype=np.int64)
 
         # Outer (shorter) intervals first at an equal start, so they sit lower on the stack.
-        items = sorted(
-            (int(p) * 10 ** (MAX_DIGITS - len(p)), len(p), i) for i, p in enumerate(self.prefixes)
-        )
+        items = sorted((int(p) * 10 ** (MAX_DIGITS - len(p)), len(p), i) for i, p in enumerate(self.prefixes))
         bounds: list[int] = []
         labels: list[int] = []
 
@@ -229,9 +239,7 @@ class FastDeck:
             if (entry.effective_from is not None and entry.effective_from > start) or (
                 entry.effective_to is not None and entry.effective_to < end
             ):
-                raise FastPathUnsupported(
-                    f"prefix {entry.prefix}: a version starts or ends inside the window"
-                )
+                raise FastPathUnsupported(f"prefix {entry.prefix}: a version starts or ends inside the window")
         for prefix in dict.fromkeys(e.prefix for e in table.entries):  # table order, no repeats
             for entry in table.versions(prefix):  # in the reference's order of preference
                 if entry.is_effective(start):
@@ -298,9 +306,7 @@ def numbers_to_int64(
     try:
         values = np.fromiter(map(int, items), dtype=np.int64, count=n)
     except (ValueError, OverflowError):  # some row is not a number at all: go row by row
-        values = np.fromiter(
-            (int(s) if s.isascii() and s.isdigit() else 0 for s in items), dtype=np.int64, count=n
-        )
+        values = np.fromiter((int(s) if s.isascii() and s.isdigit() else 0 for s in items), dtype=np.int64, count=n)
     # int() also accepts " 12", "+12", "1_2", "012": the digit count then differs from len().
     digits = np.searchsorted(_POW10, values, side="right").astype(np.int64)
     ok = (values >= 1) & (digits == str_len)
@@ -377,9 +383,13 @@ def rate_batch(
     if n and int(dur.min()) < 0:
         raise ValueError("durations must be >= 0")
     max_d = int(dur.max()) if n else 0
-    if n and len(deck) and (
-        int(deck.cf60.max()) + deck._max_price * (max_d + deck._max_interval) >= _SAFE
-        or int(deck.mc60.max()) >= _SAFE
+    if (
+        n
+        and len(deck)
+        and (
+            int(deck.cf60.max()) + deck._max_price * (max_d + deck._max_interval) >= _SAFE
+            or int(deck.mc60.max()) >= _SAFE
+        )
     ):
         raise FastPathUnsupported("prices x durations too large for int64 rating")
 

@@ -95,39 +95,66 @@ def line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
     return _round(quantity * unit_price, MONEY_PLACES)
 
 
-def check_line(quantity: Decimal | None, unit_price: Decimal | None, amount: Decimal | None,
-               billing_decimals: int = MONEY_PLACES) -> list[Problem]:
+def check_line(
+    quantity: Decimal | None, unit_price: Decimal | None, amount: Decimal | None, billing_decimals: int = MONEY_PLACES
+) -> list[Problem]:
     if quantity is None or unit_price is None or amount is None:
         return []  # a missing value is refused by its field
     exact = line_amount(quantity, unit_price)
     if amount in (exact, _round(exact, billing_decimals)):
         return []
     shown = exact if billing_decimals >= MONEY_PLACES else f"{exact}, or {_round(exact, billing_decimals)}"
-    return [Problem("amount", "Amount", amount, f"must be quantity × unit price: {quantity} × {unit_price} = {shown}",
-                    "line_amount")]
+    return [
+        Problem(
+            "amount",
+            "Amount",
+            amount,
+            f"must be quantity × unit price: {quantity} × {unit_price} = {shown}",
+            "line_amount",
+        )
+    ]
 
 
 def check_invoice(figures: InvoiceFigures) -> list[Problem]:
     f = figures
     problems: list[Problem] = []
     if f.period_start and f.period_end and f.period_end < f.period_start:
-        problems.append(Problem("period_end", "Period end", str(f.period_end),
-                                f"must not be before the period start {f.period_start}", "period_order"))
+        problems.append(
+            Problem(
+                "period_end",
+                "Period end",
+                str(f.period_end),
+                f"must not be before the period start {f.period_start}",
+                "period_order",
+            )
+        )
     if f.customer_currency and f.currency != f.customer_currency:
-        problems.append(Problem("currency", "Currency", f.currency,
-                                f"must be the customer's currency {f.customer_currency}", "currency"))
-    for field, label, value in (("discount", "Discount", f.discount), ("penalty", "Penalty", f.penalty),
-                                ("tax", "Tax", f.tax)):
+        problems.append(
+            Problem(
+                "currency", "Currency", f.currency, f"must be the customer's currency {f.customer_currency}", "currency"
+            )
+        )
+    for field, label, value in (
+        ("discount", "Discount", f.discount),
+        ("penalty", "Penalty", f.penalty),
+        ("tax", "Tax", f.tax),
+    ):
         if value is not None and value < 0:
             problems.append(Problem(field, label, value, "must not be negative", "negative"))
     parts = (f.subtotal, f.discount, f.penalty, f.tax, f.total)
     if all(part is not None for part in parts):
         expected = f.subtotal - f.discount + f.penalty + f.tax
         if f.total != expected:
-            problems.append(Problem(
-                "total", "Total", f.total,
-                f"must be subtotal - discount + penalty + tax: {f.subtotal} - {f.discount} + {f.penalty} + {f.tax} "
-                f"= {expected}", "total"))
+            problems.append(
+                Problem(
+                    "total",
+                    "Total",
+                    f.total,
+                    f"must be subtotal - discount + penalty + tax: {f.subtotal} - {f.discount} + {f.penalty} + {f.tax} "
+                    f"= {expected}",
+                    "total",
+                )
+            )
     return problems
 
 
@@ -148,11 +175,21 @@ def check_status_change(stored: str, wanted: str, other_changes: dict[str, objec
     problems: list[Problem] = []
     if wanted not in TRANSITIONS.get(stored, frozenset({stored})):
         allowed = sorted(TRANSITIONS.get(stored, frozenset()) - {stored})
-        rule = f"an invoice that is {stored} may become {' or '.join(allowed)}" if allowed else (
-            f"an invoice that is {stored} is final")
+        rule = (
+            f"an invoice that is {stored} may become {' or '.join(allowed)}"
+            if allowed
+            else (f"an invoice that is {stored} is final")
+        )
         problems.append(Problem("status", "Status", wanted, rule, "status"))
     if stored != DRAFT:
         for field, value in other_changes.items():
-            problems.append(Problem(field, field.replace("_", " ").capitalize(), value,
-                                    f"the invoice is {stored} and can no longer be changed", "immutable"))
+            problems.append(
+                Problem(
+                    field,
+                    field.replace("_", " ").capitalize(),
+                    value,
+                    f"the invoice is {stored} and can no longer be changed",
+                    "immutable",
+                )
+            )
     return problems

@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 
-
 class DialingMode(StrEnum):
     """How an account dials (the account's ``dialing_mode``; the module docstring gives the rules)."""
 
@@ -66,12 +65,7 @@ class InvalidNumber(ValueError):
 
 def is_e164_digits(digits: str) -> bool:
     """True for an already-normalised number: 1-15 ASCII digits, first one not ``0``."""
-    return (
-        0 < len(digits) <= MAX_DIGITS
-        and digits.isascii()
-        and digits.isdigit()
-        and digits[0] != "0"
-    )
+    return 0 < len(digits) <= MAX_DIGITS and digits.isascii() and digits.isdigit() and digits[0] != "0"
 
 
 def _check_international(raw: str, digits: str) -> str:

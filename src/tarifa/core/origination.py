@@ -339,8 +339,15 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
     names = [h.strip().lower() for h in header]
     missing = [name for name in LATA_FIELDS if name not in names]
     if missing:
-        return [], [LataProblem(file, 1, "header", ",".join(header)[:80],
-                                f"missing column(s) {', '.join(missing)}; expected npa_nxx,lata,state")]
+        return [], [
+            LataProblem(
+                file,
+                1,
+                "header",
+                ",".join(header)[:80],
+                f"missing column(s) {', '.join(missing)}; expected npa_nxx,lata,state",
+            )
+        ]
     where = {name: names.index(name) for name in LATA_FIELDS}
     seen: dict[str, int] = {}
     line = 1
@@ -355,8 +362,15 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
                 problems.append(LataProblem(file, line, "npa_nxx", values["npa_nxx"][:40], rule))
                 bad = True
             elif values["npa_nxx"] in seen:
-                problems.append(LataProblem(file, line, "npa_nxx", values["npa_nxx"],
-                                            f"repeats row {seen[values['npa_nxx']]}: each NPA-NXX once"))
+                problems.append(
+                    LataProblem(
+                        file,
+                        line,
+                        "npa_nxx",
+                        values["npa_nxx"],
+                        f"repeats row {seen[values['npa_nxx']]}: each NPA-NXX once",
+                    )
+                )
                 bad = True
             lata = values["lata"]
             if not (lata.isascii() and lata.isdigit() and 1 <= len(lata) <= _LATA_MAX):
@@ -364,8 +378,11 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
                 bad = True
             state = values["state"].upper()
             if not (len(state) == _STATE_LENGTH and state.isascii() and state.isalpha()):
-                problems.append(LataProblem(file, line, "state", values["state"][:40],
-                                            "must be a two-letter state or province code"))
+                problems.append(
+                    LataProblem(
+                        file, line, "state", values["state"][:40], "must be a two-letter state or province code"
+                    )
+                )
                 bad = True
             if not bad:
                 seen[values["npa_nxx"]] = line
@@ -373,4 +390,3 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
     except csv.Error as exc:
         problems.append(LataProblem(file, line + 1, "row", "", f"not readable as CSV ({exc})"))
     return rows, problems
-

@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 
-
 class TransactionKind(StrEnum):
     """Every kind of ledger transaction (the Transaction model's ``kind``); the back office and
     the CLI enter the four of :data:`KINDS` by hand, the others come from rating and billing."""
@@ -135,8 +134,11 @@ def parse_amount(text: str | None) -> Decimal:
         raise Refused("amount", None, "required: a decimal number such as 12.50")
     if not isinstance(text, str) or not _PLAIN_DECIMAL.fullmatch(text.strip()):
         # plain notation only: "1e3" is not how anyone writes a thousand on a receipt
-        raise Refused("amount", text, "must be a decimal number in plain notation such as 12.50 or -2.50 "
-                      "(no exponent, no thousands separators)")
+        raise Refused(
+            "amount",
+            text,
+            "must be a decimal number in plain notation such as 12.50 or -2.50 (no exponent, no thousands separators)",
+        )
     try:
         amount = Decimal(text.strip())
     except InvalidOperation:
@@ -178,8 +180,9 @@ def signed_amount(request: MoneyRequest, state: BalanceState) -> Decimal:
     if kind == REFUND:
         refundable = state.paid - state.refunded
         if amount > refundable:
-            raise Refused("amount", _shown(amount),
-                          f"a refund must not exceed the payments not yet refunded ({refundable})")
+            raise Refused(
+                "amount", _shown(amount), f"a refund must not exceed the payments not yet refunded ({refundable})"
+            )
         if amount > state.balance:
             raise Refused("amount", _shown(amount), f"a refund must not exceed the balance ({state.balance})")
     after = state.balance + signed

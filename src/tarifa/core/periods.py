@@ -78,13 +78,23 @@ MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 
 _DAY_NAMES: dict[str, int] = {
-    "mon": 0, "monday": 0,
-    "tue": 1, "tues": 1, "tuesday": 1,
-    "wed": 2, "wednesday": 2,
-    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3,
-    "fri": 4, "friday": 4,
-    "sat": 5, "saturday": 5,
-    "sun": 6, "sunday": 6,
+    "mon": 0,
+    "monday": 0,
+    "tue": 1,
+    "tues": 1,
+    "tuesday": 1,
+    "wed": 2,
+    "wednesday": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "thursday": 3,
+    "fri": 4,
+    "friday": 4,
+    "sat": 5,
+    "saturday": 5,
+    "sun": 6,
+    "sunday": 6,
 }
 _DAY_GROUPS: dict[str, frozenset[int]] = {
     "daily": frozenset(range(7)),
@@ -94,9 +104,7 @@ _DAY_GROUPS: dict[str, frozenset[int]] = {
 }
 _CANON_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_TOKEN = re.compile(
-    r"\s*(?:(?P<time>\d{1,2}:\d{2})|(?P<word>[A-Za-z]+)|(?P<punct>[-,;])|(?P<bad>\S))"
-)
+_TOKEN = re.compile(r"\s*(?:(?P<time>\d{1,2}:\d{2})|(?P<word>[A-Za-z]+)|(?P<punct>[-,;])|(?P<bad>\S))")
 
 
 class PeriodSyntaxError(ValueError):
@@ -175,9 +183,7 @@ def _clause_text(clause: _Clause) -> str:
         if len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == 6:  # wrap: fri-mon
             spans[0][0] = spans.pop()[0]
             spans.insert(0, spans.pop(0))
-        day_txt = ",".join(
-            _CANON_DAY[a] if a == b else f"{_CANON_DAY[a]}-{_CANON_DAY[b]}" for a, b in spans
-        )
+        day_txt = ",".join(_CANON_DAY[a] if a == b else f"{_CANON_DAY[a]}-{_CANON_DAY[b]}" for a, b in spans)
     if not clause.ranges:
         return day_txt
     ranges = ",".join(f"{_fmt_minute(a)}-{_fmt_minute(b)}" for a, b in clause.ranges)

@@ -82,7 +82,12 @@ class PoolPrice:
 
 
 def price_from_pools(
-    pools: Sequence[Pool], number: str, terms: RateTerms, duration: int, decimals: int, rounding: str,
+    pools: Sequence[Pool],
+    number: str,
+    terms: RateTerms,
+    duration: int,
+    decimals: int,
+    rounding: str,
     remaining: Callable[[Pool], int],
 ) -> PoolPrice | None:
     """The first pool covering ``number`` with seconds left (``remaining(pool)``) prices the

@@ -348,13 +348,20 @@ class RateEntry:
     period: Period | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.prefix, str) and 0 < len(self.prefix) <= MAX_DIGITS
-                and self.prefix.isascii() and self.prefix.isdigit()):
+        if not (
+            isinstance(self.prefix, str)
+            and 0 < len(self.prefix) <= MAX_DIGITS
+            and self.prefix.isascii()
+            and self.prefix.isdigit()
+        ):
             raise ValueError(f"prefix must be 1-{MAX_DIGITS} digits, got {self.prefix!r}")
         _aware("effective_from", self.effective_from)
         _aware("effective_to", self.effective_to)
-        if (self.effective_from is not None and self.effective_to is not None
-                and self.effective_to <= self.effective_from):
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to <= self.effective_from
+        ):
             raise ValueError(
                 f"effective_to {self.effective_to.isoformat()} must be after "
                 f"effective_from {self.effective_from.isoformat()} (prefix {self.prefix})"
@@ -401,8 +408,7 @@ class RateTable:
             return (e.effective_from or _BEGINNING_OF_TIME, e.period is not None, -order)
 
         self._index: dict[str, tuple[RateEntry, ...]] = {
-            prefix: tuple(e for _, e in sorted(items, key=rank, reverse=True))
-            for prefix, items in groups.items()
+            prefix: tuple(e for _, e in sorted(items, key=rank, reverse=True)) for prefix, items in groups.items()
         }
         self._lengths: tuple[int, ...] = tuple(sorted({len(p) for p in self._index}, reverse=True))
         self._has_periods = any(e.period is not None for e in self._entries)
@@ -502,25 +508,44 @@ def rate_call(
         try:
             digits = normalize(number, dialing_mode)
         except InvalidNumber as exc:
-            return RatingResult(RatingStatus.UNRATED, number, seconds,
-                                reason=UnratedReason.INVALID_NUMBER, detail=exc.reason)
+            return RatingResult(
+                RatingStatus.UNRATED, number, seconds, reason=UnratedReason.INVALID_NUMBER, detail=exc.reason
+            )
     else:
         digits = number
         if not (0 < len(digits) <= MAX_DIGITS and digits.isdigit() and digits.isascii() and digits[0] != "0"):
-            return RatingResult(RatingStatus.UNRATED, number, seconds,
-                                reason=UnratedReason.INVALID_NUMBER,
-                                detail="expected 1-15 digits not starting with 0")
+            return RatingResult(
+                RatingStatus.UNRATED,
+                number,
+                seconds,
+                reason=UnratedReason.INVALID_NUMBER,
+                detail="expected 1-15 digits not starting with 0",
+            )
     entry = table.find(digits, connect_time)
     if entry is None:
-        return RatingResult(RatingStatus.UNRATED, digits, seconds, reason=UnratedReason.NO_RATE,
-                            detail="no rate matches this number at this time")
+        return RatingResult(
+            RatingStatus.UNRATED,
+            digits,
+            seconds,
+            reason=UnratedReason.NO_RATE,
+            detail="no rate matches this number at this time",
+        )
     if entry.terms.forbidden:
-        return RatingResult(RatingStatus.FORBIDDEN, digits, seconds, prefix=entry.prefix,
-                            destination=entry.destination, entry=entry)
+        return RatingResult(
+            RatingStatus.FORBIDDEN, digits, seconds, prefix=entry.prefix, destination=entry.destination, entry=entry
+        )
     terms = entry.terms
     billed = billed_seconds(terms, seconds)
     units = 0 if seconds <= terms.grace_period else _units(terms, billed, decimals, rounding)
     return RatingResult(
-        _RATED, digits, seconds, billed, Decimal(units).scaleb(-decimals),
-        entry.prefix, entry.destination, None, None, entry,
+        _RATED,
+        digits,
+        seconds,
+        billed,
+        Decimal(units).scaleb(-decimals),
+        entry.prefix,
+        entry.destination,
+        None,
+        None,
+        entry,
     )

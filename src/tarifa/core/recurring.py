@@ -37,7 +37,6 @@ MONTHS = {MONTHLY: 1, QUARTERLY: 3, YEARLY: 12}
 PERIODS = (DAILY, WEEKLY, MONTHLY, QUARTERLY, YEARLY)
 
 
-
 class ChargeKind(StrEnum):
     """What a service charge is for (the ServiceCharge model's ``kind``)."""
 
@@ -47,7 +46,12 @@ class ChargeKind(StrEnum):
     MINIMUM = "minimum"
 
 
-SETUP, ACTIVATION, RECURRING, MINIMUM = ChargeKind.SETUP, ChargeKind.ACTIVATION, ChargeKind.RECURRING, ChargeKind.MINIMUM
+SETUP, ACTIVATION, RECURRING, MINIMUM = (
+    ChargeKind.SETUP,
+    ChargeKind.ACTIVATION,
+    ChargeKind.RECURRING,
+    ChargeKind.MINIMUM,
+)
 _DAY = timedelta(days=1)
 
 
@@ -146,7 +150,12 @@ def prorated(full: Decimal, days: int, period_days: int, terms: Terms) -> Decima
 
 
 def charges_due(
-    terms: Terms, activation: date, cancellation: date | None, today: date, *, after: date | None = None,
+    terms: Terms,
+    activation: date,
+    cancellation: date | None,
+    today: date,
+    *,
+    after: date | None = None,
     what: str = "service",
 ) -> list[Charge]:
     """Every charge of a service due by ``today`` (included), oldest first, for periods starting
@@ -157,20 +166,44 @@ def charges_due(
     if after is None and activation <= today and (cancellation is None or activation < cancellation):
         for kind, fee in ((SETUP, terms.setup_fee), (ACTIVATION, terms.activation_fee)):
             if fee > 0:
-                charges.append(Charge(kind, activation, activation, quantize(fee, terms.decimals),
-                                      f"{kind.capitalize()} fee, {what}, {activation.isoformat()}", due=activation))
+                charges.append(
+                    Charge(
+                        kind,
+                        activation,
+                        activation,
+                        quantize(fee, terms.decimals),
+                        f"{kind.capitalize()} fee, {what}, {activation.isoformat()}",
+                        due=activation,
+                    )
+                )
     if terms.fee > 0:
-        for start, end, days, period_days, due in recurring_periods(terms, activation, cancellation, today, after=after):
+        for start, end, days, period_days, due in recurring_periods(
+            terms, activation, cancellation, today, after=after
+        ):
             amount = prorated(terms.fee, days, period_days, terms)
             if amount > 0:
-                charges.append(Charge(
-                    RECURRING, start, end, amount, _describe("Recurring fee", what, start, end, days, period_days),
-                    days, period_days, due))
+                charges.append(
+                    Charge(
+                        RECURRING,
+                        start,
+                        end,
+                        amount,
+                        _describe("Recurring fee", what, start, end, days, period_days),
+                        days,
+                        period_days,
+                        due,
+                    )
+                )
     return charges
 
 
 def recurring_periods(
-    terms: Terms, activation: date, cancellation: date | None, today: date, *, after: date | None = None,
+    terms: Terms,
+    activation: date,
+    cancellation: date | None,
+    today: date,
+    *,
+    after: date | None = None,
 ) -> Iterator[tuple[date, date, int, int, date]]:
     """(start, last day, service days, days in period, due date) of every period with service
     days that is due by ``today``, starting after ``after``."""
@@ -203,7 +236,24 @@ def _describe(label: str, what: str, start: date, end: date, days: int, period_d
 
 
 __all__ = [
-    "ACTIVATION", "DAILY", "MINIMUM", "MONTHLY", "PERIODS", "QUARTERLY", "RECURRING", "SETUP", "WEEKLY", "YEARLY",
-    "Charge", "Terms", "charges_due", "minimum_shortfall", "next_period_start", "period_start",
-    "periods", "prorated", "quantize", "recurring_periods",
+    "ACTIVATION",
+    "DAILY",
+    "MINIMUM",
+    "MONTHLY",
+    "PERIODS",
+    "QUARTERLY",
+    "RECURRING",
+    "SETUP",
+    "WEEKLY",
+    "YEARLY",
+    "Charge",
+    "Terms",
+    "charges_due",
+    "minimum_shortfall",
+    "next_period_start",
+    "period_start",
+    "periods",
+    "prorated",
+    "quantize",
+    "recurring_periods",
 ]

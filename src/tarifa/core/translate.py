@@ -47,13 +47,15 @@ def problem(match: str, replace: str) -> str | None:
     except (re.error, IndexError) as exc:
         groups = pattern.groups
         have = f"the pattern has {groups} group{'s' if groups != 1 else ''}"
-        return f"not a valid replacement for this pattern ({exc}; {have}, so \\1..\\{groups} or \\g<0> may be used)" \
-            if groups else f"not a valid replacement for this pattern ({exc}; the pattern has no groups, only \\g<0>)"
+        return (
+            f"not a valid replacement for this pattern ({exc}; {have}, so \\1..\\{groups} or \\g<0> may be used)"
+            if groups
+            else f"not a valid replacement for this pattern ({exc}; the pattern has no groups, only \\g<0>)"
+        )
     return None
 
 
-def apply(rules: Iterable[Rule], kind: str, number: str, destination: str,
-          notes: list[str] | None = None) -> str:
+def apply(rules: Iterable[Rule], kind: str, number: str, destination: str, notes: list[str] | None = None) -> str:
     """Rewrite ``number`` with the rules of ``kind``; ``destination`` is checked against dst_prefix.
 
     A rule that cannot be applied is skipped (and, when ``notes`` is given, a line saying so is

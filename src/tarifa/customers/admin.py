@@ -59,9 +59,16 @@ class CustomerServicesFormSet(BaseModelFormSet):
     customer_lookup: str = "account__customer"
     model: type[Model]
 
-    def __init__(self, data: Any = None, files: Any = None, instance: Customer | None = None,
-                 save_as_new: bool = False, prefix: str | None = None, queryset: QuerySet | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        data: Any = None,
+        files: Any = None,
+        instance: Customer | None = None,
+        save_as_new: bool = False,
+        prefix: str | None = None,
+        queryset: QuerySet | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.instance = instance
         self.save_as_new = save_as_new
         if queryset is None:
@@ -90,8 +97,14 @@ class CustomerServicesFormSet(BaseModelFormSet):
             collector.collect([instance])
             if collector.protected:
                 users = ", ".join(f"{p._meta.verbose_name} {p}" for p in collector.protected)
-                problems.append(v.refuse(f"Deleting {self.model._meta.verbose_name}", str(instance),
-                                         f"still used by {users}", "protected"))
+                problems.append(
+                    v.refuse(
+                        f"Deleting {self.model._meta.verbose_name}",
+                        str(instance),
+                        f"still used by {users}",
+                        "protected",
+                    )
+                )
         if problems:
             raise ValidationError(problems)
 
@@ -142,10 +155,16 @@ class CustomerServicesInline(TabularInline):
                 return bool(super().has_changed())
 
         formset = modelformset_factory(
-            self.model, form=PermittedForm, formset=self.formset, fields=fields, exclude=exclude or None,
+            self.model,
+            form=PermittedForm,
+            formset=self.formset,
+            fields=fields,
+            exclude=exclude or None,
             formfield_callback=partial(self.formfield_for_dbfield, request=request, customer=obj),
-            extra=self.get_extra(request, obj), min_num=self.get_min_num(request, obj),
-            max_num=self.get_max_num(request, obj), can_delete=self.can_delete and self.has_delete_permission(request, obj),
+            extra=self.get_extra(request, obj),
+            min_num=self.get_min_num(request, obj),
+            max_num=self.get_max_num(request, obj),
+            can_delete=self.can_delete and self.has_delete_permission(request, obj),
         )
         formset.customer_lookup = self.customer_lookup  # type: ignore[attr-defined]
         return formset
@@ -156,7 +175,8 @@ class CustomerServicesInline(TabularInline):
         if lookup is not None:
             model: type[Model] = db_field.related_model
             kwargs["queryset"] = (
-                model._default_manager.filter(**{lookup: customer}) if customer is not None and customer.pk
+                model._default_manager.filter(**{lookup: customer})
+                if customer is not None and customer.pk
                 else model._default_manager.none()
             )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -220,11 +240,25 @@ class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     form = CustomerForm
     actions_detail = ["add_money"]
     list_display = (
-        "account_code", "company", "name", "web_username", "kind", "billing_type", "balance", "credit_limit", "status",
+        "account_code",
+        "company",
+        "name",
+        "web_username",
+        "kind",
+        "billing_type",
+        "balance",
+        "credit_limit",
+        "status",
     )
     search_fields = (
-        "company", "name", "web_username", "account_code", "email",
-        "accounts__account_code", "accounts__ipdevices__address", "accounts__sipdevices__login",
+        "company",
+        "name",
+        "web_username",
+        "account_code",
+        "email",
+        "accounts__account_code",
+        "accounts__ipdevices__address",
+        "accounts__sipdevices__login",
     )
     list_filter = (
         text_filter("Company", "company", "company"),
@@ -241,8 +275,13 @@ class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     readonly_fields = ("account_code", "balance", "path")
     autocomplete_fields = ("parent", "tariff")
     inlines = [
-        AccountInline, CustomerIpDeviceInline, CustomerSipDeviceInline, CustomerDidInline, CustomerVirtualNumberInline,
-        DialingRouteInline, TranslationRuleInline,
+        AccountInline,
+        CustomerIpDeviceInline,
+        CustomerSipDeviceInline,
+        CustomerDidInline,
+        CustomerVirtualNumberInline,
+        DialingRouteInline,
+        TranslationRuleInline,
     ]
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
@@ -261,14 +300,39 @@ class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     fieldsets = (
         ("Customer", {"fields": ("account_code", "kind", "parent", "customer_type", "status", "name", "company")}),
         ("Web access", {"fields": ("web_username", "web_password")}),
-        ("Billing", {"fields": (
-            "tariff", "billing_type", "currency", "payment_term_days", "credit_limit", "billing_decimals",
-            "tax_flag", "tax_rate", "daily_spending_limit", "monthly_spending_limit", "time_zone", "balance",
-        )}),
-        ("Calls", {"fields": (
-            "max_call_sessions", "calls_per_second", "codec_checking", "codecs", "call_with_media",
-            "deny_loss_routes", "max_call_duration",
-        )}),
+        (
+            "Billing",
+            {
+                "fields": (
+                    "tariff",
+                    "billing_type",
+                    "currency",
+                    "payment_term_days",
+                    "credit_limit",
+                    "billing_decimals",
+                    "tax_flag",
+                    "tax_rate",
+                    "daily_spending_limit",
+                    "monthly_spending_limit",
+                    "time_zone",
+                    "balance",
+                )
+            },
+        ),
+        (
+            "Calls",
+            {
+                "fields": (
+                    "max_call_sessions",
+                    "calls_per_second",
+                    "codec_checking",
+                    "codecs",
+                    "call_with_media",
+                    "deny_loss_routes",
+                    "max_call_duration",
+                )
+            },
+        ),
         ("Contact", {"fields": ("email", "address", "phone", "country", "pin")}),
     )
 
@@ -289,7 +353,14 @@ class AccountAdmin(SimulateCallMixin, TarifaAdmin):
     form = AccountForm
     actions_detail = ["simulate_call"]
     list_display = ("account_code", "name", "customer", "kind", "identifier", "balance_mode", "dialing_mode", "status")
-    search_fields = ("account_code", "name", "identifier", "customer__company", "sipdevices__login", "ipdevices__address")
+    search_fields = (
+        "account_code",
+        "name",
+        "identifier",
+        "customer__company",
+        "sipdevices__login",
+        "ipdevices__address",
+    )
     list_filter = (
         ("kind", ChoicesDropdownFilter),
         ("status", ChoicesDropdownFilter),
@@ -301,29 +372,79 @@ class AccountAdmin(SimulateCallMixin, TarifaAdmin):
     filter_horizontal = ("pop_restriction",)
     inlines = [IpDeviceInline, SipDeviceInline]
     fieldsets = (
-        ("Account", {"fields": (
-            "account_code", "customer", "name", "kind", "identifier", "pbx", "status", "tariff", "service_plan",
-            "activation_date", "cancellation_date", "blocked_for_unpaid", "balance_mode", "balance", "max_channels",
-        )}),
+        (
+            "Account",
+            {
+                "fields": (
+                    "account_code",
+                    "customer",
+                    "name",
+                    "kind",
+                    "identifier",
+                    "pbx",
+                    "status",
+                    "tariff",
+                    "service_plan",
+                    "activation_date",
+                    "cancellation_date",
+                    "blocked_for_unpaid",
+                    "balance_mode",
+                    "balance",
+                    "max_channels",
+                )
+            },
+        ),
         ("Routing", {"fields": ("domestic_route", "international_route", "tollfree_route", "tollfree_carrier")}),
-        ("Restrictions", {"fields": (
-            "allow_411", "allow_international", "allow_premium_rate", "max_call_time_domestic",
-            "max_call_time_international", "international_rate_cap", "allowed_countries",
-        )}),
-        ("General", {"fields": ("e911_caller_id", "dialing_mode", "caller_id_number", "voicemail_enabled", "music_on_hold")}),
+        (
+            "Restrictions",
+            {
+                "fields": (
+                    "allow_411",
+                    "allow_international",
+                    "allow_premium_rate",
+                    "max_call_time_domestic",
+                    "max_call_time_international",
+                    "international_rate_cap",
+                    "allowed_countries",
+                )
+            },
+        ),
+        (
+            "General",
+            {"fields": ("e911_caller_id", "dialing_mode", "caller_id_number", "voicemail_enabled", "music_on_hold")},
+        ),
         ("Security", {"fields": ("sip_password", "ip_restriction", "pop_restriction")}),
         ("Inbound", {"fields": ("inbound_protocol", "device_type")}),
         ("Notifications", {"fields": ("balance_threshold", "notification_emails")}),
         ("Default DID routing", {"fields": ("default_did_plan", "cnam_lookup", "did_pop")}),
-        ("Advanced", {"fields": (
-            "nat", "dtmf_mode", "allowed_codecs", "encrypted_sip", "max_expiry", "rtp_timeout", "rtp_hold_timeout",
-        )}),
+        (
+            "Advanced",
+            {
+                "fields": (
+                    "nat",
+                    "dtmf_mode",
+                    "allowed_codecs",
+                    "encrypted_sip",
+                    "max_expiry",
+                    "rtp_timeout",
+                    "rtp_hold_timeout",
+                )
+            },
+        ),
     )
 
 
 @admin.register(IpDevice)
 class IpDeviceAdmin(TarifaAdmin):
-    list_display = ("address", "account", "description", "dial_prefix", "max_call_sessions", "calls_per_second", "status")
+    list_display = (
+        "address",
+        "account",
+        "description",
+        "dial_prefix",
+        "max_call_sessions",
+        "calls_per_second",
+        "status",
+    )
     search_fields = ("address", "description", "account__name", "account__account_code")
     list_filter = (("status", ChoicesDropdownFilter),)
     autocomplete_fields = ("account",)

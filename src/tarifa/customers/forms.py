@@ -51,7 +51,9 @@ class KeepSecretsMixin:
 
 class CustomerForm(LabeledModelForm):
     web_password = forms.CharField(
-        label="Web access password", required=False, strip=False,
+        label="Web access password",
+        required=False,
+        strip=False,
         widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=f"8 to {v.WEB_PASSWORD_MAX} characters with at least one capital letter, one digit and one "
         "special character. Leave empty to keep the current password.",
@@ -109,7 +111,8 @@ class AccountForm(KeepSecretsMixin, LabeledModelForm):
         "(international calls still need “allow international calls”).",
     )
     ip_restriction = LineListField(
-        label="IP restriction", item_validator=v.IpNetworkList("IP restriction").check_item,
+        label="IP restriction",
+        item_validator=v.IpNetworkList("IP restriction").check_item,
         help_text="One address or CIDR range per line, e.g. 192.0.2.0/24; empty: any.",
     )
     allowed_codecs = CodecListField(label="Allowed codecs", help_text="None chosen: allow all.")

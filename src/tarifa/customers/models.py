@@ -50,8 +50,12 @@ class LabeledUniqueMixin:
 
 class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     parent = models.ForeignKey(
-        "self", verbose_name="parent (reseller or operator)", null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name="parent (reseller or operator)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     kind = choice_field("Kind", c.CustomerKind, default=c.CustomerKind.CUSTOMER)
     path = models.CharField(max_length=400, editable=False, db_index=True, default="")
@@ -60,20 +64,32 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     name = LabeledCharField("name", max_length=100)
     company = LabeledCharField("company", max_length=100)
     web_username = LabeledCharField(
-        "web access user name", max_length=30, unique=True,
+        "web access user name",
+        max_length=30,
+        unique=True,
         validators=[v.Alphanumeric("Web access user name")],
     )
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="customer", editable=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer",
+        editable=False,
     )
     tariff = models.ForeignKey(
-        "rating.Tariff", verbose_name="customer tariff", on_delete=models.PROTECT,
-        related_name="customers", error_messages={"null": "Customer tariff is required"},
+        "rating.Tariff",
+        verbose_name="customer tariff",
+        on_delete=models.PROTECT,
+        related_name="customers",
+        error_messages={"null": "Customer tariff is required"},
     )
     billing_type = choice_field("Billing type", c.BillingType, default=c.BillingType.PREPAID)
     currency = LabeledCharField(
-        "currency", max_length=3, default="USD", validators=[v.Currency("Currency")],
+        "currency",
+        max_length=3,
+        default="USD",
+        validators=[v.Currency("Currency")],
         help_text="ISO 4217 code in capitals; must be the customer tariff's currency.",
     )
     payment_term_days = int_field("Payment term", 1, 30, "days", default=30)
@@ -91,17 +107,23 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     daily_spending_limit = money_field("Daily spending limit", minimum=0, null=True, blank=True, default=None)
     monthly_spending_limit = money_field("Monthly spending limit", minimum=0, null=True, blank=True, default=None)
     time_zone = LabeledCharField(
-        "time zone", max_length=64, default="UTC", validators=[v.validate_time_zone],
+        "time zone",
+        max_length=64,
+        default="UTC",
+        validators=[v.validate_time_zone],
         help_text="The customer's days and months (daily and monthly spending limits) begin at midnight here.",
     )
     email = LabeledCharField("email address", max_length=30, validators=[v.Email("Email address", 30)])
     address = LabeledCharField("address", max_length=200, blank=True)
     phone = LabeledCharField("phone number", max_length=32)
     country = CountryField(
-        "country", error_messages={"invalid_choice": "Country %(value)r is refused: must be an ISO 3166 country code"},
+        "country",
+        error_messages={"invalid_choice": "Country %(value)r is refused: must be an ISO 3166 country code"},
         blank_label="(choose a country)",  # required, never preselected (customers/admin.py)
     )
-    pin = LabeledCharField("PIN / postal code", max_length=10, blank=True, validators=[v.PostalCode("PIN / postal code")])
+    pin = LabeledCharField(
+        "PIN / postal code", max_length=10, blank=True, validators=[v.PostalCode("PIN / postal code")]
+    )
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
     balance = money_field("Balance", editable=False)
 
@@ -142,7 +164,8 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                 v.refuse("Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree")
             )
         if (
-            self.pk and self.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER)
+            self.pk
+            and self.kind not in (c.CustomerKind.OPERATOR, c.CustomerKind.RESELLER)
             and Customer.objects.filter(parent_id=self.pk).exists()
         ):
             errors.setdefault("kind", []).append(
@@ -151,7 +174,8 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if self.tariff_id and self.currency and self.tariff.currency != self.currency:
             errors.setdefault("currency", []).append(
                 v.refuse(
-                    "Currency", self.currency,
+                    "Currency",
+                    self.currency,
                     f"must be the customer tariff's currency: tariff {self.tariff.name!r} is in {self.tariff.currency}",
                     "currency_mismatch",
                 )
@@ -159,17 +183,26 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         held = self._money_held_in_other_currency()
         if held:
             errors.setdefault("currency", []).append(
-                v.refuse("Currency", self.currency, f"cannot change while the customer holds money in "
-                         f"{held[0]} ({held[1]}): its ledger stays in one currency", "currency_in_use")
+                v.refuse(
+                    "Currency",
+                    self.currency,
+                    f"cannot change while the customer holds money in "
+                    f"{held[0]} ({held[1]}): its ledger stays in one currency",
+                    "currency_in_use",
+                )
             )
         if self.pk and self.currency:
-            other = Account.objects.filter(customer_id=self.pk, tariff__isnull=False).exclude(
-                tariff__currency=self.currency
-            ).select_related("tariff").first()
+            other = (
+                Account.objects.filter(customer_id=self.pk, tariff__isnull=False)
+                .exclude(tariff__currency=self.currency)
+                .select_related("tariff")
+                .first()
+            )
             if other is not None and other.tariff is not None:
                 errors.setdefault("currency", []).append(
                     v.refuse(
-                        "Currency", self.currency,
+                        "Currency",
+                        self.currency,
                         f"account {other.name!r} has tariff {other.tariff.name!r} in {other.tariff.currency}",
                         "currency_mismatch",
                     )
@@ -223,25 +256,32 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             manager = Customer._base_manager.using(using)
             old_path = (
                 manager.select_for_update().filter(pk=self.pk).values_list("path", flat=True).first()
-                if self.pk else None
+                if self.pk
+                else None
             )
             # The new parent's path read under its row lock: it cannot be moved meanwhile.
             parent_path = (
                 manager.select_for_update().filter(pk=self.parent_id).values_list("path", flat=True).get()
-                if self.parent_id else "/"
+                if self.parent_id
+                else "/"
             )
             if old_path and parent_path.startswith(old_path):
-                raise ValidationError({"parent": v.refuse(
-                    "Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree"
-                )})
+                raise ValidationError(
+                    {
+                        "parent": v.refuse(
+                            "Parent", str(self.parent), "a customer cannot be placed under itself or its own subtree"
+                        )
+                    }
+                )
             self.path = parent_path + self.account_code + "/"
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "path"}
             super().save(*args, **kwargs)
             if old_path and old_path != self.path:
                 manager.filter(path__startswith=old_path).exclude(pk=self.pk).update(
-                    path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1),
-                                output_field=models.CharField())
+                    path=Concat(
+                        models.Value(self.path), Substr("path", len(old_path) + 1), output_field=models.CharField()
+                    )
                 )
 
     def in_subtree(self, via: str = "") -> models.Q:
@@ -265,28 +305,43 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     name = LabeledCharField("name", max_length=100)
     kind = choice_field("Kind", c.AccountKind, default=c.AccountKind.SIP_USER)
     identifier = LabeledCharField(
-        "identifier", max_length=64, blank=True,
+        "identifier",
+        max_length=64,
+        blank=True,
         help_text="Trunk name or PBX extension the switch reports for this account.",
     )
     pbx = models.ForeignKey(
-        "customers.IpDevice", verbose_name="PBX (IP device)", null=True, blank=True, on_delete=models.PROTECT,
+        "customers.IpDevice",
+        verbose_name="PBX (IP device)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="extensions",
         help_text="For a PBX extension: the PBX it belongs to (its IP device). Empty: any PBX of this customer "
         "(its IP devices, trunks or tenant code in the record).",
     )
     tariff = models.ForeignKey(
-        "rating.Tariff", verbose_name="tariff (empty: the customer's)", null=True, blank=True,
-        on_delete=models.PROTECT, related_name="accounts",
+        "rating.Tariff",
+        verbose_name="tariff (empty: the customer's)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
     )
     service_plan = models.ForeignKey(
         "billing.ServicePlan", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
     )
     activation_date = models.DateField("activation date", null=True, blank=True)
     cancellation_date = models.DateField(
-        "cancellation date", null=True, blank=True, help_text="The first day the service plan is no longer charged.",
+        "cancellation date",
+        null=True,
+        blank=True,
+        help_text="The first day the service plan is no longer charged.",
     )
     blocked_for_unpaid = models.BooleanField(
-        "blocked for unpaid charges", default=False, editable=False,
+        "blocked for unpaid charges",
+        default=False,
+        editable=False,
         help_text="Set when a charge of a blocking plan cannot be paid; cleared when a payment covers the balance.",
     )
     balance_mode = choice_field("Balance mode", c.BalanceMode, default=c.BalanceMode.SHARED)
@@ -304,13 +359,12 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     allow_411 = models.BooleanField("allow 411 dialing", default=False)
     allow_international = models.BooleanField("allow international calls", default=False)
     allow_premium_rate = models.BooleanField(
-        "allow premium-rate calls", default=False,
+        "allow premium-rate calls",
+        default=False,
         help_text="Premium-rate numbers (US 1-900, UK 09, ...: where toll fraud goes). Off for new accounts; "
-                  "abroad, the international restrictions apply as well.",
+        "abroad, the international restrictions apply as well.",
     )
-    max_call_time_domestic = int_field(
-        "Max call time for domestic calls", 1, 86400, "seconds", null=True, blank=True
-    )
+    max_call_time_domestic = int_field("Max call time for domestic calls", 1, 86400, "seconds", null=True, blank=True)
     max_call_time_international = int_field(
         "Max call time for international calls", 1, 86400, "seconds", null=True, blank=True
     )
@@ -318,7 +372,9 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         "International per-minute rate cap", minimum=0, null=True, blank=True, default=None
     )
     allowed_countries = models.JSONField(
-        "allowed countries", default=list, blank=True,
+        "allowed countries",
+        default=list,
+        blank=True,
         help_text="ISO 3166 codes; empty allows every country (international calls still need the switch above).",
         validators=[v.CountryList("Allowed countries")],
     )
@@ -332,17 +388,25 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
 
     # Security (seed 001)
     sip_password = LabeledCharField(
-        "main SIP/IAX password", max_length=64, blank=True, validators=[v.SipPassword("Main SIP/IAX password")],
+        "main SIP/IAX password",
+        max_length=64,
+        blank=True,
+        validators=[v.SipPassword("Main SIP/IAX password")],
         help_text="8 to 64 characters with a capital letter, a digit and a special character; required for SIP "
         "user and device accounts.",
     )
     ip_restriction = models.JSONField(
-        "IP restriction", default=list, blank=True,
+        "IP restriction",
+        default=list,
+        blank=True,
         help_text="Addresses or CIDR ranges calls may come from; empty: any.",
         validators=[v.IpNetworkList("IP restriction")],
     )
     pop_restriction = models.ManyToManyField(
-        "routing.Pop", verbose_name="POP restriction", blank=True, related_name="restricted_accounts",
+        "routing.Pop",
+        verbose_name="POP restriction",
+        blank=True,
+        related_name="restricted_accounts",
         help_text="POPs calls may come from; none selected: any.",
     )
 
@@ -352,7 +416,11 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
 
     # Notifications (seed 001)
     balance_threshold = money_field(
-        "Balance threshold", null=True, blank=True, default=None, places=2,
+        "Balance threshold",
+        null=True,
+        blank=True,
+        default=None,
+        places=2,
         help_text="Between 1 and 200; empty disables the low-balance e-mail.",
         validators=[v.Between("Balance threshold", 1, 200)],
     )
@@ -362,7 +430,11 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
 
     # Default DID routing (seed 001)
     default_did_plan = models.ForeignKey(
-        "dids.DidPlan", verbose_name="default DID plan", null=True, blank=True, on_delete=models.SET_NULL,
+        "dids.DidPlan",
+        verbose_name="default DID plan",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     cnam_lookup = models.BooleanField("caller ID name lookup", default=False)
@@ -374,7 +446,10 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     nat = models.BooleanField("NAT", default=True)
     dtmf_mode = choice_field("DTMF mode", c.DtmfMode, default=c.DtmfMode.AUTO)
     allowed_codecs = models.JSONField(
-        "allowed codecs", default=list, blank=True, help_text="Empty: allow all.",
+        "allowed codecs",
+        default=list,
+        blank=True,
+        help_text="Empty: allow all.",
     )
     encrypted_sip = models.BooleanField("encrypted SIP traffic (TLS/SRTP)", default=False)
     max_expiry = int_field("Max expiry", 60, 3600, "seconds", default=3600)
@@ -403,7 +478,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         ):
             errors.setdefault("rtp_timeout", []).append(
                 v.refuse(
-                    "RTP time-out", self.rtp_timeout,
+                    "RTP time-out",
+                    self.rtp_timeout,
                     f"must be equal to or lower than the RTP hold time-out ({self.rtp_hold_timeout})",
                     "rtp_order",
                 )
@@ -411,7 +487,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if self.kind in REGISTERING_KINDS and not self.sip_password:
             errors.setdefault("sip_password", []).append(
                 ValidationError(
-                    "Main SIP/IAX password is required for a %(kind)s account", code="required",
+                    "Main SIP/IAX password is required for a %(kind)s account",
+                    code="required",
                     params={"kind": self.get_kind_display()},
                 )
             )
@@ -419,7 +496,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         if tariff is not None and self.customer_id and tariff.currency != self.customer.currency:
             errors.setdefault("tariff", []).append(
                 v.refuse(
-                    "Tariff", tariff.name,
+                    "Tariff",
+                    tariff.name,
                     f"must be in the customer's currency {self.customer.currency} (the tariff is in {tariff.currency})",
                     "currency_mismatch",
                 )
@@ -449,7 +527,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
         label = "Trunk name" if kind == c.AccountKind.TRUNK else "Extension"
         if not ident:
             problems["identifier"] = ValidationError(
-                "%(label)s is required for a %(kind)s account (the switch reports it)", code="required",
+                "%(label)s is required for a %(kind)s account (the switch reports it)",
+                code="required",
                 params={"label": label, "kind": self.get_kind_display()},
             )
             return problems
@@ -464,7 +543,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             owner = pbx.account.customer
             if not customer.path or not customer.path.startswith(owner.path):
                 problems["pbx"] = v.refuse(
-                    "PBX (IP device)", pbx.address,
+                    "PBX (IP device)",
+                    pbx.address,
                     f"belongs to {owner}: a PBX must be the customer's own or its reseller's/operator's",
                     "other_tenant",
                 )
@@ -479,9 +559,7 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
             problems["identifier"] = v.refuse("Extension", ident, f"already in use on {where}", "unique")
         # the customer's virtual numbers through the reverse relation (dids sits above customers)
         elif Account.objects.filter(customer_id=self.customer_id, virtual_numbers__number=ident).exists():
-            problems["identifier"] = v.refuse(
-                "Extension", ident, "already a virtual number of this customer", "unique"
-            )
+            problems["identifier"] = v.refuse("Extension", ident, "already a virtual number of this customer", "unique")
         return problems
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -512,11 +590,18 @@ class AccountChild(TimestampedModel):
     calls_per_second = int_field("Call sessions per second", 1, None, null=True, blank=True)
     status = choice_field("Status", c.Status, default=c.Status.ACTIVE)
     service_plan = models.ForeignKey(
-        "billing.ServicePlan", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        "billing.ServicePlan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     activation_date = models.DateField("activation date", null=True, blank=True)
     cancellation_date = models.DateField(
-        "cancellation date", null=True, blank=True, help_text="The first day the service plan is no longer charged.",
+        "cancellation date",
+        null=True,
+        blank=True,
+        help_text="The first day the service plan is no longer charged.",
     )
 
     class Meta:
@@ -527,12 +612,16 @@ class IpDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer IP's Devices": traffic from this address is billed to the account."""
 
     address = models.GenericIPAddressField(
-        "IP address", unique=True,
+        "IP address",
+        unique=True,
         error_messages={"invalid": "IP address %(value)r is refused: must be an IPv4 or IPv6 address"},
     )
     description = LabeledCharField("description", max_length=200, blank=True)
     dial_prefix = LabeledCharField(
-        "dial prefix", max_length=15, blank=True, validators=[v.DialString("Dial prefix")],
+        "dial prefix",
+        max_length=15,
+        blank=True,
+        validators=[v.DialString("Dial prefix")],
         help_text="Tech prefix the customer dials before numbers: digits, * and #.",
     )
 
@@ -548,11 +637,16 @@ class SipDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer SIP Users Devices"."""
 
     login = LabeledCharField(
-        "SIP device login", max_length=64, unique=True, validators=[v.Alphanumeric("SIP device login")],
+        "SIP device login",
+        max_length=64,
+        unique=True,
+        validators=[v.Alphanumeric("SIP device login")],
         help_text="Letters and digits (seed 003).",
     )
     secret = LabeledCharField(
-        "SIP device secret", max_length=64, validators=[v.SipSecret("SIP device secret")],
+        "SIP device secret",
+        max_length=64,
+        validators=[v.SipSecret("SIP device secret")],
         help_text=f"{v.SIP_SECRET_MIN} to 64 characters with a capital letter, a small letter and a digit.",
     )
     extension = LabeledCharField("extension", max_length=20, blank=True)
@@ -561,7 +655,9 @@ class SipDevice(LabeledUniqueMixin, AccountChild):
         "e-mail address for voicemail", max_length=254, blank=True, validators=[v.Email("E-mail address for voicemail")]
     )
     ip_address = models.GenericIPAddressField(
-        "IP address", null=True, blank=True,
+        "IP address",
+        null=True,
+        blank=True,
         error_messages={"invalid": "IP address %(value)r is refused: must be an IPv4 or IPv6 address"},
     )
 
@@ -579,7 +675,9 @@ class DialingRoute(TimestampedModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="dialing_routes")
     routing_group = models.ForeignKey("routing.RoutingGroup", verbose_name="route", on_delete=models.PROTECT)
     dialing_pattern = LabeledCharField(
-        "dialing pattern", max_length=100, validators=[v.Regex("Dialing pattern")],
+        "dialing pattern",
+        max_length=100,
+        validators=[v.Regex("Dialing pattern")],
         help_text="Regular expression on the normalised number, e.g. ^44.",
     )
     priority = int_field("Priority", 0, 1000, default=100)
@@ -652,8 +750,13 @@ class TranslationRule(TimestampedModel):
             return  # the Match field's own validator names that problem
         why = problem(self.match or "", self.replace or "")
         if why:
-            raise ValidationError({"replace": v.refuse("Replace with", self.replace or "",
-                                                       f"{why} (pattern {self.match!r})", "replacement")})
+            raise ValidationError(
+                {
+                    "replace": v.refuse(
+                        "Replace with", self.replace or "", f"{why} (pattern {self.match!r})", "replacement"
+                    )
+                }
+            )
 
 
 @checks.register()
@@ -670,11 +773,15 @@ def broken_translation_rules(app_configs: Any = None, **kwargs: Any) -> list[che
         for rule in TranslationRule.objects.filter(active=True).only("pk", "match", "replace").order_by("pk"):
             why = problem(rule.match, rule.replace)
             if why:
-                found.append(checks.Warning(
-                    f"Translation rule {rule.pk} s/{rule.match}/{rule.replace}/ cannot be applied: {why}; "
-                    "calls skip it until it is fixed",
-                    hint="Edit the rule in the back office (Translation rules) and correct its replacement.",
-                    obj=f"TranslationRule {rule.pk}", id="customers.W001"))
+                found.append(
+                    checks.Warning(
+                        f"Translation rule {rule.pk} s/{rule.match}/{rule.replace}/ cannot be applied: {why}; "
+                        "calls skip it until it is fixed",
+                        hint="Edit the rule in the back office (Translation rules) and correct its replacement.",
+                        obj=f"TranslationRule {rule.pk}",
+                        id="customers.W001",
+                    )
+                )
     except DatabaseError:
         return []  # no database yet (before migrate): nothing stored to check
     return found

@@ -24,8 +24,15 @@ from tarifa.validators import CODECS, refuse
 
 # IANA time-zone areas (tzdata's zone.tab) -> the regions a person looks for.
 _AREA_REGION = {
-    "Africa": "Africa", "America": "Americas", "Antarctica": "Antarctica", "Arctic": "Europe", "Asia": "Asia",
-    "Atlantic": "Atlantic Ocean", "Australia": "Oceania", "Europe": "Europe", "Indian": "Indian Ocean",
+    "Africa": "Africa",
+    "America": "Americas",
+    "Antarctica": "Antarctica",
+    "Arctic": "Europe",
+    "Asia": "Asia",
+    "Atlantic": "Atlantic Ocean",
+    "Australia": "Oceania",
+    "Europe": "Europe",
+    "Indian": "Indian Ocean",
     "Pacific": "Oceania",
 }
 OTHER_REGION = "Other"
@@ -153,4 +160,11 @@ class LineListField(forms.CharField):
         return
 
 
-__all__ = ["CodecListField", "CountryListField", "CountryPicker", "LineListField", "countries_by_region", "country_regions"]
+__all__ = [
+    "CodecListField",
+    "CountryListField",
+    "CountryPicker",
+    "LineListField",
+    "countries_by_region",
+    "country_regions",
+]

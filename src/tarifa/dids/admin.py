@@ -49,17 +49,36 @@ class DidPlanAdmin(TarifaAdmin):
     inlines = (OriginRateInline,)
     fieldsets = (
         (None, {"fields": ("name", "description", "monthly_fee", "setup_fee", "included_minutes")}),
-        ("Origination (blended rate, toll-free)", {
-            "fields": ("inbound_rate", "inbound_interval_1", "inbound_interval_n", "toll_free_rate",
-                       "payphone_surcharge"),
-        }),
-        ("LATA-based billing (US numbers)", {
-            "fields": ("lata_billing", "lata_intra_intrastate", "lata_inter_intrastate", "lata_interstate",
-                       "lata_intra_interstate"),
-        }),
-        ("Short-call penalty", {
-            "fields": ("short_call_seconds", "short_call_threshold", "short_call_penalty", "short_call_mode"),
-        }),
+        (
+            "Origination (blended rate, toll-free)",
+            {
+                "fields": (
+                    "inbound_rate",
+                    "inbound_interval_1",
+                    "inbound_interval_n",
+                    "toll_free_rate",
+                    "payphone_surcharge",
+                ),
+            },
+        ),
+        (
+            "LATA-based billing (US numbers)",
+            {
+                "fields": (
+                    "lata_billing",
+                    "lata_intra_intrastate",
+                    "lata_inter_intrastate",
+                    "lata_interstate",
+                    "lata_intra_interstate",
+                ),
+            },
+        ),
+        (
+            "Short-call penalty",
+            {
+                "fields": ("short_call_seconds", "short_call_threshold", "short_call_penalty", "short_call_mode"),
+            },
+        ),
     )
 
 
@@ -105,11 +124,17 @@ class NpaNxxAdmin(TarifaAdmin):
             except LataRejected as exc:
                 problems = exc.problems
             else:
-                messages.success(request, f"{upload.name}: {done.added} added, {done.changed} changed, "
-                                          f"{done.removed} removed.")
+                messages.success(
+                    request, f"{upload.name}: {done.added} added, {done.changed} changed, {done.removed} removed."
+                )
                 return redirect("admin:dids_npanxx_changelist")
-        context = {**self.admin_site.each_context(request), "title": "Import LATA file", "form": form,
-                   "problems": problems, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import LATA file",
+            "form": form,
+            "problems": problems,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "dids/lata_import.html", context)
 
 
@@ -128,11 +153,16 @@ class DidForm(KeepSecretsMixin, LabeledModelForm):
         if self.instance.pk is None:
             status = cleaned.get("status")
             if status in (DidStatus.ASSIGNED, DidStatus.QUARANTINED):
-                self.add_error("status", f"Status {status!r} is refused: add the number as available, reserved, "
-                               "porting or disabled, then use Assign (or Release)")
+                self.add_error(
+                    "status",
+                    f"Status {status!r} is refused: add the number as available, reserved, "
+                    "porting or disabled, then use Assign (or Release)",
+                )
             if cleaned.get("account") is not None:
-                self.add_error("account", "Account is refused here: add the number, then use Assign, which checks "
-                               "that it can be sold")
+                self.add_error(
+                    "account",
+                    "Account is refused here: add the number, then use Assign, which checks that it can be sold",
+                )
         return cleaned
 
 
@@ -172,8 +202,10 @@ class SellableFilter(admin.SimpleListFilter):
 
 
 class ImportForm(LabeledForm):
-    file = forms.FileField(label="Inventory file (CSV or XLSX)",
-                           help_text="Columns: " + ", ".join(IMPORT_COLUMNS) + "; only number is required.")
+    file = forms.FileField(
+        label="Inventory file (CSV or XLSX)",
+        help_text="Columns: " + ", ".join(IMPORT_COLUMNS) + "; only number is required.",
+    )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -189,11 +221,16 @@ class AssignForm(LabeledForm):
     mac_address = forms.CharField(label="MAC address", required=False, max_length=17)
     username = forms.CharField(label="Username", required=False, max_length=64)
     password = forms.CharField(
-        label="Password", required=False, max_length=64, strip=False,
-        widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}))
+        label="Password",
+        required=False,
+        max_length=64,
+        strip=False,
+        widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
     cost_center = forms.CharField(label="Location / cost center", required=False, max_length=100)
-    out_payment_rate = forms.DecimalField(label="Out-payment rate (per minute)", required=False, min_value=0,
-                                          max_digits=12, decimal_places=6)
+    out_payment_rate = forms.DecimalField(
+        label="Out-payment rate (per minute)", required=False, min_value=0, max_digits=12, decimal_places=6
+    )
 
     def clean_account(self) -> Account:
         text = self.cleaned_data["account"].strip()
@@ -205,13 +242,20 @@ class AssignForm(LabeledForm):
 
 class ReleaseForm(LabeledForm):
     on = forms.DateField(label="Release date", required=False, help_text="Empty: today (UTC).")
-    quarantine_days = forms.IntegerField(label="Quarantine days", required=False, min_value=0, max_value=3650,
-                                         help_text="Empty: TARIFA_DID_QUARANTINE_DAYS.")
+    quarantine_days = forms.IntegerField(
+        label="Quarantine days",
+        required=False,
+        min_value=0,
+        max_value=3650,
+        help_text="Empty: TARIFA_DID_QUARANTINE_DAYS.",
+    )
 
 
 class StatusForm(LabeledForm):
-    status = forms.ChoiceField(label="New status", choices=[
-        (s.value, s.label) for s in DidStatus if s not in (DidStatus.ASSIGNED, DidStatus.QUARANTINED)])
+    status = forms.ChoiceField(
+        label="New status",
+        choices=[(s.value, s.label) for s in DidStatus if s not in (DidStatus.ASSIGNED, DidStatus.QUARANTINED)],
+    )
 
 
 @admin.register(Did)
@@ -219,8 +263,19 @@ class DidAdmin(TarifaAdmin):
     form = DidForm
     actions_list = ["did_import"]
     actions_detail = ["did_assign", "did_release", "did_status"]
-    list_display = ("number", "country", "area_code", "status", "sellable_today", "quarantine_until", "account", "plan",
-                    "vendor", "monthly_cost", "activation_date")
+    list_display = (
+        "number",
+        "country",
+        "area_code",
+        "status",
+        "sellable_today",
+        "quarantine_until",
+        "account",
+        "plan",
+        "vendor",
+        "monthly_cost",
+        "activation_date",
+    )
     search_fields = ("number", "account__name", "account__account_code", "cost_center")
     list_filter = (
         text_filter("Number starts with", "number", "number", "startswith"),
@@ -248,12 +303,16 @@ class DidAdmin(TarifaAdmin):
 
     # --- pages ------------------------------------------------------------------------------------
 
-    def _page(self, request: HttpRequest, title: str, form: forms.Form, target: Did | None = None,
-              **extra: Any) -> TemplateResponse:
+    def _page(
+        self, request: HttpRequest, title: str, form: forms.Form, target: Did | None = None, **extra: Any
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": f"{title}: {target}" if target else title,
-            "target": target, "form": form, "opts": self.model._meta, **extra,
+            "target": target,
+            "form": form,
+            "opts": self.model._meta,
+            **extra,
         }
         return TemplateResponse(request, "dids/did_page.html", context)
 
@@ -282,8 +341,11 @@ class DidAdmin(TarifaAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             options = service.DidOptions(
-                mac_address=data["mac_address"], username=data["username"], password=data["password"],
-                cost_center=data["cost_center"], out_payment_rate=data["out_payment_rate"] or Decimal(0),
+                mac_address=data["mac_address"],
+                username=data["username"],
+                password=data["password"],
+                cost_center=data["cost_center"],
+                out_payment_rate=data["out_payment_rate"] or Decimal(0),
             )
             try:
                 service.assign_did(did, data["account"], data["plan"], data["activation_date"], options)

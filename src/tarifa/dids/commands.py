@@ -93,8 +93,11 @@ def search(
     from tarifa.dids.service import DidRefused, search_dids, today
 
     try:
-        found = list(search_dids(country=country, area_code=area_code, pattern=pattern,
-                                 status=None if status == "any" else status)[:limit])
+        found = list(
+            search_dids(
+                country=country, area_code=area_code, pattern=pattern, status=None if status == "any" else status
+            )[:limit]
+        )
     except DidRefused as exc:
         _fail(str(exc))
     day = today()
@@ -114,7 +117,8 @@ def assign(
     mac_address: str = typer.Option("", "--mac-address"),
     username: str = typer.Option("", "--username"),
     password_prompt: bool = typer.Option(
-        False, "--password", help="Ask for the device password (typed hidden, never on the command line)."),
+        False, "--password", help="Ask for the device password (typed hidden, never on the command line)."
+    ),
     cost_center: str = typer.Option("", "--cost-center", help="Location / cost center."),
     out_payment_rate: str = typer.Option("0", "--out-payment-rate", help="Per inbound minute credited to the owner."),
 ) -> None:
@@ -130,10 +134,19 @@ def assign(
     from tarifa.dids.service import DidOptions, DidRefused, assign_did, find_did
 
     try:
-        did = assign_did(find_did(number), _account(account), _plan(plan), when, DidOptions(
-            mac_address=mac_address, username=username, password=password, cost_center=cost_center,
-            out_payment_rate=rate,
-        ))
+        did = assign_did(
+            find_did(number),
+            _account(account),
+            _plan(plan),
+            when,
+            DidOptions(
+                mac_address=mac_address,
+                username=username,
+                password=password,
+                cost_center=cost_center,
+                out_payment_rate=rate,
+            ),
+        )
     except DidRefused as exc:
         _fail(str(exc))
     typer.echo(f"+{did.number} assigned to {did.account} with plan {did.plan} from {did.activation_date}")
@@ -144,7 +157,8 @@ def release(
     number: str = typer.Argument(..., help="The DID, e.g. +12125551234."),
     on: str | None = typer.Option(None, "--on", help="Release date YYYY-MM-DD; default today (UTC)."),
     quarantine_days: int | None = typer.Option(
-        None, "--quarantine-days", help="Default TARIFA_DID_QUARANTINE_DAYS (90)."),
+        None, "--quarantine-days", help="Default TARIFA_DID_QUARANTINE_DAYS (90)."
+    ),
 ) -> None:
     """Take a number off its account; it is quarantined, then available again."""
     when = _date(on, "--on")
@@ -192,8 +206,15 @@ def order(
     from tarifa.dids.service import DidRefused
 
     try:
-        result = order_did(_account(account), _plan(plan), country=country, area_code=area_code, pattern=pattern,
-                           activation_date=when, use_provider=not inventory_only)
+        result = order_did(
+            _account(account),
+            _plan(plan),
+            country=country,
+            area_code=area_code,
+            pattern=pattern,
+            activation_date=when,
+            use_provider=not inventory_only,
+        )
     except DidRefused as exc:
         _fail(str(exc))
     typer.echo(f"+{result.did.number} assigned to {result.did.account} (from the {result.source})")

@@ -40,14 +40,20 @@ def parse_file(data: bytes, filename: str) -> list[InventoryRow]:
     """Every row of the file validated against the stored vendors, plans and numbers."""
     try:
         header, table = spreadsheets.read_table(
-            data, filename, columns=len(IMPORT_COLUMNS), noun="DID inventory file", rows_noun="numbers",
+            data,
+            filename,
+            columns=len(IMPORT_COLUMNS),
+            noun="DID inventory file",
+            rows_noun="numbers",
         )
         rows = list(table)
     except spreadsheets.TableRefused as exc:
         raise ImportRejected([RowError(filename, exc.line, "file", exc.value, exc.rule)]) from None
     stored = _stored_numbers_of(rows, header)
     good, errors = parse_inventory(
-        filename, header, rows,
+        filename,
+        header,
+        rows,
         vendors=Vendor.objects.values_list("name", flat=True),
         plans=DidPlan.objects.values_list("name", flat=True),
         stored=stored,
@@ -76,7 +82,7 @@ def _stored_numbers(numbers: set[str]) -> set[str]:
     found: set[str] = set()
     wanted = sorted(n for n in numbers if n)
     for start in range(0, len(wanted), 500):  # bounded IN lists for every database
-        found.update(Did.objects.filter(number__in=wanted[start:start + 500]).values_list("number", flat=True))
+        found.update(Did.objects.filter(number__in=wanted[start : start + 500]).values_list("number", flat=True))
     return found
 
 
@@ -88,9 +94,16 @@ def import_rows(filename: str, rows: list[InventoryRow]) -> ImportResult:
     now = timezone.now()
     dids = [
         Did(
-            number=row.parts.number, country=row.parts.country, area_code=row.parts.area_code,
-            local_number=row.parts.local_number, vendor_id=vendors.get(row.vendor), monthly_cost=row.monthly_cost,
-            plan_id=plans.get(row.plan), status=row.status.value, created_at=now, updated_at=now,
+            number=row.parts.number,
+            country=row.parts.country,
+            area_code=row.parts.area_code,
+            local_number=row.parts.local_number,
+            vendor_id=vendors.get(row.vendor),
+            monthly_cost=row.monthly_cost,
+            plan_id=plans.get(row.plan),
+            status=row.status.value,
+            created_at=now,
+            updated_at=now,
         )
         for row in rows
     ]
@@ -99,10 +112,16 @@ def import_rows(filename: str, rows: list[InventoryRow]) -> ImportResult:
             Did.objects.bulk_create(dids, batch_size=500)
     except IntegrityError:
         taken = _stored_numbers({row.parts.number for row in rows})
-        raise ImportRejected([
-            RowError(filename, row.line, "number", row.parts.number, "is already in the inventory (stored meanwhile)")
-            for row in rows if row.parts.number in taken
-        ] or [RowError(filename, 0, "file", filename, "could not be stored; nothing was imported")]) from None
+        raise ImportRejected(
+            [
+                RowError(
+                    filename, row.line, "number", row.parts.number, "is already in the inventory (stored meanwhile)"
+                )
+                for row in rows
+                if row.parts.number in taken
+            ]
+            or [RowError(filename, 0, "file", filename, "could not be stored; nothing was imported")]
+        ) from None
     return ImportResult(added=len(dids))
 
 

@@ -37,12 +37,11 @@ def import_lata(data: bytes, file: str, *, replace: bool = False) -> LataImport:
     nothing (:class:`LataRejected` names the file, row, field, value and rule of each). Rows add
     or change NPA-NXX entries; ``replace`` also removes the entries the file does not list."""
     if len(data) > LATA_FILE_MAX:
-        raise LataRejected([LataProblem(file, 0, "file", f"{len(data)} bytes",
-                                        f"at most {LATA_FILE_MAX} bytes")])
+        raise LataRejected([LataProblem(file, 0, "file", f"{len(data)} bytes", f"at most {LATA_FILE_MAX} bytes")])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        row = data[:exc.start].count(b"\n") + 1
+        row = data[: exc.start].count(b"\n") + 1
         raise LataRejected([LataProblem(file, row, "file", f"byte {exc.start}", "must be UTF-8 text")]) from None
     if "\x00" in text:
         raise LataRejected([LataProblem(file, 0, "file", "NUL", "must be text (a NUL character was found)")])
@@ -50,8 +49,10 @@ def import_lata(data: bytes, file: str, *, replace: bool = False) -> LataImport:
     if problems:
         raise LataRejected(problems)
     with transaction.atomic():
-        known = {n: (lata, state) for n, lata, state in NpaNxx.objects.select_for_update().values_list(
-            "npa_nxx", "lata", "state")}
+        known = {
+            n: (lata, state)
+            for n, lata, state in NpaNxx.objects.select_for_update().values_list("npa_nxx", "lata", "state")
+        }
         listed = {r.npa_nxx for r in rows}
         new = [NpaNxx(npa_nxx=r.npa_nxx, lata=r.lata, state=r.state) for r in rows if r.npa_nxx not in known]
         changed = [r for r in rows if r.npa_nxx in known and known[r.npa_nxx] != (r.lata, r.state)]
@@ -62,5 +63,5 @@ def import_lata(data: bytes, file: str, *, replace: bool = False) -> LataImport:
         if replace:
             gone = [n for n in known if n not in listed]
             for start in range(0, len(gone), 5000):
-                removed += NpaNxx.objects.filter(npa_nxx__in=gone[start:start + 5000]).delete()[0]
+                removed += NpaNxx.objects.filter(npa_nxx__in=gone[start : start + 5000]).delete()[0]
     return LataImport(len(new), len(changed), removed)

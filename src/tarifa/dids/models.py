@@ -28,32 +28,45 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
     # (OriginRate, inline) tier it by the caller's prefix; toll-free numbers, LATA billing,
     # payphone surcharges and short-call penalties are the plan's settings below.
     toll_free_rate = money_field(
-        "Toll-free rate (per minute)", minimum=0, null=True, blank=True, default=None,
+        "Toll-free rate (per minute)",
+        minimum=0,
+        null=True,
+        blank=True,
+        default=None,
         help_text="Calls to the plan's toll-free numbers from an origin without a toll-free origin rate; "
-                  "empty: the inbound rate.",
+        "empty: the inbound rate.",
     )
     lata_billing = models.BooleanField(
-        "LATA-based billing", default=False,
+        "LATA-based billing",
+        default=False,
         help_text="Price calls between two US numbers found in the NPA-NXX table by LATA and state.",
     )
     lata_intra_intrastate = money_field("Intra-LATA intrastate rate (per minute)", minimum=0)
     lata_inter_intrastate = money_field("Inter-LATA intrastate rate (per minute)", minimum=0)
     lata_interstate = money_field("Interstate rate (per minute)", minimum=0)
     lata_intra_interstate = money_field(
-        "Intra-LATA interstate rate (per minute)", minimum=0, null=True, blank=True, default=None,
+        "Intra-LATA interstate rate (per minute)",
+        minimum=0,
+        null=True,
+        blank=True,
+        default=None,
         help_text="A call within one LATA that crosses a state line; empty: the interstate rate.",
     )
     payphone_surcharge = money_field(
-        "Payphone surcharge (per call)", minimum=0,
+        "Payphone surcharge (per call)",
+        minimum=0,
         help_text="Added to every answered call from a payphone origin (Payphone origins).",
     )
     short_call_seconds = int_field(
         "Short call: shorter than", 0, 3600, "seconds", default=0, help_text="0: no short-call penalty."
     )
     short_call_threshold = money_field(
-        "Short call: share above (%)", minimum=0, maximum=100, places=2,
+        "Short call: share above (%)",
+        minimum=0,
+        maximum=100,
+        places=2,
         help_text="The penalty applies when short calls are more than this share of a customer's answered "
-                  "calls to the plan's numbers in a month.",
+        "calls to the plan's numbers in a month.",
     )
     short_call_penalty = money_field("Short call penalty", minimum=0)
     short_call_mode = choice_field("Short call penalty is", ShortCallMode, default=ShortCallMode.PER_CALL)
@@ -72,18 +85,28 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     )
     country = LabeledCharField("country", max_length=2, blank=True, editable=False)
     area_code = LabeledCharField(
-        "area code", max_length=8, blank=True, editable=False, db_index=True,
+        "area code",
+        max_length=8,
+        blank=True,
+        editable=False,
+        db_index=True,
         help_text="From libphonenumber: the geographic area code, else the mobile or toll-free code.",
     )
     local_number = LabeledCharField("local number", max_length=15, blank=True, editable=False)
     vendor = models.ForeignKey(
-        "routing.Vendor", verbose_name="bought from", null=True, blank=True, on_delete=models.PROTECT,
+        "routing.Vendor",
+        verbose_name="bought from",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="dids",
     )
     monthly_cost = money_field("Monthly cost", minimum=0)
     status = choice_field("Status", DidStatus, default=DidStatus.AVAILABLE)
     quarantine_until = models.DateField(
-        "quarantined until", null=True, blank=True,
+        "quarantined until",
+        null=True,
+        blank=True,
         help_text="A released number is available again from this day (TARIFA_DID_QUARANTINE_DAYS after release).",
     )
     account = models.ForeignKey(
@@ -94,15 +117,24 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     cost_center = LabeledCharField("location / cost center", max_length=100, blank=True)
     out_payment_rate = money_field("Out-payment rate (per minute)", minimum=0)
     mac_address = LabeledCharField(
-        "MAC address", max_length=17, blank=True, validators=[v.MacAddress("MAC address")],
+        "MAC address",
+        max_length=17,
+        blank=True,
+        validators=[v.MacAddress("MAC address")],
         help_text="Six hexadecimal pairs, e.g. 00:1A:2B:3C:4D:5E.",
     )
     username = LabeledCharField(
-        "username", max_length=64, blank=True, validators=[v.Alphanumeric("Username")],
+        "username",
+        max_length=64,
+        blank=True,
+        validators=[v.Alphanumeric("Username")],
         help_text="The device's SIP user name for this number, if it has its own (letters and digits).",
     )
     password = LabeledCharField(
-        "password", max_length=64, blank=True, validators=[v.SipSecret("Password")],
+        "password",
+        max_length=64,
+        blank=True,
+        validators=[v.SipSecret("Password")],
         help_text=f"The device's SIP password for this number: {v.SIP_SECRET_MIN} to 64 characters with a capital "
         "letter, a small letter and a digit. Never exported.",
     )
@@ -126,7 +158,9 @@ class Did(LabeledUniqueMixin, TimestampedModel):
         if self.status == DidStatus.ASSIGNED and not self.account_id:
             errors["account"] = v.refuse("Account", None, "an assigned DID needs an account")
         if self.account_id and self.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED, DidStatus.PORTING):
-            errors["status"] = v.refuse("Status", self.status, "a DID with an account must be assigned, porting or disabled")
+            errors["status"] = v.refuse(
+                "Status", self.status, "a DID with an account must be assigned, porting or disabled"
+            )
         if self.status == DidStatus.QUARANTINED and self.quarantine_until is None:
             errors["quarantine_until"] = v.refuse("Quarantined until", None, "a quarantined DID needs the day it ends")
         if self.destination == DidDestination.FORWARD:
@@ -157,8 +191,12 @@ class Did(LabeledUniqueMixin, TimestampedModel):
 class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
     """An extension that shares the rates and included minutes of a primary DID (seed 002)."""
 
-    number = LabeledCharField("virtual number", max_length=20, unique=True, validators=[v.Digits("Virtual number", 1, 20)])
-    primary_did = models.ForeignKey(Did, verbose_name="primary DID", on_delete=models.PROTECT, related_name="virtual_numbers")
+    number = LabeledCharField(
+        "virtual number", max_length=20, unique=True, validators=[v.Digits("Virtual number", 1, 20)]
+    )
+    primary_did = models.ForeignKey(
+        Did, verbose_name="primary DID", on_delete=models.PROTECT, related_name="virtual_numbers"
+    )
     account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="virtual_numbers")
     activation_date = models.DateField("activation date", null=True, blank=True)
     additional_charge = money_field("Additional monthly charge", minimum=0)
@@ -177,26 +215,33 @@ class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
         did = self.primary_did if self.primary_did_id else None
         if did is not None and (did.status != DidStatus.ASSIGNED or not did.account_id):
             errors["primary_did"] = v.refuse(
-                "Primary DID", did.number, f"must be assigned to an account (it is {did.get_status_display().lower()})",
+                "Primary DID",
+                did.number,
+                f"must be assigned to an account (it is {did.get_status_display().lower()})",
                 "not_assigned",
             )
         elif (
-            did is not None and self.account_id and did.account is not None
+            did is not None
+            and self.account_id
+            and did.account is not None
             and self.account.customer_id != did.account.customer_id
         ):
             errors["account"] = v.refuse(
-                "Account", str(self.account),
+                "Account",
+                str(self.account),
                 f"must belong to the customer of the primary DID {did.number} ({did.account.customer})",
                 "other_customer",
             )
         if self.number and self.account_id and "account" not in errors:
             from tarifa.customers.models import Account
 
-            clash = Account.objects.filter(customer_id=self.account.customer_id, kind="extension",
-                                           identifier=self.number)
+            clash = Account.objects.filter(
+                customer_id=self.account.customer_id, kind="extension", identifier=self.number
+            )
             if clash.exists():
-                errors["number"] = v.refuse("Virtual number", self.number,
-                                            "already an extension of this customer", "unique")
+                errors["number"] = v.refuse(
+                    "Virtual number", self.number, "already an extension of this customer", "unique"
+                )
         if errors:
             raise ValidationError(errors)
 

@@ -36,8 +36,14 @@ class OrderResult:
 
 
 def _inventory_pick(
-    account: Account, plan: DidPlan, country: str, area_code: str | None, pattern: str | None,
-    activation_date: date | None, options: DidOptions | None, when: date,
+    account: Account,
+    plan: DidPlan,
+    country: str,
+    area_code: str | None,
+    pattern: str | None,
+    activation_date: date | None,
+    options: DidOptions | None,
+    when: date,
 ) -> Did | None:
     with transaction.atomic():
         candidates = search_dids(country=country, area_code=area_code, pattern=pattern, on=when)
@@ -48,9 +54,17 @@ def _inventory_pick(
 
 
 def order_did(
-    account: Account, plan: DidPlan, *, country: str, area_code: str | None = None, pattern: str | None = None,
-    activation_date: date | None = None, options: DidOptions | None = None,
-    provider: DidProvider | None = None, use_provider: bool = True, on: date | None = None,
+    account: Account,
+    plan: DidPlan,
+    *,
+    country: str,
+    area_code: str | None = None,
+    pattern: str | None = None,
+    activation_date: date | None = None,
+    options: DidOptions | None = None,
+    provider: DidProvider | None = None,
+    use_provider: bool = True,
+    on: date | None = None,
 ) -> OrderResult:
     """Assign a number of ``country`` (and ``area_code``, ``pattern``) to ``account``.
 
@@ -91,7 +105,9 @@ def order_did(
         if isinstance(exc, DidRefused):
             raise
         said = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        raise DidRefused.of("number", ordered.number, f"could not be stored ({said}); it was released to the provider") from None
+        raise DidRefused.of(
+            "number", ordered.number, f"could not be stored ({said}); it was released to the provider"
+        ) from None
     except Exception:
         _release_quietly(source, ordered.number)
         raise

@@ -114,11 +114,14 @@ class HttpDidProvider:
         except urllib.error.HTTPError as exc:
             raise ProviderError(f"the provider refused {method} {path}: HTTP {exc.code}{_reason(exc)}") from None
         except TimeoutError:
-            raise ProviderError(f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s") from None
+            raise ProviderError(
+                f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s"
+            ) from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise ProviderError(
-                    f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s") from None
+                    f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s"
+                ) from None
             raise ProviderError(f"the provider cannot be reached ({exc.reason})") from None
         except (OSError, ValueError) as exc:  # connection reset, a broken answer
             raise ProviderError(f"the provider's answer to {method} {path} broke off ({exc})") from None
@@ -143,7 +146,9 @@ class HttpDidProvider:
         for item in items[:limit]:
             if not isinstance(item, dict):
                 raise ProviderError(f"the provider's offer {item!r} is not an object")
-            offers.append(OfferedNumber(_number(item.get("number")), _money(item.get("monthly_cost", "0"), "monthly cost")))
+            offers.append(
+                OfferedNumber(_number(item.get("number")), _money(item.get("monthly_cost", "0"), "monthly cost"))
+            )
         return offers
 
     def order(self, number: str) -> OrderedNumber:

@@ -80,8 +80,12 @@ def available_q(on: date) -> Q:
 
 
 def search_dids(
-    *, country: str | None = None, area_code: str | None = None, pattern: str | None = None,
-    status: str | None = DidState.AVAILABLE.value, on: date | None = None,
+    *,
+    country: str | None = None,
+    area_code: str | None = None,
+    pattern: str | None = None,
+    status: str | None = DidState.AVAILABLE.value,
+    on: date | None = None,
 ) -> QuerySet[Did]:
     """Numbers by country (ISO code), area code and a pattern on the local number (``555*``).
 
@@ -134,8 +138,13 @@ def _checked(did: Did) -> None:
 
 @transaction.atomic
 def assign_did(
-    did: Did, account: Account, plan: DidPlan, activation_date: date | None = None,
-    options: DidOptions | None = None, *, on: date | None = None,
+    did: Did,
+    account: Account,
+    plan: DidPlan,
+    activation_date: date | None = None,
+    options: DidOptions | None = None,
+    *,
+    on: date | None = None,
 ) -> Did:
     """Put an available (or reserved) number on ``account`` with ``plan`` from ``activation_date``
     (default today). A number that cannot be sold is refused with the reason: its status, the
@@ -169,13 +178,19 @@ def release_did(did: Did, on: date | None = None, *, quarantine_days: int | None
     if did.account_id is None or did.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED):
         raise DidRefused.of("number", did.number, f"cannot be released: it is {did.status}, not on an account")
     if did.activation_date is not None and when < did.activation_date:
-        raise DidRefused.of("release date", when.isoformat(),
-                            f"must be on or after the activation date {did.activation_date.isoformat()}")
+        raise DidRefused.of(
+            "release date",
+            when.isoformat(),
+            f"must be on or after the activation date {did.activation_date.isoformat()}",
+        )
     virtual = list(did.virtual_numbers.order_by("number").values_list("number", flat=True)[:6])
     if virtual:
         shown = ", ".join(virtual[:5]) + (", ..." if len(virtual) > 5 else "")
-        raise DidRefused.of("number", did.number, f"cannot be released: it is the primary DID of the virtual "
-                            f"numbers {shown}; move or remove them first")
+        raise DidRefused.of(
+            "number",
+            did.number,
+            f"cannot be released: it is the primary DID of the virtual numbers {shown}; move or remove them first",
+        )
     days = config.did_quarantine_days() if quarantine_days is None else quarantine_days
     try:
         until = quarantine_end(when, days)
@@ -226,6 +241,14 @@ def parse_typed_number(text: str) -> str:
 
 
 __all__ = [
-    "DidOptions", "DidRefused", "assign_did", "available_q", "find_did", "parse_typed_number",
-    "release_did", "search_dids", "set_status", "today",
+    "DidOptions",
+    "DidRefused",
+    "assign_did",
+    "available_q",
+    "find_did",
+    "parse_typed_number",
+    "release_did",
+    "search_dids",
+    "set_status",
+    "today",
 ]

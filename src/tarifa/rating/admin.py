@@ -17,8 +17,18 @@ class TariffAdmin(DeckAdminMixin, TarifaAdmin):
 @admin.register(Rate)
 class RateAdmin(TarifaAdmin):
     list_display = (
-        "tariff", "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n",
-        "connect_fee", "effective_from", "effective_to", "period", "forbidden",
+        "tariff",
+        "prefix",
+        "destination",
+        "price_1",
+        "price_n",
+        "interval_1",
+        "interval_n",
+        "connect_fee",
+        "effective_from",
+        "effective_to",
+        "period",
+        "forbidden",
     )
     search_fields = ("prefix", "destination")
     list_filter = (

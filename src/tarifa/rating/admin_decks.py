@@ -24,11 +24,15 @@ from tarifa.rating import decks
 class DeckUploadForm(LabeledForm):  # refusals name field and value (tarifa.forms)
     file = forms.FileField(label="Deck file (CSV or XLSX)")
     mode = forms.ChoiceField(
-        choices=[("add", "Add (new versions, keep history)"), ("replace", "Replace at date (also end-date absent rates)")],
+        choices=[
+            ("add", "Add (new versions, keep history)"),
+            ("replace", "Replace at date (also end-date absent rates)"),
+        ],
         initial="add",
     )
     at = forms.DateTimeField(
-        label="Effective date (when rows without a date take effect, or the moment a diff compares)", required=False,
+        label="Effective date (when rows without a date take effect, or the moment a diff compares)",
+        required=False,
         help_text="ISO 8601, e.g. 2026-12-01 00:00; empty: now. Times are UTC. No price before it ever changes.",
     )
 
@@ -120,7 +124,9 @@ class DeckAdminMixin:
             data = decks.export_deck(target, fmt)  # type: ignore[arg-type]
         except ValueError as exc:  # a stored value no spreadsheet can hold, named with its rate
             messages.error(request, str(exc))
-            return redirect(reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk]))
+            return redirect(
+                reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk])
+            )
         kind = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         response = HttpResponse(data, content_type=kind)
         safe = "".join(ch if ch.isalnum() else "-" for ch in str(target)).strip("-") or "deck"

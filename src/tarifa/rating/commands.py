@@ -45,14 +45,15 @@ def find_target(tariff: str | None = None, destination_set: str | None = None) -
         raise ValueError("name exactly one of a tariff or a destination set")
     if tariff:
         found = Tariff.objects.filter(name=tariff).first() or (
-            Tariff.objects.filter(pk=int(tariff)).first() if _ID.fullmatch(tariff) else None)
+            Tariff.objects.filter(pk=int(tariff)).first() if _ID.fullmatch(tariff) else None
+        )
         if found is None:
             raise ValueError(f"tariff {tariff!r} does not exist (give its name or its id)")
         return found
     assert destination_set is not None
     found_set = DestinationSet.objects.filter(name=destination_set).first() or (
-        DestinationSet.objects.filter(pk=int(destination_set)).first()
-        if _ID.fullmatch(destination_set) else None)
+        DestinationSet.objects.filter(pk=int(destination_set)).first() if _ID.fullmatch(destination_set) else None
+    )
     if found_set is None:
         raise ValueError(f"destination set {destination_set!r} does not exist (give its name or its id)")
     return found_set
@@ -83,7 +84,8 @@ def import_(
         "add", help="add (add versions, keep history) or replace (also end-date the rates the deck lacks)."
     ),
     at: str | None = typer.Option(
-        None, help="When rows without effective_from take effect (default now); no price before it ever changes.",
+        None,
+        help="When rows without effective_from take effect (default now); no price before it ever changes.",
     ),
 ) -> None:
     """Import a deck; a deck with any error imports nothing and lists every bad row.

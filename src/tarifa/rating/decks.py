@@ -39,8 +39,18 @@ class Target(Protocol):
 
 
 TERM_FIELDS = (
-    "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
-    "grace_period", "post_call_surcharge", "min_charge", "effective_to", "forbidden",
+    "destination",
+    "price_1",
+    "price_n",
+    "interval_1",
+    "interval_n",
+    "connect_fee",
+    "free_seconds",
+    "grace_period",
+    "post_call_surcharge",
+    "min_charge",
+    "effective_to",
+    "forbidden",
 )
 
 
@@ -115,11 +125,20 @@ def _owner(target: Target) -> tuple[type[RateFields], str]:
 
 def _values(row: DeckRow) -> dict[str, Any]:
     return {
-        "prefix": row.prefix, "destination": row.destination, "price_1": row.price_1, "price_n": row.price_n,
-        "interval_1": row.interval_1, "interval_n": row.interval_n, "connect_fee": row.connect_fee,
-        "free_seconds": row.free_seconds, "grace_period": row.grace_period,
-        "post_call_surcharge": row.post_call_surcharge, "min_charge": row.min_charge,
-        "effective_from": row.effective_from or SINCE_EVER, "effective_to": row.effective_to, "period": row.period,
+        "prefix": row.prefix,
+        "destination": row.destination,
+        "price_1": row.price_1,
+        "price_n": row.price_n,
+        "interval_1": row.interval_1,
+        "interval_n": row.interval_n,
+        "connect_fee": row.connect_fee,
+        "free_seconds": row.free_seconds,
+        "grace_period": row.grace_period,
+        "post_call_surcharge": row.post_call_surcharge,
+        "min_charge": row.min_charge,
+        "effective_from": row.effective_from or SINCE_EVER,
+        "effective_to": row.effective_to,
+        "period": row.period,
         "forbidden": row.forbidden,
     }
 
@@ -167,7 +186,9 @@ def _bulk_insert(model: type[RateFields], owner: str, target: Target, rows: list
     bulk_insert(model, names, [[*row.values(), now, now, target.pk] for row in rows])
 
 
-def import_file(target: Target, data: bytes, filename: str, mode: Mode = "add", at: datetime | None = None) -> ImportResult:
+def import_file(
+    target: Target, data: bytes, filename: str, mode: Mode = "add", at: datetime | None = None
+) -> ImportResult:
     return import_rows(target, parse_file(data, filename, target.time_zone), mode, at)
 
 
@@ -176,7 +197,9 @@ def stored_rows(target: Target) -> list[DeckRow]:
     fields = ["prefix", *TERM_FIELDS, "effective_from", "period"]
     return [
         DeckRow(line=0, **{name: r[name] for name in fields})
-        for r in model._default_manager.filter(**{owner: target}).order_by("prefix", "period", "effective_from").values(*fields)
+        for r in model._default_manager.filter(**{owner: target})
+        .order_by("prefix", "period", "effective_from")
+        .values(*fields)
     ]
 
 
@@ -228,7 +251,9 @@ def diff_deck(target: Target, rows: list[DeckRow], at: datetime | None = None) -
         if before is None:
             result.added.append(row)
             continue
-        changes = [name for name in TERM_FIELDS if name != "effective_to" and getattr(before, name) != getattr(row, name)]
+        changes = [
+            name for name in TERM_FIELDS if name != "effective_to" and getattr(before, name) != getattr(row, name)
+        ]
         if changes:
             result.changed.append((_as_dict(before), row, changes))
         else:
@@ -251,6 +276,17 @@ def describe_change(before: dict[str, Any], after: DeckRow, names: list[str]) ->
 
 
 __all__ = [
-    "DeckDiff", "DeckRejected", "ImportResult", "Mode", "Target", "describe_change", "diff_deck", "export_deck",
-    "import_file", "import_rows", "parse_file", "read_table", "stored_rows",
+    "DeckDiff",
+    "DeckRejected",
+    "ImportResult",
+    "Mode",
+    "Target",
+    "describe_change",
+    "diff_deck",
+    "export_deck",
+    "import_file",
+    "import_rows",
+    "parse_file",
+    "read_table",
+    "stored_rows",
 ]

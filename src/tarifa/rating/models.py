@@ -41,7 +41,10 @@ class PricedList(TimestampedModel):
     name = LabeledCharField("name", max_length=100, unique=True)
     currency = LabeledCharField("currency", max_length=3, default="USD", validators=[v.Currency("Currency")])
     time_zone = LabeledCharField(
-        "time zone", max_length=64, default="UTC", validators=[validate_time_zone],
+        "time zone",
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
         help_text="Time periods of the rates are evaluated in this zone.",
     )
     rounding = choice_field("Rounding", ROUNDING_LABELS, default=Rounding.HALF_UP)
@@ -57,11 +60,19 @@ class PricedList(TimestampedModel):
 
 class Tariff(PricedList):
     owner = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="own_tariffs",
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="own_tariffs",
         help_text="Reseller that owns this tariff; empty: the operator's.",
     )
     base = models.ForeignKey(
-        "self", verbose_name="base tariff", null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name="base tariff",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="overrides",
         help_text="This tariff's rates override the base tariff's for their prefixes.",
     )
@@ -72,25 +83,38 @@ class Tariff(PricedList):
         node = self.base
         while node is not None:
             if node.pk in seen:
-                raise ValidationError({"base": v.refuse("Base tariff", str(self.base), "would make a cycle of base tariffs")})
+                raise ValidationError(
+                    {"base": v.refuse("Base tariff", str(self.base), "would make a cycle of base tariffs")}
+                )
             seen.add(node.pk)
             node = node.base
         if self.pk and self.currency:
             # The customers and accounts selling with this tariff bill in its currency.
             user = self.customers.exclude(currency=self.currency).first() or next(
-                (a.customer for a in self.accounts.exclude(customer__currency=self.currency).select_related("customer")[:1]),
+                (
+                    a.customer
+                    for a in self.accounts.exclude(customer__currency=self.currency).select_related("customer")[:1]
+                ),
                 None,
             )
             if user is not None:
-                raise ValidationError({"currency": v.refuse(
-                    "Currency", self.currency, f"customer {user.company!r} uses this tariff in {user.currency}",
-                    "currency_mismatch",
-                )})
+                raise ValidationError(
+                    {
+                        "currency": v.refuse(
+                            "Currency",
+                            self.currency,
+                            f"customer {user.company!r} uses this tariff in {user.currency}",
+                            "currency_mismatch",
+                        )
+                    }
+                )
 
 
 def _amount(name: str) -> ExactDecimalField:
     spec = AMOUNTS[name]
-    return money_field(spec.label, places=spec.places, validators=[v.Between(spec.label, spec.low, spec.high, spec.unit)])
+    return money_field(
+        spec.label, places=spec.places, validators=[v.Between(spec.label, spec.low, spec.high, spec.unit)]
+    )
 
 
 def _whole(name: str, default: int) -> models.IntegerField:
@@ -104,7 +128,9 @@ class RateFields(TimestampedModel):
     # Limits from tarifa.core.rate_rules, the table the deck parser reads too.
     prefix = LabeledCharField("prefix", max_length=PREFIX_DIGITS[1], validators=[v.Digits("Prefix", *PREFIX_DIGITS)])
     destination = LabeledCharField(
-        DESTINATION.label, max_length=DESTINATION.max_length, blank=True,
+        DESTINATION.label,
+        max_length=DESTINATION.max_length,
+        blank=True,
         validators=[NoControlCharacters(DESTINATION.label.capitalize())],
     )
     price_1 = _amount("price_1")
@@ -121,7 +147,10 @@ class RateFields(TimestampedModel):
     )
     effective_to = models.DateTimeField("effective to (exclusive)", null=True, blank=True)
     period = LabeledCharField(
-        PERIOD.label, max_length=PERIOD.max_length, blank=True, help_text="e.g. mon-fri 08:00-18:00; empty: always.",
+        PERIOD.label,
+        max_length=PERIOD.max_length,
+        blank=True,
+        help_text="e.g. mon-fri 08:00-18:00; empty: always.",
         validators=[NoControlCharacters(PERIOD.label.capitalize())],
     )
     forbidden = models.BooleanField("forbidden", default=False)
@@ -137,10 +166,14 @@ class RateFields(TimestampedModel):
         errors: dict[str, ValidationError] = {}
         if self.effective_from and self.effective_to and self.effective_from >= self.effective_to:
             errors.update(
-                {"effective_to": v.refuse(
-                    "Effective to", self.effective_to.isoformat(),
-                    f"must be later than effective from ({self.effective_from.isoformat()})", "effective_order",
-                )}
+                {
+                    "effective_to": v.refuse(
+                        "Effective to",
+                        self.effective_to.isoformat(),
+                        f"must be later than effective from ({self.effective_from.isoformat()})",
+                        "effective_order",
+                    )
+                }
             )
         if self.period:
             try:
@@ -163,7 +196,8 @@ class Rate(RateFields):
         ordering = ["tariff", "prefix", "effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tariff", "prefix", "period", "effective_from"], name="rate_unique_version",
+                fields=["tariff", "prefix", "period", "effective_from"],
+                name="rate_unique_version",
             )
         ]
         indexes = [models.Index(fields=["tariff", "prefix"])]

@@ -14,9 +14,16 @@ def rate_entry(rate: RateFields) -> RateEntry:
         prefix=rate.prefix,
         destination=rate.destination,
         terms=RateTerms(
-            price_1=rate.price_1, price_n=rate.price_n, interval_1=rate.interval_1, interval_n=rate.interval_n,
-            connect_fee=rate.connect_fee, free_seconds=rate.free_seconds, grace_period=rate.grace_period,
-            post_call_surcharge=rate.post_call_surcharge, min_charge=rate.min_charge, forbidden=rate.forbidden,
+            price_1=rate.price_1,
+            price_n=rate.price_n,
+            interval_1=rate.interval_1,
+            interval_n=rate.interval_n,
+            connect_fee=rate.connect_fee,
+            free_seconds=rate.free_seconds,
+            grace_period=rate.grace_period,
+            post_call_surcharge=rate.post_call_surcharge,
+            min_charge=rate.min_charge,
+            forbidden=rate.forbidden,
         ),
         effective_from=rate.effective_from,
         effective_to=rate.effective_to,
@@ -25,22 +32,65 @@ def rate_entry(rate: RateFields) -> RateEntry:
 
 
 ENTRY_FIELDS = (
-    "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "connect_fee", "free_seconds",
-    "grace_period", "post_call_surcharge", "min_charge", "forbidden", "effective_from", "effective_to", "period",
+    "prefix",
+    "destination",
+    "price_1",
+    "price_n",
+    "interval_1",
+    "interval_n",
+    "connect_fee",
+    "free_seconds",
+    "grace_period",
+    "post_call_surcharge",
+    "min_charge",
+    "forbidden",
+    "effective_from",
+    "effective_to",
+    "period",
 )
 
 
 def load_entries(rates: QuerySet) -> list[RateEntry]:
     """Rate entries straight from rows (no model instances): 60,000 rates in about a second."""
     entries = []
-    for (prefix, destination, p1, pn, i1, i_n, fee, free, grace, surcharge, minimum, forbidden, start, end,
-         period) in rates.values_list(*ENTRY_FIELDS).iterator(chunk_size=5000):
-        entries.append(RateEntry(
-            prefix=prefix, destination=destination,
-            terms=RateTerms(price_1=p1, price_n=pn, interval_1=i1, interval_n=i_n, connect_fee=fee, free_seconds=free,
-                            grace_period=grace, post_call_surcharge=surcharge, min_charge=minimum, forbidden=forbidden),
-            effective_from=start, effective_to=end, period=period or None,
-        ))
+    for (
+        prefix,
+        destination,
+        p1,
+        pn,
+        i1,
+        i_n,
+        fee,
+        free,
+        grace,
+        surcharge,
+        minimum,
+        forbidden,
+        start,
+        end,
+        period,
+    ) in rates.values_list(*ENTRY_FIELDS).iterator(chunk_size=5000):
+        entries.append(
+            RateEntry(
+                prefix=prefix,
+                destination=destination,
+                terms=RateTerms(
+                    price_1=p1,
+                    price_n=pn,
+                    interval_1=i1,
+                    interval_n=i_n,
+                    connect_fee=fee,
+                    free_seconds=free,
+                    grace_period=grace,
+                    post_call_surcharge=surcharge,
+                    min_charge=minimum,
+                    forbidden=forbidden,
+                ),
+                effective_from=start,
+                effective_to=end,
+                period=period or None,
+            )
+        )
     return entries
 
 
@@ -48,8 +98,16 @@ def rates_signature(rates: QuerySet) -> tuple:
     """Changes whenever a rate of the set is added, removed or changed (cache invalidation)."""
     from django.db.models import Count, Max, Sum
 
-    row = rates.aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"), p1=Sum("price_1"), pn=Sum("price_n"),
-                          i1=Sum("interval_1"), fee=Sum("connect_fee"), mc=Sum("min_charge"))
+    row = rates.aggregate(
+        n=Count("id"),
+        last=Max("updated_at"),
+        top=Max("id"),
+        p1=Sum("price_1"),
+        pn=Sum("price_n"),
+        i1=Sum("interval_1"),
+        fee=Sum("connect_fee"),
+        mc=Sum("min_charge"),
+    )
     return tuple(row.values())
 
 
@@ -80,4 +138,6 @@ def tariff_table(tariff: Tariff) -> RateTable:
 
 
 def tariff_signature(tariff: Tariff) -> tuple:
-    return tuple((t.pk, t.time_zone, t.rounding, t.base_id, rates_signature(t.rates.all())) for t in tariff_chain(tariff))
+    return tuple(
+        (t.pk, t.time_zone, t.rounding, t.base_id, rates_signature(t.rates.all())) for t in tariff_chain(tariff)
+    )

@@ -26,18 +26,32 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
     by_reason = list(unrated.values("unrated_reason").annotate(n=Count("id")).order_by("-n")[:8])
     cdr_list = reverse("admin:cdrs_cdr_changelist")
     context["tarifa_cards"] = [
-        {"title": "Active customers", "value": Customer.objects.filter(status=Status.ACTIVE).count(),
-         "link": reverse("admin:customers_customer_changelist") + f"?status__exact={Status.ACTIVE.value}"},
+        {
+            "title": "Active customers",
+            "value": Customer.objects.filter(status=Status.ACTIVE).count(),
+            "link": reverse("admin:customers_customer_changelist") + f"?status__exact={Status.ACTIVE.value}",
+        },
         {"title": "CDRs received (24 h)", "value": last_day["calls"] or 0, "link": cdr_list},
         {"title": "Revenue (24 h)", "value": last_day["revenue"] or 0, "link": cdr_list},
         {"title": "Margin (24 h)", "value": (last_day["revenue"] or 0) - (last_day["cost"] or 0), "link": cdr_list},
-        {"title": "Unratable CDRs", "value": unrated.count(), "link": cdr_list + f"?rating_status__exact={RatingStatus.UNRATED.value}",
-         "id": "unratable-count"},
-        {"title": "Calls in progress", "value": Reservation.objects.count(),
-         "link": reverse("admin:calls_reservation_changelist")},
+        {
+            "title": "Unratable CDRs",
+            "value": unrated.count(),
+            "link": cdr_list + f"?rating_status__exact={RatingStatus.UNRATED.value}",
+            "id": "unratable-count",
+        },
+        {
+            "title": "Calls in progress",
+            "value": Reservation.objects.count(),
+            "link": reverse("admin:calls_reservation_changelist"),
+        },
     ]
     context["tarifa_unrated_reasons"] = [
-        {**row, "link": cdr_list + f"?rating_status__exact={RatingStatus.UNRATED.value}&unrated_reason={row['unrated_reason']}"}
+        {
+            **row,
+            "link": cdr_list
+            + f"?rating_status__exact={RatingStatus.UNRATED.value}&unrated_reason={row['unrated_reason']}",
+        }
         for row in by_reason
     ]
     try:

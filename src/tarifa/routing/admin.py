@@ -18,7 +18,17 @@ from tarifa.routing.models import (
 
 class ConnectionInline(TabularInline):
     model = Connection
-    fields = ("name", "host", "port", "transport", "tech_prefix", "emergency_format", "max_channels", "max_cps", "enabled")
+    fields = (
+        "name",
+        "host",
+        "port",
+        "transport",
+        "tech_prefix",
+        "emergency_format",
+        "max_channels",
+        "max_cps",
+        "enabled",
+    )
     extra = 0
 
 
@@ -46,7 +56,17 @@ class DestinationSetAdmin(DeckAdminMixin, TarifaAdmin):
 
 @admin.register(DestinationRate)
 class DestinationRateAdmin(TarifaAdmin):
-    list_display = ("destination_set", "prefix", "destination", "price_1", "price_n", "interval_1", "interval_n", "effective_from", "forbidden")
+    list_display = (
+        "destination_set",
+        "prefix",
+        "destination",
+        "price_1",
+        "price_n",
+        "interval_1",
+        "interval_n",
+        "effective_from",
+        "forbidden",
+    )
     search_fields = ("prefix", "destination")
     list_filter = (text_filter("Prefix starts with", "prefix", "prefix", "startswith"), "destination_set", "forbidden")
 

@@ -7,11 +7,14 @@ from tarifa.vocabulary import Labels
 
 __all__ = ["ROUTING_POLICY_LABELS", "RoutingPolicy", "Transport"]
 
-ROUTING_POLICY_LABELS = Labels(RoutingPolicy, {
-    RoutingPolicy.LEAST_COST: "Least cost",
-    RoutingPolicy.PRIORITY: "Priority",
-    RoutingPolicy.WEIGHTED: "Weighted load balance",
-})
+ROUTING_POLICY_LABELS = Labels(
+    RoutingPolicy,
+    {
+        RoutingPolicy.LEAST_COST: "Least cost",
+        RoutingPolicy.PRIORITY: "Priority",
+        RoutingPolicy.WEIGHTED: "Weighted load balance",
+    },
+)
 
 
 class Transport(models.TextChoices):

@@ -53,10 +53,13 @@ class Connection(TimestampedModel, LockedDeleteModel):
     transport = choice_field("Transport", Transport, default=Transport.UDP)
     tech_prefix = LabeledCharField("tech prefix", max_length=15, blank=True)
     emergency_format = LabeledCharField(
-        "emergency format", max_length=32, blank=True, validators=[v.EmergencyFormat("Emergency format")],
+        "emergency format",
+        max_length=32,
+        blank=True,
+        validators=[v.EmergencyFormat("Emergency format")],
         help_text="How this connection wants emergency numbers (911, 112, ...): {number} is the number as dialled, "
-                  "e.g. *1{number}. Empty: the tech prefix, then the number. The connection's translation rules "
-                  "never apply to emergency numbers.",
+        "e.g. *1{number}. Empty: the tech prefix, then the number. The connection's translation rules "
+        "never apply to emergency numbers.",
     )
     max_channels = int_field("Maximum channels", 1, None, null=True, blank=True)
     max_cps = int_field("Maximum calls per second", 1, None, null=True, blank=True)
@@ -95,7 +98,11 @@ class RoutingGroup(LabeledUniqueMixin, TimestampedModel):
     name = LabeledCharField("name", max_length=100, unique=True)
     policy = choice_field("Policy", ROUTING_POLICY_LABELS, default=RoutingPolicy.LEAST_COST)
     tariff = models.ForeignKey(
-        "rating.Tariff", verbose_name="tariff", null=True, blank=True, on_delete=models.PROTECT,
+        "rating.Tariff",
+        verbose_name="tariff",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="routing_groups",
         help_text="Selling tariff for calls sent through this group (seed 001 value/premium routes).",
     )
@@ -133,13 +140,21 @@ class RouteOffer(TimestampedModel):
     group's tariff, the selling price — used."""
 
     destination_class = LabeledCharField(
-        "destination class", max_length=16,
-        choices=[("domestic", "Domestic"), ("international", "International"), ("tollfree", "Toll-free"),
-                 ("directory", "Directory (411)"), ("emergency", "Emergency")],
+        "destination class",
+        max_length=16,
+        choices=[
+            ("domestic", "Domestic"),
+            ("international", "International"),
+            ("tollfree", "Toll-free"),
+            ("directory", "Directory (411)"),
+            ("emergency", "Emergency"),
+        ],
     )
     choice = LabeledCharField("choice", max_length=16, choices=ROUTE_CHOICE_LABELS.choices)
     tollfree_carrier = LabeledCharField(
-        "toll-free carrier", max_length=16, blank=True,
+        "toll-free carrier",
+        max_length=16,
+        blank=True,
         choices=[("", "Any"), ("default", "Server default"), ("us", "American carrier"), ("ca", "Canadian carrier")],
     )
     routing_group = models.ForeignKey(RoutingGroup, on_delete=models.PROTECT, related_name="offers")
@@ -147,7 +162,9 @@ class RouteOffer(TimestampedModel):
     class Meta:
         ordering = ["destination_class", "choice"]
         constraints = [
-            models.UniqueConstraint(fields=["destination_class", "choice", "tollfree_carrier"], name="route_offer_unique")
+            models.UniqueConstraint(
+                fields=["destination_class", "choice", "tollfree_carrier"], name="route_offer_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -13,8 +13,9 @@ charges_app = typer.Typer(no_args_is_help=True, help="Recurring and one-time cha
 
 @charges_app.command("run")
 def run(
-    until: str | None = typer.Option(None, "--until", help="Post what is due by this day (YYYY-MM-DD, at most "
-                                     "today UTC); default today."),
+    until: str | None = typer.Option(
+        None, "--until", help="Post what is due by this day (YYYY-MM-DD, at most today UTC); default today."
+    ),
 ) -> None:
     """Post every service charge due and not posted yet (the worker does this on every sweep);
     safe to run again or next to a running worker: each charge is posted once."""
@@ -32,19 +33,26 @@ def run(
             typer.echo(f"error: --until {until!r} is refused: must be a date as YYYY-MM-DD", err=True)
             raise typer.Exit(2) from None
         if day > today:
-            typer.echo(f"error: --until {until!r} is refused: must not be after today ({today.isoformat()}); "
-                       "charges are posted once due, never ahead", err=True)
+            typer.echo(
+                f"error: --until {until!r} is refused: must not be after today ({today.isoformat()}); "
+                "charges are posted once due, never ahead",
+                err=True,
+            )
             raise typer.Exit(2)
     result = run_charges(day)
-    typer.echo(f"{result.services} service(s) checked up to {day.isoformat()}: {result.posted} charge(s) posted, "
-               f"total {result.amount}; {result.blocked} account(s) blocked for unpaid charges")
+    typer.echo(
+        f"{result.services} service(s) checked up to {day.isoformat()}: {result.posted} charge(s) posted, "
+        f"total {result.amount}; {result.blocked} account(s) blocked for unpaid charges"
+    )
 
 
 def worker(
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between sweeps."),  # float-ok: seconds
     once: bool = typer.Option(False, "--once", help="Sweep once and exit."),
     charges_every: float = typer.Option(  # float-ok: seconds
-        300.0, "--charges-every", min=1.0,
+        300.0,
+        "--charges-every",
+        min=1.0,
         help="Seconds between runs of the service charges (each reads every service with a plan).",
     ),
 ) -> None:
@@ -66,7 +74,6 @@ def worker(
         if once:
             return
         time.sleep(interval)
-
 
 
 def register(app: typer.Typer) -> None:

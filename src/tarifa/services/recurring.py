@@ -38,8 +38,10 @@ from tarifa.dids.signals import did_releasing
 CHUNK = 2000  # services per database transaction
 
 _TRANSACTION_KIND = {
-    rules.SETUP: TransactionKind.ONE_TIME_FEE, rules.ACTIVATION: TransactionKind.ONE_TIME_FEE,
-    rules.RECURRING: TransactionKind.RECURRING_FEE, rules.MINIMUM: TransactionKind.MINIMUM_CHARGE,
+    rules.SETUP: TransactionKind.ONE_TIME_FEE,
+    rules.ACTIVATION: TransactionKind.ONE_TIME_FEE,
+    rules.RECURRING: TransactionKind.RECURRING_FEE,
+    rules.MINIMUM: TransactionKind.MINIMUM_CHARGE,
 }
 assert set(_TRANSACTION_KIND) == set(ChargeKind)
 
@@ -68,8 +70,9 @@ class Service:
     unpaid_action: str = UnpaidAction.ALLOW
 
     def reference(self, charge: rules.Charge) -> str:
-        return (f"svc:{self.kind}:{self.id}:{self.activation.isoformat()}:{charge.kind}:"
-                f"{charge.period_start.isoformat()}")
+        return (
+            f"svc:{self.kind}:{self.id}:{self.activation.isoformat()}:{charge.kind}:{charge.period_start.isoformat()}"
+        )
 
 
 @dataclass
@@ -89,15 +92,30 @@ class RunResult:
 # ---------------------------------------------------------------------------------------------
 # Reading the services
 
-_PLAN = ("period", "recurring_fee", "setup_fee", "activation_fee", "billing_day", "weekday", "prorate",
-         "minimum_amount", "unpaid_action")
+_PLAN = (
+    "period",
+    "recurring_fee",
+    "setup_fee",
+    "activation_fee",
+    "billing_day",
+    "weekday",
+    "prorate",
+    "minimum_amount",
+    "unpaid_action",
+)
 
 
 def _plan_terms(row: dict[str, Any], prefix: str, currency: str) -> tuple[rules.Terms, str]:
     p = {name: row[f"{prefix}{name}"] for name in _PLAN}
     terms = rules.Terms(
-        period=p["period"], fee=p["recurring_fee"], setup_fee=p["setup_fee"], activation_fee=p["activation_fee"],
-        billing_day=p["billing_day"], weekday=p["weekday"], prorate=p["prorate"], minimum=p["minimum_amount"],
+        period=p["period"],
+        fee=p["recurring_fee"],
+        setup_fee=p["setup_fee"],
+        activation_fee=p["activation_fee"],
+        billing_day=p["billing_day"],
+        weekday=p["weekday"],
+        prorate=p["prorate"],
+        minimum=p["minimum_amount"],
         decimals=minor_unit(currency),
     )
     return terms, p["unpaid_action"]
@@ -107,8 +125,9 @@ def _monthly_terms(row: dict[str, Any], fee: Decimal, setup: Decimal, currency: 
     """DIDs and virtual numbers: monthly, prorated, on the billing day of the account's service plan
     (the 1st without one), and blocked or not as the account's plan says."""
     billing_day = row.get("account__service_plan__billing_day") or 1
-    terms = rules.Terms(period=rules.MONTHLY, fee=fee, setup_fee=setup, billing_day=billing_day,
-                        decimals=minor_unit(currency))
+    terms = rules.Terms(
+        period=rules.MONTHLY, fee=fee, setup_fee=setup, billing_day=billing_day, decimals=minor_unit(currency)
+    )
     return terms, row.get("account__service_plan__unpaid_action") or UnpaidAction.ALLOW
 
 
@@ -130,50 +149,147 @@ def load_services(today: date, *, kind: str | None = None, ids: Sequence[int] | 
     plan_fields = [f"service_plan__{n}" for n in _PLAN]
     account_plan = ["account__service_plan__billing_day", "account__service_plan__unpaid_action"]
     if wanted(ServiceKind.ACCOUNT):
-        for row in narrow(Account.objects.filter(service_plan__isnull=False, activation_date__lte=today)).values(
-            "pk", "name", "account_code", "customer_id", "balance_mode", "activation_date", "cancellation_date",
-            "customer__currency", *plan_fields,
-        ).order_by("pk"):
+        for row in (
+            narrow(Account.objects.filter(service_plan__isnull=False, activation_date__lte=today))
+            .values(
+                "pk",
+                "name",
+                "account_code",
+                "customer_id",
+                "balance_mode",
+                "activation_date",
+                "cancellation_date",
+                "customer__currency",
+                *plan_fields,
+            )
+            .order_by("pk")
+        ):
             terms, action = _plan_terms(row, "service_plan__", row["customer__currency"])
-            services.append(Service(
-                ServiceKind.ACCOUNT, row["pk"], f"account {row['name']} ({row['account_code']})", row["customer_id"],
-                row["pk"], row["balance_mode"] == BalanceMode.OWN, terms, row["activation_date"],
-                row["cancellation_date"], action))
-    for model, skind, name in ((SipDevice, ServiceKind.SIP_DEVICE, "login"), (IpDevice, ServiceKind.IP_DEVICE, "address")):
+            services.append(
+                Service(
+                    ServiceKind.ACCOUNT,
+                    row["pk"],
+                    f"account {row['name']} ({row['account_code']})",
+                    row["customer_id"],
+                    row["pk"],
+                    row["balance_mode"] == BalanceMode.OWN,
+                    terms,
+                    row["activation_date"],
+                    row["cancellation_date"],
+                    action,
+                )
+            )
+    for model, skind, name in (
+        (SipDevice, ServiceKind.SIP_DEVICE, "login"),
+        (IpDevice, ServiceKind.IP_DEVICE, "address"),
+    ):
         if not wanted(skind):
             continue
-        for row in narrow(model.objects.filter(service_plan__isnull=False, activation_date__lte=today)).values(
-            "pk", name, "account_id", "account__customer_id", "account__balance_mode", "activation_date",
-            "cancellation_date", "account__customer__currency", *plan_fields,
-        ).order_by("pk"):
+        for row in (
+            narrow(model.objects.filter(service_plan__isnull=False, activation_date__lte=today))
+            .values(
+                "pk",
+                name,
+                "account_id",
+                "account__customer_id",
+                "account__balance_mode",
+                "activation_date",
+                "cancellation_date",
+                "account__customer__currency",
+                *plan_fields,
+            )
+            .order_by("pk")
+        ):
             terms, action = _plan_terms(row, "service_plan__", row["account__customer__currency"])
             what = "extension" if skind == ServiceKind.SIP_DEVICE else "IP address"
-            services.append(Service(
-                skind, row["pk"], f"{what} {row[name]}", row["account__customer_id"], row["account_id"],
-                row["account__balance_mode"] == BalanceMode.OWN, terms, row["activation_date"],
-                row["cancellation_date"], action))
+            services.append(
+                Service(
+                    skind,
+                    row["pk"],
+                    f"{what} {row[name]}",
+                    row["account__customer_id"],
+                    row["account_id"],
+                    row["account__balance_mode"] == BalanceMode.OWN,
+                    terms,
+                    row["activation_date"],
+                    row["cancellation_date"],
+                    action,
+                )
+            )
     if wanted(ServiceKind.DID):
-        for row in narrow(Did.objects.filter(
-            status=DidStatus.ASSIGNED, account__isnull=False, plan__isnull=False, activation_date__lte=today,
-        )).values(
-            "pk", "number", "account_id", "account__customer_id", "account__balance_mode", "activation_date",
-            "account__customer__currency", "plan__monthly_fee", "plan__setup_fee", *account_plan,
-        ).order_by("pk"):
-            terms, action = _monthly_terms(row, row["plan__monthly_fee"], row["plan__setup_fee"],
-                                           row["account__customer__currency"])
-            services.append(Service(
-                ServiceKind.DID, row["pk"], f"DID {row['number']}", row["account__customer_id"], row["account_id"],
-                row["account__balance_mode"] == BalanceMode.OWN, terms, row["activation_date"], None, action))
+        for row in (
+            narrow(
+                Did.objects.filter(
+                    status=DidStatus.ASSIGNED,
+                    account__isnull=False,
+                    plan__isnull=False,
+                    activation_date__lte=today,
+                )
+            )
+            .values(
+                "pk",
+                "number",
+                "account_id",
+                "account__customer_id",
+                "account__balance_mode",
+                "activation_date",
+                "account__customer__currency",
+                "plan__monthly_fee",
+                "plan__setup_fee",
+                *account_plan,
+            )
+            .order_by("pk")
+        ):
+            terms, action = _monthly_terms(
+                row, row["plan__monthly_fee"], row["plan__setup_fee"], row["account__customer__currency"]
+            )
+            services.append(
+                Service(
+                    ServiceKind.DID,
+                    row["pk"],
+                    f"DID {row['number']}",
+                    row["account__customer_id"],
+                    row["account_id"],
+                    row["account__balance_mode"] == BalanceMode.OWN,
+                    terms,
+                    row["activation_date"],
+                    None,
+                    action,
+                )
+            )
     if wanted(ServiceKind.VIRTUAL_NUMBER):
-        for row in narrow(VirtualNumber.objects.filter(activation_date__lte=today, additional_charge__gt=0)).values(
-            "pk", "number", "account_id", "account__customer_id", "account__balance_mode", "activation_date",
-            "account__customer__currency", "additional_charge", *account_plan,
-        ).order_by("pk"):
-            terms, action = _monthly_terms(row, row["additional_charge"], Decimal(0), row["account__customer__currency"])
-            services.append(Service(
-                ServiceKind.VIRTUAL_NUMBER, row["pk"], f"virtual number {row['number']}", row["account__customer_id"],
-                row["account_id"], row["account__balance_mode"] == BalanceMode.OWN, terms, row["activation_date"],
-                None, action))
+        for row in (
+            narrow(VirtualNumber.objects.filter(activation_date__lte=today, additional_charge__gt=0))
+            .values(
+                "pk",
+                "number",
+                "account_id",
+                "account__customer_id",
+                "account__balance_mode",
+                "activation_date",
+                "account__customer__currency",
+                "additional_charge",
+                *account_plan,
+            )
+            .order_by("pk")
+        ):
+            terms, action = _monthly_terms(
+                row, row["additional_charge"], Decimal(0), row["account__customer__currency"]
+            )
+            services.append(
+                Service(
+                    ServiceKind.VIRTUAL_NUMBER,
+                    row["pk"],
+                    f"virtual number {row['number']}",
+                    row["account__customer_id"],
+                    row["account_id"],
+                    row["account__balance_mode"] == BalanceMode.OWN,
+                    terms,
+                    row["activation_date"],
+                    None,
+                    action,
+                )
+            )
     return services
 
 
@@ -186,10 +302,19 @@ def _cursors(services: Sequence[Service]) -> dict[tuple[str, int, date], date]:
     cursors: dict[tuple[str, int, date], date] = {}
     for skind, ids in by_kind.items():
         for start in range(0, len(ids), 5000):
-            for sid, began, last in ServiceCharge.objects.filter(
-                service_kind=skind, service_id__in=ids[start:start + 5000], kind__in=[ChargeKind.RECURRING, ChargeKind.MINIMUM],
-            ).values("service_id", "service_start").annotate(last=Max("period_start")).values_list(
-                "service_id", "service_start", "last",
+            for sid, began, last in (
+                ServiceCharge.objects.filter(
+                    service_kind=skind,
+                    service_id__in=ids[start : start + 5000],
+                    kind__in=[ChargeKind.RECURRING, ChargeKind.MINIMUM],
+                )
+                .values("service_id", "service_start")
+                .annotate(last=Max("period_start"))
+                .values_list(
+                    "service_id",
+                    "service_start",
+                    "last",
+                )
             ):
                 cursors[(skind, sid, began)] = last
     return cursors
@@ -197,6 +322,7 @@ def _cursors(services: Sequence[Service]) -> dict[tuple[str, int, date], date]:
 
 # ---------------------------------------------------------------------------------------------
 # What is due
+
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
@@ -207,34 +333,62 @@ def usage_charges(account_id: int, start: date, following: date) -> Decimal:
     from tarifa.cdrs.models import Cdr
 
     total = Cdr.objects.filter(
-        account_id=account_id, start_time__gte=_day_start(start), start_time__lt=_day_start(following),
+        account_id=account_id,
+        start_time__gte=_day_start(start),
+        start_time__lt=_day_start(following),
     ).aggregate(total=Sum("price"))["total"]
     return total or Decimal(0)
 
 
 def due(service: Service, today: date, after: date | None) -> list[rules.Charge]:
     """The charges of ``service`` due by ``today`` for periods after ``after``, minimum included."""
-    charges = rules.charges_due(service.terms, service.activation, service.cancellation, today, after=after,
-                                what=service.label)
+    charges = rules.charges_due(
+        service.terms, service.activation, service.cancellation, today, after=after, what=service.label
+    )
     if service.kind == ServiceKind.ACCOUNT and service.terms.minimum > 0:
         for start, end, days, period_days, on in rules.recurring_periods(
-            service.terms, service.activation, service.cancellation, today, after=after,
+            service.terms,
+            service.activation,
+            service.cancellation,
+            today,
+            after=after,
         ):
             usage = usage_charges(service.id, start, end + timedelta(days=1))
             short = rules.minimum_shortfall(service.terms, usage, days, period_days)
             if short > 0:
-                charges.append(rules.Charge(
-                    rules.MINIMUM, start, end, short,
-                    f"Minimum billing, {service.label}, {start.isoformat()} to {end.isoformat()}: "
-                    f"usage {usage} below the minimum", days, period_days, on))
+                charges.append(
+                    rules.Charge(
+                        rules.MINIMUM,
+                        start,
+                        end,
+                        short,
+                        f"Minimum billing, {service.label}, {start.isoformat()} to {end.isoformat()}: "
+                        f"usage {usage} below the minimum",
+                        days,
+                        period_days,
+                        on,
+                    )
+                )
     return charges
 
 
 # ---------------------------------------------------------------------------------------------
 # Posting
 
-_SC_COLUMNS = ("service_kind", "service_id", "service_start", "kind", "period_start", "period_end", "amount",
-               "customer", "account", "reference", "description", "created_at")
+_SC_COLUMNS = (
+    "service_kind",
+    "service_id",
+    "service_start",
+    "kind",
+    "period_start",
+    "period_end",
+    "amount",
+    "customer",
+    "account",
+    "reference",
+    "description",
+    "created_at",
+)
 
 
 def _insert_new(rows: list[list[Any]]) -> set[str]:
@@ -256,9 +410,22 @@ def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> Run
         for charge in sorted(charges, key=lambda c: (c.period_start, c.kind)):
             ref = service.reference(charge)
             owners[ref] = (service, charge)
-            rows.append([service.kind, service.id, service.activation, charge.kind, charge.period_start,
-                         charge.period_end, charge.amount, service.customer_id, service.account_id, ref,
-                         charge.description[:200], now])
+            rows.append(
+                [
+                    service.kind,
+                    service.id,
+                    service.activation,
+                    charge.kind,
+                    charge.period_start,
+                    charge.period_end,
+                    charge.amount,
+                    service.customer_id,
+                    service.account_id,
+                    ref,
+                    charge.description[:200],
+                    now,
+                ]
+            )
     # One order for every worker (customer, service, charge kind, period), the order services are
     # chunked in too: two workers take the unique keys in the same order and cannot deadlock.
     rows.sort(key=lambda r: (r[7], r[0], r[1], r[2], r[3], r[4]))
@@ -268,11 +435,16 @@ def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> Run
     postings = []
     for ref in sorted(inserted, key=lambda r: (owners[r][0].customer_id, r)):
         service, charge = owners[ref]
-        postings.append(ledger.Posting(
-            customer_id=service.customer_id, amount=-charge.amount, kind=_TRANSACTION_KIND[charge.kind],
-            reference=ref, description=charge.description[:200],
-            account_id=service.account_id if service.own_balance else None,
-        ))
+        postings.append(
+            ledger.Posting(
+                customer_id=service.customer_id,
+                amount=-charge.amount,
+                kind=_TRANSACTION_KIND[charge.kind],
+                reference=ref,
+                description=charge.description[:200],
+                account_id=service.account_id if service.own_balance else None,
+            )
+        )
         result.posted += 1
         result.amount += charge.amount
     balances = ledger.post(postings)
@@ -284,8 +456,12 @@ def _post(services_charges: Iterable[tuple[Service, list[rules.Charge]]]) -> Run
 def _funds(customer_ids: Iterable[int]) -> dict[int, tuple[str, Decimal]]:
     from tarifa.customers.models import Customer
 
-    return {pk: (bt, limit) for pk, bt, limit in Customer.objects.filter(pk__in=set(customer_ids)).values_list(
-        "pk", "billing_type", "credit_limit")}
+    return {
+        pk: (bt, limit)
+        for pk, bt, limit in Customer.objects.filter(pk__in=set(customer_ids)).values_list(
+            "pk", "billing_type", "credit_limit"
+        )
+    }
 
 
 def _covered(balance: Decimal, billing_type: str, credit_limit: Decimal) -> bool:
@@ -322,10 +498,22 @@ def release_paid_blocks(customer_id: int | None = None) -> int:
     blocked = Account.objects.filter(blocked_for_unpaid=True)
     if customer_id is not None:
         blocked = blocked.filter(customer_id=customer_id)
-    rows = list(blocked.values_list("pk", "customer_id", "balance_mode", "balance", "customer__balance",
-                                    "customer__billing_type", "customer__credit_limit"))
-    free = [pk for pk, _, mode, own, shared, bt, limit in rows
-            if _covered(own if mode == BalanceMode.OWN else shared, bt, limit)]
+    rows = list(
+        blocked.values_list(
+            "pk",
+            "customer_id",
+            "balance_mode",
+            "balance",
+            "customer__balance",
+            "customer__billing_type",
+            "customer__credit_limit",
+        )
+    )
+    free = [
+        pk
+        for pk, _, mode, own, shared, bt, limit in rows
+        if _covered(own if mode == BalanceMode.OWN else shared, bt, limit)
+    ]
     if not free:
         return 0
     with transaction.atomic():
@@ -336,7 +524,7 @@ def release_paid_blocks(customer_id: int | None = None) -> int:
 
 def _chunks(items: Sequence[Service], size: int) -> Iterator[Sequence[Service]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def run_charges(today: date | None = None, *, chunk: int = CHUNK) -> RunResult:
@@ -370,18 +558,39 @@ def post_cancellation_charge(service_kind: str, service: Any, on: date) -> list[
         return []
     current = found[0]
     cancellation = on if current.cancellation is None else min(on, current.cancellation)
-    ending = Service(current.kind, current.id, current.label, current.customer_id, current.account_id,
-                     current.own_balance, current.terms, current.activation, cancellation, current.unpaid_action)
+    ending = Service(
+        current.kind,
+        current.id,
+        current.label,
+        current.customer_id,
+        current.account_id,
+        current.own_balance,
+        current.terms,
+        current.activation,
+        cancellation,
+        current.unpaid_action,
+    )
     charges = due(ending, on, None)
     with transaction.atomic():
         _post([(ending, charges)] if charges else [])
     refs = [ending.reference(c) for c in charges]
-    return list(ServiceCharge.objects.filter(reference__in=refs, service_kind=kind, service_id=service.pk).order_by(
-        "period_start", "kind"))
+    return list(
+        ServiceCharge.objects.filter(reference__in=refs, service_kind=kind, service_id=service.pk).order_by(
+            "period_start", "kind"
+        )
+    )
 
 
-__all__ = ["RunResult", "Service", "load_services", "minor_unit", "post_cancellation_charge", "release_paid_blocks",
-           "run_charges", "usage_charges"]
+__all__ = [
+    "RunResult",
+    "Service",
+    "load_services",
+    "minor_unit",
+    "post_cancellation_charge",
+    "release_paid_blocks",
+    "run_charges",
+    "usage_charges",
+]
 
 
 def _release_on_money(sender: object, customer_id: int, **_: object) -> None:

@@ -36,7 +36,9 @@ class ThrottledLoginMixin:
                 outcome = "failed"
                 lock = service.lock_for(username, address)
                 if lock is not None:
-                    raise forms.ValidationError([error, forms.ValidationError(lock.message(), code="throttled")]) from None
+                    raise forms.ValidationError(
+                        [error, forms.ValidationError(lock.message(), code="throttled")]
+                    ) from None
             raise
         else:
             if getattr(self, "user_cache", None) is not None:

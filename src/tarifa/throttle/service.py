@@ -81,7 +81,9 @@ def lock_for(username: str, address: str, now: datetime | None = None) -> Lock |
     locks = []
     for scope, key in _keys(username, address):
         policy = policies[scope]
-        times = LoginFailure.objects.filter(scope=scope, key=key, at__gt=now - policy.window).values_list("at", flat=True)
+        times = LoginFailure.objects.filter(scope=scope, key=key, at__gt=now - policy.window).values_list(
+            "at", flat=True
+        )
         until = released_at(times, policy, now)
         if until is not None:
             shown = username.strip() if scope == Scope.USER else key

@@ -42,15 +42,39 @@ CAP = 14400
 
 
 def _table(*rates: tuple[str, str], forbidden: tuple[str, ...] = ()) -> RateTable:
-    return RateTable(RateEntry(prefix, f"D{prefix}", RateTerms(price_1=Decimal(price), price_n=Decimal(price),
-                                                               forbidden=prefix in forbidden))
-                     for prefix, price in rates)
+    return RateTable(
+        RateEntry(
+            prefix,
+            f"D{prefix}",
+            RateTerms(price_1=Decimal(price), price_n=Decimal(price), forbidden=prefix in forbidden),
+        )
+        for prefix, price in rates
+    )
 
 
-CUSTOMER = CustomerView(id=1, code="C1", company="C Ltd", status="active", active=True, tariff_id=10, home="US",
-                        billing_decimals=4, max_call_duration=7200, max_call_sessions=100, calls_per_second=100)
-ALICE = AccountView(id=11, customer=CUSTOMER, code="A11", name="alice", status="active", active=True,
-                    allow_international=True, e911_caller_id="12015550199")
+CUSTOMER = CustomerView(
+    id=1,
+    code="C1",
+    company="C Ltd",
+    status="active",
+    active=True,
+    tariff_id=10,
+    home="US",
+    billing_decimals=4,
+    max_call_duration=7200,
+    max_call_sessions=100,
+    calls_per_second=100,
+)
+ALICE = AccountView(
+    id=11,
+    customer=CUSTOMER,
+    code="A11",
+    name="alice",
+    status="active",
+    active=True,
+    allow_international=True,
+    e911_caller_id="12015550199",
+)
 CHEAP = RouteEntry(101, "cheap", "Cheap", "gw.cheap.example:5060", "udp", "99#", None, None, 201, 1, 1)
 DEAR = RouteEntry(102, "dear", "Dear", "gw.dear.example:5060", "udp", "", None, None, 202, 0, 1)
 
@@ -90,13 +114,30 @@ class World:
             self.by_sip[sip] = device or Device(f"sip:{account.id}", account.id, None, None)
 
 
-def _world(account: AccountView = ALICE, *, device: Device | None = None, policy: str = "least_cost",
-           tariff: RateTable | None = None) -> World:
+def _world(
+    account: AccountView = ALICE,
+    *,
+    device: Device | None = None,
+    policy: str = "least_cost",
+    tariff: RateTable | None = None,
+) -> World:
     world = World()
     world.add(account, "alice", device)
-    world.tariffs[10] = PriceList(tariff or _table(("44", "0.02"), ("4470", "0.3048"), ("1", "0.01"), ("33", "0.03"),
-                                                   ("882", "1"), ("1800", "0"), ("1411", "0.99"), ("1900", "2"),
-                                                   forbidden=("882",)), "half_up")
+    world.tariffs[10] = PriceList(
+        tariff
+        or _table(
+            ("44", "0.02"),
+            ("4470", "0.3048"),
+            ("1", "0.01"),
+            ("33", "0.03"),
+            ("882", "1"),
+            ("1800", "0"),
+            ("1411", "0.99"),
+            ("1900", "2"),
+            forbidden=("882",),
+        ),
+        "half_up",
+    )
     world.sets[201] = _table(("44", "0.01"), ("1", "0.005"), ("33", "0.02"))
     world.sets[202] = _table(("44", "0.015"), ("1", "0.006"), ("33", "0.04"))
     world.groups[1] = Group(1, "Value", policy, None, (DEAR, CHEAP))
@@ -122,8 +163,14 @@ def _refused(world: World, callee: str = "011" + UK, **kw: str) -> Refusal:
 
 def _state(balance: str = "10", **kw: object) -> CallState:
     funds = kw.pop("funds", Funds(Decimal(balance), Decimal(0), False))
-    values: dict[str, object] = {"customer_calls": 0, "account_calls": 0, "device_calls": 0, "reserved": Decimal(0),
-                                 "shared_reserved": Decimal(0), "account_reserved": Decimal(0)}
+    values: dict[str, object] = {
+        "customer_calls": 0,
+        "account_calls": 0,
+        "device_calls": 0,
+        "reserved": Decimal(0),
+        "shared_reserved": Decimal(0),
+        "account_reserved": Decimal(0),
+    }
     values.update(kw)
     return CallState(funds=funds, **values)  # type: ignore[arg-type]
 
@@ -133,12 +180,26 @@ def _state(balance: str = "10", **kw: object) -> CallState:
 
 def test_every_refusal_carries_the_sip_code_the_docs_list() -> None:
     assert {r.value: r.sip_code for r in Refusal} == {
-        "unknown_account": 403, "ambiguous_account": 403, "unknown_pbx": 403, "account_disabled": 403, "ip_not_allowed": 403,
-        "pop_not_allowed": 403, "invalid_number": 484, "insufficient_funds": 402, "unpaid_charges": 402,
+        "unknown_account": 403,
+        "ambiguous_account": 403,
+        "unknown_pbx": 403,
+        "account_disabled": 403,
+        "ip_not_allowed": 403,
+        "pop_not_allowed": 403,
+        "invalid_number": 484,
+        "insufficient_funds": 402,
+        "unpaid_charges": 402,
         "destination_forbidden": 403,
-        "international_disabled": 403, "country_not_allowed": 403, "rate_above_cap": 403, "no_rate": 404,
-        "concurrent_limit": 486, "cps_limit": 503, "no_route": 503, "loss_route": 503,
-        "premium_rate_disabled": 403, "directory_411_only": 403,
+        "international_disabled": 403,
+        "country_not_allowed": 403,
+        "rate_above_cap": 403,
+        "no_rate": 404,
+        "concurrent_limit": 486,
+        "cps_limit": 503,
+        "no_route": 503,
+        "loss_route": 503,
+        "premium_rate_disabled": 403,
+        "directory_411_only": 403,
     }
     assert str(Refusal.NO_RATE) == "no_rate" and f"{Refusal.NO_RATE}" == "no_rate"  # the API's reason text
     assert Refusal.NO_RATE in {"no_rate"}  # equal to its text
@@ -219,8 +280,7 @@ def test_routes_no_group_no_price_and_loss_routes() -> None:
     unpriced.sets.update({201: _table(("1", "0.005")), 202: _table(("1", "0.006"))})
     planned, d = _plan(unpriced)
     assert d.reason == Refusal.NO_ROUTE and "no connection of group 'Value' has a price" in d.trace[-1]
-    lossy = _world(replace(ALICE, customer=replace(CUSTOMER, deny_loss_routes=True)),
-                   tariff=_table(("44", "0.005")))
+    lossy = _world(replace(ALICE, customer=replace(CUSTOMER, deny_loss_routes=True)), tariff=_table(("44", "0.005")))
     assert _refused(lossy) is Refusal.LOSS_ROUTE
     half = _world(replace(ALICE, customer=replace(CUSTOMER, deny_loss_routes=True)), tariff=_table(("44", "0.012")))
     planned, d = _plan(half)
@@ -264,8 +324,9 @@ def test_a_caller_that_sends_none_gets_the_accounts_caller_id() -> None:
 
 def test_an_inbound_did_is_priced_by_its_plan() -> None:
     world = _world()
-    world.dids["12015550100"] = az.DidView("12015550100", ALICE.id, forward_to="15551230000",
-                                           plan=az.InboundPlan(Decimal("0.006"), 60, 60))
+    world.dids["12015550100"] = az.DidView(
+        "12015550100", ALICE.id, forward_to="15551230000", plan=az.InboundPlan(Decimal("0.006"), 60, 60)
+    )
     planned, d = _plan(world, "12015550100", sip_user="", did="12015550100")
     assert planned is not None and not planned.free and planned.group is None
     assert d.routes == [{"type": "forward", "number": "15551230000"}] and d.destination_class == "inbound"
@@ -280,10 +341,13 @@ def _planned(world: World | None = None, callee: str = "011" + UK) -> Plan:
     return planned
 
 
-@pytest.mark.parametrize(("state", "refusal"), [
-    ({"customer_calls": 100}, Refusal.CONCURRENT_LIMIT),
-    ({"cps": {"c:1": 100}}, Refusal.CPS_LIMIT),
-])
+@pytest.mark.parametrize(
+    ("state", "refusal"),
+    [
+        ({"customer_calls": 100}, Refusal.CONCURRENT_LIMIT),
+        ({"cps": {"c:1": 100}}, Refusal.CPS_LIMIT),
+    ],
+)
 def test_customer_limits(state: dict[str, object], refusal: Refusal) -> None:
     verdict = az.judge(_planned(), _state("10", **state))
     assert isinstance(verdict, Refused) and verdict.refusal is refusal
@@ -308,7 +372,8 @@ def test_funds_give_the_max_duration_by_the_rating_inverse() -> None:
     planned = _planned()
     verdict = az.judge(planned, _state("0.50"))
     assert isinstance(verdict, Allowed) and verdict.duration == 1500 == max_duration(
-        planned.terms, Decimal("0.50"), 4, "half_up", 7200)
+        planned.terms, Decimal("0.50"), 4, "half_up", 7200
+    )
     assert verdict.amount == call_cost(planned.terms, 1500, 4, "half_up") == Decimal("0.5")
     full = az.judge(planned, _state("10"))
     assert isinstance(full, Allowed) and full.duration == 7200 and full.amount == planned.cap_cost

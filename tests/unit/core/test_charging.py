@@ -38,8 +38,10 @@ def test_a_pop_the_account_may_not_use_is_never_charged() -> None:
     assert not (decided.charges or decided.bills or decided.pays_vendor or decided.keeps_number)
 
 
-@pytest.mark.parametrize(("answered", "a_leg", "charged"), [(True, True, True), (True, False, False),
-                                                           (False, True, False), (False, False, False)])
+@pytest.mark.parametrize(
+    ("answered", "a_leg", "charged"),
+    [(True, True, True), (True, False, False), (False, True, False), (False, False, False)],
+)
 def test_outbound_rated_call(answered: bool, a_leg: bool, charged: bool) -> None:
     decided = verdict(CallFacts(answered=answered, a_leg=a_leg))
     assert decided.status == RATED and decided.reason == ""
@@ -67,8 +69,17 @@ def test_decided_in_order_account_then_pop_then_number_then_rate() -> None:
 
 
 def test_settle_keeps_what_the_verdict_says() -> None:
-    amounts = dict(number="442071234567", prefix="44", destination="UK", billed_seconds=120,
-                   price=Decimal("0.0500"), cost=Decimal("0.0300"), connection=7, pool_key="plan:1", pool_seconds=60)
+    amounts = dict(
+        number="442071234567",
+        prefix="44",
+        destination="UK",
+        billed_seconds=120,
+        price=Decimal("0.0500"),
+        cost=Decimal("0.0300"),
+        connection=7,
+        pool_key="plan:1",
+        pool_seconds=60,
+    )
     rated = settle(verdict(CallFacts()), **amounts)
     assert (rated.price, rated.cost, rated.margin) == (Decimal("0.0500"), Decimal("0.0300"), Decimal("0.0200"))
     assert (rated.billed_seconds, rated.connection, rated.pool_key, rated.pool_seconds) == (120, 7, "plan:1", 60)
@@ -78,7 +89,12 @@ def test_settle_keeps_what_the_verdict_says() -> None:
     unanswered = settle(verdict(CallFacts(answered=False)), **amounts)
     assert (unanswered.price, unanswered.cost, unanswered.billed_seconds, unanswered.connection) == (0, 0, 0, 7)
     forbidden = settle(verdict(CallFacts(rating=FORBIDDEN)), **amounts)
-    assert (forbidden.rating_status, forbidden.prefix, forbidden.connection, forbidden.price) == (FORBIDDEN, "44", None, 0)
+    assert (forbidden.rating_status, forbidden.prefix, forbidden.connection, forbidden.price) == (
+        FORBIDDEN,
+        "44",
+        None,
+        0,
+    )
     refused = settle(verdict(CallFacts(pop_allowed=False)), **amounts)
     assert (refused.number, refused.prefix, refused.unrated_reason) == ("", "", "pop_not_allowed")
     bad = settle(verdict(CallFacts(number_valid=False)), destination="letters in the number")

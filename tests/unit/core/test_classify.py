@@ -49,10 +49,18 @@ def test_abroad_and_route_class() -> None:
     assert cls.classify("011442079460958", "442079460958", "US").abroad
 
 
-@pytest.mark.parametrize(("digits", "expected"), [
-    ("12125551212", True), ("18765551212", True), ("12125551213", False), ("11125551212", False),
-    ("5551212", False), ("442075551212", False), ("121255512120", False),
-])
+@pytest.mark.parametrize(
+    ("digits", "expected"),
+    [
+        ("12125551212", True),
+        ("18765551212", True),
+        ("12125551213", False),
+        ("11125551212", False),
+        ("5551212", False),
+        ("442075551212", False),
+        ("121255512120", False),
+    ],
+)
 def test_nanp_directory_555(digits: str, expected: bool) -> None:
     assert cls.is_nanp_directory_555(digits) is expected
 
@@ -73,7 +81,8 @@ def test_same_answers_after_numbers_of_every_country() -> None:
             digits = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
             # (some regions share numbers: Western Sahara's example is Morocco's)
             assert cls.classify(digits, digits, "US").region in phonenumbers.region_codes_for_country_code(
-                example.country_code)
+                example.country_code
+            )
     cls._region_and_type.cache_clear()
     assert [cls.classify(*args) for args, _expected in CASES] == first
 

@@ -27,8 +27,14 @@ def test_limits_come_from_the_rules_table() -> None:
 
 @pytest.mark.parametrize("column", ["destination", "period", "prefix", "price_1", "effective_from", "forbidden"])
 def test_control_characters_are_refused_in_every_column(column: str) -> None:
-    value = {"destination": "U\x00K", "period": "mon\x1b", "prefix": "4\x004", "price_1": "0.\x001",
-             "effective_from": "2026-01\x85-01", "forbidden": "1\x7f"}[column]
+    value = {
+        "destination": "U\x00K",
+        "period": "mon\x1b",
+        "prefix": "4\x004",
+        "price_1": "0.\x001",
+        "effective_from": "2026-01\x85-01",
+        "forbidden": "1\x7f",
+    }[column]
     found = _errors(**{column: value})
     assert [(field, v) for field, v, _rule in found] == [(column, value)]
     assert found[0][2] == control_character(value)
@@ -40,4 +46,7 @@ def test_white_space_around_a_cell_is_dropped_not_refused() -> None:
 
 def test_a_refusal_names_a_long_value_by_its_start() -> None:
     error = DeckError(2, "destination", "x" * 5000, "at most 100 characters (it has 5000)")
-    assert str(error) == f"line 2: destination '{'x' * 80}... (5000 characters)' is refused: at most 100 characters (it has 5000)"
+    assert (
+        str(error)
+        == f"line 2: destination '{'x' * 80}... (5000 characters)' is refused: at most 100 characters (it has 5000)"
+    )

@@ -17,13 +17,34 @@ MAR = datetime(2026, 3, 1, tzinfo=UTC)
 APR = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-def row(prefix: str = "44", price: str = "0.02", start: datetime | None = None, end: datetime | None = None,
-        line: int = 2, period: str = "", destination: str = "UK") -> DeckRow:
+def row(
+    prefix: str = "44",
+    price: str = "0.02",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    line: int = 2,
+    period: str = "",
+    destination: str = "UK",
+) -> DeckRow:
     p = Decimal(price)
-    return DeckRow(line=line, prefix=prefix, destination=destination, price_1=p, price_n=p, interval_1=60,
-                   interval_n=60, connect_fee=Decimal(0), free_seconds=0, grace_period=0,
-                   post_call_surcharge=Decimal(0), min_charge=Decimal(0), effective_from=start, effective_to=end,
-                   period=period, forbidden=False)
+    return DeckRow(
+        line=line,
+        prefix=prefix,
+        destination=destination,
+        price_1=p,
+        price_n=p,
+        interval_1=60,
+        interval_n=60,
+        connect_fee=Decimal(0),
+        free_seconds=0,
+        grace_period=0,
+        post_call_surcharge=Decimal(0),
+        min_charge=Decimal(0),
+        effective_from=start,
+        effective_to=end,
+        period=period,
+        forbidden=False,
+    )
 
 
 def stored(pk: int, r: DeckRow) -> StoredVersion:
@@ -69,11 +90,10 @@ def test_same_deck_twice_is_idempotent_with_a_scheduled_change() -> None:
     deck = [row(price="0.02"), row(price="0.04", start=APR, line=3)]
     first = plan_import([stored(1, row(price="0.01"))], deck, "add", FEB)
     assert (first.changed, first.added) == (2, 0)
-    versions = [stored(1, row(price="0.01", end=FEB))] + [
-        stored(10 + n, r) for n, r in enumerate(first.inserts)
-    ]
+    versions = [stored(1, row(price="0.01", end=FEB))] + [stored(10 + n, r) for n, r in enumerate(first.inserts)]
     assert [(r.price_1, r.effective_from, r.effective_to) for r in first.inserts] == [
-        (Decimal("0.02"), FEB, APR), (Decimal("0.04"), APR, None),
+        (Decimal("0.02"), FEB, APR),
+        (Decimal("0.04"), APR, None),
     ]
     second = plan_import(versions, deck, "add", MAR)
     assert (second.unchanged, second.changed, second.inserts, second.ends) == (2, 0, [], [])
@@ -89,8 +109,9 @@ def test_a_dated_row_before_at_that_changes_a_price_is_refused() -> None:
 
 
 def test_a_future_version_is_corrected_in_place() -> None:
-    plan = plan_import([stored(1, row()), stored(2, row(price="0.03", start=APR))],
-                       [row(price="0.035", start=APR)], "add", FEB)
+    plan = plan_import(
+        [stored(1, row()), stored(2, row(price="0.03", start=APR))], [row(price="0.035", start=APR)], "add", FEB
+    )
     assert plan.updates and plan.updates[0][0] == 2 and plan.updates[0][1].price_1 == Decimal("0.035")
     assert (plan.changed, plan.inserts) == (1, [])
 

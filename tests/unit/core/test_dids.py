@@ -60,19 +60,23 @@ def test_why_a_number_is_not_available() -> None:
     assert unavailable_reason("reserved", None, D) is None
     assert unavailable_reason("quarantined", date(2026, 3, 1), D) is None
     assert unavailable_reason("quarantined", date(2026, 4, 1), D) == (
-        "it is quarantined after release until 2026-04-01 (available from that day)")
+        "it is quarantined after release until 2026-04-01 (available from that day)"
+    )
     assert unavailable_reason("assigned", None, D, "Acme main") == "it is assigned to Acme main"
     assert "ported" in (unavailable_reason("porting", None, D) or "")
     assert "disabled" in (unavailable_reason("disabled", None, D) or "")
 
 
-@pytest.mark.parametrize(("typed", "number", "country", "area", "local"), [
-    ("+1 212 555 1234", "12125551234", "US", "212", "5551234"),
-    ("12015550000", "12015550000", "US", "201", "5550000"),
-    ("+44 20 7946 0958", "442079460958", "GB", "20", "79460958"),
-    ("+1 800 555 1234", "18005551234", "US", "800", "5551234"),  # toll-free: its code as area code
-    ("+33 1 42 68 53 00", "33142685300", "FR", "1", "42685300"),
-])
+@pytest.mark.parametrize(
+    ("typed", "number", "country", "area", "local"),
+    [
+        ("+1 212 555 1234", "12125551234", "US", "212", "5551234"),
+        ("12015550000", "12015550000", "US", "201", "5550000"),
+        ("+44 20 7946 0958", "442079460958", "GB", "20", "79460958"),
+        ("+1 800 555 1234", "18005551234", "US", "800", "5551234"),  # toll-free: its code as area code
+        ("+33 1 42 68 53 00", "33142685300", "FR", "1", "42685300"),
+    ],
+)
 def test_parse_number(typed: str, number: str, country: str, area: str, local: str) -> None:
     parts = parse_number(typed)
     assert (parts.number, parts.country, parts.area_code, parts.local_number) == (number, country, area, local)
@@ -101,9 +105,12 @@ def _rows(*lines: str) -> list[tuple[int, list[str]]]:
 
 def test_parse_inventory_good_rows() -> None:
     good, errors = parse_inventory(
-        "n.csv", ["number", "vendor", "monthly_cost", "plan", "status"],
+        "n.csv",
+        ["number", "vendor", "monthly_cost", "plan", "status"],
         _rows("+12125551234,Carrier,0.35,US local,", "442079460958,,,,porting", ",,,,"),
-        vendors=["Carrier"], plans=["US local"], stored=[],
+        vendors=["Carrier"],
+        plans=["US local"],
+        stored=[],
     )
     assert errors == []
     assert [(r.line, r.parts.number, r.vendor, r.monthly_cost, r.plan, r.status) for r in good] == [
@@ -114,7 +121,8 @@ def test_parse_inventory_good_rows() -> None:
 
 def test_parse_inventory_names_file_row_field_and_rule_for_every_bad_row() -> None:
     good, errors = parse_inventory(
-        "bad.csv", ["number", "vendor", "monthly_cost", "plan", "status"],
+        "bad.csv",
+        ["number", "vendor", "monthly_cost", "plan", "status"],
         _rows(
             "12125551234,,,,",  # line 2: good
             "+1 212 555 1234,,,,",  # line 3: the same number again
@@ -125,14 +133,24 @@ def test_parse_inventory_names_file_row_field_and_rule_for_every_bad_row() -> No
             "12125553333,,-1,,",  # line 8: negative cost
             "12125554444,,,,assigned",  # line 9: status not importable
         ),
-        vendors=[], plans=[], stored=["12125550000"],
+        vendors=[],
+        plans=[],
+        stored=["12125550000"],
     )
     assert [r.line for r in good] == [2]
     assert [(e.file, e.line, e.field) for e in errors] == [
-        ("bad.csv", 3, "number"), ("bad.csv", 4, "number"), ("bad.csv", 5, "number"), ("bad.csv", 6, "vendor"),
-        ("bad.csv", 7, "plan"), ("bad.csv", 8, "monthly_cost"), ("bad.csv", 9, "status"),
+        ("bad.csv", 3, "number"),
+        ("bad.csv", 4, "number"),
+        ("bad.csv", 5, "number"),
+        ("bad.csv", 6, "vendor"),
+        ("bad.csv", 7, "plan"),
+        ("bad.csv", 8, "monthly_cost"),
+        ("bad.csv", 9, "status"),
     ]
-    assert str(errors[0]) == "bad.csv line 3: number '+1 212 555 1234' is refused: is a duplicate: the same number is on line 2"
+    assert (
+        str(errors[0])
+        == "bad.csv line 3: number '+1 212 555 1234' is refused: is a duplicate: the same number is on line 2"
+    )
     assert "already in the inventory" in errors[1].rule
     assert "libphonenumber" in errors[2].rule or "digits" in errors[2].rule
 
@@ -140,7 +158,9 @@ def test_parse_inventory_names_file_row_field_and_rule_for_every_bad_row() -> No
 def test_parse_inventory_refuses_unknown_and_missing_columns() -> None:
     _, errors = parse_inventory("h.csv", ["numbr", "vendor", "vendor"], [], vendors=[], plans=[], stored=[])
     assert [(e.line, e.field, e.value) for e in errors] == [
-        (1, "column 1", "numbr"), (1, "column 3", "vendor"), (1, "number", ""),
+        (1, "column 1", "numbr"),
+        (1, "column 3", "vendor"),
+        (1, "number", ""),
     ]
 
 

@@ -228,9 +228,7 @@ def test_zero_prefixes_never_match() -> None:
     deck = FastDeck([RateEntry("0", "zero", t), RateEntry("1", "one", t)])
     table = RateTable([RateEntry("0", "zero", t), RateEntry("1", "one", t)])
     r = rate_batch(deck, ["0123", "123"], [60, 60], 2, "up")
-    assert [r.outcome(i)[0] for i in range(2)] == [
-        rate_call(table, n, T0, 60, 2, "up").status for n in ("0123", "123")
-    ]
+    assert [r.outcome(i)[0] for i in range(2)] == [rate_call(table, n, T0, 60, 2, "up").status for n in ("0123", "123")]
 
 
 def test_for_window() -> None:

@@ -13,8 +13,17 @@ D = Decimal
 
 
 def figures(**overrides: object) -> InvoiceFigures:
-    base = dict(period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), currency="USD", customer_currency="USD",
-                subtotal=D(100), discount=D(10), penalty=D(5), tax=D("9.5"), total=D("104.5"))
+    base = dict(
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        currency="USD",
+        customer_currency="USD",
+        subtotal=D(100),
+        discount=D(10),
+        penalty=D(5),
+        tax=D("9.5"),
+        total=D("104.5"),
+    )
     return InvoiceFigures(**(base | overrides))  # type: ignore[arg-type]
 
 
@@ -23,14 +32,17 @@ def test_a_consistent_invoice_has_no_problem() -> None:
     assert check_invoice(figures(period_end=date(2026, 1, 1), period_start=date(2026, 1, 1))) == []
 
 
-@pytest.mark.parametrize(("overrides", "field", "code"), [
-    ({"total": D(999)}, "total", "total"),
-    ({"period_end": date(2025, 12, 31)}, "period_end", "period_order"),
-    ({"currency": "EUR"}, "currency", "currency"),
-    ({"discount": D(-1), "total": D("115.5")}, "discount", "negative"),
-    ({"penalty": D(-1), "total": D("98.5")}, "penalty", "negative"),
-    ({"tax": D(-1), "total": D(94)}, "tax", "negative"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field", "code"),
+    [
+        ({"total": D(999)}, "total", "total"),
+        ({"period_end": date(2025, 12, 31)}, "period_end", "period_order"),
+        ({"currency": "EUR"}, "currency", "currency"),
+        ({"discount": D(-1), "total": D("115.5")}, "discount", "negative"),
+        ({"penalty": D(-1), "total": D("98.5")}, "penalty", "negative"),
+        ({"tax": D(-1), "total": D(94)}, "tax", "negative"),
+    ],
+)
 def test_each_broken_rule_is_one_problem_on_its_field(overrides: dict, field: str, code: str) -> None:
     problems = check_invoice(figures(**overrides))
     assert [(p.field, p.code) for p in problems] == [(field, code)]
@@ -54,11 +66,21 @@ def test_subtotal_is_the_sum_of_the_lines_when_there_are_lines() -> None:
     assert problem.field == "subtotal" and "(5)" in problem.rule
 
 
-@pytest.mark.parametrize(("stored", "wanted", "ok"), [
-    ("draft", "issued", True), ("draft", "void", True), ("draft", "paid", False),
-    ("issued", "paid", True), ("issued", "void", True), ("issued", "draft", False),
-    ("paid", "void", False), ("paid", "draft", False), ("void", "issued", False), ("paid", "paid", True),
-])
+@pytest.mark.parametrize(
+    ("stored", "wanted", "ok"),
+    [
+        ("draft", "issued", True),
+        ("draft", "void", True),
+        ("draft", "paid", False),
+        ("issued", "paid", True),
+        ("issued", "void", True),
+        ("issued", "draft", False),
+        ("paid", "void", False),
+        ("paid", "draft", False),
+        ("void", "issued", False),
+        ("paid", "paid", True),
+    ],
+)
 def test_status_moves_only_forwards(stored: str, wanted: str, ok: bool) -> None:
     assert (check_status_change(stored, wanted, {}) == []) is ok
 

@@ -26,17 +26,32 @@ from tarifa.core.rating import call_cost
 
 D = Decimal
 PLAN = OriginationPlan(
-    rate=D("0.010"), interval_1=30, interval_n=6,
-    tiers=(OriginRate("44", D("0.050")), OriginRate("447", D("0.120")), OriginRate("1", D("0.008")),
-           OriginRate("1", D("0.030"), toll_free=True), OriginRate("1212", D("0.025"), toll_free=True)),
+    rate=D("0.010"),
+    interval_1=30,
+    interval_n=6,
+    tiers=(
+        OriginRate("44", D("0.050")),
+        OriginRate("447", D("0.120")),
+        OriginRate("1", D("0.008")),
+        OriginRate("1", D("0.030"), toll_free=True),
+        OriginRate("1212", D("0.025"), toll_free=True),
+    ),
     toll_free_rate=D("0.040"),
 )
-LATA = LataTable({
-    "212555": LataEntry("132", "NY"), "212556": LataEntry("132", "NY"), "518555": LataEntry("140", "NY"),
-    "201555": LataEntry("224", "NJ"), "914555": LataEntry("132", "CT"),
-})
-LATA_PLAN = OriginationPlan(rate=D("0.010"), tiers=(OriginRate("1", D("0.009")),),
-                            lata=LataRates(D("0.001"), D("0.002"), D("0.004"), D("0.003")))
+LATA = LataTable(
+    {
+        "212555": LataEntry("132", "NY"),
+        "212556": LataEntry("132", "NY"),
+        "518555": LataEntry("140", "NY"),
+        "201555": LataEntry("224", "NJ"),
+        "914555": LataEntry("132", "CT"),
+    }
+)
+LATA_PLAN = OriginationPlan(
+    rate=D("0.010"),
+    tiers=(OriginRate("1", D("0.009")),),
+    lata=LataRates(D("0.001"), D("0.002"), D("0.004"), D("0.003")),
+)
 
 
 def test_longest_prefix_wins_and_an_unknown_caller_has_no_origin() -> None:
@@ -178,8 +193,11 @@ def test_parse_lata_csv_names_file_row_field_and_rule_for_every_bad_row() -> Non
     found = [(p.file, p.row, p.field, p.value) for p in problems]
     assert [r.npa_nxx for r in rows] == ["212555"]  # the good rows are read (and not imported: the caller's rule)
     assert found == [
-        ("bad.csv", 3, "npa_nxx", "21255"), ("bad.csv", 4, "npa_nxx", "112555"), ("bad.csv", 5, "npa_nxx", "212555"),
-        ("bad.csv", 6, "lata", "1a"), ("bad.csv", 6, "state", "XYZ"),
+        ("bad.csv", 3, "npa_nxx", "21255"),
+        ("bad.csv", 4, "npa_nxx", "112555"),
+        ("bad.csv", 5, "npa_nxx", "212555"),
+        ("bad.csv", 6, "lata", "1a"),
+        ("bad.csv", 6, "state", "XYZ"),
     ]
     assert "repeats row 2" in problems[2].rule
     assert str(problems[0]).startswith("bad.csv, row 3, field npa_nxx: '21255' is refused: must be six digits")

@@ -13,39 +13,49 @@ from tarifa.core.payments import MONEY_MAX, BalanceState, MoneyRequest, Refused,
 STATE = BalanceState(balance=Decimal("40"), currency="USD", paid=Decimal("100"), refunded=Decimal("30"))
 
 
-def req(kind: str = "payment", amount: str = "10", reference: str = "R-1", reason: str = "why",
-        currency: str | None = None) -> MoneyRequest:
+def req(
+    kind: str = "payment", amount: str = "10", reference: str = "R-1", reason: str = "why", currency: str | None = None
+) -> MoneyRequest:
     return MoneyRequest(kind=kind, amount=Decimal(amount), reference=reference, reason=reason, currency=currency)
 
 
-@pytest.mark.parametrize(("kind", "amount", "expected"), [
-    ("payment", "10", "10"), ("credit", "2.5", "2.5"), ("refund", "10", "-10"),
-    ("adjustment", "3", "3"), ("adjustment", "-3", "-3"),
-])
+@pytest.mark.parametrize(
+    ("kind", "amount", "expected"),
+    [
+        ("payment", "10", "10"),
+        ("credit", "2.5", "2.5"),
+        ("refund", "10", "-10"),
+        ("adjustment", "3", "3"),
+        ("adjustment", "-3", "-3"),
+    ],
+)
 def test_each_kind_moves_the_balance_its_way(kind: str, amount: str, expected: str) -> None:
     assert signed_amount(req(kind, amount), STATE) == Decimal(expected)
 
 
-@pytest.mark.parametrize(("request_", "field", "fragment"), [
-    (req("payment", "0"), "amount", "must be greater than 0"),
-    (req("payment", "-1"), "amount", "must be greater than 0"),
-    (req("refund", "-1"), "amount", "must be greater than 0"),
-    (req("adjustment", "0"), "amount", "must not be zero"),
-    (req("payment", "0.0000001"), "amount", "at most 6 decimal places"),
-    (req("payment", "1e30"), "amount", f"at most {MONEY_MAX}"),
-    (req("gift"), "kind", "must be one of payment, credit, refund, adjustment"),
-    (req(currency="EUR"), "currency", "must be the customer's currency USD"),
-    (req(reference=""), "reference", "required"),
-    (req(reference=" R"), "reference", "without leading or trailing spaces"),
-    (req(reference="x" * 101), "reference", "at most 100 characters"),
-    (req("credit", reason=""), "reason", "required for a credit"),
-    (req("refund", reason=" "), "reason", "required for a refund"),
-    (req("adjustment", reason=""), "reason", "required for an adjustment"),
-    (req(reason="y" * 201), "reason", "at most 200 characters"),
-    # 100 paid - 30 refunded = 70 refundable, but the balance is 40
-    (req("refund", "71"), "amount", "payments not yet refunded (70)"),
-    (req("refund", "41"), "amount", "must not exceed the balance (40)"),
-])
+@pytest.mark.parametrize(
+    ("request_", "field", "fragment"),
+    [
+        (req("payment", "0"), "amount", "must be greater than 0"),
+        (req("payment", "-1"), "amount", "must be greater than 0"),
+        (req("refund", "-1"), "amount", "must be greater than 0"),
+        (req("adjustment", "0"), "amount", "must not be zero"),
+        (req("payment", "0.0000001"), "amount", "at most 6 decimal places"),
+        (req("payment", "1e30"), "amount", f"at most {MONEY_MAX}"),
+        (req("gift"), "kind", "must be one of payment, credit, refund, adjustment"),
+        (req(currency="EUR"), "currency", "must be the customer's currency USD"),
+        (req(reference=""), "reference", "required"),
+        (req(reference=" R"), "reference", "without leading or trailing spaces"),
+        (req(reference="x" * 101), "reference", "at most 100 characters"),
+        (req("credit", reason=""), "reason", "required for a credit"),
+        (req("refund", reason=" "), "reason", "required for a refund"),
+        (req("adjustment", reason=""), "reason", "required for an adjustment"),
+        (req(reason="y" * 201), "reason", "at most 200 characters"),
+        # 100 paid - 30 refunded = 70 refundable, but the balance is 40
+        (req("refund", "71"), "amount", "payments not yet refunded (70)"),
+        (req("refund", "41"), "amount", "must not exceed the balance (40)"),
+    ],
+)
 def test_refusals_name_field_value_and_rule(request_: MoneyRequest, field: str, fragment: str) -> None:
     with pytest.raises(Refused) as caught:
         signed_amount(request_, STATE)
@@ -76,8 +86,9 @@ def test_the_balance_after_must_fit_the_money_column() -> None:
         signed_amount(req("adjustment", "-0.000001"), low)
 
 
-@pytest.mark.parametrize("text", ["", "  ", "abc", "1,5", "NaN", "Infinity", "12.5.1", "1e3", "1E3", "2.5e-2",
-                                  "-1e3", "1_000", "٣"])
+@pytest.mark.parametrize(
+    "text", ["", "  ", "abc", "1,5", "NaN", "Infinity", "12.5.1", "1e3", "1E3", "2.5e-2", "-1e3", "1_000", "٣"]
+)
 def test_parse_amount_refuses_what_is_not_a_decimal_number(text: str) -> None:
     with pytest.raises(Refused) as caught:
         parse_amount(text)
@@ -97,8 +108,10 @@ def test_an_exponent_is_refused_saying_plain_notation() -> None:
     assert parse_amount("-0.000001") == Decimal("-0.000001")
 
 
-@given(st.sampled_from(["payment", "credit", "refund", "adjustment"]),
-       st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), places=6, allow_nan=False))
+@given(
+    st.sampled_from(["payment", "credit", "refund", "adjustment"]),
+    st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), places=6, allow_nan=False),
+)
 def test_the_signed_amount_is_the_amount_or_its_opposite(kind: str, amount: Decimal) -> None:
     try:
         signed = signed_amount(req(kind, str(amount)), STATE)

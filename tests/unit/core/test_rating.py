@@ -150,9 +150,7 @@ def test_call_cost_argument_checks() -> None:
 
 def test_huge_values_stay_exact() -> None:
     t = terms("999999.999999", connect_fee=D("0.000001"), post_call_surcharge=D("33.333333"))
-    expected = (Fraction(1, 10**6) + Fraction(D("999999.999999")) * 86_400 / 60) * (
-        1 + Fraction(D("33.333333")) / 100
-    )
+    expected = (Fraction(1, 10**6) + Fraction(D("999999.999999")) * 86_400 / 60) * (1 + Fraction(D("33.333333")) / 100)
     assert call_cost(t, 86_400, 6, "down") == D(math.floor(expected * 10**6)).scaleb(-6)
 
 
@@ -343,8 +341,9 @@ def test_rate_entry_validation() -> None:
 
 
 def test_longest_prefix_wins() -> None:
-    table = RateTable([RateEntry("4", "four", terms()), RateEntry("44", "UK", terms()),
-                       RateEntry("4420", "London", terms())])
+    table = RateTable(
+        [RateEntry("4", "four", terms()), RateEntry("44", "UK", terms()), RateEntry("4420", "London", terms())]
+    )
     assert table.find("442071234567", T0).destination == "London"  # type: ignore[union-attr]
     assert table.find("447700900123", T0).destination == "UK"  # type: ignore[union-attr]
     assert table.find("49", T0).destination == "four"  # type: ignore[union-attr]

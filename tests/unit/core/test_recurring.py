@@ -34,16 +34,19 @@ def test_monthly_periods_start_on_the_billing_day() -> None:
     assert next_period_start(t, date(2025, 12, 15)) == date(2026, 1, 15)
 
 
-@pytest.mark.parametrize(("day", "start", "following"), [
-    # billing day 31: a shorter month starts its period on its last day
-    (date(2026, 2, 10), date(2026, 1, 31), date(2026, 2, 28)),
-    (date(2026, 2, 28), date(2026, 2, 28), date(2026, 3, 31)),
-    (date(2026, 4, 29), date(2026, 3, 31), date(2026, 4, 30)),
-    (date(2026, 4, 30), date(2026, 4, 30), date(2026, 5, 31)),
-    # leap year: February's period starts on the 29th
-    (date(2028, 2, 29), date(2028, 2, 29), date(2028, 3, 31)),
-    (date(2028, 2, 28), date(2028, 1, 31), date(2028, 2, 29)),
-])
+@pytest.mark.parametrize(
+    ("day", "start", "following"),
+    [
+        # billing day 31: a shorter month starts its period on its last day
+        (date(2026, 2, 10), date(2026, 1, 31), date(2026, 2, 28)),
+        (date(2026, 2, 28), date(2026, 2, 28), date(2026, 3, 31)),
+        (date(2026, 4, 29), date(2026, 3, 31), date(2026, 4, 30)),
+        (date(2026, 4, 30), date(2026, 4, 30), date(2026, 5, 31)),
+        # leap year: February's period starts on the 29th
+        (date(2028, 2, 29), date(2028, 2, 29), date(2028, 3, 31)),
+        (date(2028, 2, 28), date(2028, 1, 31), date(2028, 2, 29)),
+    ],
+)
 def test_billing_day_31_uses_the_last_day_of_shorter_months(day: date, start: date, following: date) -> None:
     t = Terms(billing_day=31)
     assert period_start(t, day) == start
@@ -104,7 +107,8 @@ def test_cancellation_prorates_the_last_period_and_makes_it_due_at_once() -> Non
     # February 2028 (leap): in service Feb 1 .. Feb 9 (cancelled on the 10th): 10 * 9 / 29 = 3.1034.. -> 3.10
     got = charges_due(t, date(2028, 1, 1), date(2028, 2, 10), date(2028, 2, 10), after=date(2028, 1, 1))
     assert [(c.period_start, c.period_end, c.amount, c.days, c.period_days, c.due) for c in got] == [
-        (date(2028, 2, 1), date(2028, 2, 29), D("3.10"), 9, 29, date(2028, 2, 10))]
+        (date(2028, 2, 1), date(2028, 2, 29), D("3.10"), 9, 29, date(2028, 2, 10))
+    ]
     assert charges_due(t, date(2028, 1, 1), date(2028, 2, 10), date(2028, 2, 9), after=date(2028, 1, 1)) == []
     # Nothing after the cancellation, however late the run
     later = charges_due(t, date(2028, 1, 1), date(2028, 2, 10), date(2028, 12, 31))

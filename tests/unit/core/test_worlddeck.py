@@ -206,8 +206,12 @@ def test_prices_are_small_non_negative_decimals(which, sell, vendor):
 def test_price_ranges(deck, sell):
     nanp = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.region in ("US", "CA")]
     assert nanp and all(Decimal("0.005") <= x <= Decimal("0.025") for x in nanp)
-    fixed = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "fixed" and d.region not in ("US", "CA")]
-    mobile = [p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "mobile" and d.region not in ("US", "CA")]
+    fixed = [
+        p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "fixed" and d.region not in ("US", "CA")
+    ]
+    mobile = [
+        p["price_1"] for d, p in zip(deck, sell, strict=True) if d.kind == "mobile" and d.region not in ("US", "CA")
+    ]
     in_fixed = sum(Decimal("0.0045") <= x <= Decimal("0.085") for x in fixed)
     in_mobile = sum(Decimal("0.018") <= x <= Decimal("0.37") for x in mobile)
     assert in_fixed >= 0.9 * len(fixed)

@@ -95,8 +95,7 @@ def test_seventeen_columns_read_the_uniqueid() -> None:
 
 @pytest.mark.parametrize(
     ("line", "disposition"),
-    [(NO_ANSWER, "no_answer"), (BUSY, "busy"), (CONGESTION, "failed"),
-     (BUSY.replace('"BUSY"', '"FAILED"'), "failed")],
+    [(NO_ANSWER, "no_answer"), (BUSY, "busy"), (CONGESTION, "failed"), (BUSY.replace('"BUSY"', '"FAILED"'), "failed")],
 )
 def test_unanswered_dispositions(line: str, disposition: str) -> None:
     [cdr] = parse(line)
@@ -126,27 +125,41 @@ def test_caller_from_clid_when_src_is_empty() -> None:
 
 @pytest.mark.parametrize(
     ("channel", "user"),
-    [("SIP/alice-0000000a", "alice"), ("PJSIP/trunk-acme-0000001f", "trunk-acme"),
-     ("IAX2/bob-1234", ""), ("Local/100@from-internal-00000001;1", ""), ("DAHDI/1-1", "")],
+    [
+        ("SIP/alice-0000000a", "alice"),
+        ("PJSIP/trunk-acme-0000001f", "trunk-acme"),
+        ("IAX2/bob-1234", ""),
+        ("Local/100@from-internal-00000001;1", ""),
+        ("DAHDI/1-1", ""),
+    ],
 )
 def test_sip_user_of_channel(channel: str, user: str) -> None:
     assert asterisk.sip_user_of(channel) == user
 
 
 def test_malformed_lines_do_not_stop_the_good_ones() -> None:
-    text = "\n".join([
-        ANSWERED,                                              # 1
-        ANSWERED.replace("2024-03-01 10:00:00", "yesterday"),  # 2 bad start time
-        "",                                                    # 3 blank: skipped
-        NO_ANSWER.replace(",20,0,", ",20,-5,"),                # 4 negative billsec
-        '"","1001","0044"',                                    # 5 wrong column count
-        BUSY.replace('"BUSY"', '"MAYBE"'),                     # 6 unknown disposition
-        '"","1001","0044207946000,"x"',                        # 7 broken quoting
-        BUSY,                                                  # 8
-    ])
+    text = "\n".join(
+        [
+            ANSWERED,  # 1
+            ANSWERED.replace("2024-03-01 10:00:00", "yesterday"),  # 2 bad start time
+            "",  # 3 blank: skipped
+            NO_ANSWER.replace(",20,0,", ",20,-5,"),  # 4 negative billsec
+            '"","1001","0044"',  # 5 wrong column count
+            BUSY.replace('"BUSY"', '"MAYBE"'),  # 6 unknown disposition
+            '"","1001","0044207946000,"x"',  # 7 broken quoting
+            BUSY,  # 8
+        ]
+    )
     items = parse(text)
     assert [type(i).__name__ for i in items] == [
-        "CanonicalCdr", "LineError", "LineError", "LineError", "LineError", "LineError", "CanonicalCdr"]
+        "CanonicalCdr",
+        "LineError",
+        "LineError",
+        "LineError",
+        "LineError",
+        "LineError",
+        "CanonicalCdr",
+    ]
     errors = [i for i in items if isinstance(i, LineError)]
     assert [e.line for e in errors] == [2, 4, 5, 6, 7]
     assert "start 'yesterday' is not a date and time" in errors[0].reason
@@ -172,8 +185,11 @@ def test_empty_dst_is_refused() -> None:
 
 
 def test_time_skipped_by_the_clock_change_is_refused() -> None:
-    line = ANSWERED.replace("2024-03-01 10:00:00", "2024-03-31 02:30:00").replace(
-        "2024-03-01 10:00:05", "2024-03-31 03:00:05").replace("2024-03-01 10:01:07", "2024-03-31 03:01:07")
+    line = (
+        ANSWERED.replace("2024-03-01 10:00:00", "2024-03-31 02:30:00")
+        .replace("2024-03-01 10:00:05", "2024-03-31 03:00:05")
+        .replace("2024-03-01 10:01:07", "2024-03-31 03:01:07")
+    )
     [error] = parse(line, tz="Europe/Paris")
     assert isinstance(error, LineError)
     assert "does not exist in time zone Europe/Paris" in error.reason
@@ -182,8 +198,11 @@ def test_time_skipped_by_the_clock_change_is_refused() -> None:
 def test_repeated_hour_resolves_by_order() -> None:
     # Clocks go back at 03:00 CEST to 02:00 CET: the call starts at the first 02:59:40 and
     # ends 25 s later at the second 02:00:05, which must not be read as the first one.
-    line = ANSWERED.replace("2024-03-01 10:00:00", "2024-10-27 02:59:40").replace(
-        "2024-03-01 10:00:05", "2024-10-27 02:59:45").replace("2024-03-01 10:01:07", "2024-10-27 02:00:05")
+    line = (
+        ANSWERED.replace("2024-03-01 10:00:00", "2024-10-27 02:59:40")
+        .replace("2024-03-01 10:00:05", "2024-10-27 02:59:45")
+        .replace("2024-03-01 10:01:07", "2024-10-27 02:00:05")
+    )
     [cdr] = parse(line.replace(",67,62,", ",25,20,"), tz="Europe/Paris")
     assert isinstance(cdr, CanonicalCdr)
     assert cdr.start_time == datetime(2024, 10, 27, 0, 59, 40, tzinfo=UTC)

@@ -10,12 +10,34 @@ from tarifa.cdrs.formats import freeswitch_csv
 from tarifa.core.cdr import CanonicalCdr, LineError
 
 
-def line(*, cause: str = "NORMAL_CLEARING", answer: str = "2024-03-01 10:00:04", billsec: str = "60",
-         uuid: str = "a5c9f6c0-e752-11e3-8bfb-65b6c3cdac7d", dest: str = "0044207946000",
-         end: str = "2024-03-01 10:01:04", duration: str = "64") -> str:
+def line(
+    *,
+    cause: str = "NORMAL_CLEARING",
+    answer: str = "2024-03-01 10:00:04",
+    billsec: str = "60",
+    uuid: str = "a5c9f6c0-e752-11e3-8bfb-65b6c3cdac7d",
+    dest: str = "0044207946000",
+    end: str = "2024-03-01 10:01:04",
+    duration: str = "64",
+) -> str:
     """One line of the "example" template: 15 quoted columns."""
-    cells = ["Alice", "1001", dest, "default", "2024-03-01 10:00:00", answer, end, duration, billsec,
-             cause, uuid, "b7e2a1d4-e752-11e3-8bfc-65b6c3cdac7d", "1001", "PCMA", "PCMA"]
+    cells = [
+        "Alice",
+        "1001",
+        dest,
+        "default",
+        "2024-03-01 10:00:00",
+        answer,
+        end,
+        duration,
+        billsec,
+        cause,
+        uuid,
+        "b7e2a1d4-e752-11e3-8bfc-65b6c3cdac7d",
+        "1001",
+        "PCMA",
+        "PCMA",
+    ]
     return ",".join(f'"{cell}"' for cell in cells)
 
 
@@ -76,8 +98,10 @@ def test_fractional_billsec_rounds_up() -> None:
 
 def test_builtin_thirteen_column_template() -> None:
     # mod_cdr_csv's own fallback template has no codecs and a space before accountcode.
-    text = ('"Bob","1002","0033142685300","default","2024-03-01 11:00:00","2024-03-01 11:00:02",'
-            '"2024-03-01 11:00:32","32","30","NORMAL_CLEARING","c1d2e3f4-0000-4000-8000-000000000001","", "acme"')
+    text = (
+        '"Bob","1002","0033142685300","default","2024-03-01 11:00:00","2024-03-01 11:00:02",'
+        '"2024-03-01 11:00:32","32","30","NORMAL_CLEARING","c1d2e3f4-0000-4000-8000-000000000001","", "acme"'
+    )
     [cdr] = parse(text)
     assert cdr.account_code == "acme"
     assert cdr.call_id == "c1d2e3f4-0000-4000-8000-000000000001"
@@ -85,19 +109,27 @@ def test_builtin_thirteen_column_template() -> None:
 
 
 def test_malformed_lines_between_good_ones() -> None:
-    text = "\r\n".join([
-        line(uuid="11111111-1111-4111-8111-111111111111"),                   # 1
-        line(uuid=""),                                                        # 2 no call id
-        line(uuid="33333333-3333-4333-8333-333333333333") + ',"extra"',       # 3 16 columns
-        line(uuid="44444444-4444-4444-8444-444444444444", answer="10:00"),    # 4 bad stamp
-        line(uuid="55555555-5555-4555-8555-555555555555", billsec="-1"),      # 5 negative
-        line(uuid="66666666-6666-4666-8666-666666666666", dest=""),           # 6 no callee
-        line(uuid="77777777-7777-4777-8777-777777777777", cause="USER_BUSY", answer="", billsec="0"),  # 7
-    ])
+    text = "\r\n".join(
+        [
+            line(uuid="11111111-1111-4111-8111-111111111111"),  # 1
+            line(uuid=""),  # 2 no call id
+            line(uuid="33333333-3333-4333-8333-333333333333") + ',"extra"',  # 3 16 columns
+            line(uuid="44444444-4444-4444-8444-444444444444", answer="10:00"),  # 4 bad stamp
+            line(uuid="55555555-5555-4555-8555-555555555555", billsec="-1"),  # 5 negative
+            line(uuid="66666666-6666-4666-8666-666666666666", dest=""),  # 6 no callee
+            line(uuid="77777777-7777-4777-8777-777777777777", cause="USER_BUSY", answer="", billsec="0"),  # 7
+        ]
+    )
     items = parse(text)
     assert [(type(i).__name__, getattr(i, "line", None)) for i in items] == [
-        ("CanonicalCdr", None), ("LineError", 2), ("LineError", 3), ("LineError", 4),
-        ("LineError", 5), ("LineError", 6), ("CanonicalCdr", None)]
+        ("CanonicalCdr", None),
+        ("LineError", 2),
+        ("LineError", 3),
+        ("LineError", 4),
+        ("LineError", 5),
+        ("LineError", 6),
+        ("CanonicalCdr", None),
+    ]
     reasons = [i.reason for i in items if isinstance(i, LineError)]
     assert "uuid (the call id) is empty" in reasons[0]
     assert "expected 15 columns" in reasons[1] and "got 16" in reasons[1]

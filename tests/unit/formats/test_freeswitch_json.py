@@ -12,9 +12,16 @@ from tarifa.core.cdr import CanonicalCdr, LineError
 START = 1709287200  # 2024-03-01 10:00:00 UTC
 
 
-def document(uuid: str = "0a30dd7c-c222-482f-a322-b1218a15f8cd", *, answered: bool = True, billsec: str | None = "60",
-             cause: str = "NORMAL_CLEARING", term: str | None = "200", b_leg: bool = False,
-             **extra: str) -> dict[str, Any]:
+def document(
+    uuid: str = "0a30dd7c-c222-482f-a322-b1218a15f8cd",
+    *,
+    answered: bool = True,
+    billsec: str | None = "60",
+    cause: str = "NORMAL_CLEARING",
+    term: str | None = "200",
+    b_leg: bool = False,
+    **extra: str,
+) -> dict[str, Any]:
     """A mod_json_cdr document shaped as the module writes it, values URL-encoded (encode-values=true)."""
     answer_us = (START + 4) * 1_000_000 + 250_000 if answered else 0
     end_us = (START + 64) * 1_000_000 + 500_000
@@ -44,9 +51,17 @@ def document(uuid: str = "0a30dd7c-c222-482f-a322-b1218a15f8cd", *, answered: bo
         variables["sip_term_status"] = term
     variables.update(extra)
     profile: dict[str, Any] = {
-        "username": "alice", "dialplan": "XML", "caller_id_name": "Alice", "ani": "1001",
-        "caller_id_number": "1001", "network_addr": "192.0.2.10", "destination_number": "0044207946000",
-        "uuid": uuid, "source": "mod_sofia", "context": "default", "chan_name": "sofia/internal/1001@example.com",
+        "username": "alice",
+        "dialplan": "XML",
+        "caller_id_name": "Alice",
+        "ani": "1001",
+        "caller_id_number": "1001",
+        "network_addr": "192.0.2.10",
+        "destination_number": "0044207946000",
+        "uuid": uuid,
+        "source": "mod_sofia",
+        "context": "default",
+        "chan_name": "sofia/internal/1001@example.com",
     }
     if b_leg:
         profile["originator"] = {"originator_caller_profiles": [{"uuid": "a-leg-uuid"}]}
@@ -55,12 +70,19 @@ def document(uuid: str = "0a30dd7c-c222-482f-a322-b1218a15f8cd", *, answered: bo
         "switchname": "fs1",
         "channel_data": {"state": "CS_REPORTING", "direction": "outbound" if b_leg else "inbound"},
         "variables": variables,
-        "callflow": [{
-            "dialplan": "XML", "profile_index": "1",
-            "caller_profile": profile,
-            "times": {"created_time": str(START * 1_000_000), "answered_time": str(answer_us),
-                      "hangup_time": str(end_us), "transfer_time": "0"},
-        }],
+        "callflow": [
+            {
+                "dialplan": "XML",
+                "profile_index": "1",
+                "caller_profile": profile,
+                "times": {
+                    "created_time": str(START * 1_000_000),
+                    "answered_time": str(answer_us),
+                    "hangup_time": str(end_us),
+                    "transfer_time": "0",
+                },
+            }
+        ],
     }
 
 
@@ -97,8 +119,10 @@ def test_unanswered_legs() -> None:
     no_answer = document("u-noanswer", answered=False, billsec="0", cause="NO_ANSWER", term="480")
     items = parse(jsonl(busy, cancel, no_answer))
     assert [(c.call_id, c.disposition, c.sip_code, c.duration, c.connect_time) for c in items] == [
-        ("u-busy", "busy", 486, 0, None), ("u-cancel", "cancelled", 487, 0, None),
-        ("u-noanswer", "no_answer", 480, 0, None)]
+        ("u-busy", "busy", 486, 0, None),
+        ("u-cancel", "cancelled", 487, 0, None),
+        ("u-noanswer", "no_answer", 480, 0, None),
+    ]
 
 
 def test_sip_term_status_decides_when_there_is_no_hangup_cause() -> None:
@@ -151,8 +175,15 @@ def test_single_pretty_printed_document() -> None:
 
 
 def test_json_array_reports_each_element_at_its_line() -> None:
-    text = "[\n" + json.dumps(document("u1")) + ",\n" + json.dumps({"no": "variables"}) + ",\n" + \
-        json.dumps(document("u3")) + "\n]\n"
+    text = (
+        "[\n"
+        + json.dumps(document("u1"))
+        + ",\n"
+        + json.dumps({"no": "variables"})
+        + ",\n"
+        + json.dumps(document("u3"))
+        + "\n]\n"
+    )
     items = parse(text)
     assert isinstance(items[0], CanonicalCdr) and items[0].call_id == "u1"
     assert isinstance(items[1], LineError) and items[1].line == 3
@@ -162,23 +193,30 @@ def test_json_array_reports_each_element_at_its_line() -> None:
 
 def test_malformed_documents_do_not_stop_the_good_ones() -> None:
     lines = [
-        json.dumps(document("u1")),                                    # 1
-        json.dumps(document("u2"))[:120],                              # 2 truncated
-        "{}",                                                          # 3 replaced below: no uuid
-        "",                                                            # 4 blank
-        json.dumps(document("u5", billsec="-3")),                      # 5 negative billsec
-        json.dumps(document("u6", start_uepoch="soon")),               # 6 bad time
-        "[1, 2]",                                                      # 7 not an object
-        json.dumps(document("u8")) + " trailing",                      # 8 text after document
-        json.dumps(document("u9")),                                    # 9
+        json.dumps(document("u1")),  # 1
+        json.dumps(document("u2"))[:120],  # 2 truncated
+        "{}",  # 3 replaced below: no uuid
+        "",  # 4 blank
+        json.dumps(document("u5", billsec="-3")),  # 5 negative billsec
+        json.dumps(document("u6", start_uepoch="soon")),  # 6 bad time
+        "[1, 2]",  # 7 not an object
+        json.dumps(document("u8")) + " trailing",  # 8 text after document
+        json.dumps(document("u9")),  # 9
     ]
     doc3 = document("")
     doc3["callflow"][0]["caller_profile"]["uuid"] = ""
     lines[2] = json.dumps(doc3)
     items = parse("\n".join(lines))
     assert [(type(i).__name__, i.line if isinstance(i, LineError) else i.call_id) for i in items] == [
-        ("CanonicalCdr", "u1"), ("LineError", 2), ("LineError", 3), ("LineError", 5), ("LineError", 6),
-        ("LineError", 7), ("LineError", 8), ("CanonicalCdr", "u9")]
+        ("CanonicalCdr", "u1"),
+        ("LineError", 2),
+        ("LineError", 3),
+        ("LineError", 5),
+        ("LineError", 6),
+        ("LineError", 7),
+        ("LineError", 8),
+        ("CanonicalCdr", "u9"),
+    ]
     reasons = [i.reason for i in items if isinstance(i, LineError)]
     assert reasons[0].startswith("not valid JSON")
     assert "uuid" in reasons[1]
@@ -214,10 +252,22 @@ def test_values_no_switch_should_send_are_refused_per_document() -> None:
     """An integer of 5,000 digits (beyond int()'s text limit), billsec beyond 64 bits, a control
     character: each document refused with its line, the next one read (issue 12 item 6)."""
     huge = json.dumps(document("u1")).replace('"uuid": "u1"', '"uuid": "u1", "n": ' + "9" * 5000)
-    items = parse("\n".join([huge, json.dumps(document("u2", billsec=str(10**20))),
-                             json.dumps(document("u3", caller_id_number="12%0145")), json.dumps(document("u4"))]))
+    items = parse(
+        "\n".join(
+            [
+                huge,
+                json.dumps(document("u2", billsec=str(10**20))),
+                json.dumps(document("u3", caller_id_number="12%0145")),
+                json.dumps(document("u4")),
+            ]
+        )
+    )
     assert [(type(i).__name__, i.line if isinstance(i, LineError) else i.call_id) for i in items] == [
-        ("LineError", 1), ("LineError", 2), ("LineError", 3), ("CanonicalCdr", "u4")]
+        ("LineError", 1),
+        ("LineError", 2),
+        ("LineError", 3),
+        ("CanonicalCdr", "u4"),
+    ]
     assert "not valid JSON" in items[0].reason and "digits" in items[0].reason
     assert "billsec" in items[1].reason and "week" in items[1].reason
     assert "caller contains the control character U+0001" in items[2].reason

@@ -9,20 +9,39 @@ import pytest
 from tarifa.cdrs.formats import asterisk, freeswitch_csv, freeswitch_json, kamailio, registry, tarifa
 from tarifa.core.cdr import CanonicalCdr
 
-ASTERISK = ('"","1001","0044207946000","from-internal","""Alice"" <1001>","SIP/alice-0000000a","",'
-            '"Dial","SIP/provider/0044207946000","2024-03-01 10:00:00","2024-03-01 10:00:05",'
-            '"2024-03-01 10:01:07",67,62,"ANSWERED","DOCUMENTATION"\n')
-FREESWITCH = ('"Alice","1001","0044207946000","default","2024-03-01 10:00:00","2024-03-01 10:00:04",'
-              '"2024-03-01 10:01:04","64","60","NORMAL_CLEARING","a5c9f6c0-e752-11e3-8bfb-65b6c3cdac7d","",'
-              '"1001","PCMA","PCMA"\n')
-KAMAILIO = ("Mar  1 10:00:00 sip1 kamailio[1]: NOTICE: acc [acc.c:279]: acc_log_request(): ACC: transaction "
-            "answered: timestamp=1709287200;method=INVITE;from_tag=a;to_tag=b;call_id=c;code=486;reason=Busy Here;"
-            "dst_user=100\n")
+ASTERISK = (
+    '"","1001","0044207946000","from-internal","""Alice"" <1001>","SIP/alice-0000000a","",'
+    '"Dial","SIP/provider/0044207946000","2024-03-01 10:00:00","2024-03-01 10:00:05",'
+    '"2024-03-01 10:01:07",67,62,"ANSWERED","DOCUMENTATION"\n'
+)
+FREESWITCH = (
+    '"Alice","1001","0044207946000","default","2024-03-01 10:00:00","2024-03-01 10:00:04",'
+    '"2024-03-01 10:01:04","64","60","NORMAL_CLEARING","a5c9f6c0-e752-11e3-8bfb-65b6c3cdac7d","",'
+    '"1001","PCMA","PCMA"\n'
+)
+KAMAILIO = (
+    "Mar  1 10:00:00 sip1 kamailio[1]: NOTICE: acc [acc.c:279]: acc_log_request(): ACC: transaction "
+    "answered: timestamp=1709287200;method=INVITE;from_tag=a;to_tag=b;call_id=c;code=486;reason=Busy Here;"
+    "dst_user=100\n"
+)
 TARIFA = "call_id,callee,start_time,duration\nc-1,100,2024-03-01T10:00:00Z,5\n"
-TARIFA_JSON = json.dumps(
-    {"call_id": "c-1", "callee": "100", "start_time": "2024-03-01T10:00:00Z", "duration": 5}) + "\n"
-FREESWITCH_JSON = json.dumps({"variables": {"uuid": "u1", "sip_to_user": "100", "start_epoch": "1709287200",
-                                            "billsec": "0", "hangup_cause": "NO_ANSWER"}}) + "\n"
+TARIFA_JSON = (
+    json.dumps({"call_id": "c-1", "callee": "100", "start_time": "2024-03-01T10:00:00Z", "duration": 5}) + "\n"
+)
+FREESWITCH_JSON = (
+    json.dumps(
+        {
+            "variables": {
+                "uuid": "u1",
+                "sip_to_user": "100",
+                "start_epoch": "1709287200",
+                "billsec": "0",
+                "hangup_cause": "NO_ANSWER",
+            }
+        }
+    )
+    + "\n"
+)
 
 
 def test_formats_by_name() -> None:
@@ -38,8 +57,14 @@ def test_formats_by_name() -> None:
 
 @pytest.mark.parametrize(
     ("name", "text"),
-    [("asterisk", ASTERISK), ("freeswitch-csv", FREESWITCH), ("freeswitch-json", FREESWITCH_JSON),
-     ("kamailio", KAMAILIO), ("tarifa", TARIFA), ("tarifa-json", TARIFA_JSON)],
+    [
+        ("asterisk", ASTERISK),
+        ("freeswitch-csv", FREESWITCH),
+        ("freeswitch-json", FREESWITCH_JSON),
+        ("kamailio", KAMAILIO),
+        ("tarifa", TARIFA),
+        ("tarifa-json", TARIFA_JSON),
+    ],
 )
 def test_parse_dispatches_and_detect_recognises(name: str, text: str) -> None:
     [cdr] = registry.parse(name, text, switch="sw", tz="Europe/Paris")

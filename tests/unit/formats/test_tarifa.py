@@ -22,17 +22,28 @@ def parse_json(text: str, tz: str = "UTC") -> list[CanonicalCdr | LineError]:
 
 
 def test_csv_answered_call_with_offsets() -> None:
-    text = HEADER + "\n" + (
-        "call-1,1001,0044207946000,2024-03-01T10:00:00+01:00,2024-03-01T10:00:05+01:00,"
-        "2024-03-01T10:01:07+01:00,62,answered,alice,192.0.2.10,acme\n"
+    text = (
+        HEADER
+        + "\n"
+        + (
+            "call-1,1001,0044207946000,2024-03-01T10:00:00+01:00,2024-03-01T10:00:05+01:00,"
+            "2024-03-01T10:01:07+01:00,62,answered,alice,192.0.2.10,acme\n"
+        )
     )
     [cdr] = parse_csv(text)
     assert cdr == CanonicalCdr(
-        call_id="call-1", callee="0044207946000", caller="1001", switch="edge-1",
+        call_id="call-1",
+        callee="0044207946000",
+        caller="1001",
+        switch="edge-1",
         start_time=datetime(2024, 3, 1, 9, 0, 0, tzinfo=UTC),
         connect_time=datetime(2024, 3, 1, 9, 0, 5, tzinfo=UTC),
         end_time=datetime(2024, 3, 1, 9, 1, 7, tzinfo=UTC),
-        duration=62, disposition="answered", sip_user="alice", source_ip="192.0.2.10", account_code="acme",
+        duration=62,
+        disposition="answered",
+        sip_user="alice",
+        source_ip="192.0.2.10",
+        account_code="acme",
     )
     assert cdr.start_time.tzinfo is UTC
 
@@ -50,18 +61,22 @@ def test_csv_time_without_offset_is_read_in_tz() -> None:
 
 
 def test_csv_switch_column_overrides_the_argument_when_filled() -> None:
-    text = ("call_id,callee,start_time,duration,switch,leg\n"
-            "c-4,100,2024-03-01T10:00:00Z,5,edge-2,b\n"
-            "c-5,100,2024-03-01T10:00:00Z,5,,\n")
+    text = (
+        "call_id,callee,start_time,duration,switch,leg\n"
+        "c-4,100,2024-03-01T10:00:00Z,5,edge-2,b\n"
+        "c-5,100,2024-03-01T10:00:00Z,5,,\n"
+    )
     first, second = parse_csv(text)
     assert (first.switch, first.leg) == ("edge-2", "b")
     assert (second.switch, second.leg) == ("edge-1", "a")
 
 
 def test_csv_unanswered_and_inbound_did() -> None:
-    text = ("call_id,callee,start_time,duration,disposition,sip_code,direction,did\n"
-            "c-6,0044207946000,2024-03-01T10:00:00Z,0,busy,486,outbound,\n"
-            "c-7,442071234567,2024-03-01T10:00:00Z,30,answered,200,inbound,442071234567\n")
+    text = (
+        "call_id,callee,start_time,duration,disposition,sip_code,direction,did\n"
+        "c-6,0044207946000,2024-03-01T10:00:00Z,0,busy,486,outbound,\n"
+        "c-7,442071234567,2024-03-01T10:00:00Z,30,answered,200,inbound,442071234567\n"
+    )
     busy, inbound = parse_csv(text)
     assert (busy.disposition, busy.sip_code) == ("busy", 486)
     assert (inbound.direction, inbound.did) == ("inbound", "442071234567")
@@ -86,23 +101,34 @@ def test_csv_bad_header_is_one_error_on_line_1_and_nothing_else(header: str, exp
 
 
 def test_csv_bad_rows_between_good_ones() -> None:
-    text = "\n".join([
-        "call_id,callee,start_time,duration,disposition,source_ip,end_time",  # 1
-        "c-1,100,2024-03-01T10:00:00Z,5,,,",                                  # 2
-        ",100,2024-03-01T10:00:00Z,5,,,",                                     # 3 no call id
-        "c-3,100,01/03/2024 10:00,5,,,",                                      # 4 bad time
-        "c-4,100,2024-03-01T10:00:00Z,-1,,,",                                 # 5 negative
-        "c-5,100,2024-03-01T10:00:00Z,5,maybe,,",                             # 6 bad disposition
-        "c-6,100,2024-03-01T10:00:00Z,5,,not-an-ip,",                         # 7 bad ip
-        "c-7,100,2024-03-01T10:00:00Z,5",                                     # 8 columns
-        "c-8,100,2024-03-01T10:00:00Z,5,,,2024-03-01T09:00:00Z",              # 9 ends before start
-        "c-9,100,2024-03-01T10:00:00Z,five,,,",                               # 10 not a number
-        "c-10,100,2024-03-01T10:00:00Z,5,,,",                                 # 11
-    ])
+    text = "\n".join(
+        [
+            "call_id,callee,start_time,duration,disposition,source_ip,end_time",  # 1
+            "c-1,100,2024-03-01T10:00:00Z,5,,,",  # 2
+            ",100,2024-03-01T10:00:00Z,5,,,",  # 3 no call id
+            "c-3,100,01/03/2024 10:00,5,,,",  # 4 bad time
+            "c-4,100,2024-03-01T10:00:00Z,-1,,,",  # 5 negative
+            "c-5,100,2024-03-01T10:00:00Z,5,maybe,,",  # 6 bad disposition
+            "c-6,100,2024-03-01T10:00:00Z,5,,not-an-ip,",  # 7 bad ip
+            "c-7,100,2024-03-01T10:00:00Z,5",  # 8 columns
+            "c-8,100,2024-03-01T10:00:00Z,5,,,2024-03-01T09:00:00Z",  # 9 ends before start
+            "c-9,100,2024-03-01T10:00:00Z,five,,,",  # 10 not a number
+            "c-10,100,2024-03-01T10:00:00Z,5,,,",  # 11
+        ]
+    )
     items = parse_csv(text)
     assert [(type(i).__name__, i.line if isinstance(i, LineError) else i.call_id) for i in items] == [
-        ("CanonicalCdr", "c-1"), ("LineError", 3), ("LineError", 4), ("LineError", 5), ("LineError", 6),
-        ("LineError", 7), ("LineError", 8), ("LineError", 9), ("LineError", 10), ("CanonicalCdr", "c-10")]
+        ("CanonicalCdr", "c-1"),
+        ("LineError", 3),
+        ("LineError", 4),
+        ("LineError", 5),
+        ("LineError", 6),
+        ("LineError", 7),
+        ("LineError", 8),
+        ("LineError", 9),
+        ("LineError", 10),
+        ("CanonicalCdr", "c-10"),
+    ]
     reasons = [i.reason for i in items if isinstance(i, LineError)]
     assert reasons == [
         "call_id is missing",
@@ -118,13 +144,31 @@ def test_csv_bad_rows_between_good_ones() -> None:
 
 def test_json_lines() -> None:
     lines = [
-        json.dumps({"call_id": "j-1", "callee": "0044207946000", "start_time": "2024-03-01T10:00:00Z",
-                    "duration": 61.5, "caller": "1001", "sip_code": 200, "trunk": "pbx-acme"}),
+        json.dumps(
+            {
+                "call_id": "j-1",
+                "callee": "0044207946000",
+                "start_time": "2024-03-01T10:00:00Z",
+                "duration": 61.5,
+                "caller": "1001",
+                "sip_code": 200,
+                "trunk": "pbx-acme",
+            }
+        ),
         "",
-        json.dumps({"call_id": "j-2", "callee": 4420, "start_time": "2024-03-01 11:00:00", "duration": "0",
-                    "disposition": "no_answer", "connect_time": None}),
-        json.dumps({"call_id": "j-3", "callee": "1", "start_time": "2024-03-01T10:00:00Z", "duration": 1,
-                    "colour": "red"}),
+        json.dumps(
+            {
+                "call_id": "j-2",
+                "callee": 4420,
+                "start_time": "2024-03-01 11:00:00",
+                "duration": "0",
+                "disposition": "no_answer",
+                "connect_time": None,
+            }
+        ),
+        json.dumps(
+            {"call_id": "j-3", "callee": "1", "start_time": "2024-03-01T10:00:00Z", "duration": 1, "colour": "red"}
+        ),
         '{"call_id": "j-4", ',
         json.dumps(["j-5"]),
         json.dumps({"call_id": "j-6", "callee": "1", "start_time": "2024-03-01T10:00:00Z", "duration": True}),
@@ -146,9 +190,9 @@ def test_json_lines() -> None:
 
 
 def test_bom_and_crlf() -> None:
-    text = ("\ufeffcall_id,callee,start_time,duration\r\n"
-            "c-1,100,2024-03-01T10:00:00Z,5\r\n"
-            "c-2,,2024-03-01T10:00:00Z,5\r\n")
+    text = (
+        "\ufeffcall_id,callee,start_time,duration\r\nc-1,100,2024-03-01T10:00:00Z,5\r\nc-2,,2024-03-01T10:00:00Z,5\r\n"
+    )
     first, error = parse_csv(text)
     assert isinstance(first, CanonicalCdr)
     assert isinstance(error, LineError) and error.line == 3 and error.reason == "callee is missing"
@@ -158,6 +202,8 @@ def test_bom_and_crlf() -> None:
 def test_a_nul_character_is_refused_for_its_line() -> None:
     """PostgreSQL text cannot hold NUL: the record is refused, its neighbours are kept."""
     good = {"call_id": "n1", "callee": "4420", "start_time": "2026-03-01T10:00:00Z", "duration": 5}
-    items = parse_json("\n".join(json.dumps(r) for r in (good, {**good, "call_id": "n\u00002"}, {**good, "call_id": "n3"})))
+    items = parse_json(
+        "\n".join(json.dumps(r) for r in (good, {**good, "call_id": "n\u00002"}, {**good, "call_id": "n3"}))
+    )
     assert [type(i).__name__ for i in items] == ["CanonicalCdr", "LineError", "CanonicalCdr"]
     assert items[1].line == 2 and "call_id contains a NUL character" in items[1].reason

@@ -32,8 +32,22 @@ from tarifa.cdrs.formats.tarifa import (
 from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 COLUMNS: Final = (
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
 )
 OPTIONAL_COLUMNS: Final = ("uniqueid", "userfield")
 
@@ -78,9 +92,7 @@ def _record(row: list[str], switch: str, zone: tzinfo) -> CanonicalCdr:
     cells = dict(zip(COLUMNS + OPTIONAL_COLUMNS, (cell.strip() for cell in row), strict=False))
     disposition = DISPOSITIONS.get(cells["disposition"].upper())
     if disposition is None:
-        raise RecordError(
-            f"unknown disposition {cells['disposition']!r} (expected one of {', '.join(DISPOSITIONS)})"
-        )
+        raise RecordError(f"unknown disposition {cells['disposition']!r} (expected one of {', '.join(DISPOSITIONS)})")
     callee = cells["dst"]
     if not callee:
         raise RecordError("dst (the number called) is empty")

@@ -32,9 +32,21 @@ from tarifa.cdrs.formats.tarifa import (
 from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 COLUMNS: Final = (
-    "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp",
-    "answer_stamp", "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid",
-    "accountcode", "read_codec", "write_codec",
+    "caller_id_name",
+    "caller_id_number",
+    "destination_number",
+    "context",
+    "start_stamp",
+    "answer_stamp",
+    "end_stamp",
+    "duration",
+    "billsec",
+    "hangup_cause",
+    "uuid",
+    "bleg_uuid",
+    "accountcode",
+    "read_codec",
+    "write_codec",
 )
 
 # Hangup cause of a leg that was never answered -> disposition (anything else is "failed").

@@ -43,7 +43,10 @@ from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 # SIP status of an unanswered leg whose hangup_cause is missing -> disposition.
 SIP_DISPOSITIONS: Final = {
-    486: Disposition.BUSY, 600: Disposition.BUSY, 487: Disposition.CANCELLED, 408: Disposition.NO_ANSWER,
+    486: Disposition.BUSY,
+    600: Disposition.BUSY,
+    487: Disposition.CANCELLED,
+    408: Disposition.NO_ANSWER,
     480: Disposition.NO_ANSWER,
 }
 
@@ -96,14 +99,14 @@ class _Text:
 
     def next_document(self, pos: int) -> int:
         """Start of the first later line that opens a JSON object or array (resynchronising)."""
-        for start in self.starts[self.line_of(pos):]:
+        for start in self.starts[self.line_of(pos) :]:
             first = self.skip_space(start)
             if first < self.line_end(start) and self.body[first] in "{[":
                 return first
         return len(self.body)
 
     def line_text(self, pos: int) -> str:
-        return self.body[self.starts[self.line_of(pos) - 1]:self.line_end(pos)].rstrip("\r\n")
+        return self.body[self.starts[self.line_of(pos) - 1] : self.line_end(pos)].rstrip("\r\n")
 
 
 def documents(text: str) -> Iterator[tuple[int, Any, str]]:

@@ -60,14 +60,31 @@ from tarifa.cdrs.formats.tarifa import (
 from tarifa.core.cdr import CanonicalCdr, Disposition, LineError
 
 FAILED_DISPOSITIONS: Final = {
-    486: Disposition.BUSY, 600: Disposition.BUSY, 487: Disposition.CANCELLED, 408: Disposition.NO_ANSWER,
+    486: Disposition.BUSY,
+    600: Disposition.BUSY,
+    487: Disposition.CANCELLED,
+    408: Disposition.NO_ANSWER,
     480: Disposition.NO_ANSWER,
 }
 
 # CSV header aliases -> the syslog attribute names used below.
 COLUMN_ALIASES: Final = {"callid": "call_id", "sip_code": "code", "sip_reason": "reason"}
-_CORE_COLUMNS: Final = ("id", "method", "from_tag", "to_tag", "callid", "call_id", "sip_code", "code",
-                        "sip_reason", "reason", "time", "timestamp", "time_attr", "time_exten")
+_CORE_COLUMNS: Final = (
+    "id",
+    "method",
+    "from_tag",
+    "to_tag",
+    "callid",
+    "call_id",
+    "sip_code",
+    "code",
+    "sip_reason",
+    "reason",
+    "time",
+    "timestamp",
+    "time_attr",
+    "time_exten",
+)
 
 _MARKER: Final = "ACC:"
 _SECONDS_FRACTION: Final = re.compile(r"\d+\.\d+")
@@ -281,13 +298,23 @@ def _cdr(invite: _Record, bye: _Record | None, switch: str) -> Item:
             sip_code=invite.code,
         )
         if bye is None:
-            return build(start_time=invite.time, end_time=invite.time, duration=0,
-                         disposition=FAILED_DISPOSITIONS.get(invite.code, Disposition.FAILED), **common)
+            return build(
+                start_time=invite.time,
+                end_time=invite.time,
+                duration=0,
+                disposition=FAILED_DISPOSITIONS.get(invite.code, Disposition.FAILED),
+                **common,
+            )
         if bye.time < invite.time:
             raise RecordError(f"the BYE of call {invite.call_id!r} (line {bye.line}) is before its INVITE answer")
         micros = (bye.time - invite.time) // timedelta(microseconds=1)
-        return build(start_time=invite.time, connect_time=invite.time, end_time=bye.time,
-                     duration=-(-micros // 1_000_000), disposition=Disposition.ANSWERED, **common)
+        return build(
+            start_time=invite.time,
+            connect_time=invite.time,
+            end_time=bye.time,
+            duration=-(-micros // 1_000_000),
+            disposition=Disposition.ANSWERED,
+            **common,
+        )
     except RecordError as exc:
         return LineError(invite.line, str(exc), invite.raw)
-

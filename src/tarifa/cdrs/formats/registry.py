@@ -35,9 +35,7 @@ def parse(format_name: str, text: str, *, switch: str, tz: str = "UTC") -> Itera
     try:
         function = FORMATS[format_name]
     except KeyError:
-        raise ValueError(
-            f"unknown CDR format {format_name!r}: the formats are {', '.join(FORMATS)}"
-        ) from None
+        raise ValueError(f"unknown CDR format {format_name!r}: the formats are {', '.join(FORMATS)}") from None
     return function(text, switch=switch, tz=tz)
 
 
@@ -111,12 +109,14 @@ def detect(filename: str, text: str) -> str | None:
     if {"call_id", "callee", "start_time", "duration"} <= header:
         return "tarifa"
     row = _row(lines[0])
-    if (len(row) in (16, 17, 18) and _STAMP.fullmatch(row[9].strip())
-            and row[14].strip().upper() in asterisk.DISPOSITIONS):
+    if (
+        len(row) in (16, 17, 18)
+        and _STAMP.fullmatch(row[9].strip())
+        and row[14].strip().upper() in asterisk.DISPOSITIONS
+    ):
         return "asterisk"
     if len(row) in (13, 15) and _STAMP.fullmatch(row[4].strip()) and _CAUSE.fullmatch(row[9].strip()):
         return "freeswitch-csv"
     if len(row) in (13, 15) and _UUID.fullmatch(row[10].strip()):
         return "freeswitch-csv"
     return None
-

@@ -280,8 +280,9 @@ def csv_header(number: int, row: list[str] | RecordError, raw: str) -> list[str]
     return names
 
 
-def csv_record(number: int, row: list[str] | RecordError, raw: str, names: list[str], switch: str,
-               zone: tzinfo) -> Item:
+def csv_record(
+    number: int, row: list[str] | RecordError, raw: str, names: list[str], switch: str, zone: tzinfo
+) -> Item:
     """One canonical CSV line (cells as :func:`csv_rows` gives them) -> CanonicalCdr / LineError."""
     try:
         if isinstance(row, RecordError):
@@ -338,8 +339,9 @@ def _json_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= 4000 else Decimal(text)
 
 
-def _object_record(number: int, record: dict[str, Any], switch: str, zone: tzinfo, raw: str = "", *,
-                   force_switch: bool = False) -> Item:
+def _object_record(
+    number: int, record: dict[str, Any], switch: str, zone: tzinfo, raw: str = "", *, force_switch: bool = False
+) -> Item:
     try:
         unknown = [key for key in record if key not in FIELDS]
         if unknown:
@@ -374,13 +376,15 @@ def parse_batch(body: bytes, *, switch: str, tz: str = "UTC") -> list[Item]:
     zone = load_zone(tz)
     text = body.decode("utf-8", "surrogateescape").lstrip("\ufeff")
     if not text.strip():
-        raise BatchError('the body is empty: it must be a JSON array of CDR objects, or {"cdrs": [...]}',
-                         malformed=False)
+        raise BatchError(
+            'the body is empty: it must be a JSON array of CDR objects, or {"cdrs": [...]}', malformed=False
+        )
     try:
         document = json.loads(text, parse_float=Decimal, parse_int=_json_int)
     except (ValueError, RecursionError) as exc:
-        return [_json_record(n, raw, switch, zone, force_switch=True)
-                for n, raw in enumerate(_elements(text, exc), start=1)]
+        return [
+            _json_record(n, raw, switch, zone, force_switch=True) for n, raw in enumerate(_elements(text, exc), start=1)
+        ]
     items = document.get("cdrs") if isinstance(document, dict) else document
     if not isinstance(items, list):
         raise BatchError('the body must be a JSON array of CDR objects, or {"cdrs": [...]}', malformed=False)
@@ -422,15 +426,15 @@ def _elements(text: str, error: BaseException) -> list[str]:
         elif kind in "]}":
             depth -= 1
             if depth == 0:  # the record array closes
-                parts.append(text[start:token.start()])
-                rest = text[token.end():].strip()
+                parts.append(text[start : token.start()])
+                rest = text[token.end() :].strip()
                 if rest != ("}" if wrapped else ""):
                     raise BatchError(why)
                 if len(parts) == 1 and not parts[0].strip():
                     return []  # an empty array
                 return [part.strip() for part in parts]
         elif kind == "," and depth == 1:
-            parts.append(text[start:token.start()])
+            parts.append(text[start : token.start()])
             start = token.end()
     raise BatchError(why)
 

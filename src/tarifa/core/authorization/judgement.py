@@ -42,8 +42,6 @@ class CallState:
     spent: Mapping[str, Decimal] = field(default_factory=dict)  # by spending window label, since its start
 
 
-
-
 def limit_reached(plan: Plan, state: CallState) -> Refused | None:
     """The first concurrent-call or CPS limit the state has reached; None: room."""
     account, device, customer = plan.account, plan.device, plan.account.customer
@@ -52,8 +50,12 @@ def limit_reached(plan: Plan, state: CallState) -> Refused | None:
         (state.account_calls, account.max_channels, "account", Refusal.CONCURRENT_LIMIT),
         (state.device_calls, device.max_sessions if device else None, "device", Refusal.CONCURRENT_LIMIT),
         (state.cps.get(f"c:{customer.id}", 0), customer.calls_per_second, "customer", Refusal.CPS_LIMIT),
-        (state.cps.get(f"d:{device.key}", 0) if device else 0, device.cps if device else None, "device",
-         Refusal.CPS_LIMIT),
+        (
+            state.cps.get(f"d:{device.key}", 0) if device else 0,
+            device.cps if device else None,
+            "device",
+            Refusal.CPS_LIMIT,
+        ),
     )
     for used, limit, scope, refusal in checks:
         if limit is not None and used >= limit:
@@ -70,19 +72,21 @@ def available_funds(plan: Plan, state: CallState, trace: list[str] | None) -> De
     credit = funds.credit_limit if funds.postpaid else 0
     available = funds.balance - reserved + credit
     if trace is not None:
-        trace.append(f"{'postpaid' if funds.postpaid else 'prepaid'}: balance {funds.balance}, credit limit {credit}, "
-                     f"reserved {reserved} -> available {available}")
+        trace.append(
+            f"{'postpaid' if funds.postpaid else 'prepaid'}: balance {funds.balance}, credit limit {credit}, "
+            f"reserved {reserved} -> available {available}"
+        )
     for window in plan.spending:
         room = window.limit - state.spent.get(window.label, Decimal(0)) - state.reserved
         if trace is not None:
-            trace.append(f"{window.label} spending limit {window.limit} since {window.since:%Y-%m-%d %H:%M} UTC: "
-                         f"{room} left")
+            trace.append(
+                f"{window.label} spending limit {window.limit} since {window.since:%Y-%m-%d %H:%M} UTC: {room} left"
+            )
         available = min(available, room)
     return available
 
 
-def usable_routes(plan: Plan, state: CallState, trace: list[str] | None, held: int | None = None
-                  ) -> list[RouteEntry]:
+def usable_routes(plan: Plan, state: CallState, trace: list[str] | None, held: int | None = None) -> list[RouteEntry]:
     """The plan's ranked routes less the connections at capacity (``state`` was read under their
     locks). A retried call's ``held`` connection comes first: its channel is the call's."""
     kept: list[RouteEntry] = []
@@ -109,14 +113,23 @@ def route_answers(plan: Plan, routes: Sequence[RouteEntry]) -> tuple[RouteAnswer
     out = []
     for route in routes:
         if plan.emergency:  # as the connection wants emergency numbers; its translation rules never apply
-            sent = route.emergency_format.replace("{number}", plan.number) if route.emergency_format \
+            sent = (
+                route.emergency_format.replace("{number}", plan.number)
+                if route.emergency_format
                 else route.tech_prefix + plan.number
+            )
         else:
             sent = route.tech_prefix + translate(route.rules, "destination", plan.number, plan.number)
-        out.append({
-            "connection": route.connection_name, "vendor": route.vendor, "address": route.address,
-            "transport": route.transport, "number": sent, "vendor_price": money(prices[route.connection_id]),
-        })
+        out.append(
+            {
+                "connection": route.connection_name,
+                "vendor": route.vendor,
+                "address": route.address,
+                "transport": route.transport,
+                "number": sent,
+                "vendor_price": money(prices[route.connection_id]),
+            }
+        )
     return tuple(out)
 
 
@@ -131,18 +144,24 @@ def judge(plan: Plan, state: CallState, tracing: bool = True) -> Verdict:
         if reached is not None:
             return reached
         if trace is not None:
-            trace.append(f"limits: {state.customer_calls} customer / {state.account_calls} account calls in progress, "
-                         f"{state.cps.get(f'c:{plan.account.customer_id}', 0)} this second")
+            trace.append(
+                f"limits: {state.customer_calls} customer / {state.account_calls} account calls in progress, "
+                f"{state.cps.get(f'c:{plan.account.customer_id}', 0)} this second"
+            )
         available = available_funds(plan, state, trace)
         if plan.free:
             duration = plan.cap
         else:
             duration = max_duration(plan.terms, available, plan.decimals, plan.rounding, plan.cap)
         if duration <= 0:
-            interval = call_cost(plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals,
-                                 plan.rounding)
-            return Refused(Refusal.INSUFFICIENT_FUNDS, f"available {available} does not pay the first interval ({interval})",
-                           tuple(trace or ()))
+            interval = call_cost(
+                plan.terms, plan.terms.interval_1 + plan.terms.free_seconds, plan.decimals, plan.rounding
+            )
+            return Refused(
+                Refusal.INSUFFICIENT_FUNDS,
+                f"available {available} does not pay the first interval ({interval})",
+                tuple(trace or ()),
+            )
     first: RouteEntry | None = None
     answers: tuple[RouteAnswer, ...] | None = None
     if plan.group is not None:
@@ -163,13 +182,19 @@ def answer_held(plan: Plan, held: Held, state: CallState, call_id: str, tracing:
     if plan.group is not None:
         answers = route_answers(plan, usable_routes(plan, state, trace, held.connection_id))
     if trace is not None:
-        trace.append(f"call id {call_id!r} already holds reservation {held.reservation_id}: the same answer, "
-                     f"{held.max_duration} s, {money(held.amount)} reserved (a retry is counted once)")
+        trace.append(
+            f"call id {call_id!r} already holds reservation {held.reservation_id}: the same answer, "
+            f"{held.max_duration} s, {money(held.amount)} reserved (a retry is counted once)"
+        )
     return Allowed(held.max_duration, held.amount, None, answers, tuple(trace or ()))
 
 
 def stands_behind(plan: Plan, verdict: Verdict, reserved_connection: int | None) -> bool:
     """Whether the verdict is the call the one-round-trip statement reserved: the longest call
     (the cap) at its cost, through the connection the statement chose."""
-    return (isinstance(verdict, Allowed) and verdict.duration == plan.cap and verdict.amount == plan.cap_cost
-            and verdict.connection_id == reserved_connection)
+    return (
+        isinstance(verdict, Allowed)
+        and verdict.duration == plan.cap
+        and verdict.amount == plan.cap_cost
+        and verdict.connection_id == reserved_connection
+    )

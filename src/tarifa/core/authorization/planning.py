@@ -38,7 +38,6 @@ from tarifa.core.translate import apply as translate
 FREE: Final = RateTerms(price_1=Decimal(0), price_n=Decimal(0))
 
 
-
 @record
 class RouteCandidate:
     route: RouteEntry
@@ -133,8 +132,13 @@ class Plan:
         return [limit.scope for limit in self.cps_limits]
 
 
-_IDENTITY_LABELS: Final = {"sip_user": "SIP user", "trunk": "trunk", "extension": "PBX extension",
-                           "account_code": "account code", "source_ip": "source IP"}
+_IDENTITY_LABELS: Final = {
+    "sip_user": "SIP user",
+    "trunk": "trunk",
+    "extension": "PBX extension",
+    "account_code": "account code",
+    "source_ip": "source IP",
+}
 
 
 @record
@@ -160,8 +164,13 @@ def identify(snap: Catalogue, req: CallRequest, d: Decision) -> _Caller | None:
 
     if req.did and req.did.lstrip("+") in snap.dids:
         return by_did(req.did)
-    identity = Identity(sip_user=req.sip_user, trunk=req.trunk, extension=req.extension,
-                        account_code=req.account_code, source_ip=req.source_ip)
+    identity = Identity(
+        sip_user=req.sip_user,
+        trunk=req.trunk,
+        extension=req.extension,
+        account_code=req.account_code,
+        source_ip=req.source_ip,
+    )
     found = snap.index.resolve(identity)
     if found.reason == NO_ACCOUNT:
         found = snap.index_all.resolve(identity)  # a disabled account: refused as disabled later
@@ -177,12 +186,18 @@ def identify(snap: Catalogue, req: CallRequest, d: Decision) -> _Caller | None:
         return _Caller(account, device)
     if found.reason == AMBIGUOUS:
         codes = ", ".join(snap.accounts[a].code for a in found.candidates)
-        d.refuse(Refusal.AMBIGUOUS_ACCOUNT, f"{label} names {len(found.candidates)} accounts ({codes}); "
-                                            "the request's other identities do not tell which")
+        d.refuse(
+            Refusal.AMBIGUOUS_ACCOUNT,
+            f"{label} names {len(found.candidates)} accounts ({codes}); "
+            "the request's other identities do not tell which",
+        )
         return None
     if found.reason == UNKNOWN_PBX:
-        d.refuse(Refusal.UNKNOWN_PBX, f"{label} is not an extension of the PBX the call comes from "
-                                      f"(source IP {req.source_ip or 'none'}); no other identity names an account")
+        d.refuse(
+            Refusal.UNKNOWN_PBX,
+            f"{label} is not an extension of the PBX the call comes from "
+            f"(source IP {req.source_ip or 'none'}); no other identity names an account",
+        )
         return None
     given = any(getattr(identity, kind) for kind in ORDER)
     if not given and req.callee.lstrip("+") in snap.dids:  # no caller identity: a call to one of our DIDs
@@ -243,24 +258,31 @@ def restriction(account: AccountView, dest: cls.Destination, number: str, d: Dec
     """The account's restriction that refuses the destination (seed 001), or None."""
     if dest.number_class == cls.DIRECTORY:
         if dest.number_type == cls.DIRECTORY_555:
-            return Refused(Refusal.DIRECTORY_411_ONLY,
-                           f"{number} (NPA-555-1212) is not offered: dial 411 for directory assistance")
+            return Refused(
+                Refusal.DIRECTORY_411_ONLY, f"{number} (NPA-555-1212) is not offered: dial 411 for directory assistance"
+            )
         if not account.allow_411:
             return Refused(Refusal.DESTINATION_FORBIDDEN, "411 directory assistance is not allowed for this account")
     if dest.number_class == cls.PREMIUM_RATE:
         if not account.allow_premium_rate:
-            why = (f"{number} is a premium-rate number ({dest.region or 'unknown country'}); "
-                   "premium-rate calls are off for this account")
+            why = (
+                f"{number} is a premium-rate number ({dest.region or 'unknown country'}); "
+                "premium-rate calls are off for this account"
+            )
             return Refused(Refusal.PREMIUM_RATE_DISABLED, why)
         d.note("premium-rate calls allowed for this account")
     if dest.abroad:
         if not account.allow_international:
-            why = {cls.PREMIUM_RATE: " (a premium-rate number abroad)",
-                   cls.UNKNOWN: " (a number that may be abroad: its country is unknown)"}.get(dest.number_class, "")
+            why = {
+                cls.PREMIUM_RATE: " (a premium-rate number abroad)",
+                cls.UNKNOWN: " (a number that may be abroad: its country is unknown)",
+            }.get(dest.number_class, "")
             return Refused(Refusal.INTERNATIONAL_DISABLED, f"international calls are off for this account{why}")
         if account.allowed_countries and dest.region not in account.allowed_countries:
-            return Refused(Refusal.COUNTRY_NOT_ALLOWED,
-                           f"{dest.region or 'unknown country'} is not in {list(account.allowed_countries)}")
+            return Refused(
+                Refusal.COUNTRY_NOT_ALLOWED,
+                f"{dest.region or 'unknown country'} is not in {list(account.allowed_countries)}",
+            )
     return None
 
 
@@ -269,8 +291,11 @@ def rank(candidates: Sequence[RouteCandidate], group: Group | None, call_id: str
     own key (price, priority, or a weight drawn from the call id), so dropping the connections at
     capacity later keeps the rest in this order: the ranking is done once, before any state."""
     by_id = {c.route.connection_id: c for c in candidates}
-    ranking = order([Candidate(c.route.connection_id, c.vendor_price, c.route.priority, c.route.weight)
-                     for c in candidates], group.policy if group else RoutingPolicy.PRIORITY, call_id)
+    ranking = order(
+        [Candidate(c.route.connection_id, c.vendor_price, c.route.priority, c.route.weight) for c in candidates],
+        group.policy if group else RoutingPolicy.PRIORITY,
+        call_id,
+    )
     return tuple(by_id[c.connection_id] for c in ranking)
 
 
@@ -278,8 +303,10 @@ def spending_windows(customer: CustomerView, now: datetime) -> tuple[SpendingWin
     """The customer's daily and monthly spending limits with the start of the day and month they
     count from, in the customer's time zone."""
     windows = []
-    for limit, start, label in ((customer.daily_spending_limit, day_start, "daily"),
-                                (customer.monthly_spending_limit, month_start, "monthly")):
+    for limit, start, label in (
+        (customer.daily_spending_limit, day_start, "daily"),
+        (customer.monthly_spending_limit, month_start, "monthly"),
+    ):
         if limit is not None:
             windows.append(SpendingWindow(label, limit, start(now, customer.time_zone)))
     return tuple(windows)
@@ -302,23 +329,30 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     rules = snap.customer_rules.get(customer.id, ())
     number, emergency = dialled(rules, req.callee, home) if caller.did is None else (req.callee, False)
     if account.blocked_for_unpaid and not emergency:  # emergency calls cost nothing and are never blocked
-        d.refuse(Refusal.UNPAID_CHARGES, "a service charge of the account's plan is unpaid: calls are blocked until "
-                 "a payment covers the balance")
+        d.refuse(
+            Refusal.UNPAID_CHARGES,
+            "a service charge of the account's plan is unpaid: calls are blocked until a payment covers the balance",
+        )
         return None
     restricted = not emergency  # POP and IP restrictions guard money; an emergency call costs none (docs)
-    if restricted and ((req.source_ip and not ip_allowed(account, req.source_ip))
-                       or (not req.source_ip and account.networks)):
+    if restricted and (
+        (req.source_ip and not ip_allowed(account, req.source_ip)) or (not req.source_ip and account.networks)
+    ):
         d.refuse(Refusal.IP_NOT_ALLOWED, f"{req.source_ip or 'no address'} is outside the account's IP restriction")
         return None
     if restricted and account.pops and req.pop not in account.pops:
         d.refuse(Refusal.POP_NOT_ALLOWED, f"POP {req.pop!r} is not among {sorted(account.pops)}")
         return None
     if d.tracing:
-        d.trace.append(f"account {account.name} ({account.code}) of {customer.company}: active, " + (
-            "IP and POP allowed" if restricted else "IP and POP restrictions do not apply to emergency calls"))
+        d.trace.append(
+            f"account {account.name} ({account.code}) of {customer.company}: active, "
+            + ("IP and POP allowed" if restricted else "IP and POP restrictions do not apply to emergency calls")
+        )
     d.media = {
-        "codecs": list(account.allowed_codecs or customer.codecs), "with_media": customer.call_with_media,
-        "rtp_timeout": account.rtp_timeout, "rtp_hold_timeout": account.rtp_hold_timeout,
+        "codecs": list(account.allowed_codecs or customer.codecs),
+        "with_media": customer.call_with_media,
+        "rtp_timeout": account.rtp_timeout,
+        "rtp_hold_timeout": account.rtp_hold_timeout,
         "dtmf_mode": account.dtmf_mode,
     }
     cap = min(system_cap, customer.max_call_duration)
@@ -335,8 +369,17 @@ def plan(snap: Catalogue, req: CallRequest, d: Decision, now: datetime, system_c
     return _plan_outbound(snap, req, d, caller, number, sent, rules, cap, now)
 
 
-def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Caller, dialled_number: str,
-                   sent: str, rules: Sequence[Rule], cap: int, now: datetime) -> Plan | None:
+def _plan_outbound(
+    snap: Catalogue,
+    req: CallRequest,
+    d: Decision,
+    caller: _Caller,
+    dialled_number: str,
+    sent: str,
+    rules: Sequence[Rule],
+    cap: int,
+    now: datetime,
+) -> Plan | None:
     account, customer = caller.account, caller.account.customer
     try:
         number = normalize(dialled_number, account.dialing_mode)
@@ -350,8 +393,10 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
     dest = cls.classify(dialled_number, number, customer.home)
     d.destination_class, d.country = dest.number_class, dest.region
     if d.tracing:
-        d.trace.append(f"number {number}: {dest.number_class}{' (abroad)' if dest.abroad else ''}, "
-                       f"country {dest.region or '?'}, type {dest.number_type}")
+        d.trace.append(
+            f"number {number}: {dest.number_class}{' (abroad)' if dest.abroad else ''}, "
+            f"country {dest.region or '?'}, type {dest.number_type}"
+        )
     refused = restriction(account, dest, number, d)
     if refused is not None:
         d.refuse(refused.refusal, refused.why)
@@ -368,12 +413,20 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
         d.refuse(Refusal.NO_RATE, f"tariff {tariff_id} has no rate for {number}")
         return None
     terms = entry.terms
-    d.rate = {"prefix": entry.prefix, "destination": entry.destination, "price_1": money(terms.price_1),
-              "price_n": money(terms.price_n), "interval_1": terms.interval_1,
-              "interval_n": terms.interval_n, "connect_fee": money(terms.connect_fee)}
+    d.rate = {
+        "prefix": entry.prefix,
+        "destination": entry.destination,
+        "price_1": money(terms.price_1),
+        "price_n": money(terms.price_n),
+        "interval_1": terms.interval_1,
+        "interval_n": terms.interval_n,
+        "connect_fee": money(terms.connect_fee),
+    }
     if d.tracing:
-        d.trace.append(f"rate {entry.prefix} {entry.destination}: {money(terms.price_1)}/min "
-                       f"{terms.interval_1}/{terms.interval_n} (tariff {tariff_id})")
+        d.trace.append(
+            f"rate {entry.prefix} {entry.destination}: {money(terms.price_1)}/min "
+            f"{terms.interval_1}/{terms.interval_n} (tariff {tariff_id})"
+        )
     if terms.forbidden:
         d.refuse(Refusal.DESTINATION_FORBIDDEN, f"prefix {entry.prefix} is forbidden in the tariff")
         return None
@@ -401,14 +454,33 @@ def _plan_outbound(snap: Catalogue, req: CallRequest, d: Decision, caller: _Call
             d.trace.append(f"dropped {len(candidates) - len(kept)} loss route(s)")
         candidates = kept
     free = terms.price_1 == 0 and terms.price_n == 0 and terms.connect_fee == 0 and terms.min_charge == 0
-    return Plan(account, caller.device, number, terms, customer.billing_decimals, prices.rounding, cap, group,
-                rank(candidates, group, req.call_id), free, False, spending_windows(customer, now))
+    return Plan(
+        account,
+        caller.device,
+        number,
+        terms,
+        customer.billing_decimals,
+        prices.rounding,
+        cap,
+        group,
+        rank(candidates, group, req.call_id),
+        free,
+        False,
+        spending_windows(customer, now),
+    )
 
 
 def _plan_inbound(snap: Catalogue, d: Decision, account: AccountView, did: DidView, cap: int) -> Plan:
     inbound = did.plan
-    terms = FREE if inbound is None else RateTerms(
-        price_1=inbound.rate, price_n=inbound.rate, interval_1=inbound.interval_1, interval_n=inbound.interval_n,
+    terms = (
+        FREE
+        if inbound is None
+        else RateTerms(
+            price_1=inbound.rate,
+            price_n=inbound.rate,
+            interval_1=inbound.interval_1,
+            interval_n=inbound.interval_n,
+        )
     )
     d.number, d.destination_class = did.number, "inbound"
     if did.forward_to is not None:
@@ -416,20 +488,39 @@ def _plan_inbound(snap: Catalogue, d: Decision, account: AccountView, did: DidVi
     elif did.device_login:
         d.routes = [{"type": "sip_device", "login": did.device_login}]
     else:
-        d.routes = [{"type": "sip_device", "login": login} for login, dev in snap.by_sip.items()
-                    if dev.account_id == account.id]
-    d.rate = {"prefix": did.number, "destination": "DID inbound", "price_1": money(terms.price_1),
-              "price_n": money(terms.price_n), "interval_1": terms.interval_1, "interval_n": terms.interval_n,
-              "connect_fee": "0"}
+        d.routes = [
+            {"type": "sip_device", "login": login} for login, dev in snap.by_sip.items() if dev.account_id == account.id
+        ]
+    d.rate = {
+        "prefix": did.number,
+        "destination": "DID inbound",
+        "price_1": money(terms.price_1),
+        "price_n": money(terms.price_n),
+        "interval_1": terms.interval_1,
+        "interval_n": terms.interval_n,
+        "connect_fee": "0",
+    }
     if d.tracing:
         d.trace.append(f"inbound: {terms.price_1}/min, delivered to {d.routes}")
     free = terms.price_1 == 0 and terms.price_n == 0
-    return Plan(account, None, did.number, terms, account.customer.billing_decimals, Rounding.HALF_UP, cap, None, (),
-                free, False)
+    return Plan(
+        account,
+        None,
+        did.number,
+        terms,
+        account.customer.billing_decimals,
+        Rounding.HALF_UP,
+        cap,
+        None,
+        (),
+        free,
+        False,
+    )
 
 
-def _plan_emergency(snap: Catalogue, req: CallRequest, d: Decision, account: AccountView, number: str,
-                    system_cap: int) -> Plan:
+def _plan_emergency(
+    snap: Catalogue, req: CallRequest, d: Decision, account: AccountView, number: str, system_cap: int
+) -> Plan:
     """Emergency calls always go, whatever the balance and restrictions (seed 001 e911 rule), and
     reach each vendor as the emergency number (:func:`route_answers`)."""
     d.number, d.destination_class, d.country = number.lstrip("+"), cls.EMERGENCY, account.customer.home
@@ -443,5 +534,16 @@ def _plan_emergency(snap: Catalogue, req: CallRequest, d: Decision, account: Acc
         d.note("emergency: always allowed")
     group = routing_group(snap, account, d.number, cls.EMERGENCY)
     candidates = [RouteCandidate(route, Decimal(0)) for route in (group.entries if group else ())]
-    return Plan(account, None, d.number, FREE, account.customer.billing_decimals, Rounding.HALF_UP, system_cap, group,
-                rank(candidates, group, d.call_id), True, True)
+    return Plan(
+        account,
+        None,
+        d.number,
+        FREE,
+        account.customer.billing_decimals,
+        Rounding.HALF_UP,
+        system_cap,
+        group,
+        rank(candidates, group, d.call_id),
+        True,
+        True,
+    )

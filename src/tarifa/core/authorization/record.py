@@ -16,6 +16,7 @@ from typing import TypeVar, dataclass_transform
 
 T = TypeVar("T")
 
+
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type[T]) -> type[T]:
     """A slotted dataclass that type checkers treat as frozen."""

@@ -95,8 +95,11 @@ class AccountView:
 
     def route_choice(self, dclass: str) -> str:
         """The account's value/premium choice for calls of class ``dclass`` (value for the others)."""
-        return {cls.DOMESTIC: self.domestic_route, cls.INTERNATIONAL: self.international_route,
-                cls.TOLL_FREE: self.tollfree_route}.get(dclass, VALUE)
+        return {
+            cls.DOMESTIC: self.domestic_route,
+            cls.INTERNATIONAL: self.international_route,
+            cls.TOLL_FREE: self.tollfree_route,
+        }.get(dclass, VALUE)
 
 
 @dataclass(frozen=True, slots=True)

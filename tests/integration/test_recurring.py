@@ -199,6 +199,42 @@ def test_releasing_a_did_posts_its_last_prorated_period_before_the_account_is_cl
     _ledger_matches(customer)
 
 
+@pytest.mark.parametrize("kind", ["ip_device", "sip_device", "virtual_number"])
+def test_deleting_a_service_with_a_plan_charges_it_up_to_today_first(customer, kind: str) -> None:
+    today = datetime.now(UTC).date()
+    plan = ServicePlan.objects.create(name="Day", period="daily", recurring_fee=D("0.50"))
+    acc = Account.objects.create(customer=customer, name="svc")
+    started = today - timedelta(days=3)
+    if kind == "ip_device":
+        service = IpDevice.objects.create(account=acc, address="192.0.2.77", service_plan=plan, activation_date=started)
+    elif kind == "sip_device":
+        service = SipDevice.objects.create(
+            account=acc, login="gone1", secret="Secret1x", service_plan=plan, activation_date=started
+        )
+    else:  # a virtual number's own monthly charge: charged up to today too
+        did = Did.objects.create(number="12125550144", status="assigned", account=acc)
+        service = VirtualNumber.objects.create(
+            number="7044",
+            primary_did=did,
+            account=acc,
+            activation_date=today.replace(day=1) - timedelta(days=1),
+            additional_charge=D("3.10"),
+        )
+    pk = service.pk
+    service.delete()  # never charged before: what it owes up to today is posted while its row still exists
+    rows = list(ServiceCharge.objects.filter(service_kind=kind, service_id=pk).order_by("period_start"))
+    if kind == "virtual_number":  # the last day of last month, then this month up to today
+        assert rows and rows[0].period_start <= today.replace(day=1) - timedelta(days=1)
+    else:
+        assert [(r.period_start, r.amount) for r in rows] == [
+            (started + timedelta(days=n), D("0.50")) for n in range(3)
+        ]
+    assert all(r.customer_id == customer.pk for r in rows)
+    run_charges(today)
+    assert ServiceCharge.objects.filter(service_kind=kind, service_id=pk).count() == len(rows)
+    _ledger_matches(customer)
+
+
 def test_minimum_billing_charges_the_shortfall_at_period_end(customer) -> None:
     plan = ServicePlan.objects.create(name="Min", recurring_fee=D("0"), minimum_amount=D("25.00"))
     acc = Account.objects.create(customer=customer, name="m", service_plan=plan, activation_date=date(2026, 1, 1))

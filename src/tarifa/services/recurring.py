@@ -601,8 +601,26 @@ def _charge_released_did(sender: object, did: Any, on: date, **_: object) -> Non
     post_cancellation_charge(ServiceKind.DID, did, on)
 
 
+def _charge_deleted_service(sender: Any, instance: Any, **_: object) -> None:
+    """A virtual number, extension or IP address deleted while it had a plan pays up to today
+    (UTC) first: its row -- and so its account and plan -- is still there (pre_delete)."""
+    from tarifa.customers.models import IpDevice, SipDevice
+    from tarifa.dids.models import VirtualNumber
+
+    kind = {VirtualNumber: ServiceKind.VIRTUAL_NUMBER, SipDevice: ServiceKind.SIP_DEVICE, IpDevice: ServiceKind.IP_DEVICE}
+    post_cancellation_charge(kind[sender], instance, timezone.now().astimezone(UTC).date())
+
+
 def connect_signals() -> None:
     """Money added for a customer releases the accounts its unpaid block held (billing.signals);
-    a DID released is charged up to its release first (dids.signals)."""
+    a DID released, and a virtual number, extension or IP address deleted, is charged up to that
+    day first (dids.signals, pre_delete)."""
+    from django.db.models.signals import pre_delete
+
+    from tarifa.customers.models import IpDevice, SipDevice
+    from tarifa.dids.models import VirtualNumber
+
     money_added.connect(_release_on_money, dispatch_uid="tarifa.services.recurring.release")
     did_releasing.connect(_charge_released_did, dispatch_uid="tarifa.services.recurring.did_released")
+    for model in (VirtualNumber, SipDevice, IpDevice):
+        pre_delete.connect(_charge_deleted_service, sender=model, dispatch_uid=f"tarifa.services.recurring.{model.__name__}")

@@ -23,6 +23,7 @@ def start_django(database: bool = True) -> None:
 
     if apps.ready:  # configured already (a command run inside a configured process, as the tests do)
         return
+    config.check_all()  # every TARIFA_* value, before the database is looked at (a bad one: exit 2, named)
     embedded = config.embedded_database()
     if database and embedded is not None and not embedded.exists():
         _no_database(f"No database at {embedded}.")

@@ -27,8 +27,8 @@ def serve(
     """Serve the back office, the portal and the API with granian (several worker processes)."""
     from tarifa import config
 
-    listen = config.listen()  # the configuration first: a bad value is named before anything else
-    config.body_timeout(), config.access_log()
+    config.check_all()  # every TARIFA_* value first: a bad one is named before anything is served
+    listen = config.listen()
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
     start_django()  # like every command: refuse (saying where it looked) without a migrated database

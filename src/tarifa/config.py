@@ -10,7 +10,9 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,7 +64,11 @@ def _env_list(name: str, default: str) -> list[str]:
 
 def var_path() -> Path:
     """Where the state directory is (TARIFA_VAR_DIR, default ``./var``), without creating it."""
-    return Path(_env("VAR_DIR", "var")).resolve()
+    raw = _env("VAR_DIR", "var")
+    path = Path(raw).resolve()
+    if path.exists() and not path.is_dir():
+        raise _refuse("VAR_DIR", raw, "must be a directory (or a path where one can be created), not a file")
+    return path
 
 
 def var_dir() -> Path:
@@ -98,8 +104,47 @@ def embedded_database() -> Path | None:
     return None if _env("DATABASE_URL") else var_path() / "tarifa.sqlite3"
 
 
+#: the URL schemes of the two databases Tarifa runs on (dj_database_url's names)
+_DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "pgsql")
+_DATABASE_RULE = "must be sqlite:///path/to/file.sqlite3 or postgres://user:password@host:port/database"
+
+
 def database_url() -> str:
-    return _env("DATABASE_URL", f"sqlite:///{var_dir() / 'tarifa.sqlite3'}")
+    """TARIFA_DATABASE_URL, else the embedded SQLite file in the var directory."""
+    return given_database_url() or f"sqlite:///{var_dir() / 'tarifa.sqlite3'}"
+
+
+def given_database_url() -> str | None:
+    """TARIFA_DATABASE_URL checked as far as it can be without connecting; None when it is not set."""
+    raw = _env("DATABASE_URL")
+    if not raw:
+        return None
+    import dj_database_url
+
+    scheme = raw.partition("://")[0]
+    if scheme not in _DATABASE_SCHEMES:
+        raise _refuse("DATABASE_URL", _shown_url(raw), _DATABASE_RULE)
+    try:
+        parsed = dj_database_url.parse(raw)
+    except ValueError:
+        raise _refuse(
+            "DATABASE_URL",
+            _shown_url(raw),
+            f"{_DATABASE_RULE} (a port from 1 to 65535; characters such as # / @ in the password %-encoded)",
+        ) from None
+    if not parsed.get("NAME"):
+        raise _refuse("DATABASE_URL", _shown_url(raw), f"{_DATABASE_RULE}: the database name is missing")
+    return raw
+
+
+def _shown_url(raw: str) -> str:
+    """The URL as a refusal may show it: without the password."""
+    parts = urlsplit(raw) if "://" in raw else None
+    if parts is None or "@" not in parts.netloc:
+        return raw
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    return raw.replace(parts.netloc, f"{user}{':***' if colon else ''}@{hostport}", 1)
 
 
 def secret_key() -> str:
@@ -152,20 +197,42 @@ class Smtp:
 
 
 def smtp() -> Smtp:
+    use_tls, use_ssl = _env_bool("SMTP_TLS", False), _env_bool("SMTP_SSL", False)
+    if use_tls and use_ssl:  # Django refuses the pair only when the first message is sent
+        raise _refuse(
+            "SMTP_SSL", _env("SMTP_SSL"), "must be off when TARIFA_SMTP_TLS is on (STARTTLS or SSL, not both)"
+        )
+    from_address = _env("MAIL_FROM", "tarifa@localhost")
+    _name, address = parseaddr(from_address)
+    if "@" not in address or any(c.isspace() for c in address):
+        raise _refuse("MAIL_FROM", from_address, "must be an e-mail address, e.g. billing@example.com")
     return Smtp(
         host=_env("SMTP_HOST", "127.0.0.1"),
         port=_env_int("SMTP_PORT", 25, 1, 65535),
         user=_env("SMTP_USER"),
         password=_env("SMTP_PASSWORD"),
-        use_tls=_env_bool("SMTP_TLS", False),
-        use_ssl=_env_bool("SMTP_SSL", False),
-        from_address=_env("MAIL_FROM", "tarifa@localhost"),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+        from_address=from_address,
     )
+
+
+# a host name, a .domain (it and its subdomains), an IPv4 or a [IPv6] address, or * (Django's forms)
+_ALLOWED_HOST = re.compile(r"^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$")
 
 
 def allowed_hosts() -> list[str]:
     raw = _env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-    return [h.strip() for h in raw.split(",") if h.strip()]
+    hosts = [h.strip() for h in raw.split(",") if h.strip()]
+    for host in hosts:
+        if not _ALLOWED_HOST.match(host):
+            raise _refuse(
+                "ALLOWED_HOSTS",
+                host,
+                "each entry must be a host name, .domain, an IP address or *, without scheme, port or path, "
+                "e.g. billing.example.com",
+            )
+    return hosts
 
 
 def debug() -> bool:
@@ -367,3 +434,47 @@ def django_superuser(field: str) -> str | None:
     ``tarifa manage createsuperuser --noinput`` reads -- Django's name, not a TARIFA_* one; None
     when unset. Read here like every other variable, so the password rules can check it first."""
     return os.environ.get(f"DJANGO_SUPERUSER_{field.upper()}")
+
+
+def check_all() -> None:
+    """Read every TARIFA_* variable once, so a value Tarifa cannot use stops ``tarifa serve`` and
+    every command that uses the database before anything is served or written -- not a request
+    that happens to read it later (an HTTP 500 on the first DID release for a bad
+    TARIFA_DID_QUARANTINE_DAYS). Reads only: creates neither the var directory nor the secret key.
+    Every refused variable is named at once, one per line. TARIFA_ADMIN_PASSWORD is checked by
+    ``tarifa createadmin``, the one command that uses it (the password rules need Django)."""
+    refused = []
+    for read in _READERS:
+        try:
+            read()
+        except ConfigError as error:
+            refused.append(str(error))
+    if refused:
+        raise ConfigError("\n".join(refused))
+
+
+#: one reader per variable or group of variables (tests/unit/test_config.py checks that every
+#: variable this module reads is refused through check_all when its value is bad)
+_READERS: tuple[Callable[[], object], ...] = (
+    var_path,
+    given_database_url,
+    listen,
+    smtp,
+    allowed_hosts,
+    debug,
+    workers,
+    threads,
+    waiting_threads,
+    body_max_bytes,
+    body_timeout,
+    access_log,
+    login_throttle,
+    trusted_proxies,
+    https,
+    max_call_seconds,
+    cache_check_seconds,
+    ingest_writers,
+    did_quarantine_days,
+    did_provider,
+    warm_up,
+)

@@ -102,3 +102,27 @@ def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Pa
         output = server.communicate(timeout=15)[0].decode(errors="replace")
     lines = [line for line in output.splitlines() if "/api/v1/health?a%0d%0ab" in line]
     assert lines and '"GET /api/v1/health?a%0d%0ab HTTP/1.1" 200' in lines[-1], output[-2000:]
+
+
+@pytest.mark.parametrize("command", [["serve", "--workers", "1"], ["worker", "--once"]])
+def test_a_bad_variable_stops_the_command_before_it_starts(tmp_path: Path, command: list[str]) -> None:
+    """New-user finding 10: TARIFA_DID_QUARANTINE_DAYS=abc let `tarifa serve` start, and the first DID
+    release answered HTTP 500. Every variable is checked first: exit 2, named, nothing served."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        TARIFA_VAR_DIR=str(tmp_path / "var"),
+        TARIFA_LISTEN=f"127.0.0.1:{port}",
+        TARIFA_DID_QUARANTINE_DAYS="abc",
+        TARIFA_LOGIN_LOCKOUT="15m",
+    )
+    env.pop("TARIFA_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tarifa.cli", *command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "TARIFA_LOGIN_LOCKOUT '15m' is refused: must be a whole number from 1 to 604800",
+        "TARIFA_DID_QUARANTINE_DAYS 'abc' is refused: must be a whole number from 0 to 3650",
+    ]
+    assert not (tmp_path / "var").exists()  # stopped before the database was looked for

@@ -118,3 +118,133 @@ def test_admin_password_and_warm_up_come_from_config(monkeypatch) -> None:  # ty
     monkeypatch.setenv("TARIFA_ADMIN_PASSWORD", "Given-pass-1234")
     monkeypatch.setenv(config.WARM_UP_VARIABLE, "1")
     assert config.admin_password() == "Given-pass-1234" and config.warm_up() is True
+
+
+# --- every variable checked at the start of a command (new-user finding 10) ---------------------------
+
+#: variables taken as given (no rule to break); TARIFA_ADMIN_PASSWORD meets the password rules in
+#: ``tarifa createadmin``, the one command that uses it
+_FREE_TEXT = {"SECRET_KEY", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "DID_PROVIDER_TOKEN", "ADMIN_PASSWORD"}
+
+#: one value Tarifa cannot use for each variable it reads, and the rule the refusal must state
+_BAD = [
+    ("VAR_DIR", "<a file>", "must be a directory"),
+    ("DATABASE_URL", "mysql://u@db/tarifa", "must be sqlite:///path/to/file.sqlite3 or postgres://"),
+    ("DATABASE_URL", "postgres://u@db:99999/tarifa", "a port from 1 to 65535"),
+    ("DATABASE_URL", "postgres://u@db/", "the database name is missing"),
+    ("LISTEN", "127.0.0.1:http", "must be host:port"),
+    ("SMTP_PORT", "smtp", "must be a whole number from 1 to 65535"),
+    ("SMTP_TLS", "sometimes", "must be on or off"),
+    ("SMTP_SSL", "sometimes", "must be on or off"),
+    ("MAIL_FROM", "billing", "must be an e-mail address"),
+    ("ALLOWED_HOSTS", "https://billing.example.com", "without scheme, port or path"),
+    ("DEBUG", "perhaps", "must be on or off"),
+    ("WORKERS", "0", "must be a whole number from 1 to 256"),
+    ("THREADS", "many", "must be a whole number from 1 to 256"),
+    ("WAITING_THREADS", "1", "must be a whole number from 2 to 256"),
+    ("BODY_MAX_BYTES", "1k", "must be a whole number from 65536"),
+    ("BODY_TIMEOUT", "10s", "must be a whole number from 0 to 3600"),
+    ("ACCESS_LOG", "verbose", "must be on or off"),
+    ("LOGIN_FAILURES_PER_USER", "0", "must be a whole number from 1 to 1000"),
+    ("LOGIN_FAILURES_PER_ADDRESS", "x", "must be a whole number from 1 to 10000"),
+    ("LOGIN_WINDOW", "15m", "must be a whole number from 1 to 604800"),
+    ("LOGIN_LOCKOUT", "-5", "must be a whole number from 1 to 604800"),
+    ("TRUSTED_PROXIES", "all", "must be a whole number from 0 to 10"),
+    ("HTTPS", "maybe", "must be on or off"),
+    ("PROXY_SSL_HEADER", "X Forwarded", "must be a header name"),
+    ("CSRF_TRUSTED_ORIGINS", "billing.example.com", "each origin must be scheme://host[:port]"),
+    ("HSTS_SECONDS", "1y", "must be a whole number from 0 to 63072000"),
+    ("SECURE_COOKIES", "2", "must be on or off"),
+    ("SSL_REDIRECT", "always", "must be on or off"),
+    ("HSTS_INCLUDE_SUBDOMAINS", "all", "must be on or off"),
+    ("HSTS_PRELOAD", "later", "must be on or off"),
+    ("MAX_CALL_SECONDS", "0", "must be a whole number from 1 to 86400"),
+    ("CACHE_CHECK_SECONDS", "soon", "must be a number of seconds from 0 to 3600"),
+    ("INGEST_WRITERS", "0", "must be a whole number from 1 to 16"),
+    ("DID_QUARANTINE_DAYS", "abc", "must be a whole number from 0 to 3650"),
+    ("DID_PROVIDER_URL", "numbers.example", "must be an http:// or https:// URL"),
+    ("DID_PROVIDER_TIMEOUT", "0", "must be a whole number from 1 to 120"),
+    ("WARM_UP", "soon", "must be on or off"),
+]
+
+
+def _variables_read_by_config() -> set[str]:
+    """Every TARIFA_* name tarifa.config reads (``_env*("NAME", ...)``), from its source."""
+    import re
+
+    return set(re.findall(r'_env(?:_\w+)?\(\s*"([A-Z_]+)"', Path(config.__file__).read_text()))
+
+
+def test_every_variable_is_covered_by_check_all_or_is_free_text() -> None:
+    """A variable added to config later must join the table above (and check_all), or be free text."""
+    assert _variables_read_by_config() == {name for name, _v, _r in _BAD} | _FREE_TEXT
+
+
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TARIFA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(tmp_path / "var"))
+
+
+@pytest.mark.parametrize(("name", "value", "rule"), _BAD, ids=[f"{n}={v}" for n, v, _r in _BAD])
+def test_check_all_refuses_each_bad_value_by_name_value_and_rule(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str, rule: str
+) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    config.check_all()  # the defaults pass
+    if value == "<a file>":
+        value = str(tmp_path / "a-file")
+        Path(value).write_text("")
+    monkeypatch.setenv(f"TARIFA_{name}", value)
+    with pytest.raises(config.ConfigError) as refused:
+        config.check_all()
+    message = str(refused.value)
+    assert f"TARIFA_{name} {value!r} is refused: " in message and rule in message
+    assert not (tmp_path / "var").exists()  # checking creates nothing
+
+
+def test_check_all_names_every_bad_value_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("TARIFA_DID_QUARANTINE_DAYS", "abc")
+    monkeypatch.setenv("TARIFA_LOGIN_WINDOW", "15m")
+    with pytest.raises(config.ConfigError) as refused:
+        config.check_all()
+    assert str(refused.value).splitlines() == [
+        "TARIFA_LOGIN_WINDOW '15m' is refused: must be a whole number from 1 to 604800",
+        "TARIFA_DID_QUARANTINE_DAYS 'abc' is refused: must be a whole number from 0 to 3650",
+    ]
+
+
+def test_smtp_tls_and_ssl_together_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("TARIFA_SMTP_TLS", "on")
+    monkeypatch.setenv("TARIFA_SMTP_SSL", "on")
+    with pytest.raises(config.ConfigError, match="TARIFA_SMTP_SSL 'on' is refused: must be off when TARIFA_SMTP_TLS"):
+        config.check_all()
+
+
+def test_a_refused_database_url_does_not_show_its_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("TARIFA_DATABASE_URL", "mysql://tarifa:s3cret@db/tarifa")
+    with pytest.raises(config.ConfigError) as refused:
+        config.check_all()
+    assert "s3cret" not in str(refused.value) and "'mysql://tarifa:***@db/tarifa'" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "sqlite:///var/tarifa.sqlite3",
+        "postgres://tarifa:p%23ss@db.internal:5432/tarifa",
+        "postgresql://postgres@127.0.0.1:55432/tarifa",
+        "postgres:///tarifa",
+    ],
+)
+def test_usual_database_urls_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good: str) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("TARIFA_DATABASE_URL", good)
+    config.check_all()
+    assert config.database_url() == good

@@ -31,6 +31,7 @@ def serve(
     listen = config.listen()
     bind_host, bind_port = host or listen.host, port or listen.port
     count = workers or config.workers()
+    _refuse_taken_address(bind_host, bind_port)
     start_django()  # like every command: refuse (saying where it looked) without a migrated database
     from django.db import connections
 
@@ -79,6 +80,35 @@ def serve(
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     os.environ[config.WARM_UP_VARIABLE] = "1"
     os.execv(sys.executable, args)
+
+
+def _refuse_taken_address(host: str, port: int) -> None:
+    """Stop (exit 2) when ``host:port`` cannot be listened on -- above all when a server listens there
+    already. granian binds with SO_REUSEPORT, so a second ``tarifa serve`` on a taken port would start
+    and share the connections with the first instead of failing. A bind without SO_REUSEPORT fails next
+    to any listener. SO_REUSEADDR is set (as granian does): the closing connections of a server just
+    stopped (TIME_WAIT) then do not count, while a listener still does."""
+    import errno
+    import socket
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as exc:
+        problem = f"the host cannot be resolved ({exc.strerror})"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            problem = "address already in use (another server listens there: stop it, or choose another port)"
+    else:
+        return
+    typer.echo(f"Cannot listen on {shown}: {problem}.", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()

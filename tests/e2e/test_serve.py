@@ -126,3 +126,64 @@ def test_a_bad_variable_stops_the_command_before_it_starts(tmp_path: Path, comma
         "TARIFA_DID_QUARANTINE_DAYS 'abc' is refused: must be a whole number from 0 to 3650",
     ]
     assert not (tmp_path / "var").exists()  # stopped before the database was looked for
+
+
+def _listener(reuse_port: bool) -> socket.socket:
+    """A socket listening on a free loopback port, with granian's options when ``reuse_port``."""
+    sock = socket.socket()
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a migrated SQLite database of its own (``tarifa serve`` would start on it)."""
+    where = tmp_path_factory.mktemp("serve-migrated")
+    env = dict(os.environ, TARIFA_VAR_DIR=str(where), TARIFA_DATABASE_URL=f"sqlite:///{where / 'db.sqlite3'}")
+    subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain listener", "granian-like listener"])
+def test_serve_on_an_address_in_use_fails_at_once(migrated: dict[str, str], reuse_port: bool) -> None:
+    """New-user finding 11: a second server on a taken port started (granian binds with SO_REUSEPORT)
+    and the requests were split between the two. It must fail at once, naming the address."""
+    with _listener(reuse_port) as taken:
+        port = taken.getsockname()[1]
+        env = dict(migrated, TARIFA_LISTEN=f"127.0.0.1:{port}")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tarifa.cli", "serve", "--workers", "1"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            _out, err = server.communicate(timeout=30)
+        finally:
+            if server.poll() is None:  # the defect: it serves; stop it
+                os.killpg(server.pid, signal.SIGTERM)
+                server.communicate(timeout=15)
+    assert server.returncode == 2, err
+    assert err.startswith(f"Cannot listen on 127.0.0.1:{port}: address already in use"), err
+
+
+def test_the_port_of_a_server_just_stopped_is_free_again() -> None:
+    """The check counts listeners only: connections of a stopped server in TIME_WAIT do not make its
+    port "in use" (a restart right after a stop works, as granian's own bind does)."""
+    from tarifa.cli import _refuse_taken_address
+
+    listener = _listener(reuse_port=True)
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _address = listener.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    time.sleep(0.1)
+    client.close()
+    listener.close()
+    _refuse_taken_address("127.0.0.1", port)  # no exit

@@ -169,6 +169,13 @@ EXPORT_FORMATS = [SafeCSV, TXT, SafeXLSX, SafeXLS]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusal": {"()": "tarifa.logs.RefusalWithoutTraceback"}},
+    "formatters": {"named": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "refusals": {"class": "logging.StreamHandler", "filters": ["refusal"], "formatter": "named"},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # Requests Django refuses as suspicious (a disallowed Host header, ...): one warning line each, no traceback.
+    "loggers": {"django.security": {"handlers": ["refusals"], "level": "WARNING", "propagate": False}},
 }

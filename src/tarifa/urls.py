@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from tarifa.api import switch_endpoints
-from tarifa.api.api import api
+from tarifa.api.api import api, not_found
 from tarifa.throttle.forms import AdminLoginForm
 from tarifa.throttle.views import admin_password_change
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("api/v1/calls/authorize", switch_endpoints.authorize_view),
     path("api/v1/calls/<call_id>/end", switch_endpoints.end_view),
     path("api/v1/", api.urls),
+    # Any other path under /api/: a 404 problem document, not Django's HTML page.
+    re_path(r"^api(?:/|$)", not_found),
 ]

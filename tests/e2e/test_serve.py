@@ -63,6 +63,12 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
         assert status == 200 and b"csrfmiddlewaretoken" in body
         status, _css = _get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
         assert status == 200
+        # monitors probe with HEAD (finding 19): answered like GET, without a body
+        head = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health", method="HEAD")
+        with urllib.request.urlopen(head, timeout=5) as response:
+            assert response.status == 200 and response.read() == b""
+        status, body = _get(f"http://127.0.0.1:{port}/api/v1/nope")
+        assert status == 404 and b'"status": 404' in body
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=15)[0].decode(errors="replace")

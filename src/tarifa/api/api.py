@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.db.migrations.loader import MigrationLoader
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve, reverse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Schema, Status
 
 import tarifa
@@ -22,7 +24,29 @@ class Health(Schema):
     version: str
 
 
-@api.get("/health", response={200: Health, 503: Health}, tags=["system"])
+class Index(Schema):
+    name: str
+    version: str
+    links: dict[str, str]
+
+
+@api.get("/", response=Index, tags=["system"], url_name="index")
+def index(request: HttpRequest) -> Index:
+    """What this API is and where to start: its documentation, its OpenAPI description, its health.
+    Open like them: it says nothing the published documentation does not."""
+    return Index(
+        name=api.title,
+        version=tarifa.__version__,
+        links={
+            "docs": reverse("api:openapi-view"),
+            "openapi": reverse("api:openapi-json"),
+            "health": reverse("api:health"),
+        },
+    )
+
+
+# HEAD too: load balancers and monitors often probe with HEAD (the server sends no body for it)
+@api.api_operation(["GET", "HEAD"], "/health", response={200: Health, 503: Health}, tags=["system"], url_name="health")
 def health(request: HttpRequest) -> Status:
     """Database reachable, migrations applied, version. 503 when either check fails."""
     database = "ok"
@@ -44,6 +68,20 @@ def health(request: HttpRequest) -> Status:
         version=tarifa.__version__,
     )
     return Status(200 if ok else 503, body)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any path under /api/ that is no operation: a problem document (RFC 9457) like every other API
+    answer, not Django's HTML page (``urls.py`` routes here after the API's own paths)."""
+    detail = f"No API operation at {request.path}: the operations are listed at {reverse('api:openapi-view')}"
+    try:
+        with_slash = resolve(request.path + "/")
+    except Resolver404:
+        with_slash = None
+    if with_slash is not None and with_slash.func is not not_found:  # /api/v1 for /api/v1/
+        detail = f"No API operation at {request.path}; did you mean {request.path}/?"
+    return problems.problem(api, request, 404, "Not found", detail)
 
 
 def _mount() -> None:

@@ -1,5 +1,6 @@
 # Tarifa: the two commands of the quick start.
-#   make run   - set up .venv, migrate the embedded SQLite database, load demo data once, serve
+#   make run   - set up .venv, migrate the embedded SQLite database, load demo data once, serve and run
+#                the worker (scripts/run.sh: Ctrl-C stops both)
 #   make test  - set up .venv and run the whole suite on SQLite and on a real PostgreSQL
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/tarifa migrate
 	$(BIN)/tarifa demo --if-empty
 	@$(BIN)/tarifa createadmin
-	$(BIN)/tarifa serve
+	scripts/run.sh $(BIN)/tarifa
 
 test: $(STAMP)
 	scripts/test.sh

@@ -138,13 +138,12 @@ def given_database_url() -> str | None:
 
 
 def _shown_url(raw: str) -> str:
-    """The URL as a refusal may show it: without the password."""
-    parts = urlsplit(raw) if "://" in raw else None
-    if parts is None or "@" not in parts.netloc:
-        return raw
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, colon, _password = userinfo.partition(":")
-    return raw.replace(parts.netloc, f"{user}{':***' if colon else ''}@{hostport}", 1)
+    """The URL as a refusal may show it: the password, up to the last ``@`` (one left un-encoded in
+    it included), as ``***``."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", raw)
+
+
+_PASSWORD_IN_URL = re.compile(r"^([A-Za-z0-9+.-]+://[^:/@]*):.*@")
 
 
 def secret_key() -> str:

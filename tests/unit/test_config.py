@@ -226,12 +226,23 @@ def test_smtp_tls_and_ssl_together_are_refused(monkeypatch: pytest.MonkeyPatch, 
         config.check_all()
 
 
-def test_a_refused_database_url_does_not_show_its_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://tarifa:s3cret@db/tarifa", "mysql://tarifa:***@db/tarifa"),
+        ("postgres://tarifa:s3c#ret@db/tarifa", "postgres://tarifa:***@db/tarifa"),  # '#' not encoded
+        ("postgres://tarifa:s3c@ret@db:99999/tarifa", "postgres://tarifa:***@db:99999/tarifa"),
+        ("postgres://tarifa:s3cret@[db/tarifa", "postgres://tarifa:***@[db/tarifa"),  # not even a URL
+    ],
+)
+def test_a_refused_database_url_does_not_show_its_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, shown: str
+) -> None:
     _clean_environment(monkeypatch, tmp_path)
-    monkeypatch.setenv("TARIFA_DATABASE_URL", "mysql://tarifa:s3cret@db/tarifa")
+    monkeypatch.setenv("TARIFA_DATABASE_URL", url)
     with pytest.raises(config.ConfigError) as refused:
         config.check_all()
-    assert "s3cret" not in str(refused.value) and "'mysql://tarifa:***@db/tarifa'" in str(refused.value)
+    assert "s3c" not in str(refused.value) and f"TARIFA_DATABASE_URL {shown!r} is refused" in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -607,7 +607,11 @@ def _charge_deleted_service(sender: Any, instance: Any, **_: object) -> None:
     from tarifa.customers.models import IpDevice, SipDevice
     from tarifa.dids.models import VirtualNumber
 
-    kind = {VirtualNumber: ServiceKind.VIRTUAL_NUMBER, SipDevice: ServiceKind.SIP_DEVICE, IpDevice: ServiceKind.IP_DEVICE}
+    kind = {
+        VirtualNumber: ServiceKind.VIRTUAL_NUMBER,
+        SipDevice: ServiceKind.SIP_DEVICE,
+        IpDevice: ServiceKind.IP_DEVICE,
+    }
     post_cancellation_charge(kind[sender], instance, timezone.now().astimezone(UTC).date())
 
 
@@ -623,4 +627,6 @@ def connect_signals() -> None:
     money_added.connect(_release_on_money, dispatch_uid="tarifa.services.recurring.release")
     did_releasing.connect(_charge_released_did, dispatch_uid="tarifa.services.recurring.did_released")
     for model in (VirtualNumber, SipDevice, IpDevice):
-        pre_delete.connect(_charge_deleted_service, sender=model, dispatch_uid=f"tarifa.services.recurring.{model.__name__}")
+        pre_delete.connect(
+            _charge_deleted_service, sender=model, dispatch_uid=f"tarifa.services.recurring.{model.__name__}"
+        )

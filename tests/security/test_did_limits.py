@@ -4,15 +4,20 @@ that only become two letters once upper-cased."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import date
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from typer.testing import CliRunner
 
 from tarifa.customers.models import Account, Customer
+from tarifa.dids.imports import ImportRejected, import_file
 from tarifa.dids.models import Did, DidPlan
 from tarifa.dids.service import DidRefused, assign_did, release_did
 
@@ -140,3 +145,110 @@ def test_a_lata_state_that_is_two_letters_only_when_upper_cased_is_refused() -> 
     assert not NpaNxx.objects.exists()
     import_lata(b"npa_nxx,lata,state\n212555,132,ny\n", "l.csv")
     assert NpaNxx.objects.get().state == "NY"
+
+
+# --- 6: files that would hold a worker's memory or time ------------------------------------------------
+
+
+def _xlsx(*rows: tuple[str, ...]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _repacked(data: bytes, **members: bytes) -> bytes:
+    """The workbook with some members replaced or added (compressed, so the file stays small)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename not in members:
+                target.writestr(item, source.read(item.filename))
+        for name, content in members.items():
+            target.writestr(name, content)
+    return out.getvalue()
+
+
+def test_an_xlsx_shared_strings_bomb_is_refused_before_it_is_unpacked(world) -> None:
+    strings = (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + b"<si><t>a</t></si>" * (2_100_000)
+        + b"</sst>"
+    )
+    bomb = _repacked(_xlsx(("number",), ("+12125550100",)), **{"xl/sharedStrings.xml": strings})
+    assert len(bomb) < 1_000_000
+    with pytest.raises(ImportRejected) as caught:
+        import_file(bomb, "bomb.xlsx")
+    assert "shared-strings table of 35,700,077 bytes; at most 33,554,432" in str(caught.value.errors[0])
+    padded = _repacked(_xlsx(("number",), ("+12125550100",)), **{"xl/media/padding.bin": b"\0" * (65 * 1024 * 1024)})
+    with pytest.raises(ImportRejected) as caught:
+        import_file(padded, "padded.xlsx")
+    assert "an XLSX file may unpack to at most 67,108,864 bytes" in str(caught.value.errors[0])
+    assert Did.objects.count() == 1  # the fixture's number only
+
+
+def test_an_inventory_file_has_at_most_100000_rows(world) -> None:
+    lines = "".join(f"+1212{n:07d}\n" for n in range(100_001))
+    with pytest.raises(ImportRejected) as caught:
+        import_file(("number\n" + lines).encode(), "big.csv")
+    assert [str(e) for e in caught.value.errors] == [
+        "big.csv line 100002: file 'big.csv' is refused: has more than 100,000 numbers; a DID inventory file has at most that many"
+    ]
+    rows = [("number",)] + [("+12125550100",)] * 100_001  # the attack's file: one number many times
+    with pytest.raises(ImportRejected) as caught:
+        import_file(_xlsx(*rows), "rows.xlsx")
+    assert "has more than 100,000 numbers" in str(caught.value.errors[0])
+    assert Did.objects.count() == 1
+
+
+def test_the_errors_of_a_refused_file_are_listed_up_to_100(world, cli, boss, tmp_path) -> None:
+    data = ("number\n" + "not a number\n" * 500).encode()
+    with pytest.raises(ImportRejected) as caught:
+        import_file(data, "bad.csv")
+    assert (caught.value.count, len(caught.value.errors), caught.value.more) == (500, 100, 400)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    refused = cli("did", "import", str(path))
+    assert refused.exit_code == 2 and "... and 400 more error(s), not listed." in refused.output
+    assert refused.output.count("is refused") == 100 and "500 error(s); nothing was imported." in refused.output
+    page = boss.post(
+        reverse("admin:dids_did_did_import"), {"file": SimpleUploadedFile("bad.csv", data, content_type="text/csv")}
+    )
+    text = page.content.decode()
+    assert page.status_code == 200 and "500 errors — nothing was imported" in text and "and 400 more errors" in text
+    assert text.count("must be an international number") == 100
+
+
+def test_a_lata_file_stops_at_100_problems_and_1000000_rows(monkeypatch) -> None:
+    from tarifa.core import origination
+    from tarifa.dids.lata import LataRejected, import_lata
+
+    with pytest.raises(LataRejected) as caught:
+        import_lata(("npa_nxx,lata,state\n" + "1,x,ß\n" * 5000).encode(), "l.csv")
+    problems = caught.value.problems
+    assert len(problems) <= 103 and "the check stopped after 100 problems" in str(problems[-1])
+    monkeypatch.setattr(origination, "LATA_ROWS_MAX", 3)  # the real limit is a million rows
+    with pytest.raises(LataRejected) as caught:
+        import_lata(b"npa_nxx,lata,state\n212555,1,NY\n212556,1,NY\n212557,1,NY\n212558,1,NY\n", "l.csv")
+    assert [str(p) for p in caught.value.problems] == [
+        "l.csv, row 5, field file: 'row 5' is refused: a LATA file has at most 3 rows"
+    ]
+
+
+def test_a_deck_zip_bomb_is_refused_by_the_same_reader() -> None:
+    from tarifa.rating.decks import DeckRejected, read_table
+
+    strings = b"<sst>" + b"<si><t>a</t></si>" * 2_000_000 + b"</sst>"
+    bomb = _repacked(_xlsx(("prefix",), ("1212",)), **{"xl/sharedStrings.xml": strings})
+    with pytest.raises(DeckRejected) as caught:
+        read_table(bomb, "deck.xlsx")
+    assert "has a shared-strings table of 34,000,011 bytes" in caught.value.errors[0].rule
+    padded = _repacked(_xlsx(("prefix",), ("1212",)), **{"xl/media/padding.bin": b"\0" * (257 * 1024 * 1024)})
+    with pytest.raises(DeckRejected) as caught:
+        read_table(padded, "deck.xlsx")
+    assert "may unpack to at most 268,435,456 bytes" in caught.value.errors[0].rule
+    fine = _repacked(_xlsx(("prefix",), ("1212",)), **{"xl/media/padding.bin": b"\0" * (65 * 1024 * 1024)})
+    header, rows = read_table(fine, "deck.xlsx")  # over the inventory's 64 MiB, within a deck's 256
+    assert header == ["prefix"] and [list(cells) for _line, cells in rows] == [["1212"]]

@@ -200,6 +200,12 @@ def pattern_regex(pattern: str) -> str:
 IMPORT_COLUMNS: Final = ("number", "vendor", "monthly_cost", "plan", "status")
 #: What a file may set as a number's status: assignment goes through ``tarifa did assign``.
 IMPORT_STATUSES: Final = (DidState.AVAILABLE, DidState.RESERVED, DidState.PORTING, DidState.DISABLED)
+#: Numbers one inventory file may hold: a carrier's block order is thousands; a million rows held a
+#: worker for minutes and 1.4 GB.
+IMPORT_ROWS_MAX: Final = 100_000
+#: Errors listed of a refused file; the rest are counted ("and 4,900 more"), so a file of bad rows
+#: never makes a page of megabytes.
+IMPORT_ERRORS_LISTED: Final = 100
 #: The largest monthly cost a file may give (the money columns' limit).
 MONTHLY_COST_MAX: Final = Decimal("999999.99")
 _MONEY: Final = re.compile(r"^[0-9]{1,9}(?:\.[0-9]{1,6})?$")
@@ -344,6 +350,8 @@ __all__ = [
     "DID_DATE_MAX",
     "DID_DATE_MIN",
     "IMPORT_COLUMNS",
+    "IMPORT_ERRORS_LISTED",
+    "IMPORT_ROWS_MAX",
     "IMPORT_STATUSES",
     "QUARANTINE_DAYS_MAX",
     "TRANSITIONS",

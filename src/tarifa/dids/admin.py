@@ -327,7 +327,9 @@ class DidAdmin(TarifaAdmin):
             try:
                 result = imports.import_file(upload.read(), upload.name)
             except imports.ImportRejected as exc:
-                return self._page(request, "Import DIDs", form, errors=exc.errors, submit="Import")
+                return self._page(
+                    request, "Import DIDs", form, errors=exc.errors, count=exc.count, more=exc.more, submit="Import"
+                )
             messages.success(request, f"{upload.name}: {result}.")
             return redirect(reverse("admin:dids_did_changelist"))
         return self._page(request, "Import DIDs", form, submit="Import")

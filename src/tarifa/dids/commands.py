@@ -72,7 +72,9 @@ def import_(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     except ImportRejected as exc:
         for error in exc.errors:
             typer.echo(str(error), err=True)
-        typer.echo(f"{len(exc.errors)} error(s); nothing was imported.", err=True)
+        if exc.more:
+            typer.echo(f"... and {exc.more:,} more error(s), not listed.", err=True)
+        typer.echo(f"{exc.count} error(s); nothing was imported.", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{file.name}: {result}")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, time
 from typing import Any, Final
 
@@ -192,9 +192,9 @@ def read_table(
 
         _refuse_zip_bomb(data, filename, unpacked_max)
 
-        used = _refuse_wide_rows(
-            data, filename, columns, noun
-        )  # before openpyxl, which scans the whole sheet on opening
+        used = _refuse_wide_rows(  # before openpyxl, which scans the whole sheet on opening
+            data, filename, columns, noun, rows_max, too_many
+        )
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
@@ -244,7 +244,14 @@ def read_table(
     return list(header), table
 
 
-def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> int | None:
+def _refuse_wide_rows(
+    data: bytes,
+    filename: str,
+    columns: int,
+    noun: str,
+    rows_max: int | None = None,
+    too_many: Callable[[int], None] | None = None,
+) -> int | None:
     """Stream the first worksheet's XML and stop at the first row with too many cells.
 
     Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
@@ -289,6 +296,8 @@ def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> in
                         )
                 elif element.tag == row_tag:
                     line += 1
+                    if too_many is not None and rows_max is not None and line > rows_max + 1:
+                        too_many(line)  # stop here, not after streaming the rest of the sheet
                     count = column = 0
                     element.clear()
         finally:

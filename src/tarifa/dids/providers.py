@@ -135,19 +135,18 @@ class HttpDidProvider:
 
         def cut_off() -> None:  # the deadline passed: end the call whatever it is waiting for
             cut.set()
-            for sock in held:
-                with contextlib.suppress(OSError):
+            for sock in [*held, connection.sock]:  # connection.sock: a TLS handshake under way
+                with contextlib.suppress(OSError, AttributeError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-        timer: threading.Timer | None = None
+        timer = threading.Timer(self.timeout_seconds, cut_off)
+        timer.daemon = True
         location, said, raw = "", "", b""
         try:
+            timer.start()
             try:
                 connection.connect()
                 held.append(connection.sock)
-                timer = threading.Timer(max(deadline - time.monotonic(), 0.0), cut_off)
-                timer.daemon = True
-                timer.start()
                 connection.request(
                     method, urllib.parse.urlunsplit(("", "", target.path, target.query, "")), data, headers
                 )
@@ -162,14 +161,13 @@ class HttpDidProvider:
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 if cut.is_set() or time.monotonic() >= deadline or isinstance(exc, TimeoutError):
                     raise late from None
-                if connection.sock is None:
+                if not held:
                     raise ProviderError(f"the provider cannot be reached ({exc})") from None
                 raise ProviderError(f"the provider's answer to {method} {path} broke off ({exc})") from None
             if cut.is_set() or time.monotonic() >= deadline:
                 raise late  # cut off: what was read is not the whole answer
         finally:
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
             connection.close()
         if 300 <= status < 400:
             elsewhere = urllib.parse.urlsplit(location).netloc or target.netloc

@@ -252,3 +252,16 @@ def test_a_deck_zip_bomb_is_refused_by_the_same_reader() -> None:
     fine = _repacked(_xlsx(("prefix",), ("1212",)), **{"xl/media/padding.bin": b"\0" * (65 * 1024 * 1024)})
     header, rows = read_table(fine, "deck.xlsx")  # over the inventory's 64 MiB, within a deck's 256
     assert header == ["prefix"] and [list(cells) for _line, cells in rows] == [["1212"]]
+
+
+def test_the_did_model_refuses_an_activation_date_out_of_range(world) -> None:
+    """The back office's DID form runs the model's rules: the same range as Assign."""
+    from django.core.exceptions import ValidationError
+
+    did = assign_did(world["did"], world["account"], world["plan"], date(2026, 3, 10))
+    did.activation_date = date(1, 1, 2)
+    with pytest.raises(ValidationError) as caught:
+        did.full_clean()
+    assert caught.value.message_dict["activation_date"] == [
+        "Activation date '0001-01-02' is refused: must be from 2000-01-01 to 2999-12-31"
+    ]

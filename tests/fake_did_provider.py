@@ -28,6 +28,10 @@ class FakeProvider:
         self.order_delay = 0.0
         self.sell_instead: str | None = None
         self.search_answer: Any = None  # a raw answer to send instead of the offers
+        self.raw_answer: bytes | None = None  # bytes sent as the 200 answer of every call instead
+        self.drip_seconds = 0.0  # send an answer one byte at a time, this long apart
+        self.redirect_to = ""  # answer every call with a 302 to this URL
+        self.authorizations: list[str] = []  # the Authorization header of every call received
         self.url = ""
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -39,13 +43,28 @@ class FakeProvider:
 
             def _send(self, code: int, body: Any = None) -> None:
                 data = json.dumps(body).encode() if body is not None else b""
+                if fake.raw_answer is not None and code < 300:
+                    data, code = fake.raw_answer, 200
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not fake.drip_seconds:
+                    self.wfile.write(data)
+                    return
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(fake.drip_seconds)
 
             def _authorised(self) -> bool:
+                fake.authorizations.append(self.headers.get("Authorization", ""))
+                if fake.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", fake.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return False
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     self._send(401, {"error": "bad token"})
                     return False

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, time
 from typing import Any, Final
 
@@ -29,6 +29,8 @@ __all__ = [
     "CELL_MAX",
     "FORMULA_START",
     "XLSX_CELLS_PER_ROW_MAX",
+    "XLSX_SHARED_STRINGS_MAX",
+    "XLSX_UNPACKED_MAX",
     "TableRefused",
     "guard",
     "guarded_rows",
@@ -114,7 +116,38 @@ CELL_MAX: Final = 128 * 1024
 #: row of millions of empty cells would otherwise hold the server for minutes (L6).
 XLSX_CELLS_PER_ROW_MAX: Final = 256
 
+#: What an XLSX file may unpack to, as its zip directory declares it (the reader stops at the
+#: declared size, so the check holds): a workbook is XML compressed about tenfold, and a 2 MB
+#: "zip bomb" of shared strings grew a worker to 4 GB. Checked before anything is unpacked.
+XLSX_UNPACKED_MAX: Final = 256 * 1024 * 1024
+#: The shared-strings table openpyxl holds in memory whole: a deck's or inventory's texts are a
+#: few megabytes.
+XLSX_SHARED_STRINGS_MAX: Final = 32 * 1024 * 1024
+
 _SHEET_NS: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def _refuse_zip_bomb(data: bytes, filename: str, unpacked_max: int) -> None:
+    """Refuse an XLSX whose members would unpack beyond the limits, from the zip directory alone.
+    A file that is not a zip is left to ``load_workbook``, which refuses it."""
+    import zipfile
+
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    total = sum(m.file_size for m in members)
+    if total > unpacked_max:
+        raise TableRefused(
+            0, filename, f"unpacks to {total:,} bytes; an XLSX file may unpack to at most {unpacked_max:,} bytes"
+        )
+    for member in members:
+        if member.filename.lower().endswith("sharedstrings.xml") and member.file_size > XLSX_SHARED_STRINGS_MAX:
+            raise TableRefused(
+                0,
+                filename,
+                f"has a shared-strings table of {member.file_size:,} bytes; at most {XLSX_SHARED_STRINGS_MAX:,}",
+            )
 
 
 class TableRefused(Exception):
@@ -134,6 +167,8 @@ def read_table(
     columns: int,
     noun: str = "file",
     rows_noun: str = "rows",
+    rows_max: int | None = None,
+    unpacked_max: int = XLSX_UNPACKED_MAX,
 ) -> tuple[list[str], Iterator[tuple[int, Sequence[str]]]]:
     """Header and (line, cells) rows of a CSV or XLSX file, by its extension.
 
@@ -142,13 +177,24 @@ def read_table(
     broken file, a workbook without a worksheet or a cell over :data:`CELL_MAX` characters is
     refused with :class:`TableRefused` (raised while the rows are read), never an exception of
     the reading library. CSV cells lose the formula guard an export adds (``'=x`` -> ``=x``).
+    ``rows_max`` refuses a file with more lines after the header; an XLSX file that would unpack
+    beyond ``unpacked_max`` bytes is refused before it is unpacked.
     """
+
+    def too_many(line: int) -> None:
+        if rows_max is not None and line > rows_max + 1:
+            raise TableRefused(
+                line, filename, f"has more than {rows_max:,} {rows_noun}; a {noun} has at most that many"
+            )
+
     if filename.lower().endswith((".xlsx", ".xlsm")):
         import openpyxl
 
-        used = _refuse_wide_rows(
-            data, filename, columns, noun
-        )  # before openpyxl, which scans the whole sheet on opening
+        _refuse_zip_bomb(data, filename, unpacked_max)
+
+        used = _refuse_wide_rows(  # before openpyxl, which scans the whole sheet on opening
+            data, filename, columns, noun, rows_max, too_many
+        )
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
@@ -169,6 +215,7 @@ def read_table(
                 header = next(rows, ())
                 yield 1, [_xlsx_cell(c) for c in header]
                 for line, row in enumerate(rows, start=2):
+                    too_many(line)
                     yield line, [_checked(line, _xlsx_cell(c), noun) for c in row]
             except TableRefused:
                 raise
@@ -187,6 +234,7 @@ def read_table(
     def csv_cells() -> Iterator[tuple[int, Sequence[str]]]:
         try:
             for row in reader:
+                too_many(reader.line_num)
                 yield reader.line_num, [unguard(cell) for cell in row]
         except csv.Error as exc:
             raise TableRefused(reader.line_num + 1, filename, _csv_problem(exc, noun)) from None
@@ -196,7 +244,14 @@ def read_table(
     return list(header), table
 
 
-def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> int | None:
+def _refuse_wide_rows(
+    data: bytes,
+    filename: str,
+    columns: int,
+    noun: str,
+    rows_max: int | None = None,
+    too_many: Callable[[int], None] | None = None,
+) -> int | None:
     """Stream the first worksheet's XML and stop at the first row with too many cells.
 
     Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
@@ -241,6 +296,8 @@ def _refuse_wide_rows(data: bytes, filename: str, columns: int, noun: str) -> in
                         )
                 elif element.tag == row_tag:
                     line += 1
+                    if too_many is not None and rows_max is not None and line > rows_max + 1:
+                        too_many(line)  # stop here, not after streaming the rest of the sheet
                     count = column = 0
                     element.clear()
         finally:

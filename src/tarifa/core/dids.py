@@ -55,6 +55,22 @@ ASSIGNABLE: Final = frozenset({DidState.AVAILABLE, DidState.RESERVED})
 QUARANTINE_DAYS_MAX: Final = 3650
 
 
+#: The range of a DID's activation and release dates. The floor: no number was sold before it,
+#: and an activation date of year 1 would make the next charges run bill two thousand years of
+#: periods. The ceiling stays far from ``date.max``, so adding a quarantine or a billing period
+#: never overflows (``9999-12-31`` crashed a release). Whether a date may be in the future is a
+#: rule of its own, checked where it applies.
+DID_DATE_MIN: Final = date(2000, 1, 1)
+DID_DATE_MAX: Final = date(2999, 12, 31)
+
+
+def did_date_problem(day: date) -> str | None:
+    """Why ``day`` cannot be a DID's activation or release date, or ``None`` when it can."""
+    if not DID_DATE_MIN <= day <= DID_DATE_MAX:
+        return f"must be from {DID_DATE_MIN.isoformat()} to {DID_DATE_MAX.isoformat()}"
+    return None
+
+
 def effective_status(status: str, quarantine_until: date | None, today: date) -> DidState:
     """The status as the inventory shows it on ``today``: a quarantine that ended on or before
     today reads as available (no timer flips the row)."""
@@ -77,7 +93,10 @@ def quarantine_end(released_on: date, days: int) -> date:
     """The first day a released number is available again: ``released_on + days`` (0: at once)."""
     if not 0 <= days <= QUARANTINE_DAYS_MAX:
         raise ValueError(f"quarantine days {days} is refused: must be 0 to {QUARANTINE_DAYS_MAX}")
-    return released_on + timedelta(days=days)
+    try:
+        return released_on + timedelta(days=days)
+    except OverflowError:
+        raise ValueError(f"release date {released_on.isoformat()} is refused: {did_date_problem(date.max)}") from None
 
 
 def unavailable_reason(status: str, quarantine_until: date | None, today: date, holder: str = "") -> str | None:
@@ -181,6 +200,12 @@ def pattern_regex(pattern: str) -> str:
 IMPORT_COLUMNS: Final = ("number", "vendor", "monthly_cost", "plan", "status")
 #: What a file may set as a number's status: assignment goes through ``tarifa did assign``.
 IMPORT_STATUSES: Final = (DidState.AVAILABLE, DidState.RESERVED, DidState.PORTING, DidState.DISABLED)
+#: Numbers one inventory file may hold: a carrier's block order is thousands; a million rows held a
+#: worker for minutes and 1.4 GB.
+IMPORT_ROWS_MAX: Final = 100_000
+#: Errors listed of a refused file; the rest are counted ("and 4,900 more"), so a file of bad rows
+#: never makes a page of megabytes.
+IMPORT_ERRORS_LISTED: Final = 100
 #: The largest monthly cost a file may give (the money columns' limit).
 MONTHLY_COST_MAX: Final = Decimal("999999.99")
 _MONEY: Final = re.compile(r"^[0-9]{1,9}(?:\.[0-9]{1,6})?$")
@@ -322,7 +347,11 @@ def parse_inventory(
 
 __all__ = [
     "ASSIGNABLE",
+    "DID_DATE_MAX",
+    "DID_DATE_MIN",
     "IMPORT_COLUMNS",
+    "IMPORT_ERRORS_LISTED",
+    "IMPORT_ROWS_MAX",
     "IMPORT_STATUSES",
     "QUARANTINE_DAYS_MAX",
     "TRANSITIONS",
@@ -331,6 +360,7 @@ __all__ = [
     "NumberParts",
     "NumberRefused",
     "RowError",
+    "did_date_problem",
     "effective_status",
     "parse_inventory",
     "parse_number",

@@ -285,6 +285,11 @@ def short_call_penalty(policy: ShortCallPolicy, calls: int, short: int) -> Decim
 LATA_FIELDS: Final = ("npa_nxx", "lata", "state")
 _STATE_LENGTH: Final = 2
 _LATA_MAX: Final = 5
+#: Data rows a LATA file may have: the NANP has under a million NPA-NXX codes.
+LATA_ROWS_MAX: Final = 1_000_000
+#: Problems listed before the check of a file stops (a file of a million bad rows would otherwise
+#: hold the worker and its memory, and the page listing them would be megabytes).
+LATA_PROBLEMS_MAX: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,11 +356,29 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
     where = {name: names.index(name) for name in LATA_FIELDS}
     seen: dict[str, int] = {}
     line = 1
+    count = 0
     try:
         for cells in reader:
             line = reader.line_num
             if not any(c.strip() for c in cells):
                 continue
+            count += 1
+            if count > LATA_ROWS_MAX:
+                problems.append(
+                    LataProblem(file, line, "file", f"row {line}", f"a LATA file has at most {LATA_ROWS_MAX:,} rows")
+                )
+                break
+            if len(problems) >= LATA_PROBLEMS_MAX:
+                problems.append(
+                    LataProblem(
+                        file,
+                        line,
+                        "file",
+                        f"row {line}",
+                        f"the check stopped after {LATA_PROBLEMS_MAX} problems; the rest of the file was not checked",
+                    )
+                )
+                break
             values = {name: (cells[i].strip() if i < len(cells) else "") for name, i in where.items()}
             bad = False
             if (rule := _nanp_npa_nxx(values["npa_nxx"])) is not None:
@@ -376,8 +399,10 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
             if not (lata.isascii() and lata.isdigit() and 1 <= len(lata) <= _LATA_MAX):
                 problems.append(LataProblem(file, line, "lata", lata[:40], f"must be 1 to {_LATA_MAX} digits"))
                 bad = True
-            state = values["state"].upper()
-            if not (len(state) == _STATE_LENGTH and state.isascii() and state.isalpha()):
+            state = values["state"]  # checked before upper(): "ß".upper() is "SS"
+            if len(state) == _STATE_LENGTH and state.isascii() and state.isalpha():
+                state = state.upper()
+            else:
                 problems.append(
                     LataProblem(
                         file, line, "state", values["state"][:40], "must be a two-letter state or province code"

@@ -233,11 +233,11 @@ class AssignForm(LabeledForm):
     )
 
     def clean_account(self) -> Account:
-        text = self.cleaned_data["account"].strip()
-        found = Account.objects.filter(account_code=text).first() or Account.objects.filter(name=text).first()
-        if found is None:
-            raise forms.ValidationError(f"Account {text!r} is refused: no account has this code or name")
-        return found
+        try:
+            return service.find_account(self.cleaned_data["account"])
+        except service.DidRefused as exc:
+            said = str(exc)
+            raise forms.ValidationError(said[:1].upper() + said[1:]) from None
 
 
 class ReleaseForm(LabeledForm):
@@ -327,7 +327,9 @@ class DidAdmin(TarifaAdmin):
             try:
                 result = imports.import_file(upload.read(), upload.name)
             except imports.ImportRejected as exc:
-                return self._page(request, "Import DIDs", form, errors=exc.errors, submit="Import")
+                return self._page(
+                    request, "Import DIDs", form, errors=exc.errors, count=exc.count, more=exc.more, submit="Import"
+                )
             messages.success(request, f"{upload.name}: {result}.")
             return redirect(reverse("admin:dids_did_changelist"))
         return self._page(request, "Import DIDs", form, submit="Import")

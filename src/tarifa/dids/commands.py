@@ -38,14 +38,12 @@ def _date(value: str | None, option: str) -> date | None:
 
 
 def _account(text: str) -> Account:
-    from tarifa.customers.models import Account
+    from tarifa.dids.service import DidRefused, find_account
 
-    found = Account.objects.filter(account_code=text).first() or Account.objects.filter(name=text).first()
-    if found is None and text.isdigit() and len(text) <= 18:
-        found = Account.objects.filter(pk=int(text)).first()
-    if found is None:
-        _fail(f"--account {text!r} is refused: no account has this code, name or id")
-    return found
+    try:
+        return find_account(text, by_id=True)
+    except DidRefused as exc:
+        _fail(f"--{exc}")
 
 
 def _plan(text: str) -> DidPlan:
@@ -74,7 +72,9 @@ def import_(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     except ImportRejected as exc:
         for error in exc.errors:
             typer.echo(str(error), err=True)
-        typer.echo(f"{len(exc.errors)} error(s); nothing was imported.", err=True)
+        if exc.more:
+            typer.echo(f"... and {exc.more:,} more error(s), not listed.", err=True)
+        typer.echo(f"{exc.count} error(s); nothing was imported.", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{file.name}: {result}")
 

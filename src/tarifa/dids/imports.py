@@ -15,9 +15,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tarifa import spreadsheets
-from tarifa.core.dids import IMPORT_COLUMNS, InventoryRow, RowError, parse_inventory
+from tarifa.core.dids import (
+    IMPORT_COLUMNS,
+    IMPORT_ERRORS_LISTED,
+    IMPORT_ROWS_MAX,
+    InventoryRow,
+    RowError,
+    parse_inventory,
+)
 from tarifa.dids.models import Did, DidPlan
 from tarifa.routing.models import Vendor
+
+#: What an inventory XLSX may unpack to (100,000 rows of five columns are a few megabytes of XML).
+IMPORT_UNPACKED_MAX = 64 * 1024 * 1024
 
 
 class ImportRejected(Exception):
@@ -25,7 +35,9 @@ class ImportRejected(Exception):
 
     def __init__(self, errors: list[RowError]) -> None:
         super().__init__(f"{len(errors)} error(s) in the file; nothing was imported")
-        self.errors = errors
+        self.count = len(errors)  # every error found; only the first IMPORT_ERRORS_LISTED are kept
+        self.errors = errors[:IMPORT_ERRORS_LISTED]
+        self.more = self.count - len(self.errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +57,8 @@ def parse_file(data: bytes, filename: str) -> list[InventoryRow]:
             columns=len(IMPORT_COLUMNS),
             noun="DID inventory file",
             rows_noun="numbers",
+            rows_max=IMPORT_ROWS_MAX,
+            unpacked_max=IMPORT_UNPACKED_MAX,
         )
         rows = list(table)
     except spreadsheets.TableRefused as exc:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.core.dids import DidState, effective_status, parts_of_stored
+from tarifa.core.dids import DidState, did_date_problem, effective_status, parts_of_stored
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -163,6 +163,8 @@ class Did(LabeledUniqueMixin, TimestampedModel):
             )
         if self.status == DidStatus.QUARANTINED and self.quarantine_until is None:
             errors["quarantine_until"] = v.refuse("Quarantined until", None, "a quarantined DID needs the day it ends")
+        if self.activation_date is not None and (problem := did_date_problem(self.activation_date)) is not None:
+            errors["activation_date"] = v.refuse("Activation date", self.activation_date.isoformat(), problem)
         if self.destination == DidDestination.FORWARD:
             try:
                 v.Digits("Forward number", 3, 15)(self.forward_number)

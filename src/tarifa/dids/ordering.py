@@ -16,6 +16,7 @@ half-assigned:
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -23,6 +24,7 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 
+from tarifa.core.dids import NumberRefused, parse_number, pattern_regex
 from tarifa.customers.models import Account
 from tarifa.dids.models import Did, DidPlan
 from tarifa.dids.providers import DidProvider, ProviderError, configured_provider
@@ -86,7 +88,14 @@ def order_did(
         raise DidRefused.of(*asked, f"no available number in the inventory, and {exc}") from None
     if not offers:
         raise DidRefused.of(*asked, "no available number in the inventory or at the provider")
-    offer = offers[0]
+    fitting = [o for o in offers if _fits(o.number, country, area_code, pattern)]
+    if not fitting:  # the provider's answer is outside input: never buy what was not asked for
+        raise DidRefused.of(
+            *asked,
+            f"no available number in the inventory, and the provider offered only numbers of other "
+            f"countries, area codes or patterns (e.g. +{offers[0].number}); nothing was ordered",
+        )
+    offer = fitting[0]
     if Did.objects.filter(number=offer.number).exists():
         raise DidRefused.of("number", offer.number, "the provider offered a number the inventory holds already")
     try:
@@ -94,6 +103,17 @@ def order_did(
     except ProviderError as exc:
         _release_quietly(source, offer.number)
         raise DidRefused.of("number", offer.number, f"the order failed, nothing was assigned: {exc}") from None
+    except Exception:  # an adapter's own failure: what it may have bought goes back all the same
+        _release_quietly(source, offer.number)
+        raise
+    if ordered.number != offer.number or not _fits(ordered.number, country, area_code, pattern):
+        _release_quietly(source, ordered.number)
+        _release_quietly(source, offer.number)
+        raise DidRefused.of(
+            "number",
+            ordered.number,
+            f"the provider sold another number than the ordered {offer.number}; it was released to the provider",
+        )
     try:
         with transaction.atomic():
             stored = Did(number=ordered.number, monthly_cost=ordered.monthly_cost)
@@ -112,6 +132,17 @@ def order_did(
         _release_quietly(source, ordered.number)
         raise
     return OrderResult(did, "provider")
+
+
+def _fits(number: str, country: str, area_code: str | None, pattern: str | None) -> bool:
+    """Whether a provider's number is of the country, area code and local pattern asked for."""
+    try:
+        parts = parse_number(number)
+    except NumberRefused:
+        return False
+    if parts.country != country.strip().upper() or (area_code and parts.area_code != area_code):
+        return False
+    return not pattern or re.fullmatch(pattern_regex(pattern), parts.local_number) is not None
 
 
 def _release_quietly(provider: DidProvider, number: str) -> None:

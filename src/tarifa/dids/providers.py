@@ -11,10 +11,13 @@ says what happened, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
-import urllib.error
+import reprlib
+import socket
+import threading
+import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -64,25 +67,34 @@ class DidProvider(Protocol):
 _MAX_ANSWER = 1024 * 1024  # a provider's answer larger than 1 MiB is refused unread
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 2, 80, 80, 4, 4
+
+
+def _shown(value: Any) -> str:
+    """A provider's value, shortened (and never deeper than two levels) for a message."""
+    return _SHOWN.repr(value)
+
+
 def _money(value: Any, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ProviderError(f"the provider's {what} {value!r} is not an amount written as text or a whole number")
+        raise ProviderError(f"the provider's {what} {_shown(value)} is not an amount written as text or a whole number")
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise ProviderError(f"the provider's {what} {value!r} is not a decimal amount") from None
+        raise ProviderError(f"the provider's {what} {_shown(value)} is not a decimal amount") from None
     if not amount.is_finite() or amount < 0 or amount > Decimal("999999.99"):
-        raise ProviderError(f"the provider's {what} {value!r} is not an amount from 0 to 999999.99")
+        raise ProviderError(f"the provider's {what} {_shown(value)} is not an amount from 0 to 999999.99")
     return amount
 
 
 def _number(value: Any) -> str:
     if not isinstance(value, str):
-        raise ProviderError(f"the provider's number {value!r} is not text")
+        raise ProviderError(f"the provider's number {_shown(value)} is not text")
     try:
         return parse_number(value).number
     except NumberRefused as exc:
-        raise ProviderError(f"the provider's number {value!r} is refused: {exc}") from None
+        raise ProviderError(f"the provider's number {_shown(value)} is refused: {exc}") from None
 
 
 class HttpDidProvider:
@@ -101,38 +113,79 @@ class HttpDidProvider:
         self.timeout_seconds = timeout_seconds
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request, bounded as a whole by ``timeout_seconds`` (connecting, sending, the headers
+        and the body: a provider trickling its answer a byte at a time is cut at the deadline, as a
+        socket time-out bounds each read only). Redirects are never followed: the token would go to
+        whatever host the provider names."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        target = urllib.parse.urlsplit(self.url + path)
+        headers = {"Accept": "application/json"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            headers["Authorization"] = f"Bearer {self.token}"
+        kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+        connection = kind(target.hostname or "", target.port, timeout=self.timeout_seconds)
+        late = ProviderError(f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s")
+        deadline = time.monotonic() + self.timeout_seconds
+        cut = threading.Event()
+
+        held: list[socket.socket] = []  # the socket itself: http.client drops its own reference once
+        # a response that closes the connection is under way, but the response still reads from it
+
+        def cut_off() -> None:  # the deadline passed: end the call whatever it is waiting for
+            cut.set()
+            for sock in [*held, connection.sock]:  # connection.sock: a TLS handshake under way
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.timeout_seconds, cut_off)
+        timer.daemon = True
+        location, said, raw = "", "", b""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                raw = response.read(_MAX_ANSWER + 1)
-        except urllib.error.HTTPError as exc:
-            raise ProviderError(f"the provider refused {method} {path}: HTTP {exc.code}{_reason(exc)}") from None
-        except TimeoutError:
+            timer.start()
+            try:
+                connection.connect()
+                held.append(connection.sock)
+                connection.request(
+                    method, urllib.parse.urlunsplit(("", "", target.path, target.query, "")), data, headers
+                )
+                response = connection.getresponse()
+                status = response.status
+                if 200 <= status < 300:
+                    raw = response.read(_MAX_ANSWER + 1)
+                elif 300 <= status < 400:
+                    location = response.getheader("Location", "") or ""
+                else:
+                    said = _reason(response.read(4096))
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if cut.is_set() or time.monotonic() >= deadline or isinstance(exc, TimeoutError):
+                    raise late from None
+                if not held:
+                    raise ProviderError(f"the provider cannot be reached ({exc})") from None
+                raise ProviderError(f"the provider's answer to {method} {path} broke off ({exc})") from None
+            if cut.is_set() or time.monotonic() >= deadline:
+                raise late  # cut off: what was read is not the whole answer
+        finally:
+            timer.cancel()
+            connection.close()
+        if 300 <= status < 400:
+            elsewhere = urllib.parse.urlsplit(location).netloc or target.netloc
             raise ProviderError(
-                f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s"
-            ) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise ProviderError(
-                    f"the provider did not answer {method} {path} within {self.timeout_seconds:g} s"
-                ) from None
-            raise ProviderError(f"the provider cannot be reached ({exc.reason})") from None
-        except (OSError, ValueError) as exc:  # connection reset, a broken answer
-            raise ProviderError(f"the provider's answer to {method} {path} broke off ({exc})") from None
+                f"the provider answered {method} {path} with a redirect (HTTP {status} to {elsewhere[:100]!r}); "
+                "redirects are not followed, so the token never goes to another address: "
+                "set TARIFA_DID_PROVIDER_URL to the provider's final address"
+            )
+        if not 200 <= status < 300:
+            raise ProviderError(f"the provider refused {method} {path}: HTTP {status}{said}")
         if len(raw) > _MAX_ANSWER:
             raise ProviderError(f"the provider's answer to {method} {path} is over 1 MiB")
         if not raw:
             return None
         try:
             return json.loads(raw)
-        except ValueError:
-            raise ProviderError(f"the provider's answer to {method} {path} is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            raise ProviderError(f"the provider's answer to {method} {path} is not JSON Tarifa can read") from None
 
     def search(self, country: str, area_code: str | None, limit: int) -> list[OfferedNumber]:
         query = {"country": country, "limit": str(limit)}
@@ -145,7 +198,7 @@ class HttpDidProvider:
         offers = []
         for item in items[:limit]:
             if not isinstance(item, dict):
-                raise ProviderError(f"the provider's offer {item!r} is not an object")
+                raise ProviderError(f"the provider's offer {_shown(item)} is not an object")
             offers.append(
                 OfferedNumber(_number(item.get("number")), _money(item.get("monthly_cost", "0"), "monthly cost"))
             )
@@ -167,13 +220,13 @@ class HttpDidProvider:
         self._call("DELETE", "/numbers/" + urllib.parse.quote("+" + number))
 
 
-def _reason(exc: urllib.error.HTTPError) -> str:
+def _reason(body: bytes) -> str:
     """The provider's own ``error`` text, when it sent one (at most 200 characters)."""
     try:
-        body = json.loads(exc.read(4096) or b"{}")
-    except (ValueError, OSError):
+        answer = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
         return ""
-    said = body.get("error") if isinstance(body, dict) else None
+    said = answer.get("error") if isinstance(answer, dict) else None
     return f" ({str(said)[:200]})" if said else ""
 
 

@@ -22,6 +22,7 @@ from tarifa import config
 from tarifa.core.dids import (
     DidState,
     NumberRefused,
+    did_date_problem,
     parse_number,
     pattern_regex,
     quarantine_end,
@@ -71,6 +72,28 @@ def find_did(text: str) -> Did:
     if did is None:
         raise DidRefused.of("number", text, "no DID in the inventory has this number")
     return did
+
+
+def find_account(text: str, *, by_id: bool = False) -> Account:
+    """The account an operator names by its code, else its name (``by_id``: else its id).
+
+    Names are not unique (two customers may each have an "Office"): a name that several accounts
+    share is refused naming their codes, never one picked silently."""
+    text = text.strip()
+    found = Account.objects.filter(account_code=text).first() if text else None
+    if found is not None:
+        return found
+    named = list(Account.objects.filter(name=text).order_by("account_code")[:6]) if text else []
+    if len(named) > 1:
+        codes = ", ".join(a.account_code for a in named[:5]) + (", ..." if len(named) > 5 else "")
+        raise DidRefused.of("account", text, f"several accounts have this name ({codes}); give the account code")
+    if named:
+        return named[0]
+    if by_id and text.isdigit() and len(text) <= 18:
+        by_pk = Account.objects.filter(pk=int(text)).first()
+        if by_pk is not None:
+            return by_pk
+    raise DidRefused.of("account", text, f"no account has this code{', name or id' if by_id else ' or name'}")
 
 
 def available_q(on: date) -> Q:
@@ -157,6 +180,8 @@ def assign_did(
         raise DidRefused.of("number", did.number, f"cannot be assigned: {reason}")
     if account.status != "active":
         raise DidRefused.of("account", str(account), f"is {account.status}; numbers are assigned to active accounts")
+    if activation_date is not None and (problem := did_date_problem(activation_date)) is not None:
+        raise DidRefused.of("activation date", activation_date.isoformat(), problem)
     opts = options or DidOptions()
     did.account, did.plan = account, plan
     did.activation_date = activation_date or when
@@ -174,6 +199,8 @@ def release_did(did: Did, on: date | None = None, *, quarantine_days: int | None
     ``quarantine_days`` (default TARIFA_DID_QUARANTINE_DAYS): it can be sold again from
     ``on + days``. The assignment's fields (plan, dates, credentials, cost center) are cleared."""
     when = on or today()
+    if (problem := did_date_problem(when)) is not None:
+        raise DidRefused.of("release date", when.isoformat(), problem)
     did = _locked(did)
     if did.account_id is None or did.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED):
         raise DidRefused.of("number", did.number, f"cannot be released: it is {did.status}, not on an account")
@@ -245,6 +272,7 @@ __all__ = [
     "DidRefused",
     "assign_did",
     "available_q",
+    "find_account",
     "find_did",
     "parse_typed_number",
     "release_did",

@@ -1,0 +1,33 @@
+"""Defects a new-user trial of issue 14 found (services, DIDs, origination): one test per fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from tarifa.cdrs.ingest import ingest
+from tarifa.cdrs.models import Cdr
+from tarifa.cdrs.penalties import post_short_call_penalties
+from tests.factories import T0
+from tests.integration.test_origination import inbound, origination  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def test_short_call_penalties_count_calls_by_the_did_they_were_rated_as(origination) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Calls a switch identified by the ``did`` field (callee an extension) count for the DID's
+    plan; a call whose ``did`` field names another DID counts for that one, not its callee's."""
+    plan = origination["plan"]
+    plan.short_call_seconds, plan.short_call_threshold, plan.short_call_penalty = 6, D("25"), D("0.0500")
+    plan.save()
+    calls = [inbound(f"c{n}", "12015550100", "+33142000000", duration=60, minute=n) for n in range(4)]
+    calls += [inbound(f"d{n}", "5000", "+33142000000", duration=3, minute=10 + n, did="+12015550100") for n in range(4)]
+    # rated as the LATA plan's DID (the did field wins), not as its callee 12015550100
+    calls.append(inbound("x1", "12015550100", "+33142000000", duration=2, minute=20, did="12125560100"))
+    ingest(calls, source="t", fmt="test")
+    assert Cdr.objects.filter(rating_status="rated").count() == 9
+    posted = post_short_call_penalties(T0.date().replace(day=1), now=datetime(2026, 4, 2, tzinfo=UTC))
+    assert [(p.plan, p.calls, p.short, p.amount) for p in posted] == [(plan.name, 8, 4, D("0.2000"))]

@@ -134,7 +134,14 @@ def parse_number(text: str) -> NumberParts:
     except phonenumbers.NumberParseException:
         raise NumberRefused("must start with a country code") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise NumberRefused("is not a valid number in its country's numbering plan (libphonenumber)")
+        region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+            parsed.country_code
+        )
+        read_as = f"+{parsed.country_code}" + (f" ({region})" if region not in ("", "ZZ", "001") else "")
+        raise NumberRefused(
+            f"is not a valid number in its country's numbering plan (libphonenumber); read as country code "
+            f"{read_as}: numbers are international (E.164), the country code first, e.g. +12125551234"
+        )
     region = phonenumbers.region_code_for_number(parsed) or ""
     national = phonenumbers.national_significant_number(parsed)
     length = phonenumbers.length_of_geographical_area_code(parsed) or phonenumbers.length_of_national_destination_code(

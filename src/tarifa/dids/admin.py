@@ -24,8 +24,9 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, TextFilter
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminPasswordWidget
 
+from tarifa import validators as v
 from tarifa.admin_base import TarifaAdmin, text_filter
-from tarifa.core.dids import ASSIGNABLE, IMPORT_COLUMNS, pattern_regex
+from tarifa.core.dids import ASSIGNABLE, IMPORT_COLUMNS, NumberRefused, parse_number, pattern_regex
 from tarifa.customers.forms import KeepSecretsMixin
 from tarifa.customers.models import Account
 from tarifa.dids import imports, service
@@ -143,10 +144,22 @@ class DidForm(KeepSecretsMixin, LabeledModelForm):
     checks that it can be sold and records the plan and the activation date."""
 
     secret_fields = ("password",)
+    # typed as the import takes it (+, spaces, dashes); clean_number stores E.164 digits
+    number = forms.CharField(label="Number", max_length=30, help_text="International form, e.g. +1 212 555 1234.")
 
     class Meta:
         model = Did
         fields = "__all__"
+
+    def clean_number(self) -> str:
+        """The number checked and normalised by the DID import's rule (``core.dids.parse_number``),
+        so a number the import refuses is refused here with the same words, and one it takes is
+        stored as the same digits."""
+        text = self.cleaned_data["number"]
+        try:
+            return parse_number(text).number
+        except NumberRefused as exc:
+            raise v.refuse("Number", text, str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.core.dids import DidState, effective_status, parts_of_stored
+from tarifa.core.dids import DidState, NumberRefused, effective_status, parse_number, parts_of_stored
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -155,6 +155,11 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     def clean(self) -> None:
         super().clean()
         errors = {}
+        if self.pk is None and self.number:  # a new number: the import's rule (old stored ones may predate it)
+            try:
+                parse_number(self.number)
+            except NumberRefused as exc:
+                errors["number"] = v.refuse("Number", self.number, str(exc))
         if self.status == DidStatus.ASSIGNED and not self.account_id:
             errors["account"] = v.refuse("Account", None, "an assigned DID needs an account")
         if self.account_id and self.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED, DidStatus.PORTING):

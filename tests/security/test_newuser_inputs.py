@@ -4,14 +4,23 @@ naming the field, the value and the rule."""
 from __future__ import annotations
 
 import html
+import io
+import re
+import zipfile
 
+import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tarifa.core.dids import NumberRefused, parse_number
+from tarifa.dids.imports import ImportRejected
+from tarifa.dids.imports import import_file as did_import
 from tarifa.dids.models import Did
+from tarifa.rating.decks import DeckRejected
+from tarifa.rating.decks import import_file as deck_import
+from tarifa.rating.models import Rate, Tariff
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +59,60 @@ def test_a_national_number_is_refused_with_the_hint_that_numbers_are_internation
     with pytest.raises(NumberRefused) as refused:
         parse_number("2125550196")
     assert "+212 (MA)" in str(refused.value) and "international (E.164), the country code first" in str(refused.value)
+
+
+def _xlsx(rows: list[list[object]], cached: str | None = None) -> bytes:
+    """A workbook; formula cells (text starting with ``=``) get the cached value ``cached`` when
+    given (as Excel writes them), else none (as openpyxl and other programs write them)."""
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    if cached is None:
+        return buffer.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(
+                    rb"(<f>[^<]*</f>)<v\s*/>|(<f>[^<]*</f>)<v></v>",
+                    lambda m: (m.group(1) or m.group(2)) + b"<v>" + cached.encode() + b"</v>",
+                    data,
+                )
+                assert b"<v>" + cached.encode() in data
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("cached", [None, "12125550430"])
+def test_a_did_file_with_a_formula_number_is_refused_naming_row_and_column(operator, cached: str | None) -> None:  # type: ignore[no-untyped-def]
+    data = _xlsx([["number", "monthly_cost"], ["+12125550431", "0.5"], ["=12125550430", "0.5"]], cached)
+    with pytest.raises(ImportRejected) as caught:
+        did_import(data, "stock.xlsx")
+    [error] = caught.value.errors
+    assert str(error).startswith("stock.xlsx line 3: number '=12125550430' is refused: cell A3 holds a formula")
+    assert not Did.objects.exists()
+
+
+def test_a_did_file_with_a_formula_amount_is_refused(operator) -> None:  # type: ignore[no-untyped-def]
+    data = _xlsx([["number", "monthly_cost"], ["+12125550431", "=0.5*2"], ["+12125550432", "=1+1"]], "1")
+    with pytest.raises(ImportRejected) as caught:
+        did_import(data, "stock.xlsx")
+    assert [str(e) for e in caught.value.errors] == [
+        "stock.xlsx line 2: monthly_cost '=0.5*2' is refused: cell B2 holds a formula (2 formula cells in the "
+        "sheet); formulas are not imported: type the values themselves (or paste them as values)"
+    ]
+    assert not Did.objects.exists()
+
+
+@pytest.mark.parametrize("cached", [None, "0.02"])
+def test_a_deck_with_a_formula_price_is_refused(cached: str | None) -> None:
+    tariff = Tariff.objects.create(name="Formula deck")
+    data = _xlsx([["prefix", "destination", "price_1"], [44, "UK", "=0.01*2"]], cached)
+    with pytest.raises(DeckRejected) as caught:
+        deck_import(tariff, data, "deck.xlsx")
+    [error] = caught.value.errors
+    assert (error.line, error.field, error.value) == (2, "price_1", "=0.01*2") and "holds a formula" in error.rule
+    assert not Rate.objects.filter(tariff=tariff).exists()

@@ -48,7 +48,7 @@ def parse_file(data: bytes, filename: str) -> list[InventoryRow]:
         )
         rows = list(table)
     except spreadsheets.TableRefused as exc:
-        raise ImportRejected([RowError(filename, exc.line, "file", exc.value, exc.rule)]) from None
+        raise ImportRejected([RowError(filename, exc.line, exc.field, exc.value, exc.rule)]) from None
     stored = _stored_numbers_of(rows, header)
     good, errors = parse_inventory(
         filename,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.penalties import post_short_call_penalties
+from tarifa.dids.models import NpaNxx
 from tests.factories import T0
-from tests.integration.test_origination import inbound, origination  # noqa: F401  (fixture)
+from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -31,3 +33,12 @@ def test_short_call_penalties_count_calls_by_the_did_they_were_rated_as(originat
     assert Cdr.objects.filter(rating_status="rated").count() == 9
     posted = post_short_call_penalties(T0.date().replace(day=1), now=datetime(2026, 4, 2, tzinfo=UTC))
     assert [(p.plan, p.calls, p.short, p.amount) for p in posted] == [(plan.name, 8, 4, D("0.2000"))]
+
+
+def test_lata_import_cli_refuses_a_header_only_file_with_replace(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    before = NpaNxx.objects.count()
+    empty = tmp_path / "header-only.csv"
+    empty.write_text("npa_nxx,lata,state\n")
+    result = cli("lata", "import", str(empty), "--replace")
+    assert result.exit_code == 2 and "has no rows" in result.output
+    assert NpaNxx.objects.count() == before > 0

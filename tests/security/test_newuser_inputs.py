@@ -12,12 +12,14 @@ import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tarifa.core.dids import NumberRefused, parse_number
 from tarifa.dids.imports import ImportRejected
 from tarifa.dids.imports import import_file as did_import
-from tarifa.dids.models import Did
+from tarifa.dids.lata import LataRejected, import_lata
+from tarifa.dids.models import Did, NpaNxx
 from tarifa.rating.decks import DeckRejected
 from tarifa.rating.decks import import_file as deck_import
 from tarifa.rating.models import Rate, Tariff
@@ -116,3 +118,25 @@ def test_a_deck_with_a_formula_price_is_refused(cached: str | None) -> None:
     [error] = caught.value.errors
     assert (error.line, error.field, error.value) == (2, "price_1", "=0.01*2") and "holds a formula" in error.rule
     assert not Rate.objects.filter(tariff=tariff).exists()
+
+
+@pytest.mark.parametrize("data", [b"", b"npa_nxx,lata,state\n", b"npa_nxx,lata,state\n\n,,\n"])
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_lata_file_without_rows_is_refused_and_keeps_the_table(data: bytes, replace: bool) -> None:
+    import_lata(b"npa_nxx,lata,state\n212555,132,NY\n201555,224,NJ\n", "seed.csv")
+    with pytest.raises(LataRejected) as caught:
+        import_lata(data, "header-only.csv", replace=replace)
+    [problem] = caught.value.problems
+    assert problem.field in ("file", "header") and ("has no rows" in problem.rule or "empty" in problem.rule)
+    assert NpaNxx.objects.count() == 2
+
+
+def test_the_lata_page_refuses_a_file_without_rows(client) -> None:  # type: ignore[no-untyped-def]
+    import_lata(b"npa_nxx,lata,state\n212555,132,NY\n", "seed.csv")
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    upload = SimpleUploadedFile("header-only.csv", b"npa_nxx,lata,state\n")
+    response = client.post(reverse("admin:dids_npanxx_lata_import"), {"file": upload, "replace": "on"})
+    assert response.status_code == 200
+    page = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+    assert "nothing was imported" in page and "header-only.csv whole file file has no rows" in page
+    assert NpaNxx.objects.count() == 1

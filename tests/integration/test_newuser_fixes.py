@@ -42,3 +42,20 @@ def test_lata_import_cli_refuses_a_header_only_file_with_replace(origination, cl
     result = cli("lata", "import", str(empty), "--replace")
     assert result.exit_code == 2 and "has no rows" in result.output
     assert NpaNxx.objects.count() == before > 0
+
+
+def test_did_order_inventory_only_does_not_claim_no_provider_is_configured(  # type: ignore[no-untyped-def]
+    origination,  # noqa: F811
+    cli,  # noqa: F811
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("TARIFA_DID_PROVIDER_URL", "http://127.0.0.1:9/")  # never asked
+    account, plan = origination["alice"], origination["plan"]
+    args = ("did", "order", "--country", "US", "--area-code", "907", "--account", account.account_code)
+    result = cli(*args, "--plan", plan.name, "--inventory-only")
+    assert result.exit_code == 2, result.output
+    assert "the provider was not asked (inventory only)" in result.output
+    assert "no provider is configured" not in result.output
+    monkeypatch.delenv("TARIFA_DID_PROVIDER_URL")
+    result = cli(*args, "--plan", plan.name)
+    assert result.exit_code == 2 and "no provider is configured" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.penalties import post_short_call_penalties
-from tarifa.dids.models import NpaNxx
+from tarifa.dids.models import Did, NpaNxx
+from tarifa.routing.models import Vendor
 from tests.factories import T0
 from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
 
@@ -59,3 +61,35 @@ def test_did_order_inventory_only_does_not_claim_no_provider_is_configured(  # t
     monkeypatch.delenv("TARIFA_DID_PROVIDER_URL")
     result = cli(*args, "--plan", plan.name)
     assert result.exit_code == 2 and "no provider is configured" in result.output
+
+
+def test_penalties_refuse_a_month_not_written_yyyy_mm_and_show_currency_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    for month in ("2026-1", "26-03", "2026-03-01", "2026-3 "):
+        result = cli("origination", "penalties", "--month", month)
+        said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # Rich's box may wrap the line
+        assert result.exit_code == 2 and "must be a month as YYYY-MM" in said, (month, said)
+    plan = origination["plan"]
+    plan.short_call_seconds, plan.short_call_threshold, plan.short_call_penalty = 6, D("10"), D("7")
+    plan.short_call_mode = "flat"
+    plan.save()
+    ingest(
+        [inbound(f"s{n}", "12015550100", "+33142000000", duration=d, minute=n) for n, d in enumerate([3, 60])],
+        source="t",
+        fmt="test",
+    )
+    result = cli("origination", "penalties", "--month", "2026-03")
+    currency = origination["customer"].currency
+    assert result.exit_code == 0 and f"1 of 2 short, 7.00 {currency} posted" in result.output, result.output
+
+
+def test_did_search_refuses_an_unknown_country_and_an_empty_pattern_and_shows_cost_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    result = cli("did", "search", "--country", "XX")
+    assert result.exit_code == 2 and "country 'XX' is refused: is not a country" in result.output
+    result = cli("did", "search", "--pattern", "")
+    assert result.exit_code == 2 and "pattern '' is refused" in result.output
+    Vendor.objects.create(name="DID stock", currency="USD")
+    for number, cost in (("12125550001", "0.35"), ("12125550002", "0.5"), ("12125550003", "0"), ("12125550004", "1.2")):
+        Did.objects.create(number=number, monthly_cost=D(cost), vendor=Vendor.objects.get(name="DID stock"))
+    result = cli("did", "search", "--country", "US", "--area-code", "212")
+    costs = [line.rsplit("\t", 1)[1] for line in result.output.splitlines() if line.startswith("+1212555000")]
+    assert costs == ["0.35 USD", "0.50 USD", "0.00 USD", "1.20 USD"], result.output

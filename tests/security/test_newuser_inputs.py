@@ -7,6 +7,7 @@ import html
 import io
 import re
 import zipfile
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -15,14 +16,16 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tarifa.billing.models import ServicePlan
 from tarifa.core.dids import NumberRefused, parse_number
 from tarifa.dids.imports import ImportRejected
 from tarifa.dids.imports import import_file as did_import
 from tarifa.dids.lata import LataRejected, import_lata
-from tarifa.dids.models import Did, NpaNxx
+from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate
 from tarifa.rating.decks import DeckRejected
 from tarifa.rating.decks import import_file as deck_import
 from tarifa.rating.models import Rate, Tariff
+from tests.integration.test_origination import _plan_form
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +143,43 @@ def test_the_lata_page_refuses_a_file_without_rows(client) -> None:  # type: ign
     page = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
     assert "nothing was imported" in page and "header-only.csv whole file file has no rows" in page
     assert NpaNxx.objects.count() == 1
+
+
+def test_a_non_negative_money_field_names_its_range_from_zero() -> None:
+    plan = ServicePlan(name="Big", recurring_fee=Decimal("1e20"))
+    with pytest.raises(ValidationError) as refused:
+        plan.full_clean()
+    [said] = refused.value.message_dict["recurring_fee"]
+    assert "must be between 0 and 9223372036854.775807" in said and "-9223372036854" not in said
+
+
+def test_the_short_call_mode_refusal_reads_as_a_field_name() -> None:
+    with pytest.raises(ValidationError) as refused:
+        DidPlan(name="P", short_call_mode="x").full_clean()
+    assert refused.value.message_dict["short_call_mode"] == [
+        "Short call penalty mode 'x' is refused: must be one of per_call, flat"
+    ]
+
+
+def test_a_repeated_origin_prefix_is_refused_naming_the_prefix(admin_client) -> None:  # type: ignore[no-untyped-def]
+    plan = DidPlan.objects.create(name="Tiered", inbound_rate=Decimal("0.0100"))
+    data = _plan_form(plan, "44")
+    data.update({"origin_rates-TOTAL_FORMS": "2", "origin_rates-1-prefix": "44", "origin_rates-1-rate": "0.0500"})
+    refused = admin_client.post(reverse("admin:dids_didplan_change", args=[plan.pk]), data)
+    assert refused.status_code == 200
+    page = html.unescape(refused.content.decode())
+    assert "Origin prefix '44' is refused: is listed twice: a plan has one origin rate per prefix" in page
+    assert not OriginRate.objects.exists()
+    data["origin_rates-1-toll_free"] = "on"  # the same prefix for toll-free numbers is another rate
+    saved = admin_client.post(reverse("admin:dids_didplan_change", args=[plan.pk]), data)
+    assert saved.status_code == 302 and OriginRate.objects.count() == 2
+
+
+@pytest.mark.parametrize("data", [b"", b"number,vendor\n", b"number\n\n\n"])
+def test_a_did_file_without_rows_says_so_without_a_line(operator, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ImportRejected) as caught:
+        did_import(data, "stock.csv")
+    assert [str(e) for e in caught.value.errors] == [
+        "stock.csv: file 'stock.csv' is refused: has no rows: the first row names the columns "
+        "(number, vendor, monthly_cost, plan, status), one number per row follows"
+    ]

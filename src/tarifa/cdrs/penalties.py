@@ -19,6 +19,7 @@ from tarifa.billing import ledger
 from tarifa.billing.models import Transaction
 from tarifa.cdrs.models import Cdr
 from tarifa.core.origination import PenaltyMode, ShortCallPolicy, short_call_penalty
+from tarifa.customers.models import Customer
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
 
 
@@ -34,6 +35,7 @@ class PenaltyPosted:
     short: int
     amount: Decimal
     posted: bool  # False: posted by an earlier run (its reference exists)
+    currency: str = ""  # the customer's, for showing the amount with its decimals
 
 
 def _month_bounds(month: date) -> tuple[datetime, datetime]:
@@ -95,7 +97,10 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
                 f"Short-call penalty {month:%Y-%m}, plan {plan.name}: {row['short']} of "
                 f"{row['calls']} calls under {policy.seconds} s",
             )
-            results.append(PenaltyPosted(row["customer"], plan.name, row["calls"], row["short"], amount, posted))
+            currency = Customer.objects.filter(pk=row["customer"]).values_list("currency", flat=True).first() or ""
+            results.append(
+                PenaltyPosted(row["customer"], plan.name, row["calls"], row["short"], amount, posted, currency)
+            )
     return results
 
 

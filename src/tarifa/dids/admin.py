@@ -14,7 +14,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -35,10 +37,30 @@ from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate, PayphoneOrigin,
 from tarifa.forms import LabeledForm, LabeledModelForm
 
 
+class OriginRateFormSet(BaseInlineFormSet):
+    """Names the repeated origin prefix (Django's own message names only the columns)."""
+
+    def validate_unique(self) -> None:
+        seen: set[tuple[str, bool]] = set()
+        errors: list[ValidationError] = []
+        for form in self.forms:
+            if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
+                continue
+            key = (form.cleaned_data.get("prefix") or "", bool(form.cleaned_data.get("toll_free")))
+            if key in seen:
+                kind = "toll-free origin rate" if key[1] else "origin rate"
+                errors.append(v.refuse("Origin prefix", key[0], f"is listed twice: a plan has one {kind} per prefix"))
+            seen.add(key)
+        if errors:
+            raise ValidationError(errors)
+        super().validate_unique()
+
+
 class OriginRateInline(TabularInline):
     """Tiered origination: the plan's origin prefix -> rate table (docs/origination.md)."""
 
     model = OriginRate
+    formset = OriginRateFormSet
     extra = 0
     fields = ("prefix", "rate", "toll_free")
 

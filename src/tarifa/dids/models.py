@@ -69,7 +69,7 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
         "calls to the plan's numbers in a month.",
     )
     short_call_penalty = money_field("Short call penalty", minimum=0)
-    short_call_mode = choice_field("Short call penalty is", ShortCallMode, default=ShortCallMode.PER_CALL)
+    short_call_mode = choice_field("Short call penalty mode", ShortCallMode, default=ShortCallMode.PER_CALL)
 
     class Meta:
         verbose_name = "DID plan"

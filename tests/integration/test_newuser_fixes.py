@@ -8,14 +8,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.penalties import post_short_call_penalties
-from tarifa.dids.models import Did, NpaNxx
+from tarifa.customers.models import Account
+from tarifa.dids.models import Did, DidPlan, NpaNxx
 from tarifa.routing.models import Vendor
 from tests.factories import T0
+from tests.integration.test_customer_services_page import errors
 from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
+from tests.services_page import page_data
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -93,3 +97,29 @@ def test_did_search_refuses_an_unknown_country_and_an_empty_pattern_and_shows_co
     result = cli("did", "search", "--country", "US", "--area-code", "212")
     costs = [line.rsplit("\t", 1)[1] for line in result.output.splitlines() if line.startswith("+1212555000")]
     assert costs == ["0.35 USD", "0.50 USD", "0.00 USD", "1.20 USD"], result.output
+
+
+def test_a_refused_delete_names_at_most_ten_protected_records_and_counts_the_rest(shop, admin_client) -> None:  # type: ignore[no-untyped-def]
+    """Deleting an account with CDRs from the customer's page: refused, naming ten CDRs, not all."""
+    account = Account.objects.create(customer=shop["mine"], name="trunk", kind="trunk", identifier="tr-9")
+    Cdr.objects.bulk_create(
+        Cdr(call_id=f"p{n}", callee="442079460000", start_time=T0, account=account, customer=shop["mine"])
+        for n in range(25)
+    )
+    url = shop["url"]
+    data = page_data(admin_client, url)
+    row = next(k for k, v in data.items() if k.startswith("accounts-") and k.endswith("-id") and v == str(account.pk))
+    data[row.replace("-id", "-DELETE")] = "on"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200 and Account.objects.filter(pk=account.pk).exists()
+    said = " ".join(str(e) for e in errors(response))
+    assert "... and 15 more" in said, said[:3000]
+    assert len(said) < 3000
+
+
+def test_the_delete_page_names_at_most_ten_protecting_records(admin_client) -> None:  # type: ignore[no-untyped-def]
+    plan = DidPlan.objects.create(name="Busy plan")
+    Did.objects.bulk_create(Did(number=f"1201555{n:04d}", plan=plan) for n in range(25))
+    page = admin_client.get(reverse("admin:dids_didplan_delete", args=[plan.pk])).content.decode()
+    assert "protected related objects" in page and "... and 15 more" in page
+    assert sum(f"1201555{n:04d}" in page for n in range(25)) == 10

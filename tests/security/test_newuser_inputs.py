@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from tarifa.billing.models import ServicePlan
 from tarifa.core.dids import NumberRefused, parse_number
+from tarifa.customers.models import SipDevice
 from tarifa.dids.imports import ImportRejected
 from tarifa.dids.imports import import_file as did_import
 from tarifa.dids.lata import LataRejected, import_lata
@@ -26,6 +27,7 @@ from tarifa.rating.decks import DeckRejected
 from tarifa.rating.decks import import_file as deck_import
 from tarifa.rating.models import Rate, Tariff
 from tests.integration.test_origination import _plan_form
+from tests.services_page import SIP, add_row, page_data
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +185,30 @@ def test_a_did_file_without_rows_says_so_without_a_line(operator, data: bytes) -
         "stock.csv: file 'stock.csv' is refused: has no rows: the first row names the columns "
         "(number, vendor, monthly_cost, plan, status), one number per row follows"
     ]
+
+
+@pytest.mark.parametrize("extension", ["abc!", "10 1", "+101", "1" * 21])
+def test_a_sip_device_extension_must_be_digits(world, extension: str) -> None:  # type: ignore[no-untyped-def]
+    device = SipDevice(account=world["alice"], login="exttest", secret="Secret123xyzAB", extension=extension)
+    with pytest.raises(ValidationError) as refused:
+        device.full_clean()
+    said = refused.value.message_dict["extension"]
+    assert any(m.startswith("Extension ") and "is refused: must be 1 to 20 digits" in m for m in said), said
+    device.extension = "101"
+    device.full_clean()
+
+
+def test_the_customer_page_refuses_a_sip_extension_that_is_not_digits(admin_client, shop) -> None:  # type: ignore[no-untyped-def]
+    data = add_row(
+        page_data(admin_client, shop["url"]),
+        SIP,
+        login="newsip",
+        secret="Secret123xyzAB",
+        account=shop["account"].pk,
+        extension="abc!",
+        status="active",
+    )
+    response = admin_client.post(shop["url"], data)
+    assert response.status_code == 200
+    assert "Extension &#x27;abc!&#x27; is refused: must be 1 to 20 digits" in response.content.decode()
+    assert not SipDevice.objects.filter(login="newsip").exists()

@@ -15,7 +15,7 @@ from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.penalties import post_short_call_penalties
 from tarifa.customers.models import Account
 from tarifa.dids.models import Did, DidPlan, NpaNxx
-from tarifa.routing.models import Vendor
+from tarifa.routing.models import Pop, Vendor
 from tests.factories import T0
 from tests.integration.test_customer_services_page import errors
 from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
@@ -123,3 +123,13 @@ def test_the_delete_page_names_at_most_ten_protecting_records(admin_client) -> N
     page = admin_client.get(reverse("admin:dids_didplan_delete", args=[plan.pk])).content.decode()
     assert "protected related objects" in page and "... and 15 more" in page
     assert sum(f"1201555{n:04d}" in page for n in range(25)) == 10
+
+
+def test_cdr_import_refuses_a_switch_that_is_no_pop(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    Pop.objects.create(name="pop-lon")
+    csv = tmp_path / "in.csv"
+    csv.write_text("call_id,callee,start_time,duration\nx1,442079460000,2026-03-02T10:00:00Z,61\n")
+    result = cli("cdr", "import", str(csv), "--format", "tarifa", "--switch", "test1")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "--switch 'test1' is refused: no POP has that name (known: 'pop-lon')" in said
+    assert not Cdr.objects.exists()

@@ -13,10 +13,12 @@ from django.urls import reverse
 from tarifa.cdrs.ingest import ingest
 from tarifa.cdrs.models import Cdr
 from tarifa.cdrs.penalties import post_short_call_penalties
+from tarifa.core.dids import NOT_ACTIVE_YET
 from tarifa.customers.models import Account
 from tarifa.dids.models import Did, DidPlan, NpaNxx
 from tarifa.routing.models import Pop, Vendor
 from tests.factories import T0
+from tests.ingesting import ingest_in_rollback
 from tests.integration.test_customer_services_page import errors
 from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
 from tests.services_page import page_data
@@ -133,3 +135,38 @@ def test_cdr_import_refuses_a_switch_that_is_no_pop(origination, cli, tmp_path: 
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "--switch 'test1' is refused: no POP has that name (known: 'pop-lon')" in said
     assert not Cdr.objects.exists()
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_an_inbound_call_before_its_dids_activation_is_left_unrated(origination, vectorised: bool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    did = Did.objects.get(number="12015550100")
+    did.activation_date = T0.date()
+    did.save()
+    early = [
+        inbound("e1", "12015550100", "+442079460000", minute=-11 * 60),  # the day before, 23:00 UTC
+        inbound("e2", "5000", "+442079460000", minute=-11 * 60 + 1, did="+12015550100"),
+    ]
+    calls = [*early, *(inbound(f"ok{n}", "12015550100", "+442079460000", minute=n) for n in range(60))]
+    got, _ = ingest_in_rollback(calls, vectorised=vectorised, batch_size=5000)
+    by_call = {c["call_id"]: c for c in got["cdrs"].values()}
+    for call_id in ("e1", "e2"):
+        assert (by_call[call_id]["rating_status"], by_call[call_id]["unrated_reason"], by_call[call_id]["price"]) == (
+            "unrated",
+            NOT_ACTIVE_YET,
+            D("0"),
+        ), by_call[call_id]
+    assert all(by_call[f"ok{n}"]["rating_status"] == "rated" and by_call[f"ok{n}"]["price"] for n in range(60))
+    if vectorised:  # (below 50 CDRs a batch goes row by row)
+        assert got["vectorised"] == 60
+
+
+def test_both_paths_agree_on_calls_before_a_dids_activation(origination) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    did = Did.objects.get(number="12015550100")
+    did.activation_date = T0.date()
+    did.save()
+    calls = [inbound(f"c{n}", "12015550100", "+442079460000", minute=n * 23 - 700) for n in range(80)]
+    rows, _ = ingest_in_rollback(calls, vectorised=False, batch_size=5000)
+    fast, _ = ingest_in_rollback(calls, vectorised=True, batch_size=5000)
+    assert fast["vectorised"] > 0
+    assert rows["cdrs"] == fast["cdrs"] and rows["transactions"] == fast["transactions"]
+    assert {r["rating_status"] for r in rows["cdrs"].values()} == {"rated", "unrated"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final
@@ -95,6 +95,25 @@ def unavailable_reason(status: str, quarantine_until: date | None, today: date, 
     if state is DidState.PORTING:
         return "it is being ported; it can be sold when the port completes"
     return "it is disabled by the operator"
+
+
+#: The unratable reason of an inbound call dated before its DID's activation date.
+NOT_ACTIVE_YET: Final = "did_not_active_yet"
+
+
+def active_from(activation_date: date | None) -> datetime | None:
+    """The first instant a DID's calls are its account's: the start (UTC) of its activation
+    day; ``None``: no activation date, always."""
+    return None if activation_date is None else datetime.combine(activation_date, time(0), tzinfo=UTC)
+
+
+def active_on(activation_date: date | None, at: datetime) -> bool:
+    """Whether a call at ``at`` to a DID activated on ``activation_date`` is its account's: a
+    number is charged to an account from its activation date (UTC) on. A call dated earlier
+    belongs to no one's service (the number may have been another customer's then), so it is
+    left unrated with :data:`NOT_ACTIVE_YET`, never charged to the current owner."""
+    start = active_from(activation_date)
+    return start is None or at >= start
 
 
 # --- numbers ------------------------------------------------------------------------------------
@@ -331,6 +350,7 @@ __all__ = [
     "ASSIGNABLE",
     "IMPORT_COLUMNS",
     "IMPORT_STATUSES",
+    "NOT_ACTIVE_YET",
     "QUARANTINE_DAYS_MAX",
     "TRANSITIONS",
     "DidState",
@@ -338,6 +358,8 @@ __all__ = [
     "NumberParts",
     "NumberRefused",
     "RowError",
+    "active_from",
+    "active_on",
     "effective_status",
     "parse_inventory",
     "parse_number",

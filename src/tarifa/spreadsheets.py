@@ -302,7 +302,7 @@ def _header_name(reader: Any, cell: Any) -> str:
         if cell.get("t") == "s":
             reader.read_strings()  # only now: a sheet without formulas never needs them here
             return str(reader.shared_strings[int(value.text)]).strip()
-        return value.text.strip()
+        return str(value.text).strip()
     except Exception:  # noqa: BLE001 - a name for a message only; the column letter does without
         return ""
 

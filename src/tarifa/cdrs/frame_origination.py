@@ -68,7 +68,7 @@ class FrameOrigination:
         known = pl.Series(list(self._accounts), dtype=pl.String).implode()
         by_did = pl.col("did").str.strip_chars_start("+")
         by_callee = pl.col("callee").str.strip_chars_start("+")
-        did = (
+        did: pl.Expr = (
             pl.when((pl.col("direction") == "inbound") & (pl.col("did") != "") & by_did.is_in(known))
             .then(by_did)
             .when((pl.col("direction") == "inbound") & by_callee.is_in(known))

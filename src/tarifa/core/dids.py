@@ -153,10 +153,9 @@ def parse_number(text: str) -> NumberParts:
     except phonenumbers.NumberParseException:
         raise NumberRefused("must start with a country code") from None
     if not phonenumbers.is_valid_number(parsed):
-        region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
-            parsed.country_code
-        )
-        read_as = f"+{parsed.country_code}" + (f" ({region})" if region not in ("", "ZZ", "001") else "")
+        code = parsed.country_code or 0
+        region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(code)
+        read_as = f"+{code}" + (f" ({region})" if region not in ("", "ZZ", "001") else "")
         raise NumberRefused(
             f"is not a valid number in its country's numbering plan (libphonenumber); read as country code "
             f"{read_as}: numbers are international (E.164), the country code first, e.g. +12125551234"

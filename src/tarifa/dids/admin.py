@@ -44,7 +44,7 @@ class OriginRateFormSet(BaseInlineFormSet):
         seen: set[tuple[str, bool]] = set()
         errors: list[ValidationError] = []
         for form in self.forms:
-            if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
+            if not form.is_valid() or not form.cleaned_data or form.cleaned_data.get("DELETE"):
                 continue
             key = (form.cleaned_data.get("prefix") or "", bool(form.cleaned_data.get("toll_free")))
             if key in seen:

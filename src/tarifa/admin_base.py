@@ -8,9 +8,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import InlineModelAdmin
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.admin.utils import NestedObjects
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import router
 from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpRequest
 from import_export.admin import ExportActionModelAdmin
 from import_export.resources import Resource
@@ -20,6 +23,7 @@ from unfold.contrib.import_export.forms import ExportForm
 
 from tarifa.forms import LabeledModelForm, labelled
 from tarifa.sensitive import is_sensitive
+from tarifa.validators import refuse
 
 
 class HidesSecretsFromViewers:
@@ -74,6 +78,46 @@ def lookup_touches_a_secret(model: type[Model], lookup: str) -> bool:
 _inline_classes: dict[type, type] = {}
 
 
+#: How many protected records a refused delete names; the rest are counted ("... and 97 more").
+PROTECTED_SHOWN = 10
+
+
+def shown_protected(items: list[str], limit: int = PROTECTED_SHOWN) -> list[str]:
+    """The first ``limit`` records that keep a delete from happening, and how many more: an
+    account with thousands of CDRs must not produce a page (or a message) listing them all."""
+    if len(items) <= limit:
+        return items
+    return [*items[:limit], f"... and {len(items) - limit} more"]
+
+
+def protected_refusal(instance: Model) -> ValidationError | None:
+    """Why ``instance`` cannot be deleted (records that protect it, at most
+    :data:`PROTECTED_SHOWN` named), or ``None`` when it can."""
+    collector = NestedObjects(using=router.db_for_write(type(instance)))
+    collector.collect([instance])
+    if not collector.protected:
+        return None
+    users = shown_protected(sorted(f"{p._meta.verbose_name} {p}" for p in collector.protected))
+    return refuse(
+        f"Deleting {instance._meta.verbose_name}", str(instance), f"still used by {', '.join(users)}", "protected"
+    )
+
+
+def _short_protected(form_class: Any) -> Any:
+    """An inline's form whose refused delete names at most :data:`PROTECTED_SHOWN` records
+    (Django's own ``hand_clean_DELETE`` names every one: thousands of CDRs in one message)."""
+    if not hasattr(form_class, "hand_clean_DELETE"):
+        return form_class
+
+    def hand_clean_DELETE(self: Any) -> None:
+        if self.cleaned_data.get(DELETION_FIELD_NAME, False) and not self.instance._state.adding:
+            problem = protected_refusal(self.instance)
+            if problem is not None:
+                raise problem
+
+    return type(form_class.__name__, (form_class,), {"hand_clean_DELETE": hand_clean_DELETE})
+
+
 class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
     export_form_class = ExportForm
     list_filter_submit = True
@@ -87,8 +131,14 @@ class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
 
     def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         for formset, inline in super().get_formsets_with_inlines(request, obj):
-            formset.form = labelled(formset.form)
+            formset.form = _short_protected(labelled(formset.form))
             yield formset, inline
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Django's delete page (and the bulk delete action) names at most
+        :data:`PROTECTED_SHOWN` of the records that protect the row, then how many more."""
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return to_delete, model_count, perms_needed, shown_protected(list(protected))
 
     # --- no secret reaches a viewer: not on pages, not through a listing filter (M2) ----------
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:

@@ -124,9 +124,18 @@ class ExactDecimalField(models.BigIntegerField):
 
     @property
     def column_rule(self) -> str:
-        """The range the column can store, in the words of every other range refusal."""
+        """The range the column can store, in the words of every other range refusal, narrowed
+        by the field's own range (a non-negative fee says 0 to the maximum, never a negative
+        bound it would refuse anyway)."""
         limit = column_max(self.places)
-        return range_rule(-limit, limit)
+        low, high = -limit, limit
+        for validator in self.validators:
+            if isinstance(validator, Between):
+                if validator.low is not None:
+                    low = max(low, Decimal(str(validator.low)))
+                if validator.high is not None:
+                    high = min(high, Decimal(str(validator.high)))
+        return range_rule(low, high)
 
     def _fits(self, number: Decimal) -> bool:
         limit = column_max(self.places)

@@ -153,11 +153,12 @@ def _refuse_zip_bomb(data: bytes, filename: str, unpacked_max: int) -> None:
 class TableRefused(Exception):
     """The file (or one of its lines) cannot be read; nothing of it may be imported.
 
-    ``line`` 0 means the whole file; ``value`` is the file name or the start of the bad cell."""
+    ``line`` 0 means the whole file; ``value`` is the file name or the start of the bad cell;
+    ``field`` the column (its header name) when one cell is refused, else ``file``."""
 
-    def __init__(self, line: int, value: str, rule: str) -> None:
-        super().__init__(f"line {line}: {value!r} is refused: {rule}")
-        self.line, self.value, self.rule = line, value, rule
+    def __init__(self, line: int, value: str, rule: str, field: str = "file") -> None:
+        super().__init__(f"line {line}: {field} {value!r} is refused: {rule}")
+        self.line, self.value, self.rule, self.field = line, value, rule, field
 
 
 def read_table(
@@ -174,7 +175,8 @@ def read_table(
 
     ``columns`` is how many columns the kind of file has (``noun``, e.g. "deck", names it in
     refusals): an XLSX row is read that wide plus one, so an extra column is still reported. A
-    broken file, a workbook without a worksheet or a cell over :data:`CELL_MAX` characters is
+    broken file, a workbook without a worksheet, an XLSX cell holding a formula (its cached value
+    may be missing, read as empty, or stale) or a cell over :data:`CELL_MAX` characters is
     refused with :class:`TableRefused` (raised while the rows are read), never an exception of
     the reading library. CSV cells lose the formula guard an export adds (``'=x`` -> ``=x``).
     ``rows_max`` refuses a file with more lines after the header; an XLSX file that would unpack
@@ -192,9 +194,8 @@ def read_table(
 
         _refuse_zip_bomb(data, filename, unpacked_max)
 
-        used = _refuse_wide_rows(  # before openpyxl, which scans the whole sheet on opening
-            data, filename, columns, noun, rows_max, too_many
-        )
+        # before openpyxl, which scans the whole sheet on opening
+        used = _scan_sheet(data, filename, columns, noun, rows_max, too_many)
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:  # noqa: BLE001 - openpyxl raises many types for a broken file; its message means nothing to a user
@@ -244,7 +245,7 @@ def read_table(
     return list(header), table
 
 
-def _refuse_wide_rows(
+def _scan_sheet(
     data: bytes,
     filename: str,
     columns: int,
@@ -252,7 +253,13 @@ def _refuse_wide_rows(
     rows_max: int | None = None,
     too_many: Callable[[int], None] | None = None,
 ) -> int | None:
-    """Stream the first worksheet's XML and stop at the first row with too many cells.
+    """Stream the first worksheet's XML; stop at the first row with too many cells (and at the
+    first row beyond ``rows_max``), and refuse a sheet with formula cells, naming the first (row,
+    column by its header name, cell).
+
+    Why formulas are refused: openpyxl reads a formula's cached value, which a file written by a
+    program (not Excel) does not have: the cell read as empty, so a number was silently skipped
+    and an amount read as 0. Even a cached value may be stale. Values are typed, not computed.
 
     Why a pass of our own: openpyxl scans a whole sheet for its size when it opens it, and builds
     a whole row before it yields it, whatever ``max_col`` says; only a streaming count can stop a
@@ -277,8 +284,11 @@ def _refuse_wide_rows(
     if not targets:
         return None
 
-    cell_tag, row_tag = f"{{{_SHEET_NS}}}c", f"{{{_SHEET_NS}}}row"
+    cell_tag, row_tag, formula_tag = f"{{{_SHEET_NS}}}c", f"{{{_SHEET_NS}}}row", f"{{{_SHEET_NS}}}f"
     count, line, column, width = 0, 0, 0, 0
+    header: dict[int, Any] = {}  # column -> its first-row cell, read only to name a refused cell
+    formula: tuple[int, int, str] | None = None  # the first formula cell: line, column, formula
+    formulas = 0
     try:
         source = reader.archive.open(targets[0])
         try:
@@ -288,6 +298,13 @@ def _refuse_wide_rows(
                     reference = element.get("r")
                     column = _column_number(reference) if reference else column + 1
                     width = max(width, column)
+                    found = element.find(formula_tag)
+                    if found is not None:
+                        formulas += 1
+                        if formula is None:
+                            formula = (line + 1, column, "=" + found.text if found.text else "(a shared formula)")
+                    if line == 0:
+                        header[column] = element
                     if count > XLSX_CELLS_PER_ROW_MAX:
                         raise TableRefused(
                             line + 1,
@@ -306,7 +323,47 @@ def _refuse_wide_rows(
         raise
     except (ParseError, OSError, KeyError, AttributeError, ValueError):
         raise TableRefused(line + 1, filename, "is not a readable XLSX worksheet") from None
+    if formula is not None:
+        at, column, text = formula
+        letters = _column_letters(column)
+        more = f" ({formulas} formula cells in the sheet)" if formulas > 1 else ""
+        raise TableRefused(
+            at,
+            text,
+            f"cell {letters}{at} holds a formula{more}; formulas are not imported: type the values "
+            "themselves (or paste them as values)",
+            field=_header_name(reader, header.get(column)) or f"column {letters}",
+        )
     return width
+
+
+def _column_letters(number: int) -> str:
+    """3 -> ``C``: the inverse of :func:`_column_number`."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _header_name(reader: Any, cell: Any) -> str:
+    """The text of a first-row cell of the streamed sheet (a shared string, an inline string or
+    a plain value); empty when it has none or cannot be read."""
+    if cell is None:
+        return ""
+    ns = f"{{{_SHEET_NS}}}"
+    try:
+        if cell.get("t") == "inlineStr":
+            return "".join(t.text or "" for t in cell.iter(f"{ns}t")).strip()
+        value = cell.find(f"{ns}v")
+        if value is None or value.text is None:
+            return ""
+        if cell.get("t") == "s":
+            reader.read_strings()  # only now: a sheet without formulas never needs them here
+            return str(reader.shared_strings[int(value.text)]).strip()
+        return str(value.text).strip()
+    except Exception:  # noqa: BLE001 - a name for a message only; the column letter does without
+        return ""
 
 
 def _column_number(reference: str) -> int:

@@ -14,7 +14,9 @@ from decimal import Decimal
 def setup() -> None:
     from tarifa.customers.models import Account, Customer, SipDevice
     from tarifa.rating.models import Rate, Tariff
+    from tarifa.routing.models import Pop
 
+    Pop.objects.create(name="sw")  # the importers' --switch
     tariff = Tariff.objects.create(name="T")
     Rate.objects.create(
         tariff=tariff,

@@ -236,6 +236,7 @@ def test_cdr_import_file_rates_inbound_calls(origination, cli, tmp_path: Path) -
         "f2,18005550199,+12125550001,2026-03-02T10:01:00Z,61,answered,inbound,\n"
         "f3,19005550100,+12125550001,2026-03-02T10:02:00Z,61,answered,inbound,\n"
     )
+    Pop.objects.create(name="sw9")
     result = cli("cdr", "import", str(csv), "--format", "tarifa", "--switch", "sw9")
     assert result.exit_code == 0, result.output
     got = {c.call_id: (c.price, c.out_payment) for c in Cdr.objects.all()}
@@ -396,6 +397,7 @@ def test_a_file_import_and_api_pushes_of_the_same_inbound_calls_store_the_same_r
     header = ["call_id", "callee", "caller", "start_time", "duration", "disposition", "direction", "leg"]
     csv = tmp_path / "in.csv"
     csv.write_text(",".join(header) + "\n" + "".join(",".join(str(c[h]) for h in header) + "\n" for c in calls))
+    Pop.objects.get_or_create(name="file")
     result = cli("cdr", "import", str(csv), "--format", "tarifa", "--switch", "file")
     assert result.exit_code == 0, result.output
     _token, raw = ApiToken.issue("sbc", switch=Pop.objects.create(name="api"))

@@ -185,6 +185,7 @@ def _import(path: Path, *args: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("fmt", ["tarifa-json", "tarifa"])
 def test_cli_import_refuses_each_bad_line_and_reads_on(world, tmp_path, fmt: str) -> None:
     """--batch-size 1: every line is read, the good ones charged, the bad ones in the rejects file."""
+    Pop.objects.get_or_create(name="pop-a")  # --switch names a POP
     good = [{**CDR, "call_id": f"ok-{n}"} for n in range(1, 5)]
     bad_records = [
         {**CDR, "call_id": "huge", "duration": 10**20},
@@ -239,6 +240,7 @@ def test_an_empty_body_is_a_json_problem(client, token) -> None:
 
 
 def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> None:
+    Pop.objects.get_or_create(name="pop-a")  # --switch names a POP
     path = tmp_path / "cdrs\udcff.jsonl".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
     Path(path).write_text(json.dumps(CDR) + "\n")
     result = _import(path, "--format", "tarifa-json")
@@ -254,6 +256,7 @@ def test_cli_refuses_a_switch_name_no_record_could_carry(world, tmp_path) -> Non
 def test_cli_rejects_file_is_readable_by_its_owner_only(world, tmp_path) -> None:
     """The rejects file holds the refused CDRs (callers, callees, accounts): created 600, and an
     existing one (say 644 from an older run) tightened to 600 when it is written again."""
+    Pop.objects.get_or_create(name="pop-a")  # --switch names a POP
     path = tmp_path / "cdrs.jsonl"
     path.write_text(json.dumps({**CDR, "call_id": "huge", "duration": 10**20}) + "\n")
     target = tmp_path / "refused.csv"
@@ -263,6 +266,6 @@ def test_cli_rejects_file_is_readable_by_its_owner_only(world, tmp_path) -> None
     default = tmp_path / (path.name + ".rejects.csv")
     default.write_text("old\n")
     default.chmod(0o644)
-    result = _import(path, "--format", "tarifa-json", "--switch", "pop-b")
+    result = _import(path, "--format", "tarifa-json", "--switch", "pop-a")
     assert result.exit_code == 3, result.output
     assert default.stat().st_mode & 0o777 == 0o600 and "huge" in default.read_text()

@@ -67,6 +67,17 @@ def import_(
         hint = "" if switch else " (without --switch, the switch is the file's name)"
         typer.echo(f"error: {problem}{hint}", err=True)
         raise typer.Exit(2)
+    if switch:  # a name no POP has would leave every call of a POP-restricted account unratable
+        from tarifa.routing.models import Pop
+
+        if not Pop.objects.filter(name=switch).exists():
+            known = ", ".join(repr(n) for n in Pop.objects.order_by("name").values_list("name", flat=True))
+            typer.echo(
+                f"error: --switch {switch!r} is refused: no POP has that name (known: {known or 'none yet'}); "
+                "give the POP that wrote the file (add one with tarifa token NAME --switch POP --create-pop)",
+                err=True,
+            )
+            raise typer.Exit(2)
 
     # Invalid UTF-8 bytes become lone surrogates: the lines holding them are refused (and
     # written back byte for byte to the rejects file), the others are read.

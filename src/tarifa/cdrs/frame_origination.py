@@ -19,6 +19,7 @@ import polars as pl
 
 from tarifa.cdrs.matching import Directory, Match
 from tarifa.core.classify import is_toll_free
+from tarifa.core.dids import active_from
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.origination import (
     INBOUND_DESTINATION,
@@ -27,6 +28,7 @@ from tarifa.core.origination import (
     out_payment,
     payphone_surcharge,
 )
+from tarifa.core.periods import micros
 from tarifa.core.rating import billed_seconds, cost_units
 
 #: What :meth:`FrameOrigination.rate` returns, per row ``i`` (money in units of 10**-decimals).
@@ -51,6 +53,12 @@ class FrameOrigination:
             if match is not None and not match.pools and match.origination is not None:
                 self._matches[number] = match
         self._accounts = dict(sorted((n, m.account.account_id) for n, m in self._matches.items()))
+        # calls before a DID's activation are the row path's (unrated there, core.dids.active_on)
+        self._active_from = {
+            n: micros(start)
+            for n in self._accounts
+            if (start := active_from(directory.dids[n].activation_date)) is not None
+        }
 
     def did_column(self, frame: pl.DataFrame) -> pl.Series:
         """The DID each inbound row is priced as (null: not here, the row path decides), in the
@@ -60,12 +68,16 @@ class FrameOrigination:
         known = pl.Series(list(self._accounts), dtype=pl.String).implode()
         by_did = pl.col("did").str.strip_chars_start("+")
         by_callee = pl.col("callee").str.strip_chars_start("+")
-        did = (
+        did: pl.Expr = (
             pl.when((pl.col("direction") == "inbound") & (pl.col("did") != "") & by_did.is_in(known))
             .then(by_did)
             .when((pl.col("direction") == "inbound") & by_callee.is_in(known))
             .then(by_callee)
         )
+        if self._active_from:
+            start = did.replace_strict(self._active_from, default=None, return_dtype=pl.Int64)
+            early = start.is_not_null() & (pl.coalesce("connect_us", "start_us") < start)
+            did = pl.when(early).then(pl.lit(None, pl.String)).otherwise(did)
         return frame.select(did.alias("_did")).to_series()
 
     def account_of(self) -> dict[str, int]:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from tarifa.billing.models import IncludedMinutes
 from tarifa.core.cdr import CanonicalCdr, Direction
 from tarifa.core.charging import POP_NOT_ALLOWED
+from tarifa.core.dids import NOT_ACTIVE_YET, active_on
 from tarifa.core.identity import AccountIndex, Identity
 from tarifa.core.origination import LataEntry, LataRates, LataTable, OriginationPlan, OriginRate
 from tarifa.core.pools import Pool
@@ -199,10 +200,13 @@ class Directory:
         customer's extensions and is priced as its primary DID.
         None: an inbound call to no number we hold."""
         if cdr.direction == Direction.INBOUND:
+            at = cdr.connect_time or cdr.start_time
             for number in (cdr.did, cdr.callee):
                 if number:
                     found = self.did_match(number)
                     if found:
+                        if not active_on(self.dids[number.lstrip("+")].activation_date, at):
+                            return Unmatched(NOT_ACTIVE_YET)  # core.dids.active_on
                         return found
             virtual = self.virtual.get(cdr.callee) or self.virtual.get(cdr.extension)
             if virtual is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -43,8 +44,9 @@ def penalties(
     from tarifa.bootstrap import start_django
 
     try:
-        year, number = (int(part) for part in month.split("-"))
-        first = date(year, number, 1)
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
+            raise ValueError(month)
+        first = date(int(month[:4]), int(month[5:]), 1)
     except ValueError:
         raise typer.BadParameter(f"{month!r} is refused: must be a month as YYYY-MM", param_hint="--month") from None
     start_django()
@@ -54,9 +56,12 @@ def penalties(
         posted = post_short_call_penalties(first)
     except PeriodNotClosed as exc:
         raise typer.BadParameter(str(exc), param_hint="--month") from None
+    from tarifa.core.money import minor_unit, shown_amount
+
     for p in posted:
         state = "posted" if p.posted else "already posted"
-        typer.echo(f"customer {p.customer_id}, plan {p.plan}: {p.short} of {p.calls} short, {p.amount} {state}")
+        amount = f"{shown_amount(p.amount, minor_unit(p.currency))} {p.currency}" if p.currency else str(p.amount)
+        typer.echo(f"customer {p.customer_id}, plan {p.plan}: {p.short} of {p.calls} short, {amount} {state}")
     typer.echo(
         f"{sum(p.posted for p in posted)} penalty(ies) posted, {sum(not p.posted for p in posted)} already posted"
     )

@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, CharField, Count, F, Q, When
+from django.db.models.functions import Substr
 
 from tarifa.billing import ledger
 from tarifa.billing.models import Transaction
 from tarifa.cdrs.models import Cdr
 from tarifa.core.origination import PenaltyMode, ShortCallPolicy, short_call_penalty
+from tarifa.customers.models import Customer
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
 
 
@@ -33,6 +35,7 @@ class PenaltyPosted:
     short: int
     amount: Decimal
     posted: bool  # False: posted by an earlier run (its reference exists)
+    currency: str = ""  # the customer's, for showing the amount with its decimals
 
 
 def _month_bounds(month: date) -> tuple[datetime, datetime]:
@@ -62,10 +65,6 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
             plan.short_call_penalty,
             PenaltyMode(plan.short_call_mode),
         )
-        numbers = set(Did.objects.filter(plan=plan).values_list("number", flat=True))
-        numbers |= set(VirtualNumber.objects.filter(primary_did__plan=plan).values_list("number", flat=True))
-        if not numbers:
-            continue
         counts = (
             Cdr.objects.filter(
                 direction="inbound",
@@ -75,8 +74,13 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
                 customer__isnull=False,
                 start_time__gte=start,
                 start_time__lt=end,
-                number__in=sorted(numbers),
             )
+            .annotate(
+                did_digits=Case(
+                    When(did__startswith="+", then=Substr("did", 2)), default=F("did"), output_field=CharField()
+                )
+            )
+            .filter(_rated_as(plan))
             .values("customer")
             .annotate(calls=Count("id"), short=Count("id", filter=Q(duration__lt=policy.seconds)))
             .order_by("customer")
@@ -93,8 +97,27 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
                 f"Short-call penalty {month:%Y-%m}, plan {plan.name}: {row['short']} of "
                 f"{row['calls']} calls under {policy.seconds} s",
             )
-            results.append(PenaltyPosted(row["customer"], plan.name, row["calls"], row["short"], amount, posted))
+            currency = Customer.objects.filter(pk=row["customer"]).values_list("currency", flat=True).first() or ""
+            results.append(
+                PenaltyPosted(row["customer"], plan.name, row["calls"], row["short"], amount, posted, currency)
+            )
     return results
+
+
+def _rated_as(plan: DidPlan) -> Q:
+    """The inbound CDRs rated as one of the plan's DIDs (or of the virtual numbers sharing them),
+    found the way matching found them (``Directory.match``): by the CDR's ``did`` field (a
+    leading ``+`` ignored, see ``did_digits``) when it names a DID we hold, else by the callee,
+    else a virtual number by callee or extension. Counting by the callee alone left out the
+    calls a switch identified by the ``did`` field. Subqueries, not lists: the inventory may
+    hold more numbers than a query may carry parameters."""
+    held = Did.objects.values("number")
+    dids = Did.objects.filter(plan=plan).values("number")
+    virtual = VirtualNumber.objects.filter(primary_did__plan=plan).values("number")
+    by_callee_or_virtual = Q(number__in=dids) | (
+        ~Q(number__in=held) & (Q(number__in=virtual) | Q(extension__in=virtual))
+    )
+    return Q(did_digits__in=dids) | (~Q(did_digits__in=held) & by_callee_or_virtual)
 
 
 def _post_once(customer_id: int, amount: Decimal, reference: str, description: str) -> bool:

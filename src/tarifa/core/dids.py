@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final
@@ -116,6 +116,25 @@ def unavailable_reason(status: str, quarantine_until: date | None, today: date, 
     return "it is disabled by the operator"
 
 
+#: The unratable reason of an inbound call dated before its DID's activation date.
+NOT_ACTIVE_YET: Final = "did_not_active_yet"
+
+
+def active_from(activation_date: date | None) -> datetime | None:
+    """The first instant a DID's calls are its account's: the start (UTC) of its activation
+    day; ``None``: no activation date, always."""
+    return None if activation_date is None else datetime.combine(activation_date, time(0), tzinfo=UTC)
+
+
+def active_on(activation_date: date | None, at: datetime) -> bool:
+    """Whether a call at ``at`` to a DID activated on ``activation_date`` is its account's: a
+    number is charged to an account from its activation date (UTC) on. A call dated earlier
+    belongs to no one's service (the number may have been another customer's then), so it is
+    left unrated with :data:`NOT_ACTIVE_YET`, never charged to the current owner."""
+    start = active_from(activation_date)
+    return start is None or at >= start
+
+
 # --- numbers ------------------------------------------------------------------------------------
 
 
@@ -153,7 +172,13 @@ def parse_number(text: str) -> NumberParts:
     except phonenumbers.NumberParseException:
         raise NumberRefused("must start with a country code") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise NumberRefused("is not a valid number in its country's numbering plan (libphonenumber)")
+        code = parsed.country_code or 0
+        region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(code)
+        read_as = f"+{code}" + (f" ({region})" if region not in ("", "ZZ", "001") else "")
+        raise NumberRefused(
+            f"is not a valid number in its country's numbering plan (libphonenumber); read as country code "
+            f"{read_as}: numbers are international (E.164), the country code first, e.g. +12125551234"
+        )
     region = phonenumbers.region_code_for_number(parsed) or ""
     national = phonenumbers.national_significant_number(parsed)
     length = phonenumbers.length_of_geographical_area_code(parsed) or phonenumbers.length_of_national_destination_code(
@@ -353,6 +378,7 @@ __all__ = [
     "IMPORT_ERRORS_LISTED",
     "IMPORT_ROWS_MAX",
     "IMPORT_STATUSES",
+    "NOT_ACTIVE_YET",
     "QUARANTINE_DAYS_MAX",
     "TRANSITIONS",
     "DidState",
@@ -360,6 +386,8 @@ __all__ = [
     "NumberParts",
     "NumberRefused",
     "RowError",
+    "active_from",
+    "active_on",
     "did_date_problem",
     "effective_status",
     "parse_inventory",

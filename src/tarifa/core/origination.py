@@ -414,4 +414,9 @@ def parse_lata_csv(text: str, file: str) -> tuple[list[LataRow], list[LataProble
                 rows.append(LataRow(values["npa_nxx"], lata, state))
     except csv.Error as exc:
         problems.append(LataProblem(file, line + 1, "row", "", f"not readable as CSV ({exc})"))
+    if not rows and not problems:  # as the DID import: a file without rows is a mistake, and
+        # with --replace it would empty the whole table
+        problems.append(
+            LataProblem(file, 0, "file", "", "has no rows: a LATA file lists at least one npa_nxx,lata,state row")
+        )
     return rows, problems

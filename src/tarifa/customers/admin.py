@@ -3,17 +3,15 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.checks import InlineModelAdminChecks
-from django.contrib.admin.utils import NestedObjects, flatten_fieldsets
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ValidationError
-from django.db import router
 from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, modelformset_factory
 from django.http import HttpRequest
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
-from tarifa import validators as v
-from tarifa.admin_base import TarifaAdmin, text_filter
+from tarifa.admin_base import TarifaAdmin, protected_refusal, text_filter
 from tarifa.billing.admin_payments import AddMoneyMixin
 from tarifa.calls.admin_simulate import SimulateCallMixin
 from tarifa.customers.forms import AccountForm, CustomerForm, SipDeviceForm
@@ -93,18 +91,9 @@ class CustomerServicesFormSet(BaseModelFormSet):
             instance = form.instance
             if instance.pk is None:
                 continue
-            collector = NestedObjects(using=router.db_for_write(self.model))
-            collector.collect([instance])
-            if collector.protected:
-                users = ", ".join(f"{p._meta.verbose_name} {p}" for p in collector.protected)
-                problems.append(
-                    v.refuse(
-                        f"Deleting {self.model._meta.verbose_name}",
-                        str(instance),
-                        f"still used by {users}",
-                        "protected",
-                    )
-                )
+            problem = protected_refusal(instance)
+            if problem is not None:
+                problems.append(problem)
         if problems:
             raise ValidationError(problems)
 

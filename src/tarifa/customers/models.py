@@ -649,7 +649,9 @@ class SipDevice(LabeledUniqueMixin, AccountChild):
         validators=[v.SipSecret("SIP device secret")],
         help_text=f"{v.SIP_SECRET_MIN} to 64 characters with a capital letter, a small letter and a digit.",
     )
-    extension = LabeledCharField("extension", max_length=20, blank=True)
+    extension = LabeledCharField(
+        "extension", max_length=20, blank=True, validators=[v.Digits("Extension", 1, 20)], help_text="Digits only."
+    )
     voicemail = models.BooleanField("voicemail", default=False)
     voicemail_email = LabeledCharField(
         "e-mail address for voicemail", max_length=254, blank=True, validators=[v.Email("E-mail address for voicemail")]

@@ -14,7 +14,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,8 +26,9 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, TextFilter
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminPasswordWidget
 
+from tarifa import validators as v
 from tarifa.admin_base import TarifaAdmin, text_filter
-from tarifa.core.dids import ASSIGNABLE, IMPORT_COLUMNS, pattern_regex
+from tarifa.core.dids import ASSIGNABLE, IMPORT_COLUMNS, NumberRefused, parse_number, pattern_regex
 from tarifa.customers.forms import KeepSecretsMixin
 from tarifa.customers.models import Account
 from tarifa.dids import imports, service
@@ -34,10 +37,30 @@ from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate, PayphoneOrigin,
 from tarifa.forms import LabeledForm, LabeledModelForm
 
 
+class OriginRateFormSet(BaseInlineFormSet):
+    """Names the repeated origin prefix (Django's own message names only the columns)."""
+
+    def validate_unique(self) -> None:
+        seen: set[tuple[str, bool]] = set()
+        errors: list[ValidationError] = []
+        for form in self.forms:
+            if not form.is_valid() or not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            key = (form.cleaned_data.get("prefix") or "", bool(form.cleaned_data.get("toll_free")))
+            if key in seen:
+                kind = "toll-free origin rate" if key[1] else "origin rate"
+                errors.append(v.refuse("Origin prefix", key[0], f"is listed twice: a plan has one {kind} per prefix"))
+            seen.add(key)
+        if errors:
+            raise ValidationError(errors)
+        super().validate_unique()
+
+
 class OriginRateInline(TabularInline):
     """Tiered origination: the plan's origin prefix -> rate table (docs/origination.md)."""
 
     model = OriginRate
+    formset = OriginRateFormSet
     extra = 0
     fields = ("prefix", "rate", "toll_free")
 
@@ -143,10 +166,22 @@ class DidForm(KeepSecretsMixin, LabeledModelForm):
     checks that it can be sold and records the plan and the activation date."""
 
     secret_fields = ("password",)
+    # typed as the import takes it (+, spaces, dashes); clean_number stores E.164 digits
+    number = forms.CharField(label="Number", max_length=30, help_text="International form, e.g. +1 212 555 1234.")
 
     class Meta:
         model = Did
         fields = "__all__"
+
+    def clean_number(self) -> str:
+        """The number checked and normalised by the DID import's rule (``core.dids.parse_number``),
+        so a number the import refuses is refused here with the same words, and one it takes is
+        stored as the same digits."""
+        text = self.cleaned_data["number"]
+        try:
+            return parse_number(text).number
+        except NumberRefused as exc:
+            raise v.refuse("Number", text, str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data

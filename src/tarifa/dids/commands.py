@@ -89,22 +89,28 @@ def search(
 ) -> None:
     """List numbers by country, area code and pattern (sellable ones by default)."""
     _setup()
-    from tarifa.core.deck import format_money
+    from tarifa.core.money import minor_unit, shown_amount
+    from tarifa.customers.choices import CustomerKind
+    from tarifa.customers.models import Customer
     from tarifa.dids.service import DidRefused, search_dids, today
 
     try:
         found = list(
             search_dids(
                 country=country, area_code=area_code, pattern=pattern, status=None if status == "any" else status
-            )[:limit]
+            ).select_related("vendor")[:limit]
         )
     except DidRefused as exc:
         _fail(str(exc))
     day = today()
+    # the monthly cost is the vendor's price, in its currency; a number without a vendor: the operator's
+    own = Customer.objects.filter(kind=CustomerKind.OPERATOR).values_list("currency", flat=True).first() or "USD"
     for did in found:
         shown = did.effective_status(day).value
         until = f" until {did.quarantine_until}" if shown == "quarantined" else ""
-        typer.echo(f"+{did.number}\t{did.country}\t{did.area_code}\t{shown}{until}\t{format_money(did.monthly_cost)}")
+        currency = did.vendor.currency if did.vendor else own
+        cost = f"{shown_amount(did.monthly_cost, minor_unit(currency))} {currency}"
+        typer.echo(f"+{did.number}\t{did.country}\t{did.area_code}\t{shown}{until}\t{cost}")
     typer.echo(f"{len(found)} number(s)", err=True)
 
 

@@ -62,7 +62,9 @@ def parse_file(data: bytes, filename: str) -> list[InventoryRow]:
         )
         rows = list(table)
     except spreadsheets.TableRefused as exc:
-        raise ImportRejected([RowError(filename, exc.line, "file", exc.value, exc.rule)]) from None
+        raise ImportRejected([RowError(filename, exc.line, exc.field, exc.value, exc.rule)]) from None
+    if not any(str(c).strip() for c in header) and not any(any(str(c).strip() for c in r) for _l, r in rows):
+        raise ImportRejected([_no_rows(filename)])  # an empty file: no header to complain about
     stored = _stored_numbers_of(rows, header)
     good, errors = parse_inventory(
         filename,
@@ -75,8 +77,19 @@ def parse_file(data: bytes, filename: str) -> list[InventoryRow]:
     if errors:
         raise ImportRejected(errors)
     if not good:
-        raise ImportRejected([RowError(filename, 2, "file", filename, "has no numbers")])
+        raise ImportRejected([_no_rows(filename)])
     return good
+
+
+def _no_rows(filename: str) -> RowError:
+    """A file without a single number (empty, or the header alone): no line to point at."""
+    return RowError(
+        filename,
+        0,
+        "file",
+        filename,
+        f"has no rows: the first row names the columns ({', '.join(IMPORT_COLUMNS)}), one number per row follows",
+    )
 
 
 def _digits(text: str) -> str:

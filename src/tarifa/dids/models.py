@@ -9,7 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa import validators as v
-from tarifa.core.dids import DidState, did_date_problem, effective_status, parts_of_stored
+from tarifa.core.dids import (
+    DidState,
+    NumberRefused,
+    did_date_problem,
+    effective_status,
+    parse_number,
+    parts_of_stored,
+)
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -69,7 +76,7 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
         "calls to the plan's numbers in a month.",
     )
     short_call_penalty = money_field("Short call penalty", minimum=0)
-    short_call_mode = choice_field("Short call penalty is", ShortCallMode, default=ShortCallMode.PER_CALL)
+    short_call_mode = choice_field("Short call penalty mode", ShortCallMode, default=ShortCallMode.PER_CALL)
 
     class Meta:
         verbose_name = "DID plan"
@@ -155,6 +162,11 @@ class Did(LabeledUniqueMixin, TimestampedModel):
     def clean(self) -> None:
         super().clean()
         errors = {}
+        if self.pk is None and self.number:  # a new number: the import's rule (old stored ones may predate it)
+            try:
+                parse_number(self.number)
+            except NumberRefused as exc:
+                errors["number"] = v.refuse("Number", self.number, str(exc))
         if self.status == DidStatus.ASSIGNED and not self.account_id:
             errors["account"] = v.refuse("Account", None, "an assigned DID needs an account")
         if self.account_id and self.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED, DidStatus.PORTING):

@@ -81,7 +81,8 @@ def order_did(
     source = (provider or configured_provider()) if use_provider else None
     asked = ("country / area code", f"{country.upper()} / {area_code}") if area_code else ("country", country.upper())
     if source is None:
-        raise DidRefused.of(*asked, "no available number in the inventory, and no provider is configured")
+        why = "the provider was not asked (inventory only)" if not use_provider else "no provider is configured"
+        raise DidRefused.of(*asked, f"no available number in the inventory, and {why}")
     try:
         offers = source.search(country.upper(), area_code, 5)
     except ProviderError as exc:

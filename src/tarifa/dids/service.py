@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import pycountry
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -119,12 +120,14 @@ def search_dids(
         code = country.strip().upper()
         if len(code) != 2 or not code.isalpha():
             raise DidRefused.of("country", country, "must be an ISO 3166 alpha-2 code such as US")
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise DidRefused.of("country", country, "is not a country: must be an ISO 3166 alpha-2 code such as US")
         found = found.filter(country=code)
     if area_code:
         if not area_code.isdigit() or len(area_code) > 8:
             raise DidRefused.of("area code", area_code, "must be 1 to 8 digits")
         found = found.filter(area_code=area_code)
-    if pattern:
+    if pattern is not None:  # an empty pattern is a mistake, not "any number" (pattern_regex says why)
         try:
             found = found.filter(local_number__regex=pattern_regex(pattern))
         except ValueError as exc:

@@ -101,7 +101,7 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[in
 
 
 def _rejected(exc: spreadsheets.TableRefused) -> DeckRejected:
-    return DeckRejected([DeckError(exc.line, "file", exc.value, exc.rule)])
+    return DeckRejected([DeckError(exc.line, exc.field, exc.value, exc.rule)])
 
 
 def parse_file(data: bytes, filename: str, tz_name: str = "UTC") -> list[DeckRow]:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from django.db import transaction
@@ -32,6 +31,7 @@ from tarifa.billing.choices import ChargeKind, ServiceKind, TransactionKind, Unp
 from tarifa.billing.models import ServiceCharge
 from tarifa.billing.signals import money_added
 from tarifa.core import recurring as rules
+from tarifa.core.money import minor_unit
 from tarifa.customers.choices import BalanceMode, BillingType
 from tarifa.dids.signals import did_releasing
 
@@ -44,14 +44,6 @@ _TRANSACTION_KIND = {
     rules.MINIMUM: TransactionKind.MINIMUM_CHARGE,
 }
 assert set(_TRANSACTION_KIND) == set(ChargeKind)
-
-
-@cache
-def minor_unit(currency: str) -> int:
-    """Decimal places of the currency's minor unit (ISO 4217 via Babel: USD 2, JPY 0, BHD 3)."""
-    from babel.numbers import get_currency_precision
-
-    return int(get_currency_precision(currency))
 
 
 @dataclass(frozen=True, slots=True)

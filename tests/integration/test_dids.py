@@ -361,6 +361,50 @@ def test_an_assigned_did_keeps_its_plan_and_activation_date(world) -> None:
     }
 
 
+def test_the_did_change_page_and_the_cli_refuse_what_the_rules_refuse(world, client, monkeypatch) -> None:
+    from django.contrib.auth import get_user_model
+
+    from tarifa import cli as root
+    from tarifa import config
+    from tests.factories import page_values, text
+
+    did = _charged_through_november(world)
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    url = f"/admin/dids/did/{did.pk}/change/"
+    data = page_values(client.get(url).context["adminform"].form)
+    for change, message in (
+        ({"plan": "", "activation_date": ""}, "Plan (empty) is refused: an assigned DID needs a DID plan"),
+        (
+            {"activation_date": "2026-10-02"},
+            "Activation date '2026-10-02' is refused: charges were posted from 2026-10-01 for the activation date "
+            "2026-10-01; release the number and assign it again",
+        ),
+    ):
+        answer = client.post(url, {**data, **change})
+        assert answer.status_code == 200 and message in text(answer)
+    stored = Did.objects.get(pk=did.pk)
+    assert (stored.plan, stored.activation_date) == (world["plan"], date(2026, 10, 1))
+
+    monkeypatch.setattr(config, "embedded_database", lambda: None)
+    if not any(group.name == "did" for group in root.app.registered_groups):
+        root._register_commands()
+    run = lambda *args: CliRunner().invoke(root.app, list(args))  # noqa: E731
+    assert run("did", "release", "+12125551234", "--on", "2026-12-01", "--quarantine-days", "0").exit_code == 0
+    refused = run(
+        "did",
+        "assign",
+        "+12125551234",
+        "--account",
+        "acme-other",
+        "--plan",
+        "US local",
+        "--activation-date",
+        "2026-11-30",
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "the number was charged to its previous owner through 2026-11-30" in refused.output
+
+
 def test_a_porting_number_that_keeps_its_account_can_be_released(world) -> None:
     did = assign_did(Did.objects.create(number="12125551234"), world["account"], world["plan"], D, on=D)
     porting = set_status(did, "porting")

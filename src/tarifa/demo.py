@@ -7,6 +7,8 @@ connections and destination sets, routing groups, plans, 20 DIDs and 1,000 rated
 The money history is posted through the ledger at the dates it describes: an opening payment on
 1 January 2026, then each customer's calls of each day of January charged at the end of that day
 (the day's CDRs point to their charge), so balances stay positive and today's spending is zero.
+Services with a plan start on the first day of the current month, so the first charges run posts
+no back months.
 """
 
 from __future__ import annotations
@@ -253,6 +255,9 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     )
 
     echo("Plans ...")
+    # Plans start at the beginning of the current month (UTC), not with the January history: a
+    # first `tarifa charges run` then posts no back months and every demo customer can still call.
+    services_from = datetime.now(UTC).date().replace(day=1)
     business, _ = ServicePlan.objects.get_or_create(
         name="Business Premium", defaults={"recurring_fee": Decimal("29.99"), "setup_fee": Decimal("10")}
     )
@@ -310,7 +315,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
                     "allow_international": a_index != 2,
                     "balance_mode": BalanceMode.SHARED,
                     "service_plan": business if a_index == 0 else None,
-                    "activation_date": date(2026, 1, 1),
+                    "activation_date": services_from,
                     "sip_password": f"Sip{_h(customer.pk, a_index) % 10**8:08d}!",
                 },
             )
@@ -349,7 +354,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
                 "account": assigned,
                 "quarantine_until": date(2026, 4, 1) if spare == DidStatus.QUARANTINED else None,
                 "plan": did_plan if assigned else None,
-                "activation_date": date(2026, 1, 1) if assigned else None,
+                "activation_date": services_from if assigned else None,
             },
         )
     primary = Did.objects.get(number="12015550000")

@@ -101,7 +101,13 @@ class LabeledErrorsMixin:
             mapping = error.error_dict
         else:
             mapping = {field or NON_FIELD_ERRORS: error.error_list}
-        rewritten = {name: [self._labelled(name, e) for e in errors] for name, errors in mapping.items()}
+        rewritten: dict[str, list[ValidationError]] = {}
+        for name, errors in mapping.items():
+            # a model rule about a field this form does not show (stored data an older version
+            # let through, e.g. a cancellation before the activation) is the form's own error,
+            # not Django's ValueError (an HTTP 500); its message names the field
+            shown = name if name == NON_FIELD_ERRORS or name in self.fields else NON_FIELD_ERRORS  # type: ignore[attr-defined]
+            rewritten.setdefault(shown, []).extend(self._labelled(name, e) for e in errors)
         super().add_error(None, ValidationError(rewritten))  # type: ignore[misc]
 
     def _labelled(self, name: str, error: ValidationError) -> ValidationError:

@@ -156,3 +156,21 @@ def test_deleting_the_pbx_of_an_extension_is_refused_not_a_crash(boss, shop) -> 
     assert response.status_code == 200
     assert "Deleting IP device '192.0.2.1' is refused: still used by account e (" in text(response)
     assert IpDevice.objects.filter(pk=pbx.pk).exists()
+
+
+def test_a_stored_rule_breach_on_a_field_the_page_does_not_show_is_a_page_error_not_a_500(boss, shop) -> None:
+    """The customer page's IP address rows show no dates; a row stored before the cancellation
+    rule (cancellation before activation) must come back as an error naming the field."""
+    from datetime import date
+
+    IpDevice.objects.filter(address="192.0.2.1").update(
+        activation_date=date(2026, 11, 20), cancellation_date=date(2026, 11, 10)
+    )
+    data = page_data(boss, shop["url"])
+    data["company"] = "Renamed Ltd"
+    response = boss.post(shop["url"], data)
+    assert response.status_code == 200
+    assert "Cancellation date '2026-11-10' is refused: must be on or after the activation date 2026-11-20" in text(
+        response
+    )
+    assert Customer.objects.get(pk=shop["mine"].pk).company == "mine Ltd"

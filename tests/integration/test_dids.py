@@ -256,7 +256,7 @@ def test_status_changes_follow_the_transitions(world) -> None:
     assert "it is being ported" in str(caught.value)
     assert set_status(did, "available").status == "available"
     assert set_status(did, "disabled").status == "disabled"
-    with pytest.raises(DidRefused, match="a DID that is disabled can only become assigned, available"):
+    with pytest.raises(DidRefused, match="a DID that is disabled can only become assigned, available, quarantined"):
         set_status(did, "porting")
     with pytest.raises(DidRefused, match="use assign or release"):
         set_status(did, "assigned")
@@ -292,6 +292,130 @@ def test_find_did_and_the_cli_assign_release(world, monkeypatch) -> None:
     assert unknown.exit_code == 2 and "--account 'nobody' is refused" in unknown.output
     released = run("did", "release", "+12125551234", "--on", "2026-04-01", "--quarantine-days", "30")
     assert released.exit_code == 0 and "quarantined until 2026-05-01" in released.output
+
+
+def test_a_release_date_after_today_is_refused(world) -> None:
+    from tarifa.dids.service import today
+
+    did = assign_did(Did.objects.create(number="12125551234"), world["account"], world["plan"], D, on=D)
+    ahead = today() + timedelta(days=1)
+    with pytest.raises(DidRefused) as refused:
+        release_did(did, ahead)
+    assert str(refused.value) == (
+        f"release date '{ahead.isoformat()}' is refused: must not be after today ({today().isoformat()}); "
+        "a number is released on the day it leaves, never ahead"
+    )
+    stored = Did.objects.get(pk=did.pk)
+    assert (stored.status, stored.account) == ("assigned", world["account"])
+    assert release_did(did, today()).status == "quarantined"
+
+
+def _charged_through_november(world) -> Did:  # type: ignore[no-untyped-def]
+    from tarifa.services.recurring import run_charges
+
+    did = assign_did(Did.objects.create(number="12125551234"), world["account"], world["plan"], date(2026, 10, 1))
+    run_charges(date(2026, 12, 1))  # October and November, in arrears
+    return did
+
+
+def test_a_release_inside_a_charged_period_is_refused_naming_the_first_allowed_day(world) -> None:
+    did = _charged_through_november(world)
+    with pytest.raises(DidRefused) as refused:
+        release_did(did, date(2026, 11, 15))
+    assert str(refused.value) == (
+        "release date '2026-11-15' is refused: the number is already charged through 2026-11-30: "
+        "release it on or after 2026-12-01"
+    )
+    assert Did.objects.get(pk=did.pk).account == world["account"]
+    assert release_did(did, date(2026, 12, 1), quarantine_days=0).status == "quarantined"
+
+
+def test_an_assignment_into_the_previous_owners_charged_days_is_refused(world) -> None:
+    from tarifa.billing.models import ServiceCharge
+
+    did = _charged_through_november(world)
+    release_did(did, date(2026, 12, 1), quarantine_days=0)
+    with pytest.raises(DidRefused) as refused:
+        assign_did(did, world["other"], world["plan"], date(2026, 11, 20))
+    assert refused.value.field == "activation_date"
+    assert str(refused.value) == (
+        "Activation date '2026-11-20' is refused: the number was charged to its previous owner through "
+        "2026-11-30; the activation date must be 2026-12-01 or later"
+    )
+    assert Did.objects.get(pk=did.pk).status == "quarantined"
+    again = assign_did(did, world["other"], world["plan"], date(2026, 12, 1))
+    assert (again.account, again.activation_date) == (world["other"], date(2026, 12, 1))
+    assert not ServiceCharge.objects.filter(account=world["other"]).exists()
+
+
+def test_an_assigned_did_keeps_its_plan_and_activation_date(world) -> None:
+    from django.core.exceptions import ValidationError
+
+    did = assign_did(Did.objects.create(number="12125551234"), world["account"], world["plan"], D, on=D)
+    did.plan, did.activation_date = None, None
+    with pytest.raises(ValidationError) as refused:
+        did.full_clean()
+    assert refused.value.message_dict == {
+        "plan": ["Plan (empty) is refused: an assigned DID needs a DID plan (its monthly fee and rates)"],
+        "activation_date": ["Activation date (empty) is refused: an assigned DID needs the day its service starts"],
+    }
+
+
+def test_the_did_change_page_and_the_cli_refuse_what_the_rules_refuse(world, client, monkeypatch) -> None:
+    from django.contrib.auth import get_user_model
+
+    from tarifa import cli as root
+    from tarifa import config
+    from tests.factories import page_values, text
+
+    did = _charged_through_november(world)
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    url = f"/admin/dids/did/{did.pk}/change/"
+    data = page_values(client.get(url).context["adminform"].form)
+    for change, message in (
+        ({"plan": "", "activation_date": ""}, "Plan (empty) is refused: an assigned DID needs a DID plan"),
+        (
+            {"activation_date": "2026-10-02"},
+            "Activation date '2026-10-02' is refused: charges were posted from 2026-10-01 for the activation date "
+            "2026-10-01; release the number and assign it again",
+        ),
+    ):
+        answer = client.post(url, {**data, **change})
+        assert answer.status_code == 200 and message in text(answer)
+    stored = Did.objects.get(pk=did.pk)
+    assert (stored.plan, stored.activation_date) == (world["plan"], date(2026, 10, 1))
+
+    monkeypatch.setattr(config, "embedded_database", lambda: None)
+    if not any(group.name == "did" for group in root.app.registered_groups):
+        root._register_commands()
+    run = lambda *args: CliRunner().invoke(root.app, list(args))  # noqa: E731
+    assert run("did", "release", "+12125551234", "--on", "2026-12-01", "--quarantine-days", "0").exit_code == 0
+    refused = run(
+        "did",
+        "assign",
+        "+12125551234",
+        "--account",
+        "acme-other",
+        "--plan",
+        "US local",
+        "--activation-date",
+        "2026-11-30",
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "the number was charged to its previous owner through 2026-11-30" in refused.output
+
+
+def test_a_porting_number_that_keeps_its_account_can_be_released(world) -> None:
+    did = assign_did(Did.objects.create(number="12125551234"), world["account"], world["plan"], D, on=D)
+    porting = set_status(did, "porting")
+    assert (porting.status, porting.account) == ("porting", world["account"])
+    with pytest.raises(DidRefused, match="release it instead"):
+        set_status(did, "available")
+    released = release_did(did, D + timedelta(days=3), quarantine_days=0)
+    assert (released.status, released.account) == ("quarantined", None)
+    unowned = set_status(Did.objects.create(number="12125551235"), "porting")
+    with pytest.raises(DidRefused, match="cannot be released: it is porting, not on an account"):
+        release_did(unowned, D)
 
 
 # --- ordering ---------------------------------------------------------------------------------------

@@ -158,3 +158,30 @@ def test_demo_411_is_priced_per_call() -> None:
     assert decision.allowed, decision.trace
     assert decision.destination_class == "directory" and decision.rate["prefix"] == "1411"
     assert Decimal(decision.reserved) == Decimal("0.99")  # the whole call, however long
+
+
+def test_the_demo_customers_can_still_call_after_the_first_charges_run() -> None:
+    """New-user finding 6: the demo's plans used to start with the January history, so the first
+    `tarifa charges run` posted eleven months of back charges and left every customer negative."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tarifa.billing.models import ServiceCharge
+    from tarifa.calls.authorize import simulate_for
+    from tarifa.customers.models import Account, Customer
+    from tarifa.demo import load_demo
+    from tarifa.services.recurring import run_charges
+
+    load_demo()
+    today = datetime.now(UTC).date()
+    run_charges(today)
+    assert ServiceCharge.objects.exists()  # the plans are charged (setup fees at least)
+    assert not ServiceCharge.objects.filter(period_start__lt=today.replace(day=1)).exists()
+    prepaid = Customer.objects.filter(kind="customer", billing_type="prepaid")
+    assert prepaid.exists()
+    for customer in prepaid:
+        assert customer.balance > Decimal(0), (customer.web_username, customer.balance)
+    assert not Account.objects.filter(blocked_for_unpaid=True).exists()
+    account = Account.objects.get(name="hooli-sip_user-1")
+    decision = simulate_for(account.account_code, "2125550100", pop="pop-nyc")
+    assert decision.allowed, decision.trace

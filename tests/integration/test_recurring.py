@@ -608,3 +608,117 @@ def test_the_worker_posts_the_charges_due(customer) -> None:
     assert done.exit_code == 0, done.output
     posted = ServiceCharge.objects.count()
     assert posted >= 11 and f"posted {posted} service charge(s)" in done.output  # January to November 2026 at least
+
+
+def _charged_services(customer: Customer) -> dict[str, object]:
+    """One service of each kind on plans, activated 2026-10-10 and charged through November."""
+    plan = ServicePlan.objects.create(name="Dev", recurring_fee=D("29.99"), setup_fee=D("10"))
+    acc = Account.objects.create(
+        customer=customer,
+        name="dev",
+        kind="trunk",
+        identifier="t9",
+        service_plan=plan,
+        activation_date=date(2026, 10, 10),
+    )
+    did = Did.objects.create(
+        number="12125550177",
+        status="assigned",
+        account=acc,
+        activation_date=date(2026, 10, 10),
+        plan=DidPlan.objects.create(name="Local", monthly_fee=D("1.50")),
+    )
+    services: dict[str, object] = {
+        "account": acc,
+        "ip_device": IpDevice.objects.create(
+            account=acc, address="192.0.2.77", service_plan=plan, activation_date=date(2026, 10, 10)
+        ),
+        "sip_device": SipDevice.objects.create(
+            account=acc, login="dev1", secret="Secret1xSecret1x", service_plan=plan, activation_date=date(2026, 10, 10)
+        ),
+        "did": did,
+        "virtual_number": VirtualNumber.objects.create(
+            number="301", primary_did=did, account=acc, activation_date=date(2026, 10, 10), additional_charge=D("2")
+        ),
+    }
+    run_charges(date(2026, 12, 1))
+    return services
+
+
+@pytest.mark.parametrize("kind", ["account", "ip_device", "sip_device", "did", "virtual_number"])
+def test_an_activation_date_is_fixed_once_charges_were_posted_from_it(customer, kind: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    service = _charged_services(customer)[kind]
+    assert ServiceCharge.objects.filter(service_kind=kind, service_id=service.pk).exists()  # type: ignore[attr-defined]
+    before = ServiceCharge.objects.count()
+    service.activation_date = date(2026, 10, 11)  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError) as refused:
+        service.full_clean()  # type: ignore[attr-defined]
+    (message,) = refused.value.message_dict["activation_date"]
+    instead = {
+        "did": "release the number and assign it again",
+        "virtual_number": "delete it and add a new virtual number",
+    }.get(kind, "set a cancellation date and add a new service")
+    assert message == (
+        "Activation date '2026-10-11' is refused: charges were posted from 2026-10-01 for the activation date "
+        f"2026-10-10; {instead}"
+    )
+    # unchanged it is fine, and a service never charged may move its date
+    service.activation_date = date(2026, 10, 10)  # type: ignore[attr-defined]
+    service.full_clean()  # type: ignore[attr-defined]
+    run_charges(date(2026, 12, 1))
+    assert ServiceCharge.objects.count() == before
+
+
+def test_an_uncharged_activation_date_may_move(customer) -> None:
+    plan = ServicePlan.objects.create(name="Later", recurring_fee=D("5"))
+    acc = Account.objects.create(
+        customer=customer,
+        name="later",
+        kind="trunk",
+        identifier="t7",
+        service_plan=plan,
+        activation_date=date(2027, 1, 1),
+    )
+    acc.activation_date = date(2027, 2, 1)
+    acc.full_clean()
+
+
+def test_the_ip_device_change_page_refuses_a_charged_activation_date(customer, client) -> None:
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass1"))
+    admin_client = client
+    device = _charged_services(customer)["ip_device"]
+    url = f"/admin/customers/ipdevice/{device.pk}/change/"  # type: ignore[attr-defined]
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["activation_date"] = "2026-10-11"
+    answer = admin_client.post(url, data)
+    assert answer.status_code == 200
+    assert "charges were posted from 2026-10-01 for the activation date 2026-10-10" in answer.content.decode()
+    device.refresh_from_db()  # type: ignore[attr-defined]
+    assert device.activation_date == date(2026, 10, 10)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["account", "ip_device", "sip_device"])
+def test_a_cancellation_date_before_the_activation_date_is_refused(customer, kind: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    acc = Account.objects.create(customer=customer, name="c", kind="trunk", identifier="t8")
+    service = {
+        "account": acc,
+        "ip_device": IpDevice(account=acc, address="192.0.2.78"),
+        "sip_device": SipDevice(account=acc, login="c1", secret="Secret1xSecret1x"),
+    }[kind]
+    service.activation_date, service.cancellation_date = date(2026, 11, 20), date(2026, 11, 10)
+    with pytest.raises(ValidationError) as refused:
+        service.full_clean()
+    assert refused.value.message_dict["cancellation_date"] == [
+        "Cancellation date '2026-11-10' is refused: must be on or after the activation date 2026-11-20"
+    ]
+    service.cancellation_date = date(2026, 11, 20)
+    service.full_clean()

@@ -36,16 +36,18 @@ class DidState(StrEnum):
     DISABLED = "disabled"  # taken out of service by the operator
 
 
-#: Which status may follow which. Releasing is assigned -> quarantined; the end of a quarantine
+#: Which status may follow which. Releasing is -> quarantined, from any status a number on an
+#: account can have (assigned, porting, disabled: a number that keeps its account while porting or
+#: disabled can still be released); the end of a quarantine
 #: is not a transition (read as available, :func:`effective_status`), but an operator may also end
 #: it early (quarantined -> available).
 TRANSITIONS: Final[Mapping[DidState, frozenset[DidState]]] = {
     DidState.AVAILABLE: frozenset({DidState.RESERVED, DidState.ASSIGNED, DidState.PORTING, DidState.DISABLED}),
     DidState.RESERVED: frozenset({DidState.AVAILABLE, DidState.ASSIGNED, DidState.DISABLED}),
     DidState.ASSIGNED: frozenset({DidState.QUARANTINED, DidState.PORTING, DidState.DISABLED}),
-    DidState.PORTING: frozenset({DidState.AVAILABLE, DidState.ASSIGNED, DidState.DISABLED}),
+    DidState.PORTING: frozenset({DidState.AVAILABLE, DidState.ASSIGNED, DidState.QUARANTINED, DidState.DISABLED}),
     DidState.QUARANTINED: frozenset({DidState.AVAILABLE, DidState.RESERVED, DidState.ASSIGNED, DidState.DISABLED}),
-    DidState.DISABLED: frozenset({DidState.AVAILABLE, DidState.ASSIGNED}),
+    DidState.DISABLED: frozenset({DidState.AVAILABLE, DidState.ASSIGNED, DidState.QUARANTINED}),
 }
 
 #: Statuses from which a number may be assigned to an account (after :func:`effective_status`).

@@ -7,7 +7,7 @@ import re
 import secrets
 import string
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core import checks
@@ -23,9 +23,35 @@ if TYPE_CHECKING:
 
 from tarifa import validators as v
 from tarifa.customers import choices as c
+from tarifa.customers.signals import activation_change_problem
 from tarifa.fields import LabeledCharField, LockedDeleteModel, TimestampedModel, choice_field, int_field, money_field
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def service_date_problems(instance: Any, kind: str, instead: str) -> dict[str, ValidationError]:
+    """The date rules of every service that carries a plan (docs/recurring-charges.md): the
+    cancellation date is not before the activation date, and the activation date does not change
+    once charges were posted from it (they are keyed by it: a new date would charge again)."""
+    problems: dict[str, ValidationError] = {}
+    activation = instance.activation_date
+    cancellation = getattr(instance, "cancellation_date", None)
+    if activation is not None and cancellation is not None and cancellation < activation:
+        problems["cancellation_date"] = v.refuse(
+            "Cancellation date",
+            cancellation.isoformat(),
+            f"must be on or after the activation date {activation.isoformat()}",
+            "before_activation",
+        )
+    problem = activation_change_problem(instance, kind, instead)
+    if problem is not None:
+        shown = activation.isoformat() if activation is not None else None
+        problems["activation_date"] = v.refuse("Activation date", shown, problem, "charged")
+    return problems
+
+
+#: What to do instead of moving the activation date of an account or device that was charged.
+CANCEL_INSTEAD = "set a cancellation date and add a new service"
 
 
 def new_code(prefix: str) -> str:
@@ -511,6 +537,8 @@ class Account(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
                     errors.setdefault(name, []).append(exc)
         for name, problem in self._service_problems().items():
             errors.setdefault(name, []).append(problem)
+        for name, problem in service_date_problems(self, "account", CANCEL_INSTEAD).items():
+            errors.setdefault(name, []).append(problem)
         if errors:
             raise ValidationError(errors)
 
@@ -607,6 +635,15 @@ class AccountChild(TimestampedModel):
     class Meta:
         abstract = True
 
+    #: the service kind of its charges (tarifa.billing.choices.ServiceKind)
+    service_kind: ClassVar[str] = ""
+
+    def clean(self) -> None:
+        super().clean()
+        problems = service_date_problems(self, self.service_kind, CANCEL_INSTEAD)
+        if problems:
+            raise ValidationError(problems)
+
 
 class IpDevice(LabeledUniqueMixin, AccountChild):
     """Seed 003 "Customer IP's Devices": traffic from this address is billed to the account."""
@@ -624,6 +661,8 @@ class IpDevice(LabeledUniqueMixin, AccountChild):
         validators=[v.DialString("Dial prefix")],
         help_text="Tech prefix the customer dials before numbers: digits, * and #.",
     )
+
+    service_kind: ClassVar[str] = "ip_device"
 
     class Meta:
         verbose_name = "IP device"
@@ -662,6 +701,8 @@ class SipDevice(LabeledUniqueMixin, AccountChild):
         blank=True,
         error_messages={"invalid": "IP address %(value)r is refused: must be an IPv4 or IPv6 address"},
     )
+
+    service_kind: ClassVar[str] = "sip_device"
 
     class Meta:
         verbose_name = "SIP device"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +18,7 @@ from tarifa.core.dids import (
     parts_of_stored,
 )
 from tarifa.customers.models import LabeledUniqueMixin
+from tarifa.customers.signals import activation_change_problem, charged_span
 from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 
@@ -184,8 +185,47 @@ class Did(LabeledUniqueMixin, TimestampedModel):
                 errors["forward_number"] = exc
         if self.destination == DidDestination.SIP_DEVICE and not self.sip_device_id:
             errors["sip_device"] = v.refuse("SIP device", None, "choose the SIP device calls go to")
+        if self.status == DidStatus.ASSIGNED:
+            if not self.plan_id:
+                errors["plan"] = v.refuse("Plan", None, "an assigned DID needs a DID plan (its monthly fee and rates)")
+            if self.activation_date is None:
+                errors["activation_date"] = v.refuse(
+                    "Activation date", None, "an assigned DID needs the day its service starts"
+                )
+        if "activation_date" not in errors:
+            errors.update(self._activation_problems())
         if errors:
             raise ValidationError(errors)
+
+    def _activation_problems(self) -> dict[str, ValidationError]:
+        """The charged days a new or moved activation date may not reach back into: the ones
+        charged from the stored activation date (moving it would charge them again) and, for an
+        assignment, the ones charged to the number's previous owners (two customers would pay the
+        same days). What was charged is the services layer's (:mod:`tarifa.customers.signals`)."""
+        problem = activation_change_problem(self, "did", "release the number and assign it again")
+        activation = self.activation_date
+        shown = activation.isoformat() if activation is not None else None
+        if problem is not None:
+            return {"activation_date": v.refuse("Activation date", shown, problem, "charged")}
+        if self.status != DidStatus.ASSIGNED or activation is None:
+            return {}
+        before = type(self)._default_manager.filter(pk=self.pk).values_list("status", "activation_date").first()
+        other_than = before[1] if before is not None and before[0] == DidStatus.ASSIGNED else None
+        if before is not None and before[0] == DidStatus.ASSIGNED and other_than is None:
+            return {}
+        span = charged_span("did", self.pk, other_than=other_than)
+        if span is None or activation > span.through:
+            return {}
+        following = span.through + timedelta(days=1)
+        return {
+            "activation_date": v.refuse(
+                "Activation date",
+                shown,
+                f"the number was charged to its previous owner through {span.through.isoformat()}; "
+                f"the activation date must be {following.isoformat()} or later",
+                "charged",
+            )
+        }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Country, area code and local number are derived from the number (libphonenumber), so
@@ -256,6 +296,10 @@ class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
                 errors["number"] = v.refuse(
                     "Virtual number", self.number, "already an extension of this customer", "unique"
                 )
+        problem = activation_change_problem(self, "virtual_number", "delete it and add a new virtual number")
+        if problem is not None:
+            shown = self.activation_date.isoformat() if self.activation_date is not None else None
+            errors["activation_date"] = v.refuse("Activation date", shown, problem, "charged")
         if errors:
             raise ValidationError(errors)
 

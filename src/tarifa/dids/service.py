@@ -10,7 +10,7 @@ are :mod:`tarifa.core.dids`'s.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pycountry
@@ -31,6 +31,7 @@ from tarifa.core.dids import (
     unavailable_reason,
 )
 from tarifa.customers.models import Account
+from tarifa.customers.signals import charged_span
 from tarifa.dids.choices import DidDestination, DidStatus
 from tarifa.dids.models import Did, DidPlan
 from tarifa.dids.signals import did_releasing
@@ -201,17 +202,36 @@ def release_did(did: Did, on: date | None = None, *, quarantine_days: int | None
     """Take a number off its account on ``on`` (default today) and quarantine it for
     ``quarantine_days`` (default TARIFA_DID_QUARANTINE_DAYS): it can be sold again from
     ``on + days``. The assignment's fields (plan, dates, credentials, cost center) are cleared."""
-    when = on or today()
+    current = today()
+    when = on or current
     if (problem := did_date_problem(when)) is not None:
         raise DidRefused.of("release date", when.isoformat(), problem)
+    if when > current:
+        raise DidRefused.of(
+            "release date",
+            when.isoformat(),
+            f"must not be after today ({current.isoformat()}); a number is released on the day it leaves, never ahead",
+        )
     did = _locked(did)
-    if did.account_id is None or did.status not in (DidStatus.ASSIGNED, DidStatus.DISABLED):
+    if did.account_id is None:
         raise DidRefused.of("number", did.number, f"cannot be released: it is {did.status}, not on an account")
+    problem = transition_problem(did.status, DidStatus.QUARANTINED)
+    if problem is not None:
+        raise DidRefused.of("number", did.number, f"cannot be released: {problem}")
     if did.activation_date is not None and when < did.activation_date:
         raise DidRefused.of(
             "release date",
             when.isoformat(),
             f"must be on or after the activation date {did.activation_date.isoformat()}",
+        )
+    charged = charged_span("did", did.pk, activation=did.activation_date, periods_only=True)
+    if did.activation_date is not None and charged is not None and when <= charged.through:
+        following = charged.through + timedelta(days=1)
+        raise DidRefused.of(
+            "release date",
+            when.isoformat(),
+            f"the number is already charged through {charged.through.isoformat()}: "
+            f"release it on or after {following.isoformat()}",
         )
     virtual = list(did.virtual_numbers.order_by("number").values_list("number", flat=True)[:6])
     if virtual:

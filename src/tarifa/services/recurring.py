@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from tarifa.billing import ledger
@@ -33,6 +33,7 @@ from tarifa.billing.signals import money_added
 from tarifa.core import recurring as rules
 from tarifa.core.money import minor_unit
 from tarifa.customers.choices import BalanceMode, BillingType
+from tarifa.customers.signals import ChargedSpan, service_charged
 from tarifa.dids.signals import did_releasing
 
 CHUNK = 2000  # services per database transaction
@@ -607,10 +608,35 @@ def _charge_deleted_service(sender: Any, instance: Any, **_: object) -> None:
     post_cancellation_charge(kind[sender], instance, timezone.now().astimezone(UTC).date())
 
 
+def _charged_span(
+    sender: object,
+    kind: str,
+    service_id: int,
+    activation: date | None,
+    other_than: date | None,
+    periods_only: bool,
+    **_: object,
+) -> ChargedSpan | None:
+    """The days covered by a service's posted charges, for the models' date rules
+    (tarifa.customers.signals): from the first period's start to the last day charged."""
+    charged = ServiceCharge.objects.filter(service_kind=kind, service_id=service_id)
+    if activation is not None:
+        charged = charged.filter(service_start=activation)
+    if other_than is not None:
+        charged = charged.exclude(service_start=other_than)
+    if periods_only:
+        charged = charged.filter(kind__in=[ChargeKind.RECURRING, ChargeKind.MINIMUM])
+    span = charged.aggregate(first=Min("period_start"), through=Max("period_end"))
+    if span["first"] is None:
+        return None
+    return ChargedSpan(span["first"], span["through"])
+
+
 def connect_signals() -> None:
     """Money added for a customer releases the accounts its unpaid block held (billing.signals);
     a DID released, and a virtual number, extension or IP address deleted, is charged up to that
-    day first (dids.signals, pre_delete)."""
+    day first (dids.signals, pre_delete); the models ask what a service was charged for
+    (customers.signals)."""
     from django.db.models.signals import pre_delete
 
     from tarifa.customers.models import IpDevice, SipDevice
@@ -618,6 +644,7 @@ def connect_signals() -> None:
 
     money_added.connect(_release_on_money, dispatch_uid="tarifa.services.recurring.release")
     did_releasing.connect(_charge_released_did, dispatch_uid="tarifa.services.recurring.did_released")
+    service_charged.connect(_charged_span, dispatch_uid="tarifa.services.recurring.charged_span")
     for model in (VirtualNumber, SipDevice, IpDevice):
         pre_delete.connect(
             _charge_deleted_service, sender=model, dispatch_uid=f"tarifa.services.recurring.{model.__name__}"

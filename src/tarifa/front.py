@@ -256,7 +256,7 @@ class Front:
 
     async def _read(
         self,
-        first: Message,
+        first: Message | None,
         receive: Receive,
         deadline: float,  # float-ok: loop time
         sink: IO[bytes],

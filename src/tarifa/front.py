@@ -12,13 +12,18 @@ How a request goes:
 * a body that is there at once (a switch's authorisation request, a form) goes with its request to
   one of the worker's threads in one step: the fast path costs one hand-over to a thread, as the
   WSGI server's own did;
-* a body whose first part comes without the rest (slow, or large) is admitted in a thread before the
+* a body whose first part comes without the rest -- as most clients send headers and body in two
+  writes -- is awaited for up to ``bodies.GRACE`` (50 ms) more: a body in by then is served as above,
+  with no admission and no slot, so slow clients holding every slot stop no ordinary POST;
+* a body still incomplete after the grace (slow, or large) is admitted in a thread before the
   rest is waited for (``api/switch_endpoints.py``'s ``admit``: a valid token, a staff session -- the caller
   without one is answered 401 or sent to the log-in page, the rest unread) and then read here with
   the size limit of its path and the time left; a client that sends no byte of its body at all is
   answered 408 at the deadline (the first message is awaited directly: a task to watch it cost
   every request 17 µs);
-* an announced body above its limit is answered 413 before a byte is read.
+* an announced body above its limit is answered 413 before a byte is read;
+* a client that closes (or half-closes) before its whole body came is answered 400 if it still
+  listens, and logged 400 -- never the server's 500 or a status 0.
 
 The access log (TARIFA_ACCESS_LOG) is written here too, one line per request, every control
 character of the request line and headers escaped, so a request cannot forge or hide log lines.
@@ -51,7 +56,7 @@ access = logging.getLogger("tarifa.access")
 
 
 class _Gone(Exception):
-    """The client closed the connection before its body was in: nobody to answer."""
+    """The client closed (or half-closed) the connection before its body was in."""
 
 
 def printable(text: str) -> str:

@@ -246,8 +246,12 @@ class Front:
                     bodies.Refusal(
                         400,
                         "Bad request",
-                        f"The connection was closed after {sink.tell()} of the "
-                        f"{length} bytes its Content-Length announced.",
+                        f"The connection was closed (or the body's chunked framing broken) after {sink.tell()} "
+                        + (
+                            f"of the {length} bytes its Content-Length announced."
+                            if length > 0
+                            else "bytes of its body."
+                        ),
                     ),
                 ),
             )

@@ -12,13 +12,18 @@ How a request goes:
 * a body that is there at once (a switch's authorisation request, a form) goes with its request to
   one of the worker's threads in one step: the fast path costs one hand-over to a thread, as the
   WSGI server's own did;
-* a body whose first part comes without the rest (slow, or large) is admitted in a thread before the
+* a body whose first part comes without the rest -- as most clients send headers and body in two
+  writes -- is awaited for up to ``bodies.GRACE`` (50 ms) more: a body in by then is served as above,
+  with no admission and no slot, so slow clients holding every slot stop no ordinary POST;
+* a body still incomplete after the grace (slow, or large) is admitted in a thread before the
   rest is waited for (``api/switch_endpoints.py``'s ``admit``: a valid token, a staff session -- the caller
   without one is answered 401 or sent to the log-in page, the rest unread) and then read here with
   the size limit of its path and the time left; a client that sends no byte of its body at all is
   answered 408 at the deadline (the first message is awaited directly: a task to watch it cost
   every request 17 µs);
-* an announced body above its limit is answered 413 before a byte is read.
+* an announced body above its limit is answered 413 before a byte is read;
+* a client that closes (or half-closes) before its whole body came is answered 400 if it still
+  listens, and logged 400 -- never the server's 500 or a status 0.
 
 The access log (TARIFA_ACCESS_LOG) is written here too, one line per request, every control
 character of the request line and headers escaped, so a request cannot forge or hide log lines.
@@ -51,7 +56,7 @@ access = logging.getLogger("tarifa.access")
 
 
 class _Gone(Exception):
-    """The client closed the connection before its body was in: nobody to answer."""
+    """The client closed (or half-closed) the connection before its body was in."""
 
 
 def printable(text: str) -> str:
@@ -190,24 +195,38 @@ class Front:
             if first["type"] != "http.request":
                 raise _Gone
             limit = self.body_max
+            pending: asyncio.Future[Message] | None = None
             if first.get("more_body", False):
-                # Not all there at once: who sends it, before waiting for the rest (in a thread: the
+                # Not all there at once: the rest of an ordinary request follows within a few ms;
+                # only a body still incomplete after bodies.GRACE counts as slow.
+                sink.write(first.get("body", b""))
+                pending = await self._grace(receive, sink, min(deadline, loop.time() + bodies.GRACE))
+            if pending is not None:
+                # Slow (or large): who sends it, before waiting for the rest (in a thread: the
                 # database may be asked), and the limit of its path.
-                refused, key, limit = await self.pool.run(self._endpoints.admit, environ, path, self.body_max)
-                if refused is not None:
-                    return await _send(send, refused)
-                if length > limit:
-                    return await _send(send, self._endpoints.refused(path, bodies.too_large(length, limit)))
-                slots = self.switch_slots if self._switch(path) else self.other_slots
-                busy = await _take(slots, key)
-                if busy is not None:
-                    return await _send(send, self._endpoints.refused(path, busy))
-                if length > bodies.IN_MEMORY or length < 0:
-                    sink = tempfile.SpooledTemporaryFile(max_size=bodies.IN_MEMORY)  # noqa: SIM115 (closed below)
                 try:
-                    refusal = await self._read(first, receive, deadline, sink, length, limit)
+                    refused, key, limit = await self.pool.run(self._endpoints.admit, environ, path, self.body_max)
+                    if refused is not None:
+                        return await _send(send, refused)
+                    if length > limit:
+                        return await _send(send, self._endpoints.refused(path, bodies.too_large(length, limit)))
+                    slots = self.switch_slots if self._switch(path) else self.other_slots
+                    busy = await _take(slots, key)
+                    if busy is not None:
+                        return await _send(send, self._endpoints.refused(path, busy))
+                    if length > bodies.IN_MEMORY or length < 0:
+                        spool = tempfile.SpooledTemporaryFile(max_size=bodies.IN_MEMORY)  # noqa: SIM115 (closed below)
+                        spool.write(sink.getvalue() if isinstance(sink, io.BytesIO) else b"")
+                        sink.close()
+                        sink = spool
+                    try:
+                        refusal = await self._read(None, receive, deadline, sink, length, limit, pending)
+                    finally:
+                        slots.give_back(key)
                 finally:
-                    slots.give_back(key)
+                    pending.cancel()
+            elif first.get("more_body", False):
+                refusal = self._ended(sink, length)
             else:
                 refusal = await self._read(first, receive, deadline, sink, length, limit)
             if refusal is not None:
@@ -218,7 +237,24 @@ class Front:
             environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is now whole, its length known
             return await self._run(environ, send)
         except _Gone:
-            return 0, 0  # the client went: nobody to answer
+            # The client closed (or half-closed) its side before the whole body came: answered 400
+            # if it still listens, and logged as such either way -- never the server's 500.
+            return await _send_if_listening(
+                send,
+                self._endpoints.refused(
+                    path,
+                    bodies.Refusal(
+                        400,
+                        "Bad request",
+                        f"The connection was closed (or the body's chunked framing broken) after {sink.tell()} "
+                        + (
+                            f"of the {length} bytes its Content-Length announced."
+                            if length > 0
+                            else "bytes of its body."
+                        ),
+                    ),
+                ),
+            )
         finally:
             sink.close()
 
@@ -229,16 +265,24 @@ class Front:
 
     async def _read(
         self,
-        first: Message,
+        first: Message | None,
         receive: Receive,
         deadline: float,  # float-ok: loop time
         sink: IO[bytes],
         length: int,
         limit: int,
+        pending: Awaitable[Message] | None = None,
     ) -> bodies.Refusal | None:
-        """Read the body into ``sink`` (its first message is ``first``) within ``limit`` bytes and by
-        ``deadline``, or say why not."""
+        """Read the body into ``sink`` (its first message is ``first``, or ``pending`` gives the next
+        one after what ``sink`` holds already) within ``limit`` bytes and by ``deadline``, or say why
+        not."""
+        if sink.tell() > limit:
+            return bodies.Refusal(
+                413, "Request body too large", f"The body is refused: it must be at most {limit} bytes"
+            )
         message: Message | None = first
+        if message is None and pending is not None:
+            message = await _within(pending, deadline)
         while True:
             if message is None:
                 return self._timed_out(sink.tell(), length)
@@ -250,15 +294,44 @@ class Front:
                     413, "Request body too large", f"The body is refused: it must be at most {limit} bytes"
                 )
             if not message.get("more_body", False):
-                if length > 0 and sink.tell() < length:
-                    return bodies.Refusal(
-                        400,
-                        "Bad request",
-                        f"The request body ended after {sink.tell()} of the "
-                        f"{length} bytes its Content-Length announced.",
-                    )
-                return None
+                return self._ended(sink, length)
             message = await _within(receive(), deadline)
+
+    async def _grace(
+        self,
+        receive: Receive,
+        sink: IO[bytes],
+        until: float,  # float-ok: loop time
+    ) -> asyncio.Future[Message] | None:
+        """Read the rest of a body into ``sink`` until the loop's clock reaches ``until`` (at most
+        bodies.IN_MEMORY bytes): None when it is all in, else the receiving of its next message
+        (not cancelled: a message being received must not be lost)."""
+        loop = asyncio.get_running_loop()
+        while sink.tell() <= bodies.IN_MEMORY:
+            waiting = asyncio.ensure_future(receive())
+            try:
+                async with asyncio.timeout_at(until):
+                    message = await asyncio.shield(waiting)
+            except TimeoutError:
+                return waiting
+            if message["type"] != "http.request":
+                raise _Gone
+            sink.write(message.get("body", b""))
+            if not message.get("more_body", False):
+                return None
+            if loop.time() >= until:
+                break
+        return asyncio.ensure_future(receive())
+
+    def _ended(self, sink: IO[bytes], length: int) -> bodies.Refusal | None:
+        """The body's last message is in: whether it holds what its Content-Length announced."""
+        if length > 0 and sink.tell() < length:
+            return bodies.Refusal(
+                400,
+                "Bad request",
+                f"The request body ended after {sink.tell()} of the {length} bytes its Content-Length announced.",
+            )
+        return None
 
     def _timed_out(self, got: int, length: int) -> bodies.Refusal:
         of = f" of the {length} announced" if length > 0 else ""
@@ -397,6 +470,14 @@ async def _send(send: Send, answer: Answer) -> tuple[int, int]:
     )
     await send({"type": "http.response.body", "body": content, "more_body": False})
     return status, len(content)
+
+
+async def _send_if_listening(send: Send, answer: Answer) -> tuple[int, int]:
+    """``_send``, to a client that may have gone: what was answered (or would have been) either way."""
+    try:
+        return await _send(send, answer)
+    except Exception:  # noqa: BLE001 - the connection is gone: nothing more to do for it
+        return answer[0], 0
 
 
 def _call(

@@ -722,3 +722,43 @@ def test_a_cancellation_date_before_the_activation_date_is_refused(customer, kin
     ]
     service.cancellation_date = date(2026, 11, 20)
     service.full_clean()
+
+
+def test_a_charge_the_ledger_refuses_is_isolated_reported_and_the_worker_goes_on(customer) -> None:
+    """Attack item 2: a plan fee forced into the database beyond what a balance can hold. The other
+    customers' charges of the same chunk are posted; the bad service is reported by name with the
+    reason, nothing of it posted, and tried again next run; ``tarifa worker --once`` logs one line and
+    exits 0 (its reservation sweep done)."""
+    from typer.testing import CliRunner
+
+    from tarifa import cli
+
+    other = Customer.objects.create(
+        parent=customer.parent, name="Fine", web_username="fine", tariff=customer.tariff, country="US"
+    )
+    good = ServicePlan.objects.create(name="Good", recurring_fee=D("4"))
+    bad = ServicePlan.objects.create(name="Huge", recurring_fee=D("1"))
+    ServicePlan.objects.filter(pk=bad.pk).update(recurring_fee=D("999999999999.999999"), billing_day=31)
+    Account.objects.create(customer=customer, name="huge", service_plan=bad, activation_date=date(2025, 1, 1))
+    Account.objects.create(customer=customer, name="fine-too", service_plan=good, activation_date=date(2025, 1, 1))
+    fine = Account.objects.create(customer=other, name="fine", service_plan=good, activation_date=date(2025, 1, 1))
+    result = run_charges(date(2026, 3, 1))
+    assert result.posted == 28 and result.amount == D("112.00"), result  # 14 months of 4.00 each
+    assert len(result.failed) == 1 and "huge" in result.failed[0][0], result.failed
+    assert "Balance after" in result.failed[0][1] and "is refused" in result.failed[0][1], result.failed
+    assert ServiceCharge.objects.filter(service_id=fine.pk).count() == 14
+    assert not ServiceCharge.objects.filter(amount__gt=D("1000")).exists()
+    again = run_charges(date(2026, 3, 1))
+    assert again.posted == 0 and len(again.failed) == 1  # tried again, still refused, nothing else twice
+    _ledger_matches(customer)
+    _ledger_matches(other)
+
+    if not any(group.name == "charges" for group in cli.app.registered_groups):
+        cli._register_commands()
+    ran = CliRunner().invoke(cli.app, ["worker", "--once"])
+    assert ran.exit_code == 0, ran.output
+    assert "expired 0 reservation(s)" in ran.output
+    errors = [line for line in ran.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "huge" in errors[0] and "Balance after" in errors[0], ran.output
+    charged = CliRunner().invoke(cli.app, ["charges", "run", "--until", "2026-03-01"])
+    assert charged.exit_code == 1 and "were not posted" in charged.output, charged.output

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
         ("billing_day", 32, "Billing day of month 32 is refused: must be between 1 and 31"),
         ("billing_day", 0, "Billing day of month 0 is refused: must be between 1 and 31"),
         ("weekday", 7, "Weekly billing day 7 is refused: must be between 0 and 6"),
-        ("recurring_fee", Decimal("-1"), "Recurring fee -1 is refused: must be at least 0"),
-        ("minimum_amount", Decimal("-0.01"), "Minimum billing amount per period -0.01 is refused: must be at least 0"),
+        ("recurring_fee", Decimal("-1"), "Recurring fee -1 is refused: must be between 0 and 1000000.00"),
+        ("minimum_amount", Decimal("-0.01"), "Minimum billing amount per period -0.01 is refused: must be between 0"),
         ("unpaid_action", "ignore", "When a charge cannot be paid 'ignore' is refused: must be one of allow, block"),
     ],
 )
@@ -93,3 +93,49 @@ def test_a_service_of_another_customer_is_charged_to_its_own_customer_only(tarif
     b.refresh_from_db()
     assert (a.balance, b.balance) == (Decimal("-5.00"), 0)
     assert not Transaction.objects.filter(customer=b).exists()
+
+
+HUGE = Decimal("999999999999.999999")  # the attacker's fee: accepted once, refused by the ledger on every run
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "label"),
+    [
+        ("billing.ServicePlan", "recurring_fee", "Recurring fee"),
+        ("billing.ServicePlan", "setup_fee", "One-time setup fee"),
+        ("billing.ServicePlan", "activation_fee", "One-time activation fee"),
+        ("billing.ServicePlan", "minimum_amount", "Minimum billing amount per period"),
+        ("dids.DidPlan", "monthly_fee", "Monthly fee"),
+        ("dids.DidPlan", "setup_fee", "Setup fee"),
+    ],
+)
+def test_a_fee_beyond_the_maximum_is_refused_with_field_value_and_limit(model: str, field: str, label: str) -> None:
+    """Attack item 2: a fee the ledger cannot post is refused when the plan is saved (the admin's
+    form runs the same model validation), naming the field, the value and the limit; the maximum
+    itself is accepted."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    from tarifa.core.recurring import FEE_MAX
+
+    cls = apps.get_model(model)
+    plan = cls(name="Bad", **{field: HUGE})
+    with pytest.raises(ValidationError) as caught:
+        plan.full_clean()
+    assert f"{label} {HUGE} is refused: must be between 0 and {FEE_MAX}" in " ".join(caught.value.message_dict[field])
+    cls(name="Max", **{field: FEE_MAX}).full_clean()
+    form_class = admin.site._registry[cls].get_form(None)  # type: ignore[arg-type]
+    form = form_class(data={"name": "Bad", field: str(HUGE)})
+    assert not form.is_valid() and f"{label} {HUGE} is refused" in " ".join(form.errors.get(field, [])), form.errors
+    assert not cls.objects.filter(name="Bad").exists()
+
+
+def test_a_virtual_numbers_additional_charge_beyond_the_maximum_is_refused() -> None:
+    from tarifa.core.recurring import FEE_MAX
+    from tarifa.dids.models import VirtualNumber
+
+    with pytest.raises(ValidationError) as caught:
+        VirtualNumber(number="5550100", additional_charge=HUGE).full_clean()
+    assert f"Additional monthly charge {HUGE} is refused: must be between 0 and {FEE_MAX}" in " ".join(
+        caught.value.message_dict["additional_charge"]
+    )

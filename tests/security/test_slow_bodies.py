@@ -7,15 +7,17 @@ the access log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.security.test_switch_api import PATH, PROMPT, UK, Server, SlowClient, serving
+from tests.security.test_switch_api import HOLD, PATH, PROMPT, UK, Server, SlowClient, serving
 
 TIMEOUT = 3  # TARIFA_BODY_TIMEOUT of the server under test
 
@@ -115,3 +117,105 @@ def test_the_access_log_escapes_control_characters(server: Server) -> None:
     assert not any(byte < 0x20 or byte >= 0x7F for byte in line), line
     assert b"evil\\x9b2J" in line and b"\\xff" in line and b"%0d%0aFORGED%1b[31m" in line, line
     assert b'"GET /api/v1/health?' in line and b" 200 " in line, line
+
+
+def _raw_post(
+    port: int, path: str, body: bytes, headers: str = "", source: str = "127.0.0.1", pause: float = 0.005
+) -> tuple[int, bytes]:
+    """A POST whose headers and body go in separate writes (as most clients send them), from the
+    loopback address ``source``: the status and the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=HOLD, source_address=(source, 0)) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        time.sleep(pause)
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ")[1]), answer
+
+
+class _From(SlowClient):
+    """A SlowClient from another loopback address (as the attacker's 127.0.0.5 and 127.0.0.6)."""
+
+    def __init__(self, port: int, path: str, length: int, source: str) -> None:
+        real = socket.create_connection
+        socket.create_connection = lambda address, timeout=None: real(address, timeout, (source, 0))  # type: ignore[assignment,misc]
+        try:
+            super().__init__(port, path, length)
+        finally:
+            socket.create_connection = real
+
+
+def test_slow_clients_from_two_addresses_do_not_stop_ordinary_posts(server: Server) -> None:
+    """Attack item 1: 12 slow log-in forms from 127.0.0.5 and 127.0.0.6 hold every reader. An admin
+    log-in whose body comes in a second write and a CDR push with the switch's token are answered
+    (not 503): their bodies are in within bodies.GRACE and need no reader. Then 40 simultaneous
+    log-ins from one address all get a log-in answer."""
+    attackers = [_From(server.port, "/admin/login/", 10_000, f"127.0.0.{5 + n % 2}") for n in range(12)]
+    try:
+        time.sleep(0.5)
+        assert sum(a.status() is None for a in attackers) >= 4, [a.answer[-200:] for a in attackers]
+        for _round in range(5):
+            status, answer = _raw_post(
+                server.port,
+                "/admin/login/",
+                b"username=a&password=b",
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+            )
+            assert status in (200, 403), answer[:400]  # the form or Django's CSRF refusal: not 503
+            status, answer = _raw_post(
+                server.port,
+                "/api/v1/cdrs",
+                b"[]",
+                f"Authorization: Bearer {server.token}\r\nContent-Type: application/json\r\n",
+            )
+            assert status == 200 and json.loads(answer.partition(b"\r\n\r\n")[2])["received"] == 0, answer[:400]
+    finally:
+        for a in attackers:
+            a.close()
+    results: list[int] = []
+
+    def log_in() -> None:
+        results.append(
+            _raw_post(
+                server.port,
+                "/admin/login/",
+                b"username=a&password=b",
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+                source="127.0.0.7",
+            )[0]
+        )
+
+    threads = [threading.Thread(target=log_in) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(HOLD)
+    assert len(results) == 40 and all(status in (200, 403) for status in results), sorted(results)
+
+
+def test_a_client_that_half_closes_mid_body_gets_400_and_a_sane_log_line(server: Server) -> None:
+    """Attack item 14: headers announcing 100 bytes, 10 sent, then the client shuts its writing side:
+    400 (the connection closed), not 500, and the access log shows 400, not status 0."""
+    marker = uuid.uuid4().hex
+    with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + TIMEOUT) as sock:
+        sock.sendall(
+            f"POST /admin/login/?{marker} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789".encode()
+        )
+        time.sleep(0.2)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert not answer.startswith(b"HTTP/1.1 500"), answer[:300]
+    if answer:
+        assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 408")), answer[:300]
+    deadline = time.monotonic() + PROMPT
+    while marker not in server.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in server.log.read_text(errors="replace").splitlines() if marker in line]
+    assert len(lines) == 1 and (" 400 " in lines[0] or " 408 " in lines[0]), lines

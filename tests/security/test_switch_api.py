@@ -232,7 +232,10 @@ def test_slow_cdr_pushes_and_log_ins_do_not_block_others(server: Server) -> None
             assert status in (200, 403), (status, body[:300])  # the form or Django's CSRF refusal: not 503
         for a in attackers[:16]:
             a.wait(PROMPT)
-            assert a.status() == 401 and a.answered_after is not None and a.answered_after < PROMPT, a.answer[:300]
+            # 401 unread, or -- the attacker's "5\r\n{\"call" breaks chunked framing within the front's
+            # grace for the rest of a body -- 400 naming the broken body: at once either way.
+            assert a.answered_after is not None and a.answered_after < PROMPT, a.answer[:300]
+            assert a.status() == 401 or (a.status() == 400 and b"chunked framing broken" in a.answer), a.answer[:400]
         for a in attackers[16:]:
             a.wait(0.1)
         held = [a for a in attackers[16:] if a.status() is None]

@@ -87,13 +87,68 @@ def test_nothing_at_all_is_408_too() -> None:
 
 
 @pytest.mark.django_db
-def test_too_large_is_413_unread_and_a_client_that_goes_gets_no_answer() -> None:
+def test_too_large_is_413_unread_and_a_client_that_goes_mid_body_is_400_not_500() -> None:
+    """A client that closes (or half-closes) in the middle of its body: 400 naming what came, the
+    connection closed -- not the server's 500, not a log line with status 0 (attack item 14)."""
     assert _drive(_front(), _scope(length=1001), [])[0] == 413
-    assert _drive(
+    status, headers, body = _drive(
         _front(),
         _scope(length=100),
         [{"type": "http.request", "body": b"x", "more_body": True}, {"type": "http.disconnect"}],
-    ) == (0, {}, b"")
+    )
+    assert status == 400 and headers[b"connection"] == b"close"
+    assert "after 1 of the 100 bytes" in json.loads(body)["detail"]
+
+
+def _all_slots_taken(front: Front) -> None:
+    for n in range(front.other_slots.count):
+        assert front.other_slots.take(f"slow-{n}", patience=0.0) is None
+
+
+@pytest.mark.django_db
+def test_a_body_in_two_quick_messages_needs_no_slot() -> None:
+    """Headers and body in separate messages (every ordinary POST through granian): the rest is in
+    within bodies.GRACE, so it is served although slow clients hold every reader (attack item 1)."""
+    front = _front()
+    _all_slots_taken(front)
+    status, _h, body = _drive(
+        front,
+        _scope(length=10),
+        [{"type": "http.request", "body": b"", "more_body": True}, {"type": "http.request", "body": b"0123456789"}],
+    )
+    assert (status, body) == (200, b"0123456789")
+
+
+@pytest.mark.django_db
+def test_a_body_slower_than_the_grace_still_needs_a_slot() -> None:
+    """The rest of the body comes after bodies.GRACE: a slow client, answered 503 while the readers
+    are all held (slow clients stay limited), and served when one is free."""
+    from tarifa.api import bodies
+
+    def messages() -> list[dict[str, Any]]:
+        return [{"type": "http.request", "body": b"01", "more_body": True}, {"type": "http.request", "body": b"234"}]
+
+    async def drive(front: Front) -> list[dict[str, Any]]:
+        queue = messages()
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if len(queue) == 1:
+                await asyncio.sleep(bodies.GRACE * 3)
+            return queue.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await front(_scope("/admin/login/", length=5), receive, send)
+        return sent
+
+    front = _front(timeout=2)
+    _all_slots_taken(front)
+    assert asyncio.run(drive(front))[0]["status"] == 503
+    free = _front(timeout=2)
+    sent = asyncio.run(drive(free))
+    assert sent[0]["status"] != 503 and free.other_slots._used == 0
 
 
 def test_printable_escapes_controls_quotes_and_non_ascii() -> None:

@@ -40,6 +40,10 @@ from typing import IO, Any
 
 CHUNK = 64 * 1024
 WAIT_FOR_READER = 0.25  # seconds a request waits for a free reader before it is answered 503
+GRACE = 0.05  # seconds the rest of a body that came in parts is awaited before it counts as slow:
+# a client's second write (headers, then body) follows within a round trip -- well under 1 ms on
+# loopback, a few ms on a LAN (not measured here; tests/security/test_slow_bodies.py sends them 5 ms
+# apart); a request whose body is in within the grace is served without admission or a reader's slot
 IN_MEMORY = 2_621_440  # bodies above this are spooled to a temporary file (Django's FILE_UPLOAD_MAX_MEMORY_SIZE)
 
 

@@ -20,6 +20,7 @@ from tarifa.billing.choices import (
     UnpaidAction,
 )
 from tarifa.core import invoices
+from tarifa.core.recurring import FEE_MAX
 from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 
@@ -28,10 +29,10 @@ class ServicePlan(LabeledUniqueMixin, TimestampedModel):
     """Recurring charges, one-time fees and included-minute pools (seed 000 "Service Plans")."""
 
     name = LabeledCharField("name", max_length=100, unique=True)
-    recurring_fee = money_field("Recurring fee", minimum=0)
+    recurring_fee = money_field("Recurring fee", minimum=0, maximum=FEE_MAX)
     period = choice_field("Charge period", ChargePeriod, default=ChargePeriod.MONTHLY)
-    setup_fee = money_field("One-time setup fee", minimum=0)
-    activation_fee = money_field("One-time activation fee", minimum=0)
+    setup_fee = money_field("One-time setup fee", minimum=0, maximum=FEE_MAX)
+    activation_fee = money_field("One-time activation fee", minimum=0, maximum=FEE_MAX)
     billing_day = int_field(
         "Billing day of month",
         1,
@@ -50,6 +51,7 @@ class ServicePlan(LabeledUniqueMixin, TimestampedModel):
     minimum_amount = money_field(
         "Minimum billing amount per period",
         minimum=0,
+        maximum=FEE_MAX,
         help_text="Usage charges below it in a period are topped up to it at the period's end (0: none).",
     )
     unpaid_action = choice_field(

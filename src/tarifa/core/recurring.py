@@ -32,6 +32,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from functools import lru_cache
 
+FEE_MAX = Decimal("1000000.00")
+"""The largest fee or charge a plan, a DID plan or a virtual number may ask per period or once
+(recurring, setup, activation, minimum, additional): far above any real price, and small enough that
+years of a service's charges stay within the ledger's balance range (about +-9.2e12, a 64-bit count of
+millionths) -- a fee beyond it would be accepted and then refused by the ledger on every run."""
+
 DAILY, WEEKLY, MONTHLY, QUARTERLY, YEARLY = "daily", "weekly", "monthly", "quarterly", "yearly"
 MONTHS = {MONTHLY: 1, QUARTERLY: 3, YEARLY: 12}
 PERIODS = (DAILY, WEEKLY, MONTHLY, QUARTERLY, YEARLY)

@@ -17,6 +17,7 @@ from tarifa.core.dids import (
     parse_number,
     parts_of_stored,
 )
+from tarifa.core.recurring import FEE_MAX
 from tarifa.customers.models import LabeledUniqueMixin
 from tarifa.customers.signals import activation_change_problem, charged_span
 from tarifa.dids.choices import DidDestination, DidStatus, ShortCallMode
@@ -25,8 +26,8 @@ from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_
 
 class DidPlan(LabeledUniqueMixin, TimestampedModel):
     name = LabeledCharField("name", max_length=100, unique=True)
-    monthly_fee = money_field("Monthly fee", minimum=0)
-    setup_fee = money_field("Setup fee", minimum=0)
+    monthly_fee = money_field("Monthly fee", minimum=0, maximum=FEE_MAX)
+    setup_fee = money_field("Setup fee", minimum=0, maximum=FEE_MAX)
     included_minutes = int_field("Included inbound minutes", 0, None, default=0)
     inbound_rate = money_field("Inbound rate (per minute)", minimum=0)
     inbound_interval_1 = int_field("Inbound first interval", 1, 86400, "seconds", default=60)
@@ -253,7 +254,7 @@ class VirtualNumber(LabeledUniqueMixin, TimestampedModel):
     )
     account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="virtual_numbers")
     activation_date = models.DateField("activation date", null=True, blank=True)
-    additional_charge = money_field("Additional monthly charge", minimum=0)
+    additional_charge = money_field("Additional monthly charge", minimum=0, maximum=FEE_MAX)
 
     class Meta:
         ordering = ["number"]

@@ -44,6 +44,10 @@ def run(
         f"{result.services} service(s) checked up to {day.isoformat()}: {result.posted} charge(s) posted, "
         f"total {result.amount}; {result.blocked} account(s) blocked for unpaid charges"
     )
+    for label, reason in result.failed:
+        typer.echo(f"error: the charges of {label} were not posted (tried again next run): {reason}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 def worker(
@@ -63,17 +67,35 @@ def worker(
 
     charged_at: float | None = None  # float-ok: monotonic seconds
     while True:
-        expired, purged = sweep()
-        if expired or purged or once:
-            typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
+        # An error in one job is logged (one line, its reason) and the sweeps go on: a worker that
+        # exits stops expiring reservations for every call.
+        try:
+            expired, purged = sweep()
+            if expired or purged or once:
+                typer.echo(f"expired {expired} reservation(s), purged {purged} counter row(s)")
+        except Exception as exc:  # noqa: BLE001 - logged; the next sweep tries again
+            typer.echo(f"error: the reservation sweep failed (tried again next sweep): {_reason(exc)}", err=True)
         if charged_at is None or time.monotonic() - charged_at >= charges_every:
-            charged = run_charges()
             charged_at = time.monotonic()
-            if charged.posted or once:
-                typer.echo(f"posted {charged.posted} service charge(s), total {charged.amount}")
+            try:
+                charged = run_charges()
+            except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+                typer.echo(f"error: the service charges run failed (tried again next run): {_reason(exc)}", err=True)
+            else:
+                if charged.posted or once:
+                    typer.echo(f"posted {charged.posted} service charge(s), total {charged.amount}")
+                for label, reason in charged.failed:
+                    typer.echo(
+                        f"error: the charges of {label} were not posted (tried again next run): {reason}", err=True
+                    )
         if once:
             return
         time.sleep(interval)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the error's type and message, line breaks flattened."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def register(app: typer.Typer) -> None:

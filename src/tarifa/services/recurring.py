@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
@@ -74,12 +74,16 @@ class RunResult:
     posted: int = 0
     amount: Decimal = Decimal(0)
     blocked: int = 0
+    # Services whose charges could not be posted (label, reason): nothing of theirs is posted, and
+    # the next run tries them again.
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, other: RunResult) -> None:
         self.services += other.services
         self.posted += other.posted
         self.amount += other.amount
         self.blocked += other.blocked
+        self.failed += other.failed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -531,8 +535,19 @@ def run_charges(today: date | None = None, *, chunk: int = CHUNK) -> RunResult:
         cursors = _cursors(part)
         work = [(s, due(s, today, cursors.get((s.kind, s.id, s.activation)))) for s in part]
         work = [(s, c) for s, c in work if c]
-        with transaction.atomic():
-            result.add(_post(work))
+        try:
+            with transaction.atomic():
+                result.add(_post(work))
+        except (ValueError, ArithmeticError, DataError):
+            # A charge the ledger refuses (a balance out of its range, say): each service alone, so
+            # the others are posted and the one that cannot be is reported, not the whole chunk lost.
+            for service, charges in work:
+                try:
+                    with transaction.atomic():
+                        result.add(_post([(service, charges)]))
+                except (ValueError, ArithmeticError, DataError) as exc:
+                    result.services += 1
+                    result.failed.append((service.label, str(exc)))
         result.services += len(part) - len(work)
     release_paid_blocks()
     return result

@@ -94,3 +94,14 @@ def test_the_admin_import_needs_the_add_permission(client, table) -> None:  # ty
     assert response.status_code == 403 and _rows() == [("212555", "132", "NY")]
     client.logout()
     assert client.get(url).status_code == 302  # to the login page
+
+
+def test_penalties_for_a_month_far_ahead_are_refused_without_a_traceback() -> None:
+    """Attack probe: December 9999 has no following month; the command used to end in a traceback."""
+    from datetime import date
+
+    from tarifa.cdrs.penalties import PeriodNotClosed, post_short_call_penalties
+
+    for month in (date(9999, 12, 1), date(2999, 1, 1)):
+        with pytest.raises(PeriodNotClosed, match="is not over yet"):
+            post_short_call_penalties(month)

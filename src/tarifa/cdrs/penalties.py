@@ -54,8 +54,12 @@ def post_short_call_penalties(month: date, *, now: datetime | None = None) -> li
     """Compute and post the short-call penalties of the calendar month (UTC) ``month``, which
     must be over. A customer's calls to a plan's numbers are its answered inbound A-leg calls
     to the plan's DIDs and to the virtual numbers sharing them."""
+    moment = now or datetime.now(UTC)
+    if (month.year, month.month) >= (moment.year, moment.month):  # this month or later: not over (and
+        # December 9999 would have no following month to end on)
+        raise PeriodNotClosed(f"month {month:%Y-%m} is refused: it is not over yet (today is {moment:%Y-%m-%d} UTC)")
     start, end = _month_bounds(month)
-    if end > (now or datetime.now(UTC)):
+    if end > moment:
         raise PeriodNotClosed(f"month {month:%Y-%m} is refused: it ends {end:%Y-%m-%d %H:%M} UTC, not yet over")
     results: list[PenaltyPosted] = []
     for plan in DidPlan.objects.filter(short_call_seconds__gt=0, short_call_penalty__gt=0).order_by("pk"):

@@ -122,8 +122,14 @@ class Front:
     """The ASGI application around a WSGI one (see the module's docstring)."""
 
     def __init__(
-        self, app: WsgiApp, threads: int, readers: int, body_max: int, body_timeout: float, log: bool
-    ) -> None:  # float-ok: seconds
+        self,
+        app: WsgiApp,
+        threads: int,
+        readers: int,
+        body_max: int,
+        body_timeout: float,  # float-ok: seconds
+        log: bool,
+    ) -> None:
         from tarifa.api import switch_endpoints
 
         self.app = app

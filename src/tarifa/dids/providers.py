@@ -107,7 +107,7 @@ class HttpDidProvider:
 
     name = "http"
 
-    def __init__(self, url: str, token: str = "", timeout_seconds: float = 10) -> None:
+    def __init__(self, url: str, token: str = "", timeout_seconds: float = 10) -> None:  # float-ok: seconds
         self.url = url.rstrip("/")
         self.token = token
         self.timeout_seconds = timeout_seconds

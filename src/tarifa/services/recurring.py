@@ -31,6 +31,7 @@ from tarifa.billing.choices import ChargeKind, ServiceKind, TransactionKind, Unp
 from tarifa.billing.models import ServiceCharge
 from tarifa.billing.signals import money_added
 from tarifa.core import recurring as rules
+from tarifa.core.authorization.judgement import spendable
 from tarifa.core.money import minor_unit
 from tarifa.customers.choices import BalanceMode, BillingType
 from tarifa.customers.signals import ChargedSpan, service_charged
@@ -463,7 +464,7 @@ def _funds(customer_ids: Iterable[int]) -> dict[int, tuple[str, Decimal]]:
 
 def _covered(balance: Decimal, billing_type: str, credit_limit: Decimal) -> bool:
     """Whether a balance pays what was charged: prepaid down to 0, postpaid down to minus the credit limit."""
-    return balance + (credit_limit if billing_type == BillingType.POSTPAID else 0) >= 0
+    return spendable(balance, credit_limit, billing_type == BillingType.POSTPAID) >= 0
 
 
 def _block_unpaid(services: set[Service], balances: dict[tuple[str, int], Decimal]) -> int:

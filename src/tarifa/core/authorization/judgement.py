@@ -64,13 +64,19 @@ def limit_reached(plan: Plan, state: CallState) -> Refused | None:
     return None
 
 
+def spendable(balance: Decimal, credit_limit: Decimal, postpaid: bool) -> Decimal:
+    """What a balance may still pay: down to 0 when prepaid, down to minus the credit limit when
+    postpaid -- the one statement of this rule (calls here; service charges' unpaid block too)."""
+    return balance + (credit_limit if postpaid else 0)
+
+
 def available_funds(plan: Plan, state: CallState, trace: list[str] | None) -> Decimal:
     """Prepaid: balance - reservations; postpaid: balance + credit limit - reservations; within the
     daily and monthly spending limits (spent since the window's start plus the calls in progress)."""
     funds = state.funds
     reserved = state.account_reserved if plan.account.own_balance else state.shared_reserved
     credit = funds.credit_limit if funds.postpaid else 0
-    available = funds.balance - reserved + credit
+    available = spendable(funds.balance, funds.credit_limit, funds.postpaid) - reserved
     if trace is not None:
         trace.append(
             f"{'postpaid' if funds.postpaid else 'prepaid'}: balance {funds.balance}, credit limit {credit}, "

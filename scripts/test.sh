@@ -25,6 +25,9 @@ echo "=== Checks: ruff (lint, format), mypy, import layers"
 # Dependencies point one way (docs/architecture.md, "Layers"; contracts in pyproject.toml).
 "$BIN/lint-imports" || status=1
 
+# The real parts the tests drive: Chromium (portal, Playwright), poppler (pdftotext/pdftoppm for invoices).
+scripts/debian-packages.sh chromium poppler-utils || status=1
+
 PGDIR="$(mktemp -d /tmp/tarifa-pg.XXXXXX)"
 PGPORT="${TARIFA_TEST_PGPORT:-55432}"
 PGLOG="$PGDIR.log"

@@ -12,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 
 from tests.factories import net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)
 from tests.services_page import shop  # noqa: F401  (the customer services page tests' fixture)
+from tests.smtp import _smtp_controller, smtp_server  # noqa: F401  (a real SMTP server on loopback)
 
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.register_profile("dev", deadline=None)

@@ -31,6 +31,7 @@ def form(customer, lines: list[tuple[str, str, str]] = (), **overrides: str) -> 
         "period_start": "2026-01-01",
         "period_end": "2026-01-31",
         "status": "draft",
+        "kind": "invoice",
         "currency": "USD",
         "subtotal": "10",
         "discount": "0",
@@ -45,6 +46,7 @@ def form(customer, lines: list[tuple[str, str, str]] = (), **overrides: str) -> 
     for n, (quantity, unit_price, amount) in enumerate(lines):
         data |= {
             f"lines-{n}-description": f"line {n}",
+            f"lines-{n}-section": "services",
             f"lines-{n}-quantity": quantity,
             f"lines-{n}-unit_price": unit_price,
             f"lines-{n}-amount": amount,

@@ -3,18 +3,22 @@
 
 from django.db import models
 
-from tarifa.core.invoices import InvoiceStatus
+from tarifa.core.invoices import InvoiceKind, InvoiceStatus, LineSection
 from tarifa.core.payments import TransactionKind
 from tarifa.core.recurring import ChargeKind
 from tarifa.vocabulary import Labels
 
 __all__ = [
     "CHARGE_KIND_LABELS",
+    "INVOICE_KIND_LABELS",
     "INVOICE_STATUS_LABELS",
+    "LINE_SECTION_LABELS",
     "TRANSACTION_KIND_LABELS",
     "ChargeKind",
     "ChargePeriod",
+    "InvoiceKind",
     "InvoiceStatus",
+    "LineSection",
     "ServiceKind",
     "TransactionKind",
     "UnpaidAction",
@@ -54,6 +58,22 @@ INVOICE_STATUS_LABELS = Labels(
         InvoiceStatus.ISSUED: "Issued",
         InvoiceStatus.PAID: "Paid",
         InvoiceStatus.VOID: "Void",
+    },
+)
+
+INVOICE_KIND_LABELS = Labels(InvoiceKind, {InvoiceKind.INVOICE: "Invoice", InvoiceKind.CREDIT_NOTE: "Credit note"})
+
+LINE_SECTION_LABELS = Labels(
+    LineSection,
+    {
+        LineSection.CALLS: "Calls",
+        LineSection.SERVICES: "Services and fees",
+        LineSection.USAGE: "Usage by location",
+        LineSection.DISCOUNT: "Discounts",
+        LineSection.PENALTY: "Penalties",
+        LineSection.DEPOSIT: "Deposits",
+        LineSection.TAX: "Taxes",
+        LineSection.ADJUSTMENT: "Credits and adjustments",
     },
 )
 

@@ -12,10 +12,14 @@ from django.db import models
 from tarifa import validators as v
 from tarifa.billing.choices import (
     CHARGE_KIND_LABELS,
+    INVOICE_KIND_LABELS,
     INVOICE_STATUS_LABELS,
+    LINE_SECTION_LABELS,
     TRANSACTION_KIND_LABELS,
     ChargePeriod,
+    InvoiceKind,
     InvoiceStatus,
+    LineSection,
     ServiceKind,
     UnpaidAction,
 )
@@ -202,6 +206,23 @@ class Invoice(TimestampedModel):
     """The charges of one billing period of one customer; immutable once issued."""
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    issuer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issued_invoices",
+        help_text="The reseller that bills this customer; empty: the operator. Numbers run per issuer.",
+    )
+    kind = choice_field("Kind", INVOICE_KIND_LABELS, default=InvoiceKind.INVOICE)
+    credited_invoice = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+        help_text="For a credit note: the issued invoice it corrects.",
+    )
     number = LabeledCharField("number", max_length=32, unique=True)
     period_start = models.DateField("period start")
     period_end = models.DateField("period end")
@@ -218,7 +239,12 @@ class Invoice(TimestampedModel):
     class Meta:
         ordering = ["-period_start", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "period_start", "period_end"], name="invoice_unique_period")
+            models.UniqueConstraint(
+                fields=["customer", "period_start", "period_end"],
+                condition=models.Q(kind="invoice"),
+                name="invoice_unique_period",
+                violation_error_message="another invoice already has the same customer, period start and period end",
+            )
         ]
 
     def __str__(self) -> str:
@@ -244,6 +270,25 @@ class Invoice(TimestampedModel):
         )
         problems += self._status_problems()
         raise_problems(problems)
+        self._check_one_invoice_per_period()
+
+    def _check_one_invoice_per_period(self) -> None:
+        """One invoice (credit notes aside) per customer and period: the conditional unique constraint,
+        refused with the values (Django's own message for a conditional constraint names none)."""
+        if self.kind != InvoiceKind.INVOICE or not (self.customer_id and self.period_start and self.period_end):
+            return
+        others = Invoice.objects.filter(
+            kind=InvoiceKind.INVOICE,
+            customer_id=self.customer_id,
+            period_start=self.period_start,
+            period_end=self.period_end,
+        ).exclude(pk=self.pk)
+        if others.exists():
+            raise ValidationError(
+                f"Customer {self.customer}, Period start {self.period_start}, Period end {self.period_end} is "
+                "refused: another invoice already has the same customer, period start and period end",
+                code="unique_together",
+            )
 
     def _status_problems(self) -> list[invoices.Problem]:
         """Against the stored row: only a draft changes; an issued invoice only moves its status on."""
@@ -287,7 +332,15 @@ def raise_problems(problems: list[invoices.Problem]) -> None:
 
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    section = choice_field("Section", LINE_SECTION_LABELS, default=LineSection.SERVICES)
     description = LabeledCharField("description", max_length=200)
+    calls = int_field("Calls", 0, None, null=True, blank=True, help_text="Calls lines: the number of calls.")
+    seconds = models.BigIntegerField(
+        "billed seconds", null=True, blank=True, help_text="Calls and usage lines: the billed duration."
+    )
+    location = LabeledCharField(
+        "location / cost center", max_length=100, blank=True, help_text="Usage lines: the accounts' location."
+    )
     quantity = money_field("Quantity", places=4, default=Decimal(1))
     unit_price = money_field("Unit price")
     amount = money_field("Amount")
@@ -401,3 +454,30 @@ class ServiceCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_kind} {self.service_id} {self.kind} {self.period_start}: {self.amount}"
+
+
+class PaymentMethod(TimestampedModel):
+    """A saved way to pay: the gateway's token for a card or account, never its number. Used for
+    automatic top-up and payments from the portal; expiry drives the card-expiry notices."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="payment_methods")
+    gateway = LabeledCharField("gateway", max_length=40, help_text="The adapter that issued the token.")
+    token = models.CharField("gateway token", max_length=200, help_text="The gateway's reference; no card data.")
+    brand = LabeledCharField("brand", max_length=20, blank=True)
+    last4 = LabeledCharField("last four digits", max_length=4, blank=True)
+    expiry_month = int_field("Expiry month", 1, 12, null=True, blank=True)
+    expiry_year = int_field("Expiry year", 2000, 2999, null=True, blank=True)
+    is_default = models.BooleanField("default", default=False)
+    active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["customer", "-is_default", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "token"], name="payment_method_unique_token"),
+        ]
+
+    def __str__(self) -> str:
+        shown = f"{self.brand} ****{self.last4}" if self.last4 else self.gateway
+        if self.expiry_month and self.expiry_year:
+            shown += f" exp {self.expiry_month:02d}/{self.expiry_year}"
+        return shown

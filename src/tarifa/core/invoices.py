@@ -29,7 +29,9 @@ __all__ = [
     "TRANSITIONS",
     "VOID",
     "InvoiceFigures",
+    "InvoiceKind",
     "InvoiceStatus",
+    "LineSection",
     "Problem",
     "check_invoice",
     "check_line",
@@ -48,6 +50,26 @@ class InvoiceStatus(StrEnum):
     ISSUED = "issued"
     PAID = "paid"
     VOID = "void"
+
+
+class InvoiceKind(StrEnum):
+    """An invoice, or a credit note that corrects an issued invoice (which itself never changes)."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class LineSection(StrEnum):
+    """Where a line sits on an invoice (the billing seed's invoice contents), in this order."""
+
+    CALLS = "calls"  # calls grouped by destination: count, seconds, amount
+    SERVICES = "services"  # recurring and one-time fees, minimum billing shortfalls
+    USAGE = "usage"  # usage by location / cost center (informative: not added to the subtotal twice)
+    DISCOUNT = "discount"
+    PENALTY = "penalty"
+    DEPOSIT = "deposit"
+    TAX = "tax"
+    ADJUSTMENT = "adjustment"  # credits and adjustments of the period, credit-note lines
 
 
 DRAFT: Final = InvoiceStatus.DRAFT

@@ -19,6 +19,7 @@ __all__ = [
     "InvoiceKind",
     "InvoiceStatus",
     "LineSection",
+    "PaymentMethodKind",
     "ServiceKind",
     "TransactionKind",
     "UnpaidAction",
@@ -76,6 +77,16 @@ LINE_SECTION_LABELS = Labels(
         LineSection.ADJUSTMENT: "Credits and adjustments",
     },
 )
+
+
+class PaymentMethodKind(models.TextChoices):
+    """How money came in or went out (core.payments.METHODS, labelled)."""
+
+    BANK = "bank", "Bank transfer"
+    CASH = "cash", "Cash"
+    CHEQUE = "cheque", "Cheque"
+    CARD = "card", "Card (gateway)"
+    OTHER = "other", "Other"
 
 
 class UnpaidAction(models.TextChoices):

@@ -30,6 +30,7 @@ TRANSACTION_COLUMNS = (
     "created_at",
     "created_by",
     "actor",
+    "method",
 )
 
 
@@ -55,6 +56,7 @@ class Posting:
     id: int | None = None  # a Transaction id taken beforehand with next_ids (rows already point to it)
     actor: str = ""
     created_at: datetime | None = None
+    method: str = ""  # payments, refunds, credits: core.payments.METHODS
 
 
 def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
@@ -117,6 +119,7 @@ def post(postings: Iterable[Posting]) -> dict[tuple[str, int], Decimal]:
                     now if p.created_at is None else prepared_datetime(p.created_at),
                     p.created_by_id,
                     p.actor[:150],
+                    p.method,
                 ]
             )
         balances[owner] = running

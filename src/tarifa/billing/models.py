@@ -20,6 +20,7 @@ from tarifa.billing.choices import (
     InvoiceKind,
     InvoiceStatus,
     LineSection,
+    PaymentMethodKind,
     ServiceKind,
     UnpaidAction,
 )
@@ -179,6 +180,15 @@ class Transaction(AppendOnly):
         default="",
         db_default="",
         help_text='Who posted it by hand: the staff user name or "cli:<os user>"; empty for the system.',
+    )
+    method = models.CharField(
+        "method",
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",
+        choices=PaymentMethodKind.choices,
+        help_text="Payments, refunds and credits: bank, cash, cheque, card (through the gateway) or other.",
     )
 
     class Meta:
@@ -481,3 +491,149 @@ class PaymentMethod(TimestampedModel):
         if self.expiry_month and self.expiry_year:
             shown += f" exp {self.expiry_month:02d}/{self.expiry_year}"
         return shown
+
+
+# --- payments: allocation to invoices, the card gateway, automatic top-up (docs/payments.md) -----------
+
+
+class PaymentAllocation(models.Model):
+    """Money of one payment or credit placed on one issued invoice (core.allocation). Append-only:
+    a refund that takes money back from an invoice appends a negative row (``refund`` set). The
+    sums -- per invoice within [0, total], per source within [0, its amount] -- are kept by
+    :mod:`tarifa.billing.allocation`, which writes every row under the customer's balance lock."""
+
+    source = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="allocations", help_text="The payment or credit."
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = money_field("Amount")
+    refund = models.ForeignKey(
+        Transaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        help_text="Set on a negative row: the refund that took this money back.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        ordering = ["invoice", "id"]
+        verbose_name = "payment allocation"
+
+    def __str__(self) -> str:
+        return f"{self.amount} of transaction {self.source_id} on invoice {self.invoice_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(f"Payment allocation {self.pk} is append-only and cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError(f"Payment allocation {self.pk} is append-only and cannot be deleted")
+
+
+class AutoTopUp(TimestampedModel):
+    """Automatic top-up of a prepaid customer: when its balance falls below ``threshold`` the worker
+    charges ``amount`` to the saved method (the customer's default one when none is chosen)."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="auto_top_up")
+    enabled = models.BooleanField("enabled", default=True)
+    threshold = money_field("Top up below", minimum=0, maximum=Decimal("1000000"))
+    amount = money_field("Top-up amount", minimum=Decimal("0.01"), maximum=Decimal("100000"))
+    method = models.ForeignKey(
+        PaymentMethod,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty: the customer's default saved method.",
+    )
+    declines = models.PositiveIntegerField(
+        "declines in a row", default=0, help_text="Reset by a successful charge; each one doubles the wait."
+    )
+    next_attempt_at = models.DateTimeField("no charge before", null=True, blank=True)
+    last_error = LabeledCharField("last error", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "automatic top-up"
+
+    def __str__(self) -> str:
+        return f"top up {self.customer} by {self.amount} below {self.threshold}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.method_id and self.customer_id and self.method and self.method.customer_id != self.customer_id:
+            raise ValidationError(
+                {"method": v.refuse("Method", str(self.method), "must be a saved method of this customer")}
+            )
+
+
+class GatewayCharge(models.Model):
+    """A charge Tarifa asked the card gateway for: the server-side record a callback is checked
+    against (amount and currency are Tarifa's, never the client's). Written before the gateway is
+    called, so a crash or a time-out leaves a ``pending`` row that the next try sends again with the
+    same idempotency key (the gateway answers with the same charge: never two)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (sent, no answer yet)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DECLINED = "declined", "Declined"
+        FAILED = "failed", "Failed (not charged)"
+        REFUNDED = "refunded", "Refunded"
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="gateway_charges")
+    method = models.ForeignKey(PaymentMethod, null=True, on_delete=models.SET_NULL, related_name="charges")
+    gateway = models.CharField("gateway", max_length=40)
+    purpose = models.CharField("purpose", max_length=20, help_text="topup or invoice")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField("idempotency key", max_length=80, unique=True)
+    charge_id = models.CharField("gateway charge id", max_length=100, null=True, blank=True, unique=True)
+    amount = money_field("Amount")
+    currency = models.CharField("currency", max_length=3)
+    status = models.CharField("status", max_length=10, choices=Status.choices, default=Status.PENDING)
+    message = models.CharField("gateway message", max_length=200, blank=True)
+    transaction = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField("created at", auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField("updated at", auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.amount} {self.currency} {self.status}"
+
+
+class WebhookEvent(models.Model):
+    """A gateway callback received with a valid signature, stored once per (gateway, event id): the
+    same event delivered again finds its row and posts nothing. Values are stored as data only."""
+
+    gateway = models.CharField("gateway", max_length=40)
+    event_id = models.CharField("event id", max_length=100)
+    kind = models.CharField("type", max_length=60)
+    charge_id = models.CharField("charge id", max_length=100, blank=True)
+    outcome = models.CharField("outcome", max_length=20)
+    detail = models.CharField("detail", max_length=300, blank=True)
+    source_address = models.CharField("from address", max_length=150, blank=True)
+    received_at = models.DateTimeField("received at", auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_id} {self.kind}: {self.outcome}"
+
+
+class WebhookHit(models.Model):
+    """One callback request from an address (signed or not), counted for the per-address rate limit;
+    rows older than the window are deleted as new ones come in (like throttle.LoginFailure)."""
+
+    address = models.CharField(max_length=150)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "at"], name="webhook_hit_address_at")]
+
+    def __str__(self) -> str:
+        return f"{self.address} at {self.at}"

@@ -6,8 +6,10 @@ office today, a billing cycle later).
 * the invoice: ``total = subtotal - discount + penalty + tax``; discount, penalty and tax are not
   negative; when it has lines, ``subtotal`` is the sum of their amounts; the period ends on or
   after its start; its currency is the customer's;
-* status: ``draft -> issued | void``, ``issued -> paid | void``; paid and void are final. Only a
-  draft changes; an issued invoice changes its status only (DESIGN.md: immutable once issued).
+* status: ``draft -> issued | void``, ``issued -> paid | void``, ``paid -> issued`` (only when a
+  refund takes back money allocated to it: it is unpaid again, see core.allocation); void is
+  final. Only a draft changes; an issued invoice changes its status only (DESIGN.md: immutable
+  once issued).
 
 Each check returns :class:`Problem` values (field, value, rule) rather than raising, so a form can
 show all of them at once next to their fields. Pure: no Django, no I/O.
@@ -79,7 +81,7 @@ VOID: Final = InvoiceStatus.VOID
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     DRAFT: frozenset({DRAFT, ISSUED, VOID}),
     ISSUED: frozenset({ISSUED, PAID, VOID}),
-    PAID: frozenset({PAID}),
+    PAID: frozenset({PAID, ISSUED}),  # reopened by a refund of the money that paid it
     VOID: frozenset({VOID}),
 }
 

@@ -43,6 +43,7 @@ __all__ = [
     "ADJUSTMENT",
     "CREDIT",
     "KINDS",
+    "METHODS",
     "MONEY_MAX",
     "MONEY_PLACES",
     "PAYMENT",
@@ -79,6 +80,8 @@ CREDIT: Final = TransactionKind.CREDIT
 REFUND: Final = TransactionKind.REFUND
 ADJUSTMENT: Final = TransactionKind.ADJUSTMENT
 KINDS: Final = (PAYMENT, CREDIT, REFUND, ADJUSTMENT)
+#: how money came in or went out (the Transaction's ``method``; empty: not said, e.g. a call charge)
+METHODS: Final = ("bank", "cash", "cheque", "card", "other")
 #: kinds whose Transaction must say why
 REASON_REQUIRED: Final = frozenset({CREDIT, REFUND, ADJUSTMENT})
 
@@ -111,6 +114,7 @@ class MoneyRequest:
     reference: str
     reason: str = ""
     currency: str | None = None  # None: the customer's
+    method: str = ""  # one of METHODS, or empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,8 @@ def signed_amount(request: MoneyRequest, state: BalanceState) -> Decimal:
     units = amount.scaleb(MONEY_PLACES)
     if units != units.to_integral_value():
         raise Refused("amount", _shown(amount), f"at most {MONEY_PLACES} decimal places")
+    if request.method and request.method not in METHODS:
+        raise Refused("method", request.method, f"must be one of {', '.join(METHODS)}")
     if request.currency is not None and request.currency != state.currency:
         raise Refused("currency", request.currency, f"must be the customer's currency {state.currency}")
     reference = request.reference

@@ -412,6 +412,47 @@ def did_provider() -> DidProvider | None:
     return DidProvider(url=raw.rstrip("/"), token=_env("DID_PROVIDER_TOKEN", ""), timeout_seconds=timeout)
 
 
+@dataclass(frozen=True)
+class Gateway:
+    """The card payment gateway (docs/payments.md). ``repr`` shows neither the key nor the secret."""
+
+    url: str
+    key: str
+    webhook_secret: str
+
+    def __repr__(self) -> str:
+        return f"Gateway(url={self.url!r}, key=<hidden>, webhook_secret=<hidden>)"
+
+
+def gateway() -> Gateway | None:
+    """``TARIFA_GATEWAY_URL`` (http or https) with ``TARIFA_GATEWAY_KEY`` (the API key Tarifa sends)
+    and ``TARIFA_GATEWAY_WEBHOOK_SECRET`` (the key of the callbacks' HMAC signatures, at least 16
+    characters); ``None`` when no URL is set (no card payments, callbacks answered 404)."""
+    raw = _env("GATEWAY_URL", "").strip()
+    key = _env("GATEWAY_KEY", "")
+    secret = _env("GATEWAY_WEBHOOK_SECRET", "")
+    if secret and len(secret) < 16:
+        raise _refuse("GATEWAY_WEBHOOK_SECRET", "<hidden>", "must be at least 16 characters (it signs callbacks)")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise _refuse(
+            "GATEWAY_URL", raw, "must be an http:// or https:// URL with a host and no query, e.g. https://pay.example/v1"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise _refuse("GATEWAY_URL", raw, "has a port that is not 1-65535") from None
+    if not key:
+        raise _refuse("GATEWAY_KEY", "", "is required when TARIFA_GATEWAY_URL is set (the gateway's API key)")
+    if not secret:
+        raise _refuse(
+            "GATEWAY_WEBHOOK_SECRET", "", "is required when TARIFA_GATEWAY_URL is set (the callbacks' signing secret)"
+        )
+    return Gateway(url=raw.rstrip("/"), key=key, webhook_secret=secret)
+
+
 def admin_password() -> str | None:
     """The password ``tarifa createadmin`` sets when none is given (TARIFA_ADMIN_PASSWORD); None
     (unset or empty): a generated one. Its strength is checked where it is used, like a typed one."""
@@ -475,5 +516,6 @@ _READERS: tuple[Callable[[], object], ...] = (
     ingest_writers,
     did_quarantine_days,
     did_provider,
+    gateway,
     warm_up,
 )

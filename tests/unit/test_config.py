@@ -124,7 +124,7 @@ def test_admin_password_and_warm_up_come_from_config(monkeypatch) -> None:  # ty
 
 #: variables taken as given (no rule to break); TARIFA_ADMIN_PASSWORD meets the password rules in
 #: ``tarifa createadmin``, the one command that uses it
-_FREE_TEXT = {"SECRET_KEY", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "DID_PROVIDER_TOKEN", "ADMIN_PASSWORD"}
+_FREE_TEXT = {"SECRET_KEY", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "DID_PROVIDER_TOKEN", "ADMIN_PASSWORD", "GATEWAY_KEY"}
 
 #: one value Tarifa cannot use for each variable it reads, and the rule the refusal must state
 _BAD = [
@@ -165,7 +165,26 @@ _BAD = [
     ("DID_PROVIDER_URL", "numbers.example", "must be an http:// or https:// URL"),
     ("DID_PROVIDER_TIMEOUT", "0", "must be a whole number from 1 to 120"),
     ("WARM_UP", "soon", "must be on or off"),
+    ("GATEWAY_URL", "pay.example", "must be an http:// or https:// URL"),
+    ("GATEWAY_WEBHOOK_SECRET", "short", "must be at least 16 characters"),
 ]
+
+
+#: secrets whose refusal names the variable and the rule, never the value
+_HIDDEN = {"GATEWAY_WEBHOOK_SECRET"}
+
+
+def test_the_gateway_needs_its_key_and_secret_and_never_shows_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    assert config.gateway() is None
+    monkeypatch.setenv("TARIFA_GATEWAY_URL", "https://pay.example/v1/")
+    with pytest.raises(config.ConfigError, match="TARIFA_GATEWAY_KEY '' is refused: is required"):
+        config.gateway()
+    monkeypatch.setenv("TARIFA_GATEWAY_KEY", "sk_live_abcdef")
+    monkeypatch.setenv("TARIFA_GATEWAY_WEBHOOK_SECRET", "whsec_0123456789abcdef")
+    settings = config.gateway()
+    assert settings is not None and settings.url == "https://pay.example/v1"
+    assert "sk_live" not in repr(settings) and "whsec" not in repr(settings)
 
 
 def _variables_read_by_config() -> set[str]:
@@ -202,7 +221,9 @@ def test_check_all_refuses_each_bad_value_by_name_value_and_rule(
     with pytest.raises(config.ConfigError) as refused:
         config.check_all()
     message = str(refused.value)
-    assert f"TARIFA_{name} {value!r} is refused: " in message and rule in message
+    shown = "<hidden>" if name in _HIDDEN else value
+    assert f"TARIFA_{name} {shown!r} is refused: " in message and rule in message
+    assert value not in message or name not in _HIDDEN  # a secret is never shown, even a refused one
     assert not (tmp_path / "var").exists()  # checking creates nothing
 
 

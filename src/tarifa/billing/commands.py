@@ -31,6 +31,10 @@ def add(
     account: str | None = typer.Option(
         None, "--account", help="Account code or name of one of the customer's accounts that keeps its own balance."
     ),
+    method: str = typer.Option("", "--method", help="bank, cash, cheque, card or other (how the money moved)."),
+    invoice: str | None = typer.Option(
+        None, "--invoice", help="Invoice number to allocate a payment or credit to (default: oldest open first)."
+    ),
 ) -> None:
     """Post a payment, credit, refund or adjustment on a customer's balance (through the ledger)."""
     start_django()
@@ -41,9 +45,21 @@ def add(
         target = find_customer(customer)
         own = find_own_balance_account(target, account) if account is not None else None
         request = MoneyRequest(
-            kind=kind, amount=parse_amount(amount), reference=reference, reason=reason, currency=currency
+            kind=kind,
+            amount=parse_amount(amount),
+            reference=reference,
+            reason=reason,
+            currency=currency,
+            method=method,
         )
-        posted = add_money(target, request, actor=cli_actor(), account=own)
+        chosen = None
+        if invoice is not None:
+            from tarifa.billing.models import Invoice
+
+            chosen = Invoice.objects.filter(number=invoice, customer=target).values_list("pk", flat=True).first()
+            if chosen is None:
+                raise Refused("invoice", invoice, f"no invoice of {target} has this number")
+        posted = add_money(target, request, actor=cli_actor(), account=own, invoice=chosen)
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -53,5 +69,71 @@ def add(
     )
 
 
+def statement(
+    customer: str = typer.Argument(..., help="Customer: web user name, account code or id."),
+    start: str | None = typer.Option(None, "--from", help="First day (YYYY-MM-DD, UTC); default: the beginning."),
+    end: str | None = typer.Option(None, "--to", help="Last day (YYYY-MM-DD, UTC); default: today."),
+    csv: bool = typer.Option(False, "--csv", help="Write CSV instead of a table."),
+) -> None:
+    """Statement of account: opening balance, every Transaction with the running balance, closing balance."""
+    start_django()
+    from tarifa.billing.payments import Refused, find_customer
+    from tarifa.billing.statement import csv_text, parse_day, statement_dataset
+    from tarifa.billing.statement import statement as read_statement
+
+    try:
+        target = find_customer(customer)
+        st = read_statement(target, parse_day(start, "from"), parse_day(end, "to"))
+    except Refused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if csv:
+        typer.echo(csv_text(statement_dataset(target, st)), nl=False)
+        return
+    period = f"{st.start or 'the beginning'} to {st.end or 'now'}"
+    typer.echo(f"Statement of account: {target}, {period} ({st.currency})")
+    typer.echo(f"{'':19}  {'opening balance':<40} {'':>14} {st.opening:>14}")
+    for line in st.lines:
+        r = line.row
+        what = f"{r.kind} {r.description}".strip()[:40]
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {what:<40} {r.amount:>+14} {line.balance:>14}")
+    typer.echo(f"{'':19}  {'closing balance':<40} {'':>14} {st.closing:>14}")
+    typer.echo(f"money in {st.money_in}, money out {st.money_out}")
+
+
+def receivables(
+    as_of: str | None = typer.Option(None, "--as-of", help="The day the ages are counted to (YYYY-MM-DD, UTC)."),
+    csv: bool = typer.Option(False, "--csv", help="Write CSV instead of a table."),
+) -> None:
+    """Aged receivables: each customer's unpaid issued invoices by days past due (0-30, 31-60, 61-90, 90+)."""
+    start_django()
+    from tarifa.billing.payments import Refused
+    from tarifa.billing.statement import csv_text, parse_day, receivables_dataset
+    from tarifa.billing.statement import receivables as read_receivables
+    from tarifa.core.statement import BUCKETS
+    from tarifa.customers.models import Customer
+
+    try:
+        day = parse_day(as_of, "as-of")
+    except Refused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    rows = read_receivables(Customer.objects.all(), day)
+    if csv:
+        typer.echo(csv_text(receivables_dataset(rows)), nl=False)
+        return
+    typer.echo(f"{'customer':<40} {'cur':<4}" + "".join(f"{b:>14}" for b in BUCKETS) + f"{'total':>14}")
+    for customer, aging in rows:
+        typer.echo(
+            f"{str(customer)[:40]:<40} {customer.currency:<4}"
+            + "".join(f"{aging.buckets[b]:>14}" for b in BUCKETS)
+            + f"{aging.total:>14}"
+        )
+    if not rows:
+        typer.echo("no unpaid issued invoices")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(payment_app, name="payment")
+    app.command("statement")(statement)
+    app.command("receivables")(receivables)

@@ -20,7 +20,7 @@ from django.db.models import Q, Sum
 from tarifa.billing import ledger
 from tarifa.billing.choices import TRANSACTION_KIND_LABELS, TransactionKind
 from tarifa.billing.models import Transaction
-from tarifa.billing.signals import money_added
+from tarifa.billing.signals import money_added, payment_received
 from tarifa.core.payments import BalanceState, MoneyRequest, Refused, signed_amount
 from tarifa.customers.choices import BalanceMode
 from tarifa.customers.models import Account, Customer
@@ -84,13 +84,20 @@ def add_money(
     user_id: int | None = None,
     account: Account | None = None,
     created_at: datetime | None = None,
+    invoice: int | None = None,
 ) -> Transaction:
     """Post one operator money movement on the customer's balance (or on the balance of its
     ``account`` that keeps its own), or raise :class:`Refused`.
 
     A reference is unique across all Transactions: the same payment entered twice is refused,
-    not posted twice.
+    not posted twice. A payment or credit is then allocated to the customer's open invoices, oldest
+    first, or to ``invoice`` (an id of one of them); a refund takes back allocated money the
+    unallocated money does not cover (:mod:`tarifa.billing.allocation`). A payment sends
+    ``payment_received`` once committed.
     """
+    from tarifa.billing import allocation
+    from tarifa.billing.models import Invoice
+
     customer_id = customer if isinstance(customer, int) else customer.pk
     account_id = account.pk if account is not None else None
     if account is not None and (account.customer_id != customer_id or account.balance_mode != BalanceMode.OWN):
@@ -129,6 +136,15 @@ def add_money(
             used = _used_reference(request.reference)
             if used is not None:
                 raise used
+            if invoice is not None and not (
+                request.kind in (TransactionKind.PAYMENT, TransactionKind.CREDIT)
+                and Invoice.objects.filter(
+                    pk=invoice, customer_id=customer_id, kind="invoice", status__in=("issued",)
+                ).exists()
+            ):
+                raise Refused(
+                    "invoice", str(invoice), "must be an issued, unpaid invoice of this customer (payments and credits)"
+                )
             ledger.post(
                 [
                     ledger.Posting(
@@ -141,9 +157,17 @@ def add_money(
                         created_by_id=user_id,
                         actor=actor[:150],
                         created_at=created_at,
+                        method=request.method,
                     )
                 ]
             )
+            posted = Transaction.objects.get(reference=request.reference)
+            if request.kind in (TransactionKind.PAYMENT, TransactionKind.CREDIT):
+                allocation.allocate_new_money(customer_id, invoice)
+            elif request.kind == TransactionKind.REFUND:
+                allocation.take_back_for_refund(customer_id, posted)
+            if request.kind == TransactionKind.PAYMENT:
+                transaction.on_commit(lambda: payment_received.send(sender=Transaction, transaction=posted))
     except IntegrityError:
         # the same reference posted at the same moment by another session (unique constraint)
         used = _used_reference(request.reference)
@@ -152,4 +176,4 @@ def add_money(
         raise used from None
     if amount > 0:  # money in: accounts blocked for unpaid charges that it covers call again
         money_added.send(sender=Transaction, customer_id=customer_id)
-    return Transaction.objects.get(reference=request.reference)
+    return posted

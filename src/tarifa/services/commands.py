@@ -59,13 +59,21 @@ def worker(
         min=1.0,
         help="Seconds between runs of the service charges (each reads every service with a plan).",
     ),
+    payments_every: float = typer.Option(  # float-ok: seconds
+        60.0,
+        "--payments-every",
+        min=1.0,
+        help="Seconds between runs of the automatic top-ups and of the allocation of unallocated payments.",
+    ),
 ) -> None:
-    """Background jobs: expire stale reservations, purge old CPS counters, post service charges due."""
+    """Background jobs: expire stale reservations, purge old CPS counters, post service charges due,
+    top up prepaid customers below their threshold, allocate payments to invoices issued since."""
     start_django()
     from tarifa.calls.reservations import sweep
     from tarifa.services.recurring import run_charges
 
     charged_at: float | None = None  # float-ok: monotonic seconds
+    paid_at: float | None = None  # float-ok: monotonic seconds
     while True:
         # An error in one job is logged (one line, its reason) and the sweeps go on: a worker that
         # exits stops expiring reservations for every call.
@@ -88,9 +96,32 @@ def worker(
                     typer.echo(
                         f"error: the charges of {label} were not posted (tried again next run): {reason}", err=True
                     )
+        if paid_at is None or time.monotonic() - paid_at >= payments_every:
+            paid_at = time.monotonic()
+            _payments(once)
         if once:
             return
         time.sleep(interval)
+
+
+def _payments(verbose: bool) -> None:
+    """The payment jobs of a sweep (services/topup.py, billing/allocation.py); errors are logged."""
+    from tarifa.billing.allocation import apply_all_unallocated
+    from tarifa.services.topup import run_topups
+
+    try:
+        topped = run_topups()
+        placed = apply_all_unallocated()
+    except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+        typer.echo(f"error: the payment jobs failed (tried again next run): {_reason(exc)}", err=True)
+        return
+    if topped.charged or topped.declined or verbose:
+        typer.echo(
+            f"topped up {topped.charged} customer(s), total {topped.amount}; {topped.declined} declined; "
+            f"{placed} allocation(s) of earlier payments"
+        )
+    for label, reason in topped.failed:
+        typer.echo(f"error: the automatic top-up of {label} failed (tried again later): {reason}", err=True)
 
 
 def _reason(exc: BaseException) -> str:

@@ -438,7 +438,9 @@ def gateway() -> Gateway | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise _refuse(
-            "GATEWAY_URL", raw, "must be an http:// or https:// URL with a host and no query, e.g. https://pay.example/v1"
+            "GATEWAY_URL",
+            raw,
+            "must be an http:// or https:// URL with a host and no query, e.g. https://pay.example/v1",
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range

@@ -124,7 +124,15 @@ def test_admin_password_and_warm_up_come_from_config(monkeypatch) -> None:  # ty
 
 #: variables taken as given (no rule to break); TARIFA_ADMIN_PASSWORD meets the password rules in
 #: ``tarifa createadmin``, the one command that uses it
-_FREE_TEXT = {"SECRET_KEY", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "DID_PROVIDER_TOKEN", "ADMIN_PASSWORD", "GATEWAY_KEY"}
+_FREE_TEXT = {
+    "SECRET_KEY",
+    "SMTP_HOST",
+    "SMTP_USER",
+    "SMTP_PASSWORD",
+    "DID_PROVIDER_TOKEN",
+    "ADMIN_PASSWORD",
+    "GATEWAY_KEY",
+}
 
 #: one value Tarifa cannot use for each variable it reads, and the rule the refusal must state
 _BAD = [
@@ -174,7 +182,9 @@ _BAD = [
 _HIDDEN = {"GATEWAY_WEBHOOK_SECRET"}
 
 
-def test_the_gateway_needs_its_key_and_secret_and_never_shows_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_gateway_needs_its_key_and_secret_and_never_shows_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _clean_environment(monkeypatch, tmp_path)
     assert config.gateway() is None
     monkeypatch.setenv("TARIFA_GATEWAY_URL", "https://pay.example/v1/")

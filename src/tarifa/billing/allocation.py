@@ -79,9 +79,9 @@ def _free(customer_id: int) -> Decimal:
         received=Coalesce(Sum("amount", filter=Q(kind__in=SOURCE_KINDS, amount__gt=0)), ZERO),
         refunded=Coalesce(Sum("amount", filter=Q(kind=TransactionKind.REFUND)), ZERO),
     )
-    placed = PaymentAllocation.objects.filter(source__customer_id=customer_id).aggregate(s=Coalesce(Sum("amount"), ZERO))[
-        "s"
-    ]
+    placed = PaymentAllocation.objects.filter(source__customer_id=customer_id).aggregate(
+        s=Coalesce(Sum("amount"), ZERO)
+    )["s"]
     return Decimal(sums["received"] + sums["refunded"] - placed)
 
 
@@ -98,7 +98,10 @@ def allocated_by_invoice(invoice_ids: list[int]) -> dict[int, Decimal]:
 
 def _write(rows: list[rule.Allocation], refund: Transaction | None = None) -> list[PaymentAllocation]:
     made = PaymentAllocation.objects.bulk_create(
-        [PaymentAllocation(source_id=a.source_id, invoice_id=a.invoice_id, amount=a.amount, refund=refund) for a in rows]
+        [
+            PaymentAllocation(source_id=a.source_id, invoice_id=a.invoice_id, amount=a.amount, refund=refund)
+            for a in rows
+        ]
     )
     _settle({a.invoice_id for a in rows})
     return made

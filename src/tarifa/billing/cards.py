@@ -40,7 +40,9 @@ __all__ = [
 Status = GatewayCharge.Status
 
 
-def save_method(customer: Customer, gateway: PaymentGateway, details_token: str, *, default: bool = True) -> PaymentMethod:
+def save_method(
+    customer: Customer, gateway: PaymentGateway, details_token: str, *, default: bool = True
+) -> PaymentMethod:
     """Exchange the browser's card-details token for a saved method (token, brand, last four, expiry)."""
     saved = gateway.save_method(customer.account_code, details_token)
     with transaction.atomic():
@@ -245,3 +247,27 @@ def _apply(gateway_name: str, event: Event) -> tuple[str, str]:
             _update(charge, status=Status.DECLINED, message="declined (callback)")
         return "noted", "charge declined"
     return "ignored", f"event type {event.kind} needs no action"
+
+
+#: callbacks one address may send in a window (the gateway sends a few per payment)
+WEBHOOKS_PER_WINDOW = 120
+WEBHOOK_WINDOW_SECONDS = 60
+
+
+def admit_webhook(address: str) -> int:
+    """Count a callback request from ``address`` (in the database: every process shares the count)
+    and return 0 when it may go on, or the seconds to wait when the address sent more than
+    :data:`WEBHOOKS_PER_WINDOW` in the last :data:`WEBHOOK_WINDOW_SECONDS` (answered 429)."""
+    from datetime import timedelta
+
+    from tarifa.billing.models import WebhookHit
+
+    now = timezone.now()
+    since = now - timedelta(seconds=WEBHOOK_WINDOW_SECONDS)
+    with transaction.atomic():
+        WebhookHit.objects.filter(at__lte=since).delete()
+        recent = WebhookHit.objects.filter(address=address[:150], at__gt=since).count()
+        if recent >= WEBHOOKS_PER_WINDOW:
+            return WEBHOOK_WINDOW_SECONDS
+        WebhookHit.objects.create(address=address[:150], at=now)
+    return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,7 +159,9 @@ class HttpCardGateway:
 
     name = "http"
 
-    def __init__(self, url: str, key: str, webhook_secret: str, timeout_seconds: float = 10) -> None:  # float-ok: seconds
+    def __init__(
+        self, url: str, key: str, webhook_secret: str, timeout_seconds: float = 10
+    ) -> None:  # float-ok: seconds
         self.url = url.rstrip("/")
         self._key = key
         self._secret = webhook_secret
@@ -185,7 +186,7 @@ class HttpCardGateway:
             response = connection.getresponse()
             raw = response.read(_MAX_ANSWER + 1)
             status = response.status
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise GatewayError(
                 f"the gateway did not answer {method} {path} within {self.timeout_seconds:g} s "
                 "(the charge may exist: it is tried again with the same idempotency key)"

@@ -61,7 +61,9 @@ def statement(customer: Customer, start: date | None = None, end: date | None = 
     return build_statement(opening, found, customer.currency, start, end)
 
 
-def receivables(customers: QuerySet[Customer] | Iterable[Customer], as_of: date | None = None) -> list[tuple[Customer, Aging]]:
+def receivables(
+    customers: QuerySet[Customer] | Iterable[Customer], as_of: date | None = None
+) -> list[tuple[Customer, Aging]]:
     """Aged receivables of each customer with an unpaid issued invoice (on ``as_of``, default today UTC)."""
     as_of = as_of or datetime.now(UTC).date()
     ids = [c.pk for c in customers]

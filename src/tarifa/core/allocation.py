@@ -99,21 +99,22 @@ def allocate(
     targets = sorted((i for i in invoices if i.unpaid > 0), key=lambda i: i.order)
     if chosen is not None:
         targets = [i for i in targets if i.id == chosen]
-    free = [[s.id, s.left] for s in sorted(sources, key=lambda s: s.id) if s.left > 0]
+    free_ids = [s.id for s in sorted(sources, key=lambda s: s.id) if s.left > 0]
+    left = {s.id: s.left for s in sources}
     out: list[Allocation] = []
     at = 0
     for invoice in targets:
         need = invoice.unpaid
-        while need > 0 and budget > 0 and at < len(free):
-            source_id, left = free[at]
-            amount = min(need, left, budget)
-            out.append(Allocation(int(source_id), invoice.id, amount))
+        while need > 0 and budget > 0 and at < len(free_ids):
+            source_id = free_ids[at]
+            amount = min(need, left[source_id], budget)
+            out.append(Allocation(source_id, invoice.id, amount))
             need -= amount
             budget -= amount
-            free[at][1] = left - amount
-            if free[at][1] <= 0:
+            left[source_id] -= amount
+            if left[source_id] <= 0:
                 at += 1
-        if budget <= 0 or at >= len(free):
+        if budget <= 0 or at >= len(free_ids):
             break
     return out
 

@@ -159,4 +159,5 @@ def retry_after_seconds(declines_in_a_row: int) -> int:
     again: one hour, doubling each time, at most one day (no charge storm on a dead card)."""
     if declines_in_a_row <= 0:
         return 0
-    return min(_LONGEST_WAIT, _FIRST_WAIT * 2 ** min(declines_in_a_row - 1, 16))
+    wait: int = _FIRST_WAIT * 2 ** min(declines_in_a_row - 1, 16)
+    return min(_LONGEST_WAIT, wait)

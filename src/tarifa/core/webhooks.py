@@ -29,9 +29,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def check_signature(
-    secret: str, header: str | None, body: bytes, now: int, tolerance: int = TOLERANCE_SECONDS
-) -> int:
+def check_signature(secret: str, header: str | None, body: bytes, now: int, tolerance: int = TOLERANCE_SECONDS) -> int:
     """The callback's timestamp, or :class:`SignatureRefused`."""
     if not secret:
         raise SignatureRefused("no webhook secret is configured (TARIFA_GATEWAY_WEBHOOK_SECRET): callbacks are refused")

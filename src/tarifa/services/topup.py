@@ -56,7 +56,7 @@ def _claim(setting_id: int, now: datetime) -> GatewayCharge | str | None:
     """Under the setting's row lock: the charge to send (a pending one again, or a new one), a
     reason why none can be, or None when the top-up is no longer due."""
     with transaction.atomic():
-        rows = AutoTopUp.objects.select_for_update(**({"skip_locked": True} if connection.vendor == "postgresql" else {}))
+        rows = AutoTopUp.objects.select_for_update(skip_locked=connection.vendor == "postgresql")
         setting = rows.select_related("customer", "method").filter(pk=setting_id).first()
         if setting is None:  # another worker holds it
             return None
@@ -106,7 +106,9 @@ def run_topups(now: datetime | None = None, gateway: PaymentGateway | None = Non
             continue
         outcome = send_charge(claimed, gateway)
         if outcome.charge.status == GatewayCharge.Status.SUCCEEDED:
-            AutoTopUp.objects.filter(pk=setting_id).update(declines=0, next_attempt_at=None, last_error="", updated_at=now)
+            AutoTopUp.objects.filter(pk=setting_id).update(
+                declines=0, next_attempt_at=None, last_error="", updated_at=now
+            )
             if outcome.posted is not None:
                 result.charged += 1
                 result.amount += outcome.posted.amount

@@ -20,7 +20,6 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
 
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus, TransactionKind
 from tarifa.billing.models import Invoice, PaymentAllocation, Transaction
@@ -38,7 +37,7 @@ __all__ = [
 
 ZERO = Decimal(0)
 SOURCE_KINDS = (TransactionKind.PAYMENT, TransactionKind.CREDIT)
-_MONEY = Coalesce(Sum("allocations__amount"), ZERO)
+_MONEY = Sum("allocations__amount")
 
 
 def _lock(customer_id: int) -> None:
@@ -53,7 +52,7 @@ def _sources(customer_id: int) -> list[rule.CreditSource]:
         .annotate(placed=_MONEY)
         .values_list("pk", "amount", "placed")
     )
-    return [rule.CreditSource(pk, amount, placed) for pk, amount, placed in rows]
+    return [rule.CreditSource(pk, amount, placed or ZERO) for pk, amount, placed in rows]
 
 
 def _open_invoices(customer_id: int, **extra: object) -> list[rule.OpenInvoice]:
@@ -63,7 +62,7 @@ def _open_invoices(customer_id: int, **extra: object) -> list[rule.OpenInvoice]:
         .values_list("pk", "issued_at", "period_end", "due_date", "total", "placed")
     )
     return [
-        rule.OpenInvoice(pk, (issued.date() if issued else end), total, placed, due)
+        rule.OpenInvoice(pk, (issued.date() if issued else end), total, placed or ZERO, due)
         for pk, issued, end, due, total, placed in rows
     ]
 
@@ -76,13 +75,11 @@ def unallocated(customer_id: int) -> Decimal:
 
 def _free(customer_id: int) -> Decimal:
     sums = Transaction.objects.filter(customer_id=customer_id).aggregate(
-        received=Coalesce(Sum("amount", filter=Q(kind__in=SOURCE_KINDS, amount__gt=0)), ZERO),
-        refunded=Coalesce(Sum("amount", filter=Q(kind=TransactionKind.REFUND)), ZERO),
+        received=Sum("amount", filter=Q(kind__in=SOURCE_KINDS, amount__gt=0)),
+        refunded=Sum("amount", filter=Q(kind=TransactionKind.REFUND)),
     )
-    placed = PaymentAllocation.objects.filter(source__customer_id=customer_id).aggregate(
-        s=Coalesce(Sum("amount"), ZERO)
-    )["s"]
-    return Decimal(sums["received"] + sums["refunded"] - placed)
+    placed = PaymentAllocation.objects.filter(source__customer_id=customer_id).aggregate(s=Sum("amount"))["s"] or ZERO
+    return Decimal((sums["received"] or ZERO) + (sums["refunded"] or ZERO) - placed)
 
 
 def allocated_by_invoice(invoice_ids: list[int]) -> dict[int, Decimal]:

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import tablib
 from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
 
 from tarifa.billing.allocation import allocated_by_invoice
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus
@@ -20,9 +19,24 @@ from tarifa.core.payments import Refused
 from tarifa.core.statement import BUCKETS, Aging, ReceivableInvoice, Statement, StatementRow, age, build_statement
 from tarifa.customers.models import Customer
 
-__all__ = ["csv_text", "parse_day", "receivables", "receivables_dataset", "statement", "statement_dataset"]
+__all__ = [
+    "csv_text",
+    "money_text",
+    "parse_day",
+    "receivables",
+    "receivables_dataset",
+    "statement",
+    "statement_dataset",
+]
 
 ZERO = Decimal(0)
+
+
+def money_text(amount: Decimal) -> str:
+    """An amount for people and files: at least 2 decimals, no trailing zeros past them
+    (``40.000000`` -> ``40.00``, ``0.012500`` -> ``0.0125``)."""
+    places = max(2, -amount.normalize().as_tuple().exponent) if amount else 2  # type: ignore[operator]
+    return f"{amount:.{places}f}"
 
 
 def parse_day(text: str | None, field: str) -> date | None:
@@ -48,7 +62,7 @@ def statement(customer: Customer, start: date | None = None, end: date | None = 
     opening = ZERO
     rows = own
     if start is not None:
-        opening = own.filter(created_at__lt=_moment(start)).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+        opening = own.filter(created_at__lt=_moment(start)).aggregate(s=Sum("amount"))["s"] or ZERO
         rows = rows.filter(created_at__gte=_moment(start))
     if end is not None:
         rows = rows.filter(created_at__lt=_moment(end + timedelta(days=1)))
@@ -90,11 +104,13 @@ def statement_dataset(customer: Customer, st: Statement) -> tablib.Dataset:
     data = tablib.Dataset(headers=["date", "transaction", "kind", "description", "reference", "amount", "balance"])
     data.title = f"Statement {customer.account_code}"
     first = st.start.isoformat() if st.start else ""
-    data.append([first, "", "opening balance", "", "", "", str(st.opening)])
+    data.append([first, "", "opening balance", "", "", "", money_text(st.opening)])
     for line in st.lines:
         r = line.row
-        data.append([r.at.isoformat(), r.id, r.kind, r.description, r.reference, str(r.amount), str(line.balance)])
-    data.append([st.end.isoformat() if st.end else "", "", "closing balance", "", "", "", str(st.closing)])
+        data.append(
+            [r.at.isoformat(), r.id, r.kind, r.description, r.reference, money_text(r.amount), money_text(line.balance)]
+        )
+    data.append([st.end.isoformat() if st.end else "", "", "closing balance", "", "", "", money_text(st.closing)])
     return data
 
 
@@ -107,9 +123,9 @@ def receivables_dataset(rows: list[tuple[Customer, Aging]]) -> tablib.Dataset:
                 customer.account_code,
                 customer.company,
                 customer.currency,
-                str(aging.current),
-                *(str(aging.buckets[b]) for b in BUCKETS),
-                str(aging.total),
+                money_text(aging.current),
+                *(money_text(aging.buckets[b]) for b in BUCKETS),
+                money_text(aging.total),
             ]
         )
     return data

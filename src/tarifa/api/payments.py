@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from tarifa.api.auth import CustomerToken
 from tarifa.api.problems import Problem
@@ -166,7 +166,7 @@ def add_payment(request: HttpRequest, code: str, body: MoneyIn) -> Any:
         posted = add_money(target, request_, actor=f"api:{request.auth.name}"[:150], invoice=chosen)  # type: ignore[attr-defined]
     except Refused as exc:
         raise _refused(exc) from None
-    return 201, _tx(posted)
+    return Status(201, _tx(posted))
 
 
 class Page(Schema):
@@ -357,4 +357,4 @@ def pay_invoice(request: HttpRequest, code: str, number: str, body: PayIn) -> An
         "transaction": charge.transaction_id,
         "message": outcome.message,
     }
-    return (200 if charge.status == "succeeded" else 402), answer
+    return Status(200 if charge.status == "succeeded" else 402, answer)

@@ -13,13 +13,17 @@ from tarifa import validators as v
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
 from tarifa.billing.choices import InvoiceStatus, TransactionKind
 from tarifa.billing.models import (
+    AutoTopUp,
+    GatewayCharge,
     IncludedMinutes,
     Invoice,
     InvoiceLine,
     MinutePoolUsage,
+    PaymentAllocation,
     ServiceCharge,
     ServicePlan,
     Transaction,
+    WebhookEvent,
 )
 from tarifa.core import invoices
 from tarifa.customers.widgets import LineListField
@@ -186,3 +190,96 @@ class ServiceChargeAdmin(ReadOnlyAdmin):
     )
     search_fields = ("reference", "customer__company", "account__name", "account__account_code")
     list_filter = (("service_kind", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "period_start")
+
+
+# --- payments (docs/payments.md) ---------------------------------------------------------------------
+
+
+@admin.register(PaymentAllocation)
+class PaymentAllocationAdmin(ReadOnlyAdmin):
+    """Which invoices each payment paid (append-only; a refund appends negative rows)."""
+
+    list_display = ("created_at", "invoice", "source", "amount", "refund")
+    search_fields = ("invoice__number", "source__reference", "invoice__customer__company")
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        own = [
+            path(
+                "receivables/",
+                self.admin_site.admin_view(self.receivables_view),
+                name="billing_receivables",
+            )
+        ]
+        return own + super().get_urls()
+
+    def receivables_view(self, request: HttpRequest) -> Any:
+        """Aged receivables of every customer (staff with the right to view invoices), or CSV."""
+        from django.http import HttpResponse
+        from django.template.response import TemplateResponse
+
+        from tarifa.billing.statement import csv_text, parse_day, receivables, receivables_dataset
+        from tarifa.core.payments import Refused
+        from tarifa.core.statement import BUCKETS
+        from tarifa.customers.models import Customer
+
+        if not request.user.has_perm("billing.view_invoice"):
+            raise PermissionDenied
+        error = ""
+        try:
+            day = parse_day(request.GET.get("as_of"), "as of")
+        except Refused as exc:
+            error, day = str(exc), None
+        rows = receivables(Customer.objects.all(), day)
+        if request.GET.get("format") == "csv" and not error:
+            response = HttpResponse(csv_text(receivables_dataset(rows)), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="receivables.csv"'
+            return response
+        query = request.GET.copy()
+        query["format"] = "csv"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Aged receivables",
+            "buckets": BUCKETS,
+            "rows": [
+                {
+                    "customer": c,
+                    "aging": a,
+                    "amounts": [a.buckets[b] for b in BUCKETS],
+                    "statement_url": reverse("admin:customers_customer_statement", args=[c.pk]),
+                }
+                for c, a in rows
+            ],
+            "as_of": request.GET.get("as_of", ""),
+            "error": error,
+            "csv_query": query.urlencode(),
+        }
+        return TemplateResponse(request, "billing/receivables.html", context)
+
+
+@admin.register(AutoTopUp)
+class AutoTopUpAdmin(TarifaAdmin):
+    list_display = ("customer", "enabled", "threshold", "amount", "method", "declines", "next_attempt_at", "last_error")
+    search_fields = ("customer__company", "customer__account_code")
+    readonly_fields = ("declines", "next_attempt_at", "last_error")
+    list_filter = ("enabled",)
+
+
+@admin.register(GatewayCharge)
+class GatewayChargeAdmin(ReadOnlyAdmin):
+    """Every charge Tarifa asked the gateway for, with its outcome (the attempts of the top-ups)."""
+
+    list_display = ("created_at", "customer", "purpose", "amount", "currency", "status", "charge_id", "message")
+    search_fields = ("customer__company", "customer__account_code", "charge_id", "idempotency_key")
+    list_filter = ("status", "purpose")
+    exclude = ("method",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    """Gateway callbacks accepted (signature checked), once per event id, with what they did."""
+
+    list_display = ("received_at", "gateway", "event_id", "kind", "charge_id", "outcome", "detail", "source_address")
+    search_fields = ("event_id", "charge_id")
+    list_filter = ("outcome", "gateway")

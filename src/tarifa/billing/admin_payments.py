@@ -59,7 +59,7 @@ class MoneyForm(forms.Form):
 
 
 class AddMoneyMixin:
-    """Adds the "Add payment" detail action to a Customer admin."""
+    """Adds the "Add payment" and "Statement" detail actions to a Customer admin."""
 
     def has_add_payment_permission(self, request: HttpRequest, obj: object = None) -> bool:
         """Unfold's check of a dotted permission reads the permissions table (and fails before
@@ -114,3 +114,39 @@ class AddMoneyMixin:
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
         return TemplateResponse(request, "billing/add_money.html", context)
+
+    @action(description="Statement", url_path="statement", permissions=["view"])
+    def statement(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Statement of account for a date range (``?from=&to=``), as a page or CSV (``&format=csv``)."""
+        from tarifa.billing.statement import csv_text, parse_day, statement_dataset
+        from tarifa.billing.statement import statement as read_statement
+
+        customer = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if customer is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
+        error = ""
+        st = None
+        try:
+            st = read_statement(
+                customer, parse_day(request.GET.get("from"), "from"), parse_day(request.GET.get("to"), "to")
+            )
+        except rule.Refused as exc:
+            error = str(exc)
+        if st is not None and request.GET.get("format") == "csv":
+            response = HttpResponse(csv_text(statement_dataset(customer, st)), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="statement-{customer.account_code}.csv"'
+            return response
+        query = request.GET.copy()
+        query["format"] = "csv"
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"Statement of account: {customer}",
+            "target": customer,
+            "statement": st,
+            "error": error,
+            "start": request.GET.get("from", ""),
+            "end": request.GET.get("to", ""),
+            "csv_query": query.urlencode(),
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+        }
+        return TemplateResponse(request, "billing/statement.html", context)

@@ -227,7 +227,7 @@ class TranslationRuleInline(TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     form = CustomerForm
-    actions_detail = ["add_money"]
+    actions_detail = ["add_money", "statement"]
     list_display = (
         "account_code",
         "company",

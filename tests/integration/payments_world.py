@@ -6,14 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from tarifa.billing.models import Invoice
 from tarifa.customers.models import Customer
 
 
-@pytest.fixture
-def payer(tariff, operator):  # type: ignore[no-untyped-def]
+def make_payer(tariff: Any, operator: Customer) -> Customer:
+    """A postpaid customer of ``operator`` (each test module wraps it in its ``payer`` fixture)."""
     return Customer.objects.create(
         parent=operator,
         name="Pay Er",

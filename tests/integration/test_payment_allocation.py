@@ -15,9 +15,16 @@ from tarifa.billing.payments import add_money
 from tarifa.billing.signals import payment_received
 from tarifa.billing.statement import receivables, statement
 from tarifa.core.payments import MoneyRequest, Refused
-from tests.integration.payments_world import cli, issued, payer  # noqa: F401
+from tests.integration.payments_world import cli, issued, make_payer
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def payer(tariff, operator):  # type: ignore[no-untyped-def]
+    return make_payer(tariff, operator)
+
+
 D = Decimal
 
 

@@ -13,9 +13,14 @@ from django.urls import reverse
 from tarifa.billing.payments import add_money
 from tarifa.core.payments import MoneyRequest
 from tests.factories import staff_user, text
-from tests.integration.payments_world import issued, payer  # noqa: F401
+from tests.integration.payments_world import issued, make_payer
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def payer(tariff, operator):  # type: ignore[no-untyped-def]
+    return make_payer(tariff, operator)
 
 
 @pytest.fixture

@@ -27,9 +27,16 @@ from tarifa.billing.gateway import HttpCardGateway
 from tarifa.billing.models import GatewayCharge, Invoice, PaymentMethod, Transaction, WebhookEvent, WebhookHit
 from tarifa.customers.models import Customer
 from tests.fake_gateway import KEY, SECRET, FakeGateway, running
-from tests.integration.payments_world import issued, payer  # noqa: F401
+from tests.integration.payments_world import issued, make_payer
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def payer(tariff, operator):  # type: ignore[no-untyped-def]
+    return make_payer(tariff, operator)
+
+
 D = Decimal
 HOOK = "/api/v1/payments/webhooks/http"
 

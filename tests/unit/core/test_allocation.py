@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -74,7 +75,7 @@ def test_never_over_allocates_and_fills_oldest_first(
     assert placed == min(sum(paid, D(0)), pool, sum((t for t, _a in owed), D(0)))
     # oldest first: an invoice receives money only once every older one is paid in full
     ordered = sorted(invoices, key=lambda i: i.order)
-    for older, newer in zip(ordered, ordered[1:], strict=False):
+    for older, newer in itertools.pairwise(ordered):
         if per_invoice[newer.id] > 0:
             assert per_invoice[older.id] == older.total
 

@@ -78,7 +78,7 @@ def statement(
     """Statement of account: opening balance, every Transaction with the running balance, closing balance."""
     start_django()
     from tarifa.billing.payments import Refused, find_customer
-    from tarifa.billing.statement import csv_text, parse_day, statement_dataset
+    from tarifa.billing.statement import csv_text, money_text, parse_day, statement_dataset
     from tarifa.billing.statement import statement as read_statement
 
     try:
@@ -92,13 +92,14 @@ def statement(
         return
     period = f"{st.start or 'the beginning'} to {st.end or 'now'}"
     typer.echo(f"Statement of account: {target}, {period} ({st.currency})")
-    typer.echo(f"{'':19}  {'opening balance':<40} {'':>14} {st.opening:>14}")
+    typer.echo(f"{'':19}  {'opening balance':<40} {'':>14} {money_text(st.opening):>14}")
     for line in st.lines:
         r = line.row
         what = f"{r.kind} {r.description}".strip()[:40]
-        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {what:<40} {r.amount:>+14} {line.balance:>14}")
-    typer.echo(f"{'':19}  {'closing balance':<40} {'':>14} {st.closing:>14}")
-    typer.echo(f"money in {st.money_in}, money out {st.money_out}")
+        amount = ("+" if r.amount > 0 else "") + money_text(r.amount)
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {what:<40} {amount:>14} {money_text(line.balance):>14}")
+    typer.echo(f"{'':19}  {'closing balance':<40} {'':>14} {money_text(st.closing):>14}")
+    typer.echo(f"money in {money_text(st.money_in)}, money out {money_text(st.money_out)}")
 
 
 def receivables(
@@ -108,7 +109,7 @@ def receivables(
     """Aged receivables: each customer's unpaid issued invoices by days past due (0-30, 31-60, 61-90, 90+)."""
     start_django()
     from tarifa.billing.payments import Refused
-    from tarifa.billing.statement import csv_text, parse_day, receivables_dataset
+    from tarifa.billing.statement import csv_text, money_text, parse_day, receivables_dataset
     from tarifa.billing.statement import receivables as read_receivables
     from tarifa.core.statement import BUCKETS
     from tarifa.customers.models import Customer
@@ -122,15 +123,16 @@ def receivables(
     if csv:
         typer.echo(csv_text(receivables_dataset(rows)), nl=False)
         return
+    if not rows:
+        typer.echo("no unpaid issued invoices")
+        return
     typer.echo(f"{'customer':<40} {'cur':<4}" + "".join(f"{b:>14}" for b in BUCKETS) + f"{'total':>14}")
     for customer, aging in rows:
         typer.echo(
             f"{str(customer)[:40]:<40} {customer.currency:<4}"
-            + "".join(f"{aging.buckets[b]:>14}" for b in BUCKETS)
-            + f"{aging.total:>14}"
+            + "".join(f"{money_text(aging.buckets[b]):>14}" for b in BUCKETS)
+            + f"{money_text(aging.total):>14}"
         )
-    if not rows:
-        typer.echo("no unpaid issued invoices")
 
 
 def register(app: typer.Typer) -> None:

@@ -186,3 +186,6 @@ class ServiceChargeAdmin(ReadOnlyAdmin):
     )
     search_fields = ("reference", "customer__company", "account__name", "account__account_code")
     list_filter = (("service_kind", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "period_start")
+
+
+from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402,F401 - registers the tax, late-fee and deposit pages

@@ -90,7 +90,8 @@ class PolicyProblem:
     code: str
 
     def __str__(self) -> str:
-        return f"{self.label} {self.value} is refused: {self.rule}"
+        shown = repr(self.value) if isinstance(self.value, str) else ("(empty)" if self.value is None else self.value)
+        return f"{self.label} {shown} is refused: {self.rule}"
 
 
 def reference(invoice_id: int, period: int) -> str:

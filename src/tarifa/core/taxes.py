@@ -137,7 +137,8 @@ class TaxProblem:
     code: str
 
     def __str__(self) -> str:
-        return f"{self.label} {self.value} is refused: {self.rule}"
+        shown = repr(self.value) if isinstance(self.value, str) else ("(empty)" if self.value is None else self.value)
+        return f"{self.label} {shown} is refused: {self.rule}"
 
 
 class TaxRefused(ValueError):
@@ -181,7 +182,7 @@ def parse_rate(text: str, label: str = "Rate") -> Decimal:
         value = None
     if value is None or not value.is_finite() or "e" in raw.lower():
         raise TaxRefused(
-            TaxProblem("rate", label, repr(text), "must be a decimal number in plain notation, e.g. 7.5", "malformed")
+            TaxProblem("rate", label, text, "must be a decimal number in plain notation, e.g. 7.5", "malformed")
         )
     return value
 
@@ -209,7 +210,7 @@ def check_rule(rule: TaxRule) -> list[TaxProblem]:
     if r.kind == FIXED and r.rate > MAX_FIXED:
         problems.append(TaxProblem("rate", label, r.rate, f"must be at most {MAX_FIXED}", "range"))
     if r.kind == FIXED and not r.currency:
-        problems.append(TaxProblem("currency", "Currency", "(none)", "a fixed tax needs its currency", "currency"))
+        problems.append(TaxProblem("currency", "Currency", None, "a fixed tax needs its currency", "currency"))
     if r.kind == PERCENT and r.currency:
         problems.append(TaxProblem("currency", "Currency", r.currency, "only a fixed tax has a currency", "currency"))
     if r.kind == FIXED and r.currency and r.scope_currency and r.currency != r.scope_currency:

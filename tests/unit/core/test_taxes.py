@@ -76,7 +76,9 @@ def test_a_fixed_tax_is_its_amount_in_the_customers_currency_and_another_currenc
     assert (tax.rate, tax.amount, tax.fixed) == (None, D("1.50"), True)
     assert compute(cust(), [], [fee], DAY) == []  # nothing taxable, no fee
     euro = TaxRule(name="EU fee", kind="fixed", rate=D("1"), flag="VAT", currency="EUR", key="e")
-    with pytest.raises(TaxRefused, match=r"Tax 'EU fee' currency EUR is refused: must be the customer's currency USD"):
+    with pytest.raises(
+        TaxRefused, match=r"Tax 'EU fee' currency 'EUR' is refused: must be the customer's currency USD"
+    ):
         compute(cust(), [line("3")], [euro], DAY)
 
 
@@ -119,14 +121,14 @@ def test_usage_deposit_penalty_and_tax_lines_are_not_taxed() -> None:
         (pct("A", "100.5"), "Rate (%) 100.5 is refused: must be at most 100"),
         (pct("A", "1.23456"), "Rate (%) 1.23456 is refused: must have at most 4 decimal places"),
         (pct("A", "NaN"), "Rate (%) NaN is refused: must be a finite decimal number"),
-        (TaxRule(name="F", kind="fixed", rate=D(1), flag="VAT", key="F"), "Currency (none) is refused: a fixed tax"),
+        (TaxRule(name="F", kind="fixed", rate=D(1), flag="VAT", key="F"), "Currency (empty) is refused: a fixed tax"),
         (
             TaxRule(name="F", kind="fixed", rate=D(1), flag="VAT", currency="EUR", scope_currency="USD", key="F"),
-            "Currency EUR is refused: must be the currency of the customers it applies to (USD)",
+            "Currency 'EUR' is refused: must be the currency of the customers it applies to (USD)",
         ),
-        (pct("A", "5", compound=True, origin_country="US"), "Compound on is refused: an origin-based tax cannot"),
-        (pct("A", "5", origin_region="CA"), "Origin region CA is refused: needs the origin country"),
-        (pct("A", "5", flag="NONE"), "Applies to flag NONE is refused: must be VAT or TAX"),
+        (pct("A", "5", compound=True, origin_country="US"), "Compound 'on' is refused: an origin-based tax cannot"),
+        (pct("A", "5", origin_region="CA"), "Origin region 'CA' is refused: needs the origin country"),
+        (pct("A", "5", flag="NONE"), "Applies to flag 'NONE' is refused: must be VAT or TAX"),
         (pct("A", "5", valid_from=DAY, valid_to=DAY), "Valid to 2026-06-30 is refused: must be after valid from"),
     ],
 )

@@ -30,6 +30,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
+from tarifa.core.money import shown_amount
+
 __all__ = [
     "MAX_AMOUNT",
     "MAX_RATE",
@@ -75,7 +77,8 @@ def _round(value: Decimal, places: int) -> Decimal:
 
 
 def _places(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
+    """Decimal places that carry a digit (``400.000000`` has none)."""
+    exponent = value.normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
@@ -178,6 +181,6 @@ def check_movement(kind: str, amount: Decimal, held: Decimal, decimals: int) -> 
         )
     if kind == "return" and amount > held:
         problems.append(
-            DepositProblem("amount", "Amount", amount, f"must be at most the deposit held ({held})", "over_held")
+            DepositProblem("amount", "Amount", amount, f"must be at most the deposit held ({shown_amount(held, decimals)})", "over_held")
         )
     return problems

@@ -57,7 +57,7 @@ def test_adjustments_request_or_release_the_difference_beyond_the_threshold() ->
     [
         (("post", D(-5), D(0), 2), "Amount -5 is refused: must be above 0"),
         (("post", D("1.005"), D(0), 2), "Amount 1.005 is refused: must have at most 2 decimal places"),
-        (("return", D(50), D(20), 2), "Amount 50 is refused: must be at most the deposit held (20)"),
+        (("return", D(50), D(20), 2), "Amount 50 is refused: must be at most the deposit held (20.00)"),
         (("post", D("NaN"), D(0), 2), "Amount NaN is refused: must be a decimal number"),
         (("steal", D(1), D(0), 2), "Deposit action 'steal' is refused: must be post or return"),
     ],

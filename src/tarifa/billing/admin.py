@@ -188,4 +188,4 @@ class ServiceChargeAdmin(ReadOnlyAdmin):
     list_filter = (("service_kind", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "period_start")
 
 
-from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402,F401 - registers the tax, late-fee and deposit pages
+from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402 - registers the tax, late-fee and deposit pages

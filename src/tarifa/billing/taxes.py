@@ -73,7 +73,9 @@ class TableTaxEngine:
         who = replace(customer, flag=facts.flag, path=facts.path, exempt=customer.exempt or facts.exempt_on(on))
         table = self._table
         if facts.own_rate > 0:
-            own = rules.TaxRule(name=facts.flag, kind=rules.PERCENT, rate=facts.own_rate, flag=facts.flag, order=-1, key="own")
+            own = rules.TaxRule(
+                name=facts.flag, kind=rules.PERCENT, rate=facts.own_rate, flag=facts.flag, order=-1, key="own"
+            )
             table = [own, *table]
         return rules.compute(who, lines, table, on)
 

@@ -181,6 +181,12 @@ def check_movement(kind: str, amount: Decimal, held: Decimal, decimals: int) -> 
         )
     if kind == "return" and amount > held:
         problems.append(
-            DepositProblem("amount", "Amount", amount, f"must be at most the deposit held ({shown_amount(held, decimals)})", "over_held")
+            DepositProblem(
+                "amount",
+                "Amount",
+                amount,
+                f"must be at most the deposit held ({shown_amount(held, decimals)})",
+                "over_held",
+            )
         )
     return problems

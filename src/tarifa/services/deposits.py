@@ -103,11 +103,13 @@ def run_deposits(on: date | None = None) -> DepositRun:
     histories = _histories(ids)
     lookback = max(d.lookback for d in deposits)
     usage = _usage(ids, add_months(this_month, -lookback), this_month)
-    used: set[str] = set(
-        Transaction.objects.filter(customer_id__in=ids, kind=TransactionKind.DEPOSIT)
+    used = {
+        ref
+        for ref in Transaction.objects.filter(customer_id__in=ids, kind=TransactionKind.DEPOSIT)
         .filter(reference__startswith="deposit-")
         .values_list("reference", flat=True)
-    )  # type: ignore[arg-type] # filtered on a prefix: never None
+        if ref is not None
+    }
     for deposit in deposits:
         result.deposits += 1
         customer = deposit.customer

@@ -172,7 +172,7 @@ def tax_add(
                 typer.echo(f"error: {message}", err=True)
         raise typer.Exit(2) from None
     row.save()
-    typer.echo(f"tax {row.pk} {row.name!r} added: {row.kind} {row.rate} for {row.flag} customers")
+    typer.echo(f"tax {row.pk} {row.name!r} added: {row.kind} {row.rate.normalize():f} for {row.flag} customers")
 
 
 @tax_app.command("list")
@@ -180,12 +180,13 @@ def tax_list() -> None:
     """The tax table, in the order taxes apply."""
     start_django()
     from tarifa.billing.models import TaxRate
+    from tarifa.core.money import shown_amount
 
     for row in TaxRate.objects.select_related("applies_to"):
         scope = str(row.applies_to) if row.applies_to else "all"
         origin = f" origin {row.origin_country}{'/' + row.origin_region if row.origin_region else ''}"
         typer.echo(
-            f"{row.pk}\t{row.flag}\t{row.order}\t{row.name}\t{row.kind} {row.rate}{' ' + row.currency if row.currency else ''}"
+            f"{row.pk}\t{row.flag}\t{row.order}\t{row.name}\t{row.kind} {shown_amount(row.rate, 0)}{' ' + row.currency if row.currency else ''}"
             f"{' compound' if row.compound else ''}{origin if row.origin_country else ''}\t{scope}\t"
             f"{row.valid_from or '-'}..{row.valid_to or '-'}"
         )

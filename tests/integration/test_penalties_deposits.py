@@ -111,6 +111,14 @@ def test_cli_penalties_run_and_its_refusals(operator, customer) -> None:
     assert future.exit_code == 2 and "must not be after today" in future.output
 
 
+def test_the_worker_runs_the_late_fees(operator, customer) -> None:
+    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(1), fixed=D(0))
+    _invoice(customer, "INV-6", date(2026, 1, 10))
+    ran = _cli("worker", "--once")
+    assert ran.exit_code == 0 and "posted 1 penalty(ies), total 2.00" in ran.output, ran.output
+    assert "late fees and deposits: nothing due" in _cli("worker", "--once").output
+
+
 def test_deposits_by_hand_move_the_balance_and_what_is_held(customer) -> None:
     posted = move_deposit(customer, "post", D(100), reference="DEP-1", actor="t")
     assert (posted.kind, posted.amount) == ("deposit", D(-100))

@@ -86,6 +86,8 @@ def test_flag_none_exemptions_scope_and_the_customers_own_rate(operator, tariff)
     engine = tax_engine([plain.pk, exempt.pk, untaxed.pk, under.pk])
     assert [t.name for t in engine.taxes(_who(plain), LINES, DAY)] == ["VAT"]
     assert engine.taxes(_who(exempt), LINES, DAY) == []
+    assert isinstance(engine, TableTaxEngine) and engine.exemption_reference(exempt.pk, DAY) == "CERT-42"
+    assert engine.exemption_reference(plain.pk, DAY) is None
     assert [t.name for t in engine.taxes(_who(exempt), LINES, date(2025, 12, 31))] == ["VAT"]  # not yet exempt
     assert engine.taxes(_who(untaxed), LINES, DAY) == []
     assert [(t.name, t.amount) for t in engine.taxes(_who(under), LINES, DAY)] == [

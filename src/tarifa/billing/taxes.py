@@ -66,6 +66,13 @@ class TableTaxEngine:
             facts[pk] = replace(facts[pk], exemption=(ref, start, end))
         return cls(load_rules(), facts)
 
+    def exemption_reference(self, customer_id: int, on: date) -> str | None:
+        """The exemption reference to print on the customer's invoice when it is exempt on ``on``."""
+        facts = self._customers.get(customer_id)
+        if facts is None or facts.exemption is None or not facts.exempt_on(on):
+            return None
+        return facts.exemption[0]
+
     def taxes(self, customer: TaxCustomer, lines: Sequence[TaxableLine], on: date) -> list[TaxLine]:
         facts = self._customers.get(customer.customer_id)
         if facts is None or facts.flag in ("", "NONE"):

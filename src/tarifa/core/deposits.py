@@ -24,10 +24,12 @@ Pure: no Django, no I/O.
 from __future__ import annotations
 
 import calendar
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Final
 
 from tarifa.core.money import shown_amount
@@ -94,22 +96,27 @@ def held_on(history: Sequence[tuple[date, Decimal]], day: date) -> Decimal:
 
 
 def interest(history: Sequence[tuple[date, Decimal]], year: int, month: int, rate: Decimal, decimals: int) -> Decimal:
-    """The interest of one month (module docstring), exact until its one rounding."""
+    """The interest of one month (module docstring): the day-by-day sum of what was held is exact (a
+    Decimal sum), and the one division by ``100 × days_in_year`` is done as a fraction, so the only
+    rounding is the final half-up to the billing decimals."""
     if rate == 0:
         return Decimal(0)
-    first = date(year, month, 1)
     days = calendar.monthrange(year, month)[1]
-    exact = Decimal(0)
-    day = first
+    held_days = Decimal(0)
+    day = date(year, month, 1)
     index = 0
     held = Decimal(0)
     for _ in range(days):
         while index < len(history) and history[index][0] <= day:
             held = history[index][1]
             index += 1
-        exact += held * rate / 100 / (366 if calendar.isleap(day.year) else 365)
+        held_days += held
         day += timedelta(days=1)
-    return _round(exact, decimals)
+    exact = Fraction(held_days * rate) / (100 * (366 if calendar.isleap(year) else 365))
+    unit = Fraction(1, 10**decimals)
+    units = exact / unit
+    whole = math.floor(units + Fraction(1, 2)) if units >= 0 else -math.floor(-units + Fraction(1, 2))
+    return Decimal(whole).scaleb(-decimals)
 
 
 def required_deposit(monthly_usage: Sequence[Decimal], terms: DepositTerms, decimals: int) -> Decimal:

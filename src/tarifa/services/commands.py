@@ -98,7 +98,8 @@ def worker(
             try:
                 from tarifa.services.billing_commands import billing_jobs
 
-                for line in billing_jobs():
+                lines = billing_jobs()
+                for line in lines or (["late fees and deposits: nothing due"] if once else []):
                     typer.echo(line, err=line.startswith("error:"))
             except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
                 typer.echo(

@@ -32,6 +32,7 @@ from tarifa.billing.choices import TransactionKind
 from tarifa.billing.deposits import INTEREST_PREFIX, Refused, move_deposit
 from tarifa.billing.models import Deposit, Transaction
 from tarifa.core import deposits as rules
+from tarifa.core.money import shown_amount
 from tarifa.core.penalties import add_months
 
 __all__ = ["USAGE_KINDS", "DepositRun", "run_deposits"]
@@ -142,7 +143,7 @@ def _credit_interest(
                                 amount=amount,
                                 kind=TransactionKind.DEPOSIT,
                                 reference=reference,
-                                description=f"Deposit interest {month:%Y-%m} at {deposit.interest_rate}% a year",
+                                description=f"Deposit interest {month:%Y-%m} at {deposit.interest_rate.normalize():f}% a year",
                             )
                         ]
                     )
@@ -170,8 +171,8 @@ def _adjust(deposit: Deposit, usage: dict[date, Decimal], this_month: date, used
         action,
         abs(change),
         reference=reference,
-        reason=f"automatic adjustment {this_month:%Y-%m}: required {required} ({terms.months} × average usage of "
-        f"{len(months)} month(s)), held {held}",
+        reason=f"automatic adjustment {this_month:%Y-%m}: required {required} ({terms.months.normalize():f} × "
+        f"average usage of {len(months)} month(s)), held {shown_amount(held, customer.billing_decimals)}",
         actor="",
     )
     if change > 0:

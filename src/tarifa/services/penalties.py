@@ -22,6 +22,7 @@ from tarifa.billing import ledger
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus, TransactionKind
 from tarifa.billing.models import Invoice, LateFeePolicy, Transaction
 from tarifa.core import penalties as rules
+from tarifa.core.money import shown_amount
 
 __all__ = ["PenaltyRun", "run_penalties"]
 
@@ -32,6 +33,11 @@ class PenaltyRun:
     posted: int = 0
     amount: Decimal = Decimal(0)
     failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _places(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _policies() -> list[tuple[str, str, rules.PenaltyPolicy]]:
@@ -92,7 +98,7 @@ def run_penalties(on: date | None = None) -> PenaltyRun:
                             kind=TransactionKind.PENALTY,
                             reference=pen.reference,
                             description=(
-                                f"Late fee on invoice {pen.number} overdue {pen.overdue} "
+                                f"Late fee on invoice {pen.number} overdue {shown_amount(pen.overdue, _places(pen.amount))} "
                                 f"(period {pen.period} from {pen.period_start.isoformat()})"
                             ),
                         )

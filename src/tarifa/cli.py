@@ -247,6 +247,7 @@ def _register_commands() -> None:
     from tarifa.cdrs import origination_commands
     from tarifa.dids import commands as did_commands
     from tarifa.rating import commands as deck_commands
+    from tarifa.services import billing_commands
     from tarifa.services import commands as service_commands
 
     batchrate.register(app)
@@ -257,6 +258,7 @@ def _register_commands() -> None:
     service_commands.register(app)
     did_commands.register(app)
     origination_commands.register(app)
+    billing_commands.register(app)
 
 
 def main() -> None:

@@ -455,6 +455,37 @@ def gateway() -> Gateway | None:
     return Gateway(url=raw.rstrip("/"), key=key, webhook_secret=secret)
 
 
+_ENGINE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
+
+
+def tax_engine() -> str:
+    """The tax engine of the invoice run (TARIFA_TAX_ENGINE): ``builtin`` (the operator's tax tables,
+    the default) or ``package.module:Class``, a class implementing ``tarifa.core.taxes.TaxEngine``
+    (docs/taxes.md). The class is imported and checked here, at start-up, so a typo stops the process
+    with its name rather than the first invoice run; its module must import without Django set up."""
+    raw = _env("TAX_ENGINE", "builtin").strip()
+    if raw in ("", "builtin"):
+        return "builtin"
+    if not _ENGINE_SPEC.match(raw):
+        raise _refuse("TAX_ENGINE", raw, "must be builtin or package.module:Class, e.g. mytaxes.engine:BillSoftEngine")
+    import importlib
+
+    module_name, class_name = raw.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any failure to import is the operator's to fix, named
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise _refuse("TAX_ENGINE", raw, f"the module {module_name} cannot be imported ({reason})") from None
+    engine = getattr(module, class_name, None)
+    if not isinstance(engine, type):
+        raise _refuse("TAX_ENGINE", raw, f"the module {module_name} has no class {class_name}")
+    if not callable(getattr(engine, "taxes", None)):
+        raise _refuse(
+            "TAX_ENGINE", raw, f"the class {class_name} has no taxes(customer, lines, on) method (TaxEngine protocol)"
+        )
+    return raw
+
+
 def admin_password() -> str | None:
     """The password ``tarifa createadmin`` sets when none is given (TARIFA_ADMIN_PASSWORD); None
     (unset or empty): a generated one. Its strength is checked where it is used, like a typed one."""
@@ -520,4 +551,5 @@ _READERS: tuple[Callable[[], object], ...] = (
     did_provider,
     gateway,
     warm_up,
+    tax_engine,
 )

@@ -175,6 +175,7 @@ _BAD = [
     ("WARM_UP", "soon", "must be on or off"),
     ("GATEWAY_URL", "pay.example", "must be an http:// or https:// URL"),
     ("GATEWAY_WEBHOOK_SECRET", "short", "must be at least 16 characters"),
+    ("TAX_ENGINE", "billsoft", "must be builtin or package.module:Class"),
 ]
 
 

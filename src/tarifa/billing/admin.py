@@ -283,3 +283,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "gateway", "event_id", "kind", "charge_id", "outcome", "detail", "source_address")
     search_fields = ("event_id", "charge_id")
     list_filter = ("outcome", "gateway")
+
+
+from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402 - registers the tax, late-fee and deposit pages

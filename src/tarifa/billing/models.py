@@ -637,3 +637,261 @@ class WebhookHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} at {self.at}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Taxes, late fees and deposits (issue 15: docs/taxes.md, docs/penalties.md, docs/deposits.md)
+
+
+def _raise_rule_problems(problems: list[Any]) -> None:
+    """Problems of the core's tax, penalty and deposit rules (field, label, value, rule, code) as
+    one ValidationError, each on its field."""
+    if not problems:
+        return
+    errors: dict[str, list[ValidationError]] = {}
+    for p in problems:
+        errors.setdefault(p.field, []).append(v.refuse(p.label, p.value, p.rule, p.code))
+    raise ValidationError(errors)
+
+
+class TaxedFlag(models.TextChoices):
+    """The customers' "VAT/Tax flag" values a tax binds (NONE binds none)."""
+
+    VAT = "VAT", "VAT"
+    TAX = "TAX", "Tax"
+
+
+class TaxKind(models.TextChoices):
+    PERCENT = "percent", "Percentage"
+    FIXED = "fixed", "Fixed amount"
+
+
+class TaxRate(TimestampedModel):
+    """One row of the operator's tax table (core.taxes.TaxRule): a percentage or fixed tax, on the whole
+    invoice or on the calls from one origin, for the customers with its VAT/Tax flag (all of them, or
+    those of one reseller's subtree, or one customer), in an order, compounding or not, while valid."""
+
+    name = LabeledCharField("name", max_length=60, help_text="As printed on the invoice, e.g. VAT 20% or 911 fee.")
+    flag = choice_field(
+        "Applies to flag",
+        TaxedFlag,
+        default=TaxedFlag.VAT,
+        help_text='Binds the customers whose "VAT/Tax flag" is this one (flag NONE: no tax applies).',
+    )
+    kind = choice_field("Kind", TaxKind, default=TaxKind.PERCENT)
+    rate = money_field(
+        "Rate (% or amount)", help_text="Percent for a percentage tax (0 to 100); the amount for a fixed tax."
+    )
+    currency = LabeledCharField(
+        "currency",
+        max_length=3,
+        blank=True,
+        validators=[v.Currency("Currency")],
+        help_text="A fixed tax's currency; it applies only to customers billed in it.",
+    )
+    order = int_field("Order", 0, 1000, default=0, help_text="Taxes apply in this order (then by name).")
+    compound = models.BooleanField(
+        "compound", default=False, help_text="The base includes the taxes before it in the order (tax on tax)."
+    )
+    origin_country = LabeledCharField(
+        "origin country",
+        max_length=2,
+        blank=True,
+        help_text="Origin-based: only calls whose caller is in this country (ISO 3166 alpha-2); empty: all lines.",
+    )
+    origin_region = LabeledCharField(
+        "origin region", max_length=10, blank=True, help_text="With the country: only callers in this region."
+    )
+    applies_to = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tax_rates",
+        verbose_name="applies to",
+        help_text="Only this customer and, for a reseller or operator, its whole subtree; empty: every customer.",
+    )
+    valid_from = models.DateField("valid from", null=True, blank=True)
+    valid_to = models.DateField("valid to", null=True, blank=True, help_text="First day it no longer applies.")
+
+    class Meta:
+        ordering = ["flag", "order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_rule(self, scope_path: str | None = None, scope_currency: str | None = None) -> Any:
+        from tarifa.core.taxes import TaxRule
+
+        return TaxRule(
+            name=self.name,
+            kind=self.kind,
+            rate=self.rate,
+            flag=self.flag,
+            order=self.order,
+            compound=self.compound,
+            currency=self.currency,
+            origin_country=self.origin_country.upper(),
+            origin_region=self.origin_region.upper(),
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            scope_path=scope_path,
+            scope_currency=scope_currency,
+            key=str(self.pk or "new"),
+        )
+
+    def clean(self) -> None:
+        from tarifa.core.taxes import check_order, check_rule
+
+        super().clean()
+        if self.origin_country and not (len(self.origin_country) == 2 and self.origin_country.isalpha()):
+            raise ValidationError(
+                {
+                    "origin_country": v.refuse(
+                        "Origin country", self.origin_country, "must be an ISO 3166 alpha-2 code, e.g. US"
+                    )
+                }
+            )
+        scope = None
+        if self.applies_to_id:
+            scope = Customer.objects.filter(pk=self.applies_to_id).values("path", "currency").first()
+        rule = self.as_rule(scope["path"] if scope else None, scope["currency"] if scope else None)
+        problems = check_rule(rule)
+        if not problems:
+            problems = check_order(rule, rules_of(TaxRate.objects.filter(flag=self.flag).exclude(pk=self.pk)))
+        _raise_rule_problems(problems)
+
+
+def rules_of(rows: Any) -> list[Any]:
+    """TaxRate rows (a queryset) as core TaxRules, their scope read in the same query."""
+    return [
+        row.as_rule(row.applies_to.path if row.applies_to_id else None)
+        for row in rows.select_related("applies_to").only(
+            "name",
+            "kind",
+            "rate",
+            "flag",
+            "order",
+            "compound",
+            "currency",
+            "origin_country",
+            "origin_region",
+            "valid_from",
+            "valid_to",
+            "applies_to__path",
+        )
+    ]
+
+
+class TaxExemption(TimestampedModel):
+    """A customer that would be taxed holds an exemption (a certificate, a diplomatic or charity status):
+    no tax applies while it is valid. (A customer whose VAT/Tax flag is NONE is outside the tax tables
+    altogether and needs no exemption.)"""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="tax_exemption")
+    reference = LabeledCharField(
+        "exemption reference", max_length=60, help_text="The certificate or ruling number, printed on the invoice."
+    )
+    valid_from = models.DateField("valid from", null=True, blank=True)
+    valid_to = models.DateField("valid to", null=True, blank=True, help_text="First day it no longer applies.")
+    note = LabeledCharField("note", max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.reference}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not (self.reference or "").strip():
+            raise ValidationError(
+                {"reference": v.refuse("Exemption reference", repr(self.reference), "is required", "required")}
+            )
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValidationError(
+                {"valid_to": v.refuse("Valid to", self.valid_to, f"must be after valid from {self.valid_from}")}
+            )
+
+    def covers(self, day: Any) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
+
+
+class LateFeePolicy(TimestampedModel):
+    """The late fee an operator charges on invoices overdue past the payment term (core.penalties), per
+    currency: the customers of its tree billed in that currency."""
+
+    operator = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="late_fee_policies",
+        limit_choices_to={"kind": "operator"},
+    )
+    currency = LabeledCharField("currency", max_length=3, default="USD", validators=[v.Currency("Currency")])
+    percent = money_field("Late fee (%)", places=4, help_text="Of the overdue amount, per penalty period.")
+    fixed = money_field("Fixed late fee", help_text="Added per penalty period, in the policy's currency.")
+    grace_days = int_field("Grace period", 0, 365, "days", default=0, help_text="Days after the due date.")
+    max_periods = int_field(
+        "Max penalties per invoice", 0, 1000, default=0, help_text="One per month while overdue, at most this many."
+    )
+    active = models.BooleanField("active", default=True)
+
+    class Meta:
+        verbose_name_plural = "late fee policies"
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "currency"], name="late_fee_policy_unique_currency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator} {self.currency}: {self.percent}% + {self.fixed}"
+
+    def as_policy(self) -> Any:
+        from tarifa.core.penalties import PenaltyPolicy
+
+        return PenaltyPolicy(self.percent, self.fixed, self.grace_days, self.max_periods)
+
+    def clean(self) -> None:
+        from tarifa.core.penalties import check_policy
+
+        super().clean()
+        problems: list[Any] = list(check_policy(self.as_policy()))
+        if self.operator_id and Customer.objects.filter(pk=self.operator_id).exclude(kind="operator").exists():
+            problems.append(
+                invoices.Problem("operator", "Operator", str(self.operator), "must be an operator", "operator")
+            )
+        _raise_rule_problems(problems)
+
+
+class Deposit(TimestampedModel):
+    """The deposit held from one customer (core.deposits): what is held, the interest it earns and how
+    it follows the customer's usage. ``held`` moves only with deposit Transactions (billing.deposits)."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="deposit")
+    held = money_field("Held", editable=False)
+    since = models.DateField("since", help_text="Interest accrues from this day's month.")
+    interest_rate = money_field("Interest rate (% per year)", places=4)
+    auto_adjust = models.BooleanField(
+        "adjust automatically", default=False, help_text="Each month, follow the usage: months × average usage."
+    )
+    months = money_field("Months of usage", places=2, default=Decimal(2))
+    lookback = int_field("Months averaged", 1, 36, default=3)
+    minimum = money_field("Minimum deposit")
+    threshold = money_field("Adjustment threshold", help_text="Smaller changes than this are not made.")
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.held}"
+
+    def as_terms(self) -> Any:
+        from tarifa.core.deposits import DepositTerms
+
+        return DepositTerms(
+            interest_rate=self.interest_rate,
+            auto_adjust=self.auto_adjust,
+            months=self.months,
+            lookback=self.lookback,
+            minimum=self.minimum,
+            threshold=self.threshold,
+        )
+
+    def clean(self) -> None:
+        from tarifa.core.deposits import check_terms
+
+        super().clean()
+        _raise_rule_problems(check_terms(self.as_terms()))

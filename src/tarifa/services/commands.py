@@ -65,15 +65,20 @@ def worker(
         min=1.0,
         help="Seconds between runs of the automatic top-ups and of the allocation of unallocated payments.",
     ),
+    billing_every: float = typer.Option(  # float-ok: seconds
+        3600.0, "--billing-every", min=1.0, help="Seconds between runs of the late fees and deposit jobs."
+    ),
 ) -> None:
     """Background jobs: expire stale reservations, purge old CPS counters, post service charges due,
-    top up prepaid customers below their threshold, allocate payments to invoices issued since."""
+    top up prepaid customers below their threshold, allocate payments to invoices issued since, late
+    fees and deposit interest and adjustments."""
     start_django()
     from tarifa.calls.reservations import sweep
     from tarifa.services.recurring import run_charges
 
     charged_at: float | None = None  # float-ok: monotonic seconds
     paid_at: float | None = None  # float-ok: monotonic seconds
+    billed_at: float | None = None  # float-ok: monotonic seconds
     while True:
         # An error in one job is logged (one line, its reason) and the sweeps go on: a worker that
         # exits stops expiring reservations for every call.
@@ -99,6 +104,18 @@ def worker(
         if paid_at is None or time.monotonic() - paid_at >= payments_every:
             paid_at = time.monotonic()
             _payments(once)
+        if billed_at is None or time.monotonic() - billed_at >= billing_every:
+            billed_at = time.monotonic()
+            try:
+                from tarifa.services.billing_commands import billing_jobs
+
+                lines = billing_jobs()
+                for line in lines or (["late fees and deposits: nothing due"] if once else []):
+                    typer.echo(line, err=line.startswith("error:"))
+            except Exception as exc:  # noqa: BLE001 - logged; the next run tries again
+                typer.echo(
+                    f"error: the penalties and deposits run failed (tried again next run): {_reason(exc)}", err=True
+                )
         if once:
             return
         time.sleep(interval)

@@ -61,12 +61,13 @@ def sample_logo(width: int = 360, height: int = 110) -> bytes:
 
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((4, 4, height - 4, height - 4), radius=18, fill=(20, 84, 160))
+    h = height
+    draw.rounded_rectangle((4, 4, h - 4, h - 4), radius=h // 6, fill=(20, 84, 160))
     for n in range(3):
-        inset = 22 + n * 14
-        draw.arc((inset, inset, height - inset, height - inset), 200, 340, fill="white", width=6)
-    draw.rectangle((height + 12, 30, width - 10, 44), fill=(20, 84, 160))
-    draw.rectangle((height + 12, 58, width - 70, 70), fill=(120, 140, 170))
+        inset = h * (20 + n * 13) // 110
+        draw.arc((inset, inset, h - inset, h - inset), 200, 340, fill="white", width=max(2, h // 18))
+    draw.rectangle((h + 12, h * 30 // 110, width - 10, h * 44 // 110), fill=(20, 84, 160))
+    draw.rectangle((h + 12, h * 58 // 110, width - width // 5, h * 70 // 110), fill=(120, 140, 170))
     out = io.BytesIO()
     image.save(out, "PNG", optimize=True)
     return out.getvalue()

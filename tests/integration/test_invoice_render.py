@@ -265,3 +265,25 @@ def test_branding_belongs_to_a_reseller(client, operator) -> None:  # type: igno
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1"))
     response = client.post(reverse("admin:customers_resellerbranding_add"), {"reseller": operator.pk})
     assert response.status_code == 200 and not ResellerBranding.objects.exists()
+
+
+def test_the_sample_command_writes_the_pdf_and_its_first_page(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``tarifa invoice-sample`` (run in this process: Django is set up already, so it builds the
+    sample in the test database rather than its own temporary one)."""
+    from typer.testing import CliRunner
+
+    from tarifa.cli import app
+
+    monkeypatch.setenv("TARIFA_DATABASE_URL", "sqlite:///unused")  # the command sets these; restored after
+    monkeypatch.setenv("TARIFA_VAR_DIR", str(tmp_path))
+    from tarifa.billing import sample_commands
+
+    sample_commands.register(app)
+    pdf, png, csv_file = tmp_path / "s" / "invoice.pdf", tmp_path / "i" / "invoice.png", tmp_path / "invoice.csv"
+    result = CliRunner().invoke(app, ["invoice-sample", "--pdf", str(pdf), "--png", str(png), "--csv", str(csv_file)])
+    assert result.exit_code == 0, result.output
+    assert f"{png}: page 1 at 80 dpi" in result.output
+    text = pdf_text(pdf.read_bytes(), tmp_path)
+    assert "Account code: C7K2Q9XZ" in text and "Page 2 of 2" in text
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
+    assert csv_file.read_bytes().startswith(b"document,Invoice\r\nnumber,NT-2026-000123\r\n")

@@ -105,8 +105,12 @@ def sample_operator(tariff: Tariff | None = None) -> Customer:
     return operator
 
 
-def sample_customer(parent: Customer, company: str = "Café Łódź Callcenter Sp. z o.o.") -> Customer:
+def sample_customer(
+    parent: Customer, company: str = "Café Łódź Callcenter Sp. z o.o.", account_code: str = ""
+) -> Customer:
+    """A Polish customer of ``parent`` (account code generated unless given: the docs' sample fixes it)."""
     return Customer.objects.create(
+        account_code=account_code,
         name="Zofia Wiśniewska",
         company=company,
         web_username=f"sample{Customer.objects.count()}",

@@ -38,14 +38,14 @@ def invoice_sample(
         from tarifa.billing.render import invoice_csv, invoice_pdf
         from tarifa.billing.sample import sample_customer, sample_invoice, sample_operator
 
-        invoice = sample_invoice(sample_customer(sample_operator()))
+        invoice = sample_invoice(sample_customer(sample_operator(), account_code="C7K2Q9XZ"))
         data = invoice_pdf(invoice)
         pdf.parent.mkdir(parents=True, exist_ok=True)
         pdf.write_bytes(data)
         typer.echo(f"{pdf}: {len(data):,} bytes")
         if csv is not None:
             csv.parent.mkdir(parents=True, exist_ok=True)
-            csv.write_text(invoice_csv(invoice), encoding="utf-8")
+            csv.write_bytes(invoice_csv(invoice).encode())
             typer.echo(f"{csv}: written")
         if png is not None:
             png.parent.mkdir(parents=True, exist_ok=True)

@@ -287,3 +287,25 @@ def test_the_sample_command_writes_the_pdf_and_its_first_page(tmp_path, monkeypa
     assert "Account code: C7K2Q9XZ" in text and "Page 2 of 2" in text
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
     assert csv_file.read_bytes().startswith(b"document,Invoice\r\nnumber,NT-2026-000123\r\n")
+
+
+def test_brand_of_is_the_nearest_reseller_else_the_operator(operator) -> None:  # type: ignore[no-untyped-def]
+    from tarifa.customers.branding import brand_of
+
+    sample_operator(operator.tariff)
+    reseller = Customer.objects.create(
+        kind="reseller",
+        parent=operator,
+        name="R",
+        company="Resell Co",
+        web_username="resellery",
+        tariff=operator.tariff,
+        email="r@r.example",
+        phone="+12015550124",
+        country="US",
+    )
+    ResellerBranding.objects.create(reseller=reseller, display_name="Blue Phone", logo=sample_logo(64, 32))
+    direct, white_label = sample_customer(operator), sample_customer(reseller)
+    assert brand_of(direct).name == "Nordlicht Telecom GmbH" and brand_of(direct).logo == sample_logo()
+    brand = brand_of(white_label)
+    assert brand.name == "Blue Phone" and brand.logo == sample_logo(64, 32) and brand.email == "r@r.example"

@@ -309,3 +309,23 @@ def test_brand_of_is_the_nearest_reseller_else_the_operator(operator) -> None:  
     assert brand_of(direct).name == "Nordlicht Telecom GmbH" and brand_of(direct).logo == sample_logo()
     brand = brand_of(white_label)
     assert brand.name == "Blue Phone" and brand.logo == sample_logo(64, 32) and brand.email == "r@r.example"
+
+
+def test_several_invoices_download_as_a_zip_of_csvs(client, operator) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    customer = sample_customer(operator)
+    first = sample_invoice(customer, number="Z-1", destinations=1)
+    second = sample_invoice(customer, number="Z-2", destinations=1, period=(date(2026, 10, 1), date(2026, 10, 31)))
+    url = reverse("admin:billing_invoice_changelist")
+    data = {"action": "download_csvs", "_selected_action": [first.pk, second.pk]}
+
+    client.force_login(staff_user("clerk", "view_customer"))
+    assert client.post(url, data).status_code == 403
+
+    client.force_login(staff_user("accountant", "view_invoice"))
+    response = client.post(url, data)
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert sorted(archive.namelist()) == ["Z-1.csv", "Z-2.csv"]
+        assert archive.read("Z-2.csv").decode() == invoice_csv(second)

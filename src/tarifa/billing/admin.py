@@ -154,6 +154,7 @@ class InvoiceAdmin(TarifaAdmin):
     search_fields = ("number", "customer__company", "customer__account_code")
     list_filter = (("status", ChoicesDropdownFilter), ("period_start", RangeDateFilter))
     inlines = [InvoiceLineInline]
+    actions = ["download_csvs"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Only a draft is deleted; an issued invoice is voided (it stays on record)."""
@@ -201,6 +202,23 @@ class InvoiceAdmin(TarifaAdmin):
         if not self.has_view_permission(request, invoice):
             raise PermissionDenied("You may not view this invoice")
         return invoice
+
+    @admin.action(description="Download the selected invoices as CSV (ZIP)", permissions=["view"])
+    def download_csvs(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+        """One CSV per selected invoice in a ZIP file (at most 500: a bigger export is a job)."""
+        import io
+        import zipfile
+
+        from tarifa.billing.render import invoice_csv
+
+        invoices = list(queryset.select_related("customer", "issuer", "credited_invoice")[:501])
+        if len(invoices) > 500:
+            raise PermissionDenied("Invoices selected: more than 500 is refused: select at most 500 at once")
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for invoice in invoices:
+                archive.writestr(f"{invoice.number}.csv", invoice_csv(invoice))
+        return _attachment(out.getvalue(), "application/zip", "invoices.zip")
 
     def download_pdf(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.billing.render import invoice_pdf

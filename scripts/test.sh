@@ -26,7 +26,7 @@ echo "=== Checks: ruff (lint, format), mypy, import layers"
 "$BIN/lint-imports" || status=1
 
 # The real parts the tests drive: Chromium (portal, Playwright), poppler (pdftotext/pdftoppm for invoices).
-scripts/debian-packages.sh chromium poppler-utils || status=1
+scripts/debian-packages.sh chromium poppler-utils fonts-dejavu-core || status=1
 
 PGDIR="$(mktemp -d /tmp/tarifa-pg.XXXXXX)"
 PGPORT="${TARIFA_TEST_PGPORT:-55432}"

@@ -242,6 +242,7 @@ def _register_commands() -> None:
     """Commands that live in their own modules (kept out of this file so it stays small)."""
     from tarifa import batchrate
     from tarifa.billing import commands as payment_commands
+    from tarifa.billing import sample_commands as invoice_sample_commands
     from tarifa.calls import commands as call_commands
     from tarifa.cdrs import commands as cdr_commands
     from tarifa.cdrs import origination_commands
@@ -255,6 +256,7 @@ def _register_commands() -> None:
     cdr_commands.register(app)
     call_commands.register(app)
     payment_commands.register(app)
+    invoice_sample_commands.register(app)
     service_commands.register(app)
     did_commands.register(app)
     origination_commands.register(app)

@@ -3,9 +3,10 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
@@ -143,10 +144,21 @@ class InvoiceLineInline(TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(TarifaAdmin):
-    list_display = ("number", "customer", "period_start", "period_end", "status", "total", "currency", "due_date")
+    list_display = (
+        "number",
+        "customer",
+        "period_start",
+        "period_end",
+        "status",
+        "total",
+        "currency",
+        "due_date",
+        "downloads",
+    )
     search_fields = ("number", "customer__company", "customer__account_code")
     list_filter = (("status", ChoicesDropdownFilter), ("period_start", RangeDateFilter))
     inlines = [InvoiceLineInline]
+    actions = ["download_csvs"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Only a draft is deleted; an issued invoice is voided (it stays on record)."""
@@ -162,8 +174,75 @@ class InvoiceAdmin(TarifaAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and _stored_status(obj) != InvoiceStatus.DRAFT:
-            return [f.name for f in Invoice._meta.fields if f.name not in ("id", "status")]
-        return super().get_readonly_fields(request, obj)
+            return [*(f.name for f in Invoice._meta.fields if f.name not in ("id", "status")), "downloads"]
+        return [*super().get_readonly_fields(request, obj), "downloads"]
+
+    # --- the invoice as PDF and CSV (tarifa.billing.render): staff who may view invoices only ---
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/pdf/", view(self.download_pdf), name="billing_invoice_pdf"),
+            path("<path:object_id>/csv/", view(self.download_csv), name="billing_invoice_csv"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Download")
+    def downloads(self, obj: Invoice) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Download PDF</a> · <a href="{}">Download CSV</a>',
+            reverse("admin:billing_invoice_pdf", args=[obj.pk]),
+            reverse("admin:billing_invoice_csv", args=[obj.pk]),
+        )
+
+    def _downloadable(self, request: HttpRequest, object_id: str) -> Invoice:
+        """The invoice, once the asker may view it (403 otherwise; 404 when there is none)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied("You may not view invoices")
+        invoice = self.get_object(request, object_id)
+        if invoice is None:
+            raise Http404(f"Invoice {object_id} does not exist")
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied("You may not view this invoice")
+        return invoice
+
+    @admin.action(description="Download the selected invoices as CSV (ZIP)", permissions=["view"])
+    def download_csvs(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+        """One CSV per selected invoice in a ZIP file (at most 500: a bigger export is a job)."""
+        import io
+        import zipfile
+
+        from tarifa.billing.render import invoice_csv
+
+        invoices = list(queryset.select_related("customer", "issuer", "credited_invoice")[:501])
+        if len(invoices) > 500:
+            raise PermissionDenied("Invoices selected: more than 500 is refused: select at most 500 at once")
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for invoice in invoices:
+                archive.writestr(f"{invoice.number}.csv", invoice_csv(invoice))
+        return _attachment(out.getvalue(), "application/zip", "invoices.zip")
+
+    def download_pdf(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from tarifa.billing.render import invoice_pdf
+
+        invoice = self._downloadable(request, object_id)
+        return _attachment(invoice_pdf(invoice), "application/pdf", f"{invoice.number}.pdf")
+
+    def download_csv(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from tarifa.billing.render import invoice_csv
+
+        invoice = self._downloadable(request, object_id)
+        return _attachment(invoice_csv(invoice).encode(), "text/csv; charset=utf-8", f"{invoice.number}.csv")
+
+
+def _attachment(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @admin.register(MinutePoolUsage)

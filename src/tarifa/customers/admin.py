@@ -461,3 +461,6 @@ class TranslationRuleAdmin(TarifaAdmin):
     list_filter = (("kind", ChoicesDropdownFilter), "active")
     search_fields = ("match", "replace", "customer__company", "connection__name")
     autocomplete_fields = ("customer",)
+
+
+from tarifa.customers import admin_branding  # noqa: E402,F401  (issuer profile and reseller white label pages)

@@ -828,3 +828,89 @@ def broken_translation_rules(app_configs: Any = None, **kwargs: Any) -> list[che
     except DatabaseError:
         return []  # no database yet (before migrate): nothing stored to check
     return found
+
+
+# --- Issuer identity and white label (issues 15 and 16): who an invoice or a portal page says it is from.
+
+
+class BrandingFields(models.Model):
+    """What an invoice (and the portal) prints about the party that bills: name, address, contact,
+    tax id, payment instructions and a logo. The logo is kept in the database (app servers stay
+    stateless), checked by :func:`tarifa.core.images.logo_problem` (PNG or JPEG, size, dimensions)."""
+
+    address = models.TextField("address", blank=True, max_length=400, help_text="As printed, one line per line.")
+    tax_id = LabeledCharField("tax id", max_length=40, blank=True, help_text="VAT or company registration number.")
+    email = LabeledCharField("e-mail", max_length=100, blank=True, validators=[v.Email("E-mail", 100)])
+    phone = LabeledCharField("phone", max_length=40, blank=True)
+    website = LabeledCharField("website", max_length=200, blank=True)
+    payment_instructions = models.TextField(
+        "payment instructions",
+        blank=True,
+        max_length=1000,
+        help_text="Printed at the foot of invoices: bank account, IBAN / BIC, reference to quote.",
+    )
+    logo = models.BinaryField("logo", blank=True, default=b"", editable=False)
+    logo_type = models.CharField("logo type", max_length=20, blank=True, default="", editable=False)
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        if self.logo:
+            from tarifa.core.images import logo_problem
+
+            problem = logo_problem(bytes(self.logo))
+            if problem:
+                raise ValidationError({"logo": v.refuse("Logo", f"({len(self.logo)} bytes)", problem, "logo")})
+
+
+class IssuerProfile(BrandingFields, TimestampedModel):
+    """The operator's own details on its invoices: one row (:meth:`current`). Without it, invoices
+    show the operator customer's company, address, e-mail and phone."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    name = LabeledCharField("name", max_length=100, help_text="The operator's legal or trading name.")
+
+    class Meta:
+        verbose_name = "issuer profile"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.id = 1  # one row: the operator has one identity
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> IssuerProfile | None:
+        return cls.objects.filter(pk=1).first()
+
+
+class ResellerBranding(BrandingFields, TimestampedModel):
+    """A reseller's white label: its customers' invoices (and portal) show this name, logo and address,
+    never the operator's."""
+
+    reseller = models.OneToOneField(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="branding",
+        limit_choices_to={"kind": c.CustomerKind.RESELLER},
+    )
+    display_name = LabeledCharField(
+        "display name", max_length=100, blank=True, help_text="Empty: the reseller's company name."
+    )
+
+    class Meta:
+        verbose_name = "reseller branding"
+        verbose_name_plural = "reseller branding"
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.reseller)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.reseller_id and self.reseller.kind != c.CustomerKind.RESELLER:
+            raise ValidationError(
+                {"reseller": v.refuse("Reseller", str(self.reseller), "must be a customer of kind reseller", "kind")}
+            )

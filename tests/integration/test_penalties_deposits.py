@@ -112,7 +112,7 @@ def test_cli_penalties_run_and_its_refusals(operator, customer) -> None:
 
 
 def test_the_worker_runs_the_late_fees(operator, customer) -> None:
-    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(1), fixed=D(0))
+    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(1), fixed=D(0), max_periods=1)
     _invoice(customer, "INV-6", date(2026, 1, 10))
     ran = _cli("worker", "--once")
     assert ran.exit_code == 0 and "posted 1 penalty(ies), total 2.00" in ran.output, ran.output

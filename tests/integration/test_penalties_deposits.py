@@ -112,7 +112,7 @@ def test_cli_penalties_run_and_its_refusals(operator, customer) -> None:
 
 
 def test_the_worker_runs_the_late_fees(operator, customer) -> None:
-    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(1), fixed=D(0))
+    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(1), fixed=D(0), max_periods=1)
     _invoice(customer, "INV-6", date(2026, 1, 10))
     ran = _cli("worker", "--once")
     assert ran.exit_code == 0 and "posted 1 penalty(ies), total 2.00" in ran.output, ran.output
@@ -132,6 +132,7 @@ def test_deposits_by_hand_move_the_balance_and_what_is_held(customer) -> None:
         (("post", D("1.001"), "DEP-3"), "Amount 1.001 is refused: must have at most 2 decimal places"),
         (("post", D(5), "DEP-1"), "Reference 'DEP-1' is refused: already used by transaction"),
         (("post", D(5), "deposit-interest:1:2026-01"), "must not start with deposit-interest:"),
+        (("post", D(5), "deposit-adjust:1:2026-01"), "must not start with deposit-adjust:"),
     ]:
         action, amount, ref = args
         with pytest.raises(Refused) as refused:
@@ -245,3 +246,6 @@ def test_back_office_deposit_action_and_policy_refusals(staff_client, operator, 
     )
     assert "Interest rate (% per year) -2 is refused" in html.unescape(rate.content.decode())
     assert not LateFeePolicy.objects.exists()
+    for name in ("taxrate", "taxexemption", "latefeepolicy", "deposit"):
+        assert staff_client.get(reverse(f"admin:billing_{name}_add")).status_code == 200
+    assert "Deposit held: <strong>25.00 USD</strong>" in staff_client.get(url).content.decode()

@@ -16,6 +16,7 @@ from unfold.decorators import action
 from tarifa.admin_base import TarifaAdmin
 from tarifa.billing.admin_payments import PERMISSION
 from tarifa.billing.models import Deposit, LateFeePolicy, TaxExemption, TaxRate
+from tarifa.core.money import shown_amount
 
 
 @admin.register(TaxRate)
@@ -92,6 +93,8 @@ class DepositAdmin(TarifaAdmin):
             **self.admin_site.each_context(request),
             "title": f"Post or return deposit: {deposit.customer}",
             "target": deposit,
+            "held": shown_amount(deposit.held, deposit.customer.billing_decimals),
+            "balance": shown_amount(deposit.customer.balance, deposit.customer.billing_decimals),
             "form": form,
             "opts": self.model._meta,
         }

@@ -22,10 +22,12 @@ from tarifa.core import deposits as rules
 from tarifa.core.payments import Refused
 from tarifa.customers.models import Customer
 
-__all__ = ["INTEREST_PREFIX", "Refused", "move_deposit"]
+__all__ = ["ADJUST_PREFIX", "INTEREST_PREFIX", "Refused", "move_deposit"]
 
 #: deposit Transactions with this reference prefix are interest credited, not money held
 INTEREST_PREFIX = "deposit-interest:"
+#: the monthly automatic adjustment's references
+ADJUST_PREFIX = "deposit-adjust:"
 
 
 def _used(reference: str) -> Refused | None:
@@ -48,14 +50,16 @@ def move_deposit(
     user_id: int | None = None,
     since: date | None = None,
     created_at: datetime | None = None,
+    automatic: bool = False,
 ) -> Transaction:
     """Post (``action="post"``) or return (``"return"``) ``amount`` of the customer's deposit, or raise
     :class:`Refused` naming the field, the value and the rule. A first deposit creates the customer's
     Deposit (held from ``since``, default today)."""
     if not reference.strip():
         raise Refused("reference", reference, "required: a receipt or ticket reference, unique")
-    if reference.startswith(INTEREST_PREFIX):
-        raise Refused("reference", reference, f"must not start with {INTEREST_PREFIX} (kept for interest)")
+    for prefix in (INTEREST_PREFIX, *(() if automatic else (ADJUST_PREFIX,))):
+        if reference.startswith(prefix):
+            raise Refused("reference", reference, f"must not start with {prefix} (kept for the monthly deposit job)")
     try:
         with transaction.atomic():
             deposit = Deposit.objects.select_for_update().filter(customer=customer).first()

@@ -29,7 +29,7 @@ from django.db.models.functions import TruncMonth
 
 from tarifa.billing import ledger
 from tarifa.billing.choices import TransactionKind
-from tarifa.billing.deposits import INTEREST_PREFIX, Refused, move_deposit
+from tarifa.billing.deposits import ADJUST_PREFIX, INTEREST_PREFIX, Refused, move_deposit
 from tarifa.billing.models import Deposit, Transaction
 from tarifa.core import deposits as rules
 from tarifa.core.money import shown_amount
@@ -38,7 +38,6 @@ from tarifa.core.penalties import add_months
 __all__ = ["USAGE_KINDS", "DepositRun", "run_deposits"]
 
 USAGE_KINDS = (TransactionKind.CALL_CHARGE, TransactionKind.RECURRING_FEE, TransactionKind.MINIMUM_CHARGE)
-ADJUST_PREFIX = "deposit-adjust:"
 
 
 @dataclass
@@ -174,6 +173,7 @@ def _adjust(deposit: Deposit, usage: dict[date, Decimal], this_month: date, used
         reason=f"automatic adjustment {this_month:%Y-%m}: required {required} ({terms.months.normalize():f} × "
         f"average usage of {len(months)} month(s)), held {shown_amount(held, customer.billing_decimals)}",
         actor="",
+        automatic=True,
     )
     if change > 0:
         result.requested += change

@@ -249,3 +249,20 @@ def test_back_office_deposit_action_and_policy_refusals(staff_client, operator, 
     for name in ("taxrate", "taxexemption", "latefeepolicy", "deposit"):
         assert staff_client.get(reverse(f"admin:billing_{name}_add")).status_code == 200
     assert "Deposit held: <strong>25.00 USD</strong>" in staff_client.get(url).content.decode()
+
+
+def test_a_late_fee_is_charged_on_what_the_payments_have_not_covered(operator, customer) -> None:
+    """A partly paid overdue invoice owes its fee on the rest only; a fully paid one owes none."""
+    from tarifa.billing.payments import add_money
+    from tarifa.core.payments import MoneyRequest
+
+    LateFeePolicy.objects.create(operator=operator, currency="USD", percent=D(10), fixed=D(0), grace_days=0)
+    partly = _invoice(customer, "INV-1", date(2026, 1, 10))
+    add_money(customer, MoneyRequest(kind="payment", amount=D("150.00"), reference="bank-1"), actor="test")
+    assert partly.allocations.aggregate(s=Sum("amount"))["s"] == D("150.00")
+    run = run_penalties(date(2026, 1, 12))
+    assert (run.posted, run.amount) == (1, D("5.00"))  # 10 % of the 50.00 still owed, not of 200.00
+    add_money(customer, MoneyRequest(kind="payment", amount=D("50.00"), reference="bank-2"), actor="test")
+    partly.refresh_from_db()
+    assert partly.status == "paid"
+    assert run_penalties(date(2026, 3, 1)).posted == 0

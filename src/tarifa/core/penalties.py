@@ -61,7 +61,7 @@ class OverdueInvoice:
     number: str
     customer_id: int
     due_date: date
-    amount: Decimal  # what is overdue (the invoice's total)
+    amount: Decimal  # what is overdue: the invoice's total less the payments allocated to it
     decimals: int  # the customer's billing decimals
     status: str = "issued"
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from tarifa.billing import ledger
+from tarifa.billing.allocation import allocated_by_invoice
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus, TransactionKind
 from tarifa.billing.models import Invoice, LateFeePolicy, Transaction
 from tarifa.core import penalties as rules
@@ -69,8 +70,14 @@ def run_penalties(on: date | None = None) -> PenaltyRun:
         "customer__billing_decimals",
         "customer__payment_term_days",
     )
+    rows = list(rows)
+    # What is overdue is what the payments allocated to the invoice have not covered yet.
+    paid = allocated_by_invoice([row[0] for row in rows])
     by_policy: dict[int, list[rules.OverdueInvoice]] = defaultdict(list)
     for pk, number, customer_id, due, issued_at, total, path, currency, decimals, term in rows:
+        total = total - paid.get(pk, Decimal(0))
+        if total <= 0:
+            continue
         due = due or (issued_at.date() + timedelta(days=term))  # type: ignore[union-attr] # issued_at__isnull=False  # no due date stored: issued + payment term
         if due >= day:
             continue

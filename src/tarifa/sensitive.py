@@ -16,6 +16,7 @@ SENSITIVE_FIELDS: frozenset[str] = frozenset(
         "customers.sipdevice.secret",
         "dids.did.password",
         "api.apitoken.key_hash",
+        "billing.paymentmethod.token",  # the gateway charges a saved card on it
         "auth.user.password",
     }
 )

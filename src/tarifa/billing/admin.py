@@ -21,6 +21,7 @@ from tarifa.billing.models import (
     InvoiceLine,
     MinutePoolUsage,
     PaymentAllocation,
+    PaymentMethod,
     ServiceCharge,
     ServicePlan,
     Transaction,
@@ -250,6 +251,22 @@ class MinutePoolUsageAdmin(ReadOnlyAdmin):
     list_display = ("account", "pool_key", "period_start", "seconds_used", "carried_seconds")
     search_fields = ("account__name", "account__account_code", "pool_key")
     list_filter = ("period_start",)
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(TarifaAdmin):
+    """Saved payment methods: made by the gateway (the customer gives card data to it, never to Tarifa).
+    Staff see brand, last digits and expiry, choose the default or deactivate one; the gateway's token is
+    never shown or exported (tarifa.sensitive)."""
+
+    list_display = ("customer", "gateway", "brand", "last4", "expiry_month", "expiry_year", "is_default", "active")
+    list_filter = ("gateway", "active")
+    search_fields = ("customer__company", "customer__account_code", "last4")
+    fields = ("customer", "gateway", "brand", "last4", "expiry_month", "expiry_year", "is_default", "active")
+    readonly_fields = ("customer", "gateway", "brand", "last4", "expiry_month", "expiry_year")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ServiceCharge)

@@ -18,7 +18,7 @@ DESTINATIONS = ["United Kingdom", "United Kingdom Mobile", "USA", "France", "Ger
 ZONES = ["UTC", "Europe/Paris", "America/New_York"]
 
 
-def build(n_customers: int = 100, seed: int = 7, cdrs_per_batch: int = 5, batches: int = 12) -> list[int]:
+def build(n_customers: int = 100, seed: int = 7, cdrs_per_batch: int = 3, batches: int = 10) -> list[int]:
     """Create the world; returns the customers' ids."""
     from django.db import transaction
 
@@ -75,7 +75,7 @@ def build(n_customers: int = 100, seed: int = 7, cdrs_per_batch: int = 5, batche
         cdrs = []
         call = 0
         for pk, b in keys:
-            at = START - timedelta(hours=3) + timedelta(hours=b * 63 + rnd.randrange(60))
+            at = START - timedelta(hours=3) + timedelta(hours=b * 76 + rnd.randrange(70))
             acc = accounts[pk][b % len(accounts[pk])]
             total = D(0)
             for _ in range(cdrs_per_batch):
@@ -129,12 +129,18 @@ def build(n_customers: int = 100, seed: int = 7, cdrs_per_batch: int = 5, batche
                 ("credit", D("4.25") if n % 4 == 0 else D(0), f"cr:{pk}"),
             ):
                 other.append(
-                    ledger.Posting(customer_id=pk, amount=amount, kind=kind, reference=ref, description="", created_at=t)
+                    ledger.Posting(
+                        customer_id=pk, amount=amount, kind=kind, reference=ref, description="", created_at=t
+                    )
                 )
             for edge, tag in ((START - timedelta(hours=14), "before"), (datetime(2026, 12, 1, 5, tzinfo=UTC), "after")):
                 other.append(
                     ledger.Posting(
-                        customer_id=pk, amount=D("-9.99"), kind="recurring_fee", reference=f"{tag}:{pk}", created_at=edge
+                        customer_id=pk,
+                        amount=D("-9.99"),
+                        kind="recurring_fee",
+                        reference=f"{tag}:{pk}",
+                        created_at=edge,
                     )
                 )
         ledger.post(other)

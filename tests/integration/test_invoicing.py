@@ -21,7 +21,6 @@ from tarifa.billing.models import BillingProfile, Invoice, InvoiceLine, InvoiceS
 from tarifa.billing.signals import invoice_issued
 from tarifa.core.invoicing import Period, parse_period
 from tarifa.customers.models import Customer
-from tarifa.services import invoicing
 from tarifa.services.invoicing import CreditRefused, PeriodNotEnded, credit_invoice, period_total, run_invoices
 from tests.integration import invoicing_world
 
@@ -191,14 +190,14 @@ def test_a_custom_engine_and_a_profile_validated_like_every_door() -> None:
 
 
 def _tarifa(env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args], env=env, cwd=ROOT, text=True, capture_output=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, text=True, capture_output=True, timeout=timeout)
 
 
 KILLED_RUN = """
 import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
+import django
+django.setup()
 from tarifa.services import invoicing
 invoicing.after_insert = invoicing.kill_after(25)
 from tarifa.cli import main
@@ -249,3 +248,68 @@ def test_a_run_killed_mid_way_and_restarted_issues_every_invoice_once(tmp_path: 
     for prefix in {n.rsplit("-", 1)[0] for n in numbers}:
         mine = sorted(int(n.rsplit("-", 1)[1]) for n in numbers if n.rsplit("-", 1)[0] == prefix)
         assert mine == list(range(1, len(mine) + 1)), prefix
+
+
+# ---------------------------------------------------------------------------------------------
+# Back office and API
+
+
+def test_the_back_office_runs_invoices_and_issues_credit_notes_with_permission_only(client) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    invoicing_world.build(3)
+    clerk = get_user_model().objects.create_user("clerk", "clerk@example.com", "Clerk-pass1", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_invoice"))
+    client.force_login(clerk)
+    url = reverse("admin:billing_invoice_run_invoices")
+    assert client.post(url, {"period": "2026-11"}).status_code == 403
+    assert Invoice.objects.count() == 0
+    clerk.user_permissions.add(Permission.objects.get(codename="run_invoices"))
+    clerk = get_user_model().objects.get(pk=clerk.pk)
+    client.force_login(clerk)
+    page = client.post(url, {"period": "2099-01"})
+    assert page.status_code == 200 and "it has not ended" in page.content.decode()
+    done = client.post(url, {"period": "2026-11"})
+    assert done.status_code == 302 and Invoice.objects.count() >= 3
+    inv = Invoice.objects.filter(issuer__isnull=True).order_by("number").first()
+    credit = reverse("admin:billing_invoice_credit_note", args=[inv.pk])  # type: ignore[union-attr]
+    assert client.post(credit, {"amount": "1", "reason": "x"}).status_code == 403
+    clerk.user_permissions.add(Permission.objects.get(codename="credit_invoice"))
+    client.force_login(get_user_model().objects.get(pk=clerk.pk))
+    page = client.post(credit, {"amount": "-3", "reason": "x"})
+    assert "Amount -3 is refused: must be positive" in page.content.decode()
+    assert client.post(credit, {"amount": "2", "reason": "goodwill"}).status_code == 302
+    assert Invoice.objects.filter(kind="credit_note", credited_invoice=inv).count() == 1
+
+
+def test_the_api_runs_for_the_operator_and_scopes_invoices_to_the_subtree(client) -> None:  # type: ignore[no-untyped-def]
+    from tarifa.api.models import ApiToken
+
+    ids = invoicing_world.build(12)
+    operator = Customer.objects.get(kind="operator")
+    reseller = Customer.objects.get(kind="reseller")
+    _t, op_token = ApiToken.issue("op", customer=operator)
+    _t, res_token = ApiToken.issue("res", customer=reseller)
+    _t, c_token = ApiToken.issue("c0", customer=Customer.objects.get(pk=ids[0]))
+
+    def call(method: str, path: str, token: str, **body: object):  # type: ignore[no-untyped-def]
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        if method == "post":
+            return client.post(path, body, content_type="application/json", **headers)
+        return client.get(path, **headers)
+
+    assert call("post", "/api/v1/invoices/run", res_token, period="2026-11").status_code == 403
+    refused = call("post", "/api/v1/invoices/run", op_token, period="2099-01")
+    assert refused.status_code == 422 and "it has not ended" in refused.json()["detail"]
+    ran = call("post", "/api/v1/invoices/run", op_token, period="2026-11")
+    assert ran.status_code == 200 and len(ran.json()["issued"]) >= 12
+    mine = call("get", "/api/v1/invoices", res_token).json()
+    assert len(mine) == 1 and mine[0]["issuer"] == reseller.account_code  # customer 3 is the reseller's
+    theirs = Invoice.objects.filter(customer_id=ids[0]).first()
+    assert call("get", f"/api/v1/invoices/{theirs.number}", res_token).status_code == 404  # type: ignore[union-attr]
+    one = call("get", f"/api/v1/invoices/{theirs.number}", c_token)  # type: ignore[union-attr]
+    assert one.status_code == 200 and D(one.json()["total"]) == theirs.total  # type: ignore[union-attr]
+    assert sum(D(line["amount"]) for line in one.json()["lines"] if line["section"] != "usage") == theirs.total  # type: ignore[union-attr]
+    assert len(call("get", "/api/v1/invoices", op_token).json()) == Invoice.objects.count()

@@ -117,7 +117,9 @@ class InvoiceLineFormSet(BaseInlineFormSet):
         amounts = [
             form.cleaned_data["amount"]
             for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("amount") is not None
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("amount") is not None
             # discount, penalty and tax lines are the invoice's own fields; usage lines repeat the calls
             and form.cleaned_data.get("section", LineSection.SERVICES) in invoicing.SUBTOTAL_SECTIONS
         ]

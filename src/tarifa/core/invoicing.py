@@ -228,7 +228,9 @@ class Discount:
 
 def discount_problems(discount: Discount) -> list[Problem]:
     if discount.kind == DiscountKind.PERCENT and not ZERO <= discount.value <= 100:
-        return [Problem("discount_value", "Discount", discount.value, "a percentage must be between 0 and 100", "range")]
+        return [
+            Problem("discount_value", "Discount", discount.value, "a percentage must be between 0 and 100", "range")
+        ]
     if discount.kind == DiscountKind.FIXED and discount.value < 0:
         return [Problem("discount_value", "Discount", discount.value, "must not be negative", "range")]
     return []
@@ -242,10 +244,7 @@ def discount_amount(discount: Discount, base: Decimal, decimals: int) -> Decimal
     """What ``discount`` takes off a ``base`` of calls and services: between 0 and the base."""
     if base <= 0 or discount.kind == DiscountKind.NONE:
         return ZERO
-    if discount.kind == DiscountKind.PERCENT:
-        off = _round(base * discount.value / 100, decimals)
-    else:
-        off = discount.value
+    off = _round(base * discount.value / 100, decimals) if discount.kind == DiscountKind.PERCENT else discount.value
     return max(ZERO, min(off, base))
 
 

@@ -129,13 +129,20 @@ class Billed:
         return TaxCustomer(self.id, self.country, "", self.currency, self.exempt, self.decimals)
 
 
-def _customers(code: str | None) -> tuple[list[Billed], dict[int, tuple[int | None, str, str]]]:
-    """The customers to invoice (one, by account code or web user name, or all but operators), and
-    the tree (id -> parent, kind, account code) for the issuers."""
-    tree = {
+Tree = dict[int, tuple[int | None, str, str]]  # customer id -> (parent id, kind, account code)
+
+
+def _tree() -> Tree:
+    return {
         pk: (parent, kind, account_code)
         for pk, parent, kind, account_code in Customer.objects.values_list("pk", "parent_id", "kind", "account_code")
     }
+
+
+def _customers(code: str | None) -> tuple[list[Billed], Tree]:
+    """The customers to invoice (one, by account code or web user name, or all but operators), and
+    the tree (id -> parent, kind, account code) for the issuers."""
+    tree = _tree()
     rows = Customer.objects.exclude(kind=CustomerKind.OPERATOR)
     if code is not None:
         rows = rows.filter(account_code=code) | rows.filter(web_username=code)
@@ -177,7 +184,7 @@ def _customers(code: str | None) -> tuple[list[Billed], dict[int, tuple[int | No
     return billed, tree
 
 
-def issuer_of(customer_parent: int | None, tree: dict[int, tuple[int | None, str, str]]) -> int | None:
+def issuer_of(customer_parent: int | None, tree: Tree) -> int | None:
     """The nearest reseller above the customer (it bills it), else None (the operator)."""
     seen = 0
     parent = customer_parent
@@ -196,7 +203,8 @@ def _periods(
     """(ended, not ended) periods of the customer: the last ended one, or those ending in ``wanted``."""
     if wanted is None:
         return [rules.last_ended_period(customer.cycle, customer.zone, now)], []
-    ended, open_ = [], []
+    ended: list[rules.Period] = []
+    open_: list[rules.Period] = []
     for p in rules.ended_periods_in(customer.cycle, wanted.start, wanted.end):
         (ended if p.bounds(customer.zone)[1] <= now else open_).append(p)
     return ended, open_
@@ -247,7 +255,7 @@ def _run_chunk(
     period: rules.Period,
     start: datetime,
     end: datetime,
-    tree: dict[int, tuple[int | None, str, str]],
+    tree: Tree,
     moment: datetime,
     engine: Callable[[Sequence[int]], TaxEngine],
     result: RunResult,
@@ -280,8 +288,17 @@ def _run_chunk(
             return []
         issued = _issue(composed, period, tree, moment, inserted_before)
         for inv in issued:
-            transaction.on_commit(lambda inv=inv: invoice_issued.send(sender=Invoice, invoice=inv))
+            transaction.on_commit(_announce(inv))
         return issued
+
+
+def _announce(invoice: Invoice) -> Callable[[], None]:
+    """Tell the layers above (notices) once the invoice is committed."""
+
+    def send() -> None:
+        invoice_issued.send(sender=Invoice, invoice=invoice)
+
+    return send
 
 
 def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, rules.PeriodData]:
@@ -297,9 +314,10 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
     items: dict[int, list[rules.Item]] = defaultdict(list)
     charged: dict[int, Decimal] = defaultdict(Decimal)  # call charges by customer (ledger side, positive)
     for customer_id, total in (
-        timed.filter(kind=TransactionKind.CALL_CHARGE).values("customer_id").annotate(t=Sum("amount")).values_list(
-            "customer_id", "t"
-        )
+        timed.filter(kind=TransactionKind.CALL_CHARGE)
+        .values("customer_id")
+        .annotate(t=Sum("amount"))
+        .values_list("customer_id", "t")
     ):
         charged[customer_id] = -total
     batch = timed.filter(kind=TransactionKind.CALL_CHARGE, cdr__isnull=True).values("id")
@@ -333,10 +351,11 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
     # account's DIDs; calls with neither have no location.
     places = dict(Did.objects.exclude(cost_center="").values_list("number", "cost_center"))
     by_account: dict[int, set[str]] = defaultdict(set)
-    for account_id, place in Did.objects.exclude(cost_center="").filter(account__isnull=False).values_list(
-        "account_id", "cost_center"
+    for holder, place in (
+        Did.objects.exclude(cost_center="").filter(account__isnull=False).values_list("account_id", "cost_center")
     ):
-        by_account[account_id].add(place)
+        if holder is not None:
+            by_account[holder].add(place)
     if places:
         rows: Iterable[tuple[int, int | None, str, int, int, Decimal]] = (
             Cdr.objects.filter(transaction_id__in=batch)
@@ -345,7 +364,7 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
             .values_list("transaction__customer_id", "account_id", "did", "n", "s", "a")
         )
         for customer_id, account_id, did, n, seconds, amount in rows:
-            own = by_account.get(account_id or 0, set())
+            own = by_account.get(account_id, set()) if account_id is not None else set()
             place = places.get(did) or (next(iter(own)) if len(own) == 1 else "")
             add(usage[customer_id], place, n, seconds or 0, amount or Decimal(0))
     for customer_id, groups in grouped.items():
@@ -369,8 +388,7 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
         out[customer_id] = rules.PeriodData(
             calls=calls.get(customer_id, []),
             usage=[
-                rules.UsageGroup(k, int(v[0]), int(v[1]), Decimal(v[2]))
-                for k, v in usage.get(customer_id, {}).items()
+                rules.UsageGroup(k, int(v[0]), int(v[1]), Decimal(v[2])) for k, v in usage.get(customer_id, {}).items()
             ],
             items=items.get(customer_id, []),
         )
@@ -383,7 +401,7 @@ def invoice_number(prefix: str, year: int, n: int) -> str:
     return f"{prefix}-{year}-{n:06d}"
 
 
-def _sequence(issuer: int | None, year: int, tree: dict[int, tuple[int | None, str, str]]) -> InvoiceSequence:
+def _sequence(issuer: int | None, year: int, tree: Tree) -> InvoiceSequence:
     """The issuer's sequence row for the year, locked FOR UPDATE (created at 0 when missing)."""
     key = f"{OPERATOR_KEY if issuer is None else issuer}:{year}"
     found = InvoiceSequence.objects.select_for_update().filter(key=key).first()
@@ -398,22 +416,30 @@ def _sequence(issuer: int | None, year: int, tree: dict[int, tuple[int | None, s
     return InvoiceSequence.objects.select_for_update().get(key=key)
 
 
-def _take_numbers(
-    issuer: int | None, year: int, count: int, tree: dict[int, tuple[int | None, str, str]]
-) -> list[str]:
+def _take_numbers(issuer: int | None, year: int, count: int, tree: Tree) -> list[str]:
     seq = _sequence(issuer, year, tree)
     numbers = [invoice_number(seq.prefix, year, seq.last + n) for n in range(1, count + 1)]
     InvoiceSequence.objects.filter(pk=seq.pk).update(last=seq.last + count)
     return numbers
 
 
-_LINE_COLUMNS = ("invoice", "section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount")
+_LINE_COLUMNS = (
+    "invoice",
+    "section",
+    "description",
+    "calls",
+    "seconds",
+    "location",
+    "quantity",
+    "unit_price",
+    "amount",
+)
 
 
 def _issue(
     composed: list[tuple[Billed, rules.Composition]],
     period: rules.Period,
-    tree: dict[int, tuple[int | None, str, str]],
+    tree: Tree,
     moment: datetime,
     inserted_before: int,
 ) -> list[Invoice]:
@@ -525,7 +551,9 @@ def kill_after(count: int) -> Callable[[int], None]:
 # Credit notes
 
 
-def credit_invoice(number: str, amount: Decimal, reason: str, *, actor: str = "", now: datetime | None = None) -> Invoice:
+def credit_invoice(
+    number: str, amount: Decimal, reason: str, *, actor: str = "", now: datetime | None = None
+) -> Invoice:
     """Issue a credit note of ``amount`` against the issued invoice ``number`` (which never changes):
     its own number from the issuer's sequence, a negative total, and a ``credit`` Transaction
     raising the customer's balance. At most what the invoice's total leaves after earlier notes."""
@@ -539,7 +567,9 @@ def credit_invoice(number: str, amount: Decimal, reason: str, *, actor: str = ""
         if invoice is None:
             raise CreditRefused(f"Invoice {number!r} is refused: no invoice has this number")
         if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
-            raise CreditRefused(f"Invoice {number} is refused: it is {invoice.status}; only an issued invoice is credited")
+            raise CreditRefused(
+                f"Invoice {number} is refused: it is {invoice.status}; only an issued invoice is credited"
+            )
         credited = -(
             Invoice.objects.filter(credited_invoice=invoice, kind=InvoiceKind.CREDIT_NOTE).aggregate(t=Sum("total"))[
                 "t"
@@ -552,10 +582,7 @@ def credit_invoice(number: str, amount: Decimal, reason: str, *, actor: str = ""
                 f"Amount {amount} is refused: at most {left} is left to credit on invoice {number} "
                 f"(total {invoice.total}, credited before {credited})"
             )
-        tree = {
-            pk: (parent, kind, code)
-            for pk, parent, kind, code in Customer.objects.values_list("pk", "parent_id", "kind", "account_code")
-        }
+        tree = _tree()
         (cn_number,) = _take_numbers(invoice.issuer_id, moment.astimezone(UTC).year, 1, tree)
         text = f"Credit on invoice {number}: {reason.strip()}"[:200]
         note = Invoice(
@@ -591,7 +618,7 @@ def credit_invoice(number: str, amount: Decimal, reason: str, *, actor: str = ""
                 )
             ]
         )
-        transaction.on_commit(lambda: invoice_issued.send(sender=Invoice, invoice=note))
+        transaction.on_commit(_announce(note))
     return note
 
 

@@ -126,7 +126,7 @@ def test_an_invoice_from_its_period() -> None:
     sections = [line.section for line in comp.lines]
     assert sections == sorted(sections, key=list(LineSection).index)
     assert sum(line.amount for line in comp.lines if line.section != LineSection.USAGE) == comp.total
-    assert [line.description for line in comp.lines if line.section == LineSection.CALLS][0].startswith("UK: 3 call")
+    assert next(line.description for line in comp.lines if line.section == LineSection.CALLS).startswith("UK: 3 call")
 
 
 def test_a_refund_of_penalties_is_an_adjustment_so_the_penalty_stays_positive() -> None:
@@ -139,9 +139,7 @@ def test_a_refund_of_penalties_is_an_adjustment_so_the_penalty_stays_positive() 
 
 money = st.decimals(min_value=D("-1000"), max_value=D("100000"), places=4, allow_nan=False, allow_infinity=False)
 charge = st.decimals(min_value=D("0"), max_value=D("100000"), places=6, allow_nan=False, allow_infinity=False)
-sections = st.sampled_from(
-    [LineSection.SERVICES, LineSection.PENALTY, LineSection.DEPOSIT, LineSection.ADJUSTMENT]
-)
+sections = st.sampled_from([LineSection.SERVICES, LineSection.PENALTY, LineSection.DEPOSIT, LineSection.ADJUSTMENT])
 
 
 @given(

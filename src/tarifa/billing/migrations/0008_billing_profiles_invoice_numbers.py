@@ -8,44 +8,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_invoice_kinds_sections_payment_methods'),
-        ('customers', '0008_sip_device_extension_digits'),
+        ("billing", "0007_invoice_kinds_sections_payment_methods"),
+        ("customers", "0008_sip_device_extension_digits"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BillingProfile',
+            name="BillingProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('cycle', tarifa.fields.LabeledCharField(choices=[('monthly', 'Monthly, on a day of the month'), ('weekly', 'Weekly, on a weekday'), ('custom', 'Every N days from an anchor date')], default='monthly', error_messages={'invalid_choice': 'Billing cycle %(value)r is refused: must be one of monthly, weekly, custom'}, max_length=16, verbose_name='Billing cycle')),
-                ('day', models.IntegerField(default=1, error_messages={'invalid': 'Billing day of month %(value)r is refused: must be a whole number'}, help_text='Monthly cycles: periods start on this day (a shorter month starts on its last day).', validators=[tarifa.validators.Between('Billing day of month', 1, 31, '')], verbose_name='Billing day of month')),
-                ('weekday', models.IntegerField(default=0, error_messages={'invalid': 'Billing weekday %(value)r is refused: must be a whole number'}, help_text='Weekly cycles: 0 Monday ... 6 Sunday.', validators=[tarifa.validators.Between('Billing weekday', 0, 6, '')], verbose_name='Billing weekday')),
-                ('every_days', models.IntegerField(default=30, error_messages={'invalid': 'Cycle length %(value)r is refused: must be a whole number'}, help_text='Custom cycles: a period of this many days, the first starting on the anchor date.', validators=[tarifa.validators.Between('Cycle length', 1, 366, 'days')], verbose_name='Cycle length')),
-                ('anchor', models.DateField(blank=True, help_text='Custom cycles: the first day of one of the periods.', null=True, verbose_name='anchor date')),
-                ('discount_kind', tarifa.fields.LabeledCharField(choices=[('none', 'None'), ('percent', 'Percentage of calls and services'), ('fixed', 'Fixed amount per invoice')], default='none', error_messages={'invalid_choice': 'Discount %(value)r is refused: must be one of none, percent, fixed'}, max_length=16, verbose_name='Discount')),
-                ('discount_value', tarifa.fields.ExactDecimalField(default=Decimal('0'), error_messages={'invalid': 'Discount value %(value)r is refused: must be a decimal number'}, help_text="Percent of calls and services, or a fixed amount off each invoice, in the customer's currency.", places=6, validators=[tarifa.validators.Between('Discount value', 0, None)], verbose_name='Discount value')),
-                ('customer', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='billing_profile', to='customers.customer', verbose_name='customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "cycle",
+                    tarifa.fields.LabeledCharField(
+                        choices=[
+                            ("monthly", "Monthly, on a day of the month"),
+                            ("weekly", "Weekly, on a weekday"),
+                            ("custom", "Every N days from an anchor date"),
+                        ],
+                        default="monthly",
+                        error_messages={
+                            "invalid_choice": "Billing cycle %(value)r is refused: must be one of monthly, weekly, custom"
+                        },
+                        max_length=16,
+                        verbose_name="Billing cycle",
+                    ),
+                ),
+                (
+                    "day",
+                    models.IntegerField(
+                        default=1,
+                        error_messages={"invalid": "Billing day of month %(value)r is refused: must be a whole number"},
+                        help_text="Monthly cycles: periods start on this day (a shorter month starts on its last day).",
+                        validators=[tarifa.validators.Between("Billing day of month", 1, 31, "")],
+                        verbose_name="Billing day of month",
+                    ),
+                ),
+                (
+                    "weekday",
+                    models.IntegerField(
+                        default=0,
+                        error_messages={"invalid": "Billing weekday %(value)r is refused: must be a whole number"},
+                        help_text="Weekly cycles: 0 Monday ... 6 Sunday.",
+                        validators=[tarifa.validators.Between("Billing weekday", 0, 6, "")],
+                        verbose_name="Billing weekday",
+                    ),
+                ),
+                (
+                    "every_days",
+                    models.IntegerField(
+                        default=30,
+                        error_messages={"invalid": "Cycle length %(value)r is refused: must be a whole number"},
+                        help_text="Custom cycles: a period of this many days, the first starting on the anchor date.",
+                        validators=[tarifa.validators.Between("Cycle length", 1, 366, "days")],
+                        verbose_name="Cycle length",
+                    ),
+                ),
+                (
+                    "anchor",
+                    models.DateField(
+                        blank=True,
+                        help_text="Custom cycles: the first day of one of the periods.",
+                        null=True,
+                        verbose_name="anchor date",
+                    ),
+                ),
+                (
+                    "discount_kind",
+                    tarifa.fields.LabeledCharField(
+                        choices=[
+                            ("none", "None"),
+                            ("percent", "Percentage of calls and services"),
+                            ("fixed", "Fixed amount per invoice"),
+                        ],
+                        default="none",
+                        error_messages={
+                            "invalid_choice": "Discount %(value)r is refused: must be one of none, percent, fixed"
+                        },
+                        max_length=16,
+                        verbose_name="Discount",
+                    ),
+                ),
+                (
+                    "discount_value",
+                    tarifa.fields.ExactDecimalField(
+                        default=Decimal("0"),
+                        error_messages={"invalid": "Discount value %(value)r is refused: must be a decimal number"},
+                        help_text="Percent of calls and services, or a fixed amount off each invoice, in the customer's currency.",
+                        places=6,
+                        validators=[tarifa.validators.Between("Discount value", 0, None)],
+                        verbose_name="Discount value",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="billing_profile",
+                        to="customers.customer",
+                        verbose_name="customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['customer'],
+                "ordering": ["customer"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceSequence',
+            name="InvoiceSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=40, unique=True, verbose_name='issuer and year')),
-                ('prefix', models.CharField(max_length=20, verbose_name='prefix')),
-                ('year', models.IntegerField(verbose_name='year')),
-                ('last', models.BigIntegerField(default=0, verbose_name='last number issued')),
-                ('issuer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invoice_sequences', to='customers.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=40, unique=True, verbose_name="issuer and year")),
+                ("prefix", models.CharField(max_length=20, verbose_name="prefix")),
+                ("year", models.IntegerField(verbose_name="year")),
+                ("last", models.BigIntegerField(default=0, verbose_name="last number issued")),
+                (
+                    "issuer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoice_sequences",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('run_invoices', 'Can run invoices (issue the invoices of ended periods)'), ('credit_invoice', 'Can issue credit notes')],
+                "permissions": [
+                    ("run_invoices", "Can run invoices (issue the invoices of ended periods)"),
+                    ("credit_invoice", "Can issue credit notes"),
+                ],
             },
         ),
     ]

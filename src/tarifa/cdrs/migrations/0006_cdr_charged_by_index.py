@@ -4,17 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_billing_profiles_invoice_numbers'),
-        ('cdrs', '0005_cdr_out_payment'),
-        ('customers', '0008_sip_device_extension_digits'),
-        ('routing', '0005_pop_name_identifier'),
+        ("billing", "0008_billing_profiles_invoice_numbers"),
+        ("cdrs", "0005_cdr_out_payment"),
+        ("customers", "0008_sip_device_extension_digits"),
+        ("routing", "0005_pop_name_identifier"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='cdr',
-            index=models.Index(fields=['transaction'], name='cdr_charged_by'),
+            model_name="cdr",
+            index=models.Index(fields=["transaction"], name="cdr_charged_by"),
         ),
     ]

@@ -330,23 +330,6 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
         have[1] += seconds
         have[2] += amount
 
-    for customer_id, destination, n, seconds, amount in (
-        Cdr.objects.filter(transaction_id__in=batch)
-        .values("transaction__customer_id", "destination")
-        .annotate(n=Count("id"), s=Sum("billed_seconds"), a=Sum("price"))
-        .values_list("transaction__customer_id", "destination", "n", "s", "a")
-    ):
-        add(grouped[customer_id], destination, n, seconds or 0, amount or Decimal(0))
-    singles = list(single.values_list("customer_id", "cdr_id", "amount"))
-    cdr_info = {
-        pk: (dest, secs, acc, did)
-        for pk, dest, secs, acc, did in Cdr.objects.filter(pk__in=[s[1] for s in singles]).values_list(
-            "pk", "destination", "billed_seconds", "account_id", "did"
-        )
-    }
-    for customer_id, cdr_id, amount in singles:
-        dest, secs, _, _ = cdr_info.get(cdr_id, ("", 0, None, ""))
-        add(grouped[customer_id], dest, 1, secs, -amount)
     # Usage by location: the cost center of the DID a call names, else the one cost center of its
     # account's DIDs; calls with neither have no location.
     places = dict(Did.objects.exclude(cost_center="").values_list("number", "cost_center"))
@@ -356,17 +339,31 @@ def _period_data(ids: list[int], start: datetime, end: datetime) -> dict[int, ru
     ):
         if holder is not None:
             by_account[holder].add(place)
-    if places:
-        rows: Iterable[tuple[int, int | None, str, int, int, Decimal]] = (
-            Cdr.objects.filter(transaction_id__in=batch)
-            .values("transaction__customer_id", "account_id", "did")
-            .annotate(n=Count("id"), s=Sum("billed_seconds"), a=Sum("price"))
-            .values_list("transaction__customer_id", "account_id", "did", "n", "s", "a")
-        )
-        for customer_id, account_id, did, n, seconds, amount in rows:
+    # One pass over the period's charged calls (by the Transactions that charged them: index
+    # cdr_charged_by), grouped finely enough for both the destinations and the locations.
+    rows: Iterable[tuple[int, str, int | None, str, int, int | None, Decimal | None]] = (
+        Cdr.objects.filter(transaction_id__in=batch)
+        .values("transaction__customer_id", "destination", "account_id", "did")
+        .annotate(n=Count("id"), s=Sum("billed_seconds"), a=Sum("price"))
+        .values_list("transaction__customer_id", "destination", "account_id", "did", "n", "s", "a")
+        .order_by()
+    )
+    for customer_id, destination, account_id, did, n, seconds, amount in rows:
+        add(grouped[customer_id], destination, n, seconds or 0, amount or Decimal(0))
+        if places:
             own = by_account.get(account_id, set()) if account_id is not None else set()
             place = places.get(did) or (next(iter(own)) if len(own) == 1 else "")
             add(usage[customer_id], place, n, seconds or 0, amount or Decimal(0))
+    singles = list(single.values_list("customer_id", "cdr_id", "amount"))
+    cdr_info = {
+        pk: (dest, secs)
+        for pk, dest, secs in Cdr.objects.filter(pk__in=[s[1] for s in singles]).values_list(
+            "pk", "destination", "billed_seconds"
+        )
+    }
+    for customer_id, cdr_id, amount in singles:
+        dest, secs = cdr_info.get(cdr_id, ("", 0))
+        add(grouped[customer_id], dest, 1, secs, -amount)
     for customer_id, groups in grouped.items():
         listed = sum((g[2] for g in groups.values()), Decimal(0))
         residue = charged.get(customer_id, Decimal(0)) - listed

@@ -81,7 +81,7 @@ def _copy(table: str, frame: object) -> None:
             cursor.executemany(f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})", frame.rows())
 
 
-def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:  # noqa: PLR0915 - one linear script
+def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     import django
 
@@ -180,7 +180,9 @@ def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:  # n
             for name, definition, constraint in found:
                 if constraint:
                     cursor.execute(f'ALTER TABLE {Cdr._meta.db_table} DROP CONSTRAINT "{name}"')
-                    indexes.append(f'ALTER TABLE {Cdr._meta.db_table} ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}"')
+                    indexes.append(
+                        f'ALTER TABLE {Cdr._meta.db_table} ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}"'
+                    )
                     indexes.insert(0, definition.replace("CREATE INDEX", "CREATE UNIQUE INDEX", 0))
                 else:
                     cursor.execute(f'DROP INDEX "{name}"')
@@ -254,19 +256,23 @@ def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:  # n
         t_ids = np.arange(first_tx, first_tx + n_tx, dtype=np.int64)
         k = np.arange(n_tx, dtype=np.int64)
         created = month_us + (k % days) * day_us + 20 * 3_600_000_000 + 7
-        txs = pl.DataFrame(
-            {
-                "id": t_ids,
-                "customer_id": cust_ids[k // days],
-                "kind": ["call_charge"] * n_tx,
-                "amount": -sums,
-                "balance_after": np.zeros(n_tx, dtype=np.int64),
-                "currency": ["USD"] * n_tx,
-                "description": ["calls of the day"] * n_tx,
-                "created": created,
-                "actor": [""] * n_tx,
-            }
-        ).with_columns(datetime_text(pl.col("created")).alias("created_at")).drop("created")
+        txs = (
+            pl.DataFrame(
+                {
+                    "id": t_ids,
+                    "customer_id": cust_ids[k // days],
+                    "kind": ["call_charge"] * n_tx,
+                    "amount": -sums,
+                    "balance_after": np.zeros(n_tx, dtype=np.int64),
+                    "currency": ["USD"] * n_tx,
+                    "description": ["calls of the day"] * n_tx,
+                    "created": created,
+                    "actor": [""] * n_tx,
+                }
+            )
+            .with_columns(datetime_text(pl.col("created")).alias("created_at"))
+            .drop("created")
+        )
         _copy(Transaction._meta.db_table, txs)
         if connection.vendor == "postgresql":  # the ids given above: the sequence goes on after them
             with connection.cursor() as cursor:
@@ -274,21 +280,25 @@ def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:  # n
                     "SELECT setval(pg_get_serial_sequence(%s, 'id'), (SELECT max(id) FROM billing_transaction))",
                     [Transaction._meta.db_table],
                 )
-        fees = pl.DataFrame(
-            {
-                "customer_id": np.concatenate([cust_ids, cust_ids]),
-                "kind": ["recurring_fee"] * n_customers + ["payment"] * n_customers,
-                "amount": np.concatenate(
-                    [np.full(n_customers, -29_990_000, dtype=np.int64), np.full(n_customers, 50_000_000)]
-                ),
-                "balance_after": np.zeros(2 * n_customers, dtype=np.int64),
-                "currency": ["USD"] * (2 * n_customers),
-                "description": ["Monthly plan"] * n_customers + [""] * n_customers,
-                "reference": [f"fee:{c}" for c in cust_ids] + [f"pay:{c}" for c in cust_ids],
-                "created": np.full(2 * n_customers, month_us + 5 * day_us, dtype=np.int64),
-                "actor": [""] * (2 * n_customers),
-            }
-        ).with_columns(datetime_text(pl.col("created")).alias("created_at")).drop("created")
+        fees = (
+            pl.DataFrame(
+                {
+                    "customer_id": np.concatenate([cust_ids, cust_ids]),
+                    "kind": ["recurring_fee"] * n_customers + ["payment"] * n_customers,
+                    "amount": np.concatenate(
+                        [np.full(n_customers, -29_990_000, dtype=np.int64), np.full(n_customers, 50_000_000)]
+                    ),
+                    "balance_after": np.zeros(2 * n_customers, dtype=np.int64),
+                    "currency": ["USD"] * (2 * n_customers),
+                    "description": ["Monthly plan"] * n_customers + [""] * n_customers,
+                    "reference": [f"fee:{c}" for c in cust_ids] + [f"pay:{c}" for c in cust_ids],
+                    "created": np.full(2 * n_customers, month_us + 5 * day_us, dtype=np.int64),
+                    "actor": [""] * (2 * n_customers),
+                }
+            )
+            .with_columns(datetime_text(pl.col("created")).alias("created_at"))
+            .drop("created")
+        )
         _copy(Transaction._meta.db_table, fees)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -304,6 +314,7 @@ def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:  # n
 
     nov = parse_period("2026-11")
     now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
     def timed_query(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         began = time.perf_counter()
         try:

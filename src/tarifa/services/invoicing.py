@@ -230,9 +230,10 @@ def run_invoices(
         if open_:
             p = open_[0]
             end = p.bounds(c.zone)[1]
+            utc = "" if end.astimezone(c.zone).utcoffset() == end.utcoffset() else f" ({end:%Y-%m-%d %H:%M} UTC)"
             raise PeriodNotEnded(
                 f"Period {p.label} of customer {c.name} ({c.code}) is refused: it has not ended; it ends at "
-                f"{end.astimezone(c.zone):%Y-%m-%d %H:%M} {c.zone.key} ({end:%Y-%m-%d %H:%M} UTC). Nothing was issued."
+                f"{end.astimezone(c.zone):%Y-%m-%d %H:%M} {c.zone.key}{utc}. Nothing was issued."
             )
         for p in ended:
             work[(p, *p.bounds(c.zone))].append(c)

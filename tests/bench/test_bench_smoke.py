@@ -91,3 +91,11 @@ def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
     assert re.search(r"sqlite: 500 services of 50 customers", out), out
     assert re.search(r"month-end run Dec 1: [\d,]+ charges", out), out
     assert "second run: 0 posted" in out and ": agree; balances equal ledger: True" in out, out
+
+
+def test_invoice_bench_runs_and_invoices_equal_the_ledger() -> None:
+    out = _bench("invoice.py", "--customers", "30", "--cdrs", "3000")
+    assert re.search(r"invoice run: 30 customers, 3,000 CDRs -> 30 invoices", out), out
+    assert "minus the invoiced Transactions" in out and ": True" in out.split("sum of invoices")[1], out
+    assert "numbers gapless per issuer (2 issuers): True" in out, out
+    assert "second run: 0 invoices issued, 30 already invoiced, 0 new Transactions" in out, out

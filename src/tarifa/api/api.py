@@ -87,11 +87,13 @@ def not_found(request: HttpRequest) -> HttpResponse:
 def _mount() -> None:
     from tarifa.api.calls import router as calls_router
     from tarifa.api.cdrs import router as cdrs_router
+    from tarifa.api.invoices import router as invoices_router
     from tarifa.api.payments import router as payments_router
 
     api.add_router("", cdrs_router)
     api.add_router("", calls_router)
     api.add_router("", payments_router)
+    api.add_router("", invoices_router)
 
 
 _mount()

@@ -12,7 +12,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
 
 from tarifa import validators as v
 from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
-from tarifa.billing.choices import InvoiceStatus, TransactionKind
+from tarifa.billing.choices import InvoiceStatus, LineSection, TransactionKind
 from tarifa.billing.models import (
     AutoTopUp,
     GatewayCharge,
@@ -27,7 +27,7 @@ from tarifa.billing.models import (
     Transaction,
     WebhookEvent,
 )
-from tarifa.core import invoices
+from tarifa.core import invoices, invoicing
 from tarifa.customers.widgets import LineListField
 from tarifa.forms import LabeledModelForm
 from tarifa.validators import refuse
@@ -123,7 +123,11 @@ class InvoiceLineFormSet(BaseInlineFormSet):
         amounts = [
             form.cleaned_data["amount"]
             for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("amount") is not None
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("amount") is not None
+            # discount, penalty and tax lines are the invoice's own fields; usage lines repeat the calls
+            and form.cleaned_data.get("section", LineSection.SERVICES) in invoicing.SUBTOTAL_SECTIONS
         ]
         problems = invoices.check_lines_sum(self.instance.subtotal, amounts)
         if problems:

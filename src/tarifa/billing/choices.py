@@ -4,18 +4,23 @@
 from django.db import models
 
 from tarifa.core.invoices import InvoiceKind, InvoiceStatus, LineSection
+from tarifa.core.invoicing import CycleKind, DiscountKind
 from tarifa.core.payments import TransactionKind
 from tarifa.core.recurring import ChargeKind
 from tarifa.vocabulary import Labels
 
 __all__ = [
     "CHARGE_KIND_LABELS",
+    "CYCLE_KIND_LABELS",
+    "DISCOUNT_KIND_LABELS",
     "INVOICE_KIND_LABELS",
     "INVOICE_STATUS_LABELS",
     "LINE_SECTION_LABELS",
     "TRANSACTION_KIND_LABELS",
     "ChargeKind",
     "ChargePeriod",
+    "CycleKind",
+    "DiscountKind",
     "InvoiceKind",
     "InvoiceStatus",
     "LineSection",
@@ -113,5 +118,23 @@ CHARGE_KIND_LABELS = Labels(
         ChargeKind.ACTIVATION: "Activation fee",
         ChargeKind.RECURRING: "Recurring fee",
         ChargeKind.MINIMUM: "Minimum billing shortfall",
+    },
+)
+
+CYCLE_KIND_LABELS = Labels(
+    CycleKind,
+    {
+        CycleKind.MONTHLY: "Monthly, on a day of the month",
+        CycleKind.WEEKLY: "Weekly, on a weekday",
+        CycleKind.CUSTOM: "Every N days from an anchor date",
+    },
+)
+
+DISCOUNT_KIND_LABELS = Labels(
+    DiscountKind,
+    {
+        DiscountKind.NONE: "None",
+        DiscountKind.PERCENT: "Percentage of calls and services",
+        DiscountKind.FIXED: "Fixed amount per invoice",
     },
 )

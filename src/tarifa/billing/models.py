@@ -12,11 +12,15 @@ from django.db import models
 from tarifa import validators as v
 from tarifa.billing.choices import (
     CHARGE_KIND_LABELS,
+    CYCLE_KIND_LABELS,
+    DISCOUNT_KIND_LABELS,
     INVOICE_KIND_LABELS,
     INVOICE_STATUS_LABELS,
     LINE_SECTION_LABELS,
     TRANSACTION_KIND_LABELS,
     ChargePeriod,
+    CycleKind,
+    DiscountKind,
     InvoiceKind,
     InvoiceStatus,
     LineSection,
@@ -24,7 +28,7 @@ from tarifa.billing.choices import (
     ServiceKind,
     UnpaidAction,
 )
-from tarifa.core import invoices
+from tarifa.core import invoices, invoicing
 from tarifa.core.recurring import FEE_MAX
 from tarifa.customers.models import Customer, LabeledUniqueMixin
 from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
@@ -350,6 +354,12 @@ class InvoiceLine(models.Model):
     )
     location = LabeledCharField(
         "location / cost center", max_length=100, blank=True, help_text="Usage lines: the accounts' location."
+    )
+    tax_rate = money_field(
+        "Tax rate (%)", places=4, null=True, blank=True, help_text="Tax lines: the percentage (empty: a fixed tax)."
+    )
+    tax_base = money_field(
+        "Tax base", null=True, blank=True, help_text="Tax lines: the amount the tax was computed on."
     )
     quantity = money_field("Quantity", places=4, default=Decimal(1))
     unit_price = money_field("Unit price")
@@ -895,3 +905,93 @@ class Deposit(TimestampedModel):
 
         super().clean()
         _raise_rule_problems(check_terms(self.as_terms()))
+
+
+# --- Billing cycles and invoice numbers (tarifa.services.invoicing, docs/invoicing.md) ---------------
+
+
+class BillingProfile(TimestampedModel):
+    """A customer's billing cycle and discount. A customer without one is invoiced monthly on the
+    1st, without discount (:data:`tarifa.core.invoicing.DEFAULT_CYCLE`)."""
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="billing_profile", verbose_name="customer"
+    )
+    cycle = choice_field("Billing cycle", CYCLE_KIND_LABELS, default=CycleKind.MONTHLY)
+    day = int_field(
+        "Billing day of month",
+        1,
+        31,
+        default=1,
+        help_text="Monthly cycles: periods start on this day (a shorter month starts on its last day).",
+    )
+    weekday = int_field("Billing weekday", 0, 6, default=0, help_text="Weekly cycles: 0 Monday ... 6 Sunday.")
+    every_days = int_field(
+        "Cycle length",
+        1,
+        invoicing.CUSTOM_DAYS_MAX,
+        "days",
+        default=30,
+        help_text="Custom cycles: a period of this many days, the first starting on the anchor date.",
+    )
+    anchor = models.DateField(
+        "anchor date", null=True, blank=True, help_text="Custom cycles: the first day of one of the periods."
+    )
+    discount_kind = choice_field("Discount", DISCOUNT_KIND_LABELS, default=DiscountKind.NONE)
+    discount_value = money_field(
+        "Discount value",
+        minimum=0,
+        help_text="Percent of calls and services, or a fixed amount off each invoice, in the customer's currency.",
+    )
+
+    class Meta:
+        ordering = ["customer"]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.get_cycle_display()}"
+
+    def as_cycle(self) -> invoicing.Cycle:
+        return invoicing.Cycle(
+            kind=invoicing.CycleKind(self.cycle),
+            day=self.day,
+            weekday=self.weekday,
+            every_days=self.every_days,
+            anchor=self.anchor or invoicing.DEFAULT_CYCLE.anchor,
+        )
+
+    def as_discount(self) -> invoicing.Discount:
+        return invoicing.Discount(invoicing.DiscountKind(self.discount_kind), self.discount_value)
+
+    def clean(self) -> None:
+        super().clean()
+        problems = []
+        if self.cycle == CycleKind.CUSTOM and self.anchor is None:
+            problems.append(
+                invoices.Problem("anchor", "Anchor date", None, "a custom cycle needs its anchor date", "required")
+            )
+        if self.discount_kind in list(DiscountKind) and self.discount_value is not None:
+            problems += invoicing.discount_problems(self.as_discount())  # the cycle's ranges are its fields' own
+        raise_problems(problems)
+
+
+class InvoiceSequence(models.Model):
+    """The next invoice number of one issuer (the operator, or a reseller) and year. The invoice
+    run locks the row (FOR UPDATE) in the database transaction that inserts the invoices it numbers,
+    so numbers never skip or repeat, whatever the run does or how it ends."""
+
+    key = models.CharField("issuer and year", max_length=40, unique=True)
+    issuer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_sequences"
+    )
+    prefix = models.CharField("prefix", max_length=20)
+    year = models.IntegerField("year")
+    last = models.BigIntegerField("last number issued", default=0)
+
+    class Meta:
+        permissions = [
+            ("run_invoices", "Can run invoices (issue the invoices of ended periods)"),
+            ("credit_invoice", "Can issue credit notes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.year}: {self.last}"

@@ -78,6 +78,8 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
             calls=line.calls,
             seconds=line.seconds,
             location=line.location,
+            tax_rate=line.tax_rate,
+            tax_base=line.tax_base,
         )
         for line in invoice.lines.all().order_by("id")
     ]

@@ -222,7 +222,15 @@ def sample_invoice(
     base = subtotal - discount + penalty
     tax = _cents(base * Decimal("0.23"))
     lines.append(
-        InvoiceLine(section=LineSection.TAX, description="VAT", quantity=base, unit_price=Decimal("0.23"), amount=tax)
+        InvoiceLine(
+            section=LineSection.TAX,
+            description="VAT",
+            quantity=Decimal(1),
+            unit_price=tax,
+            amount=tax,
+            tax_rate=Decimal(23),
+            tax_base=base,
+        )
     )
     for line in lines:
         line.invoice = invoice

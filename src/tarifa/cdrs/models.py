@@ -137,6 +137,8 @@ class Cdr(models.Model):
                 name="cdr_needs_attention",
             ),
             models.Index(fields=["start_time"]),
+            # The calls a Transaction charged: the invoice run groups a period's call charges by destination.
+            models.Index(fields=["transaction"], name="cdr_charged_by"),
         ]
 
     def __str__(self) -> str:

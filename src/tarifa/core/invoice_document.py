@@ -6,9 +6,8 @@ Why a separate document: the layout rules (section order, which columns a sectio
 tax line reads, what the CSV holds) are tested here without a database or a PDF library, and the
 same document feeds both formats, so the PDF and the CSV of one invoice never disagree.
 
-Stored tax lines (section ``tax``) read as ``quantity`` = the base and ``unit_price`` = the rate as
-a fraction (0.2 for 20 %), so that ``amount = quantity × unit price`` holds like on every line; a
-fixed tax has quantity 1 and the amount as its unit price (no rate shown).
+Stored tax lines (section ``tax``) carry their rate (a percentage) and the base it was computed on
+(``tax_rate``, ``tax_base``); a fixed tax has neither and shows its amount only.
 
 Pure: no Django, no I/O.
 """
@@ -77,6 +76,8 @@ class DocLine:
     calls: int | None = None
     seconds: int | None = None
     location: str = ""
+    tax_rate: Decimal | None = None  # tax lines: the percentage (None: a fixed tax)
+    tax_base: Decimal | None = None  # tax lines: the amount taxed
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +136,9 @@ def minutes(seconds: int | None) -> Decimal | None:
 
 
 def tax_from_line(line: DocLine) -> DocTax:
-    """A stored tax line read back as a tax (module docstring: quantity = base, unit price = rate)."""
-    if line.quantity == 1:
-        return DocTax(line.description, None, None, line.amount)
-    return DocTax(line.description, (line.unit_price * 100).normalize(), line.quantity, line.amount)
+    """A stored tax line read back as a tax: its rate and base as stored (a fixed tax has neither)."""
+    rate = line.tax_rate.normalize() if line.tax_rate is not None else None
+    return DocTax(line.description, rate, line.tax_base, line.amount)
 
 
 def group_sections(lines: Iterable[DocLine]) -> tuple[DocSection, ...]:

@@ -146,6 +146,61 @@ def _reason(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
+invoice_app = typer.Typer(no_args_is_help=True, help="Invoices of ended billing periods, and credit notes.")
+
+
+@invoice_app.command("run")
+def invoice_run(
+    period: str | None = typer.Option(
+        None,
+        "--period",
+        help="YYYY-MM or YYYY-MM-DD..YYYY-MM-DD: invoice each customer's periods that end in these days "
+        "(default: each customer's last ended period).",
+    ),
+    customer: str | None = typer.Option(None, "--customer", help="Only this customer (account code or web user name)."),
+) -> None:
+    """Issue one invoice per customer and ended period that has none yet; safe to run again (issues
+    nothing twice) and after an interrupted run (finishes it; numbers stay gapless)."""
+    start_django()
+    from tarifa.core.invoicing import parse_period
+    from tarifa.services.invoicing import PeriodNotEnded, run_invoices
+
+    try:
+        wanted = parse_period(period) if period is not None else None
+        result = run_invoices(period=wanted, customer=customer)
+    except PeriodNotEnded as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.summary())
+    if result.issued:
+        shown = result.issued if len(result.issued) <= 5 else [*result.issued[:2], "...", *result.issued[-2:]]
+        typer.echo(f"numbers: {', '.join(shown)}")
+
+
+@invoice_app.command("credit")
+def invoice_credit(
+    number: str = typer.Argument(..., help="The number of the issued invoice to credit."),
+    amount: str = typer.Option(..., "--amount", help="Amount to credit, e.g. 12.50 (at most what is left)."),
+    reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
+) -> None:
+    """Issue a credit note against an issued invoice (the invoice itself never changes); the credit
+    is posted to the customer's balance."""
+    start_django()
+    from tarifa.billing.payments import cli_actor
+    from tarifa.services.invoicing import CreditRefused, credit_invoice, parse_amount
+
+    try:
+        note = credit_invoice(number, parse_amount(amount), reason, actor=cli_actor())
+    except CreditRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"credit note {note.number} issued for invoice {number}: {note.total} {note.currency}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(charges_app, name="charges")
+    app.add_typer(invoice_app, name="invoice")
     app.command("worker")(worker)

@@ -56,21 +56,22 @@ def run_penalties(on: date | None = None) -> PenaltyRun:
     policies = _policies()
     if not policies:
         return result
-    rows = Invoice.objects.filter(
-        kind=InvoiceKind.INVOICE, status=InvoiceStatus.ISSUED, total__gt=0, issued_at__isnull=False
-    ).values_list(
-        "pk",
-        "number",
-        "customer_id",
-        "due_date",
-        "issued_at",
-        "total",
-        "customer__path",
-        "customer__currency",
-        "customer__billing_decimals",
-        "customer__payment_term_days",
+    rows = list(
+        Invoice.objects.filter(
+            kind=InvoiceKind.INVOICE, status=InvoiceStatus.ISSUED, total__gt=0, issued_at__isnull=False
+        ).values_list(
+            "pk",
+            "number",
+            "customer_id",
+            "due_date",
+            "issued_at",
+            "total",
+            "customer__path",
+            "customer__currency",
+            "customer__billing_decimals",
+            "customer__payment_term_days",
+        )
     )
-    rows = list(rows)
     # What is overdue is what the payments allocated to the invoice have not covered yet.
     paid = allocated_by_invoice([row[0] for row in rows])
     by_policy: dict[int, list[rules.OverdueInvoice]] = defaultdict(list)

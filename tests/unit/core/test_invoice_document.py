@@ -46,7 +46,7 @@ def test_sections_come_in_the_invoice_order_with_their_subtotals() -> None:
 
 
 def test_tax_lines_read_base_and_rate_back() -> None:
-    vat = tax_from_line(line("tax", "23.00", "VAT", quantity=D("100.00"), unit_price=D("0.230000")))
+    vat = tax_from_line(line("tax", "23.00", "VAT", tax_rate=D("23.0000"), tax_base=D("100.00")))
     assert (vat.name, vat.rate, vat.base, vat.amount) == ("VAT", D(23), D("100.00"), D("23.00"))
     fixed = tax_from_line(line("tax", "1.50", "Regulatory fee"))
     assert (fixed.rate, fixed.base, fixed.amount) == (None, None, D("1.50"))

@@ -20,10 +20,12 @@ from tarifa.billing.models import (
     InvoiceLine,
     MinutePoolUsage,
     PaymentAllocation,
+    PaymentMethod,
     ServiceCharge,
     ServicePlan,
     Transaction,
     WebhookEvent,
+    WebhookHit,
 )
 from tarifa.core import invoices
 from tarifa.customers.widgets import LineListField
@@ -283,3 +285,21 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "gateway", "event_id", "kind", "charge_id", "outcome", "detail", "source_address")
     search_fields = ("event_id", "charge_id")
     list_filter = ("outcome", "gateway")
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdmin):
+    """Saved methods come from the gateway (a token, never a card number): shown, not typed here."""
+
+    list_display = ("customer", "gateway", "brand", "last4", "expiry_month", "expiry_year", "is_default", "active")
+    search_fields = ("customer__company", "customer__account_code", "last4")
+    list_filter = ("gateway", "active")
+    exclude = ("token",)
+
+
+@admin.register(WebhookHit)
+class WebhookHitAdmin(ReadOnlyAdmin):
+    """Callback requests counted for the per-address rate limit (the last minute's)."""
+
+    list_display = ("at", "address")
+    search_fields = ("address",)

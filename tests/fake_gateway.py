@@ -29,7 +29,7 @@ class FakeGateway:
         self.secret = secret
         self.url = ""
         self.decline = False  # decline every charge
-        self.delay_seconds = 0.0  # wait this long before answering a charge (a time-out test)
+        self.delay_seconds = 0.0  # float-ok: seconds to wait before answering a charge (a time-out test)
         self.confirm_amount: str | None = None  # answer a charge with this amount instead (a lying gateway)
         self.charges: list[dict[str, Any]] = []  # every charge made (idempotent repeats not counted)
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
@@ -146,7 +146,7 @@ def running(fake: FakeGateway | None = None) -> Iterator[FakeGateway]:
     """Serve ``fake`` on 127.0.0.1 on a free port for the duration of the block."""
     fake = fake or FakeGateway()
     server = _QuietServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # float-ok: s
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:

@@ -29,7 +29,7 @@ class FakeGateway:
         self.secret = secret
         self.url = ""
         self.decline = False  # decline every charge
-        self.delay_seconds = 0.0  # wait this long before answering a charge (a time-out test)
+        self.delay_seconds = 0.0  # float-ok: seconds to wait before answering a charge (a time-out test)
         self.confirm_amount: str | None = None  # answer a charge with this amount instead (a lying gateway)
         self.charges: list[dict[str, Any]] = []  # every charge made (idempotent repeats not counted)
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
@@ -37,6 +37,7 @@ class FakeGateway:
         self._by_key: dict[str, tuple[int, dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
 
     # --- callbacks this gateway would send ----------------------------------------------------------
     def event(
@@ -100,29 +101,35 @@ class FakeGateway:
                 if path in ("/charges", "/refunds"):
                     key = self.headers.get("Idempotency-Key", "")
                     with fake._lock:
-                        if key and key in fake._by_key:
-                            code, answer = fake._by_key[key]
-                            self._send(code, answer)
-                            return
-                    if fake.delay_seconds:
-                        time.sleep(fake.delay_seconds)
-                    prefix = "ch" if path == "/charges" else "re"
-                    answer = {
-                        "id": f"{prefix}_{next(fake._ids)}",
-                        "status": "declined" if fake.decline else "succeeded",
-                        "amount": fake.confirm_amount or body.get("amount"),
-                        "currency": body.get("currency", "USD"),
-                        "message": "card declined: insufficient funds" if fake.decline else "",
-                    }
-                    code = 402 if fake.decline else 200
-                    with fake._lock:
-                        if key:
-                            fake._by_key[key] = (code, answer)
-                        if not fake.decline:
-                            fake.charges.append({**answer, "key": key, "method": body.get("method")})
-                    self._send(code, answer)
+                        key_lock = fake._key_locks.setdefault(key, threading.Lock())
+                    with key_lock:  # a repeat of a request in flight waits for its answer, as gateways do
+                        self._charge(path, key, body)
                     return
                 self._send(404, {"error": "no such path"})
+
+            def _charge(self, path: str, key: str, body: dict[str, Any]) -> None:
+                with fake._lock:
+                    if key and key in fake._by_key:
+                        code, answer = fake._by_key[key]
+                        self._send(code, answer)
+                        return
+                if fake.delay_seconds:
+                    time.sleep(fake.delay_seconds)
+                prefix = "ch" if path == "/charges" else "re"
+                answer = {
+                    "id": f"{prefix}_{next(fake._ids)}",
+                    "status": "declined" if fake.decline else "succeeded",
+                    "amount": fake.confirm_amount or body.get("amount"),
+                    "currency": body.get("currency", "USD"),
+                    "message": "card declined: insufficient funds" if fake.decline else "",
+                }
+                code = 402 if fake.decline else 200
+                with fake._lock:
+                    if key:
+                        fake._by_key[key] = (code, answer)
+                    if not fake.decline:
+                        fake.charges.append({**answer, "key": key, "method": body.get("method")})
+                self._send(code, answer)
 
         return Handler
 
@@ -139,7 +146,7 @@ def running(fake: FakeGateway | None = None) -> Iterator[FakeGateway]:
     """Serve ``fake`` on 127.0.0.1 on a free port for the duration of the block."""
     fake = fake or FakeGateway()
     server = _QuietServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # float-ok: s
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:

@@ -313,3 +313,17 @@ def test_the_api_runs_for_the_operator_and_scopes_invoices_to_the_subtree(client
     assert one.status_code == 200 and D(one.json()["total"]) == theirs.total  # type: ignore[union-attr]
     assert sum(D(line["amount"]) for line in one.json()["lines"] if line["section"] != "usage") == theirs.total  # type: ignore[union-attr]
     assert len(call("get", "/api/v1/invoices", op_token).json()) == Invoice.objects.count()
+
+
+def test_money_paid_before_the_run_pays_the_new_invoice() -> None:
+    """A payment made before its invoice existed is allocated to it when the run issues it."""
+    from tarifa.billing.payments import add_money
+    from tarifa.core.payments import MoneyRequest
+
+    ids = invoicing_world.build(1)
+    add_money(ids[0], MoneyRequest(kind="payment", amount=D("100000.00"), reference="prepaid-1"), actor="test")
+    run_invoices(period=NOV, now=NOW)
+    inv = Invoice.objects.get(kind="invoice")
+    assert inv.total > 0
+    assert inv.allocations.aggregate(s=Sum("amount"))["s"] == inv.total
+    assert inv.status == "paid"

@@ -182,3 +182,12 @@ def test_receivables_by_days_past_due(payer) -> None:
         "account code,company,currency,current,0-30,31-60,61-90,90+,total",
         f"{payer.account_code},Payer Ltd,USD,0.00,40.00,0.00,0.00,70.00,110.00",
     ]
+
+
+def test_the_worker_sweep_places_free_money_only_where_there_is_some(payer) -> None:
+
+    pay(payer, "50", "BANK-1")  # before any invoice: all free
+    issued(payer, "INV-1", "30", date(2026, 2, 1))
+    assert allocation.apply_all_unallocated() == 1
+    assert allocation.unallocated(payer.pk) == D("20")
+    assert allocation.apply_all_unallocated() == 0

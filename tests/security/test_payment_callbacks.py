@@ -226,3 +226,14 @@ def test_a_client_sent_price_for_an_invoice_is_refused_and_the_server_amount_is_
     invoice.refresh_from_db()
     assert invoice.status == "paid"
     assert Invoice.objects.get(pk=invoice.pk).allocations.get().amount == D("40")
+
+
+def test_the_server_front_admits_a_slow_callback_body_by_address_with_a_small_limit() -> None:
+    """Under ``tarifa serve`` a body that comes late is admitted before it is read: a callback has no
+    token, so it is counted under its address with the callbacks' own size limit (not refused 401)."""
+    from tarifa.api.switch_endpoints import admit
+
+    answer, key, limit = admit({"REQUEST_METHOD": "POST", "REMOTE_ADDR": "203.0.113.5"}, HOOK, 64 * 2**20)
+    assert (answer, key, limit) == (None, "address 203.0.113.5", 64 * 1024)
+    refused, _key, _limit = admit({"REQUEST_METHOD": "POST", "REMOTE_ADDR": "203.0.113.5"}, "/api/v1/receivables", 10)
+    assert refused is not None  # the other payment operations still need a token first

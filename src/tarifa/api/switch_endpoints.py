@@ -49,6 +49,9 @@ SWITCH_BODY_MAX = 64 * 1024  # an authorisation request is under 2 KB; anything 
 CDRS_PATH = "/api/v1/cdrs"
 PUBLIC_API = ("/api/v1/health", "/api/v1/docs", "/api/v1/openapi.json")  # the API paths that need no token
 LOGIN_PATH = "/admin/login/"
+#: payment-gateway callbacks carry no token (a signature over the body instead): counted by address
+WEBHOOKS_PREFIX = "/api/v1/payments/webhooks/"
+WEBHOOK_BODY_MAX = 64 * 1024  # api/payments.py MAX_WEBHOOK_BYTES
 LOGIN_BODY_MAX = 16 * 1024  # the log-in form (user name, password, CSRF token) is well under 1 KB
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -352,6 +355,8 @@ def admit(environ: dict[str, Any], path: str, body_max: int) -> tuple[Answer | N
         if identity is None:
             return _not_switch(path, authorization), "", 0
         return None, f"token {identity.token_id}", SWITCH_BODY_MAX
+    if path.startswith(WEBHOOKS_PREFIX):
+        return None, f"address {address_of(environ)}", min(body_max, WEBHOOK_BODY_MAX)
     if path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API:
         authorization = environ.get("HTTP_AUTHORIZATION")
         token = bearer_token(authorization)

@@ -26,6 +26,7 @@ from tarifa.billing.models import (
     ServicePlan,
     Transaction,
     WebhookEvent,
+    WebhookHit,
 )
 from tarifa.core import invoices, invoicing
 from tarifa.customers.widgets import LineListField
@@ -383,6 +384,14 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "gateway", "event_id", "kind", "charge_id", "outcome", "detail", "source_address")
     search_fields = ("event_id", "charge_id")
     list_filter = ("outcome", "gateway")
+
+
+@admin.register(WebhookHit)
+class WebhookHitAdmin(ReadOnlyAdmin):
+    """Callback requests counted for the per-address rate limit (the last minute's)."""
+
+    list_display = ("at", "address")
+    search_fields = ("address",)
 
 
 from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402 - registers the tax, late-fee and deposit pages

@@ -160,8 +160,12 @@ class HttpCardGateway:
     name = "http"
 
     def __init__(
-        self, url: str, key: str, webhook_secret: str, timeout_seconds: float = 10
-    ) -> None:  # float-ok: seconds
+        self,
+        url: str,
+        key: str,
+        webhook_secret: str,
+        timeout_seconds: float = 10,  # float-ok: seconds
+    ) -> None:
         self.url = url.rstrip("/")
         self._key = key
         self._secret = webhook_secret

@@ -248,6 +248,11 @@ def run_invoices(
             for inv in issued:
                 result.issued.append(inv.number)
                 result.totals[inv.currency] = result.totals.get(inv.currency, Decimal(0)) + inv.total
+    if result.issued:
+        # Money paid before the invoices existed pays them now, oldest first (docs/payments.md).
+        from tarifa.billing.allocation import apply_all_unallocated
+
+        apply_all_unallocated()
     return result
 
 

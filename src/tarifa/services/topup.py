@@ -56,7 +56,7 @@ def _claim(setting_id: int, now: datetime) -> GatewayCharge | str | None:
     """Under the setting's row lock: the charge to send (a pending one again, or a new one), a
     reason why none can be, or None when the top-up is no longer due."""
     with transaction.atomic():
-        rows = AutoTopUp.objects.select_for_update(skip_locked=connection.vendor == "postgresql")
+        rows = AutoTopUp.objects.select_for_update(skip_locked=connection.vendor == "postgresql", of=("self",))
         setting = rows.select_related("customer", "method").filter(pk=setting_id).first()
         if setting is None:  # another worker holds it
             return None

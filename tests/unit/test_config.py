@@ -165,6 +165,7 @@ _BAD = [
     ("DID_PROVIDER_URL", "numbers.example", "must be an http:// or https:// URL"),
     ("DID_PROVIDER_TIMEOUT", "0", "must be a whole number from 1 to 120"),
     ("WARM_UP", "soon", "must be on or off"),
+    ("NOTICE_CARD_EXPIRY_DAYS", "30,soon", "must be day counts from 1 to 365"),
 ]
 
 

@@ -59,13 +59,19 @@ def worker(
         min=1.0,
         help="Seconds between runs of the service charges (each reads every service with a plan).",
     ),
+    notices_every: float = typer.Option(  # float-ok: seconds
+        60.0, "--notices-every", min=1.0, help="Seconds between low-balance and card-expiry checks."
+    ),
 ) -> None:
-    """Background jobs: expire stale reservations, purge old CPS counters, post service charges due."""
+    """Background jobs: expire stale reservations, purge old CPS counters, post service charges due,
+    queue and send notices (the outbox is sent on every sweep)."""
     start_django()
     from tarifa.calls.reservations import sweep
+    from tarifa.notices.worker import NoticeJob
     from tarifa.services.recurring import run_charges
 
     charged_at: float | None = None  # float-ok: monotonic seconds
+    notices = NoticeJob(notices_every, typer.echo)
     while True:
         # An error in one job is logged (one line, its reason) and the sweeps go on: a worker that
         # exits stops expiring reservations for every call.
@@ -88,6 +94,7 @@ def worker(
                     typer.echo(
                         f"error: the charges of {label} were not posted (tried again next run): {reason}", err=True
                     )
+        notices.sweep(once)
         if once:
             return
         time.sleep(interval)
@@ -99,5 +106,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    from tarifa.notices.commands import notices_app
+
     app.add_typer(charges_app, name="charges")
+    app.add_typer(notices_app, name="notices")
     app.command("worker")(worker)

@@ -90,7 +90,11 @@ class NoticeTemplateAdmin(TarifaAdmin):
 
     @admin.display(description="Placeholders")
     def placeholders(self, obj: NoticeTemplate | None) -> str:
-        kinds = [NoticeKind(obj.kind)] if obj is not None and obj.kind in NoticeKind else list(NoticeKind)
+        kinds = (
+            [NoticeKind(obj.kind)]
+            if obj is not None and obj.kind in {k.value for k in NoticeKind}
+            else list(NoticeKind)
+        )
         return format_html_join(
             "",
             "<p><b>{}</b>: {}</p>",

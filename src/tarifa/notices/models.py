@@ -17,6 +17,9 @@ from tarifa.fields import LabeledCharField, choice_field, money_field
 from tarifa.notices.choices import NOTICE_KIND_LABELS, OUTBOX_STATUS_LABELS, OutboxStatus
 
 
+_KINDS = frozenset(kind.value for kind in NoticeKind)
+
+
 class NoticeSettings(models.Model):
     """A customer's low-balance notice (the account-level one is ``Account.balance_threshold``)."""
 
@@ -89,12 +92,12 @@ class NoticeTemplate(models.Model):
         constraints = [models.UniqueConstraint(fields=["kind", "language"], name="notice_template_kind_language")]
 
     def __str__(self) -> str:
-        shown = NOTICE_KIND_LABELS.label(self.kind) if self.kind in NoticeKind else self.kind
+        shown = NOTICE_KIND_LABELS.label(self.kind) if self.kind in _KINDS else self.kind
         return f"{shown} ({self.language})" if self.language else shown
 
     def clean(self) -> None:
         super().clean()
-        if self.kind not in NoticeKind:
+        if self.kind not in _KINDS:
             return  # the field's own choice check names it
         errors = template_errors(NoticeKind(self.kind), self.subject, self.body_text, self.body_html)
         if errors:

@@ -16,7 +16,6 @@ from tarifa.core.notices import PLACEHOLDERS, NoticeKind
 from tarifa.fields import LabeledCharField, choice_field, money_field
 from tarifa.notices.choices import NOTICE_KIND_LABELS, OUTBOX_STATUS_LABELS, OutboxStatus
 
-
 _KINDS = frozenset(kind.value for kind in NoticeKind)
 
 

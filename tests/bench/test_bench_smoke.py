@@ -91,3 +91,9 @@ def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
     assert re.search(r"sqlite: 500 services of 50 customers", out), out
     assert re.search(r"month-end run Dec 1: [\d,]+ charges", out), out
     assert "second run: 0 posted" in out and ": agree; balances equal ledger: True" in out, out
+
+
+def test_notices_bench_queues_each_low_balance_once_a_day() -> None:
+    out = _bench("notices.py", "--customers", "300", "--only", "sqlite")
+    assert re.search(r"first check: 9 notices queued in .* same day again: 0 in .* next day: 9 in", out), out
+    assert "below threshold 9: agree" in out, out

@@ -143,6 +143,21 @@ def test_account_threshold_uses_the_accounts_own_balance_and_addresses(jane: Cus
     assert Outbox.objects.filter(account=shared).count() == 1
 
 
+def test_changing_an_accounts_threshold_rearms(jane: Customer, django_capture_on_commit_callbacks: Any) -> None:
+    account = Account.objects.create(customer=jane, name="desk", balance_threshold=D("5"))
+    assert check_low_balances(NOW) == 1
+    assert check_low_balances(NOW + timedelta(hours=1)) == 0
+    account.balance_threshold = D("6")
+    with django_capture_on_commit_callbacks(execute=True):
+        account.save()
+    assert check_low_balances(timezone_now()) == 1
+    armed = NoticeSettings.objects.get(customer=jane).rearmed_at
+    account.name = "desk 2"  # other changes re-arm nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        account.save()
+    assert NoticeSettings.objects.get(customer=jane).rearmed_at == armed
+
+
 def test_the_query_agrees_with_spendable(jane: Customer, operator: Customer) -> None:
     """The SQL filter finds exactly the customers whose ``spendable`` funds are below threshold."""
     cases = [
@@ -333,3 +348,35 @@ def test_header_injection_in_name_and_address_is_neutralised(jane: Customer, smt
     assert mail["Subject"] == "Low balance for Jane Bcc: victim@evil.example"
     assert mail["Bcc"] is None
     assert smtp_server.envelopes[0][1] == ["jane@doe.example"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_running_at_the_same_moment_send_one_e_mail(operator: Customer, smtp_server: Mailbox) -> None:
+    """Four workers (threads, each its own database connection) check and send at the same instant."""
+    import threading
+
+    from django.db import connections
+
+    _threshold(operator, "5")
+    start = threading.Barrier(4)
+    errors: list[str] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            run_notices(NOW)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Outbox.objects.count() == 1
+    assert Outbox.objects.get().status == OutboxStatus.SENT
+    assert len(smtp_server.wait_for(1)) == 1
+    assert len(smtp_server.messages) == 1

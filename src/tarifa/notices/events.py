@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.signals import pre_save
 from django.utils import timezone
 
 from tarifa.billing.models import Invoice, Transaction
 from tarifa.billing.signals import invoice_issued, money_added, payment_received
 from tarifa.core.invoices import InvoiceStatus
 from tarifa.core.notices import NoticeKind, money_text
+from tarifa.customers.models import Account
 from tarifa.notices.models import NoticeSettings, Outbox
 from tarifa.notices.queue import Notice, customer_addresses, enqueue
 
@@ -129,7 +131,19 @@ def _on_money(sender: Any, customer_id: int, **kwargs: Any) -> None:
     _after_commit("low-balance re-arm", lambda: rearm(customer_id))
 
 
+def _on_account_saving(sender: Any, instance: Account, raw: bool = False, **kwargs: Any) -> None:
+    """An account's balance threshold changed: re-arm (seed 001: the e-mails go on "until you add
+    new funds ... or you change the balance threshold")."""
+    if raw or instance.pk is None:
+        return
+    stored = Account.objects.filter(pk=instance.pk).values_list("balance_threshold", flat=True).first()
+    if stored != instance.balance_threshold:
+        customer_id = instance.customer_id
+        _after_commit("low-balance re-arm", lambda: rearm(customer_id))
+
+
 def connect_signals() -> None:
+    pre_save.connect(_on_account_saving, sender=Account, dispatch_uid="tarifa.notices.account_threshold")
     invoice_issued.connect(_on_invoice, dispatch_uid="tarifa.notices.invoice_issued")
     payment_received.connect(_on_payment, dispatch_uid="tarifa.notices.payment_received")
     money_added.connect(_on_money, dispatch_uid="tarifa.notices.money_added")

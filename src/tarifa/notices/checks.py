@@ -31,7 +31,7 @@ from tarifa.customers.choices import BalanceMode, BillingType, Status
 from tarifa.customers.models import Account, Customer
 from tarifa.fields import ExactDecimalField
 from tarifa.notices.models import NoticeSettings, Outbox
-from tarifa.notices.queue import Notice, customer_addresses, enqueue
+from tarifa.notices.queue import Notice, Rendered, customer_addresses, enqueue, template_for
 
 CHUNK = 500
 
@@ -218,6 +218,7 @@ def check_low_balances(now: datetime | None = None) -> int:
     """Queue the low-balance notices due now; the number queued."""
     now = now or timezone.now()
     queued = 0
+    template = template_for(NoticeKind.LOW_BALANCE)  # read once per check, not once per notice
     for chunk in _chunks(low_balance_candidates(), CHUNK):
         customer_ids = {c.customer_id for c in chunk}
         account_ids = {c.account_id for c in chunk if c.account_id is not None}
@@ -243,12 +244,14 @@ def check_low_balances(now: datetime | None = None) -> int:
         )
         for candidate in chunk:
             queued += _low_balance_notice(
-                candidate, last_sent.get(candidate.target), rearmed.get(candidate.customer_id), now
+                candidate, last_sent.get(candidate.target), rearmed.get(candidate.customer_id), now, template
             )
     return queued
 
 
-def _low_balance_notice(c: Candidate, last_sent: datetime | None, rearmed: datetime | None, now: datetime) -> int:
+def _low_balance_notice(
+    c: Candidate, last_sent: datetime | None, rearmed: datetime | None, now: datetime, template: Rendered | None = None
+) -> int:
     funds = spendable(c.balance, c.credit_limit, c.postpaid)
     zone = _zone(c.time_zone)
 
@@ -271,7 +274,7 @@ def _low_balance_notice(c: Candidate, last_sent: datetime | None, rearmed: datet
         customer_id=c.customer_id,
         account_id=c.account_id,
     )
-    return 1 if enqueue(notice, now) else 0
+    return 1 if enqueue(notice, now, template) else 0
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -69,11 +69,12 @@ def customer_addresses(customer_id: int, email: str) -> tuple[str, ...]:
     return (own or "", email)
 
 
-def enqueue(notice: Notice, now: datetime) -> bool:
-    """Queue ``notice`` unless its key is queued already (True when this call queued it). No valid
+def enqueue(notice: Notice, now: datetime, template: Rendered | None = None) -> bool:
+    """Queue ``notice`` unless its key is queued already (True when this call queued it); a check
+    that queues many passes the ``template`` it read once. No valid
     address: the row is kept as failed, saying which addresses were refused, so the operator sees it."""
     to = recipients(*notice.addresses)
-    content = render(template_for(notice.kind), notice.context)
+    content = render(template or template_for(notice.kind), notice.context)
     status, error = OutboxStatus.PENDING, ""
     if not to.good:
         status = OutboxStatus.FAILED

@@ -382,6 +382,18 @@ def did_quarantine_days() -> int:
     return _env_int("DID_QUARANTINE_DAYS", 90, 0, 3650)
 
 
+def notice_card_expiry_days() -> tuple[int, ...]:
+    """``TARIFA_NOTICE_CARD_EXPIRY_DAYS``: the days before a saved card's expiry when its notice
+    goes out, comma-separated (default ``30,7``: one notice 30 days ahead, one 7 days ahead)."""
+    from tarifa.core.notices import parse_windows
+
+    raw = _env("NOTICE_CARD_EXPIRY_DAYS", "30,7")
+    try:
+        return parse_windows(raw)
+    except ValueError as error:
+        raise _refuse("NOTICE_CARD_EXPIRY_DAYS", raw, str(error)) from None
+
+
 @dataclass(frozen=True)
 class DidProvider:
     """The origination provider numbers are ordered from when the inventory has none."""
@@ -548,6 +560,7 @@ _READERS: tuple[Callable[[], object], ...] = (
     cache_check_seconds,
     ingest_writers,
     did_quarantine_days,
+    notice_card_expiry_days,
     did_provider,
     gateway,
     warm_up,

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "tarifa.cdrs",
     "tarifa.calls",
     "tarifa.services",
+    "tarifa.notices",
     "tarifa.api",
     "tarifa.reports",
 ]

@@ -99,3 +99,9 @@ def test_invoice_bench_runs_and_invoices_equal_the_ledger() -> None:
     assert "minus the invoiced Transactions" in out and ": True" in out.split("sum of invoices")[1], out
     assert "numbers gapless per issuer (2 issuers): True" in out, out
     assert "second run: 0 invoices issued, 30 already invoiced, 0 new Transactions" in out, out
+
+
+def test_notices_bench_queues_each_low_balance_once_a_day() -> None:
+    out = _bench("notices.py", "--customers", "300", "--only", "sqlite")
+    assert re.search(r"first check: 9 notices queued in .* same day again: 0 in .* next day: 9 in", out), out
+    assert "below threshold 9: agree" in out, out

@@ -176,6 +176,7 @@ _BAD = [
     ("GATEWAY_URL", "pay.example", "must be an http:// or https:// URL"),
     ("GATEWAY_WEBHOOK_SECRET", "short", "must be at least 16 characters"),
     ("TAX_ENGINE", "billsoft", "must be builtin or package.module:Class"),
+    ("NOTICE_CARD_EXPIRY_DAYS", "30,soon", "must be day counts from 1 to 365"),
 ]
 
 

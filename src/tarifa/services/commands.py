@@ -68,17 +68,22 @@ def worker(
     billing_every: float = typer.Option(  # float-ok: seconds
         3600.0, "--billing-every", min=1.0, help="Seconds between runs of the late fees and deposit jobs."
     ),
+    notices_every: float = typer.Option(  # float-ok: seconds
+        60.0, "--notices-every", min=1.0, help="Seconds between low-balance and card-expiry checks."
+    ),
 ) -> None:
     """Background jobs: expire stale reservations, purge old CPS counters, post service charges due,
     top up prepaid customers below their threshold, allocate payments to invoices issued since, late
-    fees and deposit interest and adjustments."""
+    fees and deposit interest and adjustments, queue and send notices (the outbox on every sweep)."""
     start_django()
     from tarifa.calls.reservations import sweep
+    from tarifa.notices.worker import NoticeJob
     from tarifa.services.recurring import run_charges
 
     charged_at: float | None = None  # float-ok: monotonic seconds
     paid_at: float | None = None  # float-ok: monotonic seconds
     billed_at: float | None = None  # float-ok: monotonic seconds
+    notices = NoticeJob(notices_every, typer.echo)
     while True:
         # An error in one job is logged (one line, its reason) and the sweeps go on: a worker that
         # exits stops expiring reservations for every call.
@@ -116,6 +121,7 @@ def worker(
                 typer.echo(
                     f"error: the penalties and deposits run failed (tried again next run): {_reason(exc)}", err=True
                 )
+        notices.sweep(once)
         if once:
             return
         time.sleep(interval)
@@ -201,6 +207,9 @@ def invoice_credit(
 
 
 def register(app: typer.Typer) -> None:
+    from tarifa.notices.commands import notices_app
+
     app.add_typer(charges_app, name="charges")
     app.add_typer(invoice_app, name="invoice")
+    app.add_typer(notices_app, name="notices")
     app.command("worker")(worker)

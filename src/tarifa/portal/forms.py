@@ -154,7 +154,9 @@ def settings_form(group: Group) -> type[AccountForm]:
 class WhyForm(LabeledForm):
     """Try a number from one of the customer's accounts: the decision now, nothing reserved."""
 
-    account = forms.ChoiceField(label="Account")
+    account = forms.ChoiceField(
+        label="Account", error_messages={"invalid_choice": "Account %(value)s is refused: must be one of your accounts"}
+    )
     number = forms.CharField(label="Number dialled", max_length=64)
 
     def __init__(self, *args: Any, accounts: Any, **kwargs: Any) -> None:

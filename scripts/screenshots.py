@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
-
 from tests.portal_server import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, recent_calls, serving  # noqa: E402
 
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -67,8 +66,16 @@ def main(argv: list[str]) -> int:
         server = next(servers)
         try:
             calls = recent_calls(f"{USER}1")
-            calls.append({**calls[0], "call_id": "refused-abroad", "callee": "0114930901820", "duration": 0,
-                          "disposition": "failed", "sip_code": 403})
+            calls.append(
+                {
+                    **calls[0],
+                    "call_id": "refused-abroad",
+                    "callee": "0114930901820",
+                    "duration": 0,
+                    "disposition": "failed",
+                    "sip_code": 403,
+                }
+            )
             server.post_cdrs(calls)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -91,3 +91,8 @@ def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
     assert re.search(r"sqlite: 500 services of 50 customers", out), out
     assert re.search(r"month-end run Dec 1: [\d,]+ charges", out), out
     assert "second run: 0 posted" in out and ": agree; balances equal ledger: True" in out, out
+
+
+def test_portal_history_bench_runs_and_deep_pages_follow_their_cursor() -> None:
+    out = _bench("portal_history.py", "--cdrs", "600", "--others", "100")
+    assert '"middle_page_ms"' in out and '"totals_31_days_calls"' in out

@@ -144,7 +144,9 @@ def test_a_restriction_changed_and_an_invalid_value_refused(page: Page, server: 
     expect(page.get_by_label("Max call time for international calls")).to_have_value("1800")
     page.get_by_label("Max call time for international calls").fill("999999")
     page.get_by_role("button", name="Save account restrictions").click()
-    expect(page.get_by_text("Max call time for international calls 999999 is refused: must be between 1 and 86400 seconds")).to_be_visible()
+    expect(
+        page.get_by_text("Max call time for international calls 999999 is refused: must be between 1 and 86400 seconds")
+    ).to_be_visible()
     expect(page.get_by_label("Max call time for international calls")).to_have_value("999999")
     expect(page.get_by_label("Max call time for international calls")).to_have_attribute("aria-invalid", "true")
     page.goto(page.url)  # a new GET (a reload would post again): nothing was changed

@@ -122,7 +122,9 @@ def test_another_customers_ids_are_404(client_in, portal) -> None:
     ):
         assert client_in.get(url).status_code == 404, url
     before = Account.objects.get(pk=theirs.pk).allow_international
-    assert client_in.post(f"/portal/accounts/{theirs.pk}/restrictions/", {"allow_international": "on"}).status_code == 404
+    assert (
+        client_in.post(f"/portal/accounts/{theirs.pk}/restrictions/", {"allow_international": "on"}).status_code == 404
+    )
     assert Account.objects.get(pk=theirs.pk).allow_international == before
     # the "try a number" form with another's account: refused by name, nothing simulated for it
     response = client_in.post("/portal/why/", {"account": theirs.pk, "number": "0114930901820"})
@@ -205,12 +207,18 @@ def test_settings_saved_and_model_rules_apply(client_in, portal) -> None:
         {"nat": "on", "dtmf_mode": "auto", "max_expiry": "3600", "rtp_timeout": "700", "rtp_hold_timeout": "600"},
     )
     assert response.status_code == 400
-    assert "RTP time-out 700 is refused: must be equal to or lower than the RTP hold time-out (600)" in _errors(response)
+    assert "RTP time-out 700 is refused: must be equal to or lower than the RTP hold time-out (600)" in _errors(
+        response
+    )
     # the SIP password: the seed's rule, masked; left empty, the stored one is kept
     stored = Account.objects.get(pk=alice.pk).sip_password
     response = client_in.post(f"/portal/accounts/{alice.pk}/security/", {"sip_password": "short"})
-    assert response.status_code == 400 and "*****" in " ".join(_errors(response)) and "short" not in _errors_html(response)
-    assert client_in.post(f"/portal/accounts/{alice.pk}/security/", {"ip_restriction": "192.0.2.0/24"}).status_code == 302
+    assert (
+        response.status_code == 400 and "*****" in " ".join(_errors(response)) and "short" not in _errors_html(response)
+    )
+    assert (
+        client_in.post(f"/portal/accounts/{alice.pk}/security/", {"ip_restriction": "192.0.2.0/24"}).status_code == 302
+    )
     alice.refresh_from_db()
     assert alice.sip_password == stored and alice.ip_restriction == ["192.0.2.0/24"]
     assert client_in.get(f"/portal/accounts/{alice.pk}/nonsense/").status_code == 404
@@ -257,7 +265,7 @@ def test_filters_and_totals(client_in, portal) -> None:
 
 
 def test_exports_guard_formula_cells(client_in, portal) -> None:
-    _cdr(portal["customer"], portal["alice"], 4, caller="=HYPERLINK(\"http://x\")")
+    _cdr(portal["customer"], portal["alice"], 4, caller='=HYPERLINK("http://x")')
     csv = client_in.get("/portal/calls/export.csv")
     assert csv.status_code == 200 and csv["Content-Disposition"].startswith('attachment; filename="calls-')
     body = csv.content.decode()
@@ -288,7 +296,9 @@ def test_profile_refuses_with_the_fields_message_and_saves(client_in, portal) ->
     data = {"form": "profile", "name": "New Name", "company": "C Ltd", "email": "not-an-email", "address": "1 Road",
             "phone": "+12015550123", "country": "US", "pin": ""}  # fmt: skip
     response = client_in.post("/portal/profile/", data)
-    assert response.status_code == 400 and any(e.startswith("Email address 'not-an-email' is refused") for e in _errors(response))
+    assert response.status_code == 400 and any(
+        e.startswith("Email address 'not-an-email' is refused") for e in _errors(response)
+    )
     assert 'value="New Name"' in _text(response)
     assert Customer.objects.get(pk=customer.pk).name == "C"
     response = client_in.post("/portal/profile/", {**data, "email": "new@c.example"})
@@ -298,7 +308,12 @@ def test_profile_refuses_with_the_fields_message_and_saves(client_in, portal) ->
 
 
 def test_password_change_follows_the_seed_policy(client_in, portal) -> None:
-    data = {"form": "password", "old_password": PASSWORD, "new_password1": "alllowercase", "new_password2": "alllowercase"}
+    data = {
+        "form": "password",
+        "old_password": PASSWORD,
+        "new_password1": "alllowercase",
+        "new_password2": "alllowercase",
+    }
     response = client_in.post("/portal/profile/", data)
     assert response.status_code == 400 and "must contain" in " ".join(_errors(response))
     data["new_password1"] = data["new_password2"] = "Better-pass2"

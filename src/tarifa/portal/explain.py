@@ -1,4 +1,4 @@
-""""Why did my call fail?": the authorisation's decision told to the customer.
+"""The "why did my call fail?" page: the authorisation's decision told to the customer.
 
 The decision's trace is the back office's (``calls.admin_simulate``), which names vendors,
 connections, routing groups and tariff ids: the operator's business, not the customer's. The
@@ -18,7 +18,11 @@ __all__ = ["ADVICE", "Explanation", "explain"]
 
 #: refusal -> (what happened, what to do, the settings group that decides it or "")
 ADVICE: dict[str, tuple[str, str, str]] = {
-    Refusal.UNKNOWN_ACCOUNT: ("The call did not name one of your accounts.", "Check the device's SIP user and password.", ""),
+    Refusal.UNKNOWN_ACCOUNT: (
+        "The call did not name one of your accounts.",
+        "Check the device's SIP user and password.",
+        "",
+    ),
     Refusal.AMBIGUOUS_ACCOUNT: ("The call matched more than one account.", "Contact support.", ""),
     Refusal.UNKNOWN_PBX: ("The extension called from a PBX it is not registered with.", "Contact support.", ""),
     Refusal.ACCOUNT_DISABLED: ("The account or the customer is inactive.", "Contact support.", ""),
@@ -83,6 +87,7 @@ ADVICE: dict[str, tuple[str, str, str]] = {
 #: Steps about carriers (vendors, connections, routing groups): not shown to customers.
 _HIDDEN = re.compile(r"^(connection |dropped \d+ loss route|route |routes? |vendor |group )", re.IGNORECASE)
 _TARIFF_ID = re.compile(r" \(tariff \d+\)$")
+_BY_VALUE = {refusal.value: refusal for refusal in Refusal}
 _CARRIER_REFUSALS = {Refusal.NO_ROUTE.value, Refusal.LOSS_ROUTE.value}
 
 
@@ -104,7 +109,7 @@ def customer_steps(trace: list[str], reason: str) -> list[str]:
         if _HIDDEN.match(step):
             continue
         if step.startswith("REFUSED ") and reason in _CARRIER_REFUSALS:
-            refusal = Refusal(reason)
+            refusal = _BY_VALUE[reason]
             steps.append(f"REFUSED {refusal} (SIP {refusal.sip_code}): {ADVICE[refusal][0]}")
             continue
         if step.startswith("no connection of group") or step.startswith("every route costs"):

@@ -65,7 +65,7 @@ class ResetForm(LabeledErrorsMixin, PasswordResetForm):
     and the page says the same whether or not anyone matched. Counted per client address like
     failed log-ins, so the form cannot mail someone's inbox full."""
 
-    email = forms.CharField(label="Web user name or e-mail", max_length=254)  # type: ignore[assignment]
+    email = forms.CharField(label="Web user name or e-mail", max_length=254)
 
     def __init__(self, *args: Any, request: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,12 +97,12 @@ class MailNotSent(Exception):
     """The SMTP server could not take the reset e-mail."""
 
 
-class ResetSetPassword(LabeledErrorsMixin, SetPasswordForm):
+class ResetSetPassword(LabeledErrorsMixin, SetPasswordForm):  # type: ignore[type-arg]
     """The new password of a reset link: the seed 003 rule (Django's validators, WebPasswordValidator)."""
 
 
 class PasswordChange(LabeledErrorsMixin, ThrottledOldPasswordMixin, PasswordChangeForm):
-    """"Customer Portal Password" (seed 001 security): the old one throttled like a log-in."""
+    """The customer portal password (seed 001 security): the old one throttled like a log-in."""
 
 
 class ProfileForm(LabeledModelForm):
@@ -115,16 +115,17 @@ class ProfileForm(LabeledModelForm):
 
 def _plain(field: forms.Field) -> forms.Widget:
     """A plain HTML widget for a form field (the back office's are the theme's)."""
+    choices: Any = getattr(field, "choices", ())
     if isinstance(field, CountryListField):
-        return CountryPicker(choices=field.choices)
+        return CountryPicker(choices=choices)
     if isinstance(field, LineListField):
         return forms.Textarea(attrs={"rows": 4})
     if isinstance(field, forms.MultipleChoiceField | forms.ModelMultipleChoiceField):
-        return forms.CheckboxSelectMultiple(choices=field.choices)  # type: ignore[attr-defined]
+        return forms.CheckboxSelectMultiple(choices=choices)
     if isinstance(field, forms.BooleanField):
         return forms.CheckboxInput()
     if isinstance(field, forms.ChoiceField | forms.ModelChoiceField):
-        return forms.Select(choices=field.choices)  # type: ignore[attr-defined]
+        return forms.Select(choices=choices)
     if isinstance(field.widget, forms.PasswordInput):
         return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
     if isinstance(field, forms.IntegerField | forms.DecimalField):
@@ -135,8 +136,7 @@ def _plain(field: forms.Field) -> forms.Widget:
 def settings_form(group: Group) -> type[AccountForm]:
     """The back office's account form limited to one settings group's fields."""
 
-    class Meta(AccountForm.Meta):
-        fields = group.names
+    meta = type("Meta", (AccountForm.Meta,), {"fields": group.names})
 
     def __init__(self: AccountForm, *args: Any, **kwargs: Any) -> None:
         AccountForm.__init__(self, *args, **kwargs)
@@ -148,7 +148,7 @@ def settings_form(group: Group) -> type[AccountForm]:
             field.widget = _plain(field)
             field.help_text = what + (" Leave empty to keep the current one." if name == "sip_password" else "")
 
-    return type(f"{group.slug.title()}SettingsForm", (AccountForm,), {"Meta": Meta, "__init__": __init__})
+    return type(f"{group.slug.title()}SettingsForm", (AccountForm,), {"Meta": meta, "__init__": __init__})
 
 
 class WhyForm(LabeledForm):
@@ -161,4 +161,6 @@ class WhyForm(LabeledForm):
 
     def __init__(self, *args: Any, accounts: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [(str(a.pk), a.name) for a in accounts]
+        account = self.fields["account"]
+        assert isinstance(account, forms.ChoiceField)
+        account.choices = [(str(a.pk), a.name) for a in accounts]

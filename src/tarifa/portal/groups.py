@@ -29,12 +29,18 @@ GROUPS: tuple[Group, ...] = (
         "Account routing",
         "The routes used for your domestic, international and toll-free calls.",
         (
-            ("domestic_route", "Value: the lowest price, caller ID not always passed. Premium: better quality, "
-             "caller ID passed, a little dearer."),
+            (
+                "domestic_route",
+                "Value: the lowest price, caller ID not always passed. Premium: better quality, "
+                "caller ID passed, a little dearer.",
+            ),
             ("international_route", "Value or Premium for calls abroad; caller ID is never guaranteed abroad."),
             ("tollfree_route", "The route for toll-free calls: Value (free) or Premium (better quality)."),
-            ("tollfree_carrier", "Which carrier ends toll-free calls: the server's default, always an American "
-             "carrier, or always a Canadian one."),
+            (
+                "tollfree_carrier",
+                "Which carrier ends toll-free calls: the server's default, always an American "
+                "carrier, or always a Canadian one.",
+            ),
         ),
     ),
     Group(
@@ -47,10 +53,15 @@ GROUPS: tuple[Group, ...] = (
             ("allow_premium_rate", "Premium-rate numbers are where toll fraud goes: leave off unless you need them."),
             ("max_call_time_domestic", "Calls at home longer than this are hung up. Empty: no limit of its own."),
             ("max_call_time_international", "Calls abroad longer than this are hung up. Empty: no limit of its own."),
-            ("international_rate_cap", "A call abroad whose per-minute rate is above this is not connected. "
-             "Empty: no cap."),
-            ("allowed_countries", "The countries calls may go to, chosen by region; none chosen allows every "
-             "country. International calls must also be allowed above."),
+            (
+                "international_rate_cap",
+                "A call abroad whose per-minute rate is above this is not connected. Empty: no cap.",
+            ),
+            (
+                "allowed_countries",
+                "The countries calls may go to, chosen by region; none chosen allows every "
+                "country. International calls must also be allowed above.",
+            ),
         ),
     ),
     Group(
@@ -60,8 +71,11 @@ GROUPS: tuple[Group, ...] = (
         (
             ("name", "The name of this account in your lists and call history."),
             ("e911_caller_id", "The caller ID sent on a 911 call when the caller's number is not a 911-enabled DID."),
-            ("dialing_mode", "North America: 10 or 11 digits, 011 or 00 before international numbers. "
-             "E.164: the country code first."),
+            (
+                "dialing_mode",
+                "North America: 10 or 11 digits, 011 or 00 before international numbers. "
+                "E.164: the country code first.",
+            ),
             ("caller_id_number", "The caller ID sent when your device sends none. Leave empty if your PBX sets it."),
             ("voicemail_enabled", "Voicemail for the main account."),
             ("music_on_hold", "What the other party hears while you hold the call."),
@@ -91,8 +105,11 @@ GROUPS: tuple[Group, ...] = (
         "Notifications",
         "E-mails about this account.",
         (
-            ("balance_threshold", "When the balance falls below this amount (1 to 200), an e-mail is sent. "
-             "Empty: no e-mail (not recommended)."),
+            (
+                "balance_threshold",
+                "When the balance falls below this amount (1 to 200), an e-mail is sent. "
+                "Empty: no e-mail (not recommended).",
+            ),
             ("notification_emails", "Where the balance e-mails go; several addresses separated by commas."),
         ),
     ),
@@ -116,10 +133,15 @@ GROUPS: tuple[Group, ...] = (
             ("allowed_codecs", "The codecs calls may use. None chosen: allow all (recommended)."),
             ("encrypted_sip", "Encrypts signalling (SIP-TLS) and media (SRTP); your device must be set up for it."),
             ("max_expiry", "The longest registration, 60 to 3600 seconds."),
-            ("rtp_timeout", "Seconds of silence before a call not on hold is ended, 1 to 3600, at most the "
-             "hold time-out. Empty: 60."),
-            ("rtp_hold_timeout", "Seconds of silence before a call on hold is ended, 1 to 3600, at least the "
-             "time-out. Empty: 600."),
+            (
+                "rtp_timeout",
+                "Seconds of silence before a call not on hold is ended, 1 to 3600, at most the "
+                "hold time-out. Empty: 60.",
+            ),
+            (
+                "rtp_hold_timeout",
+                "Seconds of silence before a call on hold is ended, 1 to 3600, at least the time-out. Empty: 600.",
+            ),
         ),
     ),
 )

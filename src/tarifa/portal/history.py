@@ -45,14 +45,18 @@ class HistoryFilter(LabeledForm):
     number = forms.CharField(label="Number", max_length=64, required=False, help_text="Part of the caller or callee.")
     destination = forms.CharField(label="Destination", max_length=100, required=False)
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any"), *((str(k), str(v)) for k, v in DISPOSITION_LABELS.choices)]
+        label="Status",
+        required=False,
+        choices=[("", "Any"), *((str(k), str(v)) for k, v in DISPOSITION_LABELS.choices)],
     )
     account = forms.ChoiceField(label="Account", required=False)
 
     def __init__(self, *args: Any, customer: Customer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.customer = customer
-        self.fields["account"].choices = [("", "All accounts")] + [
+        account = self.fields["account"]
+        assert isinstance(account, forms.ChoiceField)
+        account.choices = [("", "All accounts")] + [
             (str(a.pk), a.name) for a in scope.accounts(customer).only("pk", "name")
         ]
 
@@ -120,7 +124,9 @@ def parse_cursor(text: str) -> tuple[datetime, int]:
         micros, pk = (int(part) for part in text.split(_SEP))
         moment = _EPOCH + timedelta(microseconds=micros)
     except (ValueError, OverflowError):
-        raise refuse("Page", text[:40], "is not a page of this list; start again from the first page", "cursor") from None
+        raise refuse(
+            "Page", text[:40], "is not a page of this list; start again from the first page", "cursor"
+        ) from None
     return moment, pk
 
 

@@ -60,9 +60,7 @@ def summary(customer: Customer, now: datetime | None = None) -> Summary:
     # TODO(notices, issue 15): a customer-level low-balance threshold; until then the highest
     # threshold among the accounts that share the customer's balance (seed 001 "Balance Threshold").
     threshold = (
-        scope.accounts(customer)
-        .filter(balance_mode=BalanceMode.SHARED)
-        .aggregate(t=Max("balance_threshold"))["t"]
+        scope.accounts(customer).filter(balance_mode=BalanceMode.SHARED).aggregate(t=Max("balance_threshold"))["t"]
     )
     low = available <= 0 or (threshold is not None and available < threshold)
     return Summary(

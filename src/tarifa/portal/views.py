@@ -3,6 +3,7 @@ through ``scope`` (another tenant's id is a 404); forms are the shared ones of `
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -228,8 +229,9 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     me = _me(request)
     which = request.POST.get("form") if request.method == "POST" else None
     profile = ProfileForm(request.POST if which == "profile" else None, instance=me)
-    password = PasswordChange(request.user, request.POST if which == "password" else None)
-    password.request = request  # type: ignore[attr-defined]  # ThrottledOldPasswordMixin reads it
+    user: Any = request.user  # a portal user (customer_view)
+    password = PasswordChange(user, request.POST if which == "password" else None)
+    password.request = request  # ThrottledOldPasswordMixin reads it
     status = 200
     if which == "profile":
         if profile.is_valid():
@@ -258,7 +260,7 @@ def profile_page(request: HttpRequest) -> HttpResponse:
 @customer_view
 def why_page(request: HttpRequest) -> HttpResponse:
     me = _me(request)
-    since = timezone.now() - timezone.timedelta(days=WHY_DAYS)
+    since = timezone.now() - timedelta(days=WHY_DAYS)
     failed = (
         scope.cdrs(me)
         .filter(start_time__gte=since)

@@ -43,8 +43,11 @@ def _pages(page: Page, base: str, out: Path, size: str) -> list[Path]:
     page.goto(f"{base}/portal/calls/")
     shot("calls")
     page.goto(f"{base}/portal/accounts/")
-    page.get_by_role("link", name="Edit settings").first.click()
+    page.get_by_role("link", name=f"Edit settings of {USER}-sip_user-1").click()
     page.get_by_role("link", name="Account restrictions").click()
+    if page.get_by_label("Allow international calls").is_checked():  # so that the call abroad is refused
+        page.get_by_label("Allow international calls").uncheck()
+        page.get_by_role("button", name="Save account restrictions").click()
     page.get_by_label("Max call time for international calls").fill("100000")
     page.get_by_role("button", name="Save account restrictions").click()
     shot("settings")

@@ -9,7 +9,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.portal_server import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, PortalServer, serving
 from tests.smtp import Mailbox
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "tarifa.notices",
     "tarifa.api",
     "tarifa.reports",
+    "tarifa.portal",
 ]
 
 MIDDLEWARE = [
@@ -150,6 +151,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _https.hsts_include_subdomains
 SECURE_HSTS_PRELOAD = _https.hsts_preload
 SECURE_PROXY_SSL_HEADER = _https.proxy_ssl_header
 CSRF_TRUSTED_ORIGINS = _https.csrf_trusted_origins
+
+# Portal password-reset links (tarifa.portal) work once and for one hour.
+PASSWORD_RESET_TIMEOUT = 3600
 
 LOGIN_URL = "admin:login"
 # Unfold's log-in form posts no "next": without this, Django sends people to /accounts/profile/ (a 404).

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from tarifa.api import switch_endpoints
@@ -15,6 +15,8 @@ urlpatterns = [
     # Before the admin's own: the same page with the old password throttled like a log-in.
     path("admin/password_change/", admin_password_change),
     path("admin/", admin.site.urls),
+    # The customer portal (tarifa.portal): customer users only; staff use /admin/.
+    path("portal/", include("tarifa.portal.urls")),
     # The switch endpoints (hot path), before the ninja API that documents them.
     path("api/v1/calls/authorize", switch_endpoints.authorize_view),
     path("api/v1/calls/<call_id>/end", switch_endpoints.end_view),

@@ -105,3 +105,8 @@ def test_notices_bench_queues_each_low_balance_once_a_day() -> None:
     out = _bench("notices.py", "--customers", "300", "--only", "sqlite")
     assert re.search(r"first check: 9 notices queued in .* same day again: 0 in .* next day: 9 in", out), out
     assert "below threshold 9: agree" in out, out
+
+
+def test_portal_history_bench_runs_and_deep_pages_follow_their_cursor() -> None:
+    out = _bench("portal_history.py", "--cdrs", "600", "--others", "100")
+    assert '"middle_page_ms"' in out and '"totals_31_days_calls"' in out

@@ -1,0 +1,28 @@
+"""``/portal/``: the customer portal's pages (tarifa.urls includes them under the ``portal`` namespace)."""
+
+from django.urls import path
+
+from tarifa.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home_page, name="home"),
+    path("login/", views.Login.as_view(), name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("password-reset/", views.Reset.as_view(), name="reset"),
+    path("password-reset/sent/", views.ResetDone.as_view(), name="reset_done"),
+    path("password-reset/<uidb64>/<token>/", views.ResetConfirm.as_view(), name="reset_confirm"),
+    path("password-reset/done/", views.ResetComplete.as_view(), name="reset_complete"),
+    path("calls/", views.calls_page, name="calls"),
+    path("calls/export.<str:fmt>", views.calls_export, name="calls_export"),
+    path("calls/<int:cdr_id>/", views.call_page, name="call"),
+    path("accounts/", views.accounts_page, name="accounts"),
+    path("accounts/<int:account_id>/", views.account_settings, name="account"),
+    path("accounts/<int:account_id>/<slug:group>/", views.account_settings, name="account_settings"),
+    path("profile/", views.profile_page, name="profile"),
+    path("why/", views.why_page, name="why"),
+    path("why/<int:cdr_id>/", views.why_call, name="why_call"),
+    # TODO(invoicing, issue 15): invoices/ (list, view, PDF), payments/ (pay, history, saved method,
+    # automatic top-up): their views go here and their entries in base.html's navigation.
+]

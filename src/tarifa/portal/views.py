@@ -1,0 +1,307 @@
+"""The portal's pages. Thin: each view takes the customer from ``customer_view`` and reads
+through ``scope`` (another tenant's id is a 404); forms are the shared ones of ``forms``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from tarifa.calls.pops import pop_names
+from tarifa.cdrs.choices import Disposition
+from tarifa.customers.models import Customer
+from tarifa.portal import explain, history, home, scope
+from tarifa.portal.access import customer_view, may_use_portal
+from tarifa.portal.forms import (
+    LoginForm,
+    MailNotSent,
+    PasswordChange,
+    ProfileForm,
+    ResetForm,
+    ResetSetPassword,
+    WhyForm,
+    settings_form,
+)
+from tarifa.portal.groups import GROUPS, group_named
+
+#: "Recent" for "why did my call fail?": the failed calls of the last days.
+WHY_DAYS = 7
+WHY_LIST = 20
+
+
+def _me(request: HttpRequest) -> Customer:
+    customer: Customer = request.portal_customer  # type: ignore[attr-defined]
+    return customer
+
+
+# --- log-in, log-out, password reset -------------------------------------------------------------
+
+
+class Login(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "portal/login.html"
+    redirect_authenticated_user = False
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("portal:home")
+
+
+@require_http_methods(["POST"])
+def logout(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import logout as end_session
+
+    end_session(request)
+    messages.info(request, "You are logged out.")
+    return redirect("portal:login")
+
+
+class Reset(auth_views.PasswordResetView):
+    form_class = ResetForm
+    template_name = "portal/reset.html"
+    email_template_name = "portal/reset_email.txt"
+    subject_template_name = "portal/reset_subject.txt"
+    success_url = reverse_lazy("portal:reset_done")
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            return super().form_valid(form)
+        except MailNotSent:
+            form.add_error(None, "The e-mail could not be sent now (the mail server did not answer); try again later.")
+            return self.form_invalid(form)
+
+
+class ResetDone(auth_views.PasswordResetDoneView):
+    template_name = "portal/reset_done.html"
+
+
+class ResetConfirm(auth_views.PasswordResetConfirmView):
+    form_class = ResetSetPassword
+    template_name = "portal/reset_confirm.html"
+    success_url = reverse_lazy("portal:reset_complete")
+
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        # only a portal user's link: a staff user never resets a password here
+        return user if user is not None and may_use_portal(user) else None
+
+
+class ResetComplete(auth_views.PasswordResetCompleteView):
+    template_name = "portal/reset_complete.html"
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@customer_view
+def home_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    bars = home.spend_chart(me)
+    context = {
+        "nav": "home",
+        "me": me,
+        "summary": home.summary(me),
+        "bars": bars,
+        "chart_width": home.CHART_WIDTH,
+        "chart_height": home.CHART_HEIGHT,
+        "chart_total": sum(b.amount for b in bars),
+        "live": scope.calls_in_progress(me)[:20],
+    }
+    return render(request, "portal/home.html", context)
+
+
+@customer_view
+def calls_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    _own_account_or_404(me, request.GET.get("account"))
+    data = request.GET.copy()
+    if not any(data.get(name) for name in ("date_from", "date_to")) and "date_from" not in data:
+        start, end = history.default_range(me)
+        data["date_from"], data["date_to"] = start.isoformat(), end.isoformat()
+    form = history.HistoryFilter(data, customer=me)
+    page = None
+    totals = None
+    cursor_error = ""
+    if form.is_valid():
+        rows = history.filtered(me, form.cleaned_data)
+        after = None
+        if request.GET.get("after"):
+            try:
+                after = history.parse_cursor(request.GET["after"])
+            except ValidationError as exc:
+                cursor_error = " ".join(exc.messages)
+        page = history.page(rows, after)
+        totals = history.totals(rows)
+    query = data.copy()
+    query.pop("after", None)
+    context = {
+        "nav": "calls",
+        "me": me,
+        "form": form,
+        "page": page,
+        "totals": totals,
+        "cursor_error": cursor_error,
+        "query": query.urlencode(),
+        "first_page": "after" in request.GET,
+    }
+    return render(request, "portal/calls.html", context)
+
+
+def _own_account_or_404(me: Customer, value: str | None) -> None:
+    """An account id in a filter that is not the customer's is a 404, as in a URL."""
+    if value:
+        scope.account_of(me, value)
+
+
+@customer_view
+def calls_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    me = _me(request)
+    if fmt not in ("csv", "xlsx"):
+        raise Http404("no such format")
+    _own_account_or_404(me, request.GET.get("account"))
+    form = history.HistoryFilter(request.GET, customer=me)
+    if not form.is_valid():
+        return render(request, "portal/calls.html", {"nav": "calls", "me": me, "form": form}, status=400)
+    content, content_type, extension = history.export(history.filtered(me, form.cleaned_data), fmt)
+    response = HttpResponse(content, content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="calls-{me.account_code}-{stamp}.{extension}"'
+    return response
+
+
+@customer_view
+def call_page(request: HttpRequest, cdr_id: int) -> HttpResponse:
+    me = _me(request)
+    cdr = scope.cdr_of(me, cdr_id)
+    return render(request, "portal/call.html", {"nav": "calls", "me": me, "cdr": cdr})
+
+
+@customer_view
+def accounts_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    return render(request, "portal/accounts.html", {"nav": "accounts", "me": me, "accounts": scope.accounts(me)})
+
+
+@customer_view
+def account_settings(request: HttpRequest, account_id: int, group: str = "routing") -> HttpResponse:
+    me = _me(request)
+    account = scope.account_of(me, account_id)
+    chosen = group_named(group)
+    if chosen is None:
+        raise Http404("no such settings group")
+    form_class = settings_form(chosen)
+    if request.method == "POST":
+        form = form_class(request.POST, instance=account)
+        if form.is_valid():
+            with transaction.atomic():
+                form.save()
+            messages.success(request, f"{chosen.title} of {account.name} saved.")
+            return redirect("portal:account_settings", account_id=account.pk, group=chosen.slug)
+        status = 400
+        account.refresh_from_db()  # the page's header shows what is stored, not what was typed
+    else:
+        form = form_class(instance=account)
+        status = 200
+    context = {
+        "nav": "accounts",
+        "me": me,
+        "account": account,
+        "groups": GROUPS,
+        "group": chosen,
+        "form": form,
+    }
+    return render(request, "portal/settings.html", context, status=status)
+
+
+@customer_view
+def profile_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    which = request.POST.get("form") if request.method == "POST" else None
+    profile = ProfileForm(request.POST if which == "profile" else None, instance=me)
+    user: Any = request.user  # a portal user (customer_view)
+    password = PasswordChange(user, request.POST if which == "password" else None)
+    password.request = request  # ThrottledOldPasswordMixin reads it
+    status = 200
+    if which == "profile":
+        if profile.is_valid():
+            with transaction.atomic():
+                saved = profile.save()
+                if saved.user is not None and saved.user.email != saved.email:
+                    saved.user.email = saved.email  # reset links go to the customer's e-mail
+                    saved.user.save(update_fields=["email"])
+            messages.success(request, "Profile saved.")
+            return redirect("portal:profile")
+        status = 400
+        me.refresh_from_db()
+    elif which == "password":
+        if password.is_valid():
+            from django.contrib.auth import update_session_auth_hash
+
+            password.save()
+            update_session_auth_hash(request, password.user)
+            messages.success(request, "Portal password changed.")
+            return redirect("portal:profile")
+        status = 400
+    context = {"nav": "profile", "me": me, "profile": profile, "password": password}
+    return render(request, "portal/profile.html", context, status=status)
+
+
+@customer_view
+def why_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    since = timezone.now() - timedelta(days=WHY_DAYS)
+    failed = (
+        scope.cdrs(me)
+        .filter(start_time__gte=since)
+        .exclude(disposition=Disposition.ANSWERED)
+        .select_related("account")
+        .order_by("-start_time", "-pk")[:WHY_LIST]
+    )
+    accounts = scope.accounts(me)
+    form = WhyForm(request.POST or None, accounts=accounts)
+    result = account = None
+    if request.method == "POST" and form.is_valid():
+        account = scope.account_of(me, form.cleaned_data["account"])
+        allowed, _others = pop_names(account)
+        pop = allowed[0] if account.pop_restriction.exists() and allowed else ""  # a call through its POP
+        result = _explain(account, form.cleaned_data["number"], pop=pop)
+    context = {
+        "nav": "why",
+        "me": me,
+        "failed": failed,
+        "form": form,
+        "result": result,
+        "account": account,
+        "days": WHY_DAYS,
+    }
+    return render(request, "portal/why.html", context, status=400 if form.errors else 200)
+
+
+@customer_view
+def why_call(request: HttpRequest, cdr_id: int) -> HttpResponse:
+    me = _me(request)
+    cdr = scope.cdr_of(me, cdr_id)
+    if cdr.account is None:
+        raise Http404("no account for this call")
+    allowed, _refused = pop_names(cdr.account)
+    pop = cdr.switch if cdr.switch in allowed or cdr.switch in _refused else ""
+    result = _explain(cdr.account, cdr.callee, caller=cdr.caller, source_ip=cdr.source_ip or "", pop=pop)
+    return render(request, "portal/why_call.html", {"nav": "why", "me": me, "cdr": cdr, "result": result})
+
+
+def _explain(account: Any, number: str, **call: str) -> explain.Explanation:
+    from tarifa.calls.authorize import simulate_for
+
+    decision = simulate_for(account.account_code, number, **call)
+    return explain.explain(decision.allowed, decision.reason, decision.sip_code, decision.trace)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tarifa.services",
     "tarifa.api",
     "tarifa.reports",
+    "tarifa.audit",
 ]
 
 MIDDLEWARE = [

@@ -30,7 +30,7 @@ from django.db import models, transaction
 from django.db.models import Model, Q, QuerySet
 from django.forms.models import model_to_dict, modelform_factory
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, create_model
 
 from tarifa import changes
@@ -468,13 +468,13 @@ def register(router: Router, res: Resource) -> Resource:
         return res
     body_schema = _in_schema(res)
 
-    def create_view(request: HttpRequest, body: Any) -> tuple[int, dict[str, Any]]:
+    def create_view(request: HttpRequest, body: Any) -> Status:
         caller = caller_of(request)
         _guard(res, caller, "add")
         obj = _save(res, caller, request, res.model(), payload_of(body), "create")
-        return 201, _dump(res, obj)
+        return Status(201, _dump(res, obj))
 
-    create_view.__annotations__ = {"request": HttpRequest, "body": body_schema, "return": tuple}
+    create_view.__annotations__ = {"request": HttpRequest, "body": body_schema, "return": Status}
     router.post(
         f"/{res.path}",
         response={201: out, **ERRORS},
@@ -520,7 +520,7 @@ def register(router: Router, res: Resource) -> Resource:
                 setattr(obj, name, value)
                 obj.save(update_fields=[name])
                 changes.announce(actor, obj, "deactivate", before, changes.snapshot(obj))
-            return 200, _dump(res, obj)
+            return Status(200, _dump(res, obj))
         refusal = protected_refusal(obj)
         if refusal is not None:
             raise Problem(409, "Conflict", " ".join(refusal.messages))
@@ -529,7 +529,7 @@ def register(router: Router, res: Resource) -> Resource:
             obj.delete()
             obj.pk = pk
             changes.announce(actor, obj, "delete", before, None)
-        return 204, None
+        return Status(204, None)
 
     retire_doc = (
         f"Deactivates (sets `{res.retire[0]}` to `{res.retire[1]}`; the history stays)"

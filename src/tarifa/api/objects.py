@@ -7,6 +7,7 @@ from ninja import Router
 
 from tarifa.api.crud import Resource, editable, register
 from tarifa.billing.models import ServicePlan, Transaction
+from tarifa.cdrs.models import Cdr
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.models import Did, DidPlan
 from tarifa.rating.models import Rate, Tariff
@@ -243,6 +244,29 @@ RESOURCES = [
         description="Money movements (append-only): read here; payments and credits have their own operations.",
     ),
 ]
+
+RESOURCES.append(
+    Resource(
+        "call-records",
+        Cdr,
+        "cdrs",
+        tenant="customer",
+        shown=(
+            "switch", "call_id", "leg", "customer", "account", "caller", "callee", "number", "start_time", "duration",
+            "billed_seconds", "price", "cost", "disposition", "rating_status", "unrated_reason",
+        ),  # fmt: skip
+        filters={
+            "customer": "customer_id",
+            "account": "account_id",
+            "since": "start_time__gte",
+            "until": "start_time__lt",
+            "rating_status": "rating_status",
+        },
+        orderings=("-id", "start_time"),
+        example={"call_id": "a84b4c76e66710", "customer": 2, "callee": "442071234567", "duration": 95, "price": "0.0400"},
+        description="Rated CDRs (read only), newest first; a tenant's token sees its subtree's.",
+    )
+)
 
 for _resource in RESOURCES:
     register(router, _resource)

@@ -122,10 +122,16 @@ def fill(customers: int, cdrs: int, resellers: int) -> dict[str, Any]:
                 account, customer = accounts[(n * 7919) % len(accounts)]
                 batch.append(
                     (
-                        "bench", f"call-{n}", "a", account, customer, "442071234567",
-                        start + timedelta(seconds=n * 30 * 86400 // max(cdrs, 1)), 60,
+                        "bench",
+                        f"call-{n}",
+                        "a",
+                        account,
+                        customer,
+                        "442071234567",
+                        start + timedelta(seconds=n * 30 * 86400 // max(cdrs, 1)),
+                        60,
                         *defaults.values(),
-                    )  # fmt: skip
+                    )
                 )
             marks = ", ".join(["%s"] * len(names))
             with transaction.atomic():

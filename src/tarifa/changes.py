@@ -81,7 +81,9 @@ def snapshot(obj: Model) -> dict[str, Any]:
     return out
 
 
-def announce(actor: Actor, obj: Model, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+def announce(
+    actor: Actor, obj: Model, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> None:
     """Tell the listeners (the audit log) that ``obj`` changed."""
     change = Change(
         actor=actor,
@@ -104,5 +106,5 @@ def address_of(meta: Mapping[str, Any]) -> str:
     if proxies:
         hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         if len(hops) >= proxies:
-            return hops[-proxies][:150]
-    return remote[:150]
+            return str(hops[-proxies])[:150]
+    return str(remote)[:150]

@@ -196,7 +196,7 @@ def token(
     switch: str = typer.Option("", "--switch", help="POP / switch the token belongs to (must exist)."),
     create_pop: bool = typer.Option(False, "--create-pop", help="Create the POP when none has that name."),
     operator: bool = typer.Option(False, "--operator", help="An operator token for the management API (sees all)."),
-    scope: list[str] = typer.Option(  # noqa: B008  (typer's way)
+    scope: list[str] = typer.Option(
         [], "--scope", help="With --operator: a scope (read, full, customers:write, ...); repeat for more."
     ),
 ) -> None:

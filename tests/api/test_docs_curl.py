@@ -42,9 +42,12 @@ def served_api(tmp_path_factory, django_db_setup, django_db_blocker):  # type: i
 
         s = connection.settings_dict
         created = f"tarifa_docs_{uuid.uuid4().hex[:8]}"
-        with django_db_blocker.unblock(), psycopg.connect(
-            host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
-        ) as admin:
+        with (
+            django_db_blocker.unblock(),
+            psycopg.connect(
+                host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
+            ) as admin,
+        ):
             admin.execute(f'CREATE DATABASE "{created}"')
         env["TARIFA_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{created}"
     assert run_tarifa(env, "migrate", timeout=300).returncode == 0
@@ -73,9 +76,12 @@ def served_api(tmp_path_factory, django_db_setup, django_db_blocker):  # type: i
         server.wait(timeout=15)
         if created is not None:
             s = connection.settings_dict
-            with django_db_blocker.unblock(), psycopg.connect(
-                host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
-            ) as admin:
+            with (
+                django_db_blocker.unblock(),
+                psycopg.connect(
+                    host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
+                ) as admin,
+            ):
                 admin.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 

@@ -25,9 +25,16 @@ TENANT_OBJECTS = {
     "rates": "rate",
 }
 OPERATOR_ONLY = [
-    "did-plans", "service-plans", "destination-sets", "vendors", "connections", "routing-groups", "route-offers",
-    "pops", "audit",
-]  # fmt: skip
+    "did-plans",
+    "service-plans",
+    "destination-sets",
+    "vendors",
+    "connections",
+    "routing-groups",
+    "route-offers",
+    "pops",
+    "audit",
+]
 
 
 @pytest.fixture
@@ -75,9 +82,7 @@ def test_the_operator_sees_everything_and_others_no_operator_objects(client, ten
 def test_a_read_only_token_cannot_write(client, tenants, token) -> None:
     account = tenants.objects["account1"]
     before = Customer.objects.count()
-    created = client.post(
-        "/api/v1/customers", {"name": "X"}, content_type="application/json", **tenants.auth(token)
-    )
+    created = client.post("/api/v1/customers", {"name": "X"}, content_type="application/json", **tenants.auth(token))
     changed = client.patch(
         f"/api/v1/accounts/{account.pk}", {"name": "renamed"}, content_type="application/json", **tenants.auth(token)
     )
@@ -114,9 +119,7 @@ def test_create_update_deactivate_a_customer_with_the_audit_log(client, tenants)
     assert created.status_code == 201, created.content
     pk = created.json()["id"]
     assert Customer.objects.get(pk=pk).path.startswith(reseller.path)
-    changed = client.patch(
-        f"/api/v1/customers/{pk}", {"credit_limit": "25.5"}, content_type="application/json", **auth
-    )
+    changed = client.patch(f"/api/v1/customers/{pk}", {"credit_limit": "25.5"}, content_type="application/json", **auth)
     assert changed.status_code == 200 and changed.json()["credit_limit"].startswith("25.5"), changed.content
     gone = client.delete(f"/api/v1/customers/{pk}", **auth)
     assert gone.status_code == 200 and gone.json()["status"] == "inactive"
@@ -133,22 +136,32 @@ def test_create_update_deactivate_a_customer_with_the_audit_log(client, tenants)
 def test_a_reseller_cannot_place_a_customer_outside_its_subtree(client, tenants) -> None:
     auth = tenants.auth("res1_full")
     body = {
-        "name": "Escape", "company": "E", "web_username": "escape", "email": "e@example.com", "phone": "+12015550111",
-        "country": "US", "tariff": tenants.objects["tariff1"].pk, "web_password": "Portal-pass-2026!",
-    }  # fmt: skip
+        "name": "Escape",
+        "company": "E",
+        "web_username": "escape",
+        "email": "e@example.com",
+        "phone": "+12015550111",
+        "country": "US",
+        "tariff": tenants.objects["tariff1"].pk,
+        "web_password": "Portal-pass-2026!",
+    }
     for parent in (None, tenants.objects["reseller2"].pk, tenants.operator.pk):
         refused = client.post("/api/v1/customers", {**body, "parent": parent}, content_type="application/json", **auth)
         assert refused.status_code == 422, refused.content
         assert {e["field"] for e in refused.json()["errors"]} == {"parent"}
     theirs = client.post(
-        "/api/v1/customers", {**body, "tariff": tenants.objects["tariff2"].pk, "parent": tenants.objects["reseller1"].pk},
-        content_type="application/json", **auth,
-    )  # fmt: skip
+        "/api/v1/customers",
+        {**body, "tariff": tenants.objects["tariff2"].pk, "parent": tenants.objects["reseller1"].pk},
+        content_type="application/json",
+        **auth,
+    )
     assert theirs.status_code == 422 and [e["field"] for e in theirs.json()["errors"]] == ["tariff"]
     own = client.patch(
-        f"/api/v1/customers/{tenants.objects['reseller1'].pk}", {"credit_limit": "1000"},
-        content_type="application/json", **auth,
-    )  # fmt: skip
+        f"/api/v1/customers/{tenants.objects['reseller1'].pk}",
+        {"credit_limit": "1000"},
+        content_type="application/json",
+        **auth,
+    )
     assert own.status_code == 422 and not Customer.objects.filter(web_username="escape").exists()
 
 
@@ -156,11 +169,18 @@ def test_refusals_name_field_value_and_rule_like_the_back_office(client, tenants
     auth = tenants.auth("op_full")
     refused = client.post(
         "/api/v1/customers",
-        {"parent": tenants.operator.pk, "name": "Bad", "company": "B", "web_username": "bad user!",
-         "email": "not-an-email", "phone": "+12015550111", "payment_term_days": 99},
+        {
+            "parent": tenants.operator.pk,
+            "name": "Bad",
+            "company": "B",
+            "web_username": "bad user!",
+            "email": "not-an-email",
+            "phone": "+12015550111",
+            "payment_term_days": 99,
+        },
         content_type="application/json",
         **auth,
-    )  # fmt: skip
+    )
     assert refused.status_code == 422 and refused["Content-Type"] == "application/problem+json"
     errors = {e["field"]: e for e in refused.json()["errors"]}
     assert errors["payment_term_days"]["value"] == 99 and "30" in errors["payment_term_days"]["rule"]
@@ -180,7 +200,11 @@ def test_cursor_pages_walk_every_row_once(client, tenants) -> None:
         while url:
             body = client.get(url, **auth).json()
             seen += [item["id"] for item in body["items"]]
-            url = f"/api/v1/customers?limit=2&ordering={ordering}&cursor={body['next_cursor']}" if body["next_cursor"] else ""
+            url = (
+                f"/api/v1/customers?limit=2&ordering={ordering}&cursor={body['next_cursor']}"
+                if body["next_cursor"]
+                else ""
+            )
         assert sorted(seen) == sorted(c.pk for c in Customer.objects.all()) and len(seen) == len(set(seen))
     bad = client.get("/api/v1/customers?cursor=garbage", **auth)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
@@ -192,7 +216,9 @@ def test_secrets_are_masked_in_answers_and_the_audit_log(client, tenants) -> Non
     sip = tenants.objects["sip1"]
     shown = client.get(f"/api/v1/sip-devices/{sip.pk}", **auth).json()
     assert shown["secret"] == "********"
-    client.patch(f"/api/v1/sip-devices/{sip.pk}", {"secret": "N3w-secret-value-1"}, content_type="application/json", **auth)
+    client.patch(
+        f"/api/v1/sip-devices/{sip.pk}", {"secret": "N3w-secret-value-1"}, content_type="application/json", **auth
+    )
     entry = AuditEntry.objects.get(object_type="customers.sipdevice")
     assert entry.before["secret"] == entry.after["secret"] == "********"
     assert "N3w-secret" not in str(entry.after)

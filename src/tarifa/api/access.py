@@ -127,7 +127,9 @@ class ManagementToken(HttpBearer):
         now = timezone.now()
         if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-        return Caller(label=f"token {found.name} ({found.prefix}…)", root=customer, token=found, scopes=frozenset(found.scopes))
+        return Caller(
+            label=f"token {found.name} ({found.prefix}…)", root=customer, token=found, scopes=frozenset(found.scopes)
+        )
 
 
 class StaffSession(APIKeyCookie):

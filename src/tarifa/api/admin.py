@@ -29,15 +29,32 @@ class ApiTokenAdmin(TarifaAdmin):
 
     form = ApiTokenForm
     list_display = (
-        "name", "prefix", "operator", "switch", "customer", "scopes", "expires_at", "active", "created_at",
+        "name",
+        "prefix",
+        "operator",
+        "switch",
+        "customer",
+        "scopes",
+        "expires_at",
+        "active",
+        "created_at",
         "last_used_at",
-    )  # fmt: skip
+    )
     list_filter = ("active", "operator", "switch")
     search_fields = ("name", "prefix")
     fields = (
-        "name", "operator", "switch", "customer", "scopes", "expires_at", "rate_limit", "active", "prefix",
-        "created_at", "last_used_at",
-    )  # fmt: skip
+        "name",
+        "operator",
+        "switch",
+        "customer",
+        "scopes",
+        "expires_at",
+        "rate_limit",
+        "active",
+        "prefix",
+        "created_at",
+        "last_used_at",
+    )
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:

@@ -17,9 +17,19 @@ AUDIT = register(
         "audit",
         tenant=None,
         shown=(
-            "at", "user", "token_id", "actor", "address", "via", "object_type", "object_id", "object_repr", "action",
-            "before", "after",
-        ),  # fmt: skip
+            "at",
+            "user",
+            "token_id",
+            "actor",
+            "address",
+            "via",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "action",
+            "before",
+            "after",
+        ),
         filters={
             "object_type": "object_type",
             "object_id": "object_id",

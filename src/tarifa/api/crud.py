@@ -21,7 +21,7 @@ import datetime as dt
 import decimal
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from django import forms as django_forms
 from django.contrib import admin as django_admin
@@ -55,8 +55,8 @@ class StrictIn(Schema):
 class ErrorItem(Schema):
     field: str
     reason: str
-    value: Optional[Any] = None
-    rule: Optional[str] = None
+    value: Any | None = None
+    rule: str | None = None
 
 
 class ProblemOut(Schema):
@@ -66,8 +66,8 @@ class ProblemOut(Schema):
     title: str
     status: int
     instance: str
-    detail: Optional[str] = None
-    errors: Optional[list[ErrorItem]] = None
+    detail: str | None = None
+    errors: list[ErrorItem] | None = None
 
 
 ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut, 429: ProblemOut}
@@ -81,15 +81,15 @@ class Resource:
     path: str
     model: type[Model]
     area: str
-    tenant: Optional[str]
+    tenant: str | None
     fields: tuple[str, ...] = ()  # writable (the form's fields); empty: read only
     write_only: dict[str, Any] = field(default_factory=dict)  # form-only fields (a password) -> type
     shown: tuple[str, ...] = ()  # read-only fields shown besides ``fields`` and the id
     filters: dict[str, str] = field(default_factory=dict)  # query parameter -> model lookup
     orderings: tuple[str, ...] = ("id",)
-    retire: Optional[tuple[str, Any]] = None  # (field, value) set by DELETE instead of deleting
-    form: Optional[type[django_forms.ModelForm]] = None
-    example: Optional[dict[str, Any]] = None
+    retire: tuple[str, Any] | None = None  # (field, value) set by DELETE instead of deleting
+    form: type[django_forms.ModelForm[Any]] | None = None
+    example: dict[str, Any] | None = None
     description: str = ""
 
     @property
@@ -108,7 +108,7 @@ REGISTRY: dict[type[Model], Resource] = {}
 # --- schemas made from the model's fields -----------------------------------------------------------
 
 
-def _python_type(f: models.Field, for_input: bool) -> Any:
+def _python_type(f: Any, for_input: bool) -> Any:
     if isinstance(f, models.ManyToManyField):
         return list[int]
     if isinstance(f, models.ForeignKey):
@@ -132,8 +132,8 @@ def _python_type(f: models.Field, for_input: bool) -> Any:
     return str
 
 
-def _field(model: type[Model], name: str) -> models.Field:
-    return model._meta.get_field(name)  # type: ignore[return-value]
+def _field(model: type[Model], name: str) -> Any:
+    return model._meta.get_field(name)
 
 
 def _out_schema(res: Resource) -> type[Schema]:
@@ -141,7 +141,7 @@ def _out_schema(res: Resource) -> type[Schema]:
     for name in (*res.fields, *res.shown):
         f = _field(res.model, name)
         kind = _python_type(f, for_input=False)
-        spec[name] = (Optional[kind], None) if f.null else (kind, ...)
+        spec[name] = (kind | None, None) if f.null else (kind, ...)
     return create_model(f"{res.model.__name__}Out", __base__=Schema, **spec)
 
 
@@ -150,23 +150,23 @@ def _in_schema(res: Resource) -> type[Schema]:
     spec: dict[str, Any] = {}
     for name in res.fields:
         f = _field(res.model, name)
-        spec[name] = (Optional[_python_type(f, for_input=True)], None)
+        spec[name] = (_python_type(f, for_input=True) | None, None)
     for name, kind in res.write_only.items():
-        spec[name] = (Optional[kind], None)
+        spec[name] = (kind | None, None)
     return create_model(f"{res.model.__name__}In", __base__=StrictIn, **spec)
 
 
 def _filter_schema(res: Resource) -> type[Schema]:
     spec: dict[str, Any] = {
         "limit": (int, DEFAULT_LIMIT),
-        "cursor": (Optional[str], None),
+        "cursor": (str | None, None),
         "ordering": (
-            Literal[tuple(o for key in res.orderings for o in (key.lstrip("-"), f"-{key.lstrip('-')}"))],  # type: ignore[misc]
+            Literal[tuple(o for key in res.orderings for o in (key.lstrip("-"), f"-{key.lstrip('-')}"))],
             res.orderings[0],
         ),
     }
     for param, lookup in res.filters.items():
-        spec[param] = (Optional[_lookup_type(res.model, lookup)], None)
+        spec[param] = (_lookup_type(res.model, lookup) | None, None)
     return create_model(f"{res.model.__name__}Filters", __base__=Schema, **spec)
 
 
@@ -235,7 +235,7 @@ def answer(request: HttpRequest, body: Any, status: int = 200) -> HttpResponse:
 # --- who sees what ------------------------------------------------------------------------------
 
 
-def scoped(res: Resource, caller: Caller, qs: Optional[QuerySet] = None) -> QuerySet:
+def scoped(res: Resource, caller: Caller, qs: QuerySet[Any] | None = None) -> QuerySet[Any]:
     """The objects of ``res`` the caller may see (its subtree), closed for operator-only objects."""
     qs = res.model._default_manager.all() if qs is None else qs
     if caller.operator:
@@ -258,7 +258,7 @@ def _get(res: Resource, caller: Caller, pk: int) -> Model:
     found = scoped(res, caller).filter(pk=pk).first()
     if found is None:
         raise Problem(404, "Not found", f"No {res.label} {pk}")
-    return found
+    return found  # type: ignore[no-any-return]
 
 
 # --- cursors --------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def _decode(res: Resource, key_field: str, cursor: str) -> tuple[Any, int]:
     return value, pk
 
 
-def page(res: Resource, qs: QuerySet, ordering: str, cursor: Optional[str], limit: int) -> dict[str, Any]:
+def page(res: Resource, qs: QuerySet[Any], ordering: str, cursor: str | None, limit: int) -> dict[str, Any]:
     if not 1 <= limit <= MAX_LIMIT:
         raise Problem(
             422,
@@ -314,28 +314,31 @@ def page(res: Resource, qs: QuerySet, ordering: str, cursor: Optional[str], limi
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
-    next_cursor = encode_cursor(getattr(last, key if key != "id" else "pk"), last.pk) if more and last is not None else None
+    next_cursor = (
+        encode_cursor(getattr(last, key if key != "id" else "pk"), last.pk) if more and last is not None else None
+    )
     return {"items": [_dump(res, r) for r in rows], "next_cursor": next_cursor}
 
 
 # --- writes through the back office's form --------------------------------------------------------
 
 
-def form_class(res: Resource) -> type[django_forms.ModelForm]:
+def form_class(res: Resource) -> type[django_forms.ModelForm[Any]]:
     base = res.form
     if base is None:
         model_admin = django_admin.site._registry.get(res.model)
         base = getattr(model_admin, "form", None) or LabeledModelForm
-    return labelled(modelform_factory(res.model, form=base, fields=list(res.fields)))
+    made: Any = labelled(modelform_factory(res.model, form=base, fields=list(res.fields)))
+    return made  # type: ignore[no-any-return]
 
 
-def _form_data(form: type[django_forms.ModelForm], instance: Model) -> dict[str, Any]:
+def _form_data(form: type[django_forms.ModelForm[Any]], instance: Model) -> dict[str, Any]:
     """What the back office's page would post for this record as it stands."""
     data = model_to_dict(instance, fields=[n for n in form.base_fields if n in form._meta.fields])  # type: ignore[operator]
     return {name: _form_value(form.base_fields[name], value) for name, value in data.items()}
 
 
-def _form_value(f: django_forms.Field, value: Any) -> Any:
+def _form_value(f: Any, value: Any) -> Any:
     """A JSON value as the form field reads it from a posted page."""
     if isinstance(f, django_forms.ModelMultipleChoiceField):
         return [v.pk if isinstance(v, Model) else v for v in (value or [])]
@@ -356,18 +359,18 @@ def _form_value(f: django_forms.Field, value: Any) -> Any:
     return value
 
 
-def _restrict_choices(form: django_forms.ModelForm, caller: Caller) -> None:
+def _restrict_choices(form: django_forms.ModelForm[Any], caller: Caller) -> None:
     """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only."""
     if caller.operator:
         return
     for f in form.fields.values():
         if isinstance(f, django_forms.ModelChoiceField):
-            related = REGISTRY.get(f.queryset.model)
+            related = REGISTRY.get(f.queryset.model) if f.queryset is not None else None
             if related is not None:
                 f.queryset = scoped(related, caller, f.queryset)
 
 
-def refusals(form: django_forms.ModelForm, payload: dict[str, Any]) -> list[dict[str, Any]]:
+def refusals(form: django_forms.ModelForm[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The form's errors as ``{field, value, rule, reason}`` (reason: the whole house sentence)."""
     out = []
     for name, errors in form.errors.as_data().items():
@@ -406,7 +409,7 @@ def _save(
     with transaction.atomic():
         obj = form.save()
         changes.announce(caller.actor(request), obj, action, before, changes.snapshot(obj))
-    return obj
+    return obj  # type: ignore[no-any-return]
 
 
 def _tenant_write_check(res: Resource, caller: Caller, obj: Model, payload: dict[str, Any]) -> None:
@@ -439,7 +442,10 @@ def register(router: Router, res: Resource) -> Resource:
     REGISTRY[res.model] = res
     out = _out_schema(res)
     page_schema = create_model(
-        f"{res.model.__name__}Page", __base__=Schema, items=(list[out], ...), next_cursor=(Optional[str], None)
+        f"{res.model.__name__}Page",
+        __base__=Schema,
+        items=(list[out], ...),  # type: ignore[valid-type]
+        next_cursor=(str | None, None),
     )
     filters = _filter_schema(res)
     tags = [res.path]
@@ -457,7 +463,7 @@ def register(router: Router, res: Resource) -> Resource:
                 qs = qs.filter(**{lookup: value})
         return answer(request, page(res, qs, params.ordering, params.cursor, params.limit))
 
-    list_view.__annotations__ = {"request": HttpRequest, "params": Query[filters], "return": HttpResponse}  # type: ignore[valid-type]
+    list_view.__annotations__ = {"request": HttpRequest, "params": Query[filters], "return": HttpResponse}  # type: ignore[valid-type,misc]
     router.get(
         f"/{res.path}",
         response={200: page_schema, **ERRORS},
@@ -492,13 +498,13 @@ def register(router: Router, res: Resource) -> Resource:
         return res
     body_schema = _in_schema(res)
 
-    def create_view(request: HttpRequest, body: Any) -> Status:
+    def create_view(request: HttpRequest, body: Any) -> Status[Any]:
         caller = caller_of(request)
         _guard(res, caller, "add")
         obj = _save(res, caller, request, res.model(), payload_of(body), "create")
         return Status(201, _dump(res, obj))
 
-    create_view.__annotations__ = {"request": HttpRequest, "body": body_schema, "return": Status}
+    create_view.__annotations__ = {"request": HttpRequest, "body": body_schema, "return": Status[Any]}
     router.post(
         f"/{res.path}",
         response={201: out, **ERRORS},
@@ -572,14 +578,14 @@ def register(router: Router, res: Resource) -> Resource:
     return res
 
 
-def _first(example: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def _first(example: dict[str, Any] | None) -> dict[str, Any] | None:
     if not example:
         return None
     key = next(iter(example))
     return {key: example[key]}
 
 
-def _example_request(example: Optional[dict[str, Any]]) -> dict[str, Any]:
+def _example_request(example: dict[str, Any] | None) -> dict[str, Any]:
     if not example:
         return {}
     return {"requestBody": {"content": {"application/json": {"example": example}}, "required": True}}
@@ -597,4 +603,3 @@ def editable(model: type[Model], exclude: tuple[str, ...] = ()) -> tuple[str, ..
         for f in (*model._meta.concrete_fields, *model._meta.many_to_many)
         if getattr(f, "editable", False) and f.name not in skip and not f.auto_created
     )
-

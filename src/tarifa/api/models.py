@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -127,7 +128,7 @@ class ApiToken(models.Model):
         """``switch``, ``customer`` (a reseller's too: its subtree) or ``operator``."""
         return "switch" if self.switch_id is not None else ("customer" if self.customer_id is not None else "operator")
 
-    def expired(self, now: object = None) -> bool:
+    def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
     @classmethod
@@ -143,9 +144,7 @@ class ApiToken(models.Model):
     @classmethod
     def find(cls, raw: str) -> ApiToken | None:
         """The active, unexpired token of a raw value, or None."""
-        found = (
-            cls.objects.select_related("switch", "customer").filter(key_hash=hash_token(raw), active=True).first()
-        )
+        found = cls.objects.select_related("switch", "customer").filter(key_hash=hash_token(raw), active=True).first()
         return None if found is None or found.expired() else found
 
 

@@ -231,7 +231,7 @@ RESOURCES = [
         Transaction,
         "billing",
         tenant="customer",
-        shown=editable(Transaction) + ("created_at",),
+        shown=(*editable(Transaction), "created_at"),
         filters={
             "customer": "customer_id",
             "account": "account_id",
@@ -252,9 +252,23 @@ RESOURCES.append(
         "cdrs",
         tenant="customer",
         shown=(
-            "switch", "call_id", "leg", "customer", "account", "caller", "callee", "number", "start_time", "duration",
-            "billed_seconds", "price", "cost", "disposition", "rating_status", "unrated_reason",
-        ),  # fmt: skip
+            "switch",
+            "call_id",
+            "leg",
+            "customer",
+            "account",
+            "caller",
+            "callee",
+            "number",
+            "start_time",
+            "duration",
+            "billed_seconds",
+            "price",
+            "cost",
+            "disposition",
+            "rating_status",
+            "unrated_reason",
+        ),
         filters={
             "customer": "customer_id",
             "account": "account_id",
@@ -263,7 +277,13 @@ RESOURCES.append(
             "rating_status": "rating_status",
         },
         orderings=("-id", "start_time"),
-        example={"call_id": "a84b4c76e66710", "customer": 2, "callee": "442071234567", "duration": 95, "price": "0.0400"},
+        example={
+            "call_id": "a84b4c76e66710",
+            "customer": 2,
+            "callee": "442071234567",
+            "duration": 95,
+            "price": "0.0400",
+        },
         description="Rated CDRs (read only), newest first; a tenant's token sees its subtree's.",
     )
 )

@@ -16,9 +16,19 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ("actor", "object_repr", "object_id", "address")
     date_hierarchy = "at"
     readonly_fields = (
-        "at", "user", "token_id", "actor", "address", "via", "object_type", "object_id", "object_repr", "action",
-        "before", "after",
-    )  # fmt: skip
+        "at",
+        "user",
+        "token_id",
+        "actor",
+        "address",
+        "via",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "action",
+        "before",
+        "after",
+    )
 
     def get_actions(self, request: HttpRequest) -> Any:
         actions = super().get_actions(request)

@@ -15,10 +15,12 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
     """No bulk rewrite either: ``update`` and ``delete`` on a set of entries are refused."""
 
     def update(self, **kwargs: Any) -> int:
-        return _refuse("changed")
+        _refuse("changed")
+        return 0
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        return _refuse("deleted")
+        _refuse("deleted")
+        return 0, {}
 
 
 class AuditEntry(models.Model):
@@ -67,7 +69,7 @@ class AuditEntry(models.Model):
         _refuse("deleted", self.pk)
 
 
-def _refuse(what: str, pk: object = None) -> Any:
+def _refuse(what: str, pk: object = None) -> None:
     which = f"audit entry {pk}" if pk is not None else "audit entries"
     raise ValidationError(f"{which} is append-only and cannot be {what}")
 

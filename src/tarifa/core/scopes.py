@@ -44,7 +44,9 @@ VOCABULARY: dict[str, str] = {
 def refusals(scopes: Iterable[str]) -> list[str]:
     """Why a set of scopes cannot be stored (empty: it can): unknown names, ``switch`` mixed with others."""
     given = list(scopes)
-    problems = [f"scope {s!r} is refused: not a scope (known: {', '.join(VOCABULARY)})" for s in given if s not in VOCABULARY]
+    problems = [
+        f"scope {s!r} is refused: not a scope (known: {', '.join(VOCABULARY)})" for s in given if s not in VOCABULARY
+    ]
     if SWITCH in given and len(set(given)) > 1:
         problems.append("scope 'switch' is refused: a switch token carries no other scope")
     if not given:

@@ -88,7 +88,7 @@ class Resource:
     filters: dict[str, str] = field(default_factory=dict)  # query parameter -> model lookup
     orderings: tuple[str, ...] = ("id",)
     retire: tuple[str, Any] | None = None  # (field, value) set by DELETE instead of deleting
-    form: type[django_forms.ModelForm[Any]] | None = None
+    form: "type[django_forms.ModelForm[Any]] | None" = None
     example: dict[str, Any] | None = None
     description: str = ""
 
@@ -323,7 +323,7 @@ def page(res: Resource, qs: QuerySet[Any], ordering: str, cursor: str | None, li
 # --- writes through the back office's form --------------------------------------------------------
 
 
-def form_class(res: Resource) -> type[django_forms.ModelForm[Any]]:
+def form_class(res: Resource) -> "type[django_forms.ModelForm[Any]]":
     base = res.form
     if base is None:
         model_admin = django_admin.site._registry.get(res.model)
@@ -332,7 +332,7 @@ def form_class(res: Resource) -> type[django_forms.ModelForm[Any]]:
     return made  # type: ignore[no-any-return]
 
 
-def _form_data(form: type[django_forms.ModelForm[Any]], instance: Model) -> dict[str, Any]:
+def _form_data(form: "type[django_forms.ModelForm[Any]]", instance: Model) -> dict[str, Any]:
     """What the back office's page would post for this record as it stands."""
     data = model_to_dict(instance, fields=[n for n in form.base_fields if n in form._meta.fields])  # type: ignore[operator]
     return {name: _form_value(form.base_fields[name], value) for name, value in data.items()}
@@ -359,7 +359,7 @@ def _form_value(f: Any, value: Any) -> Any:
     return value
 
 
-def _restrict_choices(form: django_forms.ModelForm[Any], caller: Caller) -> None:
+def _restrict_choices(form: "django_forms.ModelForm[Any]", caller: Caller) -> None:
     """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only."""
     if caller.operator:
         return
@@ -370,7 +370,7 @@ def _restrict_choices(form: django_forms.ModelForm[Any], caller: Caller) -> None
                 f.queryset = scoped(related, caller, f.queryset)
 
 
-def refusals(form: django_forms.ModelForm[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
+def refusals(form: "django_forms.ModelForm[Any]", payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The form's errors as ``{field, value, rule, reason}`` (reason: the whole house sentence)."""
     out = []
     for name, errors in form.errors.as_data().items():

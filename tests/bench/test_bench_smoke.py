@@ -91,3 +91,10 @@ def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
     assert re.search(r"sqlite: 500 services of 50 customers", out), out
     assert re.search(r"month-end run Dec 1: [\d,]+ charges", out), out
     assert "second run: 0 posted" in out and ": agree; balances equal ledger: True" in out, out
+
+
+def test_api_bench_runs_every_page_through_the_server() -> None:
+    out = _bench("api.py", "--customers", "300", "--cdrs", "2000", "--resellers", "5", "--repeat", "2")
+    rows = [line for line in out.splitlines() if re.match(r"(operator|reseller) ", line)]
+    assert len(rows) >= 15 and all(" 50 " in row or " ok" in row or "SLOW" in row for row in rows)
+    assert "worst p95:" in out

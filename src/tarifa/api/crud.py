@@ -305,8 +305,12 @@ def page(res: Resource, qs: QuerySet[Any], ordering: str, cursor: str | None, li
         if key == "id":
             qs = qs.filter(pk__lt=pk) if descending else qs.filter(pk__gt=pk)
         else:
-            after = "lt" if descending else "gt"
-            qs = qs.filter(Q(**{f"{key}__{after}": value}) | Q(**{key: value, f"pk__{after}": pk}))
+            # key >= v AND (key > v OR id > pk): the first term lets the database start an index range
+            # scan at v (a bare OR of the two makes PostgreSQL scan from the start)
+            after, from_ = ("lt", "lte") if descending else ("gt", "gte")
+            qs = qs.filter(
+                Q(**{f"{key}__{from_}": value}) & (Q(**{f"{key}__{after}": value}) | Q(**{f"pk__{after}": pk}))
+            )
     order = [f"-{key}", "-pk"] if descending else [key, "pk"]
     if key == "id":
         order = order[1:]

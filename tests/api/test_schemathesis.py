@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -56,6 +58,18 @@ def test_every_operation_against_its_schema(operator) -> None:
     tenants = build(operator)
     _t, tenants.tokens["switch"] = ApiToken.issue("kam", switch=Pop.objects.create(name="pop-fuzz"))
     ApiToken.objects.update(rate_limit=100_000)
+    # As Django's test client does: the WSGI handler must not close the connection after each
+    # request (on PostgreSQL that would end the test's transaction; SQLite's in-memory one survives)
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        _every_operation(tenants)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def _every_operation(tenants: Any) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 80  # the management API's objects are all there

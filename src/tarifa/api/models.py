@@ -110,6 +110,8 @@ class ApiToken(models.Model):
             raise ValidationError(
                 {"operator": v.refuse("Operator token", "yes", "an operator token has neither a switch nor a customer")}
             )
+        if not self.scopes and not self.operator:  # as ``issue`` does: a switch's "switch", a customer's "read"
+            self.scopes = [sc.SWITCH] if self.switch_id is not None else [sc.READ]
         if not isinstance(self.scopes, list) or not all(isinstance(s, str) for s in self.scopes):
             raise ValidationError({"scopes": v.refuse("Scopes", str(self.scopes), "must be a list of scope names")})
         problems = sc.refusals(self.scopes)

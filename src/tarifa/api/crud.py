@@ -38,6 +38,7 @@ from tarifa import changes
 from tarifa.admin_base import protected_refusal
 from tarifa.api.access import MANAGEMENT, Caller, caller_of
 from tarifa.api.problems import Problem
+from tarifa.core.instants import MomentRefused, utc_moment
 from tarifa.fields import ExactDecimalField
 from tarifa.forms import LabeledModelForm, labelled
 from tarifa.sensitive import is_sensitive
@@ -463,6 +464,16 @@ def register(router: Router, res: Resource) -> Resource:
         qs = scoped(res, caller)
         for param, lookup in res.filters.items():
             value = getattr(params, param)
+            if isinstance(value, dt.datetime):  # an overflowing offset (-20:58) is a 422, not a database error
+                try:
+                    value = utc_moment(value, param)
+                except MomentRefused as exc:
+                    raise Problem(
+                        422,
+                        "Unprocessable request",
+                        str(exc),
+                        [{"field": param, "value": str(value), "rule": str(exc), "reason": str(exc)}],
+                    ) from None
             if value is not None:
                 qs = qs.filter(**{lookup: value})
         return answer(request, page(res, qs, params.ordering, params.cursor, params.limit))

@@ -66,11 +66,9 @@ def _code(prefix: str, n: int) -> str:
 def fill(customers: int, cdrs: int, resellers: int) -> dict[str, Any]:
     """Bulk-insert the data set; returns the tokens and what the timings need."""
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import transaction
 
     call_command("migrate", verbosity=0)
-    from tarifa.api.models import ApiToken
-    from tarifa.cdrs.models import Cdr
     from tarifa.customers.models import Account, Customer
     from tarifa.rating.models import Tariff
 
@@ -120,7 +118,9 @@ def _reused(cdrs: int) -> dict[str, Any]:
     took = _cdrs(accounts, have, cdrs) if have < cdrs else 0.0
     reseller = Customer.objects.filter(kind="reseller").order_by("id").first()
     assert reseller is not None
-    return _tokens(reseller, f"reused {Customer.objects.count():,} customers; CDRs {have:,} -> {cdrs:,} in {took:.1f} s")
+    return _tokens(
+        reseller, f"reused {Customer.objects.count():,} customers; CDRs {have:,} -> {cdrs:,} in {took:.1f} s"
+    )
 
 
 def _tokens(reseller: Any, made: str) -> dict[str, Any]:
@@ -227,7 +227,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40, help="timed requests per page")
     parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (dropped and created); default SQLite")
     parser.add_argument(
-        "--reuse", action="store_true", help="PostgreSQL: keep the database and the rows a former run made, add the rest"
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: keep the database and the rows a former run made, add the rest",
     )
     args = parser.parse_args()
 

@@ -193,14 +193,32 @@ def createadmin(
 @app.command()
 def token(
     name: str = typer.Argument(..., help="A name for the token, e.g. the switch host."),
-    switch: str = typer.Option(..., "--switch", help="POP / switch the token belongs to (must exist)."),
+    switch: str = typer.Option("", "--switch", help="POP / switch the token belongs to (must exist)."),
     create_pop: bool = typer.Option(False, "--create-pop", help="Create the POP when none has that name."),
+    operator: bool = typer.Option(False, "--operator", help="An operator token for the management API (sees all)."),
+    scope: list[str] = typer.Option(
+        [], "--scope", help="With --operator: a scope (read, full, customers:write, ...); repeat for more."
+    ),
 ) -> None:
-    """Issue an API token for a switch (call authorisation, CDR push). Shown once."""
+    """Issue an API token for a switch (call authorisation, CDR push) or, with --operator, for the
+    management API. Shown once."""
     start_django()
     from tarifa.api.models import ApiToken
     from tarifa.routing.models import Pop
 
+    if operator == bool(switch):
+        typer.echo("Give exactly one of --switch POP and --operator.", err=True)
+        raise typer.Exit(2)
+    if operator:
+        from tarifa.core.scopes import refusals
+
+        problems = refusals(scope or ["read"])
+        if problems:
+            typer.echo("--scope: " + "; ".join(problems), err=True)
+            raise typer.Exit(2)
+        _token, raw = ApiToken.issue(name, operator=True, scopes=scope or ["read"])
+        typer.echo(raw)
+        return
     pop = Pop.objects.filter(name=switch).first()
     if pop is None and not create_pop:
         known = ", ".join(repr(n) for n in Pop.objects.order_by("name").values_list("name", flat=True)) or "none yet"

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "tarifa.api",
     "tarifa.reports",
     "tarifa.portal",
+    "tarifa.audit",
 ]
 
 MIDDLEWARE = [

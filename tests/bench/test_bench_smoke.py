@@ -110,3 +110,10 @@ def test_notices_bench_queues_each_low_balance_once_a_day() -> None:
 def test_portal_history_bench_runs_and_deep_pages_follow_their_cursor() -> None:
     out = _bench("portal_history.py", "--cdrs", "600", "--others", "100")
     assert '"middle_page_ms"' in out and '"totals_31_days_calls"' in out
+
+
+def test_api_bench_runs_every_page_through_the_server() -> None:
+    out = _bench("api.py", "--customers", "300", "--cdrs", "2000", "--resellers", "5", "--repeat", "2")
+    rows = [line for line in out.splitlines() if re.match(r"(operator|reseller) ", line)]
+    assert len(rows) >= 15 and all(" 50 " in row or " ok" in row or "SLOW" in row for row in rows)
+    assert "worst p95:" in out

@@ -1,18 +1,60 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from tarifa.admin_base import TarifaAdmin
 from tarifa.api.models import ApiToken, hash_token, new_raw_token
+from tarifa.core import scopes as sc
+from tarifa.forms import LabeledModelForm
+
+
+class ApiTokenForm(LabeledModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=list(sc.VOCABULARY.items()),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A switch's token: 'switch' only. Write implies read.",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "operator", "switch", "customer", "scopes", "expires_at", "rate_limit", "active")
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(TarifaAdmin):
-    list_display = ("name", "prefix", "switch", "customer", "active", "created_at", "last_used_at")
-    list_filter = ("active", "switch")
+    """Tokens are shown once, on creation (a message with the raw value); only their hash is kept.
+    Revoke a token by unticking "active"."""
+
+    form = ApiTokenForm
+    list_display = (
+        "name",
+        "prefix",
+        "operator",
+        "switch",
+        "customer",
+        "scopes",
+        "expires_at",
+        "active",
+        "created_at",
+        "last_used_at",
+    )
+    list_filter = ("active", "operator", "switch")
     search_fields = ("name", "prefix")
-    fields = ("name", "switch", "customer", "active", "prefix", "created_at", "last_used_at")
+    fields = (
+        "name",
+        "operator",
+        "switch",
+        "customer",
+        "scopes",
+        "expires_at",
+        "rate_limit",
+        "active",
+        "prefix",
+        "created_at",
+        "last_used_at",
+    )
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:

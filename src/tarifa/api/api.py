@@ -94,6 +94,16 @@ def _mount() -> None:
     api.add_router("", calls_router)
     api.add_router("", payments_router)
     api.add_router("", invoices_router)
+    _mount_management()
+
+
+def _mount_management() -> None:
+    """The management API: objects (api.objects over api.crud) and the audit log."""
+    from tarifa.api.audit import router as audit_router
+    from tarifa.api.objects import router as objects_router
+
+    api.add_router("", objects_router)
+    api.add_router("", audit_router)
 
 
 _mount()

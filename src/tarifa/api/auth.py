@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
@@ -51,6 +52,7 @@ def switch_identity(token: str) -> SwitchIdentity | None:
         return held[0]
     row = (
         ApiToken.objects.filter(key_hash=digest, active=True, switch__isnull=False)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .values_list("pk", "name", "switch__name", "last_used_at")
         .first()
     )
@@ -65,14 +67,10 @@ def switch_identity(token: str) -> SwitchIdentity | None:
 
 
 def token_kind(token: str) -> str | None:
-    """ "switch" or "customer": the kind of an active token, or None when there is no such token.
-    Asked only once a token was refused for an operation, to say why (never on the way to a yes)."""
-    row = (
-        ApiToken.objects.filter(key_hash=hash_token(token), active=True).values_list("switch_id", "customer_id").first()
-    )
-    if row is None:
-        return None
-    return "switch" if row[0] is not None else ("customer" if row[1] is not None else None)
+    """ "switch", "customer" or "operator": the kind of an active token, or None when there is no such
+    token. Asked only once a token was refused for an operation, to say why (never on the way to a yes)."""
+    found = ApiToken.find(token)
+    return None if found is None else found.kind
 
 
 class SwitchToken(HttpBearer):
@@ -82,8 +80,10 @@ class SwitchToken(HttpBearer):
         from tarifa.api.problems import Problem, wrong_token
 
         identity = switch_identity(token)
-        if identity is None and token_kind(token) == "customer":
-            raise Problem(403, *wrong_token("customer", "switch"))
+        if identity is None:
+            kind = token_kind(token)
+            if kind is not None:
+                raise Problem(403, *wrong_token(kind, "switch"))
         return identity
 
 
@@ -98,7 +98,7 @@ class CustomerToken(HttpBearer):
         if found is None:
             return None
         if found.customer_id is None:
-            raise Problem(403, *wrong_token("switch", "customer"))
+            raise Problem(403, *wrong_token(found.kind, "customer"))
         customer = found.customer
         assert customer is not None  # customer_id is set
         if customer.status != Status.ACTIVE:

@@ -11,7 +11,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 CONTENT_TYPE = "application/problem+json"
 UNAUTHORIZED = ("Unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
 UNPROCESSABLE = ("Unprocessable request", "Some fields were refused.")
-_USES = {"switch": "call authorisation and CDR push", "customer": "a customer's own data (its CDRs)"}
+_USES = {
+    "switch": "call authorisation and CDR push",
+    "customer": "a customer's own data (its CDRs)",
+    "operator": "the management API",
+}
 
 
 def wrong_token(have: str, need: str) -> tuple[str, str]:
@@ -23,9 +27,17 @@ def wrong_token(have: str, need: str) -> tuple[str, str]:
 class Problem(Exception):
     """Raise to answer with a problem document; ``errors`` lists field-level details."""
 
-    def __init__(self, status: int, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.errors = status, title, detail, errors or []
+        self.headers = headers or {}
 
 
 def body(
@@ -136,7 +148,10 @@ def problem(
 def install(api: NinjaAPI) -> None:
     @api.exception_handler(Problem)
     def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
-        return problem(api, request, exc.status, exc.title, exc.detail, exc.errors)
+        response = problem(api, request, exc.status, exc.title, exc.detail, exc.errors)
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
 
     @api.exception_handler(AuthenticationError)
     def _auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:

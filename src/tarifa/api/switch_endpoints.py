@@ -103,8 +103,9 @@ def _not_switch(path: str, authorization: str | None) -> Answer:
     from tarifa.api.auth import token_kind
 
     token = bearer_token(authorization)
-    if token is not None and token_kind(token) == "customer":
-        return _problem(path, 403, *problems.wrong_token("customer", "switch"))
+    kind = token_kind(token) if token is not None else None
+    if kind in ("customer", "operator"):
+        return _problem(path, 403, *problems.wrong_token(kind, "switch"))
     return _unauthorized(path)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from tarifa import config
+from tarifa.changes import address_of
 from tarifa.core.lockout import LockoutPolicy, released_at
 from tarifa.throttle.models import LoginFailure
 
@@ -48,19 +47,6 @@ def _policies() -> dict[str, LockoutPolicy]:
 def client_address(request: HttpRequest) -> str:
     """The client's address (see ``address_of``)."""
     return address_of(request.META)
-
-
-def address_of(meta: Mapping[str, Any]) -> str:
-    """The client's address of a request's META / WSGI environ: REMOTE_ADDR, or with
-    TARIFA_TRUSTED_PROXIES=n the n-th address from the right of X-Forwarded-For (each proxy appends
-    the address it saw; the left end is the client's word)."""
-    proxies = config.trusted_proxies()
-    remote = meta.get("REMOTE_ADDR", "") or "unknown"
-    if proxies:
-        hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies][:150]
-    return remote[:150]
 
 
 def _user_key(username: str) -> str:

@@ -1,0 +1,92 @@
+"""The audit log: one row per change made through the back office or the API; append-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tarifa.changes import Change
+
+
+class AuditQuerySet(models.QuerySet["AuditEntry"]):
+    """No bulk rewrite either: ``update`` and ``delete`` on a set of entries are refused."""
+
+    def update(self, **kwargs: Any) -> int:
+        _refuse("changed")
+        return 0
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        _refuse("deleted")
+        return 0, {}
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when, from where, with the record before and after (secrets masked).
+
+    Append-only in code: ``save`` refuses to change a stored row and ``delete`` (and the queryset's
+    ``update``/``delete``) refuse always, so nothing in Tarifa can rewrite history."""
+
+    class Via(models.TextChoices):
+        ADMIN = "admin", "back office"
+        API = "api", "API"
+        PORTAL = "portal", "portal"
+
+    at = models.DateTimeField("when", auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False
+    )
+    token_id = models.PositiveBigIntegerField("API token id", null=True, blank=True)
+    actor = models.CharField("who", max_length=200, blank=True)
+    address = models.CharField("from address", max_length=150, blank=True)
+    via = models.CharField(max_length=8, choices=Via.choices, default=Via.ADMIN)
+    object_type = models.CharField("object type", max_length=100, db_index=True)
+    object_id = models.CharField("object id", max_length=64, blank=True)
+    object_repr = models.CharField("object", max_length=200, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(AuditQuerySet)()
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            _refuse("changed", self.pk)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        _refuse("deleted", self.pk)
+
+
+def _refuse(what: str, pk: object = None) -> None:
+    which = f"audit entry {pk}" if pk is not None else "audit entries"
+    raise ValidationError(f"{which} is append-only and cannot be {what}")
+
+
+def record(sender: Any, change: Change, **kwargs: Any) -> None:
+    """The receiver of ``tarifa.changes.changed``: one row per change."""
+    actor = change.actor
+    AuditEntry.objects.create(
+        user_id=actor.user_id,
+        token_id=actor.token_id,
+        actor=actor.label[:200],
+        address=actor.address[:150],
+        via=actor.via,
+        object_type=change.model_label,
+        object_id=change.object_id[:64],
+        object_repr=change.object_repr[:200],
+        action=change.action[:64],
+        before=change.before,
+        after=change.after,
+    )

@@ -14,13 +14,27 @@ import tempfile
 import time
 
 
+def _new_sqlite(path: str) -> str:
+    """The URL of a new SQLite database at ``path``: a copy of BENCH_SQLITE_TEMPLATE (a migrated SQLite
+    file) when that is set, as the smoke tests do to spare a migration from zero; empty otherwise."""
+    template = os.environ.get("BENCH_SQLITE_TEMPLATE")
+    if template:
+        import contextlib
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+    return f"sqlite:///{path}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=60_000)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="tarifa-bench-")
     os.environ.setdefault("TARIFA_VAR_DIR", work)
-    os.environ.setdefault("TARIFA_DATABASE_URL", f"sqlite:///{work}/bench.sqlite3")
+    if "TARIFA_DATABASE_URL" not in os.environ:
+        os.environ["TARIFA_DATABASE_URL"] = _new_sqlite(f"{work}/bench.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     import django
 

@@ -8,7 +8,7 @@ Run from the repository root (see bench/README.md)::
 It generates a rate deck and a CDR file in a temporary directory, then measures, each in
 its own process (so that peak memory is that part's own):
 
-(a) core fast path: ``fastrate.rate_batch`` on in-memory int64 arrays (time of the call
+(a) core fast path: ``array_rating.rate_batch`` on in-memory int64 arrays (time of the call
     only; the deck is compiled and the CDRs loaded beforehand);
 (b) ``tarifa rate`` end to end as a subprocess, CSV in and CSV out (wall time from
     process start to exit, interpreter start-up included);
@@ -145,7 +145,7 @@ def part_core(deck: Path, cdrs: Path, _sample: int) -> dict[str, object]:
     from datetime import timedelta
 
     from tarifa.batchrate import fast_deck_for_window, load_cdrs, load_deck
-    from tarifa.core.fastrate import rate_batch
+    from tarifa.core.array_rating import rate_batch
     from tarifa.core.periods import EPOCH as _EPOCH
 
     rows, errors = load_deck(deck)

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.databases import (  # noqa: F401  (migrated databases for the processes tests start)
+    migrated_database_url,
+    migrated_sqlite_url,
+    migrated_template,
+    sqlite_template,
+)
 from tests.factories import net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)
+from tests.origination_world import cli, origination  # noqa: F401  (the origination tests' fixtures)
 from tests.services_page import shop  # noqa: F401  (the customer services page tests' fixture)
 from tests.smtp import _smtp_controller, smtp_server  # noqa: F401  (a real SMTP server on loopback)
 
@@ -155,24 +162,35 @@ def _fresh_call_cache():  # type: ignore[no-untyped-def]
     cache.reset()
 
 
-_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen"})
+# ``serving``: tests/switch_server.py's real ``tarifa serve``, started by module fixtures.
+_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen", "serving"})
+_PROCESS_DATABASES = frozenset(
+    {"fresh_database_url", "migrated_database_url", "migrated_sqlite_url", "migrated_template", "sqlite_template"}
+)
+
+
+def _code_names(function: Any) -> set[str]:
+    code = getattr(function, "__code__", None)
+    return set(code.co_names) | set(code.co_varnames) if code is not None else set()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``slow`` every test that starts processes (``tarifa`` commands, servers, benchmark
-    scripts): the end-to-end and benchmark directories, the tests given a fresh database for a
-    subprocess, and the tests whose own code calls ``run_tarifa`` or ``subprocess``. The mark
-    only lets a developer leave them out of a quick loop (``-m "not slow"``); ``make test``
-    and CI run them all."""
+    scripts): the end-to-end and benchmark directories, the tests given a database for a
+    subprocess, and the tests whose own code or whose fixtures' code calls ``run_tarifa``,
+    ``subprocess`` or ``serving``. The mark only lets a developer leave them out of a quick loop
+    (``-m "not slow"``); ``make test`` and CI run them all."""
     slow = pytest.mark.slow
     for item in items:
         path = item.path.as_posix()
-        code = getattr(getattr(item, "function", None), "__code__", None)
-        names = set(code.co_names) | set(code.co_varnames) if code is not None else set()
+        names = _code_names(getattr(item, "function", None))
+        info = getattr(item, "_fixtureinfo", None)
+        for definitions in getattr(info, "name2fixturedefs", {}).values():
+            names |= _code_names(definitions[-1].func)
         if (
             "/tests/e2e/" in path
             or "/tests/bench/" in path
-            or "fresh_database_url" in getattr(item, "fixturenames", ())
+            or _PROCESS_DATABASES & set(getattr(item, "fixturenames", ()))
             or names & _SUBPROCESS_NAMES
         ):
             item.add_marker(slow)

@@ -69,3 +69,11 @@ def add_row(data: dict[str, Any], prefix: str, **fields: Any) -> dict[str, Any]:
     data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
     data.update({f"{prefix}-{n}-{name}": str(value) for name, value in fields.items()})
     return data
+
+
+def errors(response: Any) -> list[Any]:
+    """The form and inline errors of a page that came back."""
+    found: list[Any] = [response.context["adminform"].form.errors]
+    for inline in response.context["inline_admin_formsets"]:
+        found += [inline.formset.prefix, inline.formset.errors, inline.formset.non_form_errors()]
+    return found

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_tarifa
-
 HERE = Path(__file__).parent
 UK = "442079460958"
 WORKERS = 2  # per server
@@ -96,7 +94,7 @@ def _wait_healthy(port: int, server: subprocess.Popen, deadline: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[World]:
     """A fresh PostgreSQL database with the scenarios' world, served by two servers of two workers."""
     from django.db import connection
 
@@ -111,8 +109,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = connection.settings_dict
     name = f"tarifa_auth_{uuid.uuid4().hex[:8]}"
     dsn = f"host={settings['HOST']} port={settings['PORT']} user={settings['USER']} dbname=postgres"
+    template = request.getfixturevalue("migrated_template").url.rsplit("/", 1)[1]  # migrated once per session
     with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{name}"
     env = dict(
         os.environ,
@@ -122,8 +121,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     servers: list[subprocess.Popen] = []
     try:
-        migrated = run_tarifa(env, "migrate", timeout=120)
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         done = subprocess.run(
             [sys.executable, str(HERE / "authorize_world.py"), "setup"],
             env=env,

@@ -14,9 +14,8 @@ from tests.conftest import run_tarifa
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_then_a_prepaid_call_is_allowed_and_money_can_be_added(tmp_path: Path, fresh_database_url: str) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
-    assert run_tarifa(env, "migrate").returncode == 0
+def test_demo_then_a_prepaid_call_is_allowed_and_money_can_be_added(tmp_path: Path, migrated_database_url: str) -> None:
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_database_url)
     first = run_tarifa(env, "demo")
     assert first.returncode == 0, first.stderr
     second = run_tarifa(env, "demo")

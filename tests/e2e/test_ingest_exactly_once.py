@@ -33,7 +33,7 @@ def _env(tmp_path: Path, url: str) -> dict:
 
 
 def _world(env: dict) -> None:
-    assert run_tarifa(env, "migrate").returncode == 0
+    """The world of ingest_world.py in the (migrated) database of ``env``."""
     done = subprocess.run(
         [sys.executable, str(HERE / "ingest_world.py"), "setup"], env=env, capture_output=True, text=True
     )
@@ -65,8 +65,8 @@ def _assert_exactly_once(books: dict, total: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_import_killed_half_way_then_rerun_charges_each_call_once(tmp_path: Path, fresh_database_url: str) -> None:
-    env = _env(tmp_path, fresh_database_url)
+def test_import_killed_half_way_then_rerun_charges_each_call_once(tmp_path: Path, migrated_database_url: str) -> None:
+    env = _env(tmp_path, migrated_database_url)
     _world(env)
     cdrs = tmp_path / "cdrs.csv"
     write_cdrs(str(cdrs), 0, TOTAL)
@@ -108,10 +108,10 @@ def test_import_killed_half_way_then_rerun_charges_each_call_once(tmp_path: Path
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_two_importers_on_overlapping_files(tmp_path: Path, fresh_database_url: str) -> None:
+def test_two_importers_on_overlapping_files(tmp_path: Path, migrated_database_url: str) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers are a PostgreSQL deployment; SQLite serialises writers by design")
-    env = _env(tmp_path, fresh_database_url)
+    env = _env(tmp_path, migrated_database_url)
     _world(env)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     write_cdrs(str(first), 0, 60_000)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import MigratedTemplate, copy_sqlite
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -30,13 +32,12 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
+def test_serve_answers_health_and_admin_login(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from django.db import connection
 
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path))
     if connection.vendor == "sqlite":
-        env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-        subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, check=True, capture_output=True)
+        env["TARIFA_DATABASE_URL"] = request.getfixturevalue("migrated_sqlite_url")
     else:
         s = connection.settings_dict
         env["TARIFA_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
@@ -75,16 +76,10 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path) -> None:
     assert "granian" in output.lower() and "Started worker" in output
 
 
-def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Path) -> None:
+def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Path, migrated_sqlite_url: str) -> None:
     """TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no 408), the access log still Tarifa's."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path / "var"), TARIFA_BODY_TIMEOUT="0", TARIFA_ACCESS_LOG="1")
-    env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "tarifa.cli", "migrate"], env=env, capture_output=True, timeout=300, check=False
-        ).returncode
-        == 0
-    )
+    env["TARIFA_DATABASE_URL"] = migrated_sqlite_url
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
@@ -146,12 +141,12 @@ def _listener(reuse_port: bool) -> socket.socket:
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def migrated(tmp_path_factory: pytest.TempPathFactory, sqlite_template: MigratedTemplate) -> dict[str, str]:
     """The environment of a migrated SQLite database of its own (``tarifa serve`` would start on it)."""
+    assert sqlite_template.sqlite_file is not None
     where = tmp_path_factory.mktemp("serve-migrated")
-    env = dict(os.environ, TARIFA_VAR_DIR=str(where), TARIFA_DATABASE_URL=f"sqlite:///{where / 'db.sqlite3'}")
-    subprocess.run([sys.executable, "-m", "tarifa.cli", "migrate"], env=env, check=True, capture_output=True)
-    return env
+    url = copy_sqlite(sqlite_template.sqlite_file, where / "db.sqlite3")
+    return dict(os.environ, TARIFA_VAR_DIR=str(where), TARIFA_DATABASE_URL=url)
 
 
 @pytest.mark.parametrize("reuse_port", [False, True], ids=["plain listener", "granian-like listener"])

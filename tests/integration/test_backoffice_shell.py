@@ -20,7 +20,7 @@ def test_logging_in_without_next_lands_on_the_dashboard(client) -> None:
 
 
 def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_works(
-    fresh_database_url, tmp_path
+    migrated_database_url, tmp_path
 ) -> None:
     import os
 
@@ -28,12 +28,11 @@ def test_createadmin_prints_the_configured_url_and_only_a_password_that_still_wo
 
     env = {
         **os.environ,
-        "TARIFA_DATABASE_URL": fresh_database_url,
+        "TARIFA_DATABASE_URL": migrated_database_url,
         "TARIFA_VAR_DIR": str(tmp_path / "var"),
         "TARIFA_LISTEN": "127.0.0.2:9123",
     }
     env.pop("TARIFA_ADMIN_PASSWORD", None)
-    assert run_tarifa(env, "migrate").returncode == 0
     first = run_tarifa(env, "createadmin")
     assert first.returncode == 0, first.stderr
     password = (tmp_path / "var" / "admin-password").read_text().strip()

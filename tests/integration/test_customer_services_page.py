@@ -14,7 +14,7 @@ from django.urls import reverse
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
 from tarifa.dids.models import Did, VirtualNumber
 from tests.factories import text
-from tests.services_page import IP, SIP, VIRTUAL, add_row, page_data
+from tests.services_page import IP, SIP, VIRTUAL, add_row, errors, page_data
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.django_db
 def boss(client):  # type: ignore[no-untyped-def]
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1"))
     return client
-
-
-def errors(response: Any) -> list[Any]:
-    """The form and inline errors of a page that came back."""
-    found: list[Any] = [response.context["adminform"].form.errors]
-    for inline in response.context["inline_admin_formsets"]:
-        found += [inline.formset.prefix, inline.formset.errors, inline.formset.non_form_errors()]
-    return found
 
 
 def test_the_page_lists_every_service_of_the_customer_and_no_other(boss, shop) -> None:

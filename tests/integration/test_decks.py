@@ -206,15 +206,14 @@ def test_tariff_base_cycle_is_refused(deck_tariff) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_deck_cli_end_to_end(tmp_path: Path) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+def test_deck_cli_end_to_end(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_sqlite_url)
 
     def tarifa(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=120
         )
 
-    assert tarifa("migrate").returncode == 0
     script = "from tarifa.rating.models import Tariff; Tariff.objects.create(name='CLI')"
     assert tarifa("manage", "shell", "-c", script).returncode == 0
     good = tmp_path / "deck.csv"

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.conftest import run_tarifa
+from tests.databases import MigratedTemplate
 
 
 @pytest.mark.django_db
@@ -17,23 +18,24 @@ def test_no_model_change_without_a_migration() -> None:
 
 
 @pytest.mark.django_db
-def test_migrations_apply_from_zero_on_a_fresh_database(tmp_path: Path, fresh_database_url: str) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
-    done = run_tarifa(env, "migrate")
-    assert done.returncode == 0, done.stderr
-    assert "Applying customers.0001_initial... OK" in done.stdout
+def test_migrations_apply_from_zero_on_a_fresh_database(tmp_path: Path, migrated_template: MigratedTemplate) -> None:
+    """The session's template database (tests/databases.py) is this test's fresh database: an empty
+    database migrated from zero by ``tarifa migrate``; here, what that printed and a check after it."""
+    assert "Applying customers.0001_initial... OK" in migrated_template.migrate_stdout, (
+        migrated_template.migrate_stdout + migrated_template.migrate_stderr
+    )
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_template.url)
     check = run_tarifa(env, "manage", "migrate", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
 
 
 @pytest.mark.django_db
 def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(
-    tmp_path: Path, fresh_database_url: str
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     """calls 0006 (one-statement authorisation, reservation constraints and indexes) reverses and
-    applies again on an existing database, and a reservation held meanwhile stays."""
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
-    assert run_tarifa(env, "migrate").returncode == 0
+    applies again on an existing (migrated) database, and a reservation held meanwhile stays."""
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_database_url)
     hold = (
         "from datetime import UTC, datetime; from decimal import Decimal; "
         "from tarifa.customers.models import Account, Customer; from tarifa.calls.models import Reservation; "

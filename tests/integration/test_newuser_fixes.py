@@ -19,15 +19,14 @@ from tarifa.dids.models import Did, DidPlan, NpaNxx
 from tarifa.routing.models import Pop, Vendor
 from tests.factories import T0
 from tests.ingesting import ingest_in_rollback
-from tests.integration.test_customer_services_page import errors
-from tests.integration.test_origination import cli, inbound, origination  # noqa: F401  (fixtures)
-from tests.services_page import page_data
+from tests.origination_world import inbound
+from tests.services_page import errors, page_data
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 
 
-def test_short_call_penalties_count_calls_by_the_did_they_were_rated_as(origination) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_short_call_penalties_count_calls_by_the_did_they_were_rated_as(origination) -> None:  # type: ignore[no-untyped-def]
     """Calls a switch identified by the ``did`` field (callee an extension) count for the DID's
     plan; a call whose ``did`` field names another DID counts for that one, not its callee's."""
     plan = origination["plan"]
@@ -43,7 +42,7 @@ def test_short_call_penalties_count_calls_by_the_did_they_were_rated_as(originat
     assert [(p.plan, p.calls, p.short, p.amount) for p in posted] == [(plan.name, 8, 4, D("0.2000"))]
 
 
-def test_lata_import_cli_refuses_a_header_only_file_with_replace(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_lata_import_cli_refuses_a_header_only_file_with_replace(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     before = NpaNxx.objects.count()
     empty = tmp_path / "header-only.csv"
     empty.write_text("npa_nxx,lata,state\n")
@@ -53,8 +52,8 @@ def test_lata_import_cli_refuses_a_header_only_file_with_replace(origination, cl
 
 
 def test_did_order_inventory_only_does_not_claim_no_provider_is_configured(  # type: ignore[no-untyped-def]
-    origination,  # noqa: F811
-    cli,  # noqa: F811
+    origination,
+    cli,
     monkeypatch,
 ) -> None:
     monkeypatch.setenv("TARIFA_DID_PROVIDER_URL", "http://127.0.0.1:9/")  # never asked
@@ -69,7 +68,7 @@ def test_did_order_inventory_only_does_not_claim_no_provider_is_configured(  # t
     assert result.exit_code == 2 and "no provider is configured" in result.output
 
 
-def test_penalties_refuse_a_month_not_written_yyyy_mm_and_show_currency_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_penalties_refuse_a_month_not_written_yyyy_mm_and_show_currency_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]
     for month in ("2026-1", "26-03", "2026-03-01", "2026-3 "):
         result = cli("origination", "penalties", "--month", month)
         said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # Rich's box may wrap the line
@@ -88,7 +87,7 @@ def test_penalties_refuse_a_month_not_written_yyyy_mm_and_show_currency_decimals
     assert result.exit_code == 0 and f"1 of 2 short, 7.00 {currency} posted" in result.output, result.output
 
 
-def test_did_search_refuses_an_unknown_country_and_an_empty_pattern_and_shows_cost_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_did_search_refuses_an_unknown_country_and_an_empty_pattern_and_shows_cost_decimals(origination, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("did", "search", "--country", "XX")
     assert result.exit_code == 2 and "country 'XX' is refused: is not a country" in result.output
     result = cli("did", "search", "--pattern", "")
@@ -127,7 +126,7 @@ def test_the_delete_page_names_at_most_ten_protecting_records(admin_client) -> N
     assert sum(f"1201555{n:04d}" in page for n in range(25)) == 10
 
 
-def test_cdr_import_refuses_a_switch_that_is_no_pop(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_cdr_import_refuses_a_switch_that_is_no_pop(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     Pop.objects.create(name="pop-lon")
     csv = tmp_path / "in.csv"
     csv.write_text("call_id,callee,start_time,duration\nx1,442079460000,2026-03-02T10:00:00Z,61\n")
@@ -138,7 +137,7 @@ def test_cdr_import_refuses_a_switch_that_is_no_pop(origination, cli, tmp_path: 
 
 
 @pytest.mark.parametrize("vectorised", [False, True])
-def test_an_inbound_call_before_its_dids_activation_is_left_unrated(origination, vectorised: bool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_an_inbound_call_before_its_dids_activation_is_left_unrated(origination, vectorised: bool) -> None:  # type: ignore[no-untyped-def]
     did = Did.objects.get(number="12015550100")
     did.activation_date = T0.date()
     did.save()
@@ -160,7 +159,7 @@ def test_an_inbound_call_before_its_dids_activation_is_left_unrated(origination,
         assert got["vectorised"] == 60
 
 
-def test_both_paths_agree_on_calls_before_a_dids_activation(origination) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_both_paths_agree_on_calls_before_a_dids_activation(origination) -> None:  # type: ignore[no-untyped-def]
     did = Did.objects.get(number="12015550100")
     did.activation_date = T0.date()
     did.save()

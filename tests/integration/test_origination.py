@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.db.models import Sum
-from typer.testing import CliRunner
 
 from tarifa.api.models import ApiToken
 from tarifa.billing.models import Transaction
@@ -19,63 +18,14 @@ from tarifa.cdrs.penalties import PeriodNotClosed, post_short_call_penalties
 from tarifa.core.cdr import CanonicalCdr
 from tarifa.core.rating import RateTerms, call_cost
 from tarifa.customers.models import Account
-from tarifa.dids.lata import import_lata
-from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate, PayphoneOrigin, VirtualNumber
+from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate, VirtualNumber
 from tarifa.routing.models import Pop
 from tests.factories import T0, cdr
 from tests.ingesting import balance_matches_ledger, ingest_in_rollback
+from tests.origination_world import inbound, plan_form
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def origination(world):  # type: ignore[no-untyped-def]
-    """A tiered plan on +1 201 555 0100 (no included minutes), a toll-free number, a LATA plan,
-    a payphone origin and a revenue-share DID."""
-    plan = world["plan"]
-    plan.included_minutes = 0
-    plan.inbound_interval_1, plan.inbound_interval_n = 30, 6
-    plan.payphone_surcharge = D("0.25")
-    plan.save()
-    for prefix, rate, toll_free in (
-        ("44", "0.0500", False),
-        ("447", "0.1200", False),
-        ("1", "0.0300", True),
-        ("1212", "0.0250", True),
-    ):
-        OriginRate.objects.create(plan=plan, prefix=prefix, rate=D(rate), toll_free=toll_free)
-    Did.objects.create(number="18005550199", status="assigned", account=world["alice"], plan=plan)
-    lata_plan = DidPlan.objects.create(
-        name="LATA",
-        inbound_rate=D("0.0100"),
-        lata_billing=True,
-        lata_intra_intrastate=D("0.0010"),
-        lata_inter_intrastate=D("0.0020"),
-        lata_interstate=D("0.0040"),
-    )
-    Did.objects.create(number="12125560100", status="assigned", account=world["trunk"], plan=lata_plan)
-    import_lata(b"npa_nxx,lata,state\n212555,132,NY\n212556,132,NY\n518555,140,NY\n201555,224,NJ\n", "l.csv")
-    PayphoneOrigin.objects.create(prefix="1305555", description="Miami payphones")
-    share = DidPlan.objects.create(name="Share", inbound_rate=D("0"), inbound_interval_1=60, inbound_interval_n=60)
-    Did.objects.create(
-        number="19005550100", status="assigned", account=world["ip"], plan=share, out_payment_rate=D("0.0150")
-    )
-    return {**world, "lata_plan": lata_plan}
-
-
-def inbound(call_id: str, callee: str, caller: str, duration: int = 61, minute: int = 0, **kw) -> CanonicalCdr:  # type: ignore[no-untyped-def]
-    return CanonicalCdr(
-        call_id=call_id,
-        callee=callee,
-        caller=caller,
-        start_time=T0 + timedelta(minutes=minute),
-        connect_time=T0 + timedelta(minutes=minute),
-        duration=duration,
-        switch="sw1",
-        direction="inbound",
-        **kw,
-    )
 
 
 def price(rate: str, duration: int, i1: int = 30, i_n: int = 6) -> Decimal:
@@ -217,17 +167,6 @@ def test_both_paths_store_the_same_inbound_rows_and_money(origination, batch: in
         assert fast["vectorised"] == len(calls) - to_pool_or_nowhere and outbound < fast["vectorised"]
 
 
-@pytest.fixture
-def cli(monkeypatch):  # type: ignore[no-untyped-def]
-    from tarifa import cli as root
-    from tarifa import config
-
-    monkeypatch.setattr(config, "embedded_database", lambda: None)
-    if not any(group.name == "lata" for group in root.app.registered_groups):
-        root._register_commands()
-    return lambda *args: CliRunner().invoke(root.app, list(args))
-
-
 def test_cdr_import_file_rates_inbound_calls(origination, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     csv = tmp_path / "in.csv"
     csv.write_text(
@@ -306,48 +245,18 @@ def test_short_call_penalties_post_once_per_customer_and_month(origination, cli)
     assert result.exit_code == 2 and "YYYY-MM" in result.output
 
 
-def _plan_form(plan: DidPlan, prefix: str) -> dict[str, str]:
-    data = {
-        "name": plan.name,
-        "description": "",
-        "monthly_fee": "0",
-        "setup_fee": "0",
-        "included_minutes": "0",
-        "inbound_rate": "0.0100",
-        "inbound_interval_1": "60",
-        "inbound_interval_n": "60",
-        "toll_free_rate": "",
-        "payphone_surcharge": "0.25",
-        "lata_intra_intrastate": "0",
-        "lata_inter_intrastate": "0",
-        "lata_interstate": "0",
-        "lata_intra_interstate": "",
-        "short_call_seconds": "0",
-        "short_call_threshold": "0",
-        "short_call_penalty": "0",
-        "short_call_mode": "per_call",
-        "origin_rates-TOTAL_FORMS": "1",
-        "origin_rates-INITIAL_FORMS": "0",
-        "origin_rates-MIN_NUM_FORMS": "0",
-        "origin_rates-MAX_NUM_FORMS": "1000",
-        "origin_rates-0-prefix": prefix,
-        "origin_rates-0-rate": "0.0400",
-    }
-    return data
-
-
 def test_origin_rates_are_edited_on_the_plans_page(admin_client) -> None:  # type: ignore[no-untyped-def]
     from django.urls import reverse
 
     plan = DidPlan.objects.create(name="Tiered", inbound_rate=D("0.0100"))
     url = reverse("admin:dids_didplan_change", args=[plan.pk])
     assert admin_client.get(url).status_code == 200
-    refused = admin_client.post(url, _plan_form(plan, "44x"))
+    refused = admin_client.post(url, plan_form(plan, "44x"))
     assert (
         refused.status_code == 200 and "Origin prefix" in refused.content.decode() and "44x" in refused.content.decode()
     )
     assert not OriginRate.objects.exists()
-    saved = admin_client.post(url, _plan_form(plan, "44"))
+    saved = admin_client.post(url, plan_form(plan, "44"))
     assert saved.status_code == 302, saved.content.decode()[:2000]
     assert list(OriginRate.objects.values_list("prefix", "rate", "toll_free")) == [("44", D("0.0400"), False)]
     plan.refresh_from_db()

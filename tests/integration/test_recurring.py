@@ -504,14 +504,14 @@ def _tarifa(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, fresh_database_url: str) -> None:
+def test_two_workers_at_once_post_each_charge_exactly_once(tmp_path: Path, migrated_database_url: str) -> None:
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=fresh_database_url,
+        TARIFA_DATABASE_URL=migrated_database_url,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])),
     )
-    steps = [("migrate",), ("manage", "shell", "-c", "from tests.integration.recurring_world import build; build(30)")]
+    steps = [("manage", "shell", "-c", "from tests.integration.recurring_world import build; build(30)")]
     for step in steps:
         done = _tarifa(env, *step)
         out, err = done.communicate(timeout=600)

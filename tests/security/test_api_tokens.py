@@ -53,14 +53,13 @@ def test_a_token_belongs_to_a_switch_or_a_customer_exactly(world) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_command_refuses_an_unknown_pop(tmp_path: Path, fresh_database_url: str) -> None:
+def test_token_command_refuses_an_unknown_pop(tmp_path: Path, migrated_database_url: str) -> None:
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=fresh_database_url,
+        TARIFA_DATABASE_URL=migrated_database_url,
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     )
-    assert run_tarifa(env, "migrate", timeout=300).returncode == 0
     made = run_tarifa(env, "token", "kam1", "--switch", "pop-nyc", "--create-pop")
     assert made.returncode == 0 and made.stdout.strip().startswith("trf_") and "created" in made.stderr
     typo = run_tarifa(env, "token", "kam2", "--switch", "pop-nyx")

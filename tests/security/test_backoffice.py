@@ -338,14 +338,13 @@ def test_an_existing_open_var_directory_is_tightened(tmp_path, open_umask, monke
     assert _mode(var) == 0o700
 
 
-def test_a_lock_out_recorded_by_one_process_holds_in_another(fresh_database_url, tmp_path) -> None:
+def test_a_lock_out_recorded_by_one_process_holds_in_another(migrated_database_url, tmp_path) -> None:
     """Several processes serve one system: failures one process records lock the user name in the next."""
     import os
 
     from tests.conftest import run_tarifa
 
-    env = {**os.environ, "TARIFA_DATABASE_URL": fresh_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var")}
-    assert run_tarifa(env, "migrate").returncode == 0
+    env = {**os.environ, "TARIFA_DATABASE_URL": migrated_database_url, "TARIFA_VAR_DIR": str(tmp_path / "var")}
     record = "from tarifa.throttle import service\nfor _ in range(5): service.record_failure('admin', '203.0.113.5')"
     assert run_tarifa(env, "manage", "shell", "-c", record).returncode == 0
     check = (

@@ -240,7 +240,7 @@ def test_the_pop_model_refuses_names_that_are_not_identifiers(name: str) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, fresh_database_url: str) -> None:
+def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, migrated_database_url: str) -> None:
     import os
     from pathlib import Path
 
@@ -250,10 +250,9 @@ def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, fresh_data
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=fresh_database_url,
+        TARIFA_DATABASE_URL=migrated_database_url,
         PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
     )
-    assert run_tarifa(env, "migrate", timeout=300).returncode == 0
     for name in ["", "pop\x01x", "p" * 300, " pop-lon", "=cmd|x"]:
         done = run_tarifa(env, "token", "kam1", "--switch", name, "--create-pop")
         assert done.returncode == 2, (name, done.stdout, done.stderr)

@@ -25,7 +25,7 @@ from tarifa.dids.models import Did, DidPlan, NpaNxx, OriginRate
 from tarifa.rating.decks import DeckRejected
 from tarifa.rating.decks import import_file as deck_import
 from tarifa.rating.models import Rate, Tariff
-from tests.integration.test_origination import _plan_form
+from tests.origination_world import plan_form
 from tests.services_page import SIP, add_row, page_data
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_the_short_call_mode_refusal_reads_as_a_field_name() -> None:
 
 def test_a_repeated_origin_prefix_is_refused_naming_the_prefix(admin_client) -> None:  # type: ignore[no-untyped-def]
     plan = DidPlan.objects.create(name="Tiered", inbound_rate=Decimal("0.0100"))
-    data = _plan_form(plan, "44")
+    data = plan_form(plan, "44")
     data.update({"origin_rates-TOTAL_FORMS": "2", "origin_rates-1-prefix": "44", "origin_rates-1-rate": "0.0500"})
     refused = admin_client.post(reverse("admin:dids_didplan_change", args=[plan.pk]), data)
     assert refused.status_code == 200

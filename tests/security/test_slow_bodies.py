@@ -17,14 +17,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.security.test_switch_api import HOLD, PATH, PROMPT, UK, Server, SlowClient, serving
+from tests.databases import MigratedTemplate
+from tests.switch_server import HOLD, PATH, PROMPT, UK, Server, SlowClient, serving
 
 TIMEOUT = 3  # TARIFA_BODY_TIMEOUT of the server under test
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serving(tmp_path_factory.mktemp("slow-bodies"), TARIFA_BODY_TIMEOUT=str(TIMEOUT), TARIFA_ACCESS_LOG="1")
+def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: MigratedTemplate) -> Iterator[Server]:
+    yield from serving(
+        tmp_path_factory.mktemp("slow-bodies"), sqlite_template, TARIFA_BODY_TIMEOUT=str(TIMEOUT), TARIFA_ACCESS_LOG="1"
+    )
 
 
 def test_slow_bodies_are_answered_408_within_the_bound(server: Server) -> None:

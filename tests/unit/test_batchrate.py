@@ -32,9 +32,9 @@ from tarifa.batchrate import (
     rate_file,
 )
 from tarifa.batchrate.readers import _fast_times, _read_fast
+from tarifa.core.array_rating import FastDeck, FastPathUnsupported
 from tarifa.core.converters import format_units, format_units_int, normalize_numbers
 from tarifa.core.deck import COLUMNS as DECK_COLUMNS
-from tarifa.core.fastrate import FastDeck, FastPathUnsupported
 from tarifa.core.numbering import InvalidNumber, normalize
 from tarifa.core.rating import RateTable, duration_from_seconds, rate_call
 

@@ -12,7 +12,7 @@ The modules, in pipeline order (docs/batch-rating.md has the user's view):
   vectorised converters of :mod:`tarifa.core.converters`, with the one-value reference parsers
   for what they leave open); malformed input raises :class:`InputError` listing every line;
 * :mod:`~tarifa.batchrate.rating` — the deck read while the CDRs load in a second thread, the
-  fast path (:func:`tarifa.core.fastrate.rate_batch`) or the reference path
+  fast path (:func:`tarifa.core.array_rating.rate_batch`) or the reference path
   (:func:`tarifa.core.rating.rate_call`), and the atomic write of the output;
 * :mod:`~tarifa.batchrate.command` — the typer command.
 

@@ -1,9 +1,9 @@
 """``tarifa rate``'s rating and output: the fast path, the reference path, the atomic write.
 
 Fast path: when the deck is valid for the whole time window of the file (the rule of
-:meth:`tarifa.core.fastrate.FastDeck.for_window`: every rate version overlapping the window
+:meth:`tarifa.core.array_rating.FastDeck.for_window`: every rate version overlapping the window
 covers all of it and has no period), the calls are rated with
-:func:`tarifa.core.fastrate.rate_batch` in integer micro-units. Otherwise (or with more than 6
+:func:`tarifa.core.array_rating.rate_batch` in integer micro-units. Otherwise (or with more than 6
 decimals, or amounts too large for ``int64``) every call is rated with the reference
 :func:`tarifa.core.rating.rate_call`: exact as well, but slower, and the summary says so.
 
@@ -35,7 +35,7 @@ from tarifa.core.rating import MAX_DECIMALS, RateTable, RatingStatus, Rounding, 
 if TYPE_CHECKING:  # numpy and polars are imported when the command runs, not with the CLI
     import polars as pl
 
-    from tarifa.core.fastrate import FastDeck
+    from tarifa.core.array_rating import FastDeck
 
 __all__ = ["OUTPUT_COLUMNS", "RateSummary", "fast_deck_for_window", "rate_file"]
 
@@ -75,7 +75,7 @@ def fast_deck_for_window(rows: Sequence[DeckRow], start: datetime, end: datetime
     The same rule and the same choice of version as :meth:`FastDeck.for_window` on the
     :class:`RateTable` of ``rows`` (tests check both agree), without building that table.
     """
-    from tarifa.core.fastrate import FastDeck, FastPathUnsupported
+    from tarifa.core.array_rating import FastDeck, FastPathUnsupported
 
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
@@ -235,8 +235,8 @@ def _rate_fast(
     import numpy as np
     import polars as pl
 
+    from tarifa.core.array_rating import FORBIDDEN, INVALID_NUMBER, NO_RATE, RATED, rate_batch
     from tarifa.core.converters import format_units_expr
-    from tarifa.core.fastrate import FORBIDDEN, INVALID_NUMBER, NO_RATE, RATED, rate_batch
 
     n = len(batch)
     status = np.empty(n, dtype=np.int8)
@@ -400,7 +400,7 @@ def _compile(
     window: tuple[datetime, datetime] | None,
 ) -> tuple[FastDeck | None, str]:
     """(the fast deck, "") or (None, why the reference path must rate this file)."""
-    from tarifa.core.fastrate import FastPathUnsupported
+    from tarifa.core.array_rating import FastPathUnsupported
 
     if window is None:  # an undated deck: any window gives the same deck
         window = (EPOCH, EPOCH + _MICROSECOND)
@@ -445,7 +445,7 @@ def rate_file(
         # another thread (it releases the GIL), so the two overlap on two cores.
         with ThreadPoolExecutor(max_workers=1) as pool:
             cdr_job = pool.submit(load_cdrs, Path(cdrs_path), dialing_mode)
-            from tarifa.core.fastrate import MAX_FAST_DECIMALS, FastPathUnsupported
+            from tarifa.core.array_rating import MAX_FAST_DECIMALS, FastPathUnsupported
 
             deck_rows, deck_errors = load_deck(Path(deck_path), tz_name)
             timings["deck"] = time.perf_counter() - started

@@ -13,10 +13,10 @@ rated, with their database values, and the rows it leaves to the row-by-row
   use (``pop_not_allowed``) with their account but no price;
 * accounts without included minutes (their pools are used in call order, row by row);
 * numbers that normalise in the account's dialing mode;
-* tariffs and vendor destination sets that compile to a :class:`~tarifa.core.fastrate.FastDeck`
+* tariffs and vendor destination sets that compile to a :class:`~tarifa.core.array_rating.FastDeck`
   for the batch's time window, with at most 6 billing decimals.
 
-The costs are those of :func:`tarifa.core.rating.rate_call` (``fastrate`` is tested equal to
+The costs are those of :func:`tarifa.core.rating.rate_call` (``array_rating`` is tested equal to
 it), and what a CDR keeps of them is decided by the Rater's charging rule,
 :func:`tarifa.core.charging.verdict`, evaluated once per distinct combination of its facts in a
 batch and joined to the rows; ``tests/integration/test_ingest_bulk.py``
@@ -33,10 +33,7 @@ import polars as pl
 
 from tarifa.cdrs.frame_origination import FrameOrigination
 from tarifa.cdrs.matching import Directory, Tables
-from tarifa.core.cdr import Direction, Disposition
-from tarifa.core.charging import CallFacts, verdict
-from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
-from tarifa.core.fastrate import (
+from tarifa.core.array_rating import (
     FORBIDDEN,
     INVALID_NUMBER,
     NO_RATE,
@@ -45,6 +42,9 @@ from tarifa.core.fastrate import (
     FastPathUnsupported,
     rate_batch,
 )
+from tarifa.core.cdr import Direction, Disposition
+from tarifa.core.charging import CallFacts, verdict
+from tarifa.core.converters import MICRO_DECIMALS, normalize_numbers, units_to_micros
 from tarifa.core.identity import NO_ACCOUNT, ORDER
 from tarifa.core.rating import RateTable, RatingStatus
 

@@ -38,7 +38,7 @@ __all__ = [
     "whole_seconds",
 ]
 
-#: decimals of the micro-units money is stored in (``ExactDecimalField``) and rated in (fastrate)
+#: decimals of the micro-units money is stored in (``ExactDecimalField``) and rated in (array_rating)
 MICRO_DECIMALS: Final = 6
 
 # Rust regex: \d would be any Unicode digit, so [0-9] is spelled out.

@@ -4,7 +4,7 @@ This module is the definition of "correct" (DESIGN section 3). It is exact: mone
 ``Decimal`` on the way in and out, and the arithmetic in between is done on integers
 (price x seconds is a rational number with denominator 60, and ``Decimal`` division
 would round it long before the one rounding the design allows). Every other pricing path
-(the NumPy batch path in :mod:`tarifa.core.fastrate`, SQL, caches) must agree with it
+(the NumPy batch path in :mod:`tarifa.core.array_rating`, SQL, caches) must agree with it
 to the last digit, and the tests check that they do.
 
 Cost of an answered call of ``d`` whole seconds::

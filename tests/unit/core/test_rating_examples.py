@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tarifa.core.fastrate import FastDeck, rate_batch
+from tarifa.core.array_rating import FastDeck, rate_batch
 from tarifa.core.numbering import normalize
 from tarifa.core.rating import (
     RateEntry,

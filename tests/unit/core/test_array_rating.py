@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tarifa.core.fastrate import (
+from tarifa.core.array_rating import (
     FORBIDDEN,
     INVALID_NUMBER,
     NO_RATE,

@@ -1,0 +1,116 @@
+"""Databases for the processes the tests start (``tarifa`` commands, servers, benchmark scripts).
+
+Migrating a database from zero costs 8-16 s of CPU (most of it Django rendering the migration
+states of 60-odd migrations), as much as a hundred ordinary tests. So each test process migrates
+one template once, with a real ``tarifa migrate`` (the migrations test reads what it printed),
+and every test that needs a migrated database of its own gets a copy: the file copied on
+SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. Tests about migrating itself (from
+zero, part of the way, back and forth) still start from an empty database
+(``fresh_database_url`` in conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class MigratedTemplate:
+    url: str  # a migrated database that no test changes
+    sqlite_file: Path | None  # its file on SQLite, None on PostgreSQL
+    migrate_stdout: str  # what ``tarifa migrate`` printed while building it from zero
+    migrate_stderr: str
+
+
+def _postgres_admin_dsn() -> tuple[str, str]:
+    """(libpq DSN of the server's maintenance database, URL prefix without a database name)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    return (
+        f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname=postgres",
+        f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}",
+    )
+
+
+def _migrate(url: str, var: Path) -> tuple[str, str]:
+    from tests.conftest import run_tarifa
+
+    done = run_tarifa(dict(os.environ, TARIFA_VAR_DIR=str(var), TARIFA_DATABASE_URL=url), "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout, done.stderr
+
+
+def copy_sqlite(template: Path, copy: Path) -> str:
+    """Copy a SQLite database (with SQLite's backup API: whatever its journal holds comes along); its URL."""
+    with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplate:
+    """A SQLite database migrated from zero by ``tarifa migrate``, once per test process, whatever the
+    database under test (some tests serve a SQLite file of their own on purpose)."""
+    where = tmp_path_factory.mktemp("sqlite-template")
+    file = where / "template.sqlite3"
+    out, err = _migrate(f"sqlite:///{file}", where)
+    return MigratedTemplate(f"sqlite:///{file}", file, out, err)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[MigratedTemplate]:
+    """A database of the kind under test migrated from zero by ``tarifa migrate``, once per test process."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield request.getfixturevalue("sqlite_template")
+        return
+    import psycopg
+
+    dsn, prefix = _postgres_admin_dsn()
+    name = f"tarifa_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{prefix}/{name}"
+        out, err = _migrate(url, tmp_path_factory.mktemp("postgresql-template"))
+        yield MigratedTemplate(url, None, out, err)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_database_url(tmp_path: Path, migrated_template: MigratedTemplate) -> Iterator[str]:
+    """A migrated database of the kind under test for this test alone (a copy of the template)."""
+    if migrated_template.sqlite_file is not None:
+        yield copy_sqlite(migrated_template.sqlite_file, tmp_path / f"migrated-{uuid.uuid4().hex[:8]}.sqlite3")
+        return
+    import psycopg
+
+    dsn, prefix = _postgres_admin_dsn()
+    template = migrated_template.url.rsplit("/", 1)[1]
+    name = f"tarifa_migrated_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"{prefix}/{name}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: MigratedTemplate) -> str:
+    """A migrated SQLite database for this test alone, whatever the database under test."""
+    assert sqlite_template.sqlite_file is not None
+    return copy_sqlite(sqlite_template.sqlite_file, tmp_path / f"migrated-{uuid.uuid4().hex[:8]}.sqlite3")

@@ -14,6 +14,7 @@ from tests.databases import (  # noqa: F401  (migrated databases for the process
     migrated_database_url,
     migrated_sqlite_url,
     migrated_template,
+    module_database_url,
     sqlite_template,
 )
 from tests.factories import net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)

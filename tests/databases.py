@@ -91,6 +91,33 @@ def migrated_template(
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def migrated_copy(template: MigratedTemplate, directory: Path) -> Iterator[str]:
+    """A copy of the migrated template (a file in ``directory`` on SQLite), dropped afterwards; its URL."""
+    if template.sqlite_file is not None:
+        yield copy_sqlite(template.sqlite_file, directory / f"migrated-{uuid.uuid4().hex[:8]}.sqlite3")
+        return
+    import psycopg
+
+    dsn, prefix = _postgres_admin_dsn()
+    source = template.url.rsplit("/", 1)[1]
+    name = f"tarifa_migrated_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    try:
+        yield f"{prefix}/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def module_database_url(tmp_path_factory: pytest.TempPathFactory, migrated_template: MigratedTemplate) -> Iterator[str]:
+    """A migrated database of the kind under test shared by one test module (a server per module)."""
+    with migrated_copy(migrated_template, tmp_path_factory.mktemp("module-db")) as url:
+        yield url
+
+
 @pytest.fixture
 def migrated_database_url(tmp_path: Path, migrated_template: MigratedTemplate) -> Iterator[str]:
     """A migrated database of the kind under test for this test alone (a copy of the template)."""

@@ -26,31 +26,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served_api(tmp_path_factory, django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    """A migrated database of its own, an operator token, and `tarifa serve` on a free port."""
-    from django.db import connection
-
+def served_api(tmp_path_factory, module_database_url):  # type: ignore[no-untyped-def]
+    """A migrated database of its own (a copy of the session's template), an operator token, and
+    `tarifa serve` on a free port."""
     tmp = tmp_path_factory.mktemp("api-docs")
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp))
-    created = None
-    if connection.vendor == "sqlite":
-        env["TARIFA_DATABASE_URL"] = f"sqlite:///{tmp / 'docs.sqlite3'}"
-    else:
-        import uuid
-
-        import psycopg
-
-        s = connection.settings_dict
-        created = f"tarifa_docs_{uuid.uuid4().hex[:8]}"
-        with (
-            django_db_blocker.unblock(),
-            psycopg.connect(
-                host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
-            ) as admin,
-        ):
-            admin.execute(f'CREATE DATABASE "{created}"')
-        env["TARIFA_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{created}"
-    assert run_tarifa(env, "migrate", timeout=300).returncode == 0
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=module_database_url)
     made = run_tarifa(env, "token", "docs", "--operator", "--scope", "full")
     assert made.returncode == 0, made.stderr
     port = _free_port()
@@ -74,15 +54,6 @@ def served_api(tmp_path_factory, django_db_setup, django_db_blocker):  # type: i
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
-        if created is not None:
-            s = connection.settings_dict
-            with (
-                django_db_blocker.unblock(),
-                psycopg.connect(
-                    host=s["HOST"], port=s["PORT"], user=s["USER"], dbname="postgres", autocommit=True
-                ) as admin,
-            ):
-                admin.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 def test_the_documented_curl_commands_work(served_api) -> None:

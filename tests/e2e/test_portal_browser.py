@@ -19,23 +19,9 @@ from tests.smtp import Mailbox
 
 
 @pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A new empty database of the kind under test, for the server to migrate and use."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        yield f"sqlite:///{tmp_path_factory.mktemp('portal-db') / 'portal.sqlite3'}"
-        return
-    import psycopg
-
-    settings = connection.settings_dict
-    name = f"tarifa_portal_{uuid.uuid4().hex[:8]}"
-    dsn = f"host={settings['HOST']} port={settings['PORT']} user={settings['USER']} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{name}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(module_database_url: str) -> str:
+    """A migrated database of the kind under test (a copy of the session's template) for the server."""
+    return module_database_url
 
 
 @pytest.fixture(scope="module")

@@ -217,19 +217,18 @@ print("numbers", ",".join(numbers))
 
 
 @pytest.mark.slow
-def test_a_run_killed_mid_way_and_restarted_issues_every_invoice_once(tmp_path: Path, fresh_database_url: str) -> None:
+def test_a_run_killed_mid_way_and_restarted_issues_every_invoice_once(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=fresh_database_url,
+        TARIFA_DATABASE_URL=migrated_database_url,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])),
     )
-    for step in (
-        ("-m", "tarifa.cli", "migrate"),
-        ("-m", "tarifa.cli", "manage", "shell", "-c", "from tests.integration.invoicing_world import build; build(60)"),
-    ):
-        done = _tarifa(env, *step)
-        assert done.returncode == 0, done.stdout + done.stderr
+    build = "from tests.integration.invoicing_world import build; build(60)"
+    done = _tarifa(env, "-m", "tarifa.cli", "manage", "shell", "-c", build)
+    assert done.returncode == 0, done.stdout + done.stderr
     killed = _tarifa(env, "-c", KILLED_RUN)
     assert killed.returncode == -9, killed.stdout + killed.stderr  # SIGKILLed inside its second chunk
     partial = _tarifa(env, "-m", "tarifa.cli", "manage", "shell", "-c", CHECK)

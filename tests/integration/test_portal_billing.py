@@ -15,7 +15,12 @@ from tarifa.billing.payments import add_money
 from tarifa.core.payments import MoneyRequest
 from tarifa.customers.models import Customer
 from tarifa.notices.models import NoticeSettings
-from tests.integration.test_portal import _errors, _text, client_in, portal  # noqa: F401 (fixtures)
+from tests.integration import test_portal as base
+from tests.integration.test_portal import _errors, _text
+
+# the portal's fixtures (two customers, each with a portal log-in; the first one logged in)
+portal = base.portal
+client_in = base.client_in
 
 pytestmark = pytest.mark.django_db
 

@@ -79,7 +79,9 @@ def low_balance_threshold(customer: Customer) -> Decimal | None:
     """The customer's own low-balance threshold (its notice settings, the profile page) when set;
     otherwise the highest threshold of the accounts that share the customer's balance (seed 001
     "Balance Threshold"); None when neither is set."""
-    own = NoticeSettings.objects.filter(customer_id=customer.pk).values_list("low_balance_threshold", flat=True).first()
+    own: Decimal | None = (
+        NoticeSettings.objects.filter(customer_id=customer.pk).values_list("low_balance_threshold", flat=True).first()
+    )
     if own is not None:
         return own
     shared = scope.accounts(customer).filter(balance_mode=BalanceMode.SHARED)

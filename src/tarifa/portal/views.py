@@ -17,9 +17,10 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from tarifa.billing import allocation
+from tarifa.billing import render as invoice_render
 from tarifa.calls.pops import pop_names
 from tarifa.cdrs.choices import Disposition
-from tarifa.billing import allocation, render as invoice_render
 from tarifa.customers.models import Customer
 from tarifa.notices.models import NoticeSettings
 from tarifa.portal import explain, history, home, scope
@@ -403,7 +404,8 @@ def invoice_pay(request: HttpRequest, invoice_id: int) -> HttpResponse:
     if gateway is None:
         messages.error(request, "Card payments are not available: no payment gateway is configured.")
         return redirect("portal:invoice", invoice_id=invoice.pk)
-    method = scope.payment_methods(me).filter(active=True, pk=_int_or_none(request.POST.get("method"))).first()
+    chosen = _int_or_none(request.POST.get("method"))
+    method = scope.payment_methods(me).filter(active=True, pk=chosen).first() if chosen is not None else None
     if method is None:
         messages.error(
             request, f"Method {request.POST.get('method', '')!r} is refused: must be one of your active saved methods"

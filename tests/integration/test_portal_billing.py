@@ -178,3 +178,39 @@ def test_low_balance_threshold_saved_and_used_by_the_home_warning(client_in, boo
     home = _text(client_in.get("/portal/"))
     assert "Low balance" in home and "below your threshold of 50.00" in home
     assert 'value="bills@cust.example"' in client_in.get("/portal/profile/").content.decode()
+
+
+@pytest.fixture
+def fake(monkeypatch):  # type: ignore[no-untyped-def]
+    from tests.fake_gateway import KEY, SECRET, FakeGateway, running
+
+    with running(FakeGateway()) as gateway:
+        monkeypatch.setenv("TARIFA_GATEWAY_URL", gateway.url)
+        monkeypatch.setenv("TARIFA_GATEWAY_KEY", KEY)
+        monkeypatch.setenv("TARIFA_GATEWAY_WEBHOOK_SECRET", SECRET)
+        yield gateway
+
+
+def test_pay_now_charges_the_servers_unpaid_amount_with_an_own_method(client_in, books, fake) -> None:
+    from tarifa.billing import cards
+    from tarifa.billing.gateway import HttpCardGateway
+    from tests.fake_gateway import KEY, SECRET
+
+    me, mine = books["customer"], books["mine"]
+    card = cards.save_method(me, HttpCardGateway(fake.url, KEY, SECRET), "tok_visa_4242")
+    url = f"/portal/invoices/{mine.pk}/pay/"
+    assert "Pay now" in _text(client_in.get(f"/portal/invoices/{mine.pk}/"))
+    refused = _text(client_in.post(url, {"method": books["their_card"].pk}, follow=True))
+    assert f"Method '{books['their_card'].pk}' is refused: must be one of your active saved methods" in refused
+    assert fake.charges == []
+    paid = _text(client_in.post(url, {"method": card.pk, "amount": "0.01"}, follow=True))  # a sent amount is ignored
+    assert [c["amount"] for c in fake.charges] == ["11.000000"]
+    assert "Paid 11" in paid
+    mine.refresh_from_db()
+    assert mine.status == "paid"
+
+
+@pytest.mark.parametrize("url", ["/portal/invoices/", "/portal/payments/"])
+def test_the_new_pages_need_a_customer_log_in(portal, url: str) -> None:
+    response = Client().get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/portal/login/?next=")

@@ -337,7 +337,9 @@ def invoices_page(request: HttpRequest) -> HttpResponse:
     for row in rows:
         if row.kind == "credit_note" and row.credited_invoice_id:
             notes.setdefault(row.credited_invoice_id, []).append(row)
-    listed = [row for row in rows if row.kind != "credit_note" or row.credited_invoice_id not in {r.pk for r in rows}]
+    shown = {row.pk for row in rows}
+    # a credit note is listed under the invoice it corrects (alone only if that one is not shown)
+    listed = [row for row in rows if row.kind != "credit_note" or row.credited_invoice_id not in shown]
     entries = [
         {"invoice": row, "paid": paid.get(row.pk, Decimal(0)), "credit_notes": notes.get(row.pk, [])} for row in listed
     ]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.portal_server import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, PortalServer, serving
+from tests.portal_server import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, PortalServer, _run, serving
 from tests.smtp import Mailbox
 
 
@@ -185,6 +185,40 @@ def test_another_customers_account_and_cdr_are_404(browser: Browser, page: Page,
     page.get_by_role("button", name="Check").click()
     expect(page.get_by_text(f"Account {account_id} is refused: must be one of your accounts")).to_be_visible()
     expect(page.locator("#decision")).to_have_count(0)
+
+
+def issue_invoice(server: PortalServer, user: str, number: str) -> int:
+    """An issued invoice of one line for the demo customer ``user`` (the demo has none), by the
+    server's own ``tarifa manage shell``; its id."""
+    code = (
+        "from datetime import date; from decimal import Decimal as D; "
+        "from tarifa.billing.models import Invoice, InvoiceLine; from tarifa.customers.models import Customer; "
+        f"c = Customer.objects.get(web_username={user!r}); "
+        f"i = Invoice.objects.create(customer=c, number={number!r}, period_start=date(2025, 1, 1), "
+        "period_end=date(2025, 1, 31), subtotal=D(3), total=D(3), currency=c.currency); "
+        "InvoiceLine.objects.create(invoice=i, section='calls', description='Calls to the UK', calls=2, "
+        "seconds=120, unit_price=D(3), amount=D(3)); "
+        "Invoice.objects.filter(pk=i.pk).update(status='issued'); print(i.pk)"
+    )
+    return int(_run(server.env, "manage", "shell", "-c", code).strip().splitlines()[-1])
+
+
+def test_an_invoice_pdf_downloaded_and_anothers_invoice_is_404(page: Page, server: PortalServer) -> None:
+    mine = issue_invoice(server, "acmecorp", f"BR-{uuid.uuid4().hex[:6]}")
+    theirs = issue_invoice(server, "globexltd", f"BR-{uuid.uuid4().hex[:6]}")
+    log_in(page, server, "acmecorp")
+    page.get_by_role("link", name="Invoices").click()
+    row = page.locator("#invoices tbody tr").filter(has=page.locator(f'a[href="/portal/invoices/{mine}/"]'))
+    expect(row).to_contain_text("Issued")
+    with page.expect_download() as download:
+        row.get_by_role("link", name=re.compile("^PDF")).click()
+    path = download.value.path()
+    assert path is not None and path.read_bytes().startswith(b"%PDF")
+    page.goto(f"{server.base}/portal/invoices/{mine}/")
+    expect(page.get_by_text("Calls to the UK")).to_be_visible()
+    for suffix in ("", "invoice.pdf", "invoice.csv"):
+        response = page.request.get(f"{server.base}/portal/invoices/{theirs}/{suffix}")
+        assert response.status == 404, suffix
 
 
 def test_password_reset_through_the_emailed_link(page: Page, server: PortalServer, _smtp_controller: Mailbox) -> None:

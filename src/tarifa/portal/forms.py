@@ -11,17 +11,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.db.models import Q
 
+from tarifa.billing.models import AutoTopUp
 from tarifa.customers.forms import AccountForm
 from tarifa.customers.models import Customer
 from tarifa.customers.widgets import CountryListField, CountryPicker, LineListField
 from tarifa.forms import LabeledErrorsMixin, LabeledForm, LabeledModelForm
+from tarifa.notices.models import NoticeSettings
 from tarifa.portal.access import PORTAL_KINDS, may_use_portal
 from tarifa.portal.groups import Group
 from tarifa.throttle import service
 from tarifa.throttle.forms import ThrottledLoginMixin, ThrottledOldPasswordMixin
 
 __all__ = [
+    "AutoTopUpForm",
     "LoginForm",
+    "NoticeForm",
     "PasswordChange",
     "ProfileForm",
     "ResetForm",
@@ -164,3 +168,44 @@ class WhyForm(LabeledForm):
         account = self.fields["account"]
         assert isinstance(account, forms.ChoiceField)
         account.choices = [(str(a.pk), a.name) for a in accounts]
+
+
+class AutoTopUpForm(LabeledModelForm):
+    """Automatic top-up (billing.AutoTopUp): the model's own fields, validators and ``clean()``; the
+    method is one of the customer's own active saved methods (another id is refused by name)."""
+
+    class Meta:
+        model = AutoTopUp
+        fields = ["enabled", "threshold", "amount", "method"]
+        help_texts = {
+            "enabled": "When on, a prepaid balance that falls below the threshold is charged to the saved method.",
+            "threshold": "Top up when the balance falls below this amount.",
+            "amount": "The amount charged each time; choose one that lifts the balance well above the threshold.",
+            "method": "Empty: your default saved method.",
+        }
+
+    def __init__(self, *args: Any, methods: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        method = self.fields["method"]
+        assert isinstance(method, forms.ModelChoiceField)
+        method.queryset = methods.filter(active=True)
+        method.empty_label = "Default saved method"
+        method.error_messages["invalid_choice"] = (
+            "Method %(value)s is refused: must be one of your active saved payment methods"
+        )
+        for name in ("threshold", "amount"):
+            self.fields[name].widget = forms.TextInput(attrs={"inputmode": "decimal"})
+
+
+class NoticeForm(LabeledModelForm):
+    """The customer's low-balance threshold and notice e-mails (notices.NoticeSettings)."""
+
+    class Meta:
+        model = NoticeSettings
+        fields = ["low_balance_threshold", "emails"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["low_balance_threshold"].widget = forms.TextInput(attrs={"inputmode": "decimal"})
+        self.fields["emails"].widget = forms.TextInput(attrs={"autocomplete": "email"})
+        self.fields["low_balance_threshold"].help_text += " The home page warns below it too."

@@ -14,9 +14,10 @@ from django.utils import timezone
 from tarifa.core.authorization.judgement import spendable
 from tarifa.customers.choices import BalanceMode, BillingType
 from tarifa.customers.models import Customer
+from tarifa.notices.models import NoticeSettings
 from tarifa.portal import scope
 
-__all__ = ["Bar", "Summary", "spend_chart", "summary"]
+__all__ = ["Bar", "Summary", "low_balance_threshold", "spend_chart", "summary"]
 
 CHART_DAYS = 30
 CHART_WIDTH = 600
@@ -57,11 +58,7 @@ def summary(customer: Customer, now: datetime | None = None) -> Summary:
     available = spendable(customer.balance, customer.credit_limit, postpaid) - reserved
     start = _month_start(customer, now)
     month = scope.cdrs(customer).filter(start_time__gte=start).aggregate(s=Sum("price"), n=Count("id"))
-    # TODO(notices, issue 15): a customer-level low-balance threshold; until then the highest
-    # threshold among the accounts that share the customer's balance (seed 001 "Balance Threshold").
-    threshold = (
-        scope.accounts(customer).filter(balance_mode=BalanceMode.SHARED).aggregate(t=Max("balance_threshold"))["t"]
-    )
+    threshold = low_balance_threshold(customer)
     low = available <= 0 or (threshold is not None and available < threshold)
     return Summary(
         balance=customer.balance,
@@ -76,6 +73,20 @@ def summary(customer: Customer, now: datetime | None = None) -> Summary:
         threshold=threshold,
         low=low,
     )
+
+
+def low_balance_threshold(customer: Customer) -> Decimal | None:
+    """The customer's own low-balance threshold (its notice settings, the profile page) when set;
+    otherwise the highest threshold of the accounts that share the customer's balance (seed 001
+    "Balance Threshold"); None when neither is set."""
+    own: Decimal | None = (
+        NoticeSettings.objects.filter(customer_id=customer.pk).values_list("low_balance_threshold", flat=True).first()
+    )
+    if own is not None:
+        return own
+    shared = scope.accounts(customer).filter(balance_mode=BalanceMode.SHARED)
+    found: Decimal | None = shared.aggregate(t=Max("balance_threshold"))["t"]
+    return found
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ urlpatterns = [
     path("profile/", views.profile_page, name="profile"),
     path("why/", views.why_page, name="why"),
     path("why/<int:cdr_id>/", views.why_call, name="why_call"),
-    # TODO(invoicing, issue 15): invoices/ (list, view, PDF), payments/ (pay, history, saved method,
-    # automatic top-up): their views go here and their entries in base.html's navigation.
+    path("invoices/", views.invoices_page, name="invoices"),
+    path("invoices/<int:invoice_id>/", views.invoice_page, name="invoice"),
+    path("invoices/<int:invoice_id>/pay/", views.invoice_pay, name="invoice_pay"),
+    path("invoices/<int:invoice_id>/invoice.<str:fmt>", views.invoice_file, name="invoice_file"),
+    path("payments/", views.payments_page, name="payments"),
 ]

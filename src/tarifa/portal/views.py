@@ -4,6 +4,7 @@ through ``scope`` (another tenant's id is a 404); forms are the shared ones of `
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -16,14 +17,19 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from tarifa.billing import allocation
+from tarifa.billing import render as invoice_render
 from tarifa.calls.pops import pop_names
 from tarifa.cdrs.choices import Disposition
 from tarifa.customers.models import Customer
+from tarifa.notices.models import NoticeSettings
 from tarifa.portal import explain, history, home, scope
 from tarifa.portal.access import customer_view, may_use_portal
 from tarifa.portal.forms import (
+    AutoTopUpForm,
     LoginForm,
     MailNotSent,
+    NoticeForm,
     PasswordChange,
     ProfileForm,
     ResetForm,
@@ -32,6 +38,9 @@ from tarifa.portal.forms import (
     settings_form,
 )
 from tarifa.portal.groups import GROUPS, group_named
+
+#: The payment history shows the newest movements only (the statement of account has them all).
+PAYMENTS_LIST = 100
 
 #: "Recent" for "why did my call fail?": the failed calls of the last days.
 WHY_DAYS = 7
@@ -232,6 +241,8 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     user: Any = request.user  # a portal user (customer_view)
     password = PasswordChange(user, request.POST if which == "password" else None)
     password.request = request  # ThrottledOldPasswordMixin reads it
+    settings = NoticeSettings.objects.filter(customer_id=me.pk).first() or NoticeSettings(customer=me)
+    notices = NoticeForm(request.POST if which == "notices" else None, instance=settings)
     status = 200
     if which == "profile":
         if profile.is_valid():
@@ -244,6 +255,13 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             return redirect("portal:profile")
         status = 400
         me.refresh_from_db()
+    elif which == "notices":
+        if notices.is_valid():
+            with transaction.atomic():
+                notices.save()  # the row is created on the first save
+            messages.success(request, "Low-balance notices saved.")
+            return redirect("portal:profile")
+        status = 400
     elif which == "password":
         if password.is_valid():
             from django.contrib.auth import update_session_auth_hash
@@ -253,7 +271,7 @@ def profile_page(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Portal password changed.")
             return redirect("portal:profile")
         status = 400
-    context = {"nav": "profile", "me": me, "profile": profile, "password": password}
+    context = {"nav": "profile", "me": me, "profile": profile, "password": password, "notices": notices}
     return render(request, "portal/profile.html", context, status=status)
 
 
@@ -305,3 +323,139 @@ def _explain(account: Any, number: str, **call: str) -> explain.Explanation:
 
     decision = simulate_for(account.account_code, number, **call)
     return explain.explain(decision.allowed, decision.reason, decision.sip_code, decision.trace)
+
+
+# --- invoices and payments -----------------------------------------------------------------------
+
+
+@customer_view
+def invoices_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    rows = list(scope.invoices(me).order_by("-period_start", "-pk"))
+    paid = allocation.allocated_by_invoice([row.pk for row in rows])
+    notes: dict[int, list[Any]] = {}
+    for row in rows:
+        if row.kind == "credit_note" and row.credited_invoice_id:
+            notes.setdefault(row.credited_invoice_id, []).append(row)
+    shown = {row.pk for row in rows}
+    # a credit note is listed under the invoice it corrects (alone only if that one is not shown)
+    listed = [row for row in rows if row.kind != "credit_note" or row.credited_invoice_id not in shown]
+    entries = [
+        {"invoice": row, "paid": paid.get(row.pk, Decimal(0)), "credit_notes": notes.get(row.pk, [])} for row in listed
+    ]
+    return render(request, "portal/invoices.html", {"nav": "invoices", "me": me, "entries": entries})
+
+
+@customer_view
+def invoice_page(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    me = _me(request)
+    invoice = scope.invoice_of(me, invoice_id)
+    paid = allocation.allocated_by_invoice([invoice.pk]).get(invoice.pk, Decimal(0))
+    allocations = invoice.allocations.select_related("source").order_by("created_at", "pk")
+    context = {
+        "nav": "invoices",
+        "me": me,
+        "invoice": invoice,
+        "doc": invoice_render.invoice_document(invoice),
+        "paid": paid,
+        "unpaid": invoice.total - paid,
+        "allocations": allocations,
+        "credit_notes": scope.invoices(me).filter(credited_invoice_id=invoice.pk).order_by("pk"),
+        "methods": scope.payment_methods(me).filter(active=True),
+        "can_pay": _can_pay(invoice, paid),
+    }
+    return render(request, "portal/invoice.html", context)
+
+
+def _can_pay(invoice: Any, paid: Decimal) -> bool:
+    """The "Pay now" button: an issued, unpaid invoice and a configured card gateway."""
+    from tarifa.billing.gateway import configured_gateway
+
+    return (
+        invoice.kind == "invoice" and invoice.status == "issued" and invoice.total > paid and bool(configured_gateway())
+    )
+
+
+@customer_view
+def invoice_file(request: HttpRequest, invoice_id: int, fmt: str) -> HttpResponse:
+    me = _me(request)
+    invoice = scope.invoice_of(me, invoice_id)
+    if fmt == "pdf":
+        response = HttpResponse(invoice_render.invoice_pdf(invoice), content_type="application/pdf")
+    elif fmt == "csv":
+        response = HttpResponse(invoice_render.invoice_csv(invoice), content_type="text/csv; charset=utf-8")
+    else:
+        raise Http404("no such format")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in invoice.number)
+    response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
+    return response
+
+
+@customer_view
+@require_http_methods(["POST"])
+def invoice_pay(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Pay an issued invoice with a saved method: the amount is the server's (its unpaid amount);
+    the form sends only the method."""
+    from tarifa.billing.cards import charge_invoice
+    from tarifa.billing.gateway import GatewayError, configured_gateway
+    from tarifa.core.payments import Refused
+
+    me = _me(request)
+    invoice = scope.invoice_of(me, invoice_id)
+    gateway = configured_gateway()
+    if gateway is None:
+        messages.error(request, "Card payments are not available: no payment gateway is configured.")
+        return redirect("portal:invoice", invoice_id=invoice.pk)
+    chosen = _int_or_none(request.POST.get("method"))
+    method = scope.payment_methods(me).filter(active=True, pk=chosen).first() if chosen is not None else None
+    if method is None:
+        messages.error(
+            request, f"Method {request.POST.get('method', '')!r} is refused: must be one of your active saved methods"
+        )
+        return redirect("portal:invoice", invoice_id=invoice.pk)
+    try:
+        outcome = charge_invoice(me, invoice.pk, method, gateway)
+    except Refused as exc:
+        messages.error(request, str(exc))
+    except GatewayError as exc:
+        messages.error(request, f"The payment could not be completed now: {exc}")
+    else:
+        charge = outcome.charge
+        if charge.status == "succeeded":
+            messages.success(request, f"Paid {charge.amount} {charge.currency} with {method}.")
+        else:
+            messages.error(request, f"The payment was not accepted ({charge.status}): {outcome.message}")
+    return redirect("portal:invoice", invoice_id=invoice.pk)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+@customer_view
+def payments_page(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    methods = scope.payment_methods(me)
+    setting = scope.auto_top_up(me)
+    form = AutoTopUpForm(request.POST if request.method == "POST" else None, instance=setting, methods=methods)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            with transaction.atomic():
+                form.save()  # the row is created on the first save
+            messages.success(request, "Automatic top-up saved.")
+            return redirect("portal:payments")
+        status = 400
+    context = {
+        "nav": "payments",
+        "me": me,
+        "movements": scope.money_movements(me)[:PAYMENTS_LIST],
+        "limit": PAYMENTS_LIST,
+        "methods": methods,
+        "form": form,
+        "setting": setting,
+    }
+    return render(request, "portal/payments.html", context, status=status)

@@ -108,6 +108,14 @@ def test_parse_amount_is_exact() -> None:
     assert parse_amount("-2.50") == Decimal("-2.50") and parse_amount(".5") == Decimal("0.5")
 
 
+@pytest.mark.parametrize(("text", "value"), [(" 5", "5"), ("5.00 ", "5"), ("+5", "5"), ("5.", "5"), (".5", "0.5")])
+def test_parse_amount_accepts_and_normalises_the_usual_ways_of_writing_a_decimal(text: str, value: str) -> None:
+    """attack-findings #8, decided: blanks around, a leading + and a bare decimal point are how
+    people write amounts and are unambiguous; they are accepted and stored as the same number at
+    every door (CLI, API, back office). What is ambiguous (1,5  1e3  1_000) stays refused."""
+    assert parse_amount(text) == Decimal(value)
+
+
 def test_an_exponent_is_refused_saying_plain_notation() -> None:
     """User report I: `1e3` was taken as 1000."""
     with pytest.raises(Refused) as caught:

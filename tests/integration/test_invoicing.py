@@ -326,3 +326,14 @@ def test_money_paid_before_the_run_pays_the_new_invoice() -> None:
     assert inv.total > 0
     assert inv.allocations.aggregate(s=Sum("amount"))["s"] == inv.total
     assert inv.status == "paid"
+
+
+@pytest.mark.parametrize("text", ["1e3", "1_000", "NaN", "12,50", ""])
+def test_a_credit_note_amount_follows_the_one_rule_of_typed_amounts(text: str) -> None:
+    """attack-findings #8: the credit-note doors parse amounts with core.payments like the payment
+    doors (an exponent was taken as a number here); blanks around a plain decimal are ignored."""
+    from tarifa.services.invoicing import parse_amount
+
+    with pytest.raises(CreditRefused, match=r"Amount .* is refused"):
+        parse_amount(text)
+    assert parse_amount(" 12.50 ") == D("12.50")

@@ -15,6 +15,7 @@ from tarifa.billing.payments import add_money
 from tarifa.billing.signals import payment_received
 from tarifa.billing.statement import receivables, statement
 from tarifa.core.payments import MoneyRequest, Refused
+from tarifa.customers.models import Customer
 from tests.integration.payments_world import cli, issued, make_payer
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_a_chosen_invoice_is_paid_instead_of_the_oldest(payer) -> None:
     new = issued(payer, "INV-2", "20", date(2026, 3, 1))
     pay(payer, "20", "BANK-1", invoice=new.pk)
     assert (placed(old), placed(new), status(new)) == (D("0"), D("20"), "paid")
-    with pytest.raises(Refused, match=r"Invoice '\d+' is refused: must be an issued, unpaid invoice"):
+    with pytest.raises(Refused, match=r"Invoice 'INV-2' is refused: it is already paid"):
         pay(payer, "5", "BANK-2", invoice=new.pk)
     assert not Transaction.objects.filter(reference="BANK-2").exists()
 
@@ -128,6 +129,38 @@ def test_the_cli_refuses_an_unknown_method_and_takes_method_and_invoice(payer) -
     assert status(two) == "paid" and Transaction.objects.get(reference="X-2").method == "cash"
     result = cli("payment", "add", "payer1", "5", "--reference", "X-3", "--invoice", "NOPE")
     assert result.exit_code == 2 and "Invoice 'NOPE' is refused: no invoice of" in result.output
+
+
+def test_the_cli_names_the_invoice_number_typed_and_the_reason_it_is_refused(payer, tariff, operator) -> None:
+    """newuser-findings #5: the number as typed and the real reason, never the internal id."""
+    issued(payer, "INV-1", "30", date(2026, 2, 1))
+    Invoice.objects.filter(number="INV-1").update(status="paid")
+    issued(payer, "INV-2", "30", date(2026, 3, 1))
+    Invoice.objects.filter(number="INV-2").update(status="void")
+    issued(payer, "INV-3", "30", date(2026, 4, 1))
+    Invoice.objects.filter(number="INV-3").update(status="draft")
+    other = Customer.objects.create(
+        parent=operator,
+        name="O",
+        company="Other",
+        web_username="payer2",
+        tariff=tariff,
+        email="o@x.example",
+        phone="+12015550124",
+        country="US",
+    )
+    issued(other, "INV-9", "30", date(2026, 2, 1))
+    expected = {
+        "INV-1": "Invoice 'INV-1' is refused: it is already paid",
+        "INV-2": "Invoice 'INV-2' is refused: it is void",
+        "INV-3": "Invoice 'INV-3' is refused: it is a draft",
+        "INV-9": "Invoice 'INV-9' is refused: no invoice of",  # another customer's: as if unknown
+        "INV-404": "Invoice 'INV-404' is refused: no invoice of",
+    }
+    for number, message in expected.items():
+        result = cli("payment", "add", "payer1", "5", "--reference", f"R-{number}", "--invoice", number)
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not Transaction.objects.exists()
 
 
 def test_statement_runs_from_opening_to_closing_equal_to_the_balance(payer) -> None:

@@ -182,6 +182,37 @@ def test_back_office_refusals_name_field_value_and_rule(cashier, customer, data:
     assert not Transaction.objects.exists()
 
 
+def test_back_office_takes_a_method_and_an_invoice_like_the_cli(cashier, customer) -> None:
+    """newuser-findings #16: the form has the CLI's and the API's method and invoice fields, with
+    the same refusals."""
+    from datetime import date
+
+    from tests.integration.payments_world import issued
+
+    issued(customer, "INV-1", "30", date(2026, 2, 1))
+    two = issued(customer, "INV-2", "20", date(2026, 3, 1))
+    url = reverse("admin:customers_customer_add_money", args=[customer.pk])
+    page = cashier.get(url).content.decode()
+    assert 'name="method"' in page and 'name="invoice"' in page
+    refused = {
+        "bitcoin": "Method &#x27;bitcoin&#x27; is refused: must be one of bank, cash, cheque, card, other",
+    }
+    for method, message in refused.items():
+        answer = cashier.post(url, {"kind": "payment", "amount": "5", "reference": "A", "method": method})
+        assert answer.status_code == 200 and message in answer.content.decode()
+    answer = cashier.post(url, {"kind": "payment", "amount": "5", "reference": "A", "invoice": "NOPE"})
+    assert answer.status_code == 200 and "Invoice &#x27;NOPE&#x27; is refused: no invoice of" in answer.content.decode()
+    assert not Transaction.objects.exists()
+    done = cashier.post(
+        url, {"kind": "payment", "amount": "20", "reference": "ADM-2", "method": "cheque", "invoice": "INV-2"}
+    )
+    assert done.status_code == 302
+    posted = Transaction.objects.get(reference="ADM-2")
+    assert posted.method == "cheque" and [a.invoice_id for a in posted.allocations.all()] == [two.pk]
+    again = cashier.post(url, {"kind": "payment", "amount": "5", "reference": "ADM-3", "invoice": "INV-2"})
+    assert "Invoice &#x27;INV-2&#x27; is refused: it is already paid" in again.content.decode()
+
+
 def test_an_account_with_its_own_balance_is_credited_alone(customer, cashier) -> None:
     from tarifa.customers.models import Account
 

@@ -237,3 +237,26 @@ def test_the_server_front_admits_a_slow_callback_body_by_address_with_a_small_li
     assert (answer, key, limit) == (None, "address 203.0.113.5", 64 * 1024)
     refused, _key, _limit = admit({"REQUEST_METHOD": "POST", "REMOTE_ADDR": "203.0.113.5"}, "/api/v1/receivables", 10)
     assert refused is not None  # the other payment operations still need a token first
+
+
+def test_paying_an_invoice_again_after_a_time_out_charges_the_card_once(payer, fake) -> None:
+    """attack-findings #1: the answer of the first charge is lost to a time-out; paying again (a
+    retry, or a second request in parallel) sends the same pending charge with its idempotency key:
+    one charge at the gateway, one payment posted, and the first answer says the charge is pending."""
+    invoice = issued(payer, "INV-7", "30", date(2026, 2, 1))
+    slow = HttpCardGateway(fake.url, KEY, SECRET, timeout_seconds=0.2)  # float-ok: seconds
+    method = cards.save_method(payer, slow, "tok_visa_4242")
+    fake.delay_seconds = 0.6  # float-ok: seconds; longer than the client's time-out
+    first = cards.charge_invoice(payer, invoice.pk, method, slow)
+    assert first.charge.status == "pending" and first.posted is None
+    fake.delay_seconds = 0
+    again = cards.charge_invoice(payer, invoice.pk, method, HttpCardGateway(fake.url, KEY, SECRET))
+    assert again.charge.pk == first.charge.pk and again.charge.status == "succeeded"
+    assert len(fake.charges) == 1 and GatewayCharge.objects.filter(invoice=invoice).count() == 1
+    assert Transaction.objects.filter(kind="payment").count() == 1
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    with pytest.raises(cards.Refused):
+        cards.charge_invoice(payer, invoice.pk, method, HttpCardGateway(fake.url, KEY, SECRET))
+    assert len(fake.charges) == 1
+    assert "the charge is pending" in first.message

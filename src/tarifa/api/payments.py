@@ -143,19 +143,14 @@ def _tx(t: Any) -> dict[str, Any]:
 )
 def add_payment(request: HttpRequest, code: str, body: MoneyIn) -> Any:
     """Amount as a decimal string (``"25.00"``); refused values are named with their rule (422)."""
-    from tarifa.billing.models import Invoice
-    from tarifa.billing.payments import add_money
+    from tarifa.billing.payments import add_money, find_invoice
     from tarifa.core.payments import MoneyRequest, parse_amount
 
     target = _target(request, code, manage=True)
     if body.kind not in ("payment", "credit", "refund"):
         raise _refused(Refused("kind", body.kind, "must be one of payment, credit, refund"))
     try:
-        chosen = None
-        if body.invoice is not None:
-            chosen = Invoice.objects.filter(customer=target, number=body.invoice).values_list("pk", flat=True).first()
-            if chosen is None:
-                raise Refused("invoice", body.invoice, f"no invoice of {target.account_code} has this number")
+        chosen = find_invoice(target, body.invoice) if body.invoice is not None else None
         request_ = MoneyRequest(
             kind=body.kind,
             amount=parse_amount(body.amount),

@@ -41,6 +41,18 @@ class MoneyForm(forms.Form):
         required=False,
         help_text="Required for credits, refunds and adjustments.",
     )
+    method = forms.ChoiceField(
+        label="Method",
+        required=False,
+        choices=[("", "(not given)"), *((m, m) for m in rule.METHODS)],
+        help_text="How the money moved.",
+        error_messages={"invalid_choice": "Method %(value)r is refused: must be one of " + ", ".join(rule.METHODS)},
+    )
+    invoice = forms.CharField(
+        label="Invoice",
+        required=False,
+        help_text="Invoice number to allocate a payment or credit to (default: the oldest open invoices first).",
+    )
     account = forms.ChoiceField(
         label="Balance",
         required=False,
@@ -68,7 +80,7 @@ class AddMoneyMixin:
 
     @action(description="Add payment / credit / refund", url_path="add-money", permissions=["add_payment", "view"])
     def add_money(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from tarifa.billing.payments import Refused, add_money
+        from tarifa.billing.payments import Refused, add_money, find_invoice
 
         if not request.user.has_perm(PERMISSION):  # the decorator checks too; never rely on one gate
             raise PermissionDenied
@@ -81,6 +93,8 @@ class AddMoneyMixin:
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
+                typed = data["invoice"].strip()
+                chosen = find_invoice(customer, typed) if typed else None
                 posted = add_money(
                     customer,
                     rule.MoneyRequest(
@@ -88,10 +102,12 @@ class AddMoneyMixin:
                         amount=rule.parse_amount(data["amount"]),
                         reference=data["reference"],
                         reason=data["reason"],
+                        method=data["method"],
                     ),
                     actor=request.user.get_username(),
                     user_id=request.user.pk,
                     account=own.get(data.get("account") or ""),
+                    invoice=chosen,
                 )
             except Refused as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))

@@ -187,21 +187,48 @@ def charge_invoice(
 ) -> ChargeOutcome:
     """Pay an issued invoice by card: the amount is the invoice's unpaid amount, read here. An
     amount sent by the client (the portal's or the API's request) that differs is refused, never
-    charged (FOSSBilling CVE-2023-3228 trusted a client's price)."""
-    invoice = Invoice.objects.filter(pk=invoice_id, customer=customer, kind="invoice", status="issued").first()
-    if invoice is None:
-        raise Refused("invoice", str(invoice_id), "must be an issued, unpaid invoice of this customer")
-    unpaid = invoice.total - allocation.allocated_by_invoice([invoice.pk]).get(invoice.pk, Decimal(0))
-    if unpaid <= 0:
-        raise Refused("invoice", invoice.number, "has nothing left to pay")
-    if claimed_amount is not None and claimed_amount != unpaid:
-        raise Refused(
-            "amount",
-            format(claimed_amount, "f"),
-            f"must be the invoice's unpaid amount {unpaid} (the server's figure; a different price is never charged)",
+    charged (FOSSBilling CVE-2023-3228 trusted a client's price).
+
+    Exactly once: under the invoice's row lock, a charge of this invoice still ``pending`` (sent
+    earlier, its answer lost to a time-out, or in flight in a parallel request) is sent again with
+    its own idempotency key instead of a new charge, so the gateway charges the card once and the
+    payment is posted once."""
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update()
+            .filter(pk=invoice_id, customer=customer, kind="invoice", status="issued")
+            .first()
         )
-    charge = new_charge(customer, method, unpaid, "invoice", invoice)
-    return send_charge(charge, gateway)
+        if invoice is None:
+            raise Refused("invoice", str(invoice_id), "must be an issued, unpaid invoice of this customer")
+        pending = (
+            GatewayCharge.objects.filter(invoice=invoice, purpose="invoice", status=Status.PENDING)
+            .order_by("pk")
+            .first()
+        )
+        if pending is None:
+            unpaid = invoice.total - allocation.allocated_by_invoice([invoice.pk]).get(invoice.pk, Decimal(0))
+            if unpaid <= 0:
+                raise Refused("invoice", invoice.number, "has nothing left to pay")
+        else:
+            unpaid = pending.amount
+        if claimed_amount is not None and claimed_amount != unpaid:
+            raise Refused(
+                "amount",
+                format(claimed_amount, "f"),
+                f"must be the invoice's unpaid amount {unpaid} "
+                "(the server's figure; a different price is never charged)",
+            )
+        charge = pending if pending is not None else new_charge(customer, method, unpaid, "invoice", invoice)
+    outcome = send_charge(charge, gateway)
+    if outcome.charge.status == Status.PENDING:
+        return ChargeOutcome(
+            outcome.charge,
+            None,
+            f"the charge is pending: {outcome.message} -- paying again sends the same charge, "
+            "the card is charged at most once",
+        )
+    return outcome
 
 
 def handle_event(gateway_name: str, event: Event, source_address: str) -> tuple[WebhookEvent, bool]:

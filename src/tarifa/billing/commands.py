@@ -38,7 +38,14 @@ def add(
 ) -> None:
     """Post a payment, credit, refund or adjustment on a customer's balance (through the ledger)."""
     start_django()
-    from tarifa.billing.payments import Refused, add_money, cli_actor, find_customer, find_own_balance_account
+    from tarifa.billing.payments import (
+        Refused,
+        add_money,
+        cli_actor,
+        find_customer,
+        find_invoice,
+        find_own_balance_account,
+    )
     from tarifa.core.payments import MoneyRequest, parse_amount
 
     try:
@@ -52,13 +59,7 @@ def add(
             currency=currency,
             method=method,
         )
-        chosen = None
-        if invoice is not None:
-            from tarifa.billing.models import Invoice
-
-            chosen = Invoice.objects.filter(number=invoice, customer=target).values_list("pk", flat=True).first()
-            if chosen is None:
-                raise Refused("invoice", invoice, f"no invoice of {target} has this number")
+        chosen = find_invoice(target, invoice) if invoice is not None else None
         posted = add_money(target, request, actor=cli_actor(), account=own, invoice=chosen)
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -21,11 +21,11 @@ from tarifa.billing import ledger
 from tarifa.billing.choices import TRANSACTION_KIND_LABELS, TransactionKind
 from tarifa.billing.models import Transaction
 from tarifa.billing.signals import money_added, payment_received
-from tarifa.core.payments import BalanceState, MoneyRequest, Refused, signed_amount
+from tarifa.core.payments import BalanceState, MoneyRequest, Refused, invoice_refusal, signed_amount
 from tarifa.customers.choices import BalanceMode
 from tarifa.customers.models import Account, Customer
 
-__all__ = ["Refused", "add_money", "cli_actor", "find_customer", "find_own_balance_account"]
+__all__ = ["Refused", "add_money", "cli_actor", "find_customer", "find_invoice", "find_own_balance_account"]
 
 
 def cli_actor() -> str:
@@ -52,6 +52,18 @@ def find_customer(text: str) -> Customer:
         )
         raise Refused("customer", text, rule)
     return found[0]
+
+
+def find_invoice(customer: Customer, text: str) -> int:
+    """The id of the customer's invoice numbered ``text`` (as typed; surrounding blanks ignored).
+    An unknown number and another customer's invoice get the same answer: a door never tells
+    whether another customer's invoice exists."""
+    from tarifa.billing.models import Invoice
+
+    found = Invoice.objects.filter(customer=customer, number=text.strip()).values_list("pk", flat=True).first()
+    if found is None:
+        raise Refused("invoice", text, f"no invoice of {customer.account_code} has this number")
+    return int(found)
 
 
 def _used_reference(reference: str) -> Refused | None:
@@ -136,15 +148,17 @@ def add_money(
             used = _used_reference(request.reference)
             if used is not None:
                 raise used
-            if invoice is not None and not (
-                request.kind in (TransactionKind.PAYMENT, TransactionKind.CREDIT)
-                and Invoice.objects.filter(
-                    pk=invoice, customer_id=customer_id, kind="invoice", status__in=("issued",)
-                ).exists()
-            ):
-                raise Refused(
-                    "invoice", str(invoice), "must be an issued, unpaid invoice of this customer (payments and credits)"
+            if invoice is not None:
+                chosen = (
+                    Invoice.objects.filter(pk=invoice, customer_id=customer_id)
+                    .values("number", "kind", "status")
+                    .first()
                 )
+                if chosen is None:
+                    raise Refused("invoice", str(invoice), "no invoice of this customer has this id")
+                why = invoice_refusal(request.kind, chosen["kind"], chosen["status"])
+                if why is not None:
+                    raise Refused("invoice", chosen["number"], why)
             ledger.post(
                 [
                     ledger.Posting(

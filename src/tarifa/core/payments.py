@@ -52,6 +52,7 @@ __all__ = [
     "MoneyRequest",
     "Refused",
     "TransactionKind",
+    "invoice_refusal",
     "parse_amount",
     "signed_amount",
 ]
@@ -195,3 +196,23 @@ def signed_amount(request: MoneyRequest, state: BalanceState) -> Decimal:
     if abs(after) > MONEY_MAX:
         raise Refused("amount", _shown(amount), f"the balance after it ({after}) must stay within ±{MONEY_MAX}")
     return signed
+
+
+def invoice_refusal(money_kind: str, invoice_kind: str, invoice_status: str) -> str | None:
+    """Why money of ``money_kind`` may not be allocated to an invoice of this kind and status (the
+    rule shown after the invoice's number), or None when it may: only a payment or a credit, and
+    only to an issued invoice that is not paid yet."""
+    if money_kind not in (PAYMENT, CREDIT):
+        return f"only a payment or a credit is allocated to an invoice, not a {money_kind}"
+    if invoice_kind != "invoice":
+        return "is a credit note: money is allocated only to an invoice"
+    reasons = {
+        "paid": "it is already paid",
+        "void": "it is void",
+        "draft": "it is a draft: issue it before allocating money to it",
+    }
+    if invoice_status in reasons:
+        return reasons[invoice_status]
+    if invoice_status != "issued":
+        return f"its status is {invoice_status}: money is allocated only to an issued invoice"
+    return None

@@ -630,15 +630,15 @@ def credit_invoice(
 
 
 def parse_amount(text: str) -> Decimal:
-    from decimal import InvalidOperation
+    """The amount of a credit note as typed: the one rule of typed amounts (core.payments), so the
+    credit-note doors accept and refuse exactly what the payment doors do (``1e3`` is refused)."""
+    from tarifa.core.payments import Refused
+    from tarifa.core.payments import parse_amount as parse
 
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise CreditRefused(f"Amount {text!r} is refused: must be a decimal number such as 12.50") from None
-    if not value.is_finite():
-        raise CreditRefused(f"Amount {text!r} is refused: must be a decimal number such as 12.50")
-    return value
+        return parse(text)
+    except Refused as exc:
+        raise CreditRefused(str(exc)) from None
 
 
 def today_utc() -> date:

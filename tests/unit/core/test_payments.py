@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tarifa.core.payments import MONEY_MAX, BalanceState, MoneyRequest, Refused, parse_amount, signed_amount
+from tarifa.core.payments import (
+    MONEY_MAX,
+    BalanceState,
+    MoneyRequest,
+    Refused,
+    invoice_refusal,
+    parse_amount,
+    signed_amount,
+)
 
 STATE = BalanceState(balance=Decimal("40"), currency="USD", paid=Decimal("100"), refunded=Decimal("30"))
 
@@ -100,6 +108,14 @@ def test_parse_amount_is_exact() -> None:
     assert parse_amount("-2.50") == Decimal("-2.50") and parse_amount(".5") == Decimal("0.5")
 
 
+@pytest.mark.parametrize(("text", "value"), [(" 5", "5"), ("5.00 ", "5"), ("+5", "5"), ("5.", "5"), (".5", "0.5")])
+def test_parse_amount_accepts_and_normalises_the_usual_ways_of_writing_a_decimal(text: str, value: str) -> None:
+    """attack-findings #8, decided: blanks around, a leading + and a bare decimal point are how
+    people write amounts and are unambiguous; they are accepted and stored as the same number at
+    every door (CLI, API, back office). What is ambiguous (1,5  1e3  1_000) stays refused."""
+    assert parse_amount(text) == Decimal(value)
+
+
 def test_an_exponent_is_refused_saying_plain_notation() -> None:
     """User report I: `1e3` was taken as 1000."""
     with pytest.raises(Refused) as caught:
@@ -119,3 +135,19 @@ def test_the_signed_amount_is_the_amount_or_its_opposite(kind: str, amount: Deci
         return
     assert abs(signed) == abs(amount) and signed != 0
     assert (signed < 0) == (kind == "refund" or (kind == "adjustment" and amount < 0))
+
+
+@pytest.mark.parametrize(
+    ("money", "kind", "status", "rule"),
+    [
+        ("payment", "invoice", "issued", None),
+        ("credit", "invoice", "issued", None),
+        ("payment", "invoice", "paid", "it is already paid"),
+        ("payment", "invoice", "void", "it is void"),
+        ("payment", "invoice", "draft", "it is a draft: issue it before allocating money to it"),
+        ("payment", "credit_note", "issued", "is a credit note: money is allocated only to an invoice"),
+        ("refund", "invoice", "issued", "only a payment or a credit is allocated to an invoice, not a refund"),
+    ],
+)
+def test_invoice_refusal_names_the_reason(money: str, kind: str, status: str, rule: str | None) -> None:
+    assert invoice_refusal(money, kind, status) == rule

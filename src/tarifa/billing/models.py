@@ -985,7 +985,9 @@ class BillingProfile(TimestampedModel):
                     rule = f"a {self.cycle} cycle needs it"
                     problems.append(invoices.Problem(name, needed[name], None, rule, "cycle_field_missing"))
                 else:
-                    setattr(self, name, self._meta.get_field(name).get_default())
+                    field = self._meta.get_field(name)
+                    assert isinstance(field, models.Field)  # day, weekday, every_days: plain columns
+                    setattr(self, name, field.get_default())
         if self.cycle == CycleKind.CUSTOM and self.anchor is None:
             # not the code "required": a ModelForm would replace the message with its own
             problems.append(

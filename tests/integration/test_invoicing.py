@@ -337,3 +337,25 @@ def test_a_credit_note_amount_follows_the_one_rule_of_typed_amounts(text: str) -
     with pytest.raises(CreditRefused, match=r"Amount .* is refused"):
         parse_amount(text)
     assert parse_amount(" 12.50 ") == D("12.50")
+
+
+def test_the_profile_form_needs_only_the_cycles_own_field_and_names_the_customer(client, operator) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1"))
+    url = reverse("admin:billing_billingprofile_add")
+    base = {"customer": str(operator.pk), "discount_kind": "none", "discount_value": "0"}
+    done = client.post(url, {**base, "cycle": "monthly", "day": "1", "weekday": "", "every_days": ""})
+    assert done.status_code == 302, done.content.decode()[:3000]
+    profile = BillingProfile.objects.get(customer=operator)
+    assert (profile.day, profile.weekday, profile.every_days) == (1, 0, 30)
+
+    again = client.post(url, {**base, "cycle": "monthly", "day": "1"}).content.decode()
+    assert f"Customer &#x27;{operator}&#x27; is refused: already has a billing profile" in again
+    profile.delete()
+    page = client.post(url, {**base, "cycle": "custom", "every_days": "10", "anchor": ""}).content.decode()
+    assert "Anchor date (empty) is refused: a custom cycle needs its anchor date" in page
+    page = client.post(url, {**base, "cycle": "weekly", "day": "1", "weekday": ""}).content.decode()
+    assert "Billing weekday (empty) is refused: a weekly cycle needs it" in page
+    assert not BillingProfile.objects.exists()

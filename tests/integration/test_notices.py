@@ -389,3 +389,50 @@ def test_workers_running_at_the_same_moment_send_one_e_mail(operator: Customer, 
     assert Outbox.objects.get().status == OutboxStatus.SENT
     assert len(smtp_server.wait_for(1)) == 1
     assert len(smtp_server.messages) == 1
+
+
+def _notices_cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from tarifa import cli
+
+    if not any(group.name == "notices" for group in cli.app.registered_groups):
+        cli._register_commands()
+    return CliRunner().invoke(cli.app, ["notices", "run", *args])
+
+
+def test_cli_counts_rows_still_waiting_and_retry_now_flushes_them(
+    jane: Customer, smtp_down: int, settings: Any, _smtp_controller: Mailbox
+) -> None:
+    _threshold(jane, "5")
+    first = _notices_cli()
+    assert first.exit_code == 1, first.output
+    assert "1 waiting to retry" in first.output
+    again = _notices_cli()  # nothing due now, but the row still waits: said so, exit 1
+    assert again.exit_code == 1, again.output
+    assert "sent 0 e-mail(s); 1 waiting to retry, 0 failed" in again.output
+
+    _smtp_controller.clear()
+    settings.EMAIL_PORT = _smtp_controller.port  # the operator fixed the mail server
+    flushed = _notices_cli("--retry-now")
+    assert flushed.exit_code == 0, flushed.output
+    assert "1 e-mail(s) waiting to retry made due now" in flushed.output
+    assert "sent 1 e-mail(s); 0 waiting to retry, 0 failed" in flushed.output
+    assert Outbox.objects.get().status == OutboxStatus.SENT
+    assert len(_smtp_controller.wait_for(1)) == 1
+    _smtp_controller.clear()
+
+
+def test_send_again_also_takes_rows_waiting_to_retry(
+    jane: Customer, smtp_down: int, settings: Any, _smtp_controller: Mailbox
+) -> None:
+    _threshold(jane, "5")
+    run_notices(NOW)
+    row = Outbox.objects.get()
+    assert row.status == OutboxStatus.RETRYING
+    assert send_again([row.pk], NOW) == 1
+    _smtp_controller.clear()
+    settings.EMAIL_PORT = _smtp_controller.port
+    assert deliver(NOW).sent == 1
+    _smtp_controller.wait_for(1)
+    _smtp_controller.clear()

@@ -175,7 +175,7 @@ def test_cli_tax_add_and_list_and_its_refusals(operator) -> None:
         (("--rate", "-1"), "Rate (%) -1 is refused: must not be negative"),
         (("--rate", "3", "--order", "1", "--compound"), "Order 1 is refused: tax 'GST' has the same order"),
         (("--rate", "3", "--kind", "fixed", "--currency", "usd"), "Currency"),
-        (("--rate", "3", "--from", "2026-13-01"), "--from '2026-13-01' is refused: must be a date as YYYY-MM-DD"),
+        (("--rate", "3", "--from", "2026-13-01"), "--from '2026-13-01' is refused: is not a day of the calendar"),
     ]:
         refused = _cli("tax", "add", "Other", *args)
         assert refused.exit_code == 2 and message in refused.output, (args, refused.output)

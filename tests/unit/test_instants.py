@@ -30,3 +30,12 @@ def test_an_already_parsed_value_is_checked_too() -> None:
     late = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23, minutes=59)))
     with pytest.raises(MomentRefused, match="since '9999-12-31T23:59:00-23:59' is refused"):
         utc_moment(late, "since")
+
+
+def test_a_well_formed_day_not_in_the_calendar_is_told_apart_from_a_bad_format() -> None:
+    from tarifa.core.instants import day_rule
+
+    assert day_rule("2027-02-30") == "is not a day of the calendar"
+    assert day_rule(" 2026-13-01 ") == "is not a day of the calendar"
+    assert day_rule("11/01/2026") == "must be a date as YYYY-MM-DD"
+    assert day_rule("yesterday") == "must be a date as YYYY-MM-DD"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -962,12 +963,37 @@ class BillingProfile(TimestampedModel):
     def as_discount(self) -> invoicing.Discount:
         return invoicing.Discount(invoicing.DiscountKind(self.discount_kind), self.discount_value)
 
+    #: the fields each cycle reads; the others may be left empty (they keep their default)
+    CYCLE_FIELDS: ClassVar[dict[str, tuple[tuple[str, str], ...]]] = {
+        CycleKind.MONTHLY: (("day", "Billing day of month"),),
+        CycleKind.WEEKLY: (("weekday", "Billing weekday"),),
+        CycleKind.CUSTOM: (("every_days", "Cycle length"),),
+    }
+
+    def unique_error_message(self, model_class: type[models.Model], unique_check: Sequence[str]) -> ValidationError:
+        if tuple(unique_check) == ("customer",):  # the customer's name, not the id the form posted
+            return v.refuse("Customer", str(self.customer), "already has a billing profile", "unique")
+        return super().unique_error_message(model_class, unique_check)
+
     def clean(self) -> None:
         super().clean()
         problems = []
+        needed = dict(self.CYCLE_FIELDS.get(self.cycle, ()))
+        for name in ("day", "weekday", "every_days"):
+            if getattr(self, name) is None:
+                if name in needed:
+                    rule = f"a {self.cycle} cycle needs it"
+                    problems.append(invoices.Problem(name, needed[name], None, rule, "cycle_field_missing"))
+                else:
+                    field = self._meta.get_field(name)
+                    assert isinstance(field, models.Field)  # day, weekday, every_days: plain columns
+                    setattr(self, name, field.get_default())
         if self.cycle == CycleKind.CUSTOM and self.anchor is None:
+            # not the code "required": a ModelForm would replace the message with its own
             problems.append(
-                invoices.Problem("anchor", "Anchor date", None, "a custom cycle needs its anchor date", "required")
+                invoices.Problem(
+                    "anchor", "Anchor date", None, "a custom cycle needs its anchor date", "anchor_missing"
+                )
             )
         if self.discount_kind in list(DiscountKind) and self.discount_value is not None:
             problems += invoicing.discount_problems(self.as_discount())  # the cycle's ranges are its fields' own

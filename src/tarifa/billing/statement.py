@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet, Sum
 from tarifa.billing.allocation import allocated_by_invoice
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus
 from tarifa.billing.models import Invoice, Transaction
+from tarifa.core.instants import day_rule
 from tarifa.core.payments import Refused
 from tarifa.core.statement import BUCKETS, Aging, ReceivableInvoice, Statement, StatementRow, age, build_statement
 from tarifa.customers.models import Customer
@@ -46,7 +47,7 @@ def parse_day(text: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(str(text).strip())
     except ValueError:
-        raise Refused(field, text, "must be a date as YYYY-MM-DD") from None
+        raise Refused(field, text, day_rule(str(text))) from None
 
 
 def _moment(day: date) -> datetime:

@@ -8,12 +8,24 @@ Here such a value is refused up front, naming the field, the value and the rule.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
 
-__all__ = ["RULE", "MomentRefused", "parse_moment", "utc_moment"]
+__all__ = ["RULE", "MomentRefused", "day_rule", "parse_moment", "utc_moment"]
 
 #: What a date-time must be, as said in every refusal.
 RULE = "must be an ISO 8601 date or date-time whose UTC time lies between 0001-01-01 and 9999-12-31"
+
+
+_DAY_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def day_rule(text: str) -> str:
+    """The rule a day typed as YYYY-MM-DD broke (``date.fromisoformat`` refused it): the format,
+    or, for a well-formed text such as ``2027-02-30``, the calendar."""
+    if _DAY_SHAPE.fullmatch(text.strip()):
+        return "is not a day of the calendar"
+    return "must be a date as YYYY-MM-DD"
 
 
 class MomentRefused(ValueError):

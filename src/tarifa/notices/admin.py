@@ -37,14 +37,14 @@ class OutboxAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["send_again"]
 
-    @admin.action(description="Send again (failed ones)", permissions=["resend"])
+    @admin.action(description="Send again now (failed or waiting to retry)", permissions=["resend"])
     def send_again(self, request: HttpRequest, queryset: QuerySet[Outbox]) -> None:
         queued = send_again(list(queryset.values_list("id", flat=True)))
         skipped = queryset.count() - queued
         self.message_user(
             request,
             f"{queued} e-mail(s) queued again; the worker sends them on its next sweep"
-            + (f"; {skipped} not failed, left as they are" if skipped else ""),
+            + (f"; {skipped} neither failed nor waiting to retry, left as they are" if skipped else ""),
             messages.SUCCESS if queued else messages.WARNING,
         )
 

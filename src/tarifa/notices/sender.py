@@ -116,8 +116,20 @@ def attachment_name(number: str) -> str:
 
 
 def send_again(ids: list[int], now: datetime | None = None) -> int:
-    """Queue failed rows again with a fresh count of attempts (the back office's "send again")."""
+    """Queue failed rows, and rows waiting for their retry time, again at once with a fresh count of
+    attempts (the back office's "send again", after the mail server was fixed)."""
     now = now or timezone.now()
-    return Outbox.objects.filter(id__in=ids, status=OutboxStatus.FAILED).update(
+    return Outbox.objects.filter(id__in=ids, status__in=[OutboxStatus.FAILED, OutboxStatus.RETRYING]).update(
         status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_until=None
     )
+
+
+def retry_now(now: datetime | None = None) -> int:
+    """Make every row waiting for its retry time due at once (``tarifa notices run --retry-now``)."""
+    now = now or timezone.now()
+    return Outbox.objects.filter(status=OutboxStatus.RETRYING, next_attempt_at__gt=now).update(next_attempt_at=now)
+
+
+def waiting() -> int:
+    """How many rows wait for a retry, whether their time has come or not."""
+    return Outbox.objects.filter(status=OutboxStatus.RETRYING).count()

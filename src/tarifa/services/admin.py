@@ -30,6 +30,12 @@ class BillingProfileAdmin(TarifaAdmin):
     list_filter = ("cycle", "discount_kind")
     autocomplete_fields = ("customer",)
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and db_field.name in ("day", "weekday", "every_days"):
+            field.required = False  # only the cycle's own field is needed: BillingProfile.clean says which
+        return field
+
 
 class RunForm(forms.Form):
     period = forms.CharField(

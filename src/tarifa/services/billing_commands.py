@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import typer
 
 from tarifa.bootstrap import start_django
+from tarifa.core.instants import day_rule
 
 penalties_app = typer.Typer(no_args_is_help=True, help="Late fees on invoices overdue past the payment term.")
 deposits_app = typer.Typer(no_args_is_help=True, help="Deposit interest and automatic adjustment (monthly).")
@@ -23,7 +24,7 @@ def _day(text: str | None, option: str) -> date:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        typer.echo(f"error: {option} {text!r} is refused: must be a date as YYYY-MM-DD", err=True)
+        typer.echo(f"error: {option} {text!r} is refused: {day_rule(text)}", err=True)
         raise typer.Exit(2) from None
     if day > today:
         typer.echo(f"error: {option} {text!r} is refused: must not be after today ({today.isoformat()})", err=True)
@@ -144,7 +145,7 @@ def tax_add(
         try:
             return date.fromisoformat(text)
         except ValueError:
-            typer.echo(f"error: {label} {text!r} is refused: must be a date as YYYY-MM-DD", err=True)
+            typer.echo(f"error: {label} {text!r} is refused: {day_rule(text)}", err=True)
             raise typer.Exit(2) from None
 
     try:

@@ -7,6 +7,7 @@ import time
 import typer
 
 from tarifa.bootstrap import start_django
+from tarifa.core.instants import day_rule
 
 charges_app = typer.Typer(no_args_is_help=True, help="Recurring and one-time charges of services with a plan.")
 
@@ -30,7 +31,7 @@ def run(
         try:
             day = date.fromisoformat(until)
         except ValueError:
-            typer.echo(f"error: --until {until!r} is refused: must be a date as YYYY-MM-DD", err=True)
+            typer.echo(f"error: --until {until!r} is refused: {day_rule(until)}", err=True)
             raise typer.Exit(2) from None
         if day > today:
             typer.echo(

@@ -224,11 +224,12 @@ def test_the_csv_is_exact_and_runs_no_formula(operator) -> None:  # type: ignore
         ["customer", "'=cmd|'/C calc'!A0"],
     ]
     assert ["total", "1.234500"] in rows and ["amount due", "1.234500"] in rows
-    at = rows.index(["section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount"])
+    header = ["section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount"]
+    at = rows.index([*header, "tax_rate", "tax_base"])
     assert rows[at + 1 :] == [
-        ["calls", '\'=HYPERLINK("http://evil.example","x")', "2", "75", "", "1.0000", "1.234500", "1.234500"],
-        ["adjustment", "'@SUM(A1:A9)", "", "", "", "1.0000", "-1.000000", "-1.000000"],
-        ["adjustment", "'+1 goodwill", "", "", "", "1.0000", "1.000000", "1.000000"],
+        ["calls", '\'=HYPERLINK("http://evil.example","x")', "2", "75", "", "1.0000", "1.234500", "1.234500", "", ""],
+        ["adjustment", "'@SUM(A1:A9)", "", "", "", "1.0000", "-1.000000", "-1.000000", "", ""],
+        ["adjustment", "'+1 goodwill", "", "", "", "1.0000", "1.000000", "1.000000", "", ""],
     ]
     assert text.endswith("\r\n")
 

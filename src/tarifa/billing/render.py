@@ -124,7 +124,8 @@ def amount_due(invoice: Invoice) -> Decimal:
     allocations = invoice.allocations.all()
     allocated = allocations.aggregate(s=Sum("amount"))["s"] or Decimal(0)
     from_notes = allocations.filter(source__reference__in=references).aggregate(s=Sum("amount"))["s"] or Decimal(0)
-    return max(Decimal(0), invoice.total - allocated - (credited - from_notes))
+    left: Decimal = invoice.total - allocated - (credited - from_notes)
+    return max(Decimal(0), left)
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:

@@ -578,7 +578,7 @@ def credit_invoice(
                 )
             raise CreditRefused(f"Invoice {number!r} is refused: no invoice has this number")
         places = Customer.objects.filter(pk=invoice.customer_id).values_list("billing_decimals", flat=True).get()
-        if amount.as_tuple().exponent < -places:  # type: ignore[operator]
+        if amount.as_tuple().exponent < -places:
             raise CreditRefused(
                 f"Amount {amount} is refused: at most {places} decimal places (the customer's billing decimals)"
             )

@@ -106,6 +106,42 @@ def test_a_credit_note_names_the_invoice_it_corrects(sample, tmp_path) -> None: 
     assert "Please pay" not in text
 
 
+def test_the_amount_due_is_the_total_less_payments_and_credit_notes_and_a_paid_invoice_says_paid(
+    operator, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tarifa.billing.models import InvoiceStatus, PaymentAllocation, Transaction
+
+    customer = sample_customer(operator, company="Payer Co")
+    invoice = sample_invoice(customer, number="PAY-1", destinations=1)
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.ISSUED, total=Decimal("300.00"))
+    invoice.refresh_from_db()
+    payment = Transaction.objects.create(
+        customer=customer, kind="payment", amount=Decimal(100), balance_after=Decimal(100), reference="CHK-1"
+    )
+    PaymentAllocation.objects.create(source=payment, invoice=invoice, amount=Decimal(100))
+    Invoice.objects.create(
+        customer=customer,
+        kind="credit_note",
+        credited_invoice=invoice,
+        number="PAY-CN-1",
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        status=InvoiceStatus.ISSUED,
+        subtotal=Decimal("-50"),
+        total=Decimal("-50"),
+    )
+    text = pdf_text(invoice_pdf(invoice), tmp_path)
+    assert "Amount due" in text and money(Decimal(150), invoice.currency) in text.split("Amount due")[1]
+    assert f"Please pay {money(Decimal(150), invoice.currency)}" in " ".join(text.split())
+    assert ["amount due", "150.000000"] in list(csv.reader(io.StringIO(invoice_csv(invoice))))
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.PAID)
+    invoice.refresh_from_db()
+    text = pdf_text(invoice_pdf(invoice), tmp_path)
+    assert "Please pay" not in text and "Paid: nothing is left to pay on PAY-1" in text
+    assert money(Decimal(0), invoice.currency) in text.split("Amount due")[1]
+
+
 def test_a_reseller_invoice_shows_the_reseller_and_never_the_operator(operator, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sample_operator(operator.tariff)
     reseller = Customer.objects.create(
@@ -188,11 +224,12 @@ def test_the_csv_is_exact_and_runs_no_formula(operator) -> None:  # type: ignore
         ["customer", "'=cmd|'/C calc'!A0"],
     ]
     assert ["total", "1.234500"] in rows and ["amount due", "1.234500"] in rows
-    at = rows.index(["section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount"])
+    header = ["section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount"]
+    at = rows.index([*header, "tax_rate", "tax_base"])
     assert rows[at + 1 :] == [
-        ["calls", '\'=HYPERLINK("http://evil.example","x")', "2", "75", "", "1.0000", "1.234500", "1.234500"],
-        ["adjustment", "'@SUM(A1:A9)", "", "", "", "1.0000", "-1.000000", "-1.000000"],
-        ["adjustment", "'+1 goodwill", "", "", "", "1.0000", "1.000000", "1.000000"],
+        ["calls", '\'=HYPERLINK("http://evil.example","x")', "2", "75", "", "1.0000", "1.234500", "1.234500", "", ""],
+        ["adjustment", "'@SUM(A1:A9)", "", "", "", "1.0000", "-1.000000", "-1.000000", "", ""],
+        ["adjustment", "'+1 goodwill", "", "", "", "1.0000", "1.000000", "1.000000", "", ""],
     ]
     assert text.endswith("\r\n")
 

@@ -141,7 +141,13 @@ def test_credit_notes_reference_the_invoice_and_never_change_it() -> None:
         (inv.number, D("-1"), "negative", "must be positive"),
         (inv.number, D("1"), "  ", "needs a reason"),
         ("INV-1999-000001", D("1"), "x", "no invoice has this number"),
-        (note.number, D("1"), "x", "no invoice has this number"),  # a credit note is not credited again
+        (note.number, D("1"), "x", "is a credit note; only an invoice can be credited"),
+        (
+            inv.number,
+            D("0.00001"),
+            "x",
+            r"Amount 0.00001 is refused: at most 4 decimal places \(the customer's billing",
+        ),
     ):
         with pytest.raises(CreditRefused, match=message):
             credit_invoice(number, amount, reason)

@@ -184,6 +184,22 @@ def test_cli_tax_add_and_list_and_its_refusals(operator) -> None:
     assert listed.exit_code == 0 and "GST" in listed.output
 
 
+def test_a_duplicate_tax_is_refused_by_the_cli_and_the_back_office(staff_client, operator) -> None:
+    first = _cli("tax", "add", "VAT 20%", "--rate", "20", "--flag", "VAT")
+    assert first.exit_code == 0, first.output
+    pk = TaxRate.objects.get().pk
+    again = _cli("tax", "add", "VAT 20%", "--rate", "20", "--flag", "VAT")
+    assert again.exit_code == 2, again.output
+    assert f"Name 'VAT 20%' is refused: tax {pk} 'VAT 20%' has the same name and applies to the same" in again.output
+    response = staff_client.post(reverse("admin:billing_taxrate_add"), _form(name="VAT 20%", rate="20"))
+    assert f"tax {pk} 'VAT 20%' has the same name" in html.unescape(response.content.decode())
+    assert TaxRate.objects.count() == 1
+    # a successor from the day the first row ends is accepted
+    TaxRate.objects.filter(pk=pk).update(valid_to=date(2027, 1, 1))
+    successor = _cli("tax", "add", "VAT 20%", "--rate", "21", "--flag", "VAT", "--from", "2027-01-01")
+    assert successor.exit_code == 0, successor.output
+
+
 def test_an_external_engine_is_configured_checked_at_start_up_and_used(monkeypatch, operator) -> None:
     a = _customer(operator, 7)
     monkeypatch.setenv("TARIFA_TAX_ENGINE", "tests.example_tax_engine:FlatStateEngine")

@@ -752,7 +752,7 @@ class TaxRate(TimestampedModel):
         )
 
     def clean(self) -> None:
-        from tarifa.core.taxes import check_order, check_rule
+        from tarifa.core.taxes import check_duplicate, check_order, check_rule
 
         super().clean()
         if self.origin_country and not (len(self.origin_country) == 2 and self.origin_country.isalpha()):
@@ -769,7 +769,8 @@ class TaxRate(TimestampedModel):
         rule = self.as_rule(scope["path"] if scope else None, scope["currency"] if scope else None)
         problems = check_rule(rule)
         if not problems:
-            problems = check_order(rule, rules_of(TaxRate.objects.filter(flag=self.flag).exclude(pk=self.pk)))
+            others = rules_of(TaxRate.objects.filter(flag=self.flag).exclude(pk=self.pk))
+            problems = check_duplicate(rule, others) + check_order(rule, others)
         _raise_rule_problems(problems)
 
 

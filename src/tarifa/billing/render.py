@@ -104,7 +104,28 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         tax=invoice.tax,
         total=invoice.total,
         credited_number=credited,
+        amount_due=amount_due(invoice) if invoice.kind == InvoiceKind.INVOICE else None,
     )
+
+
+def amount_due(invoice: Invoice) -> Decimal:
+    """What is left to pay on an issued invoice: its total less the payments and credits allocated to
+    it and less its issued credit notes (the part of a credit note's money already allocated to it is
+    counted once); 0 once it is paid."""
+    from django.db.models import Sum
+
+    from tarifa.billing.models import InvoiceStatus
+
+    if invoice.status == InvoiceStatus.PAID:
+        return Decimal(0)
+    notes = invoice.credit_notes.filter(kind=InvoiceKind.CREDIT_NOTE, status=InvoiceStatus.ISSUED)
+    credited = -(notes.aggregate(t=Sum("total"))["t"] or Decimal(0))
+    references = [f"{number}:credit" for number in notes.values_list("number", flat=True)]
+    allocations = invoice.allocations.all()
+    allocated = allocations.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    from_notes = allocations.filter(source__reference__in=references).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    left: Decimal = invoice.total - allocated - (credited - from_notes)
+    return max(Decimal(0), left)
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
@@ -383,7 +404,10 @@ class _Renderer:
             figures.append(("Discount", -d.discount))
         if d.penalty:
             figures.append(("Penalties", d.penalty))
-        figures += [("Taxes", d.tax), ("Total", d.total), (due_label, d.due)]
+        figures += [("Taxes", d.tax), ("Total", d.total)]
+        if d.kind == InvoiceKind.INVOICE and d.due != d.total:
+            figures.append(("Paid and credited", d.due - d.total))
+        figures.append((due_label, d.due))
         rows = [["", label, self.m(value)] for label, value in figures]
         table = Table(rows, colWidths=[94 * mm, 40 * mm, 40 * mm])
         last = len(rows) - 1
@@ -421,7 +445,9 @@ class _Renderer:
             text = f"This credit note reduces what is owed on invoice {d.credited_number or '—'} by {self.m(d.total)}."
             return [Spacer(1, 6 * mm), self.p(text)]
         parts = []
-        if d.due_date is not None:
+        if d.due <= 0 < d.total:
+            parts.append(f"Paid: nothing is left to pay on {d.number}. Thank you.")
+        elif d.due_date is not None:
             parts.append(f"Please pay {self.m(d.due)} by {_day(d.due_date)}, quoting {d.number}.")
         else:
             parts.append(f"Please quote {d.number} with your payment.")

@@ -160,7 +160,20 @@ def group_sections(lines: Iterable[DocLine]) -> tuple[DocSection, ...]:
     )
 
 
-CSV_HEADER: Final = ("section", "description", "calls", "seconds", "location", "quantity", "unit_price", "amount")
+#: ``tax_rate`` (percent) and ``tax_base`` are set on percentage tax lines only, so that every tax line
+#: can be recomputed from the CSV alone (base x rate / 100, rounded to the billing decimals).
+CSV_HEADER: Final = (
+    "section",
+    "description",
+    "calls",
+    "seconds",
+    "location",
+    "quantity",
+    "unit_price",
+    "amount",
+    "tax_rate",
+    "tax_base",
+)
 
 
 def _cell(value: object) -> str:
@@ -169,6 +182,14 @@ def _cell(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def _tax_cells(line: DocLine) -> tuple[str, str]:
+    """``tax_rate``, ``tax_base`` of a percentage tax line; empty for a fixed tax and every other line."""
+    if line.section != LineSection.TAX or line.tax_rate is None or line.tax_base is None:
+        return "", ""
+    tax = tax_from_line(line)
+    return _cell(tax.rate), _cell(tax.base)
 
 
 def csv_rows(doc: InvoiceDocument) -> list[Sequence[str]]:
@@ -212,6 +233,7 @@ def csv_rows(doc: InvoiceDocument) -> list[Sequence[str]]:
                     _cell(line.quantity),
                     _cell(line.unit_price),
                     _cell(line.amount),
+                    *_tax_cells(line),
                 ]
             )
     return rows

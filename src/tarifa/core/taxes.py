@@ -50,6 +50,7 @@ __all__ = [
     "TaxRule",
     "TaxableLine",
     "applies",
+    "check_duplicate",
     "check_order",
     "check_rule",
     "check_tax_line",
@@ -277,6 +278,42 @@ def check_order(rule: TaxRule, others: Sequence[TaxRule]) -> list[TaxProblem]:
                     f"tax {other.name!r} has the same order and may apply to the same customers; a compounding tax "
                     "must come strictly before or after the others (compounding on each other would loop)",
                     "compound_loop",
+                )
+            )
+    return problems
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def _origins_overlap(a: TaxRule, b: TaxRule) -> bool:
+    """Empty origin: every line; a country: its lines; a region narrows its country."""
+    if not a.origin_country or not b.origin_country:
+        return True
+    if a.origin_country.upper() != b.origin_country.upper():
+        return False
+    return not a.origin_region or not b.origin_region or a.origin_region.upper() == b.origin_region.upper()
+
+
+def check_duplicate(rule: TaxRule, others: Sequence[TaxRule]) -> list[TaxProblem]:
+    """A tax row with the same name as another that may bind the same customers (same flag, overlapping
+    scope, origin and validity) is a second copy of that tax: both would be charged, taxing the customers
+    twice. Refused, naming the other row; a rate change is made by ending the old row's validity and
+    starting the new row on that day."""
+    problems: list[TaxProblem] = []
+    for other in others:
+        if other.key == rule.key or not _same_name(rule.name, other.name):
+            continue
+        if _overlap(rule, other) and _origins_overlap(rule, other):
+            problems.append(
+                TaxProblem(
+                    "name",
+                    "Name",
+                    rule.name,
+                    f"tax {other.key} {other.name!r} has the same name and applies to the same {rule.flag} customers "
+                    "on the same days (they would be taxed twice); end its validity or change it instead",
+                    "duplicate",
                 )
             )
     return problems

@@ -572,7 +572,16 @@ def credit_invoice(
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(number=number, kind=InvoiceKind.INVOICE).first()
         if invoice is None:
+            if Invoice.objects.filter(number=number, kind=InvoiceKind.CREDIT_NOTE).exists():
+                raise CreditRefused(
+                    f"Invoice {number!r} is refused: it is a credit note; only an invoice can be credited"
+                )
             raise CreditRefused(f"Invoice {number!r} is refused: no invoice has this number")
+        places = Customer.objects.filter(pk=invoice.customer_id).values_list("billing_decimals", flat=True).get()
+        if amount.as_tuple().exponent < -places:
+            raise CreditRefused(
+                f"Amount {amount} is refused: at most {places} decimal places (the customer's billing decimals)"
+            )
         if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
             raise CreditRefused(
                 f"Invoice {number} is refused: it is {invoice.status}; only an issued invoice is credited"

@@ -86,7 +86,20 @@ def test_csv_rows_hold_exact_decimals_and_a_row_per_line() -> None:
     assert ["due date", ""] in rows and ["total", "1.250000"] in rows and ["amount due", "1.250000"] in rows
     at = rows.index(list(CSV_HEADER))
     assert rows[at - 1] == []
-    assert rows[at + 1 :] == [["calls", "Germany", "3", "61", "", "1", "1.250000", "1.250000"]]
+    assert rows[at + 1 :] == [["calls", "Germany", "3", "61", "", "1", "1.250000", "1.250000", "", ""]]
+
+
+def test_csv_tax_lines_carry_their_rate_and_base() -> None:
+    lines = [
+        line("calls", "84.5301", "Germany"),
+        line("tax", "16.906000", "VAT 20%", tax_rate=D("20.0000"), tax_base=D("84.530100")),
+        line("tax", "1.50", "Regulatory fee"),
+    ]
+    rows = csv_rows(_doc(sections=group_sections(lines)))
+    at = rows.index(list(CSV_HEADER))
+    assert list(CSV_HEADER)[-2:] == ["tax_rate", "tax_base"]
+    assert rows[at + 2] == ["tax", "VAT 20%", "", "", "", "1", "16.906000", "16.906000", "20", "84.530100"]
+    assert rows[at + 3][-2:] == ["", ""]  # a fixed tax has neither
 
 
 def test_a_credit_note_names_the_invoice_it_corrects() -> None:

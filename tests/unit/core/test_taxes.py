@@ -17,6 +17,7 @@ from tarifa.core.taxes import (
     TaxRefused,
     TaxRule,
     applies,
+    check_duplicate,
     check_order,
     check_rule,
     check_tax_line,
@@ -49,7 +50,8 @@ def line(amount: str, section: str = "services", country: str | None = None, reg
 
 def pct(name: str, rate: str, order: int = 0, **kw: object) -> TaxRule:
     kw.setdefault("flag", "VAT")
-    return TaxRule(name=name, kind="percent", rate=D(rate), order=order, key=name, **kw)  # type: ignore[arg-type]
+    kw.setdefault("key", name)
+    return TaxRule(name=name, kind="percent", rate=D(rate), order=order, **kw)  # type: ignore[arg-type]
 
 
 def test_a_percentage_tax_is_base_times_rate_rounded_half_up_to_the_billing_decimals() -> None:
@@ -153,6 +155,25 @@ def test_a_compounding_tax_at_the_same_order_as_another_is_refused_as_a_loop() -
     assert check_order(later, [pct("B", "5", 1, valid_to=date(2026, 1, 1))]) == []  # one ends as the other starts
     assert check_order(pct("X", "5", 1), [pct("Y", "5", 1)]) == []  # neither compounds: order does not matter
     assert check_order(a, [pct("B", "5", 1, scope_path="OP/R1/")]) != []  # overlapping scope
+
+
+def test_a_second_row_of_the_same_tax_for_the_same_customers_and_days_is_refused() -> None:
+    vat = pct("VAT 20%", "20", key="1")  # type: ignore[arg-type]
+    [problem] = check_duplicate(pct(" vat  20% ", "20", key="new"), [vat])  # type: ignore[arg-type]
+    assert problem.field == "name" and problem.code == "duplicate"
+    assert str(problem).startswith("Name ' vat  20% ' is refused: tax 1 'VAT 20%' has the same name and applies")
+    assert check_duplicate(pct("VAT 20%", "20", key="new", scope_path="OP/R1/"), [vat]) != []  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "20", key="1"), [vat]) == []  # type: ignore[arg-type]  # the row itself
+    # a successor starting the day the old row ends, another flag, origin or scope, another name: no duplicate
+    ended = pct("VAT 20%", "20", key="1", valid_to=date(2026, 1, 1))  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "21", key="new", valid_from=date(2026, 1, 1)), [ended]) == []  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "20", key="new", flag="TAX"), [vat]) == []  # type: ignore[arg-type]
+    fr = pct("VAT 20%", "20", key="1", origin_country="FR")  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "20", key="new", origin_country="GB"), [fr]) == []  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "20", key="new"), [fr]) != []  # type: ignore[arg-type]  # all lines vs FR
+    r1 = pct("VAT 20%", "20", key="1", scope_path="OP/R1/")  # type: ignore[arg-type]
+    assert check_duplicate(pct("VAT 20%", "20", key="new", scope_path="OP/R2/"), [r1]) == []  # type: ignore[arg-type]
+    assert check_duplicate(pct("GST", "20", key="new"), [vat]) == []  # type: ignore[arg-type]
 
 
 def test_check_tax_line_recomputes_from_the_base() -> None:

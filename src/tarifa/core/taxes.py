@@ -202,7 +202,7 @@ def check_rule(rule: TaxRule) -> list[TaxProblem]:
         problems.append(TaxProblem("rate", label, r.rate, "must not be negative (a discount is not a tax)", "negative"))
     elif r.rate == 0:
         problems.append(TaxProblem("rate", label, r.rate, "must be above 0 (end the tax's validity instead)", "zero"))
-    exponent = r.rate.as_tuple().exponent
+    exponent = r.rate.normalize().as_tuple().exponent  # 20.000000 as stored is 20: trailing zeros are no places
     if isinstance(exponent, int) and -exponent > (RATE_PLACES if r.kind == PERCENT else 6):
         places = RATE_PLACES if r.kind == PERCENT else 6
         problems.append(TaxProblem("rate", label, r.rate, f"must have at most {places} decimal places", "places"))

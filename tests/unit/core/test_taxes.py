@@ -217,3 +217,9 @@ def test_without_compounding_the_order_does_not_change_the_total(
     total = sum((t.amount for t in compute(cust(), [line(str(amount))], rules, DAY)), D(0))
     again = sum((t.amount for t in compute(cust(), [line(str(amount))], reordered, DAY)), D(0))
     assert total == again
+
+
+def test_a_stored_rate_with_trailing_zeros_is_not_refused_for_its_places() -> None:
+    """The database gives 20 back as 20.000000: a stored tax must pass its own check again."""
+    assert [p for p in check_rule(pct("A", "20.000000")) if p.code == "places"] == []
+    assert [p.code for p in check_rule(pct("A", "1.234560"))] == ["places"]

@@ -158,6 +158,27 @@ def test_lock_out_after_repeated_failures_with_the_time_it_ends(portal) -> None:
     assert "log-in is locked until" in _text(response) and client.get("/portal/").status_code == 302
 
 
+def test_portal_failures_for_a_staff_name_do_not_lock_the_back_office(portal) -> None:
+    """Attack finding 2: the portal counts its failures per user name apart from the back office's."""
+    from tarifa.throttle.models import LoginFailure
+
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1!")
+    attacker = Client()
+    for n in range(6):
+        attacker.post("/portal/login/", {"username": "boss", "password": f"guess{n}"}, REMOTE_ADDR="203.0.113.7")
+    assert LoginFailure.objects.filter(scope="user", key="portal:boss").count() == 5
+    assert not LoginFailure.objects.filter(scope="user", key="admin:boss").exists()
+    staff = Client()
+    response = staff.post("/admin/login/", {"username": "boss", "password": "Boss-pass1!"}, REMOTE_ADDR="198.51.100.8")
+    assert response.status_code == 302 and staff.get("/admin/").status_code == 200
+    # and the other way round: the back office's failures for a customer do not lock the portal
+    for n in range(5):
+        attacker.post("/admin/login/", {"username": "cust", "password": f"guess{n}"}, REMOTE_ADDR="203.0.113.7")
+    customer = Client()
+    customer.post("/portal/login/", {"username": "cust", "password": PASSWORD}, REMOTE_ADDR="198.51.100.9")
+    assert customer.get("/portal/").status_code == 200
+
+
 def test_csrf_on_every_form(portal) -> None:
     client = Client(enforce_csrf_checks=True)
     assert client.post("/portal/login/", {"username": "cust", "password": PASSWORD}).status_code == 403

@@ -26,7 +26,7 @@ def payer(tariff, operator):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def clerk():  # type: ignore[no-untyped-def]
     client = Client()
-    client.force_login(staff_user("clerk", "view_customer", "view_invoice"))
+    client.force_login(staff_user("clerk", "view_customer", "view_invoice", "view_transaction"))
     return client
 
 
@@ -44,6 +44,17 @@ def test_the_customer_page_links_its_statement_with_opening_and_closing(clerk, p
     assert "'=HYPERLINK(1)" in body and ",30.00,30.00" in body  # the reference cannot run as a formula
     bad = clerk.get(url, {"from": "yesterday"})
     assert "From 'yesterday' is refused: must be a date as YYYY-MM-DD" in text(bad)
+
+
+def test_the_statement_needs_the_ledger_permission_not_only_view_customer(payer) -> None:
+    """Attack finding 3: staff who may only view customers cannot read their ledger."""
+    add_money(payer, MoneyRequest("payment", Decimal("30"), "R-1"), actor="t")
+    url = reverse("admin:customers_customer_statement", args=[payer.pk])
+    nosy = Client()
+    nosy.force_login(staff_user("nosy", "view_customer", "view_invoice"))
+    assert nosy.get(url).status_code == 403
+    assert nosy.get(url, {"format": "csv"}).status_code == 403
+    assert url not in nosy.get(reverse("admin:customers_customer_change", args=[payer.pk])).content.decode()
 
 
 def test_receivables_page_and_csv_for_staff_only(clerk, payer) -> None:

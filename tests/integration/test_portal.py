@@ -179,6 +179,19 @@ def test_portal_failures_for_a_staff_name_do_not_lock_the_back_office(portal) ->
     assert customer.get("/portal/").status_code == 200
 
 
+def test_far_dates_in_the_call_history_are_refused_by_name_not_a_500(client_in) -> None:
+    """Attack finding 6: ``date_to=9999-12-31`` overflowed when a day was added (HTTP 500)."""
+    dates = {"date_from": "0001-01-01", "date_to": "9999-12-31"}
+    page = client_in.get("/portal/calls/", dates)
+    assert page.status_code == 200
+    assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(page)
+    assert "From '0001-01-01' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(page)
+    for fmt in ("xlsx", "csv"):
+        export = client_in.get(f"/portal/calls/export.{fmt}", dates)
+        assert export.status_code == 400
+        assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(export)
+
+
 def test_csrf_on_every_form(portal) -> None:
     client = Client(enforce_csrf_checks=True)
     assert client.post("/portal/login/", {"username": "cust", "password": PASSWORD}).status_code == 403

@@ -57,6 +57,14 @@ def test_the_statement_needs_the_ledger_permission_not_only_view_customer(payer)
     assert url not in nosy.get(reverse("admin:customers_customer_change", args=[payer.pk])).content.decode()
 
 
+def test_a_far_future_day_on_the_statement_page_is_refused_not_a_500(clerk, payer) -> None:
+    """Attack finding 6."""
+    url = reverse("admin:customers_customer_statement", args=[payer.pk])
+    page = clerk.get(url, {"to": "9999-12-31"})
+    assert page.status_code == 200
+    assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in text(page)
+
+
 def test_receivables_page_and_csv_for_staff_only(clerk, payer) -> None:
     issued(payer, "INV-1", "100", date(2026, 1, 1))
     url = reverse("admin:billing_receivables")

@@ -65,6 +65,16 @@ def test_a_far_future_day_on_the_statement_page_is_refused_not_a_500(clerk, paye
     assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in text(page)
 
 
+def test_a_bad_parameter_on_the_customer_export_is_a_message_not_a_500(clerk, payer) -> None:
+    """Attack finding 7: ``?format=0`` on the export page raised IncorrectLookupParameters (500)."""
+    url = reverse("admin:customers_customer_export")
+    response = clerk.get(url, {"format": "0"})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:customers_customer_changelist")
+    shown = text(clerk.get(response["Location"]))
+    assert "Export filter 'format=0' is refused: must be filters of this list" in shown
+    assert clerk.get(url).status_code == 200  # without it, the export page as before
+
+
 def test_receivables_page_and_csv_for_staff_only(clerk, payer) -> None:
     issued(payer, "INV-1", "100", date(2026, 1, 1))
     url = reverse("admin:billing_receivables")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from django.contrib import admin
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters, InlineModelAdmin
 from django.contrib.admin.utils import NestedObjects
 from django.core.exceptions import FieldDoesNotExist, ValidationError

@@ -132,7 +132,7 @@ class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
         no filter of the list (``?format=0``) sends back to the list with a message naming it, as
         the list itself does, instead of an error page (attack finding 7)."""
         try:
-            return super().export_action(request)  # type: ignore[no-any-return]
+            return super().export_action(request)
         except IncorrectLookupParameters:
             query = request.GET.urlencode()
             messages.error(request, f"Export filter {query!r} is refused: must be filters of this list")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -116,6 +117,16 @@ class DayBetween(Labeled):
     def __call__(self, value: date | None) -> None:
         if value is not None and not DAY_MIN <= value <= DAY_MAX:
             raise refuse(self.label, value.isoformat(), DAY_RULE, "range")
+
+
+@deconstructible
+class SingleLine(Labeled):
+    """One line of text: no control characters (CR, LF, ESC, tab, ... -- Unicode category Cc).
+    They would break lines or plant terminal escapes where the text is printed (attack finding 5)."""
+
+    def __call__(self, value: str) -> None:
+        if any(unicodedata.category(ch) == "Cc" for ch in value or ""):
+            raise refuse(self.label, value, "may not contain line breaks or control characters", "control")
 
 
 @deconstructible

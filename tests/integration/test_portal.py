@@ -12,6 +12,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from tarifa.calls import cache
@@ -339,6 +340,25 @@ def test_profile_refuses_with_the_fields_message_and_saves(client_in, portal) ->
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.name == "New Name" and customer.user.email == "new@c.example"
+
+
+def test_profile_refuses_line_breaks_and_control_characters(client_in, portal) -> None:
+    """Attack finding 5: CR/LF and terminal escapes in company or name reached the operator's shell."""
+    customer = portal["customer"]
+    data = {"form": "profile", "name": "New Name", "company": "C Ltd", "email": "new@c.example", "address": "1 Road",
+            "phone": "+12015550123", "country": "US", "pin": ""}  # fmt: skip
+    for field, value in (("company", "Acme\r\nBcc: victim@evil.example"), ("name", "Acme\x1b]0;pwned\x07x")):
+        response = client_in.post("/portal/profile/", {**data, field: value})
+        assert response.status_code == 400
+        rule = f"{field.capitalize()} {value!r} is refused: may not contain line breaks or control characters"
+        assert rule in _errors(response)
+    stored = Customer.objects.get(pk=customer.pk)
+    assert "\r" not in stored.company and "\x1b" not in stored.name
+    # the model's own validation: every door (back office, API, imports) refuses it too
+    stored.company = "A\tB"
+    with pytest.raises(ValidationError) as refused:
+        stored.full_clean()
+    assert "Company 'A\\tB' is refused: may not contain line breaks or control characters" in refused.value.messages
 
 
 def test_password_change_follows_the_seed_policy(client_in, portal) -> None:

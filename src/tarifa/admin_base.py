@@ -6,15 +6,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from django.contrib import admin
-from django.contrib.admin.options import InlineModelAdmin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters, InlineModelAdmin
 from django.contrib.admin.utils import NestedObjects
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import router
 from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.forms.formsets import DELETION_FIELD_NAME
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from import_export.admin import ExportActionModelAdmin
 from import_export.resources import Resource
 from unfold.admin import ModelAdmin
@@ -125,6 +126,19 @@ class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     form = LabeledModelForm
+
+    def export_action(self, request: HttpRequest) -> HttpResponse:
+        """The export page, whose query string filters the rows like the list's: a parameter that is
+        no filter of the list (``?format=0``) sends back to the list with a message naming it, as
+        the list itself does, instead of an error page (attack finding 7)."""
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            query = request.GET.urlencode()
+            messages.error(request, f"Export filter {query!r} is refused: must be filters of this list")
+            opts = self.model._meta
+            url = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+            return HttpResponseRedirect(url)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         # Every refusal names field and value (tarifa.forms), whatever form an admin declares.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,6 +101,32 @@ class Digits(Labeled):
     def __call__(self, value: str) -> None:
         if not _DIGITS.match(value or "") or not self.min_length <= len(value) <= self.max_length:
             raise refuse(self.label, value, f"must be {self.min_length} to {self.max_length} digits 0-9", "digits")
+
+
+#: The days a date typed by someone may name (as DIDs do): far enough for any report, and far from
+#: ``date.min``/``date.max``, where adding a day or a time zone raises OverflowError (attack finding 6).
+DAY_MIN = date(2000, 1, 1)
+DAY_MAX = date(2999, 12, 31)
+DAY_RULE = f"must be between {DAY_MIN.isoformat()} and {DAY_MAX.isoformat()}"
+
+
+@deconstructible
+class DayBetween(Labeled):
+    """A day within ``DAY_MIN`` .. ``DAY_MAX``; ``None`` passes."""
+
+    def __call__(self, value: date | None) -> None:
+        if value is not None and not DAY_MIN <= value <= DAY_MAX:
+            raise refuse(self.label, value.isoformat(), DAY_RULE, "range")
+
+
+@deconstructible
+class SingleLine(Labeled):
+    """One line of text: no control characters (CR, LF, ESC, tab, ... -- Unicode category Cc).
+    They would break lines or plant terminal escapes where the text is printed (attack finding 5)."""
+
+    def __call__(self, value: str) -> None:
+        if any(unicodedata.category(ch) == "Cc" for ch in value or ""):
+            raise refuse(self.label, value, "may not contain line breaks or control characters", "control")
 
 
 @deconstructible

@@ -12,6 +12,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from tarifa.calls import cache
@@ -156,6 +157,40 @@ def test_lock_out_after_repeated_failures_with_the_time_it_ends(portal) -> None:
     # locked: even the right password is refused until the announced time
     response = client.post("/portal/login/", {"username": "cust", "password": PASSWORD})
     assert "log-in is locked until" in _text(response) and client.get("/portal/").status_code == 302
+
+
+def test_portal_failures_for_a_staff_name_do_not_lock_the_back_office(portal) -> None:
+    """Attack finding 2: the portal counts its failures per user name apart from the back office's."""
+    from tarifa.throttle.models import LoginFailure
+
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1!")
+    attacker = Client()
+    for n in range(6):
+        attacker.post("/portal/login/", {"username": "boss", "password": f"guess{n}"}, REMOTE_ADDR="203.0.113.7")
+    assert LoginFailure.objects.filter(scope="user", key="portal:boss").count() == 5
+    assert not LoginFailure.objects.filter(scope="user", key="admin:boss").exists()
+    staff = Client()
+    response = staff.post("/admin/login/", {"username": "boss", "password": "Boss-pass1!"}, REMOTE_ADDR="198.51.100.8")
+    assert response.status_code == 302 and staff.get("/admin/").status_code == 200
+    # and the other way round: the back office's failures for a customer do not lock the portal
+    for n in range(5):
+        attacker.post("/admin/login/", {"username": "cust", "password": f"guess{n}"}, REMOTE_ADDR="203.0.113.7")
+    customer = Client()
+    customer.post("/portal/login/", {"username": "cust", "password": PASSWORD}, REMOTE_ADDR="198.51.100.9")
+    assert customer.get("/portal/").status_code == 200
+
+
+def test_far_dates_in_the_call_history_are_refused_by_name_not_a_500(client_in) -> None:
+    """Attack finding 6: ``date_to=9999-12-31`` overflowed when a day was added (HTTP 500)."""
+    dates = {"date_from": "0001-01-01", "date_to": "9999-12-31"}
+    page = client_in.get("/portal/calls/", dates)
+    assert page.status_code == 200
+    assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(page)
+    assert "From '0001-01-01' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(page)
+    for fmt in ("xlsx", "csv"):
+        export = client_in.get(f"/portal/calls/export.{fmt}", dates)
+        assert export.status_code == 400
+        assert "To '9999-12-31' is refused: must be between 2000-01-01 and 2999-12-31" in _errors(export)
 
 
 def test_csrf_on_every_form(portal) -> None:
@@ -305,6 +340,25 @@ def test_profile_refuses_with_the_fields_message_and_saves(client_in, portal) ->
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.name == "New Name" and customer.user.email == "new@c.example"
+
+
+def test_profile_refuses_line_breaks_and_control_characters(client_in, portal) -> None:
+    """Attack finding 5: CR/LF and terminal escapes in company or name reached the operator's shell."""
+    customer = portal["customer"]
+    data = {"form": "profile", "name": "New Name", "company": "C Ltd", "email": "new@c.example", "address": "1 Road",
+            "phone": "+12015550123", "country": "US", "pin": ""}  # fmt: skip
+    for field, value in (("company", "Acme\r\nBcc: victim@evil.example"), ("name", "Acme\x1b]0;pwned\x07x")):
+        response = client_in.post("/portal/profile/", {**data, field: value})
+        assert response.status_code == 400
+        rule = f"{field.capitalize()} {value!r} is refused: may not contain line breaks or control characters"
+        assert rule in _errors(response)
+    stored = Customer.objects.get(pk=customer.pk)
+    assert "\r" not in stored.company and "\x1b" not in stored.name
+    # the model's own validation: every door (back office, API, imports) refuses it too
+    stored.company = "A\tB"
+    with pytest.raises(ValidationError) as refused:
+        stored.full_clean()
+    assert "Company 'A\\tB' is refused: may not contain line breaks or control characters" in refused.value.messages
 
 
 def test_password_change_follows_the_seed_policy(client_in, portal) -> None:

@@ -204,14 +204,14 @@ def test_wrong_passwords_lock_the_user_name_with_the_time_it_ends(client, admin_
     assert "Too many failed log-ins for user name 'admin': log-in is locked until " in text
     assert "UTC (in 15 minutes)" in text
     # The state is in the database (every process of the system sees it).
-    assert LoginFailure.objects.filter(scope="user", key="admin").count() == 5
+    assert LoginFailure.objects.filter(scope="user", key="admin:admin").count() == 5
     # From another address too: the user name is locked, not only the address.
     assert not _logged_in(client) and _login(client, "admin", ADMIN_PASSWORD, "198.51.100.77").status_code == 200
     # Once the lock-out has passed, the right password works and the user's failures are forgotten.
     _age_failures(901)
     response = _login(client, "admin", ADMIN_PASSWORD)
     assert response.status_code == 302 and _logged_in(client)
-    assert not LoginFailure.objects.filter(scope="user", key="admin").exists()
+    assert not LoginFailure.objects.filter(scope="user", key="admin:admin").exists()
 
 
 def test_attempts_while_locked_do_not_extend_the_lock(client, admin_user) -> None:

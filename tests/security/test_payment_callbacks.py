@@ -207,6 +207,17 @@ def test_the_payment_api_is_for_the_operator_or_reseller_above_the_customer(paye
     assert Transaction.objects.count() == 1
 
 
+def test_a_far_future_statement_day_is_refused_by_name_not_a_500(payer) -> None:
+    """Attack finding 6: ``end=9999-12-31`` overflowed when a day was added (HTTP 500)."""
+    url = f"/api/v1/customers/{payer.account_code}/statement"
+    response = Client().get(url, {"start": "0001-01-01", "end": "9999-12-31"}, headers=_bearer(payer))
+    assert response.status_code == 422
+    reasons = [e["reason"] for e in response.json()["errors"]]
+    assert reasons == ["Start '0001-01-01' is refused: must be between 2000-01-01 and 2999-12-31"]
+    response = Client().get(url, {"end": "9999-12-31"}, headers=_bearer(payer))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "end"
+
+
 def test_a_client_sent_price_for_an_invoice_is_refused_and_the_server_amount_is_charged(payer, fake) -> None:
     """CVE-2023-3228 (FOSSBilling): the portal/API payment request carried the price. Here the
     invoice's unpaid amount is read on the server; a different amount is refused, nothing charged."""

@@ -243,7 +243,7 @@ def statement(request: HttpRequest, code: str, filters: Query[StatementFilter]) 
 
     target = _target(request, code, manage=False)
     try:
-        st = read(target, filters.start, filters.end)
+        st = read(target, filters.start, filters.end, fields=("start", "end"))
     except Refused as exc:
         raise _refused(exc) from None
     return {

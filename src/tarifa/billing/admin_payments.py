@@ -18,6 +18,9 @@ from tarifa.core import payments as rule
 from tarifa.customers.choices import BalanceMode
 
 PERMISSION = "billing.add_payment"
+#: The statement lists the customer's ledger (every Transaction): the ledger's own permission, not
+#: merely "may view the customer" (attack finding 3).
+STATEMENT_PERMISSION = "billing.view_transaction"
 
 
 class MoneyForm(forms.Form):
@@ -78,6 +81,9 @@ class AddMoneyMixin:
         the first migrate); a method keeps the check in code."""
         return request.user.has_perm(PERMISSION)
 
+    def has_view_statement_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm(STATEMENT_PERMISSION)
+
     @action(description="Add payment / credit / refund", url_path="add-money", permissions=["add_payment", "view"])
     def add_money(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.billing.payments import Refused, add_money, find_invoice
@@ -131,11 +137,14 @@ class AddMoneyMixin:
         }
         return TemplateResponse(request, "billing/add_money.html", context)
 
-    @action(description="Statement", url_path="statement", permissions=["view"])
+    @action(description="Statement", url_path="statement", permissions=["view_statement", "view"])
     def statement(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Statement of account for a date range (``?from=&to=``), as a page or CSV (``&format=csv``)."""
         from tarifa.billing.statement import csv_text, parse_day, statement_dataset
         from tarifa.billing.statement import statement as read_statement
+
+        if not request.user.has_perm(STATEMENT_PERMISSION):  # the decorator checks too; never rely on one gate
+            raise PermissionDenied
 
         customer = self.get_object(request, object_id)  # type: ignore[attr-defined]
         if customer is None:

@@ -19,6 +19,7 @@ from tarifa.core.instants import day_rule
 from tarifa.core.payments import Refused
 from tarifa.core.statement import BUCKETS, Aging, ReceivableInvoice, Statement, StatementRow, age, build_statement
 from tarifa.customers.models import Customer
+from tarifa.validators import DAY_MAX, DAY_MIN, DAY_RULE
 
 __all__ = [
     "csv_text",
@@ -54,11 +55,21 @@ def _moment(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def statement(customer: Customer, start: date | None = None, end: date | None = None) -> Statement:
+def statement(
+    customer: Customer,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    fields: tuple[str, str] = ("from", "to"),
+) -> Statement:
     """The customer's own balance (not that of its accounts with their own) from ``start`` to
-    ``end`` inclusive (UTC days; None: from the first Transaction, to now)."""
+    ``end`` inclusive (UTC days; None: from the first Transaction, to now). ``fields`` name the two
+    days in a refusal as the caller's door calls them."""
+    for field, day in zip(fields, (start, end), strict=True):
+        if day is not None and not DAY_MIN <= day <= DAY_MAX:
+            raise Refused(field, day.isoformat(), DAY_RULE)
     if start is not None and end is not None and end < start:
-        raise Refused("to", end.isoformat(), f"must not be before the start {start.isoformat()}")
+        raise Refused(fields[1], end.isoformat(), f"must not be before the start {start.isoformat()}")
     own = Transaction.objects.filter(customer_id=customer.pk, account__isnull=True)
     opening = ZERO
     rows = own

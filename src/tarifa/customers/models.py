@@ -87,8 +87,8 @@ class Customer(LabeledUniqueMixin, TimestampedModel, LockedDeleteModel):
     path = models.CharField(max_length=400, editable=False, db_index=True, default="")
     account_code = models.CharField("account code", max_length=12, unique=True, editable=False)
     customer_type = choice_field("Customer type", c.CustomerType, default=c.CustomerType.LIVE)
-    name = LabeledCharField("name", max_length=100)
-    company = LabeledCharField("company", max_length=100)
+    name = LabeledCharField("name", max_length=100, validators=[v.SingleLine("Name")])
+    company = LabeledCharField("company", max_length=100, validators=[v.SingleLine("Company")])
     web_username = LabeledCharField(
         "web access user name",
         max_length=30,

@@ -38,8 +38,10 @@ __all__ = [
 class LoginForm(ThrottledLoginMixin, LabeledErrorsMixin, AuthenticationForm):
     """The portal's log-in: the customer's web user name and password, throttled and locked out like
     the back office's (tarifa.throttle). Staff and operator users are refused with the same message
-    as a wrong password: the portal does not say which user names are staff."""
+    as a wrong password: the portal does not say which user names are staff. Its per-user-name count
+    is the portal's own, so guesses here never lock a staff user out of the back office."""
 
+    throttle_door = service.PORTAL
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "User name or password is refused: they do not match a customer's portal log-in "
@@ -78,10 +80,12 @@ class ResetForm(LabeledErrorsMixin, PasswordResetForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.request is not None and not self.errors:
-            attempt = service.begin_attempt("", service.client_address(self.request))
+            attempt = service.begin_attempt("", service.client_address(self.request), door=service.PORTAL)
             if isinstance(attempt, service.Lock):
                 raise forms.ValidationError(attempt.message(), code="throttled")
-            service.end_attempt(attempt, "", "failed")  # counted: a reset request is never a success
+            service.end_attempt(
+                attempt, "", "failed", door=service.PORTAL
+            )  # counted: a reset request is never a success
         return cleaned
 
     def get_users(self, email: str) -> Any:
@@ -107,6 +111,8 @@ class ResetSetPassword(LabeledErrorsMixin, SetPasswordForm):  # type: ignore[typ
 
 class PasswordChange(LabeledErrorsMixin, ThrottledOldPasswordMixin, PasswordChangeForm):
     """The customer portal password (seed 001 security): the old one throttled like a log-in."""
+
+    throttle_door = service.PORTAL
 
 
 class ProfileForm(LabeledModelForm):

@@ -25,7 +25,7 @@ from tarifa.customers.models import Customer
 from tarifa.exports import SafeCSV, SafeXLSX
 from tarifa.forms import LabeledForm
 from tarifa.portal import scope
-from tarifa.validators import refuse
+from tarifa.validators import DayBetween, refuse
 
 __all__ = ["EXPORT_MAX", "PAGE_SIZE", "HistoryFilter", "Page", "Totals", "export", "page", "totals"]
 
@@ -40,8 +40,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class HistoryFilter(LabeledForm):
     """The filters of the call history (GET): dates in the customer's time zone, inclusive."""
 
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[DayBetween("From")]
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[DayBetween("To")]
+    )
     number = forms.CharField(label="Number", max_length=64, required=False, help_text="Part of the caller or callee.")
     destination = forms.CharField(label="Destination", max_length=100, required=False)
     status = forms.ChoiceField(

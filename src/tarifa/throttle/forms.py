@@ -17,15 +17,18 @@ class ThrottledLoginMixin:
 
     Works with any ``AuthenticationForm`` (it needs ``self.request`` and a ``username`` field). A
     password-reset form can use ``service.begin_attempt`` / ``service.end_attempt`` the same way.
+    ``throttle_door`` names the door whose per-user-name count this form uses (``service.DOORS``).
     """
 
     request: Any
     cleaned_data: dict[str, Any]
+    throttle_door: str = service.ADMIN
 
     def clean(self) -> dict[str, Any]:
         username = str(self.cleaned_data.get("username") or "")
         address = service.client_address(self.request)
-        attempt = service.begin_attempt(username, address)  # the check and the count, in one step
+        door = self.throttle_door
+        attempt = service.begin_attempt(username, address, door=door)  # the check and the count, in one step
         if isinstance(attempt, service.Lock):
             raise forms.ValidationError(attempt.message(), code="throttled")
         outcome = "void"
@@ -34,7 +37,7 @@ class ThrottledLoginMixin:
         except forms.ValidationError as error:
             if getattr(error, "code", None) == "invalid_login":
                 outcome = "failed"
-                lock = service.lock_for(username, address)
+                lock = service.lock_for(username, address, door=door)
                 if lock is not None:
                     raise forms.ValidationError(
                         [error, forms.ValidationError(lock.message(), code="throttled")]
@@ -45,7 +48,7 @@ class ThrottledLoginMixin:
                 outcome = "succeeded"
             return cleaned
         finally:
-            service.end_attempt(attempt, username, outcome)
+            service.end_attempt(attempt, username, outcome, door=door)
 
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
@@ -60,11 +63,13 @@ class ThrottledOldPasswordMixin:
 
     request: Any
     user: Any
+    throttle_door: str = service.ADMIN
 
     def clean_old_password(self) -> str:
         username = self.user.get_username()
         address = service.client_address(self.request)
-        attempt = service.begin_attempt(username, address)
+        door = self.throttle_door
+        attempt = service.begin_attempt(username, address, door=door)
         if isinstance(attempt, service.Lock):
             raise forms.ValidationError(attempt.message(), code="throttled")
         try:
@@ -72,10 +77,10 @@ class ThrottledOldPasswordMixin:
         except forms.ValidationError:
             raise  # a wrong old password: the try stays counted
         except BaseException:
-            service.end_attempt(attempt, username, "void")
+            service.end_attempt(attempt, username, "void", door=door)
             raise
         # A right old password: this try was no failure. (Not a log-in: the user's earlier failures stay.)
-        service.end_attempt(attempt, username, "void")
+        service.end_attempt(attempt, username, "void", door=door)
         return str(password)
 
 

@@ -16,6 +16,14 @@ from tarifa.throttle.models import LoginFailure
 
 Scope = LoginFailure.Scope
 
+#: The log-in doors. Each counts its own failures per user name (attack finding 2): the portal never
+#: lets staff in, so wrong passwords typed there for a staff user name must not lock that user out of
+#: the back office (nor the back office's a customer out of the portal). Per address, the doors share
+#: one count: an address that guesses at one door is refused at the other too.
+ADMIN = "admin"
+PORTAL = "portal"
+DOORS = (ADMIN, PORTAL)
+
 
 @dataclass(frozen=True)
 class Lock:
@@ -49,23 +57,26 @@ def client_address(request: HttpRequest) -> str:
     return address_of(request.META)
 
 
-def _user_key(username: str) -> str:
-    return username.strip().casefold()[:150]
+def _user_key(username: str, door: str) -> str:
+    """``<door>:<user name>`` (user names cannot hold ``:``, so the doors' keys never meet)."""
+    if door not in DOORS:
+        raise ValueError(f"unknown log-in door {door!r}")
+    return f"{door}:{username.strip().casefold()}"[:150]
 
 
-def _keys(username: str, address: str) -> list[tuple[str, str]]:
+def _keys(username: str, address: str, door: str) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = [(Scope.ADDRESS, address)]
     if username.strip():
-        keys.insert(0, (Scope.USER, _user_key(username)))
+        keys.insert(0, (Scope.USER, _user_key(username, door)))
     return keys
 
 
-def lock_for(username: str, address: str, now: datetime | None = None) -> Lock | None:
-    """The lock-out that refuses this log-in now (the one that ends last), or None."""
+def lock_for(username: str, address: str, now: datetime | None = None, *, door: str = ADMIN) -> Lock | None:
+    """The lock-out that refuses this log-in at ``door`` now (the one that ends last), or None."""
     now = now or timezone.now()
     policies = _policies()
     locks = []
-    for scope, key in _keys(username, address):
+    for scope, key in _keys(username, address, door):
         policy = policies[scope]
         times = LoginFailure.objects.filter(scope=scope, key=key, at__gt=now - policy.window).values_list(
             "at", flat=True
@@ -77,7 +88,7 @@ def lock_for(username: str, address: str, now: datetime | None = None) -> Lock |
     return max(locks, key=lambda lock: lock.until) if locks else None
 
 
-def begin_attempt(username: str, address: str, now: datetime | None = None) -> Lock | list[int]:
+def begin_attempt(username: str, address: str, now: datetime | None = None, *, door: str = ADMIN) -> Lock | list[int]:
     """Before a password is checked: the lock-out that refuses this try, or the ids of the rows that
     count it as a failure from now on -- until ``end_attempt`` says it succeeded.
 
@@ -87,11 +98,11 @@ def begin_attempt(username: str, address: str, now: datetime | None = None) -> L
     lock (taken at BEGIN: ``transaction_mode`` IMMEDIATE), on PostgreSQL by a transaction-level advisory
     lock per key -- and a try is counted in the same transaction that found the key unlocked, so no
     more than the limit's tries ever reach the password check within a window."""
-    keys = _keys(username, address)
+    keys = _keys(username, address, door)
     with transaction.atomic():
         _serialise(keys)
         now = now or timezone.now()  # read once the lock is held: a try counted before this one is never "later"
-        lock = lock_for(username, address, now)
+        lock = lock_for(username, address, now, door=door)
         if lock is not None:
             return lock
         oldest = now - max(p.window for p in _policies().values())
@@ -100,7 +111,7 @@ def begin_attempt(username: str, address: str, now: datetime | None = None) -> L
     return [row.pk for row in rows]
 
 
-def end_attempt(attempt: list[int], username: str, outcome: str) -> None:
+def end_attempt(attempt: list[int], username: str, outcome: str, *, door: str = ADMIN) -> None:
     """What became of a try ``begin_attempt`` counted: ``"failed"`` (a wrong password: it stays
     counted), ``"succeeded"`` (the user's earlier failures are forgotten, see ``record_success``) or
     ``"void"`` (the password was not checked, or was right for a user who may not log in: not a
@@ -109,7 +120,7 @@ def end_attempt(attempt: list[int], username: str, outcome: str) -> None:
         return
     LoginFailure.objects.filter(pk__in=attempt).delete()
     if outcome == "succeeded":
-        record_success(username)
+        record_success(username, door=door)
 
 
 def _serialise(keys: list[tuple[str, str]]) -> None:
@@ -124,15 +135,16 @@ def _serialise(keys: list[tuple[str, str]]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"tarifa.login {scope} {key}"])
 
 
-def record_failure(username: str, address: str, now: datetime | None = None) -> None:
-    """Count a failed log-in under its user name and its address; forget failures past every window."""
+def record_failure(username: str, address: str, now: datetime | None = None, *, door: str = ADMIN) -> None:
+    """Count a failed log-in under its user name (at ``door``) and its address; forget failures past
+    every window."""
     now = now or timezone.now()
     oldest = now - max(p.window for p in _policies().values())
     LoginFailure.objects.filter(at__lte=oldest).delete()
-    LoginFailure.objects.bulk_create([LoginFailure(scope=s, key=k, at=now) for s, k in _keys(username, address)])
+    LoginFailure.objects.bulk_create([LoginFailure(scope=s, key=k, at=now) for s, k in _keys(username, address, door)])
 
 
-def record_success(username: str) -> None:
-    """A log-in succeeded: the user's earlier typos no longer count. The address's failures stay, so
-    an attacker with one valid account cannot reset the count for the others."""
-    LoginFailure.objects.filter(scope=Scope.USER, key=_user_key(username)).delete()
+def record_success(username: str, *, door: str = ADMIN) -> None:
+    """A log-in succeeded at ``door``: the user's earlier typos there no longer count. The address's
+    failures stay, so an attacker with one valid account cannot reset the count for the others."""
+    LoginFailure.objects.filter(scope=Scope.USER, key=_user_key(username, door)).delete()

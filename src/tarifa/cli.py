@@ -193,7 +193,7 @@ def createadmin(
 @app.command()
 def token(
     name: str = typer.Argument(..., help="A name for the token, e.g. the switch host."),
-    switch: str = typer.Option("", "--switch", help="POP / switch the token belongs to (must exist)."),
+    switch: str | None = typer.Option(None, "--switch", help="POP / switch the token belongs to (must exist)."),
     create_pop: bool = typer.Option(False, "--create-pop", help="Create the POP when none has that name."),
     operator: bool = typer.Option(False, "--operator", help="An operator token for the management API (sees all)."),
     scope: list[str] = typer.Option(
@@ -206,7 +206,7 @@ def token(
     from tarifa.api.models import ApiToken
     from tarifa.routing.models import Pop
 
-    if operator == bool(switch):
+    if operator == (switch is not None):  # an empty --switch '' is a POP name, refused by the POP model below
         typer.echo("Give exactly one of --switch POP and --operator.", err=True)
         raise typer.Exit(2)
     if operator:
@@ -219,6 +219,7 @@ def token(
         _token, raw = ApiToken.issue(name, operator=True, scopes=scope or ["read"])
         typer.echo(raw)
         return
+    assert switch is not None  # not --operator: --switch was given (checked above)
     pop = Pop.objects.filter(name=switch).first()
     if pop is None and not create_pop:
         known = ", ".join(repr(n) for n in Pop.objects.order_by("name").values_list("name", flat=True)) or "none yet"

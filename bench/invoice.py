@@ -9,8 +9,8 @@ Numbers never repeat (each CDR dials its own). Data goes in by COPY (PostgreSQL)
 new). Checks printed: the sum of the invoices equals minus the sum of the Transactions they account
 for, numbers are gapless per issuer, the second run issued nothing.
 
-PDFs: not rendered here yet -- see RENDER below, where the lead adds ``tarifa.billing.render.invoice_pdf``
-per invoice once the renderer is merged (``--pdf`` renders them when the module is present).
+PDFs: ``--pdf`` renders each issued invoice's PDF with ``tarifa.billing.render.invoice_pdf`` after the
+run, in this one process, and prints that time apart from the run's.
 
     .venv/bin/python bench/invoice.py --pg postgres://postgres@127.0.0.1:55501/postgres   # full size
     .venv/bin/python bench/invoice.py --customers 50 --cdrs 5000                          # SQLite, tiny
@@ -333,9 +333,6 @@ def run(n_customers: int, n_cdrs: int, pdf: bool, slow: float = 0) -> None:
         f"invoice run: {n_customers:,} customers, {n_cdrs:,} CDRs -> {n:,} invoices in {seconds:.1f} s "
         f"({n / seconds:,.0f} invoices/s); target < 300 s: {'met' if seconds < 300 else 'NOT met'}"
     )
-    # RENDER: the PDF of each invoice. The lead adds here, once tarifa.billing.render is merged:
-    #     for invoice in Invoice.objects.filter(number__in=result.issued): invoice_pdf(invoice)
-    # and times it with the run.
     if pdf:
         try:
             from tarifa.billing.render import invoice_pdf  # type: ignore[import-not-found]

@@ -4,8 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from tarifa.admin_base import TarifaAdmin
-from tarifa.api.models import ApiToken, hash_token, new_raw_token
+from tarifa.admin_base import ReadOnlyAdmin, TarifaAdmin
+from tarifa.api.models import ApiToken, RateWindow, hash_token, new_raw_token
 from tarifa.core import scopes as sc
 from tarifa.forms import LabeledModelForm
 
@@ -63,3 +63,11 @@ class ApiTokenAdmin(TarifaAdmin):
             obj.key_hash, obj.prefix = hash_token(raw), raw[:8]
             messages.warning(request, f"Token for {obj.name}: {raw} — copy it now, it is not shown again.")
         super().save_model(request, obj, form, change)
+
+
+@admin.register(RateWindow)
+class RateWindowAdmin(ReadOnlyAdmin):
+    """Requests counted per token and minute for the API's rate limit (the recent minutes)."""
+
+    list_display = ("token", "minute", "count")
+    search_fields = ("token__name",)

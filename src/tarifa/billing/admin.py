@@ -19,6 +19,7 @@ from tarifa.billing.models import (
     IncludedMinutes,
     Invoice,
     InvoiceLine,
+    InvoiceSequence,
     MinutePoolUsage,
     PaymentAllocation,
     PaymentMethod,
@@ -384,6 +385,14 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "gateway", "event_id", "kind", "charge_id", "outcome", "detail", "source_address")
     search_fields = ("event_id", "charge_id")
     list_filter = ("outcome", "gateway")
+
+
+@admin.register(InvoiceSequence)
+class InvoiceSequenceAdmin(ReadOnlyAdmin):
+    """The last invoice number each issuer used per year (written by the invoice run only)."""
+
+    list_display = ("key", "issuer", "prefix", "year", "last")
+    search_fields = ("key", "prefix")
 
 
 @admin.register(WebhookHit)

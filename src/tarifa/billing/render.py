@@ -491,7 +491,7 @@ class _Renderer:
 class _Logo(Flowable):  # type: ignore[misc]
     """A logo scaled to fit ``max_w × max_h`` (aspect kept), drawn from a cached decoded image."""
 
-    def __init__(self, reader: Any, max_w: float, max_h: float) -> None:
+    def __init__(self, reader: Any, max_w: float, max_h: float) -> None:  # float-ok: picture points, not money
         super().__init__()
         iw, ih = reader.getSize()
         scale = min(max_w / iw, max_h / ih)  # float-ok: picture points, not money

@@ -271,3 +271,33 @@ def test_paying_an_invoice_again_after_a_time_out_charges_the_card_once(payer, f
         cards.charge_invoice(payer, invoice.pk, method, HttpCardGateway(fake.url, KEY, SECRET))
     assert len(fake.charges) == 1
     assert "the charge is pending" in first.message
+
+
+@pytest.mark.parametrize("field", ["reason", "invoice", "reference"])
+def test_a_nul_character_in_a_payment_body_is_refused_by_name_not_a_500(payer, operator, field: str) -> None:
+    """PostgreSQL cannot hold or compare text with a NUL: a reason or invoice number carrying one
+    reached the database and became a 500 (the reference was refused as not printable)."""
+    body = {"kind": "credit", "amount": "5", "reference": "API-NUL", "reason": "goodwill", field: "a\x00b"}
+    answer = Client().post(
+        f"/api/v1/customers/{payer.account_code}/payments",
+        body,
+        content_type="application/json",
+        headers=_bearer(operator),
+    )
+    assert answer.status_code == 422
+    (error,) = answer.json()["errors"]
+    assert error["field"] == field and "NUL" in error["reason"]
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["statement", "payments", "transactions"])
+def test_a_nul_character_in_a_customer_code_is_404_not_a_500(payer, path: str) -> None:
+    answer = Client().get(f"/api/v1/customers/{payer.account_code}%00/{path}", headers=_bearer(payer))
+    assert answer.status_code == 404
+
+
+def test_a_nul_character_in_an_invoice_number_to_pay_is_404_not_a_500(payer, fake) -> None:
+    method = cards.save_method(payer, HttpCardGateway(fake.url, KEY, SECRET), "tok_visa_4242")
+    url = f"/api/v1/customers/{payer.account_code}/invoices/INV%00/pay"
+    answer = Client().post(url, {"method": method.pk}, content_type="application/json", headers=_bearer(payer))
+    assert answer.status_code == 404 and fake.charges == []

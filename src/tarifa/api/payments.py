@@ -21,6 +21,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
+from pydantic import field_validator
 
 from tarifa.api.auth import CustomerToken
 from tarifa.api.problems import Problem
@@ -92,7 +93,8 @@ def _target(request: HttpRequest, code: str, *, manage: bool) -> Any:
     from tarifa.customers.models import Customer
 
     viewer = request.auth.customer  # type: ignore[attr-defined]
-    found = Customer.objects.filter(viewer.in_subtree(), account_code=code).first()
+    # no account code holds a NUL (and PostgreSQL cannot compare text with one): not found
+    found = None if "\x00" in code else Customer.objects.filter(viewer.in_subtree(), account_code=code).first()
     if found is None or (manage and found.pk == viewer.pk):
         raise Problem(404, "Not found", f"No customer {code} in this token's view")
     if manage and viewer.kind not in (CustomerKind.OPERATOR, CustomerKind.RESELLER):
@@ -107,6 +109,13 @@ class MoneyIn(Schema):
     reason: str = ""
     method: str = ""
     invoice: str | None = None  # an invoice number to allocate to
+
+    @field_validator("kind", "amount", "reference", "reason", "method", "invoice")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain a NUL character")  # no database text column can hold one
+        return value
 
 
 class TransactionOut(Schema):
@@ -335,7 +344,11 @@ def pay_invoice(request: HttpRequest, code: str, number: str, body: PayIn) -> An
         raise Problem(503, "No payment gateway", "Card payments are not configured (TARIFA_GATEWAY_URL)")
     try:
         claimed: Decimal | None = parse_amount(body.amount) if body.amount is not None else None
-        invoice = Invoice.objects.filter(customer=target, number=number).values_list("pk", flat=True).first()
+        invoice = (
+            None
+            if "\x00" in number  # no number holds one; PostgreSQL cannot compare text with it
+            else Invoice.objects.filter(customer=target, number=number).values_list("pk", flat=True).first()
+        )
         if invoice is None:
             raise Problem(404, "Not found", f"No invoice {number} of {target.account_code}")
         method = PaymentMethod.objects.filter(pk=body.method, customer=target, active=True).first()

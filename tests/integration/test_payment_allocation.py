@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
 from tarifa.billing import allocation
@@ -59,6 +60,22 @@ def test_a_payment_pays_the_oldest_invoice_first_and_marks_it_paid(payer) -> Non
     allocation.apply_unallocated(payer.pk)
     assert placed(later) == D("5") and status(later) == "issued"
     assert allocation.apply_unallocated(payer.pk) == []  # nothing more to place: idempotent
+
+
+def test_an_allocation_is_append_only(payer) -> None:
+    issued(payer, "INV-1", "30", date(2026, 2, 1))
+    pay(payer, "10", "BANK-1")
+    row = PaymentAllocation.objects.get()
+    row.amount = D("30")
+    with pytest.raises(
+        ValidationError, match=rf"^\['Payment allocation {row.pk} is append-only and cannot be changed'\]$"
+    ):
+        row.save()
+    with pytest.raises(
+        ValidationError, match=rf"^\['Payment allocation {row.pk} is append-only and cannot be deleted'\]$"
+    ):
+        row.delete()
+    assert PaymentAllocation.objects.get().amount == D("10")
 
 
 def test_a_chosen_invoice_is_paid_instead_of_the_oldest(payer) -> None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.text import capfirst
 
 from tarifa import validators as v
 from tarifa.billing.choices import (
@@ -122,11 +123,11 @@ class AppendOnly(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
-            raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be changed")
+            raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be changed")
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be deleted")
+        raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be deleted")
 
 
 class Transaction(AppendOnly):
@@ -507,7 +508,7 @@ class PaymentMethod(TimestampedModel):
 # --- payments: allocation to invoices, the card gateway, automatic top-up (docs/payments.md) -----------
 
 
-class PaymentAllocation(models.Model):
+class PaymentAllocation(AppendOnly):
     """Money of one payment or credit placed on one issued invoice (core.allocation). Append-only:
     a refund that takes money back from an invoice appends a negative row (``refund`` set). The
     sums -- per invoice within [0, total], per source within [0, its amount] -- are kept by
@@ -534,14 +535,6 @@ class PaymentAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} of transaction {self.source_id} on invoice {self.invoice_id}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise ValidationError(f"Payment allocation {self.pk} is append-only and cannot be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValidationError(f"Payment allocation {self.pk} is append-only and cannot be deleted")
 
 
 class AutoTopUp(TimestampedModel):

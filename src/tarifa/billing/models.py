@@ -334,10 +334,11 @@ class Invoice(TimestampedModel):
         return super().delete(*args, **kwargs)
 
 
-def raise_problems(problems: list[invoices.Problem]) -> None:
-    """Problems of :mod:`tarifa.core.invoices` as one ValidationError, each on its field. Each keeps
-    its own code: a ModelForm replaces a message whose code is its field's ``invalid`` (that is how
-    "period end before start" became "Enter a valid date.")."""
+def raise_problems(problems: Sequence[invoices.Problem]) -> None:
+    """Problems of the core's rules (:class:`tarifa.core.problems.Problem`: invoices, taxes, late
+    fees, deposits) as one ValidationError, each on its field. Each keeps its own code: a ModelForm
+    replaces a message whose code is its field's ``invalid`` (that is how "period end before start"
+    became "Enter a valid date.")."""
     if not problems:
         return
     errors: dict[str, list[ValidationError]] = {}
@@ -647,17 +648,6 @@ class WebhookHit(models.Model):
 # Taxes, late fees and deposits (issue 15: docs/taxes.md, docs/penalties.md, docs/deposits.md)
 
 
-def _raise_rule_problems(problems: list[Any]) -> None:
-    """Problems of the core's tax, penalty and deposit rules (field, label, value, rule, code) as
-    one ValidationError, each on its field."""
-    if not problems:
-        return
-    errors: dict[str, list[ValidationError]] = {}
-    for p in problems:
-        errors.setdefault(p.field, []).append(v.refuse(p.label, p.value, p.rule, p.code))
-    raise ValidationError(errors)
-
-
 class TaxedFlag(models.TextChoices):
     """The customers' "VAT/Tax flag" values a tax binds (NONE binds none)."""
 
@@ -764,7 +754,7 @@ class TaxRate(TimestampedModel):
         if not problems:
             others = rules_of(TaxRate.objects.filter(flag=self.flag).exclude(pk=self.pk))
             problems = check_duplicate(rule, others) + check_order(rule, others)
-        _raise_rule_problems(problems)
+        raise_problems(problems)
 
 
 def rules_of(rows: Any) -> list[Any]:
@@ -856,12 +846,12 @@ class LateFeePolicy(TimestampedModel):
         from tarifa.core.penalties import check_policy
 
         super().clean()
-        problems: list[Any] = list(check_policy(self.as_policy()))
+        problems = check_policy(self.as_policy())
         if self.operator_id and Customer.objects.filter(pk=self.operator_id).exclude(kind="operator").exists():
             problems.append(
                 invoices.Problem("operator", "Operator", str(self.operator), "must be an operator", "operator")
             )
-        _raise_rule_problems(problems)
+        raise_problems(problems)
 
 
 class Deposit(TimestampedModel):
@@ -899,7 +889,7 @@ class Deposit(TimestampedModel):
         from tarifa.core.deposits import check_terms
 
         super().clean()
-        _raise_rule_problems(check_terms(self.as_terms()))
+        raise_problems(check_terms(self.as_terms()))
 
 
 # --- Billing cycles and invoice numbers (tarifa.services.invoicing, docs/invoicing.md) ---------------

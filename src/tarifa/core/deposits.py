@@ -33,6 +33,7 @@ from fractions import Fraction
 from typing import Final
 
 from tarifa.core.money import shown_amount
+from tarifa.core.problems import Problem
 
 __all__ = [
     "MAX_AMOUNT",
@@ -61,17 +62,8 @@ class DepositTerms:
     threshold: Decimal = Decimal(0)  # smallest change the adjustment makes
 
 
-@dataclass(frozen=True, slots=True)
-class DepositProblem:
-    field: str
-    label: str
-    value: object
-    rule: str
-    code: str
-
-    def __str__(self) -> str:
-        shown = repr(self.value) if isinstance(self.value, str) else ("(empty)" if self.value is None else self.value)
-        return f"{self.label} {shown} is refused: {self.rule}"
+#: a broken rule of a deposit's terms or movement
+DepositProblem = Problem
 
 
 def _round(value: Decimal, places: int) -> Decimal:

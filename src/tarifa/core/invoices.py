@@ -24,6 +24,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Final
 
+from tarifa.core.problems import Problem
+
 __all__ = [
     "DRAFT",
     "ISSUED",
@@ -84,17 +86,6 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     PAID: frozenset({PAID, ISSUED}),  # reopened by a refund of the money that paid it
     VOID: frozenset({VOID}),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One broken rule: ``<label> <value> is refused: <rule>`` on ``field``."""
-
-    field: str
-    label: str
-    value: object
-    rule: str
-    code: str
 
 
 @dataclass(frozen=True, slots=True)

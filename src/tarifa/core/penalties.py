@@ -24,6 +24,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
+from tarifa.core.problems import Problem
+
 __all__ = [
     "MAX_FIXED",
     "MAX_PERCENT",
@@ -81,17 +83,8 @@ class Penalty:
         return reference(self.invoice_id, self.period)
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyProblem:
-    field: str
-    label: str
-    value: object
-    rule: str
-    code: str
-
-    def __str__(self) -> str:
-        shown = repr(self.value) if isinstance(self.value, str) else ("(empty)" if self.value is None else self.value)
-        return f"{self.label} {shown} is refused: {self.rule}"
+#: a broken rule of a late-fee policy
+PolicyProblem = Problem
 
 
 def reference(invoice_id: int, period: int) -> str:

@@ -36,6 +36,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final, Protocol
 
+from tarifa.core.problems import Problem
+
 __all__ = [
     "FIXED",
     "MAX_PERCENT",
@@ -127,19 +129,8 @@ RATE_PLACES: Final = 4
 TAXABLE_SECTIONS: Final = frozenset({"calls", "services", "discount", "adjustment"})
 
 
-@dataclass(frozen=True, slots=True)
-class TaxProblem:
-    """One broken rule of a tax row: ``<label> <value> is refused: <rule>`` on ``field``."""
-
-    field: str
-    label: str
-    value: object
-    rule: str
-    code: str
-
-    def __str__(self) -> str:
-        shown = repr(self.value) if isinstance(self.value, str) else ("(empty)" if self.value is None else self.value)
-        return f"{self.label} {shown} is refused: {self.rule}"
+#: one broken rule of a tax row
+TaxProblem = Problem
 
 
 class TaxRefused(ValueError):

@@ -52,9 +52,10 @@ def _due(now: datetime) -> list[int]:
     )
 
 
-def _claim(setting_id: int, now: datetime) -> GatewayCharge | str | None:
-    """Under the setting's row lock: the charge to send (a pending one again, or a new one), a
-    reason why none can be, or None when the top-up is no longer due."""
+def _claim(setting_id: int, now: datetime) -> tuple[AutoTopUp, GatewayCharge | str] | None:
+    """Under the setting's row lock: the setting (its customer read with it) and the charge to send
+    (a pending one again, or a new one) or a reason why none can be; None when the top-up is no
+    longer due."""
     with transaction.atomic():
         rows = AutoTopUp.objects.select_for_update(skip_locked=connection.vendor == "postgresql", of=("self",))
         setting = rows.select_related("customer", "method").filter(pk=setting_id).first()
@@ -69,13 +70,13 @@ def _claim(setting_id: int, now: datetime) -> GatewayCharge | str | None:
             customer=customer, purpose="topup", status=GatewayCharge.Status.PENDING
         ).first()
         if pending is not None:
-            return pending
+            return setting, pending
         method = setting.method if setting.method is not None and setting.method.active else default_method(customer.pk)
         if method is None:
             reason = "no active saved payment method"
             _wait(setting, now, reason)
-            return reason
-        return new_charge(customer, method, setting.amount, "topup")
+            return setting, reason
+        return setting, new_charge(customer, method, setting.amount, "topup")
 
 
 def _wait(setting: AutoTopUp, now: datetime, reason: str) -> None:
@@ -97,10 +98,10 @@ def run_topups(now: datetime | None = None, gateway: PaymentGateway | None = Non
     now = now or timezone.now()
     for setting_id in _due(now):
         result.checked += 1
-        claimed = _claim(setting_id, now)
-        if claimed is None:
+        found = _claim(setting_id, now)
+        if found is None:
             continue
-        setting = AutoTopUp.objects.select_related("customer").get(pk=setting_id)
+        setting, claimed = found
         if isinstance(claimed, str):
             result.failed.append((str(setting.customer), claimed))
             continue

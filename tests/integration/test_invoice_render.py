@@ -267,6 +267,26 @@ def test_downloads_need_the_view_permission(client, small_invoice) -> None:  # t
     assert f'href="{csv_url}"' in listing
 
 
+def test_api_downloads_are_scoped_to_the_tokens_subtree(client, operator, small_invoice) -> None:  # type: ignore[no-untyped-def]
+    """PDF and CSV through the API: the invoice's customer and the operator above it get them; a
+    customer beside it gets a 404 (never a 403), as for an invoice that does not exist."""
+    from tarifa.api.models import ApiToken
+
+    _t, mine = ApiToken.issue("mine", customer=small_invoice.customer)
+    _t, above = ApiToken.issue("above", customer=operator)
+    _t, beside = ApiToken.issue("beside", customer=sample_customer(operator))
+    for fmt, content_type, start in (("pdf", "application/pdf", b"%PDF-"), ("csv", "text/csv; charset=utf-8", b"doc")):
+        url = f"/api/v1/invoices/B-1/{fmt}"
+        for token in (mine, above):
+            response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+            assert response.status_code == 200 and response["Content-Type"] == content_type
+            assert response.content.startswith(start)
+            assert response["Content-Disposition"] == f'attachment; filename="B-1.{fmt}"'
+        assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {beside}").status_code == 404
+        assert client.get(f"/api/v1/invoices/B-2/{fmt}", HTTP_AUTHORIZATION=f"Bearer {mine}").status_code == 404
+        assert client.get(url).status_code == 401
+
+
 def test_logo_upload_is_checked_and_stored_in_the_database(client, operator) -> None:  # type: ignore[no-untyped-def]
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -264,6 +264,35 @@ def test_a_missed_invoice_notice_is_caught_up_by_the_worker(jane: Customer, smtp
     smtp_server.wait_for(1)
 
 
+def test_the_catch_up_reads_template_addresses_and_customers_once_for_many_invoices(
+    jane: Customer, operator: Customer
+) -> None:
+    """Queueing N missed invoice notices is not N times the reads: the template, the notice
+    addresses and the customers are read once; each invoice costs its outbox row only."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tarifa.notices.events import queue_missed_invoices
+
+    others = [
+        Customer.objects.create(
+            parent=operator, name=f"C{n}", web_username=f"c{n}", tariff=operator.tariff, email=f"c{n}@x.example"
+        )
+        for n in range(4)
+    ]
+    NoticeSettings.objects.create(customer=others[0], emails="billing@x.example")
+    for n, customer in enumerate([jane, *others]):
+        _invoice(customer, f"INV-BATCH-{n}")
+    with CaptureQueriesContext(connection) as queries:
+        assert queue_missed_invoices(NOW + timedelta(hours=1)) == 5
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    for table in ("notices_noticetemplate", "notices_noticesettings", "customers_customer"):
+        assert sum(f'FROM "{table}"' in sql for sql in reads) <= 1, table
+    assert Outbox.objects.get(invoice__number="INV-BATCH-1").recipients == "billing@x.example"
+    assert Outbox.objects.get(invoice__number="INV-BATCH-0").recipients == "jane@doe.example"
+    assert queue_missed_invoices(NOW + timedelta(hours=2)) == 0
+
+
 def test_payment_receipt(jane: Customer, smtp_server: Mailbox, django_capture_on_commit_callbacks: Any) -> None:
     payment = _pay(jane, "25.5", "BANK-77", django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):

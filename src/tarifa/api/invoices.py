@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from importlib import import_module
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -160,26 +159,26 @@ def get_invoice(request: HttpRequest, number: str) -> dict[str, Any]:
     return _out(inv) | {"lines": lines}
 
 
-def _renderer(name: str) -> Any:
-    try:
-        return getattr(import_module("tarifa.billing.render"), name)
-    except (ImportError, AttributeError):
-        raise Problem(501, "Not implemented", "Invoice rendering is not installed in this build") from None
+def _download(request: HttpRequest, number: str, fmt: str) -> HttpResponse:
+    """The invoice as ``fmt`` (pdf or csv), rendered on demand (the renderer and reportlab are
+    imported on the first download, not when the API starts)."""
+    from tarifa.billing.render import invoice_csv, invoice_pdf
+
+    render, content_type = {
+        "pdf": (invoice_pdf, "application/pdf"),
+        "csv": (invoice_csv, "text/csv; charset=utf-8"),
+    }[fmt]
+    inv = _one(request, number)
+    response = HttpResponse(render(inv), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{inv.number}.{fmt}"'
+    return response
 
 
 @router.get("/invoices/{number}/pdf", auth=CustomerToken(), summary="Download an invoice as PDF")
 def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
-    inv = _one(request, number)
-    body = _renderer("invoice_pdf")(inv)
-    response = HttpResponse(body, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{inv.number}.pdf"'
-    return response
+    return _download(request, number, "pdf")
 
 
 @router.get("/invoices/{number}/csv", auth=CustomerToken(), summary="Download an invoice as CSV")
 def invoice_csv(request: HttpRequest, number: str) -> HttpResponse:
-    inv = _one(request, number)
-    body = _renderer("invoice_csv")(inv)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{inv.number}.csv"'
-    return response
+    return _download(request, number, "csv")

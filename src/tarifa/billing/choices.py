@@ -3,6 +3,7 @@
 
 from django.db import models
 
+from tarifa.core.invoice_document import SECTION_TITLES
 from tarifa.core.invoices import InvoiceKind, InvoiceStatus, LineSection
 from tarifa.core.invoicing import CycleKind, DiscountKind
 from tarifa.core.payments import TransactionKind
@@ -69,19 +70,8 @@ INVOICE_STATUS_LABELS = Labels(
 
 INVOICE_KIND_LABELS = Labels(InvoiceKind, {InvoiceKind.INVOICE: "Invoice", InvoiceKind.CREDIT_NOTE: "Credit note"})
 
-LINE_SECTION_LABELS = Labels(
-    LineSection,
-    {
-        LineSection.CALLS: "Calls",
-        LineSection.SERVICES: "Services and fees",
-        LineSection.USAGE: "Usage by location",
-        LineSection.DISCOUNT: "Discounts",
-        LineSection.PENALTY: "Penalties",
-        LineSection.DEPOSIT: "Deposits",
-        LineSection.TAX: "Taxes",
-        LineSection.ADJUSTMENT: "Credits and adjustments",
-    },
-)
+#: The section titles an invoice prints are the labels the back office shows (one vocabulary).
+LINE_SECTION_LABELS = Labels(LineSection, SECTION_TITLES)
 
 
 class PaymentMethodKind(models.TextChoices):

@@ -39,7 +39,7 @@ __all__ = [
 
 #: The order sections appear in (the order of :class:`LineSection`).
 SECTION_ORDER: Final = tuple(LineSection)
-SECTION_TITLES: Final[dict[str, str]] = {
+SECTION_TITLES: Final[dict[LineSection, str]] = {
     LineSection.CALLS: "Calls",
     LineSection.SERVICES: "Services and fees",
     LineSection.USAGE: "Usage by location",
@@ -148,11 +148,12 @@ def group_sections(lines: Iterable[DocLine]) -> tuple[DocSection, ...]:
     for line in lines:
         groups.setdefault(line.section, []).append(line)
     order: dict[str, int] = {str(key): n for n, key in enumerate(SECTION_ORDER)}
+    titles: dict[str, str] = {str(key): title for key, title in SECTION_TITLES.items()}
     keys = sorted(groups, key=lambda k: (order.get(k, len(order)), k))
     return tuple(
         DocSection(
             key,
-            SECTION_TITLES.get(key, key.replace("_", " ").capitalize()),
+            titles.get(key, key.replace("_", " ").capitalize()),
             tuple(groups[key]),
             sum((line.amount for line in groups[key]), Decimal(0)),
         )

@@ -5,6 +5,7 @@ into it: an invoice run or a payment is never slowed down or undone by a notice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from tarifa.core.invoices import InvoiceStatus
 from tarifa.core.notices import NoticeKind, money_text
 from tarifa.customers.models import Account
 from tarifa.notices.models import NoticeSettings, Outbox
-from tarifa.notices.queue import Notice, customer_addresses, enqueue
+from tarifa.notices.queue import Notice, customer_addresses, enqueue, template_for
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +34,46 @@ def invoice_key(invoice_id: int) -> str:
 
 def queue_invoice(invoice: Invoice, now: datetime | None = None) -> bool:
     """Queue the invoice-issued e-mail (the PDF is attached when it is sent)."""
+    return queue_invoices([invoice], now) == 1
+
+
+def queue_invoices(invoices: Sequence[Invoice], now: datetime | None = None) -> int:
+    """Queue the invoice-issued e-mails of ``invoices`` (their ``customer`` loaded); the template
+    and the customers' notice addresses are read once for all. Returns how many were queued now."""
     now = now or timezone.now()
-    customer = invoice.customer
-    context = {
-        "customer_name": customer.name,
-        "company": customer.company,
-        "account_code": customer.account_code,
-        "currency": invoice.currency,
-        "invoice_number": invoice.number,
-        "total": money_text(invoice.total),
-        "issued_on": invoice.issued_at.date().isoformat() if invoice.issued_at else "",
-        "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
-        "period_start": invoice.period_start.isoformat(),
-        "period_end": invoice.period_end.isoformat(),
-    }
-    notice = Notice(
-        kind=NoticeKind.INVOICE_ISSUED,
-        key=invoice_key(invoice.pk),
-        addresses=customer_addresses(customer.pk, customer.email),
-        context=context,
-        customer_id=customer.pk,
-        invoice_id=invoice.pk,
+    if not invoices:
+        return 0
+    template = template_for(NoticeKind.INVOICE_ISSUED)
+    own = dict(
+        NoticeSettings.objects.filter(customer_id__in={inv.customer_id for inv in invoices}).values_list(
+            "customer_id", "emails"
+        )
     )
-    return enqueue(notice, now)
+    queued = 0
+    for invoice in invoices:
+        customer = invoice.customer
+        context = {
+            "customer_name": customer.name,
+            "company": customer.company,
+            "account_code": customer.account_code,
+            "currency": invoice.currency,
+            "invoice_number": invoice.number,
+            "total": money_text(invoice.total),
+            "issued_on": invoice.issued_at.date().isoformat() if invoice.issued_at else "",
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
+            "period_start": invoice.period_start.isoformat(),
+            "period_end": invoice.period_end.isoformat(),
+        }
+        notice = Notice(
+            kind=NoticeKind.INVOICE_ISSUED,
+            key=invoice_key(invoice.pk),
+            addresses=(own.get(customer.pk) or "", customer.email),
+            context=context,
+            customer_id=customer.pk,
+            invoice_id=invoice.pk,
+        )
+        queued += 1 if enqueue(notice, now, template) else 0
+    return queued
 
 
 def queue_receipt(payment: Transaction, now: datetime | None = None) -> bool:
@@ -106,7 +124,7 @@ def queue_missed_invoices(now: datetime | None = None) -> int:
         )
         .select_related("customer")
     )
-    return sum(1 for invoice in missed if queue_invoice(invoice, now))
+    return queue_invoices(list(missed), now)
 
 
 def _after_commit(what: str, action: Any) -> None:

@@ -293,16 +293,19 @@ def _run_chunk(
         if not composed:
             return []
         issued = _issue(composed, period, tree, moment, inserted_before)
-        for inv in issued:
-            transaction.on_commit(_announce(inv))
+        transaction.on_commit(_announce(*issued))
         return issued
 
 
-def _announce(invoice: Invoice) -> Callable[[], None]:
-    """Tell the layers above (notices) once the invoice is committed."""
+def _announce(*invoices: Invoice) -> Callable[[], None]:
+    """Tell the layers above (notices) once the invoices are committed, each with its customer
+    loaded (one query for them all, not one per receiver)."""
 
     def send() -> None:
-        invoice_issued.send(sender=Invoice, invoice=invoice)
+        customers = Customer.objects.in_bulk({inv.customer_id for inv in invoices})
+        for invoice in invoices:
+            invoice.customer = customers[invoice.customer_id]
+            invoice_issued.send(sender=Invoice, invoice=invoice)
 
     return send
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -209,6 +211,25 @@ def test_cursor_pages_walk_every_row_once(client, tenants) -> None:
     bad = client.get("/api/v1/customers?cursor=garbage", **auth)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
     assert client.get("/api/v1/customers?limit=0", **auth).status_code == 422
+
+
+def _cursor(key: object, pk: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([key, pk]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("parent=99999999999999999999999", "parent"),  # beyond a 64-bit id: refused, not a database error
+        ("parent=-99999999999999999999999", "parent"),
+        (f"ordering=created_at&cursor={_cursor('0001-01-01T00:00:00+14:00', 1)}", "cursor"),  # UTC before year 1
+        (f"ordering=-created_at&cursor={_cursor('9999-12-31T23:59:59-14:00', 1)}", "cursor"),  # UTC after 9999
+    ],
+)
+def test_out_of_range_filters_and_cursors_are_refused_by_name(client, tenants, query, field) -> None:
+    refused = client.get(f"/api/v1/customers?{query}", **tenants.auth("op_read"))
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["errors"][0]["field"] == field
 
 
 def test_secrets_are_masked_in_answers_and_the_audit_log(client, tenants) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -165,6 +166,23 @@ def test_a_reseller_cannot_place_a_customer_outside_its_subtree(client, tenants)
         **auth,
     )
     assert own.status_code == 422 and not Customer.objects.filter(web_username="escape").exists()
+
+
+def test_a_tenant_keeps_the_operators_objects_a_record_points_at_and_picks_no_others(client, tenants) -> None:
+    from tarifa.billing.models import ServicePlan
+
+    plan, other = (ServicePlan.objects.create(name=n, recurring_fee=Decimal("9.99")) for n in ("Line", "Trunk"))
+    sip = tenants.objects["sip1"]
+    sip.service_plan = plan
+    sip.save()
+    auth = tenants.auth("res1_full")
+    url = f"/api/v1/sip-devices/{sip.pk}"
+    renamed = client.patch(url, {"extension": "101"}, content_type="application/json", **auth)
+    assert renamed.status_code == 200 and renamed.json()["service_plan"] == plan.pk, renamed.content
+    moved = client.patch(url, {"service_plan": other.pk}, content_type="application/json", **auth)
+    assert moved.status_code == 422 and [e["field"] for e in moved.json()["errors"]] == ["service_plan"]
+    theirs = client.patch(url, {"account": tenants.objects["account2"].pk}, content_type="application/json", **auth)
+    assert theirs.status_code == 422 and [e["field"] for e in theirs.json()["errors"]] == ["account"]
 
 
 def test_refusals_name_field_value_and_rule_like_the_back_office(client, tenants) -> None:

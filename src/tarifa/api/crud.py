@@ -385,14 +385,29 @@ def _form_value(f: Any, value: Any) -> Any:
 
 
 def _restrict_choices(form: "django_forms.ModelForm[Any]", caller: Caller) -> None:
-    """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only."""
+    """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only;
+    what the record already points at stays valid (an account on the operator's tariff or service
+    plan can still be renamed), nothing else outside the subtree can be chosen."""
     if caller.operator:
         return
-    for f in form.fields.values():
+    for name, f in form.fields.items():
         if isinstance(f, django_forms.ModelChoiceField):
             related = REGISTRY.get(f.queryset.model) if f.queryset is not None else None
             if related is not None:
-                f.queryset = scoped(related, caller, f.queryset)
+                current = _current_pks(form.instance, name)
+                own = scoped(related, caller, f.queryset)
+                f.queryset = own | f.queryset.filter(pk__in=current) if current else own
+
+
+def _current_pks(instance: Model, name: str) -> list[Any]:
+    """The ids a stored record's relation ``name`` points at now (none for a new record)."""
+    if instance._state.adding or instance.pk is None:
+        return []
+    f = _field(type(instance), name)
+    if isinstance(f, models.ManyToManyField):
+        return list(getattr(instance, name).values_list("pk", flat=True))
+    value = getattr(instance, f.attname)
+    return [] if value is None else [value]
 
 
 def refusals(form: "django_forms.ModelForm[Any]", payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -334,3 +334,38 @@ def test_a_staff_session_needs_csrf_for_writes(tenants) -> None:
     made = browser.post("/api/v1/pops", pop, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
     assert made.status_code == 201, made.content
     assert AuditEntry.objects.get(object_type="routing.pop").actor == "user boss"
+
+
+def test_an_audited_back_office_action_reads_each_relation_once_not_per_record(tenants) -> None:
+    """The audit hook of admin actions snapshots every selected record before and after: its
+    many-to-many fields (an account's POP restriction) are fetched once per action, not per record."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tarifa.admin_base import _audited
+    from tarifa.customers.models import Account
+    from tarifa.routing.models import Pop
+
+    pop = Pop.objects.create(name="pop-a")
+    customer = tenants.objects["customer1"]
+
+    def touch(modeladmin, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        queryset.update(max_channels=7)
+
+    class Request:
+        user = None
+        META = {"REMOTE_ADDR": "192.0.2.1"}
+
+    counts = []
+    for extra in (2, 12):
+        for n in range(extra):
+            Account.objects.create(customer=customer, name=f"bulk{extra}-{n}").pop_restriction.add(pop)
+        selected = Account.objects.filter(customer=customer, name__startswith=f"bulk{extra}-")
+        with CaptureQueriesContext(connection) as queries:
+            _audited(touch, "touch")(None, Request(), selected)
+        entries = AuditEntry.objects.filter(
+            action="touch", object_id__in=[str(pk) for pk in selected.values_list("pk", flat=True)]
+        )
+        assert entries.count() == extra and all(e.after["pop_restriction"] == [pop.pk] for e in entries)
+        counts.append(len(queries) - extra)  # one audit row written per changed record
+    assert counts[0] == counts[1], counts

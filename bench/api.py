@@ -8,7 +8,9 @@ Makes a fresh database (a new SQLite file, or drops and creates the PostgreSQL d
 URL), fills it fast (bulk inserts: 1 operator, resellers, customers below them, one account each, CDRs
 spread over the accounts and 30 days), starts ``tarifa serve`` on a free loopback port, and times the
 first, middle and last page of each list (cursor pagination: the middle and last cursors are read from
-the database before timing, as a client that walked there would hold them) for an operator token and a
+the database before timing, as a client that walked there would hold them; each timed request of a
+middle or last page asks for a different page, 53 rows apart, so none is answered from rows an earlier
+request just read) for an operator token and a
 reseller's token. Prints p50/p95 per page in milliseconds, and whether each is under the 50 ms target.
 Each request is timed on one keep-alive connection (``http.client``), client and server on one machine.
 """
@@ -180,8 +182,13 @@ def _cdrs(accounts: list[tuple[int, int]], first: int, cdrs: int) -> float:
     return time.perf_counter() - started
 
 
-def cursors(resource: str, ordering: str, scope_path: str | None) -> dict[str, str | None]:
-    """The cursors of the first, middle and last pages of a listing, read from the database."""
+#: Rows between two timed pages of the same depth: each timed request reads other rows.
+SPREAD = 53
+
+
+def cursors(resource: str, ordering: str, scope_path: str | None, count: int) -> dict[str, list[str | None]]:
+    """``count`` cursors of distinct pages around the middle and near the end of a listing (and the
+    first page), read from the database: each timed request asks for rows no request before it read."""
     from tarifa.api.crud import encode_cursor
     from tarifa.api.objects import RESOURCES
 
@@ -191,19 +198,22 @@ def cursors(resource: str, ordering: str, scope_path: str | None) -> dict[str, s
         qs = qs.filter(**{f"{res.tenant}__path__startswith" if res.tenant else "path__startswith": scope_path})
     key = ordering.lstrip("-")
     order = [ordering, "-pk" if ordering.startswith("-") else "pk"] if key != "id" else [ordering]
-    count = qs.count()
-    out: dict[str, str | None] = {"first": None}
-    for name, at in (("middle", count // 2), ("last", max(count - 51, 0))):
-        row = qs.order_by(*order).values_list(key if key != "id" else "pk", "pk")[at : at + 1].first()
-        out[name] = encode_cursor(row[0], row[1]) if row is not None and at > 0 else None
+    total = qs.count()
+    width = count * SPREAD
+    out: dict[str, list[str | None]] = {"first": [None]}
+    for name, at in (("middle", total // 2), ("last", max(total - 51 - width, 1))):
+        rows = qs.order_by(*order).values_list(key if key != "id" else "pk", "pk")[at : at + width : SPREAD]
+        out[name] = [encode_cursor(k, pk) for k, pk in rows] if at < total else []
     return out
 
 
-def measure(port: int, token: str, path: str, repeat: int) -> tuple[float, float, int]:
+def measure(port: int, token: str, paths: list[str], repeat: int) -> tuple[float, float, int]:
+    """``repeat`` timed requests (after two warm-ups), cycling through ``paths``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     times = []
     items = 0
     for i in range(repeat + 2):
+        path = paths[i % len(paths)]
         began = time.perf_counter()
         conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
         response = conn.getresponse()
@@ -252,7 +262,7 @@ def main() -> None:
         ("operator", "call-records", "start_time", None),
         ("reseller", "call-records", "-id", data["reseller_path"]),
     ]
-    plan = [(who, res, ordering, cursors(res, ordering, scope)) for who, res, ordering, scope in pages]
+    plan = [(who, res, ordering, cursors(res, ordering, scope, args.repeat + 2)) for who, res, ordering, scope in pages]
     from django.db import connections
 
     connections.close_all()
@@ -280,11 +290,12 @@ def main() -> None:
                 time.sleep(0.5)
         print(f"{'token':9} {'list':13} {'ordering':11} {'page':7} {'items':>5} {'p50 ms':>8} {'p95 ms':>8}")
         for who, res, ordering, marks in plan:
-            for name, cursor in marks.items():
-                if name != "first" and cursor is None:
+            for name, marks_at in marks.items():
+                if not marks_at:
                     continue
-                path = f"/api/v1/{res}?limit=50&ordering={ordering}" + (f"&cursor={cursor}" if cursor else "")
-                p50, p95, items = measure(port, data[who], path, args.repeat)
+                base = f"/api/v1/{res}?limit=50&ordering={ordering}"
+                paths = [base + (f"&cursor={cursor}" if cursor else "") for cursor in marks_at]
+                p50, p95, items = measure(port, data[who], paths, args.repeat)
                 worst = max(worst, p95)
                 flag = "ok" if p50 < TARGET_MS else "SLOW"
                 print(f"{who:9} {res:13} {ordering:11} {name:7} {items:5} {p50:8.1f} {p95:8.1f}  {flag}")

@@ -180,7 +180,7 @@ class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
         changes.announce(admin_actor(request), obj, "delete", before, None)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        gone = [(obj, changes.snapshot(obj)) for obj in queryset]
+        gone = [(obj, changes.snapshot(obj)) for obj in _with_many_to_many(queryset)]
         super().delete_queryset(request, queryset)
         actor = admin_actor(request)
         for obj, before in gone:
@@ -253,6 +253,12 @@ def _stored_snapshot(obj: Model) -> dict[str, Any] | None:
     return changes.snapshot(stored) if stored is not None else None
 
 
+def _with_many_to_many(queryset: QuerySet) -> QuerySet:
+    """``queryset`` with its many-to-many fields fetched in one query each: ``changes.snapshot``
+    reads them for every record (an account's POP restriction), else one query per record."""
+    return queryset.prefetch_related(*(f.name for f in queryset.model._meta.many_to_many))
+
+
 _MOST_AUDITED = 1000  # an action over more records is announced for the first 1,000 only
 
 
@@ -260,10 +266,10 @@ def _audited(func: Any, name: str) -> Any:
     def run(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
         pks = list(queryset.values_list("pk", flat=True)[:_MOST_AUDITED])
         model = queryset.model
-        before = {o.pk: changes.snapshot(o) for o in model._default_manager.filter(pk__in=pks)}
+        before = {o.pk: changes.snapshot(o) for o in _with_many_to_many(model._default_manager.filter(pk__in=pks))}
         result = func(modeladmin, request, queryset)
         actor = admin_actor(request)
-        for obj in model._default_manager.filter(pk__in=pks):
+        for obj in _with_many_to_many(model._default_manager.filter(pk__in=pks)):
             after = changes.snapshot(obj)
             if after != before.get(obj.pk):
                 changes.announce(actor, obj, name, before.get(obj.pk), after)

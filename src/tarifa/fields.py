@@ -244,6 +244,22 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
+class AppendOnly(models.Model):
+    """Rows that are written once and never changed or deleted: corrections are new rows (the
+    ledger's Transactions, the audit log)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be deleted")
+
+
 class LockedDeleteQuerySet(models.QuerySet):
     """``delete()`` takes the rows' write lock before Django checks what still refers to them."""
 

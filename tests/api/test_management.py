@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -165,6 +168,23 @@ def test_a_reseller_cannot_place_a_customer_outside_its_subtree(client, tenants)
     assert own.status_code == 422 and not Customer.objects.filter(web_username="escape").exists()
 
 
+def test_a_tenant_keeps_the_operators_objects_a_record_points_at_and_picks_no_others(client, tenants) -> None:
+    from tarifa.billing.models import ServicePlan
+
+    plan, other = (ServicePlan.objects.create(name=n, recurring_fee=Decimal("9.99")) for n in ("Line", "Trunk"))
+    sip = tenants.objects["sip1"]
+    sip.service_plan = plan
+    sip.save()
+    auth = tenants.auth("res1_full")
+    url = f"/api/v1/sip-devices/{sip.pk}"
+    renamed = client.patch(url, {"extension": "101"}, content_type="application/json", **auth)
+    assert renamed.status_code == 200 and renamed.json()["service_plan"] == plan.pk, renamed.content
+    moved = client.patch(url, {"service_plan": other.pk}, content_type="application/json", **auth)
+    assert moved.status_code == 422 and [e["field"] for e in moved.json()["errors"]] == ["service_plan"]
+    theirs = client.patch(url, {"account": tenants.objects["account2"].pk}, content_type="application/json", **auth)
+    assert theirs.status_code == 422 and [e["field"] for e in theirs.json()["errors"]] == ["account"]
+
+
 def test_refusals_name_field_value_and_rule_like_the_back_office(client, tenants) -> None:
     auth = tenants.auth("op_full")
     refused = client.post(
@@ -209,6 +229,25 @@ def test_cursor_pages_walk_every_row_once(client, tenants) -> None:
     bad = client.get("/api/v1/customers?cursor=garbage", **auth)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
     assert client.get("/api/v1/customers?limit=0", **auth).status_code == 422
+
+
+def _cursor(key: object, pk: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([key, pk]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("parent=99999999999999999999999", "parent"),  # beyond a 64-bit id: refused, not a database error
+        ("parent=-99999999999999999999999", "parent"),
+        (f"ordering=created_at&cursor={_cursor('0001-01-01T00:00:00+14:00', 1)}", "cursor"),  # UTC before year 1
+        (f"ordering=-created_at&cursor={_cursor('9999-12-31T23:59:59-14:00', 1)}", "cursor"),  # UTC after 9999
+    ],
+)
+def test_out_of_range_filters_and_cursors_are_refused_by_name(client, tenants, query, field) -> None:
+    refused = client.get(f"/api/v1/customers?{query}", **tenants.auth("op_read"))
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["errors"][0]["field"] == field
 
 
 def test_secrets_are_masked_in_answers_and_the_audit_log(client, tenants) -> None:
@@ -295,3 +334,38 @@ def test_a_staff_session_needs_csrf_for_writes(tenants) -> None:
     made = browser.post("/api/v1/pops", pop, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
     assert made.status_code == 201, made.content
     assert AuditEntry.objects.get(object_type="routing.pop").actor == "user boss"
+
+
+def test_an_audited_back_office_action_reads_each_relation_once_not_per_record(tenants) -> None:
+    """The audit hook of admin actions snapshots every selected record before and after: its
+    many-to-many fields (an account's POP restriction) are fetched once per action, not per record."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tarifa.admin_base import _audited
+    from tarifa.customers.models import Account
+    from tarifa.routing.models import Pop
+
+    pop = Pop.objects.create(name="pop-a")
+    customer = tenants.objects["customer1"]
+
+    def touch(modeladmin, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        queryset.update(max_channels=7)
+
+    class Request:
+        user = None
+        META = {"REMOTE_ADDR": "192.0.2.1"}
+
+    counts = []
+    for extra in (2, 12):
+        for n in range(extra):
+            Account.objects.create(customer=customer, name=f"bulk{extra}-{n}").pop_restriction.add(pop)
+        selected = Account.objects.filter(customer=customer, name__startswith=f"bulk{extra}-")
+        with CaptureQueriesContext(connection) as queries:
+            _audited(touch, "touch")(None, Request(), selected)
+        entries = AuditEntry.objects.filter(
+            action="touch", object_id__in=[str(pk) for pk in selected.values_list("pk", flat=True)]
+        )
+        assert entries.count() == extra and all(e.after["pop_restriction"] == [pop.pk] for e in entries)
+        counts.append(len(queries) - extra)  # one audit row written per changed record
+    assert counts[0] == counts[1], counts

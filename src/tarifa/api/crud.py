@@ -262,6 +262,24 @@ def _get(res: Resource, caller: Caller, pk: int) -> Model:
     return found  # type: ignore[no-any-return]
 
 
+def _filter_value(param: str, value: Any) -> Any:
+    """A filter's value as the database can take it: an overflowing offset (-20:58) or an integer
+    beyond 64 bits is a 422 naming the parameter, not a database error."""
+    if isinstance(value, dt.datetime):
+        try:
+            return utc_moment(value, param)
+        except MomentRefused as exc:
+            reason = rule = str(exc)
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        rule = "must be a whole number of at most 19 digits"
+        reason = f"{param} {value} is refused: {rule}"
+    else:
+        return value
+    raise Problem(
+        422, "Unprocessable request", reason, [{"field": param, "value": str(value), "rule": rule, "reason": reason}]
+    )
+
+
 # --- cursors --------------------------------------------------------------------------------------
 
 
@@ -286,6 +304,8 @@ def _decode(res: Resource, key_field: str, cursor: str) -> tuple[Any, int]:
             raise bad
         f = _field(res.model, key_field) if key_field != "id" else None
         value = f.to_python(key) if f is not None else int(key)
+        if isinstance(value, dt.datetime):  # one whose UTC time overflows is refused, not a database error
+            value = utc_moment(value, "cursor")
     except (ValueError, TypeError, binascii.Error, ValidationError, UnicodeDecodeError):
         raise bad from None
     return value, pk
@@ -365,14 +385,29 @@ def _form_value(f: Any, value: Any) -> Any:
 
 
 def _restrict_choices(form: "django_forms.ModelForm[Any]", caller: Caller) -> None:
-    """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only."""
+    """A tenant picks related objects (a parent, an account, a tariff) from its own subtree only;
+    what the record already points at stays valid (an account on the operator's tariff or service
+    plan can still be renamed), nothing else outside the subtree can be chosen."""
     if caller.operator:
         return
-    for f in form.fields.values():
+    for name, f in form.fields.items():
         if isinstance(f, django_forms.ModelChoiceField):
             related = REGISTRY.get(f.queryset.model) if f.queryset is not None else None
             if related is not None:
-                f.queryset = scoped(related, caller, f.queryset)
+                current = _current_pks(form.instance, name)
+                own = scoped(related, caller, f.queryset)
+                f.queryset = own | f.queryset.filter(pk__in=current) if current else own
+
+
+def _current_pks(instance: Model, name: str) -> list[Any]:
+    """The ids a stored record's relation ``name`` points at now (none for a new record)."""
+    if instance._state.adding or instance.pk is None:
+        return []
+    f = _field(type(instance), name)
+    if isinstance(f, models.ManyToManyField):
+        return list(getattr(instance, name).values_list("pk", flat=True))
+    value = getattr(instance, f.attname)
+    return [] if value is None else [value]
 
 
 def refusals(form: "django_forms.ModelForm[Any]", payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -463,17 +498,7 @@ def register(router: Router, res: Resource) -> Resource:
         _guard(res, caller, "view")
         qs = scoped(res, caller)
         for param, lookup in res.filters.items():
-            value = getattr(params, param)
-            if isinstance(value, dt.datetime):  # an overflowing offset (-20:58) is a 422, not a database error
-                try:
-                    value = utc_moment(value, param)
-                except MomentRefused as exc:
-                    raise Problem(
-                        422,
-                        "Unprocessable request",
-                        str(exc),
-                        [{"field": param, "value": str(value), "rule": str(exc), "reason": str(exc)}],
-                    ) from None
+            value = _filter_value(param, getattr(params, param))
             if value is not None:
                 qs = qs.filter(**{lookup: value})
         return answer(request, page(res, qs, params.ordering, params.cursor, params.limit))

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from tarifa.changes import Change
+from tarifa.fields import AppendOnly
 
 
 class AuditQuerySet(models.QuerySet["AuditEntry"]):
@@ -23,11 +24,12 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
         return 0, {}
 
 
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnly):
     """Who changed what, when, from where, with the record before and after (secrets masked).
 
-    Append-only in code: ``save`` refuses to change a stored row and ``delete`` (and the queryset's
-    ``update``/``delete``) refuse always, so nothing in Tarifa can rewrite history."""
+    Append-only in code: ``save`` refuses to change a stored row and ``delete`` (``AppendOnly``, as
+    the ledger's) and the queryset's ``update``/``delete`` refuse always, so nothing in Tarifa can
+    rewrite history."""
 
     class Via(models.TextChoices):
         ADMIN = "admin", "back office"
@@ -60,18 +62,9 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            _refuse("changed", self.pk)
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        _refuse("deleted", self.pk)
-
-
-def _refuse(what: str, pk: object = None) -> None:
-    which = f"audit entry {pk}" if pk is not None else "audit entries"
-    raise ValidationError(f"{which} is append-only and cannot be {what}")
+def _refuse(what: str) -> None:
+    raise ValidationError(f"audit entries are append-only and cannot be {what}")
 
 
 def record(sender: Any, change: Change, **kwargs: Any) -> None:

@@ -33,7 +33,7 @@ from tarifa.billing.choices import (
 from tarifa.core import invoices, invoicing
 from tarifa.core.recurring import FEE_MAX
 from tarifa.customers.models import Customer, LabeledUniqueMixin
-from tarifa.fields import LabeledCharField, TimestampedModel, choice_field, int_field, money_field
+from tarifa.fields import AppendOnly, LabeledCharField, TimestampedModel, choice_field, int_field, money_field
 
 
 class ServicePlan(LabeledUniqueMixin, TimestampedModel):
@@ -113,21 +113,6 @@ class IncludedMinutes(TimestampedModel):
                 v.Digits("Prefix", 1, 15)(str(prefix))
             except ValidationError as exc:
                 raise ValidationError({"prefixes": exc}) from None
-
-
-class AppendOnly(models.Model):
-    """Rows that are written once and never changed or deleted: corrections are new rows."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be deleted")
 
 
 class Transaction(AppendOnly):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import tablib
 from django import forms
@@ -75,22 +74,15 @@ class HistoryFilter(LabeledForm):
         return cleaned
 
 
-def _zone(customer: Customer) -> ZoneInfo:
-    try:
-        return ZoneInfo(customer.time_zone or "UTC")
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
-
-
 def default_range(customer: Customer, now: datetime | None = None) -> tuple[date, date]:
-    today = (now or timezone.now()).astimezone(_zone(customer)).date()
+    today = (now or timezone.now()).astimezone(scope.zone(customer)).date()
     return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
 def filtered(customer: Customer, data: dict[str, Any]) -> QuerySet[Cdr]:
     """The customer's calls matching cleaned filter ``data`` (the account is one of the customer's)."""
     rows = scope.cdrs(customer)
-    zone = _zone(customer)
+    zone = scope.zone(customer)
     if data.get("date_from"):
         rows = rows.filter(start_time__gte=datetime.combine(data["date_from"], time.min, tzinfo=zone))
     if data.get("date_to"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncDate
@@ -39,15 +38,8 @@ class Summary:
     low: bool
 
 
-def _zone(customer: Customer) -> ZoneInfo:
-    try:
-        return ZoneInfo(customer.time_zone or "UTC")
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
-
-
 def _month_start(customer: Customer, now: datetime) -> datetime:
-    local = now.astimezone(_zone(customer))
+    local = now.astimezone(scope.zone(customer))
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -103,7 +95,7 @@ def spend_chart(customer: Customer, now: datetime | None = None, days: int = CHA
     """One bar per day of the last ``days`` days (the customer's days), scaled to the chart's
     height in whole pixels; days without calls have an empty bar. Drawn as inline SVG."""
     now = now or timezone.now()
-    zone = _zone(customer)
+    zone = scope.zone(customer)
     today = now.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=zone)

@@ -3,6 +3,8 @@ never found (a 404), whatever the URL or the form says."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -22,6 +24,7 @@ __all__ = [
     "invoices",
     "money_movements",
     "payment_methods",
+    "zone",
 ]
 
 #: The Transactions the payment history shows: money in (payments, credits) and out (refunds).
@@ -96,3 +99,11 @@ def payment_methods(customer: Customer) -> QuerySet[PaymentMethod]:
 def auto_top_up(customer: Customer) -> AutoTopUp:
     """The customer's automatic top-up setting, or a new unsaved one (created on the first save)."""
     return AutoTopUp.objects.filter(customer_id=customer.pk).first() or AutoTopUp(customer=customer, enabled=False)
+
+
+def zone(customer: Customer) -> ZoneInfo:
+    """The customer's time zone, in which its pages show days (UTC if it names none, or an unknown one)."""
+    try:
+        return ZoneInfo(customer.time_zone or "UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")

@@ -61,6 +61,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _common import new_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "authorize.lua"
 THREADS_PER_WORKER = 2  # tarifa serve: TARIFA_THREADS default
@@ -873,19 +875,6 @@ def _print_row(r: dict) -> None:
     )
 
 
-def _new_sqlite(path: str) -> str:
-    """The URL of a new SQLite database at ``path``: a copy of BENCH_SQLITE_TEMPLATE (a migrated SQLite
-    file) when that is set, as the smoke tests do to spare a migration from zero; empty otherwise."""
-    template = os.environ.get("BENCH_SQLITE_TEMPLATE")
-    if template:
-        import contextlib
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
-    return f"sqlite:///{path}"
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child_main(sys.argv[2:])
@@ -937,7 +926,7 @@ def main() -> None:
     cluster = None
     try:
         if args.only != "pg":
-            results += bench_database("sqlite", _new_sqlite(f"{var}/bench.sqlite3"), args, var, wrk)
+            results += bench_database("sqlite", new_sqlite(f"{var}/bench.sqlite3"), args, var, wrk)
         if args.only != "sqlite":
             import psycopg
 

@@ -13,18 +13,7 @@ import os
 import tempfile
 import time
 
-
-def _new_sqlite(path: str) -> str:
-    """The URL of a new SQLite database at ``path``: a copy of BENCH_SQLITE_TEMPLATE (a migrated SQLite
-    file) when that is set, as the smoke tests do to spare a migration from zero; empty otherwise."""
-    template = os.environ.get("BENCH_SQLITE_TEMPLATE")
-    if template:
-        import contextlib
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
-    return f"sqlite:///{path}"
+from _common import new_sqlite
 
 
 def main() -> None:
@@ -34,7 +23,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="tarifa-bench-")
     os.environ.setdefault("TARIFA_VAR_DIR", work)
     if "TARIFA_DATABASE_URL" not in os.environ:
-        os.environ["TARIFA_DATABASE_URL"] = _new_sqlite(f"{work}/bench.sqlite3")
+        os.environ["TARIFA_DATABASE_URL"] = new_sqlite(f"{work}/bench.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
     import django
 

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import uuid
 
+from _common import new_sqlite
+
 CHILD = r"""
 import json, os, sys, time
 from datetime import UTC, datetime, timedelta
@@ -105,19 +107,6 @@ def run(url: str, cdrs: int, accounts: int, var: str, mode: str, batch: int) -> 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _new_sqlite(path: str) -> str:
-    """The URL of a new SQLite database at ``path``: a copy of BENCH_SQLITE_TEMPLATE (a migrated SQLite
-    file) when that is set, as the smoke tests do to spare a migration from zero; empty otherwise."""
-    template = os.environ.get("BENCH_SQLITE_TEMPLATE")
-    if template:
-        import contextlib
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
-    return f"sqlite:///{path}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cdrs", type=int, default=1_000_000)
@@ -130,9 +119,7 @@ def main() -> None:
     print(f"ingest bench: {args.cdrs:,} CDRs, {args.accounts:,} accounts, {os.cpu_count()} cores")
     results = []
     for mode in ("memory", "file") if args.only != "pg" else ():
-        results.append(
-            run(_new_sqlite(f"{var}/ingest-{mode}.sqlite3"), args.cdrs, args.accounts, var, mode, args.batch)
-        )
+        results.append(run(new_sqlite(f"{var}/ingest-{mode}.sqlite3"), args.cdrs, args.accounts, var, mode, args.batch))
     if args.pg and args.only != "sqlite":
         import psycopg
 

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import uuid
 
+from _common import new_sqlite
+
 CHILD = r"""
 import json, os, sys, time
 from datetime import date, timedelta
@@ -130,19 +132,6 @@ def run(url: str, services: int, var: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _new_sqlite(path: str) -> str:
-    """The URL of a new SQLite database at ``path``: a copy of BENCH_SQLITE_TEMPLATE (a migrated SQLite
-    file) when that is set, as the smoke tests do to spare a migration from zero; empty otherwise."""
-    template = os.environ.get("BENCH_SQLITE_TEMPLATE")
-    if template:
-        import contextlib
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
-    return f"sqlite:///{path}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", type=int, default=100_000)
@@ -153,7 +142,7 @@ def main() -> None:
     print(f"recurring bench: {args.services:,} services, month-end run for November 2026, {os.cpu_count()} cores")
     results = []
     if args.only != "pg":
-        results.append(run(_new_sqlite(f"{var}/recurring.sqlite3"), args.services, var))
+        results.append(run(new_sqlite(f"{var}/recurring.sqlite3"), args.services, var))
     if args.pg and args.only != "sqlite":
         import psycopg
 

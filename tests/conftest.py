@@ -15,9 +15,10 @@ from tests.databases import (  # noqa: F401  (migrated databases for the process
     migrated_sqlite_url,
     migrated_template,
     module_database_url,
+    postgres_database,
     sqlite_template,
 )
-from tests.factories import net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)
+from tests.factories import did_buyer, net, secrets_stored, token, world  # noqa: F401  (fixtures for every test package)
 from tests.origination_world import cli, origination  # noqa: F401  (the origination tests' fixtures)
 from tests.services_page import shop  # noqa: F401  (the customer services page tests' fixture)
 from tests.smtp import _smtp_controller, smtp_server  # noqa: F401  (a real SMTP server on loopback)
@@ -125,23 +126,13 @@ def customer_form_data(tariff, operator):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def fresh_database_url(tmp_path):  # type: ignore[no-untyped-def]
     """A new empty database of the kind under test, for subprocesses (CLI, servers) to migrate and use."""
-    import uuid
-
     from django.db import connection
 
     if connection.vendor != "postgresql":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         return
-    import psycopg
-
-    settings = connection.settings_dict
-    name = f"tarifa_fresh_{uuid.uuid4().hex[:8]}"
-    dsn = f"host={settings['HOST']} port={settings['PORT']} user={settings['USER']} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{name}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("tarifa_fresh") as url:
+        yield url
 
 
 def run_tarifa(env: dict, *args: str, timeout: int = 600):  # type: ignore[no-untyped-def]
@@ -163,8 +154,8 @@ def _fresh_call_cache():  # type: ignore[no-untyped-def]
     cache.reset()
 
 
-# ``serving``: tests/switch_server.py's real ``tarifa serve``, started by module fixtures.
-_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen", "serving"})
+# ``serving``, ``tarifa_serve``: a real ``tarifa serve`` (tests/served.py), started by module fixtures.
+_SUBPROCESS_NAMES = frozenset({"run_tarifa", "subprocess", "Popen", "serving", "tarifa_serve"})
 _PROCESS_DATABASES = frozenset(
     {"fresh_database_url", "migrated_database_url", "migrated_sqlite_url", "migrated_template", "sqlite_template"}
 )

@@ -30,15 +30,23 @@ class MigratedTemplate:
     migrate_stderr: str
 
 
-def _postgres_admin_dsn() -> tuple[str, str]:
-    """(libpq DSN of the server's maintenance database, URL prefix without a database name)."""
+@contextlib.contextmanager
+def postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the PostgreSQL server under test (empty, or a copy of the database named
+    ``template``), dropped afterwards; its URL."""
+    import psycopg
     from django.db import connection
 
     s = connection.settings_dict
-    return (
-        f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname=postgres",
-        f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}",
-    )
+    dsn = f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname=postgres"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _migrate(url: str, var: Path) -> tuple[str, str]:
@@ -76,19 +84,9 @@ def migrated_template(
     if connection.vendor != "postgresql":
         yield request.getfixturevalue("sqlite_template")
         return
-    import psycopg
-
-    dsn, prefix = _postgres_admin_dsn()
-    name = f"tarifa_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{prefix}/{name}"
+    with postgres_database("tarifa_template") as url:
         out, err = _migrate(url, tmp_path_factory.mktemp("postgresql-template"))
         yield MigratedTemplate(url, None, out, err)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
@@ -97,18 +95,8 @@ def migrated_copy(template: MigratedTemplate, directory: Path) -> Iterator[str]:
     if template.sqlite_file is not None:
         yield copy_sqlite(template.sqlite_file, directory / f"migrated-{uuid.uuid4().hex[:8]}.sqlite3")
         return
-    import psycopg
-
-    dsn, prefix = _postgres_admin_dsn()
-    source = template.url.rsplit("/", 1)[1]
-    name = f"tarifa_migrated_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-    try:
-        yield f"{prefix}/{name}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("tarifa_migrated", template=template.url.rsplit("/", 1)[1]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -121,19 +109,8 @@ def module_database_url(tmp_path_factory: pytest.TempPathFactory, migrated_templ
 @pytest.fixture
 def migrated_database_url(tmp_path: Path, migrated_template: MigratedTemplate) -> Iterator[str]:
     """A migrated database of the kind under test for this test alone (a copy of the template)."""
-    if migrated_template.sqlite_file is not None:
-        yield copy_sqlite(migrated_template.sqlite_file, tmp_path / f"migrated-{uuid.uuid4().hex[:8]}.sqlite3")
-        return
-    import psycopg
-
-    dsn, prefix = _postgres_admin_dsn()
-    template = migrated_template.url.rsplit("/", 1)[1]
-    name = f"tarifa_migrated_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield f"{prefix}/{name}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_copy(migrated_template, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -179,6 +179,25 @@ def world(operator):  # type: ignore[no-untyped-def]
     }
 
 
+@pytest.fixture
+def did_buyer(operator):  # type: ignore[no-untyped-def]
+    """A US customer (Ann of Acme, web user ``acme``) with a DID account ``acme-did``, and the DID plan
+    ``US local`` (1.50 a month): the start of the DID tests."""
+    customer = Customer.objects.create(
+        kind="customer",
+        parent=operator,
+        name="Ann",
+        company="Acme",
+        web_username="acme",
+        tariff=operator.tariff,
+        email="a@acme.example",
+        country="US",
+    )
+    account = Account.objects.create(customer=customer, name="acme-did", kind="did")
+    plan = DidPlan.objects.create(name="US local", monthly_fee=Decimal("1.50"))
+    return {"customer": customer, "account": account, "plan": plan}
+
+
 def cdr(call_id: str, callee: str = "442079460958", duration: int = 60, **kw) -> CanonicalCdr:  # type: ignore[no-untyped-def]
     kw.setdefault("sip_user", "alice")
     kw.setdefault("connection", "carrier-1")

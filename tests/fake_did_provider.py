@@ -9,13 +9,14 @@ number, answer nonsense).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.served import loopback_http
 
 
 class FakeProvider:
@@ -108,23 +109,9 @@ class FakeProvider:
         return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (the time-out test) is expected: no traceback on stderr."""
-
-
 @contextmanager
 def running(fake: FakeProvider) -> Iterator[FakeProvider]:
     """Serve ``fake`` on 127.0.0.1 on a free port for the duration of the block."""
-    server = _QuietServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with loopback_http(fake.handler()) as base:
+        fake.url = f"{base}/v1"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tarifa.core.webhooks import SIGNATURE_HEADER, sign
+from tests.served import loopback_http
 
 KEY = "sk_test_fake_gateway_key"
 SECRET = "whsec_fake_gateway_secret_0123"
@@ -134,24 +135,10 @@ class FakeGateway:
         return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (the time-out test) is expected: no traceback on stderr."""
-
-
 @contextmanager
 def running(fake: FakeGateway | None = None) -> Iterator[FakeGateway]:
     """Serve ``fake`` on 127.0.0.1 on a free port for the duration of the block."""
     fake = fake or FakeGateway()
-    server = _QuietServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # float-ok: s
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with loopback_http(fake.handler()) as base:
+        fake.url = f"{base}/v1"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

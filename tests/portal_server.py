@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tests.served import tarifa_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "Demo-pass1"
@@ -35,12 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -104,33 +96,6 @@ def serving(tmp: Path, database_url: str, **extra: str) -> Iterator[PortalServer
     _run(env, "migrate")
     _run(env, "demo")
     token = _run(env, "token", "portal-tests", "--switch", POP).strip().splitlines()[-1]
-    port = free_port()
     log = tmp / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tarifa.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (OSError, urllib.error.URLError):
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield PortalServer(base, token, env, log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with tarifa_serve(env, log, "--workers", "1") as port:
+        yield PortalServer(f"http://127.0.0.1:{port}", token, env, log)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 from tests.conftest import run_tarifa
 from tests.databases import MigratedTemplate, copy_sqlite
+from tests.served import tarifa_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WORLD = ROOT / "tests" / "e2e" / "authorize_world.py"
@@ -27,12 +27,6 @@ PATH = "/api/v1/calls/authorize"
 UK = "442079460958"
 HOLD = 25.0  # the longest the attackers hold their connections (each test releases them sooner)
 PROMPT = 2.0  # an answer that needs no body read comes well within this
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -89,37 +83,12 @@ def serving(tmp: Path, template: MigratedTemplate, **extra: str) -> Iterator[Ser
     api_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
     spare = run_tarifa(env, "token", "spare switch", "--switch", "pop-e2e")
     assert spare.returncode == 0, spare.stderr
-    port = _free_port()
     log = tmp / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with tarifa_serve(env, log, "--workers", "2") as port:
         s = Server(port, api_token, log, env, spare.stdout.strip().splitlines()[-1])
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if s.request("GET", "/api/v1/health", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
         for n in range(8):  # every worker has loaded Django and its caches
             assert s.authorize({"call_id": f"warm-{n}", "callee": UK, "sip_user": "warm"})[0] == 200
         yield s
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class SlowClient:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_tarifa
+from tests.served import tarifa_serve
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +23,8 @@ def served_api(tmp_path_factory, module_database_url):  # type: ignore[no-untype
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp), TARIFA_DATABASE_URL=module_database_url)
     made = run_tarifa(env, "token", "docs", "--operator", "--scope", "full")
     assert made.returncode == 0, made.stderr
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/health", timeout=5):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield {"url": url, "token": made.stdout.strip()}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
+    with tarifa_serve(env, tmp / "server.log", "--workers", "1") as port:
+        yield {"url": f"http://127.0.0.1:{port}", "token": made.stdout.strip()}
 
 
 def test_the_documented_curl_commands_work(served_api) -> None:

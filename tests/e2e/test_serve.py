@@ -15,12 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import MigratedTemplate, copy_sqlite
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.served import free_port, tarifa_serve
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -41,23 +36,9 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path, request: pytest.Fi
     else:
         s = connection.settings_dict
         env["TARIFA_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        status = 0
-        while time.monotonic() < deadline:
-            try:
-                status, body = _get(f"http://127.0.0.1:{port}/api/v1/health")
-                break
-            except OSError:
-                time.sleep(0.2)
+    log = tmp_path / "server.log"
+    with tarifa_serve(env, log, "--workers", "2") as port:
+        status, body = _get(f"http://127.0.0.1:{port}/api/v1/health")
         assert status == 200, body
         assert b'"migrations":"applied"' in body.replace(b" ", b"")
         status, body = _get(f"http://127.0.0.1:{port}/admin/login/")
@@ -70,9 +51,7 @@ def test_serve_answers_health_and_admin_login(tmp_path: Path, request: pytest.Fi
             assert response.status == 200 and response.read() == b""
         status, body = _get(f"http://127.0.0.1:{port}/api/v1/nope")
         assert status == 404 and b'"status": 404' in body
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=15)[0].decode(errors="replace")
+    output = log.read_text(errors="replace")
     assert "granian" in output.lower() and "Started worker" in output
 
 
@@ -80,27 +59,10 @@ def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Pa
     """TARIFA_BODY_TIMEOUT=0: granian's WSGI interface directly (no 408), the access log still Tarifa's."""
     env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path / "var"), TARIFA_BODY_TIMEOUT="0", TARIFA_ACCESS_LOG="1")
     env["TARIFA_DATABASE_URL"] = migrated_sqlite_url
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tarifa.cli", "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"http://127.0.0.1:{port}/api/v1/health?a%0d%0ab")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.3)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=15)[0].decode(errors="replace")
+    log = tmp_path / "server.log"
+    with tarifa_serve(env, log, "--workers", "1") as port:
+        assert _get(f"http://127.0.0.1:{port}/api/v1/health?a%0d%0ab")[0] == 200
+    output = log.read_text(errors="replace")
     lines = [line for line in output.splitlines() if "/api/v1/health?a%0d%0ab" in line]
     assert lines and '"GET /api/v1/health?a%0d%0ab HTTP/1.1" 200' in lines[-1], output[-2000:]
 
@@ -109,7 +71,7 @@ def test_serve_without_the_body_deadline_runs_wsgi_and_logs_escaped(tmp_path: Pa
 def test_a_bad_variable_stops_the_command_before_it_starts(tmp_path: Path, command: list[str]) -> None:
     """New-user finding 10: TARIFA_DID_QUARANTINE_DAYS=abc let `tarifa serve` start, and the first DID
     release answered HTTP 500. Every variable is checked first: exit 2, named, nothing served."""
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path / "var"),

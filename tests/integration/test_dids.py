@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from tarifa.customers.models import Account, Customer
+from tarifa.customers.models import Account
 from tarifa.dids.imports import ImportRejected, import_file
-from tarifa.dids.models import Did, DidPlan
+from tarifa.dids.models import Did
 from tarifa.dids.ordering import order_did
 from tarifa.dids.providers import HttpDidProvider
 from tarifa.dids.service import DidOptions, DidRefused, assign_did, find_did, release_did, search_dids, set_status
@@ -27,22 +27,10 @@ HEADER = "number,vendor,monthly_cost,plan,status\n"
 
 
 @pytest.fixture
-def world(operator):  # type: ignore[no-untyped-def]
-    customer = Customer.objects.create(
-        kind="customer",
-        parent=operator,
-        name="Ann",
-        company="Acme",
-        web_username="acme",
-        tariff=operator.tariff,
-        email="a@acme.example",
-        country="US",
-    )
-    account = Account.objects.create(customer=customer, name="acme-did", kind="did")
-    other = Account.objects.create(customer=customer, name="acme-other", kind="did")
+def world(did_buyer):  # type: ignore[no-untyped-def]
+    other = Account.objects.create(customer=did_buyer["customer"], name="acme-other", kind="did")
     vendor = Vendor.objects.create(name="Carrier")
-    plan = DidPlan.objects.create(name="US local", monthly_fee=Decimal("1.50"))
-    return {"account": account, "other": other, "vendor": vendor, "plan": plan}
+    return {"account": did_buyer["account"], "other": other, "vendor": vendor, "plan": did_buyer["plan"]}
 
 
 def _csv(*lines: str) -> bytes:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
-from tarifa.customers.models import Account, Customer
-from tarifa.dids.models import Did, DidPlan
+from tarifa.dids.models import Did
 from tarifa.dids.ordering import order_did
 from tarifa.dids.providers import HttpDidProvider, ProviderError
 from tarifa.dids.service import DidRefused
@@ -25,20 +23,8 @@ DEEP = b'{"number": "+12125550100", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b
 
 
 @pytest.fixture
-def world(operator):  # type: ignore[no-untyped-def]
-    customer = Customer.objects.create(
-        kind="customer",
-        parent=operator,
-        name="Ann",
-        company="Acme",
-        web_username="acme",
-        tariff=operator.tariff,
-        email="a@acme.example",
-        country="US",
-    )
-    account = Account.objects.create(customer=customer, name="acme-did", kind="did")
-    plan = DidPlan.objects.create(name="US local", monthly_fee=Decimal("1.50"))
-    return {"account": account, "plan": plan}
+def world(did_buyer):  # type: ignore[no-untyped-def]
+    return did_buyer
 
 
 def _order(world, provider: HttpDidProvider):  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ bad search input, a hostile provider's answers."""
 from __future__ import annotations
 
 import io
-from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -13,9 +12,9 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tarifa.customers.models import Account, Customer
+from tarifa.customers.models import Account
 from tarifa.dids.imports import ImportRejected, import_file
-from tarifa.dids.models import Did, DidPlan
+from tarifa.dids.models import Did
 from tarifa.dids.service import DidOptions, assign_did
 
 pytestmark = pytest.mark.django_db
@@ -24,19 +23,8 @@ DID_PASSWORD = "Did-Secret-Pass-77"
 
 
 @pytest.fixture
-def stock(operator):  # type: ignore[no-untyped-def]
-    customer = Customer.objects.create(
-        kind="customer",
-        parent=operator,
-        name="Ann",
-        company="Acme",
-        web_username="acme",
-        tariff=operator.tariff,
-        email="a@acme.example",
-        country="US",
-    )
-    account = Account.objects.create(customer=customer, name="acme-did", kind="did")
-    plan = DidPlan.objects.create(name="US local", monthly_fee=Decimal("1.50"))
+def stock(did_buyer):  # type: ignore[no-untyped-def]
+    account, plan = did_buyer["account"], did_buyer["plan"]
     free = Did.objects.create(number="12125551234")
     taken = assign_did(
         Did.objects.create(number="12125559999"),

@@ -391,12 +391,13 @@ def _restrict_choices(form: "django_forms.ModelForm[Any]", caller: Caller) -> No
     if caller.operator:
         return
     for name, f in form.fields.items():
-        if isinstance(f, django_forms.ModelChoiceField):
-            related = REGISTRY.get(f.queryset.model) if f.queryset is not None else None
+        if isinstance(f, django_forms.ModelChoiceField) and f.queryset is not None:
+            choices = f.queryset
+            related = REGISTRY.get(choices.model)
             if related is not None:
                 current = _current_pks(form.instance, name)
-                own = scoped(related, caller, f.queryset)
-                f.queryset = own | f.queryset.filter(pk__in=current) if current else own
+                own = scoped(related, caller, choices)
+                f.queryset = own | choices.filter(pk__in=current) if current else own
 
 
 def _current_pks(instance: Model, name: str) -> list[Any]:

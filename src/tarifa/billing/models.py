@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.text import capfirst
 
 from tarifa import validators as v
 from tarifa.billing.choices import (

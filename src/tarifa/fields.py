@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils.deconstruct import deconstructible
+from django.utils.text import capfirst
 
 from tarifa.core.rate_rules import MONEY_PLACES, column_max, control_character, range_rule
 from tarifa.validators import Between, MaxLength, refuse
@@ -253,11 +254,11 @@ class AppendOnly(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
-            raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be changed")
+            raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be changed")
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValidationError(f"{self._meta.verbose_name} {self.pk} is append-only and cannot be deleted")
+        raise ValidationError(f"{capfirst(self._meta.verbose_name)} {self.pk} is append-only and cannot be deleted")
 
 
 class LockedDeleteQuerySet(models.QuerySet):

@@ -13,6 +13,7 @@ no back months.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import phonenumbers
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from tarifa.billing import ledger
@@ -28,13 +30,15 @@ from tarifa.billing.models import IncludedMinutes, ServicePlan, Transaction
 from tarifa.cdrs.choices import Disposition, RatingStatus
 from tarifa.cdrs.models import Cdr
 from tarifa.core import worlddeck
+from tarifa.core.deck import DeckRow
 from tarifa.core.rating import RateEntry, RateTable, RateTerms, Rounding, rate_call
 from tarifa.customers.choices import AccountKind, BalanceMode, BillingType, CustomerKind, DialingMode, RouteChoice
 from tarifa.customers.forms import set_web_access
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.choices import DidStatus
 from tarifa.dids.models import Did, DidPlan, VirtualNumber
-from tarifa.rating.models import Rate, RateFields, Tariff
+from tarifa.rating import decks
+from tarifa.rating.models import Rate, Tariff
 from tarifa.routing.choices import RoutingPolicy
 from tarifa.routing.models import (
     Connection,
@@ -109,18 +113,32 @@ def _phone(region: str) -> str:
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _rate_rows(seed: str, markdown: Decimal | None) -> list[dict]:
+def _rate_rows(seed: str, markdown: Decimal | None) -> list[DeckRow]:
+    """One rate per world destination, priced from ``seed``; terms the price leaves out at their defaults."""
     rows = []
     for dest in worlddeck.world_destinations():
         price = worlddeck.price_for(dest, seed=seed, markdown=markdown)
-        rows.append({"prefix": dest.prefix, "destination": dest.name, **price})
+        rows.append(
+            DeckRow(
+                line=0,
+                prefix=dest.prefix,
+                destination=dest.name,
+                price_1=price["price_1"],
+                price_n=price["price_n"],
+                interval_1=price["interval_1"],
+                interval_n=price["interval_n"],
+                connect_fee=price["connect_fee"],
+                free_seconds=0,
+                grace_period=0,
+                post_call_surcharge=Decimal(0),
+                min_charge=Decimal(0),
+                effective_from=None,
+                effective_to=None,
+                period="",
+                forbidden=False,
+            )
+        )
     return rows
-
-
-def _load_rates(model: type[RateFields], owner_field: str, owner: object, rows: list[dict[str, Any]]) -> int:
-    objs = [model(**{owner_field: owner}, **row) for row in rows]
-    model._default_manager.bulk_create(objs, batch_size=2000, ignore_conflicts=True)
-    return model._default_manager.filter(**{owner_field: owner}).count()
 
 
 def _directory_rate(tariff: Tariff) -> None:
@@ -129,6 +147,13 @@ def _directory_rate(tariff: Tariff) -> None:
         rate = Rate(tariff=tariff, **DIRECTORY_RATE)
         rate.full_clean()
         rate.save()
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    """DEMO_PASSWORD hashed once: every demo login has the same documented password, and hashing
+    it is deliberately slow (Argon2), 0.3 s per customer otherwise."""
+    return make_password(DEMO_PASSWORD)
 
 
 def _customer(
@@ -160,7 +185,7 @@ def _customer(
         )
         customer.full_clean()
         customer.save()
-        set_web_access(customer, DEMO_PASSWORD)
+        set_web_access(customer, None, hashed=_demo_password_hash())
     return customer
 
 
@@ -189,7 +214,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     world, _ = Tariff.objects.get_or_create(
         name="World retail", defaults={"description": "One rate per calling code plus mobile prefixes."}
     )
-    _load_rates(Rate, "tariff", world, _rate_rows("sell", None))
+    decks.add_missing(world, _rate_rows("sell", None))
     _directory_rate(world)
     overrides, _ = Tariff.objects.get_or_create(
         name="Acme overrides", defaults={"base": world, "description": "Customer-specific prices over World retail."}
@@ -209,7 +234,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     premium_tariff, _ = Tariff.objects.get_or_create(
         name="World premium", defaults={"description": "Premium routes: better quality, caller ID guaranteed."}
     )
-    _load_rates(Rate, "tariff", premium_tariff, _rate_rows("premium", Decimal("1.25")))
+    decks.add_missing(premium_tariff, _rate_rows("premium", Decimal("1.25")))
     _directory_rate(premium_tariff)
     value, _ = RoutingGroup.objects.get_or_create(name="Value", defaults={"policy": RoutingPolicy.LEAST_COST})
     premium, _ = RoutingGroup.objects.get_or_create(
@@ -228,7 +253,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
         ]
         dset, _ = DestinationSet.objects.get_or_create(name=f"{name} A-Z", defaults={"vendor": vendor})
         rows = _rate_rows(seed, markdown)
-        _load_rates(DestinationRate, "destination_set", dset, rows)
+        decks.add_missing(dset, rows)
         for n, conn in enumerate(connections):
             RoutingEntry.objects.get_or_create(
                 group=value, connection=conn, destination_set=dset, defaults={"priority": 10 * (index + 1) + n}
@@ -239,7 +264,7 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
             destination_set=dset,
             defaults={"priority": 10 * (len(VENDORS) - index)},
         )
-        vendor_tables.append((connections[0], _table(rows)))
+        vendor_tables.append((connections[0], RateTable([RateEntry(r.prefix, r.destination, r.terms()) for r in rows])))
     for dclass in ("domestic", "international", "tollfree", "directory", "emergency"):
         RouteOffer.objects.get_or_create(
             destination_class=dclass, choice=RouteChoice.VALUE, defaults={"routing_group": value}

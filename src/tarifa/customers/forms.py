@@ -146,14 +146,17 @@ class SipDeviceForm(KeepSecretsMixin, LabeledModelForm):
         fields = "__all__"
 
 
-def set_web_access(customer: Customer, password: str | None) -> None:
-    """Keep the portal login (a Django user) in step with the customer's web user name."""
+def set_web_access(customer: Customer, password: str | None, *, hashed: str | None = None) -> None:
+    """Keep the portal login (a Django user) in step with the customer's web user name; ``hashed``: a
+    password already hashed by ``make_password`` (the demo hashes its one documented password once)."""
     User = get_user_model()
     user = customer.user or User(username=customer.web_username)
     user.username = customer.web_username
     user.email = customer.email
     user.is_active = customer.status == Status.ACTIVE
-    if password:
+    if hashed:
+        user.password = hashed
+    elif password:
         user.set_password(password)
     elif user.pk is None:
         user.set_unusable_password()

@@ -178,12 +178,25 @@ def import_rows(target: Target, rows: list[DeckRow], mode: Mode = "add", at: dat
     return plan
 
 
-def _bulk_insert(model: type[RateFields], owner: str, target: Target, rows: list[dict[str, Any]]) -> None:
+def _bulk_insert(
+    model: type[RateFields], owner: str, target: Target, rows: list[dict[str, Any]], *, keep_stored: bool = False
+) -> None:
     if not rows:
         return
     now = timezone.now()
     names = [*rows[0].keys(), "created_at", "updated_at", owner]
-    bulk_insert(model, names, [[*row.values(), now, now, target.pk] for row in rows])
+    bulk_insert(model, names, [[*row.values(), now, now, target.pk] for row in rows], ignore_conflicts=keep_stored)
+
+
+@transaction.atomic
+def add_missing(target: Target, rows: list[DeckRow]) -> int:
+    """Store the rows whose version (prefix, period, effective from) ``target`` lacks and leave the
+    versions it has as they are (the demo's reload keeps an operator's later prices); the number of
+    ``target``'s rates afterwards. The rows are trusted (built by code, not read from a file)."""
+    model, owner = _owner(target)
+    _bulk_insert(model, owner, target, [_values(row) for row in rows], keep_stored=True)
+    rates_written.send(sender=model)
+    return int(model._default_manager.filter(**{owner: target}).count())
 
 
 def import_file(

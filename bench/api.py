@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import new_sqlite
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 50.0
 
@@ -44,7 +46,7 @@ def _free_port() -> int:
 
 def _fresh(url: str | None, tmp: Path, reuse: bool) -> str:
     if url is None:
-        return f"sqlite:///{tmp / 'bench_api.sqlite3'}"
+        return new_sqlite(str(tmp / "bench_api.sqlite3"))
     import psycopg
 
     head, name = url.rsplit("/", 1)

@@ -30,6 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _common import new_sqlite
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -53,7 +55,7 @@ def main() -> None:
             admin.execute(f'CREATE DATABASE "{dbname}"')
         os.environ["TARIFA_DATABASE_URL"] = args.pg.rsplit("/", 1)[0] + f"/{dbname}"
     else:
-        os.environ["TARIFA_DATABASE_URL"] = f"sqlite:///{var}/bench.sqlite3"
+        os.environ["TARIFA_DATABASE_URL"] = new_sqlite(f"{var}/bench.sqlite3")
     try:
         run(args.customers, args.cdrs, args.pdf, args.slow)
     finally:

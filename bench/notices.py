@@ -23,6 +23,8 @@ import sys
 import tempfile
 import uuid
 
+from _common import new_sqlite
+
 CHILD = r"""
 import json, os, sys, time
 from datetime import UTC, datetime, timedelta
@@ -94,7 +96,7 @@ def main() -> None:
     print(f"notices bench: low-balance check over {args.customers:,} customers and accounts, {os.cpu_count()} cores")
     results = []
     if args.only != "pg":
-        results.append(run(f"sqlite:///{var}/notices.sqlite3", args.customers, var))
+        results.append(run(new_sqlite(f"{var}/notices.sqlite3"), args.customers, var))
     if args.pg and args.only != "sqlite":
         import psycopg
 

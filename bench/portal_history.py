@@ -19,6 +19,8 @@ import sys
 import tempfile
 import uuid
 
+from _common import new_sqlite
+
 CHILD = r"""
 import json, os, statistics, sys, time
 from datetime import UTC, datetime, timedelta
@@ -109,7 +111,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("TARIFA_BENCH_PG"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(_run(f"sqlite:///{tmp}/bench.sqlite3", args.cdrs, args.others)))
+        print(json.dumps(_run(new_sqlite(f"{tmp}/bench.sqlite3"), args.cdrs, args.others)))
     if args.pg:
         import psycopg
 

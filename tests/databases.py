@@ -64,6 +64,19 @@ def copy_sqlite(template: Path, copy: Path) -> str:
     return f"sqlite:///{copy}"
 
 
+def count_rows(url: str, table: str) -> int:
+    """Rows in ``table`` of the database at ``url`` (another process's), read over a connection of its
+    own: cheap enough to poll while that process writes."""
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)) as db:
+            return int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+        row = db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()
+        return int(row[0]) if row else 0
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplate:
     """A SQLite database migrated from zero by ``tarifa migrate``, once per test process, whatever the

@@ -45,12 +45,13 @@ def _session(sid: int) -> dict[int, str]:
 
 
 @pytest.fixture
-def environment(tmp_path: Path) -> dict[str, str]:
-    """A migrated database of its own, a free port, and a `tarifa` command that runs the code under test."""
+def environment(tmp_path: Path, migrated_sqlite_url: str) -> dict[str, str]:
+    """A migrated database of its own (a copy of the session's template), a free port, and a `tarifa`
+    command that runs the code under test."""
     env = dict(
         os.environ,
         TARIFA_VAR_DIR=str(tmp_path / "var"),
-        TARIFA_DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        TARIFA_DATABASE_URL=migrated_sqlite_url,
         TARIFA_LISTEN=f"127.0.0.1:{_free_port()}",
         TARIFA_WORKERS="1",
         PYTHONPATH=str(Path(tarifa.__file__).parents[1]),
@@ -59,7 +60,6 @@ def environment(tmp_path: Path) -> dict[str, str]:
     command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tarifa.cli "$@"\n')
     command.chmod(0o755)
     env["TEST_TARIFA"] = str(command)
-    subprocess.run([str(command), "migrate"], env=env, check=True, capture_output=True, timeout=300)
     return env
 
 

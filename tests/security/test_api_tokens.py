@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 
 from tarifa.api.models import ApiToken, hash_token
 from tarifa.routing.models import Pop
-from tests.conftest import run_tarifa
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -52,22 +51,16 @@ def test_a_token_belongs_to_a_switch_or_a_customer_exactly(world) -> None:
     ApiToken(name="ok", key_hash=hash_token("c"), prefix="c", switch=pop).full_clean()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_token_command_refuses_an_unknown_pop(tmp_path: Path, migrated_database_url: str) -> None:
-    env = dict(
-        os.environ,
-        TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=migrated_database_url,
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-    )
-    made = run_tarifa(env, "token", "kam1", "--switch", "pop-nyc", "--create-pop")
-    assert made.returncode == 0 and made.stdout.strip().startswith("trf_") and "created" in made.stderr
-    typo = run_tarifa(env, "token", "kam2", "--switch", "pop-nyx")
-    assert typo.returncode == 2 and typo.stdout == ""
+@pytest.mark.django_db
+def test_token_command_refuses_an_unknown_pop(cli) -> None:  # type: ignore[no-untyped-def]
+    made = cli("token", "kam1", "--switch", "pop-nyc", "--create-pop")
+    assert made.exit_code == 0 and made.stdout.strip().startswith("trf_") and "created" in made.stderr
+    typo = cli("token", "kam2", "--switch", "pop-nyx")
+    assert typo.exit_code == 2 and typo.stdout == ""
     assert "POP 'pop-nyx' is refused: no POP has that name (known: 'pop-nyc')" in typo.stderr
     assert "--create-pop" in typo.stderr
-    again = run_tarifa(env, "token", "kam2", "--switch", "pop-nyc")
-    assert again.returncode == 0 and again.stdout.strip().startswith("trf_") and not again.stderr.strip()
+    again = cli("token", "kam2", "--switch", "pop-nyc")
+    assert again.exit_code == 0 and again.stdout.strip().startswith("trf_") and not again.stderr.strip()
 
 
 def test_the_cli_says_where_the_database_is_expected(tmp_path: Path) -> None:

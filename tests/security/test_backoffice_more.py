@@ -240,29 +240,18 @@ def test_the_pop_model_refuses_names_that_are_not_identifiers(name: str) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_command_refuses_a_pop_name_the_model_refuses(tmp_path, migrated_database_url: str) -> None:
-    import os
-    from pathlib import Path
-
-    from tests.conftest import run_tarifa
-
-    root = Path(__file__).resolve().parent.parent.parent
-    env = dict(
-        os.environ,
-        TARIFA_VAR_DIR=str(tmp_path),
-        TARIFA_DATABASE_URL=migrated_database_url,
-        PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
-    )
+def test_token_command_refuses_a_pop_name_the_model_refuses(cli) -> None:  # type: ignore[no-untyped-def]
+    """The command as a user types it (in this process: the same typer app ``tarifa`` starts)."""
     for name in ["", "pop\x01x", "p" * 300, " pop-lon", "=cmd|x"]:
-        done = run_tarifa(env, "token", "kam1", "--switch", name, "--create-pop")
-        assert done.returncode == 2, (name, done.stdout, done.stderr)
+        done = cli("token", "kam1", "--switch", name, "--create-pop")
+        assert done.exit_code == 2, (name, done.stdout, done.stderr)
         assert done.stdout == "" and "Traceback" not in done.stderr
         assert "--switch" in done.stderr, done.stderr
         assert "is refused" in done.stderr or "is required" in done.stderr, done.stderr
-    made = run_tarifa(env, "token", "kam1", "--switch", "pop-lon", "--create-pop")
-    assert made.returncode == 0 and made.stdout.strip().startswith("trf_"), made.stderr
+    made = cli("token", "kam1", "--switch", "pop-lon", "--create-pop")
+    assert made.exit_code == 0 and made.stdout.strip().startswith("trf_"), made.stderr
     # No refused name was stored: the only POP is the valid one.
-    listed = run_tarifa(env, "token", "kam2", "--switch", "nope")
+    listed = cli("token", "kam2", "--switch", "nope")
     assert "(known: 'pop-lon')" in listed.stderr, listed.stderr
 
 

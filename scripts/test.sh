@@ -48,12 +48,13 @@ sqlite_pass() {
 
 postgres_pass() {
     mkdir -p "$TARIFA_VAR_DIR/postgresql"
-    # The benchmark smoke tests make their own databases: once (in the SQLite pass) is enough.
+    # Only the tests that use the database under test: the others (no database, or a SQLite file of
+    # their own, like the benchmark smoke tests and the served-SQLite servers) ran the same in the SQLite pass.
     # Its own pytest cache directory (unless the cache is off), so the passes never write one file.
     local cache=(-o cache_dir=.pytest_cache/postgresql)
     case " $* " in *no:cacheprovider*) cache=() ;; esac
     TARIFA_VAR_DIR="$TARIFA_VAR_DIR/postgresql" TARIFA_DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/tarifa" \
-        "$BIN/python" -m pytest --ignore=tests/bench "${cache[@]}" "$@"
+        "$BIN/python" -m pytest --database-tests-only "${cache[@]}" "$@"
 }
 
 pg_started=0

@@ -166,7 +166,47 @@ def _code_names(function: Any) -> set[str]:
     return set(code.co_names) | set(code.co_varnames) if code is not None else set()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+#: Fixtures that give a test the database under test (directly or through its fixtures' closure).
+_DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+        "fresh_database_url",
+        "migrated_database_url",
+        "module_database_url",
+        "migrated_template",
+    }
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="run only the tests that use the database under test (the PostgreSQL pass of make test: "
+        "a test without a database, or with a SQLite file of its own, ran the same in the SQLite pass)",
+    )
+
+
+def uses_database(item: pytest.Item) -> bool:
+    """Whether ``item`` reaches the database under test: a ``django_db`` mark, or a database fixture."""
+    return item.get_closest_marker("django_db") is not None or bool(
+        _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--database-tests-only"):
+        kept = [item for item in items if uses_database(item)]
+        config.hook.pytest_deselected(items=[item for item in items if not uses_database(item)])
+        items[:] = kept
+    _mark_slow(items)
+
+
+def _mark_slow(items: list[pytest.Item]) -> None:
     """Mark ``slow`` every test that starts processes (``tarifa`` commands, servers, benchmark
     scripts): the end-to-end and benchmark directories, the tests given a database for a
     subprocess, and the tests whose own code or whose fixtures' code calls ``run_tarifa``,

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.databases import (  # noqa: F401  (migrated databases for the processes tests start)
+    django_db_setup,
     migrated_database_url,
     migrated_sqlite_url,
     migrated_template,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -206,40 +203,35 @@ def test_tariff_base_cycle_is_refused(deck_tariff) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_deck_cli_end_to_end(tmp_path: Path, migrated_sqlite_url: str) -> None:
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_sqlite_url)
-
-    def tarifa(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "tarifa.cli", *args], env=env, capture_output=True, text=True, timeout=120
-        )
-
-    script = "from tarifa.rating.models import Tariff; Tariff.objects.create(name='CLI')"
-    assert tarifa("manage", "shell", "-c", script).returncode == 0
+@pytest.mark.django_db
+def test_deck_cli_end_to_end(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """The deck commands as a user types them (the typer app ``tarifa`` runs, in this process)."""
+    tarifa = cli
+    Tariff.objects.create(name="CLI")
     good = tmp_path / "deck.csv"
     good.write_bytes(csv_bytes("44,UK,0.02", "49,Germany,0.02"))
     done = tarifa("deck", "import", str(good), "--tariff", "CLI")
-    assert done.returncode == 0 and "2 added" in done.stdout
+    assert done.exit_code == 0 and "2 added" in done.stdout
     bad = tmp_path / "bad.csv"
     bad.write_bytes(csv_bytes("44,UK,zero", "4a,X,0.1"))
     done = tarifa("deck", "import", str(bad), "--tariff", "CLI")
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "line 2: price_1 'zero' is refused" in done.stderr and "line 3: prefix '4a' is refused" in done.stderr
     assert "nothing was imported" in done.stderr
     out = tmp_path / "out.xlsx"
-    assert tarifa("deck", "export", str(out), "--tariff", "CLI").returncode == 0
+    assert tarifa("deck", "export", str(out), "--tariff", "CLI").exit_code == 0
     assert openpyxl.load_workbook(out).active.max_row == 3
     changed = tmp_path / "changed.csv"
     changed.write_bytes(csv_bytes("44,UK,0.03", "33,France,0.02"))
     done = tarifa("deck", "diff", str(changed), "--tariff", "CLI")
-    assert done.returncode == 0
+    assert done.exit_code == 0
     assert "+ 33" in done.stdout and "- 49" in done.stdout and "~ 44 price_1 0.02 -> 0.03" in done.stdout
     assert "1 added, 1 removed, 1 changed, 0 unchanged" in done.stdout
     # A price change from --at: the summary says what was added, changed, ended and kept.
     repriced = tmp_path / "repriced.csv"
     repriced.write_bytes(csv_bytes("44,UK,0.03", "49,Germany,0.02"))
     done = tarifa("deck", "import", str(repriced), "--tariff", "CLI", "--at", "2026-03-01T00:00:00Z")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert (
         "CLI: 0 added, 1 changed (1 old version(s) end-dated), 1 unchanged, 0 ended (not in the deck); "
         "rows without effective_from take effect at 2026-03-01T00:00:00+00:00"
@@ -252,11 +244,11 @@ def test_deck_cli_end_to_end(tmp_path: Path, migrated_sqlite_url: str) -> None:
     huge = tmp_path / "huge.csv"
     huge.write_bytes(csv_bytes("44,UK,99999999999999,20000", header="prefix,destination,price_1,post_call_surcharge\n"))
     done = tarifa("deck", "import", str(huge), "--tariff", "CLI")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.exit_code == 2 and "Traceback" not in done.stderr
     assert "line 2: price_1 '99999999999999' is refused: must be between 0 and 9223372036854.775807" in done.stderr
     assert "line 2: post_call_surcharge '20000' is refused: must be between 0 and 10000 %" in done.stderr
     missing = tarifa("deck", "import", str(good), "--tariff", "Nope")
-    assert missing.returncode == 2 and "tariff 'Nope' does not exist" in missing.stderr
+    assert missing.exit_code == 2 and "tariff 'Nope' does not exist" in missing.stderr
 
 
 @pytest.fixture

@@ -33,6 +33,24 @@ def test_health_is_degraded_when_migrations_are_pending(client) -> None:
     assert body["migrations"] == "pending" and body["pending_migrations"] == 1 and body["status"] == "degraded"
 
 
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo loaded once for the tests of this module that read it, inside a transaction rolled
+    back after the module's last test (each test's own transaction is a savepoint within it)."""
+    from django.db import transaction
+
+    from tarifa.demo import load_demo
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield load_demo()
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
 def _counts() -> dict[str, int]:
     return {m.__name__: m.objects.count() for m in apps.get_models() if m.__module__.startswith("tarifa.")}
 
@@ -54,7 +72,7 @@ def test_demo_twice_creates_no_duplicates() -> None:
     assert first["rates"] >= 1000
 
 
-def test_demo_data_is_coherent() -> None:
+def test_demo_data_is_coherent(demo) -> None:  # type: ignore[no-untyped-def]
     from decimal import Decimal
 
     from django.db.models import Sum
@@ -63,8 +81,6 @@ def test_demo_data_is_coherent() -> None:
     from tarifa.customers.models import Account, Customer
     from tarifa.rating.models import Rate
 
-    load = __import__("tarifa.demo", fromlist=["load_demo"]).load_demo
-    load()
     kinds = set(Account.objects.values_list("kind", flat=True))
     assert len(kinds) >= 5
     world = Rate.objects.filter(tariff__name="World retail")
@@ -79,7 +95,7 @@ def test_demo_data_is_coherent() -> None:
     assert sum(r.subtree().count() - 1 for r in resellers) == 6
 
 
-def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
+def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger(demo) -> None:  # type: ignore[no-untyped-def]
     """Issue 11 item 6: the January 2026 history is dated January 2026 (not "now", which used up
     today's spending limit), every balance is the sum of its Transactions, each running balance
     follows the posting order, and each day's call charge is the sum of the calls it charged."""
@@ -91,9 +107,7 @@ def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
     from tarifa.billing.models import Transaction
     from tarifa.cdrs.models import Cdr
     from tarifa.customers.models import Customer
-    from tarifa.demo import load_demo
 
-    load_demo()
     demo = Transaction.objects.filter(reference__startswith="demo-")
     assert demo.exists()
     assert not demo.filter(created_at__gte=datetime(2026, 2, 1, tzinfo=UTC)).exists()
@@ -118,16 +132,14 @@ def test_demo_history_is_posted_at_its_dates_through_a_whole_ledger() -> None:
     ).exists()
 
 
-def test_demo_prepaid_customers_stay_in_credit_and_can_place_calls() -> None:
+def test_demo_prepaid_customers_stay_in_credit_and_can_place_calls(demo) -> None:  # type: ignore[no-untyped-def]
     """Issue 11 item 6: 8 of the 10 prepaid demo customers were below zero and refused."""
     from decimal import Decimal
 
     from tarifa.billing.models import Transaction
     from tarifa.calls.authorize import simulate_for
     from tarifa.customers.models import Customer
-    from tarifa.demo import load_demo
 
-    load_demo()
     prepaid = Customer.objects.filter(billing_type="prepaid", kind="customer")
     assert prepaid.count() >= 5
     for customer in prepaid:
@@ -139,16 +151,14 @@ def test_demo_prepaid_customers_stay_in_credit_and_can_place_calls() -> None:
         assert decision.allowed, (customer.web_username, decision.reason, decision.trace)
 
 
-def test_demo_411_is_priced_per_call() -> None:
+def test_demo_411_is_priced_per_call(demo) -> None:  # type: ignore[no-untyped-def]
     """Issue 11 item 19: the seed's 411 costs $0.99 per call, not a price per minute."""
     from decimal import Decimal
 
     from tarifa.calls.authorize import simulate_for
     from tarifa.customers.models import Account
-    from tarifa.demo import load_demo
     from tarifa.rating.models import Rate
 
-    load_demo()
     for tariff in ("World retail", "World premium"):
         rate = Rate.objects.get(tariff__name=tariff, prefix="1411")
         assert (rate.connect_fee, rate.price_1, rate.price_n) == (Decimal("0.99"), 0, 0)
@@ -160,7 +170,7 @@ def test_demo_411_is_priced_per_call() -> None:
     assert Decimal(decision.reserved) == Decimal("0.99")  # the whole call, however long
 
 
-def test_the_demo_customers_can_still_call_after_the_first_charges_run() -> None:
+def test_the_demo_customers_can_still_call_after_the_first_charges_run(demo) -> None:  # type: ignore[no-untyped-def]
     """New-user finding 6: the demo's plans used to start with the January history, so the first
     `tarifa charges run` posted eleven months of back charges and left every customer negative."""
     from datetime import UTC, datetime
@@ -169,10 +179,8 @@ def test_the_demo_customers_can_still_call_after_the_first_charges_run() -> None
     from tarifa.billing.models import ServiceCharge
     from tarifa.calls.authorize import simulate_for
     from tarifa.customers.models import Account, Customer
-    from tarifa.demo import load_demo
     from tarifa.services.recurring import run_charges
 
-    load_demo()
     today = datetime.now(UTC).date()
     run_charges(today)
     assert ServiceCharge.objects.exists()  # the plans are charged (setup fees at least)

@@ -35,6 +35,15 @@ _PRODUCTION_HASHERS: list[str] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _back_office_pages() -> None:
+    """The back office's pages registered, as a serving process registers them when it first loads
+    its URLs (tarifa.urls; settings: SimpleAdminConfig), for the tests that read admin.site directly."""
+    from django.urls import get_resolver
+
+    assert get_resolver().url_patterns
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _cheap_password_hashing():  # type: ignore[no-untyped-def]
     """Cheap Argon2 (tests/hashers.py) for the whole run: production Argon2 costs ~0.2 s of CPU a hash."""
     from django.conf import settings

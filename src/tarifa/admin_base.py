@@ -23,6 +23,7 @@ from unfold.contrib.filters.admin import TextFilter
 from unfold.contrib.import_export.forms import ExportForm
 
 from tarifa import changes
+from tarifa.exports import FORMATS
 from tarifa.forms import LabeledModelForm, labelled
 from tarifa.sensitive import is_sensitive
 from tarifa.validators import refuse
@@ -122,6 +123,7 @@ def _short_protected(form_class: Any) -> Any:
 
 class TarifaAdmin(HidesSecretsFromViewers, ModelAdmin, ExportActionModelAdmin):
     export_form_class = ExportForm
+    export_formats = FORMATS
     list_filter_submit = True
     list_per_page = 50
     show_full_result_count = False

@@ -73,3 +73,7 @@ class SafeXLS(XLS):
 for _format in (SafeXLSX, SafeXLS):
     if _format not in base_formats.BINARY_FORMATS:
         base_formats.BINARY_FORMATS.append(_format)
+
+
+#: Every listing of the back office exports in these (seed 003), none running a cell as a formula.
+FORMATS = [SafeCSV, TXT, SafeXLSX, SafeXLS]

@@ -7,7 +7,6 @@ from pathlib import Path
 import dj_database_url
 
 from tarifa import config
-from tarifa.exports import TXT, SafeCSV, SafeXLS, SafeXLSX
 
 SECRET_KEY = config.secret_key()
 DEBUG = config.debug()
@@ -17,7 +16,7 @@ INSTALLED_APPS = [
     "unfold",
     "unfold.contrib.filters",
     "unfold.contrib.import_export",
-    "django.contrib.admin",
+    "django.contrib.admin.apps.SimpleAdminConfig",
     # before django.contrib.auth: its createsuperuser (password rules also with --noinput) is the one found
     "tarifa.throttle",
     "django.contrib.auth",
@@ -169,8 +168,8 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "tarifa.reports.dashboard.dashboard_callback",
 }
 
-# Seed 003: any listing exports as CSV, TXT, XLSX and XLS; no cell runs as a formula (tarifa.exports).
-EXPORT_FORMATS = [SafeCSV, TXT, SafeXLSX, SafeXLS]
+# Seed 003: any listing exports as CSV, TXT, XLSX and XLS, no cell running as a formula: tarifa.exports.FORMATS,
+# the back office's export formats (TarifaAdmin), imported with the admin pages, not by every process.
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,11 @@ from tarifa.api.api import api, not_found
 from tarifa.throttle.forms import AdminLoginForm
 from tarifa.throttle.views import admin_password_change
 
+# The back office registers its pages here, when the URLs are first needed (a request, `check`), not in
+# every process that starts Django: a `tarifa` command that serves no page skips importing them
+# (settings: SimpleAdminConfig).
+admin.autodiscover()
+
 # Log-ins are throttled per user name and per client address (tarifa.throttle).
 admin.site.login_form = AdminLoginForm
 

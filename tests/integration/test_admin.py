@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tarifa.customers.models import Account, Customer, IpDevice, SipDevice
+from tarifa.exports import FORMATS
 
 pytestmark = pytest.mark.django_db
 
@@ -105,9 +106,8 @@ def test_customer_search(staff_client, two_customers) -> None:
 
 
 def _export(client, fmt_title: str, query: str = "") -> bytes:  # type: ignore[no-untyped-def]
-    from django.conf import settings
 
-    titles = [fmt().get_title().lower() for fmt in settings.EXPORT_FORMATS]
+    titles = [fmt().get_title().lower() for fmt in FORMATS]
     index = titles.index(fmt_title)
     url = reverse("admin:customers_customer_export") + query
     response = client.post(url, {"format": str(index), "resource": "0"})

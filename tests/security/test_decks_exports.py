@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tarifa.exports import FORMATS
 from tarifa.rating.decks import DeckRejected, export_deck, import_file
 from tarifa.rating.models import Rate, Tariff
 
@@ -39,9 +40,8 @@ def boss(client):  # type: ignore[no-untyped-def]
 
 
 def _listing_export(client, url: str, title: str) -> bytes:  # type: ignore[no-untyped-def]
-    from django.conf import settings
 
-    index = [fmt().get_title().lower() for fmt in settings.EXPORT_FORMATS].index(title)
+    index = [fmt().get_title().lower() for fmt in FORMATS].index(title)
     response = client.post(url, {"format": str(index), "resource": "0"})
     assert response.status_code == 200, response.content[:300]
     return b"".join(response.streaming_content) if response.streaming else response.content
@@ -280,11 +280,10 @@ def test_deck_export_of_a_stored_control_character_is_a_clear_error(boss) -> Non
 
 
 def test_every_listing_exports_in_every_format_without_formulas(boss, evil_cdrs, evil_deck) -> None:
-    from django.conf import settings
     from django.contrib import admin
     from import_export.admin import ExportMixin
 
-    titles = [fmt().get_title().lower() for fmt in settings.EXPORT_FORMATS]
+    titles = [fmt().get_title().lower() for fmt in FORMATS]
     assert titles == ["csv", "txt", "xlsx", "xls"]
     checked = 0
     for model, model_admin in admin.site._registry.items():

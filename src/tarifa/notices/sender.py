@@ -18,7 +18,6 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Q
 from django.utils import timezone
 
-from tarifa.billing.render import invoice_pdf
 from tarifa.core.notices import OutboxStatus, recipients, retry_delay
 from tarifa.notices.models import Outbox
 
@@ -106,6 +105,8 @@ def message(row: Outbox) -> EmailMultiAlternatives:
     if row.body_html:
         email.attach_alternative(row.body_html, "text/html")
     if row.invoice is not None:
+        from tarifa.billing.render import invoice_pdf  # reportlab: loaded by the processes that send invoices
+
         email.attach(attachment_name(row.invoice.number), invoice_pdf(row.invoice), "application/pdf")
     return email
 

@@ -83,11 +83,12 @@ def test_the_authorisation_migration_goes_back_and_forth_keeping_reservations(
 
 @pytest.mark.django_db
 def test_the_did_inventory_migration_derives_area_codes_of_stored_numbers(
-    tmp_path: Path, fresh_database_url: str
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     """dids 0003 adds porting/quarantined, area code and local number: DIDs stored before it get
-    theirs from libphonenumber, and their statuses keep their values."""
-    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=fresh_database_url)
+    theirs from libphonenumber, and their statuses keep their values. (The database goes back to
+    dids 0002 from the migrated template, which also shows the later dids migrations reverse.)"""
+    env = dict(os.environ, TARIFA_VAR_DIR=str(tmp_path), TARIFA_DATABASE_URL=migrated_database_url)
     assert run_tarifa(env, "manage", "migrate", "dids", "0002").returncode == 0
     old = run_tarifa(
         env,

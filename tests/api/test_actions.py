@@ -243,8 +243,19 @@ def test_rerate_a_period(client, tenants) -> None:
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["value"] == "soon"
     who = client.post(
-        "/api/v1/cdrs/rerate", {**body, "customer": "nobody"}, content_type="application/json", **tenants.auth("op_full")
+        "/api/v1/cdrs/rerate",
+        {**body, "customer": "nobody"},
+        content_type="application/json",
+        **tenants.auth("op_full"),
     )
     assert who.status_code == 422 and who.json()["errors"][0]["field"] == "customer"
-    assert client.post("/api/v1/cdrs/rerate", body, content_type="application/json", **tenants.auth("op_read")).status_code == 403
-    assert client.post("/api/v1/cdrs/rerate", body, content_type="application/json", **tenants.auth("res1_full")).status_code == 403
+    assert (
+        client.post("/api/v1/cdrs/rerate", body, content_type="application/json", **tenants.auth("op_read")).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/v1/cdrs/rerate", body, content_type="application/json", **tenants.auth("res1_full")
+        ).status_code
+        == 403
+    )

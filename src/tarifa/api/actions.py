@@ -19,8 +19,6 @@ to the audit log.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -96,11 +94,10 @@ class _LimitedTemporaryFile(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-def _too_large(size: Any) -> Problem:
-    rule = f"must be at most {DECK_MAX_BYTES} bytes ({DECK_MAX_BYTES // (1024 * 1024)} MiB)"
-    return Problem(
-        413, "Request body too large", f"The deck upload of {size} bytes is refused: {rule}", _one("file", size, rule)
-    )
+def _too_large(size: int | None) -> Problem:
+    rule = f"must be at most {DECK_MAX_BYTES} bytes ({DECK_MAX_BYTES / (1024 * 1024):g} MiB)"
+    what = f"The deck upload of {size} bytes" if size is not None else "The deck upload"
+    return Problem(413, "Request body too large", f"{what} is refused: {rule}", _one("file", size, rule))
 
 
 def _upload_form(request: HttpRequest) -> Any:
@@ -112,40 +109,39 @@ def _upload_form(request: HttpRequest) -> Any:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > DECK_MAX_BYTES + CHUNK:  # the file plus its form fields
         raise _too_large(int(declared))
-    handler = _LimitedTemporaryFile(request)
+    limited = _LimitedTemporaryFile(request)
+    handler: _LimitedTemporaryFile | None = limited
     try:
-        request.upload_handlers = [handler]
+        request.upload_handlers = [limited]
     except AttributeError:  # already parsed (a browser session's CSRF check reads the form)
         handler = None
     try:
         files = request.FILES
-        data = request.POST
+        posted = request.POST
     except StopUpload:
-        raise _too_large("more than the limit") from None
+        raise _too_large(None) from None
     if handler is not None and handler.too_large:
-        raise _too_large("more than the limit")
+        raise _too_large(None)
     upload = files.get("file")
     if upload is not None and upload.size is not None and upload.size > DECK_MAX_BYTES:
         raise _too_large(upload.size)
-    data = data.copy()
+    data = posted.copy()  # mutable
     data.setdefault("mode", "add")  # the documented default, as the back office's page preselects it
     form = DeckUploadForm(data, files)
     if not form.is_valid():
-        payload = {"file": getattr(upload, "name", None), "mode": data.get("mode"), "at": data.get("at")}
+        payload = {"file": getattr(upload, "name", None), "mode": posted.get("mode"), "at": posted.get("at")}
         raise _refused("The deck was refused.", refusals(form, payload))
     return form
 
 
 def _rows(target: Any, upload: Any) -> list[Any]:
     """The deck's rows, or a 422 listing every refused row (line, field, value, rule). The upload
-    is copied in chunks to a temporary file of its own, which the parser reads."""
+    is on disk (``_LimitedTemporaryFile``); the parser reads it whole (at most ``DECK_MAX_BYTES``),
+    as it does for the CLI and the back office."""
     from tarifa.rating.decks import DeckRejected, parse_file
 
-    with tempfile.TemporaryFile() as spool:
-        for chunk in upload.chunks(CHUNK):
-            spool.write(chunk)
-        spool.seek(0)
-        data = spool.read()
+    upload.seek(0)
+    data = upload.read()
     try:
         return parse_file(data, upload.name, target.time_zone)
     except DeckRejected as exc:
@@ -360,9 +356,7 @@ def _deck_routes(path: str, model_name: str) -> None:
         res = _resource(target_model())
         target = _allowed(res, caller, "view", id)
         if query.format not in ("csv", "xlsx"):
-            raise _refused(
-                "The export was refused.", _one("format", query.format, "must be csv or xlsx")[:1]
-            ) from None
+            raise _refused("The export was refused.", _one("format", query.format, "must be csv or xlsx")[:1]) from None
         try:
             data = export(target, query.format)  # type: ignore[arg-type]
         except ValueError as exc:  # a stored value no spreadsheet can hold, named with its rate
@@ -525,7 +519,9 @@ def release(request: HttpRequest, id: int, body: ReleaseIn) -> Any:
     before = changes.snapshot(did)
     try:
         with transaction.atomic():
-            done = service.release_did(did, form.cleaned_data["on"], quarantine_days=form.cleaned_data["quarantine_days"])
+            done = service.release_did(
+                did, form.cleaned_data["on"], quarantine_days=form.cleaned_data["quarantine_days"]
+            )
             changes.announce(caller.actor(request), done, "release", before, changes.snapshot(done))
     except service.DidRefused as exc:
         raise _did_refused(exc, {**payload, "release_date": body.on, "number": did.number}) from None
@@ -570,9 +566,7 @@ class SimulationOut(Schema):
     "vendors, their addresses and buy prices: operator tokens with `routing:read` (or read/full) only.",
     operation_id="simulate_call",
     openapi_extra={
-        "requestBody": {
-            "content": {"application/json": {"example": {"account": "C1000-A1", "callee": "442071234567"}}}
-        }
+        "requestBody": {"content": {"application/json": {"example": {"account": "C1000-A1", "callee": "442071234567"}}}}
     },
 )
 def simulate(request: HttpRequest, body: SimulateIn) -> Any:

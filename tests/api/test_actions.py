@@ -259,3 +259,23 @@ def test_rerate_a_period(client, tenants) -> None:
         ).status_code
         == 403
     )
+
+
+def test_the_upload_goes_to_disk_and_an_announced_oversize_body_is_not_read(client, tenants, monkeypatch) -> None:
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    seen: list[object] = []
+    parse = actions._rows
+    monkeypatch.setattr(actions, "_rows", lambda target, upload: seen.append(upload) or parse(target, upload))
+    url = f"/api/v1/tariffs/{tenants.objects['tariff1'].pk}/deck"
+    assert _post(client, url, "op_full", tenants, file=_deck()).status_code == 200
+    assert isinstance(seen[0], TemporaryUploadedFile)  # written chunk by chunk to a file, not held in memory
+    huge = str(actions.DECK_MAX_BYTES + 10 * actions.CHUNK)
+    refused = client.post(url, {"file": _deck()}, CONTENT_LENGTH=huge, **tenants.auth("op_full"))
+    assert refused.status_code == 413
+    assert refused.json()["errors"][0] == {
+        "field": "file",
+        "value": int(huge),
+        "rule": "must be at most 33554432 bytes (32 MiB)",
+        "reason": f"The deck upload of {huge} bytes is refused: must be at most 33554432 bytes (32 MiB)",
+    }

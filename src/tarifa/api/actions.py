@@ -95,9 +95,13 @@ class _LimitedTemporaryFile(TemporaryFileUploadHandler):
 
 
 def _too_large(size: int | None) -> Problem:
-    rule = f"must be at most {DECK_MAX_BYTES} bytes ({DECK_MAX_BYTES / (1024 * 1024):g} MiB)"
+    mib = DECK_MAX_BYTES / (1024 * 1024)
+    rule = f"must be at most {DECK_MAX_BYTES} bytes" + (f" ({mib:g} MiB)" if mib >= 1 else "")
     what = f"The deck upload of {size} bytes" if size is not None else "The deck upload"
-    return Problem(413, "Request body too large", f"{what} is refused: {rule}", _one("file", size, rule))
+    reason = f"{what} is refused: {rule}"
+    return Problem(
+        413, "Request body too large", reason, [{"field": "file", "value": size, "rule": rule, "reason": reason}]
+    )
 
 
 def _upload_form(request: HttpRequest) -> Any:

@@ -279,3 +279,20 @@ def test_the_upload_goes_to_disk_and_an_announced_oversize_body_is_not_read(clie
         "rule": "must be at most 33554432 bytes (32 MiB)",
         "reason": f"The deck upload of {huge} bytes is refused: must be at most 33554432 bytes (32 MiB)",
     }
+
+
+def test_a_staff_session_imports_a_deck_with_its_csrf_token(tenants) -> None:
+    """A browser's session: Django's CSRF check reads the multipart form before the operation (with
+    Django's own upload handlers); the deck is imported all the same."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    get_user_model().objects.create_superuser("boss", "b@example.com", "Boss-pass-12345")
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.login(username="boss", password="Boss-pass-12345")
+    url = f"/api/v1/tariffs/{tenants.objects['tariff2'].pk}/deck"
+    assert browser.post(url, {"file": _deck()}).status_code == 403  # no CSRF token
+    browser.get("/admin/")
+    done = browser.post(url, {"file": _deck()}, HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    assert done.status_code == 200, done.content
+    assert AuditEntry.objects.get(action="deck_import").actor == "user boss"

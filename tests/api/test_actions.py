@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from tarifa.api import actions
+from tarifa.api.models import ApiToken
 from tarifa.audit.models import AuditEntry
 from tarifa.dids.models import Did, DidPlan
 from tarifa.rating.models import Rate
@@ -157,11 +158,13 @@ def test_assign_and_release_a_did(client, tenants, did_world) -> None:
     assert again.status_code == 422
     assert again.json()["errors"][0]["field"] == "number" and "cannot be assigned" in again.json()["detail"]
 
-    # the reseller sees the number now that it is on its account; the other reseller does not
-    other = client.post(url + "/release", {}, content_type="application/json", **tenants.auth("res1_read"))
-    assert other.status_code == 403
-    hidden = client.post(url + "/release", {}, content_type="application/json", **tenants.auth("cust1_read"))
-    assert hidden.status_code == 403
+    # the number is now in reseller 1's view (read-only tokens may not write), never in reseller 2's
+    _t, res2 = ApiToken.issue("res2_full", customer=tenants.objects["reseller2"], scopes=["full"])
+    other = client.post(url + "/release", {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {res2}")
+    assert other.status_code == 404
+    for read_only in ("res1_read", "cust1_read"):
+        answer = client.post(url + "/release", {}, content_type="application/json", **tenants.auth(read_only))
+        assert answer.status_code == 403
     released = client.post(
         url + "/release", {"quarantine_days": 30}, content_type="application/json", **tenants.auth("op_full")
     )

@@ -99,11 +99,13 @@ def _mount() -> None:
 
 def _mount_management() -> None:
     """The management API: objects (api.objects over api.crud) and the audit log."""
+    from tarifa.api.actions import router as actions_router
     from tarifa.api.audit import router as audit_router
     from tarifa.api.objects import router as objects_router
 
     api.add_router("", objects_router)
     api.add_router("", audit_router)
+    api.add_router("", actions_router)
 
 
 _mount()

@@ -411,7 +411,7 @@ def _current_pks(instance: Model, name: str) -> list[Any]:
     return [] if value is None else [value]
 
 
-def refusals(form: "django_forms.ModelForm[Any]", payload: dict[str, Any]) -> list[dict[str, Any]]:
+def refusals(form: django_forms.BaseForm, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The form's errors as ``{field, value, rule, reason}`` (reason: the whole house sentence)."""
     out = []
     for name, errors in form.errors.as_data().items():

@@ -20,7 +20,6 @@ from tarifa.customers.models import Account, Customer
 from tarifa.dids.models import Did, DidPlan
 from tarifa.portal import signup
 from tarifa.portal.models import Signup
-from tests.origination_world import cli  # noqa: F401  (the fixture: `tarifa` in-process)
 
 pytestmark = pytest.mark.django_db
 
@@ -179,9 +178,18 @@ def test_sign_up_verify_once_and_log_in(offer: dict[str, Any], smtp_server: Any)
     assert forged.status_code == 400 and "not valid" in _text(forged)
 
 
-def test_an_unverified_sign_up_expires_and_gives_its_numbers_back(
-    offer: dict[str, Any], smtp_server: Any, cli: Any
-) -> None:
+def _tarifa(*args: str) -> Any:
+    """The ``tarifa`` command, in-process."""
+    from typer.testing import CliRunner
+
+    from tarifa import cli
+
+    if not any(group.name == "signups" for group in cli.app.registered_groups):
+        cli._register_commands()
+    return CliRunner().invoke(cli.app, list(args))
+
+
+def test_an_unverified_sign_up_expires_and_gives_its_numbers_back(offer: dict[str, Any], smtp_server: Any) -> None:
     chosen = offer["numbers"][3]
     assert Client().post("/portal/signup/", _data(offer, dids=[chosen.pk])).status_code == 302
     [mail] = smtp_server.wait_for(1)
@@ -189,7 +197,7 @@ def test_an_unverified_sign_up_expires_and_gives_its_numbers_back(
     assert link is not None
     assert signup.expire_due() == 0  # not yet
     Signup.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
-    result = cli("signups", "expire")  # `tarifa signups expire`
+    result = _tarifa("signups", "expire")
     assert result.exit_code == 0 and "1 sign-up expired" in result.output, result.output
     assert Did.objects.get(pk=chosen.pk).status == "available"
     late = Client().post(link.group(1))
@@ -204,9 +212,7 @@ def test_sign_ups_are_throttled_per_address(
     monkeypatch.setenv("TARIFA_SIGNUP_PER_ADDRESS", "1")
     first = Client().post("/portal/signup/", _data(offer, dids=[]))
     assert first.status_code == 302
-    second = Client().post(
-        "/portal/signup/", _data(offer, dids=[], web_username="newco2", email="two@newco.example")
-    )
+    second = Client().post("/portal/signup/", _data(offer, dids=[], web_username="newco2", email="two@newco.example"))
     assert second.status_code == 400
     assert "Too many sign-ups from address 127.0.0.1" in _text(second)
     assert not Customer.objects.filter(web_username="newco2").exists()
@@ -230,5 +236,3 @@ def test_a_plan_offered_for_sign_up_needs_its_tariff(offer: dict[str, Any]) -> N
     with pytest.raises(ValidationError) as refused:
         plan.full_clean()
     assert "Sign-up tariff (empty) is refused: a plan offered for sign-up needs the tariff" in str(refused.value)
-
-

@@ -1,4 +1,4 @@
-""""Log in as" (docs/portal.md): staff with the permission from the customer's back-office page, a
+"""The "log in as" feature (docs/portal.md): staff with the permission from the customer's back-office page, a
 reseller for its own subtree only (404 otherwise); every session recorded in the audit app and shown
 in the back office; changes made meanwhile written under the staff user or reseller."""
 
@@ -129,7 +129,7 @@ def test_staff_log_in_as_from_the_back_office_recorded_and_attributed(world: dic
 def test_staff_without_the_permission_cannot_log_in_as(world: dict[str, Any]) -> None:
     customer = world["customer"]
     clerk = _staff("clerk", "Clerk-pass1!")
-    assert f"/log-in-as/" not in _text(clerk.get(f"/admin/customers/customer/{customer.pk}/change/"))
+    assert "/log-in-as/" not in _text(clerk.get(f"/admin/customers/customer/{customer.pk}/change/"))
     assert clerk.get(f"/admin/customers/customer/{customer.pk}/log-in-as/").status_code in (302, 403)
     assert clerk.post(f"/portal/view-as/{customer.pk}/").status_code == 404
     assert clerk.get("/portal/").status_code == 302

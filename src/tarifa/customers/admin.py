@@ -241,6 +241,7 @@ class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     def log_in_as(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Open the customer's portal as the customer (portal/viewas.py confirms, records and checks again)."""
         return redirect("portal:view_as", int(object_id) if object_id.isdigit() else 0)
+
     list_display = (
         "account_code",
         "company",

@@ -12,11 +12,11 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, Pa
 from django.db.models import Q
 
 from tarifa.billing.models import AutoTopUp, ServicePlan
-from tarifa.customers.forms import AccountForm, CustomerForm
 from tarifa.customers.choices import CustomerKind, Status
+from tarifa.customers.forms import AccountForm, CustomerForm
 from tarifa.customers.models import Customer
-from tarifa.dids.models import Did
 from tarifa.customers.widgets import CountryListField, CountryPicker, LineListField
+from tarifa.dids.models import Did
 from tarifa.forms import LabeledErrorsMixin, LabeledForm, LabeledModelForm
 from tarifa.notices.models import NoticeSettings
 from tarifa.portal.access import PORTAL_KINDS, may_use_portal
@@ -244,7 +244,7 @@ class SignupForm(CustomerForm):
     )
 
     class Meta(CustomerForm.Meta):
-        fields = ["name", "company", "web_username", "email", "phone", "country", "address"]
+        fields = ["name", "company", "web_username", "email", "phone", "country", "address"]  # type: ignore[assignment]
 
     def __init__(self, *args: Any, operator: Customer, plans: Any, numbers: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -284,4 +284,4 @@ class SignupForm(CustomerForm):
         if chosen is not None and chosen.signup_tariff is not None:
             customer.tariff = chosen.signup_tariff
             customer.currency = chosen.signup_tariff.currency
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's private hook; the stubs omit it

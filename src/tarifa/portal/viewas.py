@@ -1,4 +1,4 @@
-""""Log in as": a staff user (permission ``audit.log_in_as``) or a reseller opens one of its
+"""The "log in as" feature: a staff user (permission ``audit.log_in_as``) or a reseller opens one of its
 customers' portal as that customer (docs/portal.md).
 
 Each session is a row of ``audit.ViewAsSession`` (who, when, which customer, from where, when it

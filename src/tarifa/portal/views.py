@@ -18,14 +18,14 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from tarifa import changes, config
 from tarifa.billing import allocation
 from tarifa.billing import render as invoice_render
 from tarifa.calls.pops import pop_names
 from tarifa.cdrs.choices import Disposition
 from tarifa.customers.models import Customer
-from tarifa.notices.models import NoticeSettings
-from tarifa import changes, config
 from tarifa.dids.service import DidRefused
+from tarifa.notices.models import NoticeSettings
 from tarifa.portal import explain, history, home, scope, signup, viewas
 from tarifa.portal.access import customer_view, may_use_portal
 from tarifa.portal.forms import (

@@ -266,6 +266,7 @@ def _register_commands() -> None:
     from tarifa.cdrs import commands as cdr_commands
     from tarifa.cdrs import origination_commands
     from tarifa.dids import commands as did_commands
+    from tarifa.portal import commands as signup_commands
     from tarifa.rating import commands as deck_commands
     from tarifa.services import billing_commands
     from tarifa.services import commands as service_commands
@@ -280,6 +281,7 @@ def _register_commands() -> None:
     did_commands.register(app)
     origination_commands.register(app)
     billing_commands.register(app)
+    signup_commands.register(app)
 
 
 def main() -> None:

@@ -372,6 +372,28 @@ def cache_check_seconds() -> float:
     return value
 
 
+# --- online sign-up in the customer portal (issue 16) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signup:
+    """The portal's public sign-up page: on or off (off by default: the operator opens it), the hours
+    a sign-up has to follow its e-mail link before its reserved DIDs go back to the inventory, and
+    how many sign-ups one client address may make per hour."""
+
+    enabled: bool
+    verify_hours: int
+    per_address: int
+
+
+def signup() -> Signup:
+    return Signup(
+        enabled=_env_bool("SIGNUP", False),
+        verify_hours=_env_int("SIGNUP_VERIFY_HOURS", 48, 1, 720),
+        per_address=_env_int("SIGNUP_PER_ADDRESS", 3, 1, 1000),
+    )
+
+
 def ingest_writers() -> int:
     """Batches a file import writes at once on PostgreSQL (TARIFA_INGEST_WRITERS, default 2)."""
     return _env_int("INGEST_WRITERS", 2, 1, 16)
@@ -554,6 +576,7 @@ _READERS: tuple[Callable[[], object], ...] = (
     body_timeout,
     access_log,
     login_throttle,
+    signup,
     trusted_proxies,
     https,
     max_call_seconds,

@@ -289,10 +289,19 @@ def load_demo(echo: Callable[[str], None] = lambda _text: None) -> dict[str, int
     IncludedMinutes.objects.get_or_create(
         plan=business, name="US & Canada", defaults={"prefixes": ["1"], "minutes": 1000}
     )
-    ServicePlan.objects.get_or_create(name="Basic", defaults={"recurring_fee": Decimal("4.99")})
+    # offered on the portal's sign-up page (shown when TARIFA_SIGNUP is on), with the world tariff
+    ServicePlan.objects.get_or_create(
+        name="Basic",
+        defaults={"recurring_fee": Decimal("4.99"), "offered_for_signup": True, "signup_tariff": world},
+    )
     did_plan, _ = DidPlan.objects.get_or_create(
         name="US local",
-        defaults={"monthly_fee": Decimal("1.50"), "included_minutes": 200, "inbound_rate": Decimal("0.0060")},
+        defaults={
+            "monthly_fee": Decimal("1.50"),
+            "included_minutes": 200,
+            "inbound_rate": Decimal("0.0060"),
+            "offered_for_signup": True,
+        },
     )
 
     echo("Customers and accounts ...")

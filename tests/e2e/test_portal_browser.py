@@ -33,6 +33,7 @@ def server(
         database_url,
         TARIFA_SMTP_HOST=_smtp_controller.host,
         TARIFA_SMTP_PORT=str(_smtp_controller.port),
+        TARIFA_SIGNUP="on",  # the demo offers its "Basic" plan and "US local" numbers for sign-up
     )
 
 
@@ -246,6 +247,44 @@ def test_password_reset_through_the_emailed_link(page: Page, server: PortalServe
     expect(page.get_by_role("heading", name="Umbrella SARL")).to_be_visible()
     page.goto(link)  # single use
     expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+
+
+def test_sign_up_verify_the_email_and_log_in(page: Page, server: PortalServer, _smtp_controller: Mailbox) -> None:
+    _smtp_controller.clear()
+    page.goto(f"{server.base}/portal/login/")
+    page.get_by_role("link", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
+    page.get_by_label("Service plan").select_option(label="Basic")
+    page.get_by_label("12015550013").check()
+    page.get_by_label("Name", exact=True).fill("Bea Browser")
+    page.get_by_label("Company").fill("Browser Works")
+    page.get_by_label("Web access user name").fill("browserworks")
+    page.get_by_label("Email address").fill("bea@browser.example")
+    page.get_by_label("Phone number", exact=True).fill("+12015550188")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Web access password").fill("weakpass")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(re.compile("Web access password .* is refused"))).to_be_visible()  # kept, refused
+    expect(page.get_by_label("Company")).to_have_value("Browser Works")
+    page.get_by_label("Web access password").fill("Browse-pass7!")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    log_in(page, server, "browserworks", "Browse-pass7!")  # not before the link
+    expect(page.get_by_role("alert")).to_contain_text("is refused")
+    [mail] = _smtp_controller.wait_for(1)
+    assert mail["To"] == "bea@browser.example"
+    found = re.search(r"(http://\S+/portal/signup/verify/\S+/)", mail.get_content())
+    assert found is not None, mail.get_content()
+    page.goto(found.group(1))
+    page.get_by_role("button", name="Activate my account").click()
+    expect(page.get_by_text("Your account is active")).to_be_visible()
+    log_in(page, server, "browserworks", "Browse-pass7!")
+    expect(page.get_by_role("heading", name="Browser Works")).to_be_visible()
+    page.goto(f"{server.base}/portal/accounts/")
+    expect(page.locator("#accounts")).to_contain_text("Main")
+    page.goto(found.group(1))  # single use
+    page.get_by_role("button", name="Activate my account").click()
+    expect(page.get_by_role("alert")).to_contain_text("already used")
 
 
 def test_phone_sized_screen(browser: Browser, server: PortalServer) -> None:

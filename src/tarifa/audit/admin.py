@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from tarifa.admin_base import ReadOnlyAdmin
-from tarifa.audit.models import AuditEntry
+from tarifa.audit.models import AuditEntry, ViewAsSession
 
 
 @admin.register(AuditEntry)
@@ -29,6 +29,22 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "before",
         "after",
     )
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.register(ViewAsSession)
+class ViewAsSessionAdmin(ReadOnlyAdmin):
+    """Every "log in as" session (who, when, which customer, from where, when it ended); read only."""
+
+    list_display = ("started_at", "actor", "via", "customer_repr", "customer_id", "address", "ended_at")
+    list_filter = ("via", "started_at")
+    search_fields = ("actor", "customer_repr", "address")
+    date_hierarchy = "started_at"
+    readonly_fields = ("started_at", "ended_at", "user", "actor", "via", "customer_id", "customer_repr", "address")
 
     def get_actions(self, request: HttpRequest) -> Any:
         actions = super().get_actions(request)

@@ -83,3 +83,33 @@ def record(sender: Any, change: Change, **kwargs: Any) -> None:
         before=change.before,
         after=change.after,
     )
+
+
+class ViewAsSession(models.Model):
+    """One "log in as" session: a staff user or a reseller opened a customer's portal as that
+    customer (docs/portal.md). Written when it starts; ``ended_at`` is set once, when it ends. The
+    customer is kept as id and name (the audit app sits below the customers app)."""
+
+    class Via(models.TextChoices):
+        ADMIN = "admin", "back office (staff)"
+        RESELLER = "reseller", "portal (reseller)"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False
+    )
+    actor = models.CharField("who", max_length=200)
+    via = models.CharField(max_length=8, choices=Via.choices, default=Via.ADMIN)
+    customer_id = models.PositiveBigIntegerField("customer id", db_index=True)
+    customer_repr = models.CharField("customer", max_length=200)
+    address = models.CharField("from address", max_length=150, blank=True)
+    started_at = models.DateTimeField("started", auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField("ended", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "log-in-as session"
+        verbose_name_plural = "log-in-as sessions"
+        ordering = ["-started_at", "-id"]
+        permissions = [("log_in_as", "Can log in to the portal as a customer")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} as {self.customer_repr} at {self.started_at:%Y-%m-%d %H:%M:%S}"

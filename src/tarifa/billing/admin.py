@@ -67,9 +67,11 @@ class ServicePlanAdmin(TarifaAdmin):
         "minimum_amount",
         "unpaid_action",
         "active",
+        "offered_for_signup",
     )
     search_fields = ("name",)
-    list_filter = (("period", ChoicesDropdownFilter), "active")
+    list_filter = (("period", ChoicesDropdownFilter), "active", "offered_for_signup")
+    autocomplete_fields = ("signup_tariff",)
     inlines = [IncludedMinutesInline]
 
 

@@ -72,12 +72,37 @@ class ServicePlan(LabeledUniqueMixin, TimestampedModel):
     )
     description = LabeledCharField("description", max_length=200, blank=True)
     active = models.BooleanField("active", default=True)
+    offered_for_signup = models.BooleanField(
+        "offered for online sign-up",
+        default=False,
+        help_text="New customers can choose this plan on the portal's sign-up page (when TARIFA_SIGNUP is on).",
+    )
+    signup_tariff = models.ForeignKey(
+        "rating.Tariff",
+        verbose_name="tariff of customers who sign up for it",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Their customer tariff (and so their currency); required when the plan is offered for sign-up.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.offered_for_signup and not self.signup_tariff_id:
+            raise ValidationError(
+                {"signup_tariff": v.refuse("Sign-up tariff", None, "a plan offered for sign-up needs the tariff")}
+            )
+        if self.offered_for_signup and not self.active:
+            raise ValidationError(
+                {"offered_for_signup": v.refuse("Offered for sign-up", True, "an inactive plan cannot be offered")}
+            )
 
 
 class IncludedMinutes(TimestampedModel):

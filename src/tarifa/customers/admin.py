@@ -7,9 +7,11 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, modelformset_factory
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import action
 
 from tarifa.admin_base import TarifaAdmin, protected_refusal, text_filter
 from tarifa.billing.admin_payments import AddMoneyMixin
@@ -17,6 +19,9 @@ from tarifa.calls.admin_simulate import SimulateCallMixin
 from tarifa.customers.forms import AccountForm, CustomerForm, SipDeviceForm
 from tarifa.customers.models import Account, Customer, DialingRoute, IpDevice, SipDevice, TranslationRule
 from tarifa.dids.models import Did, VirtualNumber
+
+#: "Log in as" a customer on the portal (the audit app's ViewAsSession permission; portal/viewas.py).
+LOG_IN_AS_PERMISSION = "audit.log_in_as"
 
 
 class AccountInline(TabularInline):
@@ -227,7 +232,16 @@ class TranslationRuleInline(TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(AddMoneyMixin, TarifaAdmin):
     form = CustomerForm
-    actions_detail = ["add_money", "statement"]
+    actions_detail = ["add_money", "statement", "log_in_as"]
+
+    def has_log_in_as_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm(LOG_IN_AS_PERMISSION)
+
+    @action(description="Log in as", url_path="log-in-as", permissions=["log_in_as"])
+    def log_in_as(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Open the customer's portal as the customer (portal/viewas.py confirms, records and checks again)."""
+        return redirect("portal:view_as", int(object_id) if object_id.isdigit() else 0)
+
     list_display = (
         "account_code",
         "company",

@@ -71,7 +71,10 @@ class DidPlanAdmin(TarifaAdmin):
     search_fields = ("name",)
     inlines = (OriginRateInline,)
     fieldsets = (
-        (None, {"fields": ("name", "description", "monthly_fee", "setup_fee", "included_minutes")}),
+        (
+            None,
+            {"fields": ("name", "description", "monthly_fee", "setup_fee", "included_minutes", "offered_for_signup")},
+        ),
         (
             "Origination (blended rate, toll-free)",
             {

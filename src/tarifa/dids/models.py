@@ -33,6 +33,12 @@ class DidPlan(LabeledUniqueMixin, TimestampedModel):
     inbound_interval_1 = int_field("Inbound first interval", 1, 86400, "seconds", default=60)
     inbound_interval_n = int_field("Inbound next interval", 1, 86400, "seconds", default=60)
     description = LabeledCharField("description", max_length=200, blank=True)
+    offered_for_signup = models.BooleanField(
+        "offered for online sign-up",
+        default=False,
+        help_text="Numbers chosen on the portal's sign-up page are assigned with this plan (the first such plan "
+        "by name); no plan offered: the sign-up page offers no numbers.",
+    )
     # Origination (docs/origination.md): the inbound rate above is the blended rate; origin rates
     # (OriginRate, inline) tier it by the caller's prefix; toll-free numbers, LATA billing,
     # payphone surcharges and short-call penalties are the plan's settings below.

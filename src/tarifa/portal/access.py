@@ -4,8 +4,9 @@ The one gate of every portal view (:func:`customer_view`): no customer user, no 
 the back office (``/admin/``) and are sent to the portal's log-in here; a customer user can never
 open the back office, which requires ``is_staff`` (``set_web_access`` never sets it).
 
-Reseller self-care (a later step) reuses the same views: a reseller picks one customer of its
-subtree (``Customer.in_subtree``) and the views receive that customer as ``request.portal_customer``.
+"Log in as" (``portal/viewas.py``) reuses the same views: a staff user with the permission or a
+reseller (one customer of its subtree, ``Customer.in_subtree``) opens a session, and the views
+receive that customer as ``request.portal_customer`` (``request.portal_viewing`` says who views).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.urls import reverse
 
 from tarifa.customers.choices import CustomerKind, Status
 from tarifa.customers.models import Customer
+from tarifa.portal import viewas
 
 __all__ = ["customer_of", "customer_view", "may_use_portal"]
 
@@ -54,9 +56,14 @@ def customer_view(view: View) -> View:
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not may_use_portal(request.user):
+        viewing = viewas.current(request)  # "log in as": a staff user or a reseller, still allowed
+        request.portal_viewing = viewing  # type: ignore[attr-defined]
+        if viewing is not None:
+            request.portal_customer = viewing.customer  # type: ignore[attr-defined]
+        elif may_use_portal(request.user):
+            request.portal_customer = customer_of(request.user)  # type: ignore[attr-defined]
+        else:
             return redirect_to_login(request.get_full_path(), reverse("portal:login"), REDIRECT_FIELD_NAME)
-        request.portal_customer = customer_of(request.user)  # type: ignore[attr-defined]
         response = view(request, *args, **kwargs)
         response.headers.setdefault("Cache-Control", "private, no-store")
         return response

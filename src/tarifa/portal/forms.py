@@ -11,14 +11,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.db.models import Q
 
-from tarifa.billing.models import AutoTopUp
-from tarifa.customers.forms import AccountForm
+from tarifa.billing.models import AutoTopUp, ServicePlan
+from tarifa.customers.choices import CustomerKind, Status
+from tarifa.customers.forms import AccountForm, CustomerForm
 from tarifa.customers.models import Customer
 from tarifa.customers.widgets import CountryListField, CountryPicker, LineListField
+from tarifa.dids.models import Did
 from tarifa.forms import LabeledErrorsMixin, LabeledForm, LabeledModelForm
 from tarifa.notices.models import NoticeSettings
 from tarifa.portal.access import PORTAL_KINDS, may_use_portal
 from tarifa.portal.groups import Group
+from tarifa.portal.signup import MAX_DIDS
 from tarifa.throttle import service
 from tarifa.throttle.forms import ThrottledLoginMixin, ThrottledOldPasswordMixin
 
@@ -30,6 +33,7 @@ __all__ = [
     "ProfileForm",
     "ResetForm",
     "ResetSetPassword",
+    "SignupForm",
     "WhyForm",
     "settings_form",
 ]
@@ -215,3 +219,69 @@ class NoticeForm(LabeledModelForm):
         self.fields["low_balance_threshold"].widget = forms.TextInput(attrs={"inputmode": "decimal"})
         self.fields["emails"].widget = forms.TextInput(attrs={"autocomplete": "email"})
         self.fields["low_balance_threshold"].help_text += " The home page warns below it too."
+
+
+class SignupForm(CustomerForm):
+    """Online sign-up: the back office's customer form (the same validators, the seed 003 rules for
+    the web user name, the password policy, e-mail, company and country, and the model's ``clean``)
+    limited to what a new customer types, plus a plan the operator offers and numbers to reserve.
+
+    The customer is placed under the operator, inactive (its portal user too) until the e-mail link
+    is followed, with the chosen plan's sign-up tariff and its currency."""
+
+    plan = forms.ModelChoiceField(
+        label="Service plan",
+        queryset=ServicePlan.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Service plan %(value)s is refused: must be one of the plans offered"},
+    )
+    dids = forms.ModelMultipleChoiceField(
+        label="Phone numbers (optional)",
+        queryset=Did.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Phone number %(value)s is refused: it is no longer available"},
+    )
+
+    class Meta(CustomerForm.Meta):
+        fields = ["name", "company", "web_username", "email", "phone", "country", "address"]  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, operator: Customer, plans: Any, numbers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.operator = operator
+        plan = self.fields["plan"]
+        assert isinstance(plan, forms.ModelChoiceField)
+        plan.queryset = plans
+        dids = self.fields["dids"]
+        assert isinstance(dids, forms.ModelMultipleChoiceField)
+        dids.queryset = numbers
+        dids.help_text = f"Up to {MAX_DIDS}; they are kept for you until you follow the e-mail's link."
+        password = self.fields["web_password"]
+        password.required = True
+        password.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+        password.help_text = (password.help_text or "").replace(" Leave empty to keep the current password.", "")
+        self.fields["web_username"].widget.attrs.update({"autocomplete": "username", "autocapitalize": "none"})
+        self.fields["email"].widget.attrs.update({"autocomplete": "email"})
+        if not numbers.exists():
+            del self.fields["dids"]
+        self.order_fields(["plan", "dids", *self.Meta.fields, "web_password"])
+
+    def clean_dids(self) -> list[Any]:
+        chosen = list(self.cleaned_data.get("dids") or [])
+        if len(chosen) > MAX_DIDS:
+            raise forms.ValidationError(
+                f"Phone numbers {len(chosen)} chosen is refused: at most {MAX_DIDS}", code="max_dids"
+            )
+        return chosen
+
+    def _post_clean(self) -> None:
+        # before the model's clean: where a signed-up customer goes and what it is billed with
+        customer = self.instance
+        customer.parent = self.operator
+        customer.kind = CustomerKind.CUSTOMER
+        customer.status = Status.INACTIVE
+        chosen = self.cleaned_data.get("plan")
+        if chosen is not None and chosen.signup_tariff is not None:
+            customer.tariff = chosen.signup_tariff
+            customer.currency = chosen.signup_tariff.currency
+        super()._post_clean()  # type: ignore[misc]  # Django's private hook; the stubs omit it

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,13 +18,15 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from tarifa import changes, config
 from tarifa.billing import allocation
 from tarifa.billing import render as invoice_render
 from tarifa.calls.pops import pop_names
 from tarifa.cdrs.choices import Disposition
 from tarifa.customers.models import Customer
+from tarifa.dids.service import DidRefused
 from tarifa.notices.models import NoticeSettings
-from tarifa.portal import explain, history, home, scope
+from tarifa.portal import explain, history, home, scope, signup, viewas
 from tarifa.portal.access import customer_view, may_use_portal
 from tarifa.portal.forms import (
     AutoTopUpForm,
@@ -34,6 +37,7 @@ from tarifa.portal.forms import (
     ProfileForm,
     ResetForm,
     ResetSetPassword,
+    SignupForm,
     WhyForm,
     settings_form,
 )
@@ -52,6 +56,30 @@ def _me(request: HttpRequest) -> Customer:
     return customer
 
 
+def _viewing(request: HttpRequest) -> viewas.Viewing | None:
+    viewing: viewas.Viewing | None = getattr(request, "portal_viewing", None)
+    return viewing
+
+
+def _saved(request: HttpRequest, form: Any, before: dict[str, Any] | None) -> Any:
+    """Save a portal form and write the change to the audit log under the user who made it: the
+    customer's own user, or the staff user or reseller viewing as the customer."""
+    with transaction.atomic():
+        obj = form.save()
+        changes.announce(
+            viewas.actor(request, _viewing(request)),
+            obj,
+            "update" if before is not None else "create",
+            before,
+            changes.snapshot(obj),
+        )
+    return obj
+
+
+def _before(obj: Any) -> dict[str, Any] | None:
+    return changes.snapshot(obj) if obj.pk is not None else None
+
+
 # --- log-in, log-out, password reset -------------------------------------------------------------
 
 
@@ -63,11 +91,17 @@ class Login(auth_views.LoginView):
     def get_default_redirect_url(self) -> str:
         return reverse("portal:home")
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["signup_open"] = config.signup().enabled and signup.offered_plans().exists()
+        return context
+
 
 @require_http_methods(["POST"])
 def logout(request: HttpRequest) -> HttpResponse:
     from django.contrib.auth import logout as end_session
 
+    viewas.end(request)
     end_session(request)
     messages.info(request, "You are logged out.")
     return redirect("portal:login")
@@ -211,10 +245,10 @@ def account_settings(request: HttpRequest, account_id: int, group: str = "routin
         raise Http404("no such settings group")
     form_class = settings_form(chosen)
     if request.method == "POST":
+        before = _before(account)
         form = form_class(request.POST, instance=account)
         if form.is_valid():
-            with transaction.atomic():
-                form.save()
+            _saved(request, form, before)
             messages.success(request, f"{chosen.title} of {account.name} saved.")
             return redirect("portal:account_settings", account_id=account.pk, group=chosen.slug)
         status = 400
@@ -244,10 +278,11 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     settings = NoticeSettings.objects.filter(customer_id=me.pk).first() or NoticeSettings(customer=me)
     notices = NoticeForm(request.POST if which == "notices" else None, instance=settings)
     status = 200
+    before_profile, before_notices = _before(me), _before(settings)
     if which == "profile":
         if profile.is_valid():
             with transaction.atomic():
-                saved = profile.save()
+                saved = _saved(request, profile, before_profile)
                 if saved.user is not None and saved.user.email != saved.email:
                     saved.user.email = saved.email  # reset links go to the customer's e-mail
                     saved.user.save(update_fields=["email"])
@@ -257,11 +292,13 @@ def profile_page(request: HttpRequest) -> HttpResponse:
         me.refresh_from_db()
     elif which == "notices":
         if notices.is_valid():
-            with transaction.atomic():
-                notices.save()  # the row is created on the first save
+            _saved(request, notices, before_notices)  # the row is created on the first save
             messages.success(request, "Low-balance notices saved.")
             return redirect("portal:profile")
         status = 400
+    elif which == "password" and _viewing(request) is not None:
+        messages.error(request, "The portal password cannot be changed while viewing as the customer.")
+        return redirect("portal:profile")
     elif which == "password":
         if password.is_valid():
             from django.contrib.auth import update_session_auth_hash
@@ -444,8 +481,7 @@ def payments_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            with transaction.atomic():
-                form.save()  # the row is created on the first save
+            _saved(request, form, _before(setting))  # the row is created on the first save
             messages.success(request, "Automatic top-up saved.")
             return redirect("portal:payments")
         status = 400
@@ -459,3 +495,123 @@ def payments_page(request: HttpRequest) -> HttpResponse:
         "setting": setting,
     }
     return render(request, "portal/payments.html", context, status=status)
+
+
+# --- online sign-up ------------------------------------------------------------------------------
+
+
+def _signup_open() -> tuple[Customer, Any]:
+    """The operator new customers go under and the plans offered; 404 while sign-up is closed
+    (TARIFA_SIGNUP off, no operator, no plan offered)."""
+    operator = signup.operator()
+    plans = signup.offered_plans()
+    if not config.signup().enabled or operator is None or not plans.exists():
+        raise Http404("online sign-up is not open")
+    return operator, plans
+
+
+def _numbers() -> Any:
+    available = signup.available_dids()
+    listed = list(available.values_list("pk", flat=True)[: signup.LISTED_DIDS])
+    return available.filter(pk__in=listed)
+
+
+def signup_page(request: HttpRequest) -> HttpResponse:
+    """The public sign-up form; on success the customer is stored inactive and the link mailed."""
+    from tarifa.throttle import service as throttle
+
+    operator, plans = _signup_open()
+    signup.expire_due()  # numbers of sign-ups never verified in time go back first
+    form = SignupForm(request.POST or None, operator=operator, plans=plans, numbers=_numbers())
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            address = throttle.client_address(request)
+            lock = throttle.count_signup(address)
+            if lock is not None:
+                form.add_error(None, lock.message())
+            else:
+                try:
+                    created = signup.create(
+                        form,
+                        list(form.cleaned_data.get("dids") or []),
+                        address,
+                        lambda token: request.build_absolute_uri(reverse("portal:signup_verify", args=[token])),
+                    )
+                except DidRefused as exc:
+                    form.add_error("dids" if "dids" in form.fields else None, str(exc))
+                except signup.MailNotSent:
+                    form.add_error(
+                        None, "The e-mail could not be sent now (the mail server did not answer); try again later."
+                    )
+                else:
+                    request.session["tarifa_signup_email"] = created.customer.email
+                    return redirect("portal:signup_sent")
+    context = {"form": form, "hours": config.signup().verify_hours}
+    response = render(request, "portal/signup.html", context, status=status)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    _signup_open()
+    email = request.session.get("tarifa_signup_email", "")
+    return render(request, "portal/signup_sent.html", {"email": email, "hours": config.signup().verify_hours})
+
+
+def signup_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mail's link: a page with one button (a mail scanner's GET activates nothing), whose POST
+    activates the account once."""
+    error = ""
+    if request.method == "POST":
+        try:
+            done = signup.verify(token)
+        except signup.Refused as exc:
+            error = str(exc)
+        else:
+            messages.success(
+                request, f"Your account is active: log in with your web user name {done.customer.web_username}."
+            )
+            return redirect("portal:login")
+    response = render(request, "portal/signup_verify.html", {"error": error}, status=400 if error else 200)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- "log in as" ---------------------------------------------------------------------------------
+
+
+def view_as_start(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Open a customer's portal as that customer: staff with the permission (from the customer's
+    back-office page) or a reseller (its subtree's customers). A customer one may not view is 404."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    customer = viewas.viewable_by(request.user).filter(pk=customer_id).first()
+    if customer is None:
+        raise Http404("no such customer")
+    if request.method == "POST":
+        viewas.start(request, customer.pk)
+        return redirect("portal:home")
+    return render(request, "portal/view_as.html", {"customer": customer})
+
+
+@require_http_methods(["POST"])
+def view_as_end(request: HttpRequest) -> HttpResponse:
+    row = viewas.end(request)
+    if row is None:
+        return redirect("portal:home")
+    messages.info(request, f"You are no longer viewing as {row.customer_repr}.")
+    if row.via == row.Via.ADMIN:
+        return redirect("admin:customers_customer_change", row.customer_id)
+    return redirect("portal:customers")
+
+
+@customer_view
+def customers_page(request: HttpRequest) -> HttpResponse:
+    """A reseller's customers (its subtree), each with "Log in as"."""
+    me = _me(request)
+    if _viewing(request) is not None or me.kind != "reseller":
+        raise Http404("only a reseller has customers here")
+    rows = viewas.viewable_by(request.user).order_by("company", "name")
+    return render(request, "portal/customers.html", {"nav": "customers", "me": me, "customers": rows})

@@ -16,6 +16,7 @@ class LoginFailure(models.Model):
     class Scope(models.TextChoices):
         USER = "user", "user name"
         ADDRESS = "address", "client address"
+        SIGNUP = "signup", "portal sign-up from a client address"
 
     scope = models.CharField(max_length=8, choices=Scope.choices)
     key = models.CharField(max_length=150)

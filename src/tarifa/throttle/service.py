@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -106,7 +106,7 @@ def begin_attempt(username: str, address: str, now: datetime | None = None, *, d
         if lock is not None:
             return lock
         oldest = now - max(p.window for p in _policies().values())
-        LoginFailure.objects.filter(at__lte=oldest).delete()
+        _logins().filter(at__lte=oldest).delete()
         rows = LoginFailure.objects.bulk_create([LoginFailure(scope=s, key=k, at=now) for s, k in keys])
     return [row.pk for row in rows]
 
@@ -140,7 +140,7 @@ def record_failure(username: str, address: str, now: datetime | None = None, *, 
     every window."""
     now = now or timezone.now()
     oldest = now - max(p.window for p in _policies().values())
-    LoginFailure.objects.filter(at__lte=oldest).delete()
+    _logins().filter(at__lte=oldest).delete()
     LoginFailure.objects.bulk_create([LoginFailure(scope=s, key=k, at=now) for s, k in _keys(username, address, door)])
 
 
@@ -148,3 +148,44 @@ def record_success(username: str, *, door: str = ADMIN) -> None:
     """A log-in succeeded at ``door``: the user's earlier typos there no longer count. The address's
     failures stay, so an attacker with one valid account cannot reset the count for the others."""
     LoginFailure.objects.filter(scope=Scope.USER, key=_user_key(username, door)).delete()
+
+
+def _logins() -> models.QuerySet[LoginFailure]:
+    """The log-in rows (sign-ups keep their own, longer window: see ``count_signup``)."""
+    return LoginFailure.objects.filter(scope__in=(Scope.USER, Scope.ADDRESS))
+
+
+#: The portal's sign-ups per client address are counted over an hour, locked for an hour at the limit.
+SIGNUP_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SignupLock:
+    """Why a sign-up from an address is refused and until when (UTC)."""
+
+    address: str
+    until: datetime
+
+    def message(self, now: datetime | None = None) -> str:
+        now = now or timezone.now()
+        minutes = max(1, -(-int((self.until - now).total_seconds()) // 60))
+        return (
+            f"Too many sign-ups from address {self.address}: sign-up is closed for it until "
+            f"{self.until:%Y-%m-%d %H:%M:%S} UTC (in {minutes} minute{'s' if minutes != 1 else ''}). Try again then."
+        )
+
+
+def count_signup(address: str, now: datetime | None = None) -> SignupLock | None:
+    """Count one sign-up try from ``address`` (TARIFA_SIGNUP_PER_ADDRESS per hour), or the lock
+    that refuses it. Checked and counted in one transaction, serialised per address as log-ins are."""
+    policy = LockoutPolicy(config.signup().per_address, SIGNUP_WINDOW, SIGNUP_WINDOW)
+    with transaction.atomic():
+        _serialise([(Scope.SIGNUP, address)])
+        now = now or timezone.now()
+        LoginFailure.objects.filter(scope=Scope.SIGNUP, at__lte=now - SIGNUP_WINDOW).delete()
+        times = LoginFailure.objects.filter(scope=Scope.SIGNUP, key=address[:150]).values_list("at", flat=True)
+        until = released_at(times, policy, now)
+        if until is not None:
+            return SignupLock(address, until)
+        LoginFailure.objects.create(scope=Scope.SIGNUP, key=address[:150], at=now)
+    return None

@@ -114,13 +114,16 @@ def amount_due(invoice: Invoice) -> Decimal:
     counted once); 0 once it is paid."""
     from django.db.models import Sum
 
+    from tarifa.billing.allocation import CREDIT_TAX_SUFFIX
     from tarifa.billing.models import InvoiceStatus
+
+    suffixes = (":credit", CREDIT_TAX_SUFFIX)
 
     if invoice.status == InvoiceStatus.PAID:
         return Decimal(0)
     notes = invoice.credit_notes.filter(kind=InvoiceKind.CREDIT_NOTE, status=InvoiceStatus.ISSUED)
     credited = -(notes.aggregate(t=Sum("total"))["t"] or Decimal(0))
-    references = [f"{number}:credit" for number in notes.values_list("number", flat=True)]
+    references = [f"{number}{suffix}" for number in notes.values_list("number", flat=True) for suffix in suffixes]
     allocations = invoice.allocations.all()
     allocated = allocations.aggregate(s=Sum("amount"))["s"] or Decimal(0)
     from_notes = allocations.filter(source__reference__in=references).aggregate(s=Sum("amount"))["s"] or Decimal(0)
@@ -442,7 +445,10 @@ class _Renderer:
 
         d = self.doc
         if d.kind != InvoiceKind.INVOICE:
-            text = f"This credit note reduces what is owed on invoice {d.credited_number or '—'} by {self.m(d.total)}."
+            text = f"This credit note reduces what is owed on invoice {d.credited_number or '—'} by {self.m(-d.total)}"
+            if d.tax:
+                text += f" ({self.m(-(d.total - d.tax))} net + {self.m(-d.tax)} tax)"
+            text += "."
             return [Spacer(1, 6 * mm), self.p(text)]
         parts = []
         if d.due <= 0 < d.total:

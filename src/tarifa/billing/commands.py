@@ -96,11 +96,25 @@ def statement(
     typer.echo(f"{'':19}  {'opening balance':<40} {'':>14} {money_text(st.opening):>14}")
     for line in st.lines:
         r = line.row
-        what = f"{r.kind} {r.description}".strip()[:40]
+        first, *rest = statement_text(r.kind, r.description, r.reference)
         amount = ("+" if r.amount > 0 else "") + money_text(r.amount)
-        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {what:<40} {amount:>14} {money_text(line.balance):>14}")
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {first:<40} {amount:>14} {money_text(line.balance):>14}")
+        for more in rest:
+            typer.echo(f"{'':19}    {more}")
     typer.echo(f"{'':19}  {'closing balance':<40} {'':>14} {money_text(st.closing):>14}")
     typer.echo(f"money in {money_text(st.money_in)}, money out {money_text(st.money_out)}")
+
+
+def statement_text(kind: str, description: str, reference: str, width: int = 40) -> list[str]:
+    """What a statement line says, in full: kind, description and the reference when the description
+    does not name it (nor the document it belongs to), wrapped at ``width`` between words (never inside a number such as
+    INV-2026-000001: a word longer than the width stays whole on its line)."""
+    import textwrap
+
+    what = f"{kind} {description}".strip()
+    if reference and reference.split(":")[0] not in what:  # INV-...:discount is named by its invoice
+        what += f" (ref. {reference})"
+    return textwrap.wrap(what, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def receivables(

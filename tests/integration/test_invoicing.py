@@ -198,8 +198,9 @@ def test_a_credit_note_on_a_taxed_invoice_gives_back_its_tax(tmp_path) -> None: 
     path = tmp_path / "note.pdf"
     path.write_bytes(invoice_pdf(note))
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
-    assert "20 %" in text and "Taxes" in text and "-$12.50" in text
-    assert "by $12.50 (" in text and "by -$" not in text
+    assert "20 %" in text and "Taxes" in text and "-$12.5000" in text  # the customer's 4 billing decimals
+    net, tax = f"${-note.subtotal:.4f}", f"${-note.tax:.4f}"
+    assert f"by $12.5000 ({net} net + {tax} tax)" in " ".join(text.split()) and "by -$" not in text
     csv = invoice_csv(note).splitlines()
     assert f"tax,{note.tax}" in csv  # the header row: the tax given back, negative
     (row,) = [r for r in csv if r.startswith("tax,VAT")]
@@ -227,7 +228,11 @@ def test_the_cli_runs_credits_and_refuses_with_messages(capsys) -> None:  # type
     out = runner.invoke(app, ["invoice", "credit", number, "--amount", "abc", "--reason", "x"])
     assert out.exit_code == 2 and "Amount 'abc' is refused" in out.output
     out = runner.invoke(app, ["invoice", "credit", number, "--amount", "1.50", "--reason", "goodwill"])
-    assert out.exit_code == 0 and "credit note" in out.output and "-1.5" in out.output
+    assert (
+        out.exit_code == 0
+        and "credit note" in out.output
+        and ": $1.5000 ($1.2500 net + $0.2500 tax) given back" in out.output
+    )
 
 
 def test_a_custom_engine_and_a_profile_validated_like_every_door() -> None:

@@ -237,9 +237,13 @@ def test_the_cli_statement_shows_descriptions_in_full(payer) -> None:  # type: i
     out = cli("statement", "payer1").output
     lines = out.splitlines()
     (at,) = [n for n, text in enumerate(lines) if "discount Discount of invoice" in text]
-    assert "+9.3922" in lines[at] and lines[at + 1].strip() == "INV-2026-000123"
+    assert "+$9.3922" in lines[at] and lines[at + 1].strip() == "INV-2026-000123"
     assert "INV-2026-00 " not in out
     assert "payment Payment (ref. CHK-1)" in out
+    # finding #3: the amounts as the invoice PDF shows them (one formatter, the customer's 4 decimals)
+    from tarifa.billing.render import money
+
+    assert f"+{money(D(5), 'USD', 4)}" in out and money(D("14.3922"), "USD", 4) == "$14.3922" and "$14.3922" in out
 
 
 def test_receivables_by_days_past_due(payer) -> None:

@@ -43,6 +43,7 @@ from tarifa.core.invoice_document import (
     tax_from_line,
 )
 from tarifa.core.invoices import InvoiceKind, LineSection
+from tarifa.core.money import format_money
 from tarifa.spreadsheets import guarded_rows
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 # ASCII85 step, pure Python without reportlab's optional accelerator, was a third of the time.
 rl_config.useA85 = 0
 
-LOCALE: Final = "en_US"
 #: Where DejaVu Sans is looked for (Debian's fonts-dejavu-core puts it in the first).
 FONT_DIRS: Final = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
@@ -104,6 +104,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         tax=invoice.tax,
         total=invoice.total,
         credited_number=credited,
+        decimals=invoice.customer.billing_decimals,
         amount_due=amount_due(invoice) if invoice.kind == InvoiceKind.INVOICE else None,
     )
 
@@ -154,20 +155,11 @@ def render_csv(doc: InvoiceDocument) -> str:
 # --- formatting ---------------------------------------------------------------------------------
 
 
-@cache
-def _currency_pattern() -> tuple[Any, Any]:
-    from babel import Locale
-
-    locale = Locale.parse(LOCALE)
-    return locale, locale.currency_formats["standard"]
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``$1,234.50``: Babel's format for the currency, the amount's own extra decimals kept (what
-    ``babel.numbers.format_currency(..., decimal_quantization=False)`` gives, with the locale's
-    pattern looked up once)."""
-    locale, pattern = _currency_pattern()
-    return str(pattern.apply(amount, locale, currency=currency, currency_digits=True, decimal_quantization=False))
+def money(amount: Decimal, currency: str, decimals: int | None = None) -> str:
+    """``$1,234.50``: the one money formatter (:func:`tarifa.core.money.format_money`, also the
+    command line's): currency sign, thousands separator, at least ``decimals`` decimals (the
+    customer's billing decimals; None: the currency's), more only when the amount has them."""
+    return format_money(amount, currency, decimals)
 
 
 def _day(value: date | None) -> str:
@@ -255,7 +247,7 @@ class _Renderer:
         self.label = ParagraphStyle("label", fontName=self.bold, fontSize=8, leading=10, textColor=self.grey)
 
     def m(self, amount: Decimal) -> str:
-        return money(amount, self.doc.currency)
+        return money(amount, self.doc.currency, self.doc.decimals)
 
     def p(self, text: str, style: Any = None) -> Any:
         from reportlab.platypus import Paragraph

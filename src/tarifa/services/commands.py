@@ -204,7 +204,14 @@ def invoice_credit(
     except CreditRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"credit note {note.number} issued for invoice {number}: {note.total} {note.currency}")
+    from tarifa.core.money import format_money
+
+    places = note.customer.billing_decimals
+    given = format_money(-note.total, note.currency, places)
+    if note.tax:
+        net, tax = format_money(-note.subtotal, note.currency, places), format_money(-note.tax, note.currency, places)
+        given += f" ({net} net + {tax} tax)"
+    typer.echo(f"credit note {note.number} issued for invoice {number}: {given} given back")
 
 
 def register(app: typer.Typer) -> None:

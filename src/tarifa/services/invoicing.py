@@ -101,7 +101,9 @@ class RunResult:
     totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> sum of the invoices issued now
 
     def summary(self) -> str:
-        money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(self.totals.items())) or "0"
+        from tarifa.core.money import format_money
+
+        money = ", ".join(format_money(amount, cur) for cur, amount in sorted(self.totals.items())) or "0"
         return (
             f"{len(self.issued)} invoice(s) issued ({money}); {self.already} period(s) already invoiced, "
             f"{self.empty} without charges; {self.customers} customer period(s) looked at"

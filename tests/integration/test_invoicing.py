@@ -189,11 +189,14 @@ def test_a_credit_note_on_a_taxed_invoice_gives_back_its_tax(tmp_path) -> None: 
 
     assert ledger_minus_documents() == 0
     # the rest credited: the invoice and its notes end with no tax at all, to the last decimal
-    rest = credit_invoice(inv.number, inv.total - D("12.50"), "cancelled")
+    rest = credit_invoice(inv.number, None, "cancelled")  # in full: what is left (CLI --amount all)
+    assert rest.total == D("12.50") - inv.total
     refs = [f"{inv.number}:tax", f"{note.number}:credit-tax", f"{rest.number}:credit-tax"]
     taxes = Transaction.objects.filter(kind="tax", reference__in=refs)
     assert taxes.aggregate(t=Sum("amount"))["t"] == 0
     assert inv.tax + note.tax + rest.tax == 0 and ledger_minus_documents() == 0
+    with pytest.raises(CreditRefused, match="nothing is left to credit"):
+        credit_invoice(inv.number, None, "again")
     # what the customer reads
     path = tmp_path / "note.pdf"
     path.write_bytes(invoice_pdf(note))
@@ -233,6 +236,10 @@ def test_the_cli_runs_credits_and_refuses_with_messages(capsys) -> None:  # type
         and "credit note" in out.output
         and ": $1.5000 ($1.2500 net + $0.2500 tax) given back" in out.output
     )
+    out = runner.invoke(app, ["invoice", "credit", number, "--amount", "all", "--reason", "cancelled"])
+    assert out.exit_code == 0 and "given back" in out.output, out.output
+    left = Invoice.objects.get(number=number).total - D("1.50")
+    assert Invoice.objects.filter(credited_invoice__number=number).aggregate(t=Sum("total"))["t"] == -D("1.50") - left
 
 
 def test_a_custom_engine_and_a_profile_validated_like_every_door() -> None:

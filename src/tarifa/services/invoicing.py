@@ -565,7 +565,7 @@ def kill_after(count: int) -> Callable[[int], None]:
 
 
 def credit_invoice(
-    number: str, amount: Decimal, reason: str, *, actor: str = "", now: datetime | None = None
+    number: str, amount: Decimal | None, reason: str, *, actor: str = "", now: datetime | None = None
 ) -> Invoice:
     """Issue a credit note of ``amount`` against the issued invoice ``number`` (which never changes):
     its own number from the issuer's sequence and a negative total. ``amount`` is tax included: on a
@@ -573,11 +573,12 @@ def credit_invoice(
     (:func:`tarifa.core.invoicing.credit_split`), the note getting a tax line per invoice tax line
     (rate, base). It posts the net as a ``credit`` (``<note>:credit``) and the tax as a ``tax``
     Transaction (``<note>:credit-tax``), both raising the balance, so the ledger stays minus the
-    invoices and credit notes. At most what the invoice's total leaves after earlier notes."""
+    invoices and credit notes. At most what the invoice's total leaves after earlier notes; ``None``:
+    all of it (the invoice credited in full)."""
     moment = now or timezone.now()
     if not reason.strip():
         raise CreditRefused(f"Reason {reason!r} is refused: a credit note needs a reason")
-    if amount <= 0 or amount.as_tuple().exponent < -6:  # type: ignore[operator]
+    if amount is not None and (amount <= 0 or amount.as_tuple().exponent < -6):  # type: ignore[operator]
         raise CreditRefused(f"Amount {amount} is refused: must be positive, with at most 6 decimal places")
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(number=number, kind=InvoiceKind.INVOICE).first()
@@ -588,7 +589,7 @@ def credit_invoice(
                 )
             raise CreditRefused(f"Invoice {number!r} is refused: no invoice has this number")
         places = Customer.objects.filter(pk=invoice.customer_id).values_list("billing_decimals", flat=True).get()
-        if amount != amount.quantize(Decimal(1).scaleb(-places)):  # 1.2500 is 2 places; 0.00001 is 5
+        if amount is not None and amount != amount.quantize(Decimal(1).scaleb(-places)):  # 1.2500: 2 places
             raise CreditRefused(
                 f"Amount {amount} is refused: at most {places} decimal places (the customer's billing decimals)"
             )
@@ -603,6 +604,10 @@ def credit_invoice(
             or Decimal(0)
         )
         left = invoice.total - credited
+        if amount is None:  # in full
+            if left <= 0:
+                raise CreditRefused(f"Invoice {number} is refused: nothing is left to credit (total {invoice.total})")
+            amount = left
         if amount > left:
             raise CreditRefused(
                 f"Amount {amount} is refused: at most {left} is left to credit on invoice {number} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ def test_demo_then_a_prepaid_call_is_allowed_and_money_can_be_added(tmp_path: Pa
         decision = json.loads(done.stdout)
         assert decision["allowed"], decision["trace"]
     paid = run_tarifa(env, "payment", "add", "hooli", "25", "--reference", "E2E-1")
-    assert paid.returncode == 0 and "payment +25.000000 USD posted" in paid.stdout, paid.stderr
+    # the PDF's money formatter, with the customer's billing decimals (2 to 6 in the demo)
+    assert paid.returncode == 0 and re.search(r"payment \+\$25\.00+ posted", paid.stdout), (paid.stdout, paid.stderr)
     again = run_tarifa(env, "payment", "add", "hooli", "25", "--reference", "E2E-1")
     assert again.returncode == 2 and "Reference 'E2E-1' is refused: already used" in again.stderr
     assert "Traceback" not in again.stderr

@@ -183,12 +183,42 @@ def test_an_issued_invoice_keeps_its_lines_and_is_not_deleted(operator) -> None:
 def test_back_office_refuses_deleting_an_issued_invoice(boss, operator) -> None:
     invoice = _issued(operator)
     assert boss.post(reverse("admin:billing_invoice_delete", args=[invoice.pk]), {"post": "yes"}).status_code == 403
+    draft = Invoice.objects.create(  # a draft: "Delete selected" is offered, and refuses the issued one
+        customer=operator, number="DRAFT-1", period_start=date(2026, 2, 1), period_end=date(2026, 2, 28)
+    )
     response = boss.post(
         reverse("admin:billing_invoice_changelist"),
-        {"action": "delete_selected", "_selected_action": [invoice.pk], "post": "yes"},
+        {"action": "delete_selected", "_selected_action": [invoice.pk, draft.pk], "post": "yes"},
     )
     assert response.status_code == 403
-    assert Invoice.objects.filter(pk=invoice.pk).exists()
+    assert Invoice.objects.filter(pk__in=[invoice.pk, draft.pk]).count() == 2  # all or nothing
+
+
+def test_back_office_offers_no_delete_for_issued_invoices_and_credit_notes(boss, operator) -> None:
+    """Neither the delete button nor the bulk "Delete selected" action is offered for issued
+    invoices and credit notes (new-user finding #17); a draft can still be deleted."""
+    from tarifa.services.invoicing import credit_invoice
+
+    invoice = _issued(operator)
+    note = credit_invoice(invoice.number, Decimal(1), "goodwill")
+    changelist = reverse("admin:billing_invoice_changelist")
+    page = boss.get(changelist).content.decode()
+    assert invoice.number in page and note.number in page
+    assert 'value="delete_selected"' not in page
+    for doc in (invoice, note):
+        change = boss.get(reverse("admin:billing_invoice_change", args=[doc.pk])).content.decode()
+        assert doc.number in change
+        assert reverse("admin:billing_invoice_delete", args=[doc.pk]) not in change
+        assert boss.get(reverse("admin:billing_invoice_delete", args=[doc.pk])).status_code == 403
+    draft = Invoice.objects.create(
+        customer=operator, number="DRAFT-1", period_start=date(2026, 2, 1), period_end=date(2026, 2, 28)
+    )
+    assert 'value="delete_selected"' in boss.get(changelist).content.decode()
+    change = boss.get(reverse("admin:billing_invoice_change", args=[draft.pk])).content.decode()
+    assert reverse("admin:billing_invoice_delete", args=[draft.pk]) in change
+    response = boss.post(changelist, {"action": "delete_selected", "_selected_action": [draft.pk], "post": "yes"})
+    assert response.status_code == 302 and not Invoice.objects.filter(pk=draft.pk).exists()
+    assert Invoice.objects.filter(pk__in=[invoice.pk, note.pk]).count() == 2
 
 
 def test_back_office_moves_an_issued_invoice_to_paid_but_not_back_to_draft(boss, operator) -> None:

@@ -154,6 +154,62 @@ def test_credit_notes_reference_the_invoice_and_never_change_it() -> None:
     assert Invoice.objects.count() == 2
 
 
+def test_a_credit_note_on_a_taxed_invoice_gives_back_its_tax(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """new-user finding #7: a credit note on a VAT invoice credits net and tax in the invoice's
+    proportions (tax lines with rate and base), posts them so that the ledger equals minus the invoice
+    and its credit notes to the last decimal, and its PDF and CSV show the tax part."""
+    import subprocess
+
+    from tarifa.billing.render import invoice_csv, invoice_pdf
+
+    ids = invoicing_world.build(3)
+    customer = Customer.objects.get(pk=ids[1])  # tax_flag VAT, 20 %
+    run_invoices(period=NOV, now=NOW, customer=customer.account_code)
+    inv = Invoice.objects.get(customer=customer, kind="invoice")
+    (vat,) = inv.lines.filter(section="tax")
+    assert inv.tax > 0 and vat.tax_rate == D("20")
+    note = credit_invoice(inv.number, D("12.50"), "Dropped calls on Nov 3")
+    (tax_line,) = note.lines.filter(section="tax")
+    assert tax_line.tax_rate == D("20") and tax_line.tax_base < 0
+    assert tax_line.amount == (tax_line.tax_base * D("0.2")).quantize(D("0.0001"))  # recomputes from its base
+    assert note.tax == tax_line.amount < 0 and note.subtotal + note.tax == note.total == D("-12.50")
+    share = D("12.50") / inv.total
+    assert tax_line.tax_base == -(vat.tax_base * share).quantize(D("0.0001"), rounding="ROUND_HALF_UP")
+    posted = {t.reference: (t.kind, t.amount) for t in Transaction.objects.filter(reference__startswith=note.number)}
+    assert posted == {
+        f"{note.number}:credit": ("credit", -note.subtotal),
+        f"{note.number}:credit-tax": ("tax", -note.tax),
+    }
+
+    def ledger_minus_documents() -> Decimal:
+        notes = list(Invoice.objects.filter(credited_invoice=inv).values_list("number", "total"))
+        refs = [f"{n}{s}" for n, _ in notes for s in (":credit", ":credit-tax")]
+        own = Transaction.objects.filter(reference__in=refs).aggregate(t=Sum("amount"))["t"] or D(0)
+        return -own - sum((t for _, t in notes), D(0))
+
+    assert ledger_minus_documents() == 0
+    # the rest credited: the invoice and its notes end with no tax at all, to the last decimal
+    rest = credit_invoice(inv.number, None, "cancelled")  # in full: what is left (CLI --amount all)
+    assert rest.total == D("12.50") - inv.total
+    refs = [f"{inv.number}:tax", f"{note.number}:credit-tax", f"{rest.number}:credit-tax"]
+    taxes = Transaction.objects.filter(kind="tax", reference__in=refs)
+    assert taxes.aggregate(t=Sum("amount"))["t"] == 0
+    assert inv.tax + note.tax + rest.tax == 0 and ledger_minus_documents() == 0
+    with pytest.raises(CreditRefused, match="nothing is left to credit"):
+        credit_invoice(inv.number, None, "again")
+    # what the customer reads
+    path = tmp_path / "note.pdf"
+    path.write_bytes(invoice_pdf(note))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    assert "20 %" in text and "Taxes" in text and "-$12.5000" in text  # the customer's 4 billing decimals
+    net, tax = f"${-note.subtotal:.4f}", f"${-note.tax:.4f}"
+    assert f"by $12.5000 ({net} net + {tax} tax)" in " ".join(text.split()) and "by -$" not in text
+    csv = invoice_csv(note).splitlines()
+    assert f"tax,{note.tax}" in csv  # the header row: the tax given back, negative
+    (row,) = [r for r in csv if r.startswith("tax,VAT")]
+    assert row.endswith(f",{tax_line.amount},{tax_line.amount},20,{tax_line.tax_base}")
+
+
 def test_the_cli_runs_credits_and_refuses_with_messages(capsys) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
@@ -175,7 +231,15 @@ def test_the_cli_runs_credits_and_refuses_with_messages(capsys) -> None:  # type
     out = runner.invoke(app, ["invoice", "credit", number, "--amount", "abc", "--reason", "x"])
     assert out.exit_code == 2 and "Amount 'abc' is refused" in out.output
     out = runner.invoke(app, ["invoice", "credit", number, "--amount", "1.50", "--reason", "goodwill"])
-    assert out.exit_code == 0 and "credit note" in out.output and "-1.5" in out.output
+    assert (
+        out.exit_code == 0
+        and "credit note" in out.output
+        and ": $1.5000 ($1.2500 net + $0.2500 tax) given back" in out.output
+    )
+    out = runner.invoke(app, ["invoice", "credit", number, "--amount", "all", "--reason", "cancelled"])
+    assert out.exit_code == 0 and "given back" in out.output, out.output
+    left = Invoice.objects.get(number=number).total - D("1.50")
+    assert Invoice.objects.filter(credited_invoice__number=number).aggregate(t=Sum("total"))["t"] == -D("1.50") - left
 
 
 def test_a_custom_engine_and_a_profile_validated_like_every_door() -> None:

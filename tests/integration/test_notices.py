@@ -256,6 +256,50 @@ def test_invoice_issued_mail_carries_the_pdf(
     assert "<b>INV-2026-0001</b>" in html
 
 
+def test_a_credit_note_mail_says_credit_note_with_its_amount_and_tax(
+    jane: Customer, smtp_server: Mailbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    """new-user finding #9: the e-mail of a credit note is a credit note's (subject, bodies,
+    attachment name), with the amount given back positive and its net and tax parts."""
+    from tarifa.billing.models import InvoiceLine
+    from tarifa.services.invoicing import credit_invoice
+
+    invoice = Invoice.objects.create(
+        customer=jane,
+        number="INV-2026-0007",
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 11, 30),
+        subtotal=D("35.00"),
+        tax=D("7.00"),
+        total=D("42.00"),
+        due_date=date(2026, 12, 31),
+    )
+    InvoiceLine.objects.create(invoice=invoice, section="services", description="Plan", unit_price=D(35), amount=D(35))
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        section="tax",
+        description="VAT 20%",
+        unit_price=D(7),
+        amount=D(7),
+        tax_rate=D(20),
+        tax_base=D(35),
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(status="issued", issued_at=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        note = credit_invoice(invoice.number, D("12.00"), "Dropped calls", now=NOW)
+    row = Outbox.objects.get(invoice=note)
+    assert row.kind == "credit_note_issued"
+    assert deliver().sent == 1
+    [mail] = smtp_server.wait_for(1)
+    assert mail["Subject"] == f"Credit note {note.number}: 12.00 USD"
+    body = _body(mail)
+    assert f"Your credit note {note.number} on invoice INV-2026-0007 is attached." in body
+    assert "It reduces what you owe by 12.00 USD (10.00 net + 2.00 tax)." in body and "Invoice" not in body
+    assert f"<b>{note.number}</b>" in _body(mail, "html")
+    [pdf] = list(mail.iter_attachments())
+    assert pdf.get_filename() == f"credit-note-{note.number}.pdf"
+
+
 def test_a_missed_invoice_notice_is_caught_up_by_the_worker(jane: Customer, smtp_server: Mailbox) -> None:
     _invoice(jane, "INV-MISSED")  # issued, but no receiver ran
     result = run_notices(NOW + timedelta(hours=1))

@@ -44,6 +44,7 @@ def test_defaults_are_shipped_as_editable_rows(boss: Any) -> None:
         "low_balance",
         "card_expiry",
         "invoice_issued",
+        "credit_note_issued",
         "payment_received",
     }
     page = text(boss.get(URL))
@@ -84,6 +85,23 @@ def test_bad_templates_are_refused_naming_line_and_placeholder(boss: Any, field:
     assert response.status_code == 200
     assert message in text(response)
     assert not NoticeTemplate.objects.filter(language="fr").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{{ settings.SECRET_KEY }}", "Subject line 1: {{ settings.SECRET_KEY }} is refused: unknown placeholder"),
+        ("{{ due_date }}", "Subject line 1: {{ due_date }} is refused: unknown placeholder"),  # an invoice's only
+        ('{% include "/etc/passwd" %}', 'Subject line 1: {% include "/etc/passwd" %} is refused'),
+    ],
+)
+def test_the_credit_note_template_is_editable_and_refuses_injection(boss: Any, value: str, message: str) -> None:
+    form = _template_form(kind="credit_note_issued", subject="Avoir {{ credit_note_number }}: {{ amount }}")
+    assert boss.post(URL + "add/", form).status_code == 302
+    bad = _template_form(kind="credit_note_issued", language="de", subject=value)
+    response = boss.post(URL + "add/", bad)
+    assert response.status_code == 200 and message in text(response)
+    assert not NoticeTemplate.objects.filter(language="de").exists()
 
 
 def test_send_a_test_e_mail_of_a_template(boss: Any, smtp_server: Mailbox) -> None:

@@ -218,6 +218,34 @@ def test_statement_runs_from_opening_to_closing_equal_to_the_balance(payer) -> N
     assert "closing balance" in cli("statement", "payer1").output
 
 
+def test_the_cli_statement_shows_descriptions_in_full(payer) -> None:  # type: ignore[no-untyped-def]
+    """new-user finding #14: the text statement wraps a long description between words instead of
+    cutting it (the invoice number was cut to INV-2026-00), and a payment shows its reference."""
+    from django.db import transaction
+
+    from tarifa.billing import ledger
+
+    with transaction.atomic():
+        ledger.post(
+            [
+                ledger.Posting(
+                    payer.pk, D("9.3922"), "discount", "INV-2026-000123:discount", "Discount of invoice INV-2026-000123"
+                )
+            ]
+        )
+    pay(payer, "5", "CHK-1")
+    out = cli("statement", "payer1").output
+    lines = out.splitlines()
+    (at,) = [n for n, text in enumerate(lines) if "discount Discount of invoice" in text]
+    assert "+$9.3922" in lines[at] and lines[at + 1].strip() == "INV-2026-000123"
+    assert "INV-2026-00 " not in out
+    assert "payment Payment (ref. CHK-1)" in out
+    # finding #3: the amounts as the invoice PDF shows them (one formatter, the customer's 4 decimals)
+    from tarifa.billing.render import money
+
+    assert f"+{money(D(5), 'USD', 4)}" in out and money(D("14.3922"), "USD", 4) == "$14.3922" and "$14.3922" in out
+
+
 def test_receivables_by_days_past_due(payer) -> None:
     issued(payer, "INV-1", "100", date(2026, 1, 1))  # due 2026-01-16
     issued(payer, "INV-2", "40", date(2026, 5, 1))  # due 2026-05-16

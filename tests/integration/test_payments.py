@@ -94,7 +94,7 @@ def test_another_currency_is_refused(customer) -> None:
 def test_cli_payment_add_by_user_name_and_by_id(customer) -> None:
     done = _cli("payment", "add", "payer1", "12.34", "--reference", "CLI-1")
     assert done.exit_code == 0, done.output
-    assert "balance now 12.340000" in done.output
+    assert "payment +$12.3400 posted" in done.output and "balance now $12.3400" in done.output  # format_money
     posted = Transaction.objects.get(reference="CLI-1")
     assert posted.actor == cli_actor() and posted.actor.startswith("cli:") and posted.kind == "payment"
     done = _cli(

@@ -175,6 +175,14 @@ class InvoiceAdmin(TarifaAdmin):
             obj is None or _stored_status(obj) == InvoiceStatus.DRAFT
         )
 
+    def get_actions(self, request: HttpRequest) -> Any:
+        """ "Delete selected" only while there is a draft to delete: issued invoices and credit notes
+        are never deleted, so the action is not offered for them (new-user finding #17)."""
+        actions = super().get_actions(request)
+        if "delete_selected" in actions and not Invoice.objects.filter(status=InvoiceStatus.DRAFT).exists():
+            del actions["delete_selected"]
+        return actions
+
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         kept = list(queryset.exclude(status=InvoiceStatus.DRAFT).values_list("number", flat=True))
         if kept:  # before anything is deleted: all or nothing

@@ -27,6 +27,7 @@ from tarifa.core import allocation as rule
 from tarifa.customers.models import Customer
 
 __all__ = [
+    "CREDIT_TAX_SUFFIX",
     "allocate_new_money",
     "allocated_by_invoice",
     "apply_all_unallocated",
@@ -37,6 +38,13 @@ __all__ = [
 
 ZERO = Decimal(0)
 SOURCE_KINDS = (TransactionKind.PAYMENT, TransactionKind.CREDIT)
+#: The tax a credit note gives back is posted as a TAX Transaction with this reference suffix
+#: (``<credit note number>:credit-tax``); it is the customer's money like the note's CREDIT.
+CREDIT_TAX_SUFFIX = ":credit-tax"
+#: Transactions that are money to place on invoices.
+SOURCES = Q(kind__in=SOURCE_KINDS, amount__gt=0) | Q(
+    kind=TransactionKind.TAX, amount__gt=0, reference__endswith=CREDIT_TAX_SUFFIX
+)
 _MONEY = Sum("allocations__amount")
 
 
@@ -48,7 +56,7 @@ def _lock(customer_id: int) -> None:
 
 def _sources(customer_id: int) -> list[rule.CreditSource]:
     rows = (
-        Transaction.objects.filter(customer_id=customer_id, kind__in=SOURCE_KINDS, amount__gt=0)
+        Transaction.objects.filter(SOURCES, customer_id=customer_id)
         .annotate(placed=_MONEY)
         .values_list("pk", "amount", "placed")
     )
@@ -75,7 +83,7 @@ def unallocated(customer_id: int) -> Decimal:
 
 def _free(customer_id: int) -> Decimal:
     sums = Transaction.objects.filter(customer_id=customer_id).aggregate(
-        received=Sum("amount", filter=Q(kind__in=SOURCE_KINDS, amount__gt=0)),
+        received=Sum("amount", filter=SOURCES),
         refunded=Sum("amount", filter=Q(kind=TransactionKind.REFUND)),
     )
     placed = PaymentAllocation.objects.filter(source__customer_id=customer_id).aggregate(s=Sum("amount"))["s"] or ZERO
@@ -159,7 +167,7 @@ def apply_all_unallocated() -> int:
         Transaction.objects.filter(customer_id__in=customers)
         .values("customer_id")
         .annotate(
-            received=Sum("amount", filter=Q(kind__in=SOURCE_KINDS, amount__gt=0)),
+            received=Sum("amount", filter=SOURCES),
             refunded=Sum("amount", filter=Q(kind=TransactionKind.REFUND)),
         )
         .values_list("customer_id", "received", "refunded")

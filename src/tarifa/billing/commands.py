@@ -3,6 +3,8 @@ through the same service and rule as the back office (:mod:`tarifa.billing.payme
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import typer
 
 from tarifa.bootstrap import start_django
@@ -64,9 +66,13 @@ def add(
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    from tarifa.core.money import format_money
+
+    places = target.billing_decimals
+    shown = ("+" if posted.amount > 0 else "") + format_money(posted.amount, posted.currency, places)
     typer.echo(
-        f"{posted.kind} {posted.amount:+} {posted.currency} posted to {own or target} as transaction {posted.pk} "
-        f"(reference {posted.reference}); balance now {posted.balance_after}"
+        f"{posted.kind} {shown} posted to {own or target} as transaction {posted.pk} "
+        f"(reference {posted.reference}); balance now {format_money(posted.balance_after, posted.currency, places)}"
     )
 
 
@@ -79,8 +85,9 @@ def statement(
     """Statement of account: opening balance, every Transaction with the running balance, closing balance."""
     start_django()
     from tarifa.billing.payments import Refused, find_customer
-    from tarifa.billing.statement import csv_text, money_text, parse_day, statement_dataset
+    from tarifa.billing.statement import csv_text, parse_day, statement_dataset
     from tarifa.billing.statement import statement as read_statement
+    from tarifa.core.money import format_money
 
     try:
         target = find_customer(customer)
@@ -91,16 +98,34 @@ def statement(
     if csv:
         typer.echo(csv_text(statement_dataset(target, st)), nl=False)
         return
+
+    def money_text(amount: Decimal) -> str:  # the PDF's formatter, the customer's billing decimals
+        return format_money(amount, st.currency, target.billing_decimals)
+
     period = f"{st.start or 'the beginning'} to {st.end or 'now'}"
     typer.echo(f"Statement of account: {target}, {period} ({st.currency})")
     typer.echo(f"{'':19}  {'opening balance':<40} {'':>14} {money_text(st.opening):>14}")
     for line in st.lines:
         r = line.row
-        what = f"{r.kind} {r.description}".strip()[:40]
+        first, *rest = statement_text(r.kind, r.description, r.reference)
         amount = ("+" if r.amount > 0 else "") + money_text(r.amount)
-        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {what:<40} {amount:>14} {money_text(line.balance):>14}")
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {first:<40} {amount:>14} {money_text(line.balance):>14}")
+        for more in rest:
+            typer.echo(f"{'':19}    {more}")
     typer.echo(f"{'':19}  {'closing balance':<40} {'':>14} {money_text(st.closing):>14}")
     typer.echo(f"money in {money_text(st.money_in)}, money out {money_text(st.money_out)}")
+
+
+def statement_text(kind: str, description: str, reference: str, width: int = 40) -> list[str]:
+    """What a statement line says, in full: kind, description and the reference when the description
+    does not name it (nor the document it belongs to), wrapped at ``width`` between words (never inside a number such as
+    INV-2026-000001: a word longer than the width stays whole on its line)."""
+    import textwrap
+
+    what = f"{kind} {description}".strip()
+    if reference and reference.split(":")[0] not in what:  # INV-...:discount is named by its invoice
+        what += f" (ref. {reference})"
+    return textwrap.wrap(what, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def receivables(
@@ -110,8 +135,9 @@ def receivables(
     """Aged receivables: each customer's unpaid issued invoices by days past due (0-30, 31-60, 61-90, 90+)."""
     start_django()
     from tarifa.billing.payments import Refused
-    from tarifa.billing.statement import csv_text, money_text, parse_day, receivables_dataset
+    from tarifa.billing.statement import csv_text, parse_day, receivables_dataset
     from tarifa.billing.statement import receivables as read_receivables
+    from tarifa.core.money import format_money
     from tarifa.core.statement import BUCKETS
     from tarifa.customers.models import Customer
 
@@ -129,6 +155,10 @@ def receivables(
         return
     typer.echo(f"{'customer':<40} {'cur':<4}" + "".join(f"{b:>14}" for b in BUCKETS) + f"{'total':>14}")
     for customer, aging in rows:
+
+        def money_text(amount: Decimal, customer: Customer = customer) -> str:
+            return format_money(amount, customer.currency, customer.billing_decimals)
+
         typer.echo(
             f"{str(customer)[:40]:<40} {customer.currency:<4}"
             + "".join(f"{money_text(aging.buckets[b]):>14}" for b in BUCKETS)

@@ -291,6 +291,7 @@ class Invoice(TimestampedModel):
                 penalty=self.penalty,
                 tax=self.tax,
                 total=self.total,
+                kind=self.kind,
             )
         )
         problems += self._status_problems()

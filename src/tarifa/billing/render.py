@@ -43,6 +43,7 @@ from tarifa.core.invoice_document import (
     tax_from_line,
 )
 from tarifa.core.invoices import InvoiceKind, LineSection
+from tarifa.core.money import format_money
 from tarifa.spreadsheets import guarded_rows
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 # ASCII85 step, pure Python without reportlab's optional accelerator, was a third of the time.
 rl_config.useA85 = 0
 
-LOCALE: Final = "en_US"
 #: Where DejaVu Sans is looked for (Debian's fonts-dejavu-core puts it in the first).
 FONT_DIRS: Final = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
@@ -104,6 +104,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         tax=invoice.tax,
         total=invoice.total,
         credited_number=credited,
+        decimals=invoice.customer.billing_decimals,
         amount_due=amount_due(invoice) if invoice.kind == InvoiceKind.INVOICE else None,
     )
 
@@ -114,13 +115,16 @@ def amount_due(invoice: Invoice) -> Decimal:
     counted once); 0 once it is paid."""
     from django.db.models import Sum
 
+    from tarifa.billing.allocation import CREDIT_TAX_SUFFIX
     from tarifa.billing.models import InvoiceStatus
+
+    suffixes = (":credit", CREDIT_TAX_SUFFIX)
 
     if invoice.status == InvoiceStatus.PAID:
         return Decimal(0)
     notes = invoice.credit_notes.filter(kind=InvoiceKind.CREDIT_NOTE, status=InvoiceStatus.ISSUED)
     credited = -(notes.aggregate(t=Sum("total"))["t"] or Decimal(0))
-    references = [f"{number}:credit" for number in notes.values_list("number", flat=True)]
+    references = [f"{number}{suffix}" for number in notes.values_list("number", flat=True) for suffix in suffixes]
     allocations = invoice.allocations.all()
     allocated = allocations.aggregate(s=Sum("amount"))["s"] or Decimal(0)
     from_notes = allocations.filter(source__reference__in=references).aggregate(s=Sum("amount"))["s"] or Decimal(0)
@@ -151,20 +155,11 @@ def render_csv(doc: InvoiceDocument) -> str:
 # --- formatting ---------------------------------------------------------------------------------
 
 
-@cache
-def _currency_pattern() -> tuple[Any, Any]:
-    from babel import Locale
-
-    locale = Locale.parse(LOCALE)
-    return locale, locale.currency_formats["standard"]
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``$1,234.50``: Babel's format for the currency, the amount's own extra decimals kept (what
-    ``babel.numbers.format_currency(..., decimal_quantization=False)`` gives, with the locale's
-    pattern looked up once)."""
-    locale, pattern = _currency_pattern()
-    return str(pattern.apply(amount, locale, currency=currency, currency_digits=True, decimal_quantization=False))
+def money(amount: Decimal, currency: str, decimals: int | None = None) -> str:
+    """``$1,234.50``: the one money formatter (:func:`tarifa.core.money.format_money`, also the
+    command line's): currency sign, thousands separator, at least ``decimals`` decimals (the
+    customer's billing decimals; None: the currency's), more only when the amount has them."""
+    return format_money(amount, currency, decimals)
 
 
 def _day(value: date | None) -> str:
@@ -252,7 +247,7 @@ class _Renderer:
         self.label = ParagraphStyle("label", fontName=self.bold, fontSize=8, leading=10, textColor=self.grey)
 
     def m(self, amount: Decimal) -> str:
-        return money(amount, self.doc.currency)
+        return money(amount, self.doc.currency, self.doc.decimals)
 
     def p(self, text: str, style: Any = None) -> Any:
         from reportlab.platypus import Paragraph
@@ -442,7 +437,10 @@ class _Renderer:
 
         d = self.doc
         if d.kind != InvoiceKind.INVOICE:
-            text = f"This credit note reduces what is owed on invoice {d.credited_number or '—'} by {self.m(d.total)}."
+            text = f"This credit note reduces what is owed on invoice {d.credited_number or '—'} by {self.m(-d.total)}"
+            if d.tax:
+                text += f" ({self.m(-(d.total - d.tax))} net + {self.m(-d.tax)} tax)"
+            text += "."
             return [Spacer(1, 6 * mm), self.p(text)]
         parts = []
         if d.due <= 0 < d.total:

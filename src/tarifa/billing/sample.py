@@ -117,6 +117,7 @@ def sample_customer(
         parent=parent,
         tariff=parent.tariff,
         currency="EUR",
+        billing_decimals=2,  # the sample's amounts are in cents: shown as the customer is billed
         billing_type="postpaid",
         email="zofia@lodz.example",
         phone="+48422000000",

@@ -118,6 +118,7 @@ class InvoiceDocument:
     credited_number: str = ""  # a credit note: the invoice it corrects
     amount_due: Decimal | None = None  # None: the total
     notes: tuple[str, ...] = field(default=())
+    decimals: int | None = None  # the customer's billing decimals, for amounts shown; None: the currency's
 
     @property
     def title(self) -> str:

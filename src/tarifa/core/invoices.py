@@ -4,7 +4,7 @@ office today, a billing cycle later).
 * a line: ``amount = quantity × unit price``, rounded half-up to the money columns' 6 decimal
   places, or to the customer's billing decimals (the way call prices are rounded);
 * the invoice: ``total = subtotal - discount + penalty + tax``; discount, penalty and tax are not
-  negative; when it has lines, ``subtotal`` is the sum of their amounts; the period ends on or
+  negative (not positive on a credit note, whose tax is the tax it gives back); when it has lines, ``subtotal`` is the sum of their amounts; the period ends on or
   after its start; its currency is the customer's;
 * status: ``draft -> issued | void``, ``issued -> paid | void``, ``paid -> issued`` (only when a
   refund takes back money allocated to it: it is unpaid again, see core.allocation); void is
@@ -99,6 +99,7 @@ class InvoiceFigures:
     penalty: Decimal
     tax: Decimal
     total: Decimal
+    kind: str = "invoice"  # InvoiceKind: a credit note's discount, penalty and tax are not positive
 
 
 def _round(value: Decimal, places: int) -> Decimal:
@@ -149,13 +150,16 @@ def check_invoice(figures: InvoiceFigures) -> list[Problem]:
                 "currency", "Currency", f.currency, f"must be the customer's currency {f.customer_currency}", "currency"
             )
         )
+    credit_note = f.kind == InvoiceKind.CREDIT_NOTE
     for field, label, value in (
         ("discount", "Discount", f.discount),
         ("penalty", "Penalty", f.penalty),
         ("tax", "Tax", f.tax),
     ):
-        if value is not None and value < 0:
+        if value is not None and not credit_note and value < 0:
             problems.append(Problem(field, label, value, "must not be negative", "negative"))
+        if value is not None and credit_note and value > 0:
+            problems.append(Problem(field, label, value, "must not be positive on a credit note", "positive"))
     parts = (f.subtotal, f.discount, f.penalty, f.tax, f.total)
     if all(part is not None for part in parts):
         expected = f.subtotal - f.discount + f.penalty + f.tax

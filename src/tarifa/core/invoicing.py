@@ -53,6 +53,7 @@ __all__ = [
     "TAXABLE_SECTIONS",
     "CallGroup",
     "Composition",
+    "CreditSplit",
     "Cycle",
     "CycleKind",
     "Discount",
@@ -63,6 +64,7 @@ __all__ = [
     "PeriodData",
     "UsageGroup",
     "compose",
+    "credit_split",
     "cycle_problems",
     "discount_amount",
     "discount_problems",
@@ -388,3 +390,74 @@ def compose(
     order = list(LineSection)
     lines.sort(key=lambda line: order.index(line.section))  # stable: the order above within a section
     return Composition(tuple(lines), subtotal, off, penalty, tax, total, taxes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Credit notes
+
+
+@dataclass(frozen=True, slots=True)
+class CreditSplit:
+    """What a credit note of ``amount`` gives back: its net part and, for each tax of the invoice,
+    the tax credited with the base it is computed on (amounts and bases positive here; the credit
+    note stores them negative). ``net + tax == amount``."""
+
+    amount: Decimal
+    net: Decimal
+    taxes: tuple[TaxLine, ...] = ()
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((t.amount for t in self.taxes), ZERO)
+
+
+def _tax_key(line: TaxLine) -> tuple[str, Decimal | None]:
+    return (line.name, line.rate.normalize() if line.rate is not None else None)
+
+
+def credit_split(
+    amount: Decimal,
+    invoice_total: Decimal,
+    invoice_taxes: Sequence[TaxLine],
+    credited_before: Decimal,
+    taxes_credited_before: Sequence[TaxLine],
+    decimals: int,
+) -> CreditSplit:
+    """A credit of ``amount`` (tax included) on an invoice of ``invoice_total`` split into net and tax
+    in the invoice's proportions, each tax line like the invoice's (rate and base):
+
+    * the part credited is ``f = amount / invoice_total``; a percentage tax credits the base
+      ``round(base × f)`` and the tax recomputed from it, ``round(credited base × rate / 100)``; a fixed
+      tax ``round(amount × f)`` (half-up, to the customer's billing ``decimals``);
+    * crediting what is left of the invoice (``amount == invoice_total - credited_before``, a full
+      credit after any partial ones) credits exactly each tax's amount and base not yet credited, so
+      the invoice and its credit notes end with no tax at all;
+    * never more tax than is left on a tax line, nor more than the amount; the rest is net.
+
+    ``invoice_taxes``: the invoice's tax lines (positive); ``taxes_credited_before``: the tax lines of
+    its earlier credit notes (positive), matched by name and rate."""
+    taxes = [t for t in invoice_taxes if t.amount > 0]
+    if amount <= 0 or invoice_total <= 0 or not taxes:
+        return CreditSplit(amount, amount)
+    before: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal]] = {}
+    for t in taxes_credited_before:
+        base, tax = before.get(_tax_key(t), (ZERO, ZERO))
+        before[_tax_key(t)] = (base + t.base, tax + t.amount)
+    rest = amount == invoice_total - credited_before
+    fraction = amount / invoice_total
+    out: list[TaxLine] = []
+    room = amount
+    for t in taxes:
+        base_before, tax_before = before.pop(_tax_key(t), (ZERO, ZERO))  # one invoice line per key
+        base_left, tax_left = max(t.base - base_before, ZERO), max(t.amount - tax_before, ZERO)
+        if rest:
+            base, tax = base_left, tax_left
+        else:
+            base = min(_round(t.base * fraction, decimals), base_left)
+            exact = base * t.rate / 100 if t.rate is not None else t.amount * fraction
+            tax = min(_round(exact, decimals), tax_left)
+        tax = min(tax, room)
+        room -= tax
+        if tax or base:
+            out.append(TaxLine(t.name, t.rate, base, tax, compound=t.compound, fixed=t.fixed, decimals=decimals))
+    return CreditSplit(amount, amount - sum((t.amount for t in out), ZERO), tuple(out))

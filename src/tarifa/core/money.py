@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
+from typing import Any, Final
+
+#: the locale of amounts shown (the invoice PDF's and the command line's)
+LOCALE: Final = "en_US"
 
 
 @cache
@@ -28,4 +32,24 @@ def shown_amount(amount: Decimal, decimals: int) -> str:
     return f"{amount:.{places}f}"
 
 
-__all__ = ["minor_unit", "shown_amount"]
+@cache
+def _pattern(decimals: int) -> tuple[Any, Any]:
+    from babel import Locale
+    from babel.numbers import parse_pattern
+
+    pattern = "¤#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    return Locale.parse(LOCALE), parse_pattern(pattern)
+
+
+def format_money(amount: Decimal, currency: str, decimals: int | None = None) -> str:
+    """The one way an amount of money is shown to people, in the invoice PDF and on the command line:
+    the currency's sign (Babel, ``en_US``: ``$``, ``€``, ``CA$``), thousands separated, and at least
+    ``decimals`` decimals (the customer's billing decimals; None: the currency's minor unit), more only
+    when the amount has them (a digit is never rounded away): ``format_money(Decimal("1234.5"), "USD",
+    4)`` is ``$1,234.5000``, ``-12.5`` in EUR with 2 is ``-€12.50``."""
+    places = minor_unit(currency) if decimals is None else decimals
+    locale, pattern = _pattern(places)
+    return str(pattern.apply(amount, locale, currency=currency, currency_digits=False, decimal_quantization=False))
+
+
+__all__ = ["LOCALE", "format_money", "minor_unit", "shown_amount"]

@@ -23,6 +23,7 @@ class NoticeKind(StrEnum):
     LOW_BALANCE = "low_balance"
     CARD_EXPIRY = "card_expiry"
     INVOICE_ISSUED = "invoice_issued"
+    CREDIT_NOTE_ISSUED = "credit_note_issued"
     PAYMENT_RECEIVED = "payment_received"
 
 
@@ -216,6 +217,17 @@ PLACEHOLDERS: dict[NoticeKind, tuple[str, ...]] = {
         "total",
         "issued_on",
         "due_date",
+        "period_start",
+        "period_end",
+    ),
+    NoticeKind.CREDIT_NOTE_ISSUED: (
+        *COMMON_PLACEHOLDERS,
+        "credit_note_number",
+        "invoice_number",
+        "amount",
+        "net",
+        "tax",
+        "issued_on",
         "period_start",
         "period_end",
     ),

@@ -11,6 +11,7 @@ NOTICE_KIND_LABELS = Labels(
         NoticeKind.LOW_BALANCE: "Low balance",
         NoticeKind.CARD_EXPIRY: "Card expiry",
         NoticeKind.INVOICE_ISSUED: "Invoice issued",
+        NoticeKind.CREDIT_NOTE_ISSUED: "Credit note issued",
         NoticeKind.PAYMENT_RECEIVED: "Payment received",
     },
 )

@@ -50,6 +50,19 @@ DEFAULTS: dict[NoticeKind, Default] = {
             "Total: {{ total }} {{ currency }}, due on {{ due_date }}.</p>\n"
         ),
     ),
+    NoticeKind.CREDIT_NOTE_ISSUED: Default(
+        subject="Credit note {{ credit_note_number }}: {{ amount }} {{ currency }}",
+        body_text=(
+            "Hello {{ customer_name }},\n\n"
+            "Your credit note {{ credit_note_number }} on invoice {{ invoice_number }} is attached.\n"
+            "It reduces what you owe by {{ amount }} {{ currency }} ({{ net }} net + {{ tax }} tax).\n"
+        ),
+        body_html=(
+            "<p>Hello {{ customer_name }},</p>\n"
+            "<p>Your credit note <b>{{ credit_note_number }}</b> on invoice {{ invoice_number }} is attached.\n"
+            "It reduces what you owe by {{ amount }} {{ currency }} ({{ net }} net + {{ tax }} tax).</p>\n"
+        ),
+    ),
     NoticeKind.PAYMENT_RECEIVED: Default(
         subject="Payment received: {{ amount }} {{ currency }}",
         body_text=(

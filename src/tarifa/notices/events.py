@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tarifa.billing.models import Invoice, Transaction
 from tarifa.billing.signals import invoice_issued, money_added, payment_received
-from tarifa.core.invoices import InvoiceStatus
+from tarifa.core.invoices import InvoiceKind, InvoiceStatus
 from tarifa.core.notices import NoticeKind, money_text
 from tarifa.customers.models import Account
 from tarifa.notices.models import NoticeSettings, Outbox
@@ -43,7 +43,7 @@ def queue_invoices(invoices: Sequence[Invoice], now: datetime | None = None) -> 
     now = now or timezone.now()
     if not invoices:
         return 0
-    template = template_for(NoticeKind.INVOICE_ISSUED)
+    templates = {kind: template_for(kind) for kind in {_kind(inv) for inv in invoices}}
     own = dict(
         NoticeSettings.objects.filter(customer_id__in={inv.customer_id for inv in invoices}).values_list(
             "customer_id", "emails"
@@ -52,28 +52,50 @@ def queue_invoices(invoices: Sequence[Invoice], now: datetime | None = None) -> 
     queued = 0
     for invoice in invoices:
         customer = invoice.customer
+        kind = _kind(invoice)
         context = {
             "customer_name": customer.name,
             "company": customer.company,
             "account_code": customer.account_code,
             "currency": invoice.currency,
-            "invoice_number": invoice.number,
-            "total": money_text(invoice.total),
             "issued_on": invoice.issued_at.date().isoformat() if invoice.issued_at else "",
-            "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
             "period_start": invoice.period_start.isoformat(),
             "period_end": invoice.period_end.isoformat(),
         }
+        if kind == NoticeKind.CREDIT_NOTE_ISSUED:
+            credited = (
+                Invoice.objects.filter(pk=invoice.credited_invoice_id).values_list("number", flat=True).first()
+                if invoice.credited_invoice_id is not None
+                else None
+            )
+            context |= {
+                "credit_note_number": invoice.number,
+                "invoice_number": credited or "",
+                "amount": money_text(-invoice.total),  # what the customer gets back: positive
+                "net": money_text(-(invoice.total - invoice.tax)),
+                "tax": money_text(-invoice.tax),
+            }
+        else:
+            context |= {
+                "invoice_number": invoice.number,
+                "total": money_text(invoice.total),
+                "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
+            }
         notice = Notice(
-            kind=NoticeKind.INVOICE_ISSUED,
+            kind=kind,
             key=invoice_key(invoice.pk),
             addresses=(own.get(customer.pk) or "", customer.email),
             context=context,
             customer_id=customer.pk,
             invoice_id=invoice.pk,
         )
-        queued += 1 if enqueue(notice, now, template) else 0
+        queued += 1 if enqueue(notice, now, templates[kind]) else 0
     return queued
+
+
+def _kind(invoice: Invoice) -> NoticeKind:
+    """The notice of an issued document: a credit note has its own ("Credit note ..."), not the invoice's."""
+    return NoticeKind.CREDIT_NOTE_ISSUED if invoice.kind == InvoiceKind.CREDIT_NOTE else NoticeKind.INVOICE_ISSUED
 
 
 def queue_receipt(payment: Transaction, now: datetime | None = None) -> bool:
@@ -120,7 +142,9 @@ def queue_missed_invoices(now: datetime | None = None) -> int:
     missed = (
         Invoice.objects.filter(issued_at__gte=now - CATCH_UP, status__in=[InvoiceStatus.ISSUED, InvoiceStatus.PAID])
         .exclude(
-            pk__in=Outbox.objects.filter(kind=NoticeKind.INVOICE_ISSUED, invoice__isnull=False).values("invoice_id")
+            pk__in=Outbox.objects.filter(
+                kind__in=[NoticeKind.INVOICE_ISSUED, NoticeKind.CREDIT_NOTE_ISSUED], invoice__isnull=False
+            ).values("invoice_id")
         )
         .select_related("customer")
     )

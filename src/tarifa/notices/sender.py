@@ -107,13 +107,16 @@ def message(row: Outbox) -> EmailMultiAlternatives:
     if row.invoice is not None:
         from tarifa.billing.render import invoice_pdf  # reportlab: loaded by the processes that send invoices
 
-        email.attach(attachment_name(row.invoice.number), invoice_pdf(row.invoice), "application/pdf")
+        name = attachment_name(row.invoice.number, row.invoice.kind)
+        email.attach(name, invoice_pdf(row.invoice), "application/pdf")
     return email
 
 
-def attachment_name(number: str) -> str:
-    """``invoice-<number>.pdf`` with anything but letters, digits, dot, dash and underscore replaced."""
-    return "invoice-" + (re.sub(r"[^A-Za-z0-9._-]", "_", number) or "unnumbered") + ".pdf"
+def attachment_name(number: str, kind: str = "invoice") -> str:
+    """``invoice-<number>.pdf`` (``credit-note-<number>.pdf`` for a credit note) with anything but
+    letters, digits, dot, dash and underscore replaced."""
+    prefix = "credit-note-" if kind == "credit_note" else "invoice-"
+    return prefix + (re.sub(r"[^A-Za-z0-9._-]", "_", number) or "unnumbered") + ".pdf"
 
 
 def send_again(ids: list[int], now: datetime | None = None) -> int:

@@ -99,6 +99,7 @@ class InvoiceRunAdmin(InvoiceAdmin):
 
     @action(description="Issue credit note", url_path="credit", permissions=["credit_note"])  # type: ignore[untyped-decorator]
     def credit_note(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from tarifa.core.money import format_money
         from tarifa.services.invoicing import CreditRefused, credit_invoice, parse_amount
 
         if not request.user.has_perm(CREDIT):
@@ -118,7 +119,12 @@ class InvoiceRunAdmin(InvoiceAdmin):
             except CreditRefused as exc:
                 form.add_error("reason" if str(exc).startswith("Reason") else "amount", str(exc))
             else:
-                messages.success(request, f"Credit note {note.number} issued: {note.total} {note.currency}.")
+                places = invoice.customer.billing_decimals
+                given = format_money(-note.total, note.currency, places)
+                if note.tax:
+                    net = format_money(-note.subtotal, note.currency, places)
+                    given += f" ({net} net + {format_money(-note.tax, note.currency, places)} tax)"
+                messages.success(request, f"Credit note {note.number} issued: {given} given back.")
                 return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[note.pk]))
         return self._page(
             request,
@@ -127,8 +133,10 @@ class InvoiceRunAdmin(InvoiceAdmin):
             submit="Issue",
             back=reverse("admin:billing_invoice_change", args=[invoice.pk]),
             back_label=str(invoice),
-            explanation=f"The invoice stays as issued (total {invoice.total} {invoice.currency}); the credit note "
-            "gets its own number, refers to it, and credits the customer's balance.",
+            explanation=f"The invoice stays as issued (total "
+            f"{format_money(invoice.total, invoice.currency, invoice.customer.billing_decimals)}); the credit note "
+            "gets its own number, refers to it, and credits the customer's balance. The amount is tax included: "
+            "on a taxed invoice it gives back net and tax in the invoice's proportions.",
         )
 
 

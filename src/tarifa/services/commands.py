@@ -190,7 +190,11 @@ def invoice_run(
 @invoice_app.command("credit")
 def invoice_credit(
     number: str = typer.Argument(..., help="The number of the issued invoice to credit."),
-    amount: str = typer.Option(..., "--amount", help="Amount to credit, e.g. 12.50 (at most what is left)."),
+    amount: str = typer.Option(
+        ...,
+        "--amount",
+        help="Amount to credit, tax included, e.g. 12.50 (at most what is left), or 'all' for what is left.",
+    ),
     reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
 ) -> None:
     """Issue a credit note against an issued invoice (the invoice itself never changes); the credit
@@ -200,11 +204,19 @@ def invoice_credit(
     from tarifa.services.invoicing import CreditRefused, credit_invoice, parse_amount
 
     try:
-        note = credit_invoice(number, parse_amount(amount), reason, actor=cli_actor())
+        wanted = None if amount.strip().lower() == "all" else parse_amount(amount)
+        note = credit_invoice(number, wanted, reason, actor=cli_actor())
     except CreditRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"credit note {note.number} issued for invoice {number}: {note.total} {note.currency}")
+    from tarifa.core.money import format_money
+
+    places = note.customer.billing_decimals
+    given = format_money(-note.total, note.currency, places)
+    if note.tax:
+        net, tax = format_money(-note.subtotal, note.currency, places), format_money(-note.tax, note.currency, places)
+        given += f" ({net} net + {tax} tax)"
+    typer.echo(f"credit note {note.number} issued for invoice {number}: {given} given back")
 
 
 def register(app: typer.Typer) -> None:

@@ -36,12 +36,13 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from tarifa.billing import ledger
+from tarifa.billing.allocation import CREDIT_TAX_SUFFIX
 from tarifa.billing.choices import InvoiceKind, InvoiceStatus, LineSection, TransactionKind
 from tarifa.billing.models import BillingProfile, Invoice, InvoiceLine, InvoiceSequence, Transaction
 from tarifa.billing.signals import invoice_issued
 from tarifa.billing.taxes import tax_engine
 from tarifa.core import invoicing as rules
-from tarifa.core.taxes import TaxCustomer, TaxEngine
+from tarifa.core.taxes import TaxCustomer, TaxEngine, TaxLine
 from tarifa.customers.choices import CustomerKind
 from tarifa.customers.models import Customer
 
@@ -100,7 +101,9 @@ class RunResult:
     totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> sum of the invoices issued now
 
     def summary(self) -> str:
-        money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(self.totals.items())) or "0"
+        from tarifa.core.money import format_money
+
+        money = ", ".join(format_money(amount, cur) for cur, amount in sorted(self.totals.items())) or "0"
         return (
             f"{len(self.issued)} invoice(s) issued ({money}); {self.already} period(s) already invoiced, "
             f"{self.empty} without charges; {self.customers} customer period(s) looked at"
@@ -562,15 +565,20 @@ def kill_after(count: int) -> Callable[[int], None]:
 
 
 def credit_invoice(
-    number: str, amount: Decimal, reason: str, *, actor: str = "", now: datetime | None = None
+    number: str, amount: Decimal | None, reason: str, *, actor: str = "", now: datetime | None = None
 ) -> Invoice:
     """Issue a credit note of ``amount`` against the issued invoice ``number`` (which never changes):
-    its own number from the issuer's sequence, a negative total, and a ``credit`` Transaction
-    raising the customer's balance. At most what the invoice's total leaves after earlier notes."""
+    its own number from the issuer's sequence and a negative total. ``amount`` is tax included: on a
+    taxed invoice it is split into net and tax in the invoice's proportions
+    (:func:`tarifa.core.invoicing.credit_split`), the note getting a tax line per invoice tax line
+    (rate, base). It posts the net as a ``credit`` (``<note>:credit``) and the tax as a ``tax``
+    Transaction (``<note>:credit-tax``), both raising the balance, so the ledger stays minus the
+    invoices and credit notes. At most what the invoice's total leaves after earlier notes; ``None``:
+    all of it (the invoice credited in full)."""
     moment = now or timezone.now()
     if not reason.strip():
         raise CreditRefused(f"Reason {reason!r} is refused: a credit note needs a reason")
-    if amount <= 0 or amount.as_tuple().exponent < -6:  # type: ignore[operator]
+    if amount is not None and (amount <= 0 or amount.as_tuple().exponent < -6):  # type: ignore[operator]
         raise CreditRefused(f"Amount {amount} is refused: must be positive, with at most 6 decimal places")
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(number=number, kind=InvoiceKind.INVOICE).first()
@@ -581,7 +589,7 @@ def credit_invoice(
                 )
             raise CreditRefused(f"Invoice {number!r} is refused: no invoice has this number")
         places = Customer.objects.filter(pk=invoice.customer_id).values_list("billing_decimals", flat=True).get()
-        if amount.as_tuple().exponent < -places:
+        if amount is not None and amount != amount.quantize(Decimal(1).scaleb(-places)):  # 1.2500: 2 places
             raise CreditRefused(
                 f"Amount {amount} is refused: at most {places} decimal places (the customer's billing decimals)"
             )
@@ -596,11 +604,30 @@ def credit_invoice(
             or Decimal(0)
         )
         left = invoice.total - credited
+        if amount is None:  # in full
+            if left <= 0:
+                raise CreditRefused(f"Invoice {number} is refused: nothing is left to credit (total {invoice.total})")
+            amount = left
         if amount > left:
             raise CreditRefused(
                 f"Amount {amount} is refused: at most {left} is left to credit on invoice {number} "
                 f"(total {invoice.total}, credited before {credited})"
             )
+        split = rules.credit_split(
+            amount,
+            invoice.total,
+            _tax_lines(invoice.lines.filter(section=LineSection.TAX)),
+            credited,
+            _tax_lines(
+                InvoiceLine.objects.filter(
+                    invoice__credited_invoice=invoice,
+                    invoice__kind=InvoiceKind.CREDIT_NOTE,
+                    section=LineSection.TAX,
+                ),
+                sign=-1,
+            ),
+            places,
+        )
         tree = _tree()
         (cn_number,) = _take_numbers(invoice.issuer_id, moment.astimezone(UTC).year, 1, tree)
         text = f"Credit on invoice {number}: {reason.strip()}"[:200]
@@ -614,31 +641,72 @@ def credit_invoice(
             period_end=invoice.period_end,
             issued_at=moment,
             due_date=None,
-            status=InvoiceStatus.DRAFT,  # its line first; then issued (which freezes it)
+            status=InvoiceStatus.DRAFT,  # its lines first; then issued (which freezes it)
             currency=invoice.currency,
-            subtotal=-amount,
+            subtotal=-split.net,
+            tax=-split.tax,
             total=-amount,
         )
+        note.full_clean(exclude=["customer", "issuer", "credited_invoice"])
         note.save()
-        InvoiceLine.objects.create(
-            invoice=note, section=LineSection.ADJUSTMENT, description=text, unit_price=-amount, amount=-amount
-        )
+        lines = [
+            InvoiceLine(
+                invoice=note, section=LineSection.ADJUSTMENT, description=text, unit_price=-split.net, amount=-split.net
+            )
+        ]
+        lines += [
+            InvoiceLine(
+                invoice=note,
+                section=LineSection.TAX,
+                description=t.name[:200],
+                unit_price=-t.amount,
+                amount=-t.amount,
+                tax_rate=t.rate,
+                tax_base=-t.base,
+            )
+            for t in split.taxes
+        ]
+        InvoiceLine.objects.bulk_create(lines)
         note.status = InvoiceStatus.ISSUED
         note.save(update_fields=["status", "updated_at"])
-        ledger.post(
-            [
+        postings = [
+            ledger.Posting(
+                customer_id=invoice.customer_id,
+                amount=split.net,
+                kind=TransactionKind.CREDIT,
+                reference=f"{cn_number}:credit",
+                description=text,
+                actor=actor,
+            )
+        ]
+        if split.tax:
+            postings.append(
                 ledger.Posting(
                     customer_id=invoice.customer_id,
-                    amount=amount,
-                    kind=TransactionKind.CREDIT,
-                    reference=f"{cn_number}:credit",
-                    description=text,
+                    amount=split.tax,
+                    kind=TransactionKind.TAX,
+                    reference=f"{cn_number}{CREDIT_TAX_SUFFIX}",
+                    description=f"Tax given back by credit note {cn_number} on invoice {number}",
                     actor=actor,
                 )
-            ]
-        )
+            )
+        ledger.post([p for p in postings if p.amount])
         transaction.on_commit(_announce(note))
     return note
+
+
+def _tax_lines(lines: Any, sign: int = 1) -> list[TaxLine]:
+    """Stored tax lines as the core's tax lines (``sign=-1``: a credit note's, stored negative)."""
+    return [
+        TaxLine(
+            line.description,
+            line.tax_rate,
+            sign * (line.tax_base if line.tax_base is not None else Decimal(0)),
+            sign * line.amount,
+            fixed=line.tax_rate is None,
+        )
+        for line in lines.order_by("id")
+    ]
 
 
 def parse_amount(text: str) -> Decimal:

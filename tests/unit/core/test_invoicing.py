@@ -168,3 +168,42 @@ def test_the_total_is_the_sum_of_its_parts_to_the_last_decimal(calls, items, dis
     assert comp.discount >= 0 and comp.penalty >= 0 and comp.tax >= 0
     figures = InvoiceFigures(None, None, "USD", "USD", comp.subtotal, comp.discount, comp.penalty, comp.tax, comp.total)
     assert check_invoice(figures) == []
+
+
+# --- credit notes: net and tax in the invoice's proportions (new-user finding #7) -------------
+
+
+def _vat(base: str, amount: str, name: str = "VAT 20%", rate: str | None = "20") -> TaxLine:
+    return TaxLine(name, D(rate) if rate is not None else None, D(base), D(amount))
+
+
+def test_a_credit_on_a_taxed_invoice_carries_its_tax_like_an_invoice_tax_line() -> None:
+    from tarifa.core.invoicing import credit_split
+    from tarifa.core.taxes import check_tax_line
+
+    # invoice: 100.00 net + 20.00 VAT = 120.00; a credit of 12.50 (tax included)
+    split = credit_split(D("12.50"), D("120.00"), [_vat("100.00", "20.00")], D(0), [], 2)
+    (tax,) = split.taxes
+    assert (tax.base, tax.amount, tax.rate) == (D("10.42"), D("2.08"), D("20"))
+    assert check_tax_line(tax, 2) == []  # recomputes from its base, like the invoice's tax line
+    assert split.net == D("10.42") and split.net + split.tax == D("12.50")
+    # crediting the rest credits exactly what is left of each tax: none remains
+    rest = credit_split(D("107.50"), D("120.00"), [_vat("100.00", "20.00")], D("12.50"), [tax], 2)
+    assert (rest.taxes[0].base, rest.taxes[0].amount, rest.net) == (D("89.58"), D("17.92"), D("89.58"))
+    # an invoice without tax, or a tax-free total: all net
+    assert credit_split(D("5"), D("50"), [], D(0), [], 2).net == D("5")
+
+
+def test_a_credit_split_over_several_and_fixed_taxes_never_exceeds_the_amount() -> None:
+    from tarifa.core.invoicing import credit_split
+
+    taxes = [_vat("100", "20"), _vat("120", "6", "QST", "5"), _vat("0", "1.00", "Fee", None)]
+    split = credit_split(D("12.70"), D("127.00"), taxes, D(0), [], 2)  # a tenth of the invoice
+    assert [(t.name, t.base, t.amount) for t in split.taxes] == [
+        ("VAT 20%", D("10.00"), D("2.00")),
+        ("QST", D("12.00"), D("0.60")),
+        ("Fee", D("0.00"), D("0.10")),
+    ]
+    assert split.net == D("10.00")
+    tiny = credit_split(D("0.01"), D("127.00"), taxes, D(0), [], 2)
+    assert tiny.net >= 0 and tiny.net + tiny.tax == D("0.01")

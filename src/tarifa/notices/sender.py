@@ -18,7 +18,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Q
 from django.utils import timezone
 
-from tarifa.billing.render import invoice_pdf
+from tarifa.billing.pdfs import stored_pdf
 from tarifa.core.notices import OutboxStatus, recipients, retry_delay
 from tarifa.notices.models import Outbox
 
@@ -95,7 +95,7 @@ def _failed(row: Outbox, exc: BaseException, now: datetime, result: Delivery) ->
 
 
 def message(row: Outbox) -> EmailMultiAlternatives:
-    """The e-mail of an outbox row; the invoice's PDF attached when it has one. Addresses are
+    """The e-mail of an outbox row; the invoice's PDF (the stored one) attached when it has one. Addresses are
     checked again here (a row edited in the database must not smuggle a header either)."""
     to = recipients(row.recipients)
     if not to.good or to.refused:
@@ -106,7 +106,7 @@ def message(row: Outbox) -> EmailMultiAlternatives:
     if row.body_html:
         email.attach_alternative(row.body_html, "text/html")
     if row.invoice is not None:
-        email.attach(attachment_name(row.invoice.number), invoice_pdf(row.invoice), "application/pdf")
+        email.attach(attachment_name(row.invoice.number), stored_pdf(row.invoice), "application/pdf")
     return email
 
 

@@ -54,10 +54,11 @@ class PdfRun:
     failed: dict[str, str] = field(default_factory=dict)  # invoice number -> why its PDF failed
     workers: int = 0  # worker processes used (0: rendered in this process)
     seconds: float = 0.0  # float-ok: elapsed time, not money
+    cpu: float = 0.0  # float-ok: CPU seconds the rendering took, all processes together
 
     def summary(self) -> str:
         where = f"{self.workers} worker process(es)" if self.workers else "this process"
-        text = f"PDFs: {self.rendered} rendered and stored by {where} in {self.seconds:.1f} s"
+        text = f"PDFs: {self.rendered} rendered and stored by {where} in {self.seconds:.1f} s ({self.cpu:.1f} s CPU)"
         if self.failed:
             text += f"; {len(self.failed)} failed (each is rendered on its first download)"
         return text
@@ -115,10 +116,12 @@ def _reason(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
-def render_batch(ids: Sequence[int]) -> tuple[int, dict[str, str]]:
-    """Render and store the PDFs of the invoices ``ids`` (drafts skipped); (stored, failed by number)."""
+def render_batch(ids: Sequence[int]) -> tuple[int, dict[str, str], float]:  # float-ok: CPU seconds
+    """Render and store the PDFs of the invoices ``ids`` (drafts skipped); (stored, failed by
+    number, CPU seconds taken)."""
     from tarifa.billing.models import Invoice
 
+    cpu = time.process_time()
     rows: list[tuple[int, bytes, Decimal | None]] = []
     failed: dict[str, str] = {}
     invoices = (
@@ -135,7 +138,7 @@ def render_batch(ids: Sequence[int]) -> tuple[int, dict[str, str]]:
             failed[invoice.number] = _reason(exc)
             log.warning("PDF of invoice %s not rendered: %s", invoice.number, failed[invoice.number])
     _store(rows)
-    return len(rows), failed
+    return len(rows), failed, time.process_time() - cpu
 
 
 def _worker_start() -> None:
@@ -174,10 +177,11 @@ def render_invoice_pdfs(ids: Sequence[int], workers: int | None = None) -> PdfRu
     if workers <= 1 or connection.in_atomic_block:
         for batch in batches:
             try:
-                stored, failed = render_batch(batch)
+                stored, failed, cpu = render_batch(batch)
             except Exception as exc:  # noqa: BLE001 - the batch's store failed: reported, rendered on need
-                stored, failed = 0, dict.fromkeys(_numbers(batch), _reason(exc))
+                stored, failed, cpu = 0, dict.fromkeys(_numbers(batch), _reason(exc)), 0.0
             result.rendered += stored
+            result.cpu += cpu
             result.failed.update(failed)
     else:
         import multiprocessing
@@ -186,15 +190,16 @@ def render_invoice_pdfs(ids: Sequence[int], workers: int | None = None) -> PdfRu
         # spawn, not fork: a forked child would share this process's database connection.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start) as pool:
-            futures: list[tuple[list[int], Future[tuple[int, dict[str, str]]]]] = [
+            futures: list[tuple[list[int], Future[tuple[int, dict[str, str], float]]]] = [
                 (batch, pool.submit(render_batch, batch)) for batch in batches
             ]
             for batch, future in futures:
                 try:
-                    stored, failed = future.result()
+                    stored, failed, cpu = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker died or its store failed: reported
-                    stored, failed = 0, dict.fromkeys(_numbers(batch), _reason(exc))
+                    stored, failed, cpu = 0, dict.fromkeys(_numbers(batch), _reason(exc)), 0.0
                 result.rendered += stored
+                result.cpu += cpu
                 result.failed.update(failed)
     result.seconds = time.perf_counter() - started
     return result

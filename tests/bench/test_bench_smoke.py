@@ -103,8 +103,12 @@ def test_recurring_bench_runs_and_posts_exactly_the_charges_due() -> None:
 
 
 def test_invoice_bench_runs_and_invoices_equal_the_ledger() -> None:
-    out = _bench("invoice.py", "--customers", "30", "--cdrs", "3000")
-    assert re.search(r"invoice run: 30 customers, 3,000 CDRs -> 30 invoices", out), out
+    out = _bench("invoice.py", "--customers", "30", "--cdrs", "3000", "--pdf")
+    assert re.search(r"invoice run with its PDFs: 30 customers, 3,000 CDRs -> 30 invoices", out), out
+    assert re.search(r"PDFs: 30 rendered and stored by this process in [\d.]+ s \([\d,.]+ PDFs/s; [\d.]+ s CPU", out), (
+        out
+    )
+    assert "PDFs stored: 30 of 30 invoices" in out, out
     assert "minus the invoiced Transactions" in out and ": True" in out.split("sum of invoices")[1], out
     assert "numbers gapless per issuer (2 issuers): True" in out, out
     assert "second run: 0 invoices issued, 30 already invoiced, 0 new Transactions" in out, out

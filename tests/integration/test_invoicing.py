@@ -277,12 +277,13 @@ main()
 """
 
 CHECK = """
-from tarifa.billing.models import Invoice, Transaction
+from tarifa.billing.models import Invoice, InvoicePdf, Transaction
 refs = list(Transaction.objects.filter(kind__in=["tax", "discount"]).values_list("reference", flat=True))
 numbers = sorted(Invoice.objects.values_list("number", flat=True))
 print("invoices", len(numbers), "distinct", len(set(numbers)),
       "periods", len(set(Invoice.objects.values_list("customer_id", "period_start"))), "refs", len(refs), len(set(refs)))
 print("numbers", ",".join(numbers))
+print("pdfs", InvoicePdf.objects.count(), "of", ",".join(sorted(InvoicePdf.objects.values_list("invoice__number", flat=True))))
 """
 
 
@@ -304,8 +305,12 @@ def test_a_run_killed_mid_way_and_restarted_issues_every_invoice_once(
     partial = _tarifa(env, "-m", "tarifa.cli", "manage", "shell", "-c", CHECK)
     first = int(re.search(r"invoices (\d+)", partial.stdout).group(1))  # type: ignore[union-attr]
     assert 0 < first < 25, partial.stdout + partial.stderr  # the first chunk committed, the second rolled back
-    rerun = _tarifa(env, "-m", "tarifa.cli", "invoice", "run", "--period", "2026-11")
+    # The rerun renders the PDFs of the invoices it issues in two worker processes (the only test
+    # with workers: the database is committed here); those of the killed run render on first need.
+    rerun = _tarifa(env, "-m", "tarifa.cli", "invoice", "run", "--period", "2026-11", "--pdf-workers", "2")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    issued = int(re.search(r"(\d+) invoice\(s\) issued", rerun.stdout).group(1))  # type: ignore[union-attr]
+    assert f"PDFs: {issued} rendered and stored by 2 worker process(es)" in rerun.stdout, rerun.stdout + rerun.stderr
     again = _tarifa(env, "-m", "tarifa.cli", "invoice", "run", "--period", "2026-11")
     assert "0 invoice(s) issued" in again.stdout, again.stdout + again.stderr
     final = _tarifa(env, "-m", "tarifa.cli", "manage", "shell", "-c", CHECK)
@@ -313,6 +318,10 @@ def test_a_run_killed_mid_way_and_restarted_issues_every_invoice_once(
     assert m, final.stdout + final.stderr
     total, distinct, periods, refs, distinct_refs = map(int, m.groups())
     assert total == distinct == periods > first and refs == distinct_refs
+    pdfs = re.search(r"pdfs (\d+) of (\S*)", final.stdout)
+    assert pdfs and int(pdfs.group(1)) == issued == total - first, final.stdout
+    before, after = (set(re.search(r"numbers (\S*)", o.stdout).group(1).split(",")) for o in (partial, final))  # type: ignore[union-attr]
+    assert set(pdfs.group(2).split(",")) == after - before  # one PDF for each invoice the rerun issued
     numbers = re.search(r"numbers (.*)", final.stdout).group(1).split(",")  # type: ignore[union-attr]
     for prefix in {n.rsplit("-", 1)[0] for n in numbers}:
         mine = sorted(int(n.rsplit("-", 1)[1]) for n in numbers if n.rsplit("-", 1)[0] == prefix)

@@ -160,12 +160,13 @@ def get_invoice(request: HttpRequest, number: str) -> dict[str, Any]:
 
 
 def _download(request: HttpRequest, number: str, fmt: str) -> HttpResponse:
-    """The invoice as ``fmt`` (pdf or csv), rendered on demand (the renderer and reportlab are
-    imported on the first download, not when the API starts)."""
-    from tarifa.billing.render import invoice_csv, invoice_pdf
+    """The invoice as ``fmt``: the stored PDF (rendered and stored on first need), or CSV rendered
+    on demand (the renderer and reportlab are imported on the first download, not when the API starts)."""
+    from tarifa.billing.pdfs import stored_pdf
+    from tarifa.billing.render import invoice_csv
 
     render, content_type = {
-        "pdf": (invoice_pdf, "application/pdf"),
+        "pdf": (stored_pdf, "application/pdf"),
         "csv": (invoice_csv, "text/csv; charset=utf-8"),
     }[fmt]
     inv = _one(request, number)

@@ -242,10 +242,10 @@ class InvoiceAdmin(TarifaAdmin):
         return _attachment(out.getvalue(), "application/zip", "invoices.zip")
 
     def download_pdf(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from tarifa.billing.render import invoice_pdf
+        from tarifa.billing.pdfs import stored_pdf
 
         invoice = self._downloadable(request, object_id)
-        return _attachment(invoice_pdf(invoice), "application/pdf", f"{invoice.number}.pdf")
+        return _attachment(stored_pdf(invoice), "application/pdf", f"{invoice.number}.pdf")
 
     def download_csv(self, request: HttpRequest, object_id: str) -> HttpResponse:
         from tarifa.billing.render import invoice_csv

@@ -1015,3 +1015,25 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}-{self.year}: {self.last}"
+
+
+class InvoicePdf(models.Model):
+    """The PDF of an issued invoice or credit note, rendered once (by the invoice run's workers, or
+    on first need) and served from here by every download and by the invoice e-mail: the database
+    is the store every machine shares (tarifa.billing.pdfs). What an issued invoice says never
+    changes; what its PDF also shows, the amount still due, does once money is allocated to it, so
+    the amount the PDF was rendered with is kept: a PDF whose amount due no longer holds is
+    rendered again."""
+
+    invoice = models.OneToOneField(Invoice, primary_key=True, on_delete=models.CASCADE, related_name="stored_pdf")
+    data = models.BinaryField("PDF")
+    sha256 = models.CharField("SHA-256 of the PDF", max_length=64)
+    amount_due = money_field("Amount due shown", null=True, blank=True, default=None)  # None: a credit note
+    rendered_at = models.DateTimeField("rendered at")
+
+    class Meta:
+        verbose_name = "invoice PDF"
+        verbose_name_plural = "invoice PDFs"
+
+    def __str__(self) -> str:
+        return f"PDF of invoice {self.invoice_id} ({len(self.data):,} bytes)"

@@ -64,8 +64,9 @@ FONT_DIRS: Final = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/f
 # --- the document, from the database -------------------------------------------------------------
 
 
-def invoice_document(invoice: Invoice) -> InvoiceDocument:
-    """The stored invoice as plain data (three queries: the invoice's parties, its lines, the issuer)."""
+def invoice_document(invoice: Invoice, *, due: Decimal | None = None) -> InvoiceDocument:
+    """The stored invoice as plain data (three queries: the invoice's parties, its lines, the issuer;
+    and those of :func:`amount_due` unless ``due`` gives it)."""
     from tarifa.customers.branding import customer_party, issuer_party
 
     lines = [
@@ -105,7 +106,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         total=invoice.total,
         credited_number=credited,
         decimals=invoice.customer.billing_decimals,
-        amount_due=amount_due(invoice) if invoice.kind == InvoiceKind.INVOICE else None,
+        amount_due=(amount_due(invoice) if due is None else due) if invoice.kind == InvoiceKind.INVOICE else None,
     )
 
 
@@ -133,7 +134,8 @@ def amount_due(invoice: Invoice) -> Decimal:
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
-    """The invoice (or credit note) as a PDF file."""
+    """The invoice (or credit note) as a PDF file, rendered now (downloads and e-mail take the
+    stored one: :func:`tarifa.billing.pdfs.stored_pdf`)."""
     return render_pdf(invoice_document(invoice))
 
 

@@ -94,7 +94,7 @@ def _failed(row: Outbox, exc: BaseException, now: datetime, result: Delivery) ->
 
 
 def message(row: Outbox) -> EmailMultiAlternatives:
-    """The e-mail of an outbox row; the invoice's PDF attached when it has one. Addresses are
+    """The e-mail of an outbox row; the invoice's PDF (the stored one) attached when it has one. Addresses are
     checked again here (a row edited in the database must not smuggle a header either)."""
     to = recipients(row.recipients)
     if not to.good or to.refused:
@@ -105,10 +105,10 @@ def message(row: Outbox) -> EmailMultiAlternatives:
     if row.body_html:
         email.attach_alternative(row.body_html, "text/html")
     if row.invoice is not None:
-        from tarifa.billing.render import invoice_pdf  # reportlab: loaded by the processes that send invoices
+        from tarifa.billing.pdfs import stored_pdf  # reportlab: loaded by the processes that send invoices
 
         name = attachment_name(row.invoice.number, row.invoice.kind)
-        email.attach(name, invoice_pdf(row.invoice), "application/pdf")
+        email.attach(name, stored_pdf(row.invoice), "application/pdf")
     return email
 
 

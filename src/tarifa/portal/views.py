@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from tarifa import changes, config
-from tarifa.billing import allocation
+from tarifa.billing import allocation, pdfs
 from tarifa.billing import render as invoice_render
 from tarifa.calls.pops import pop_names
 from tarifa.cdrs.choices import Disposition
@@ -418,7 +418,7 @@ def invoice_file(request: HttpRequest, invoice_id: int, fmt: str) -> HttpRespons
     me = _me(request)
     invoice = scope.invoice_of(me, invoice_id)
     if fmt == "pdf":
-        response = HttpResponse(invoice_render.invoice_pdf(invoice), content_type="application/pdf")
+        response = HttpResponse(pdfs.stored_pdf(invoice), content_type="application/pdf")
     elif fmt == "csv":
         response = HttpResponse(invoice_render.invoice_csv(invoice), content_type="text/csv; charset=utf-8")
     else:

@@ -153,6 +153,7 @@ def _reason(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
+MAX_PDF_WORKERS = 256
 invoice_app = typer.Typer(no_args_is_help=True, help="Invoices of ended billing periods, and credit notes.")
 
 
@@ -165,9 +166,22 @@ def invoice_run(
         "(default: each customer's last ended period).",
     ),
     customer: str | None = typer.Option(None, "--customer", help="Only this customer (account code or web user name)."),
+    pdf_workers: int | None = typer.Option(
+        None,
+        "--pdf-workers",
+        help="Worker processes rendering the PDFs of the invoices issued (default: one per CPU core, fewer "
+        "for a few invoices; 1: in this process; 0: none now, each is rendered on its first download).",
+    ),
 ) -> None:
-    """Issue one invoice per customer and ended period that has none yet; safe to run again (issues
-    nothing twice) and after an interrupted run (finishes it; numbers stay gapless)."""
+    """Issue one invoice per customer and ended period that has none yet, then render and store their
+    PDFs in parallel worker processes; safe to run again (issues nothing twice) and after an
+    interrupted run (finishes it; numbers stay gapless). A PDF that fails is named and rendered on
+    its first download; the invoices stand."""
+    if pdf_workers is not None and not 0 <= pdf_workers <= MAX_PDF_WORKERS:
+        typer.echo(
+            f"error: PDF workers {pdf_workers} is refused: must be a whole number from 0 to {MAX_PDF_WORKERS}", err=True
+        )
+        raise typer.Exit(2)
     start_django()
     from tarifa.core.invoicing import parse_period
     from tarifa.services.invoicing import PeriodNotEnded, run_invoices
@@ -185,6 +199,13 @@ def invoice_run(
     if result.issued:
         shown = result.issued if len(result.issued) <= 5 else [*result.issued[:2], "...", *result.issued[-2:]]
         typer.echo(f"numbers: {', '.join(shown)}")
+    if result.ids and pdf_workers != 0:
+        from tarifa.billing.pdfs import render_invoice_pdfs
+
+        pdfs = render_invoice_pdfs(result.ids, pdf_workers)
+        typer.echo(pdfs.summary())
+        for number, reason in sorted(pdfs.failed.items()):
+            typer.echo(f"warning: PDF of invoice {number} not rendered: {reason}", err=True)
 
 
 @invoice_app.command("credit")

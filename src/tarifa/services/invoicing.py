@@ -96,6 +96,7 @@ class CreditRefused(ValueError):
 class RunResult:
     customers: int = 0  # customers whose period was looked at
     issued: list[str] = field(default_factory=list)  # numbers of the invoices issued now
+    ids: list[int] = field(default_factory=list)  # ... and their ids (for their PDFs)
     already: int = 0  # periods invoiced by an earlier run
     empty: int = 0  # periods without anything to invoice
     totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> sum of the invoices issued now
@@ -250,6 +251,7 @@ def run_invoices(
             inserted += len(issued)
             for inv in issued:
                 result.issued.append(inv.number)
+                result.ids.append(inv.pk)
                 result.totals[inv.currency] = result.totals.get(inv.currency, Decimal(0)) + inv.total
     if result.issued:
         # Money paid before the invoices existed pays them now, oldest first (docs/payments.md).

@@ -5,6 +5,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tarifa.settings")
 django_application = get_wsgi_application()
 
+# A serving process loads its URLs, and with them the back office's pages (settings:
+# SimpleAdminConfig; tarifa.urls registers them), before its first request rather than during it.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018  (the import of tarifa.urls is the point)
+
 from tarifa import config  # noqa: E402
 from tarifa.api import switch_endpoints  # noqa: E402  (needs the settings loaded above)
 

@@ -250,6 +250,15 @@ def test_out_of_range_filters_and_cursors_are_refused_by_name(client, tenants, q
     assert refused.json()["errors"][0]["field"] == field
 
 
+def test_a_malformed_ip_address_filter_is_refused_by_name(client, tenants) -> None:
+    """Found by the schema fuzzer on PostgreSQL: ``?address=SPEEX`` reached the inet column (500)."""
+    auth = tenants.auth("op_read")
+    refused = client.get("/api/v1/ip-devices?address=SPEEX", **auth)
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["errors"][0]["field"] == "address" and "SPEEX" in refused.json()["detail"]
+    assert client.get("/api/v1/ip-devices?address=198.51.100.7", **auth).status_code == 200
+
+
 def test_secrets_are_masked_in_answers_and_the_audit_log(client, tenants) -> None:
     auth = tenants.auth("op_full")
     sip = tenants.objects["sip1"]

@@ -124,7 +124,12 @@ def test_a_fee_beyond_the_maximum_is_refused_with_field_value_and_limit(model: s
         plan.full_clean()
     assert f"{label} {HUGE} is refused: must be between 0 and {FEE_MAX}" in " ".join(caught.value.message_dict[field])
     cls(name="Max", **{field: FEE_MAX}).full_clean()
-    form_class = admin.site._registry[cls].get_form(None)  # type: ignore[arg-type]
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = get_user_model()(username="boss", is_superuser=True, is_staff=True, is_active=True)
+    form_class = admin.site._registry[cls].get_form(request)
     form = form_class(data={"name": "Bad", field: str(HUGE)})
     assert not form.is_valid() and f"{label} {HUGE} is refused" in " ".join(form.errors.get(field, [])), form.errors
     assert not cls.objects.filter(name="Bad").exists()

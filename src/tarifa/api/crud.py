@@ -171,6 +171,14 @@ def _filter_schema(res: Resource) -> type[Schema]:
     return create_model(f"{res.model.__name__}Filters", __base__=Schema, **spec)
 
 
+def _filter_field(model: type[Model], lookup: str) -> Any:
+    """The model field an exact filter compares with (None for a lookup through a relation or with an operator)."""
+    try:
+        return model._meta.get_field(lookup)
+    except FieldDoesNotExist:
+        return None
+
+
 def _lookup_type(model: type[Model], lookup: str) -> Any:
     parts = lookup.split("__")
     current: Any = model
@@ -262,10 +270,19 @@ def _get(res: Resource, caller: Caller, pk: int) -> Model:
     return found  # type: ignore[no-any-return]
 
 
-def _filter_value(param: str, value: Any) -> Any:
-    """A filter's value as the database can take it: an overflowing offset (-20:58) or an integer
-    beyond 64 bits is a 422 naming the parameter, not a database error."""
-    if isinstance(value, dt.datetime):
+def _filter_value(param: str, value: Any, field: Any = None) -> Any:
+    """A filter's value as the database can take it: an overflowing offset (-20:58), an integer
+    beyond 64 bits or a malformed IP address (PostgreSQL's inet refuses it when the rows are read)
+    is a 422 naming the parameter, not a database error."""
+    if isinstance(field, models.GenericIPAddressField) and value is not None:
+        try:
+            field.run_validators(value)
+        except ValidationError as exc:
+            rule = "; ".join(exc.messages)
+            reason = f"{param} {value!r} is refused: {rule}"
+        else:
+            return value
+    elif isinstance(value, dt.datetime):
         try:
             return utc_moment(value, param)
         except MomentRefused as exc:
@@ -499,7 +516,7 @@ def register(router: Router, res: Resource) -> Resource:
         _guard(res, caller, "view")
         qs = scoped(res, caller)
         for param, lookup in res.filters.items():
-            value = _filter_value(param, getattr(params, param))
+            value = _filter_value(param, getattr(params, param), _filter_field(res.model, lookup))
             if value is not None:
                 qs = qs.filter(**{lookup: value})
         return answer(request, page(res, qs, params.ordering, params.cursor, params.limit))

@@ -19,6 +19,7 @@ from tarifa.billing.models import (
     IncludedMinutes,
     Invoice,
     InvoiceLine,
+    InvoicePdf,
     InvoiceSequence,
     MinutePoolUsage,
     PaymentAllocation,
@@ -411,6 +412,16 @@ class WebhookHitAdmin(ReadOnlyAdmin):
 
     list_display = ("at", "address")
     search_fields = ("address",)
+
+
+@admin.register(InvoicePdf)
+class InvoicePdfAdmin(ReadOnlyAdmin):
+    """The PDFs stored for issued invoices and credit notes (by the invoice run or on first download;
+    the invoice's own page downloads it)."""
+
+    list_display = ("invoice", "amount_due", "sha256", "rendered_at")
+    search_fields = ("invoice__number", "sha256")
+    exclude = ("data",)
 
 
 from tarifa.billing import admin_taxes as admin_taxes  # noqa: E402 - registers the tax, late-fee and deposit pages

@@ -214,3 +214,25 @@ def test_pay_now_charges_the_servers_unpaid_amount_with_an_own_method(client_in,
 def test_the_new_pages_need_a_customer_log_in(portal, url: str) -> None:
     response = Client().get(url)
     assert response.status_code == 302 and response["Location"].startswith("/portal/login/?next=")
+
+
+def test_pay_now_is_refused_while_viewing_as_the_customer(books, fake) -> None:  # type: ignore[no-untyped-def]
+    """Attack finding F2: a staff user viewing as the customer could charge the customer's card."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tarifa.billing import cards
+    from tarifa.billing.gateway import HttpCardGateway
+    from tests.fake_gateway import KEY, SECRET
+
+    me, mine = books["customer"], books["mine"]
+    card = cards.save_method(me, HttpCardGateway(fake.url, KEY, SECRET), "tok_visa_4242")
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "Boss-pass1!")
+    staff = Client()
+    assert staff.login(username="boss", password="Boss-pass1!")
+    assert staff.post(f"/portal/view-as/{me.pk}/").status_code == 302
+    refused = _text(staff.post(f"/portal/invoices/{mine.pk}/pay/", {"method": card.pk}, follow=True))
+    assert "Payments cannot be made while viewing as the customer" in refused
+    assert fake.charges == []
+    mine.refresh_from_db()
+    assert mine.status != "paid"

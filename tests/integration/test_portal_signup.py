@@ -206,6 +206,20 @@ def test_an_unverified_sign_up_expires_and_gives_its_numbers_back(offer: dict[st
     assert Signup.objects.get().state == "expired"
 
 
+def test_following_an_expired_link_gives_the_numbers_back_at_once(offer: dict[str, Any], smtp_server: Any) -> None:
+    """Attack finding F6: the refusal used to roll the expiry back, leaving the numbers reserved."""
+    chosen = offer["numbers"][3]
+    assert Client().post("/portal/signup/", _data(offer, dids=[chosen.pk])).status_code == 302
+    [mail] = smtp_server.wait_for(1)
+    link = re.search(r"http://testserver(/portal/signup/verify/\S+/)", mail.get_content())
+    assert link is not None and Did.objects.get(pk=chosen.pk).status == "reserved"
+    Signup.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    late = Client().post(link.group(1))
+    assert late.status_code == 400 and "expired" in _text(late)
+    assert Did.objects.get(pk=chosen.pk).status == "available"
+    assert Signup.objects.get().state == "expired"
+
+
 def test_sign_ups_are_throttled_per_address(
     offer: dict[str, Any], smtp_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -114,6 +114,24 @@ def test_staff_log_in_as_from_the_back_office_recorded_and_attributed(world: dic
     assert "cannot be changed while viewing as" in _text(refused)
     assert boss.login(username="boss", password="Boss-pass1!")  # unchanged
 
+    # nor the e-mail where reset links go (attack finding F1), nor a card payment (F2)
+    email = boss.post(
+        "/portal/profile/",
+        {
+            "form": "profile",
+            "name": customer.name,
+            "company": customer.company,
+            "email": "evil@attacker.example",
+            "address": customer.address,
+            "phone": customer.phone,
+            "country": customer.country,
+            "pin": "",
+        },
+    )
+    assert email.status_code == 400 and "cannot be changed while viewing as" in _text(email)
+    customer.refresh_from_db()
+    assert customer.email != "evil@attacker.example"
+
     # visible in the back office
     listing = _text(boss.get("/admin/audit/viewassession/"))
     assert "boss" in listing and customer.company in listing

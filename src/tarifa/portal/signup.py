@@ -130,10 +130,18 @@ def create(form: Any, dids: list[Did], address: str, link: Any, now: datetime | 
     return signup
 
 
-@transaction.atomic
 def verify(token: str, now: datetime | None = None) -> Signup:
-    """Follow a verification link: activate the customer, its user and account, assign its numbers."""
-    now = now or timezone.now()
+    """Follow a verification link: activate the customer, its user and account, assign its numbers.
+    An expired link releases the sign-up's numbers (committed) and is then refused."""
+    signup = _verify(token, now or timezone.now())
+    if signup is None:
+        raise Refused("This activation link has expired: sign up again.")
+    return signup
+
+
+@transaction.atomic
+def _verify(token: str, now: datetime) -> Signup | None:
+    """The verified sign-up, or None when the link had expired (its numbers are released then)."""
     try:
         pk = int(signing.loads(token, salt=TOKEN_SALT)["s"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
@@ -145,7 +153,7 @@ def verify(token: str, now: datetime | None = None) -> Signup:
         raise Refused("This activation link was already used: log in with your web user name and password.")
     if signup.expired_at is not None or signup.expires_at <= now:
         _expire(signup, now)
-        raise Refused("This activation link has expired: sign up again.")
+        return None
     customer = signup.customer
     customer.status = Status.ACTIVE
     customer.save(update_fields=["status", "updated_at"])

@@ -270,6 +270,7 @@ def account_settings(request: HttpRequest, account_id: int, group: str = "routin
 @customer_view
 def profile_page(request: HttpRequest) -> HttpResponse:
     me = _me(request)
+    stored_email = me.email  # the form's validation writes the posted one onto ``me``
     which = request.POST.get("form") if request.method == "POST" else None
     profile = ProfileForm(request.POST if which == "profile" else None, instance=me)
     user: Any = request.user  # a portal user (customer_view)
@@ -280,6 +281,13 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     status = 200
     before_profile, before_notices = _before(me), _before(settings)
     if which == "profile":
+        if profile.is_valid() and _viewing(request) is not None and profile.cleaned_data.get("email") != stored_email:
+            # the e-mail is where password reset links go: a viewer changing it could take the log-in over
+            profile.add_error(
+                "email",
+                f"E-mail {profile.cleaned_data.get('email')!r} is refused: the log-in e-mail cannot be changed "
+                "while viewing as the customer",
+            )
         if profile.is_valid():
             with transaction.atomic():
                 saved = _saved(request, profile, before_profile)
@@ -439,6 +447,9 @@ def invoice_pay(request: HttpRequest, invoice_id: int) -> HttpResponse:
 
     me = _me(request)
     invoice = scope.invoice_of(me, invoice_id)
+    if _viewing(request) is not None:
+        messages.error(request, "Payments cannot be made while viewing as the customer: the customer pays.")
+        return redirect("portal:invoice", invoice_id=invoice.pk)
     gateway = configured_gateway()
     if gateway is None:
         messages.error(request, "Card payments are not available: no payment gateway is configured.")

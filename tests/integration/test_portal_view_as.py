@@ -209,3 +209,12 @@ def test_log_out_ends_the_view(world: dict[str, Any]) -> None:
     assert reseller.post(f"/portal/view-as/{world['sub'].pk}/").status_code == 302
     assert reseller.post("/portal/logout/").status_code == 302
     assert ViewAsSession.objects.filter(ended_at__isnull=True).count() == 0
+
+
+def test_logging_out_of_the_back_office_ends_the_view_too(world: dict[str, Any]) -> None:
+    """Attack finding F7: the back office's log-out left the view-as row open."""
+    boss = _staff("boss", "Boss-pass1!")
+    assert boss.post(f"/portal/view-as/{world['customer'].pk}/").status_code == 302
+    assert ViewAsSession.objects.get().ended_at is None
+    assert boss.post("/admin/logout/").status_code in (200, 302)
+    assert ViewAsSession.objects.get().ended_at is not None

@@ -299,3 +299,14 @@ def test_a_staff_session_imports_a_deck_with_its_csrf_token(tenants) -> None:
     done = browser.post(url, {"file": _deck()}, HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
     assert done.status_code == 200, done.content
     assert AuditEntry.objects.get(action="deck_import").actor == "user boss"
+
+
+def test_a_non_ascii_tariff_name_gives_a_plain_export_file_name(client, tenants) -> None:
+    """Attack finding F9: the name kept non-ASCII letters and the whole header came out RFC 2047-encoded."""
+    tariff = tenants.objects["tariff1"]
+    type(tariff).objects.filter(pk=tariff.pk).update(name="Ünïcödé 名前 2026")
+    exported = client.get(f"/api/v1/tariffs/{tariff.pk}/deck", **tenants.auth("op_read"))
+    assert exported.status_code == 200
+    header = exported["Content-Disposition"]
+    assert header.startswith("attachment; filename=") and header.isascii() and "=?utf-8?" not in header, header
+    assert header.endswith('.csv"') and "2026" in header

@@ -366,7 +366,7 @@ def _deck_routes(path: str, model_name: str) -> None:
         except ValueError as exc:  # a stored value no spreadsheet can hold, named with its rate
             raise Problem(409, "Conflict", str(exc)) from None
         response = HttpResponse(data, content_type="text/csv; charset=utf-8" if query.format == "csv" else XLSX)
-        safe = "".join(ch if ch.isalnum() else "-" for ch in target.name).strip("-") or "deck"
+        safe = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in target.name).strip("-") or "deck"
         response["Content-Disposition"] = f'attachment; filename="{safe}.{query.format}"'
         return response
 

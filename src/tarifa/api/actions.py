@@ -258,13 +258,16 @@ def _deck_routes(path: str, model_name: str) -> None:
 
         return Tariff if model_name == "tariff" else DestinationSet
 
-    def import_deck(request: HttpRequest, id: int) -> Any:
+    def uploaded(request: HttpRequest, id: int, action: str) -> tuple[Caller, Any, Any, list[Any]]:
+        """Who asks, the target it may ``action``, the upload form and the deck's checked rows."""
         caller = caller_of(request)
-        res = _resource(target_model())
-        target = _allowed(res, caller, "change", id)
+        target = _allowed(_resource(target_model()), caller, action, id)
         form = _upload_form(request)
+        return caller, target, form, _rows(target, form.cleaned_data["file"])
+
+    def import_deck(request: HttpRequest, id: int) -> Any:
+        caller, target, form, rows = uploaded(request, id, "change")
         upload = form.cleaned_data["file"]
-        rows = _rows(target, upload)
         from tarifa.rating.decks import import_rows
 
         mode = form.cleaned_data["mode"]
@@ -314,11 +317,7 @@ def _deck_routes(path: str, model_name: str) -> None:
         from tarifa.rating.decks import describe_change
         from tarifa.rating.decks import diff_deck as compare
 
-        caller = caller_of(request)
-        res = _resource(target_model())
-        target = _allowed(res, caller, "view", id)
-        form = _upload_form(request)
-        rows = _rows(target, form.cleaned_data["file"])
+        _caller, target, form, rows = uploaded(request, id, "view")
         at = form.moment() or timezone.now()
         result = compare(target, rows, at)
         return {
@@ -355,6 +354,7 @@ def _deck_routes(path: str, model_name: str) -> None:
 
     def export_deck(request: HttpRequest, id: int, query: Query[ExportQuery]) -> HttpResponse:
         from tarifa.rating.decks import export_deck as export
+        from tarifa.rating.decks import export_filename
 
         caller = caller_of(request)
         res = _resource(target_model())
@@ -366,8 +366,7 @@ def _deck_routes(path: str, model_name: str) -> None:
         except ValueError as exc:  # a stored value no spreadsheet can hold, named with its rate
             raise Problem(409, "Conflict", str(exc)) from None
         response = HttpResponse(data, content_type="text/csv; charset=utf-8" if query.format == "csv" else XLSX)
-        safe = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in target.name).strip("-") or "deck"
-        response["Content-Disposition"] = f'attachment; filename="{safe}.{query.format}"'
+        response["Content-Disposition"] = f'attachment; filename="{export_filename(target, query.format)}"'
         return response
 
     router.get(

@@ -129,8 +129,7 @@ class DeckAdminMixin:
             )
         kind = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         response = HttpResponse(data, content_type=kind)
-        safe = "".join(ch if ch.isalnum() else "-" for ch in str(target)).strip("-") or "deck"
-        response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
+        response["Content-Disposition"] = f'attachment; filename="{decks.export_filename(target, fmt)}"'
         return response
 
     @action(description="Export CSV", url_path="deck-export-csv", permissions=["view"])

@@ -199,6 +199,13 @@ def add_missing(target: Target, rows: list[DeckRow]) -> int:
     return int(model._default_manager.filter(**{owner: target}).count())
 
 
+def export_filename(target: Target, fmt: str) -> str:
+    """The download name of ``target``'s deck: ASCII letters and digits of its name (a header with
+    other characters is MIME-encoded and browsers drop the name), ``deck`` when none is left."""
+    safe = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in str(target)).strip("-") or "deck"
+    return f"{safe}.{fmt}"
+
+
 def import_file(
     target: Target, data: bytes, filename: str, mode: Mode = "add", at: datetime | None = None
 ) -> ImportResult:
